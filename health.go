@@ -1,0 +1,168 @@
+package switchboard
+
+import (
+	"context"
+	"time"
+)
+
+// Status is the badge of a provider's health. The rules that derive it live in
+// internal/health, and only there.
+type Status string
+
+// Statuses, from best to worst, then the two that are not about health.
+const (
+	StatusExcellent Status = "EXCELLENT"
+	StatusHealthy   Status = "HEALTHY"
+	StatusWarning   Status = "WARNING"
+	StatusCritical  Status = "CRITICAL"
+	StatusDisabled  Status = "DISABLED"
+	StatusUnknown   Status = "UNKNOWN"
+)
+
+// State is the coarse state of the original API: active, degraded, down or unknown.
+type State string
+
+// States.
+const (
+	StateActive   State = "active"
+	StateDegraded State = "degraded"
+	StateDown     State = "down"
+	StateUnknown  State = "unknown"
+)
+
+// Stage is the step of a probe that failed.
+type Stage string
+
+// Probe stages.
+const (
+	StageConnect   Stage = "connect"
+	StageAuth      Stage = "auth"
+	StageOperation Stage = "operation"
+	StageTimeout   Stage = "timeout"
+)
+
+// ProbeResult is the outcome of one health probe.
+type ProbeResult struct {
+	OK      bool          `json:"ok"`
+	Latency time.Duration `json:"-"`
+	Stage   Stage         `json:"stage,omitempty"`   // the failed stage; empty on success
+	Message string        `json:"message,omitempty"` // never holds a secret
+	At      time.Time     `json:"at"`
+}
+
+// ProbeError is the last failure of a provider.
+type ProbeError struct {
+	Stage   Stage     `json:"stage"`
+	Message string    `json:"message"`
+	At      time.Time `json:"at"`
+}
+
+// Health is the persisted health record of one provider.
+type Health struct {
+	Status               Status      `json:"status"`
+	TotalChecks          int64       `json:"totalChecks"`
+	SuccessfulChecks     int64       `json:"successfulChecks"`
+	ConsecutiveFailures  int         `json:"consecutiveFailures"`
+	ConsecutiveSuccesses int         `json:"consecutiveSuccesses"`
+	Down                 bool        `json:"-"` // hysteresis latch: CRITICAL until SuccessThreshold passes
+	LastCheck            *time.Time  `json:"lastCheck"`
+	LastSuccess          *time.Time  `json:"lastSuccess"`
+	LatencyMs            int64       `json:"latency"`
+	LatencySumMs         int64       `json:"-"` // over successful and failed checks, for AverageLatency
+	TotalRequests        int64       `json:"totalRequests"`
+	FailedRequests       int64       `json:"failedRequests"`
+	LastError            *ProbeError `json:"lastError"`
+	StatusReason         string      `json:"-"` // why the status is what it is, for transitions
+	StatusSince          *time.Time  `json:"statusSince"`
+}
+
+// Uptime is the lifetime percentage of successful checks, 0–100.
+func (h Health) Uptime() float64 {
+	if h.TotalChecks == 0 {
+		return 0
+	}
+	return 100 * float64(h.SuccessfulChecks) / float64(h.TotalChecks)
+}
+
+// ErrorRate is the percentage of failed requests (probes plus client-reported
+// failures) among all requests, 0–100.
+func (h Health) ErrorRate() float64 {
+	if h.TotalRequests == 0 {
+		return 0
+	}
+	return 100 * float64(h.FailedRequests) / float64(h.TotalRequests)
+}
+
+// AverageLatencyMs is the mean probe latency over the lifetime of the provider.
+func (h Health) AverageLatencyMs() float64 {
+	if h.TotalChecks == 0 {
+		return 0
+	}
+	return float64(h.LatencySumMs) / float64(h.TotalChecks)
+}
+
+// Transition is a recorded change of a provider's status.
+type Transition struct {
+	ID       int64     `json:"id"`
+	Provider string    `json:"provider"`
+	From     Status    `json:"from"`
+	To       Status    `json:"to"`
+	Reason   string    `json:"reason"`
+	At       time.Time `json:"at"`
+}
+
+// Rollup is an aggregate of checks over one bucket (an hour or a day).
+type Rollup struct {
+	Bucket       time.Time `json:"at"`
+	Checks       int64     `json:"checks"`
+	Successes    int64     `json:"successes"`
+	LatencySumMs int64     `json:"-"`
+	LatencyMaxMs int64     `json:"maxLatency"`
+}
+
+// Uptime of the bucket, 0–100.
+func (r Rollup) Uptime() float64 {
+	if r.Checks == 0 {
+		return 0
+	}
+	return 100 * float64(r.Successes) / float64(r.Checks)
+}
+
+// AverageLatencyMs of the bucket.
+func (r Rollup) AverageLatencyMs() float64 {
+	if r.Checks == 0 {
+		return 0
+	}
+	return float64(r.LatencySumMs) / float64(r.Checks)
+}
+
+// Prober checks one provider. Each provider kind's adapter implements it.
+// Probe must return by ctx's deadline and never put a secret in its result.
+type Prober interface {
+	Probe(ctx context.Context, p Provider) ProbeResult
+}
+
+// TokenRequest asks an adapter for a join token.
+type TokenRequest struct {
+	Room      string
+	UserID    string
+	Publisher bool
+	TTL       time.Duration
+}
+
+// JoinToken is a token a client SDK uses to join a room on a provider.
+type JoinToken struct {
+	Token     string
+	ExpiresAt time.Time
+}
+
+// TokenMinter mints join tokens for one provider kind.
+type TokenMinter interface {
+	MintToken(p Provider, req TokenRequest, now time.Time) (JoinToken, error)
+}
+
+// Adapter is everything Switchboard needs of a provider kind.
+type Adapter interface {
+	Prober
+	TokenMinter
+}

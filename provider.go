@@ -1,0 +1,614 @@
+package switchboard
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Provider is one streaming provider in the registry.
+type Provider struct {
+	Name             string         `json:"name"`
+	DisplayName      string         `json:"displayName"`
+	Kind             Kind           `json:"kind"`
+	Enabled          bool           `json:"enabled"`
+	Priority         int            `json:"priority"`
+	Regions          []string       `json:"regions"`
+	Weight           int            `json:"weight"`
+	MaxActiveStreams int            `json:"maxActiveStreams"`
+	Config           ProviderConfig `json:"config"`
+	// Credentials are write-only: never serialised, encrypted at rest by the store.
+	Credentials   Credentials       `json:"-"`
+	Pricing       Pricing           `json:"pricing"`
+	MonthlyBudget float64           `json:"monthlyBudget"`
+	HealthCheck   HealthCheckPolicy `json:"healthCheck"`
+	CreatedAt     time.Time         `json:"createdAt"`
+	UpdatedAt     time.Time         `json:"updatedAt"`
+}
+
+// CredentialsSet reports whether any credential is stored for p.
+func (p Provider) CredentialsSet() bool { return !p.Credentials.IsZero() }
+
+// ProviderConfig holds the non-secret settings of a provider; which fields apply
+// depends on the kind (see Validate).
+type ProviderConfig struct {
+	AppID        string `json:"appId,omitempty"`        // agora, zegocloud
+	BaseURL      string `json:"baseUrl,omitempty"`      // agora, zegocloud
+	URL          string `json:"url,omitempty"`          // livekit, http
+	Method       string `json:"method,omitempty"`       // http
+	ExpectStatus []int  `json:"expectStatus,omitempty"` // http
+}
+
+// Credentials holds the secrets of a provider. It has no JSON encoding on purpose:
+// it is decoded from requests through CredentialsInput and never encoded.
+type Credentials struct {
+	CustomerID     string            // agora RESTful API key pair
+	CustomerSecret string            // agora
+	AppCertificate string            // agora token signing
+	ServerSecret   string            // zegocloud
+	APIKey         string            // livekit
+	APISecret      string            // livekit
+	Headers        map[string]string // http: secret request headers
+}
+
+// IsZero reports whether no credential is set.
+func (c Credentials) IsZero() bool {
+	return c.CustomerID == "" && c.CustomerSecret == "" && c.AppCertificate == "" &&
+		c.ServerSecret == "" && c.APIKey == "" && c.APISecret == "" && len(c.Headers) == 0
+}
+
+// Values lists every secret value in c, for redaction and leak tests.
+func (c Credentials) Values() []string {
+	var v []string
+	for _, s := range []string{c.CustomerID, c.CustomerSecret, c.AppCertificate, c.ServerSecret, c.APIKey, c.APISecret} {
+		if s != "" {
+			v = append(v, s)
+		}
+	}
+	for _, s := range c.Headers {
+		if s != "" {
+			v = append(v, s)
+		}
+	}
+	return v
+}
+
+// String never prints a secret.
+func (c Credentials) String() string { return "[REDACTED]" }
+
+// GoString never prints a secret.
+func (c Credentials) GoString() string { return "switchboard.Credentials{[REDACTED]}" }
+
+// CredentialsInput is the JSON form in which credentials arrive on create and update.
+type CredentialsInput struct {
+	CustomerID     *string           `json:"customerId,omitempty"`
+	CustomerSecret *string           `json:"customerSecret,omitempty"`
+	AppCertificate *string           `json:"appCertificate,omitempty"`
+	ServerSecret   *string           `json:"serverSecret,omitempty"`
+	APIKey         *string           `json:"apiKey,omitempty"`
+	APISecret      *string           `json:"apiSecret,omitempty"`
+	Headers        map[string]string `json:"headers,omitempty"`
+}
+
+// Apply merges the fields present in in over c.
+func (in CredentialsInput) Apply(c Credentials) Credentials {
+	set := func(dst *string, src *string) {
+		if src != nil {
+			*dst = *src
+		}
+	}
+	set(&c.CustomerID, in.CustomerID)
+	set(&c.CustomerSecret, in.CustomerSecret)
+	set(&c.AppCertificate, in.AppCertificate)
+	set(&c.ServerSecret, in.ServerSecret)
+	set(&c.APIKey, in.APIKey)
+	set(&c.APISecret, in.APISecret)
+	if in.Headers != nil {
+		c.Headers = in.Headers
+	}
+	return c
+}
+
+// Quality is the quality tier a stream is priced at.
+type Quality string
+
+// Quality tiers.
+const (
+	QualityAudio  Quality = "audio"
+	QualitySD     Quality = "sd"
+	QualityHD     Quality = "hd"
+	QualityFullHD Quality = "fullhd"
+)
+
+// Qualities lists every tier.
+var Qualities = []Quality{QualityAudio, QualitySD, QualityHD, QualityFullHD}
+
+// Valid reports whether q is a known tier.
+func (q Quality) Valid() bool { return slices.Contains(Qualities, q) }
+
+// Pricing is a provider's list price per thousand minutes, per tier.
+type Pricing struct {
+	Currency           string              `json:"currency"`
+	PerThousandMinutes map[Quality]float64 `json:"perThousandMinutes"`
+}
+
+// DefaultPricing returns Agora's published list prices, the editable default.
+func DefaultPricing() Pricing {
+	return Pricing{Currency: "USD", PerThousandMinutes: map[Quality]float64{
+		QualityAudio: 0.99, QualitySD: 3.99, QualityHD: 3.99, QualityFullHD: 8.99,
+	}}
+}
+
+// HealthCheckPolicy is how a provider is probed and when its status flips.
+type HealthCheckPolicy struct {
+	Interval         Duration `json:"interval"`
+	Timeout          Duration `json:"timeout"`
+	FailureThreshold int      `json:"failureThreshold"`
+	SuccessThreshold int      `json:"successThreshold"`
+}
+
+// DefaultHealthCheck returns the defaults of the system Switchboard replaces.
+func DefaultHealthCheck() HealthCheckPolicy {
+	return HealthCheckPolicy{
+		Interval: Duration(5 * time.Minute), Timeout: Duration(5 * time.Second),
+		FailureThreshold: 3, SuccessThreshold: 2,
+	}
+}
+
+// Duration is a time.Duration that reads and writes Go duration strings in JSON.
+type Duration time.Duration
+
+// D returns d as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// MarshalJSON writes d as a Go duration string such as "5m0s".
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+// UnmarshalJSON reads a Go duration string such as "5m" or "1.5s".
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("must be a duration string such as \"5m\"")
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("must be a duration string such as \"5m\"")
+	}
+	*d = Duration(v)
+	return nil
+}
+
+var slugRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+
+// ValidName reports whether name is a valid provider slug.
+func ValidName(name string) bool { return slugRE.MatchString(name) }
+
+var regionRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+var headerNameRE = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+
+// Limits on provider fields.
+const (
+	MaxPriority      = 1_000_000
+	MaxWeight        = 1_000_000
+	MaxDisplayName   = 200
+	MaxRegions       = 64
+	MaxStreamsLimit  = 100_000_000
+	MaxSecretLength  = 4096
+	MaxHeaders       = 32
+	MaxMonthlyBudget = 1e12
+	MaxPrice         = 1e6
+)
+
+// Normalize fills defaults for fields left empty at creation.
+func (p *Provider) Normalize() {
+	if p.DisplayName == "" {
+		p.DisplayName = p.Name
+	}
+	if p.Priority == 0 {
+		p.Priority = 1
+	}
+	if p.Weight == 0 {
+		p.Weight = 1
+	}
+	if p.Regions == nil {
+		p.Regions = []string{}
+	}
+	if p.Pricing.Currency == "" {
+		p.Pricing.Currency = "USD"
+	}
+	if p.Pricing.PerThousandMinutes == nil {
+		p.Pricing.PerThousandMinutes = DefaultPricing().PerThousandMinutes
+	}
+	d := DefaultHealthCheck()
+	if p.HealthCheck.Interval == 0 {
+		p.HealthCheck.Interval = d.Interval
+	}
+	if p.HealthCheck.Timeout == 0 {
+		p.HealthCheck.Timeout = d.Timeout
+	}
+	if p.HealthCheck.FailureThreshold == 0 {
+		p.HealthCheck.FailureThreshold = d.FailureThreshold
+	}
+	if p.HealthCheck.SuccessThreshold == 0 {
+		p.HealthCheck.SuccessThreshold = d.SuccessThreshold
+	}
+	if p.Kind == KindHTTP {
+		if p.Config.Method == "" {
+			p.Config.Method = "GET"
+		}
+		if len(p.Config.ExpectStatus) == 0 {
+			p.Config.ExpectStatus = []int{200}
+		}
+	}
+}
+
+// Validate checks every field of p and returns an EInvalid *Error naming the first
+// field at fault. Messages never quote a credential.
+func (p *Provider) Validate() error {
+	if !ValidName(p.Name) {
+		return Invalid("name", "must match ^[a-z0-9][a-z0-9-]{0,62}$")
+	}
+	if len(p.DisplayName) > MaxDisplayName || strings.ContainsAny(p.DisplayName, "\x00\r\n") {
+		return Invalid("displayName", "must be at most %d characters on one line", MaxDisplayName)
+	}
+	if !p.Kind.Valid() {
+		return Invalid("kind", "must be one of agora, zegocloud, livekit, http")
+	}
+	if p.Priority < 1 || p.Priority > MaxPriority {
+		return Invalid("priority", "must be an integer from 1 to %d", MaxPriority)
+	}
+	if p.Weight < 1 || p.Weight > MaxWeight {
+		return Invalid("weight", "must be an integer from 1 to %d", MaxWeight)
+	}
+	if p.MaxActiveStreams < 0 || p.MaxActiveStreams > MaxStreamsLimit {
+		return Invalid("maxActiveStreams", "must be 0 (unlimited) or a positive integer up to %d", MaxStreamsLimit)
+	}
+	if len(p.Regions) > MaxRegions {
+		return Invalid("regions", "at most %d regions", MaxRegions)
+	}
+	for i, r := range p.Regions {
+		if !regionRE.MatchString(r) {
+			return Invalid(fmt.Sprintf("regions[%d]", i), "must be a lowercase region slug such as us-east")
+		}
+	}
+	if err := p.validateConfig(); err != nil {
+		return err
+	}
+	if err := p.validateCredentials(); err != nil {
+		return err
+	}
+	if err := p.Pricing.validate(); err != nil {
+		return err
+	}
+	if !finite(p.MonthlyBudget) || p.MonthlyBudget < 0 || p.MonthlyBudget > MaxMonthlyBudget {
+		return Invalid("monthlyBudget", "must be a non-negative amount (0 = no budget)")
+	}
+	return p.HealthCheck.validate()
+}
+
+func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
+
+func (p *Provider) validateConfig() error {
+	c := p.Config
+	allowed := map[Kind][]string{
+		KindAgora:     {"appId", "baseUrl"},
+		KindZegocloud: {"appId", "baseUrl"},
+		KindLiveKit:   {"url"},
+		KindHTTP:      {"url", "method", "expectStatus"},
+	}[p.Kind]
+	present := map[string]bool{
+		"appId": c.AppID != "", "baseUrl": c.BaseURL != "", "url": c.URL != "",
+		"method": c.Method != "", "expectStatus": len(c.ExpectStatus) > 0,
+	}
+	for _, f := range []string{"appId", "baseUrl", "url", "method", "expectStatus"} {
+		if present[f] && !slices.Contains(allowed, f) {
+			return Invalid("config."+f, "does not apply to kind %s", p.Kind)
+		}
+	}
+	switch p.Kind {
+	case KindAgora:
+		if !isHex(c.AppID, 32) {
+			return Invalid("config.appId", "must be the 32-hex-character Agora App ID")
+		}
+	case KindZegocloud:
+		if !isUint32(c.AppID) {
+			return Invalid("config.appId", "must be the numeric ZEGOCLOUD AppID (1 to 4294967295)")
+		}
+	case KindLiveKit, KindHTTP:
+		if c.URL == "" {
+			return Invalid("config.url", "is required for kind %s", p.Kind)
+		}
+	}
+	if c.BaseURL != "" && !validHTTPURL(c.BaseURL) {
+		return Invalid("config.baseUrl", "must be an absolute http or https URL")
+	}
+	if c.URL != "" && !validHTTPURL(c.URL) {
+		return Invalid("config.url", "must be an absolute http or https URL")
+	}
+	if p.Kind == KindHTTP {
+		switch c.Method {
+		case "", "GET", "HEAD", "POST", "OPTIONS":
+		default:
+			return Invalid("config.method", "must be GET, HEAD, POST or OPTIONS")
+		}
+		if len(c.ExpectStatus) > 16 {
+			return Invalid("config.expectStatus", "at most 16 status codes")
+		}
+		for i, s := range c.ExpectStatus {
+			if s < 100 || s > 599 {
+				return Invalid(fmt.Sprintf("config.expectStatus[%d]", i), "must be an HTTP status from 100 to 599")
+			}
+		}
+	}
+	return nil
+}
+
+func (p *Provider) validateCredentials() error {
+	c := p.Credentials
+	type f struct {
+		name, v string
+		kinds   []Kind
+	}
+	fields := []f{
+		{"customerId", c.CustomerID, []Kind{KindAgora}},
+		{"customerSecret", c.CustomerSecret, []Kind{KindAgora}},
+		{"appCertificate", c.AppCertificate, []Kind{KindAgora}},
+		{"serverSecret", c.ServerSecret, []Kind{KindZegocloud}},
+		{"apiKey", c.APIKey, []Kind{KindLiveKit}},
+		{"apiSecret", c.APISecret, []Kind{KindLiveKit}},
+	}
+	for _, x := range fields {
+		if x.v == "" {
+			continue
+		}
+		if !slices.Contains(x.kinds, p.Kind) {
+			return Invalid("credentials."+x.name, "does not apply to kind %s", p.Kind)
+		}
+		if len(x.v) > MaxSecretLength || strings.ContainsAny(x.v, "\x00\r\n") {
+			return Invalid("credentials."+x.name, "must be at most %d characters on one line", MaxSecretLength)
+		}
+	}
+	if c.AppCertificate != "" && !isHex(c.AppCertificate, 32) {
+		return Invalid("credentials.appCertificate", "must be 32 hex characters")
+	}
+	if c.ServerSecret != "" && len(c.ServerSecret) != 32 {
+		return Invalid("credentials.serverSecret", "must be exactly 32 characters")
+	}
+	if len(c.Headers) > 0 {
+		if p.Kind != KindHTTP {
+			return Invalid("credentials.headers", "does not apply to kind %s", p.Kind)
+		}
+		if len(c.Headers) > MaxHeaders {
+			return Invalid("credentials.headers", "at most %d headers", MaxHeaders)
+		}
+		for k, v := range c.Headers {
+			if !headerNameRE.MatchString(k) || len(k) > 256 {
+				return Invalid("credentials.headers", "header names must be HTTP tokens")
+			}
+			if len(v) > MaxSecretLength || strings.ContainsAny(v, "\x00\r\n") {
+				return Invalid("credentials.headers", "header values must be at most %d characters on one line", MaxSecretLength)
+			}
+		}
+	}
+	return nil
+}
+
+func (pr Pricing) validate() error {
+	if len(pr.Currency) != 3 || strings.ToUpper(pr.Currency) != pr.Currency || !isAlpha(pr.Currency) {
+		return Invalid("pricing.currency", "must be a three-letter ISO 4217 code such as USD")
+	}
+	for q, v := range pr.PerThousandMinutes {
+		if !q.Valid() {
+			return Invalid("pricing.perThousandMinutes."+string(q), "unknown tier: must be audio, sd, hd or fullhd")
+		}
+		if !finite(v) || v < 0 || v > MaxPrice {
+			return Invalid("pricing.perThousandMinutes."+string(q), "must be a non-negative price")
+		}
+	}
+	return nil
+}
+
+func (h HealthCheckPolicy) validate() error {
+	if h.Interval.D() < time.Second || h.Interval.D() > 24*time.Hour {
+		return Invalid("healthCheck.interval", "must be from 1s to 24h")
+	}
+	if h.Timeout.D() < 10*time.Millisecond || h.Timeout.D() > 5*time.Minute {
+		return Invalid("healthCheck.timeout", "must be from 10ms to 5m")
+	}
+	if h.Timeout.D() > h.Interval.D() {
+		return Invalid("healthCheck.timeout", "must not exceed healthCheck.interval")
+	}
+	if h.FailureThreshold < 1 || h.FailureThreshold > 100 {
+		return Invalid("healthCheck.failureThreshold", "must be from 1 to 100")
+	}
+	if h.SuccessThreshold < 1 || h.SuccessThreshold > 100 {
+		return Invalid("healthCheck.successThreshold", "must be from 1 to 100")
+	}
+	return nil
+}
+
+func isHex(s string, n int) bool {
+	if len(s) != n {
+		return false
+	}
+	for _, r := range s {
+		if !strings.ContainsRune("0123456789abcdefABCDEF", r) {
+			return false
+		}
+	}
+	return true
+}
+
+func isAlpha(s string) bool {
+	for _, r := range s {
+		if r < 'A' || r > 'Z' {
+			return false
+		}
+	}
+	return true
+}
+
+func isUint32(s string) bool {
+	if s == "" || len(s) > 10 || s[0] == '0' {
+		return false
+	}
+	var v uint64
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+		v = v*10 + uint64(r-'0')
+	}
+	return v >= 1 && v <= math.MaxUint32
+}
+
+func validHTTPURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && u.User == nil && len(s) <= 2048
+}
+
+// ProviderInput is the JSON body of a create (all fields) or a partial update
+// (only the fields present change; name and kind may not change).
+type ProviderInput struct {
+	Name             *string           `json:"name,omitempty"`
+	DisplayName      *string           `json:"displayName,omitempty"`
+	Kind             *Kind             `json:"kind,omitempty"`
+	Enabled          *bool             `json:"enabled,omitempty"`
+	Priority         *int              `json:"priority,omitempty"`
+	Regions          *[]string         `json:"regions,omitempty"`
+	Weight           *int              `json:"weight,omitempty"`
+	MaxActiveStreams *int              `json:"maxActiveStreams,omitempty"`
+	Config           *ProviderConfig   `json:"config,omitempty"`
+	Credentials      *CredentialsInput `json:"credentials,omitempty"`
+	Pricing          *Pricing          `json:"pricing,omitempty"`
+	MonthlyBudget    *float64          `json:"monthlyBudget,omitempty"`
+	HealthCheck      *HealthCheckInput `json:"healthCheck,omitempty"`
+}
+
+// HealthCheckInput is a partial HealthCheckPolicy.
+type HealthCheckInput struct {
+	Interval         *Duration `json:"interval,omitempty"`
+	Timeout          *Duration `json:"timeout,omitempty"`
+	FailureThreshold *int      `json:"failureThreshold,omitempty"`
+	SuccessThreshold *int      `json:"successThreshold,omitempty"`
+}
+
+// NewProvider builds a provider from a create request, with defaults, and validates it.
+func (in ProviderInput) NewProvider() (Provider, error) {
+	var p Provider
+	if in.Name == nil {
+		return p, Invalid("name", "is required")
+	}
+	if in.Kind == nil {
+		return p, Invalid("kind", "is required")
+	}
+	p.Name, p.Kind, p.Enabled = *in.Name, *in.Kind, true
+	if err := in.apply(&p, true); err != nil {
+		return p, err
+	}
+	p.Normalize()
+	return p, p.Validate()
+}
+
+// ApplyTo applies a partial update to a copy of p, validates the result and returns it.
+func (in ProviderInput) ApplyTo(p Provider) (Provider, error) {
+	if in.Name != nil && *in.Name != p.Name {
+		return p, Invalid("name", "is immutable")
+	}
+	if in.Kind != nil && *in.Kind != p.Kind {
+		return p, Invalid("kind", "is immutable")
+	}
+	p.Regions = slices.Clone(p.Regions)
+	p.Config.ExpectStatus = slices.Clone(p.Config.ExpectStatus)
+	if err := in.apply(&p, false); err != nil {
+		return p, err
+	}
+	p.Normalize()
+	return p, p.Validate()
+}
+
+func (in ProviderInput) apply(p *Provider, create bool) error {
+	if in.DisplayName != nil {
+		p.DisplayName = *in.DisplayName
+	}
+	if in.Enabled != nil {
+		p.Enabled = *in.Enabled
+	}
+	if in.Priority != nil {
+		if *in.Priority < 1 {
+			return Invalid("priority", "must be an integer from 1 to %d", MaxPriority)
+		}
+		p.Priority = *in.Priority
+	}
+	if in.Regions != nil {
+		p.Regions = slices.Clone(*in.Regions)
+	}
+	if in.Weight != nil {
+		if *in.Weight < 1 {
+			return Invalid("weight", "must be an integer from 1 to %d", MaxWeight)
+		}
+		p.Weight = *in.Weight
+	}
+	if in.MaxActiveStreams != nil {
+		p.MaxActiveStreams = *in.MaxActiveStreams
+	}
+	if in.Config != nil {
+		p.Config = *in.Config
+	}
+	if in.Credentials != nil {
+		p.Credentials = in.Credentials.Apply(p.Credentials)
+	}
+	if in.Pricing != nil {
+		pr := *in.Pricing
+		if pr.PerThousandMinutes == nil {
+			return Invalid("pricing.perThousandMinutes", "is required")
+		}
+		p.Pricing = pr
+	}
+	if in.MonthlyBudget != nil {
+		p.MonthlyBudget = *in.MonthlyBudget
+	}
+	if h := in.HealthCheck; h != nil {
+		if h.Interval != nil {
+			p.HealthCheck.Interval = *h.Interval
+		}
+		if h.Timeout != nil {
+			if *h.Timeout <= 0 {
+				return Invalid("healthCheck.timeout", "must be from 10ms to 5m")
+			}
+			p.HealthCheck.Timeout = *h.Timeout
+		}
+		if h.FailureThreshold != nil {
+			if *h.FailureThreshold < 1 {
+				return Invalid("healthCheck.failureThreshold", "must be from 1 to 100")
+			}
+			p.HealthCheck.FailureThreshold = *h.FailureThreshold
+		}
+		if h.SuccessThreshold != nil {
+			if *h.SuccessThreshold < 1 {
+				return Invalid("healthCheck.successThreshold", "must be from 1 to 100")
+			}
+			p.HealthCheck.SuccessThreshold = *h.SuccessThreshold
+		}
+		if h.Interval != nil && *h.Interval <= 0 {
+			return Invalid("healthCheck.interval", "must be from 1s to 24h")
+		}
+	}
+	_ = create
+	return nil
+}
+
+// SortProviders orders providers by priority, ties broken by name.
+func SortProviders(ps []Provider) {
+	slices.SortFunc(ps, func(a, b Provider) int {
+		if a.Priority != b.Priority {
+			return a.Priority - b.Priority
+		}
+		return strings.Compare(a.Name, b.Name)
+	})
+}

@@ -1,0 +1,158 @@
+package switchboard
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+)
+
+// AuditEntry records who changed what and when. Before and After are JSON
+// snapshots with credentials redacted (they never hold a secret).
+type AuditEntry struct {
+	ID     int64           `json:"id"`
+	At     time.Time       `json:"at"`
+	Actor  Actor           `json:"actor"`
+	Action string          `json:"action"` // e.g. provider.create, provider.update, provider.reorder, provider.delete, token.create
+	Target string          `json:"target"`
+	Before json.RawMessage `json:"before,omitempty"`
+	After  json.RawMessage `json:"after,omitempty"`
+}
+
+// AuditFilter selects audit entries, newest first.
+type AuditFilter struct {
+	Target   string
+	BeforeID int64 // entries with a smaller id (pagination); 0 = from the newest
+	Limit    int
+}
+
+// APIToken is a bearer token. Only its hash is stored; the token itself is shown
+// once, when created.
+type APIToken struct {
+	ID         string     `json:"id"`
+	Name       string     `json:"name"`
+	Role       Role       `json:"role"`
+	Hash       []byte     `json:"-"`
+	CreatedAt  time.Time  `json:"createdAt"`
+	LastUsedAt *time.Time `json:"lastUsedAt"`
+	RevokedAt  *time.Time `json:"revokedAt"`
+}
+
+// User is a dashboard user.
+type User struct {
+	Username     string    `json:"username"`
+	Role         Role      `json:"role"`
+	PasswordHash string    `json:"-"`
+	CreatedAt    time.Time `json:"createdAt"`
+}
+
+// Session is a dashboard login. Only the hash of the session cookie is stored.
+type Session struct {
+	Hash      []byte
+	Username  string
+	Role      Role
+	CSRFToken string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+// ProviderRecord is a provider with its current health.
+type ProviderRecord struct {
+	Provider
+	Health Health
+}
+
+// Store is the persistence of Switchboard. Every backend passes the one
+// conformance suite in internal/storetest. Methods that change data write their
+// audit entry in the same transaction: a failed call changes nothing.
+type Store interface {
+	Ping(ctx context.Context) error
+	Close() error
+
+	// Providers. List orders by priority then name. Errors: ENotFound, EConflict.
+	ListProviders(ctx context.Context) ([]ProviderRecord, error)
+	GetProvider(ctx context.Context, name string) (ProviderRecord, error)
+	CreateProvider(ctx context.Context, p Provider, audit AuditEntry) error
+	// UpdateProvider reads the provider, calls fn on it and stores what fn returns,
+	// in one transaction. audit.Before/After are filled by the store.
+	UpdateProvider(ctx context.Context, name string, fn func(Provider) (Provider, error), audit AuditEntry) (before, after Provider, err error)
+	// ReorderProviders gives the providers of order priorities 1..n atomically. order
+	// must name every provider exactly once (EInvalid otherwise, field "order").
+	ReorderProviders(ctx context.Context, order []string, audit AuditEntry) error
+	DeleteProvider(ctx context.Context, name string, audit AuditEntry) error
+	ListAudit(ctx context.Context, f AuditFilter) ([]AuditEntry, error)
+	AppendAudit(ctx context.Context, e AuditEntry) error
+
+	// Tokens and users.
+	CreateAPIToken(ctx context.Context, t APIToken, audit AuditEntry) error
+	ListAPITokens(ctx context.Context) ([]APIToken, error)
+	RevokeAPIToken(ctx context.Context, id string, at time.Time, audit AuditEntry) error
+	// APITokenByHash returns an unrevoked token; ENotFound otherwise.
+	APITokenByHash(ctx context.Context, hash []byte) (APIToken, error)
+	TouchAPIToken(ctx context.Context, id string, at time.Time) error
+	CreateUser(ctx context.Context, u User) error
+	GetUser(ctx context.Context, username string) (User, error)
+	CountUsers(ctx context.Context) (int, error)
+	CreateSession(ctx context.Context, s Session) error
+	// SessionByHash returns an unexpired session; ENotFound otherwise.
+	SessionByHash(ctx context.Context, hash []byte, now time.Time) (Session, error)
+	DeleteSession(ctx context.Context, hash []byte) error
+
+	HealthStore
+}
+
+// HealthStore persists health results and their history.
+type HealthStore interface {
+	// RecordCheck folds one probe result into the provider's health in one
+	// transaction: it stores the raw result, adds it to the hour's rollup, stores
+	// what fold returns and, when the status changed, a Transition with
+	// after.StatusReason.
+	RecordCheck(ctx context.Context, name string, r ProbeResult, fold func(Health) Health) (before, after Health, err error)
+	// UpdateHealth applies fold (for example a client-reported failure or a change
+	// of enabled) to the health record in one transaction, recording a
+	// Transition when the status changed.
+	UpdateHealth(ctx context.Context, name string, at time.Time, fold func(Health) Health) (before, after Health, err error)
+	// Transitions lists status transitions of one provider (all when name is ""),
+	// newest first.
+	Transitions(ctx context.Context, name string, since time.Time, limit int) ([]Transition, error)
+	// HourlyRollups and DailyRollups return buckets in [from, to), oldest first.
+	HourlyRollups(ctx context.Context, name string, from, to time.Time) ([]Rollup, error)
+	DailyRollups(ctx context.Context, name string, from, to time.Time) ([]Rollup, error)
+	// RecentLatencies returns the latencies in ms of the raw results since t.
+	RecentLatencies(ctx context.Context, name string, since time.Time) ([]int64, error)
+	// CompactHistory folds the hourly rollups of days before day into daily
+	// rollups, and deletes raw results older than keepRaw.
+	CompactHistory(ctx context.Context, day time.Time, keepRawBefore time.Time) error
+}
+
+// Event is something that happened, published on the in-process Bus and, through
+// internal/events, to subscribers. Data never holds a secret.
+type Event struct {
+	ID   uint64    `json:"id"`
+	Type string    `json:"type"`
+	At   time.Time `json:"at"`
+	// Audience is the least role that may receive the event.
+	Audience Role `json:"-"`
+	Data     any  `json:"data"`
+}
+
+// Event types.
+const (
+	EventProviderStatus   = "provider.status"
+	EventProviderCreated  = "provider.created"
+	EventProviderUpdated  = "provider.updated"
+	EventProviderDeleted  = "provider.deleted"
+	EventProvidersReorder = "providers.reordered"
+	EventStreamFailover   = "stream.failover"
+	EventBudgetAlert      = "budget.alert"
+)
+
+// Bus carries events to the parts of the server that react to them.
+type Bus interface {
+	Publish(e Event)
+}
+
+// NopBus drops every event.
+type NopBus struct{}
+
+// Publish does nothing.
+func (NopBus) Publish(Event) {}

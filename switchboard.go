@@ -1,0 +1,108 @@
+// Package switchboard holds the domain of the Switchboard control plane: providers,
+// their health, streams, roles, events, coded errors and the Store interface that
+// every storage backend implements. It imports only the standard library; every
+// technology lives in a package of its own under internal/, and only cmd/switchboard
+// knows every concrete type.
+package switchboard
+
+import (
+	"context"
+	"time"
+)
+
+// Version is the release of this build; cmd/switchboard may override it at link time.
+var Version = "0.1.0-dev"
+
+// Kind is the kind of a streaming provider, which selects its adapter.
+type Kind string
+
+// The provider kinds Switchboard knows.
+const (
+	KindAgora     Kind = "agora"
+	KindZegocloud Kind = "zegocloud"
+	KindLiveKit   Kind = "livekit"
+	KindHTTP      Kind = "http"
+)
+
+// Kinds lists every valid provider kind.
+var Kinds = []Kind{KindAgora, KindZegocloud, KindLiveKit, KindHTTP}
+
+// Valid reports whether k is a known kind.
+func (k Kind) Valid() bool {
+	for _, v := range Kinds {
+		if k == v {
+			return true
+		}
+	}
+	return false
+}
+
+// Role is an access level. Roles are ordered: each includes the ones below it.
+type Role int
+
+// Roles from least to most privileged.
+const (
+	RoleAnonymous Role = iota
+	RoleClient
+	RoleAdmin
+	RoleSuperadmin
+)
+
+var roleNames = []string{"anonymous", "client", "admin", "superadmin"}
+
+func (r Role) String() string {
+	if r < 0 || int(r) >= len(roleNames) {
+		return "unknown"
+	}
+	return roleNames[r]
+}
+
+// ParseRole parses the name of a role that a token or user may hold
+// (client, admin, superadmin).
+func ParseRole(s string) (Role, bool) {
+	for i, n := range roleNames {
+		if n == s && i > 0 {
+			return Role(i), true
+		}
+	}
+	return 0, false
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (r Role) MarshalText() ([]byte, error) { return []byte(r.String()), nil }
+
+// Clock tells the time. Behaviour that depends on time takes a Clock so that tests
+// can move it.
+type Clock interface {
+	Now() time.Time
+}
+
+// SystemClock is the wall clock, in UTC.
+type SystemClock struct{}
+
+// Now returns the current time in UTC.
+func (SystemClock) Now() time.Time { return time.Now().UTC() }
+
+// Actor is who performed a change, for the audit log.
+type Actor struct {
+	Kind string `json:"kind"` // "user", "token", "bootstrap", "system"
+	Name string `json:"name"`
+	Role Role   `json:"role"`
+}
+
+type ctxKey int
+
+const actorKey ctxKey = iota
+
+// WithActor returns a context carrying the actor of the request.
+func WithActor(ctx context.Context, a Actor) context.Context {
+	return context.WithValue(ctx, actorKey, a)
+}
+
+// ActorFrom returns the actor carried by ctx, or a system actor.
+func ActorFrom(ctx context.Context) Actor {
+	if a, ok := ctx.Value(actorKey).(Actor); ok {
+		return a
+	}
+	return Actor{Kind: "system", Name: "switchboard", Role: RoleSuperadmin}
+}
