@@ -1,0 +1,96 @@
+package httpapi
+
+import (
+	"context"
+	"net/http"
+	"strings"
+
+	sb "github.com/switchboardhq/switchboard"
+	"github.com/switchboardhq/switchboard/internal/auth"
+)
+
+// sessionCookie is the name of the dashboard's session cookie.
+const sessionCookie = "switchboard_session"
+
+// csrfHeader carries the session's CSRF token on cookie-authenticated writes.
+const csrfHeader = "X-CSRF-Token"
+
+// identity is who is calling.
+type identity struct {
+	actor   sb.Actor
+	session *sb.Session // set for cookie logins
+}
+
+type identityKey struct{}
+
+func identityFrom(ctx context.Context) identity {
+	id, _ := ctx.Value(identityKey{}).(identity)
+	return id
+}
+
+// guard enforces a route's role. Public routes do not look at credentials.
+func (s *Server) guard(rt route) http.Handler {
+	if rt.Role == sb.RoleAnonymous {
+		return rt.Handler
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, err := s.authenticate(r)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if id.actor.Role < rt.Role {
+			s.writeError(w, r, sb.Errorf(sb.EForbidden, "this endpoint needs role %s", rt.Role))
+			return
+		}
+		ctx := sb.WithActor(r.Context(), id.actor)
+		ctx = context.WithValue(ctx, identityKey{}, id)
+		rt.Handler(w, r.WithContext(ctx))
+	})
+}
+
+// authenticate resolves the caller from a bearer token or a session cookie.
+func (s *Server) authenticate(r *http.Request) (identity, error) {
+	unauthorized := sb.Errorf(sb.EUnauthorized, "missing or invalid credentials")
+	if h := r.Header.Get("Authorization"); h != "" {
+		token, ok := strings.CutPrefix(h, "Bearer ")
+		token = strings.TrimSpace(token)
+		if !ok || token == "" {
+			return identity{}, sb.Errorf(sb.EUnauthorized, "Authorization must be \"Bearer <token>\"")
+		}
+		if s.boot != "" && auth.Equal(token, s.boot) {
+			return identity{actor: sb.Actor{Kind: "bootstrap", Name: "bootstrap", Role: sb.RoleSuperadmin}}, nil
+		}
+		t, err := s.store.APITokenByHash(r.Context(), auth.HashToken(token))
+		if sb.IsCode(err, sb.ENotFound) {
+			return identity{}, unauthorized
+		}
+		if err != nil {
+			return identity{}, err
+		}
+		now := s.clock.Now()
+		if t.LastUsedAt == nil || now.Sub(*t.LastUsedAt) > timeTouchEvery {
+			_ = s.store.TouchAPIToken(r.Context(), t.ID, now)
+		}
+		return identity{actor: sb.Actor{Kind: "token", Name: t.Name, Role: t.Role}}, nil
+	}
+	c, err := r.Cookie(sessionCookie)
+	if err != nil || c.Value == "" {
+		return identity{}, unauthorized
+	}
+	sess, err := s.store.SessionByHash(r.Context(), auth.HashToken(c.Value), s.clock.Now())
+	if sb.IsCode(err, sb.ENotFound) {
+		return identity{}, sb.Errorf(sb.EUnauthorized, "session expired or invalid: log in again")
+	}
+	if err != nil {
+		return identity{}, err
+	}
+	if !safeMethod(r.Method) && !auth.Equal(r.Header.Get(csrfHeader), sess.CSRFToken) {
+		return identity{}, sb.Errorf(sb.EForbidden, "missing or invalid %s header", csrfHeader)
+	}
+	return identity{actor: sb.Actor{Kind: "user", Name: sess.Username, Role: sess.Role}, session: &sess}, nil
+}
+
+func safeMethod(m string) bool {
+	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions
+}

@@ -1,0 +1,256 @@
+package httpapi
+
+import (
+	"errors"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	sb "github.com/switchboardhq/switchboard"
+	"github.com/switchboardhq/switchboard/internal/auth"
+)
+
+// timeTouchEvery bounds how often a token's last-used time is written.
+const timeTouchEvery = time.Minute
+
+type loginRequest struct {
+	Username string `json:"username"`
+	Password string `json:"password"`
+}
+
+type meResponse struct {
+	Name      string     `json:"name"`
+	Kind      string     `json:"kind"`
+	Role      sb.Role    `json:"role"`
+	CSRFToken string     `json:"csrfToken,omitempty"`
+	ExpiresAt *time.Time `json:"expiresAt,omitempty"`
+}
+
+func (s *Server) login(w http.ResponseWriter, r *http.Request) {
+	var req loginRequest
+	if err := decode(r, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if req.Username == "" || len(req.Username) > 128 {
+		s.writeError(w, r, sb.Invalid("username", "is required (at most 128 characters)"))
+		return
+	}
+	if req.Password == "" || len(req.Password) > 1024 {
+		s.writeError(w, r, sb.Invalid("password", "is required (at most 1024 characters)"))
+		return
+	}
+	if wait, ok := s.logins.allow("ip:"+clientIP(r), "user:"+strings.ToLower(req.Username)); !ok {
+		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds()+0.999)))
+		s.writeError(w, r, sb.Errorf(sb.ERateLimited, "too many login attempts: retry later"))
+		return
+	}
+	bad := sb.Errorf(sb.EUnauthorized, "invalid username or password")
+	u, err := s.store.GetUser(r.Context(), req.Username)
+	if sb.IsCode(err, sb.ENotFound) {
+		// Spend the same time as a real check so that timing does not reveal users.
+		_ = auth.VerifyPassword(dummyHash, req.Password)
+		s.logger.InfoContext(r.Context(), "login failed", "username", req.Username, "remote", clientIP(r))
+		s.writeError(w, r, bad)
+		return
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if err := auth.VerifyPassword(u.PasswordHash, req.Password); err != nil {
+		if !errors.Is(err, auth.ErrMismatch) {
+			s.logger.ErrorContext(r.Context(), "verify password", "username", u.Username, "err", err.Error())
+		}
+		s.logger.InfoContext(r.Context(), "login failed", "username", req.Username, "remote", clientIP(r))
+		s.writeError(w, r, bad)
+		return
+	}
+	now := s.clock.Now()
+	token := auth.NewSessionToken()
+	sess := sb.Session{
+		Hash: auth.HashToken(token), Username: u.Username, Role: u.Role,
+		CSRFToken: auth.NewSessionToken(), CreatedAt: now, ExpiresAt: now.Add(s.ttl),
+	}
+	if err := s.store.CreateSession(r.Context(), sess); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	http.SetCookie(w, &http.Cookie{
+		Name: sessionCookie, Value: token, Path: "/", HttpOnly: true,
+		SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil || r.Header.Get("X-Forwarded-Proto") == "https",
+		Expires: sess.ExpiresAt, MaxAge: int(s.ttl.Seconds()),
+	})
+	s.logger.InfoContext(r.Context(), "login", "username", u.Username, "role", u.Role.String())
+	writeJSON(w, http.StatusOK, meResponse{Name: u.Username, Kind: "user", Role: u.Role, CSRFToken: sess.CSRFToken, ExpiresAt: &sess.ExpiresAt})
+}
+
+// dummyHash is verified against when a login names no user.
+var dummyHash = func() string {
+	h, err := auth.HashPassword("switchboard-dummy-password")
+	if err != nil {
+		panic(err)
+	}
+	return h
+}()
+
+func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
+	if c, err := r.Cookie(sessionCookie); err == nil && c.Value != "" {
+		hash := auth.HashToken(c.Value)
+		sess, err := s.store.SessionByHash(r.Context(), hash, s.clock.Now())
+		if err == nil && !auth.Equal(r.Header.Get(csrfHeader), sess.CSRFToken) {
+			s.writeError(w, r, sb.Errorf(sb.EForbidden, "missing or invalid %s header", csrfHeader))
+			return
+		}
+		if err := s.store.DeleteSession(r.Context(), hash); err != nil && !sb.IsCode(err, sb.ENotFound) {
+			s.writeError(w, r, err)
+			return
+		}
+	}
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode, MaxAge: -1})
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) me(w http.ResponseWriter, r *http.Request) {
+	id := identityFrom(r.Context())
+	resp := meResponse{Name: id.actor.Name, Kind: id.actor.Kind, Role: id.actor.Role}
+	if id.session != nil {
+		resp.CSRFToken, resp.ExpiresAt = id.session.CSRFToken, &id.session.ExpiresAt
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+type tokenRequest struct {
+	Name string `json:"name"`
+	Role string `json:"role"`
+}
+
+type tokenCreated struct {
+	sb.APIToken
+	Token string `json:"token"`
+}
+
+func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
+	var req tokenRequest
+	if err := decode(r, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if req.Name == "" || len(req.Name) > 100 || strings.ContainsAny(req.Name, "\x00\r\n") {
+		s.writeError(w, r, sb.Invalid("name", "is required: at most 100 characters on one line"))
+		return
+	}
+	role, ok := sb.ParseRole(req.Role)
+	if !ok {
+		s.writeError(w, r, sb.Invalid("role", "must be client, admin or superadmin"))
+		return
+	}
+	token := auth.NewToken()
+	t := sb.APIToken{ID: auth.NewID(), Name: req.Name, Role: role, Hash: auth.HashToken(token), CreatedAt: s.clock.Now()}
+	audit := sb.AuditEntry{Actor: sb.ActorFrom(r.Context()), Action: "token.create", Target: t.ID, At: t.CreatedAt,
+		After: mustJSON(map[string]any{"id": t.ID, "name": t.Name, "role": t.Role})}
+	if err := s.store.CreateAPIToken(r.Context(), t, audit); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.logger.InfoContext(r.Context(), "token created", "token_id", t.ID, "name", t.Name, "role", role.String())
+	writeJSON(w, http.StatusCreated, tokenCreated{APIToken: t, Token: token})
+}
+
+func (s *Server) listTokens(w http.ResponseWriter, r *http.Request) {
+	ts, err := s.store.ListAPITokens(r.Context())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if ts == nil {
+		ts = []sb.APIToken{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"tokens": ts})
+}
+
+func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if id == "" || len(id) > 64 {
+		s.writeError(w, r, sb.Invalid("id", "is not a token id"))
+		return
+	}
+	now := s.clock.Now()
+	audit := sb.AuditEntry{Actor: sb.ActorFrom(r.Context()), Action: "token.revoke", Target: id, At: now}
+	if err := s.store.RevokeAPIToken(r.Context(), id, now, audit); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.logger.InfoContext(r.Context(), "token revoked", "token_id", id)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// clientIP is the remote address of the connection. X-Forwarded-For is not
+// trusted: a proxy in front of Switchboard should rate limit at its edge.
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// limiterSet keeps a token bucket per key, forgetting idle ones.
+type limiterSet struct {
+	every time.Duration
+	burst int
+
+	mu   sync.Mutex
+	m    map[string]*limiterEntry
+	last time.Time // last sweep
+}
+
+type limiterEntry struct {
+	lim  *rate.Limiter
+	seen time.Time
+}
+
+func newLimiterSet(every time.Duration, burst int) *limiterSet {
+	return &limiterSet{every: every, burst: burst, m: map[string]*limiterEntry{}}
+}
+
+// allow takes one token from the bucket of every key; when any is empty it
+// takes none and says how long to wait.
+func (l *limiterSet) allow(keys ...string) (time.Duration, bool) {
+	now := time.Now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if now.Sub(l.last) > time.Minute {
+		for k, e := range l.m {
+			if now.Sub(e.seen) > time.Duration(l.burst)*l.every {
+				delete(l.m, k)
+			}
+		}
+		l.last = now
+	}
+	rs := make([]*rate.Reservation, 0, len(keys))
+	var wait time.Duration
+	for _, k := range keys {
+		e := l.m[k]
+		if e == nil {
+			e = &limiterEntry{lim: rate.NewLimiter(rate.Every(l.every), l.burst)}
+			l.m[k] = e
+		}
+		e.seen = now
+		res := e.lim.ReserveN(now, 1)
+		rs = append(rs, res)
+		wait = max(wait, res.DelayFrom(now))
+	}
+	if wait > 0 {
+		for _, res := range rs {
+			res.CancelAt(now)
+		}
+		return wait, false
+	}
+	return 0, true
+}

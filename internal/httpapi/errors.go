@@ -1,0 +1,172 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"reflect"
+	"strings"
+
+	"github.com/switchboardhq/switchboard"
+)
+
+// statusOf maps a domain error code to its HTTP status. It is the only place
+// where that mapping lives.
+func statusOf(code string) int {
+	switch code {
+	case switchboard.EInvalid:
+		return http.StatusBadRequest
+	case switchboard.EUnauthorized:
+		return http.StatusUnauthorized
+	case switchboard.EForbidden:
+		return http.StatusForbidden
+	case switchboard.ENotFound:
+		return http.StatusNotFound
+	case switchboard.EConflict:
+		return http.StatusConflict
+	case switchboard.ETooLarge:
+		return http.StatusRequestEntityTooLarge
+	case switchboard.EUnsupportedType:
+		return http.StatusUnsupportedMediaType
+	case switchboard.ERateLimited:
+		return http.StatusTooManyRequests
+	case switchboard.EUnavailable:
+		return http.StatusServiceUnavailable
+	default:
+		return http.StatusInternalServerError
+	}
+}
+
+type errorBody struct {
+	Error errorDetail `json:"error"`
+}
+
+type errorDetail struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Field   string `json:"field,omitempty"`
+}
+
+// writeError answers err as the JSON error envelope. Errors without a code are
+// logged with the request id and answered as an internal error without the cause.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	var e *switchboard.Error
+	if !errors.As(err, &e) {
+		s.logger.ErrorContext(r.Context(), "internal error", "request_id", requestID(r.Context()), "method", r.Method, "route", r.Pattern, "err", err.Error())
+		e = &switchboard.Error{Code: switchboard.EInternal, Message: "internal error (request id " + requestID(r.Context()) + ")"}
+	}
+	status := statusOf(e.Code)
+	if status >= 500 && e.Code != switchboard.EInternal {
+		s.logger.WarnContext(r.Context(), "request failed", "request_id", requestID(r.Context()), "route", r.Pattern, "code", e.Code, "message", e.Message)
+	}
+	writeJSON(w, status, errorBody{Error: errorDetail{Code: e.Code, Message: e.Message, Field: e.Field}})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status = http.StatusInternalServerError
+		b = []byte(`{"error":{"code":"internal","message":"internal error"}}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+// maxBody is the largest request body accepted.
+const maxBody = 1 << 20
+
+// decode reads a JSON request body into v strictly: application/json only, at
+// most 1 MiB, no unknown fields, no trailing data. Its errors name the field.
+func decode(r *http.Request, v any) error {
+	ct := r.Header.Get("Content-Type")
+	mt, _, err := mime.ParseMediaType(ct)
+	if ct == "" || err != nil || mt != "application/json" {
+		return &switchboard.Error{Code: switchboard.EUnsupportedType, Message: "request body must be application/json"}
+	}
+	if r.ContentLength > maxBody {
+		return &switchboard.Error{Code: switchboard.ETooLarge, Message: fmt.Sprintf("request body exceeds %d bytes", maxBody)}
+	}
+	body := http.MaxBytesReader(nil, r.Body, maxBody)
+	return decodeJSON(body, v)
+}
+
+// decodeJSON is the strict JSON decoder behind decode, separate for fuzzing.
+func decodeJSON(rd io.Reader, v any) error {
+	dec := json.NewDecoder(rd)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return jsonError(err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return jsonError(err)
+		}
+		return switchboard.Invalid("body", "must hold exactly one JSON value")
+	}
+	return nil
+}
+
+func jsonError(err error) error {
+	var (
+		syn *json.SyntaxError
+		typ *json.UnmarshalTypeError
+		mbe *http.MaxBytesError
+	)
+	switch {
+	case errors.As(err, &mbe):
+		return &switchboard.Error{Code: switchboard.ETooLarge, Message: fmt.Sprintf("request body exceeds %d bytes", maxBody)}
+	case errors.As(err, &syn):
+		return switchboard.Invalid("body", "malformed JSON at byte %d", syn.Offset)
+	case errors.Is(err, io.EOF):
+		return switchboard.Invalid("body", "request body is empty")
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return switchboard.Invalid("body", "malformed JSON: unexpected end")
+	case errors.As(err, &typ):
+		field := typ.Field
+		if field == "" {
+			field = "body"
+		}
+		if typ.Type == reflect.TypeFor[switchboard.Duration]() {
+			return switchboard.Invalid(field, "must be a duration string such as \"5m\" or \"30s\"")
+		}
+		return switchboard.Invalid(field, "must be %s", jsonKind(typ.Type.Kind().String()))
+	}
+	msg := err.Error()
+	if f, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
+		return switchboard.Invalid(strings.Trim(f, `"`), "unknown field")
+	}
+	// Errors from a field's UnmarshalJSON (e.g. a duration) do not carry the field
+	// name in encoding/json v1; they are reported against the body with their text,
+	// which never quotes the input value.
+	return switchboard.Invalid("body", "%s", sanitize(msg))
+}
+
+func jsonKind(k string) string {
+	switch k {
+	case "string":
+		return "a string"
+	case "bool":
+		return "a boolean"
+	case "int", "int64", "int32", "uint32", "uint64", "float64":
+		return "a number in range"
+	case "slice":
+		return "an array"
+	case "map", "struct", "ptr":
+		return "an object"
+	}
+	return "of type " + k
+}
+
+func sanitize(s string) string {
+	s = strings.TrimPrefix(s, "json: ")
+	if len(s) > 200 {
+		s = s[:200]
+	}
+	return s
+}

@@ -1,0 +1,300 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"time"
+
+	sb "github.com/switchboardhq/switchboard"
+)
+
+// providerView is the JSON form of a provider: its settings (never its
+// credentials) and its health, with the names of the system Switchboard replaces.
+type providerView struct {
+	sb.Provider
+	CredentialsSet       bool           `json:"credentialsSet"`
+	Status               sb.Status      `json:"status"`
+	Uptime               float64        `json:"uptime"`
+	ErrorRate            float64        `json:"errorRate"`
+	ConsecutiveFailures  int            `json:"consecutiveFailures"`
+	ConsecutiveSuccesses int            `json:"consecutiveSuccesses"`
+	TotalChecks          int64          `json:"totalChecks"`
+	SuccessfulChecks     int64          `json:"successfulChecks"`
+	LastCheck            *time.Time     `json:"lastCheck"`
+	Latency              int64          `json:"latency"`
+	AverageLatency       float64        `json:"averageLatency"`
+	TotalRequests        int64          `json:"totalRequests"`
+	FailedRequests       int64          `json:"failedRequests"`
+	LastError            *sb.ProbeError `json:"lastError"`
+}
+
+func viewOf(rec sb.ProviderRecord) providerView {
+	h := rec.Health
+	return providerView{
+		Provider: rec.Provider, CredentialsSet: rec.CredentialsSet(),
+		Status: h.Status, Uptime: round2(h.Uptime()), ErrorRate: round2(h.ErrorRate()),
+		ConsecutiveFailures: h.ConsecutiveFailures, ConsecutiveSuccesses: h.ConsecutiveSuccesses,
+		TotalChecks: h.TotalChecks, SuccessfulChecks: h.SuccessfulChecks,
+		LastCheck: h.LastCheck, Latency: h.LatencyMs, AverageLatency: round2(h.AverageLatencyMs()),
+		TotalRequests: h.TotalRequests, FailedRequests: h.FailedRequests, LastError: h.LastError,
+	}
+}
+
+// auditView is the snapshot of a provider kept in the audit log: its settings
+// without credentials, and whether credentials are set.
+func auditView(p sb.Provider) json.RawMessage {
+	return mustJSON(struct {
+		sb.Provider
+		CredentialsSet bool `json:"credentialsSet"`
+	}{p, p.CredentialsSet()})
+}
+
+func round2(f float64) float64 { return float64(int64(f*100+0.5)) / 100 }
+
+func mustJSON(v any) json.RawMessage {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err) // only called on types that always marshal
+	}
+	return b
+}
+
+func (s *Server) listProviders(w http.ResponseWriter, r *http.Request) {
+	recs, err := s.store.ListProviders(r.Context())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	out := make([]providerView, len(recs))
+	for i, rec := range recs {
+		out[i] = viewOf(rec)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"providers": out})
+}
+
+func (s *Server) getProvider(w http.ResponseWriter, r *http.Request) {
+	name, ok := s.pathName(w, r)
+	if !ok {
+		return
+	}
+	rec, err := s.store.GetProvider(r.Context(), name)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, viewOf(rec))
+}
+
+// pathName reads and checks the {name} path value.
+func (s *Server) pathName(w http.ResponseWriter, r *http.Request) (string, bool) {
+	name := r.PathValue("name")
+	if !sb.ValidName(name) {
+		s.writeError(w, r, sb.Errorf(sb.ENotFound, "no provider named %s", strconv.Quote(truncate(name, 64))))
+		return "", false
+	}
+	return name, true
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+// decodeProvider reads a ProviderInput; see FuzzDecodeProvider.
+func decodeProvider(r *http.Request) (sb.ProviderInput, error) {
+	var in sb.ProviderInput
+	err := decode(r, &in)
+	return in, err
+}
+
+func (s *Server) createProvider(w http.ResponseWriter, r *http.Request) {
+	in, err := decodeProvider(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	p, err := in.NewProvider()
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	now := s.clock.Now()
+	p.CreatedAt, p.UpdatedAt = now, now
+	audit := sb.AuditEntry{At: now, Actor: sb.ActorFrom(r.Context()), Action: "provider.create", Target: p.Name, After: auditView(p)}
+	if err := s.store.CreateProvider(r.Context(), p, audit); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	rec, err := s.store.GetProvider(r.Context(), p.Name)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.logger.InfoContext(r.Context(), "provider created", "provider", p.Name, "kind", string(p.Kind), "actor", audit.Actor.Name)
+	s.publish(sb.EventProviderCreated, sb.RoleClient, publicView(rec))
+	s.changed()
+	w.Header().Set("Location", "/api/streaming/providers/"+p.Name)
+	writeJSON(w, http.StatusCreated, viewOf(rec))
+}
+
+func (s *Server) updateProvider(w http.ResponseWriter, r *http.Request) {
+	name, ok := s.pathName(w, r)
+	if !ok {
+		return
+	}
+	in, err := decodeProvider(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	now := s.clock.Now()
+	audit := sb.AuditEntry{At: now, Actor: sb.ActorFrom(r.Context()), Action: "provider.update", Target: name}
+	before, after, err := s.store.UpdateProvider(r.Context(), name, func(p sb.Provider) (sb.Provider, error) {
+		q, err := in.ApplyTo(p)
+		q.UpdatedAt = now
+		return q, err
+	}, audit)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	rec, err := s.store.GetProvider(r.Context(), name)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.logger.InfoContext(r.Context(), "provider updated", "provider", name, "actor", audit.Actor.Name,
+		"enabled", after.Enabled, "priority", after.Priority)
+	s.afterProviderChange(r, before, after)
+	s.publish(sb.EventProviderUpdated, sb.RoleClient, publicView(rec))
+	writeJSON(w, http.StatusOK, viewOf(rec))
+}
+
+// afterProviderChange lets the rest of the server react to a committed change.
+func (s *Server) afterProviderChange(r *http.Request, before, after sb.Provider) {
+	_ = r
+	_ = before
+	_ = after
+	s.changed()
+}
+
+type reorderRequest struct {
+	Order []string `json:"order"`
+}
+
+func (s *Server) reorderProviders(w http.ResponseWriter, r *http.Request) {
+	var req reorderRequest
+	if err := decode(r, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if len(req.Order) == 0 {
+		s.writeError(w, r, sb.Invalid("order", "must list every provider, highest priority first"))
+		return
+	}
+	for i, n := range req.Order {
+		if !sb.ValidName(n) {
+			s.writeError(w, r, sb.Invalid("order["+strconv.Itoa(i)+"]", "is not a provider name"))
+			return
+		}
+	}
+	now := s.clock.Now()
+	audit := sb.AuditEntry{At: now, Actor: sb.ActorFrom(r.Context()), Action: "provider.reorder", Target: "*",
+		After: mustJSON(req)}
+	if err := s.store.ReorderProviders(r.Context(), req.Order, audit); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	recs, err := s.store.ListProviders(r.Context())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	out := make([]providerView, len(recs))
+	order := make([]map[string]any, len(recs))
+	for i, rec := range recs {
+		out[i] = viewOf(rec)
+		order[i] = map[string]any{"name": rec.Name, "priority": rec.Priority}
+	}
+	s.logger.InfoContext(r.Context(), "providers reordered", "order", req.Order, "actor", audit.Actor.Name)
+	s.publish(sb.EventProvidersReorder, sb.RoleClient, map[string]any{"order": order})
+	s.changed()
+	writeJSON(w, http.StatusOK, map[string]any{"providers": out})
+}
+
+func (s *Server) deleteProvider(w http.ResponseWriter, r *http.Request) {
+	name, ok := s.pathName(w, r)
+	if !ok {
+		return
+	}
+	now := s.clock.Now()
+	audit := sb.AuditEntry{At: now, Actor: sb.ActorFrom(r.Context()), Action: "provider.delete", Target: name}
+	if err := s.store.DeleteProvider(r.Context(), name, audit); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.logger.InfoContext(r.Context(), "provider deleted", "provider", name, "actor", audit.Actor.Name)
+	s.publish(sb.EventProviderDeleted, sb.RoleClient, map[string]any{"name": name})
+	s.changed()
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// publicProvider is what a client app may know of a provider.
+type publicProvider struct {
+	Name     string            `json:"name"`
+	Kind     sb.Kind           `json:"kind"`
+	Enabled  bool              `json:"enabled"`
+	Priority int               `json:"priority"`
+	Status   sb.Status         `json:"status"`
+	Regions  []string          `json:"regions"`
+	Config   map[string]string `json:"config"`
+}
+
+func publicView(rec sb.ProviderRecord) publicProvider {
+	cfg := map[string]string{}
+	switch rec.Kind {
+	case sb.KindAgora, sb.KindZegocloud:
+		cfg["appId"] = rec.Config.AppID
+	case sb.KindLiveKit:
+		cfg["url"] = rec.Config.URL
+	}
+	return publicProvider{Name: rec.Name, Kind: rec.Kind, Enabled: rec.Enabled, Priority: rec.Priority,
+		Status: rec.Health.Status, Regions: rec.Regions, Config: cfg}
+}
+
+func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	f := sb.AuditFilter{Target: q.Get("target"), Limit: 100}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			s.writeError(w, r, sb.Invalid("limit", "must be an integer from 1 to 1000"))
+			return
+		}
+		f.Limit = n
+	}
+	if v := q.Get("before"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 1 {
+			s.writeError(w, r, sb.Invalid("before", "must be a positive audit entry id"))
+			return
+		}
+		f.BeforeID = n
+	}
+	es, err := s.store.ListAudit(r.Context(), f)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if es == nil {
+		es = []sb.AuditEntry{}
+	}
+	resp := map[string]any{"entries": es}
+	if len(es) == f.Limit {
+		resp["next"] = "/api/audit?before=" + strconv.FormatInt(es[len(es)-1].ID, 10) + "&limit=" + strconv.Itoa(f.Limit)
+	}
+	writeJSON(w, http.StatusOK, resp)
+}

@@ -1,0 +1,44 @@
+package httpapi
+
+import (
+	"net/http"
+
+	sb "github.com/switchboardhq/switchboard"
+)
+
+// route is one endpoint: its method and path pattern, the least role allowed
+// to call it (RoleAnonymous = public) and its handler.
+type route struct {
+	Method  string
+	Path    string
+	Role    sb.Role
+	Handler http.HandlerFunc
+}
+
+// routes lists the whole API. The OpenAPI document is tested against it.
+func (s *Server) routes() []route {
+	return []route{
+		// Operations.
+		{"GET", "/healthz", sb.RoleAnonymous, s.healthz},
+		{"GET", "/readyz", sb.RoleAnonymous, s.readyz},
+		{"GET", "/metrics", sb.RoleAnonymous, s.metrics.serve},
+		{"GET", "/api/openapi.json", sb.RoleAnonymous, s.openAPI},
+
+		// Sessions and tokens.
+		{"POST", "/api/auth/login", sb.RoleAnonymous, s.login},
+		{"POST", "/api/auth/logout", sb.RoleAnonymous, s.logout},
+		{"GET", "/api/auth/me", sb.RoleClient, s.me},
+		{"POST", "/api/auth/tokens", sb.RoleSuperadmin, s.createToken},
+		{"GET", "/api/auth/tokens", sb.RoleSuperadmin, s.listTokens},
+		{"DELETE", "/api/auth/tokens/{id}", sb.RoleSuperadmin, s.revokeToken},
+
+		// Provider registry.
+		{"GET", "/api/streaming/providers", sb.RoleAdmin, s.listProviders},
+		{"POST", "/api/streaming/providers", sb.RoleSuperadmin, s.createProvider},
+		{"PUT", "/api/streaming/providers/priorities", sb.RoleAdmin, s.reorderProviders},
+		{"GET", "/api/streaming/providers/{name}", sb.RoleAdmin, s.getProvider},
+		{"PUT", "/api/streaming/providers/{name}", sb.RoleAdmin, s.updateProvider},
+		{"DELETE", "/api/streaming/providers/{name}", sb.RoleSuperadmin, s.deleteProvider},
+		{"GET", "/api/audit", sb.RoleAdmin, s.listAudit},
+	}
+}

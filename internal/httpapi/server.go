@@ -1,0 +1,142 @@
+// Package httpapi serves Switchboard's REST API: routes, access control, JSON
+// decoding and errors. The whole API is listed in routes.go.
+package httpapi
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/switchboardhq/switchboard"
+)
+
+// Options wires a Server.
+type Options struct {
+	Store  switchboard.Store
+	Bus    switchboard.Bus
+	Clock  switchboard.Clock
+	Logger *slog.Logger
+	// BootstrapToken, when set, is accepted as a superadmin bearer token.
+	BootstrapToken string
+	// ProvidersChanged is called after every committed change to the registry,
+	// so that the health scheduler picks up new settings at once.
+	ProvidersChanged func()
+	// Metrics is the Prometheus registry /metrics serves; nil creates one.
+	Metrics *prometheus.Registry
+	// SessionTTL is how long a dashboard login lasts (default 12 h).
+	SessionTTL time.Duration
+	// LoginRate is the sustained rate of login attempts allowed per client IP and
+	// per username (default one every 6 s, burst 10).
+	LoginEvery time.Duration
+	LoginBurst int
+}
+
+// Server is the HTTP API of the control plane.
+type Server struct {
+	store   switchboard.Store
+	bus     switchboard.Bus
+	clock   switchboard.Clock
+	logger  *slog.Logger
+	boot    string
+	changed func()
+	metrics *metrics
+	ttl     time.Duration
+	logins  *limiterSet
+	handler http.Handler
+}
+
+// New returns a Server with its routes registered.
+func New(o Options) *Server {
+	s := &Server{
+		store: o.Store, bus: o.Bus, clock: o.Clock, logger: o.Logger,
+		boot: o.BootstrapToken, changed: o.ProvidersChanged, ttl: o.SessionTTL,
+	}
+	if s.bus == nil {
+		s.bus = switchboard.NopBus{}
+	}
+	if s.clock == nil {
+		s.clock = switchboard.SystemClock{}
+	}
+	if s.logger == nil {
+		s.logger = slog.New(slog.DiscardHandler)
+	}
+	if s.changed == nil {
+		s.changed = func() {}
+	}
+	if s.ttl <= 0 {
+		s.ttl = 12 * time.Hour
+	}
+	every, burst := o.LoginEvery, o.LoginBurst
+	if every <= 0 {
+		every = 6 * time.Second
+	}
+	if burst <= 0 {
+		burst = 10
+	}
+	s.logins = newLimiterSet(every, burst)
+	reg := o.Metrics
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	s.metrics = newMetrics(reg, s.store)
+	mux := http.NewServeMux()
+	for _, rt := range s.routes() {
+		mux.Handle(rt.Method+" "+rt.Path, s.metrics.instrument(rt.Method+" "+rt.Path, s.guard(rt)))
+	}
+	mux.Handle("/", s.metrics.instrument("unmatched", http.HandlerFunc(s.notFound)))
+	s.handler = s.recoverer(withRequestID(mux))
+	return s
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
+	s.writeError(w, r, switchboard.Errorf(switchboard.ENotFound, "no route for %s %s", r.Method, r.URL.Path))
+}
+
+// publish sends an event on the bus, stamped with the time.
+func (s *Server) publish(typ string, audience switchboard.Role, data any) {
+	s.bus.Publish(switchboard.Event{Type: typ, At: s.clock.Now(), Audience: audience, Data: data})
+}
+
+// recoverer turns a panic in a handler into a logged 500 without the cause.
+func (s *Server) recoverer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.logger.ErrorContext(r.Context(), "handler panic", "request_id", requestID(r.Context()), "route", r.Pattern, "panic", v)
+				writeJSON(w, http.StatusInternalServerError, errorBody{Error: errorDetail{Code: switchboard.EInternal, Message: "internal error"}})
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+type ridKey struct{}
+
+func withRequestID(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := newRequestID()
+		w.Header().Set("X-Request-Id", id)
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ridKey{}, id)))
+	})
+}
+
+func requestID(ctx context.Context) string {
+	id, _ := ctx.Value(ridKey{}).(string)
+	return id
+}
+
+func newRequestID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
