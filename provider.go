@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net/url"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -171,13 +172,15 @@ func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Durat
 
 // UnmarshalJSON reads a Go duration string such as "5m" or "1.5s".
 func (d *Duration) UnmarshalJSON(b []byte) error {
+	// An *json.UnmarshalTypeError lets encoding/json name the field at fault.
+	bad := &json.UnmarshalTypeError{Value: "string", Type: reflect.TypeFor[Duration]()}
 	var s string
 	if err := json.Unmarshal(b, &s); err != nil {
-		return fmt.Errorf("must be a duration string such as \"5m\"")
+		return bad
 	}
 	v, err := time.ParseDuration(s)
 	if err != nil {
-		return fmt.Errorf("must be a duration string such as \"5m\"")
+		return bad
 	}
 	*d = Duration(v)
 	return nil

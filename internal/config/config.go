@@ -1,0 +1,184 @@
+// Package config loads the settings of `switchboard serve`: defaults, then an
+// optional YAML file, then environment variables, then flags (each overriding
+// the one before), then Validate.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is the configuration of the server.
+type Config struct {
+	Addr      string `yaml:"addr"`
+	DB        string `yaml:"db"`
+	LogFormat string `yaml:"logFormat"`
+	LogLevel  string `yaml:"logLevel"`
+	// PublicRateLimit is the requests per second allowed per client IP on the
+	// public health endpoint; 0 switches the limit off (for benchmarks).
+	PublicRateLimit float64 `yaml:"publicRateLimit"`
+	PublicBurst     int     `yaml:"publicBurst"`
+	// HealthConcurrency bounds how many probes run at once.
+	HealthConcurrency int           `yaml:"healthConcurrency"`
+	ShutdownTimeout   time.Duration `yaml:"shutdownTimeout"`
+
+	// Secrets come from the environment only, never from flags (which other
+	// users of the machine can read) or the file.
+	BootstrapToken string `yaml:"-"`
+	AdminPassword  string `yaml:"-"`
+	SecretKey      string `yaml:"-"`
+}
+
+// Default returns the built-in defaults.
+func Default() Config {
+	return Config{
+		Addr: "127.0.0.1:8080", DB: "sqlite:switchboard.db", LogFormat: "text", LogLevel: "info",
+		PublicRateLimit: 10, PublicBurst: 20, HealthConcurrency: 16, ShutdownTimeout: 15 * time.Second,
+	}
+}
+
+// Load reads the configuration for `serve` from args (without the subcommand),
+// the environment (through getenv) and the file named by --config or
+// SWITCHBOARD_CONFIG. Flag > env > file > default.
+func Load(args []string, getenv func(string) string, stderr io.Writer) (Config, error) {
+	c := Default()
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var f Config
+	var file string
+	fs.StringVar(&file, "config", "", "YAML configuration file")
+	fs.StringVar(&f.Addr, "addr", c.Addr, "listen address (env SWITCHBOARD_ADDR)")
+	fs.StringVar(&f.DB, "db", c.DB, "database: sqlite:PATH or postgres://... (env SWITCHBOARD_DB)")
+	fs.StringVar(&f.LogFormat, "log-format", c.LogFormat, "log format: text or json (env SWITCHBOARD_LOG_FORMAT)")
+	fs.StringVar(&f.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn, error (env SWITCHBOARD_LOG_LEVEL)")
+	fs.Float64Var(&f.PublicRateLimit, "public-rate-limit", c.PublicRateLimit, "requests/s per client IP on public endpoints; 0 = off (env SWITCHBOARD_PUBLIC_RATE_LIMIT)")
+	fs.IntVar(&f.PublicBurst, "public-burst", c.PublicBurst, "burst of the public rate limit (env SWITCHBOARD_PUBLIC_BURST)")
+	fs.IntVar(&f.HealthConcurrency, "health-concurrency", c.HealthConcurrency, "probes run at once at most (env SWITCHBOARD_HEALTH_CONCURRENCY)")
+	fs.DurationVar(&f.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "time allowed for in-flight requests at shutdown (env SWITCHBOARD_SHUTDOWN_TIMEOUT)")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if file == "" {
+		file = getenv("SWITCHBOARD_CONFIG")
+	}
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return c, fmt.Errorf("config file: %w", err)
+		}
+		dec := yaml.NewDecoder(bytes.NewReader(b))
+		dec.KnownFields(true)
+		if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+			return c, fmt.Errorf("config file %s: %w", file, err)
+		}
+	}
+	if err := applyEnv(&c, getenv); err != nil {
+		return c, err
+	}
+	set := map[string]bool{}
+	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
+	if set["addr"] {
+		c.Addr = f.Addr
+	}
+	if set["db"] {
+		c.DB = f.DB
+	}
+	if set["log-format"] {
+		c.LogFormat = f.LogFormat
+	}
+	if set["log-level"] {
+		c.LogLevel = f.LogLevel
+	}
+	if set["public-rate-limit"] {
+		c.PublicRateLimit = f.PublicRateLimit
+	}
+	if set["public-burst"] {
+		c.PublicBurst = f.PublicBurst
+	}
+	if set["health-concurrency"] {
+		c.HealthConcurrency = f.HealthConcurrency
+	}
+	if set["shutdown-timeout"] {
+		c.ShutdownTimeout = f.ShutdownTimeout
+	}
+	c.BootstrapToken = getenv("SWITCHBOARD_BOOTSTRAP_TOKEN")
+	c.AdminPassword = getenv("SWITCHBOARD_ADMIN_PASSWORD")
+	c.SecretKey = getenv("SWITCHBOARD_SECRET_KEY")
+	return c, c.Validate()
+}
+
+func applyEnv(c *Config, getenv func(string) string) error {
+	str := map[string]*string{
+		"SWITCHBOARD_ADDR": &c.Addr, "SWITCHBOARD_DB": &c.DB,
+		"SWITCHBOARD_LOG_FORMAT": &c.LogFormat, "SWITCHBOARD_LOG_LEVEL": &c.LogLevel,
+	}
+	for k, p := range str {
+		if v := getenv(k); v != "" {
+			*p = v
+		}
+	}
+	if v := getenv("SWITCHBOARD_PUBLIC_RATE_LIMIT"); v != "" {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			return fmt.Errorf("SWITCHBOARD_PUBLIC_RATE_LIMIT: not a number")
+		}
+		c.PublicRateLimit = f
+	}
+	for k, p := range map[string]*int{"SWITCHBOARD_PUBLIC_BURST": &c.PublicBurst, "SWITCHBOARD_HEALTH_CONCURRENCY": &c.HealthConcurrency} {
+		if v := getenv(k); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return fmt.Errorf("%s: not an integer", k)
+			}
+			*p = n
+		}
+	}
+	if v := getenv("SWITCHBOARD_SHUTDOWN_TIMEOUT"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return fmt.Errorf("SWITCHBOARD_SHUTDOWN_TIMEOUT: not a duration")
+		}
+		c.ShutdownTimeout = d
+	}
+	return nil
+}
+
+// Validate checks the configuration.
+func (c Config) Validate() error {
+	if c.Addr == "" {
+		return errors.New("addr: must not be empty")
+	}
+	if !strings.HasPrefix(c.DB, "sqlite:") && !strings.HasPrefix(c.DB, "postgres://") && !strings.HasPrefix(c.DB, "postgresql://") {
+		return errors.New("db: must be sqlite:PATH or postgres://...")
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		return errors.New("log-format: must be text or json")
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return errors.New("log-level: must be debug, info, warn or error")
+	}
+	if c.PublicRateLimit < 0 || c.PublicBurst < 1 {
+		return errors.New("public-rate-limit must be ≥ 0 and public-burst ≥ 1")
+	}
+	if c.HealthConcurrency < 1 || c.HealthConcurrency > 1024 {
+		return errors.New("health-concurrency: must be from 1 to 1024")
+	}
+	if c.ShutdownTimeout <= 0 {
+		return errors.New("shutdown-timeout: must be positive")
+	}
+	return nil
+}
