@@ -1,0 +1,247 @@
+// Package sqlstore implements switchboard.Store on SQL databases: SQLite now,
+// written so that PostgreSQL can join it in this package (see dialect).
+//
+// Every method that changes data does so in one write transaction, together with
+// its audit entry. Provider credentials are sealed with a secrets.Sealer before
+// they reach the database and opened when providers are read. Times are stored
+// as Unix nanoseconds and returned in UTC.
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"runtime"
+	"strings"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"github.com/switchboardhq/switchboard"
+	"github.com/switchboardhq/switchboard/internal/secrets"
+)
+
+// Store is a switchboard.Store on an SQL database. It is safe for concurrent use.
+type Store struct {
+	d      *dialect
+	w      *sql.DB // the one writer connection; every write transaction runs here
+	r      *sql.DB // readers; the same as w for an in-memory database
+	sealer secrets.Sealer
+	clock  switchboard.Clock
+}
+
+var _ switchboard.Store = (*Store)(nil)
+
+// Open opens the database named by dsn, applies the migrations it lacks and
+// returns the store.
+//
+// DSN forms:
+//
+//	sqlite:path/to/file.db   a file, relative to the working directory (created if missing)
+//	sqlite::memory:          a private in-memory database, for tests
+//
+// sealer seals and opens provider credentials; a nil clock means
+// switchboard.SystemClock.
+//
+// SQLite runs in WAL mode with foreign keys on, synchronous=NORMAL and a 5 s busy
+// timeout. Writes go through a pool of exactly one connection whose
+// transactions start with BEGIN IMMEDIATE: SQLite allows one writer at a time
+// anyway, and queueing writers in Go (rather than in SQLite's busy handler)
+// makes them fair and rules out the SQLITE_BUSY a deferred transaction gets
+// when it tries to upgrade its read lock to a write lock. Reads go through a
+// separate pool of query-only connections and, thanks to WAL, never wait for
+// the writer. An in-memory database lives in one connection, so it uses one
+// connection for both.
+func Open(ctx context.Context, dsn string, sealer secrets.Sealer, clock switchboard.Clock) (*Store, error) {
+	if sealer == nil {
+		return nil, errors.New("sqlstore: open: a sealer is required")
+	}
+	if clock == nil {
+		clock = switchboard.SystemClock{}
+	}
+	scheme, rest, _ := strings.Cut(dsn, ":")
+	switch scheme {
+	case "sqlite":
+		s, err := openSQLite(ctx, rest)
+		if err != nil {
+			return nil, err
+		}
+		s.sealer, s.clock = sealer, clock
+		if err := s.migrate(ctx); err != nil {
+			s.Close()
+			return nil, err
+		}
+		return s, nil
+	case "postgres", "postgresql":
+		return nil, errors.New("sqlstore: open: PostgreSQL is not supported yet")
+	default:
+		// Do not quote the DSN: it may hold a password.
+		return nil, errors.New(`sqlstore: open: the database URL must start with "sqlite:"`)
+	}
+}
+
+func openSQLite(ctx context.Context, path string) (*Store, error) {
+	if path == "" {
+		return nil, errors.New("sqlstore: open: empty SQLite path (use sqlite:path/to/file.db)")
+	}
+	if strings.ContainsAny(path, "?#") {
+		return nil, fmt.Errorf("sqlstore: open: SQLite path %q must not contain ? or #", path)
+	}
+	memory := path == ":memory:"
+	params := func(extra ...string) string {
+		q := url.Values{}
+		q.Add("_pragma", "busy_timeout(5000)")
+		q.Add("_pragma", "foreign_keys(ON)")
+		q.Add("_pragma", "synchronous(NORMAL)")
+		if !memory {
+			q.Add("_pragma", "journal_mode(WAL)")
+		}
+		for i := 0; i+1 < len(extra); i += 2 {
+			q.Add(extra[i], extra[i+1])
+		}
+		return path + "?" + q.Encode()
+	}
+
+	w, err := sql.Open("sqlite", params("_txlock", "immediate"))
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: open %s: %w", path, err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	w.SetConnMaxIdleTime(0) // an in-memory database dies with its connection
+	if err := w.PingContext(ctx); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("sqlstore: open %s: %w", path, err)
+	}
+	s := &Store{d: sqliteDialect, w: w, r: w}
+	if memory {
+		return s, nil
+	}
+
+	r, err := sql.Open("sqlite", params("_pragma", "query_only(ON)"))
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("sqlstore: open %s: %w", path, err)
+	}
+	n := max(4, runtime.GOMAXPROCS(0))
+	r.SetMaxOpenConns(n)
+	r.SetMaxIdleConns(n)
+	if err := r.PingContext(ctx); err != nil {
+		w.Close()
+		r.Close()
+		return nil, fmt.Errorf("sqlstore: open %s: %w", path, err)
+	}
+	s.r = r
+	return s, nil
+}
+
+// Dialect names the SQL dialect of the database: "sqlite" (or, later, "postgres").
+func (s *Store) Dialect() string { return s.d.name }
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.w.PingContext(ctx); err != nil {
+		return fmt.Errorf("sqlstore: ping: %w", err)
+	}
+	if s.r != s.w {
+		if err := s.r.PingContext(ctx); err != nil {
+			return fmt.Errorf("sqlstore: ping: %w", err)
+		}
+	}
+	return nil
+}
+
+// Close closes the database. Calls in flight may fail.
+func (s *Store) Close() error {
+	var errR error
+	if s.r != s.w {
+		errR = s.r.Close()
+	}
+	if err := errors.Join(s.w.Close(), errR); err != nil {
+		return fmt.Errorf("sqlstore: close: %w", err)
+	}
+	return nil
+}
+
+// write runs fn in a write transaction and commits it when fn returns nil.
+// fn must use only tx: the writer pool has a single connection, so a query on
+// s.w inside fn would wait forever.
+func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// read runs fn in a read transaction, for reads that need one snapshot.
+func (s *Store) read(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := s.r.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// q rebinds a query for the store's dialect.
+func (s *Store) q(query string) string { return s.d.rebind(query) }
+
+// wrap gives err the context of op, unless it is a domain *switchboard.Error,
+// which is returned as is so that its code and message reach the caller.
+func wrap(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var e *switchboard.Error
+	if errors.As(err, &e) {
+		return err
+	}
+	return fmt.Errorf("sqlstore: %s: %w", op, err)
+}
+
+// dbTime is how a time is stored: Unix nanoseconds.
+func dbTime(t time.Time) int64 { return t.UnixNano() }
+
+// dbTimePtr stores an optional time; nil and the zero time are NULL.
+func dbTimePtr(t *time.Time) any {
+	if t == nil || t.IsZero() {
+		return nil
+	}
+	return t.UnixNano()
+}
+
+// goTime reads a stored time, in UTC.
+func goTime(n int64) time.Time { return time.Unix(0, n).UTC() }
+
+// goTimePtr reads an optional stored time.
+func goTimePtr(n sql.NullInt64) *time.Time {
+	if !n.Valid {
+		return nil
+	}
+	t := goTime(n.Int64)
+	return &t
+}
+
+// nowOr returns t in UTC, or the clock's time when t is zero.
+func (s *Store) nowOr(t time.Time) time.Time {
+	if t.IsZero() {
+		return s.clock.Now().UTC()
+	}
+	return t.UTC()
+}
+
+// scanner is a *sql.Row or *sql.Rows.
+type scanner interface {
+	Scan(dest ...any) error
+}
