@@ -1,0 +1,323 @@
+// Package agora is the Agora adapter: a health probe against Agora's RESTful API,
+// AccessToken2 ("007") join tokens, and a loopback fake of the API for tests and
+// demos.
+//
+// The probe reads one page of the channel list of the configured App ID
+// (GET /dev/v1/channel/{appid}), which checks the customer credentials and the
+// App ID together. A 400 "invalid appid" is reported at the auth stage: the App ID
+// names the project the credentials must open, so a wrong one is a configuration
+// fault to fix, not an outage of the service.
+package agora
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/switchboardhq/switchboard"
+)
+
+// DefaultBaseURL is Agora's global RESTful API host.
+const DefaultBaseURL = "https://api.agora.io"
+
+// DefaultTTL is the lifetime of a join token when the request names none.
+const DefaultTTL = time.Hour
+
+// fallbackTimeout bounds a probe whose context carries no deadline.
+const fallbackTimeout = 10 * time.Second
+
+// maxBody bounds how much of an answer the probe reads.
+const maxBody = 1 << 20
+
+// Adapter probes Agora and mints its join tokens. The zero value is ready to use.
+type Adapter struct {
+	// Client sends the probe requests; nil means a shared client with bounded
+	// dial, TLS and header timeouts that does not follow redirects.
+	Client *http.Client
+	// Now stamps probe results; nil means time.Now.
+	Now func() time.Time
+	// Rand is the source of token salts; nil means crypto/rand.
+	Rand io.Reader
+}
+
+var _ switchboard.Adapter = (*Adapter)(nil)
+
+var defaultClient = &http.Client{
+	Transport: &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		ForceAttemptHTTP2:     true,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ResponseHeaderTimeout: 30 * time.Second,
+		MaxIdleConnsPerHost:   4,
+		IdleConnTimeout:       90 * time.Second,
+	},
+	// Credentials go only where they were configured to go.
+	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+}
+
+func (a *Adapter) client() *http.Client {
+	if a.Client != nil {
+		return a.Client
+	}
+	return defaultClient
+}
+
+func (a *Adapter) now() time.Time {
+	if a.Now != nil {
+		return a.Now()
+	}
+	return time.Now()
+}
+
+// Probe checks that Agora answers, that the customer credentials authenticate
+// and that they can read the channels of the configured App ID. It returns by
+// ctx's deadline and never puts a credential in its result.
+func (a *Adapter) Probe(ctx context.Context, p switchboard.Provider) switchboard.ProbeResult {
+	pr := prober{ctx: ctx, res: switchboard.ProbeResult{At: a.now()}, secrets: p.Credentials.Values()}
+	c := p.Credentials
+	if c.CustomerID == "" || c.CustomerSecret == "" {
+		return pr.fail(switchboard.StageAuth, "customer ID and customer secret are not set")
+	}
+	if !isHex(p.Config.AppID, 32) {
+		return pr.fail(switchboard.StageAuth, "config.appId is not a 32-hex-character App ID")
+	}
+	base := p.Config.BaseURL
+	if base == "" {
+		base = DefaultBaseURL
+	}
+	base = strings.TrimRight(base, "/")
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		pr.ctx, cancel = context.WithTimeout(ctx, fallbackTimeout)
+		defer cancel()
+	}
+	start := time.Now()
+	status, body, err := a.get(pr.ctx, base+"/dev/v1/channel/"+url.PathEscape(p.Config.AppID)+"?page_no=0&page_size=1", c)
+	pr.res.Latency = time.Since(start)
+	if err != nil {
+		return pr.transport(err, start)
+	}
+	switch {
+	case status == http.StatusOK || status == http.StatusCreated:
+		var ans struct {
+			Success bool `json:"success"`
+		}
+		if err := json.Unmarshal(body, &ans); err != nil || !ans.Success {
+			return pr.fail(switchboard.StageOperation, fmt.Sprintf("channel list: unexpected answer (HTTP %d)", status))
+		}
+		pr.res.OK = true
+		return pr.res
+	case status == http.StatusUnauthorized || status == http.StatusForbidden:
+		return pr.fail(switchboard.StageAuth, a.explainUnauthorized(pr.ctx, base, c, status))
+	case status == http.StatusBadRequest:
+		msg := serverMessage(body)
+		if strings.Contains(strings.ToLower(msg), "appid") {
+			return pr.fail(switchboard.StageAuth, "App ID rejected: "+msg)
+		}
+		return pr.fail(switchboard.StageOperation, "channel list rejected (HTTP 400): "+msg)
+	case status == http.StatusTooManyRequests:
+		return pr.fail(switchboard.StageOperation, "rate limited (HTTP 429)")
+	case status >= 500:
+		return pr.fail(switchboard.StageOperation, fmt.Sprintf("server error (HTTP %d)", status))
+	default:
+		return pr.fail(switchboard.StageOperation, fmt.Sprintf("channel list: unexpected HTTP %d", status))
+	}
+}
+
+// explainUnauthorized tells a wrong key pair from an App ID the key pair cannot
+// see: Agora answers 401 to both, so it asks the project list, which needs only
+// the key pair.
+func (a *Adapter) explainUnauthorized(ctx context.Context, base string, c switchboard.Credentials, status int) string {
+	ps, body, err := a.get(ctx, base+"/dev/v1/projects", c)
+	if err == nil && (ps == http.StatusOK || ps == http.StatusCreated) {
+		var ans struct {
+			Projects []json.RawMessage `json:"projects"`
+		}
+		if json.Unmarshal(body, &ans) == nil {
+			return fmt.Sprintf("App ID not found for these credentials (HTTP %d)", status)
+		}
+	}
+	return fmt.Sprintf("customer ID or customer secret rejected (HTTP %d)", status)
+}
+
+// get sends an authenticated GET and reads at most maxBody bytes of the answer.
+func (a *Adapter) get(ctx context.Context, u string, c switchboard.Credentials) (int, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return 0, nil, fmt.Errorf("build request: %w", err)
+	}
+	req.SetBasicAuth(c.CustomerID, c.CustomerSecret)
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "switchboard/"+switchboard.Version)
+	resp, err := a.client().Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	if err != nil {
+		return 0, nil, &readError{err}
+	}
+	return resp.StatusCode, body, nil
+}
+
+type readError struct{ err error }
+
+func (e *readError) Error() string { return "read answer: " + e.err.Error() }
+func (e *readError) Unwrap() error { return e.err }
+
+// serverMessage extracts the "message" of an Agora error answer, shortened.
+func serverMessage(body []byte) string {
+	var ans struct {
+		Message string `json:"message"`
+	}
+	if json.Unmarshal(body, &ans) != nil || ans.Message == "" {
+		return "no message"
+	}
+	return truncate(ans.Message, 120)
+}
+
+// prober accumulates one probe's result.
+type prober struct {
+	ctx     context.Context
+	res     switchboard.ProbeResult
+	secrets []string
+}
+
+func (p *prober) fail(stage switchboard.Stage, msg string) switchboard.ProbeResult {
+	p.res.OK, p.res.Stage, p.res.Message = false, stage, redact(msg, p.secrets)
+	return p.res
+}
+
+// transport classifies a failed exchange: a deadline is a timeout, a failure
+// while reading the answer is an operation failure, anything else is connect.
+func (p *prober) transport(err error, start time.Time) switchboard.ProbeResult {
+	if ctxErr := p.ctx.Err(); ctxErr != nil || isTimeout(err) {
+		if errors.Is(ctxErr, context.Canceled) {
+			return p.fail(switchboard.StageTimeout, "probe cancelled")
+		}
+		return p.fail(switchboard.StageTimeout, fmt.Sprintf("no answer within %s", time.Since(start).Round(time.Millisecond)))
+	}
+	var re *readError
+	if errors.As(err, &re) {
+		return p.fail(switchboard.StageOperation, re.Error())
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err // the URL may carry more than the host; never repeat it
+	}
+	return p.fail(switchboard.StageConnect, "cannot reach the API: "+truncate(err.Error(), 200))
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// redact replaces every secret in msg, longest first so that none is left half-covered.
+func redact(msg string, secrets []string) string {
+	for _, s := range longestFirst(secrets) {
+		if len(s) >= 4 {
+			msg = strings.ReplaceAll(msg, s, "[REDACTED]")
+		}
+	}
+	return msg
+}
+
+func longestFirst(ss []string) []string {
+	out := slices.Clone(ss)
+	slices.SortFunc(out, func(a, b string) int { return len(b) - len(a) })
+	return out
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+// MintToken mints an RTC token for req.Room. A UserID in canonical decimal form
+// that fits a uint32 is a numeric uid (empty means uid 0, any user); any other
+// UserID is a user account. Publishers may publish audio, video and data
+// streams; others may only join. TTL defaults to DefaultTTL and may not exceed
+// Agora's 24-hour ceiling; token and privileges expire together.
+func (a *Adapter) MintToken(p switchboard.Provider, req switchboard.TokenRequest, now time.Time) (switchboard.JoinToken, error) {
+	if !isHex(p.Config.AppID, 32) {
+		return switchboard.JoinToken{}, switchboard.Invalid("config.appId", "must be the 32-hex-character Agora App ID")
+	}
+	if p.Credentials.AppCertificate == "" {
+		return switchboard.JoinToken{}, switchboard.Errorf(switchboard.EUnavailable, "provider %s has no app certificate to sign tokens with", p.Name)
+	}
+	ttl := req.TTL
+	if ttl == 0 {
+		ttl = DefaultTTL
+	}
+	if ttl < time.Second || ttl > MaxExpire*time.Second {
+		return switchboard.JoinToken{}, switchboard.Invalid("ttl", "must be from 1s to 24h")
+	}
+	if err := CheckChannel(req.Room); err != nil {
+		return switchboard.JoinToken{}, switchboard.Invalid("room", "%s", err.Error())
+	}
+	if now.Unix() <= 0 || now.Unix() > int64(^uint32(0))-MaxExpire {
+		return switchboard.JoinToken{}, switchboard.Invalid("now", "is outside the range of Agora timestamps")
+	}
+	salt, err := a.salt()
+	if err != nil {
+		return switchboard.JoinToken{}, fmt.Errorf("mint agora token: %w", err)
+	}
+	issueTs, expire := uint32(now.Unix()), uint32(ttl/time.Second)
+	var tok string
+	if uid, ok := numericUID(req.UserID); ok {
+		tok, err = BuildRTCToken(p.Config.AppID, p.Credentials.AppCertificate, req.Room, uid, req.Publisher, expire, expire, issueTs, salt)
+	} else {
+		if len(req.UserID) > MaxAccountLength {
+			return switchboard.JoinToken{}, switchboard.Invalid("userId", "must be at most %d bytes", MaxAccountLength)
+		}
+		tok, err = BuildRTCTokenWithAccount(p.Config.AppID, p.Credentials.AppCertificate, req.Room, req.UserID, req.Publisher, expire, expire, issueTs, salt)
+	}
+	if err != nil {
+		return switchboard.JoinToken{}, fmt.Errorf("mint agora token: %w", err)
+	}
+	return switchboard.JoinToken{Token: tok, ExpiresAt: time.Unix(int64(issueTs)+int64(expire), 0).UTC()}, nil
+}
+
+// numericUID reports whether id is a numeric Agora uid: empty (uid 0) or the
+// canonical decimal form of a uint32, so that "007" stays a user account and
+// never silently becomes uid 7.
+func numericUID(id string) (uint32, bool) {
+	if id == "" {
+		return 0, true
+	}
+	v, err := strconv.ParseUint(id, 10, 32)
+	if err != nil || strconv.FormatUint(v, 10) != id {
+		return 0, false
+	}
+	return uint32(v), true
+}
+
+// salt draws a salt uniformly from [1, MaxSalt).
+func (a *Adapter) salt() (uint32, error) {
+	r := a.Rand
+	if r == nil {
+		r = rand.Reader
+	}
+	n, err := rand.Int(r, big.NewInt(MaxSalt-1))
+	if err != nil {
+		return 0, fmt.Errorf("draw salt: %w", err)
+	}
+	return uint32(n.Int64()) + 1, nil
+}

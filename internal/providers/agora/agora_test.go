@@ -1,0 +1,370 @@
+package agora
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"net/http"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/switchboardhq/switchboard"
+	"github.com/switchboardhq/switchboard/internal/providers/fault"
+)
+
+const (
+	testAppID    = "0123456789abcdef0123456789abcdef"
+	testCustomer = "cust-4f1d2a9b7c"
+	testSecret   = "secret-9e8d7c6b5a4f3e2d"
+	testCert     = "fedcba9876543210fedcba9876543210"
+)
+
+// checkGoroutines fails the test if goroutines started during it outlive it.
+// Register it first so that its cleanup runs last.
+func checkGoroutines(t *testing.T) {
+	t.Helper()
+	before := runtime.NumGoroutine()
+	t.Cleanup(func() {
+		deadline := time.Now().Add(5 * time.Second)
+		for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		if n := runtime.NumGoroutine(); n > before {
+			buf := make([]byte, 1<<16)
+			t.Errorf("%d goroutines before, %d after:\n%s", before, n, buf[:runtime.Stack(buf, true)])
+		}
+	})
+}
+
+// newFake starts a fake and an adapter with its own transport, both closed at
+// the end of the test.
+func newFake(t *testing.T) (*Fake, *Adapter) {
+	t.Helper()
+	f, err := NewFake(FakeConfig{AppID: testAppID, CustomerID: testCustomer, CustomerSecret: testSecret,
+		AppCertificate: testCert, Channels: []FakeChannel{{Name: "lobby", UserCount: 3}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := &http.Transport{}
+	t.Cleanup(func() {
+		tr.CloseIdleConnections()
+		if err := f.Close(); err != nil {
+			t.Errorf("close fake: %v", err)
+		}
+	})
+	return f, &Adapter{Client: &http.Client{Transport: tr}}
+}
+
+func probe(a *Adapter, p switchboard.Provider, timeout time.Duration) (switchboard.ProbeResult, time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	start := time.Now()
+	res := a.Probe(ctx, p)
+	return res, time.Since(start)
+}
+
+// assertNoSecret fails if msg holds any credential of p, or their Basic form.
+func assertNoSecret(t *testing.T, msg string, p switchboard.Provider) {
+	t.Helper()
+	secrets := p.Credentials.Values()
+	secrets = append(secrets, base64.StdEncoding.EncodeToString([]byte(p.Credentials.CustomerID+":"+p.Credentials.CustomerSecret)))
+	for _, s := range secrets {
+		if s != "" && strings.Contains(msg, s) {
+			t.Errorf("message %q holds a credential", msg)
+		}
+	}
+}
+
+func TestProbe(t *testing.T) {
+	tests := []struct {
+		name    string
+		mode    fault.Mode
+		mutate  func(*switchboard.Provider)
+		stage   switchboard.Stage
+		message string // a substring of the message
+	}{
+		{name: "healthy", mode: fault.OK},
+		{name: "refused", mode: fault.Refuse, stage: switchboard.StageConnect, message: "cannot reach"},
+		{name: "server error", mode: fault.ServerErr, stage: switchboard.StageOperation, message: "HTTP 503"},
+		{name: "auth rejected", mode: fault.RejectAuth, stage: switchboard.StageAuth, message: "customer ID or customer secret rejected"},
+		{name: "wrong secret", mode: fault.OK, stage: switchboard.StageAuth, message: "customer ID or customer secret rejected",
+			mutate: func(p *switchboard.Provider) { p.Credentials.CustomerSecret = "wrong-secret-value" }},
+		{name: "wrong customer", mode: fault.OK, stage: switchboard.StageAuth, message: "rejected",
+			mutate: func(p *switchboard.Provider) { p.Credentials.CustomerID = "wrong-customer-id" }},
+		{name: "unknown app id", mode: fault.OK, stage: switchboard.StageAuth, message: "App ID not found",
+			mutate: func(p *switchboard.Provider) { p.Config.AppID = strings.Repeat("9", 32) }},
+		{name: "malformed app id", mode: fault.OK, stage: switchboard.StageAuth, message: "App ID",
+			mutate: func(p *switchboard.Provider) { p.Config.AppID = "not-an-app-id" }},
+		{name: "missing secret", mode: fault.OK, stage: switchboard.StageAuth, message: "not set",
+			mutate: func(p *switchboard.Provider) { p.Credentials.CustomerSecret = "" }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			checkGoroutines(t)
+			f, a := newFake(t)
+			if err := f.Faults().Set(tt.mode); err != nil {
+				t.Fatal(err)
+			}
+			p := f.Provider("agora-test")
+			if tt.mutate != nil {
+				tt.mutate(&p)
+			}
+			a.Now = func() time.Time { return time.Unix(1_700_000_000, 0) }
+			res, _ := probe(a, p, 5*time.Second)
+			if res.OK != (tt.stage == "") || res.Stage != tt.stage {
+				t.Fatalf("result = %+v, want stage %q", res, tt.stage)
+			}
+			if !strings.Contains(res.Message, tt.message) {
+				t.Errorf("message %q lacks %q", res.Message, tt.message)
+			}
+			if !res.At.Equal(time.Unix(1_700_000_000, 0)) {
+				t.Errorf("At = %v, want the injected clock", res.At)
+			}
+			if tt.stage == "" && res.Latency <= 0 {
+				t.Errorf("latency %v, want > 0", res.Latency)
+			}
+			assertNoSecret(t, res.Message, p)
+			assertNoSecret(t, res.Message, f.Provider("x"))
+		})
+	}
+}
+
+func TestProbeTimeout(t *testing.T) {
+	checkGoroutines(t)
+	f, a := newFake(t)
+	if err := f.Faults().Set(fault.Hang); err != nil {
+		t.Fatal(err)
+	}
+	res, took := probe(a, f.Provider("agora-test"), 200*time.Millisecond)
+	if res.OK || res.Stage != switchboard.StageTimeout {
+		t.Fatalf("result = %+v, want a timeout", res)
+	}
+	if took > 2*time.Second {
+		t.Errorf("probe returned after %v, want about 200ms", took)
+	}
+	t.Logf("hung probe returned after %v: %s", took, res.Message)
+}
+
+func TestProbeLatency(t *testing.T) {
+	checkGoroutines(t)
+	f, a := newFake(t)
+	const injected = 100 * time.Millisecond
+	f.Faults().SetLatency(injected)
+	best := time.Hour
+	for range 3 { // the best of three discounts a noisy machine
+		res, _ := probe(a, f.Provider("agora-test"), 5*time.Second)
+		if !res.OK {
+			t.Fatalf("result = %+v", res)
+		}
+		if res.Latency < injected {
+			t.Fatalf("latency %v below the injected %v", res.Latency, injected)
+		}
+		best = min(best, res.Latency)
+	}
+	if best > injected+injected/10 {
+		t.Errorf("latency %v, want within 10%% of %v", best, injected)
+	}
+	t.Logf("measured %v for %v injected", best, injected)
+}
+
+// TestProbeStatuses drives the probe against a plain loopback server answering
+// what the fake does not: rate limits, other 400s, redirects, odd bodies.
+func TestProbeStatuses(t *testing.T) {
+	tests := []struct {
+		status int
+		body   string
+		stage  switchboard.Stage
+	}{
+		{http.StatusOK, `{"success":true,"data":{"channels":[],"total_size":0}}`, ""},
+		{http.StatusCreated, `{"success":true}`, ""},
+		{http.StatusOK, `{"success":false}`, switchboard.StageOperation},
+		{http.StatusOK, `<html>`, switchboard.StageOperation},
+		{http.StatusBadRequest, `{"message":"invalid appid"}`, switchboard.StageAuth},
+		{http.StatusBadRequest, `{"message":"page_size too large"}`, switchboard.StageOperation},
+		{http.StatusBadRequest, `{"message":"invalid appid for ` + testSecret + `"}`, switchboard.StageAuth}, // echoed secrets are redacted
+		{http.StatusForbidden, ``, switchboard.StageAuth},
+		{http.StatusNotFound, ``, switchboard.StageOperation},
+		{http.StatusTooManyRequests, `{"message":"too many requests"}`, switchboard.StageOperation},
+		{http.StatusInternalServerError, ``, switchboard.StageOperation},
+		{http.StatusFound, ``, switchboard.StageOperation},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprint(tt.status), func(t *testing.T) {
+			checkGoroutines(t)
+			srv, err := fault.Start(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if tt.status == http.StatusFound {
+					w.Header().Set("Location", "/elsewhere")
+				}
+				writeJSON(w, tt.status, tt.body)
+			}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer srv.Close()
+			p := switchboard.Provider{Name: "a", Kind: switchboard.KindAgora,
+				Config:      switchboard.ProviderConfig{AppID: testAppID, BaseURL: srv.URL()},
+				Credentials: switchboard.Credentials{CustomerID: testCustomer, CustomerSecret: testSecret}}
+			a := &Adapter{} // the default client, which must not follow the redirect
+			res, _ := probe(a, p, 5*time.Second)
+			defaultClient.CloseIdleConnections()
+			if res.OK != (tt.stage == "") || res.Stage != tt.stage {
+				t.Fatalf("result = %+v, want stage %q", res, tt.stage)
+			}
+			assertNoSecret(t, res.Message, p)
+		})
+	}
+}
+
+func TestProbeWithoutDeadline(t *testing.T) {
+	checkGoroutines(t)
+	f, a := newFake(t)
+	if res := a.Probe(context.Background(), f.Provider("agora-test")); !res.OK {
+		t.Fatalf("result = %+v", res)
+	}
+}
+
+func TestFakeEndpoints(t *testing.T) {
+	checkGoroutines(t)
+	f, a := newFake(t)
+	get := func(path, id, secret string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, f.URL()+path, nil)
+		req.SetBasicAuth(id, secret)
+		resp, err := a.Client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	tests := []struct {
+		path, id, secret string
+		status           int
+		body             string
+	}{
+		{"/dev/v1/projects", testCustomer, testSecret, 200, `"vendor_key":"` + testAppID + `"`},
+		{"/dev/v1/projects", testCustomer, "nope", 401, fakeUnauthorizedBody},
+		{"/dev/v1/channel/" + testAppID + "?page_no=0&page_size=1", testCustomer, testSecret, 200, `{"success":true,"data":{"channels":[{"channel_name":"lobby","user_count":3}],"total_size":1}}`},
+		{"/dev/v1/channel/" + testAppID + "?page_no=1&page_size=1", testCustomer, testSecret, 200, `"channels":[]`},
+		{"/dev/v1/channel/xyz", testCustomer, testSecret, 400, fakeInvalidAppIDBody},
+		{"/dev/v1/channel/" + strings.Repeat("a", 32), testCustomer, testSecret, 401, fakeUnauthorizedBody},
+		{"/dev/v1/channel/" + testAppID, "", "", 401, fakeUnauthorizedBody},
+	}
+	for _, tt := range tests {
+		status, body := get(tt.path, tt.id, tt.secret)
+		if status != tt.status || !strings.Contains(body, tt.body) {
+			t.Errorf("GET %s = %d %s, want %d with %s", tt.path, status, body, tt.status, tt.body)
+		}
+	}
+	if err := f.Faults().Set(fault.RejectAuth); err != nil {
+		t.Fatal(err)
+	}
+	if status, body := get("/dev/v1/projects", testCustomer, testSecret); status != 401 || body != fakeUnauthorizedBody {
+		t.Errorf("reject-auth projects = %d %s", status, body)
+	}
+}
+
+func TestNewFakeInvalid(t *testing.T) {
+	for _, cfg := range []FakeConfig{
+		{AppID: "short", CustomerID: "a", CustomerSecret: "b"},
+		{AppID: testAppID, CustomerID: "a"},
+	} {
+		if f, err := NewFake(cfg); err == nil {
+			f.Close()
+			t.Errorf("NewFake(%+v) succeeded", cfg)
+		}
+	}
+}
+
+func TestMintToken(t *testing.T) {
+	p := switchboard.Provider{Name: "agora-test", Kind: switchboard.KindAgora,
+		Config:      switchboard.ProviderConfig{AppID: testAppID},
+		Credentials: switchboard.Credentials{AppCertificate: testCert}}
+	now := time.Unix(1_700_000_000, 0)
+	tests := []struct {
+		name      string
+		req       switchboard.TokenRequest
+		uid       string
+		expire    uint32
+		privCount int
+	}{
+		{"numeric subscriber", switchboard.TokenRequest{Room: "lobby", UserID: "42"}, "42", 3600, 1},
+		{"numeric publisher", switchboard.TokenRequest{Room: "lobby", UserID: "4294967295", Publisher: true, TTL: 10 * time.Minute}, "4294967295", 600, 4},
+		{"any user", switchboard.TokenRequest{Room: "lobby"}, "", 3600, 1},
+		{"uid zero", switchboard.TokenRequest{Room: "lobby", UserID: "0"}, "", 3600, 1},
+		{"account", switchboard.TokenRequest{Room: "lobby", UserID: "alice@example.com", Publisher: true}, "alice@example.com", 3600, 4},
+		{"leading zero stays an account", switchboard.TokenRequest{Room: "lobby", UserID: "007"}, "007", 3600, 1},
+		{"too large for uint32", switchboard.TokenRequest{Room: "lobby", UserID: "4294967296"}, "4294967296", 3600, 1},
+		{"24 hours", switchboard.TokenRequest{Room: "lobby", UserID: "1", TTL: 24 * time.Hour}, "1", 86400, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := &Adapter{Rand: bytes.NewReader(bytes.Repeat([]byte{0x5a}, 64))}
+			jt, err := a.MintToken(p, tt.req, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			at := mustParse(t, jt.Token)
+			if err := at.Verify(testCert); err != nil {
+				t.Fatal(err)
+			}
+			s, _ := at.Service(ServiceRTC)
+			if s.UID != tt.uid || s.ChannelName != tt.req.Room || len(s.Privileges) != tt.privCount {
+				t.Errorf("service = %+v", s)
+			}
+			if at.Expire != tt.expire || at.IssueTs != uint32(now.Unix()) || s.Privileges[PrivilegeJoinChannel] != tt.expire {
+				t.Errorf("issue %d expire %d privileges %v", at.IssueTs, at.Expire, s.Privileges)
+			}
+			if at.Salt < 1 || at.Salt >= MaxSalt {
+				t.Errorf("salt %d out of range", at.Salt)
+			}
+			if want := now.Add(time.Duration(tt.expire) * time.Second); !jt.ExpiresAt.Equal(want) {
+				t.Errorf("ExpiresAt = %v, want %v", jt.ExpiresAt, want)
+			}
+		})
+	}
+}
+
+func TestMintTokenInvalid(t *testing.T) {
+	good := switchboard.Provider{Name: "agora-test", Kind: switchboard.KindAgora,
+		Config:      switchboard.ProviderConfig{AppID: testAppID},
+		Credentials: switchboard.Credentials{AppCertificate: testCert}}
+	noCert := good
+	noCert.Credentials = switchboard.Credentials{}
+	badApp := good
+	badApp.Config.AppID = "xyz"
+	now := time.Unix(1_700_000_000, 0)
+	tests := []struct {
+		name string
+		p    switchboard.Provider
+		req  switchboard.TokenRequest
+		now  time.Time
+		code string
+	}{
+		{"no certificate", noCert, switchboard.TokenRequest{Room: "r"}, now, switchboard.EUnavailable},
+		{"bad app id", badApp, switchboard.TokenRequest{Room: "r"}, now, switchboard.EInvalid},
+		{"no room", good, switchboard.TokenRequest{}, now, switchboard.EInvalid},
+		{"bad room", good, switchboard.TokenRequest{Room: "a/b"}, now, switchboard.EInvalid},
+		{"ttl above 24h", good, switchboard.TokenRequest{Room: "r", TTL: 24*time.Hour + time.Second}, now, switchboard.EInvalid},
+		{"ttl below 1s", good, switchboard.TokenRequest{Room: "r", TTL: time.Millisecond}, now, switchboard.EInvalid},
+		{"negative ttl", good, switchboard.TokenRequest{Room: "r", TTL: -time.Hour}, now, switchboard.EInvalid},
+		{"long account", good, switchboard.TokenRequest{Room: "r", UserID: strings.Repeat("u", 256)}, now, switchboard.EInvalid},
+		{"time before 1970", good, switchboard.TokenRequest{Room: "r"}, time.Unix(-5, 0), switchboard.EInvalid},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := (&Adapter{}).MintToken(tt.p, tt.req, tt.now)
+			if !switchboard.IsCode(err, tt.code) {
+				t.Fatalf("err = %v, want code %s", err, tt.code)
+			}
+			if strings.Contains(err.Error(), testCert) {
+				t.Errorf("error %q holds the certificate", err)
+			}
+		})
+	}
+}
