@@ -306,13 +306,12 @@ func (c *Checker) probeAndRecord(ctx context.Context, p switchboard.Provider) (R
 	return res, nil
 }
 
-// normalize makes a probe result safe to store whatever the adapter did: it has
-// a time, a latency, a stage when it failed, and a bounded message with no
-// credential in it.
+// normalize makes a probe result safe to store whatever the adapter did: it is
+// stamped with the Checker's clock at the start of the probe (adapters have no
+// clock), and has a latency, a stage when it failed, and a bounded message with
+// no credential in it.
 func normalize(r switchboard.ProbeResult, p switchboard.Provider, start time.Time, elapsed time.Duration, timedOut bool) switchboard.ProbeResult {
-	if r.At.IsZero() {
-		r.At = start
-	}
+	r.At = start
 	if r.Latency <= 0 {
 		r.Latency = elapsed
 	}

@@ -1,0 +1,412 @@
+package health
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/switchboardhq/switchboard"
+)
+
+func TestNewCheckerRequires(t *testing.T) {
+	store := newFakeStore()
+	probers := map[switchboard.Kind]switchboard.Prober{switchboard.KindHTTP: newFakeProber()}
+	tests := []struct {
+		name string
+		cfg  Config
+	}{
+		{"registry", Config{Health: store, Probers: probers}},
+		{"health", Config{Registry: store, Probers: probers}},
+		{"probers", Config{Registry: store, Health: store}},
+		{"concurrency", Config{Registry: store, Health: store, Probers: probers, MaxConcurrent: -1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := NewChecker(tt.cfg); err == nil {
+				t.Error("NewChecker succeeded, want an error")
+			}
+		})
+	}
+}
+
+func TestCheckJoinsProbeInProgress(t *testing.T) {
+	leakCheck(t)
+	store := newFakeStore(testProvider("a"))
+	release := make(chan struct{})
+	prober := newFakeProber()
+	prober.hold = func(ctx context.Context, _ string) {
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+	}
+	c := newTestChecker(t, store, prober, nil)
+
+	const callers = 5
+	results := make([]Result, callers)
+	errs := make([]error, callers)
+	var wg sync.WaitGroup
+	for i := range callers {
+		wg.Go(func() { results[i], errs[i] = c.Check(t.Context(), "a") })
+	}
+	waitFor(t, 5*time.Second, "every caller to join the probe", func() bool { return c.waiters("a") == callers })
+	close(release)
+	wg.Wait()
+
+	if got := prober.count("a"); got != 1 {
+		t.Errorf("probes = %d, want 1", got)
+	}
+	if got := store.recordCount(); got != 1 {
+		t.Errorf("records = %d, want 1", got)
+	}
+	for i := range callers {
+		if errs[i] != nil {
+			t.Fatalf("caller %d: %v", i, errs[i])
+		}
+		if !results[i].Probed || !results[i].Probe.OK || results[i].Health.TotalChecks != 1 || results[i].Status != switchboard.StatusExcellent {
+			t.Errorf("caller %d got %+v", i, results[i])
+		}
+	}
+
+	// After the probe, a new call probes again.
+	if _, err := c.Check(t.Context(), "a"); err != nil {
+		t.Fatal(err)
+	}
+	if got := prober.count("a"); got != 2 {
+		t.Errorf("probes after a later check = %d, want 2", got)
+	}
+}
+
+func TestCheckTimeout(t *testing.T) {
+	leakCheck(t)
+	tests := []struct {
+		name  string
+		stage switchboard.Stage // what the prober says on ctx.Done
+	}{
+		{"adapter reports timeout", switchboard.StageTimeout},
+		{"adapter reports no stage", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := testProvider("slow")
+			p.HealthCheck.Timeout = switchboard.Duration(150 * time.Millisecond)
+			store := newFakeStore(p)
+			prober := proberFunc(func(ctx context.Context, _ switchboard.Provider) switchboard.ProbeResult {
+				<-ctx.Done()
+				return switchboard.ProbeResult{Stage: tt.stage, Message: "no answer"}
+			})
+			c, err := NewChecker(Config{Registry: store, Health: store, Clock: fixedClock{t0},
+				Probers: map[switchboard.Kind]switchboard.Prober{switchboard.KindHTTP: prober}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			start := time.Now()
+			res, err := c.Check(t.Context(), "slow")
+			elapsed := time.Since(start)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("check returned after %v (timeout 150ms)", elapsed)
+			if elapsed < 150*time.Millisecond || elapsed > 5*time.Second {
+				t.Errorf("check took %v, want about the 150ms timeout", elapsed)
+			}
+			if res.Probe.OK || res.Probe.Stage != switchboard.StageTimeout {
+				t.Errorf("probe = %+v, want a failure at stage timeout", res.Probe)
+			}
+			if res.Probe.Latency < 150*time.Millisecond || !res.Probe.At.Equal(t0) {
+				t.Errorf("probe latency %v at %v, want ≥ 150ms at %v", res.Probe.Latency, res.Probe.At, t0)
+			}
+			if h := res.Health; h.ConsecutiveFailures != 1 || h.LastError == nil || h.LastError.Stage != switchboard.StageTimeout {
+				t.Errorf("health = %+v", h)
+			}
+		})
+	}
+}
+
+type proberFunc func(ctx context.Context, p switchboard.Provider) switchboard.ProbeResult
+
+func (f proberFunc) Probe(ctx context.Context, p switchboard.Provider) switchboard.ProbeResult { return f(ctx, p) }
+
+func TestCheckPublishesTransitionsOnly(t *testing.T) {
+	leakCheck(t)
+	store := newFakeStore(testProvider("a"))
+	script := "xxxxoooo"
+	prober := newFakeProber()
+	prober.result = func(_ string, n int) switchboard.ProbeResult {
+		if script[n-1] == 'o' {
+			return switchboard.ProbeResult{OK: true, Latency: time.Millisecond}
+		}
+		return switchboard.ProbeResult{Stage: switchboard.StageAuth, Message: "invalid credentials", Latency: time.Millisecond}
+	}
+	bus := &fakeBus{}
+	var mu sync.Mutex
+	var probes, transitions int
+	c := newTestChecker(t, store, prober, bus, func(cfg *Config) {
+		cfg.OnProbe = func(Result) { mu.Lock(); probes++; mu.Unlock() }
+		cfg.OnTransition = func(StatusChange) { mu.Lock(); transitions++; mu.Unlock() }
+	})
+	var statuses []switchboard.Status
+	for range script {
+		res, err := c.Check(t.Context(), "a")
+		if err != nil {
+			t.Fatal(err)
+		}
+		statuses = append(statuses, res.Status)
+	}
+	W, C := switchboard.StatusWarning, switchboard.StatusCritical
+	if want := []switchboard.Status{W, W, C, C, C, W, W, W}; !equal(statuses, want) {
+		t.Errorf("statuses = %v, want %v", statuses, want)
+	}
+	want := []StatusChange{
+		{Name: "a", Kind: switchboard.KindHTTP, From: switchboard.StatusUnknown, To: W, Reason: "uptime 0.0% < 95%; error rate 100.0% > 10%", At: t0},
+		{Name: "a", Kind: switchboard.KindHTTP, From: W, To: C, Reason: "3 consecutive failures (last: auth: invalid credentials)", At: t0},
+		{Name: "a", Kind: switchboard.KindHTTP, From: C, To: W, Reason: "uptime 33.3% < 95%; error rate 66.7% > 10%", At: t0},
+	}
+	got := bus.changes()
+	if len(got) != len(want) {
+		t.Fatalf("events = %+v, want %+v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("event %d = %+v, want %+v", i, got[i], want[i])
+		}
+	}
+	for _, e := range bus.events {
+		if e.Type != switchboard.EventProviderStatus || e.Audience != switchboard.RoleClient || !e.At.Equal(t0) {
+			t.Errorf("event envelope = %+v", e)
+		}
+	}
+	if probes != len(script) || transitions != len(want) {
+		t.Errorf("hooks: OnProbe %d times, OnTransition %d times; want %d and %d", probes, transitions, len(script), len(want))
+	}
+	if len(store.transitions) != len(want) {
+		t.Errorf("store recorded %d transitions, want %d", len(store.transitions), len(want))
+	}
+}
+
+func TestCheckErrors(t *testing.T) {
+	leakCheck(t)
+	disabled := testProvider("off")
+	disabled.Enabled = false
+	other := testProvider("lk")
+	other.Kind = switchboard.KindLiveKit
+	store := newFakeStore(disabled, other)
+	prober := newFakeProber()
+	c := newTestChecker(t, store, prober, nil)
+
+	if _, err := c.Check(t.Context(), "missing"); !switchboard.IsCode(err, switchboard.ENotFound) {
+		t.Errorf("unknown provider: err = %v, want code %s", err, switchboard.ENotFound)
+	}
+	res, err := c.Check(t.Context(), "off")
+	if err != nil {
+		t.Fatalf("disabled provider: %v", err)
+	}
+	if res.Probed || res.Status != switchboard.StatusDisabled || res.State != switchboard.StateDown || res.Healthy() {
+		t.Errorf("disabled provider: %+v", res)
+	}
+	if _, err := c.Check(t.Context(), "lk"); !switchboard.IsCode(err, switchboard.EUnavailable) {
+		t.Errorf("kind without adapter: err = %v, want code %s", err, switchboard.EUnavailable)
+	}
+	if n := prober.total(); n != 0 {
+		t.Errorf("probes = %d, want 0", n)
+	}
+}
+
+func TestCheckCallerLeaves(t *testing.T) {
+	t.Run("last caller cancels the probe, nothing recorded", func(t *testing.T) {
+		leakCheck(t)
+		store := newFakeStore(testProvider("a"))
+		prober := newFakeProber()
+		prober.hold = func(ctx context.Context, _ string) { <-ctx.Done() }
+		c := newTestChecker(t, store, prober, nil)
+
+		ctx, cancel := context.WithCancel(t.Context())
+		go func() { <-prober.started; cancel() }()
+		_, err := c.Check(ctx, "a")
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("err = %v, want context.Canceled", err)
+		}
+		if store.recordCount() != 0 || prober.cancelled != 1 {
+			t.Errorf("records = %d, cancelled probes = %d; want 0 and 1", store.recordCount(), prober.cancelled)
+		}
+	})
+	t.Run("probe goes on for the callers who stay", func(t *testing.T) {
+		leakCheck(t)
+		store := newFakeStore(testProvider("a"))
+		release := make(chan struct{})
+		prober := newFakeProber()
+		prober.hold = func(ctx context.Context, _ string) {
+			select {
+			case <-release:
+			case <-ctx.Done():
+			}
+		}
+		c := newTestChecker(t, store, prober, nil)
+
+		leaving, leave := context.WithCancel(t.Context())
+		first := make(chan error, 1)
+		go func() { _, err := c.Check(leaving, "a"); first <- err }()
+		<-prober.started
+		second := make(chan Result, 1)
+		go func() { res, _ := c.Check(t.Context(), "a"); second <- res }()
+		waitFor(t, 5*time.Second, "the second caller to join", func() bool { return c.waiters("a") == 2 })
+		leave()
+		if err := <-first; !errors.Is(err, context.Canceled) {
+			t.Errorf("first caller: err = %v, want context.Canceled", err)
+		}
+		close(release)
+		if res := <-second; !res.Probe.OK || store.recordCount() != 1 || prober.count("a") != 1 {
+			t.Errorf("second caller got %+v; records %d, probes %d; want one recorded probe", res, store.recordCount(), prober.count("a"))
+		}
+	})
+}
+
+func TestCheckAll(t *testing.T) {
+	leakCheck(t)
+	const n = 6
+	var ps []switchboard.Provider
+	for _, name := range names(n) {
+		p := testProvider(name)
+		p.HealthCheck.Timeout = switchboard.Duration(5 * time.Second)
+		ps = append(ps, p)
+	}
+	off := testProvider("zz-off")
+	off.Enabled = false
+	store := newFakeStore(append(ps, off)...)
+
+	// Every probe waits until all n are in flight: only parallel probes pass.
+	prober := newFakeProber()
+	prober.hold = func(ctx context.Context, _ string) {
+		for {
+			prober.mu.Lock()
+			all := prober.maxInFlight >= n
+			prober.mu.Unlock()
+			if all || ctx.Err() != nil {
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	c := newTestChecker(t, store, prober, nil)
+	results, err := c.CheckAll(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(results) != n {
+		t.Fatalf("results = %d, want %d (disabled left out)", len(results), n)
+	}
+	for i, r := range results {
+		if r.Name != ps[i].Name || !r.Probe.OK {
+			t.Errorf("result %d = %s ok=%v, want %s ok (registry order, all in parallel)", i, r.Name, r.Probe.OK, ps[i].Name)
+		}
+	}
+	if prober.count("zz-off") != 0 {
+		t.Error("disabled provider was probed")
+	}
+}
+
+func TestMaxConcurrentDoesNotEatTimeout(t *testing.T) {
+	leakCheck(t)
+	const n = 6
+	var ps []switchboard.Provider
+	for _, name := range names(n) {
+		p := testProvider(name)
+		p.HealthCheck.Timeout = switchboard.Duration(400 * time.Millisecond)
+		ps = append(ps, p)
+	}
+	store := newFakeStore(ps...)
+	prober := newFakeProber()
+	prober.delay = 150 * time.Millisecond // 3 rounds of 2: 450ms > each probe's 400ms timeout
+	c := newTestChecker(t, store, prober, nil, func(cfg *Config) { cfg.MaxConcurrent = 2 })
+	results, err := c.CheckAll(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if prober.maxInFlight > 2 {
+		t.Errorf("max probes in flight = %d, want ≤ 2", prober.maxInFlight)
+	}
+	for _, r := range results {
+		if !r.Probe.OK {
+			t.Errorf("%s: %+v; waiting for a slot must not count against the timeout", r.Name, r.Probe)
+		}
+	}
+}
+
+func TestReportClientFailureAndRefresh(t *testing.T) {
+	leakCheck(t)
+	store := newFakeStore(testProvider("a"))
+	bus := &fakeBus{}
+	c := newTestChecker(t, store, newFakeProber(), bus)
+	if _, err := c.Check(t.Context(), "a"); err != nil {
+		t.Fatal(err)
+	}
+	h, err := c.ReportClientFailure(t.Context(), "a", t0.Add(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.TotalRequests != 2 || h.FailedRequests != 1 || h.Status != switchboard.StatusWarning {
+		t.Errorf("after a client failure: %+v", h)
+	}
+	if _, err := c.ReportClientFailure(t.Context(), "missing", t0); !switchboard.IsCode(err, switchboard.ENotFound) {
+		t.Errorf("unknown provider: err = %v", err)
+	}
+
+	store.update("a", func(p *switchboard.Provider) { p.Enabled = false })
+	h, err = c.Refresh(t.Context(), "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.Status != switchboard.StatusDisabled {
+		t.Errorf("refresh after disable: %s", h.Status)
+	}
+	store.update("a", func(p *switchboard.Provider) { p.Enabled = true })
+	if h, err = c.Refresh(t.Context(), "a"); err != nil || h.Status != switchboard.StatusWarning {
+		t.Errorf("refresh after enable: %s, %v", h.Status, err)
+	}
+	// Refreshing without a change publishes nothing.
+	if _, err := c.Refresh(t.Context(), "a"); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, ch := range bus.changes() {
+		got = append(got, string(ch.From)+">"+string(ch.To))
+	}
+	want := []string{"UNKNOWN>EXCELLENT", "EXCELLENT>WARNING", "WARNING>DISABLED", "DISABLED>WARNING"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("transitions = %v, want %v", got, want)
+	}
+}
+
+func TestResultsHoldNoSecret(t *testing.T) {
+	leakCheck(t)
+	const secret = "s3cr3t-header-value"
+	p := testProvider("a")
+	p.Credentials.Headers = map[string]string{"Authorization": "Bearer " + secret}
+	store := newFakeStore(p)
+	prober := newFakeProber()
+	prober.result = func(string, int) switchboard.ProbeResult {
+		return switchboard.ProbeResult{Stage: switchboard.StageAuth, Message: "rejected Bearer " + secret + " " + strings.Repeat("x", 1000)}
+	}
+	bus := &fakeBus{}
+	c := newTestChecker(t, store, prober, bus)
+	for range 3 {
+		res, err := c.Check(t.Context(), "a")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(res.Probe.Message, secret) || strings.Contains(res.Health.LastError.Message, secret) {
+			t.Errorf("secret in result: %q", res.Probe.Message)
+		}
+		if len(res.Probe.Message) > maxMessageLen+len("…") {
+			t.Errorf("message of %d bytes, want at most %d", len(res.Probe.Message), maxMessageLen)
+		}
+	}
+	for _, ch := range bus.changes() {
+		if strings.Contains(ch.Reason, secret) {
+			t.Errorf("secret in event: %q", ch.Reason)
+		}
+	}
+}

@@ -1,0 +1,308 @@
+package health
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/switchboardhq/switchboard"
+)
+
+// fakeStore is an in-memory Registry and HealthRecorder.
+type fakeStore struct {
+	mu          sync.Mutex
+	providers   map[string]switchboard.Provider
+	health      map[string]switchboard.Health
+	records     int // RecordCheck calls that stored something
+	transitions []switchboard.Transition
+}
+
+func newFakeStore(ps ...switchboard.Provider) *fakeStore {
+	s := &fakeStore{providers: make(map[string]switchboard.Provider), health: make(map[string]switchboard.Health)}
+	for _, p := range ps {
+		s.put(p)
+	}
+	return s
+}
+
+func (s *fakeStore) put(p switchboard.Provider) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.providers[p.Name] = p
+}
+
+func (s *fakeStore) update(name string, fn func(*switchboard.Provider)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.providers[name]
+	fn(&p)
+	s.providers[name] = p
+}
+
+func (s *fakeStore) ListProviders(ctx context.Context) ([]switchboard.ProviderRecord, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ps := make([]switchboard.Provider, 0, len(s.providers))
+	for _, p := range s.providers {
+		ps = append(ps, p)
+	}
+	switchboard.SortProviders(ps)
+	recs := make([]switchboard.ProviderRecord, len(ps))
+	for i, p := range ps {
+		recs[i] = switchboard.ProviderRecord{Provider: p, Health: s.health[p.Name]}
+	}
+	return recs, nil
+}
+
+func (s *fakeStore) GetProvider(ctx context.Context, name string) (switchboard.ProviderRecord, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, ok := s.providers[name]
+	if !ok {
+		return switchboard.ProviderRecord{}, switchboard.Errorf(switchboard.ENotFound, "provider %s not found", name)
+	}
+	return switchboard.ProviderRecord{Provider: p, Health: s.health[name]}, nil
+}
+
+func (s *fakeStore) RecordCheck(ctx context.Context, name string, r switchboard.ProbeResult, fold func(switchboard.Health) switchboard.Health) (before, after switchboard.Health, err error) {
+	before, after, err = s.UpdateHealth(ctx, name, r.At, fold)
+	if err == nil {
+		s.mu.Lock()
+		s.records++
+		s.mu.Unlock()
+	}
+	return before, after, err
+}
+
+func (s *fakeStore) UpdateHealth(ctx context.Context, name string, at time.Time, fold func(switchboard.Health) switchboard.Health) (before, after switchboard.Health, err error) {
+	if err := ctx.Err(); err != nil {
+		return before, after, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.providers[name]; !ok {
+		return before, after, switchboard.Errorf(switchboard.ENotFound, "provider %s not found", name)
+	}
+	before = s.health[name]
+	after = fold(before)
+	s.health[name] = after
+	if before.Status != after.Status {
+		s.transitions = append(s.transitions, switchboard.Transition{Provider: name, From: before.Status, To: after.Status, Reason: after.StatusReason, At: at})
+	}
+	return before, after, nil
+}
+
+func (s *fakeStore) recordCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.records
+}
+
+// fakeProber records every probe and answers with result, after waiting for
+// hold (if set) or delay. A probe whose context ends first answers like the
+// real adapters do: a failure at stage timeout.
+type fakeProber struct {
+	delay  time.Duration
+	hold   func(ctx context.Context, name string) // blocks until the probe may answer
+	result func(name string, n int) switchboard.ProbeResult
+
+	mu          sync.Mutex
+	starts      map[string][]time.Time
+	inFlight    int
+	maxInFlight int
+	cancelled   int // probes that saw their context end
+	started     chan string
+}
+
+func newFakeProber() *fakeProber {
+	return &fakeProber{starts: make(map[string][]time.Time), started: make(chan string, 1024)}
+}
+
+func (f *fakeProber) Probe(ctx context.Context, p switchboard.Provider) switchboard.ProbeResult {
+	begin := time.Now()
+	f.mu.Lock()
+	f.starts[p.Name] = append(f.starts[p.Name], begin)
+	n := len(f.starts[p.Name])
+	f.inFlight++
+	f.maxInFlight = max(f.maxInFlight, f.inFlight)
+	f.mu.Unlock()
+	defer func() {
+		f.mu.Lock()
+		f.inFlight--
+		f.mu.Unlock()
+	}()
+	select {
+	case f.started <- p.Name:
+	default:
+	}
+
+	if f.hold != nil {
+		f.hold(ctx, p.Name)
+	}
+	if f.delay > 0 {
+		t := time.NewTimer(f.delay)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+		}
+	}
+	if ctx.Err() != nil {
+		f.mu.Lock()
+		f.cancelled++
+		f.mu.Unlock()
+		return switchboard.ProbeResult{Stage: switchboard.StageTimeout, Message: "no answer before the deadline", Latency: time.Since(begin), At: begin}
+	}
+	if f.result != nil {
+		r := f.result(p.Name, n)
+		if r.At.IsZero() {
+			r.At = begin
+		}
+		return r
+	}
+	return switchboard.ProbeResult{OK: true, Latency: time.Since(begin), At: begin}
+}
+
+func (f *fakeProber) count(name string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.starts[name])
+}
+
+func (f *fakeProber) total() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, s := range f.starts {
+		n += len(s)
+	}
+	return n
+}
+
+// fakeBus collects events.
+type fakeBus struct {
+	mu     sync.Mutex
+	events []switchboard.Event
+}
+
+func (b *fakeBus) Publish(e switchboard.Event) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.events = append(b.events, e)
+}
+
+func (b *fakeBus) changes() []StatusChange {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []StatusChange
+	for _, e := range b.events {
+		out = append(out, e.Data.(StatusChange))
+	}
+	return out
+}
+
+// fixedClock always tells the same time.
+type fixedClock struct{ t time.Time }
+
+func (c fixedClock) Now() time.Time { return c.t }
+
+func testProvider(name string) switchboard.Provider {
+	p := switchboard.Provider{Name: name, Kind: switchboard.KindHTTP, Enabled: true,
+		Config: switchboard.ProviderConfig{URL: "http://127.0.0.1:1/health"}}
+	p.Normalize()
+	return p
+}
+
+func newTestChecker(t *testing.T, store *fakeStore, prober *fakeProber, bus *fakeBus, mutate ...func(*Config)) *Checker {
+	t.Helper()
+	cfg := Config{
+		Registry: store,
+		Health:   store,
+		Probers:  map[switchboard.Kind]switchboard.Prober{switchboard.KindHTTP: prober},
+		Clock:    fixedClock{t0},
+	}
+	if bus != nil {
+		cfg.Bus = bus
+	}
+	for _, m := range mutate {
+		m(&cfg)
+	}
+	c, err := NewChecker(cfg)
+	if err != nil {
+		t.Fatalf("NewChecker: %v", err)
+	}
+	return c
+}
+
+// waitFor polls cond until it holds or the (generous) deadline passes.
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// leakCheck fails the test if, at cleanup, more goroutines run than when it was
+// called, after letting exiting goroutines settle.
+func leakCheck(t *testing.T) {
+	t.Helper()
+	before := runtime.NumGoroutine()
+	t.Cleanup(func() {
+		deadline := time.Now().Add(5 * time.Second)
+		for runtime.NumGoroutine() > before {
+			if time.Now().After(deadline) {
+				buf := make([]byte, 1<<20)
+				buf = buf[:runtime.Stack(buf, true)]
+				t.Errorf("goroutines: %d before, %d after\n%s", before, runtime.NumGoroutine(), buf)
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	})
+}
+
+// waiters reports how many callers wait for the probe of name in progress.
+func (c *Checker) waiters(name string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if f := c.flights[name]; f != nil {
+		return f.waiters
+	}
+	return 0
+}
+
+func names(n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("p%03d", i)
+	}
+	return out
+}
+
+func summarize(ds []time.Duration) string {
+	if len(ds) == 0 {
+		return "none"
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	var sum time.Duration
+	for _, d := range s {
+		sum += d
+	}
+	q := func(p float64) time.Duration { return s[int(p*float64(len(s)-1))] }
+	return strings.Join([]string{
+		fmt.Sprintf("n=%d", len(s)), fmt.Sprintf("min=%v", s[0].Round(time.Millisecond)),
+		fmt.Sprintf("p50=%v", q(0.5).Round(time.Millisecond)), fmt.Sprintf("p99=%v", q(0.99).Round(time.Millisecond)),
+		fmt.Sprintf("max=%v", s[len(s)-1].Round(time.Millisecond)),
+		fmt.Sprintf("mean=%v", (sum / time.Duration(len(s))).Round(time.Millisecond)),
+	}, " ")
+}
