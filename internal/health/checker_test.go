@@ -310,25 +310,60 @@ func TestCheckAll(t *testing.T) {
 
 func TestMaxConcurrentDoesNotEatTimeout(t *testing.T) {
 	leakCheck(t)
-	const n = 6
+	const n, slots = 6, 2
+	const timeout = time.Second
 	var ps []switchboard.Provider
 	for _, name := range names(n) {
 		p := testProvider(name)
-		p.HealthCheck.Timeout = switchboard.Duration(400 * time.Millisecond)
+		p.HealthCheck.Timeout = switchboard.Duration(timeout)
 		ps = append(ps, p)
 	}
 	store := newFakeStore(ps...)
+	// The first probes to start hold both slots for longer than the timeout;
+	// the others wait for a slot meanwhile, then answer at once.
+	release := make(chan struct{})
+	var mu sync.Mutex
+	first := map[string]bool{}
 	prober := newFakeProber()
-	prober.delay = 150 * time.Millisecond // 3 rounds of 2: 450ms > each probe's 400ms timeout
-	c := newTestChecker(t, store, prober, nil, func(cfg *Config) { cfg.MaxConcurrent = 2 })
-	results, err := c.CheckAll(t.Context())
-	if err != nil {
-		t.Fatal(err)
+	prober.hold = func(_ context.Context, name string) {
+		mu.Lock()
+		hold := len(first) < slots
+		if hold {
+			first[name] = true
+		}
+		mu.Unlock()
+		if hold {
+			<-release
+		}
 	}
-	if prober.maxInFlight > 2 {
-		t.Errorf("max probes in flight = %d, want ≤ 2", prober.maxInFlight)
+	c := newTestChecker(t, store, prober, nil, func(cfg *Config) { cfg.MaxConcurrent = slots })
+	done := make(chan []Result, 1)
+	go func() {
+		results, err := c.CheckAll(t.Context())
+		if err != nil {
+			t.Error(err)
+		}
+		done <- results
+	}()
+	<-prober.started
+	<-prober.started
+	time.Sleep(timeout + timeout/2)
+	close(release)
+	results := <-done
+
+	if prober.maxInFlight > slots {
+		t.Errorf("max probes in flight = %d, want ≤ %d", prober.maxInFlight, slots)
+	}
+	if len(results) != n {
+		t.Fatalf("results = %d, want %d", len(results), n)
 	}
 	for _, r := range results {
+		if first[r.Name] {
+			if r.Probe.Stage != switchboard.StageTimeout {
+				t.Errorf("%s held past its timeout: %+v, want stage timeout", r.Name, r.Probe)
+			}
+			continue
+		}
 		if !r.Probe.OK {
 			t.Errorf("%s: %+v; waiting for a slot must not count against the timeout", r.Name, r.Probe)
 		}
