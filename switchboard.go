@@ -7,6 +7,7 @@ package switchboard
 
 import (
 	"context"
+	"fmt"
 	"time"
 )
 
@@ -70,6 +71,20 @@ func ParseRole(s string) (Role, bool) {
 
 // MarshalText implements encoding.TextMarshaler.
 func (r Role) MarshalText() ([]byte, error) { return []byte(r.String()), nil }
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (r *Role) UnmarshalText(b []byte) error {
+	if string(b) == "anonymous" {
+		*r = RoleAnonymous
+		return nil
+	}
+	v, ok := ParseRole(string(b))
+	if !ok {
+		return fmt.Errorf("unknown role %q", b)
+	}
+	*r = v
+	return nil
+}
 
 // Clock tells the time. Behaviour that depends on time takes a Clock so that tests
 // can move it.

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"mime"
 	"net/http"
 	"reflect"
+	"sort"
 	"strings"
 
 	"github.com/switchboardhq/switchboard"
@@ -91,25 +93,125 @@ func decode(r *http.Request, v any) error {
 	if r.ContentLength > maxBody {
 		return &switchboard.Error{Code: switchboard.ETooLarge, Message: fmt.Sprintf("request body exceeds %d bytes", maxBody)}
 	}
-	body := http.MaxBytesReader(nil, r.Body, maxBody)
-	return decodeJSON(body, v)
+	data, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxBody))
+	if err != nil {
+		return jsonError(err)
+	}
+	return decodeJSON(data, v)
 }
 
 // decodeJSON is the strict JSON decoder behind decode, separate for fuzzing.
-func decodeJSON(rd io.Reader, v any) error {
-	dec := json.NewDecoder(rd)
+func decodeJSON(data []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
+		if strings.HasPrefix(err.Error(), "json: unknown field ") {
+			// encoding/json names the unknown key but not where it is: find its path.
+			var generic any
+			if json.Unmarshal(data, &generic) == nil {
+				if path := unknownField(generic, reflect.TypeOf(v), ""); path != "" {
+					return switchboard.Invalid(path, "unknown field")
+				}
+			}
+		}
 		return jsonError(err)
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return jsonError(err)
-		}
 		return switchboard.Invalid("body", "must hold exactly one JSON value")
 	}
 	return nil
+}
+
+// unknownField returns the dotted path of the first key in v that the type t
+// does not declare, or "".
+func unknownField(v any, t reflect.Type, prefix string) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	join := func(k string) string {
+		if prefix == "" {
+			return k
+		}
+		return prefix + "." + k
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		obj, ok := v.(map[string]any)
+		if !ok {
+			return ""
+		}
+		fields := map[string]reflect.Type{}
+		collectFields(t, fields)
+		keys := make([]string, 0, len(obj))
+		for k := range obj {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			ft, ok := fields[k]
+			if !ok {
+				for name, typ := range fields { // encoding/json matches names case-insensitively
+					if strings.EqualFold(name, k) {
+						ft, ok = typ, true
+						break
+					}
+				}
+			}
+			if !ok {
+				return join(k)
+			}
+			if p := unknownField(obj[k], ft, join(k)); p != "" {
+				return p
+			}
+		}
+	case reflect.Map:
+		if obj, ok := v.(map[string]any); ok {
+			for k, x := range obj {
+				if p := unknownField(x, t.Elem(), join(k)); p != "" {
+					return p
+				}
+			}
+		}
+	case reflect.Slice, reflect.Array:
+		if arr, ok := v.([]any); ok {
+			for i, x := range arr {
+				if p := unknownField(x, t.Elem(), fmt.Sprintf("%s[%d]", prefix, i)); p != "" {
+					return p
+				}
+			}
+		}
+	}
+	return ""
+}
+
+// collectFields maps the JSON names of t's fields, embedded ones included, to
+// their types.
+func collectFields(t reflect.Type, out map[string]reflect.Type) {
+	for i := range t.NumField() {
+		f := t.Field(i)
+		tag := f.Tag.Get("json")
+		if tag == "-" {
+			continue
+		}
+		name, _, _ := strings.Cut(tag, ",")
+		if f.Anonymous && name == "" {
+			ft := f.Type
+			if ft.Kind() == reflect.Pointer {
+				ft = ft.Elem()
+			}
+			if ft.Kind() == reflect.Struct {
+				collectFields(ft, out)
+				continue
+			}
+		}
+		if !f.IsExported() {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		out[name] = f.Type
+	}
 }
 
 func jsonError(err error) error {

@@ -1,0 +1,181 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/switchboardhq/switchboard"
+	"github.com/switchboardhq/switchboard/internal/auth"
+	"github.com/switchboardhq/switchboard/internal/config"
+	"github.com/switchboardhq/switchboard/internal/httpapi"
+	"github.com/switchboardhq/switchboard/internal/secrets"
+	"github.com/switchboardhq/switchboard/internal/sqlstore"
+)
+
+func newLogger(w io.Writer, format, level string) *slog.Logger {
+	var lv slog.Level
+	_ = lv.UnmarshalText([]byte(level))
+	opts := &slog.HandlerOptions{Level: lv}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// keyFileFor is where the credential key lives when SWITCHBOARD_SECRET_KEY is
+// not set: beside the SQLite database, or in the working directory.
+func keyFileFor(dsn string) string {
+	if path, ok := strings.CutPrefix(dsn, "sqlite:"); ok && path != ":memory:" {
+		return strings.TrimSuffix(path, filepath.Ext(path)) + ".key"
+	}
+	return "switchboard.key"
+}
+
+func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, err := config.Load(args, getenv, stderr)
+	if err != nil {
+		return usageError{msg: err.Error()}
+	}
+	log := newLogger(stderr, cfg.LogFormat, cfg.LogLevel)
+	app, err := newApp(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer app.close()
+
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	srv := &http.Server{
+		Handler: app.handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	log.Info("listening", "addr", ln.Addr().String(), "db", redactDSN(cfg.DB), "version", switchboard.Version)
+	fmt.Fprintf(stdout, "switchboard listening on http://%s\n", ln.Addr())
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+	g.Go(func() error { return app.run(gctx) })
+	g.Go(func() error {
+		<-gctx.Done()
+		log.Info("shutting down")
+		sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+		defer cancel()
+		return srv.Shutdown(sctx)
+	})
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// redactDSN hides a password in a database URL.
+func redactDSN(dsn string) string {
+	if i := strings.Index(dsn, "://"); i >= 0 {
+		if at := strings.LastIndex(dsn, "@"); at > i {
+			cred := dsn[i+3 : at]
+			if c := strings.Index(cred, ":"); c >= 0 {
+				return dsn[:i+3] + cred[:c] + ":xxxxx" + dsn[at:]
+			}
+		}
+	}
+	return dsn
+}
+
+// app is the wired server: store, API and background work.
+type app struct {
+	store   switchboard.Store
+	handler http.Handler
+	log     *slog.Logger
+	runners []func(ctx context.Context) error
+}
+
+func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, error) {
+	key, err := secrets.LoadKey(cfg.SecretKey, keyFileFor(cfg.DB))
+	if err != nil {
+		return nil, fmt.Errorf("credential key: %w", err)
+	}
+	sealer, err := secrets.NewAESGCM(key)
+	if err != nil {
+		return nil, fmt.Errorf("credential key: %w", err)
+	}
+	clock := switchboard.SystemClock{}
+	store, err := sqlstore.Open(ctx, cfg.DB, sealer, clock)
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	if err := bootstrapAdmin(ctx, store, cfg.AdminPassword, clock, log); err != nil {
+		_ = store.Close()
+		return nil, err
+	}
+	a := &app{store: store, log: log}
+	api := httpapi.New(httpapi.Options{
+		Store: store, Clock: clock, Logger: log, BootstrapToken: cfg.BootstrapToken,
+	})
+	a.handler = api
+	return a, nil
+}
+
+// run runs the background work until ctx is done.
+func (a *app) run(ctx context.Context) error {
+	g, gctx := errgroup.WithContext(ctx)
+	for _, r := range a.runners {
+		g.Go(func() error { return r(gctx) })
+	}
+	return g.Wait()
+}
+
+func (a *app) close() {
+	if err := a.store.Close(); err != nil {
+		a.log.Error("close store", "err", err.Error())
+	}
+}
+
+// bootstrapAdmin creates the superadmin user "admin" on first start.
+func bootstrapAdmin(ctx context.Context, store switchboard.Store, password string, clock switchboard.Clock, log *slog.Logger) error {
+	n, err := store.CountUsers(ctx)
+	if err != nil {
+		return fmt.Errorf("bootstrap admin: %w", err)
+	}
+	if n > 0 {
+		return nil
+	}
+	generated := password == ""
+	if generated {
+		password = auth.RandomPassword()
+	}
+	hash, err := auth.HashPassword(password)
+	if err != nil {
+		return err
+	}
+	if err := store.CreateUser(ctx, switchboard.User{Username: "admin", Role: switchboard.RoleSuperadmin, PasswordHash: hash, CreatedAt: clock.Now()}); err != nil {
+		if switchboard.IsCode(err, switchboard.EConflict) {
+			return nil // another replica created it first
+		}
+		return fmt.Errorf("bootstrap admin: %w", err)
+	}
+	if generated {
+		// Written once, on first start, so that the operator can log in.
+		log.Warn("created superadmin user admin with a generated password; change it or set SWITCHBOARD_ADMIN_PASSWORD", "username", "admin", "password", password)
+	} else {
+		log.Info("created superadmin user admin with the password from SWITCHBOARD_ADMIN_PASSWORD", "username", "admin")
+	}
+	return nil
+}

@@ -1,0 +1,223 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	sb "github.com/switchboardhq/switchboard"
+	"github.com/switchboardhq/switchboard/internal/auth"
+	"github.com/switchboardhq/switchboard/internal/secrets"
+	"github.com/switchboardhq/switchboard/internal/sqlstore"
+)
+
+// Secret values used in fixtures; leak tests look for them everywhere.
+const (
+	secretCustomerID  = "cust-id-7f3a9c1e5b"
+	secretCustomer    = "cust-secret-Zq8XwV2pL0"
+	secretCertificate = "c0ffee00c0ffee00c0ffee00c0ffee00"
+	secretZego        = "zegoSecretZegoSecretZegoSecret12"
+	secretLiveKit     = "lkSecret-lkSecret-lkSecret-lkSecret-42"
+	secretHeader      = "Bearer hdr-secret-91b2c3"
+	bootstrapToken    = "sbt_bootstrap-test-token-0123456789"
+	adminPassword     = "correct horse battery staple"
+	agoraAppID        = "970CA35de60c44645bbae8a215061b33"
+)
+
+var allSecrets = []string{secretCustomerID, secretCustomer, secretCertificate, secretZego, secretLiveKit, secretHeader, bootstrapToken, adminPassword}
+
+// syncBuffer is a goroutine-safe log sink.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+type testEnv struct {
+	t      *testing.T
+	store  sb.Store
+	api    *Server
+	srv    *httptest.Server
+	logs   *syncBuffer
+	tokens map[sb.Role]string // bearer tokens per role
+	dir    string
+	events *recordingBus
+}
+
+type recordingBus struct {
+	mu     sync.Mutex
+	events []sb.Event
+}
+
+func (b *recordingBus) Publish(e sb.Event) {
+	b.mu.Lock()
+	b.events = append(b.events, e)
+	b.mu.Unlock()
+}
+
+func (b *recordingBus) all() []sb.Event {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]sb.Event(nil), b.events...)
+}
+
+// hashOnce caches the admin password hash: Argon2id is slow on purpose.
+var hashOnce = sync.OnceValue(func() string {
+	h, err := auth.HashPassword(adminPassword)
+	if err != nil {
+		panic(err)
+	}
+	return h
+})
+
+func newTestEnv(t *testing.T) *testEnv {
+	t.Helper()
+	dir := t.TempDir()
+	key := bytes.Repeat([]byte{7}, 32)
+	sealer, err := secrets.NewAESGCM(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := sqlstore.Open(context.Background(), "sqlite:"+filepath.Join(dir, "sb.db"), sealer, sb.SystemClock{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	logs := &syncBuffer{}
+	bus := &recordingBus{}
+	api := New(Options{
+		Store: store, Bus: bus, Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		BootstrapToken: bootstrapToken, LoginEvery: time.Millisecond, LoginBurst: 1000,
+	})
+	srv := httptest.NewServer(api)
+	t.Cleanup(srv.Close)
+	e := &testEnv{t: t, store: store, api: api, srv: srv, logs: logs, tokens: map[sb.Role]string{}, dir: dir, events: bus}
+	if err := store.CreateUser(context.Background(), sb.User{Username: "admin", Role: sb.RoleSuperadmin, PasswordHash: hashOnce(), CreatedAt: time.Now().UTC()}); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []sb.Role{sb.RoleClient, sb.RoleAdmin, sb.RoleSuperadmin} {
+		var out struct{ Token string }
+		e.mustDo("POST", "/api/auth/tokens", bootstrapToken, map[string]string{"name": r.String() + "-token", "role": r.String()}, 201, &out)
+		e.tokens[r] = out.Token
+	}
+	return e
+}
+
+// do sends a request with a JSON body (a string is sent as is) and returns the
+// status and body.
+func (e *testEnv) do(method, path, token string, body any) (int, []byte) {
+	e.t.Helper()
+	return e.doHeaders(method, path, body, map[string]string{"Authorization": bearer(token)})
+}
+
+func bearer(token string) string {
+	if token == "" {
+		return ""
+	}
+	return "Bearer " + token
+}
+
+func (e *testEnv) doHeaders(method, path string, body any, headers map[string]string) (int, []byte) {
+	e.t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	case []byte:
+		rd = bytes.NewReader(b)
+	default:
+		js, err := json.Marshal(b)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		rd = bytes.NewReader(js)
+	}
+	req, err := http.NewRequest(method, e.srv.URL+path, rd)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if rd != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for k, v := range headers {
+		if v == "" {
+			req.Header.Del(k)
+		} else {
+			req.Header.Set(k, v)
+		}
+	}
+	resp, err := e.srv.Client().Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, out
+}
+
+// mustDo sends a request, checks the status and decodes the body into out.
+func (e *testEnv) mustDo(method, path, token string, body any, want int, out any) {
+	e.t.Helper()
+	st, b := e.do(method, path, token, body)
+	if st != want {
+		e.t.Fatalf("%s %s: status %d, want %d: %s", method, path, st, want, b)
+	}
+	if out != nil {
+		if err := json.Unmarshal(b, out); err != nil {
+			e.t.Fatalf("%s %s: decode %s: %v", method, path, b, err)
+		}
+	}
+}
+
+func agoraProvider(name string, priority int) map[string]any {
+	return map[string]any{
+		"name": name, "displayName": "Agora " + name, "kind": "agora", "priority": priority,
+		"config":      map[string]any{"appId": agoraAppID},
+		"credentials": map[string]any{"customerId": secretCustomerID, "customerSecret": secretCustomer, "appCertificate": secretCertificate},
+	}
+}
+
+func zegoProvider(name string, priority int) map[string]any {
+	return map[string]any{
+		"name": name, "kind": "zegocloud", "priority": priority,
+		"config":      map[string]any{"appId": "1234567890"},
+		"credentials": map[string]any{"serverSecret": secretZego},
+	}
+}
+
+func (e *testEnv) createProvider(p map[string]any) {
+	e.t.Helper()
+	e.mustDo("POST", "/api/streaming/providers", e.tokens[sb.RoleSuperadmin], p, 201, nil)
+}
+
+// snapshot is the registry as an admin sees it, to show that a rejected
+// write changed nothing.
+func (e *testEnv) snapshot() string {
+	e.t.Helper()
+	st, b := e.do("GET", "/api/streaming/providers", e.tokens[sb.RoleAdmin], nil)
+	if st != 200 {
+		e.t.Fatalf("list: %d %s", st, b)
+	}
+	return string(b)
+}
