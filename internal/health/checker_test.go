@@ -128,7 +128,9 @@ func TestCheckTimeout(t *testing.T) {
 
 type proberFunc func(ctx context.Context, p switchboard.Provider) switchboard.ProbeResult
 
-func (f proberFunc) Probe(ctx context.Context, p switchboard.Provider) switchboard.ProbeResult { return f(ctx, p) }
+func (f proberFunc) Probe(ctx context.Context, p switchboard.Provider) switchboard.ProbeResult {
+	return f(ctx, p)
+}
 
 func TestCheckPublishesTransitionsOnly(t *testing.T) {
 	leakCheck(t)
