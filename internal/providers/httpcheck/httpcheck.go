@@ -33,8 +33,8 @@ const (
 	MaxBody = 4 << 10
 )
 
-// DefaultExpectStatus is the expected status when the provider names none.
-var DefaultExpectStatus = []int{http.StatusOK}
+// defaultExpectStatus is the expected status when the provider names none.
+var defaultExpectStatus = []int{http.StatusOK}
 
 var defaultClient = &http.Client{Timeout: DefaultTimeout}
 
@@ -77,7 +77,7 @@ func (a Adapter) Probe(ctx context.Context, p switchboard.Provider) switchboard.
 	}
 	expect := p.Config.ExpectStatus
 	if len(expect) == 0 {
-		expect = DefaultExpectStatus
+		expect = defaultExpectStatus
 	}
 	u, err := url.Parse(p.Config.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
