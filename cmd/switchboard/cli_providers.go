@@ -1,0 +1,573 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/switchboardhq/switchboard"
+	"github.com/switchboardhq/switchboard/internal/apiclient"
+)
+
+func init() { commands["providers"] = providersCommand }
+
+const providersUsage = `Usage:
+  switchboard providers list
+  switchboard providers get NAME
+  switchboard providers add --name NAME --kind KIND [field flags] | -f FILE
+  switchboard providers set NAME [field flags] | -f FILE
+  switchboard providers enable NAME
+  switchboard providers disable NAME
+  switchboard providers reorder NAME1 NAME2 ...   (every provider, highest priority first)
+  switchboard providers rm NAME
+
+Flags may come before or after the verb. set sends only the flags given.
+Credentials are write-only: prefer --credentials-file (a JSON object such as
+{"apiKey": "...", "apiSecret": "..."}) to credential flags, which other users
+of the machine may see in the process list.
+`
+
+// providerFlags are the field flags of providers add and set.
+type providerFlags struct {
+	file, credentialsFile                      string
+	name, kind, displayName                    string
+	priority, weight, maxStreams               int
+	regions                                    string
+	appID, baseURL, url, method, expectStatus  string
+	customerID, customerSecret, appCertificate string
+	serverSecret, apiKey, apiSecret            string
+	headers                                    headerFlag
+}
+
+// Flag names by group, to check which apply to a verb.
+var (
+	providerFieldFlags = []string{"name", "kind", "display-name", "priority", "weight", "regions", "max-streams"}
+	configFlags        = []string{"app-id", "base-url", "url", "method", "expect-status"}
+	credentialFlags    = []string{"customer-id", "customer-secret", "app-certificate", "server-secret", "api-key", "api-secret", "header"}
+)
+
+func (f *providerFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.file, "f", "", "JSON body `FILE` to send as is (- for stdin)")
+	fs.StringVar(&f.credentialsFile, "credentials-file", "", "JSON object of credentials in `FILE` (- for stdin)")
+	fs.StringVar(&f.name, "name", "", "provider name (a lowercase slug)")
+	fs.StringVar(&f.kind, "kind", "", "provider kind: agora, zegocloud, livekit or http")
+	fs.StringVar(&f.displayName, "display-name", "", "name shown in the dashboard")
+	fs.IntVar(&f.priority, "priority", 0, "priority (1 is tried first)")
+	fs.IntVar(&f.weight, "weight", 0, "weight among providers of equal priority")
+	fs.StringVar(&f.regions, "regions", "", "comma-separated regions, e.g. us-east,eu-west")
+	fs.IntVar(&f.maxStreams, "max-streams", 0, "most active streams (0 = unlimited)")
+	fs.StringVar(&f.appID, "app-id", "", "App ID (agora, zegocloud)")
+	fs.StringVar(&f.baseURL, "base-url", "", "REST API base URL (agora, zegocloud)")
+	fs.StringVar(&f.url, "url", "", "server URL (livekit) or URL to probe (http)")
+	fs.StringVar(&f.method, "method", "", "probe method (http): GET, HEAD, POST or OPTIONS")
+	fs.StringVar(&f.expectStatus, "expect-status", "", "comma-separated expected statuses (http), e.g. 200,204")
+	fs.StringVar(&f.customerID, "customer-id", "", "RESTful API customer ID (agora)")
+	fs.StringVar(&f.customerSecret, "customer-secret", "", "RESTful API customer secret (agora)")
+	fs.StringVar(&f.appCertificate, "app-certificate", "", "App certificate (agora)")
+	fs.StringVar(&f.serverSecret, "server-secret", "", "ServerSecret (zegocloud)")
+	fs.StringVar(&f.apiKey, "api-key", "", "API key (livekit)")
+	fs.StringVar(&f.apiSecret, "api-secret", "", "API secret (livekit)")
+	fs.Var(&f.headers, "header", "secret request header 'Name: value' (http; repeatable)")
+}
+
+// headerFlag collects repeatable --header 'Name: value' flags. Set never
+// fails, so that the flag package does not echo a secret value in its error;
+// a malformed header is reported after parsing, by position only.
+type headerFlag struct {
+	m   map[string]string
+	bad int // 1-based position of the first malformed header, 0 if none
+	n   int
+}
+
+func (h *headerFlag) String() string { return "" }
+
+func (h *headerFlag) Set(v string) error {
+	h.n++
+	name, value, ok := strings.Cut(v, ":")
+	name = strings.TrimSpace(name)
+	if !ok || name == "" {
+		if h.bad == 0 {
+			h.bad = h.n
+		}
+		return nil
+	}
+	if h.m == nil {
+		h.m = map[string]string{}
+	}
+	h.m[name] = strings.TrimSpace(value)
+	return nil
+}
+
+func (h *headerFlag) err() error {
+	if h.bad == 0 {
+		return nil
+	}
+	return usageError{msg: fmt.Sprintf("--header #%d: must be 'Name: value'", h.bad)}
+}
+
+func providersCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("providers", providersUsage, stderr)
+	var cf clientFlags
+	var pf providerFlags
+	cf.register(fs)
+	pf.register(fs)
+	pos, err := parseArgs(fs, args)
+	if errors.Is(err, errHelp) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if len(pos) == 0 {
+		fs.Usage()
+		return usageError{msg: "providers: missing verb"}
+	}
+	verb, rest := pos[0], pos[1:]
+	given := givenFlags(fs)
+	if err := checkProviderArgs(verb, rest, given); err != nil {
+		return err
+	}
+	if err := pf.headers.err(); err != nil {
+		return err
+	}
+	c, ctx, done, err := cf.connect(ctx, getenv)
+	if err != nil {
+		return err
+	}
+	defer done()
+	p := providersCmd{c: c, json: cf.output == "json", stdout: stdout, stderr: stderr}
+	return cf.explain(p.run(ctx, verb, rest, &pf, given))
+}
+
+// checkProviderArgs checks the verb, its arguments and that every flag given
+// applies to it, before anything is sent.
+func checkProviderArgs(verb string, args []string, given map[string]bool) error {
+	cmd := "providers " + verb
+	fields := append(append(append([]string{"f", "credentials-file"}, providerFieldFlags...), configFlags...), credentialFlags...)
+	var err error
+	switch verb {
+	case "list":
+		err = wantArgs(cmd, args, 0, "")
+	case "get", "enable", "disable", "rm":
+		err = wantArgs(cmd, args, 1, "NAME")
+	case "add":
+		if err = wantArgs(cmd, args, 0, ""); err == nil {
+			err = checkFlags(cmd, given, fields...)
+		}
+	case "set":
+		if err = wantArgs(cmd, args, 1, "NAME [field flags] | -f FILE"); err == nil {
+			err = checkFlags(cmd, given, fields...)
+		}
+	case "reorder":
+		if len(args) == 0 {
+			err = usageError{msg: "usage: switchboard providers reorder NAME1 NAME2 ... (every provider, highest priority first)"}
+		}
+	default:
+		return usageError{msg: fmt.Sprintf("providers: unknown verb %q (want list, get, add, set, enable, disable, reorder or rm)", verb)}
+	}
+	if err != nil {
+		return err
+	}
+	if verb != "add" && verb != "set" {
+		return checkFlags(cmd, given)
+	}
+	if given["f"] {
+		for name := range given {
+			if name != "f" && !isConnFlag(name) {
+				return usageError{msg: fmt.Sprintf("%s: -f sends the file as is and cannot be combined with --%s", cmd, name)}
+			}
+		}
+	}
+	return nil
+}
+
+func isConnFlag(name string) bool {
+	switch name {
+	case "server", "token", "o", "output", "timeout":
+		return true
+	}
+	return false
+}
+
+// providersCmd runs one providers verb against a server.
+type providersCmd struct {
+	c      *apiclient.Client
+	json   bool
+	stdout io.Writer
+	stderr io.Writer
+}
+
+func (p providersCmd) run(ctx context.Context, verb string, args []string, pf *providerFlags, given map[string]bool) error {
+	switch verb {
+	case "list":
+		l, err := p.c.ListProviders(ctx)
+		if err != nil {
+			return err
+		}
+		return p.printList(l)
+	case "get":
+		pr, err := p.c.GetProvider(ctx, args[0])
+		if err != nil {
+			return err
+		}
+		if p.json {
+			return printJSON(p.stdout, pr.JSON)
+		}
+		return describeProvider(p.stdout, pr, time.Now())
+	case "add":
+		body, err := pf.body(given, nil)
+		if err != nil {
+			return err
+		}
+		pr, err := p.c.CreateProvider(ctx, body)
+		return p.done(pr, err, "created")
+	case "set":
+		var current *switchboard.ProviderConfig
+		if pf.touchesConfig(given) {
+			// The server replaces config as a whole: merge the flags given into
+			// the current config so that the others keep their values.
+			cur, err := p.c.GetProvider(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			current = &cur.Config
+		}
+		body, err := pf.body(given, current)
+		if err != nil {
+			return err
+		}
+		if body == nil {
+			return usageError{msg: "providers set: nothing to change: give field flags or -f FILE"}
+		}
+		pr, err := p.c.UpdateProvider(ctx, args[0], body)
+		return p.done(pr, err, "updated")
+	case "enable", "disable":
+		pr, err := p.c.SetEnabled(ctx, args[0], verb == "enable")
+		return p.done(pr, err, verb+"d")
+	case "reorder":
+		l, err := p.c.ReorderProviders(ctx, args)
+		if err != nil {
+			return err
+		}
+		return p.printList(l)
+	case "rm":
+		if err := p.c.DeleteProvider(ctx, args[0]); err != nil {
+			return err
+		}
+		if !p.json {
+			fmt.Fprintf(p.stdout, "provider %s deleted\n", args[0])
+		}
+		return nil
+	}
+	return usageError{msg: fmt.Sprintf("providers: unknown verb %q", verb)}
+}
+
+// done prints the outcome of a change.
+func (p providersCmd) done(pr apiclient.Provider, err error, what string) error {
+	if err != nil {
+		return err
+	}
+	if p.json {
+		return printJSON(p.stdout, pr.JSON)
+	}
+	fmt.Fprintf(p.stdout, "provider %s %s\n", pr.Name, what)
+	return nil
+}
+
+func (p providersCmd) printList(l apiclient.ProviderList) error {
+	if p.json {
+		return printJSON(p.stdout, l.JSON)
+	}
+	if len(l.Providers) == 0 {
+		fmt.Fprintln(p.stderr, "No providers.")
+		return nil
+	}
+	now := time.Now()
+	tw := newTable(p.stdout)
+	row(tw, "PRIORITY", "NAME", "KIND", "ENABLED", "STATUS", "UPTIME", "ERROR%", "LATENCY", "LAST CHECK")
+	for _, pr := range l.Providers {
+		uptime, errRate, latency := "-", "-", "-"
+		if pr.TotalChecks > 0 {
+			uptime = strconv.FormatFloat(pr.Uptime, 'f', 2, 64) + "%"
+			latency = strconv.FormatInt(pr.Latency, 10) + "ms"
+		}
+		if pr.TotalRequests > 0 {
+			errRate = strconv.FormatFloat(pr.ErrorRate, 'f', 2, 64)
+		}
+		row(tw, strconv.Itoa(pr.Priority), pr.Name, string(pr.Kind), yesNo(pr.Enabled), string(pr.Status),
+			uptime, errRate, latency, ago(pr.LastCheck, now))
+	}
+	return tw.Flush()
+}
+
+// describeProvider prints one provider as aligned "Key: value" lines.
+func describeProvider(w io.Writer, p apiclient.Provider, now time.Time) error {
+	tw := newTable(w)
+	kv := func(k, v string) { row(tw, k+":", v) }
+	kv("Name", p.Name)
+	kv("Display name", p.DisplayName)
+	kv("Kind", string(p.Kind))
+	kv("Enabled", yesNo(p.Enabled))
+	kv("Priority", strconv.Itoa(p.Priority))
+	kv("Weight", strconv.Itoa(p.Weight))
+	kv("Regions", orDash(strings.Join(p.Regions, ",")))
+	streams := "unlimited"
+	if p.MaxActiveStreams > 0 {
+		streams = strconv.Itoa(p.MaxActiveStreams)
+	}
+	kv("Max streams", streams)
+	cfg := p.Config
+	if cfg.AppID != "" {
+		kv("App ID", cfg.AppID)
+	}
+	if cfg.BaseURL != "" {
+		kv("Base URL", cfg.BaseURL)
+	}
+	if cfg.URL != "" {
+		kv("URL", cfg.URL)
+	}
+	if cfg.Method != "" {
+		kv("Method", cfg.Method)
+	}
+	if len(cfg.ExpectStatus) > 0 {
+		kv("Expect status", joinInts(cfg.ExpectStatus))
+	}
+	creds := "not set"
+	if p.CredentialsSet {
+		creds = "set (write-only)"
+	}
+	kv("Credentials", creds)
+	hc := p.HealthCheck
+	kv("Health check", fmt.Sprintf("every %s, timeout %s, down after %d failures, up after %d successes",
+		hc.Interval.D(), hc.Timeout.D(), hc.FailureThreshold, hc.SuccessThreshold))
+	kv("Status", string(p.Status))
+	kv("Checks", fmt.Sprintf("%d (%d successful)", p.TotalChecks, p.SuccessfulChecks))
+	if p.TotalChecks > 0 {
+		kv("Uptime", strconv.FormatFloat(p.Uptime, 'f', 2, 64)+"%")
+		kv("Latency", fmt.Sprintf("%dms (average %.0fms)", p.Latency, p.AverageLatency))
+	}
+	kv("Error rate", fmt.Sprintf("%.2f%% of %d requests", p.ErrorRate, p.TotalRequests))
+	kv("Last check", ago(p.LastCheck, now))
+	if e := p.LastError; e != nil {
+		kv("Last error", fmt.Sprintf("%s: %s (%s)", e.Stage, e.Message, ago(&e.At, now)))
+	}
+	return tw.Flush()
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func joinInts(v []int) string {
+	s := make([]string, len(v))
+	for i, n := range v {
+		s[i] = strconv.Itoa(n)
+	}
+	return strings.Join(s, ",")
+}
+
+func (f *providerFlags) touchesConfig(given map[string]bool) bool {
+	for _, n := range configFlags {
+		if given[n] {
+			return true
+		}
+	}
+	return false
+}
+
+// body returns the request body for add or set: the -f file as is, or a
+// switchboard.ProviderInput holding only the fields given. For set, current is
+// the provider's config when a config flag is given, so that the flags are
+// merged into it; nil (and no field given) returns a nil body.
+func (f *providerFlags) body(given map[string]bool, current *switchboard.ProviderConfig) (any, error) {
+	if given["f"] {
+		b, err := readInput(f.file)
+		if err != nil {
+			return nil, err
+		}
+		if !json.Valid(b) {
+			return nil, usageError{msg: "-f: the file is not valid JSON"}
+		}
+		return json.RawMessage(b), nil
+	}
+	var in switchboard.ProviderInput
+	some := false
+	str := func(flag string, v string) *string {
+		if !given[flag] {
+			return nil
+		}
+		some = true
+		return &v
+	}
+	num := func(flag string, v int) *int {
+		if !given[flag] {
+			return nil
+		}
+		some = true
+		return &v
+	}
+	in.Name = str("name", f.name)
+	if given["kind"] {
+		k := switchboard.Kind(f.kind)
+		in.Kind, some = &k, true
+	}
+	in.DisplayName = str("display-name", f.displayName)
+	in.Priority = num("priority", f.priority)
+	in.Weight = num("weight", f.weight)
+	in.MaxActiveStreams = num("max-streams", f.maxStreams)
+	if given["regions"] {
+		r := splitList(f.regions)
+		in.Regions, some = &r, true
+	}
+	if f.touchesConfig(given) {
+		var cfg switchboard.ProviderConfig
+		if current != nil {
+			cfg = *current
+		}
+		if err := f.applyConfig(&cfg, given); err != nil {
+			return nil, err
+		}
+		in.Config, some = &cfg, true
+	}
+	creds, err := f.credentials(given)
+	if err != nil {
+		return nil, err
+	}
+	if creds != nil {
+		in.Credentials, some = creds, true
+	}
+	if !some {
+		return nil, nil
+	}
+	return in, nil
+}
+
+func (f *providerFlags) applyConfig(cfg *switchboard.ProviderConfig, given map[string]bool) error {
+	if given["app-id"] {
+		cfg.AppID = f.appID
+	}
+	if given["base-url"] {
+		cfg.BaseURL = f.baseURL
+	}
+	if given["url"] {
+		cfg.URL = f.url
+	}
+	if given["method"] {
+		cfg.Method = strings.ToUpper(f.method)
+	}
+	if given["expect-status"] {
+		cfg.ExpectStatus = nil
+		for _, s := range splitList(f.expectStatus) {
+			n, err := strconv.Atoi(s)
+			if err != nil {
+				return usageError{msg: fmt.Sprintf("--expect-status: %q is not a number", s)}
+			}
+			cfg.ExpectStatus = append(cfg.ExpectStatus, n)
+		}
+	}
+	return nil
+}
+
+// credentials merges the credentials file and the credential flags (which
+// win); nil when neither is given.
+func (f *providerFlags) credentials(given map[string]bool) (*switchboard.CredentialsInput, error) {
+	var in switchboard.CredentialsInput
+	some := false
+	if given["credentials-file"] {
+		b, err := readInput(f.credentialsFile)
+		if err != nil {
+			return nil, err
+		}
+		if err := decodeCredentials(b, &in); err != nil {
+			return nil, err
+		}
+		some = true
+	}
+	set := func(dst **string, flag, v string) {
+		if given[flag] {
+			*dst, some = &v, true
+		}
+	}
+	set(&in.CustomerID, "customer-id", f.customerID)
+	set(&in.CustomerSecret, "customer-secret", f.customerSecret)
+	set(&in.AppCertificate, "app-certificate", f.appCertificate)
+	set(&in.ServerSecret, "server-secret", f.serverSecret)
+	set(&in.APIKey, "api-key", f.apiKey)
+	set(&in.APISecret, "api-secret", f.apiSecret)
+	if given["header"] {
+		in.Headers, some = f.headers.m, true
+	}
+	if !some {
+		return nil, nil
+	}
+	return &in, nil
+}
+
+// decodeCredentials reads a JSON object of credentials strictly. Its errors
+// name a field or a byte offset, never a value.
+func decodeCredentials(b []byte, in *switchboard.CredentialsInput) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(in)
+	var (
+		syn *json.SyntaxError
+		typ *json.UnmarshalTypeError
+	)
+	switch {
+	case err == nil:
+		if dec.More() {
+			return usageError{msg: "--credentials-file: must hold one JSON object"}
+		}
+		return nil
+	case errors.As(err, &syn):
+		return usageError{msg: fmt.Sprintf("--credentials-file: malformed JSON at byte %d", syn.Offset)}
+	case errors.As(err, &typ):
+		return usageError{msg: fmt.Sprintf("--credentials-file: field %s: wrong type", typ.Field)}
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		return usageError{msg: "--credentials-file: " + strings.TrimPrefix(err.Error(), "json: ")}
+	default:
+		return usageError{msg: "--credentials-file: must hold a JSON object of credentials"}
+	}
+}
+
+// readInput reads a file, or standard input for "-".
+func readInput(name string) ([]byte, error) {
+	var (
+		b   []byte
+		err error
+	)
+	if name == "-" {
+		b, err = io.ReadAll(io.LimitReader(os.Stdin, 1<<20+1))
+	} else {
+		b, err = os.ReadFile(name)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", name, err)
+	}
+	if len(b) > 1<<20 {
+		return nil, fmt.Errorf("read %s: larger than 1 MiB", name)
+	}
+	return b, nil
+}
+
+// splitList splits a comma-separated flag value; "" is the empty list.
+func splitList(s string) []string {
+	out := []string{}
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
