@@ -12,12 +12,15 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/switchboardhq/switchboard"
 	"github.com/switchboardhq/switchboard/internal/auth"
 	"github.com/switchboardhq/switchboard/internal/config"
+	"github.com/switchboardhq/switchboard/internal/health"
 	"github.com/switchboardhq/switchboard/internal/httpapi"
+	"github.com/switchboardhq/switchboard/internal/providers"
 	"github.com/switchboardhq/switchboard/internal/secrets"
 	"github.com/switchboardhq/switchboard/internal/sqlstore"
 )
@@ -126,8 +129,21 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, err
 		return nil, err
 	}
 	a := &app{store: store, log: log}
+	metrics := httpapi.NewMetrics(prometheus.NewRegistry(), store)
+	checker, err := health.NewChecker(health.Config{
+		Registry: store, Health: store, Probers: providers.Probers(), Clock: clock, Logger: log,
+		MaxConcurrent: cfg.HealthConcurrency, OnProbe: metrics.ObserveProbe, OnTransition: metrics.ObserveTransition,
+	})
+	if err != nil {
+		_ = store.Close()
+		return nil, err
+	}
+	scheduler := health.NewScheduler(checker, health.SchedulerConfig{})
+	a.runners = append(a.runners, scheduler.Run)
 	api := httpapi.New(httpapi.Options{
 		Store: store, Clock: clock, Logger: log, BootstrapToken: cfg.BootstrapToken,
+		Health: checker, Metrics: metrics, ProvidersChanged: scheduler.Notify,
+		PublicRate: cfg.PublicRateLimit, PublicBurst: cfg.PublicBurst,
 	})
 	a.handler = api
 	return a, nil

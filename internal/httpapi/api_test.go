@@ -31,7 +31,7 @@ func TestAuthMatrix(t *testing.T) {
 	withProvider := func(suffix string, body any) func(*testEnv) (string, any) {
 		return func(e *testEnv) (string, any) {
 			name := uniq("p")
-			e.createProvider(agoraProvider(name, 50))
+			e.createProvider(e.agoraProvider(name, 50))
 			return "/api/streaming/providers/" + name + suffix, body
 		}
 	}
@@ -52,7 +52,7 @@ func TestAuthMatrix(t *testing.T) {
 		}, 204},
 		"GET /api/streaming/providers": {fixed("/api/streaming/providers", nil), 200},
 		"POST /api/streaming/providers": {func(e *testEnv) (string, any) {
-			return "/api/streaming/providers", agoraProvider(uniq("new"), 60)
+			return "/api/streaming/providers", e.agoraProvider(uniq("new"), 60)
 		}, 201},
 		"PUT /api/streaming/providers/priorities": {func(e *testEnv) (string, any) {
 			recs, err := e.store.ListProviders(t.Context())
@@ -65,12 +65,17 @@ func TestAuthMatrix(t *testing.T) {
 			}
 			return "/api/streaming/providers/priorities", map[string]any{"order": order}
 		}, 200},
-		"GET /api/streaming/providers/{name}":    {withProvider("", nil), 200},
-		"PUT /api/streaming/providers/{name}":    {withProvider("", map[string]any{"enabled": false}), 200},
-		"DELETE /api/streaming/providers/{name}": {withProvider("", nil), 204},
-		"GET /api/audit":                         {fixed("/api/audit", nil), 200},
+		"GET /api/streaming/providers/{name}":               {withProvider("", nil), 200},
+		"PUT /api/streaming/providers/{name}":               {withProvider("", map[string]any{"enabled": false}), 200},
+		"DELETE /api/streaming/providers/{name}":            {withProvider("", nil), 204},
+		"GET /api/audit":                                    {fixed("/api/audit", nil), 200},
+		"GET /api/streaming/providers/{name}/health":        {withProvider("/health", nil), 200},
+		"GET /api/streaming/providers/health-check-all":     {fixed("/api/streaming/providers/health-check-all", nil), 200},
+		"POST /api/streaming/providers/health-check-all":    {fixed("/api/streaming/providers/health-check-all", nil), 200},
+		"POST /api/streaming/providers/{name}/health-check": {withProvider("/health-check", nil), 200},
+		"GET /api/streaming/providers/{name}/history":       {withProvider("/history?window=7d", nil), 200},
 	}
-	e.createProvider(agoraProvider("seed", 1))
+	e.createProvider(e.agoraProvider("seed", 1))
 	for _, rt := range e.api.routes() {
 		key := rt.Method + " " + rt.Path
 		c, ok := cases[key]
@@ -125,15 +130,15 @@ func TestProviderCRUD(t *testing.T) {
 	e := newTestEnv(t)
 	su, admin := e.tokens[sb.RoleSuperadmin], e.tokens[sb.RoleAdmin]
 	var created providerView
-	e.mustDo("POST", "/api/streaming/providers", su, agoraProvider("agora", 1), 201, &created)
+	e.mustDo("POST", "/api/streaming/providers", su, e.agoraProvider("agora", 1), 201, &created)
 	if !created.CredentialsSet || created.Status != sb.StatusUnknown || created.Priority != 1 || !created.Enabled {
 		t.Fatalf("created: %+v", created)
 	}
 	if created.HealthCheck.Interval.D().String() != "5m0s" || created.HealthCheck.FailureThreshold != 3 || created.HealthCheck.SuccessThreshold != 2 {
 		t.Fatalf("health check defaults: %+v", created.HealthCheck)
 	}
-	e.createProvider(zegoProvider("zegocloud", 2))
-	st, b := e.do("POST", "/api/streaming/providers", su, agoraProvider("agora", 3))
+	e.createProvider(e.zegoProvider("zegocloud", 2))
+	st, b := e.do("POST", "/api/streaming/providers", su, e.agoraProvider("agora", 3))
 	if st != 409 || !strings.Contains(string(b), `"conflict"`) {
 		t.Fatalf("duplicate: %d %s", st, b)
 	}
@@ -199,8 +204,8 @@ func TestProviderCRUD(t *testing.T) {
 func TestBadInput(t *testing.T) {
 	e := newTestEnv(t)
 	su := e.tokens[sb.RoleSuperadmin]
-	e.createProvider(agoraProvider("agora", 1))
-	e.createProvider(zegoProvider("zegocloud", 2))
+	e.createProvider(e.agoraProvider("agora", 1))
+	e.createProvider(e.zegoProvider("zegocloud", 2))
 	before := e.snapshot()
 
 	with := func(base map[string]any, kv ...any) map[string]any {
@@ -213,7 +218,7 @@ func TestBadInput(t *testing.T) {
 		}
 		return m
 	}
-	newAgora := agoraProvider("fresh", 3)
+	newAgora := e.agoraProvider("fresh", 3)
 	type bad struct {
 		name, method, path string
 		body               any
@@ -249,8 +254,8 @@ func TestBadInput(t *testing.T) {
 		{"agora appId short", "POST", P, with(newAgora, "config", map[string]any{"appId": "abc"}), 400, "config.appId"},
 		{"agora url field", "POST", P, with(newAgora, "config", map[string]any{"appId": agoraAppID, "url": "http://x"}), 400, "config.url"},
 		{"agora baseUrl bad", "POST", P, with(newAgora, "config", map[string]any{"appId": agoraAppID, "baseUrl": "ftp://x"}), 400, "config.baseUrl"},
-		{"zego appId letters", "POST", P, with(zegoProvider("z2", 3), "config", map[string]any{"appId": "abc"}), 400, "config.appId"},
-		{"zego secret short", "POST", P, with(zegoProvider("z2", 3), "credentials", map[string]any{"serverSecret": "short"}), 400, "credentials.serverSecret"},
+		{"zego appId letters", "POST", P, with(e.zegoProvider("z2", 3), "config", map[string]any{"appId": "abc"}), 400, "config.appId"},
+		{"zego secret short", "POST", P, with(e.zegoProvider("z2", 3), "credentials", map[string]any{"serverSecret": "short"}), 400, "credentials.serverSecret"},
 		{"livekit no url", "POST", P, map[string]any{"name": "lk", "kind": "livekit"}, 400, "config.url"},
 		{"http bad method", "POST", P, map[string]any{"name": "h", "kind": "http", "config": map[string]any{"url": "http://127.0.0.1:1/", "method": "DELETE"}}, 400, "config.method"},
 		{"http bad status", "POST", P, map[string]any{"name": "h", "kind": "http", "config": map[string]any{"url": "http://127.0.0.1:1/", "expectStatus": []int{700}}}, 400, "config.expectStatus[0]"},
@@ -334,8 +339,8 @@ func TestNoSecretLeaks(t *testing.T) {
 		_, b := e.do(method, path, su, body)
 		bodies = append(bodies, string(b))
 	}
-	record("POST", "/api/streaming/providers", agoraProvider("agora", 1))
-	record("POST", "/api/streaming/providers", zegoProvider("zegocloud", 2))
+	record("POST", "/api/streaming/providers", e.agoraProvider("agora", 1))
+	record("POST", "/api/streaming/providers", e.zegoProvider("zegocloud", 2))
 	record("POST", "/api/streaming/providers", map[string]any{"name": "lk", "kind": "livekit", "config": map[string]any{"url": "http://127.0.0.1:7880"}, "credentials": map[string]any{"apiKey": "devkey", "apiSecret": secretLiveKit}})
 	record("POST", "/api/streaming/providers", map[string]any{"name": "cdn", "kind": "http", "config": map[string]any{"url": "http://127.0.0.1:9/"}, "credentials": map[string]any{"headers": map[string]string{"Authorization": secretHeader}}})
 	record("PUT", "/api/streaming/providers/agora", map[string]any{"credentials": map[string]any{"customerSecret": secretCustomer}})
@@ -399,15 +404,15 @@ func TestLoginSessionAndCSRF(t *testing.T) {
 		t.Fatalf("cookie read: %d", st)
 	}
 	// A cookie-authenticated write without the CSRF header is refused.
-	st, _ = e.doHeaders("POST", "/api/streaming/providers", agoraProvider("agora", 1), map[string]string{"Cookie": cookie})
+	st, _ = e.doHeaders("POST", "/api/streaming/providers", e.agoraProvider("agora", 1), map[string]string{"Cookie": cookie})
 	if st != 403 {
 		t.Fatalf("write without CSRF token: %d", st)
 	}
-	st, _ = e.doHeaders("POST", "/api/streaming/providers", agoraProvider("agora", 1), map[string]string{"Cookie": cookie, csrfHeader: "forged"})
+	st, _ = e.doHeaders("POST", "/api/streaming/providers", e.agoraProvider("agora", 1), map[string]string{"Cookie": cookie, csrfHeader: "forged"})
 	if st != 403 {
 		t.Fatalf("write with a forged CSRF token: %d", st)
 	}
-	st, b := e.doHeaders("POST", "/api/streaming/providers", agoraProvider("agora", 1), map[string]string{"Cookie": cookie, csrfHeader: me.CSRFToken})
+	st, b := e.doHeaders("POST", "/api/streaming/providers", e.agoraProvider("agora", 1), map[string]string{"Cookie": cookie, csrfHeader: me.CSRFToken})
 	if st != 201 {
 		t.Fatalf("write with CSRF token: %d %s", st, b)
 	}

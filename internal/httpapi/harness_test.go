@@ -14,8 +14,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	sb "github.com/switchboardhq/switchboard"
 	"github.com/switchboardhq/switchboard/internal/auth"
+	"github.com/switchboardhq/switchboard/internal/health"
+	"github.com/switchboardhq/switchboard/internal/providers"
+	"github.com/switchboardhq/switchboard/internal/providers/agora"
+	"github.com/switchboardhq/switchboard/internal/providers/zegocloud"
 	"github.com/switchboardhq/switchboard/internal/secrets"
 	"github.com/switchboardhq/switchboard/internal/sqlstore"
 )
@@ -62,6 +68,9 @@ type testEnv struct {
 	tokens map[sb.Role]string // bearer tokens per role
 	dir    string
 	events *recordingBus
+	agora  *agora.Fake
+	zego   *zegocloud.Fake
+	health *health.Checker
 }
 
 type recordingBus struct {
@@ -105,13 +114,33 @@ func newTestEnv(t *testing.T) *testEnv {
 	t.Cleanup(func() { store.Close() })
 	logs := &syncBuffer{}
 	bus := &recordingBus{}
+	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	af, err := agora.NewFake(agora.FakeConfig{AppID: agoraAppID, CustomerID: secretCustomerID, CustomerSecret: secretCustomer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { af.Close() })
+	zf, err := zegocloud.NewFake(zegocloud.FakeConfig{AppID: 1234567890, ServerSecret: secretZego})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { zf.Close() })
+	metrics := NewMetrics(prometheus.NewRegistry(), store)
+	checker, err := health.NewChecker(health.Config{
+		Registry: store, Health: store, Probers: providers.Probers(), Bus: bus, Logger: logger,
+		OnProbe: metrics.ObserveProbe, OnTransition: metrics.ObserveTransition,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	api := New(Options{
-		Store: store, Bus: bus, Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Store: store, Bus: bus, Logger: logger, Health: checker, Metrics: metrics,
 		BootstrapToken: bootstrapToken, LoginEvery: time.Millisecond, LoginBurst: 1000,
 	})
 	srv := httptest.NewServer(api)
 	t.Cleanup(srv.Close)
-	e := &testEnv{t: t, store: store, api: api, srv: srv, logs: logs, tokens: map[sb.Role]string{}, dir: dir, events: bus}
+	e := &testEnv{t: t, store: store, api: api, srv: srv, logs: logs, tokens: map[sb.Role]string{}, dir: dir, events: bus,
+		agora: af, zego: zf, health: checker}
 	if err := store.CreateUser(context.Background(), sb.User{Username: "admin", Role: sb.RoleSuperadmin, PasswordHash: hashOnce(), CreatedAt: time.Now().UTC()}); err != nil {
 		t.Fatal(err)
 	}
@@ -190,18 +219,18 @@ func (e *testEnv) mustDo(method, path, token string, body any, want int, out any
 	}
 }
 
-func agoraProvider(name string, priority int) map[string]any {
+func (e *testEnv) agoraProvider(name string, priority int) map[string]any {
 	return map[string]any{
 		"name": name, "displayName": "Agora " + name, "kind": "agora", "priority": priority,
-		"config":      map[string]any{"appId": agoraAppID},
+		"config":      map[string]any{"appId": agoraAppID, "baseUrl": e.agora.URL()},
 		"credentials": map[string]any{"customerId": secretCustomerID, "customerSecret": secretCustomer, "appCertificate": secretCertificate},
 	}
 }
 
-func zegoProvider(name string, priority int) map[string]any {
+func (e *testEnv) zegoProvider(name string, priority int) map[string]any {
 	return map[string]any{
 		"name": name, "kind": "zegocloud", "priority": priority,
-		"config":      map[string]any{"appId": "1234567890"},
+		"config":      map[string]any{"appId": "1234567890", "baseUrl": e.zego.URL()},
 		"credentials": map[string]any{"serverSecret": secretZego},
 	}
 }

@@ -11,18 +11,25 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	sb "github.com/switchboardhq/switchboard"
+	"github.com/switchboardhq/switchboard/internal/health"
 )
 
-// metrics holds the HTTP and registry metrics served on /metrics.
-type metrics struct {
-	reg      *prometheus.Registry
-	requests *prometheus.CounterVec
-	latency  *prometheus.HistogramVec
-	handler  http.Handler
+// Metrics holds what /metrics serves: HTTP requests by route and status,
+// latency histograms, probe results and registry gauges.
+type Metrics struct {
+	reg          *prometheus.Registry
+	requests     *prometheus.CounterVec
+	latency      *prometheus.HistogramVec
+	probes       *prometheus.CounterVec
+	probeLatency *prometheus.HistogramVec
+	transitions  *prometheus.CounterVec
+	handler      http.Handler
 }
 
-func newMetrics(reg *prometheus.Registry, store sb.Store) *metrics {
-	m := &metrics{
+// NewMetrics registers Switchboard's metrics on reg. The registry gauges are
+// read from store at scrape time.
+func NewMetrics(reg *prometheus.Registry, store sb.Store) *Metrics {
+	m := &Metrics{
 		reg: reg,
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "switchboard_http_requests_total", Help: "HTTP requests by route and status.",
@@ -31,17 +38,45 @@ func newMetrics(reg *prometheus.Registry, store sb.Store) *metrics {
 			Name: "switchboard_http_request_duration_seconds", Help: "HTTP request latency by route.",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"route"}),
+		probes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchboard_probes_total", Help: "Health probes by provider, result (success or failure) and failed stage.",
+		}, []string{"provider", "result", "stage"}),
+		probeLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "switchboard_probe_duration_seconds", Help: "Health probe latency by provider.",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"provider"}),
+		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchboard_status_transitions_total", Help: "Provider status transitions by provider and new status.",
+		}, []string{"provider", "to"}),
 	}
-	reg.MustRegister(m.requests, m.latency, &registryCollector{store: store},
+	reg.MustRegister(m.requests, m.latency, m.probes, m.probeLatency, m.transitions, &registryCollector{store: store},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.handler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	return m
 }
 
-func (m *metrics) serve(w http.ResponseWriter, r *http.Request) { m.handler.ServeHTTP(w, r) }
+// ObserveProbe counts one recorded probe; wire it as health.Config.OnProbe.
+func (m *Metrics) ObserveProbe(r health.Result) {
+	if !r.Probed {
+		return
+	}
+	result, stage := "success", ""
+	if !r.Probe.OK {
+		result, stage = "failure", string(r.Probe.Stage)
+	}
+	m.probes.WithLabelValues(r.Name, result, stage).Inc()
+	m.probeLatency.WithLabelValues(r.Name).Observe(r.Probe.Latency.Seconds())
+}
+
+// ObserveTransition counts a status change; wire it as health.Config.OnTransition.
+func (m *Metrics) ObserveTransition(c health.StatusChange) {
+	m.transitions.WithLabelValues(c.Name, string(c.To)).Inc()
+}
+
+func (m *Metrics) serve(w http.ResponseWriter, r *http.Request) { m.handler.ServeHTTP(w, r) }
 
 // instrument counts and times requests to one route.
-func (m *metrics) instrument(route string, next http.Handler) http.Handler {
+func (m *Metrics) instrument(route string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
@@ -78,11 +113,16 @@ type registryCollector struct{ store sb.Store }
 var (
 	providersDesc = prometheus.NewDesc("switchboard_providers", "Providers in the registry by status.", []string{"status"}, nil)
 	enabledDesc   = prometheus.NewDesc("switchboard_provider_enabled", "1 when the provider is enabled.", []string{"provider", "kind"}, nil)
+	upDesc        = prometheus.NewDesc("switchboard_provider_up", "1 when the provider's status lets it take streams (EXCELLENT, HEALTHY or WARNING).", []string{"provider"}, nil)
+	statusDesc    = prometheus.NewDesc("switchboard_provider_status", "1 for the provider's current status badge.", []string{"provider", "status"}, nil)
+	uptimeDesc    = prometheus.NewDesc("switchboard_provider_uptime_percent", "Lifetime share of successful checks.", []string{"provider"}, nil)
+	errRateDesc   = prometheus.NewDesc("switchboard_provider_error_rate_percent", "Share of failed requests (probes and client reports).", []string{"provider"}, nil)
 )
 
 func (c *registryCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- providersDesc
-	ch <- enabledDesc
+	for _, d := range []*prometheus.Desc{providersDesc, enabledDesc, upDesc, statusDesc, uptimeDesc, errRateDesc} {
+		ch <- d
+	}
 }
 
 func (c *registryCollector) Collect(ch chan<- prometheus.Metric) {
@@ -103,6 +143,14 @@ func (c *registryCollector) Collect(ch chan<- prometheus.Metric) {
 			v = 1
 		}
 		ch <- prometheus.MustNewConstMetric(enabledDesc, prometheus.GaugeValue, v, r.Name, string(r.Kind))
+		up := 0.0
+		if health.Healthy(r.Health.Status) {
+			up = 1
+		}
+		ch <- prometheus.MustNewConstMetric(upDesc, prometheus.GaugeValue, up, r.Name)
+		ch <- prometheus.MustNewConstMetric(statusDesc, prometheus.GaugeValue, 1, r.Name, string(r.Health.Status))
+		ch <- prometheus.MustNewConstMetric(uptimeDesc, prometheus.GaugeValue, r.Health.Uptime(), r.Name)
+		ch <- prometheus.MustNewConstMetric(errRateDesc, prometheus.GaugeValue, r.Health.ErrorRate(), r.Name)
 	}
 	for st, n := range counts {
 		ch <- prometheus.MustNewConstMetric(providersDesc, prometheus.GaugeValue, float64(n), string(st))

@@ -161,23 +161,27 @@ func (s *Server) updateProvider(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	s.logger.InfoContext(r.Context(), "provider updated", "provider", name, "actor", audit.Actor.Name,
+		"enabled", after.Enabled, "priority", after.Priority)
+	s.afterProviderChange(r, before, after)
 	rec, err := s.store.GetProvider(r.Context(), name)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	s.logger.InfoContext(r.Context(), "provider updated", "provider", name, "actor", audit.Actor.Name,
-		"enabled", after.Enabled, "priority", after.Priority)
-	s.afterProviderChange(r, before, after)
 	s.publish(sb.EventProviderUpdated, sb.RoleClient, publicView(rec))
 	writeJSON(w, http.StatusOK, viewOf(rec))
 }
 
 // afterProviderChange lets the rest of the server react to a committed change.
+// A change of enabled or of the thresholds re-derives the status at once
+// (DISABLED, or back from it), without waiting for a probe.
 func (s *Server) afterProviderChange(r *http.Request, before, after sb.Provider) {
-	_ = r
-	_ = before
-	_ = after
+	if s.health != nil && (before.Enabled != after.Enabled || before.HealthCheck != after.HealthCheck) {
+		if _, err := s.health.Refresh(r.Context(), after.Name); err != nil {
+			s.logger.WarnContext(r.Context(), "refresh status", "provider", after.Name, "err", err.Error())
+		}
+	}
 	s.changed()
 }
 

@@ -40,5 +40,12 @@ func (s *Server) routes() []route {
 		{"PUT", "/api/streaming/providers/{name}", sb.RoleAdmin, s.updateProvider},
 		{"DELETE", "/api/streaming/providers/{name}", sb.RoleSuperadmin, s.deleteProvider},
 		{"GET", "/api/audit", sb.RoleAdmin, s.listAudit},
+
+		// Health.
+		{"GET", "/api/streaming/providers/{name}/health", sb.RoleAnonymous, s.providerHealth},
+		{"GET", "/api/streaming/providers/health-check-all", sb.RoleAdmin, s.currentHealthAll},
+		{"POST", "/api/streaming/providers/health-check-all", sb.RoleAdmin, s.checkAll},
+		{"POST", "/api/streaming/providers/{name}/health-check", sb.RoleAdmin, s.checkProvider},
+		{"GET", "/api/streaming/providers/{name}/history", sb.RoleAdmin, s.providerHistory},
 	}
 }

@@ -25,8 +25,14 @@ type Options struct {
 	// ProvidersChanged is called after every committed change to the registry,
 	// so that the health scheduler picks up new settings at once.
 	ProvidersChanged func()
-	// Metrics is the Prometheus registry /metrics serves; nil creates one.
-	Metrics *prometheus.Registry
+	// Health probes providers on demand.
+	Health HealthChecker
+	// Metrics holds the metrics /metrics serves; nil creates them on a new registry.
+	Metrics *Metrics
+	// PublicRate and PublicBurst limit requests per client IP to the public
+	// health endpoint; PublicRate 0 switches the limit off.
+	PublicRate  float64
+	PublicBurst int
 	// SessionTTL is how long a dashboard login lasts (default 12 h).
 	SessionTTL time.Duration
 	// LoginRate is the sustained rate of login attempts allowed per client IP and
@@ -43,7 +49,9 @@ type Server struct {
 	logger  *slog.Logger
 	boot    string
 	changed func()
-	metrics *metrics
+	metrics *Metrics
+	health  HealthChecker
+	public  *limiterSet // nil: no limit
 	ttl     time.Duration
 	logins  *limiterSet
 	handler http.Handler
@@ -78,11 +86,14 @@ func New(o Options) *Server {
 		burst = 10
 	}
 	s.logins = newLimiterSet(every, burst)
-	reg := o.Metrics
-	if reg == nil {
-		reg = prometheus.NewRegistry()
+	s.health = o.Health
+	if o.PublicRate > 0 {
+		s.public = newLimiterSet(time.Duration(float64(time.Second)/o.PublicRate), max(o.PublicBurst, 1))
 	}
-	s.metrics = newMetrics(reg, s.store)
+	s.metrics = o.Metrics
+	if s.metrics == nil {
+		s.metrics = NewMetrics(prometheus.NewRegistry(), s.store)
+	}
 	mux := http.NewServeMux()
 	for _, rt := range s.routes() {
 		mux.Handle(rt.Method+" "+rt.Path, s.metrics.instrument(rt.Method+" "+rt.Path, s.guard(rt)))

@@ -1,0 +1,310 @@
+package httpapi
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"net/http"
+	"slices"
+	"strconv"
+	"time"
+
+	sb "github.com/switchboardhq/switchboard"
+	"github.com/switchboardhq/switchboard/internal/health"
+)
+
+// HealthChecker probes providers on demand; *health.Checker implements it.
+type HealthChecker interface {
+	Check(ctx context.Context, name string) (health.Result, error)
+	CheckAll(ctx context.Context) ([]health.Result, error)
+	Refresh(ctx context.Context, name string) (sb.Health, error)
+}
+
+// publicHealth is exactly the body of the public health endpoint.
+type publicHealth struct {
+	Name      string     `json:"name"`
+	Healthy   bool       `json:"healthy"`
+	Status    sb.Status  `json:"status"`
+	Latency   int64      `json:"latency"`
+	Uptime    float64    `json:"uptime"`
+	ErrorRate float64    `json:"errorRate"`
+	LastCheck *time.Time `json:"lastCheck"`
+}
+
+// publicHealthMaxAge is how long clients and CDNs may cache the public health.
+const publicHealthMaxAge = 5 * time.Second
+
+func (s *Server) providerHealth(w http.ResponseWriter, r *http.Request) {
+	if s.public != nil {
+		if wait, ok := s.public.allow(clientIP(r)); !ok {
+			w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds()+0.999)))
+			s.writeError(w, r, sb.Errorf(sb.ERateLimited, "rate limit exceeded: retry later"))
+			return
+		}
+	}
+	name, ok := s.pathName(w, r)
+	if !ok {
+		return
+	}
+	rec, err := s.store.GetProvider(r.Context(), name)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	h := rec.Health
+	body, _ := json.Marshal(publicHealth{
+		Name: rec.Name, Healthy: health.Healthy(h.Status), Status: h.Status, Latency: h.LatencyMs,
+		Uptime: round2(h.Uptime()), ErrorRate: round2(h.ErrorRate()), LastCheck: h.LastCheck,
+	})
+	sum := sha256.Sum256(body)
+	etag := `"` + hex.EncodeToString(sum[:12]) + `"`
+	w.Header().Set("Cache-Control", "public, max-age="+strconv.Itoa(int(publicHealthMaxAge.Seconds())))
+	w.Header().Set("ETag", etag)
+	if match := r.Header.Get("If-None-Match"); match != "" && match == etag {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(append(body, '\n'))
+}
+
+// checkResult is the answer of a manual check, in the shape of the original API
+// plus name, badge and, on failure, stage and error.
+type checkResult struct {
+	Name      string     `json:"name"`
+	Healthy   bool       `json:"healthy"`
+	Latency   int64      `json:"latency"`
+	Status    sb.State   `json:"status"`
+	Badge     sb.Status  `json:"badge"`
+	Uptime    float64    `json:"uptime"`
+	ErrorRate float64    `json:"errorRate"`
+	LastCheck *time.Time `json:"lastCheck"`
+	Probed    bool       `json:"probed"`
+	Stage     sb.Stage   `json:"stage,omitempty"`
+	Error     string     `json:"error,omitempty"`
+}
+
+func resultView(r health.Result) checkResult {
+	out := checkResult{
+		Name: r.Name, Healthy: r.Healthy(), Latency: r.Health.LatencyMs, Status: r.State, Badge: r.Status,
+		Uptime: round2(r.Health.Uptime()), ErrorRate: round2(r.Health.ErrorRate()), LastCheck: r.Health.LastCheck,
+		Probed: r.Probed,
+	}
+	if r.Probed {
+		out.Latency = r.Probe.Latency.Milliseconds()
+		if !r.Probe.OK {
+			out.Stage, out.Error = r.Probe.Stage, r.Probe.Message
+		}
+	}
+	return out
+}
+
+func (s *Server) checkProvider(w http.ResponseWriter, r *http.Request) {
+	name, ok := s.pathName(w, r)
+	if !ok {
+		return
+	}
+	res, err := s.health.Check(r.Context(), name)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, resultView(res))
+}
+
+func (s *Server) checkAll(w http.ResponseWriter, r *http.Request) {
+	res, err := s.health.CheckAll(r.Context())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	out := make([]checkResult, len(res))
+	for i, x := range res {
+		out[i] = resultView(x)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"results": out})
+}
+
+// healthView is the current health of one provider, for admins.
+type healthView struct {
+	Name                string         `json:"name"`
+	Healthy             bool           `json:"healthy"`
+	Status              sb.State       `json:"status"`
+	Badge               sb.Status      `json:"badge"`
+	Uptime              float64        `json:"uptime"`
+	Uptime24h           *float64       `json:"uptime24h"`
+	Uptime30d           *float64       `json:"uptime30d"`
+	ErrorRate           float64        `json:"errorRate"`
+	ConsecutiveFailures int            `json:"consecutiveFailures"`
+	Latency             int64          `json:"latency"`
+	AverageLatency      float64        `json:"averageLatency"`
+	P95Latency24h       *int64         `json:"p95Latency24h"`
+	LastCheck           *time.Time     `json:"lastCheck"`
+	LastError           *sb.ProbeError `json:"lastError"`
+	TotalChecks         int64          `json:"totalChecks"`
+}
+
+func (s *Server) currentHealthAll(w http.ResponseWriter, r *http.Request) {
+	recs, err := s.store.ListProviders(r.Context())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	now := s.clock.Now()
+	out := make([]healthView, 0, len(recs))
+	for _, rec := range recs {
+		v, err := s.healthView(r.Context(), rec, now)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		out = append(out, v)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"providers": out})
+}
+
+func (s *Server) healthView(ctx context.Context, rec sb.ProviderRecord, now time.Time) (healthView, error) {
+	h := rec.Health
+	v := healthView{
+		Name: rec.Name, Healthy: health.Healthy(h.Status), Status: health.StateOf(h.Status), Badge: h.Status,
+		Uptime: round2(h.Uptime()), ErrorRate: round2(h.ErrorRate()), ConsecutiveFailures: h.ConsecutiveFailures,
+		Latency: h.LatencyMs, AverageLatency: round2(h.AverageLatencyMs()), LastCheck: h.LastCheck,
+		LastError: h.LastError, TotalChecks: h.TotalChecks,
+	}
+	var err error
+	if v.Uptime24h, err = s.rollingUptime(ctx, rec.Name, now.Add(-24*time.Hour), now); err != nil {
+		return v, err
+	}
+	if v.Uptime30d, err = s.rollingUptime(ctx, rec.Name, now.Add(-30*24*time.Hour), now); err != nil {
+		return v, err
+	}
+	lat, err := s.store.RecentLatencies(ctx, rec.Name, now.Add(-24*time.Hour))
+	if err != nil {
+		return v, err
+	}
+	if len(lat) > 0 {
+		slices.Sort(lat)
+		p := lat[(len(lat)*95+99)/100-1]
+		v.P95Latency24h = &p
+	}
+	return v, nil
+}
+
+// rollingUptime is the uptime over [from, to) from the hourly rollups (nil when
+// there were no checks).
+func (s *Server) rollingUptime(ctx context.Context, name string, from, to time.Time) (*float64, error) {
+	rs, err := s.store.HourlyRollups(ctx, name, from.Truncate(time.Hour), to)
+	if err != nil {
+		return nil, err
+	}
+	var checks, ok int64
+	for _, r := range rs {
+		checks += r.Checks
+		ok += r.Successes
+	}
+	if checks == 0 {
+		return nil, nil
+	}
+	u := round2(100 * float64(ok) / float64(checks))
+	return &u, nil
+}
+
+type historyPoint struct {
+	At             time.Time `json:"at"`
+	Checks         int64     `json:"checks"`
+	Uptime         float64   `json:"uptime"`
+	AverageLatency float64   `json:"averageLatency"`
+	MaxLatency     int64     `json:"maxLatency"`
+}
+
+func (s *Server) providerHistory(w http.ResponseWriter, r *http.Request) {
+	name, ok := s.pathName(w, r)
+	if !ok {
+		return
+	}
+	window := r.URL.Query().Get("window")
+	if window == "" {
+		window = "24h"
+	}
+	now := s.clock.Now()
+	var from time.Time
+	var bucket string
+	switch window {
+	case "24h":
+		from, bucket = now.Add(-24*time.Hour).Truncate(time.Hour), "hour"
+	case "7d":
+		from, bucket = now.Add(-7*24*time.Hour).Truncate(time.Hour), "hour"
+	case "30d":
+		from, bucket = now.AddDate(0, 0, -30).Truncate(24*time.Hour), "day"
+	default:
+		s.writeError(w, r, sb.Invalid("window", "must be 24h, 7d or 30d"))
+		return
+	}
+	if _, err := s.store.GetProvider(r.Context(), name); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var rs []sb.Rollup
+	var err error
+	if bucket == "hour" {
+		rs, err = s.store.HourlyRollups(r.Context(), name, from, now)
+	} else {
+		rs, err = s.dailyWithToday(r.Context(), name, from, now)
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	points := make([]historyPoint, len(rs))
+	for i, x := range rs {
+		points[i] = historyPoint{At: x.Bucket, Checks: x.Checks, Uptime: round2(x.Uptime()), AverageLatency: round2(x.AverageLatencyMs()), MaxLatency: x.LatencyMaxMs}
+	}
+	trs, err := s.store.Transitions(r.Context(), name, from, 200)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if trs == nil {
+		trs = []sb.Transition{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"name": name, "window": window, "bucket": bucket, "points": points, "transitions": trs})
+}
+
+// dailyWithToday returns daily rollups, completing the days not yet compacted
+// (today, and any day the daily job has not folded yet) from hourly rollups.
+func (s *Server) dailyWithToday(ctx context.Context, name string, from, now time.Time) ([]sb.Rollup, error) {
+	daily, err := s.store.DailyRollups(ctx, name, from, now)
+	if err != nil {
+		return nil, err
+	}
+	have := map[time.Time]bool{}
+	for _, d := range daily {
+		have[d.Bucket.UTC()] = true
+	}
+	hourly, err := s.store.HourlyRollups(ctx, name, from, now)
+	if err != nil {
+		return nil, err
+	}
+	extra := map[time.Time]*sb.Rollup{}
+	for _, h := range hourly {
+		day := h.Bucket.UTC().Truncate(24 * time.Hour)
+		if have[day] {
+			continue
+		}
+		x := extra[day]
+		if x == nil {
+			x = &sb.Rollup{Bucket: day}
+			extra[day] = x
+		}
+		x.Checks += h.Checks
+		x.Successes += h.Successes
+		x.LatencySumMs += h.LatencySumMs
+		x.LatencyMaxMs = max(x.LatencyMaxMs, h.LatencyMaxMs)
+	}
+	for _, x := range extra {
+		daily = append(daily, *x)
+	}
+	slices.SortFunc(daily, func(a, b sb.Rollup) int { return a.Bucket.Compare(b.Bucket) })
+	return daily, nil
+}
