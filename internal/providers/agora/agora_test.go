@@ -368,3 +368,18 @@ func TestMintTokenInvalid(t *testing.T) {
 		})
 	}
 }
+
+func TestNewSalt(t *testing.T) {
+	for _, src := range []io.Reader{nil, bytes.NewReader(bytes.Repeat([]byte{0x12, 0x34, 0x56, 0x78}, 16)), bytes.NewReader(make([]byte, 64))} {
+		s, err := NewSalt(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s < 1 || s >= MaxSalt {
+			t.Errorf("salt %d out of [1, %d)", s, MaxSalt)
+		}
+	}
+	if _, err := NewSalt(bytes.NewReader(nil)); err == nil {
+		t.Error("empty source accepted")
+	}
+}

@@ -164,8 +164,10 @@ type envelope struct {
 }
 
 // Probe checks that ZEGOCLOUD answers, that the signed request authenticates
-// and that DescribeUserNum succeeds. It returns by ctx's deadline and never
-// puts a credential in its result.
+// and that DescribeUserNum succeeds. It returns by ctx's deadline (or after
+// 10 s if ctx has none) and never puts a credential or the request signature
+// in its result. The result's At is when the probe started; its Latency is the
+// round trip of the request, reported on failures too.
 func (a *Adapter) Probe(ctx context.Context, p switchboard.Provider) switchboard.ProbeResult {
 	now := a.now()
 	pr := prober{ctx: ctx, res: switchboard.ProbeResult{At: now}, secrets: p.Credentials.Values()}
