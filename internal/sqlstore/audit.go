@@ -29,10 +29,11 @@ func (s *Store) insertAudit(ctx context.Context, tx *sql.Tx, e switchboard.Audit
 	if e.Action == "" {
 		return switchboard.Invalid("action", "is required")
 	}
-	for field, raw := range map[string]json.RawMessage{"before": e.Before, "after": e.After} {
-		if len(raw) > 0 && !json.Valid(raw) {
-			return switchboard.Invalid(field, "must be JSON")
-		}
+	if len(e.Before) > 0 && !json.Valid(e.Before) {
+		return switchboard.Invalid("before", "must be JSON")
+	}
+	if len(e.After) > 0 && !json.Valid(e.After) {
+		return switchboard.Invalid("after", "must be JSON")
 	}
 	_, err := tx.ExecContext(ctx, s.q(`INSERT INTO audit_log
 		(at, actor_kind, actor_name, actor_role, action, target, before, after)

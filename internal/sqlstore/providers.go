@@ -312,8 +312,10 @@ func (s *Store) UpdateProvider(ctx context.Context, name string, fn func(switchb
 		if err != nil {
 			return err
 		}
-		if n, err := res.RowsAffected(); err != nil || n != 1 {
-			return fmt.Errorf("updated %d rows (%v)", n, err)
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n != 1 {
+			return fmt.Errorf("updated %d rows, want 1", n)
 		}
 		if audit.Before, err = providerAudit(before); err != nil {
 			return err

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -425,6 +426,42 @@ func BenchmarkRecordCheck(b *testing.B) {
 		r := switchboard.ProbeResult{OK: true, Latency: 20 * time.Millisecond, At: at.Add(time.Duration(i) * time.Millisecond)}
 		if _, _, err := s.RecordCheck(ctx, "p", r, fold); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+func TestDBTimeClamps(t *testing.T) {
+	tests := []struct {
+		in   time.Time
+		want int64
+	}{
+		{time.Time{}, math.MinInt64},
+		{time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC), math.MaxInt64},
+		{time.Unix(0, 0), 0},
+		{time.Unix(1, 5), 1_000_000_005},
+	}
+	for _, tt := range tests {
+		if got := dbTime(tt.in); got != tt.want {
+			t.Errorf("dbTime(%v) = %d, want %d", tt.in, got, tt.want)
+		}
+	}
+	// Open-ended bounds work in queries.
+	ctx := context.Background()
+	s := mustOpen(t, "sqlite::memory:", newSealer(t))
+	if err := s.CreateProvider(ctx, storetest.AgoraProvider(t, "p"), switchboard.AuditEntry{}); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	if _, _, err := s.RecordCheck(ctx, "p", switchboard.ProbeResult{OK: true, At: at}, nil); err != nil {
+		t.Fatal(err)
+	}
+	end := time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
+	for name, f := range map[string]func(context.Context, string, time.Time, time.Time) ([]switchboard.Rollup, error){
+		"hourly": s.HourlyRollups, "daily": s.DailyRollups,
+	} {
+		rs, err := f(ctx, "p", time.Time{}, end)
+		if err != nil || len(rs) != 1 {
+			t.Errorf("%s rollups over all time = %v, %v; want 1", name, rs, err)
 		}
 	}
 }

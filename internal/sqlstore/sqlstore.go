@@ -12,6 +12,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
 	"runtime"
 	"strings"
@@ -210,15 +211,31 @@ func wrap(op string, err error) error {
 	return fmt.Errorf("sqlstore: %s: %w", op, err)
 }
 
-// dbTime is how a time is stored: Unix nanoseconds.
-func dbTime(t time.Time) int64 { return t.UnixNano() }
+// The times that Unix nanoseconds in an int64 can hold: years 1677 to 2262.
+var (
+	minDBTime = time.Unix(0, math.MinInt64)
+	maxDBTime = time.Unix(0, math.MaxInt64)
+)
+
+// dbTime is how a time is stored: Unix nanoseconds. Times beyond what that can
+// hold are clamped, so that bounds such as the zero time or year 9999 in a
+// query mean "from the beginning" and "until the end".
+func dbTime(t time.Time) int64 {
+	switch {
+	case t.Before(minDBTime):
+		return math.MinInt64
+	case t.After(maxDBTime):
+		return math.MaxInt64
+	}
+	return t.UnixNano()
+}
 
 // dbTimePtr stores an optional time; nil and the zero time are NULL.
 func dbTimePtr(t *time.Time) any {
 	if t == nil || t.IsZero() {
 		return nil
 	}
-	return t.UnixNano()
+	return dbTime(*t)
 }
 
 // goTime reads a stored time, in UTC.
