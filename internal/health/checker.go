@@ -40,6 +40,12 @@ type HealthRecorder interface {
 	UpdateHealth(ctx context.Context, name string, at time.Time, fold func(switchboard.Health) switchboard.Health) (before, after switchboard.Health, err error)
 }
 
+// The store satisfies both interfaces.
+var (
+	_ Registry       = switchboard.Store(nil)
+	_ HealthRecorder = switchboard.HealthStore(nil)
+)
+
 // Config wires a Checker. Registry, Health and Probers are required.
 type Config struct {
 	Registry Registry
