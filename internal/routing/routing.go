@@ -1,0 +1,160 @@
+// Package routing is the selection policy: which provider a new stream goes
+// to, and which ones it falls back to, in order. It is a pure function of the
+// registry, the health and the load it is given; it does no I/O.
+package routing
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	sb "github.com/switchboardhq/switchboard"
+)
+
+// Candidate is a provider with what the policy needs to know of it now.
+type Candidate struct {
+	Provider sb.Provider
+	Health   sb.Health
+	// Active is the number of active streams on the provider.
+	Active int64
+}
+
+// Request is what the new stream asks for.
+type Request struct {
+	Region  string
+	Exclude []string
+}
+
+// Decision is the outcome of Select.
+type Decision struct {
+	// Order lists the providers to use: the first is the choice, the rest are
+	// the fallbacks in order. Empty when no provider can take the stream.
+	Order []string
+	// LeastBad is set when every usable provider was CRITICAL and the policy
+	// chose the one that succeeded most recently rather than refuse.
+	LeastBad bool
+	// Statuses are the statuses of every provider the policy looked at.
+	Statuses map[string]sb.Status
+	// Skipped says why each provider that is not in Order was left out.
+	Skipped map[string]string
+	// Reason explains the choice in one line.
+	Reason string
+}
+
+// Select chooses providers for a stream. Candidates are enabled, not CRITICAL
+// or DISABLED, under their maxActiveStreams, serving the requested region and
+// not excluded; they are ordered by priority, and among equal priorities by a
+// random draw weighted by weight (rnd returns a number in [0, 1)). When no
+// candidate remains but some providers are usable except for being CRITICAL,
+// the one with the most recent success is chosen (LeastBad), so that an outage
+// of every health signal never refuses every stream.
+func Select(cands []Candidate, req Request, rnd func() float64) Decision {
+	d := Decision{Statuses: map[string]sb.Status{}, Skipped: map[string]string{}}
+	var ok, critical []Candidate
+	for _, c := range cands {
+		p := c.Provider
+		d.Statuses[p.Name] = c.Health.Status
+		switch {
+		case slices.Contains(req.Exclude, p.Name):
+			d.Skipped[p.Name] = "excluded by the client"
+		case !p.Enabled || c.Health.Status == sb.StatusDisabled:
+			d.Skipped[p.Name] = "disabled"
+		case req.Region != "" && len(p.Regions) > 0 && !slices.Contains(p.Regions, req.Region):
+			d.Skipped[p.Name] = "does not serve region " + req.Region
+		case p.MaxActiveStreams > 0 && c.Active >= int64(p.MaxActiveStreams):
+			d.Skipped[p.Name] = fmt.Sprintf("at capacity (%d active streams)", c.Active)
+		case c.Health.Status == sb.StatusCritical:
+			d.Skipped[p.Name] = "CRITICAL"
+			critical = append(critical, c)
+		default:
+			ok = append(ok, c)
+		}
+	}
+	if len(ok) > 0 {
+		d.Order = order(ok, rnd)
+		d.Reason = fmt.Sprintf("%s is the highest-priority usable provider (%s, priority %d)", d.Order[0], d.Statuses[d.Order[0]], priorityOf(ok, d.Order[0]))
+		return d
+	}
+	if len(critical) > 0 {
+		slices.SortStableFunc(critical, func(a, b Candidate) int {
+			if c := cmp.Compare(unix(b.Health.LastSuccess), unix(a.Health.LastSuccess)); c != 0 {
+				return c // most recent success first
+			}
+			if c := cmp.Compare(a.Provider.Priority, b.Provider.Priority); c != 0 {
+				return c
+			}
+			return strings.Compare(a.Provider.Name, b.Provider.Name)
+		})
+		for _, c := range critical {
+			d.Order = append(d.Order, c.Provider.Name)
+			delete(d.Skipped, c.Provider.Name)
+		}
+		d.LeastBad = true
+		d.Reason = fmt.Sprintf("every usable provider is CRITICAL: chose %s, the least bad (most recent success)", d.Order[0])
+		return d
+	}
+	d.Reason = "no provider can take the stream"
+	return d
+}
+
+func unix(t *time.Time) int64 {
+	if t == nil {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func priorityOf(cs []Candidate, name string) int {
+	for _, c := range cs {
+		if c.Provider.Name == name {
+			return c.Provider.Priority
+		}
+	}
+	return 0
+}
+
+// order sorts candidates by priority and, within a priority, by a weighted
+// random draw without replacement.
+func order(cs []Candidate, rnd func() float64) []string {
+	slices.SortStableFunc(cs, func(a, b Candidate) int {
+		if c := cmp.Compare(a.Provider.Priority, b.Provider.Priority); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Provider.Name, b.Provider.Name)
+	})
+	out := make([]string, 0, len(cs))
+	for i := 0; i < len(cs); {
+		j := i
+		for j < len(cs) && cs[j].Provider.Priority == cs[i].Provider.Priority {
+			j++
+		}
+		out = append(out, weighted(cs[i:j], rnd)...)
+		i = j
+	}
+	return out
+}
+
+func weighted(group []Candidate, rnd func() float64) []string {
+	rest := slices.Clone(group)
+	out := make([]string, 0, len(rest))
+	for len(rest) > 0 {
+		total := 0
+		for _, c := range rest {
+			total += max(c.Provider.Weight, 1)
+		}
+		x := rnd() * float64(total)
+		k := len(rest) - 1
+		for i, c := range rest {
+			x -= float64(max(c.Provider.Weight, 1))
+			if x < 0 {
+				k = i
+				break
+			}
+		}
+		out = append(out, rest[k].Provider.Name)
+		rest = slices.Delete(rest, k, k+1)
+	}
+	return out
+}

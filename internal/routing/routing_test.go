@@ -1,0 +1,83 @@
+package routing
+
+import (
+	"math/rand/v2"
+	"slices"
+	"testing"
+	"time"
+
+	sb "github.com/switchboardhq/switchboard"
+)
+
+func cand(name string, prio int, st sb.Status, mods ...func(*Candidate)) Candidate {
+	c := Candidate{Provider: sb.Provider{Name: name, Priority: prio, Enabled: true, Weight: 1}, Health: sb.Health{Status: st}}
+	for _, m := range mods {
+		m(&c)
+	}
+	return c
+}
+
+func zero() float64 { return 0 }
+
+func TestSelect(t *testing.T) {
+	ago := func(d time.Duration) *time.Time { t := time.Unix(1_000_000, 0).Add(-d); return &t }
+	tests := []struct {
+		name     string
+		cands    []Candidate
+		req      Request
+		want     []string
+		leastBad bool
+	}{
+		{"priority order", []Candidate{cand("b", 2, sb.StatusHealthy), cand("a", 1, sb.StatusExcellent), cand("c", 3, sb.StatusWarning)}, Request{}, []string{"a", "b", "c"}, false},
+		{"unknown is usable", []Candidate{cand("a", 1, sb.StatusUnknown)}, Request{}, []string{"a"}, false},
+		{"disabled skipped", []Candidate{cand("a", 1, sb.StatusHealthy, func(c *Candidate) { c.Provider.Enabled = false }), cand("b", 2, sb.StatusHealthy)}, Request{}, []string{"b"}, false},
+		{"critical skipped", []Candidate{cand("a", 1, sb.StatusCritical), cand("b", 2, sb.StatusWarning)}, Request{}, []string{"b"}, false},
+		{"capacity", []Candidate{cand("a", 1, sb.StatusHealthy, func(c *Candidate) { c.Provider.MaxActiveStreams = 2; c.Active = 2 }), cand("b", 2, sb.StatusHealthy)}, Request{}, []string{"b"}, false},
+		{"under capacity", []Candidate{cand("a", 1, sb.StatusHealthy, func(c *Candidate) { c.Provider.MaxActiveStreams = 2; c.Active = 1 })}, Request{}, []string{"a"}, false},
+		{"region", []Candidate{cand("a", 1, sb.StatusHealthy, func(c *Candidate) { c.Provider.Regions = []string{"eu"} }), cand("b", 2, sb.StatusHealthy)}, Request{Region: "us"}, []string{"b"}, false},
+		{"region match and everywhere", []Candidate{cand("a", 1, sb.StatusHealthy, func(c *Candidate) { c.Provider.Regions = []string{"us"} }), cand("b", 2, sb.StatusHealthy)}, Request{Region: "us"}, []string{"a", "b"}, false},
+		{"exclude", []Candidate{cand("a", 1, sb.StatusHealthy), cand("b", 2, sb.StatusHealthy)}, Request{Exclude: []string{"a"}}, []string{"b"}, false},
+		{"ties by name", []Candidate{cand("z", 1, sb.StatusHealthy), cand("m", 1, sb.StatusHealthy)}, Request{}, []string{"m", "z"}, false},
+		{"all critical: least bad", []Candidate{
+			cand("a", 1, sb.StatusCritical, func(c *Candidate) { c.Health.LastSuccess = ago(time.Hour) }),
+			cand("b", 2, sb.StatusCritical, func(c *Candidate) { c.Health.LastSuccess = ago(time.Minute) }),
+			cand("c", 3, sb.StatusCritical),
+		}, Request{}, []string{"b", "a", "c"}, true},
+		{"least bad respects exclusions", []Candidate{cand("a", 1, sb.StatusCritical), cand("b", 2, sb.StatusDisabled)}, Request{Exclude: []string{"a"}}, nil, false},
+		{"nothing", nil, Request{}, nil, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := Select(tt.cands, tt.req, zero)
+			if !slices.Equal(d.Order, tt.want) || d.LeastBad != tt.leastBad {
+				t.Fatalf("got %v leastBad=%v, want %v leastBad=%v (%s, skipped %v)", d.Order, d.LeastBad, tt.want, tt.leastBad, d.Reason, d.Skipped)
+			}
+			if len(d.Statuses) != len(tt.cands) || d.Reason == "" {
+				t.Fatalf("statuses %v reason %q", d.Statuses, d.Reason)
+			}
+		})
+	}
+}
+
+// TestWeights checks that among equal priorities the share follows weight.
+func TestWeights(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	cands := []Candidate{
+		cand("heavy", 1, sb.StatusHealthy, func(c *Candidate) { c.Provider.Weight = 3 }),
+		cand("light", 1, sb.StatusHealthy, func(c *Candidate) { c.Provider.Weight = 1 }),
+		cand("backup", 2, sb.StatusHealthy, func(c *Candidate) { c.Provider.Weight = 100 }),
+	}
+	first := map[string]int{}
+	const n = 20000
+	for range n {
+		d := Select(slices.Clone(cands), Request{}, r.Float64)
+		first[d.Order[0]]++
+		if d.Order[2] != "backup" {
+			t.Fatalf("a lower priority came before a higher one: %v", d.Order)
+		}
+	}
+	share := float64(first["heavy"]) / n
+	if share < 0.72 || share > 0.78 {
+		t.Fatalf("heavy first in %.3f of draws, want about 0.75", share)
+	}
+}

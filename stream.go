@@ -1,0 +1,153 @@
+package switchboard
+
+import (
+	"context"
+	"time"
+)
+
+// StreamRole is what a participant does in a stream.
+type StreamRole string
+
+// Stream roles.
+const (
+	RolePublisher  StreamRole = "publisher"
+	RoleSubscriber StreamRole = "subscriber"
+)
+
+// StreamStatus is the lifecycle state of a stream.
+type StreamStatus string
+
+// Stream statuses.
+const (
+	StreamActive StreamStatus = "active"
+	StreamEnded  StreamStatus = "ended"
+)
+
+// End reasons of a stream.
+const (
+	EndClient    = "ended"     // the client ended it
+	EndAbandoned = "abandoned" // no heartbeat for too long
+)
+
+// Stream is one participant's live stream, assigned to one provider at a time.
+type Stream struct {
+	ID             string       `json:"id"`
+	Room           string       `json:"room"`
+	UserID         string       `json:"userId"`
+	Role           StreamRole   `json:"role"`
+	Region         string       `json:"region,omitempty"`
+	Quality        Quality      `json:"quality"`
+	Provider       string       `json:"provider"`
+	Status         StreamStatus `json:"status"`
+	Owner          string       `json:"owner"` // who started it: "token:<id>", "user:<name>" or "bootstrap"
+	IdempotencyKey string       `json:"idempotencyKey,omitempty"`
+	StartedAt      time.Time    `json:"startedAt"`
+	LastHeartbeat  time.Time    `json:"lastHeartbeat"`
+	EndedAt        *time.Time   `json:"endedAt"`
+	EndReason      string       `json:"endReason,omitempty"`
+	Migrations     int          `json:"migrations"`
+}
+
+// Trail entry kinds.
+const (
+	TrailAssign  = "assign"
+	TrailFailure = "failure"
+	TrailMigrate = "migrate"
+	TrailEnd     = "end"
+)
+
+// TrailEntry is one decision or event in a stream's life: an assignment, a
+// reported failure, a migration or the end, with the reason and the provider
+// statuses the decision used.
+type TrailEntry struct {
+	ID       int64             `json:"id"`
+	StreamID string            `json:"streamId"`
+	At       time.Time         `json:"at"`
+	Kind     string            `json:"kind"`
+	Provider string            `json:"provider"`       // the provider assigned, failed or left
+	From     string            `json:"from,omitempty"` // for migrations: the provider left
+	Reason   string            `json:"reason"`
+	Statuses map[string]Status `json:"statuses,omitempty"`
+	LeastBad bool              `json:"leastBad,omitempty"` // every candidate was CRITICAL
+	Stage    Stage             `json:"stage,omitempty"`    // for failures
+	Code     string            `json:"code,omitempty"`     // for failures
+}
+
+// StreamFilter selects streams, newest first.
+type StreamFilter struct {
+	Status   StreamStatus // "" = any
+	Provider string
+	Owner    string
+	// Before is a pagination cursor: streams started strictly before it (by
+	// start time, then id).
+	Before *StreamCursor
+	Limit  int
+}
+
+// StreamCursor is a position in a stream listing.
+type StreamCursor struct {
+	StartedAt time.Time
+	ID        string
+}
+
+// ProviderUsage is a provider's streams and usage over a period.
+type ProviderUsage struct {
+	Provider      string
+	ActiveStreams int64
+	TotalStreams  int64 // assignments to this provider ever (starts and migrations in)
+	// Seconds of stream time per quality tier within the period.
+	Seconds      map[Quality]float64
+	FailoversIn  int64 // migrations to this provider within the period
+	FailoversOut int64 // migrations away from this provider within the period
+}
+
+// MonthlyUsage is the frozen usage and cost of one provider in one past month.
+type MonthlyUsage struct {
+	Provider string              `json:"provider"`
+	Month    string              `json:"month"` // YYYY-MM
+	Minutes  map[Quality]float64 `json:"minutes"`
+	Cost     float64             `json:"cost"`
+	Currency string              `json:"currency"`
+}
+
+// StreamStore persists streams, their trail and usage. Each method is one
+// transaction.
+type StreamStore interface {
+	// StartStream stores a new active stream on s.Provider with its first trail
+	// entry. When s.IdempotencyKey is set and a stream of the same owner has that
+	// key, it returns that stream and created false, changing nothing. When
+	// maxActive > 0 and the provider already has maxActive active streams, it
+	// fails with EUnavailable and changes nothing.
+	StartStream(ctx context.Context, s Stream, first TrailEntry, maxActive int) (st Stream, created bool, err error)
+	GetStream(ctx context.Context, id string) (Stream, error)
+	StreamTrail(ctx context.Context, id string) ([]TrailEntry, error)
+	ListStreams(ctx context.Context, f StreamFilter) ([]Stream, error)
+	// Heartbeat records that the stream is alive at at. ENotFound; EConflict when ended.
+	Heartbeat(ctx context.Context, id string, at time.Time) error
+	// AppendTrail adds an entry (such as a reported failure) to an active stream.
+	AppendTrail(ctx context.Context, e TrailEntry) error
+	// MigrateStream moves an active stream to another provider at e.At: its
+	// segment on the old provider ends, one on e.Provider starts, the trail gets
+	// e. maxActive as in StartStream. EConflict when ended.
+	MigrateStream(ctx context.Context, id string, e TrailEntry, maxActive int) (Stream, error)
+	// EndStream ends an active stream at at with reason. Ending an ended stream
+	// returns it unchanged (idempotent).
+	EndStream(ctx context.Context, id string, at time.Time, reason string) (Stream, error)
+	// AbandonStale ends every active stream whose last heartbeat is before
+	// cutoff, at its last heartbeat, with reason EndAbandoned.
+	AbandonStale(ctx context.Context, cutoff time.Time) ([]Stream, error)
+	// Usage reports every provider's usage over [from, to): active streams now,
+	// total streams ever, stream seconds per tier overlapping the period (an
+	// active segment counts up to its stream's last heartbeat or to, whichever
+	// is earlier... up to to), failovers within it.
+	Usage(ctx context.Context, from, to time.Time) ([]ProviderUsage, error)
+	// SaveMonthlyUsage stores the frozen usage of a past month (upsert).
+	SaveMonthlyUsage(ctx context.Context, us []MonthlyUsage) error
+	// MonthlyUsageOf returns the frozen months, newest first ("" = all providers).
+	MonthlyUsageOf(ctx context.Context, provider string) ([]MonthlyUsage, error)
+	// MarkJobRan records that job ran for period (e.g. "daily-rollup", "2026-11-28")
+	// and reports whether this call recorded it (false: it had run already).
+	MarkJobRan(ctx context.Context, job, period string, at time.Time) (bool, error)
+	// JobRan reports whether job ran for period.
+	JobRan(ctx context.Context, job, period string) (bool, error)
+}
