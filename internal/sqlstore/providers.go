@@ -62,7 +62,7 @@ func (s *Store) openCredentials(name string, sealed []byte) (switchboard.Credent
 	}
 	pt, err := s.sealer.Open(sealed)
 	if err != nil {
-		return switchboard.Credentials{}, fmt.Errorf("credentials of provider %s: %w (was SWITCHBOARD_SECRET_KEY changed?)", name, err)
+		return switchboard.Credentials{}, fmt.Errorf("credentials of provider %s: %w (did the secret key change?)", name, err)
 	}
 	defer clear(pt)
 	var sc sealedCredentials
