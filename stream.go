@@ -136,10 +136,13 @@ type StreamStore interface {
 	// AbandonStale ends every active stream whose last heartbeat is before
 	// cutoff, at its last heartbeat, with reason EndAbandoned.
 	AbandonStale(ctx context.Context, cutoff time.Time) ([]Stream, error)
-	// Usage reports every provider's usage over [from, to): active streams now,
-	// total streams ever, stream seconds per tier overlapping the period (an
-	// active segment counts up to its stream's last heartbeat or to, whichever
-	// is earlier... up to to), failovers within it.
+	// ActiveCounts returns the number of active streams per provider (providers
+	// with none may be missing).
+	ActiveCounts(ctx context.Context) (map[string]int64, error)
+	// Usage reports every provider that has had streams: active streams now,
+	// total streams ever, and over [from, to) the stream seconds per tier (the
+	// part of each segment inside the period; an open segment counts up to its
+	// stream's last heartbeat) and the failovers in and out.
 	Usage(ctx context.Context, from, to time.Time) ([]ProviderUsage, error)
 	// SaveMonthlyUsage stores the frozen usage of a past month (upsert).
 	SaveMonthlyUsage(ctx context.Context, us []MonthlyUsage) error
