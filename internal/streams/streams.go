@@ -1,0 +1,574 @@
+// Package streams assigns streams to providers and follows them through their
+// life: start (with a join token minted server-side), heartbeats, reported
+// failures, migrations and end, and prices what they used.
+package streams
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	mrand "math/rand/v2"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	sb "github.com/switchboardhq/switchboard"
+	"github.com/switchboardhq/switchboard/internal/health"
+	"github.com/switchboardhq/switchboard/internal/routing"
+)
+
+// Store is what the service needs of storage.
+type Store interface {
+	ListProviders(ctx context.Context) ([]sb.ProviderRecord, error)
+	GetProvider(ctx context.Context, name string) (sb.ProviderRecord, error)
+	sb.StreamStore
+}
+
+// Checker is what the service needs of the health engine.
+type Checker interface {
+	Check(ctx context.Context, name string) (health.Result, error)
+	ReportClientFailure(ctx context.Context, name string, at time.Time) (sb.Health, error)
+}
+
+// ClientSettings are served to client SDKs so that operators can tune them
+// without an app release. The defaults are the original app's constants.
+type ClientSettings struct {
+	MaxRetries          int         `json:"maxRetries"`
+	MaxFailures         int         `json:"maxFailures"`
+	HealthCheckInterval sb.Duration `json:"healthCheckInterval"`
+	// RetryBackoff is the base of the jittered exponential backoff between start
+	// attempts; RetryBudget is the share of extra attempts a client may spend.
+	RetryBackoff sb.Duration `json:"retryBackoff"`
+	RetryBudget  float64     `json:"retryBudget"`
+}
+
+// DefaultClientSettings returns maxRetries 3, maxFailures 3, healthCheckInterval 30s.
+func DefaultClientSettings() ClientSettings {
+	return ClientSettings{MaxRetries: 3, MaxFailures: 3, HealthCheckInterval: sb.Duration(30 * time.Second),
+		RetryBackoff: sb.Duration(100 * time.Millisecond), RetryBudget: 0.2}
+}
+
+// Config wires a Service.
+type Config struct {
+	Store    Store
+	Checker  Checker
+	Minters  map[sb.Kind]sb.TokenMinter
+	Bus      sb.Bus
+	Clock    sb.Clock
+	Logger   *slog.Logger
+	Rand     func() float64 // [0,1), for weighted choice; nil = math/rand
+	Settings ClientSettings
+	// TokenTTL is the lifetime of join tokens (default 1 h).
+	TokenTTL time.Duration
+	// FailureThreshold client-reported failures of one provider within
+	// FailureWindow trigger an immediate health check (default 5 in 30 s).
+	FailureThreshold int
+	FailureWindow    time.Duration
+}
+
+// Service is the stream lifecycle. Run must be running for reported failures
+// to trigger immediate checks.
+type Service struct {
+	store    Store
+	checker  Checker
+	minters  map[sb.Kind]sb.TokenMinter
+	bus      sb.Bus
+	clock    sb.Clock
+	log      *slog.Logger
+	rand     func() float64
+	settings ClientSettings
+	ttl      time.Duration
+	thresh   int
+	window   time.Duration
+
+	recheck chan string // providers to check now; drained by Run
+
+	mu       sync.Mutex
+	failures map[string][]time.Time // guarded by mu: recent client-reported failures per provider
+}
+
+// New returns a Service.
+func New(c Config) *Service {
+	s := &Service{
+		store: c.Store, checker: c.Checker, minters: c.Minters, bus: c.Bus, clock: c.Clock, log: c.Logger,
+		rand: c.Rand, settings: c.Settings, ttl: c.TokenTTL, thresh: c.FailureThreshold, window: c.FailureWindow,
+		recheck: make(chan string, 64), failures: map[string][]time.Time{},
+	}
+	if s.bus == nil {
+		s.bus = sb.NopBus{}
+	}
+	if s.clock == nil {
+		s.clock = sb.SystemClock{}
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.rand == nil {
+		s.rand = mrand.Float64
+	}
+	if s.settings == (ClientSettings{}) {
+		s.settings = DefaultClientSettings()
+	}
+	if s.ttl <= 0 {
+		s.ttl = time.Hour
+	}
+	if s.thresh <= 0 {
+		s.thresh = 5
+	}
+	if s.window <= 0 {
+		s.window = 30 * time.Second
+	}
+	return s
+}
+
+// Settings returns the client settings served with the configuration.
+func (s *Service) Settings() ClientSettings { return s.settings }
+
+// Run performs the immediate re-checks that bursts of reported failures ask
+// for, until ctx is done.
+func (s *Service) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case name := <-s.recheck:
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				res, err := s.checker.Check(ctx, name)
+				if err != nil {
+					if ctx.Err() == nil {
+						s.log.Warn("immediate check failed", "provider", name, "err", err.Error())
+					}
+					return
+				}
+				s.log.Info("immediate check after client failures", "provider", name, "status", string(res.Status))
+			}()
+		}
+	}
+}
+
+// StartRequest is the body of POST /api/streams.
+type StartRequest struct {
+	Room           string     `json:"room"`
+	UserID         string     `json:"userId"`
+	Role           string     `json:"role"`
+	Region         string     `json:"region,omitempty"`
+	Quality        sb.Quality `json:"quality,omitempty"`
+	Exclude        []string   `json:"exclude,omitempty"`
+	IdempotencyKey string     `json:"idempotencyKey,omitempty"`
+}
+
+var (
+	roomRE = regexp.MustCompile(`^[A-Za-z0-9!#$%&()+\-:;<=.>?@\[\]^_{|}~,]{1,64}$`) // Agora's channel-name alphabet
+	userRE = regexp.MustCompile(`^[A-Za-z0-9_\-.@:]{1,64}$`)
+	keyRE  = regexp.MustCompile(`^[\x21-\x7e]{1,128}$`)
+	slugRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+)
+
+// Validate checks a start request.
+func (r *StartRequest) Validate() error {
+	if !roomRE.MatchString(r.Room) {
+		return sb.Invalid("room", "is required: 1 to 64 letters, digits or !#$%%&()+-:;<=.>?@[]^_{|}~,")
+	}
+	if !userRE.MatchString(r.UserID) {
+		return sb.Invalid("userId", "is required: 1 to 64 letters, digits or _-.@:")
+	}
+	if r.Role != string(sb.RolePublisher) && r.Role != string(sb.RoleSubscriber) {
+		return sb.Invalid("role", "must be publisher or subscriber")
+	}
+	if r.Region != "" && !slugRE.MatchString(r.Region) {
+		return sb.Invalid("region", "must be a lowercase region slug such as us-east")
+	}
+	if r.Quality == "" {
+		r.Quality = sb.QualityHD
+	}
+	if !r.Quality.Valid() {
+		return sb.Invalid("quality", "must be audio, sd, hd or fullhd")
+	}
+	if len(r.Exclude) > 64 {
+		return sb.Invalid("exclude", "at most 64 providers")
+	}
+	for i, n := range r.Exclude {
+		if !sb.ValidName(n) {
+			return sb.Invalid(fmt.Sprintf("exclude[%d]", i), "is not a provider name")
+		}
+	}
+	if r.IdempotencyKey != "" && !keyRE.MatchString(r.IdempotencyKey) {
+		return sb.Invalid("idempotencyKey", "must be 1 to 128 printable ASCII characters")
+	}
+	return nil
+}
+
+// Assignment is a stream's provider and the token to join it.
+type Assignment struct {
+	ID             string          `json:"id"`
+	Room           string          `json:"room"`
+	UserID         string          `json:"userId"`
+	Role           sb.StreamRole   `json:"role"`
+	Provider       ProviderInfo    `json:"provider"`
+	Token          string          `json:"token"`
+	TokenExpiresAt *time.Time      `json:"tokenExpiresAt"`
+	Fallbacks      []string        `json:"fallbacks"`
+	LeastBad       bool            `json:"leastBad,omitempty"`
+	Status         sb.StreamStatus `json:"status"`
+}
+
+// ProviderInfo is what a client may know of a provider: no secret.
+type ProviderInfo struct {
+	Name     string    `json:"name"`
+	Kind     sb.Kind   `json:"kind"`
+	Priority int       `json:"priority"`
+	Status   sb.Status `json:"status"`
+	AppID    string    `json:"appId,omitempty"`
+	URL      string    `json:"url,omitempty"`
+}
+
+// PublicInfo returns the public part of a provider.
+func PublicInfo(rec sb.ProviderRecord) ProviderInfo {
+	pi := ProviderInfo{Name: rec.Name, Kind: rec.Kind, Priority: rec.Priority, Status: rec.Health.Status}
+	switch rec.Kind {
+	case sb.KindAgora, sb.KindZegocloud:
+		pi.AppID = rec.Config.AppID
+	case sb.KindLiveKit:
+		pi.URL = rec.Config.URL
+	}
+	return pi
+}
+
+func newID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return "st_" + hex.EncodeToString(b[:])
+}
+
+// candidates reads the registry and the load for the policy.
+func (s *Service) candidates(ctx context.Context) ([]routing.Candidate, map[string]sb.ProviderRecord, error) {
+	recs, err := s.store.ListProviders(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	active, err := s.store.ActiveCounts(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	cands := make([]routing.Candidate, len(recs))
+	byName := make(map[string]sb.ProviderRecord, len(recs))
+	for i, r := range recs {
+		cands[i] = routing.Candidate{Provider: r.Provider, Health: r.Health, Active: active[r.Name]}
+		byName[r.Name] = r
+	}
+	return cands, byName, nil
+}
+
+// Start assigns a new stream to the best provider and mints its join token.
+// A retried start with the same idempotency key returns the same stream
+// (created false) with a fresh token.
+func (s *Service) Start(ctx context.Context, owner string, req StartRequest) (Assignment, bool, error) {
+	if err := req.Validate(); err != nil {
+		return Assignment{}, false, err
+	}
+	cands, byName, err := s.candidates(ctx)
+	if err != nil {
+		return Assignment{}, false, err
+	}
+	d := routing.Select(cands, routing.Request{Region: req.Region, Exclude: req.Exclude}, s.rand)
+	if len(d.Order) == 0 {
+		return Assignment{}, false, sb.Errorf(sb.EUnavailable, "no provider can take the stream: %s", skippedSummary(d))
+	}
+	now := s.clock.Now()
+	st := sb.Stream{
+		ID: newID(), Room: req.Room, UserID: req.UserID, Role: sb.StreamRole(req.Role), Region: req.Region,
+		Quality: req.Quality, Status: sb.StreamActive, Owner: owner, IdempotencyKey: req.IdempotencyKey,
+		StartedAt: now, LastHeartbeat: now,
+	}
+	var lastErr error
+	for i, name := range d.Order {
+		rec := byName[name]
+		tok, err := s.mint(rec, st)
+		if err != nil {
+			lastErr = err
+			s.log.Warn("mint join token", "provider", name, "err", err.Error())
+			continue
+		}
+		st.Provider = name
+		reason := d.Reason
+		if i > 0 {
+			reason = fmt.Sprintf("%s; %s was skipped: %s", name, strings.Join(d.Order[:i], ", "), errText(lastErr))
+		}
+		entry := sb.TrailEntry{StreamID: st.ID, At: now, Kind: sb.TrailAssign, Provider: name, Reason: reason,
+			Statuses: d.Statuses, LeastBad: d.LeastBad}
+		got, created, err := s.store.StartStream(ctx, st, entry, rec.MaxActiveStreams)
+		if sb.IsCode(err, sb.EUnavailable) {
+			lastErr = err // at capacity since we looked: try the next one
+			continue
+		}
+		if err != nil {
+			return Assignment{}, false, err
+		}
+		if !created {
+			// An earlier start with this key: answer it again, with a fresh token.
+			rec = byName[got.Provider]
+			if tok, err = s.mint(rec, got); err != nil {
+				return Assignment{}, false, err
+			}
+		} else {
+			if d.LeastBad {
+				s.log.Warn("every provider is CRITICAL: assigned the least bad", "stream_id", got.ID, "provider", name)
+			}
+			s.log.Debug("stream started", "stream_id", got.ID, "provider", name, "room", got.Room)
+		}
+		return s.assignment(got, rec, tok, without(d.Order, got.Provider), d.LeastBad), created, nil
+	}
+	return Assignment{}, false, sb.Errorf(sb.EUnavailable, "no provider can take the stream: %s", errText(lastErr))
+}
+
+func errText(err error) string {
+	if err == nil {
+		return "unavailable"
+	}
+	var e *sb.Error
+	if errors.As(err, &e) {
+		return e.Message
+	}
+	return "internal error"
+}
+
+func skippedSummary(d routing.Decision) string {
+	if len(d.Skipped) == 0 {
+		return "no provider is registered"
+	}
+	names := make([]string, 0, len(d.Skipped))
+	for n := range d.Skipped {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	parts := make([]string, len(names))
+	for i, n := range names {
+		parts[i] = n + " " + d.Skipped[n]
+	}
+	return strings.Join(parts, "; ")
+}
+
+func without(xs []string, x string) []string {
+	out := make([]string, 0, len(xs))
+	for _, v := range xs {
+		if v != x {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func (s *Service) mint(rec sb.ProviderRecord, st sb.Stream) (sb.JoinToken, error) {
+	m := s.minters[rec.Kind]
+	if m == nil {
+		return sb.JoinToken{}, sb.Errorf(sb.EUnavailable, "no token minter for kind %s", rec.Kind)
+	}
+	return m.MintToken(rec.Provider, sb.TokenRequest{Room: st.Room, UserID: st.UserID, Publisher: st.Role == sb.RolePublisher, TTL: s.ttl}, s.clock.Now())
+}
+
+func (s *Service) assignment(st sb.Stream, rec sb.ProviderRecord, tok sb.JoinToken, fallbacks []string, leastBad bool) Assignment {
+	a := Assignment{ID: st.ID, Room: st.Room, UserID: st.UserID, Role: st.Role, Provider: PublicInfo(rec),
+		Token: tok.Token, Fallbacks: fallbacks, LeastBad: leastBad, Status: st.Status}
+	if fallbacks == nil {
+		a.Fallbacks = []string{}
+	}
+	if !tok.ExpiresAt.IsZero() {
+		t := tok.ExpiresAt.UTC()
+		a.TokenExpiresAt = &t
+	}
+	return a
+}
+
+// own loads a stream and checks that owner may act on it (admins may act on any).
+func (s *Service) own(ctx context.Context, id, owner string, admin bool) (sb.Stream, error) {
+	st, err := s.store.GetStream(ctx, id)
+	if err != nil {
+		return st, err
+	}
+	if !admin && st.Owner != owner {
+		// Not "forbidden": do not reveal that someone else's stream exists.
+		return sb.Stream{}, sb.Errorf(sb.ENotFound, "no stream %s", id)
+	}
+	return st, nil
+}
+
+// Heartbeat records that the stream is alive.
+func (s *Service) Heartbeat(ctx context.Context, id, owner string, admin bool) (sb.Stream, error) {
+	if _, err := s.own(ctx, id, owner, admin); err != nil {
+		return sb.Stream{}, err
+	}
+	if err := s.store.Heartbeat(ctx, id, s.clock.Now()); err != nil {
+		return sb.Stream{}, err
+	}
+	return s.store.GetStream(ctx, id)
+}
+
+// FailureReport is the body of POST /api/streams/{id}/failures.
+type FailureReport struct {
+	Provider string   `json:"provider"`
+	Stage    sb.Stage `json:"stage"`
+	Code     string   `json:"code,omitempty"`
+	Message  string   `json:"message,omitempty"`
+}
+
+// ReportFailure records a failure a client saw on a provider: it goes in the
+// stream's trail and counts toward the provider's error rate; past the
+// threshold within the window it triggers an immediate health check.
+func (s *Service) ReportFailure(ctx context.Context, id, owner string, admin bool, f FailureReport) error {
+	if !sb.ValidName(f.Provider) {
+		return sb.Invalid("provider", "is required: the provider that failed")
+	}
+	switch f.Stage {
+	case sb.StageConnect, sb.StageAuth, sb.StageOperation, sb.StageTimeout, "media":
+	default:
+		return sb.Invalid("stage", "must be connect, auth, operation, timeout or media")
+	}
+	if len(f.Code) > 64 {
+		return sb.Invalid("code", "at most 64 characters")
+	}
+	if len(f.Message) > 1024 {
+		return sb.Invalid("message", "at most 1024 characters")
+	}
+	st, err := s.own(ctx, id, owner, admin)
+	if err != nil {
+		return err
+	}
+	if st.Status != sb.StreamActive {
+		return sb.Errorf(sb.EConflict, "stream %s has ended", id)
+	}
+	if _, err := s.store.GetProvider(ctx, f.Provider); err != nil {
+		if sb.IsCode(err, sb.ENotFound) {
+			return sb.Invalid("provider", "no provider named %s", f.Provider)
+		}
+		return err
+	}
+	now := s.clock.Now()
+	if err := s.store.AppendTrail(ctx, sb.TrailEntry{StreamID: id, At: now, Kind: sb.TrailFailure, Provider: f.Provider,
+		Reason: truncate(f.Message, 1024), Stage: f.Stage, Code: f.Code}); err != nil {
+		return err
+	}
+	if _, err := s.checker.ReportClientFailure(ctx, f.Provider, now); err != nil {
+		return err
+	}
+	if s.noteFailure(f.Provider, now) {
+		select {
+		case s.recheck <- f.Provider:
+		default: // a check is already queued
+		}
+	}
+	return nil
+}
+
+// noteFailure adds a failure to the provider's window and reports whether the
+// threshold was just reached.
+func (s *Service) noteFailure(name string, at time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cut := at.Add(-s.window)
+	fs := s.failures[name]
+	i := 0
+	for i < len(fs) && fs[i].Before(cut) {
+		i++
+	}
+	fs = append(fs[i:], at)
+	if len(fs) >= s.thresh {
+		delete(s.failures, name) // start a fresh window after triggering
+		return true
+	}
+	s.failures[name] = fs
+	return false
+}
+
+// MigrateRequest is the body of POST /api/streams/{id}/migrate.
+type MigrateRequest struct {
+	To     string `json:"to,omitempty"`
+	Reason string `json:"reason"`
+}
+
+// Migrate moves a live stream to another provider (to, or the best other one)
+// and returns its new assignment.
+func (s *Service) Migrate(ctx context.Context, id, owner string, admin bool, req MigrateRequest) (Assignment, error) {
+	if req.To != "" && !sb.ValidName(req.To) {
+		return Assignment{}, sb.Invalid("to", "is not a provider name")
+	}
+	if req.Reason == "" || len(req.Reason) > 256 {
+		return Assignment{}, sb.Invalid("reason", "is required: at most 256 characters")
+	}
+	st, err := s.own(ctx, id, owner, admin)
+	if err != nil {
+		return Assignment{}, err
+	}
+	if st.Status != sb.StreamActive {
+		return Assignment{}, sb.Errorf(sb.EConflict, "stream %s has ended", id)
+	}
+	if req.To == st.Provider {
+		return Assignment{}, sb.Invalid("to", "the stream is already on %s", req.To)
+	}
+	cands, byName, err := s.candidates(ctx)
+	if err != nil {
+		return Assignment{}, err
+	}
+	d := routing.Select(cands, routing.Request{Region: st.Region, Exclude: []string{st.Provider}}, s.rand)
+	order := d.Order
+	if req.To != "" {
+		if _, ok := byName[req.To]; !ok {
+			return Assignment{}, sb.Invalid("to", "no provider named %s", req.To)
+		}
+		if !slices.Contains(order, req.To) {
+			return Assignment{}, sb.Errorf(sb.EConflict, "provider %s cannot take the stream: %s", req.To, d.Skipped[req.To])
+		}
+		order = append([]string{req.To}, without(order, req.To)...)
+	}
+	if len(order) == 0 {
+		return Assignment{}, sb.Errorf(sb.EUnavailable, "no other provider can take the stream: %s", skippedSummary(d))
+	}
+	now := s.clock.Now()
+	var lastErr error
+	for _, name := range order {
+		rec := byName[name]
+		tok, err := s.mint(rec, st)
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		entry := sb.TrailEntry{StreamID: id, At: now, Kind: sb.TrailMigrate, Provider: name, From: st.Provider,
+			Reason: req.Reason, Statuses: d.Statuses, LeastBad: d.LeastBad}
+		moved, err := s.store.MigrateStream(ctx, id, entry, rec.MaxActiveStreams)
+		if sb.IsCode(err, sb.EUnavailable) {
+			lastErr = err
+			continue
+		}
+		if err != nil {
+			return Assignment{}, err
+		}
+		s.log.Info("stream migrated", "stream_id", id, "from", st.Provider, "to", name, "reason", req.Reason)
+		s.bus.Publish(sb.Event{Type: sb.EventStreamFailover, At: now, Audience: sb.RoleAdmin,
+			Data: map[string]any{"streamId": id, "from": st.Provider, "to": name, "reason": req.Reason, "room": st.Room}})
+		return s.assignment(moved, rec, tok, without(order, name), d.LeastBad), nil
+	}
+	return Assignment{}, sb.Errorf(sb.EUnavailable, "no other provider can take the stream: %s", errText(lastErr))
+}
+
+// End ends a stream. Ending an ended stream is not an error.
+func (s *Service) End(ctx context.Context, id, owner string, admin bool) (sb.Stream, error) {
+	if _, err := s.own(ctx, id, owner, admin); err != nil {
+		return sb.Stream{}, err
+	}
+	return s.store.EndStream(ctx, id, s.clock.Now(), sb.EndClient)
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}
