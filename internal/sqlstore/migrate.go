@@ -28,7 +28,12 @@ func (s *Store) migrate(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("sqlstore: migrations: %w", err)
 	}
-	if _, err := s.w.ExecContext(ctx, s.d.migrationsTable); err != nil {
+	// In a write transaction: as a lone statement it would read the schema,
+	// then upgrade to a write lock, which a concurrent Open can make fail at once.
+	if err := s.write(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, s.d.migrationsTable)
+		return err
+	}); err != nil {
 		return fmt.Errorf("sqlstore: create schema_migrations: %w", err)
 	}
 	var latest sql.NullInt64

@@ -261,20 +261,21 @@ func equalInts(a, b []int) bool {
 }
 
 func TestConcurrentOpenSameFile(t *testing.T) {
-	// Two stores on one file (as two processes would be) migrate once and both work.
+	// Stores opening one new file at once (as processes would) migrate it once and all work.
 	ctx := context.Background()
 	dsn, _ := tempDSN(t)
 	sealer := newSealer(t)
-	errs := make(chan error, 2)
-	stores := make(chan *Store, 2)
-	for range 2 {
+	const n = 4
+	errs := make(chan error, n)
+	stores := make(chan *Store, n)
+	for range n {
 		go func() {
 			s, err := Open(ctx, dsn, sealer, nil)
 			errs <- err
 			stores <- s
 		}()
 	}
-	for range 2 {
+	for range n {
 		if err := <-errs; err != nil {
 			t.Fatalf("Open: %v", err)
 		}
