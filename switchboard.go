@@ -100,9 +100,22 @@ func (SystemClock) Now() time.Time { return time.Now().UTC() }
 
 // Actor is who performed a change, for the audit log.
 type Actor struct {
-	Kind string `json:"kind"` // "user", "token", "bootstrap", "system"
+	Kind string `json:"kind"`         // "user", "token", "bootstrap", "system"
+	ID   string `json:"id,omitempty"` // the token id, for tokens
 	Name string `json:"name"`
 	Role Role   `json:"role"`
+}
+
+// Key identifies the actor as the owner of streams: "token:<id>",
+// "user:<name>" or the kind.
+func (a Actor) Key() string {
+	switch a.Kind {
+	case "token":
+		return "token:" + a.ID
+	case "user":
+		return "user:" + a.Name
+	}
+	return a.Kind
 }
 
 type ctxKey int

@@ -18,11 +18,13 @@ import (
 	"github.com/switchboardhq/switchboard"
 	"github.com/switchboardhq/switchboard/internal/auth"
 	"github.com/switchboardhq/switchboard/internal/config"
+	"github.com/switchboardhq/switchboard/internal/events"
 	"github.com/switchboardhq/switchboard/internal/health"
 	"github.com/switchboardhq/switchboard/internal/httpapi"
 	"github.com/switchboardhq/switchboard/internal/providers"
 	"github.com/switchboardhq/switchboard/internal/secrets"
 	"github.com/switchboardhq/switchboard/internal/sqlstore"
+	"github.com/switchboardhq/switchboard/internal/streams"
 )
 
 func newLogger(w io.Writer, format, level string) *slog.Logger {
@@ -64,6 +66,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Handler: app.handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	// Shutdown does not wait for event streams: end them so it can finish.
+	srv.RegisterOnShutdown(app.hub.Close)
 	log.Info("listening", "addr", ln.Addr().String(), "db", redactDSN(cfg.DB), "version", switchboard.Version)
 	fmt.Fprintf(stdout, "switchboard listening on http://%s\n", ln.Addr())
 
@@ -105,6 +109,7 @@ func redactDSN(dsn string) string {
 // app is the wired server: store, API and background work.
 type app struct {
 	store   switchboard.Store
+	hub     *events.Hub
 	handler http.Handler
 	log     *slog.Logger
 	runners []func(ctx context.Context) error
@@ -129,9 +134,11 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, err
 		return nil, err
 	}
 	a := &app{store: store, log: log}
+	hub := events.New(events.Options{Clock: clock, Logger: log})
+	a.hub = hub
 	metrics := httpapi.NewMetrics(prometheus.NewRegistry(), store)
 	checker, err := health.NewChecker(health.Config{
-		Registry: store, Health: store, Probers: providers.Probers(), Clock: clock, Logger: log,
+		Registry: store, Health: store, Probers: providers.Probers(), Clock: clock, Logger: log, Bus: hub,
 		MaxConcurrent: cfg.HealthConcurrency, OnProbe: metrics.ObserveProbe, OnTransition: metrics.ObserveTransition,
 	})
 	if err != nil {
@@ -139,10 +146,15 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, err
 		return nil, err
 	}
 	scheduler := health.NewScheduler(checker, health.SchedulerConfig{})
-	a.runners = append(a.runners, scheduler.Run)
+	minters := map[switchboard.Kind]switchboard.TokenMinter{}
+	for k, ad := range providers.Adapters() {
+		minters[k] = ad
+	}
+	svc := streams.New(streams.Config{Store: store, Checker: checker, Minters: minters, Bus: hub, Clock: clock, Logger: log})
+	a.runners = append(a.runners, scheduler.Run, svc.Run)
 	api := httpapi.New(httpapi.Options{
-		Store: store, Clock: clock, Logger: log, BootstrapToken: cfg.BootstrapToken,
-		Health: checker, Metrics: metrics, ProvidersChanged: scheduler.Notify,
+		Store: store, Clock: clock, Logger: log, BootstrapToken: cfg.BootstrapToken, Bus: hub,
+		Health: checker, Metrics: metrics, ProvidersChanged: scheduler.Notify, Streams: svc, Events: hub,
 		PublicRate: cfg.PublicRateLimit, PublicBurst: cfg.PublicBurst,
 	})
 	a.handler = api

@@ -72,7 +72,7 @@ func (s *Server) authenticate(r *http.Request) (identity, error) {
 		if t.LastUsedAt == nil || now.Sub(*t.LastUsedAt) > timeTouchEvery {
 			_ = s.store.TouchAPIToken(r.Context(), t.ID, now)
 		}
-		return identity{actor: sb.Actor{Kind: "token", Name: t.Name, Role: t.Role}}, nil
+		return identity{actor: sb.Actor{Kind: "token", ID: t.ID, Name: t.Name, Role: t.Role}}, nil
 	}
 	c, err := r.Cookie(sessionCookie)
 	if err != nil || c.Value == "" {

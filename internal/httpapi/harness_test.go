@@ -18,12 +18,14 @@ import (
 
 	sb "github.com/switchboardhq/switchboard"
 	"github.com/switchboardhq/switchboard/internal/auth"
+	"github.com/switchboardhq/switchboard/internal/events"
 	"github.com/switchboardhq/switchboard/internal/health"
 	"github.com/switchboardhq/switchboard/internal/providers"
 	"github.com/switchboardhq/switchboard/internal/providers/agora"
 	"github.com/switchboardhq/switchboard/internal/providers/zegocloud"
 	"github.com/switchboardhq/switchboard/internal/secrets"
 	"github.com/switchboardhq/switchboard/internal/sqlstore"
+	"github.com/switchboardhq/switchboard/internal/streams"
 )
 
 // Secret values used in fixtures; leak tests look for them everywhere.
@@ -60,17 +62,38 @@ func (s *syncBuffer) String() string {
 }
 
 type testEnv struct {
-	t      *testing.T
-	store  sb.Store
-	api    *Server
-	srv    *httptest.Server
-	logs   *syncBuffer
-	tokens map[sb.Role]string // bearer tokens per role
-	dir    string
-	events *recordingBus
-	agora  *agora.Fake
-	zego   *zegocloud.Fake
-	health *health.Checker
+	t       *testing.T
+	store   sb.Store
+	api     *Server
+	srv     *httptest.Server
+	logs    *syncBuffer
+	tokens  map[sb.Role]string // bearer tokens per role
+	dir     string
+	events  *recordingBus
+	agora   *agora.Fake
+	zego    *zegocloud.Fake
+	health  *health.Checker
+	clock   *fakeClock
+	streams *streams.Service
+}
+
+// fakeClock is a settable clock; it starts at the wall time and moves only
+// when told to.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
 }
 
 type recordingBus struct {
@@ -107,7 +130,8 @@ func newTestEnv(t *testing.T) *testEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := sqlstore.Open(context.Background(), "sqlite:"+filepath.Join(dir, "sb.db"), sealer, sb.SystemClock{})
+	clock := &fakeClock{now: time.Now().UTC()}
+	store, err := sqlstore.Open(context.Background(), "sqlite:"+filepath.Join(dir, "sb.db"), sealer, clock)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,20 +151,31 @@ func newTestEnv(t *testing.T) *testEnv {
 	t.Cleanup(func() { zf.Close() })
 	metrics := NewMetrics(prometheus.NewRegistry(), store)
 	checker, err := health.NewChecker(health.Config{
-		Registry: store, Health: store, Probers: providers.Probers(), Bus: bus, Logger: logger,
+		Registry: store, Health: store, Probers: providers.Probers(), Bus: bus, Logger: logger, Clock: clock,
 		OnProbe: metrics.ObserveProbe, OnTransition: metrics.ObserveTransition,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+	minters := map[sb.Kind]sb.TokenMinter{}
+	for k, a := range providers.Adapters() {
+		minters[k] = a
+	}
+	svc := streams.New(streams.Config{Store: store, Checker: checker, Minters: minters, Bus: bus, Clock: clock, Logger: logger})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = svc.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	hub := events.New(events.Options{Clock: clock})
+	t.Cleanup(hub.Close)
 	api := New(Options{
-		Store: store, Bus: bus, Logger: logger, Health: checker, Metrics: metrics,
+		Store: store, Bus: bus, Logger: logger, Health: checker, Metrics: metrics, Clock: clock, Streams: svc, Events: hub,
 		BootstrapToken: bootstrapToken, LoginEvery: time.Millisecond, LoginBurst: 1000,
 	})
 	srv := httptest.NewServer(api)
 	t.Cleanup(srv.Close)
 	e := &testEnv{t: t, store: store, api: api, srv: srv, logs: logs, tokens: map[sb.Role]string{}, dir: dir, events: bus,
-		agora: af, zego: zf, health: checker}
+		agora: af, zego: zf, health: checker, clock: clock, streams: svc}
 	if err := store.CreateUser(context.Background(), sb.User{Username: "admin", Role: sb.RoleSuperadmin, PasswordHash: hashOnce(), CreatedAt: time.Now().UTC()}); err != nil {
 		t.Fatal(err)
 	}
@@ -224,6 +259,7 @@ func (e *testEnv) agoraProvider(name string, priority int) map[string]any {
 		"name": name, "displayName": "Agora " + name, "kind": "agora", "priority": priority,
 		"config":      map[string]any{"appId": agoraAppID, "baseUrl": e.agora.URL()},
 		"credentials": map[string]any{"customerId": secretCustomerID, "customerSecret": secretCustomer, "appCertificate": secretCertificate},
+		"pricing":     map[string]any{"currency": "USD", "perThousandMinutes": map[string]any{"audio": 0.99, "sd": 3.99, "hd": 3.99, "fullhd": 8.99}},
 	}
 }
 
@@ -249,4 +285,48 @@ func (e *testEnv) snapshot() string {
 		e.t.Fatalf("list: %d %s", st, b)
 	}
 	return string(b)
+}
+
+// doQuiet is do without the *testing.T helpers, for use from goroutines.
+func (e *testEnv) doQuiet(method, path, token string, body any) (int, []byte) {
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	default:
+		js, _ := json.Marshal(b)
+		rd = bytes.NewReader(js)
+	}
+	req, err := http.NewRequest(method, e.srv.URL+path, rd)
+	if err != nil {
+		return 0, []byte(err.Error())
+	}
+	if rd != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Authorization", bearer(token))
+	resp, err := e.srv.Client().Do(req)
+	if err != nil {
+		return 0, []byte(err.Error())
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, out
+}
+
+func idOf(b []byte) string {
+	var v struct{ ID string }
+	_ = json.Unmarshal(b, &v)
+	return v.ID
+}
+
+func newReq(method, url, token, ifNoneMatch string) (*http.Request, error) {
+	r, err := http.NewRequest(method, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	r.Header.Set("Authorization", bearer(token))
+	if ifNoneMatch != "" {
+		r.Header.Set("If-None-Match", ifNoneMatch)
+	}
+	return r, nil
 }

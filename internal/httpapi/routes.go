@@ -47,5 +47,19 @@ func (s *Server) routes() []route {
 		{"POST", "/api/streaming/providers/health-check-all", sb.RoleAdmin, s.checkAll},
 		{"POST", "/api/streaming/providers/{name}/health-check", sb.RoleAdmin, s.checkProvider},
 		{"GET", "/api/streaming/providers/{name}/history", sb.RoleAdmin, s.providerHistory},
+
+		// Streams.
+		{"GET", "/api/streaming/config", sb.RoleClient, s.streamingConfig},
+		{"POST", "/api/streams", sb.RoleClient, s.startStream},
+		{"POST", "/api/streams/{id}/heartbeat", sb.RoleClient, s.heartbeat},
+		{"POST", "/api/streams/{id}/failures", sb.RoleClient, s.reportFailure},
+		{"POST", "/api/streams/{id}/migrate", sb.RoleClient, s.migrateStream},
+		{"POST", "/api/streams/{id}/end", sb.RoleClient, s.endStream},
+		{"GET", "/api/streams", sb.RoleAdmin, s.listStreams},
+		{"GET", "/api/streams/{id}", sb.RoleAdmin, s.getStream},
+		{"GET", "/api/streaming/stats", sb.RoleAdmin, s.streamingStats},
+
+		// Events.
+		{"GET", "/api/events", sb.RoleClient, s.events},
 	}
 }

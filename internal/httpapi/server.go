@@ -12,6 +12,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/switchboardhq/switchboard"
+	"github.com/switchboardhq/switchboard/internal/events"
+	"github.com/switchboardhq/switchboard/internal/streams"
 )
 
 // Options wires a Server.
@@ -27,6 +29,10 @@ type Options struct {
 	ProvidersChanged func()
 	// Health probes providers on demand.
 	Health HealthChecker
+	// Streams assigns streams to providers.
+	Streams *streams.Service
+	// Events streams events to subscribers.
+	Events *events.Hub
 	// Metrics holds the metrics /metrics serves; nil creates them on a new registry.
 	Metrics *Metrics
 	// PublicRate and PublicBurst limit requests per client IP to the public
@@ -51,6 +57,8 @@ type Server struct {
 	changed func()
 	metrics *Metrics
 	health  HealthChecker
+	streams *streams.Service
+	hub     *events.Hub
 	public  *limiterSet // nil: no limit
 	ttl     time.Duration
 	logins  *limiterSet
@@ -86,7 +94,7 @@ func New(o Options) *Server {
 		burst = 10
 	}
 	s.logins = newLimiterSet(every, burst)
-	s.health = o.Health
+	s.health, s.streams, s.hub = o.Health, o.Streams, o.Events
 	if o.PublicRate > 0 {
 		s.public = newLimiterSet(time.Duration(float64(time.Second)/o.PublicRate), max(o.PublicBurst, 1))
 	}

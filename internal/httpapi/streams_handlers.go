@@ -1,0 +1,276 @@
+package httpapi
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	sb "github.com/switchboardhq/switchboard"
+	"github.com/switchboardhq/switchboard/internal/health"
+	"github.com/switchboardhq/switchboard/internal/streams"
+)
+
+// caller returns the owner key of the caller and whether it may act on any stream.
+func caller(r *http.Request) (owner string, admin bool) {
+	a := sb.ActorFrom(r.Context())
+	return a.Key(), a.Role >= sb.RoleAdmin
+}
+
+// clientConfig is the body of GET /api/streaming/config.
+type clientConfig struct {
+	Providers []configProvider `json:"providers"`
+	streams.ClientSettings
+}
+
+type configProvider struct {
+	streams.ProviderInfo
+	Healthy bool     `json:"healthy"`
+	State   sb.State `json:"state"`
+	Regions []string `json:"regions"`
+}
+
+func (s *Server) streamingConfig(w http.ResponseWriter, r *http.Request) {
+	recs, err := s.store.ListProviders(r.Context())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	cfg := clientConfig{Providers: []configProvider{}, ClientSettings: s.streams.Settings()}
+	for _, rec := range recs {
+		if !rec.Enabled {
+			continue
+		}
+		cfg.Providers = append(cfg.Providers, configProvider{ProviderInfo: streams.PublicInfo(rec),
+			Healthy: health.Healthy(rec.Health.Status), State: health.StateOf(rec.Health.Status), Regions: rec.Regions})
+	}
+	body, _ := json.Marshal(cfg)
+	sum := sha256.Sum256(body)
+	etag := `"` + hex.EncodeToString(sum[:12]) + `"`
+	w.Header().Set("ETag", etag)
+	w.Header().Set("Cache-Control", "no-cache")
+	if r.Header.Get("If-None-Match") == etag {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(append(body, '\n'))
+}
+
+func (s *Server) startStream(w http.ResponseWriter, r *http.Request) {
+	var req streams.StartRequest
+	if err := decode(r, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	owner, _ := caller(r)
+	a, created, err := s.streams.Start(r.Context(), owner, req)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	status := http.StatusCreated
+	if !created {
+		status = http.StatusOK
+	}
+	w.Header().Set("Location", "/api/streams/"+a.ID)
+	writeJSON(w, status, a)
+}
+
+var streamIDRE = regexp.MustCompile(`^st_[0-9a-f]{24}$`)
+
+func (s *Server) streamID(w http.ResponseWriter, r *http.Request) (string, bool) {
+	id := r.PathValue("id")
+	if !streamIDRE.MatchString(id) {
+		s.writeError(w, r, sb.Errorf(sb.ENotFound, "no stream %s", strconv.Quote(truncate(id, 64))))
+		return "", false
+	}
+	return id, true
+}
+
+func (s *Server) heartbeat(w http.ResponseWriter, r *http.Request) {
+	id, ok := s.streamID(w, r)
+	if !ok {
+		return
+	}
+	owner, admin := caller(r)
+	st, err := s.streams.Heartbeat(r.Context(), id, owner, admin)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, st)
+}
+
+func (s *Server) reportFailure(w http.ResponseWriter, r *http.Request) {
+	id, ok := s.streamID(w, r)
+	if !ok {
+		return
+	}
+	var f streams.FailureReport
+	if err := decode(r, &f); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	owner, admin := caller(r)
+	if err := s.streams.ReportFailure(r.Context(), id, owner, admin, f); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusAccepted)
+}
+
+func (s *Server) migrateStream(w http.ResponseWriter, r *http.Request) {
+	id, ok := s.streamID(w, r)
+	if !ok {
+		return
+	}
+	var req streams.MigrateRequest
+	if err := decode(r, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	owner, admin := caller(r)
+	a, err := s.streams.Migrate(r.Context(), id, owner, admin, req)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, a)
+}
+
+func (s *Server) endStream(w http.ResponseWriter, r *http.Request) {
+	id, ok := s.streamID(w, r)
+	if !ok {
+		return
+	}
+	owner, admin := caller(r)
+	st, err := s.streams.End(r.Context(), id, owner, admin)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, st)
+}
+
+func (s *Server) listStreams(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	f := sb.StreamFilter{Limit: 50}
+	switch v := q.Get("status"); v {
+	case "", "active", "ended":
+		f.Status = sb.StreamStatus(v)
+	default:
+		s.writeError(w, r, sb.Invalid("status", "must be active or ended"))
+		return
+	}
+	if v := q.Get("provider"); v != "" {
+		if !sb.ValidName(v) {
+			s.writeError(w, r, sb.Invalid("provider", "is not a provider name"))
+			return
+		}
+		f.Provider = v
+	}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 500 {
+			s.writeError(w, r, sb.Invalid("limit", "must be an integer from 1 to 500"))
+			return
+		}
+		f.Limit = n
+	}
+	if v := q.Get("cursor"); v != "" {
+		c, ok := parseCursor(v)
+		if !ok {
+			s.writeError(w, r, sb.Invalid("cursor", "is not a cursor from a previous page"))
+			return
+		}
+		f.Before = &c
+	}
+	list, err := s.store.(sb.StreamStore).ListStreams(r.Context(), f)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if list == nil {
+		list = []sb.Stream{}
+	}
+	resp := map[string]any{"streams": list}
+	if len(list) == f.Limit {
+		last := list[len(list)-1]
+		resp["nextCursor"] = strconv.FormatInt(last.StartedAt.UnixNano(), 10) + "." + last.ID
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+func parseCursor(v string) (sb.StreamCursor, bool) {
+	ns, id, ok := strings.Cut(v, ".")
+	if !ok || !streamIDRE.MatchString(id) {
+		return sb.StreamCursor{}, false
+	}
+	n, err := strconv.ParseInt(ns, 10, 64)
+	if err != nil {
+		return sb.StreamCursor{}, false
+	}
+	return sb.StreamCursor{StartedAt: time.Unix(0, n).UTC(), ID: id}, true
+}
+
+func (s *Server) getStream(w http.ResponseWriter, r *http.Request) {
+	id, ok := s.streamID(w, r)
+	if !ok {
+		return
+	}
+	ss := s.store.(sb.StreamStore)
+	st, err := ss.GetStream(r.Context(), id)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	trail, err := ss.StreamTrail(r.Context(), id)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if trail == nil {
+		trail = []sb.TrailEntry{}
+	}
+	writeJSON(w, http.StatusOK, struct {
+		sb.Stream
+		Trail []sb.TrailEntry `json:"trail"`
+	}{st, trail})
+}
+
+func (s *Server) streamingStats(w http.ResponseWriter, r *http.Request) {
+	if month := r.URL.Query().Get("month"); month != "" {
+		if _, err := time.Parse("2006-01", month); err != nil {
+			s.writeError(w, r, sb.Invalid("month", "must be YYYY-MM"))
+			return
+		}
+		all, err := s.store.(sb.StreamStore).MonthlyUsageOf(r.Context(), "")
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		out := []sb.MonthlyUsage{}
+		for _, u := range all {
+			if u.Month == month {
+				out = append(out, u)
+			}
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"month": month, "providers": out})
+		return
+	}
+	stats, err := s.streams.Stats(r.Context())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"month": s.clock.Now().Format("2006-01"), "providers": stats})
+}
+
+func (s *Server) events(w http.ResponseWriter, r *http.Request) {
+	s.hub.ServeSSE(w, r, sb.ActorFrom(r.Context()).Role)
+}
