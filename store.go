@@ -114,7 +114,10 @@ type HealthStore interface {
 	// Transitions lists status transitions of one provider (all when name is ""),
 	// newest first.
 	Transitions(ctx context.Context, name string, since time.Time, limit int) ([]Transition, error)
-	// HourlyRollups and DailyRollups return buckets in [from, to), oldest first.
+	// HourlyRollups and DailyRollups return buckets in [from, to), oldest
+	// first. DailyRollups includes days not yet compacted, summed from their
+	// hourly rollups. Methods that take a provider name return ENotFound for
+	// an unknown provider.
 	HourlyRollups(ctx context.Context, name string, from, to time.Time) ([]Rollup, error)
 	DailyRollups(ctx context.Context, name string, from, to time.Time) ([]Rollup, error)
 	// RecentLatencies returns the latencies in ms of the raw results since t.

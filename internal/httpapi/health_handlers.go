@@ -250,7 +250,7 @@ func (s *Server) providerHistory(w http.ResponseWriter, r *http.Request) {
 	if bucket == "hour" {
 		rs, err = s.store.HourlyRollups(r.Context(), name, from, now)
 	} else {
-		rs, err = s.dailyWithToday(r.Context(), name, from, now)
+		rs, err = s.store.DailyRollups(r.Context(), name, from, now)
 	}
 	if err != nil {
 		s.writeError(w, r, err)
@@ -269,42 +269,4 @@ func (s *Server) providerHistory(w http.ResponseWriter, r *http.Request) {
 		trs = []sb.Transition{}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"name": name, "window": window, "bucket": bucket, "points": points, "transitions": trs})
-}
-
-// dailyWithToday returns daily rollups, completing the days not yet compacted
-// (today, and any day the daily job has not folded yet) from hourly rollups.
-func (s *Server) dailyWithToday(ctx context.Context, name string, from, now time.Time) ([]sb.Rollup, error) {
-	daily, err := s.store.DailyRollups(ctx, name, from, now)
-	if err != nil {
-		return nil, err
-	}
-	have := map[time.Time]bool{}
-	for _, d := range daily {
-		have[d.Bucket.UTC()] = true
-	}
-	hourly, err := s.store.HourlyRollups(ctx, name, from, now)
-	if err != nil {
-		return nil, err
-	}
-	extra := map[time.Time]*sb.Rollup{}
-	for _, h := range hourly {
-		day := h.Bucket.UTC().Truncate(24 * time.Hour)
-		if have[day] {
-			continue
-		}
-		x := extra[day]
-		if x == nil {
-			x = &sb.Rollup{Bucket: day}
-			extra[day] = x
-		}
-		x.Checks += h.Checks
-		x.Successes += h.Successes
-		x.LatencySumMs += h.LatencySumMs
-		x.LatencyMaxMs = max(x.LatencyMaxMs, h.LatencyMaxMs)
-	}
-	for _, x := range extra {
-		daily = append(daily, *x)
-	}
-	slices.SortFunc(daily, func(a, b sb.Rollup) int { return a.Bucket.Compare(b.Bucket) })
-	return daily, nil
 }
