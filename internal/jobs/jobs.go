@@ -263,8 +263,8 @@ func (r *Runner) monthlyRollup(ctx context.Context, now time.Time) error {
 		}
 		us := make([]sb.MonthlyUsage, 0, len(recs))
 		for _, rec := range recs {
-			c, used := costs[rec.Name]
-			if !used && !rec.CreatedAt.IsZero() && !rec.CreatedAt.Before(to) {
+			c := costs[rec.Name]
+			if !c.used() && !rec.CreatedAt.IsZero() && !rec.CreatedAt.Before(to) {
 				continue
 			}
 			if c.minutes == nil {
@@ -369,6 +369,16 @@ func (r *Runner) once(ctx context.Context, job, period string, now time.Time, wo
 type usage struct {
 	minutes map[sb.Quality]float64
 	cost    float64
+}
+
+// used reports whether the provider streamed at all in the period.
+func (u usage) used() bool {
+	for _, m := range u.minutes {
+		if m > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // costs prices every registered provider's usage over [from, to) at its
