@@ -405,9 +405,11 @@ func (r *Runner) costs(ctx context.Context, recs []sb.ProviderRecord, from, to t
 }
 
 // reached reports whether cost is at least pct percent of budget, compared in
-// whole cents so that, say, $8.00 of a $10.00 budget is exactly 80 %.
+// whole cents so that, say, $8.00 of a $10.00 budget is exactly 80 %. Nothing
+// spent reaches nothing, however small the budget.
 func reached(cost, budget, pct float64) bool {
-	return math.Round(cost*100) >= math.Round(budget*pct)
+	c := math.Round(cost * 100)
+	return c > 0 && c >= math.Round(budget*pct)
 }
 
 func budgetJob(threshold float64, provider string) string {

@@ -372,6 +372,8 @@ func TestReached(t *testing.T) {
 		{10, 10, 100, true},
 		{12.34, 10, 100, true},
 		{0, 10, 80, false},
+		{0, 0.001, 80, false}, // a threshold under half a cent
+		{0.01, 0.001, 80, true},
 		{80.01, 100.01, 80, true}, // 80 % of 100.01 is 80.008 → 80.01
 	}
 	for _, tt := range tests {

@@ -16,6 +16,8 @@ import (
 	"github.com/switchboardhq/switchboard/internal/storetest"
 )
 
+var _ jobs.Store = (*sqlstore.Store)(nil)
+
 type clock struct {
 	mu sync.Mutex
 	t  time.Time
