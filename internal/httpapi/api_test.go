@@ -19,8 +19,9 @@ func uniq(prefix string) string { return fmt.Sprintf("%s-%d", prefix, seq.Add(1)
 // matrixCase instantiates one route for one call: setup returns the path and
 // body, and ok is the status an allowed caller gets.
 type matrixCase struct {
-	setup func(e *testEnv) (path string, body any)
-	ok    int
+	setup  func(e *testEnv) (path string, body any)
+	ok     int
+	stream bool // a never-ending response (SSE): only the status is read
 }
 
 func TestAuthMatrix(t *testing.T) {
@@ -35,26 +36,42 @@ func TestAuthMatrix(t *testing.T) {
 			return "/api/streaming/providers/" + name + suffix, body
 		}
 	}
+	withStream := func(suffix string, body any) func(*testEnv) (string, any) {
+		return func(e *testEnv) (string, any) {
+			a := e.start(e.tokens[sb.RoleClient], streamBody(uniq("room"), "u"))
+			return "/api/streams/" + a.ID + suffix, body
+		}
+	}
 	cases := map[string]matrixCase{
-		"GET /healthz":          {fixed("/healthz", nil), 200},
-		"GET /readyz":           {fixed("/readyz", nil), 200},
-		"GET /metrics":          {fixed("/metrics", nil), 200},
-		"GET /api/openapi.json": {fixed("/api/openapi.json", nil), 200},
-		"POST /api/auth/login":  {fixed("/api/auth/login", map[string]string{"username": "admin", "password": adminPassword}), 200},
-		"POST /api/auth/logout": {fixed("/api/auth/logout", nil), 204},
-		"GET /api/auth/me":      {fixed("/api/auth/me", nil), 200},
-		"POST /api/auth/tokens": {fixed("/api/auth/tokens", map[string]string{"name": "x", "role": "client"}), 201},
-		"GET /api/auth/tokens":  {fixed("/api/auth/tokens", nil), 200},
-		"DELETE /api/auth/tokens/{id}": {func(e *testEnv) (string, any) {
+		"GET /api/streaming/config":        {setup: fixed("/api/streaming/config", nil), ok: 200},
+		"POST /api/streams":                {setup: fixed("/api/streams", streamBody("matrix", "u")), ok: 201},
+		"POST /api/streams/{id}/heartbeat": {setup: withStream("/heartbeat", nil), ok: 200},
+		"POST /api/streams/{id}/failures":  {setup: withStream("/failures", map[string]any{"provider": "seed", "stage": "connect"}), ok: 202},
+		"POST /api/streams/{id}/migrate":   {setup: withStream("/migrate", map[string]any{"reason": "test"}), ok: 200},
+		"POST /api/streams/{id}/end":       {setup: withStream("/end", nil), ok: 200},
+		"GET /api/streams":                 {setup: fixed("/api/streams?status=active", nil), ok: 200},
+		"GET /api/streams/{id}":            {setup: withStream("", nil), ok: 200},
+		"GET /api/streaming/stats":         {setup: fixed("/api/streaming/stats", nil), ok: 200},
+		"GET /api/events":                  {setup: fixed("/api/events", nil), ok: 200, stream: true},
+		"GET /healthz":                     {setup: fixed("/healthz", nil), ok: 200},
+		"GET /readyz":                      {setup: fixed("/readyz", nil), ok: 200},
+		"GET /metrics":                     {setup: fixed("/metrics", nil), ok: 200},
+		"GET /api/openapi.json":            {setup: fixed("/api/openapi.json", nil), ok: 200},
+		"POST /api/auth/login":             {setup: fixed("/api/auth/login", map[string]string{"username": "admin", "password": adminPassword}), ok: 200},
+		"POST /api/auth/logout":            {setup: fixed("/api/auth/logout", nil), ok: 204},
+		"GET /api/auth/me":                 {setup: fixed("/api/auth/me", nil), ok: 200},
+		"POST /api/auth/tokens":            {setup: fixed("/api/auth/tokens", map[string]string{"name": "x", "role": "client"}), ok: 201},
+		"GET /api/auth/tokens":             {setup: fixed("/api/auth/tokens", nil), ok: 200},
+		"DELETE /api/auth/tokens/{id}": {setup: func(e *testEnv) (string, any) {
 			var out struct{ ID string }
 			e.mustDo("POST", "/api/auth/tokens", bootstrapToken, map[string]string{"name": "victim", "role": "client"}, 201, &out)
 			return "/api/auth/tokens/" + out.ID, nil
-		}, 204},
-		"GET /api/streaming/providers": {fixed("/api/streaming/providers", nil), 200},
-		"POST /api/streaming/providers": {func(e *testEnv) (string, any) {
+		}, ok: 204},
+		"GET /api/streaming/providers": {setup: fixed("/api/streaming/providers", nil), ok: 200},
+		"POST /api/streaming/providers": {setup: func(e *testEnv) (string, any) {
 			return "/api/streaming/providers", e.agoraProvider(uniq("new"), 60)
-		}, 201},
-		"PUT /api/streaming/providers/priorities": {func(e *testEnv) (string, any) {
+		}, ok: 201},
+		"PUT /api/streaming/providers/priorities": {setup: func(e *testEnv) (string, any) {
 			recs, err := e.store.ListProviders(t.Context())
 			if err != nil {
 				t.Fatal(err)
@@ -64,18 +81,19 @@ func TestAuthMatrix(t *testing.T) {
 				order[len(recs)-1-i] = r.Name
 			}
 			return "/api/streaming/providers/priorities", map[string]any{"order": order}
-		}, 200},
-		"GET /api/streaming/providers/{name}":               {withProvider("", nil), 200},
-		"PUT /api/streaming/providers/{name}":               {withProvider("", map[string]any{"enabled": false}), 200},
-		"DELETE /api/streaming/providers/{name}":            {withProvider("", nil), 204},
-		"GET /api/audit":                                    {fixed("/api/audit", nil), 200},
-		"GET /api/streaming/providers/{name}/health":        {withProvider("/health", nil), 200},
-		"GET /api/streaming/providers/health-check-all":     {fixed("/api/streaming/providers/health-check-all", nil), 200},
-		"POST /api/streaming/providers/health-check-all":    {fixed("/api/streaming/providers/health-check-all", nil), 200},
-		"POST /api/streaming/providers/{name}/health-check": {withProvider("/health-check", nil), 200},
-		"GET /api/streaming/providers/{name}/history":       {withProvider("/history?window=7d", nil), 200},
+		}, ok: 200},
+		"GET /api/streaming/providers/{name}":               {setup: withProvider("", nil), ok: 200},
+		"PUT /api/streaming/providers/{name}":               {setup: withProvider("", map[string]any{"enabled": false}), ok: 200},
+		"DELETE /api/streaming/providers/{name}":            {setup: withProvider("", nil), ok: 204},
+		"GET /api/audit":                                    {setup: fixed("/api/audit", nil), ok: 200},
+		"GET /api/streaming/providers/{name}/health":        {setup: withProvider("/health", nil), ok: 200},
+		"GET /api/streaming/providers/health-check-all":     {setup: fixed("/api/streaming/providers/health-check-all", nil), ok: 200},
+		"POST /api/streaming/providers/health-check-all":    {setup: fixed("/api/streaming/providers/health-check-all", nil), ok: 200},
+		"POST /api/streaming/providers/{name}/health-check": {setup: withProvider("/health-check", nil), ok: 200},
+		"GET /api/streaming/providers/{name}/history":       {setup: withProvider("/history?window=7d", nil), ok: 200},
 	}
 	e.createProvider(e.agoraProvider("seed", 1))
+	e.createProvider(e.agoraProvider("seed-backup", 2))
 	for _, rt := range e.api.routes() {
 		key := rt.Method + " " + rt.Path
 		c, ok := cases[key]
@@ -108,11 +126,17 @@ func TestAuthMatrix(t *testing.T) {
 					want = http.StatusForbidden
 				}
 				method := rt.Method
-				st, b := e.do(method, path, cl.token, body)
+				var st int
+				var b []byte
+				if c.stream {
+					st = e.statusOnly(method, path, cl.token)
+				} else {
+					st, b = e.do(method, path, cl.token, body)
+				}
 				if st != want {
 					t.Fatalf("status %d, want %d: %s", st, want, b)
 				}
-				if st >= 400 {
+				if st >= 400 && !c.stream {
 					var eb errorBody
 					if err := json.Unmarshal(b, &eb); err != nil || eb.Error.Code == "" || eb.Error.Message == "" {
 						t.Fatalf("error body is not the JSON envelope: %s", b)

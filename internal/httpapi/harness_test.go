@@ -330,3 +330,24 @@ func newReq(method, url, token, ifNoneMatch string) (*http.Request, error) {
 	}
 	return r, nil
 }
+
+// statusOnly sends a GET and returns the status without reading the body,
+// for never-ending responses such as the event stream.
+func (e *testEnv) statusOnly(method, path, token string) int {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, e.srv.URL+path, nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", bearer(token))
+	}
+	resp, err := e.srv.Client().Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}

@@ -130,6 +130,7 @@ func TestOriginalAcceptance(t *testing.T) {
 		if m.Provider.Name != "zegocloud" || m.ID != a.ID {
 			t.Fatalf("migrate: %+v", m)
 		}
+		e.clock.Advance(time.Second)
 		var got struct {
 			sb.Stream
 			Trail []sb.TrailEntry
