@@ -1,0 +1,787 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/switchboardhq/switchboard"
+)
+
+var _ switchboard.StreamStore = (*Store)(nil)
+
+// Stream listing limits.
+const (
+	defaultStreamsLimit = 50
+	maxStreamsLimit     = 500
+)
+
+// Segment end reason of a stream that moved to another provider.
+const segmentMigrated = "migrated"
+
+const streamColumns = `s.id, s.room, s.user_id, s.role, s.region, s.quality, s.provider, s.status,
+	s.owner, s.idempotency_key, s.started_at, s.last_heartbeat, s.ended_at, s.end_reason, s.migrations`
+
+const selectStream = `SELECT ` + streamColumns + ` FROM streams s`
+
+// errDuplicateStream is returned by StartStream's transaction when the insert
+// hit a unique index: the stream id, or its owner's idempotency key, exists.
+var errDuplicateStream = errors.New("duplicate stream")
+
+func streamNotFound(id string) error {
+	return switchboard.Errorf(switchboard.ENotFound, "stream %s not found", id)
+}
+
+func streamEnded(id string) error {
+	return switchboard.Errorf(switchboard.EConflict, "stream %s has ended", id)
+}
+
+func scanStream(sc scanner) (switchboard.Stream, error) {
+	var (
+		st                    switchboard.Stream
+		role, quality, status string
+		started, heartbeat    int64
+		ended                 sql.NullInt64
+	)
+	err := sc.Scan(&st.ID, &st.Room, &st.UserID, &role, &st.Region, &quality, &st.Provider, &status,
+		&st.Owner, &st.IdempotencyKey, &started, &heartbeat, &ended, &st.EndReason, &st.Migrations)
+	if err != nil {
+		return st, err
+	}
+	st.Role, st.Quality, st.Status = switchboard.StreamRole(role), switchboard.Quality(quality), switchboard.StreamStatus(status)
+	st.StartedAt, st.LastHeartbeat, st.EndedAt = goTime(started), goTime(heartbeat), goTimePtr(ended)
+	return st, nil
+}
+
+// getStream reads a stream in tx (or, with a *sql.DB, outside one).
+func (s *Store) getStream(ctx context.Context, q interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}, id string) (switchboard.Stream, error) {
+	st, err := scanStream(q.QueryRowContext(ctx, s.q(selectStream+` WHERE s.id = ?`), id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return st, streamNotFound(id)
+	}
+	return st, err
+}
+
+// lockStream reads a stream in a write transaction, locking its row until tx
+// ends (on PostgreSQL; SQLite's one writer already excludes other writers).
+func (s *Store) lockStream(ctx context.Context, tx *sql.Tx, id string) (switchboard.Stream, error) {
+	st, err := scanStream(tx.QueryRowContext(ctx, s.q(selectStream+` WHERE s.id = ?`+s.d.lockRow), id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return st, streamNotFound(id)
+	}
+	return st, err
+}
+
+// activeStream reads, and locks, a stream that must be active: ENotFound,
+// EConflict.
+func (s *Store) activeStream(ctx context.Context, tx *sql.Tx, id string) (switchboard.Stream, error) {
+	st, err := s.lockStream(ctx, tx, id)
+	if err != nil {
+		return st, err
+	}
+	if st.Status != switchboard.StreamActive {
+		return st, streamEnded(id)
+	}
+	return st, nil
+}
+
+// checkCapacity fails with EUnavailable when provider already has maxActive
+// active streams (maxActive <= 0: no limit). Inside a write transaction the
+// count is exact: SQLite has one writer at a time, and on PostgreSQL the
+// provider's capacity lock, held until tx ends, queues the writers that count.
+func (s *Store) checkCapacity(ctx context.Context, tx *sql.Tx, provider string, maxActive int) error {
+	if maxActive <= 0 {
+		return nil
+	}
+	if err := s.lockKey(ctx, tx, "switchboard.capacity:"+provider); err != nil {
+		return err
+	}
+	var n int64
+	if err := tx.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM streams WHERE provider = ? AND status = 'active'`), provider).
+		Scan(&n); err != nil {
+		return err
+	}
+	if n >= int64(maxActive) {
+		return switchboard.Errorf(switchboard.EUnavailable, "provider %s is at capacity (%d active streams)", provider, n)
+	}
+	return nil
+}
+
+func (s *Store) insertTrail(ctx context.Context, tx *sql.Tx, e switchboard.TrailEntry) error {
+	var statuses any
+	if len(e.Statuses) > 0 {
+		b, err := json.Marshal(e.Statuses)
+		if err != nil {
+			return fmt.Errorf("encode statuses: %w", err)
+		}
+		statuses = string(b)
+	}
+	_, err := tx.ExecContext(ctx, s.q(`INSERT INTO stream_trail
+		(stream_id, at, kind, provider, from_provider, reason, statuses, least_bad, stage, code)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		e.StreamID, dbTime(e.At), e.Kind, e.Provider, e.From, e.Reason, statuses, e.LeastBad, string(e.Stage), e.Code)
+	return err
+}
+
+func (s *Store) insertSegment(ctx context.Context, tx *sql.Tx, streamID string, seq int, provider string, q switchboard.Quality, at time.Time) error {
+	_, err := tx.ExecContext(ctx, s.q(`INSERT INTO stream_segments (stream_id, seq, provider, quality, started_at)
+		VALUES (?, ?, ?, ?, ?)`), streamID, seq, provider, string(q), dbTime(at))
+	return err
+}
+
+// closeSegment ends the open segment of a stream at at, or at its start if at
+// is earlier: a segment never has a negative length.
+func (s *Store) closeSegment(ctx context.Context, tx *sql.Tx, streamID string, at time.Time, reason string) error {
+	t := dbTime(at)
+	_, err := tx.ExecContext(ctx, s.q(`UPDATE stream_segments
+		SET ended_at = CASE WHEN started_at > ? THEN started_at ELSE ? END, end_reason = ?
+		WHERE stream_id = ? AND ended_at IS NULL`), t, t, reason, streamID)
+	return err
+}
+
+// StartStream stores s as a new active stream on s.Provider, with its first
+// segment and first trail entry, in one transaction. A zero s.StartedAt is the
+// clock's time; s.LastHeartbeat is at least s.StartedAt; the status is active
+// and the end fields and migration count are reset. first gets the stream's id,
+// and defaults to kind assign on s.Provider at the start time.
+//
+// When s.IdempotencyKey is set and s.Owner already has a stream with that key,
+// it returns that stream and created false, changing nothing (even when the
+// provider is now at capacity). When maxActive > 0 and s.Provider already has
+// maxActive active streams it fails with EUnavailable. Errors: EInvalid (no
+// id, no provider, an unknown quality), EConflict (the id exists), EUnavailable.
+func (s *Store) StartStream(ctx context.Context, st switchboard.Stream, first switchboard.TrailEntry, maxActive int) (switchboard.Stream, bool, error) {
+	switch {
+	case st.ID == "":
+		return switchboard.Stream{}, false, switchboard.Invalid("id", "is required")
+	case st.Provider == "":
+		return switchboard.Stream{}, false, switchboard.Invalid("provider", "is required")
+	case !st.Quality.Valid():
+		return switchboard.Stream{}, false, switchboard.Invalid("quality", "must be audio, sd, hd or fullhd")
+	}
+	st.StartedAt = s.nowOr(st.StartedAt)
+	st.LastHeartbeat = st.LastHeartbeat.UTC()
+	if st.LastHeartbeat.Before(st.StartedAt) {
+		st.LastHeartbeat = st.StartedAt
+	}
+	st.Status, st.EndedAt, st.EndReason, st.Migrations = switchboard.StreamActive, nil, "", 0
+	first.StreamID = st.ID
+	if first.At.IsZero() {
+		first.At = st.StartedAt
+	}
+	first.At = first.At.UTC()
+	if first.Kind == "" {
+		first.Kind = switchboard.TrailAssign
+	}
+	if first.Provider == "" {
+		first.Provider = st.Provider
+	}
+
+	var (
+		got     switchboard.Stream
+		created bool
+	)
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		if st.IdempotencyKey != "" {
+			existing, err := scanStream(tx.QueryRowContext(ctx, s.q(selectStream+` WHERE s.owner = ? AND s.idempotency_key = ?`),
+				st.Owner, st.IdempotencyKey))
+			if err == nil {
+				got = existing
+				return nil
+			}
+			if !errors.Is(err, sql.ErrNoRows) {
+				return err
+			}
+		}
+		if err := s.checkCapacity(ctx, tx, st.Provider, maxActive); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO streams (id, room, user_id, role, region, quality, provider,
+			status, owner, idempotency_key, started_at, last_heartbeat, ended_at, end_reason, migrations)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, '', 0)`),
+			st.ID, st.Room, st.UserID, string(st.Role), st.Region, string(st.Quality), st.Provider,
+			string(st.Status), st.Owner, st.IdempotencyKey, dbTime(st.StartedAt), dbTime(st.LastHeartbeat))
+		if s.d.isUnique(err) {
+			return errDuplicateStream
+		}
+		if err != nil {
+			return err
+		}
+		if err := s.insertSegment(ctx, tx, st.ID, 0, st.Provider, st.Quality, st.StartedAt); err != nil {
+			return err
+		}
+		if err := s.insertTrail(ctx, tx, first); err != nil {
+			return err
+		}
+		got, created = st, true
+		return nil
+	})
+	if errors.Is(err, errDuplicateStream) {
+		// Another start won the race (a backstop: the lookup above, inside the
+		// one-writer transaction, normally finds it). The failed transaction is
+		// gone, so read outside it.
+		if st.IdempotencyKey != "" {
+			existing, rerr := scanStream(s.r.QueryRowContext(ctx, s.q(selectStream+` WHERE s.owner = ? AND s.idempotency_key = ?`),
+				st.Owner, st.IdempotencyKey))
+			if rerr == nil {
+				return existing, false, nil
+			}
+			if !errors.Is(rerr, sql.ErrNoRows) {
+				return switchboard.Stream{}, false, wrap("start stream", rerr)
+			}
+		}
+		return switchboard.Stream{}, false, switchboard.Errorf(switchboard.EConflict, "stream %s already exists", st.ID)
+	}
+	if err != nil {
+		return switchboard.Stream{}, false, wrap("start stream", err)
+	}
+	return got, created, nil
+}
+
+// GetStream returns a stream. Errors: ENotFound.
+func (s *Store) GetStream(ctx context.Context, id string) (switchboard.Stream, error) {
+	st, err := s.getStream(ctx, s.r, id)
+	if err != nil {
+		return switchboard.Stream{}, wrap("get stream", err)
+	}
+	return st, nil
+}
+
+// StreamTrail returns a stream's trail in the order it was recorded (its
+// first entry is the assignment). Errors: ENotFound.
+func (s *Store) StreamTrail(ctx context.Context, id string) ([]switchboard.TrailEntry, error) {
+	es := []switchboard.TrailEntry{}
+	err := s.read(ctx, func(tx *sql.Tx) error {
+		if _, err := s.getStream(ctx, tx, id); err != nil {
+			return err
+		}
+		rows, err := tx.QueryContext(ctx, s.q(`SELECT id, stream_id, at, kind, provider, from_provider, reason,
+			statuses, least_bad, stage, code FROM stream_trail WHERE stream_id = ? ORDER BY id`), id)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var (
+				e        switchboard.TrailEntry
+				at       int64
+				statuses sql.NullString
+				stage    string
+			)
+			if err := rows.Scan(&e.ID, &e.StreamID, &at, &e.Kind, &e.Provider, &e.From, &e.Reason,
+				&statuses, &e.LeastBad, &stage, &e.Code); err != nil {
+				return err
+			}
+			e.At, e.Stage = goTime(at), switchboard.Stage(stage)
+			if statuses.Valid {
+				if err := json.Unmarshal([]byte(statuses.String), &e.Statuses); err != nil {
+					return fmt.Errorf("trail entry %d: statuses: %w", e.ID, err)
+				}
+			}
+			es = append(es, e)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, wrap("stream trail", err)
+	}
+	return es, nil
+}
+
+// ListStreams returns the streams f selects, newest first (by start time, then
+// id): at most f.Limit (50 when <= 0, at most 500). Errors: EInvalid for an
+// unknown f.Status.
+func (s *Store) ListStreams(ctx context.Context, f switchboard.StreamFilter) ([]switchboard.Stream, error) {
+	switch f.Status {
+	case "", switchboard.StreamActive, switchboard.StreamEnded:
+	default:
+		return nil, switchboard.Invalid("status", "must be active or ended")
+	}
+	limit := f.Limit
+	if limit <= 0 {
+		limit = defaultStreamsLimit
+	}
+	limit = min(limit, maxStreamsLimit)
+	query := selectStream + ` WHERE 1 = 1`
+	var args []any
+	if f.Status != "" {
+		query += ` AND s.status = ?`
+		args = append(args, string(f.Status))
+	}
+	if f.Provider != "" {
+		query += ` AND s.provider = ?`
+		args = append(args, f.Provider)
+	}
+	if f.Owner != "" {
+		query += ` AND s.owner = ?`
+		args = append(args, f.Owner)
+	}
+	if c := f.Before; c != nil {
+		t := dbTime(c.StartedAt)
+		query += ` AND (s.started_at < ? OR (s.started_at = ? AND s.id < ?))`
+		args = append(args, t, t, c.ID)
+	}
+	query += ` ORDER BY s.started_at DESC, s.id DESC LIMIT ?`
+	rows, err := s.r.QueryContext(ctx, s.q(query), append(args, limit)...)
+	if err != nil {
+		return nil, wrap("list streams", err)
+	}
+	defer rows.Close()
+	sts := []switchboard.Stream{}
+	for rows.Next() {
+		st, err := scanStream(rows)
+		if err != nil {
+			return nil, wrap("list streams", err)
+		}
+		sts = append(sts, st)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrap("list streams", err)
+	}
+	return sts, nil
+}
+
+// Heartbeat records that an active stream is alive at at (the clock's time
+// when zero). The last heartbeat never moves back: a heartbeat older than the
+// last one changes nothing. Errors: ENotFound, EConflict when ended.
+func (s *Store) Heartbeat(ctx context.Context, id string, at time.Time) error {
+	t := dbTime(s.nowOr(at))
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		if _, err := s.activeStream(ctx, tx, id); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, s.q(`UPDATE streams
+			SET last_heartbeat = CASE WHEN last_heartbeat < ? THEN ? ELSE last_heartbeat END WHERE id = ?`), t, t, id)
+		return err
+	})
+	return wrap("heartbeat", err)
+}
+
+// AppendTrail adds e to the trail of the active stream e.StreamID. A zero e.At
+// is the clock's time. Errors: EInvalid (no kind), ENotFound, EConflict when
+// the stream has ended.
+func (s *Store) AppendTrail(ctx context.Context, e switchboard.TrailEntry) error {
+	if e.Kind == "" {
+		return switchboard.Invalid("kind", "is required")
+	}
+	e.At = s.nowOr(e.At)
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		if _, err := s.activeStream(ctx, tx, e.StreamID); err != nil {
+			return err
+		}
+		return s.insertTrail(ctx, tx, e)
+	})
+	return wrap("append trail", err)
+}
+
+// MigrateStream moves the active stream id to e.Provider at e.At (the clock's
+// time when zero), in one transaction: the segment on the current provider
+// ends with reason "migrated", one on e.Provider starts, the migration count
+// grows by one, the last heartbeat becomes at least e.At (the client that asked
+// is alive) and the trail gets e, with From the provider left and kind migrate
+// by default. maxActive is e.Provider's capacity, as in StartStream.
+// Errors: EInvalid (no provider, or the current one), ENotFound, EConflict
+// when ended, EUnavailable.
+func (s *Store) MigrateStream(ctx context.Context, id string, e switchboard.TrailEntry, maxActive int) (switchboard.Stream, error) {
+	if e.Provider == "" {
+		return switchboard.Stream{}, switchboard.Invalid("provider", "is required: the provider to move to")
+	}
+	e.StreamID, e.At = id, s.nowOr(e.At)
+	if e.Kind == "" {
+		e.Kind = switchboard.TrailMigrate
+	}
+	var moved switchboard.Stream
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		st, err := s.activeStream(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if st.Provider == e.Provider {
+			return switchboard.Invalid("provider", "the stream is already on %s", e.Provider)
+		}
+		if err := s.checkCapacity(ctx, tx, e.Provider, maxActive); err != nil {
+			return err
+		}
+		// The new segment starts where the old one ended, never before it started.
+		var seq int
+		var started int64
+		if err := tx.QueryRowContext(ctx, s.q(`SELECT seq, started_at FROM stream_segments
+			WHERE stream_id = ? AND ended_at IS NULL`), id).Scan(&seq, &started); err != nil {
+			return fmt.Errorf("open segment of stream %s: %w", id, err)
+		}
+		at := e.At
+		if t := goTime(started); at.Before(t) {
+			at = t
+		}
+		if err := s.closeSegment(ctx, tx, id, at, segmentMigrated); err != nil {
+			return err
+		}
+		if err := s.insertSegment(ctx, tx, id, seq+1, e.Provider, st.Quality, at); err != nil {
+			return err
+		}
+		t := dbTime(at)
+		if _, err := tx.ExecContext(ctx, s.q(`UPDATE streams SET provider = ?, migrations = migrations + 1,
+			last_heartbeat = CASE WHEN last_heartbeat < ? THEN ? ELSE last_heartbeat END WHERE id = ?`),
+			e.Provider, t, t, id); err != nil {
+			return err
+		}
+		e.From = st.Provider
+		if err := s.insertTrail(ctx, tx, e); err != nil {
+			return err
+		}
+		moved, err = s.getStream(ctx, tx, id)
+		return err
+	})
+	if err != nil {
+		return switchboard.Stream{}, wrap("migrate stream", err)
+	}
+	return moved, nil
+}
+
+// endStream ends the active stream st at at (not before it started) with
+// reason: its open segment closes, and the trail gets an end entry.
+func (s *Store) endStream(ctx context.Context, tx *sql.Tx, st switchboard.Stream, at time.Time, reason string) (switchboard.Stream, error) {
+	if at.Before(st.StartedAt) {
+		at = st.StartedAt
+	}
+	if err := s.closeSegment(ctx, tx, st.ID, at, reason); err != nil {
+		return st, err
+	}
+	if _, err := tx.ExecContext(ctx, s.q(`UPDATE streams SET status = 'ended', ended_at = ?, end_reason = ? WHERE id = ?`),
+		dbTime(at), reason, st.ID); err != nil {
+		return st, err
+	}
+	if err := s.insertTrail(ctx, tx, switchboard.TrailEntry{StreamID: st.ID, At: at, Kind: switchboard.TrailEnd,
+		Provider: st.Provider, Reason: reason}); err != nil {
+		return st, err
+	}
+	st.Status, st.EndedAt, st.EndReason = switchboard.StreamEnded, &at, reason
+	return st, nil
+}
+
+// EndStream ends the active stream id at at (the clock's time when zero, and
+// never before the stream started) with reason (EndClient when empty): its
+// segment closes with that reason and the trail gets an end entry. Ending an
+// ended stream returns it unchanged. Errors: ENotFound.
+func (s *Store) EndStream(ctx context.Context, id string, at time.Time, reason string) (switchboard.Stream, error) {
+	at = s.nowOr(at)
+	if reason == "" {
+		reason = switchboard.EndClient
+	}
+	var st switchboard.Stream
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		var err error
+		if st, err = s.lockStream(ctx, tx, id); err != nil || st.Status != switchboard.StreamActive {
+			return err
+		}
+		st, err = s.endStream(ctx, tx, st, at, reason)
+		return err
+	})
+	if err != nil {
+		return switchboard.Stream{}, wrap("end stream", err)
+	}
+	return st, nil
+}
+
+// AbandonStale ends, in one transaction, every active stream whose last
+// heartbeat is before cutoff, at its last heartbeat with reason EndAbandoned,
+// and returns them as ended, oldest heartbeat first.
+func (s *Store) AbandonStale(ctx context.Context, cutoff time.Time) ([]switchboard.Stream, error) {
+	ended := []switchboard.Stream{}
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, s.q(selectStream+` WHERE s.status = 'active' AND s.last_heartbeat < ?
+			ORDER BY s.last_heartbeat, s.id`+s.d.lockRow), dbTime(cutoff))
+		if err != nil {
+			return err
+		}
+		var stale []switchboard.Stream
+		for rows.Next() {
+			st, err := scanStream(rows)
+			if err != nil {
+				rows.Close()
+				return err
+			}
+			stale = append(stale, st)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, st := range stale {
+			st, err := s.endStream(ctx, tx, st, st.LastHeartbeat, switchboard.EndAbandoned)
+			if err != nil {
+				return fmt.Errorf("stream %s: %w", st.ID, err)
+			}
+			ended = append(ended, st)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, wrap("abandon stale streams", err)
+	}
+	return ended, nil
+}
+
+// ActiveCounts returns the number of active streams per provider; providers
+// with none are missing.
+func (s *Store) ActiveCounts(ctx context.Context) (map[string]int64, error) {
+	counts := map[string]int64{}
+	if err := s.groupCounts(ctx, s.r, counts, `SELECT provider, COUNT(*) FROM streams WHERE status = 'active' GROUP BY provider`); err != nil {
+		return nil, wrap("active counts", err)
+	}
+	return counts, nil
+}
+
+// groupCounts adds the (provider, count) rows of query to into.
+func (s *Store) groupCounts(ctx context.Context, q interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}, into map[string]int64, query string, args ...any) error {
+	rows, err := q.QueryContext(ctx, s.q(query), args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			name string
+			n    int64
+		)
+		if err := rows.Scan(&name, &n); err != nil {
+			return err
+		}
+		into[name] += n
+	}
+	return rows.Err()
+}
+
+// usageSum adds up durations without overflow: a month of thousands of streams
+// is more nanoseconds than an int64 holds.
+type usageSum struct{ secs, nanos int64 }
+
+func (u *usageSum) add(d time.Duration) {
+	u.secs += int64(d / time.Second)
+	u.nanos += int64(d % time.Second)
+}
+
+func (u usageSum) seconds() float64 { return float64(u.secs) + float64(u.nanos)/1e9 }
+
+// Usage reports, ordered by name, every provider that has had a stream (deleted
+// providers included): its active streams now, its assignments ever (starts
+// and migrations in) and, within [from, to), its stream seconds per quality
+// (qualities without any are missing), the migrations to it and the migrations
+// away from it. A segment counts for the part of it inside the period; an open
+// segment runs up to its stream's last heartbeat. All of it is read from one
+// snapshot.
+func (s *Store) Usage(ctx context.Context, from, to time.Time) ([]switchboard.ProviderUsage, error) {
+	byName := map[string]*switchboard.ProviderUsage{}
+	get := func(name string) *switchboard.ProviderUsage {
+		u := byName[name]
+		if u == nil {
+			u = &switchboard.ProviderUsage{Provider: name, Seconds: map[switchboard.Quality]float64{}}
+			byName[name] = u
+		}
+		return u
+	}
+	f, t := dbTime(from), dbTime(to)
+	err := s.read(ctx, func(tx *sql.Tx) error {
+		counts := []struct {
+			query string
+			args  []any
+			field func(*switchboard.ProviderUsage) *int64
+		}{
+			{`SELECT provider, COUNT(*) FROM stream_segments GROUP BY provider`, nil,
+				func(u *switchboard.ProviderUsage) *int64 { return &u.TotalStreams }},
+			{`SELECT provider, COUNT(*) FROM streams WHERE status = 'active' GROUP BY provider`, nil,
+				func(u *switchboard.ProviderUsage) *int64 { return &u.ActiveStreams }},
+			{`SELECT provider, COUNT(*) FROM stream_segments WHERE started_at >= ? AND started_at < ? AND seq > 0
+				GROUP BY provider`, []any{f, t},
+				func(u *switchboard.ProviderUsage) *int64 { return &u.FailoversIn }},
+			{`SELECT provider, COUNT(*) FROM stream_segments WHERE ended_at >= ? AND ended_at < ? AND end_reason = ?
+				GROUP BY provider`, []any{f, t, segmentMigrated},
+				func(u *switchboard.ProviderUsage) *int64 { return &u.FailoversOut }},
+		}
+		for _, c := range counts {
+			m := map[string]int64{}
+			if err := s.groupCounts(ctx, tx, m, c.query, c.args...); err != nil {
+				return err
+			}
+			for name, n := range m {
+				*c.field(get(name)) = n
+			}
+		}
+
+		// Only the segments that overlap the period; the overlap is computed here.
+		rows, err := tx.QueryContext(ctx, s.q(`SELECT g.provider, g.quality, g.started_at, COALESCE(g.ended_at, st.last_heartbeat)
+			FROM stream_segments g JOIN streams st ON st.id = g.stream_id
+			WHERE g.started_at < ? AND (g.ended_at > ? OR (g.ended_at IS NULL AND st.last_heartbeat > ?))`), t, f, f)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		sums := map[string]map[switchboard.Quality]*usageSum{}
+		for rows.Next() {
+			var (
+				name, quality string
+				start, end    int64
+			)
+			if err := rows.Scan(&name, &quality, &start, &end); err != nil {
+				return err
+			}
+			start, end = max(start, f), min(end, t)
+			if end <= start {
+				continue
+			}
+			q := switchboard.Quality(quality)
+			if sums[name] == nil {
+				sums[name] = map[switchboard.Quality]*usageSum{}
+			}
+			if sums[name][q] == nil {
+				sums[name][q] = &usageSum{}
+			}
+			sums[name][q].add(time.Duration(end - start))
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for name, qs := range sums {
+			u := get(name)
+			for q, sum := range qs {
+				u.Seconds[q] = sum.seconds()
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, wrap("usage", err)
+	}
+	us := make([]switchboard.ProviderUsage, 0, len(byName))
+	for _, u := range byName {
+		us = append(us, *u)
+	}
+	slices.SortFunc(us, func(a, b switchboard.ProviderUsage) int {
+		switch {
+		case a.Provider < b.Provider:
+			return -1
+		case a.Provider > b.Provider:
+			return 1
+		}
+		return 0
+	})
+	return us, nil
+}
+
+// SaveMonthlyUsage stores the frozen usage of past months in one transaction,
+// replacing what was stored for the same provider and month. Errors: EInvalid
+// (no provider, a month that is not YYYY-MM).
+func (s *Store) SaveMonthlyUsage(ctx context.Context, us []switchboard.MonthlyUsage) error {
+	type row struct {
+		u       switchboard.MonthlyUsage
+		minutes string
+	}
+	rows := make([]row, len(us))
+	for i, u := range us {
+		if u.Provider == "" {
+			return switchboard.Invalid(fmt.Sprintf("usage[%d].provider", i), "is required")
+		}
+		if m, err := time.Parse("2006-01", u.Month); err != nil || m.Format("2006-01") != u.Month {
+			return switchboard.Invalid(fmt.Sprintf("usage[%d].month", i), "must be a month as YYYY-MM")
+		}
+		minutes := u.Minutes
+		if minutes == nil {
+			minutes = map[switchboard.Quality]float64{}
+		}
+		b, err := json.Marshal(minutes)
+		if err != nil {
+			return switchboard.Invalid(fmt.Sprintf("usage[%d].minutes", i), "cannot be encoded: %v", err)
+		}
+		rows[i] = row{u, string(b)}
+	}
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		for _, r := range rows {
+			if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO usage_monthly (provider, month, minutes, cost, currency)
+				VALUES (?, ?, ?, ?, ?)
+				ON CONFLICT (provider, month) DO UPDATE SET
+					minutes = excluded.minutes, cost = excluded.cost, currency = excluded.currency`),
+				r.u.Provider, r.u.Month, r.minutes, r.u.Cost, r.u.Currency); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return wrap("save monthly usage", err)
+}
+
+// MonthlyUsageOf returns the frozen months of provider, or of all providers
+// when provider is "", newest first (then by provider).
+func (s *Store) MonthlyUsageOf(ctx context.Context, provider string) ([]switchboard.MonthlyUsage, error) {
+	query := `SELECT provider, month, minutes, cost, currency FROM usage_monthly`
+	var args []any
+	if provider != "" {
+		query += ` WHERE provider = ?`
+		args = append(args, provider)
+	}
+	rows, err := s.r.QueryContext(ctx, s.q(query+` ORDER BY month DESC, provider`), args...)
+	if err != nil {
+		return nil, wrap("monthly usage", err)
+	}
+	defer rows.Close()
+	us := []switchboard.MonthlyUsage{}
+	for rows.Next() {
+		var (
+			u       switchboard.MonthlyUsage
+			minutes string
+		)
+		if err := rows.Scan(&u.Provider, &u.Month, &minutes, &u.Cost, &u.Currency); err != nil {
+			return nil, wrap("monthly usage", err)
+		}
+		if err := json.Unmarshal([]byte(minutes), &u.Minutes); err != nil {
+			return nil, wrap("monthly usage", fmt.Errorf("%s %s: minutes: %w", u.Provider, u.Month, err))
+		}
+		us = append(us, u)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrap("monthly usage", err)
+	}
+	return us, nil
+}
+
+// MarkJobRan records that job ran for period at at (the clock's time when
+// zero) and reports whether this call recorded it: false when it had run
+// already, so that of concurrent callers (or replicas) exactly one gets true.
+func (s *Store) MarkJobRan(ctx context.Context, job, period string, at time.Time) (bool, error) {
+	if job == "" {
+		return false, switchboard.Invalid("job", "is required")
+	}
+	t := dbTime(s.nowOr(at))
+	var recorded bool
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, s.q(`INSERT INTO job_runs (job, period, at) VALUES (?, ?, ?)
+			ON CONFLICT (job, period) DO NOTHING`), job, period, t)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		recorded = n == 1
+		return err
+	})
+	if err != nil {
+		return false, wrap("mark job ran", err)
+	}
+	return recorded, nil
+}
+
+// JobRan reports whether job ran for period.
+func (s *Store) JobRan(ctx context.Context, job, period string) (bool, error) {
+	var n int
+	if err := s.r.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM job_runs WHERE job = ? AND period = ?`), job, period).
+		Scan(&n); err != nil {
+		return false, wrap("job ran", err)
+	}
+	return n > 0, nil
+}
