@@ -21,6 +21,7 @@ import (
 	"github.com/switchboardhq/switchboard/internal/events"
 	"github.com/switchboardhq/switchboard/internal/health"
 	"github.com/switchboardhq/switchboard/internal/httpapi"
+	"github.com/switchboardhq/switchboard/internal/jobs"
 	"github.com/switchboardhq/switchboard/internal/providers"
 	"github.com/switchboardhq/switchboard/internal/secrets"
 	"github.com/switchboardhq/switchboard/internal/sqlstore"
@@ -151,7 +152,8 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, err
 		minters[k] = ad
 	}
 	svc := streams.New(streams.Config{Store: store, Checker: checker, Minters: minters, Bus: hub, Clock: clock, Logger: log})
-	a.runners = append(a.runners, scheduler.Run, svc.Run)
+	runner := jobs.New(jobs.Config{Store: store, Bus: hub, Clock: clock, Logger: log})
+	a.runners = append(a.runners, scheduler.Run, svc.Run, runner.Run)
 	api := httpapi.New(httpapi.Options{
 		Store: store, Clock: clock, Logger: log, BootstrapToken: cfg.BootstrapToken, Bus: hub,
 		Health: checker, Metrics: metrics, ProvidersChanged: scheduler.Notify, Streams: svc, Events: hub,
