@@ -98,6 +98,7 @@ type Store interface {
 	DeleteSession(ctx context.Context, hash []byte) error
 
 	HealthStore
+	StreamStore
 }
 
 // HealthStore persists health results and their history.

@@ -190,7 +190,7 @@ func (s *Server) listStreams(w http.ResponseWriter, r *http.Request) {
 		}
 		f.Before = &c
 	}
-	list, err := s.store.(sb.StreamStore).ListStreams(r.Context(), f)
+	list, err := s.store.ListStreams(r.Context(), f)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -223,7 +223,7 @@ func (s *Server) getStream(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	ss := s.store.(sb.StreamStore)
+	ss := s.store
 	st, err := ss.GetStream(r.Context(), id)
 	if err != nil {
 		s.writeError(w, r, err)
@@ -249,7 +249,7 @@ func (s *Server) streamingStats(w http.ResponseWriter, r *http.Request) {
 			s.writeError(w, r, sb.Invalid("month", "must be YYYY-MM"))
 			return
 		}
-		all, err := s.store.(sb.StreamStore).MonthlyUsageOf(r.Context(), "")
+		all, err := s.store.MonthlyUsageOf(r.Context(), "")
 		if err != nil {
 			s.writeError(w, r, err)
 			return
