@@ -1,0 +1,221 @@
+// views.js: the parts of the page built from API data: provider cards, the
+// active streams table with decision trails, and the recent events list.
+import { h } from './dom.js';
+import { exact, money, ms, percent, plural, relative, shortTime } from './format.js';
+import { lineChart } from './charts.js';
+
+const STATUS_CLASS = {
+  EXCELLENT: 'good', HEALTHY: 'good', WARNING: 'warn', CRITICAL: 'bad', DISABLED: 'off', UNKNOWN: 'off',
+};
+
+/** healthy mirrors the server's rule: these statuses may take streams. */
+export function healthy(status) {
+  return status === 'EXCELLENT' || status === 'HEALTHY' || status === 'WARNING';
+}
+
+/** badge is a provider status with its word and a colour; never colour alone. */
+export function badge(status) {
+  const st = status || 'UNKNOWN';
+  return h('span', { class: `badge ${STATUS_CLASS[st] || 'off'}`, dataset: { stat: 'status' } }, st);
+}
+
+function stat(label, value, key, extra = {}) {
+  return [h('dt', {}, label), h('dd', { dataset: { stat: key }, ...extra }, value)];
+}
+
+function timeEl(iso, key) {
+  return h('time', { datetime: iso || '', title: exact(iso), dataset: { stat: key } }, relative(iso));
+}
+
+/**
+ * providerCard builds one provider's card.
+ * ctx: {index, count, role, stats, history: {open, window, data, error}, error, actions}
+ */
+export function providerCard(p, ctx) {
+  const st = ctx.stats || {};
+  const a = ctx.actions;
+  const label = p.displayName || p.name;
+  const canWrite = ctx.role === 'admin' || ctx.role === 'superadmin';
+  const focusKey = (k) => `${p.name}:${k}`;
+
+  const head = h('div', { class: 'card-head' },
+    h('span', { class: 'grip', 'aria-hidden': 'true', title: 'Drag to reorder' }, '⋮⋮'),
+    h('h3', { id: `prov-${p.name}-title` }, label,
+      h('span', { class: 'muted kind' }, ` ${p.name} · ${p.kind}`)),
+    badge(p.status));
+
+  const alert = p.status === 'CRITICAL'
+    ? h('p', { class: 'failover-alert', role: 'alert' },
+      '⚠ Automatic failover will activate',
+      h('span', { class: 'failures' }, ` — ${plural(p.consecutiveFailures, 'consecutive failure')}`))
+    : null;
+  const lastError = p.lastError && p.status !== 'DISABLED'
+    ? h('p', { class: 'muted last-error' }, `Last error (${p.lastError.stage}): ${p.lastError.message}`)
+    : null;
+
+  const budget = st.monthlyBudget > 0
+    ? h('span', {},
+      `${money(st.monthlyCost, st.currency)} of ${money(st.monthlyBudget, st.currency)}`,
+      h('meter', {
+        min: 0, max: 100, low: 80, high: 95, optimum: 0, value: Math.min(st.budgetUsedPercent ?? 0, 100),
+        'aria-label': `${percent(st.budgetUsedPercent ?? 0)} of the monthly budget used`,
+      }))
+    : `${money(st.monthlyCost ?? 0, st.currency)} (no budget)`;
+
+  const dl = h('dl', { class: 'stats' },
+    stat('Uptime', percent(p.uptime), 'uptime'),
+    stat('Error rate', percent(p.errorRate), 'errorRate'),
+    stat('Active streams', String(st.activeStreams ?? 0), 'active'),
+    stat('Total streams', String(st.totalStreams ?? 0), 'total'),
+    stat('Consecutive failures', String(p.consecutiveFailures ?? 0), 'failures'),
+    h('dt', {}, 'Last check'), h('dd', {}, timeEl(p.lastCheck, 'lastCheck')),
+    stat('Latency', p.lastCheck ? ms(p.latency) : '—', 'latency'),
+    h('dt', {}, 'Cost this month'), h('dd', { dataset: { stat: 'cost' } }, budget));
+
+  const controls = h('div', { class: 'controls' });
+  if (canWrite) {
+    controls.append(
+      h('label', { class: 'switch' },
+        h('input', {
+          type: 'checkbox', name: 'enabled', checked: p.enabled, dataset: { focus: focusKey('enabled') },
+          onchange: (ev) => a.setEnabled(p, ev.target.checked, ev.target),
+        }),
+        ' Enabled'),
+      h('div', { class: 'position', role: 'group', 'aria-label': `Position of ${label} in the failover order` },
+        h('label', { for: `pos-${p.name}` }, 'Position'),
+        h('input', {
+          id: `pos-${p.name}`, type: 'number', name: 'position', min: 1, max: ctx.count, value: ctx.index + 1,
+          inputmode: 'numeric', dataset: { focus: focusKey('position') },
+          onchange: (ev) => a.moveTo(p.name, Number(ev.target.value) - 1),
+        }),
+        h('button', {
+          type: 'button', class: 'icon', 'aria-label': `Move ${label} up`, title: 'Move up', disabled: ctx.index === 0,
+          dataset: { focus: focusKey('up'), action: 'up' }, onclick: () => a.moveTo(p.name, ctx.index - 1),
+        }, '↑'),
+        h('button', {
+          type: 'button', class: 'icon', 'aria-label': `Move ${label} down`, title: 'Move down', disabled: ctx.index === ctx.count - 1,
+          dataset: { focus: focusKey('down'), action: 'down' }, onclick: () => a.moveTo(p.name, ctx.index + 1),
+        }, '↓')),
+      h('button', { type: 'button', dataset: { focus: focusKey('check'), action: 'check' }, onclick: (ev) => a.check(p.name, ev.currentTarget) }, 'Check now'),
+      h('button', { type: 'button', dataset: { focus: focusKey('edit'), action: 'edit' }, onclick: () => a.edit(p) }, 'Edit'));
+    if (ctx.role === 'superadmin') {
+      controls.append(h('button', {
+        type: 'button', class: 'danger', dataset: { focus: focusKey('delete'), action: 'delete' },
+        onclick: (ev) => a.remove(p.name, ev.currentTarget),
+      }, 'Delete'));
+    }
+  }
+  const hist = ctx.history || {};
+  controls.append(h('button', {
+    type: 'button', 'aria-expanded': String(Boolean(hist.open)), 'aria-controls': `hist-${p.name}`,
+    dataset: { focus: focusKey('history'), action: 'history' }, onclick: () => a.toggleHistory(p.name),
+  }, 'History'));
+
+  const error = h('p', { class: 'form-error card-error', role: 'alert', hidden: !ctx.error }, ctx.error || '');
+
+  const card = h('li', {
+    class: `card ${STATUS_CLASS[p.status] || 'off'}`, draggable: canWrite,
+    dataset: { provider: p.name }, 'aria-labelledby': `prov-${p.name}-title`,
+  }, head, alert, lastError, dl, controls, error);
+  if (hist.open) card.append(historyPanel(p, hist, a, focusKey));
+  return card;
+}
+
+function historyPanel(p, hist, a, focusKey) {
+  const windows = ['24h', '7d', '30d'];
+  const tabs = h('div', { class: 'segmented', role: 'group', 'aria-label': 'History window' },
+    windows.map((w) => h('button', {
+      type: 'button', 'aria-pressed': String(hist.window === w), dataset: { focus: focusKey('win-' + w) },
+      onclick: () => a.historyWindow(p.name, w),
+    }, w)));
+  const panel = h('div', { class: 'history', id: `hist-${p.name}` }, tabs);
+  if (hist.error) {
+    panel.append(h('p', { class: 'form-error', role: 'alert' }, hist.error));
+  } else if (!hist.data) {
+    panel.append(h('p', { class: 'muted' }, 'Loading…'));
+  } else {
+    const pts = hist.data.points || [];
+    const days = hist.window !== '24h';
+    panel.append(
+      lineChart({
+        title: `Uptime of ${p.displayName || p.name}, ${hist.window}`, unit: '%', yMax: 100, days,
+        series: [{ name: 'Uptime', cls: 'uptime', points: pts.map((x) => ({ at: x.at, value: x.uptime })) }],
+      }),
+      lineChart({
+        title: `Latency of ${p.displayName || p.name}, ${hist.window}`, unit: ' ms', days,
+        series: [
+          { name: 'Average', cls: 'latency', points: pts.map((x) => ({ at: x.at, value: x.averageLatency })) },
+          { name: 'Max', cls: 'latency-max', points: pts.map((x) => ({ at: x.at, value: x.maxLatency })) },
+        ],
+      }),
+      h('p', { class: 'legend muted' },
+        h('span', { class: 'key uptime' }, 'uptime'), ' ', h('span', { class: 'key latency' }, 'average latency'), ' ',
+        h('span', { class: 'key latency-max' }, 'max latency')));
+  }
+  return panel;
+}
+
+/**
+ * streamRows builds the rows of the active streams table: one per stream and,
+ * for an expanded stream, a row with its decision trail.
+ */
+export function streamRows(streams, expanded, trails, toggle) {
+  if (streams.length === 0) {
+    return [h('tr', {}, h('td', { colSpan: 9, class: 'muted' }, 'No active streams.'))];
+  }
+  const rows = [];
+  for (const st of streams) {
+    const open = expanded.has(st.id);
+    rows.push(h('tr', { dataset: { stream: st.id } },
+      h('td', {}, h('button', {
+        type: 'button', class: 'icon', 'aria-expanded': String(open), 'aria-controls': `trail-${st.id}`,
+        'aria-label': `Decision trail of stream ${st.id}`, dataset: { focus: `stream:${st.id}` }, onclick: () => toggle(st.id),
+      }, open ? '▾' : '▸')),
+      h('td', {}, h('code', {}, st.id)),
+      h('td', {}, st.room), h('td', {}, st.userId), h('td', {}, st.role),
+      h('td', { dataset: { stat: 'provider' } }, st.provider), h('td', {}, st.quality),
+      h('td', {}, h('time', { datetime: st.startedAt, title: exact(st.startedAt) }, relative(st.startedAt))),
+      h('td', {}, String(st.migrations))));
+    if (open) {
+      const t = trails.get(st.id);
+      const cell = h('td', { colSpan: 9 });
+      if (!t) cell.append(h('p', { class: 'muted' }, 'Loading…'));
+      else if (t.error) cell.append(h('p', { class: 'form-error', role: 'alert' }, t.error));
+      else cell.append(trailList(t.trail));
+      rows.push(h('tr', { class: 'trail-row', id: `trail-${st.id}` }, cell));
+    }
+  }
+  return rows;
+}
+
+function trailList(trail) {
+  return h('ol', { class: 'trail' }, trail.map((e) => h('li', {},
+    h('time', { datetime: e.at, title: exact(e.at) }, shortTime(e.at)), ' ',
+    h('strong', {}, e.kind), ' ',
+    e.from ? `${e.from} → ${e.provider}` : e.provider,
+    e.reason ? ` — ${e.reason}` : '',
+    e.leastBad ? h('span', { class: 'pill warn' }, 'least bad') : null,
+    e.stage ? ` (${e.stage}${e.code ? ' ' + e.code : ''})` : '',
+    e.statuses && Object.keys(e.statuses).length
+      ? h('span', { class: 'statuses' }, Object.entries(e.statuses).map(([n, st]) => [' ', n, ' ', badge(st)]))
+      : null)));
+}
+
+/** eventItems renders the recent events, newest first. */
+export function eventItems(items) {
+  if (items.length === 0) return [h('li', { class: 'muted' }, 'Nothing yet.')];
+  return items.map((e) => h('li', { class: `event ${e.kind}` },
+    h('time', { datetime: e.at, title: exact(e.at) }, relative(e.at)), ' ',
+    h('span', { class: 'pill' }, e.label), ' ',
+    e.body));
+}
+
+/** describeAudit turns an audit entry into words. */
+export function describeAudit(en) {
+  const who = en.actor ? en.actor.name : 'someone';
+  const what = {
+    'provider.create': 'created provider', 'provider.update': 'updated provider', 'provider.delete': 'deleted provider',
+    'provider.reorder': 'changed the failover order', 'token.create': 'created an API token', 'token.revoke': 'revoked API token',
+  }[en.action] || en.action;
+  return en.action === 'provider.reorder' ? `${who} ${what}` : `${who} ${what} ${en.target}`;
+}
