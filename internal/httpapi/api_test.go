@@ -91,6 +91,8 @@ func TestAuthMatrix(t *testing.T) {
 		"POST /api/streaming/providers/health-check-all":    {setup: fixed("/api/streaming/providers/health-check-all", nil), ok: 200},
 		"POST /api/streaming/providers/{name}/health-check": {setup: withProvider("/health-check", nil), ok: 200},
 		"GET /api/streaming/providers/{name}/history":       {setup: withProvider("/history?window=7d", nil), ok: 200},
+		"GET /{$}":              {setup: fixed("/", nil), ok: 200},
+		"GET /assets/{path...}": {setup: fixed("/assets/app.js", nil), ok: 200},
 	}
 	e.createProvider(e.agoraProvider("seed", 1))
 	e.createProvider(e.agoraProvider("seed-backup", 2))

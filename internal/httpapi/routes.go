@@ -61,5 +61,9 @@ func (s *Server) routes() []route {
 
 		// Events.
 		{"GET", "/api/events", sb.RoleClient, s.events},
+
+		// Dashboard: the page and its files; its data comes from the API.
+		{"GET", dashboardIndexPath, sb.RoleAnonymous, s.dashboardIndex},
+		{"GET", dashboardAssetsPath, sb.RoleAnonymous, s.dashboardAsset},
 	}
 }
