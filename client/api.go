@@ -1,0 +1,331 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/switchboardhq/switchboard"
+)
+
+// maxResponse bounds how much of a response body is read.
+const maxResponse = 4 << 20
+
+// Error is an error answer of the control plane. Its message never holds the
+// token the Client authenticates with.
+type Error struct {
+	StatusCode int    // the HTTP status
+	Code       string // the error code, such as "unavailable" or "not_found"
+	Message    string
+	Field      string // the field at fault, for invalid requests
+}
+
+func (e *Error) Error() string {
+	msg := fmt.Sprintf("switchboard: %d %s: %s", e.StatusCode, e.Code, e.Message)
+	if e.Field != "" {
+		msg += " (field " + e.Field + ")"
+	}
+	return msg
+}
+
+// retryable reports whether a failed call may succeed if made again: network
+// errors, timeouts, rate limits and unavailability do; refusals do not.
+func retryable(err error) bool {
+	var e *Error
+	if !errors.As(err, &e) {
+		return !errors.Is(err, context.Canceled)
+	}
+	return e.StatusCode == http.StatusTooManyRequests || e.StatusCode >= 500
+}
+
+// unreachable reports whether err says that the control plane could not be
+// reached or did not answer, rather than that it answered with a refusal.
+func unreachable(err error) bool {
+	var e *Error
+	return err != nil && (!errors.As(err, &e) || e.StatusCode >= 500)
+}
+
+// Config is the client configuration the control plane serves at
+// GET /api/streaming/config. The Client keeps the last one it fetched and
+// works from it while the control plane is unreachable.
+type Config struct {
+	// Providers are the enabled providers, by priority.
+	Providers []ProviderConfig
+	// MaxRetries is the number of start attempts, across providers.
+	MaxRetries int
+	// MaxFailures is the number of consecutive failed health checks, while the
+	// event stream is down, after which streams leave a provider.
+	MaxFailures int
+	// HealthCheckInterval is the polling interval while the event stream is down.
+	HealthCheckInterval time.Duration
+	// RetryBackoff is the base of the jittered exponential backoff.
+	RetryBackoff time.Duration
+	// RetryBudget is the share of operations in flight that may be retries.
+	RetryBudget float64
+	// FetchedAt is when the configuration was last fetched or confirmed.
+	FetchedAt time.Time
+}
+
+// ProviderConfig is a provider as the configuration lists it.
+type ProviderConfig struct {
+	Provider
+	Healthy bool     `json:"healthy"`
+	State   string   `json:"state"`
+	Regions []string `json:"regions"`
+}
+
+// provider returns the named provider of c.
+func (c Config) provider(name string) (ProviderConfig, bool) {
+	for _, p := range c.Providers {
+		if p.Name == name {
+			return p, true
+		}
+	}
+	return ProviderConfig{}, false
+}
+
+func (c Config) clone() Config {
+	c.Providers = append([]ProviderConfig(nil), c.Providers...)
+	return c
+}
+
+type wireConfig struct {
+	Providers           []ProviderConfig     `json:"providers"`
+	MaxRetries          int                  `json:"maxRetries"`
+	MaxFailures         int                  `json:"maxFailures"`
+	HealthCheckInterval switchboard.Duration `json:"healthCheckInterval"`
+	RetryBackoff        switchboard.Duration `json:"retryBackoff"`
+	RetryBudget         float64              `json:"retryBudget"`
+}
+
+// defaults fills what an older server may not send, with the original app's
+// constants.
+func (w wireConfig) config(now time.Time) Config {
+	c := Config{
+		Providers: w.Providers, MaxRetries: w.MaxRetries, MaxFailures: w.MaxFailures,
+		HealthCheckInterval: w.HealthCheckInterval.D(), RetryBackoff: w.RetryBackoff.D(), RetryBudget: w.RetryBudget,
+		FetchedAt: now,
+	}
+	if c.MaxRetries <= 0 {
+		c.MaxRetries = 3
+	}
+	if c.MaxFailures <= 0 {
+		c.MaxFailures = 3
+	}
+	if c.HealthCheckInterval <= 0 {
+		c.HealthCheckInterval = 30 * time.Second
+	}
+	if c.RetryBackoff <= 0 {
+		c.RetryBackoff = 100 * time.Millisecond
+	}
+	if c.RetryBudget <= 0 || c.RetryBudget > 1 {
+		c.RetryBudget = defaultBudgetRatio
+	}
+	return c
+}
+
+// wireAssignment is the body of a start or migrate answer.
+type wireAssignment struct {
+	ID             string     `json:"id"`
+	Room           string     `json:"room"`
+	UserID         string     `json:"userId"`
+	Role           string     `json:"role"`
+	Provider       Provider   `json:"provider"`
+	Token          string     `json:"token"`
+	TokenExpiresAt *time.Time `json:"tokenExpiresAt"`
+	Fallbacks      []string   `json:"fallbacks"`
+}
+
+func (w wireAssignment) assignment() (Assignment, []string) {
+	a := Assignment{StreamID: w.ID, Room: w.Room, UserID: w.UserID, Role: w.Role, Provider: w.Provider, Token: w.Token}
+	if w.TokenExpiresAt != nil {
+		a.TokenExpiresAt = *w.TokenExpiresAt
+	}
+	return a, w.Fallbacks
+}
+
+type startBody struct {
+	Room           string   `json:"room"`
+	UserID         string   `json:"userId"`
+	Role           string   `json:"role"`
+	Region         string   `json:"region,omitempty"`
+	Quality        string   `json:"quality,omitempty"`
+	Exclude        []string `json:"exclude,omitempty"`
+	IdempotencyKey string   `json:"idempotencyKey,omitempty"`
+}
+
+type failureBody struct {
+	Provider string `json:"provider"`
+	Stage    string `json:"stage"`
+	Code     string `json:"code,omitempty"`
+	Message  string `json:"message,omitempty"`
+}
+
+type migrateBody struct {
+	To     string `json:"to,omitempty"`
+	Reason string `json:"reason"`
+}
+
+// publicHealth is the body of the public health endpoint.
+type publicHealth struct {
+	Name    string `json:"name"`
+	Healthy bool   `json:"healthy"`
+	Status  string `json:"status"`
+}
+
+// call makes one API request under the Client's request timeout and decodes
+// a JSON answer into out (when not nil).
+func (c *Client) call(ctx context.Context, method, path string, in, out any) error {
+	ctx, cancel := context.WithTimeout(ctx, c.requestTimeout)
+	defer cancel()
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return fmt.Errorf("%s %s: encode: %w", method, path, err)
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Accept", "application/json")
+	c.authorize(req)
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", method, path, scrub(err))
+	}
+	defer resp.Body.Close()
+	return decodeAnswer(method, path, resp, out)
+}
+
+// decodeAnswer turns an answer into out, or into an *Error.
+func decodeAnswer(method, path string, resp *http.Response, out any) error {
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
+	if err != nil {
+		return fmt.Errorf("%s %s: read answer: %w", method, path, err)
+	}
+	if resp.StatusCode >= 300 {
+		var env struct {
+			Error struct {
+				Code    string `json:"code"`
+				Message string `json:"message"`
+				Field   string `json:"field"`
+			} `json:"error"`
+		}
+		_ = json.Unmarshal(raw, &env)
+		e := &Error{StatusCode: resp.StatusCode, Code: env.Error.Code, Message: env.Error.Message, Field: env.Error.Field}
+		if e.Code == "" {
+			e.Code, e.Message = "http", http.StatusText(resp.StatusCode)
+		}
+		return fmt.Errorf("%s %s: %w", method, path, e)
+	}
+	if out == nil || len(raw) == 0 {
+		return nil
+	}
+	if err := json.Unmarshal(raw, out); err != nil {
+		return fmt.Errorf("%s %s: decode answer: %w", method, path, err)
+	}
+	return nil
+}
+
+func (c *Client) authorize(req *http.Request) {
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+}
+
+// scrub drops the URL from a transport error: the URL holds no secret, but the
+// error reads better with the method and path we already put in front.
+func scrub(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
+
+func streamPath(id, action string) string {
+	return "/api/streams/" + url.PathEscape(id) + "/" + action
+}
+
+func (c *Client) startStream(ctx context.Context, b startBody) (Assignment, []string, error) {
+	var w wireAssignment
+	if err := c.call(ctx, http.MethodPost, "/api/streams", b, &w); err != nil {
+		return Assignment{}, nil, err
+	}
+	a, fb := w.assignment()
+	return a, fb, nil
+}
+
+func (c *Client) migrateStream(ctx context.Context, id string, b migrateBody) (Assignment, []string, error) {
+	var w wireAssignment
+	if err := c.call(ctx, http.MethodPost, streamPath(id, "migrate"), b, &w); err != nil {
+		return Assignment{}, nil, err
+	}
+	a, fb := w.assignment()
+	return a, fb, nil
+}
+
+func (c *Client) reportFailure(ctx context.Context, id string, f failureBody) error {
+	if len(f.Message) > 1024 {
+		f.Message = f.Message[:1024]
+	}
+	return c.call(ctx, http.MethodPost, streamPath(id, "failures"), f, nil)
+}
+
+func (c *Client) endStream(ctx context.Context, id string) error {
+	return c.call(ctx, http.MethodPost, streamPath(id, "end"), nil, nil)
+}
+
+func (c *Client) heartbeatStream(ctx context.Context, id string) error {
+	return c.call(ctx, http.MethodPost, streamPath(id, "heartbeat"), nil, nil)
+}
+
+// fetchConfig fetches the configuration, sending the ETag of the one it has;
+// changed is false when the server answered 304 Not Modified.
+func (c *Client) fetchConfig(ctx context.Context, etag string) (cfg Config, newTag string, changed bool, err error) {
+	const path = "/api/streaming/config"
+	ctx, cancel := context.WithTimeout(ctx, c.requestTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+path, nil)
+	if err != nil {
+		return Config{}, "", false, fmt.Errorf("GET %s: %w", path, err)
+	}
+	req.Header.Set("Accept", "application/json")
+	if etag != "" {
+		req.Header.Set("If-None-Match", etag)
+	}
+	c.authorize(req)
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return Config{}, "", false, fmt.Errorf("GET %s: %w", path, scrub(err))
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusNotModified {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxResponse))
+		return Config{}, etag, false, nil
+	}
+	var w wireConfig
+	if err := decodeAnswer(http.MethodGet, path, resp, &w); err != nil {
+		return Config{}, "", false, err
+	}
+	return w.config(time.Now()), resp.Header.Get("ETag"), true, nil
+}
+
+// providerHealth reads the public health of a provider.
+func (c *Client) providerHealth(ctx context.Context, name string) (publicHealth, error) {
+	var h publicHealth
+	err := c.call(ctx, http.MethodGet, "/api/streaming/providers/"+url.PathEscape(name)+"/health", nil, &h)
+	return h, err
+}

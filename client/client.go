@@ -1,0 +1,506 @@
+package client
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Policy decides what happens to live streams when an admin changes provider
+// priorities: KeepLive (the default) or MigrateGradually. Whatever the policy,
+// a stream never moves back on its own when the provider it left recovers.
+type Policy interface{ isPolicy() }
+
+// KeepLive leaves live streams where they are when priorities change; only new
+// streams follow the new order.
+type KeepLive struct{}
+
+// MigrateGradually moves live streams to the highest-priority healthy provider
+// after a priority change, at most Rate streams per second per Client.
+type MigrateGradually struct {
+	Rate float64
+}
+
+func (KeepLive) isPolicy()         {}
+func (MigrateGradually) isPolicy() {}
+
+// Option configures a Client.
+type Option func(*Client)
+
+// WithHTTPClient sets the HTTP client for API calls and the event stream (the
+// event stream ignores its Timeout). The default is a client with its own
+// transport.
+func WithHTTPClient(hc *http.Client) Option { return func(c *Client) { c.hc = hc } }
+
+// WithEngine sets the media engine of a provider kind (agora, zegocloud,
+// livekit, http). Streams are only assigned to kinds that have an engine.
+func WithEngine(kind string, e MediaEngine) Option {
+	return func(c *Client) { c.engines[kind] = e }
+}
+
+// WithLogger sets the logger (default: discard).
+func WithLogger(l *slog.Logger) Option { return func(c *Client) { c.log = l } }
+
+// WithPolicy sets the priority-change policy (default KeepLive).
+func WithPolicy(p Policy) Option { return func(c *Client) { c.policy = p } }
+
+// WithWatchdog makes streams fail over when their connection, if it implements
+// MediaActivity, has carried no media for d. Zero (the default) switches the
+// watchdog off.
+func WithWatchdog(d time.Duration) Option { return func(c *Client) { c.watchdog = d } }
+
+// WithHeartbeat sets the interval of stream heartbeats (default 30 s, well
+// under the server's two-minute abandonment).
+func WithHeartbeat(d time.Duration) Option { return func(c *Client) { c.heartbeat = d } }
+
+// WithConnectTimeout bounds each MediaEngine.Connect (default 15 s).
+func WithConnectTimeout(d time.Duration) Option { return func(c *Client) { c.connectTimeout = d } }
+
+// WithRequestTimeout bounds each API call (default 10 s).
+func WithRequestTimeout(d time.Duration) Option { return func(c *Client) { c.requestTimeout = d } }
+
+// Client starts and keeps streams alive through one Switchboard control plane.
+// It holds one event subscription shared by all its streams, the last known
+// configuration and a retry budget. It is safe for concurrent use; Close stops
+// it.
+type Client struct {
+	base           string
+	token          string
+	hc             *http.Client
+	sse            *http.Client
+	engines        map[string]MediaEngine
+	log            *slog.Logger
+	policy         Policy
+	watchdog       time.Duration
+	heartbeat      time.Duration
+	connectTimeout time.Duration
+	requestTimeout time.Duration
+
+	budget    *budget
+	refresh   chan struct{} // asks the control loop to refetch the configuration
+	rebalance chan struct{} // tells the control loop that priorities changed
+
+	ctx    context.Context // ends when the Client closes
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu sync.Mutex
+	// The fields below are guarded by mu.
+	cfg       Config
+	haveCfg   bool
+	etag      string
+	streams   map[*Stream]struct{}
+	sseUp     bool
+	lastEvent string // id of the last event received, for Last-Event-ID
+	closed    bool
+}
+
+// New returns a Client of the control plane at serverURL that authenticates
+// with token (a client-role API token). It starts the Client's background work
+// (the event subscription and the polling fallback) but makes no request
+// before it returns.
+func New(serverURL, token string, opts ...Option) (*Client, error) {
+	u, err := url.Parse(serverURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+		return nil, errors.New("client: server URL must be an absolute http or https URL without user info")
+	}
+	if strings.ContainsAny(token, "\r\n") {
+		return nil, errors.New("client: token must be on one line")
+	}
+	c := &Client{
+		base: strings.TrimRight(u.String(), "/"), token: token, engines: map[string]MediaEngine{},
+		policy: KeepLive{}, heartbeat: 30 * time.Second, connectTimeout: 15 * time.Second,
+		requestTimeout: 10 * time.Second, budget: newBudget(),
+		refresh: make(chan struct{}, 1), rebalance: make(chan struct{}, 1), streams: map[*Stream]struct{}{},
+	}
+	for _, o := range opts {
+		o(c)
+	}
+	if c.hc == nil {
+		c.hc = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
+	}
+	sse := *c.hc
+	sse.Timeout = 0 // the event stream lives as long as the Client
+	c.sse = &sse
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
+	}
+	if c.policy == nil {
+		c.policy = KeepLive{}
+	}
+	if g, ok := c.policy.(MigrateGradually); ok && g.Rate <= 0 {
+		return nil, errors.New("client: MigrateGradually.Rate must be positive")
+	}
+	if len(c.engines) == 0 {
+		return nil, errors.New("client: at least one media engine is required (WithEngine)")
+	}
+	for kind, e := range c.engines {
+		if e == nil {
+			return nil, fmt.Errorf("client: engine of kind %s is nil", kind)
+		}
+	}
+	if c.heartbeat <= 0 || c.connectTimeout <= 0 || c.requestTimeout <= 0 {
+		return nil, errors.New("client: heartbeat, connect and request timeouts must be positive")
+	}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	c.wg.Add(2)
+	go func() { defer c.wg.Done(); c.watchEvents(c.ctx) }()
+	go func() { defer c.wg.Done(); c.control(c.ctx) }()
+	return c, nil
+}
+
+// Close ends every stream of the Client (each on the server, with a fresh
+// deadline, and on its media engine), stops the background work and returns
+// once every goroutine of the Client has exited. It is idempotent.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closed = true
+	list := make([]*Stream, 0, len(c.streams))
+	for s := range c.streams {
+		list = append(list, s)
+	}
+	c.mu.Unlock()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	errs := make([]error, len(list))
+	var wg sync.WaitGroup
+	for i, s := range list {
+		wg.Go(func() { errs[i] = s.Close(ctx) })
+	}
+	wg.Wait()
+	c.cancel()
+	c.wg.Wait()
+	return errors.Join(errs...)
+}
+
+// Config returns the last configuration the Client fetched (zero before the
+// first) and whether it has one.
+func (c *Client) Config() (Config, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cfg.clone(), c.haveCfg
+}
+
+// EventsConnected reports whether the event subscription is up; while it is
+// down, the Client polls provider health instead.
+func (c *Client) EventsConnected() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.sseUp
+}
+
+// Streams returns the live streams of the Client.
+func (c *Client) Streams() []*Stream {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]*Stream, 0, len(c.streams))
+	for s := range c.streams {
+		out = append(out, s)
+	}
+	return out
+}
+
+// config returns the configuration, fetching it when the Client has none.
+func (c *Client) config(ctx context.Context) (Config, error) {
+	c.mu.Lock()
+	cfg, ok := c.cfg, c.haveCfg
+	c.mu.Unlock()
+	if ok {
+		return cfg, nil
+	}
+	return c.refreshConfig(ctx)
+}
+
+// refreshConfig fetches the configuration and keeps it as the last known good.
+// After a change it fails streams over from providers that left it or became
+// unusable, and applies the priority policy if priorities changed.
+func (c *Client) refreshConfig(ctx context.Context) (Config, error) {
+	c.mu.Lock()
+	etag := c.etag
+	c.mu.Unlock()
+	cfg, tag, changed, err := c.fetchConfig(ctx, etag)
+	if err != nil {
+		return Config{}, fmt.Errorf("fetch configuration: %w", err)
+	}
+	c.mu.Lock()
+	if !changed {
+		c.cfg.FetchedAt = time.Now()
+		cfg = c.cfg
+		c.mu.Unlock()
+		return cfg, nil
+	}
+	old, had := c.cfg, c.haveCfg
+	c.cfg, c.haveCfg, c.etag = cfg, true, tag
+	c.mu.Unlock()
+	c.budget.setRatio(cfg.RetryBudget)
+	if had {
+		for _, p := range old.Providers {
+			np, ok := cfg.provider(p.Name)
+			switch {
+			case !ok:
+				c.failProvider(p.Name, "provider "+p.Name+" was removed or disabled")
+			case unusable(np.Status):
+				c.failProvider(p.Name, "provider "+p.Name+" is "+np.Status)
+			}
+		}
+		if priorities(old) != priorities(cfg) {
+			c.prioritiesChanged()
+		}
+	}
+	return cfg.clone(), nil
+}
+
+// priorities is a comparable summary of the order of providers.
+func priorities(c Config) string {
+	var b strings.Builder
+	for _, p := range c.Providers {
+		fmt.Fprintf(&b, "%s=%d;", p.Name, p.Priority)
+	}
+	return b.String()
+}
+
+// unusable reports whether streams must leave a provider with this status.
+func unusable(status string) bool { return status == "CRITICAL" || status == "DISABLED" }
+
+// requestRefresh asks the control loop to refetch the configuration.
+func (c *Client) requestRefresh() {
+	select {
+	case c.refresh <- struct{}{}:
+	default:
+	}
+}
+
+// prioritiesChanged applies the priority policy.
+func (c *Client) prioritiesChanged() {
+	if _, ok := c.policy.(MigrateGradually); !ok {
+		return
+	}
+	select {
+	case c.rebalance <- struct{}{}:
+	default:
+	}
+}
+
+// failProvider makes every stream on the named provider fail over now.
+func (c *Client) failProvider(name, reason string) {
+	at := time.Now()
+	n := 0
+	for _, s := range c.Streams() {
+		if s.trigger(trigger{kind: triggerHealth, provider: name, reason: reason, at: at}) {
+			n++
+		}
+	}
+	if n > 0 {
+		c.log.Info("provider unusable: failing streams over", "provider", name, "reason", reason, "streams", n)
+	}
+}
+
+// updateProvider applies fn to the cached configuration entry of name.
+func (c *Client) updateProvider(name string, fn func(p *ProviderConfig) bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i := range c.cfg.Providers {
+		if c.cfg.Providers[i].Name == name {
+			if !fn(&c.cfg.Providers[i]) {
+				c.cfg.Providers = slices.Delete(slices.Clone(c.cfg.Providers), i, i+1)
+			}
+			c.sortProvidersLocked()
+			return
+		}
+	}
+}
+
+func (c *Client) sortProvidersLocked() {
+	c.cfg.Providers = slices.Clone(c.cfg.Providers)
+	slices.SortStableFunc(c.cfg.Providers, func(a, b ProviderConfig) int {
+		return cmp.Or(cmp.Compare(a.Priority, b.Priority), strings.Compare(a.Name, b.Name))
+	})
+}
+
+// engineFor returns the engine of a provider's kind.
+func (c *Client) engineFor(p Provider) (MediaEngine, bool) {
+	e, ok := c.engines[p.Kind]
+	return e, ok
+}
+
+// withoutEngine lists the providers of cfg whose kind has no engine.
+func (c *Client) withoutEngine(cfg Config) []string {
+	var out []string
+	for _, p := range cfg.Providers {
+		if _, ok := c.engines[p.Kind]; !ok {
+			out = append(out, p.Name)
+		}
+	}
+	return out
+}
+
+// preferred returns the highest-priority usable provider this Client has an
+// engine for.
+func (c *Client) preferred() (string, bool) {
+	cfg, _ := c.Config()
+	for _, p := range cfg.Providers {
+		if _, ok := c.engines[p.Kind]; ok && !unusable(p.Status) {
+			return p.Name, true
+		}
+	}
+	return "", false
+}
+
+// control runs the configuration refreshes, the polling fallback and gradual
+// migrations until ctx ends.
+func (c *Client) control(ctx context.Context) {
+	poll := newPoller(c)
+	pollTimer := time.NewTimer(time.Hour)
+	defer pollTimer.Stop()
+	var retry <-chan time.Time // refetch after a failed refresh
+	refreshFails := 0
+	var rebalTick *time.Ticker
+	var rebalC <-chan time.Time
+	defer func() {
+		if rebalTick != nil {
+			rebalTick.Stop()
+		}
+	}()
+	resetPoll := func() {
+		cfg, _ := c.Config()
+		pollTimer.Reset(cmp.Or(cfg.HealthCheckInterval, 30*time.Second))
+	}
+	resetPoll()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-c.refresh:
+		case <-retry:
+		case <-pollTimer.C:
+			if !c.EventsConnected() {
+				poll.run(ctx)
+			} else {
+				poll.reset()
+			}
+			resetPoll()
+			continue
+		case <-c.rebalance:
+			if rebalTick == nil {
+				g := c.policy.(MigrateGradually)
+				rebalTick = time.NewTicker(time.Duration(float64(time.Second) / g.Rate))
+				rebalC = rebalTick.C
+			}
+			continue
+		case <-rebalC:
+			if !c.rebalanceOne() {
+				rebalTick.Stop()
+				rebalTick, rebalC = nil, nil
+			}
+			continue
+		}
+		// A refresh was asked for, or a failed one is due again.
+		retry = nil
+		if _, err := c.refreshConfig(ctx); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			refreshFails++
+			cfg, _ := c.Config()
+			d := backoff(cmp.Or(cfg.RetryBackoff, time.Second), refreshFails)
+			c.log.Warn("control plane unreachable: keeping the last known configuration", "err", err.Error(), "retry_in", d.String())
+			retry = time.After(d)
+			continue
+		}
+		refreshFails = 0
+	}
+}
+
+// rebalanceOne moves one stream that is not on the preferred provider there,
+// and reports whether more may need to move.
+func (c *Client) rebalanceOne() bool {
+	to, ok := c.preferred()
+	if !ok {
+		return false
+	}
+	for _, s := range c.Streams() {
+		if s.Provider() != to && s.trigger(trigger{kind: triggerRebalance, to: to, reason: "priorities changed: moving to " + to, at: time.Now()}) {
+			return true
+		}
+	}
+	return false
+}
+
+// poller is the fallback health watch while the event stream is down: it reads
+// the public health of every provider in use, and maxFailures consecutive
+// unusable answers make the streams leave the provider. An unreachable control
+// plane is not a provider failure: streams keep running.
+type poller struct {
+	c     *Client
+	fails map[string]int
+}
+
+func newPoller(c *Client) *poller { return &poller{c: c, fails: map[string]int{}} }
+
+func (p *poller) reset() { clear(p.fails) }
+
+func (p *poller) run(ctx context.Context) {
+	inUse := map[string]bool{}
+	for _, s := range p.c.Streams() {
+		if name := s.Provider(); name != "" {
+			inUse[name] = true
+		}
+	}
+	for name := range p.fails {
+		if !inUse[name] {
+			delete(p.fails, name)
+		}
+	}
+	cfg, _ := p.c.Config()
+	for name := range inUse {
+		h, err := p.c.providerHealth(ctx, name)
+		var e *Error
+		switch {
+		case errors.As(err, &e) && e.StatusCode == http.StatusNotFound:
+			h.Status = "DELETED"
+		case err != nil:
+			p.c.log.Debug("health poll failed: control plane unreachable", "provider", name, "err", err.Error())
+			continue
+		}
+		if h.Status != "DELETED" && !unusable(h.Status) {
+			p.fails[name] = 0
+			continue
+		}
+		p.fails[name]++
+		p.c.log.Info("health poll: provider unusable", "provider", name, "status", h.Status, "consecutive", p.fails[name])
+		if p.fails[name] >= cfg.MaxFailures {
+			p.fails[name] = 0
+			p.c.failProvider(name, fmt.Sprintf("provider %s is %s after %d health checks", name, h.Status, cfg.MaxFailures))
+		}
+	}
+}
+
+// track and untrack keep the set of live streams.
+func (c *Client) track(s *Stream) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return false
+	}
+	c.streams[s] = struct{}{}
+	return true
+}
+
+func (c *Client) untrack(s *Stream) {
+	c.mu.Lock()
+	delete(c.streams, s)
+	c.mu.Unlock()
+}

@@ -1,0 +1,230 @@
+package client
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"mime"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// Event stream tuning. The server sends a comment every 15 s; a stream that
+// stays silent three times as long is dead even if its socket is not.
+const (
+	sseIdleTimeout  = 45 * time.Second
+	sseBackoffBase  = time.Second // LaunchDarkly's SDKs reconnect after 1 s at first
+	maxEventPayload = 1 << 20
+)
+
+// watchEvents keeps the Client's one subscription to GET /api/events until
+// ctx ends, reconnecting with a jittered backoff and resuming from the last
+// event id. While it is down, the control loop polls provider health.
+func (c *Client) watchEvents(ctx context.Context) {
+	fails := 0
+	for {
+		connected, err := c.subscribe(ctx)
+		c.setEventsUp(false)
+		if ctx.Err() != nil {
+			return
+		}
+		if connected {
+			fails = 0
+		}
+		fails++
+		d := backoff(sseBackoffBase, fails)
+		c.log.Info("event stream down: polling provider health until it is back", "err", err.Error(), "retry_in", d.String())
+		if !sleep(ctx, d) {
+			return
+		}
+	}
+}
+
+func (c *Client) setEventsUp(up bool) {
+	c.mu.Lock()
+	c.sseUp = up
+	c.mu.Unlock()
+}
+
+// subscribe reads one connection of the event stream until it ends, and
+// reports whether it was established.
+func (c *Client) subscribe(ctx context.Context) (bool, error) {
+	const path = "/api/events"
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+path, nil)
+	if err != nil {
+		return false, fmt.Errorf("GET %s: %w", path, err)
+	}
+	req.Header.Set("Accept", "text/event-stream")
+	req.Header.Set("Cache-Control", "no-cache")
+	c.mu.Lock()
+	last := c.lastEvent
+	c.mu.Unlock()
+	if last != "" {
+		req.Header.Set("Last-Event-ID", last)
+	}
+	c.authorize(req)
+	resp, err := c.sse.Do(req)
+	if err != nil {
+		return false, fmt.Errorf("GET %s: %w", path, scrub(err))
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return false, decodeAnswer(http.MethodGet, path, resp, nil)
+	}
+	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt != "text/event-stream" {
+		return false, fmt.Errorf("GET %s: answer is %q, not an event stream", path, mt)
+	}
+	c.setEventsUp(true)
+	c.log.Debug("event stream connected", "resumed", last != "")
+	if last == "" {
+		// Nothing to resume from: what happened before is in the configuration.
+		c.requestRefresh()
+	}
+
+	idle := time.AfterFunc(sseIdleTimeout, cancel)
+	defer idle.Stop()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 0, 64<<10), maxEventPayload)
+	var id, typ string
+	var data strings.Builder
+	for sc.Scan() {
+		idle.Reset(sseIdleTimeout)
+		line := sc.Text()
+		if line == "" {
+			if typ != "" || data.Len() > 0 {
+				c.dispatch(id, typ, data.String())
+			}
+			id, typ = "", ""
+			data.Reset()
+			continue
+		}
+		if line[0] == ':' {
+			continue // a heartbeat comment
+		}
+		field, value, _ := strings.Cut(line, ":")
+		value = strings.TrimPrefix(value, " ")
+		switch field {
+		case "id":
+			if !strings.ContainsRune(value, 0) {
+				id = value
+			}
+		case "event":
+			typ = value
+		case "data":
+			if data.Len() > 0 {
+				data.WriteByte('\n')
+			}
+			data.WriteString(value)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		if ctx.Err() != nil && c.ctx.Err() == nil {
+			return true, errors.New("event stream silent for too long")
+		}
+		return true, fmt.Errorf("read event stream: %w", err)
+	}
+	return true, errors.New("event stream ended by the server")
+}
+
+// eventEnvelope is the data of every event but resync.
+type eventEnvelope struct {
+	Type string          `json:"type"`
+	Data json.RawMessage `json:"data"`
+}
+
+// eventProvider is the public provider view that provider.created and
+// provider.updated carry.
+type eventProvider struct {
+	Name     string `json:"name"`
+	Kind     string `json:"kind"`
+	Enabled  bool   `json:"enabled"`
+	Priority int    `json:"priority"`
+	Status   string `json:"status"`
+}
+
+// dispatch reacts to one event at once: status transitions and configuration
+// changes that make a provider unusable fail its streams over without waiting
+// for anything else.
+func (c *Client) dispatch(id, typ, data string) {
+	if id != "" {
+		c.mu.Lock()
+		c.lastEvent = id
+		c.mu.Unlock()
+	}
+	if typ == "resync" {
+		c.log.Info("event stream asked to resynchronise: refetching the configuration")
+		c.requestRefresh()
+		return
+	}
+	var env eventEnvelope
+	if err := json.Unmarshal([]byte(data), &env); err != nil {
+		c.log.Warn("event discarded: malformed", "type", typ, "err", err.Error())
+		return
+	}
+	switch typ {
+	case "provider.status":
+		var ch struct {
+			Name   string `json:"name"`
+			To     string `json:"to"`
+			Reason string `json:"reason"`
+		}
+		if json.Unmarshal(env.Data, &ch) != nil || ch.Name == "" {
+			return
+		}
+		c.updateProvider(ch.Name, func(p *ProviderConfig) bool { p.Status = ch.To; return true })
+		if unusable(ch.To) {
+			c.failProvider(ch.Name, fmt.Sprintf("provider %s turned %s: %s", ch.Name, ch.To, ch.Reason))
+		}
+	case "provider.created", "provider.updated":
+		var p eventProvider
+		if json.Unmarshal(env.Data, &p) != nil || p.Name == "" {
+			return
+		}
+		known, reordered := false, false
+		c.updateProvider(p.Name, func(cp *ProviderConfig) bool {
+			known = true
+			reordered = cp.Priority != p.Priority
+			cp.Priority, cp.Status = p.Priority, p.Status
+			return p.Enabled
+		})
+		switch {
+		case !p.Enabled:
+			c.failProvider(p.Name, "provider "+p.Name+" was disabled")
+		case unusable(p.Status):
+			c.failProvider(p.Name, "provider "+p.Name+" is "+p.Status)
+		case !known:
+			c.requestRefresh() // a new or re-enabled provider: fetch its full entry
+			c.prioritiesChanged()
+		case reordered:
+			c.prioritiesChanged()
+		}
+	case "provider.deleted":
+		var d struct {
+			Name string `json:"name"`
+		}
+		if json.Unmarshal(env.Data, &d) != nil || d.Name == "" {
+			return
+		}
+		c.updateProvider(d.Name, func(*ProviderConfig) bool { return false })
+		c.failProvider(d.Name, "provider "+d.Name+" was deleted")
+	case "providers.reordered":
+		var r struct {
+			Order []struct {
+				Name     string `json:"name"`
+				Priority int    `json:"priority"`
+			} `json:"order"`
+		}
+		if json.Unmarshal(env.Data, &r) != nil {
+			return
+		}
+		for _, o := range r.Order {
+			c.updateProvider(o.Name, func(p *ProviderConfig) bool { p.Priority = o.Priority; return true })
+		}
+		c.prioritiesChanged()
+	}
+}

@@ -1,0 +1,739 @@
+package client
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// ErrClosed is returned by Start after the Client was closed.
+var ErrClosed = errors.New("client: closed")
+
+// stateBuffer is how many states a Stream keeps for an app that reads them
+// late; past it the oldest are dropped, never blocking the SDK.
+const stateBuffer = 64
+
+// StartOption configures Start.
+type StartOption func(*startOptions)
+
+type startOptions struct {
+	userID, role, quality, region string
+}
+
+// UserID sets the user the join token is minted for (default: a random id).
+func UserID(id string) StartOption { return func(o *startOptions) { o.userID = id } }
+
+// Role sets the participant's role, publisher (the default) or subscriber.
+func Role(role string) StartOption { return func(o *startOptions) { o.role = role } }
+
+// Quality sets the quality tier the stream is priced at: audio, sd, hd (the
+// server's default) or fullhd.
+func Quality(q string) StartOption { return func(o *startOptions) { o.quality = q } }
+
+// Region asks for a provider that serves the region, such as us-east.
+func Region(r string) StartOption { return func(o *startOptions) { o.region = r } }
+
+// triggerKind says why a stream moves.
+type triggerKind int
+
+const (
+	triggerMedia     triggerKind = iota + 1 // the engine reported an error
+	triggerHealth                           // the provider became unusable
+	triggerRebalance                        // the priority policy moves it
+)
+
+// trigger is a request to move a stream.
+type trigger struct {
+	kind     triggerKind
+	provider string // triggerHealth: the provider to leave
+	to       string // triggerRebalance: the provider to move to
+	reason   string
+	at       time.Time
+	slot     *slot // triggerMedia: the connection that failed
+	media    MediaError
+}
+
+// slot is one connection of a stream. err is guarded by the Stream's mu.
+type slot struct {
+	provider string
+	conn     Connection // set once Connect returned; guarded by the Stream's mu
+	err      *MediaError
+	errAt    time.Time
+}
+
+// Stream is one live stream: its connection on the provider it is assigned
+// to, the heartbeats that keep it on the server, and the failovers that keep
+// it alive. It is safe for concurrent use.
+type Stream struct {
+	c      *Client
+	id     string // set before the stream is returned; immutable after
+	room   string
+	states chan State
+	kick   chan struct{}
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	endOp  func() // ends the stream's share of the retry budget
+	done   chan struct{}
+	once   sync.Once
+
+	mu sync.Mutex
+	// The fields below are guarded by mu.
+	a          Assignment // of the current connection
+	fallbacks  []string   // from the last assignment, best first
+	cur        *slot
+	pending    *trigger
+	state      State
+	finished   bool
+	err        error // why the stream failed
+	migrations int
+}
+
+func newStream(c *Client, room string) *Stream {
+	s := &Stream{c: c, room: room, states: make(chan State, stateBuffer), kick: make(chan struct{}, 1), done: make(chan struct{})}
+	s.ctx, s.cancel = context.WithCancel(c.ctx)
+	return s
+}
+
+// ID is the stream's id on the control plane.
+func (s *Stream) ID() string { return s.id }
+
+// Room is the room the stream is in.
+func (s *Stream) Room() string { return s.room }
+
+// Provider is the provider the stream's media is connected to now.
+func (s *Stream) Provider() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.a.Provider.Name
+}
+
+// Assignment is the assignment of the current connection.
+func (s *Stream) Assignment() Assignment {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.a
+}
+
+// Migrations counts the provider changes of the stream since it went live.
+func (s *Stream) Migrations() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.migrations
+}
+
+// State is the stream's latest state.
+func (s *Stream) State() State {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.state
+}
+
+// States delivers the stream's states in order, from Connecting on. It is
+// buffered: an app that does not keep up loses the oldest states rather than
+// ever slowing a failover. It is closed when the stream ends (Close, or after
+// Failed).
+func (s *Stream) States() <-chan State { return s.states }
+
+// Done is closed when the stream has ended.
+func (s *Stream) Done() <-chan struct{} { return s.done }
+
+// Err is why the stream failed, or nil.
+func (s *Stream) Err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
+}
+
+// emit records st and offers it to the app.
+func (s *Stream) emit(st State) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.emitLocked(st)
+}
+
+func (s *Stream) emitLocked(st State) {
+	s.state = st
+	if s.finished {
+		return
+	}
+	select {
+	case s.states <- st:
+		return
+	default:
+	}
+	select { // full: drop the oldest
+	case <-s.states:
+	default:
+	}
+	select {
+	case s.states <- st:
+	default:
+	}
+}
+
+// Close ends the stream: it stops its failover and heartbeats, disconnects the
+// media and ends the stream on the control plane (whose error it returns). It
+// is idempotent and returns nil once the stream has ended.
+func (s *Stream) Close(ctx context.Context) error {
+	s.cancel()
+	s.wg.Wait()
+	return s.finish(ctx, nil)
+}
+
+// finish ends the stream once: it disconnects, ends it on the server, emits
+// final (when not nil) and closes States.
+func (s *Stream) finish(ctx context.Context, final State) error {
+	var err error
+	s.once.Do(func() {
+		s.cancel()
+		s.mu.Lock()
+		cur := s.cur
+		var conn Connection
+		if cur != nil {
+			conn = cur.conn
+		}
+		s.mu.Unlock()
+		if conn != nil {
+			if derr := conn.Disconnect(ctx); derr != nil {
+				s.c.log.Warn("disconnect", "stream_id", s.id, "provider", cur.provider, "err", derr.Error())
+			}
+		}
+		if err = s.c.endStream(ctx, s.id); err != nil {
+			err = fmt.Errorf("end stream %s: %w", s.id, err)
+		}
+		s.c.untrack(s)
+		if s.endOp != nil {
+			s.endOp()
+		}
+		s.mu.Lock()
+		if final != nil {
+			s.emitLocked(final)
+		}
+		s.finished = true
+		close(s.states)
+		s.mu.Unlock()
+		close(s.done)
+	})
+	return err
+}
+
+// mediaError records an error a connection reported and, when the connection
+// is the stream's current one, makes the stream fail over at once.
+func (s *Stream) mediaError(sl *slot, me MediaError) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sl.err != nil {
+		return // one error per connection is enough
+	}
+	sl.err, sl.errAt = &me, time.Now()
+	if sl == s.cur {
+		s.setPendingLocked(s.mediaTrigger(sl))
+	}
+}
+
+func (s *Stream) mediaTrigger(sl *slot) *trigger {
+	return &trigger{kind: triggerMedia, provider: sl.provider, slot: sl, media: *sl.err, at: sl.errAt,
+		reason: fmt.Sprintf("%s on %s", sl.err.Kind, sl.provider)}
+}
+
+// trigger asks the stream to move, and reports whether it will.
+func (s *Stream) trigger(t trigger) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.finished || s.cur == nil {
+		return false
+	}
+	switch t.kind {
+	case triggerHealth:
+		if s.a.Provider.Name != t.provider {
+			return false
+		}
+	case triggerRebalance:
+		if s.a.Provider.Name == t.to || s.pending != nil {
+			return false
+		}
+	}
+	s.setPendingLocked(&t)
+	return true
+}
+
+// setPendingLocked queues t for the stream's loop. A failure replaces a
+// pending rebalance; otherwise the first request stands. s.mu must be held.
+func (s *Stream) setPendingLocked(t *trigger) {
+	if s.pending == nil || (s.pending.kind == triggerRebalance && t.kind != triggerRebalance) {
+		s.pending = t
+	}
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+// takePending returns the queued request if it still applies.
+func (s *Stream) takePending() (trigger, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := s.pending
+	s.pending = nil
+	if t == nil {
+		return trigger{}, false
+	}
+	switch t.kind {
+	case triggerMedia:
+		return *t, t.slot == s.cur
+	case triggerHealth:
+		return *t, t.provider == s.a.Provider.Name
+	default:
+		return *t, t.to != s.a.Provider.Name
+	}
+}
+
+// Start starts a stream in room and returns it live. It asks the control plane
+// for an assignment and connects with the engine of the provider's kind;
+// following the original app, attempt 1 uses the first provider, attempt 2
+// retries it and attempt 3 fails over to the next one (the counts and backoff
+// come from the server's configuration, under the Client's retry budget).
+// Every failed attempt is reported to the server. ctx bounds the start only;
+// the stream lives until Close.
+func (c *Client) Start(ctx context.Context, room string, opts ...StartOption) (*Stream, error) {
+	o := startOptions{role: "publisher"}
+	for _, f := range opts {
+		f(&o)
+	}
+	if o.userID == "" {
+		o.userID = "u-" + randomHex(8)
+	}
+	c.mu.Lock()
+	closed := c.closed
+	c.mu.Unlock()
+	if closed {
+		return nil, ErrClosed
+	}
+	cfg, err := c.config(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("start stream in room %s: %w", room, err)
+	}
+	s := newStream(c, room)
+	endOp := c.budget.begin()
+	sl, a, fb, err := s.startAttempts(ctx, cfg, startBody{
+		Room: room, UserID: o.userID, Role: o.role, Region: o.region, Quality: o.quality,
+		Exclude: c.withoutEngine(cfg), IdempotencyKey: randomHex(16),
+	})
+	if err != nil {
+		endOp()
+		s.cancel()
+		s.mu.Lock()
+		s.err = err
+		s.emitLocked(Failed{Err: err})
+		s.finished = true
+		close(s.states)
+		s.mu.Unlock()
+		close(s.done)
+		return nil, fmt.Errorf("start stream in room %s: %w", room, err)
+	}
+	s.id, s.endOp = a.StreamID, endOp
+	s.mu.Lock()
+	s.a, s.fallbacks, s.cur = a, fb, sl
+	if sl.err != nil { // the connection failed already
+		s.setPendingLocked(s.mediaTrigger(sl))
+	}
+	s.mu.Unlock()
+	if !c.track(s) {
+		_ = s.finish(context.WithoutCancel(ctx), nil)
+		return nil, ErrClosed
+	}
+	s.emit(Live{Provider: a.Provider.Name})
+	s.wg.Add(2)
+	go s.run()
+	go s.heartbeats()
+	return s, nil
+}
+
+// startAttempts makes the start attempts and returns the live connection.
+func (s *Stream) startAttempts(ctx context.Context, cfg Config, body startBody) (*slot, Assignment, []string, error) {
+	c := s.c
+	var (
+		a       Assignment
+		fb      []string
+		started bool
+		lastErr error
+		first   string
+	)
+	tries := map[string]int{}
+	failed := map[string]bool{}
+	giveUp := func(err error) (*slot, Assignment, []string, error) {
+		if started {
+			ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.requestTimeout)
+			if eerr := c.endStream(ectx, a.StreamID); eerr != nil {
+				c.log.Warn("end stream after a failed start", "stream_id", a.StreamID, "err", eerr.Error())
+			}
+			cancel()
+		}
+		return nil, Assignment{}, nil, err
+	}
+	attempts := max(cfg.MaxRetries, 1)
+	for attempt := 1; attempt <= attempts; attempt++ {
+		if attempt > 1 {
+			release, ok := c.budget.acquire()
+			if !ok {
+				return giveUp(fmt.Errorf("%w (after: %w)", ErrRetryBudget, lastErr))
+			}
+			ok = sleep(ctx, backoff(cfg.RetryBackoff, attempt-1))
+			release()
+			if !ok {
+				return giveUp(ctx.Err())
+			}
+		}
+		switch {
+		case !started:
+			var err error
+			if a, fb, err = c.startStream(ctx, body); err != nil {
+				lastErr = err
+				if !retryable(err) {
+					return giveUp(err)
+				}
+				s.emit(Reconnecting{Attempt: attempt, Err: err})
+				continue
+			}
+			started, first = true, a.Provider.Name
+		case failed[a.Provider.Name]:
+			to := s.pick(fb, failed)
+			na, nfb, err := c.migrateStream(ctx, a.StreamID, migrateBody{To: to, Reason: "start failed on " + a.Provider.Name})
+			if err != nil {
+				lastErr = err
+				if to != "" && isStatus(err, http.StatusBadRequest, http.StatusConflict) {
+					failed[to] = true
+				} else if !retryable(err) {
+					return giveUp(err)
+				}
+				continue
+			}
+			a, fb = na, nfb
+		}
+		s.emit(Connecting{Provider: a.Provider.Name, Attempt: attempt})
+		sl, err := s.connect(ctx, a)
+		if err == nil {
+			if a.Provider.Name != first {
+				c.log.Info("Successfully failed over to "+a.Provider.Name, "stream_id", a.StreamID, "from", first, "to", a.Provider.Name, "attempt", attempt)
+			}
+			return sl, a, fb, nil
+		}
+		lastErr = err
+		s.report(ctx, a.StreamID, a.Provider.Name, err)
+		tries[a.Provider.Name]++
+		if tries[a.Provider.Name] >= 2 || errorKind(err) == TokenRejected {
+			failed[a.Provider.Name] = true
+			s.emit(FailingOver{From: a.Provider.Name, Reason: err.Error()})
+		} else {
+			s.emit(Reconnecting{Provider: a.Provider.Name, Attempt: attempt, Err: err})
+		}
+	}
+	return giveUp(fmt.Errorf("gave up after %d attempts: %w", attempts, lastErr))
+}
+
+// pick chooses the provider to move to: the first fallback of the last
+// assignment that has not failed and that the Client has an engine for, or
+// the best such provider of the configuration; "" lets the server choose.
+func (s *Stream) pick(fallbacks []string, failed map[string]bool) string {
+	cfg, _ := s.c.Config()
+	ok := func(name string) bool {
+		p, found := cfg.provider(name)
+		if !found || failed[name] || unusable(p.Status) {
+			return false
+		}
+		_, has := s.c.engineFor(p.Provider)
+		return has
+	}
+	for _, n := range fallbacks {
+		if ok(n) {
+			return n
+		}
+	}
+	for _, p := range cfg.Providers {
+		if ok(p.Name) {
+			return p.Name
+		}
+	}
+	return ""
+}
+
+// connect connects a with its engine.
+func (s *Stream) connect(ctx context.Context, a Assignment) (*slot, error) {
+	e, ok := s.c.engineFor(a.Provider)
+	if !ok {
+		return nil, fmt.Errorf("no media engine for provider kind %s", a.Provider.Kind)
+	}
+	sl := &slot{provider: a.Provider.Name}
+	ctx, cancel := context.WithTimeout(ctx, s.c.connectTimeout)
+	defer cancel()
+	conn, err := e.Connect(ctx, a, func(me MediaError) { s.mediaError(sl, me) })
+	if err != nil {
+		return nil, fmt.Errorf("connect to %s: %w", a.Provider.Name, err)
+	}
+	s.mu.Lock()
+	sl.conn = conn
+	s.mu.Unlock()
+	return sl, nil
+}
+
+// report tells the server that err happened on provider.
+func (s *Stream) report(ctx context.Context, id, provider string, err error) {
+	stage, code := "connect", ""
+	if k := errorKind(err); k != "" {
+		code = string(k)
+		switch k {
+		case TokenRejected:
+			stage = "auth"
+		case ConnectionLost, MediaStalled:
+			stage = "media"
+		}
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		stage = "timeout"
+	}
+	if rerr := s.c.reportFailure(ctx, id, failureBody{Provider: provider, Stage: stage, Code: code, Message: err.Error()}); rerr != nil {
+		s.c.log.Warn("report failure", "stream_id", id, "provider", provider, "err", rerr.Error())
+	}
+}
+
+func errorKind(err error) MediaErrorKind {
+	var me MediaError
+	if errors.As(err, &me) {
+		return me.Kind
+	}
+	var pme *MediaError
+	if errors.As(err, &pme) && pme != nil {
+		return pme.Kind
+	}
+	return ""
+}
+
+func isStatus(err error, codes ...int) bool {
+	var e *Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	for _, c := range codes {
+		if e.StatusCode == c {
+			return true
+		}
+	}
+	return false
+}
+
+// run is the stream's loop: it moves the stream when asked, one move at a
+// time, and runs the media watchdog.
+func (s *Stream) run() {
+	defer s.wg.Done()
+	var wd <-chan time.Time
+	if s.c.watchdog > 0 {
+		t := time.NewTicker(max(s.c.watchdog/4, 10*time.Millisecond))
+		defer t.Stop()
+		wd = t.C
+	}
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-wd:
+			s.checkMedia()
+		case <-s.kick:
+			t, ok := s.takePending()
+			if !ok {
+				continue
+			}
+			if err := s.move(t); err != nil {
+				if s.ctx.Err() != nil {
+					return // closing
+				}
+				s.c.log.Error("stream failed", "stream_id", s.id, "err", err.Error())
+				s.mu.Lock()
+				s.err = err
+				s.mu.Unlock()
+				ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), s.c.requestTimeout)
+				_ = s.finish(ctx, Failed{Err: err})
+				cancel()
+				return
+			}
+		}
+	}
+}
+
+// checkMedia fails the stream over when its connection has carried no media
+// for longer than the watchdog allows.
+func (s *Stream) checkMedia() {
+	s.mu.Lock()
+	cur := s.cur
+	var ma MediaActivity
+	if cur != nil {
+		ma, _ = cur.conn.(MediaActivity)
+	}
+	s.mu.Unlock()
+	if ma == nil {
+		return
+	}
+	if idle := time.Since(ma.LastMedia()); idle > s.c.watchdog {
+		s.mediaError(cur, MediaError{Kind: MediaStalled, Err: fmt.Errorf("no media for %s", idle.Round(time.Millisecond))})
+	}
+}
+
+// move moves the stream as t asks: it gets a new assignment from the control
+// plane, connects it, and only then disconnects the old connection
+// (make-before-break). It returns an error only when the stream is lost.
+func (s *Stream) move(t trigger) error {
+	c := s.c
+	s.mu.Lock()
+	from, fallbacks, old := s.a.Provider.Name, s.fallbacks, s.cur
+	s.mu.Unlock()
+	planned := t.kind == triggerRebalance
+	if !planned {
+		s.emit(FailingOver{From: from, Reason: t.reason})
+		c.log.Info("failing over", "stream_id", s.id, "from", from, "reason", t.reason)
+	}
+	cfg, _ := c.Config()
+	failed := map[string]bool{}
+	if !planned {
+		failed[from] = true
+	}
+	attempts := max(cfg.MaxRetries, 1)
+	if planned {
+		attempts = 1
+	}
+	var lastErr error
+	for attempt := 1; attempt <= attempts; attempt++ {
+		if attempt > 1 {
+			release, ok := c.budget.acquire()
+			d := backoff(cfg.RetryBackoff, attempt-1)
+			if !ok {
+				lastErr = fmt.Errorf("%w (after: %w)", ErrRetryBudget, lastErr)
+			} else {
+				s.emit(Reconnecting{Provider: from, Attempt: attempt - 1, Err: lastErr})
+			}
+			slept := sleep(s.ctx, d)
+			if !ok {
+				if !slept {
+					return s.ctx.Err()
+				}
+				continue
+			}
+			if !slept {
+				release()
+				return s.ctx.Err()
+			}
+			defer release()
+		}
+		to := t.to
+		if !planned {
+			to = s.pick(fallbacks, failed)
+		}
+		na, nfb, err := c.migrateStream(s.ctx, s.id, migrateBody{To: to, Reason: t.reason})
+		if err != nil {
+			lastErr = err
+			switch {
+			case to != "" && isStatus(err, http.StatusBadRequest, http.StatusConflict):
+				failed[to] = true // it cannot take the stream: try another
+			case isStatus(err, http.StatusNotFound, http.StatusConflict):
+				return fmt.Errorf("fail over from %s: %w", from, err) // the stream ended on the server
+			}
+			continue
+		}
+		fallbacks = nfb
+		sl, err := s.connect(s.ctx, na)
+		if err != nil {
+			lastErr = err
+			failed[na.Provider.Name] = true
+			s.report(s.ctx, s.id, na.Provider.Name, err)
+			if planned {
+				s.stay(from, t.reason)
+				return nil
+			}
+			continue
+		}
+		s.swap(t, from, old, sl, na, nfb)
+		return nil
+	}
+	if planned || (t.kind == triggerHealth && s.slotErr(old) == nil) {
+		s.stay(from, t.reason)
+		return nil
+	}
+	return fmt.Errorf("fail over from %s: gave up after %d attempts: %w", from, attempts, lastErr)
+}
+
+func (s *Stream) slotErr(sl *slot) *MediaError {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return sl.err
+}
+
+// stay keeps the stream on its current, still working connection after a
+// move failed, and puts it back on that provider on the server.
+func (s *Stream) stay(provider, reason string) {
+	s.c.log.Warn("could not move the stream: staying on its working connection", "stream_id", s.id, "provider", provider, "reason", reason)
+	if _, _, err := s.c.migrateStream(s.ctx, s.id, migrateBody{To: provider, Reason: "move failed: back to " + provider}); err != nil && !isStatus(err, http.StatusBadRequest) {
+		s.c.log.Warn("put the stream back on its provider", "stream_id", s.id, "provider", provider, "err", err.Error())
+	}
+	s.emit(Live{Provider: provider})
+}
+
+// swap makes sl the stream's connection, then disconnects old.
+func (s *Stream) swap(t trigger, from string, old, sl *slot, na Assignment, fb []string) {
+	c := s.c
+	to := na.Provider.Name
+	s.mu.Lock()
+	s.cur, s.a, s.fallbacks = sl, na, fb
+	s.migrations++
+	gap := time.Since(t.at)
+	s.emitLocked(Migrated{From: from, To: to, Reason: t.reason, Gap: gap})
+	s.emitLocked(Live{Provider: to})
+	if sl.err != nil { // the new connection failed already
+		s.setPendingLocked(s.mediaTrigger(sl))
+	}
+	oldConn := old.conn
+	s.mu.Unlock()
+	if t.kind == triggerRebalance {
+		c.log.Info("stream migrated", "stream_id", s.id, "from", from, "to", to, "reason", t.reason, "gap_ms", gap.Milliseconds())
+	} else {
+		c.log.Info("Successfully failed over to "+to, "stream_id", s.id, "from", from, "to", to, "reason", t.reason, "gap_ms", gap.Milliseconds())
+	}
+	if oldConn != nil {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), c.connectTimeout)
+		if err := oldConn.Disconnect(ctx); err != nil {
+			c.log.Warn("disconnect", "stream_id", s.id, "provider", from, "err", err.Error())
+		}
+		cancel()
+	}
+	if t.kind == triggerMedia {
+		s.report(s.ctx, s.id, from, t.media) // after the move: off the failover's path
+	}
+}
+
+// heartbeats tells the server the stream is alive until the stream ends. A
+// failed heartbeat is logged: the media keeps running whatever the control
+// plane's state.
+func (s *Stream) heartbeats() {
+	defer s.wg.Done()
+	t := time.NewTicker(s.c.heartbeat)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+			if err := s.c.heartbeatStream(s.ctx, s.id); err != nil && s.ctx.Err() == nil {
+				s.c.log.Warn("heartbeat failed", "stream_id", s.id, "err", err.Error())
+			}
+		}
+	}
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
