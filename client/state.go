@@ -65,7 +65,9 @@ func (s Live) String() string { return "live on " + s.Provider }
 func (s Reconnecting) String() string {
 	return fmt.Sprintf("reconnecting after attempt %d on %s failed: %v", s.Attempt, s.Provider, s.Err)
 }
-func (s FailingOver) String() string { return fmt.Sprintf("failing over from %s: %s", s.From, s.Reason) }
+func (s FailingOver) String() string {
+	return fmt.Sprintf("failing over from %s: %s", s.From, s.Reason)
+}
 func (s Migrated) String() string {
 	return fmt.Sprintf("migrated from %s to %s in %s: %s", s.From, s.To, s.Gap.Round(time.Millisecond), s.Reason)
 }
