@@ -54,7 +54,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	u, err := s.store.GetUser(r.Context(), req.Username)
 	if sb.IsCode(err, sb.ENotFound) {
 		// Spend the same time as a real check so that timing does not reveal users.
-		_ = auth.VerifyPassword(dummyHash, req.Password)
+		_ = auth.VerifyPassword(dummyHash(), req.Password)
 		s.logger.InfoContext(r.Context(), "login failed", "username", req.Username, "remote", clientIP(r))
 		s.writeError(w, r, bad)
 		return
@@ -90,14 +90,15 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, meResponse{Name: u.Username, Kind: "user", Role: u.Role, CSRFToken: sess.CSRFToken, ExpiresAt: &sess.ExpiresAt})
 }
 
-// dummyHash is verified against when a login names no user.
-var dummyHash = func() string {
+// dummyHash is verified against when a login names no user. It is made on
+// first use: hashing is slow on purpose and must not delay start-up.
+var dummyHash = sync.OnceValue(func() string {
 	h, err := auth.HashPassword("switchboard-dummy-password")
 	if err != nil {
 		panic(err)
 	}
 	return h
-}()
+})
 
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 	if c, err := r.Cookie(sessionCookie); err == nil && c.Value != "" {
