@@ -188,7 +188,13 @@ func (s *Store) StartStream(ctx context.Context, st switchboard.Stream, first sw
 		created bool
 	)
 	err := s.write(ctx, func(tx *sql.Tx) error {
+		got, created = switchboard.Stream{}, false // write may run fn again
 		if st.IdempotencyKey != "" {
+			// Starts with the same key queue here, so that the later one finds
+			// the earlier (a no-op on SQLite, whose one writer queues them all).
+			if err := s.lockKey(ctx, tx, "switchboard.stream-key:"+st.Owner+"\n"+st.IdempotencyKey); err != nil {
+				return err
+			}
 			existing, err := scanStream(tx.QueryRowContext(ctx, s.q(selectStream+` WHERE s.owner = ? AND s.idempotency_key = ?`),
 				st.Owner, st.IdempotencyKey))
 			if err == nil {
@@ -223,9 +229,9 @@ func (s *Store) StartStream(ctx context.Context, st switchboard.Stream, first sw
 		return nil
 	})
 	if errors.Is(err, errDuplicateStream) {
-		// Another start won the race (a backstop: the lookup above, inside the
-		// one-writer transaction, normally finds it). The failed transaction is
-		// gone, so read outside it.
+		// Another start won the race (a backstop: the lookup above, under the
+		// key's lock, normally finds it). The failed transaction is gone, so
+		// read outside it.
 		if st.IdempotencyKey != "" {
 			existing, rerr := scanStream(s.r.QueryRowContext(ctx, s.q(selectStream+` WHERE s.owner = ? AND s.idempotency_key = ?`),
 				st.Owner, st.IdempotencyKey))
@@ -495,6 +501,7 @@ func (s *Store) EndStream(ctx context.Context, id string, at time.Time, reason s
 func (s *Store) AbandonStale(ctx context.Context, cutoff time.Time) ([]switchboard.Stream, error) {
 	ended := []switchboard.Stream{}
 	err := s.write(ctx, func(tx *sql.Tx) error {
+		ended = ended[:0] // write may run fn again
 		rows, err := tx.QueryContext(ctx, s.q(selectStream+` WHERE s.status = 'active' AND s.last_heartbeat < ?
 			ORDER BY s.last_heartbeat, s.id`+s.d.lockRow), dbTime(cutoff))
 		if err != nil {
@@ -761,6 +768,7 @@ func (s *Store) MarkJobRan(ctx context.Context, job, period string, at time.Time
 	t := dbTime(s.nowOr(at))
 	var recorded bool
 	err := s.write(ctx, func(tx *sql.Tx) error {
+		recorded = false // write may run fn again
 		res, err := tx.ExecContext(ctx, s.q(`INSERT INTO job_runs (job, period, at) VALUES (?, ?, ?)
 			ON CONFLICT (job, period) DO NOTHING`), job, period, t)
 		if err != nil {
