@@ -87,7 +87,7 @@ func (s *Store) RevokeAPIToken(ctx context.Context, id string, at time.Time, aud
 	at = s.nowOr(at)
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		t, err := scanToken(tx.QueryRowContext(ctx, s.q(`SELECT `+tokenColumns+` FROM api_tokens
-			WHERE id = ? AND revoked_at IS NULL`), id))
+			WHERE id = ? AND revoked_at IS NULL`+s.d.lockRow), id))
 		if errors.Is(err, sql.ErrNoRows) {
 			return tokenNotFound(id)
 		}

@@ -1,12 +1,14 @@
 package sqlstore
 
 import (
+	"database/sql"
 	"embed"
 	"errors"
 	"io/fs"
 	"strconv"
 	"strings"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 )
@@ -29,6 +31,23 @@ type dialect struct {
 	migrationsTable string
 	isUnique        func(error) bool
 	isForeignKey    func(error) bool
+	// lockRow is appended to a SELECT in a write transaction that reads rows
+	// it is about to change, so that concurrent writers queue instead of
+	// losing updates. Empty for SQLite, whose one writer already serialises
+	// them; FOR NO KEY UPDATE on PostgreSQL, which does not block the key
+	// share locks that foreign key checks of child rows take.
+	lockRow string
+	// forDelete is lockRow for a row about to be deleted (FOR UPDATE).
+	forDelete string
+	// lockKeySQL takes a transaction-scoped lock on a string key (one ? for
+	// it), for writes whose invariants span rows (a provider's capacity, the
+	// set of providers). Empty for SQLite.
+	lockKeySQL string
+	// retryable reports whether a failed write transaction may simply be run
+	// again: a deadlock or serialization failure between concurrent writers.
+	retryable func(error) bool
+	// readTx are the options of read transactions (nil: the driver default).
+	readTx *sql.TxOptions
 }
 
 var sqliteDialect = &dialect{
@@ -44,6 +63,46 @@ var sqliteDialect = &dialect{
 		return c == sqlite3.SQLITE_CONSTRAINT_UNIQUE || c == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
 	},
 	isForeignKey: func(err error) bool { return sqliteCode(err) == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY },
+	retryable:    func(error) bool { return false },
+}
+
+var postgresDialect = &dialect{
+	name:       "postgres",
+	numbered:   true,
+	migrations: "migrations/postgres",
+	migrationsTable: `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version    BIGINT NOT NULL PRIMARY KEY,
+		name       TEXT   NOT NULL,
+		applied_at BIGINT NOT NULL
+	)`,
+	isUnique:     func(err error) bool { return pgCode(err) == pgUniqueViolation },
+	isForeignKey: func(err error) bool { return pgCode(err) == pgForeignKeyViolation },
+	lockRow:      " FOR NO KEY UPDATE",
+	forDelete:    " FOR UPDATE",
+	lockKeySQL:   `SELECT pg_advisory_xact_lock(hashtextextended(?, 0))`,
+	retryable: func(err error) bool {
+		c := pgCode(err)
+		return c == pgDeadlockDetected || c == pgSerializationFailure
+	},
+	// One snapshot for reads that make several queries (Usage, rollups),
+	// as SQLite's read transactions give.
+	readTx: &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true},
+}
+
+// PostgreSQL error codes (SQLSTATE) the store tells apart.
+const (
+	pgUniqueViolation      = "23505"
+	pgForeignKeyViolation  = "23503"
+	pgSerializationFailure = "40001"
+	pgDeadlockDetected     = "40P01"
+)
+
+func pgCode(err error) string {
+	var e *pgconn.PgError
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return ""
 }
 
 func sqliteCode(err error) int {

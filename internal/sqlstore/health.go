@@ -58,7 +58,8 @@ func (hs *healthScan) health() switchboard.Health {
 
 func (s *Store) readHealth(ctx context.Context, tx *sql.Tx, name string) (switchboard.Health, error) {
 	var hs healthScan
-	err := tx.QueryRowContext(ctx, s.q(`SELECT `+healthColumns+` FROM provider_health h WHERE h.provider = ?`), name).Scan(hs.dest()...)
+	// Locked: this read is the start of a read-modify-write of the counters.
+	err := tx.QueryRowContext(ctx, s.q(`SELECT `+healthColumns+` FROM provider_health h WHERE h.provider = ?`+s.d.lockRow), name).Scan(hs.dest()...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return switchboard.Health{}, notFound(name)
 	}
@@ -389,18 +390,21 @@ func (s *Store) CompactHistory(ctx context.Context, day time.Time, keepRawBefore
 	cut := floorDay(day)
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		// bucket - bucket % dayNanos is the UTC midnight of a bucket, in
-		// integer arithmetic both SQLite and PostgreSQL share.
+		// integer arithmetic both SQLite and PostgreSQL share. It is computed
+		// once, in a subquery: PostgreSQL does not see two placeholders as the
+		// same GROUP BY expression.
 		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO health_daily
 				(provider, bucket, checks, successes, latency_sum_ms, latency_max_ms)
-			SELECT provider, bucket - bucket % ?, SUM(checks), SUM(successes), SUM(latency_sum_ms), MAX(latency_max_ms)
-			FROM health_hourly WHERE bucket < ?
-			GROUP BY provider, bucket - bucket % ?
+			SELECT provider, day, SUM(checks), SUM(successes), SUM(latency_sum_ms), MAX(latency_max_ms)
+			FROM (SELECT provider, bucket - bucket % ? AS day, checks, successes, latency_sum_ms, latency_max_ms
+				FROM health_hourly WHERE bucket < ?) hours
+			GROUP BY provider, day
 			ON CONFLICT (provider, bucket) DO UPDATE SET
 				checks = excluded.checks,
 				successes = excluded.successes,
 				latency_sum_ms = excluded.latency_sum_ms,
 				latency_max_ms = excluded.latency_max_ms`),
-			int64(dayLength), dbTime(cut), int64(dayLength)); err != nil {
+			int64(dayLength), dbTime(cut)); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM health_hourly WHERE bucket < ?`),

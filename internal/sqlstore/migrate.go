@@ -22,12 +22,18 @@ func sortMigrations(ms []migration) {
 // record. Whether a migration is applied is checked inside that transaction,
 // so processes opening the same database at once apply each migration once.
 // A database that has a migration this build does not know is refused: it was
-// written by a newer Switchboard.
+// written by a newer Switchboard. On PostgreSQL it all runs under an advisory
+// lock, since concurrent CREATE TABLE IF NOT EXISTS can fail there.
 func (s *Store) migrate(ctx context.Context) error {
 	ms, err := s.d.migrationFiles()
 	if err != nil {
 		return fmt.Errorf("sqlstore: migrations: %w", err)
 	}
+	unlock, err := s.migrationLock(ctx)
+	if err != nil {
+		return fmt.Errorf("sqlstore: migrations: %w", err)
+	}
+	defer unlock()
 	// In a write transaction: as a lone statement it would read the schema,
 	// then upgrade to a write lock, which a concurrent Open can make fail at once.
 	if err := s.write(ctx, func(tx *sql.Tx) error {

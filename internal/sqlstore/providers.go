@@ -185,6 +185,11 @@ func cloneProvider(p switchboard.Provider) switchboard.Provider {
 	return p
 }
 
+// providerSetLock is the lock key of changes to the set of providers (create,
+// delete, reorder): a reorder must see every provider, and none may appear or
+// go while it runs.
+const providerSetLock = "switchboard.providers"
+
 func notFound(name string) error {
 	return switchboard.Errorf(switchboard.ENotFound, "provider %s not found", name)
 }
@@ -212,7 +217,7 @@ func (s *Store) ListProviders(ctx context.Context) ([]switchboard.ProviderRecord
 // GetProvider returns one provider with its health and opened credentials.
 // Errors: ENotFound.
 func (s *Store) GetProvider(ctx context.Context, name string) (switchboard.ProviderRecord, error) {
-	rec, err := s.getProvider(ctx, s.r, name)
+	rec, err := s.getProvider(ctx, s.r, name, "")
 	return rec, wrap("get provider", err)
 }
 
@@ -223,8 +228,13 @@ type queryer interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 }
 
-func (s *Store) getProvider(ctx context.Context, q queryer, name string) (switchboard.ProviderRecord, error) {
-	rec, err := s.scanRecord(q.QueryRowContext(ctx, s.q(selectRecord+` WHERE p.name = ?`), name))
+// getProvider reads a provider; lock is appended to the query (s.d.lockRow, or
+// "" outside a write).
+func (s *Store) getProvider(ctx context.Context, q queryer, name, lock string) (switchboard.ProviderRecord, error) {
+	if lock != "" {
+		lock += " OF p" // the provider row only; its health is not changed
+	}
+	rec, err := s.scanRecord(q.QueryRowContext(ctx, s.q(selectRecord+` WHERE p.name = ?`+lock), name))
 	if errors.Is(err, sql.ErrNoRows) {
 		return rec, notFound(name)
 	}
@@ -255,6 +265,9 @@ func (s *Store) CreateProvider(ctx context.Context, p switchboard.Provider, audi
 		status = switchboard.StatusDisabled
 	}
 	err = s.write(ctx, func(tx *sql.Tx) error {
+		if err := s.lockKey(ctx, tx, providerSetLock); err != nil {
+			return err
+		}
 		args := append(append([]any{p.Name}, vals...), dbTime(now), dbTime(now))
 		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO providers (name, display_name, kind, enabled,
 			priority, weight, max_active_streams, regions, config, credentials, pricing, monthly_budget,
@@ -284,7 +297,7 @@ func (s *Store) CreateProvider(ctx context.Context, p switchboard.Provider, audi
 func (s *Store) UpdateProvider(ctx context.Context, name string, fn func(switchboard.Provider) (switchboard.Provider, error), audit switchboard.AuditEntry) (before, after switchboard.Provider, err error) {
 	var fnErr error
 	err = s.write(ctx, func(tx *sql.Tx) error {
-		rec, err := s.getProvider(ctx, tx, name)
+		rec, err := s.getProvider(ctx, tx, name, s.d.lockRow)
 		if err != nil {
 			return err
 		}
@@ -342,7 +355,10 @@ func (s *Store) UpdateProvider(ctx context.Context, name string, fn func(switchb
 // which name is unknown, repeated or missing, and changes nothing.
 func (s *Store) ReorderProviders(ctx context.Context, order []string, audit switchboard.AuditEntry) error {
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT name, priority FROM providers ORDER BY priority, name`)
+		if err := s.lockKey(ctx, tx, providerSetLock); err != nil {
+			return err
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT name, priority FROM providers ORDER BY priority, name`+s.d.lockRow)
 		if err != nil {
 			return err
 		}
@@ -407,8 +423,11 @@ func (s *Store) DeleteProvider(ctx context.Context, name string, audit switchboa
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		// Read the row without opening credentials: a provider whose
 		// credentials no longer open (the key changed) must still be deletable.
+		if err := s.lockKey(ctx, tx, providerSetLock); err != nil {
+			return err
+		}
 		var row providerRow
-		err := tx.QueryRowContext(ctx, s.q(`SELECT `+providerColumns+` FROM providers p WHERE p.name = ?`), name).
+		err := tx.QueryRowContext(ctx, s.q(`SELECT `+providerColumns+` FROM providers p WHERE p.name = ?`+s.d.forDelete), name).
 			Scan(row.dest()...)
 		if errors.Is(err, sql.ErrNoRows) {
 			return notFound(name)

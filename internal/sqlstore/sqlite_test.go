@@ -303,7 +303,7 @@ func TestOpenErrors(t *testing.T) {
 		{"no sealer", "sqlite::memory:", nil, "sealer"},
 		{"no scheme", "switchboard.db", newSealer(t), `"sqlite:"`},
 		{"unknown scheme", "mysql://user:hunter2@db/x", newSealer(t), `"sqlite:"`},
-		{"postgres not yet", "postgres://user:hunter2@localhost/db", newSealer(t), "not supported"},
+		{"malformed postgres URL", "postgres://user:hunter2@[::1/db", newSealer(t), "open postgres"},
 		{"empty path", "sqlite:", newSealer(t), "empty"},
 		{"query in path", "sqlite:x.db?_pragma=foo", newSealer(t), "must not contain"},
 		{"missing directory", "sqlite:" + filepath.Join(t.TempDir(), "no", "such", "dir.db"), newSealer(t), "open"},

@@ -1,5 +1,6 @@
-// Package sqlstore implements switchboard.Store on SQL databases: SQLite now,
-// written so that PostgreSQL can join it in this package (see dialect).
+// Package sqlstore implements switchboard.Store on SQL databases: SQLite for
+// one node, PostgreSQL for several replicas. Queries are written once and
+// rebound per dialect (see dialect).
 //
 // Every method that changes data does so in one write transaction, together with
 // its audit entry. Provider credentials are sealed with a secrets.Sealer before
@@ -43,6 +44,9 @@ var _ switchboard.Store = (*Store)(nil)
 //
 //	sqlite:path/to/file.db   a file, relative to the working directory (created if missing)
 //	sqlite::memory:          a private in-memory database, for tests
+//	postgres://user@host:5432/db?sslmode=disable   PostgreSQL (also postgresql://);
+//	                         any libpq connection parameter, such as search_path,
+//	                         may be given in the query string
 //
 // sealer seals and opens provider credentials; a nil clock means
 // switchboard.SystemClock.
@@ -56,6 +60,13 @@ var _ switchboard.Store = (*Store)(nil)
 // separate pool of query-only connections and, thanks to WAL, never wait for
 // the writer. An in-memory database lives in one connection, so it uses one
 // connection for both.
+//
+// PostgreSQL is reached through pgx's database/sql driver, so that the same
+// query code serves both dialects, with one pool for reads and writes.
+// Migrations run under an advisory lock, so replicas starting together apply
+// each one once; rows read for a change are locked (FOR NO KEY UPDATE), so
+// concurrent writers on several replicas keep counters exact. When the server
+// cannot be reached, methods fail with switchboard.EUnavailable.
 func Open(ctx context.Context, dsn string, sealer secrets.Sealer, clock switchboard.Clock) (*Store, error) {
 	if sealer == nil {
 		return nil, errors.New("sqlstore: open: a sealer is required")
@@ -77,10 +88,19 @@ func Open(ctx context.Context, dsn string, sealer secrets.Sealer, clock switchbo
 		}
 		return s, nil
 	case "postgres", "postgresql":
-		return nil, errors.New("sqlstore: open: PostgreSQL is not supported yet")
+		s, err := openPostgres(ctx, dsn)
+		if err != nil {
+			return nil, err
+		}
+		s.sealer, s.clock = sealer, clock
+		if err := s.migrate(ctx); err != nil {
+			s.Close()
+			return nil, wrap("open", err)
+		}
+		return s, nil
 	default:
 		// Do not quote the DSN: it may hold a password.
-		return nil, errors.New(`sqlstore: open: the database URL must start with "sqlite:"`)
+		return nil, errors.New(`sqlstore: open: the database URL must start with "sqlite:" or "postgres://"`)
 	}
 }
 
@@ -162,17 +182,17 @@ func pingSQLite(ctx context.Context, db *sql.DB) error {
 	}
 }
 
-// Dialect names the SQL dialect of the database: "sqlite" (or, later, "postgres").
+// Dialect names the SQL dialect of the database: "sqlite" or "postgres".
 func (s *Store) Dialect() string { return s.d.name }
 
 // Ping checks that the database answers.
 func (s *Store) Ping(ctx context.Context) error {
 	if err := s.w.PingContext(ctx); err != nil {
-		return fmt.Errorf("sqlstore: ping: %w", err)
+		return wrap("ping", err)
 	}
 	if s.r != s.w {
 		if err := s.r.PingContext(ctx); err != nil {
-			return fmt.Errorf("sqlstore: ping: %w", err)
+			return wrap("ping", err)
 		}
 	}
 	return nil
@@ -190,10 +210,24 @@ func (s *Store) Close() error {
 	return nil
 }
 
+// maxWriteAttempts bounds how often write runs a transaction that failed for
+// a reason that another attempt may not meet (a deadlock between writers).
+const maxWriteAttempts = 5
+
 // write runs fn in a write transaction and commits it when fn returns nil.
 // fn must use only tx: the writer pool has a single connection, so a query on
-// s.w inside fn would wait forever.
+// s.w inside fn would wait forever. On PostgreSQL a transaction that lost a
+// deadlock is run again, so fn must set its results afresh on every call.
 func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	for attempt := 1; ; attempt++ {
+		err := s.writeOnce(ctx, fn)
+		if err == nil || attempt == maxWriteAttempts || !s.d.retryable(err) || ctx.Err() != nil {
+			return err
+		}
+	}
+}
+
+func (s *Store) writeOnce(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -207,7 +241,7 @@ func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 
 // read runs fn in a read transaction, for reads that need one snapshot.
 func (s *Store) read(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, err := s.r.BeginTx(ctx, nil)
+	tx, err := s.r.BeginTx(ctx, s.d.readTx)
 	if err != nil {
 		return err
 	}
@@ -221,8 +255,27 @@ func (s *Store) read(ctx context.Context, fn func(tx *sql.Tx) error) error {
 // q rebinds a query for the store's dialect.
 func (s *Store) q(query string) string { return s.d.rebind(query) }
 
+// lockKey takes a lock on key until tx ends, for changes whose invariant spans
+// several rows. It does nothing on SQLite, where tx already holds the one
+// writer.
+func (s *Store) lockKey(ctx context.Context, tx *sql.Tx, key string) error {
+	if s.d.lockKeySQL == "" {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, s.q(s.d.lockKeySQL), key); err != nil {
+		return fmt.Errorf("lock %s: %w", key, err)
+	}
+	return nil
+}
+
+// errUnavailable is what callers see when the database cannot be reached: a
+// 503 with a message that names no host, user or password.
+var errUnavailable = switchboard.Errorf(switchboard.EUnavailable, "the database is unavailable")
+
 // wrap gives err the context of op, unless it is a domain *switchboard.Error,
-// which is returned as is so that its code and message reach the caller.
+// which is returned as is so that its code and message reach the caller. An
+// error that says the database cannot be reached becomes EUnavailable, with
+// the cause kept in the message for logs.
 func wrap(op string, err error) error {
 	if err == nil {
 		return nil
@@ -230,6 +283,9 @@ func wrap(op string, err error) error {
 	var e *switchboard.Error
 	if errors.As(err, &e) {
 		return err
+	}
+	if isUnavailable(err) {
+		return fmt.Errorf("sqlstore: %s: %w (%v)", op, errUnavailable, err)
 	}
 	return fmt.Errorf("sqlstore: %s: %w", op, err)
 }

@@ -1,0 +1,159 @@
+package sqlstore
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/switchboardhq/switchboard"
+	"github.com/switchboardhq/switchboard/internal/pgtest"
+	"github.com/switchboardhq/switchboard/internal/storetest"
+)
+
+func TestPostgresConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) switchboard.Store {
+		return mustOpen(t, pgtest.DSN(t), newSealer(t))
+	})
+}
+
+func TestPostgresStreamsConformance(t *testing.T) {
+	storetest.RunStreams(t, func(t *testing.T) storetest.StreamStoreUnderTest {
+		return mustOpen(t, pgtest.DSN(t), newSealer(t))
+	})
+}
+
+// Replicas start together: each applies the migrations it lacks under the
+// advisory lock, and all of them end up on the same schema.
+func TestPostgresConcurrentOpen(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	sealer := newSealer(t)
+	const n = 6
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Go(func() {
+			s, err := Open(context.Background(), dsn, sealer, nil)
+			if err == nil {
+				s.Close()
+			}
+			errs[i] = err
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("Open #%d: %v", i, err)
+		}
+	}
+	s := mustOpen(t, dsn, sealer)
+	ms, err := postgresDialect.migrationFiles()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var applied int
+	if err := s.w.QueryRow(`SELECT COUNT(*) FROM schema_migrations`).Scan(&applied); err != nil {
+		t.Fatal(err)
+	}
+	if applied != len(ms) {
+		t.Errorf("schema_migrations has %d rows, want %d", applied, len(ms))
+	}
+}
+
+// The migrations of both dialects have the same versions and names.
+func TestMigrationsMirror(t *testing.T) {
+	lite, err := sqliteDialect.migrationFiles()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pg, err := postgresDialect.migrationFiles()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(lite) != len(pg) {
+		t.Fatalf("%d SQLite migrations, %d PostgreSQL ones", len(lite), len(pg))
+	}
+	for i := range lite {
+		if lite[i].name != pg[i].name {
+			t.Errorf("migration %d: SQLite %s, PostgreSQL %s", i, lite[i].name, pg[i].name)
+		}
+	}
+}
+
+// Writers on several pools (replicas) increment the same counters: none is lost.
+func TestPostgresConcurrentWritersAcrossPools(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	sealer := newSealer(t)
+	stores := []*Store{mustOpen(t, dsn, sealer), mustOpen(t, dsn, sealer), mustOpen(t, dsn, sealer)}
+	ctx := context.Background()
+	if err := stores[0].CreateProvider(ctx, storetest.AgoraProvider(t, "agora"), switchboard.AuditEntry{}); err != nil {
+		t.Fatal(err)
+	}
+	const perStore = 40
+	var wg sync.WaitGroup
+	for _, s := range stores {
+		for range perStore {
+			wg.Go(func() {
+				_, _, err := s.RecordCheck(ctx, "agora", switchboard.ProbeResult{OK: true, Latency: time.Millisecond},
+					func(h switchboard.Health) switchboard.Health {
+						h.TotalChecks++
+						h.SuccessfulChecks++
+						return h
+					})
+				if err != nil {
+					t.Errorf("RecordCheck: %v", err)
+				}
+			})
+			wg.Go(func() {
+				_, _, err := s.UpdateProvider(ctx, "agora", func(p switchboard.Provider) (switchboard.Provider, error) {
+					p.Weight++
+					return p, nil
+				}, switchboard.AuditEntry{})
+				if err != nil {
+					t.Errorf("UpdateProvider: %v", err)
+				}
+			})
+		}
+	}
+	wg.Wait()
+	rec, err := stores[1].GetProvider(ctx, "agora")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := int64(len(stores) * perStore)
+	if got := rec.Health.TotalChecks; got != want {
+		t.Errorf("TotalChecks = %d, want %d", got, want)
+	}
+	if got, want := rec.Provider.Weight, storetest.AgoraProvider(t, "agora").Weight+int(want); got != want {
+		t.Errorf("Weight = %d, want %d", got, want)
+	}
+}
+
+// A server that cannot be reached is EUnavailable, and the message names
+// neither the user nor the password of the URL.
+func TestPostgresUnavailable(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	_, err = Open(ctx, "postgres://sbuser:hunter2secret@"+addr+"/test?sslmode=disable&connect_timeout=2", newSealer(t), nil)
+	if err == nil {
+		t.Fatal("Open of a closed port succeeded")
+	}
+	if code := switchboard.ErrorCode(err); code != switchboard.EUnavailable {
+		t.Errorf("code = %s, want %s (err %v)", code, switchboard.EUnavailable, err)
+	}
+	if msg := err.Error(); strings.Contains(msg, "hunter2secret") {
+		t.Errorf("error holds the password: %s", msg)
+	}
+	if !errors.Is(err, errUnavailable) {
+		t.Errorf("err %v is not errUnavailable", err)
+	}
+}
