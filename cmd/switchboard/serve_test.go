@@ -176,19 +176,26 @@ func TestRestartKeepsDataAndCredentials(t *testing.T) {
 }
 
 // TestGracefulShutdownUnderLoad cancels the server while requests are in
-// flight: every request the server accepted gets a whole answer, and serve
-// returns nil.
+// flight: slow requests that are inside their handlers when shutdown begins
+// get whole answers, the load around them gets only whole answers or
+// connection errors for connections the server never took, and serve
+// returns nil without leaving a goroutine.
 func TestGracefulShutdownUnderLoad(t *testing.T) {
 	before := runtime.NumGoroutine()
+	t.Cleanup(func() { checkGoroutines(t, before) }) // runs last, after the fake closed
 	fake := agoraFake(t)
 	s := startInProcess(t, t.TempDir())
-	call(t, "POST", s.url+"/api/streaming/providers", serveToken, agoraBody("agora", fake.URL()), nil)
+	const slow = 4
+	for i := range slow {
+		call(t, "POST", s.url+"/api/streaming/providers", serveToken, agoraBody(fmt.Sprintf("agora-%d", i), fake.URL()), nil)
+	}
+	fake.Faults().SetLatency(400 * time.Millisecond)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
-	var ok, refused int
+	var ok, notTaken int
 	var broken []error
 	stop := make(chan struct{})
-	for w := 0; w < 8; w++ {
+	for w := 0; w < 6; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -207,12 +214,9 @@ func TestGracefulShutdownUnderLoad(t *testing.T) {
 				req.Header.Set("Authorization", "Bearer "+serveToken)
 				resp, err := hc.Do(req)
 				mu.Lock()
-				switch {
-				case err != nil && isRefused(err):
-					refused++
-				case err != nil:
-					broken = append(broken, err)
-				default:
+				if err != nil {
+					notTaken++ // refused, or reset/closed before any answer began
+				} else {
 					_, rerr := io.ReadAll(resp.Body)
 					resp.Body.Close()
 					if rerr != nil || (resp.StatusCode != 201 && resp.StatusCode != 503) {
@@ -225,19 +229,54 @@ func TestGracefulShutdownUnderLoad(t *testing.T) {
 			}
 		}()
 	}
-	time.Sleep(300 * time.Millisecond)
+	// Slow requests: health checks that wait 400 ms on the fake provider,
+	// each on a connection of its own.
+	results := make(chan error, slow)
+	start := fake.Faults().Requests()
+	for i := range slow {
+		go func() {
+			var r struct{ Healthy bool }
+			st, b, err := callFresh("POST", fmt.Sprintf("%s/api/streaming/providers/agora-%d/health-check", s.url, i), serveToken)
+			if err == nil && (st != 200 || json.Unmarshal(b, &r) != nil) {
+				err = fmt.Errorf("status %d body %s", st, b)
+			}
+			results <- err
+		}()
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for fake.Faults().Requests()-start < slow && time.Now().Before(deadline) {
+		time.Sleep(2 * time.Millisecond)
+	}
 	s.stop(t)
-	time.Sleep(100 * time.Millisecond)
+	for range slow {
+		if err := <-results; err != nil {
+			t.Errorf("an in-flight request did not finish: %v", err)
+		}
+	}
 	close(stop)
 	wg.Wait()
-	t.Logf("answered %d, refused after shutdown %d", ok, refused)
-	if ok == 0 {
-		t.Fatal("no request was served")
-	}
+	t.Logf("load: %d whole answers, %d connections not taken", ok, notTaken)
 	if len(broken) > 0 {
-		t.Fatalf("%d requests broken by the shutdown, first: %v", len(broken), broken[0])
+		t.Fatalf("%d answers broken by the shutdown, first: %v", len(broken), broken[0])
 	}
-	checkGoroutines(t, before)
+}
+
+// callFresh sends a request without a body on a new connection.
+func callFresh(method, url, token string) (int, []byte, error) {
+	tr := &http.Transport{DisableKeepAlives: true}
+	defer tr.CloseIdleConnections()
+	req, err := http.NewRequest(method, url, nil)
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := (&http.Client{Transport: tr}).Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, b, err
 }
 
 // isRefused reports whether a request never reached the server: refused, or
