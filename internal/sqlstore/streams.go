@@ -623,10 +623,15 @@ func (s *Store) Usage(ctx context.Context, from, to time.Time) ([]switchboard.Pr
 			}
 		}
 
-		// Only the segments that overlap the period; the overlap is computed here.
-		rows, err := tx.QueryContext(ctx, s.q(`SELECT g.provider, g.quality, g.started_at, COALESCE(g.ended_at, st.last_heartbeat)
+		// Only the segments that overlap the period, each half found through
+		// the index on ended_at (a range, then NULL), so that neither reads the
+		// history before the period; the overlap is computed here.
+		rows, err := tx.QueryContext(ctx, s.q(`SELECT g.provider, g.quality, g.started_at, g.ended_at
+			FROM stream_segments g WHERE g.ended_at > ? AND g.started_at < ?
+			UNION ALL
+			SELECT g.provider, g.quality, g.started_at, st.last_heartbeat
 			FROM stream_segments g JOIN streams st ON st.id = g.stream_id
-			WHERE g.started_at < ? AND (g.ended_at > ? OR (g.ended_at IS NULL AND st.last_heartbeat > ?))`), t, f, f)
+			WHERE g.ended_at IS NULL AND g.started_at < ? AND st.last_heartbeat > ?`), f, t, t, f)
 		if err != nil {
 			return err
 		}
