@@ -75,6 +75,7 @@ type Client struct {
 	base           string
 	token          string
 	hc             *http.Client
+	ownHC          bool // hc was made by New: Close closes its idle connections
 	sse            *http.Client
 	engines        map[string]MediaEngine
 	log            *slog.Logger
@@ -126,6 +127,7 @@ func New(serverURL, token string, opts ...Option) (*Client, error) {
 	}
 	if c.hc == nil {
 		c.hc = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
+		c.ownHC = true
 	}
 	sse := *c.hc
 	sse.Timeout = 0 // the event stream lives as long as the Client
@@ -183,6 +185,9 @@ func (c *Client) Close() error {
 	wg.Wait()
 	c.cancel()
 	c.wg.Wait()
+	if c.ownHC {
+		c.hc.CloseIdleConnections()
+	}
 	return errors.Join(errs...)
 }
 
@@ -308,26 +313,24 @@ func (c *Client) failProvider(name, reason string) {
 	}
 }
 
-// updateProvider applies fn to the cached configuration entry of name.
+// updateProvider applies fn to the cached configuration entry of name, and
+// drops the entry when fn returns false. The slice is copied, never changed
+// in place, so that configurations handed out stay as they were.
 func (c *Client) updateProvider(name string, fn func(p *ProviderConfig) bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for i := range c.cfg.Providers {
-		if c.cfg.Providers[i].Name == name {
-			if !fn(&c.cfg.Providers[i]) {
-				c.cfg.Providers = slices.Delete(slices.Clone(c.cfg.Providers), i, i+1)
-			}
-			c.sortProvidersLocked()
-			return
-		}
+	i := slices.IndexFunc(c.cfg.Providers, func(p ProviderConfig) bool { return p.Name == name })
+	if i < 0 {
+		return
 	}
-}
-
-func (c *Client) sortProvidersLocked() {
-	c.cfg.Providers = slices.Clone(c.cfg.Providers)
-	slices.SortStableFunc(c.cfg.Providers, func(a, b ProviderConfig) int {
+	ps := slices.Clone(c.cfg.Providers)
+	if !fn(&ps[i]) {
+		ps = slices.Delete(ps, i, i+1)
+	}
+	slices.SortStableFunc(ps, func(a, b ProviderConfig) int {
 		return cmp.Or(cmp.Compare(a.Priority, b.Priority), strings.Compare(a.Name, b.Name))
 	})
+	c.cfg.Providers = ps
 }
 
 // engineFor returns the engine of a provider's kind.
@@ -421,6 +424,7 @@ func (c *Client) control(ctx context.Context) {
 			continue
 		}
 		refreshFails = 0
+		resetPoll()
 	}
 }
 

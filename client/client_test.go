@@ -1,0 +1,339 @@
+package client_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/switchboardhq/switchboard/client"
+	"github.com/switchboardhq/switchboard/internal/simengine"
+)
+
+const (
+	primary = simengine.Agora
+	backup  = simengine.Zegocloud
+)
+
+func mustStart(t *testing.T, c *client.Client, room string) *client.Stream {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	s, err := c.Start(ctx, room, client.UserID("user-1"))
+	if err != nil {
+		t.Fatalf("Start(%s): %v", room, err)
+	}
+	return s
+}
+
+// Scenario 1: a provider dies mid-stream; the stream migrates and keeps running.
+func TestProviderDiesMidStream(t *testing.T) {
+	e := newEnv(t, settings())
+	c := e.newClient()
+	s := mustStart(t, c, "room-1")
+	if got := s.Provider(); got != primary {
+		t.Fatalf("started on %s, want %s", got, primary)
+	}
+	nextState[client.Live](t, s)
+
+	e.eng.Down(primary, true)
+	if n := e.eng.Fail(primary); n != 1 {
+		t.Fatalf("Fail dropped %d connections, want 1", n)
+	}
+	m := nextState[client.Migrated](t, s)
+	if m.From != primary || m.To != backup {
+		t.Errorf("Migrated = %+v, want from %s to %s", m, primary, backup)
+	}
+	if m.Gap <= 0 {
+		t.Errorf("Gap = %v, want > 0", m.Gap)
+	}
+	t.Logf("failover gap %v", m.Gap)
+	if live := nextState[client.Live](t, s); live.Provider != backup {
+		t.Errorf("Live on %s, want %s", live.Provider, backup)
+	}
+	if got := e.eng.Active(backup); got != 1 {
+		t.Errorf("%d connections on %s, want 1", got, backup)
+	}
+	waitFor(t, "the failure report in the trail", func() bool {
+		st := e.stream(s.ID())
+		for _, tr := range st.Trail {
+			if tr.Kind == "failure" && tr.Provider == primary && tr.Stage == "media" {
+				return st.Provider == backup && st.Status == "active" && st.Migrations == 1
+			}
+		}
+		return false
+	})
+	if want := "Successfully failed over to " + backup; !strings.Contains(e.logs.String(), want) {
+		t.Errorf("logs lack %q", want)
+	}
+
+	// It never moves back on its own when the old provider recovers.
+	e.eng.Down(primary, false)
+	time.Sleep(300 * time.Millisecond)
+	if got := s.Provider(); got != backup {
+		t.Errorf("after recovery on %s, want it to stay on %s", got, backup)
+	}
+	if err := s.Close(context.Background()); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	if st := e.stream(s.ID()); st.Status != "ended" {
+		t.Errorf("server status after Close = %s, want ended", st.Status)
+	}
+	if got := e.eng.Active(backup); got != 0 {
+		t.Errorf("%d connections left after Close", got)
+	}
+}
+
+// Scenario 2: an admin swaps priorities; new streams follow and live ones
+// obey the policy.
+func TestPrioritySwap(t *testing.T) {
+	tests := []struct {
+		name       string
+		policy     client.Policy
+		liveMoveTo string
+	}{
+		{"keep live", client.KeepLive{}, primary},
+		{"migrate gradually", client.MigrateGradually{Rate: 50}, backup},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, settings())
+			c := e.newClient(client.WithPolicy(tt.policy))
+			var live []*client.Stream
+			for i := range 3 {
+				live = append(live, mustStart(t, c, fmt.Sprintf("live-%d", i)))
+			}
+			waitFor(t, "the event stream", c.EventsConnected)
+			e.admin(http.MethodPut, "/api/streaming/providers/priorities",
+				map[string][]string{"order": {backup, primary, simengine.LiveKit}}, nil)
+			waitFor(t, "the new priorities in the client", func() bool {
+				cfg, _ := c.Config()
+				return len(cfg.Providers) > 0 && cfg.Providers[0].Name == backup
+			})
+			if s := mustStart(t, c, "new-stream"); s.Provider() != backup {
+				t.Errorf("new stream on %s, want %s", s.Provider(), backup)
+			}
+			for _, s := range live {
+				waitFor(t, "live streams on "+tt.liveMoveTo, func() bool { return s.Provider() == tt.liveMoveTo })
+			}
+			if tt.liveMoveTo == primary {
+				time.Sleep(200 * time.Millisecond)
+				for _, s := range live {
+					if s.Provider() != primary || s.Migrations() != 0 {
+						t.Errorf("live stream moved to %s (%d migrations) under KeepLive", s.Provider(), s.Migrations())
+					}
+				}
+			}
+		})
+	}
+}
+
+// Scenario 3: the primary fails to connect; attempt 1 fails, attempt 2
+// retries it, attempt 3 fails over and lands on the backup.
+func TestStartWithFailingPrimary(t *testing.T) {
+	e := newEnv(t, settings())
+	e.eng.Down(primary, true)
+	c := e.newClient()
+	s := mustStart(t, c, "room-3")
+	if got := s.Provider(); got != backup {
+		t.Fatalf("live on %s, want %s", got, backup)
+	}
+	var got []string
+	for len(got) < 6 {
+		st := <-s.States()
+		got = append(got, fmt.Sprintf("%T", st))
+		if c, ok := st.(client.Connecting); ok {
+			got[len(got)-1] += fmt.Sprintf("(%s,%d)", c.Provider, c.Attempt)
+		}
+	}
+	want := []string{
+		"client.Connecting(" + primary + ",1)", "client.Reconnecting",
+		"client.Connecting(" + primary + ",2)", "client.FailingOver",
+		"client.Connecting(" + backup + ",3)", "client.Live",
+	}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("states:\n got %v\nwant %v", got, want)
+	}
+	st := e.stream(s.ID())
+	failures := 0
+	for _, tr := range st.Trail {
+		if tr.Kind == "failure" && tr.Provider == primary {
+			failures++
+		}
+	}
+	if failures != 2 {
+		t.Errorf("%d failures of %s reported, want 2", failures, primary)
+	}
+	if st.Provider != backup {
+		t.Errorf("server has the stream on %s, want %s", st.Provider, backup)
+	}
+	if want := "Successfully failed over to " + backup; !strings.Contains(e.logs.String(), want) {
+		t.Errorf("logs lack %q", want)
+	}
+}
+
+// Every provider refuses: Start gives up after maxRetries attempts and ends
+// the stream it opened on the server.
+func TestStartGivesUp(t *testing.T) {
+	e := newEnv(t, settings())
+	for _, p := range []string{primary, backup, simengine.LiveKit} {
+		e.eng.Down(p, true)
+	}
+	c := e.newClient()
+	_, err := c.Start(context.Background(), "room-x")
+	if err == nil {
+		t.Fatal("Start succeeded with every provider down")
+	}
+	var me client.MediaError
+	if !errors.As(err, &me) || me.Kind != client.ConnectionLost {
+		t.Errorf("Start error = %v, want a ConnectionLost MediaError", err)
+	}
+	if got := e.eng.Connects(); got != 3 {
+		t.Errorf("%d connects, want 3 (maxRetries)", got)
+	}
+}
+
+// A provider turning CRITICAL on the server moves every stream on it, through
+// the event stream, before the media notices anything (make-before-break).
+func TestCriticalStatusEventMigrates(t *testing.T) {
+	e := newEnv(t, settings())
+	c := e.newClient()
+	var ss []*client.Stream
+	for i := range 5 {
+		ss = append(ss, mustStart(t, c, fmt.Sprintf("room-%d", i)))
+	}
+	waitFor(t, "the event stream", c.EventsConnected)
+	e.critical(primary)
+	for _, s := range ss {
+		m := nextState[client.Migrated](t, s)
+		if m.To != backup {
+			t.Errorf("migrated to %s, want %s", m.To, backup)
+		}
+	}
+	if got := e.eng.Active(primary); got != 0 {
+		t.Errorf("%d connections left on %s", got, primary)
+	}
+	if got := e.eng.Active(backup); got != 5 {
+		t.Errorf("%d connections on %s, want 5", got, backup)
+	}
+}
+
+// With the event stream down, the SDK polls provider health and leaves a
+// provider after maxFailures unusable answers.
+func TestPollingFallback(t *testing.T) {
+	e := newEnv(t, settings())
+	c := e.newClient()
+	s := mustStart(t, c, "room-poll")
+	waitFor(t, "the event stream", c.EventsConnected)
+	e.setMode(modeNoEvents)
+	waitFor(t, "the event stream to be down", func() bool { return !c.EventsConnected() })
+	e.critical(primary)
+	m := nextState[client.Migrated](t, s)
+	if m.From != primary || !strings.Contains(m.Reason, "health checks") {
+		t.Errorf("Migrated = %+v, want a move off %s after health checks", m, primary)
+	}
+}
+
+// With the control plane unreachable, the stream keeps running and the SDK
+// keeps its last known configuration.
+func TestControlPlaneDown(t *testing.T) {
+	e := newEnv(t, settings())
+	c := e.newClient()
+	s := mustStart(t, c, "room-down")
+	e.setMode(modeDown)
+	waitFor(t, "the event stream to be down", func() bool { return !c.EventsConnected() })
+	time.Sleep(600 * time.Millisecond) // several heartbeats and polls
+	if _, ok := s.State().(client.Live); !ok {
+		t.Errorf("state = %v, want Live", s.State())
+	}
+	if got := e.eng.Active(primary); got != 1 {
+		t.Errorf("%d connections on %s, want 1", got, primary)
+	}
+	if cfg, ok := c.Config(); !ok || len(cfg.Providers) != 3 {
+		t.Errorf("config lost: %+v", cfg)
+	}
+	e.setMode(modeUp)
+	waitFor(t, "the event stream to be back", c.EventsConnected)
+	if err := s.Close(context.Background()); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+}
+
+// A connection that stops carrying media without an error is caught by the
+// watchdog.
+func TestWatchdog(t *testing.T) {
+	e := newEnv(t, settings())
+	c := e.newClient(client.WithWatchdog(100 * time.Millisecond))
+	s := mustStart(t, c, "room-stall")
+	e.eng.Stall(primary)
+	m := nextState[client.Migrated](t, s)
+	if !strings.Contains(m.Reason, string(client.MediaStalled)) {
+		t.Errorf("reason %q, want %s", m.Reason, client.MediaStalled)
+	}
+}
+
+// Close ends every stream and leaves no goroutine behind.
+func TestCloseLeavesNoGoroutine(t *testing.T) {
+	e := newEnv(t, settings())
+	before := runtime.NumGoroutine()
+	log := e.logs
+	_ = log
+	c, err := client.New(e.url, e.token, client.WithEngine("agora", e.eng), client.WithEngine("zegocloud", e.eng))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for i := range 4 {
+		s, err := c.Start(context.Background(), fmt.Sprintf("room-%d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, s.ID())
+	}
+	waitFor(t, "the event stream", c.EventsConnected)
+	if err := c.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	if err := c.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+	if _, err := c.Start(context.Background(), "late"); !errors.Is(err, client.ErrClosed) {
+		t.Errorf("Start after Close = %v, want ErrClosed", err)
+	}
+	for _, id := range ids {
+		if st := e.stream(id); st.Status != "ended" {
+			t.Errorf("stream %s is %s after Close, want ended", id, st.Status)
+		}
+	}
+	checkGoroutines(t, before)
+}
+
+func TestNewValidates(t *testing.T) {
+	eng := simengine.New(0)
+	tests := []struct {
+		name string
+		url  string
+		opts []client.Option
+	}{
+		{"relative url", "/api", []client.Option{client.WithEngine("agora", eng)}},
+		{"user info", "http://u:p@example.com", []client.Option{client.WithEngine("agora", eng)}},
+		{"no engine", "http://example.com", nil},
+		{"bad rate", "http://example.com", []client.Option{client.WithEngine("agora", eng), client.WithPolicy(client.MigrateGradually{})}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := client.New(tt.url, "tok", tt.opts...)
+			if err == nil {
+				_ = c.Close()
+				t.Fatal("New succeeded")
+			}
+			if strings.Contains(err.Error(), "u:p") {
+				t.Errorf("error %q leaks the URL's user info", err)
+			}
+		})
+	}
+}

@@ -1,0 +1,294 @@
+package client_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	sb "github.com/switchboardhq/switchboard"
+	"github.com/switchboardhq/switchboard/client"
+	"github.com/switchboardhq/switchboard/internal/events"
+	"github.com/switchboardhq/switchboard/internal/health"
+	"github.com/switchboardhq/switchboard/internal/httpapi"
+	"github.com/switchboardhq/switchboard/internal/providers"
+	"github.com/switchboardhq/switchboard/internal/providers/fault"
+	"github.com/switchboardhq/switchboard/internal/secrets"
+	"github.com/switchboardhq/switchboard/internal/simengine"
+	"github.com/switchboardhq/switchboard/internal/sqlstore"
+	"github.com/switchboardhq/switchboard/internal/streams"
+)
+
+const bootstrapToken = "sbt_client-test-bootstrap-71c0e2"
+
+// Modes of the control plane as the SDK sees it.
+const (
+	modeUp       int32 = iota
+	modeNoEvents       // GET /api/events answers 503; the rest works
+	modeDown           // every connection is closed without an answer
+)
+
+// env is a control plane wired as `switchboard serve` wires it (store, health
+// checker, streams service, event hub and API) on a loopback server, with the
+// three provider fakes registered, and a simulated media engine.
+type env struct {
+	t       *testing.T
+	url     string
+	token   string // a client-role API token
+	srv     *httptest.Server
+	store   *sqlstore.Store
+	checker *health.Checker
+	fakes   *simengine.Fakes
+	eng     *simengine.Engine
+	mode    atomic.Int32
+	logs    *syncBuffer
+}
+
+// settings are quick client settings for tests.
+func settings() streams.ClientSettings {
+	return streams.ClientSettings{MaxRetries: 3, MaxFailures: 2, HealthCheckInterval: sb.Duration(100 * time.Millisecond),
+		RetryBackoff: sb.Duration(10 * time.Millisecond), RetryBudget: 0.2}
+}
+
+func newEnv(t *testing.T, cs streams.ClientSettings) *env {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	sealer, err := secrets.NewAESGCM(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := sb.SystemClock{}
+	store, err := sqlstore.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "sb.db"), sealer, clock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hub := events.New(events.Options{Clock: clock})
+	checker, err := health.NewChecker(health.Config{Registry: store, Health: store, Probers: providers.Probers(), Clock: clock, Bus: hub})
+	if err != nil {
+		t.Fatal(err)
+	}
+	minters := map[sb.Kind]sb.TokenMinter{}
+	for k, ad := range providers.Adapters() {
+		minters[k] = ad
+	}
+	svc := streams.New(streams.Config{Store: store, Checker: checker, Minters: minters, Bus: hub, Clock: clock, Settings: cs})
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = svc.Run(ctx) })
+	api := httpapi.New(httpapi.Options{Store: store, Clock: clock, BootstrapToken: bootstrapToken, Bus: hub,
+		Health: checker, Streams: svc, Events: hub})
+
+	e := &env{t: t, store: store, checker: checker, eng: simengine.New(2 * time.Millisecond), logs: &syncBuffer{}}
+	e.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch e.mode.Load() {
+		case modeDown:
+			if hj, ok := w.(http.Hijacker); ok {
+				if conn, _, err := hj.Hijack(); err == nil {
+					_ = conn.Close()
+					return
+				}
+			}
+			http.Error(w, "down", http.StatusBadGateway)
+			return
+		case modeNoEvents:
+			if r.URL.Path == "/api/events" {
+				http.Error(w, "no events", http.StatusServiceUnavailable)
+				return
+			}
+		}
+		api.ServeHTTP(w, r)
+	}))
+	e.srv.Config.RegisterOnShutdown(hub.Close)
+	e.srv.Start()
+	e.url = e.srv.URL
+
+	if e.fakes, err = simengine.StartFakes(); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range e.fakes.Providers(time.Hour, true) {
+		audit := sb.AuditEntry{At: clock.Now(), Actor: sb.ActorFrom(ctx), Action: "provider.create", Target: p.Name}
+		if err := store.CreateProvider(ctx, p, audit); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var tok struct {
+		Token string `json:"token"`
+	}
+	e.admin(http.MethodPost, "/api/auth/tokens", map[string]string{"name": "sdk", "role": "client"}, &tok)
+	e.token = tok.Token
+
+	t.Cleanup(func() {
+		hub.Close()
+		e.srv.Close()
+		cancel()
+		wg.Wait()
+		_ = store.Close()
+		_ = e.fakes.Close()
+		if strings.Contains(e.logs.String(), e.token) {
+			t.Error("the SDK logged its token")
+		}
+	})
+	return e
+}
+
+// admin calls the API with the bootstrap (superadmin) token.
+func (e *env) admin(method, path string, in, out any) {
+	e.t.Helper()
+	var body io.Reader
+	if in != nil {
+		b, _ := json.Marshal(in)
+		body = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, e.url+path, body)
+	req.Header.Set("Authorization", "Bearer "+bootstrapToken)
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode >= 300 {
+		e.t.Fatalf("%s %s: %d %s", method, path, resp.StatusCode, raw)
+	}
+	if out != nil {
+		if err := json.Unmarshal(raw, out); err != nil {
+			e.t.Fatalf("%s %s: %v", method, path, err)
+		}
+	}
+}
+
+// setMode switches what the SDK sees of the control plane and cuts the
+// connections it has open.
+func (e *env) setMode(m int32) {
+	e.mode.Store(m)
+	e.srv.CloseClientConnections()
+}
+
+// critical makes the named provider CRITICAL on the server: its fake answers
+// 5xx and a check runs (the failure threshold is 1).
+func (e *env) critical(name string) {
+	e.t.Helper()
+	f, _ := e.fakes.Faults(name)
+	if err := f.Set(fault.ServerErr); err != nil {
+		e.t.Fatal(err)
+	}
+	res, err := e.checker.Check(context.Background(), name)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if res.Status != sb.StatusCritical {
+		e.t.Fatalf("status of %s = %s, want CRITICAL", name, res.Status)
+	}
+}
+
+// newClient returns a Client of the env with the simulated engine for every
+// kind; it is closed at cleanup.
+func (e *env) newClient(opts ...client.Option) *client.Client {
+	e.t.Helper()
+	log := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	base := []client.Option{client.WithLogger(log), client.WithHeartbeat(200 * time.Millisecond),
+		client.WithEngine("agora", e.eng), client.WithEngine("zegocloud", e.eng), client.WithEngine("livekit", e.eng)}
+	c, err := client.New(e.url, e.token, append(base, opts...)...)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// serverStream reads a stream and its trail as the admin API shows them.
+type serverStream struct {
+	Provider   string `json:"provider"`
+	Status     string `json:"status"`
+	Migrations int    `json:"migrations"`
+	Trail      []struct {
+		Kind     string `json:"kind"`
+		Provider string `json:"provider"`
+		Stage    string `json:"stage"`
+	} `json:"trail"`
+}
+
+func (e *env) stream(id string) serverStream {
+	e.t.Helper()
+	var st serverStream
+	e.admin(http.MethodGet, "/api/streams/"+id, nil, &st)
+	return st
+}
+
+// waitFor polls cond until it holds, failing the test after a generous bound.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// nextState waits for the first state of s for which match returns true.
+func nextState[T client.State](t *testing.T, s *client.Stream) T {
+	t.Helper()
+	timeout := time.After(15 * time.Second)
+	for {
+		select {
+		case st, ok := <-s.States():
+			if !ok {
+				t.Fatalf("states closed before a %T", *new(T))
+			}
+			if v, ok := st.(T); ok {
+				return v
+			}
+		case <-timeout:
+			t.Fatalf("timed out waiting for a %T (last state %v)", *new(T), s.State())
+		}
+	}
+}
+
+// checkGoroutines fails when goroutines started since before are still
+// running after a settle period.
+func checkGoroutines(t *testing.T, before int) {
+	t.Helper()
+	var n int
+	for range 200 {
+		if n = runtime.NumGoroutine(); n <= before {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	buf := make([]byte, 1<<20)
+	t.Errorf("%d goroutines left behind (before %d):\n%s", n-before, before, buf[:runtime.Stack(buf, true)])
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
