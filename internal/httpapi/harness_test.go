@@ -62,7 +62,7 @@ func (s *syncBuffer) String() string {
 }
 
 type testEnv struct {
-	t       *testing.T
+	t       testing.TB
 	store   sb.Store
 	api     *Server
 	srv     *httptest.Server
@@ -122,7 +122,7 @@ var hashOnce = sync.OnceValue(func() string {
 	return h
 })
 
-func newTestEnv(t *testing.T) *testEnv {
+func newTestEnv(t testing.TB) *testEnv {
 	t.Helper()
 	dir := t.TempDir()
 	key := bytes.Repeat([]byte{7}, 32)

@@ -1,0 +1,83 @@
+package httpapi
+
+import (
+	"fmt"
+	"net/http"
+	"slices"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	sb "github.com/switchboardhq/switchboard"
+)
+
+// BenchmarkPublicHealth measures GET /api/streaming/providers/{name}/health
+// over loopback HTTP on a SQLite file, with the rate limit off (as the
+// README's figure is taken), from parallel clients.
+func BenchmarkPublicHealth(b *testing.B) {
+	e := newTestEnv(b)
+	e.createProvider(e.agoraProvider("agora", 1))
+	e.mustDo("POST", "/api/streaming/providers/agora/health-check", e.tokens[sb.RoleAdmin], nil, 200, nil)
+	e.api.public = nil
+	url := e.srv.URL + "/api/streaming/providers/agora/health"
+	client := e.srv.Client()
+	client.Transport.(*http.Transport).MaxIdleConnsPerHost = 64
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			resp, err := client.Get(url)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				b.Errorf("status %d", resp.StatusCode)
+				return
+			}
+		}
+	})
+}
+
+// BenchmarkStartStream measures POST /api/streams over loopback HTTP on a
+// SQLite file (WAL, one writer) from parallel clients, and reports streams
+// started per second and the p99 latency.
+func BenchmarkStartStream(b *testing.B) {
+	e := newTestEnv(b)
+	e.createProvider(e.agoraProvider("agora", 1))
+	e.createProvider(e.zegoProvider("zegocloud", 2))
+	token := e.tokens[sb.RoleClient]
+	client := e.srv.Client()
+	client.Transport.(*http.Transport).MaxIdleConnsPerHost = 64
+	var n atomic.Int64
+	lat := make(chan []time.Duration, 64)
+	b.ResetTimer()
+	start := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		var mine []time.Duration
+		for pb.Next() {
+			i := n.Add(1)
+			t0 := time.Now()
+			st, body := e.doQuiet("POST", "/api/streams", token, map[string]any{"room": fmt.Sprintf("bench-%d", i), "userId": "u", "role": "publisher"})
+			mine = append(mine, time.Since(t0))
+			if st != 201 {
+				b.Errorf("status %d %s", st, body)
+				return
+			}
+		}
+		lat <- mine
+	})
+	elapsed := time.Since(start)
+	b.StopTimer()
+	close(lat)
+	var all []time.Duration
+	for l := range lat {
+		all = append(all, l...)
+	}
+	slices.Sort(all)
+	if len(all) > 0 {
+		b.ReportMetric(float64(len(all))/elapsed.Seconds(), "streams/s")
+		b.ReportMetric(float64(all[(len(all)*99)/100].Microseconds())/1000, "p99-ms")
+	}
+}
