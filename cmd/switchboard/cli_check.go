@@ -18,7 +18,7 @@ const checkUsage = `Usage:
   switchboard check NAME     probe one provider now
 
 Prints each result (healthy, status, latency, failed stage and error). Exits 1 when a
-probed provider is not healthy. Needs an admin token.
+probe failed or a probed provider is not healthy. Needs an admin token.
 `
 
 type checkResultOut struct {
@@ -36,7 +36,7 @@ type checkResultOut struct {
 }
 
 // errUnhealthy makes check exit 1 after printing its results.
-var errUnhealthy = errors.New("a provider is not healthy")
+var errUnhealthy = errors.New("a probe failed or a provider is not healthy")
 
 func checkCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("check", checkUsage, stderr)
@@ -96,7 +96,7 @@ func checkCommand(ctx context.Context, args []string, getenv func(string) string
 		}
 	}
 	for _, r := range results {
-		if r.Probed && !r.Healthy {
+		if r.Probed && (!r.Healthy || r.Stage != "") {
 			return errUnhealthy
 		}
 	}
