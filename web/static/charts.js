@@ -1,6 +1,6 @@
 // charts.js: line charts of a provider's history, drawn as inline SVG.
 import { s } from './dom.js';
-import { shortTime } from './format.js';
+import { axisTime } from './format.js';
 
 const W = 320;
 const H = 130;
@@ -40,8 +40,8 @@ export function lineChart(opts) {
     );
   }
   svg.append(
-    s('text', { x: PAD.left, y: H - 6, class: 'axis' }, shortTime(x0, opts.days)),
-    s('text', { x: W - PAD.right, y: H - 6, 'text-anchor': 'end', class: 'axis' }, shortTime(x1, opts.days)),
+    s('text', { x: PAD.left, y: H - 6, class: 'axis' }, axisTime(x0, opts.days)),
+    s('text', { x: W - PAD.right, y: H - 6, 'text-anchor': 'end', class: 'axis' }, axisTime(x1, opts.days)),
   );
 
   const summary = [];

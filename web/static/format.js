@@ -47,6 +47,14 @@ export function shortTime(iso, withDate = false) {
     : d.toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit' });
 }
 
+/** axisTime labels a chart's time axis: day and hour over a day, the day beyond. */
+export function axisTime(t, days) {
+  const d = new Date(t);
+  return days
+    ? d.toLocaleDateString(undefined, { month: 'short', day: 'numeric' })
+    : d.toLocaleString(undefined, { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' });
+}
+
 /** plural writes "1 failure" or "3 failures". */
 export function plural(n, word) {
   return `${n} ${word}${n === 1 ? '' : 's'}`;

@@ -24,7 +24,7 @@ function stat(label, value, key, extra = {}) {
 }
 
 function timeEl(iso, key) {
-  return h('time', { datetime: iso || '', title: exact(iso), dataset: { stat: key } }, relative(iso));
+  return h('time', { dateTime: iso || '', title: exact(iso), dataset: { stat: key } }, relative(iso));
 }
 
 /**
@@ -85,7 +85,7 @@ export function providerCard(p, ctx) {
         h('label', { for: `pos-${p.name}` }, 'Position'),
         h('input', {
           id: `pos-${p.name}`, type: 'number', name: 'position', min: 1, max: ctx.count, value: ctx.index + 1,
-          inputmode: 'numeric', dataset: { focus: focusKey('position') },
+          inputMode: 'numeric', dataset: { focus: focusKey('position') },
           onchange: (ev) => a.moveTo(p.name, Number(ev.target.value) - 1),
         }),
         h('button', {
@@ -174,7 +174,7 @@ export function streamRows(streams, expanded, trails, toggle) {
       h('td', {}, h('code', {}, st.id)),
       h('td', {}, st.room), h('td', {}, st.userId), h('td', {}, st.role),
       h('td', { dataset: { stat: 'provider' } }, st.provider), h('td', {}, st.quality),
-      h('td', {}, h('time', { datetime: st.startedAt, title: exact(st.startedAt) }, relative(st.startedAt))),
+      h('td', {}, h('time', { dateTime: st.startedAt, title: exact(st.startedAt) }, relative(st.startedAt))),
       h('td', {}, String(st.migrations))));
     if (open) {
       const t = trails.get(st.id);
@@ -190,7 +190,7 @@ export function streamRows(streams, expanded, trails, toggle) {
 
 function trailList(trail) {
   return h('ol', { class: 'trail' }, trail.map((e) => h('li', {},
-    h('time', { datetime: e.at, title: exact(e.at) }, shortTime(e.at)), ' ',
+    h('time', { dateTime: e.at, title: exact(e.at) }, shortTime(e.at)), ' ',
     h('strong', {}, e.kind), ' ',
     e.from ? `${e.from} → ${e.provider}` : e.provider,
     e.reason ? ` — ${e.reason}` : '',
@@ -205,7 +205,7 @@ function trailList(trail) {
 export function eventItems(items) {
   if (items.length === 0) return [h('li', { class: 'muted' }, 'Nothing yet.')];
   return items.map((e) => h('li', { class: `event ${e.kind}` },
-    h('time', { datetime: e.at, title: exact(e.at) }, relative(e.at)), ' ',
+    h('time', { dateTime: e.at, title: exact(e.at) }, relative(e.at)), ' ',
     h('span', { class: 'pill' }, e.label), ' ',
     e.body));
 }
