@@ -126,7 +126,9 @@ func New(serverURL, token string, opts ...Option) (*Client, error) {
 		o(c)
 	}
 	if c.hc == nil {
-		c.hc = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.MaxIdleConnsPerHost = 32 // many streams call one server
+		c.hc = &http.Client{Transport: tr}
 		c.ownHC = true
 	}
 	sse := *c.hc

@@ -214,9 +214,8 @@ func TestCriticalStatusEventMigrates(t *testing.T) {
 			t.Errorf("migrated to %s, want %s", m.To, backup)
 		}
 	}
-	if got := e.eng.Active(primary); got != 0 {
-		t.Errorf("%d connections left on %s", got, primary)
-	}
+	// The old connections are disconnected once the new ones are live.
+	waitFor(t, "every connection off "+primary, func() bool { return e.eng.Active(primary) == 0 })
 	if got := e.eng.Active(backup); got != 5 {
 		t.Errorf("%d connections on %s, want 5", got, backup)
 	}

@@ -1,0 +1,276 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/switchboardhq/switchboard"
+	"github.com/switchboardhq/switchboard/client"
+	"github.com/switchboardhq/switchboard/internal/apiclient"
+	"github.com/switchboardhq/switchboard/internal/auth"
+	"github.com/switchboardhq/switchboard/internal/config"
+	"github.com/switchboardhq/switchboard/internal/providers/fault"
+	"github.com/switchboardhq/switchboard/internal/simengine"
+)
+
+func init() {
+	commands["demo"] = demo
+}
+
+const demoUsage = `Usage: switchboard demo [flags]
+
+Starts the whole system on this machine: the control plane on an embedded
+SQLite database, three loopback fake providers (Agora-, ZEGOCLOUD- and
+LiveKit-like) registered with 5 s health checks, and a few simulated streams
+run through the client SDK. It prints the dashboard URL and the admin login,
+and the streams' states as they change. With --chaos, providers fail and
+recover on a schedule so that failover can be watched. Ctrl-C stops it.
+
+Flags:
+`
+
+// demoOptions are the flags of the demo.
+type demoOptions struct {
+	addr       string
+	dir        string
+	streams    int
+	chaos      bool
+	chaosEvery time.Duration
+	logLevel   string
+}
+
+func demo(ctx context.Context, args []string, _ func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, demoUsage); fs.PrintDefaults() }
+	var o demoOptions
+	fs.StringVar(&o.addr, "addr", "127.0.0.1:8080", "listen address")
+	fs.StringVar(&o.dir, "dir", "", "directory of the demo database (default: a temporary one, removed at exit)")
+	fs.IntVar(&o.streams, "streams", 6, "simulated streams")
+	fs.BoolVar(&o.chaos, "chaos", false, "fail and restore providers on a schedule")
+	fs.DurationVar(&o.chaosEvery, "chaos-every", 20*time.Second, "time between two chaos steps")
+	fs.StringVar(&o.logLevel, "log-level", "warn", "server log level: debug, info, warn, error")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return usageError{}
+	}
+	if fs.NArg() > 0 {
+		return usageError{msg: "demo takes no arguments"}
+	}
+	if o.streams < 0 || o.streams > 1000 {
+		return usageError{msg: "--streams must be from 0 to 1000"}
+	}
+	if o.chaosEvery < time.Second {
+		return usageError{msg: "--chaos-every must be at least 1s"}
+	}
+	return runDemo(ctx, o, stdout, stderr, nil)
+}
+
+// runDemo runs the demo until ctx ends. ready, when not nil, receives the
+// server URL and the SDK's client token once everything is up (for tests).
+func runDemo(ctx context.Context, o demoOptions, stdout, stderr io.Writer, ready func(url, token string)) error {
+	if o.dir == "" {
+		dir, err := os.MkdirTemp("", "switchboard-demo-")
+		if err != nil {
+			return fmt.Errorf("demo directory: %w", err)
+		}
+		defer os.RemoveAll(dir)
+		o.dir = dir
+	} else if err := os.MkdirAll(o.dir, 0o700); err != nil {
+		return fmt.Errorf("demo directory: %w", err)
+	}
+	fakes, err := simengine.StartFakes()
+	if err != nil {
+		return err
+	}
+	defer fakes.Close()
+
+	password, bootstrap := auth.RandomPassword(), auth.NewToken()
+	env := map[string]string{"SWITCHBOARD_ADMIN_PASSWORD": password, "SWITCHBOARD_BOOTSTRAP_TOKEN": bootstrap}
+	cfg, err := config.Load([]string{"--addr", o.addr, "--db", "sqlite:" + filepath.Join(o.dir, "demo.db"), "--log-level", o.logLevel},
+		func(k string) string { return env[k] }, stderr)
+	if err != nil {
+		return usageError{msg: err.Error()}
+	}
+	log := newLogger(stderr, cfg.LogFormat, cfg.LogLevel)
+	app, err := newApp(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer app.close()
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	srv := &http.Server{Handler: app.handler, ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	srv.RegisterOnShutdown(app.hub.Close)
+	url := "http://" + ln.Addr().String()
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+	g.Go(func() error { return app.run(gctx) })
+	g.Go(func() error {
+		<-gctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+		defer cancel()
+		return srv.Shutdown(sctx)
+	})
+	g.Go(func() error {
+		err := demoWorld(gctx, o, url, bootstrap, password, fakes, stdout, ready)
+		if err != nil && gctx.Err() == nil {
+			return err
+		}
+		return nil
+	})
+	return g.Wait()
+}
+
+// demoWorld registers the fakes, runs the simulated streams and the chaos
+// until ctx ends.
+func demoWorld(ctx context.Context, o demoOptions, url, bootstrap, password string, fakes *simengine.Fakes, stdout io.Writer, ready func(url, token string)) error {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	defer tr.CloseIdleConnections()
+	admin, err := apiclient.New(url, bootstrap, &http.Client{Transport: tr, Timeout: 10 * time.Second})
+	if err != nil {
+		return err
+	}
+	for _, p := range fakes.Providers(5*time.Second, false) {
+		if err := registerProvider(ctx, admin, p); err != nil {
+			return fmt.Errorf("register %s: %w", p.Name, err)
+		}
+	}
+	tok, err := admin.CreateToken(ctx, "demo-sdk", "client")
+	if err != nil {
+		return fmt.Errorf("create the SDK's token: %w", err)
+	}
+
+	out := &lockedWriter{w: stdout}
+	out.printf("Switchboard demo\n")
+	out.printf("  dashboard    %s/\n", url)
+	out.printf("  admin login  admin / %s\n", password)
+	// A throwaway token of a throwaway server, shown so that the simulate
+	// command can be pointed at the demo.
+	out.printf("  client token %s  (switchboard simulate --server %s --token ...)\n", tok.Secret, url)
+	out.printf("  providers    %s (priority 1), %s (2), %s (3): loopback fakes, checked every 5s\n",
+		simengine.Agora, simengine.Zegocloud, simengine.LiveKit)
+	out.printf("  streams      %d simulated, through the client SDK\n", o.streams)
+	if o.chaos {
+		out.printf("  chaos        a provider fails every %s and recovers %s later\n", o.chaosEvery, o.chaosEvery/2)
+	}
+	out.printf("Ctrl-C stops the demo.\n\n")
+
+	eng := simengine.New(50 * time.Millisecond)
+	ctr := http.DefaultTransport.(*http.Transport).Clone()
+	defer ctr.CloseIdleConnections()
+	opts := []client.Option{client.WithHTTPClient(&http.Client{Transport: ctr}), client.WithWatchdog(5 * time.Second)}
+	for _, k := range simKinds {
+		opts = append(opts, client.WithEngine(k, eng))
+	}
+	sdk, err := client.New(url, tok.Secret, opts...)
+	if err != nil {
+		return err
+	}
+	defer sdk.Close()
+	var watchers sync.WaitGroup
+	defer watchers.Wait()
+	for i := range o.streams {
+		room := fmt.Sprintf("demo-room-%d", i+1)
+		s, err := sdk.Start(ctx, room, client.UserID(fmt.Sprintf("demo-user-%d", i+1)))
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			out.printf("%s  %-12s start failed: %v\n", time.Now().Format(time.TimeOnly), room, err)
+			continue
+		}
+		watchers.Go(func() {
+			for st := range s.States() {
+				out.printf("%s  %-12s %s\n", time.Now().Format(time.TimeOnly), room, st)
+			}
+		})
+	}
+	if ready != nil {
+		ready(url, tok.Secret)
+	}
+	if !o.chaos {
+		<-ctx.Done()
+		return sdk.Close()
+	}
+	names := []string{simengine.Agora, simengine.Zegocloud, simengine.LiveKit}
+	for i := 0; ; i++ {
+		if !sleepUntil(ctx, time.Now().Add(o.chaosEvery)) {
+			return sdk.Close()
+		}
+		name := names[i%len(names)]
+		f, _ := fakes.Faults(name)
+		out.printf("%s  chaos: %s goes down (its API answers 503, its media connections drop)\n", time.Now().Format(time.TimeOnly), name)
+		_ = f.Set(fault.ServerErr)
+		eng.Down(name, true)
+		eng.Fail(name)
+		if !sleepUntil(ctx, time.Now().Add(o.chaosEvery/2)) {
+			return sdk.Close()
+		}
+		out.printf("%s  chaos: %s recovers (streams stay where they are)\n", time.Now().Format(time.TimeOnly), name)
+		_ = f.Set(fault.OK)
+		eng.Down(name, false)
+	}
+}
+
+// registerProvider creates p on the server, or updates it when a demo
+// directory is reused.
+func registerProvider(ctx context.Context, admin *apiclient.Client, p switchboard.Provider) error {
+	in := map[string]any{
+		"name": p.Name, "kind": p.Kind, "priority": p.Priority, "enabled": true, "config": p.Config,
+		"healthCheck": p.HealthCheck,
+		"credentials": map[string]string{
+			"customerId": p.Credentials.CustomerID, "customerSecret": p.Credentials.CustomerSecret,
+			"appCertificate": p.Credentials.AppCertificate, "serverSecret": p.Credentials.ServerSecret,
+			"apiKey": p.Credentials.APIKey, "apiSecret": p.Credentials.APISecret,
+		},
+	}
+	creds := in["credentials"].(map[string]string)
+	for k, v := range creds {
+		if v == "" {
+			delete(creds, k)
+		}
+	}
+	_, err := admin.CreateProvider(ctx, in)
+	if apiclient.IsStatus(err, http.StatusConflict) {
+		delete(in, "name")
+		delete(in, "kind")
+		_, err = admin.UpdateProvider(ctx, p.Name, in)
+	}
+	return err
+}
+
+// lockedWriter serialises the demo's output lines.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) printf(format string, args ...any) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	fmt.Fprintf(l.w, format, args...)
+}
