@@ -12,6 +12,9 @@ import (
 	"testing"
 
 	sb "github.com/switchboardhq/switchboard"
+	"github.com/switchboardhq/switchboard/internal/health"
+	"github.com/switchboardhq/switchboard/internal/jobs"
+	"github.com/switchboardhq/switchboard/internal/streams"
 )
 
 // oaDoc is the part of an OpenAPI document the tests read.
@@ -278,6 +281,27 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		{"ReorderRequest", reflect.TypeFor[reorderRequest]()},
 		{"AuditEntry", reflect.TypeFor[sb.AuditEntry]()},
 		{"Actor", reflect.TypeFor[sb.Actor]()},
+		{"StreamingConfig", reflect.TypeFor[clientConfig]()},
+		{"ConfigProvider", reflect.TypeFor[configProvider]()},
+		{"ClientSettings", reflect.TypeFor[streams.ClientSettings]()},
+		{"ProviderInfo", reflect.TypeFor[streams.ProviderInfo]()},
+		{"StartRequest", reflect.TypeFor[streams.StartRequest]()},
+		{"Assignment", reflect.TypeFor[streams.Assignment]()},
+		{"FailureReport", reflect.TypeFor[streams.FailureReport]()},
+		{"MigrateRequest", reflect.TypeFor[streams.MigrateRequest]()},
+		{"Stream", reflect.TypeFor[sb.Stream]()},
+		{"TrailEntry", reflect.TypeFor[sb.TrailEntry]()},
+		// The body of GET /api/streams/{id}, as getStream writes it.
+		{"StreamDetail", reflect.TypeFor[struct {
+			sb.Stream
+			Trail []sb.TrailEntry `json:"trail"`
+		}]()},
+		{"ProviderStats", reflect.TypeFor[streams.ProviderStats]()},
+		{"MonthlyUsage", reflect.TypeFor[sb.MonthlyUsage]()},
+		{"Event", reflect.TypeFor[sb.Event]()},
+		{"PublicProvider", reflect.TypeFor[publicProvider]()},
+		{"StatusChange", reflect.TypeFor[health.StatusChange]()},
+		{"BudgetAlert", reflect.TypeFor[jobs.BudgetAlert]()},
 	}
 	for _, tt := range tests {
 		t.Run(tt.schema, func(t *testing.T) {
