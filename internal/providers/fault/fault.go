@@ -86,13 +86,18 @@ func (s *Server) Set(m Mode) error {
 		s.hangCh = make(chan struct{})
 	}
 	if m == Refuse {
-		srv := s.srv
+		srv, ln := s.srv, s.ln
 		s.srv, s.ln = nil, nil
 		if srv != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 			_ = srv.Shutdown(ctx)
 			cancel()
 			_ = srv.Close()
+		}
+		if ln != nil {
+			// Close it here too: Serve may not have taken the listener yet, and
+			// until it is closed the kernel still completes connections to it.
+			_ = ln.Close()
 		}
 	} else if s.mode == Refuse {
 		ln, err := listenRetry(s.addr)
@@ -199,6 +204,9 @@ func (s *Server) Close() error {
 		return nil
 	}
 	err := s.srv.Close()
+	if s.ln != nil {
+		_ = s.ln.Close()
+	}
 	s.srv, s.ln = nil, nil
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
