@@ -43,7 +43,7 @@ const (
 // checker, streams service, event hub and API) on a loopback server, with the
 // three provider fakes registered, and a simulated media engine.
 type env struct {
-	t       *testing.T
+	t       testing.TB
 	url     string
 	token   string // a client-role API token
 	srv     *httptest.Server
@@ -61,7 +61,7 @@ func settings() streams.ClientSettings {
 		RetryBackoff: sb.Duration(10 * time.Millisecond), RetryBudget: 0.2}
 }
 
-func newEnv(t *testing.T, cs streams.ClientSettings) *env {
+func newEnv(t testing.TB, cs streams.ClientSettings) *env {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	key := make([]byte, 32)
