@@ -83,6 +83,7 @@ func chromiumPath() string {
 // store, with real adapters probing the Agora and ZEGOCLOUD fakes.
 type server struct {
 	t       *testing.T
+	store   *sqlstore.Store
 	clock   *clock
 	url     string
 	client  *http.Client
@@ -145,7 +146,7 @@ func newServer(t *testing.T) *server {
 	// The hub closes first, ending the event streams, so that srv.Close does
 	// not wait for them.
 	t.Cleanup(hub.Close)
-	return &server{t: t, clock: clock, url: srv.URL, client: srv.Client(), agora: af, zego: zf, checker: checker}
+	return &server{t: t, store: store, clock: clock, url: srv.URL, client: srv.Client(), agora: af, zego: zf, checker: checker}
 }
 
 // call sends an API request as the bootstrap superadmin and decodes the answer.
@@ -412,11 +413,14 @@ func eval[T any](p *page, expr string) T {
 }
 
 // login opens the dashboard (with query, e.g. "?refresh=2") and logs in as the admin.
-func (p *page) login(query string) {
+func (p *page) login(query string) { p.loginAs("admin", query) }
+
+// loginAs opens the dashboard and logs in as user, whose password is adminPassword.
+func (p *page) loginAs(user, query string) {
 	p.t.Helper()
 	p.do("open the dashboard", chromedp.Navigate(p.srv.url+"/"+query), chromedp.WaitVisible(chromedp.CSS("#login-username")))
 	p.do("log in",
-		chromedp.SendKeys(chromedp.CSS("#login-username"), "admin"),
+		chromedp.SendKeys(chromedp.CSS("#login-username"), user),
 		chromedp.SendKeys(chromedp.CSS("#login-password"), adminPassword),
 		chromedp.Click(chromedp.CSS(`#login-form button[type="submit"]`)),
 		chromedp.WaitVisible(chromedp.CSS("#providers [data-provider]")))
@@ -622,6 +626,87 @@ func TestDashboard(t *testing.T) {
 			t.Errorf("at 390 px the page is %d px wide: it scrolls sideways", w)
 		}
 		p.screenshot("5-phone")
+	})
+}
+
+// TestDashboardForms covers the provider form, session expiry and roles.
+func TestDashboardForms(t *testing.T) {
+	before := runtime.NumGoroutine()
+	t.Cleanup(func() { checkGoroutines(t, before) })
+	b := newBrowser(t)
+
+	t.Run("provider form: inline API errors, write-only credentials, and an expired session keeps what was typed", func(t *testing.T) {
+		srv := newServer(t)
+		srv.addProviders()
+		p := b.open(t, srv)
+		p.login("")
+		p.do("open the add form", chromedp.Click(chromedp.CSS("#add-provider")), chromedp.WaitVisible(chromedp.CSS("#pf-name")))
+		p.do("fill the form",
+			chromedp.SendKeys(chromedp.CSS("#pf-name"), "agora-eu"),
+			chromedp.SendKeys(chromedp.CSS("#pf-displayName"), "Agora EU"),
+			chromedp.SendKeys(chromedp.CSS("#pf-appId"), "not-an-app-id"),
+			chromedp.SendKeys(chromedp.CSS("#pf-baseUrl"), srv.agora.URL()),
+			chromedp.SendKeys(chromedp.CSS("#pf-customerId"), agoraCustomer),
+			chromedp.SendKeys(chromedp.CSS("#pf-customerSecret"), agoraSecret),
+			chromedp.SendKeys(chromedp.CSS("#pf-appCertificate"), agoraCert),
+			chromedp.Click(chromedp.CSS("#pf-save")))
+		p.waitFor("the error next to App ID", `!document.querySelector('#pf-appId-error')?.hidden && `+textOf("#pf-appId-error")+`.includes('App ID')`)
+		if got := eval[string](p, `document.querySelector('#pf-appId').getAttribute('aria-invalid') + ' ' + document.querySelector('#pf-appId').getAttribute('aria-describedby')`); !strings.Contains(got, "true") || !strings.Contains(got, "pf-appId-error") {
+			t.Errorf("App ID input: aria-invalid and aria-describedby = %q", got)
+		}
+		p.screenshot("6-form-error")
+
+		// The session ends while the form is open: the save fails with 401.
+		srv.clock.set(time.Now().UTC().Add(13 * time.Hour))
+		p.do("fix the App ID and save", chromedp.SetValue(chromedp.CSS("#pf-appId"), agoraAppID), chromedp.Click(chromedp.CSS("#pf-save")))
+		p.waitFor("the login page", `!document.querySelector('#login-view').hidden && `+textOf("#login-reason")+`.includes('session')`)
+		srv.clock.set(time.Time{})
+		p.do("log in again",
+			chromedp.SendKeys(chromedp.CSS("#login-password"), adminPassword),
+			chromedp.Click(chromedp.CSS(`#login-form button[type="submit"]`)))
+		p.waitFor("the form back with what was typed", `document.querySelector('#provider-dialog').open && `+
+			`document.querySelector('#pf-name').value === 'agora-eu' && document.querySelector('#pf-appId').value === '`+agoraAppID+`' && `+
+			`document.querySelector('#pf-customerSecret').value !== ''`)
+		p.do("save", chromedp.Click(chromedp.CSS("#pf-save")))
+		p.waitFor("the new card", `document.querySelector('[data-provider="agora-eu"]') !== null && !document.querySelector('#provider-dialog').open`)
+
+		p.do("edit it", chromedp.Click(chromedp.CSS(card("agora-eu", `button[data-action="edit"]`))), chromedp.WaitVisible(chromedp.CSS("#pf-displayName")))
+		got := eval[[]string](p, `['#pf-customerId', '#pf-customerSecret', '#pf-appCertificate'].map(s => document.querySelector(s).value)`)
+		for i, v := range got {
+			if v != "" {
+				t.Errorf("credential input %d is prefilled", i)
+			}
+		}
+		if eval[bool](p, `document.querySelector('#pf-credentials-set').hidden`) {
+			t.Error(`"credentials set" is not shown`)
+		}
+		if eval[string](p, `document.querySelector('#pf-appId').value`) != agoraAppID {
+			t.Error("the App ID is not filled in for editing")
+		}
+		p.screenshot("6-form-edit")
+		p.do("cancel", chromedp.Click(chromedp.CSS("#pf-cancel")))
+	})
+
+	t.Run("an admin can steer providers but not add or delete them", func(t *testing.T) {
+		srv := newServer(t)
+		srv.addProviders()
+		if err := srv.store.CreateUser(context.Background(), sb.User{Username: "operator", Role: sb.RoleAdmin, PasswordHash: adminHash(), CreatedAt: time.Now().UTC()}); err != nil {
+			t.Fatal(err)
+		}
+		p := b.open(t, srv)
+		p.loginAs("operator", "")
+		if got := textOf("#user-role"); eval[string](p, got) != "admin" {
+			t.Errorf("role shown = %q", eval[string](p, got))
+		}
+		if !eval[bool](p, `document.querySelector('#add-provider').hidden`) {
+			t.Error("an admin sees Add provider")
+		}
+		if n := eval[int](p, `document.querySelectorAll('[data-action="delete"]').length`); n != 0 {
+			t.Errorf("an admin sees %d Delete buttons", n)
+		}
+		if n := eval[int](p, `document.querySelectorAll('#providers input[name="enabled"], #providers [data-action="edit"], #providers [data-action="check"]').length`); n != 6 {
+			t.Errorf("an admin sees %d of the 6 toggles, Edit and Check buttons", n)
+		}
 	})
 }
 
