@@ -1,12 +1,14 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"strconv"
 	"time"
 
 	sb "github.com/switchboardhq/switchboard"
+	"github.com/switchboardhq/switchboard/internal/streams"
 )
 
 // providerView is the JSON form of a provider: its settings (never its
@@ -27,6 +29,9 @@ type providerView struct {
 	TotalRequests        int64          `json:"totalRequests"`
 	FailedRequests       int64          `json:"failedRequests"`
 	LastError            *sb.ProbeError `json:"lastError"`
+	ActiveStreams        int64          `json:"activeStreams"`
+	TotalStreams         int64          `json:"totalStreams"`
+	MonthlyCost          float64        `json:"monthlyCost"`
 }
 
 func viewOf(rec sb.ProviderRecord) providerView {
@@ -50,6 +55,34 @@ func auditView(p sb.Provider) json.RawMessage {
 	}{p, p.CredentialsSet()})
 }
 
+// withUsage fills the stream counts and this month's cost of views.
+func (s *Server) withUsage(ctx context.Context, views []providerView) error {
+	now := s.clock.Now()
+	us, err := s.store.Usage(ctx, streams.MonthStart(now), now)
+	if err != nil {
+		return err
+	}
+	byName := make(map[string]sb.ProviderUsage, len(us))
+	for _, u := range us {
+		byName[u.Provider] = u
+	}
+	for i := range views {
+		u := byName[views[i].Name]
+		views[i].ActiveStreams, views[i].TotalStreams = u.ActiveStreams, u.TotalStreams
+		views[i].MonthlyCost = streams.Cost(streams.Minutes(u.Seconds), views[i].Pricing)
+	}
+	return nil
+}
+
+// viewsOf renders records with their usage.
+func (s *Server) viewsOf(ctx context.Context, recs ...sb.ProviderRecord) ([]providerView, error) {
+	out := make([]providerView, len(recs))
+	for i, rec := range recs {
+		out[i] = viewOf(rec)
+	}
+	return out, s.withUsage(ctx, out)
+}
+
 func round2(f float64) float64 { return float64(int64(f*100+0.5)) / 100 }
 
 func mustJSON(v any) json.RawMessage {
@@ -66,9 +99,10 @@ func (s *Server) listProviders(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	out := make([]providerView, len(recs))
-	for i, rec := range recs {
-		out[i] = viewOf(rec)
+	out, err := s.viewsOf(r.Context(), recs...)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"providers": out})
 }
@@ -83,7 +117,17 @@ func (s *Server) getProvider(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, viewOf(rec))
+	s.writeProvider(w, r, http.StatusOK, rec)
+}
+
+// writeProvider answers one provider with its usage.
+func (s *Server) writeProvider(w http.ResponseWriter, r *http.Request, status int, rec sb.ProviderRecord) {
+	views, err := s.viewsOf(r.Context(), rec)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, status, views[0])
 }
 
 // pathName reads and checks the {name} path value.
@@ -137,7 +181,7 @@ func (s *Server) createProvider(w http.ResponseWriter, r *http.Request) {
 	s.publish(sb.EventProviderCreated, sb.RoleClient, publicView(rec))
 	s.changed()
 	w.Header().Set("Location", "/api/streaming/providers/"+p.Name)
-	writeJSON(w, http.StatusCreated, viewOf(rec))
+	s.writeProvider(w, r, http.StatusCreated, rec)
 }
 
 func (s *Server) updateProvider(w http.ResponseWriter, r *http.Request) {
@@ -170,7 +214,7 @@ func (s *Server) updateProvider(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.publish(sb.EventProviderUpdated, sb.RoleClient, publicView(rec))
-	writeJSON(w, http.StatusOK, viewOf(rec))
+	s.writeProvider(w, r, http.StatusOK, rec)
 }
 
 // afterProviderChange lets the rest of the server react to a committed change.
@@ -217,10 +261,13 @@ func (s *Server) reorderProviders(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	out := make([]providerView, len(recs))
+	out, err := s.viewsOf(r.Context(), recs...)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	order := make([]map[string]any, len(recs))
 	for i, rec := range recs {
-		out[i] = viewOf(rec)
 		order[i] = map[string]any{"name": rec.Name, "priority": rec.Priority}
 	}
 	s.logger.InfoContext(r.Context(), "providers reordered", "order", req.Order, "actor", audit.Actor.Name)
