@@ -83,6 +83,8 @@ type subscriber struct {
 	filter func(switchboard.Event) bool // in-process: nil accepts everything
 	events chan switchboard.Event
 	stop   func() bool // stops the context.AfterFunc of an in-process subscriber
+
+	idx int // position in Hub.subs, -1 once removed; guarded by Hub.mu
 }
 
 // offer queues rec for s if s wants it. It reports false when s's queue is full.
@@ -134,13 +136,12 @@ type Hub struct {
 	mu sync.Mutex
 	// The fields below are guarded by mu.
 	lastID  uint64
-	evicted uint64    // largest id that fell out of the ring (0 if none)
-	ring    []*record // circular buffer of the most recent events, oldest at head
-	head    int       // index of the oldest record in ring
-	size    int       // number of records in ring
-	subs    map[*subscriber]struct{}
+	evicted uint64        // largest id that fell out of the ring (0 if none)
+	ring    []*record     // circular buffer of the most recent events, oldest at head
+	head    int           // index of the oldest record in ring
+	size    int           // number of records in ring
+	subs    []*subscriber // a slice: Publish walks it on every event
 	closed  bool
-	done    chan struct{} // closed by Close
 }
 
 // New returns a Hub configured by opts.
@@ -170,8 +171,6 @@ func New(opts Options) *Hub {
 		clock:     opts.Clock,
 		logger:    opts.Logger,
 		ring:      make([]*record, opts.BufferSize),
-		subs:      make(map[*subscriber]struct{}),
-		done:      make(chan struct{}),
 	}
 }
 
@@ -184,6 +183,9 @@ func New(opts Options) *Hub {
 // increasing. At is stamped from the hub's clock when zero. An event whose Data
 // cannot be encoded as JSON, or whose Type is empty or spans lines, is logged and
 // discarded. Publish after Close does nothing.
+//
+// In-process subscribers receive e itself, so the publisher must not modify
+// e.Data after Publish.
 func (h *Hub) Publish(e switchboard.Event) {
 	if e.Type == "" || strings.ContainsAny(e.Type, "\r\n") {
 		h.logger.Error("event discarded: invalid type", "type", strconv.Quote(e.Type))
@@ -215,11 +217,14 @@ func (h *Hub) Publish(e switchboard.Event) {
 	h.lastID = e.ID
 	rec := &record{id: e.ID, audience: e.Audience, event: e, frame: frame(e.ID, e.Type, typ, at, data)}
 	h.push(rec)
-	for s := range h.subs {
-		if !s.offer(rec) {
-			h.removeLocked(s)
-			dropped = append(dropped, s)
+	for i := 0; i < len(h.subs); {
+		s := h.subs[i]
+		if s.offer(rec) {
+			i++
+			continue
 		}
+		h.removeLocked(s) // moves the last subscriber to i
+		dropped = append(dropped, s)
 	}
 	h.mu.Unlock()
 
@@ -306,7 +311,7 @@ func (h *Hub) Subscribe(ctx context.Context, filter func(switchboard.Event) bool
 		close(s.events)
 		return s.events
 	}
-	h.subs[s] = struct{}{}
+	h.add(s)
 	// Registered under the lock so that the removal in AfterFunc cannot run
 	// before s.stop is set.
 	s.stop = context.AfterFunc(ctx, func() { h.remove(s) })
@@ -327,8 +332,14 @@ func (h *Hub) subscribeSSE(role switchboard.Role, resume bool, lastID uint64) (s
 	if resume {
 		backlog, resync = h.since(lastID, role)
 	}
-	h.subs[s] = struct{}{}
+	h.add(s)
 	return s, backlog, resync, h.lastID, true
+}
+
+// add registers s. h.mu must be held.
+func (h *Hub) add(s *subscriber) {
+	s.idx = len(h.subs)
+	h.subs = append(h.subs, s)
 }
 
 // remove unregisters s and closes its queue, if it is still registered.
@@ -341,10 +352,15 @@ func (h *Hub) remove(s *subscriber) {
 // removeLocked unregisters s and closes its queue, if it is still registered.
 // h.mu must be held.
 func (h *Hub) removeLocked(s *subscriber) {
-	if _, ok := h.subs[s]; !ok {
+	if s.idx < 0 {
 		return
 	}
-	delete(h.subs, s)
+	last := len(h.subs) - 1
+	h.subs[s.idx] = h.subs[last]
+	h.subs[s.idx].idx = s.idx
+	h.subs[last] = nil
+	h.subs = h.subs[:last]
+	s.idx = -1
 	if s.stop != nil {
 		s.stop()
 	}
@@ -362,9 +378,8 @@ func (h *Hub) Close() {
 		return
 	}
 	h.closed = true
-	close(h.done)
-	for s := range h.subs {
-		h.removeLocked(s)
+	for len(h.subs) > 0 {
+		h.removeLocked(h.subs[len(h.subs)-1])
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/switchboardhq/switchboard"
@@ -113,9 +114,9 @@ func (h *Hub) ServeSSE(w http.ResponseWriter, r *http.Request, role switchboard.
 // lastEventID reads the id a reconnecting client last received. resume reports
 // whether the client sent one; malformed, that it could not be parsed.
 func lastEventID(r *http.Request) (id uint64, resume, malformed bool) {
-	v := r.Header.Get("Last-Event-ID")
+	v := strings.TrimSpace(r.Header.Get("Last-Event-ID"))
 	if v == "" {
-		v = r.URL.Query().Get(lastEventIDParam)
+		v = strings.TrimSpace(r.URL.Query().Get(lastEventIDParam))
 	}
 	if v == "" {
 		return 0, false, false
