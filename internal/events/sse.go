@@ -34,7 +34,12 @@ const maxBatch = 64
 // resumes from there; it should then refetch its state. The stream continues
 // live in both cases. A comment line is sent every Options.Heartbeat.
 //
-// The caller authenticates the request and passes the caller's role.
+// A client dropped for not keeping up first receives what was already queued
+// for it, then its stream ends; it resumes when it reconnects.
+//
+// The caller authenticates the request and passes the caller's role. Flushing
+// goes through http.ResponseController, so middleware that wraps the
+// ResponseWriter must implement Unwrap.
 func (h *Hub) ServeSSE(w http.ResponseWriter, r *http.Request, role switchboard.Role) {
 	lastID, resume, malformed := lastEventID(r)
 	s, backlog, resync, newest, ok := h.subscribeSSE(role, resume && !malformed, lastID)
