@@ -402,6 +402,29 @@ func (p *page) waitFor(what, expr string) {
 		chromedp.WithPollingInterval(100*time.Millisecond), chromedp.WithPollingTimeout(waitLong)))
 }
 
+// idle waits until the dashboard has no reload running or pending, so that
+// its elements stay in place for mouse actions.
+func (p *page) idle() {
+	p.t.Helper()
+	p.waitFor("the dashboard idle", `document.querySelector('#dashboard').getAttribute('aria-busy') === 'false'`)
+}
+
+// click clicks the first element that matches sel once the dashboard is
+// idle. A refresh may still replace the element between the query and the
+// click; the click is then retried on the new element.
+func (p *page) click(what, sel string) {
+	p.t.Helper()
+	var err error
+	for range 3 {
+		p.idle()
+		if err = chromedp.Do(p.ctx, chromedp.Click(chromedp.CSS(sel))); err == nil {
+			return
+		}
+	}
+	p.screenshot("failed-" + sanitize(what))
+	p.t.Fatalf("%s: %v", what, err)
+}
+
 // eval evaluates a JavaScript expression.
 func eval[T any](p *page, expr string) T {
 	p.t.Helper()
@@ -488,7 +511,7 @@ func TestDashboard(t *testing.T) {
 		}
 		eval[bool](p, `(window.__noReload = true)`)
 
-		p.do("disable Agora", chromedp.Click(chromedp.CSS(card("agora", `input[name="enabled"]`))))
+		p.click("disable Agora", card("agora", `input[name="enabled"]`))
 		p.waitFor("Agora DISABLED", textOf(card("agora", `[data-stat="status"]`))+` === 'DISABLED'`)
 		var got struct{ Enabled bool }
 		srv.call("GET", "/api/streaming/providers/agora", nil, 200, &got)
@@ -564,6 +587,14 @@ func TestDashboard(t *testing.T) {
 			t.Fatalf("after the swap: stream on %s, want zegocloud", name)
 		}
 		p.screenshot("3-priority-swapped")
+
+		// Drag Agora by its grip onto ZEGOCLOUD's heading: Agora goes first again.
+		p.idle()
+		p.do("drag Agora above ZEGOCLOUD", chromedp.DragAndDrop(chromedp.CSS(card("agora", ".grip")), chromedp.CSS(card("zegocloud", "h3"))))
+		p.waitFor("the confirmed order after the drag", textOf("#order-status")+`.includes('1. Agora, 2. ZEGOCLOUD')`)
+		if name := srv.startStream("after-drag"); name != "agora" {
+			t.Fatalf("after the drag: stream on %s, want agora", name)
+		}
 	})
 
 	t.Run("Check All updates every provider's last check and latency", func(t *testing.T) {
@@ -579,7 +610,7 @@ func TestDashboard(t *testing.T) {
 		}
 		srv.agora.Faults().SetLatency(120 * time.Millisecond)
 		srv.zego.Faults().SetLatency(120 * time.Millisecond)
-		p.do("Check All", chromedp.Click(chromedp.CSS("#check-all")))
+		p.click("Check All", "#check-all")
 		for _, n := range names {
 			p.waitFor(n+" last check updated", fmt.Sprintf(`document.querySelector('%s').dateTime !== %q`, card(n, `time[data-stat="lastCheck"]`), before[n]))
 			p.waitFor(n+" latency updated", fmt.Sprintf(`parseInt(%s, 10) >= 120`, textOf(card(n, `[data-stat="latency"]`))))
@@ -600,13 +631,13 @@ func TestDashboard(t *testing.T) {
 		srv.startStream("stage")
 		p := b.open(t, srv)
 		p.login("")
-		p.do("open Agora's history", chromedp.Click(chromedp.CSS(card("agora", `button[data-action="history"]`))))
+		p.click("open Agora's history", card("agora", `button[data-action="history"]`))
 		p.waitFor("Agora's uptime and latency charts", `document.querySelectorAll('`+card("agora", `svg.chart polyline`)+`').length >= 3`)
-		p.do("open ZEGOCLOUD's history", chromedp.Click(chromedp.CSS(card("zegocloud", `button[data-action="history"]`))))
+		p.click("open ZEGOCLOUD's history", card("zegocloud", `button[data-action="history"]`))
 		p.waitFor("ZEGOCLOUD's charts", `document.querySelectorAll('`+card("zegocloud", `svg.chart polyline`)+`').length >= 3`)
-		p.do("ZEGOCLOUD over 7 days", chromedp.Click(chromedp.CSS(card("zegocloud", `.segmented button:nth-child(2)`))))
+		p.click("ZEGOCLOUD over 7 days", card("zegocloud", `.segmented button:nth-child(2)`))
 		p.waitFor("the 7-day window", `document.querySelector('`+card("zegocloud", `.segmented button:nth-child(2)`)+`').getAttribute('aria-pressed') === 'true' && document.querySelectorAll('`+card("zegocloud", `svg.chart polyline`)+`').length >= 3`)
-		p.do("expand a stream", chromedp.Click(chromedp.CSS(`#streams tbody button[aria-expanded]`)))
+		p.click("expand a stream", `#streams tbody button[aria-expanded]`)
 		p.waitFor("the decision trail", `document.querySelector('#streams .trail li')?.textContent.includes('assign')`)
 		p.waitFor("admin changes in recent events", `[...document.querySelectorAll('#events li')].some(li => li.textContent.includes('created provider'))`)
 		shot := p.screenshot("5-overview")
@@ -667,10 +698,11 @@ func TestDashboardForms(t *testing.T) {
 		p.waitFor("the form back with what was typed", `document.querySelector('#provider-dialog').open && `+
 			`document.querySelector('#pf-name').value === 'agora-eu' && document.querySelector('#pf-appId').value === '`+agoraAppID+`' && `+
 			`document.querySelector('#pf-customerSecret').value !== ''`)
-		p.do("save", chromedp.Click(chromedp.CSS("#pf-save")))
+		p.click("save", "#pf-save")
 		p.waitFor("the new card", `document.querySelector('[data-provider="agora-eu"]') !== null && !document.querySelector('#provider-dialog').open`)
 
-		p.do("edit it", chromedp.Click(chromedp.CSS(card("agora-eu", `button[data-action="edit"]`))), chromedp.WaitVisible(chromedp.CSS("#pf-displayName")))
+		p.click("edit it", card("agora-eu", `button[data-action="edit"]`))
+		p.do("the edit form", chromedp.WaitVisible(chromedp.CSS("#pf-displayName")))
 		got := eval[[]string](p, `['#pf-customerId', '#pf-customerSecret', '#pf-appCertificate'].map(s => document.querySelector(s).value)`)
 		for i, v := range got {
 			if v != "" {
@@ -684,7 +716,7 @@ func TestDashboardForms(t *testing.T) {
 			t.Error("the App ID is not filled in for editing")
 		}
 		p.screenshot("6-form-edit")
-		p.do("cancel", chromedp.Click(chromedp.CSS("#pf-cancel")))
+		p.click("cancel", "#pf-cancel")
 	})
 
 	t.Run("an admin can steer providers but not add or delete them", func(t *testing.T) {

@@ -171,6 +171,7 @@ function stopLive() {
   if (source) source.close();
   source = null;
   setLive('offline');
+  if (!refreshing) setBusy(false);
 }
 
 function setLive(text) {
@@ -196,7 +197,13 @@ function onEvent(type, ev) {
   }
   // Coalesce bursts (Check All publishes one event per provider).
   clearTimeout(debounce);
+  setBusy(true);
   debounce = setTimeout(() => refresh(), 150);
+}
+
+/** setBusy marks the dashboard busy (aria-busy) while its data is reloading. */
+function setBusy(busy) {
+  $('#dashboard').setAttribute('aria-busy', String(busy));
 }
 
 function liveItem(type, d, at) {
@@ -219,6 +226,7 @@ function refresh() {
     refreshAgain = true;
     return refreshing;
   }
+  setBusy(true);
   refreshing = (async () => {
     try {
       do {
@@ -227,6 +235,7 @@ function refresh() {
       } while (refreshAgain && state.me);
     } finally {
       refreshing = null;
+      setBusy(false);
     }
   })();
   return refreshing;
