@@ -51,8 +51,7 @@ const (
 	stunAddr    = "127.0.0.1:3479" // nothing listens here: no STUN in the namespace
 	frame       = 20 * time.Millisecond
 	viewerStall = 300 * time.Millisecond
-	// Audio publishers hear from LiveKit once a second (receiver reports).
-	publisherStall = 1500 * time.Millisecond
+	room        = "e2e-room"
 )
 
 // TestFailoverE2E is the entry point: outside the namespace it builds the
@@ -331,10 +330,10 @@ type member struct {
 	errs chan client.MediaError
 }
 
-func (m *member) start(ctx context.Context, room, user, role string) {
+func (m *member) start(ctx context.Context, user, role string, exclude ...string) {
 	m.t.Helper()
 	var a assignment
-	m.api.do("POST", "/api/streams", map[string]any{"room": room, "userId": user, "role": role}, &a, 201)
+	m.api.do("POST", "/api/streams", map[string]any{"room": room, "userId": user, "role": role, "exclude": exclude}, &a, 201)
 	m.id = a.ID
 	m.errs = make(chan client.MediaError, 4)
 	m.connect(ctx, a)
@@ -378,14 +377,17 @@ func (m *member) failover(ctx context.Context, to string, limit time.Duration) (
 	}
 }
 
+// close disconnects and ends the stream.
 func (m *member) close() {
 	m.mu.Lock()
 	c := m.conn
+	m.conn = nil
 	m.mu.Unlock()
 	if c != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		_ = c.Disconnect(ctx)
 		cancel()
+		m.api.do("POST", "/api/streams/"+m.id+"/end", nil, nil, 200)
 	}
 }
 
@@ -572,16 +574,30 @@ func runScenario(t *testing.T) {
 	defer func() { stopSrc(); srcWG.Wait() }()
 
 	rec := &recorder{last: map[string]time.Time{}, first: map[string]time.Time{}}
-	pub := &member{t: t, api: cp, engine: NewEngine(WithTracks(track), WithAutoSubscribe(false),
-		WithFeedbackTimeout(publisherStall))}
+	pubEngine := NewEngine(WithTracks(track), WithAutoSubscribe(false))
 	view := &member{t: t, api: cp, engine: NewEngine(WithPacketHandler(rec.packet), WithMediaTimeout(viewerStall))}
 	if os.Getenv("LIVEKIT_E2E_SDK_LOG") == "1" { // debugging only: these logs carry tokens
 		stdr.SetVerbosity(1)
 		lksdk.SetLogger(protologger.LogRLogger(stdr.New(log.New(os.Stderr, "", log.Lmicroseconds))))
 	}
-	pub.start(ctx, "e2e-room", "publisher-1", "publisher")
-	view.start(ctx, "e2e-room", "viewer-1", "subscriber")
-	defer pub.close()
+	// pubs holds the publisher's connections by provider: one in kill mode,
+	// where the publisher fails over like the viewer, and two in hang mode,
+	// where it keeps a hot standby (a hung server is noticed by its viewers at
+	// once, by a publisher only after about 15 seconds).
+	pubs := map[string]*member{}
+	newPub := func(exclude ...string) *member {
+		m := &member{t: t, api: cp, engine: pubEngine}
+		m.start(ctx, "publisher-1", "publisher", exclude...)
+		pubs[m.on] = m
+		return m
+	}
+	defer func() {
+		for _, m := range pubs {
+			m.close()
+		}
+	}()
+	pub := newPub()
+	view.start(ctx, "viewer-1", "subscriber")
 	defer view.close()
 	if pub.on != view.on {
 		t.Fatalf("publisher on %s, viewer on %s", pub.on, view.on)
@@ -593,11 +609,15 @@ func runScenario(t *testing.T) {
 	}
 	results := map[string]*result{}
 	for _, mode := range []struct {
-		name string
-		sig  syscall.Signal
-	}{{"kill", syscall.SIGKILL}, {"hang", syscall.SIGSTOP}} {
+		name    string
+		sig     syscall.Signal
+		standby bool
+	}{{"kill", syscall.SIGKILL, false}, {"hang", syscall.SIGSTOP, true}} {
 		res := &result{}
 		results[mode.name] = res
+		if mode.standby {
+			newPub(view.on)
+		}
 		for i := 1; i <= iters; i++ {
 			from := view.on
 			to := "lk-a"
@@ -607,15 +627,22 @@ func runScenario(t *testing.T) {
 			if !waitFor(10*time.Second, func() bool { return time.Since(rec.lastVia(from)) < 100*time.Millisecond }) {
 				t.Fatalf("%s %d: no media via %s before the fault", mode.name, i, from)
 			}
-			time.Sleep(200 * time.Millisecond) // steady media, and RTCP, before the fault
+			if mode.standby && !waitFor(10*time.Second, func() bool { return pubs[to] != nil }) {
+				t.Fatalf("%s %d: no standby publisher on %s", mode.name, i, to)
+			}
+			time.Sleep(200 * time.Millisecond) // steady media before the fault
 			faultAt := time.Now()
 			rec.mark(faultAt)
 			servers[from].signal(t, mode.sig)
 
+			movers := []*member{view}
+			if !mode.standby {
+				movers = append(movers, pubs[from])
+			}
 			var wg sync.WaitGroup
-			kinds := make([]client.MediaErrorKind, 2)
-			errs := make([]error, 2)
-			for j, m := range []*member{pub, view} {
+			kinds := make([]client.MediaErrorKind, len(movers))
+			errs := make([]error, len(movers))
+			for j, m := range movers {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
@@ -631,13 +658,24 @@ func runScenario(t *testing.T) {
 			} else {
 				gap := first.Sub(last)
 				res.gaps = append(res.gaps, gap)
-				t.Logf("%s %d: %s → %s gap %4d ms (last packet %3d ms before the fault; publisher %s, viewer %s)",
-					mode.name, i, from, to, gap.Milliseconds(), faultAt.Sub(last).Milliseconds(), kinds[0], kinds[1])
+				t.Logf("%s %d: %s → %s gap %4d ms (last packet %2d ms before the fault; viewer saw %s)",
+					mode.name, i, from, to, gap.Milliseconds(), faultAt.Sub(last).Milliseconds(), kinds[0])
 			}
-			// Bring the failed server back for the next iteration.
+			// Bring the failed server back for the next iteration; in hang mode the
+			// publisher's connection to it is dropped and a new standby made there.
+			if mode.standby {
+				pubs[from].close()
+				delete(pubs, from)
+			} else {
+				pubs[to] = pubs[from]
+				delete(pubs, from)
+			}
 			servers[from].stop()
 			servers[from].start(t)
 			cp.recover(from)
+			if mode.standby {
+				newPub(to)
+			}
 		}
 	}
 	for _, mode := range []string{"kill", "hang"} {

@@ -53,12 +53,11 @@ type Packet struct {
 type Option func(*options)
 
 type options struct {
-	tracks          []webrtc.TrackLocal
-	onPacket        func(Packet)
-	mediaTimeout    time.Duration
-	feedbackTimeout time.Duration
-	autoSubscribe   bool
-	log             *slog.Logger
+	tracks        []webrtc.TrackLocal
+	onPacket      func(Packet)
+	mediaTimeout  time.Duration
+	autoSubscribe bool
+	log           *slog.Logger
 }
 
 // WithTracks makes every connection publish tracks. A track may be published
@@ -83,17 +82,14 @@ func WithPacketHandler(f func(p Packet)) Option {
 // A stalled publisher also looks like a stalled provider from the viewer's
 // side, so d should comfortably exceed the longest pause the app's tracks make
 // on purpose (Opus DTX, a muted camera).
+//
+// A connection that only publishes has no such signal: LiveKit sends an audio
+// publisher no regular feedback, so a hung server is noticed by its viewers at
+// once but by the publisher only when LiveKit gives up (about 15 seconds).
+// Publishers that cannot wait that long keep a hot standby: a second
+// connection, on the next provider, publishing the same tracks.
 func WithMediaTimeout(d time.Duration) Option {
 	return func(o *options) { o.mediaTimeout = d }
-}
-
-// WithFeedbackTimeout arms the publisher's watchdog: once a connection has
-// received RTCP from the server, a pause longer than d reports MediaStalled
-// (once). Zero, the default, disables it. LiveKit sends receiver reports for
-// an audio track once a second, and transport-wide feedback for video several
-// times a second, so d must exceed one second for audio-only publishers.
-func WithFeedbackTimeout(d time.Duration) Option {
-	return func(o *options) { o.feedbackTimeout = d }
 }
 
 // WithAutoSubscribe sets whether connections subscribe to every track in the
@@ -195,7 +191,7 @@ func (e *Engine) Connect(ctx context.Context, a client.Assignment, report func(c
 				Err: fmt.Errorf("livekit %s: publish track %s: %s", a.Provider.Name, t.ID(), c.clean(err.Error()))}
 		}
 	}
-	if e.o.mediaTimeout > 0 || e.o.feedbackTimeout > 0 {
+	if e.o.mediaTimeout > 0 {
 		c.wg.Add(1)
 		go c.watch()
 	}
@@ -232,8 +228,7 @@ type Conn struct {
 	log      *slog.Logger
 	room     *lksdk.Room
 
-	lastRTP  atomic.Int64 // unix nanoseconds of the last RTP packet received; 0 = none yet
-	lastRTCP atomic.Int64 // unix nanoseconds of the last RTCP packet received; 0 = none yet
+	lastRTP atomic.Int64 // unix nanoseconds of the last RTP packet received; 0 = none yet
 
 	reported atomic.Bool // a MediaError was reported
 	closing  atomic.Bool // Disconnect was called: report nothing more
@@ -251,12 +246,11 @@ var (
 // (data packets, attributes). Closing it is Disconnect's job.
 func (c *Conn) Room() *lksdk.Room { return c.room }
 
-// LastMedia returns when the provider last sent media on this connection: the
-// later of the last RTP packet received (from the tracks it forwards) and the
-// last RTCP packet received (its reports about what it receives). It is the
-// zero time before the first.
+// LastMedia returns when the connection last received an RTP packet of a
+// remote track; it is the zero time before the first, and stays zero on a
+// connection that only publishes (see WithMediaTimeout).
 func (c *Conn) LastMedia() time.Time {
-	n := max(c.lastRTP.Load(), c.lastRTCP.Load())
+	n := c.lastRTP.Load()
 	if n == 0 {
 		return time.Time{}
 	}
@@ -331,16 +325,11 @@ func (c *Conn) read(t *webrtc.TrackRemote, participant string) {
 	}
 }
 
-// watch is the media watchdog: it reports MediaStalled once when RTP (with
-// WithMediaTimeout) or RTCP (with WithFeedbackTimeout) stops for too long after
-// having flowed.
+// watch is the media watchdog: it reports MediaStalled once when RTP stops
+// for longer than the media timeout after having flowed.
 func (c *Conn) watch() {
 	defer c.wg.Done()
-	tick := c.o.mediaTimeout
-	if tick == 0 || (c.o.feedbackTimeout > 0 && c.o.feedbackTimeout < tick) {
-		tick = c.o.feedbackTimeout
-	}
-	t := time.NewTicker(max(tick/5, 5*time.Millisecond))
+	t := time.NewTicker(max(c.o.mediaTimeout/5, 5*time.Millisecond))
 	defer t.Stop()
 	for {
 		select {
@@ -349,10 +338,6 @@ func (c *Conn) watch() {
 		case now := <-t.C:
 			if d, ok := stalled(now, c.lastRTP.Load(), c.o.mediaTimeout); ok {
 				c.fail(client.MediaStalled, fmt.Errorf("no media received for %s", d.Round(time.Millisecond)))
-				return
-			}
-			if d, ok := stalled(now, c.lastRTCP.Load(), c.o.feedbackTimeout); ok {
-				c.fail(client.MediaStalled, fmt.Errorf("no feedback from the server for %s", d.Round(time.Millisecond)))
 				return
 			}
 		}
@@ -387,20 +372,10 @@ func (f activityFactory) NewInterceptor(string) (interceptor.Interceptor, error)
 	return &activity{c: f.c}, nil
 }
 
-// activity stamps the arrival of every RTP and RTCP packet.
+// activity stamps the arrival of every RTP packet of remote tracks.
 type activity struct {
 	interceptor.NoOp
 	c *Conn
-}
-
-func (a *activity) BindRTCPReader(r interceptor.RTCPReader) interceptor.RTCPReader {
-	return interceptor.RTCPReaderFunc(func(b []byte, attrs interceptor.Attributes) (int, interceptor.Attributes, error) {
-		n, attrs, err := r.Read(b, attrs)
-		if err == nil {
-			a.c.lastRTCP.Store(time.Now().UnixNano())
-		}
-		return n, attrs, err
-	})
 }
 
 func (a *activity) BindRemoteStream(_ *interceptor.StreamInfo, r interceptor.RTPReader) interceptor.RTPReader {
