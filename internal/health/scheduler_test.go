@@ -99,7 +99,7 @@ func TestSchedulerAtScale(t *testing.T) {
 	// the race detector, other packages testing at once), so a probe can start
 	// late and make one gap long and the next short: require most gaps to be
 	// near the interval, all to be sane, and the median to be on time.
-	near := func(g time.Duration) bool { return g >= 800*time.Millisecond && g <= 1300*time.Millisecond }
+	near := func(g time.Duration) bool { return g >= 700*time.Millisecond && g <= 1500*time.Millisecond }
 	var nearCount, insane int
 	for _, g := range gaps {
 		if near(g) {
@@ -109,8 +109,8 @@ func TestSchedulerAtScale(t *testing.T) {
 			insane++
 		}
 	}
-	if frac := float64(nearCount) / float64(len(gaps)); frac < 0.95 {
-		t.Errorf("%.1f%% of gaps in [0.8s, 1.3s], want ≥ 95%%", 100*frac)
+	if frac := float64(nearCount) / float64(len(gaps)); frac < 0.9 {
+		t.Errorf("%.1f%% of gaps in [0.7s, 1.5s], want ≥ 90%%", 100*frac)
 	}
 	if insane > 0 {
 		t.Errorf("%d gaps outside (0, %v]", insane, 3*interval)
