@@ -2,10 +2,11 @@ package client
 
 import (
 	"context"
-	"crypto/rand"
+	crand "crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"sync"
 	"time"
@@ -13,6 +14,10 @@ import (
 
 // ErrClosed is returned by Start after the Client was closed.
 var ErrClosed = errors.New("client: closed")
+
+// reportSpread is the window over which the failure reports of a mass
+// failover are spread.
+const reportSpread = time.Second
 
 // stateBuffer is how many states a Stream keeps for an app that reads them
 // late; past it the oldest are dropped, never blocking the SDK.
@@ -709,7 +714,15 @@ func (s *Stream) swap(t trigger, from string, old, sl *slot, na Assignment, fb [
 		cancel()
 	}
 	if t.kind == triggerMedia {
-		s.report(s.ctx, s.id, from, t.media) // after the move: off the failover's path
+		// Reported after the move, off the failover's path, and spread over a
+		// second: when a provider drops every stream at once, the reports do
+		// not compete with the migrations of the other streams.
+		delay := time.Duration(rand.Int64N(int64(reportSpread)))
+		s.wg.Go(func() {
+			if sleep(s.ctx, delay) {
+				s.report(s.ctx, s.id, from, t.media)
+			}
+		})
 	}
 }
 
@@ -734,6 +747,6 @@ func (s *Stream) heartbeats() {
 
 func randomHex(n int) string {
 	b := make([]byte, n)
-	_, _ = rand.Read(b)
+	_, _ = crand.Read(b)
 	return hex.EncodeToString(b)
 }
