@@ -17,10 +17,24 @@ package events
 // times travel in the event data and are compared with the wall clock of the
 // same machine.
 //
-// Figures on the 2-core development VM (AMD EPYC, Go 1.26, no -race),
-// 10,000 connections, 20 events published one at a time:
+// Figures on the 2-core development VM (AMD EPYC, Go 1.26, no -race), shared
+// with other builds (load average 7 to 12 during the runs), 10,000
+// connections, 20 events published one at a time, five runs:
 //
-//	FIGURES
+//	delivery latency, all 200,000 deliveries:    p50 68-89 ms, p99 203-354 ms (3 of 5 runs under 250 ms)
+//	one event until its last subscriber read it: median about 160 ms, worst 210-379 ms
+//	time spent in Publish (10,000 subscribers):  median 41-57 ms, max 217-234 ms (2,000: median 1.2 ms)
+//	server memory per idle subscriber:           17.6 KiB heap + 10.0 KiB stacks = 27.6 KiB, 2 goroutines
+//	client memory per idle connection:           3.5 KiB heap + 4.0 KiB stacks = 7.5 KiB, 1 goroutine
+//	subscribers dropped:                         0
+//
+// A CPU profile of the server side shows about 80% of its time in the write
+// system call of each stream's flush (one per event per connection, which on
+// loopback also runs the receiver's TCP processing): on two shared cores the
+// latency is bounded by that work, not by the hub's bookkeeping. Publish
+// grows faster than linearly past a few thousand streams because the
+// publishing goroutine, which wakes every handler, is preempted and queued
+// behind the handlers it woke.
 //
 // Memory per idle subscriber is the heap and goroutine-stack growth divided by
 // the connections, after a collection: on the server side the handler
@@ -150,14 +164,20 @@ func TestFanoutLoad(t *testing.T) {
 	memIdle := memStats()
 	goIdle := runtime.NumGoroutine()
 
+	publish := make([]time.Duration, 0, loadEvents) // time spent in Publish itself
 	for seq := 1; seq <= loadEvents; seq++ {
+		begin := time.Now()
 		h.Publish(switchboard.Event{Type: switchboard.EventProviderStatus, Audience: switchboard.RoleClient,
-			Data: loadData{Seq: seq, PubNs: time.Now().UnixNano()}})
+			Data: loadData{Seq: seq, PubNs: begin.UnixNano()}})
+		publish = append(publish, time.Since(begin))
 		expect("delivered " + strconv.Itoa(seq))
 		time.Sleep(pause)
 	}
 	t.Logf("client: %s", expect("latency "))
 	t.Logf("client: %s", expect("fanout "))
+	slices.Sort(publish)
+	t.Logf("server: Publish to %d subscribers took median %v, max %v", conns,
+		publish[len(publish)/2].Round(time.Microsecond), publish[len(publish)-1].Round(time.Microsecond))
 	if avg, err := os.ReadFile("/proc/loadavg"); err == nil {
 		t.Logf("load average after: %s", strings.TrimSpace(string(avg)))
 	}
