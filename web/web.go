@@ -4,7 +4,15 @@
 //
 // The page holds no data. It logs in through the API and reads everything from
 // it (with the session cookie and the CSRF token the login returns), so it can
-// be served to anyone.
+// be served to anyone. It follows the server's events (GET /api/events) and
+// reloads its data every 30 seconds as a fallback; the query parameter
+// refresh=<seconds> changes that interval, for example for a wall display.
+//
+// The modules under static/: app.js (the controller: session, refresh, live
+// events, actions), api.js (requests, CSRF header, errors), views.js (cards,
+// streams table, events list), form.js (the provider form), charts.js (SVG
+// history charts), format.js and dom.js (helpers that build nodes without
+// parsing markup).
 package web
 
 import (
@@ -63,12 +71,11 @@ func Files() fs.FS {
 
 // Site serves the embedded dashboard.
 type Site struct {
-	assets map[string]asset
-	mod    time.Time
+	assets map[string]asset // by path relative to static/
 }
 
 // New reads the embedded files once. It fails only if a file has an extension
-// without a known content type, which a test rules out.
+// without a known content type, which the package's tests rule out.
 func New() (*Site, error) {
 	s := &Site{assets: map[string]asset{}}
 	err := fs.WalkDir(Files(), ".", func(p string, d fs.DirEntry, err error) error {
@@ -91,16 +98,6 @@ func New() (*Site, error) {
 		return nil, err
 	}
 	return s, nil
-}
-
-// MustNew is New for package initialisation: the embedded files are fixed at
-// build time, so an error is a programming mistake.
-func MustNew() *Site {
-	s, err := New()
-	if err != nil {
-		panic(err)
-	}
-	return s
 }
 
 // ServeIndex answers with the dashboard page.
@@ -131,7 +128,7 @@ func (s *Site) serve(w http.ResponseWriter, r *http.Request, name string) {
 	// Names carry no content hash, so caches revalidate every time; the ETag
 	// makes that a 304 without a body.
 	h.Set("Cache-Control", "no-cache")
-	http.ServeContent(w, r, a.name, s.mod, bytes.NewReader(a.body))
+	http.ServeContent(w, r, a.name, time.Time{}, bytes.NewReader(a.body))
 }
 
 func (s *Site) notFound(w http.ResponseWriter) {

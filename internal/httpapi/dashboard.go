@@ -1,7 +1,9 @@
 package httpapi
 
 import (
+	"fmt"
 	"net/http"
+	"sync"
 
 	"github.com/switchboardhq/switchboard/web"
 )
@@ -19,13 +21,24 @@ func isDashboardPath(p string) bool {
 	return p == dashboardIndexPath || p == dashboardAssetsPath
 }
 
-// site is the embedded dashboard, read once: its files are fixed at build time.
-var site = web.MustNew()
+// dashboard reads the embedded dashboard once, on first use: its files are
+// fixed at build time, so every server shares them.
+var dashboard = sync.OnceValues(web.New)
 
 func (s *Server) dashboardIndex(w http.ResponseWriter, r *http.Request) {
+	site, err := dashboard()
+	if err != nil {
+		s.writeError(w, r, fmt.Errorf("dashboard: %w", err))
+		return
+	}
 	site.ServeIndex(w, r)
 }
 
 func (s *Server) dashboardAsset(w http.ResponseWriter, r *http.Request) {
+	site, err := dashboard()
+	if err != nil {
+		s.writeError(w, r, fmt.Errorf("dashboard: %w", err))
+		return
+	}
 	site.ServeAsset(w, r, r.PathValue("path"))
 }
