@@ -47,6 +47,10 @@ Usage:
   switchboard tokens create|list|revoke
   switchboard check [name]                  probe providers now
   switchboard token agora|zegocloud|livekit mint a join token offline
+  switchboard simulate --server URL --token T --streams N --duration D
+                   [--fail-provider NAME --fail-at D] [--json]
+                                            simulated apps streaming through the SDK
+  switchboard demo [--addr ...] [--chaos]   the whole system on loopback, with fake providers
   switchboard version
 
 Commands that talk to a server take --server (env SWITCHBOARD_URL) and
