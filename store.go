@@ -146,6 +146,8 @@ const (
 	EventProviderUpdated  = "provider.updated"
 	EventProviderDeleted  = "provider.deleted"
 	EventProvidersReorder = "providers.reordered"
+	EventStreamStarted    = "stream.started"
+	EventStreamEnded      = "stream.ended"
 	EventStreamFailover   = "stream.failover"
 	EventBudgetAlert      = "budget.alert"
 )

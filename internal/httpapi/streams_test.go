@@ -224,6 +224,21 @@ func TestStreamsOwnershipIdempotencyAndErrors(t *testing.T) {
 	}
 	e.mustDo("POST", "/api/streams/"+first.ID+"/end", client, nil, 200, nil)
 	e.mustDo("POST", "/api/streams/"+first.ID+"/end", client, nil, 200, nil) // idempotent
+	var started, ended int
+	for _, ev := range e.events.all() {
+		switch ev.Type {
+		case sb.EventStreamStarted:
+			started++
+		case sb.EventStreamEnded:
+			ended++
+			if ev.Audience != sb.RoleAdmin {
+				t.Fatalf("stream.ended is for admins, got audience %v", ev.Audience)
+			}
+		}
+	}
+	if started != 2 || ended != 1 {
+		t.Fatalf("lifecycle events: %d started (want 2: a retried start is not new), %d ended (want 1)", started, ended)
+	}
 	if st, _ := e.do("POST", "/api/streams/"+first.ID+"/heartbeat", client, nil); st != 409 {
 		t.Fatalf("heartbeat after end: %d", st)
 	}

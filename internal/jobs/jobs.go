@@ -218,6 +218,7 @@ func (r *Runner) sweepAbandoned(ctx context.Context, now time.Time) error {
 	for _, s := range ended {
 		r.log.Info("stream abandoned", "stream_id", s.ID, "provider", s.Provider,
 			"last_heartbeat", s.LastHeartbeat)
+		r.bus.Publish(sb.Event{Type: sb.EventStreamEnded, At: now, Audience: sb.RoleAdmin, Data: streams.Lifecycle(s, sb.EndAbandoned)})
 	}
 	return nil
 }

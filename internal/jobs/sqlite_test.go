@@ -120,9 +120,10 @@ func TestSQLiteStore(t *testing.T) {
 	if err := r.RunOnce(ctx); err != nil {
 		t.Fatalf("RunOnce at 23:59: %v", err)
 	}
-	// November's 4.08 is over the 0.80 budget: both alerts fire for November.
-	if ev := b.take(); len(ev) != 2 {
-		t.Errorf("events at 23:59 = %+v, want the 80 %% and 100 %% alerts of November", ev)
+	// The silent hd stream is ended as abandoned, and November's 4.08 is over
+	// the 0.80 budget: both alerts fire for November.
+	if ev := b.take(); len(ev) != 3 || ev[0].Type != sb.EventStreamEnded || ev[1].Type != sb.EventBudgetAlert || ev[2].Type != sb.EventBudgetAlert {
+		t.Errorf("events at 23:59 = %+v, want the abandoned stream's end and the 80 %% and 100 %% alerts of November", ev)
 	}
 	// A new install's first run compacts yesterday; October is frozen without
 	// agora, which was created on November 1.

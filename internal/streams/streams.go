@@ -324,6 +324,7 @@ func (s *Service) Start(ctx context.Context, owner string, req StartRequest) (As
 				s.log.Warn("every provider is CRITICAL: assigned the least bad", "stream_id", got.ID, "provider", name)
 			}
 			s.log.Debug("stream started", "stream_id", got.ID, "provider", name, "room", got.Room)
+			s.bus.Publish(sb.Event{Type: sb.EventStreamStarted, At: now, Audience: sb.RoleAdmin, Data: Lifecycle(got, "")})
 		}
 		return s.assignment(got, rec, tok, without(d.Order, got.Provider), d.LeastBad), created, nil
 	}
@@ -560,10 +561,30 @@ func (s *Service) Migrate(ctx context.Context, id, owner string, admin bool, req
 
 // End ends a stream. Ending an ended stream is not an error.
 func (s *Service) End(ctx context.Context, id, owner string, admin bool) (sb.Stream, error) {
-	if _, err := s.own(ctx, id, owner, admin); err != nil {
+	st, err := s.own(ctx, id, owner, admin)
+	if err != nil {
 		return sb.Stream{}, err
 	}
-	return s.store.EndStream(ctx, id, s.clock.Now(), sb.EndClient)
+	ended, err := s.store.EndStream(ctx, id, s.clock.Now(), sb.EndClient)
+	if err == nil && st.Status == sb.StreamActive {
+		s.bus.Publish(sb.Event{Type: sb.EventStreamEnded, At: s.clock.Now(), Audience: sb.RoleAdmin, Data: Lifecycle(ended, ended.EndReason)})
+	}
+	return ended, err
+}
+
+// StreamLifecycle is the Data of stream.started and stream.ended events.
+type StreamLifecycle struct {
+	StreamID string        `json:"streamId"`
+	Provider string        `json:"provider"`
+	Room     string        `json:"room"`
+	Role     sb.StreamRole `json:"role"`
+	Quality  sb.Quality    `json:"quality"`
+	Reason   string        `json:"reason,omitempty"` // why it ended
+}
+
+// Lifecycle describes a stream for a lifecycle event.
+func Lifecycle(st sb.Stream, reason string) StreamLifecycle {
+	return StreamLifecycle{StreamID: st.ID, Provider: st.Provider, Room: st.Room, Role: st.Role, Quality: st.Quality, Reason: reason}
 }
 
 func truncate(s string, n int) string {

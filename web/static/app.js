@@ -8,7 +8,7 @@ import { describeAudit, eventItems, healthy, providerCard, streamRows } from './
 
 const DEFAULT_REFRESH_SECONDS = 30;
 const LIVE_TYPES = ['provider.status', 'provider.created', 'provider.updated', 'provider.deleted',
-  'providers.reordered', 'stream.failover', 'budget.alert'];
+  'providers.reordered', 'stream.started', 'stream.ended', 'stream.failover', 'budget.alert'];
 const MAX_EVENTS = 50;
 
 /** refreshSeconds is the auto-refresh interval: ?refresh=<seconds> (at least 1), or 30. */
