@@ -12,6 +12,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -20,6 +21,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -542,6 +544,18 @@ func runScenario(t *testing.T) {
 			t.Errorf("wrong secret: %+v, want stage auth", r)
 		}
 		cp.do("DELETE", "/api/streaming/providers/lk-wrong", nil, nil, 204)
+
+		// The real server refuses a token whose signature is wrong: TokenRejected.
+		var as assignment
+		cp.do("POST", "/api/streams", map[string]any{"room": room, "userId": "intruder", "role": "subscriber"}, &as, 201)
+		bad := as.forEngine()
+		bad.Token = bad.Token[:len(bad.Token)-4] + "AAAA"
+		_, err := NewEngine().Connect(context.Background(), bad, func(client.MediaError) {})
+		var me client.MediaError
+		if !errors.As(err, &me) || me.Kind != client.TokenRejected || strings.Contains(err.Error(), "eyJ") {
+			t.Errorf("forged token: %v, want a TokenRejected MediaError without the token", err)
+		}
+		cp.do("POST", "/api/streams/"+as.ID+"/end", nil, nil, 200)
 
 		a := servers["lk-a"]
 		a.signal(t, syscall.SIGKILL)
