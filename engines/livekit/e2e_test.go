@@ -378,19 +378,19 @@ func follow(s *client.Stream) *moves {
 }
 
 // last waits until the stream's last migration went to provider to and
-// returns its reason ("" when there is none within limit).
-func (m *moves) last(to string, limit time.Duration) string {
-	var reason string
+// returns it (the zero Migrated when there is none within limit).
+func (m *moves) last(to string, limit time.Duration) client.Migrated {
+	var mg client.Migrated
 	waitFor(limit, func() bool {
 		m.mu.Lock()
 		defer m.mu.Unlock()
 		if n := len(m.migrated); n > 0 && m.migrated[n-1].To == to {
-			reason = m.migrated[n-1].Reason
+			mg = m.migrated[n-1]
 			return true
 		}
 		return false
 	})
-	return reason
+	return mg
 }
 
 // recorder keeps, per provider, when the viewer last received a packet.
@@ -667,9 +667,10 @@ func runScenario(t *testing.T) {
 			servers[from].signal(t, mode.sig)
 
 			resumed := waitFor(20*time.Second, func() bool { return !rec.firstVia(to).IsZero() })
-			reason := viewMoves.last(to, 5*time.Second)
+			vm := viewMoves.last(to, 5*time.Second)
+			var pm client.Migrated
 			if !mode.standby {
-				pubMoves.last(to, 5*time.Second)
+				pm = pubMoves.last(to, 5*time.Second)
 			}
 			last, first := rec.lastVia(from), rec.firstVia(to)
 			if !resumed || view.Provider() != to || (!mode.standby && pubStream.Provider() != to) {
@@ -679,8 +680,12 @@ func runScenario(t *testing.T) {
 			} else {
 				gap := first.Sub(last)
 				res.gaps = append(res.gaps, gap)
-				t.Logf("%s %d: %s → %s gap %4d ms (last packet %2d ms before the fault; viewer moved for %s)",
-					mode.name, i, from, to, gap.Milliseconds(), faultAt.Sub(last).Milliseconds(), reason)
+				// The SDK's own gap runs from the media error to the new connection
+				// being up; the rest is LiveKit routing media on the new server.
+				t.Logf("%s %d: %s → %s gap %4d ms: last packet %2d ms before the fault; viewer moved for %s, "+
+					"reconnected in %d ms (publisher %d ms), first packet %d ms after the fault",
+					mode.name, i, from, to, gap.Milliseconds(), faultAt.Sub(last).Milliseconds(), vm.Reason,
+					vm.Gap.Milliseconds(), pm.Gap.Milliseconds(), first.Sub(faultAt).Milliseconds())
 			}
 			// Bring the failed server back for the next iteration; in hang mode
 			// the publisher drops its connection to it and makes a new standby
