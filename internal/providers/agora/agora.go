@@ -12,20 +12,20 @@ package agora
 import (
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math/big"
-	"net"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/switchboardhq/switchboard"
+	"github.com/switchboardhq/switchboard/internal/providers/probe"
 )
 
 // DefaultBaseURL is Agora's global RESTful API host.
@@ -42,8 +42,10 @@ const maxBody = 1 << 20
 
 // Adapter probes Agora and mints its join tokens. The zero value is ready to use.
 type Adapter struct {
-	// Client sends the probe requests; nil means a shared client with bounded
-	// dial, TLS and header timeouts that does not follow redirects.
+	// Client sends the probe requests; nil means the shared probe client with
+	// bounded dial, TLS and header timeouts. Redirects are never followed,
+	// whatever Client.CheckRedirect says: credentials go only where they were
+	// configured to go.
 	Client *http.Client
 	// Now stamps probe results; nil means time.Now.
 	Now func() time.Time
@@ -52,27 +54,6 @@ type Adapter struct {
 }
 
 var _ switchboard.Adapter = (*Adapter)(nil)
-
-var defaultClient = &http.Client{
-	Transport: &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		ForceAttemptHTTP2:     true,
-		TLSHandshakeTimeout:   10 * time.Second,
-		ResponseHeaderTimeout: 30 * time.Second,
-		MaxIdleConnsPerHost:   4,
-		IdleConnTimeout:       90 * time.Second,
-	},
-	// Credentials go only where they were configured to go.
-	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-}
-
-func (a *Adapter) client() *http.Client {
-	if a.Client != nil {
-		return a.Client
-	}
-	return defaultClient
-}
 
 func (a *Adapter) now() time.Time {
 	if a.Now != nil {
@@ -83,33 +64,34 @@ func (a *Adapter) now() time.Time {
 
 // Probe checks that Agora answers, that the customer credentials authenticate
 // and that they can read the channels of the configured App ID. It returns by
-// ctx's deadline (or after 10 s if ctx has none) and never puts a credential in
-// its result. The result's At is when the probe started; its Latency is the
-// round trip of the channel-list request, reported on failures too.
+// ctx's deadline (or after 10 s if ctx has none) and never puts a credential,
+// or the Basic authorization made of them, in its result. The result's At is
+// when the probe started; its Latency is the round trip of the channel-list
+// request, reported on failures too.
 func (a *Adapter) Probe(ctx context.Context, p switchboard.Provider) switchboard.ProbeResult {
-	pr := prober{ctx: ctx, res: switchboard.ProbeResult{At: a.now()}, secrets: p.Credentials.Values()}
 	c := p.Credentials
+	pr := probe.NewResult(a.now(), c.Values()...)
 	if c.CustomerID == "" || c.CustomerSecret == "" {
-		return pr.fail(switchboard.StageAuth, "customer ID and customer secret are not set")
+		return pr.Fail(switchboard.StageAuth, "customer ID and customer secret are not set")
 	}
+	pr.Protect(basicCredentials(c.CustomerID, c.CustomerSecret))
 	if !isHex(p.Config.AppID, 32) {
-		return pr.fail(switchboard.StageAuth, "config.appId is not a 32-hex-character App ID")
+		return pr.Fail(switchboard.StageAuth, "config.appId is not a 32-hex-character App ID")
 	}
 	base := p.Config.BaseURL
 	if base == "" {
 		base = DefaultBaseURL
 	}
 	base = strings.TrimRight(base, "/")
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		pr.ctx, cancel = context.WithTimeout(ctx, fallbackTimeout)
-		defer cancel()
-	}
+	ctx, cancel := probe.WithFallbackTimeout(ctx, fallbackTimeout)
+	defer cancel()
+	client := probe.Client(a.Client)
+
 	start := time.Now()
-	status, body, err := a.get(pr.ctx, base+"/dev/v1/channel/"+url.PathEscape(p.Config.AppID)+"?page_no=0&page_size=1", c)
-	pr.res.Latency = time.Since(start)
+	status, body, err := get(ctx, client, base+"/dev/v1/channel/"+url.PathEscape(p.Config.AppID)+"?page_no=0&page_size=1", c)
+	pr.SetLatency(time.Since(start))
 	if err != nil {
-		return pr.transport(err, start)
+		return pr.FailExchange(ctx, err)
 	}
 	switch {
 	case status == http.StatusOK || status == http.StatusCreated:
@@ -117,32 +99,31 @@ func (a *Adapter) Probe(ctx context.Context, p switchboard.Provider) switchboard
 			Success bool `json:"success"`
 		}
 		if err := json.Unmarshal(body, &ans); err != nil || !ans.Success {
-			return pr.fail(switchboard.StageOperation, fmt.Sprintf("channel list: unexpected answer (HTTP %d)", status))
+			return pr.Fail(switchboard.StageOperation, "channel list: unexpected answer (HTTP %d)", status)
 		}
-		pr.res.OK = true
-		return pr.res
+		return pr.Pass("")
 	case status == http.StatusUnauthorized || status == http.StatusForbidden:
-		return pr.fail(switchboard.StageAuth, a.explainUnauthorized(pr.ctx, base, c, status))
+		return pr.Fail(switchboard.StageAuth, "%s", explainUnauthorized(ctx, client, base, c, status))
 	case status == http.StatusBadRequest:
 		msg := serverMessage(body)
 		if strings.Contains(strings.ToLower(msg), "appid") {
-			return pr.fail(switchboard.StageAuth, "App ID rejected: "+msg)
+			return pr.Fail(switchboard.StageAuth, "App ID rejected: %s", msg)
 		}
-		return pr.fail(switchboard.StageOperation, "channel list rejected (HTTP 400): "+msg)
+		return pr.Fail(switchboard.StageOperation, "channel list rejected (HTTP 400): %s", msg)
 	case status == http.StatusTooManyRequests:
-		return pr.fail(switchboard.StageOperation, "rate limited (HTTP 429)")
+		return pr.Fail(switchboard.StageOperation, "rate limited (HTTP 429)")
 	case status >= 500:
-		return pr.fail(switchboard.StageOperation, fmt.Sprintf("server error (HTTP %d)", status))
+		return pr.Fail(switchboard.StageOperation, "server error (HTTP %d)", status)
 	default:
-		return pr.fail(switchboard.StageOperation, fmt.Sprintf("channel list: unexpected HTTP %d", status))
+		return pr.Fail(switchboard.StageOperation, "channel list: unexpected HTTP %d", status)
 	}
 }
 
 // explainUnauthorized tells a wrong key pair from an App ID the key pair cannot
 // see: Agora answers 401 to both, so it asks the project list, which needs only
 // the key pair.
-func (a *Adapter) explainUnauthorized(ctx context.Context, base string, c switchboard.Credentials, status int) string {
-	ps, body, err := a.get(ctx, base+"/dev/v1/projects", c)
+func explainUnauthorized(ctx context.Context, client *http.Client, base string, c switchboard.Credentials, status int) string {
+	ps, body, err := get(ctx, client, base+"/dev/v1/projects", c)
 	if err == nil && (ps == http.StatusOK || ps == http.StatusCreated) {
 		var ans struct {
 			Projects []json.RawMessage `json:"projects"`
@@ -154,32 +135,24 @@ func (a *Adapter) explainUnauthorized(ctx context.Context, base string, c switch
 	return fmt.Sprintf("customer ID or customer secret rejected (HTTP %d)", status)
 }
 
-// get sends an authenticated GET and reads at most maxBody bytes of the answer.
-func (a *Adapter) get(ctx context.Context, u string, c switchboard.Credentials) (int, []byte, error) {
+// get sends a GET with the customer credentials and reads at most maxBody
+// bytes of the answer.
+func get(ctx context.Context, client *http.Client, u string, c switchboard.Credentials) (int, []byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
-		return 0, nil, fmt.Errorf("build request: %w", err)
+		return 0, nil, errors.New("build request: invalid base URL")
 	}
 	req.SetBasicAuth(c.CustomerID, c.CustomerSecret)
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", "switchboard/"+switchboard.Version)
-	resp, err := a.client().Do(req)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
-	if err != nil {
-		return 0, nil, &readError{err}
-	}
-	return resp.StatusCode, body, nil
+	return probe.Send(client, req, maxBody)
 }
 
-type readError struct{ err error }
-
-func (e *readError) Error() string { return "read answer: " + e.err.Error() }
-func (e *readError) Unwrap() error { return e.err }
+// basicCredentials is the encoded credentials of the Authorization header the
+// probe sends, as secret as the credentials themselves.
+func basicCredentials(id, secret string) string {
+	return base64.StdEncoding.EncodeToString([]byte(id + ":" + secret))
+}
 
 // serverMessage extracts the "message" of an Agora error answer, shortened.
 func serverMessage(body []byte) string {
@@ -189,67 +162,7 @@ func serverMessage(body []byte) string {
 	if json.Unmarshal(body, &ans) != nil || ans.Message == "" {
 		return "no message"
 	}
-	return truncate(ans.Message, 120)
-}
-
-// prober accumulates one probe's result.
-type prober struct {
-	ctx     context.Context
-	res     switchboard.ProbeResult
-	secrets []string
-}
-
-func (p *prober) fail(stage switchboard.Stage, msg string) switchboard.ProbeResult {
-	p.res.OK, p.res.Stage, p.res.Message = false, stage, redact(msg, p.secrets)
-	return p.res
-}
-
-// transport classifies a failed exchange: a deadline is a timeout, a failure
-// while reading the answer is an operation failure, anything else is connect.
-func (p *prober) transport(err error, start time.Time) switchboard.ProbeResult {
-	if ctxErr := p.ctx.Err(); ctxErr != nil || isTimeout(err) {
-		if errors.Is(ctxErr, context.Canceled) {
-			return p.fail(switchboard.StageTimeout, "probe cancelled")
-		}
-		return p.fail(switchboard.StageTimeout, fmt.Sprintf("no answer within %s", time.Since(start).Round(time.Millisecond)))
-	}
-	var re *readError
-	if errors.As(err, &re) {
-		return p.fail(switchboard.StageOperation, re.Error())
-	}
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		err = ue.Err // the URL may carry more than the host; never repeat it
-	}
-	return p.fail(switchboard.StageConnect, "cannot reach the API: "+truncate(err.Error(), 200))
-}
-
-func isTimeout(err error) bool {
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
-}
-
-// redact replaces every secret in msg, longest first so that none is left half-covered.
-func redact(msg string, secrets []string) string {
-	for _, s := range longestFirst(secrets) {
-		if len(s) >= 4 {
-			msg = strings.ReplaceAll(msg, s, "[REDACTED]")
-		}
-	}
-	return msg
-}
-
-func longestFirst(ss []string) []string {
-	out := slices.Clone(ss)
-	slices.SortFunc(out, func(a, b string) int { return len(b) - len(a) })
-	return out
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
+	return probe.Truncate(ans.Message, 120)
 }
 
 // MintToken mints an RTC token for req.Room. A UserID in canonical decimal form

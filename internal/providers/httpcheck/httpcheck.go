@@ -11,8 +11,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -20,6 +18,7 @@ import (
 	"time"
 
 	"github.com/switchboardhq/switchboard"
+	"github.com/switchboardhq/switchboard/internal/providers/probe"
 )
 
 // Defaults of the adapter.
@@ -28,7 +27,7 @@ const (
 	DefaultMethod = http.MethodGet
 	// DefaultTimeout bounds each request of the default client, for callers whose
 	// context has no deadline.
-	DefaultTimeout = 30 * time.Second
+	DefaultTimeout = probe.DefaultTimeout
 	// MaxBody is the most of an answer's body the probe reads.
 	MaxBody = 4 << 10
 )
@@ -36,12 +35,10 @@ const (
 // defaultExpectStatus is the expected status when the provider names none.
 var defaultExpectStatus = []int{http.StatusOK}
 
-var defaultClient = &http.Client{Timeout: DefaultTimeout}
-
 // Adapter probes generic HTTP providers. The zero value is ready to use.
 type Adapter struct {
-	// Client sends the probe's request; nil means a client with a 30-second
-	// timeout. Redirects are never followed, whatever Client.CheckRedirect says:
+	// Client sends the probe's request; nil means the shared probe client, with
+	// bounded dial, TLS and header timeouts and DefaultTimeout. Redirects are never followed, whatever Client.CheckRedirect says:
 	// a 3xx answer is judged against the expected statuses like any other.
 	Client *http.Client
 	// Clock stamps results; nil means the system clock.
@@ -87,7 +84,6 @@ func (a Adapter) Probe(ctx context.Context, p switchboard.Provider) switchboard.
 	if err != nil {
 		return fail(switchboard.StageConnect, "config.method %q is not a valid HTTP method", method)
 	}
-	req.Header.Set("User-Agent", "switchboard/"+switchboard.Version)
 	for k, v := range p.Credentials.Headers {
 		if strings.EqualFold(k, "Host") {
 			req.Host = v
@@ -98,22 +94,19 @@ func (a Adapter) Probe(ctx context.Context, p switchboard.Provider) switchboard.
 
 	// Step 2: send it and time the round trip.
 	start := time.Now()
-	resp, err := a.client().Do(req)
-	if err != nil {
-		res.Latency = time.Since(start)
-		stage, msg := classify(ctx, err, p.Credentials.Values())
-		return fail(stage, "%s: %s", method, msg)
-	}
-	_, err = io.Copy(io.Discard, io.LimitReader(resp.Body, MaxBody))
-	resp.Body.Close()
+	status, _, err := probe.Send(probe.Client(a.Client), req, MaxBody)
 	res.Latency = time.Since(start)
 	if err != nil {
-		stage, msg := classify(ctx, err, p.Credentials.Values())
-		return fail(stage, "%s answered %d, then reading the body failed: %s", method, resp.StatusCode, msg)
+		// Transport errors may quote the request; header values are secrets.
+		reason := func(err error) string { return probe.Redact(probe.Reason(ctx, err), p.Credentials.Values()...) }
+		var re *probe.ReadError
+		if errors.As(err, &re) {
+			return fail(probe.Stage(ctx, err), "%s answered %d, then reading the body failed: %s", method, status, reason(re.Err))
+		}
+		return fail(probe.Stage(ctx, err), "%s: %s", method, reason(err))
 	}
 
 	// Steps 3 and 4: credentials, then the status of the operation itself.
-	status := resp.StatusCode
 	switch {
 	case slices.Contains(expect, status):
 		res.OK, res.Message = true, fmt.Sprintf("%s answered %d", method, status)
@@ -130,55 +123,12 @@ func (a Adapter) Probe(ctx context.Context, p switchboard.Provider) switchboard.
 	}
 }
 
-// classify maps a transport error to its stage and a message cleaned of every
-// secret: the context's end or a client timeout is a timeout, anything else a
-// failure to connect.
-func classify(ctx context.Context, err error, secrets []string) (switchboard.Stage, string) {
-	var ne net.Error
-	switch {
-	case errors.Is(ctx.Err(), context.DeadlineExceeded):
-		return switchboard.StageTimeout, "no answer before the probe deadline"
-	case ctx.Err() != nil:
-		return switchboard.StageTimeout, "probe cancelled"
-	case errors.As(err, &ne) && ne.Timeout():
-		return switchboard.StageTimeout, clean(err, secrets)
-	default:
-		return switchboard.StageConnect, clean(err, secrets)
-	}
-}
-
-// clean returns err's message without the method and URL that *url.Error adds
-// (the probe names the method itself) and with every secret replaced.
-func clean(err error, secrets []string) string {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		err = ue.Err
-	}
-	s := err.Error()
-	for _, v := range secrets {
-		if v != "" {
-			s = strings.ReplaceAll(s, v, "[REDACTED]")
-		}
-	}
-	return s
-}
-
 func statusList(codes []int) string {
 	s := make([]string, len(codes))
 	for i, c := range codes {
 		s[i] = fmt.Sprint(c)
 	}
 	return strings.Join(s, " or ")
-}
-
-func (a Adapter) client() *http.Client {
-	c := defaultClient
-	if a.Client != nil {
-		c = a.Client
-	}
-	cc := *c
-	cc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	return &cc
 }
 
 func (a Adapter) now() time.Time {

@@ -14,7 +14,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -23,6 +22,7 @@ import (
 	"unicode"
 
 	"github.com/switchboardhq/switchboard"
+	"github.com/switchboardhq/switchboard/internal/providers/probe"
 )
 
 // Defaults of the adapter.
@@ -33,20 +33,18 @@ const (
 	APITokenTTL = time.Minute
 	// DefaultTimeout bounds each request of the default client, for callers whose
 	// context has no deadline.
-	DefaultTimeout = 30 * time.Second
+	DefaultTimeout = probe.DefaultTimeout
 
 	listRoomsPath = "/twirp/livekit.RoomService/ListRooms"
 	maxRoomsBody  = 1 << 20 // the most of a ListRooms answer the probe reads
 	maxErrorBody  = 4 << 10 // the most of any other answer the probe reads
 )
 
-var defaultClient = &http.Client{Timeout: DefaultTimeout}
-
 // Adapter probes LiveKit servers and mints their join tokens. The zero value is
 // ready to use.
 type Adapter struct {
-	// Client sends the probe's requests; nil means a client with a 30-second
-	// timeout. Redirects are never followed, whatever Client.CheckRedirect says:
+	// Client sends the probe's requests; nil means the shared probe client, with
+	// bounded dial, TLS and header timeouts and DefaultTimeout. Redirects are never followed, whatever Client.CheckRedirect says:
 	// a probe reports the answer of the configured URL itself.
 	Client *http.Client
 	// Clock stamps results and dates the probe's token; nil means the system clock.
@@ -80,7 +78,7 @@ func (a Adapter) MintToken(p switchboard.Provider, req switchboard.TokenRequest,
 // It returns by ctx's deadline (stage timeout) and never puts a credential, or
 // the token it signed, in its result.
 func (a Adapter) Probe(ctx context.Context, p switchboard.Provider) switchboard.ProbeResult {
-	pr := prober{a: a, p: p, client: a.client()}
+	pr := prober{a: a, p: p, client: probe.Client(a.Client)}
 	pr.res = switchboard.ProbeResult{At: a.now()}
 	pr.run(ctx)
 	return pr.res
@@ -99,15 +97,9 @@ type prober struct {
 // else shaped like a JWT, with [REDACTED]. livekit-server echoes the API key and
 // the token in some 401 bodies, and proxies may echo more.
 func (pr *prober) clean(s string) string {
-	for _, v := range append(pr.p.Credentials.Values(), pr.token) {
-		if v != "" {
-			s = strings.ReplaceAll(s, v, redacted)
-		}
-	}
-	return jwtRE.ReplaceAllString(s, redacted)
+	s = probe.Redact(s, append(pr.p.Credentials.Values(), pr.token)...)
+	return jwtRE.ReplaceAllString(s, probe.Redacted)
 }
-
-const redacted = "[REDACTED]"
 
 // jwtRE matches a JWT or the start of one (a base64url JSON object header).
 var jwtRE = regexp.MustCompile(`eyJ[A-Za-z0-9_-]*(\.[A-Za-z0-9_-]*){0,2}`)
@@ -202,43 +194,17 @@ func (pr *prober) do(ctx context.Context, method, u, token string, limit int64) 
 		req.Header.Set("Authorization", "Bearer "+token)
 		req.Header.Set("Content-Type", "application/json")
 	}
-	req.Header.Set("User-Agent", "switchboard/"+switchboard.Version)
-	resp, err := pr.client.Do(req)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, limit))
-	if err != nil {
-		return 0, nil, err
-	}
-	return resp.StatusCode, b, nil
+	return probe.Send(pr.client, req, limit)
 }
 
-// failRequest classifies a transport error: the context's end or a client
-// timeout is a timeout, anything else a failure to connect.
+// failRequest fails the probe at step with a transport error: the context's
+// end or a client timeout is a timeout, anything else a failure to connect.
 func (pr *prober) failRequest(ctx context.Context, step string, err error) {
-	var ne net.Error
-	switch {
-	case errors.Is(ctx.Err(), context.DeadlineExceeded):
-		pr.fail(switchboard.StageTimeout, "%s: no answer before the probe deadline", step)
-	case ctx.Err() != nil:
-		pr.fail(switchboard.StageTimeout, "%s: probe cancelled", step)
-	case errors.As(err, &ne) && ne.Timeout():
-		pr.fail(switchboard.StageTimeout, "%s: %s", step, pr.clean(transportError(err).Error()))
-	default:
-		pr.fail(switchboard.StageConnect, "%s: %s", step, pr.clean(transportError(err).Error()))
+	var re *probe.ReadError
+	if errors.As(err, &re) {
+		err = re.Err // the step names what was read
 	}
-}
-
-// transportError strips the method and URL that *url.Error adds: the message
-// already names the step.
-func transportError(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return ue.Err
-	}
-	return err
+	pr.fail(probe.Stage(ctx, err), "%s: %s", step, pr.clean(probe.Reason(ctx, err)))
 }
 
 // authReason explains a 401 from LiveKit without quoting its body, which may
@@ -271,10 +237,7 @@ func (pr *prober) describe(status int, body []byte) string {
 		}
 		return ' '
 	}, string(body))
-	s = pr.clean(strings.Join(strings.Fields(s), " "))
-	if len(s) > 80 {
-		s = strings.ToValidUTF8(s[:80], "") + "..."
-	}
+	s = probe.Truncate(pr.clean(strings.Join(strings.Fields(s), " ")), 80)
 	if s == "" {
 		return fmt.Sprint(status)
 	}
@@ -302,16 +265,6 @@ func BaseURL(raw string) (string, error) {
 	u.Path = strings.TrimRight(u.Path, "/")
 	u.RawPath = ""
 	return u.String(), nil
-}
-
-func (a Adapter) client() *http.Client {
-	c := defaultClient
-	if a.Client != nil {
-		c = a.Client
-	}
-	cc := *c
-	cc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	return &cc
 }
 
 func (a Adapter) now() time.Time {

@@ -15,7 +15,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -24,6 +23,7 @@ import (
 	"time"
 
 	"github.com/switchboardhq/switchboard"
+	"github.com/switchboardhq/switchboard/internal/providers/probe"
 )
 
 // DefaultBaseURL is ZEGOCLOUD's unified RTC server API host.
@@ -40,8 +40,8 @@ const DefaultTTL = time.Hour
 const MaxTTL = 24 * time.Hour
 
 const (
-	fallbackTimeout = 10 * time.Second
-	maxBody         = 1 << 20
+	fallbackTimeout = 10 * time.Second // bounds a probe whose context carries no deadline
+	maxBody         = 1 << 20          // bounds how much of an answer the probe reads
 )
 
 // Return codes of the server API (its "Code" field).
@@ -84,8 +84,9 @@ var authCodes = []int64{CodeVerifyFailed, CodeSignatureExpired, CodeSignatureInv
 
 // Adapter probes ZEGOCLOUD and mints its join tokens. The zero value is ready to use.
 type Adapter struct {
-	// Client sends the probe requests; nil means a shared client with bounded
-	// dial, TLS and header timeouts that does not follow redirects.
+	// Client sends the probe requests; nil means the shared probe client with
+	// bounded dial, TLS and header timeouts. Redirects are never followed,
+	// whatever Client.CheckRedirect says.
 	Client *http.Client
 	// Now gives the signature timestamps and stamps probe results; nil means time.Now.
 	Now func() time.Time
@@ -94,26 +95,6 @@ type Adapter struct {
 }
 
 var _ switchboard.Adapter = (*Adapter)(nil)
-
-var defaultClient = &http.Client{
-	Transport: &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		ForceAttemptHTTP2:     true,
-		TLSHandshakeTimeout:   10 * time.Second,
-		ResponseHeaderTimeout: 30 * time.Second,
-		MaxIdleConnsPerHost:   4,
-		IdleConnTimeout:       90 * time.Second,
-	},
-	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-}
-
-func (a *Adapter) client() *http.Client {
-	if a.Client != nil {
-		return a.Client
-	}
-	return defaultClient
-}
 
 func (a *Adapter) now() time.Time {
 	if a.Now != nil {
@@ -170,63 +151,59 @@ type envelope struct {
 // round trip of the request, reported on failures too.
 func (a *Adapter) Probe(ctx context.Context, p switchboard.Provider) switchboard.ProbeResult {
 	now := a.now()
-	pr := prober{ctx: ctx, res: switchboard.ProbeResult{At: now}, secrets: p.Credentials.Values()}
+	pr := probe.NewResult(now, p.Credentials.Values()...)
 	appID, err := parseAppID(p.Config.AppID)
 	if err != nil {
-		return pr.fail(switchboard.StageAuth, "config.appId is not a numeric AppID")
+		return pr.Fail(switchboard.StageAuth, "config.appId is not a numeric AppID")
 	}
 	secret := p.Credentials.ServerSecret
 	if secret == "" {
-		return pr.fail(switchboard.StageAuth, "server secret is not set")
+		return pr.Fail(switchboard.StageAuth, "server secret is not set")
 	}
 	if len(secret) != SecretLength {
-		return pr.fail(switchboard.StageAuth, fmt.Sprintf("server secret must be exactly %d characters", SecretLength))
+		return pr.Fail(switchboard.StageAuth, "server secret must be exactly %d characters", SecretLength)
 	}
 	q, err := SignedQuery("DescribeUserNum", appID, secret, now, a.rand())
 	if err != nil {
-		return pr.fail(switchboard.StageOperation, "cannot sign the request: "+err.Error())
+		return pr.Fail(switchboard.StageOperation, "cannot sign the request: %v", err)
 	}
-	pr.secrets = append(pr.secrets, q.Get("Signature"))
+	pr.Protect(q.Get("Signature"))
 	base := p.Config.BaseURL
 	if base == "" {
 		base = DefaultBaseURL
 	}
 	// RoomId[] is written with literal brackets, as in ZEGOCLOUD's samples.
 	u := strings.TrimRight(base, "/") + "/?" + q.Encode() + "&RoomId[]=" + url.QueryEscape(ProbeRoom)
+	ctx, cancel := probe.WithFallbackTimeout(ctx, fallbackTimeout)
+	defer cancel()
 
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		pr.ctx, cancel = context.WithTimeout(ctx, fallbackTimeout)
-		defer cancel()
-	}
 	start := time.Now()
-	status, body, err := a.get(pr.ctx, u)
-	pr.res.Latency = time.Since(start)
+	status, body, err := a.get(ctx, u)
+	pr.SetLatency(time.Since(start))
 	if err != nil {
-		return pr.transport(err, start)
+		return pr.FailExchange(ctx, err)
 	}
 	var env envelope
 	decoded := json.Unmarshal(body, &env) == nil && env.Code != nil
 	switch {
 	case status >= 500:
-		return pr.fail(switchboard.StageOperation, fmt.Sprintf("server error (HTTP %d)", status))
+		return pr.Fail(switchboard.StageOperation, "server error (HTTP %d)", status)
 	case status == http.StatusTooManyRequests:
-		return pr.fail(switchboard.StageOperation, "rate limited (HTTP 429)")
+		return pr.Fail(switchboard.StageOperation, "rate limited (HTTP 429)")
 	case !decoded && (status == http.StatusUnauthorized || status == http.StatusForbidden):
-		return pr.fail(switchboard.StageAuth, fmt.Sprintf("request rejected (HTTP %d)", status))
+		return pr.Fail(switchboard.StageAuth, "request rejected (HTTP %d)", status)
 	case !decoded:
-		return pr.fail(switchboard.StageOperation, fmt.Sprintf("DescribeUserNum: unexpected answer (HTTP %d)", status))
+		return pr.Fail(switchboard.StageOperation, "DescribeUserNum: unexpected answer (HTTP %d)", status)
 	case *env.Code == CodeOK && status/100 == 2:
-		pr.res.OK = true
-		return pr.res
+		return pr.Pass("")
 	case *env.Code == CodeOK:
-		return pr.fail(switchboard.StageOperation, fmt.Sprintf("DescribeUserNum: unexpected HTTP %d", status))
+		return pr.Fail(switchboard.StageOperation, "DescribeUserNum: unexpected HTTP %d", status)
 	}
 	stage := switchboard.StageOperation
 	if slices.Contains(authCodes, *env.Code) {
 		stage = switchboard.StageAuth
 	}
-	return pr.fail(stage, describe(*env.Code, env.Message))
+	return pr.Fail(stage, "%s", describe(*env.Code, env.Message))
 }
 
 func describe(code int64, serverMsg string) string {
@@ -235,7 +212,7 @@ func describe(code int64, serverMsg string) string {
 		msg += " (" + t + ")"
 	}
 	if serverMsg != "" {
-		msg += ": " + truncate(serverMsg, 120)
+		msg += ": " + probe.Truncate(serverMsg, 120)
 	}
 	return msg
 }
@@ -255,78 +232,7 @@ func (a *Adapter) get(ctx context.Context, u string) (int, []byte, error) {
 		return 0, nil, errors.New("build request: invalid base URL")
 	}
 	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", "switchboard/"+switchboard.Version)
-	resp, err := a.client().Do(req)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
-	if err != nil {
-		return 0, nil, &readError{err}
-	}
-	return resp.StatusCode, body, nil
-}
-
-type readError struct{ err error }
-
-func (e *readError) Error() string { return "read answer: " + e.err.Error() }
-func (e *readError) Unwrap() error { return e.err }
-
-// prober accumulates one probe's result.
-type prober struct {
-	ctx     context.Context
-	res     switchboard.ProbeResult
-	secrets []string // credentials and the request signature, redacted from messages
-}
-
-func (p *prober) fail(stage switchboard.Stage, msg string) switchboard.ProbeResult {
-	p.res.OK, p.res.Stage, p.res.Message = false, stage, redact(msg, p.secrets)
-	return p.res
-}
-
-// transport classifies a failed exchange: a deadline is a timeout, a failure
-// while reading the answer is an operation failure, anything else is connect.
-func (p *prober) transport(err error, start time.Time) switchboard.ProbeResult {
-	if ctxErr := p.ctx.Err(); ctxErr != nil || isTimeout(err) {
-		if errors.Is(ctxErr, context.Canceled) {
-			return p.fail(switchboard.StageTimeout, "probe cancelled")
-		}
-		return p.fail(switchboard.StageTimeout, fmt.Sprintf("no answer within %s", time.Since(start).Round(time.Millisecond)))
-	}
-	var re *readError
-	if errors.As(err, &re) {
-		return p.fail(switchboard.StageOperation, re.Error())
-	}
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		err = ue.Err // the URL carries the signature; never repeat it
-	}
-	return p.fail(switchboard.StageConnect, "cannot reach the API: "+truncate(err.Error(), 200))
-}
-
-func isTimeout(err error) bool {
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
-}
-
-// redact replaces every secret in msg, longest first so that none is left half-covered.
-func redact(msg string, secrets []string) string {
-	ss := slices.Clone(secrets)
-	slices.SortFunc(ss, func(a, b string) int { return len(b) - len(a) })
-	for _, s := range ss {
-		if len(s) >= 4 {
-			msg = strings.ReplaceAll(msg, s, "[REDACTED]")
-		}
-	}
-	return msg
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
+	return probe.Send(probe.Client(a.Client), req, maxBody)
 }
 
 // MintToken mints a token04 for req.UserID (required). With a room, the

@@ -15,6 +15,7 @@ import (
 
 	"github.com/switchboardhq/switchboard"
 	"github.com/switchboardhq/switchboard/internal/providers/fault"
+	"github.com/switchboardhq/switchboard/internal/providers/probe"
 )
 
 const testAppID = uint32(1234567890)
@@ -52,7 +53,7 @@ func newFake(t *testing.T, now func() time.Time) (*Fake, *Adapter) {
 	return f, &Adapter{Client: &http.Client{Transport: tr}}
 }
 
-func probe(a *Adapter, p switchboard.Provider, timeout time.Duration) (switchboard.ProbeResult, time.Duration) {
+func probeWithin(a *Adapter, p switchboard.Provider, timeout time.Duration) (switchboard.ProbeResult, time.Duration) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	start := time.Now()
@@ -111,7 +112,7 @@ func TestProbe(t *testing.T) {
 			if tt.mutate != nil {
 				tt.mutate(&p, a)
 			}
-			res, _ := probe(a, p, 5*time.Second)
+			res, _ := probeWithin(a, p, 5*time.Second)
 			if res.OK != (tt.stage == "") || res.Stage != tt.stage {
 				t.Fatalf("result = %+v, want stage %q", res, tt.stage)
 			}
@@ -135,7 +136,7 @@ func TestProbeTimeout(t *testing.T) {
 	if err := f.Faults().Set(fault.Hang); err != nil {
 		t.Fatal(err)
 	}
-	res, took := probe(a, f.Provider("zego-test"), 200*time.Millisecond)
+	res, took := probeWithin(a, f.Provider("zego-test"), 200*time.Millisecond)
 	if res.OK || res.Stage != switchboard.StageTimeout {
 		t.Fatalf("result = %+v, want a timeout", res)
 	}
@@ -152,7 +153,7 @@ func TestProbeLatency(t *testing.T) {
 	f.Faults().SetLatency(injected)
 	best := time.Hour
 	for range 3 { // the best of three discounts a noisy machine
-		res, _ := probe(a, f.Provider("zego-test"), 5*time.Second)
+		res, _ := probeWithin(a, f.Provider("zego-test"), 5*time.Second)
 		if !res.OK {
 			t.Fatalf("result = %+v", res)
 		}
@@ -214,8 +215,8 @@ func TestProbeAnswers(t *testing.T) {
 				Config:      switchboard.ProviderConfig{AppID: fmt.Sprint(testAppID), BaseURL: srv.URL() + "/"},
 				Credentials: switchboard.Credentials{ServerSecret: testSecret}}
 			a := &Adapter{Now: func() time.Time { return now }, Rand: seqRand()}
-			res, _ := probe(a, p, 5*time.Second)
-			defaultClient.CloseIdleConnections()
+			res, _ := probeWithin(a, p, 5*time.Second)
+			probe.Client(nil).CloseIdleConnections()
 			if res.OK != (tt.stage == "") || res.Stage != tt.stage {
 				t.Fatalf("result = %+v, want stage %q", res, tt.stage)
 			}
