@@ -42,9 +42,9 @@ type FakeChannel struct {
 // GET /dev/v1/projects and GET /dev/v1/channel/{appid} with HTTP Basic
 // authentication, and injects faults through its fault.Server.
 type Fake struct {
-	cfg     FakeConfig
-	created time.Time
-	srv     *fault.Server
+	fault.Fake // URL, Faults and Close
+	cfg        FakeConfig
+	created    time.Time
 }
 
 // NewFake starts a fake on an ephemeral loopback port. Close it when done.
@@ -60,22 +60,12 @@ func NewFake(cfg FakeConfig) (*Fake, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /dev/v1/projects", f.projects)
 	mux.HandleFunc("GET /dev/v1/channel/{appid}", f.channels)
-	srv, err := fault.Start(mux)
-	if err != nil {
+	var err error
+	if f.Fake, err = fault.StartFake(mux); err != nil {
 		return nil, fmt.Errorf("agora fake: %w", err)
 	}
-	f.srv = srv
 	return f, nil
 }
-
-// URL is the base URL to put in config.baseUrl.
-func (f *Fake) URL() string { return f.srv.URL() }
-
-// Faults is the fault injector of the fake.
-func (f *Fake) Faults() *fault.Server { return f.srv }
-
-// Close stops the fake.
-func (f *Fake) Close() error { return f.srv.Close() }
 
 // Provider returns an enabled, normalized agora provider named name that points
 // at the fake and holds its credentials.

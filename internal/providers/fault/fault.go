@@ -213,3 +213,26 @@ func (s *Server) Close() error {
 	}
 	return err
 }
+
+// Fake is the part every provider fake shares: the fault-injecting Server it
+// runs on, with URL, Faults and Close. A provider's fake embeds it and sets it
+// with StartFake once its handler is built.
+type Fake struct{ srv *Server }
+
+// StartFake starts a Server for h, as Start does, and returns it as a Fake.
+func StartFake(h http.Handler) (Fake, error) {
+	srv, err := Start(h)
+	if err != nil {
+		return Fake{}, err
+	}
+	return Fake{srv: srv}, nil
+}
+
+// URL is the base URL of the fake, e.g. http://127.0.0.1:41234.
+func (f Fake) URL() string { return f.srv.URL() }
+
+// Faults is the fault injector of the fake, to switch modes and latency.
+func (f Fake) Faults() *Server { return f.srv }
+
+// Close stops the fake and releases hanging requests.
+func (f Fake) Close() error { return f.srv.Close() }

@@ -32,10 +32,10 @@ type FakeConfig struct {
 // does, down to its error bodies, and injects faults through Faults. It is safe
 // for concurrent use.
 type Fake struct {
-	srv       *fault.Server
-	apiKey    string
-	apiSecret string
-	now       func() time.Time
+	fault.Fake // URL, Faults and Close
+	apiKey     string
+	apiSecret  string
+	now        func() time.Time
 
 	mu       sync.Mutex
 	notReady bool       // guarded by mu
@@ -61,22 +61,12 @@ func NewFake(cfg FakeConfig) (*Fake, error) {
 	if f.now == nil {
 		f.now = time.Now
 	}
-	srv, err := fault.Start(f.handler())
-	if err != nil {
+	var err error
+	if f.Fake, err = fault.StartFake(f.handler()); err != nil {
 		return nil, fmt.Errorf("livekit fake: %w", err)
 	}
-	f.srv = srv
 	return f, nil
 }
-
-// URL is the base URL of the fake, e.g. http://127.0.0.1:41234.
-func (f *Fake) URL() string { return f.srv.URL() }
-
-// Faults is the fault-injecting server underneath, to switch modes and latency.
-func (f *Fake) Faults() *fault.Server { return f.srv }
-
-// Close stops the fake.
-func (f *Fake) Close() error { return f.srv.Close() }
 
 // SetNotReady makes the health check answer 406 Not Ready, as a node whose
 // statistics are stale does, or 200 OK again.

@@ -33,9 +33,9 @@ type FakeConfig struct {
 // and injects faults through its fault.Server. Its answers are HTTP 200 with
 // the code in the envelope (the HTTP status of real errors is undocumented).
 type Fake struct {
-	cfg FakeConfig
-	srv *fault.Server
-	seq atomic.Uint64
+	fault.Fake // URL, Faults and Close
+	cfg        FakeConfig
+	seq        atomic.Uint64
 }
 
 // NewFake starts a fake on an ephemeral loopback port. Close it when done.
@@ -53,22 +53,12 @@ func NewFake(cfg FakeConfig) (*Fake, error) {
 	f := &Fake{cfg: cfg}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", f.serve)
-	srv, err := fault.Start(mux)
-	if err != nil {
+	var err error
+	if f.Fake, err = fault.StartFake(mux); err != nil {
 		return nil, fmt.Errorf("zegocloud fake: %w", err)
 	}
-	f.srv = srv
 	return f, nil
 }
-
-// URL is the base URL to put in config.baseUrl.
-func (f *Fake) URL() string { return f.srv.URL() }
-
-// Faults is the fault injector of the fake.
-func (f *Fake) Faults() *fault.Server { return f.srv }
-
-// Close stops the fake.
-func (f *Fake) Close() error { return f.srv.Close() }
 
 // Provider returns an enabled, normalized zegocloud provider named name that
 // points at the fake and holds its server secret.
