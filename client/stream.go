@@ -583,7 +583,11 @@ func (s *Stream) checkMedia() {
 	if ma == nil {
 		return
 	}
-	if idle := time.Since(ma.LastMedia()); idle > s.c.watchdog {
+	last := ma.LastMedia()
+	if last.IsZero() {
+		return // no media yet: the watchdog arms with the first packet
+	}
+	if idle := time.Since(last); idle > s.c.watchdog {
 		s.mediaError(cur, MediaError{Kind: MediaStalled, Err: fmt.Errorf("no media for %s", idle.Round(time.Millisecond))})
 	}
 }
