@@ -1,0 +1,346 @@
+package replica
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/switchboardhq/switchboard"
+)
+
+// Channel is the PostgreSQL NOTIFY channel on which replicas announce events.
+const Channel = "switchboard_events"
+
+// eventsLockKey serialises inserts into switchboard_events (see Events).
+const eventsLockKey int64 = 0x5377_6974_6368_0002
+
+// Defaults for EventsOptions.
+const (
+	DefaultPollInterval   = 500 * time.Millisecond
+	DefaultSafetyInterval = 5 * time.Second
+	DefaultRetention      = time.Hour
+	defaultQueue          = 4096
+	readBatch             = 500
+)
+
+// EventsOptions configures Events. Zero fields take their defaults.
+type EventsOptions struct {
+	// DSN is the PostgreSQL URL of the dedicated LISTEN connection: the store's.
+	DSN string
+	// ReplicaID names this replica in the event log (default: a random id).
+	ReplicaID string
+	// PollInterval is how often the log is read while the LISTEN connection is
+	// down (DefaultPollInterval); SafetyInterval how often while it is up, in
+	// case a notification was missed (DefaultSafetyInterval).
+	PollInterval, SafetyInterval time.Duration
+	// Retention is how long events stay in the log (DefaultRetention); a
+	// client that was away longer resynchronises.
+	Retention time.Duration
+	// OnEvent, if set, is called with every event delivered to the local bus,
+	// from this replica or another, in id order. It must not block.
+	OnEvent func(switchboard.Event)
+	Logger  *slog.Logger
+}
+
+// Events is a switchboard.Bus shared by the replicas of one database. Publish
+// appends the event to the table switchboard_events, whose bigserial id becomes
+// the event id on every replica, and NOTIFYs Channel with that id; each replica
+// reads the log in id order and publishes what it reads, its own events
+// included, to its local bus (the SSE hub). So an event reaches every replica
+// exactly once, with the same id everywhere, and a client can resume with
+// Last-Event-ID on any replica. Inserts are serialised by an advisory lock, so
+// ids become visible in increasing order and reading "after the last id" never
+// skips one.
+//
+// Notifications carry only the id: the log, not the payload (limited to 8000
+// bytes), is the source of truth. While the LISTEN connection is down, the log
+// is polled every PollInterval, so a replica lags by at most about that much.
+// When the database cannot take an event, it is published to the local bus
+// only (with a local id), rather than lost.
+type Events struct {
+	db    *sql.DB
+	local switchboard.Bus
+	opts  EventsOptions
+	log   *slog.Logger
+
+	queue     chan switchboard.Event
+	wake      chan struct{} // buffered 1: a read of the log is due
+	listening atomic.Bool
+	started   atomic.Bool
+}
+
+var _ switchboard.Bus = (*Events)(nil)
+
+// NewEvents returns Events that deliver to local. Run must be running for
+// events to flow; those published before it starts wait in a queue.
+func NewEvents(db *sql.DB, local switchboard.Bus, opts EventsOptions) *Events {
+	if opts.PollInterval <= 0 {
+		opts.PollInterval = DefaultPollInterval
+	}
+	if opts.SafetyInterval <= 0 {
+		opts.SafetyInterval = DefaultSafetyInterval
+	}
+	if opts.Retention <= 0 {
+		opts.Retention = DefaultRetention
+	}
+	if opts.ReplicaID == "" {
+		opts.ReplicaID = NewID()
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Events{
+		db: db, local: local, opts: opts, log: log,
+		queue: make(chan switchboard.Event, defaultQueue),
+		wake:  make(chan struct{}, 1),
+	}
+}
+
+// Publish queues e for the log. It never blocks: when the queue is full, e goes
+// to the local bus only.
+func (e *Events) Publish(ev switchboard.Event) {
+	select {
+	case e.queue <- ev:
+	default:
+		e.log.Warn("event published locally only", "type", ev.Type, "reason", "queue full")
+		e.local.Publish(ev)
+	}
+}
+
+// Listening reports whether the LISTEN connection is up.
+func (e *Events) Listening() bool { return e.listening.Load() }
+
+// Run moves events between the log and the local bus until ctx ends. It may
+// be called once.
+func (e *Events) Run(ctx context.Context) error {
+	if e.started.Swap(true) {
+		return errors.New("replica: events: Run called twice")
+	}
+	last, err := e.lastID(ctx)
+	if err != nil {
+		return err
+	}
+	done := make(chan struct{}, 2)
+	go func() { e.listen(ctx); done <- struct{}{} }()
+	go func() { e.write(ctx); done <- struct{}{} }()
+	e.read(ctx, last)
+	<-done
+	<-done
+	return nil
+}
+
+// lastID is where reading starts: events older than this replica are not
+// replayed to it. It retries while the database is unreachable.
+func (e *Events) lastID(ctx context.Context) (int64, error) {
+	for delay := 100 * time.Millisecond; ; delay = min(2*delay, 2*time.Second) {
+		var last int64
+		err := e.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) FROM switchboard_events`).Scan(&last)
+		if err == nil {
+			return last, nil
+		}
+		e.log.Warn("read event log position", "err", err.Error())
+		if !sleep(ctx, delay) {
+			return 0, nil
+		}
+	}
+}
+
+func (e *Events) signal() {
+	select {
+	case e.wake <- struct{}{}:
+	default:
+	}
+}
+
+// write appends queued events to the log.
+func (e *Events) write(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev := <-e.queue:
+			if err := e.insert(ctx, ev); err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				e.log.Warn("event published locally only", "type", ev.Type, "reason", "event log unavailable", "err", err.Error())
+				e.local.Publish(ev)
+				continue
+			}
+			e.signal()
+		}
+	}
+}
+
+func (e *Events) insert(ctx context.Context, ev switchboard.Event) error {
+	data, err := json.Marshal(ev.Data)
+	if err != nil {
+		return fmt.Errorf("encode data: %w", err)
+	}
+	if ev.At.IsZero() {
+		ev.At = time.Now()
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	tx, err := e.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, eventsLockKey); err != nil {
+		return err
+	}
+	var id int64
+	if err := tx.QueryRowContext(ctx, `INSERT INTO switchboard_events (replica, type, audience, at, data)
+		VALUES ($1, $2, $3, $4, $5) RETURNING id`,
+		e.opts.ReplicaID, ev.Type, int(ev.Audience), ev.At, string(data)).Scan(&id); err != nil {
+		return err
+	}
+	// Delivered at commit.
+	if _, err := tx.ExecContext(ctx, `SELECT pg_notify($1, $2)`, Channel, strconv.FormatInt(id, 10)); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// read publishes the log to the local bus, after every wake-up and at least
+// every PollInterval (LISTEN down) or SafetyInterval (LISTEN up).
+func (e *Events) read(ctx context.Context, last int64) {
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	var lastPrune time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-e.wake:
+		case <-timer.C:
+		}
+		for {
+			n, err := e.readBatch(ctx, &last)
+			if err != nil {
+				if ctx.Err() == nil {
+					e.log.Debug("read event log", "err", err.Error())
+				}
+				break
+			}
+			if n < readBatch {
+				break
+			}
+		}
+		if time.Since(lastPrune) > time.Minute {
+			lastPrune = time.Now()
+			if _, err := e.db.ExecContext(ctx, `DELETE FROM switchboard_events WHERE at < $1`,
+				time.Now().Add(-e.opts.Retention)); err != nil && ctx.Err() == nil {
+				e.log.Debug("prune event log", "err", err.Error())
+			}
+		}
+		next := e.opts.SafetyInterval
+		if !e.listening.Load() {
+			next = e.opts.PollInterval
+		}
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+		timer.Reset(next)
+	}
+}
+
+func (e *Events) readBatch(ctx context.Context, last *int64) (int, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	rows, err := e.db.QueryContext(ctx, `SELECT id, type, audience, at, data FROM switchboard_events
+		WHERE id > $1 ORDER BY id LIMIT $2`, *last, readBatch)
+	if err != nil {
+		return 0, err
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		var (
+			id       int64
+			typ      string
+			audience int
+			at       time.Time
+			data     string
+		)
+		if err := rows.Scan(&id, &typ, &audience, &at, &data); err != nil {
+			return n, err
+		}
+		*last, n = id, n+1
+		ev := switchboard.Event{ID: uint64(id), Type: typ, At: at.UTC(), Audience: switchboard.Role(audience),
+			Data: json.RawMessage(data)}
+		e.local.Publish(ev)
+		if e.opts.OnEvent != nil {
+			e.opts.OnEvent(ev)
+		}
+	}
+	return n, rows.Err()
+}
+
+// listen keeps a LISTEN connection and wakes the reader on every notification
+// and after every reconnection (to catch up on what was missed meanwhile).
+func (e *Events) listen(ctx context.Context) {
+	for delay := 250 * time.Millisecond; ; delay = min(2*delay, 5*time.Second) {
+		err := e.listenOnce(ctx, func() { delay = 250 * time.Millisecond })
+		e.listening.Store(false)
+		if ctx.Err() != nil {
+			return
+		}
+		e.log.Warn("event notifications lost; polling the event log", "err", err.Error(), "retry_in", delay.String())
+		e.signal()
+		if !sleep(ctx, delay) {
+			return
+		}
+	}
+}
+
+func (e *Events) listenOnce(ctx context.Context, connected func()) error {
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	conn, err := pgx.Connect(cctx, e.opts.DSN)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		defer cancel()
+		conn.Close(cctx)
+	}()
+	if _, err := conn.Exec(ctx, `LISTEN `+Channel); err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	e.listening.Store(true)
+	connected()
+	e.signal()
+	for {
+		if _, err := conn.WaitForNotification(ctx); err != nil {
+			return err
+		}
+		e.signal()
+	}
+}
+
+// sleep waits for d or ctx, reporting false when ctx ended.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}

@@ -1,0 +1,259 @@
+package replica
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+)
+
+// Defaults for LeaderOptions.
+const (
+	DefaultLeaseTTL      = 15 * time.Second
+	DefaultRenewInterval = 5 * time.Second
+	DefaultRetryInterval = time.Second
+)
+
+// Leadership runs work on one replica at a time.
+type Leadership interface {
+	// RunWhileLeader runs fn whenever this replica leads, with a context that
+	// ends when leadership is lost, until ctx ends. It returns nil when ctx
+	// ends, or fn's error when fn fails while this replica still leads.
+	RunWhileLeader(ctx context.Context, fn func(ctx context.Context) error) error
+}
+
+// Solo is the Leadership of a single node (SQLite): always the leader.
+type Solo struct{}
+
+// RunWhileLeader runs fn with ctx.
+func (Solo) RunWhileLeader(ctx context.Context, fn func(ctx context.Context) error) error {
+	if err := fn(ctx); err != nil && ctx.Err() == nil {
+		return err
+	}
+	return nil
+}
+
+// LeaderOptions configures a Leader. Zero fields take their defaults.
+type LeaderOptions struct {
+	// Name is the lease's name (default "scheduler").
+	Name string
+	// ID is this replica's id in the lease (default NewID()).
+	ID string
+	// TTL is how long a lease lasts after each renewal (DefaultLeaseTTL),
+	// RenewInterval how often the leader renews it (DefaultRenewInterval),
+	// and RetryInterval how often a follower, or a leader whose renewal
+	// failed, tries again (DefaultRetryInterval).
+	TTL, RenewInterval, RetryInterval time.Duration
+	Logger                            *slog.Logger
+}
+
+// Leader holds, renews and gives up a lease row in switchboard_leases, so that
+// of the replicas sharing a database one at a time leads. Acquiring and
+// renewing is one statement that succeeds only when the lease is free, expired
+// or already this replica's; expiry is on the database's clock. A leader steps
+// down, locally, once 4/5 of the TTL has passed since the start of its last
+// successful renewal: before the lease can expire and another replica take it.
+// Create it with NewLeader, and run Run.
+type Leader struct {
+	db   *sql.DB
+	opts LeaderOptions
+	log  *slog.Logger
+
+	mu sync.Mutex
+	// Guarded by mu:
+	term    context.Context    // live while leading; nil otherwise
+	end     context.CancelFunc // ends term
+	changed chan struct{}      // closed and replaced on every change
+}
+
+var _ Leadership = (*Leader)(nil)
+
+// NewLeader returns a Leader on db, which must have the schema (EnsureSchema).
+func NewLeader(db *sql.DB, opts LeaderOptions) *Leader {
+	if opts.Name == "" {
+		opts.Name = "scheduler"
+	}
+	if opts.ID == "" {
+		opts.ID = NewID()
+	}
+	if opts.TTL <= 0 {
+		opts.TTL = DefaultLeaseTTL
+	}
+	if opts.RenewInterval <= 0 {
+		opts.RenewInterval = DefaultRenewInterval
+	}
+	if opts.RetryInterval <= 0 {
+		opts.RetryInterval = DefaultRetryInterval
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Leader{db: db, opts: opts, log: log.With("lease", opts.Name, "replica", opts.ID), changed: make(chan struct{})}
+}
+
+// NewID returns an id for this replica: host, process id and a random suffix.
+func NewID() string {
+	host, _ := os.Hostname()
+	b := make([]byte, 4)
+	rand.Read(b)
+	return fmt.Sprintf("%s:%d:%s", host, os.Getpid(), hex.EncodeToString(b))
+}
+
+// ID is this replica's id in the lease.
+func (l *Leader) ID() string { return l.opts.ID }
+
+// IsLeader reports whether this replica leads now.
+func (l *Leader) IsLeader() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.term != nil
+}
+
+// Run campaigns for the lease, and keeps it while it can, until ctx ends; then
+// it steps down and releases the lease so that another replica takes over at
+// once. It returns nil.
+func (l *Leader) Run(ctx context.Context) error {
+	var stepDownAt time.Time
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			l.release()
+			return nil
+		case <-timer.C:
+		}
+		start := time.Now()
+		leading := l.IsLeader()
+		held, err := l.acquire(ctx)
+		switch {
+		case err != nil && ctx.Err() != nil:
+			continue // the select above returns
+		case err != nil:
+			l.log.Warn("lease renewal failed", "err", err.Error())
+		case held:
+			stepDownAt = start.Add(l.opts.TTL * 4 / 5)
+			l.lead()
+		case leading:
+			l.stepDown("lease taken by another replica")
+		}
+		if l.IsLeader() && !time.Now().Before(stepDownAt) {
+			l.stepDown("lease could not be renewed in time")
+		}
+		next := l.opts.RetryInterval
+		if l.IsLeader() {
+			if err == nil {
+				next = l.opts.RenewInterval
+			}
+			next = min(next, time.Until(stepDownAt))
+		}
+		timer.Reset(max(next, 0))
+	}
+}
+
+// acquire takes or renews the lease, reporting whether this replica holds it.
+// It is bounded by the retry interval, so that a hung connection cannot keep
+// a leader past its step-down time.
+func (l *Leader) acquire(ctx context.Context) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, max(l.opts.RetryInterval, l.opts.TTL/5))
+	defer cancel()
+	var holder string
+	err := l.db.QueryRowContext(ctx, `INSERT INTO switchboard_leases (name, holder, expires_at)
+		VALUES ($1, $2, now() + $3 * interval '1 millisecond')
+		ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, expires_at = EXCLUDED.expires_at
+		WHERE switchboard_leases.expires_at < now() OR switchboard_leases.holder = EXCLUDED.holder
+		RETURNING holder`, l.opts.Name, l.opts.ID, l.opts.TTL.Milliseconds()).Scan(&holder)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("replica: lease %s: %w", l.opts.Name, err)
+	}
+	return holder == l.opts.ID, nil
+}
+
+// release gives the lease up, if this replica holds it.
+func (l *Leader) release() {
+	l.stepDown("shutting down")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if _, err := l.db.ExecContext(ctx, `UPDATE switchboard_leases SET expires_at = now()
+		WHERE name = $1 AND holder = $2`, l.opts.Name, l.opts.ID); err != nil {
+		l.log.Warn("release lease", "err", err.Error())
+	}
+}
+
+func (l *Leader) lead() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.term != nil {
+		return
+	}
+	l.term, l.end = context.WithCancel(context.Background())
+	close(l.changed)
+	l.changed = make(chan struct{})
+	l.log.Info("became leader")
+}
+
+func (l *Leader) stepDown(reason string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.term == nil {
+		return
+	}
+	l.end()
+	l.term, l.end = nil, nil
+	close(l.changed)
+	l.changed = make(chan struct{})
+	l.log.Info("stepped down", "reason", reason)
+}
+
+// wait returns the current term once this replica leads, or nil when ctx ends.
+func (l *Leader) wait(ctx context.Context) context.Context {
+	for {
+		l.mu.Lock()
+		term, changed := l.term, l.changed
+		l.mu.Unlock()
+		if term != nil {
+			return term
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-changed:
+		}
+	}
+}
+
+// RunWhileLeader runs fn whenever this replica leads (Run must be running),
+// with a context that ends when leadership is lost or ctx ends. It returns nil
+// when ctx ends, or fn's error when fn fails while still leading.
+func (l *Leader) RunWhileLeader(ctx context.Context, fn func(ctx context.Context) error) error {
+	for {
+		term := l.wait(ctx)
+		if term == nil {
+			return nil
+		}
+		fctx, cancel := context.WithCancel(ctx)
+		stop := context.AfterFunc(term, cancel)
+		err := fn(fctx)
+		if err == nil && fctx.Err() == nil {
+			<-fctx.Done() // fn finished early: run it again next term only
+		}
+		stop()
+		cancel()
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil && term.Err() == nil {
+			return err
+		}
+	}
+}
