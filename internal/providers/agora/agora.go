@@ -105,7 +105,7 @@ func (a *Adapter) Probe(ctx context.Context, p switchboard.Provider) switchboard
 	case status == http.StatusUnauthorized || status == http.StatusForbidden:
 		return pr.Fail(switchboard.StageAuth, "%s", explainUnauthorized(ctx, client, base, c, status))
 	case status == http.StatusBadRequest:
-		msg := serverMessage(body)
+		msg := serverMessage(pr, body)
 		if strings.Contains(strings.ToLower(msg), "appid") {
 			return pr.Fail(switchboard.StageAuth, "App ID rejected: %s", msg)
 		}
@@ -154,15 +154,15 @@ func basicCredentials(id, secret string) string {
 	return base64.StdEncoding.EncodeToString([]byte(id + ":" + secret))
 }
 
-// serverMessage extracts the "message" of an Agora error answer, shortened.
-func serverMessage(body []byte) string {
+// serverMessage extracts the "message" of an Agora error answer, quoted for pr.
+func serverMessage(pr *probe.Result, body []byte) string {
 	var ans struct {
 		Message string `json:"message"`
 	}
 	if json.Unmarshal(body, &ans) != nil || ans.Message == "" {
 		return "no message"
 	}
-	return probe.Truncate(ans.Message, 120)
+	return pr.Quote(ans.Message, 120)
 }
 
 // MintToken mints an RTC token for req.Room. A UserID in canonical decimal form

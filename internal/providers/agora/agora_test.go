@@ -2,12 +2,11 @@ package agora
 
 import (
 	"bytes"
-	"context"
 	"encoding/base64"
 	"fmt"
 	"io"
 	"net/http"
-	"runtime"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +14,7 @@ import (
 	"github.com/switchboardhq/switchboard"
 	"github.com/switchboardhq/switchboard/internal/providers/fault"
 	"github.com/switchboardhq/switchboard/internal/providers/probe"
+	"github.com/switchboardhq/switchboard/internal/providers/probe/probetest"
 )
 
 const (
@@ -24,25 +24,10 @@ const (
 	testCert     = "fedcba9876543210fedcba9876543210"
 )
 
-// checkGoroutines fails the test if goroutines started during it outlive it.
-// Register it first so that its cleanup runs last.
-func checkGoroutines(t *testing.T) {
-	t.Helper()
-	before := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		deadline := time.Now().Add(5 * time.Second)
-		for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
-			time.Sleep(20 * time.Millisecond)
-		}
-		if n := runtime.NumGoroutine(); n > before {
-			buf := make([]byte, 1<<16)
-			t.Errorf("%d goroutines before, %d after:\n%s", before, n, buf[:runtime.Stack(buf, true)])
-		}
-	})
-}
+func TestMain(m *testing.M) { os.Exit(probetest.Main(m)) }
 
-// newFake starts a fake and an adapter with its own transport, both closed at
-// the end of the test.
+// newFake starts a fake, closed at the end of the test, and an adapter with a
+// client of its own.
 func newFake(t *testing.T) (*Fake, *Adapter) {
 	t.Helper()
 	f, err := NewFake(FakeConfig{AppID: testAppID, CustomerID: testCustomer, CustomerSecret: testSecret,
@@ -50,72 +35,72 @@ func newFake(t *testing.T) (*Fake, *Adapter) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr := &http.Transport{}
 	t.Cleanup(func() {
-		tr.CloseIdleConnections()
 		if err := f.Close(); err != nil {
 			t.Errorf("close fake: %v", err)
 		}
 	})
-	return f, &Adapter{Client: &http.Client{Transport: tr}}
+	return f, &Adapter{Client: probetest.Client(t)}
 }
 
-func probeWithin(a *Adapter, p switchboard.Provider, timeout time.Duration) (switchboard.ProbeResult, time.Duration) {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	start := time.Now()
-	res := a.Probe(ctx, p)
-	return res, time.Since(start)
+// TestProbeSuite runs the probe suite that every provider kind passes.
+func TestProbeSuite(t *testing.T) {
+	probetest.Run(t, probetest.Kind{
+		Adapter: func(c *http.Client, now func() time.Time) switchboard.Prober {
+			return &Adapter{Client: c, Now: now}
+		},
+		Fake: func(t *testing.T) (switchboard.Provider, *fault.Server) {
+			f, _ := newFake(t)
+			return f.Provider("agora-test"), f.Faults()
+		},
+		At: func(base string) switchboard.Provider {
+			return switchboard.Provider{Name: "a", Kind: switchboard.KindAgora,
+				Config:      switchboard.ProviderConfig{AppID: testAppID, BaseURL: base},
+				Credentials: switchboard.Credentials{CustomerID: testCustomer, CustomerSecret: testSecret}}
+		},
+		Messages: map[fault.Mode]string{
+			fault.Refuse:     "cannot reach",
+			fault.ServerErr:  "HTTP 503",
+			fault.RejectAuth: "customer ID or customer secret rejected",
+		},
+	})
 }
 
 // assertNoSecret fails if msg holds any credential of p, or their Basic form.
 func assertNoSecret(t *testing.T, msg string, p switchboard.Provider) {
 	t.Helper()
-	secrets := p.Credentials.Values()
-	secrets = append(secrets, base64.StdEncoding.EncodeToString([]byte(p.Credentials.CustomerID+":"+p.Credentials.CustomerSecret)))
-	for _, s := range secrets {
-		if s != "" && strings.Contains(msg, s) {
-			t.Errorf("message %q holds a credential", msg)
-		}
-	}
+	probetest.AssertNoSecret(t, msg, append(p.Credentials.Values(),
+		base64.StdEncoding.EncodeToString([]byte(p.Credentials.CustomerID+":"+p.Credentials.CustomerSecret)))...)
 }
 
 func TestProbe(t *testing.T) {
 	tests := []struct {
 		name    string
-		mode    fault.Mode
 		mutate  func(*switchboard.Provider)
 		stage   switchboard.Stage
 		message string // a substring of the message
 	}{
-		{name: "healthy", mode: fault.OK},
-		{name: "refused", mode: fault.Refuse, stage: switchboard.StageConnect, message: "cannot reach"},
-		{name: "server error", mode: fault.ServerErr, stage: switchboard.StageOperation, message: "HTTP 503"},
-		{name: "auth rejected", mode: fault.RejectAuth, stage: switchboard.StageAuth, message: "customer ID or customer secret rejected"},
-		{name: "wrong secret", mode: fault.OK, stage: switchboard.StageAuth, message: "customer ID or customer secret rejected",
+		{name: "wrong secret", stage: switchboard.StageAuth, message: "customer ID or customer secret rejected",
 			mutate: func(p *switchboard.Provider) { p.Credentials.CustomerSecret = "wrong-secret-value" }},
-		{name: "wrong customer", mode: fault.OK, stage: switchboard.StageAuth, message: "rejected",
+		{name: "wrong customer", stage: switchboard.StageAuth, message: "rejected",
 			mutate: func(p *switchboard.Provider) { p.Credentials.CustomerID = "wrong-customer-id" }},
-		{name: "unknown app id", mode: fault.OK, stage: switchboard.StageAuth, message: "App ID not found",
+		{name: "unknown app id", stage: switchboard.StageAuth, message: "App ID not found",
 			mutate: func(p *switchboard.Provider) { p.Config.AppID = strings.Repeat("9", 32) }},
-		{name: "malformed app id", mode: fault.OK, stage: switchboard.StageAuth, message: "App ID",
+		{name: "malformed app id", stage: switchboard.StageAuth, message: "App ID",
 			mutate: func(p *switchboard.Provider) { p.Config.AppID = "not-an-app-id" }},
-		{name: "missing secret", mode: fault.OK, stage: switchboard.StageAuth, message: "not set",
+		{name: "missing secret", stage: switchboard.StageAuth, message: "not set",
 			mutate: func(p *switchboard.Provider) { p.Credentials.CustomerSecret = "" }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			checkGoroutines(t)
+			probetest.CheckGoroutines(t)
 			f, a := newFake(t)
-			if err := f.Faults().Set(tt.mode); err != nil {
-				t.Fatal(err)
-			}
 			p := f.Provider("agora-test")
 			if tt.mutate != nil {
 				tt.mutate(&p)
 			}
 			a.Now = func() time.Time { return time.Unix(1_700_000_000, 0) }
-			res, _ := probeWithin(a, p, 5*time.Second)
+			res, _ := probetest.ProbeWithin(a, p, 5*time.Second)
 			if res.OK != (tt.stage == "") || res.Stage != tt.stage {
 				t.Fatalf("result = %+v, want stage %q", res, tt.stage)
 			}
@@ -132,44 +117,6 @@ func TestProbe(t *testing.T) {
 			assertNoSecret(t, res.Message, f.Provider("x"))
 		})
 	}
-}
-
-func TestProbeTimeout(t *testing.T) {
-	checkGoroutines(t)
-	f, a := newFake(t)
-	if err := f.Faults().Set(fault.Hang); err != nil {
-		t.Fatal(err)
-	}
-	res, took := probeWithin(a, f.Provider("agora-test"), 200*time.Millisecond)
-	if res.OK || res.Stage != switchboard.StageTimeout {
-		t.Fatalf("result = %+v, want a timeout", res)
-	}
-	if took > 2*time.Second {
-		t.Errorf("probe returned after %v, want about 200ms", took)
-	}
-	t.Logf("hung probe returned after %v: %s", took, res.Message)
-}
-
-func TestProbeLatency(t *testing.T) {
-	checkGoroutines(t)
-	f, a := newFake(t)
-	const injected = 100 * time.Millisecond
-	f.Faults().SetLatency(injected)
-	best := time.Hour
-	for range 3 { // the best of three discounts a noisy machine
-		res, _ := probeWithin(a, f.Provider("agora-test"), 5*time.Second)
-		if !res.OK {
-			t.Fatalf("result = %+v", res)
-		}
-		if res.Latency < injected {
-			t.Fatalf("latency %v below the injected %v", res.Latency, injected)
-		}
-		best = min(best, res.Latency)
-	}
-	if best > injected+injected/10 {
-		t.Errorf("latency %v, want within 10%% of %v", best, injected)
-	}
-	t.Logf("measured %v for %v injected", best, injected)
 }
 
 // TestProbeStatuses drives the probe against a plain loopback server answering
@@ -195,7 +142,7 @@ func TestProbeStatuses(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprint(tt.status), func(t *testing.T) {
-			checkGoroutines(t)
+			probetest.CheckGoroutines(t)
 			srv, err := fault.Start(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				if tt.status == http.StatusFound {
 					w.Header().Set("Location", "/elsewhere")
@@ -210,7 +157,7 @@ func TestProbeStatuses(t *testing.T) {
 				Config:      switchboard.ProviderConfig{AppID: testAppID, BaseURL: srv.URL()},
 				Credentials: switchboard.Credentials{CustomerID: testCustomer, CustomerSecret: testSecret}}
 			a := &Adapter{} // the default client, which must not follow the redirect
-			res, _ := probeWithin(a, p, 5*time.Second)
+			res, _ := probetest.ProbeWithin(a, p, 5*time.Second)
 			probe.Client(nil).CloseIdleConnections()
 			if res.OK != (tt.stage == "") || res.Stage != tt.stage {
 				t.Fatalf("result = %+v, want stage %q", res, tt.stage)
@@ -220,16 +167,8 @@ func TestProbeStatuses(t *testing.T) {
 	}
 }
 
-func TestProbeWithoutDeadline(t *testing.T) {
-	checkGoroutines(t)
-	f, a := newFake(t)
-	if res := a.Probe(context.Background(), f.Provider("agora-test")); !res.OK {
-		t.Fatalf("result = %+v", res)
-	}
-}
-
 func TestFakeEndpoints(t *testing.T) {
-	checkGoroutines(t)
+	probetest.CheckGoroutines(t)
 	f, a := newFake(t)
 	get := func(path, id, secret string) (int, string) {
 		t.Helper()

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -13,26 +12,10 @@ import (
 
 	"github.com/switchboardhq/switchboard"
 	"github.com/switchboardhq/switchboard/internal/providers/fault"
+	"github.com/switchboardhq/switchboard/internal/providers/probe/probetest"
 )
 
-// TestMain fails the run when a goroutine outlives the tests.
-func TestMain(m *testing.M) {
-	before := runtime.NumGoroutine()
-	code := m.Run()
-	if code == 0 {
-		http.DefaultTransport.(*http.Transport).CloseIdleConnections()
-		deadline := time.Now().Add(5 * time.Second)
-		for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
-			time.Sleep(20 * time.Millisecond)
-		}
-		if n := runtime.NumGoroutine(); n > before {
-			buf := make([]byte, 1<<20)
-			fmt.Fprintf(os.Stderr, "goroutines leaked: %d before, %d after\n%s\n", before, n, buf[:runtime.Stack(buf, true)])
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(probetest.Main(m)) }
 
 const (
 	secretHeader = "X-Api-Key"
@@ -97,9 +80,35 @@ func startUpstream(t *testing.T) *upstream {
 
 func newAdapter(t *testing.T) Adapter {
 	t.Helper()
-	tr := &http.Transport{}
-	t.Cleanup(tr.CloseIdleConnections)
-	return Adapter{Client: &http.Client{Transport: tr}}
+	return Adapter{Client: probetest.Client(t)}
+}
+
+type clockFunc func() time.Time
+
+func (f clockFunc) Now() time.Time { return f() }
+
+// TestProbeSuite runs the probe suite that every provider kind passes.
+func TestProbeSuite(t *testing.T) {
+	probetest.Run(t, probetest.Kind{
+		Adapter: func(c *http.Client, now func() time.Time) switchboard.Prober {
+			a := Adapter{Client: c}
+			if now != nil {
+				a.Clock = clockFunc(now)
+			}
+			return a
+		},
+		Fake: func(t *testing.T) (switchboard.Provider, *fault.Server) {
+			u := startUpstream(t)
+			return provider(u.URL()), u.Server
+		},
+		At: provider,
+		Messages: map[fault.Mode]string{
+			fault.OK:         "GET answered 200",
+			fault.Refuse:     "refused",
+			fault.ServerErr:  "503",
+			fault.RejectAuth: "401",
+		},
+	})
 }
 
 func provider(url string) switchboard.Provider {
@@ -122,15 +131,7 @@ func scenarios() []scenario {
 	path := func(s string) func(*testing.T, *upstream, *switchboard.Provider) {
 		return func(_ *testing.T, u *upstream, p *switchboard.Provider) { p.Config.URL = u.URL() + s }
 	}
-	mode := func(m fault.Mode) func(*testing.T, *upstream, *switchboard.Provider) {
-		return func(t *testing.T, u *upstream, _ *switchboard.Provider) {
-			if err := u.Set(m); err != nil {
-				t.Fatalf("Set(%s): %v", m, err)
-			}
-		}
-	}
 	return []scenario{
-		{name: "healthy", wantOK: true, wantMsg: "GET answered 200"},
 		{name: "post expecting 204", setup: func(_ *testing.T, _ *upstream, p *switchboard.Provider) {
 			p.Config.Method, p.Config.ExpectStatus = http.MethodPost, []int{200, 204}
 		}, wantOK: true, wantMsg: "POST answered 204"},
@@ -144,20 +145,17 @@ func scenarios() []scenario {
 		{name: "wrong header", setup: func(_ *testing.T, _ *upstream, p *switchboard.Provider) {
 			p.Credentials.Headers = map[string]string{secretHeader: "wrong-value-0000000000"}
 		}, wantStage: switchboard.StageAuth, wantMsg: "401"},
-		{name: "reject auth", setup: mode(fault.RejectAuth), wantStage: switchboard.StageAuth, wantMsg: "401"},
 		{name: "forbidden", setup: path("/forbidden"), wantStage: switchboard.StageAuth, wantMsg: "403"},
 		{name: "401 expected", setup: func(_ *testing.T, _ *upstream, p *switchboard.Provider) {
 			p.Credentials.Headers, p.Config.ExpectStatus = nil, []int{401}
 		}, wantOK: true, wantMsg: "401"},
 		{name: "not found", setup: path("/nope"), wantStage: switchboard.StageOperation, wantMsg: "404 Not Found, expected 200"},
-		{name: "server error", setup: mode(fault.ServerErr), wantStage: switchboard.StageOperation, wantMsg: "503"},
 		{name: "echoed headers", setup: path("/echo"), wantStage: switchboard.StageOperation, wantMsg: "500"},
 		{name: "redirect not followed", setup: path("/redirect"), wantStage: switchboard.StageOperation, wantMsg: "302"},
 		{name: "redirect expected", setup: func(_ *testing.T, u *upstream, p *switchboard.Provider) {
 			p.Config.URL, p.Config.ExpectStatus = u.URL()+"/redirect", []int{302}
 		}, wantOK: true},
 		{name: "big body", setup: path("/big"), wantOK: true},
-		{name: "refused", setup: mode(fault.Refuse), wantStage: switchboard.StageConnect, wantMsg: "refused"},
 		{name: "bad url", setup: func(_ *testing.T, _ *upstream, p *switchboard.Provider) {
 			p.Config.URL = "ftp://example.com"
 		}, wantStage: switchboard.StageConnect, wantMsg: "config.url"},
@@ -188,61 +186,6 @@ func TestProbe(t *testing.T) {
 				t.Errorf("redirect target hit %d times, want 0", n)
 			}
 		})
-	}
-}
-
-func TestProbeTimeout(t *testing.T) {
-	u := startUpstream(t)
-	if err := u.Set(fault.Hang); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-	defer cancel()
-	start := time.Now()
-	got := newAdapter(t).Probe(ctx, provider(u.URL()))
-	elapsed := time.Since(start)
-	if got.OK || got.Stage != switchboard.StageTimeout {
-		t.Fatalf("Probe = %+v, want stage timeout", got)
-	}
-	t.Logf("returned %v after the start, deadline 200ms", elapsed)
-	if elapsed > 2*time.Second {
-		t.Fatalf("Probe returned after %v, want promptly at the 200ms deadline", elapsed)
-	}
-}
-
-// TestProbeClientTimeout checks that a client's own timeout, for a context
-// without deadline, also counts as a timeout.
-func TestProbeClientTimeout(t *testing.T) {
-	u := startUpstream(t)
-	if err := u.Set(fault.Hang); err != nil {
-		t.Fatal(err)
-	}
-	a := newAdapter(t)
-	a.Client.Timeout = 200 * time.Millisecond
-	got := a.Probe(context.Background(), provider(u.URL()))
-	if got.OK || got.Stage != switchboard.StageTimeout {
-		t.Fatalf("Probe = %+v, want stage timeout", got)
-	}
-}
-
-// TestProbeLatency compares the best of three probes with the 100 ms the
-// server adds, so that a busy machine does not fail the test.
-func TestProbeLatency(t *testing.T) {
-	const added = 100 * time.Millisecond
-	u := startUpstream(t)
-	u.SetLatency(added)
-	a := newAdapter(t)
-	best := time.Duration(1 << 62)
-	for range 3 {
-		got := a.Probe(context.Background(), provider(u.URL()))
-		if !got.OK {
-			t.Fatalf("Probe = %+v, want OK", got)
-		}
-		t.Logf("latency %v", got.Latency)
-		best = min(best, got.Latency)
-	}
-	if best < added || best > added+added/10 {
-		t.Fatalf("best latency = %v, want %v within 10%%", best, added)
 	}
 }
 
@@ -278,28 +221,6 @@ func TestProbeNeverLeaksHeaders(t *testing.T) {
 		if strings.Contains(m, secretValue) || strings.Contains(m, "s3cret") {
 			t.Errorf("message %q holds a header value", m)
 		}
-	}
-}
-
-func TestProbeDefaultClient(t *testing.T) {
-	u := startUpstream(t)
-	got := Adapter{}.Probe(context.Background(), provider(u.URL()))
-	if !got.OK {
-		t.Fatalf("Probe = %+v, want OK", got)
-	}
-}
-
-type fixedClock struct{ t time.Time }
-
-func (c fixedClock) Now() time.Time { return c.t }
-
-func TestProbeClock(t *testing.T) {
-	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	u := startUpstream(t)
-	a := newAdapter(t)
-	a.Clock = fixedClock{at}
-	if got := a.Probe(context.Background(), provider(u.URL())); !got.At.Equal(at) {
-		t.Fatalf("At = %v, want %v", got.At, at)
 	}
 }
 

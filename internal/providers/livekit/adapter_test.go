@@ -2,40 +2,19 @@ package livekit
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"net/http"
 	"os"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/switchboardhq/switchboard"
 	"github.com/switchboardhq/switchboard/internal/providers/fault"
+	"github.com/switchboardhq/switchboard/internal/providers/probe/probetest"
 )
 
-// TestMain fails the run when a goroutine outlives the tests: every probe and
-// every fake must stop with its context or its Close.
-func TestMain(m *testing.M) {
-	before := runtime.NumGoroutine()
-	code := m.Run()
-	// The fuzzing engine starts a signal-handling goroutine of its own.
-	fuzzing := flag.Lookup("test.fuzz") != nil && flag.Lookup("test.fuzz").Value.String() != ""
-	if code == 0 && !fuzzing {
-		http.DefaultTransport.(*http.Transport).CloseIdleConnections()
-		deadline := time.Now().Add(5 * time.Second)
-		for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
-			time.Sleep(20 * time.Millisecond)
-		}
-		if n := runtime.NumGoroutine(); n > before {
-			buf := make([]byte, 1<<20)
-			fmt.Fprintf(os.Stderr, "goroutines leaked: %d before, %d after\n%s\n", before, n, buf[:runtime.Stack(buf, true)])
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(probetest.Main(m)) }
 
 func mustFake(t *testing.T, cfg FakeConfig) *Fake {
 	t.Helper()
@@ -51,9 +30,7 @@ func mustFake(t *testing.T, cfg FakeConfig) *Fake {
 // connections close with the test.
 func newAdapter(t *testing.T) Adapter {
 	t.Helper()
-	tr := &http.Transport{}
-	t.Cleanup(tr.CloseIdleConnections)
-	return Adapter{Client: &http.Client{Transport: tr}}
+	return Adapter{Client: probetest.Client(t)}
 }
 
 func provider(url, key, secret string) switchboard.Provider {
@@ -68,6 +45,34 @@ type fixedClock struct{ t time.Time }
 
 func (c fixedClock) Now() time.Time { return c.t }
 
+type clockFunc func() time.Time
+
+func (f clockFunc) Now() time.Time { return f() }
+
+// TestProbeSuite runs the probe suite that every provider kind passes.
+func TestProbeSuite(t *testing.T) {
+	probetest.Run(t, probetest.Kind{
+		Adapter: func(c *http.Client, now func() time.Time) switchboard.Prober {
+			a := Adapter{Client: c}
+			if now != nil {
+				a.Clock = clockFunc(now)
+			}
+			return a
+		},
+		Fake: func(t *testing.T) (switchboard.Provider, *fault.Server) {
+			f := mustFake(t, FakeConfig{APIKey: testKey, APISecret: testSecret})
+			return provider(f.URL(), testKey, testSecret), f.Faults()
+		},
+		At: func(base string) switchboard.Provider { return provider(base, testKey, testSecret) },
+		Messages: map[fault.Mode]string{
+			fault.OK:         "ready; 0 rooms",
+			fault.Refuse:     "health check",
+			fault.ServerErr:  "503",
+			fault.RejectAuth: "invalid token",
+		},
+	})
+}
+
 // scenario is one probe against a fake; the table is shared by the stage test
 // and the leak test.
 type scenario struct {
@@ -80,15 +85,7 @@ type scenario struct {
 }
 
 func scenarios() []scenario {
-	setMode := func(m fault.Mode) func(*testing.T, *Fake, *Adapter, *switchboard.Provider) {
-		return func(t *testing.T, f *Fake, _ *Adapter, _ *switchboard.Provider) {
-			if err := f.Faults().Set(m); err != nil {
-				t.Fatalf("Set(%s): %v", m, err)
-			}
-		}
-	}
 	return []scenario{
-		{name: "healthy", wantOK: true, wantMsg: "ready; 0 rooms"},
 		{name: "rooms counted", setup: func(_ *testing.T, f *Fake, _ *Adapter, _ *switchboard.Provider) {
 			f.AddRoom("a")
 			f.AddRoom("b")
@@ -100,12 +97,9 @@ func scenarios() []scenario {
 		{name: "dev secret wrong", dev: true, setup: func(_ *testing.T, _ *Fake, _ *Adapter, p *switchboard.Provider) {
 			p.Credentials.APISecret = "secreT"
 		}, wantStage: switchboard.StageAuth, wantMsg: "invalid token (wrong API secret?)"},
-		{name: "refused", setup: setMode(fault.Refuse), wantStage: switchboard.StageConnect, wantMsg: "health check"},
-		{name: "server error", setup: setMode(fault.ServerErr), wantStage: switchboard.StageOperation, wantMsg: "503"},
 		{name: "not ready", setup: func(_ *testing.T, f *Fake, _ *Adapter, _ *switchboard.Provider) {
 			f.SetNotReady(true)
 		}, wantStage: switchboard.StageOperation, wantMsg: "not ready"},
-		{name: "reject auth", setup: setMode(fault.RejectAuth), wantStage: switchboard.StageAuth, wantMsg: "invalid token"},
 		{name: "wrong secret", setup: func(_ *testing.T, _ *Fake, _ *Adapter, p *switchboard.Provider) {
 			p.Credentials.APISecret = "a-wrong-secret-that-is-long-enough-0000"
 		}, wantStage: switchboard.StageAuth, wantMsg: "wrong API secret"},
@@ -159,48 +153,6 @@ func TestProbe(t *testing.T) {
 				t.Errorf("At = %v, want the time of the probe", got.At)
 			}
 		})
-	}
-}
-
-func TestProbeTimeout(t *testing.T) {
-	f := mustFake(t, FakeConfig{APIKey: testKey, APISecret: testSecret})
-	if err := f.Faults().Set(fault.Hang); err != nil {
-		t.Fatal(err)
-	}
-	a := newAdapter(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-	defer cancel()
-	start := time.Now()
-	got := a.Probe(ctx, provider(f.URL(), testKey, testSecret))
-	elapsed := time.Since(start)
-	if got.OK || got.Stage != switchboard.StageTimeout {
-		t.Fatalf("Probe = %+v, want stage timeout", got)
-	}
-	t.Logf("returned %v after the start, deadline 200ms", elapsed)
-	if elapsed > 2*time.Second {
-		t.Fatalf("Probe returned after %v, want promptly at the 200ms deadline", elapsed)
-	}
-}
-
-// TestProbeLatency checks that the latency is one round trip of the health
-// check: the fake adds 100 ms to each request, and the probe makes two. The best
-// of three probes is compared, so that a busy machine does not fail the test.
-func TestProbeLatency(t *testing.T) {
-	const added = 100 * time.Millisecond
-	f := mustFake(t, FakeConfig{APIKey: testKey, APISecret: testSecret})
-	f.Faults().SetLatency(added)
-	a := newAdapter(t)
-	best := time.Duration(1 << 62)
-	for range 3 {
-		got := a.Probe(context.Background(), provider(f.URL(), testKey, testSecret))
-		if !got.OK {
-			t.Fatalf("Probe = %+v, want OK", got)
-		}
-		t.Logf("latency %v", got.Latency)
-		best = min(best, got.Latency)
-	}
-	if best < added || best > added+added/10 {
-		t.Fatalf("best latency = %v, want %v within 10%%", best, added)
 	}
 }
 

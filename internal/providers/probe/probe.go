@@ -177,6 +177,13 @@ func (r *Result) Pass(msg string) switchboard.ProbeResult {
 	return r.res
 }
 
+// Quote makes text from the outside (a server's message) fit for the result:
+// redacted first, then cut to at most n bytes, so that no part of a secret
+// survives the cut.
+func (r *Result) Quote(s string, n int) string {
+	return Truncate(Redact(s, r.secrets...), n)
+}
+
 // Fail returns the result as a failure at stage, with the message of format
 // and args, redacted.
 func (r *Result) Fail(stage switchboard.Stage, format string, args ...any) switchboard.ProbeResult {
@@ -192,10 +199,10 @@ func (r *Result) FailExchange(ctx context.Context, err error) switchboard.ProbeR
 	var re *ReadError
 	switch stage := Stage(ctx, err); {
 	case stage == switchboard.StageTimeout:
-		return r.Fail(stage, "%s", Truncate(Reason(ctx, err), 200))
+		return r.Fail(stage, "%s", r.Quote(Reason(ctx, err), 200))
 	case errors.As(err, &re):
-		return r.Fail(switchboard.StageOperation, "%s", Truncate(re.Error(), 200))
+		return r.Fail(switchboard.StageOperation, "%s", r.Quote(re.Error(), 200))
 	default:
-		return r.Fail(stage, "cannot reach the API: %s", Truncate(Reason(ctx, err), 200))
+		return r.Fail(stage, "cannot reach the API: %s", r.Quote(Reason(ctx, err), 200))
 	}
 }

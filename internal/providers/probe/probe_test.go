@@ -1,4 +1,4 @@
-package probe
+package probe_test
 
 import (
 	"context"
@@ -8,13 +8,18 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/switchboardhq/switchboard"
+	"github.com/switchboardhq/switchboard/internal/providers/probe"
+	"github.com/switchboardhq/switchboard/internal/providers/probe/probetest"
 )
+
+func TestMain(m *testing.M) { os.Exit(probetest.Main(m)) }
 
 func TestClientNeverFollowsRedirects(t *testing.T) {
 	var targetHits atomic.Int64
@@ -30,21 +35,21 @@ func TestClientNeverFollowsRedirects(t *testing.T) {
 	for name, c := range map[string]*http.Client{"default": nil, "custom": follows} {
 		t.Run(name, func(t *testing.T) {
 			req, _ := http.NewRequest(http.MethodGet, srv.URL+"/from", nil)
-			status, _, err := Send(Client(c), req, 1<<10)
+			status, _, err := probe.Send(probe.Client(c), req, 1<<10)
 			if err != nil || status != http.StatusFound {
-				t.Fatalf("Send = %d, %v; want 302", status, err)
+				t.Fatalf("probe.Send = %d, %v; want 302", status, err)
 			}
 		})
 	}
-	Client(nil).CloseIdleConnections()
+	probe.Client(nil).CloseIdleConnections()
 	if n := targetHits.Load(); n != 0 {
 		t.Errorf("redirect target hit %d times", n)
 	}
 	if follows.CheckRedirect != nil {
-		t.Error("Client changed the caller's client")
+		t.Error("probe.Client changed the caller's client")
 	}
-	if Client(nil).Timeout != DefaultTimeout {
-		t.Errorf("default client timeout = %v, want %v", Client(nil).Timeout, DefaultTimeout)
+	if probe.Client(nil).Timeout != probe.DefaultTimeout {
+		t.Errorf("default client timeout = %v, want %v", probe.Client(nil).Timeout, probe.DefaultTimeout)
 	}
 }
 
@@ -91,13 +96,13 @@ func TestSend(t *testing.T) {
 			if tt.ua != "" {
 				req.Header.Set("User-Agent", tt.ua)
 			}
-			status, body, err := Send(c, req, 4096)
-			var re *ReadError
+			status, body, err := probe.Send(c, req, 4096)
+			var re *probe.ReadError
 			if errors.As(err, &re) != tt.wantRead || (err != nil && !tt.wantRead) {
 				t.Fatalf("err = %v, want a read error: %v", err, tt.wantRead)
 			}
 			if status != tt.wantStatus || len(body) != tt.wantLen {
-				t.Errorf("Send = %d with %d bytes, want %d with %d", status, len(body), tt.wantStatus, tt.wantLen)
+				t.Errorf("probe.Send = %d with %d bytes, want %d with %d", status, len(body), tt.wantStatus, tt.wantLen)
 			}
 			if got := gotUA.Load(); got != tt.wantUA {
 				t.Errorf("User-Agent = %v, want %s", got, tt.wantUA)
@@ -133,15 +138,15 @@ func TestStageAndReason(t *testing.T) {
 		{"cancelled", cancelled, urlErr, switchboard.StageTimeout, "probe cancelled"},
 		{"client timeout", live, &url.Error{Op: "Get", URL: "http://h/", Err: timeoutError{}}, switchboard.StageTimeout, "i/o timeout"},
 		{"refused", live, urlErr, switchboard.StageConnect, "connection refused"},
-		{"read error", live, &ReadError{errors.New("unexpected EOF")}, switchboard.StageConnect, "read answer: unexpected EOF"},
+		{"read error", live, &probe.ReadError{errors.New("unexpected EOF")}, switchboard.StageConnect, "read answer: unexpected EOF"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := Stage(tt.ctx, tt.err); got != tt.wantStage {
-				t.Errorf("Stage = %q, want %q", got, tt.wantStage)
+			if got := probe.Stage(tt.ctx, tt.err); got != tt.wantStage {
+				t.Errorf("probe.Stage = %q, want %q", got, tt.wantStage)
 			}
-			if got := Reason(tt.ctx, tt.err); got != tt.wantReason {
-				t.Errorf("Reason = %q, want %q", got, tt.wantReason)
+			if got := probe.Reason(tt.ctx, tt.err); got != tt.wantReason {
+				t.Errorf("probe.Reason = %q, want %q", got, tt.wantReason)
 			}
 		})
 	}
@@ -159,8 +164,8 @@ func TestRedact(t *testing.T) {
 		{"no secrets", nil, "no secrets"},
 	}
 	for _, tt := range tests {
-		if got := Redact(tt.in, tt.secrets...); got != tt.want {
-			t.Errorf("Redact(%q, %q) = %q, want %q", tt.in, tt.secrets, got, tt.want)
+		if got := probe.Redact(tt.in, tt.secrets...); got != tt.want {
+			t.Errorf("probe.Redact(%q, %q) = %q, want %q", tt.in, tt.secrets, got, tt.want)
 		}
 	}
 }
@@ -178,14 +183,14 @@ func TestTruncate(t *testing.T) {
 		{"ééé", 3, "é…"},
 	}
 	for _, tt := range tests {
-		if got := Truncate(tt.in, tt.n); got != tt.want {
-			t.Errorf("Truncate(%q, %d) = %q, want %q", tt.in, tt.n, got, tt.want)
+		if got := probe.Truncate(tt.in, tt.n); got != tt.want {
+			t.Errorf("probe.Truncate(%q, %d) = %q, want %q", tt.in, tt.n, got, tt.want)
 		}
 	}
 }
 
 func TestWithFallbackTimeout(t *testing.T) {
-	ctx, cancel := WithFallbackTimeout(context.Background(), time.Hour)
+	ctx, cancel := probe.WithFallbackTimeout(context.Background(), time.Hour)
 	defer cancel()
 	if d, ok := ctx.Deadline(); !ok || time.Until(d) > time.Hour {
 		t.Errorf("no deadline: got %v, %v; want one within an hour", d, ok)
@@ -193,7 +198,7 @@ func TestWithFallbackTimeout(t *testing.T) {
 	want := time.Now().Add(time.Minute)
 	parent, cancelParent := context.WithDeadline(context.Background(), want)
 	defer cancelParent()
-	ctx2, cancel2 := WithFallbackTimeout(parent, time.Hour)
+	ctx2, cancel2 := probe.WithFallbackTimeout(parent, time.Hour)
 	defer cancel2()
 	if d, _ := ctx2.Deadline(); !d.Equal(want) {
 		t.Errorf("deadline = %v, want the parent's %v", d, want)
@@ -207,32 +212,35 @@ func TestResult(t *testing.T) {
 	defer cancel()
 	tests := []struct {
 		name      string
-		run       func(r *Result) switchboard.ProbeResult
+		run       func(r *probe.Result) switchboard.ProbeResult
 		wantOK    bool
 		wantStage switchboard.Stage
 		wantMsg   string
 	}{
-		{"pass", func(r *Result) switchboard.ProbeResult { return r.Pass("ready") }, true, "", "ready"},
-		{"fail redacts", func(r *Result) switchboard.ProbeResult {
+		{"pass", func(r *probe.Result) switchboard.ProbeResult { return r.Pass("ready") }, true, "", "ready"},
+		{"fail redacts", func(r *probe.Result) switchboard.ProbeResult {
 			return r.Fail(switchboard.StageAuth, "key %s rejected", "cust-secret-1")
 		}, false, switchboard.StageAuth, "key [REDACTED] rejected"},
-		{"protected later", func(r *Result) switchboard.ProbeResult {
+		{"protected later", func(r *probe.Result) switchboard.ProbeResult {
 			r.Protect("sig-0123456789")
 			return r.Fail(switchboard.StageOperation, "bad sig-0123456789")
 		}, false, switchboard.StageOperation, "bad [REDACTED]"},
-		{"exchange timeout", func(r *Result) switchboard.ProbeResult {
+		{"quote redacts before it cuts", func(r *probe.Result) switchboard.ProbeResult {
+			return r.Fail(switchboard.StageOperation, "said %s", r.Quote("0123456789 cust-secret-1", 14))
+		}, false, switchboard.StageOperation, "said 0123456789 [RE…"},
+		{"exchange timeout", func(r *probe.Result) switchboard.ProbeResult {
 			return r.FailExchange(expired, errors.New("context deadline exceeded"))
 		}, false, switchboard.StageTimeout, "no answer before the probe deadline"},
-		{"exchange read", func(r *Result) switchboard.ProbeResult {
-			return r.FailExchange(live, &ReadError{errors.New("unexpected EOF")})
+		{"exchange read", func(r *probe.Result) switchboard.ProbeResult {
+			return r.FailExchange(live, &probe.ReadError{errors.New("unexpected EOF")})
 		}, false, switchboard.StageOperation, "read answer: unexpected EOF"},
-		{"exchange connect", func(r *Result) switchboard.ProbeResult {
+		{"exchange connect", func(r *probe.Result) switchboard.ProbeResult {
 			return r.FailExchange(live, &url.Error{Op: "Get", URL: "http://h/?k=cust-secret-1", Err: fmt.Errorf("dial cust-secret-1: refused")})
 		}, false, switchboard.StageConnect, "cannot reach the API: dial [REDACTED]: refused"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := NewResult(at, "cust-secret-1")
+			r := probe.NewResult(at, "cust-secret-1")
 			r.SetLatency(time.Millisecond)
 			got := tt.run(r)
 			if got.OK != tt.wantOK || got.Stage != tt.wantStage || got.Message != tt.wantMsg {

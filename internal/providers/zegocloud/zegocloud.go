@@ -203,16 +203,18 @@ func (a *Adapter) Probe(ctx context.Context, p switchboard.Provider) switchboard
 	if slices.Contains(authCodes, *env.Code) {
 		stage = switchboard.StageAuth
 	}
-	return pr.Fail(stage, "%s", describe(*env.Code, env.Message))
+	return pr.Fail(stage, "%s", describe(*env.Code, pr.Quote(env.Message, 120)))
 }
 
+// describe words a failed call: its code, what the code means, and the
+// server's message, already quoted.
 func describe(code int64, serverMsg string) string {
 	msg := fmt.Sprintf("DescribeUserNum failed with code %d", code)
 	if t, ok := codeText[code]; ok {
 		msg += " (" + t + ")"
 	}
 	if serverMsg != "" {
-		msg += ": " + probe.Truncate(serverMsg, 120)
+		msg += ": " + serverMsg
 	}
 	return msg
 }

@@ -1,14 +1,13 @@
 package zegocloud
 
 import (
-	"context"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
-	"runtime"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -16,103 +15,93 @@ import (
 	"github.com/switchboardhq/switchboard"
 	"github.com/switchboardhq/switchboard/internal/providers/fault"
 	"github.com/switchboardhq/switchboard/internal/providers/probe"
+	"github.com/switchboardhq/switchboard/internal/providers/probe/probetest"
 )
 
 const testAppID = uint32(1234567890)
 
-// checkGoroutines fails the test if goroutines started during it outlive it.
-// Register it first so that its cleanup runs last.
-func checkGoroutines(t *testing.T) {
-	t.Helper()
-	before := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		deadline := time.Now().Add(5 * time.Second)
-		for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
-			time.Sleep(20 * time.Millisecond)
-		}
-		if n := runtime.NumGoroutine(); n > before {
-			buf := make([]byte, 1<<16)
-			t.Errorf("%d goroutines before, %d after:\n%s", before, n, buf[:runtime.Stack(buf, true)])
-		}
-	})
-}
+func TestMain(m *testing.M) { os.Exit(probetest.Main(m)) }
 
+// newFake starts a fake with the clock now (nil: time.Now), closed at the end
+// of the test, and an adapter with a client of its own.
 func newFake(t *testing.T, now func() time.Time) (*Fake, *Adapter) {
 	t.Helper()
 	f, err := NewFake(FakeConfig{AppID: testAppID, ServerSecret: testSecret, Rooms: map[string]int{"lobby": 4}, Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr := &http.Transport{}
 	t.Cleanup(func() {
-		tr.CloseIdleConnections()
 		if err := f.Close(); err != nil {
 			t.Errorf("close fake: %v", err)
 		}
 	})
-	return f, &Adapter{Client: &http.Client{Transport: tr}}
+	return f, &Adapter{Client: probetest.Client(t)}
 }
 
-func probeWithin(a *Adapter, p switchboard.Provider, timeout time.Duration) (switchboard.ProbeResult, time.Duration) {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	start := time.Now()
-	res := a.Probe(ctx, p)
-	return res, time.Since(start)
+// TestProbeSuite runs the probe suite that every provider kind passes.
+func TestProbeSuite(t *testing.T) {
+	probetest.Run(t, probetest.Kind{
+		Adapter: func(c *http.Client, now func() time.Time) switchboard.Prober {
+			return &Adapter{Client: c, Now: now}
+		},
+		Fake: func(t *testing.T) (switchboard.Provider, *fault.Server) {
+			f, _ := newFake(t, nil)
+			return f.Provider("zego-test"), f.Faults()
+		},
+		At: func(base string) switchboard.Provider {
+			return switchboard.Provider{Name: "z", Kind: switchboard.KindZegocloud,
+				Config:      switchboard.ProviderConfig{AppID: fmt.Sprint(testAppID), BaseURL: base},
+				Credentials: switchboard.Credentials{ServerSecret: testSecret}}
+		},
+		Messages: map[fault.Mode]string{
+			fault.Refuse:     "cannot reach",
+			fault.ServerErr:  "HTTP 503",
+			fault.RejectAuth: "100000005",
+		},
+		RequestSecrets: func(r *http.Request) []string { return r.URL.Query()["Signature"] },
+	})
 }
 
 func assertNoSecret(t *testing.T, msg string, secrets ...string) {
 	t.Helper()
-	for _, s := range secrets {
-		if s != "" && strings.Contains(msg, s) {
-			t.Errorf("message %q holds a secret", msg)
-		}
-	}
+	probetest.AssertNoSecret(t, msg, secrets...)
 }
 
 func TestProbe(t *testing.T) {
 	tests := []struct {
 		name    string
-		mode    fault.Mode
 		mutate  func(*switchboard.Provider, *Adapter)
 		stage   switchboard.Stage
 		message string
 	}{
-		{name: "healthy", mode: fault.OK},
-		{name: "refused", mode: fault.Refuse, stage: switchboard.StageConnect, message: "cannot reach"},
-		{name: "server error", mode: fault.ServerErr, stage: switchboard.StageOperation, message: "HTTP 503"},
-		{name: "auth rejected", mode: fault.RejectAuth, stage: switchboard.StageAuth, message: "100000005"},
-		{name: "wrong secret", mode: fault.OK, stage: switchboard.StageAuth, message: "signature invalid",
+		{name: "wrong secret", stage: switchboard.StageAuth, message: "signature invalid",
 			mutate: func(p *switchboard.Provider, _ *Adapter) { p.Credentials.ServerSecret = strings.Repeat("w", 32) }},
-		{name: "unknown app", mode: fault.OK, stage: switchboard.StageAuth, message: "100000010",
+		{name: "unknown app", stage: switchboard.StageAuth, message: "100000010",
 			mutate: func(p *switchboard.Provider, _ *Adapter) { p.Config.AppID = "42" }},
-		{name: "clock skew", mode: fault.OK, stage: switchboard.StageAuth, message: "signature expired",
+		{name: "clock skew", stage: switchboard.StageAuth, message: "signature expired",
 			mutate: func(_ *switchboard.Provider, a *Adapter) {
 				a.Now = func() time.Time { return time.Now().Add(11 * time.Minute) }
 			}},
-		{name: "small skew", mode: fault.OK,
+		{name: "small skew",
 			mutate: func(_ *switchboard.Provider, a *Adapter) {
 				a.Now = func() time.Time { return time.Now().Add(-9 * time.Minute) }
 			}},
-		{name: "missing secret", mode: fault.OK, stage: switchboard.StageAuth, message: "not set",
+		{name: "missing secret", stage: switchboard.StageAuth, message: "not set",
 			mutate: func(p *switchboard.Provider, _ *Adapter) { p.Credentials.ServerSecret = "" }},
-		{name: "short secret", mode: fault.OK, stage: switchboard.StageAuth, message: "32 characters",
+		{name: "short secret", stage: switchboard.StageAuth, message: "32 characters",
 			mutate: func(p *switchboard.Provider, _ *Adapter) { p.Credentials.ServerSecret = "short-secret" }},
-		{name: "bad app id", mode: fault.OK, stage: switchboard.StageAuth, message: "AppID",
+		{name: "bad app id", stage: switchboard.StageAuth, message: "AppID",
 			mutate: func(p *switchboard.Provider, _ *Adapter) { p.Config.AppID = "abc" }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			checkGoroutines(t)
+			probetest.CheckGoroutines(t)
 			f, a := newFake(t, nil)
-			if err := f.Faults().Set(tt.mode); err != nil {
-				t.Fatal(err)
-			}
 			p := f.Provider("zego-test")
 			if tt.mutate != nil {
 				tt.mutate(&p, a)
 			}
-			res, _ := probeWithin(a, p, 5*time.Second)
+			res, _ := probetest.ProbeWithin(a, p, 5*time.Second)
 			if res.OK != (tt.stage == "") || res.Stage != tt.stage {
 				t.Fatalf("result = %+v, want stage %q", res, tt.stage)
 			}
@@ -128,44 +117,6 @@ func TestProbe(t *testing.T) {
 			assertNoSecret(t, res.Message, append(p.Credentials.Values(), testSecret)...)
 		})
 	}
-}
-
-func TestProbeTimeout(t *testing.T) {
-	checkGoroutines(t)
-	f, a := newFake(t, nil)
-	if err := f.Faults().Set(fault.Hang); err != nil {
-		t.Fatal(err)
-	}
-	res, took := probeWithin(a, f.Provider("zego-test"), 200*time.Millisecond)
-	if res.OK || res.Stage != switchboard.StageTimeout {
-		t.Fatalf("result = %+v, want a timeout", res)
-	}
-	if took > 2*time.Second {
-		t.Errorf("probe returned after %v, want about 200ms", took)
-	}
-	t.Logf("hung probe returned after %v: %s", took, res.Message)
-}
-
-func TestProbeLatency(t *testing.T) {
-	checkGoroutines(t)
-	f, a := newFake(t, nil)
-	const injected = 100 * time.Millisecond
-	f.Faults().SetLatency(injected)
-	best := time.Hour
-	for range 3 { // the best of three discounts a noisy machine
-		res, _ := probeWithin(a, f.Provider("zego-test"), 5*time.Second)
-		if !res.OK {
-			t.Fatalf("result = %+v", res)
-		}
-		if res.Latency < injected {
-			t.Fatalf("latency %v below the injected %v", res.Latency, injected)
-		}
-		best = min(best, res.Latency)
-	}
-	if best > injected+injected/10 {
-		t.Errorf("latency %v, want within 10%% of %v", best, injected)
-	}
-	t.Logf("measured %v for %v injected", best, injected)
 }
 
 // TestProbeAnswers drives the probe against a plain loopback server answering
@@ -197,7 +148,7 @@ func TestProbeAnswers(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			checkGoroutines(t)
+			probetest.CheckGoroutines(t)
 			var gotQuery url.Values
 			srv, err := fault.Start(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				gotQuery = r.URL.Query()
@@ -215,7 +166,7 @@ func TestProbeAnswers(t *testing.T) {
 				Config:      switchboard.ProviderConfig{AppID: fmt.Sprint(testAppID), BaseURL: srv.URL() + "/"},
 				Credentials: switchboard.Credentials{ServerSecret: testSecret}}
 			a := &Adapter{Now: func() time.Time { return now }, Rand: seqRand()}
-			res, _ := probeWithin(a, p, 5*time.Second)
+			res, _ := probetest.ProbeWithin(a, p, 5*time.Second)
 			probe.Client(nil).CloseIdleConnections()
 			if res.OK != (tt.stage == "") || res.Stage != tt.stage {
 				t.Fatalf("result = %+v, want stage %q", res, tt.stage)
@@ -239,7 +190,7 @@ func TestProbeAnswers(t *testing.T) {
 }
 
 func TestFakeAnswers(t *testing.T) {
-	checkGoroutines(t)
+	probetest.CheckGoroutines(t)
 	now := time.Unix(1_700_000_000, 0)
 	f, a := newFake(t, func() time.Time { return now })
 	signed := func(mut func(url.Values)) string {
