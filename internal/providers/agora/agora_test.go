@@ -35,11 +35,7 @@ func newFake(t *testing.T) (*Fake, *Adapter) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		if err := f.Close(); err != nil {
-			t.Errorf("close fake: %v", err)
-		}
-	})
+	probetest.CloseAtEnd(t, f)
 	return f, &Adapter{Client: probetest.Client(t)}
 }
 
@@ -169,18 +165,12 @@ func TestProbeStatuses(t *testing.T) {
 
 func TestFakeEndpoints(t *testing.T) {
 	probetest.CheckGoroutines(t)
-	f, a := newFake(t)
+	f, _ := newFake(t)
 	get := func(path, id, secret string) (int, string) {
 		t.Helper()
 		req, _ := http.NewRequest(http.MethodGet, f.URL()+path, nil)
 		req.SetBasicAuth(id, secret)
-		resp, err := a.Client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
+		return probetest.Do(t, req)
 	}
 	tests := []struct {
 		path, id, secret string

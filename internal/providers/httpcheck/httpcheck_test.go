@@ -73,7 +73,7 @@ func startUpstream(t *testing.T) *upstream {
 	if err != nil {
 		t.Fatalf("fault.Start: %v", err)
 	}
-	t.Cleanup(func() { _ = s.Close() })
+	probetest.CloseAtEnd(t, s)
 	u.Server = s
 	return u
 }
@@ -83,19 +83,11 @@ func newAdapter(t *testing.T) Adapter {
 	return Adapter{Client: probetest.Client(t)}
 }
 
-type clockFunc func() time.Time
-
-func (f clockFunc) Now() time.Time { return f() }
-
 // TestProbeSuite runs the probe suite that every provider kind passes.
 func TestProbeSuite(t *testing.T) {
 	probetest.Run(t, probetest.Kind{
 		Adapter: func(c *http.Client, now func() time.Time) switchboard.Prober {
-			a := Adapter{Client: c}
-			if now != nil {
-				a.Clock = clockFunc(now)
-			}
-			return a
+			return Adapter{Client: c, Clock: probetest.Clock(now)}
 		},
 		Fake: func(t *testing.T) (switchboard.Provider, *fault.Server) {
 			u := startUpstream(t)

@@ -22,7 +22,7 @@ func mustFake(t *testing.T, cfg FakeConfig) *Fake {
 	if err != nil {
 		t.Fatalf("NewFake: %v", err)
 	}
-	t.Cleanup(func() { _ = f.Close() })
+	probetest.CloseAtEnd(t, f)
 	return f
 }
 
@@ -45,19 +45,11 @@ type fixedClock struct{ t time.Time }
 
 func (c fixedClock) Now() time.Time { return c.t }
 
-type clockFunc func() time.Time
-
-func (f clockFunc) Now() time.Time { return f() }
-
 // TestProbeSuite runs the probe suite that every provider kind passes.
 func TestProbeSuite(t *testing.T) {
 	probetest.Run(t, probetest.Kind{
 		Adapter: func(c *http.Client, now func() time.Time) switchboard.Prober {
-			a := Adapter{Client: c}
-			if now != nil {
-				a.Clock = clockFunc(now)
-			}
-			return a
+			return Adapter{Client: c, Clock: probetest.Clock(now)}
 		},
 		Fake: func(t *testing.T) (switchboard.Provider, *fault.Server) {
 			f := mustFake(t, FakeConfig{APIKey: testKey, APISecret: testSecret})

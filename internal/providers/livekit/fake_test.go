@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/switchboardhq/switchboard/internal/providers/fault"
+	"github.com/switchboardhq/switchboard/internal/providers/probe/probetest"
 )
 
 // TestFakeAnswers pins the fake to livekit-server's answers, which the probe's
@@ -91,16 +92,9 @@ func TestFakeAnswers(t *testing.T) {
 				ct = "application/json"
 			}
 			req.Header.Set("Content-Type", ct)
-			tr := &http.Transport{}
-			defer tr.CloseIdleConnections()
-			resp, err := (&http.Client{Transport: tr}).Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer resp.Body.Close()
-			b, _ := io.ReadAll(resp.Body)
-			if resp.StatusCode != tt.wantStatus || !strings.HasPrefix(string(b), tt.wantBody) {
-				t.Fatalf("%s %s = %d %q; want %d %q...", tt.method, tt.path, resp.StatusCode, b, tt.wantStatus, tt.wantBody)
+			status, b := probetest.Do(t, req)
+			if status != tt.wantStatus || !strings.HasPrefix(b, tt.wantBody) {
+				t.Fatalf("%s %s = %d %q; want %d %q...", tt.method, tt.path, status, b, tt.wantStatus, tt.wantBody)
 			}
 		})
 	}
@@ -125,16 +119,9 @@ func TestFakeRooms(t *testing.T) {
 	req, _ := http.NewRequestWithContext(context.Background(), "POST", f.URL()+listRoomsPath, strings.NewReader(`{"names":["stage-1"]}`))
 	req.Header.Set("Authorization", "Bearer "+tok)
 	req.Header.Set("Content-Type", "application/json")
-	tr := &http.Transport{}
-	defer tr.CloseIdleConnections()
-	resp, err := (&http.Client{Transport: tr}).Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
+	status, b := probetest.Do(t, req)
 	want := `{"rooms":[{"sid":"RM_fake1","name":"stage-1","creation_time":"1772366400","num_participants":0}]}`
-	if resp.StatusCode != 200 || strings.TrimSpace(string(b)) != want {
-		t.Fatalf("ListRooms = %d %s; want 200 %s", resp.StatusCode, b, want)
+	if status != 200 || strings.TrimSpace(b) != want {
+		t.Fatalf("ListRooms = %d %s; want 200 %s", status, b, want)
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -30,11 +29,7 @@ func newFake(t *testing.T, now func() time.Time) (*Fake, *Adapter) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		if err := f.Close(); err != nil {
-			t.Errorf("close fake: %v", err)
-		}
-	})
+	probetest.CloseAtEnd(t, f)
 	return f, &Adapter{Client: probetest.Client(t)}
 }
 
@@ -192,7 +187,7 @@ func TestProbeAnswers(t *testing.T) {
 func TestFakeAnswers(t *testing.T) {
 	probetest.CheckGoroutines(t)
 	now := time.Unix(1_700_000_000, 0)
-	f, a := newFake(t, func() time.Time { return now })
+	f, _ := newFake(t, func() time.Time { return now })
 	signed := func(mut func(url.Values)) string {
 		q, err := SignedQuery("DescribeUserNum", testAppID, testSecret, now, seqRand())
 		if err != nil {
@@ -228,12 +223,8 @@ func TestFakeAnswers(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			resp, err := a.Client.Get(f.URL() + "/?" + tt.query)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer resp.Body.Close()
-			body, _ := io.ReadAll(resp.Body)
+			req, _ := http.NewRequest(http.MethodGet, f.URL()+"/?"+tt.query, nil)
+			_, body := probetest.Do(t, req)
 			var env struct {
 				Code      int64
 				RequestID string `json:"RequestId"`
@@ -241,7 +232,7 @@ func TestFakeAnswers(t *testing.T) {
 					UserCountList []userCount
 				}
 			}
-			if err := json.Unmarshal(body, &env); err != nil {
+			if err := json.Unmarshal([]byte(body), &env); err != nil {
 				t.Fatalf("%s: %v", body, err)
 			}
 			if env.Code != tt.code || env.RequestID == "" {

@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"runtime"
@@ -263,6 +264,45 @@ func Client(t testing.TB) *http.Client {
 	tr := &http.Transport{}
 	t.Cleanup(tr.CloseIdleConnections)
 	return &http.Client{Transport: tr}
+}
+
+// Clock returns now as a switchboard.Clock, for adapters that take one; nil
+// gives nil, the adapter's default.
+func Clock(now func() time.Time) switchboard.Clock {
+	if now == nil {
+		return nil
+	}
+	return clockFunc(now)
+}
+
+type clockFunc func() time.Time
+
+func (f clockFunc) Now() time.Time { return f() }
+
+// CloseAtEnd closes c when t ends, and fails t if that fails.
+func CloseAtEnd(t testing.TB, c io.Closer) {
+	t.Helper()
+	t.Cleanup(func() {
+		if err := c.Close(); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	})
+}
+
+// Do sends req, to a fake say, with a client of its own and returns the
+// answer's status and body.
+func Do(t testing.TB, req *http.Request) (int, string) {
+	t.Helper()
+	resp, err := Client(t).Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", req.Method, req.URL.Path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("%s %s: read answer: %v", req.Method, req.URL.Path, err)
+	}
+	return resp.StatusCode, string(b)
 }
 
 // AssertNoSecret fails t if msg holds any non-empty secret, or any of its
