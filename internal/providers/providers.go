@@ -1,6 +1,9 @@
 // Package providers lists the adapter of every provider kind. Each kind lives
 // in a package of its own below this one, with its probe, its join-token
-// minting and a loopback fake of the provider.
+// minting and a loopback fake of the provider. What the probes share (their
+// HTTP client, bounded reads, failure stages, redaction) is package probe;
+// the suite every probe passes against its fake is package probe/probetest,
+// and the fault injection under every fake is package fault.
 package providers
 
 import (
