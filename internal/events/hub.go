@@ -2,9 +2,11 @@
 // of the server subscribe to, and a Server-Sent Events endpoint that streams the
 // same events to API clients and the dashboard.
 //
-// A Hub numbers every published event, encodes it once, keeps the most recent
-// ones in a ring buffer and fans them out to its subscribers. Publish never
-// blocks: a subscriber whose queue is full is dropped, and its stream ends. An SSE
+// A Hub numbers every published event, encodes it once and keeps the most recent
+// ones in a ring buffer. Publish does only that, in a few microseconds whatever
+// the number of subscribers; a goroutine of the hub then walks the subscribers
+// and offers each new event to their bounded queues. Nothing blocks on a
+// subscriber: one whose queue is full is dropped, and its stream ends. An SSE
 // client then reconnects with Last-Event-ID and resumes from the ring buffer, or
 // is told to resynchronise (refetch its state) when the events it missed are no
 // longer buffered.
@@ -38,7 +40,8 @@ type Options struct {
 	// with Last-Event-ID (default 4096).
 	BufferSize int
 	// SubscriberQueue is the capacity of each subscriber's queue (default 256).
-	// A subscriber whose queue is full when an event is published is dropped.
+	// A subscriber whose queue is full when an event is delivered to it is
+	// dropped.
 	SubscriberQueue int
 	// Heartbeat is the interval of the comment lines that keep SSE streams
 	// alive through proxies (default 15 s).
@@ -57,7 +60,9 @@ type Options struct {
 type Stats struct {
 	// Subscribers is the number of current subscribers (SSE and in-process).
 	Subscribers int
-	// Dropped counts subscribers dropped because their queue was full.
+	// Dropped counts subscribers dropped because they did not keep up: their
+	// queue was full, or the events due to them left the ring buffer before
+	// the hub could deliver them.
 	Dropped uint64
 	// Published counts events published.
 	Published uint64
@@ -84,12 +89,16 @@ type subscriber struct {
 	events chan switchboard.Event
 	stop   func() bool // stops the context.AfterFunc of an in-process subscriber
 
-	idx int // position in Hub.subs, -1 once removed; guarded by Hub.mu
+	from uint64 // the last id published before s subscribed: s receives later ones only
+	idx  int    // position in Hub.subs, -1 once removed; guarded by Hub.subMu
 }
 
 // offer queues rec for s if s wants it. It reports false when s's queue is full.
 // It never blocks.
 func (s *subscriber) offer(rec *record) bool {
+	if rec.id <= s.from {
+		return true
+	}
 	if s.frames != nil {
 		if rec.audience > s.role {
 			return true
@@ -132,16 +141,28 @@ type Hub struct {
 
 	published atomic.Uint64
 	dropped   atomic.Uint64
+	nsubs     atomic.Int64 // len(subs), for Stats without waiting for a delivery round
+
+	// subMu guards the subscribers. The delivery goroutine holds it while it
+	// walks them; Publish never takes it. When both are needed, subMu is taken
+	// before mu.
+	subMu sync.Mutex
+	subs  []*subscriber // a slice: each delivery round walks it
 
 	mu sync.Mutex
-	// The fields below are guarded by mu.
-	lastID  uint64
-	evicted uint64        // largest id that fell out of the ring (0 if none)
-	ring    []*record     // circular buffer of the most recent events, oldest at head
-	head    int           // index of the oldest record in ring
-	size    int           // number of records in ring
-	subs    []*subscriber // a slice: Publish walks it on every event
-	closed  bool
+	// The fields below are guarded by mu. Publish holds it only to number an
+	// event and append it to the ring.
+	lastID     uint64
+	evicted    uint64    // largest id that fell out of the ring (0 if none)
+	ring       []*record // circular buffer of the most recent events, oldest at head
+	head       int       // index of the oldest record in ring
+	size       int       // number of records in ring
+	delivered  uint64    // id of the last record taken by the delivery goroutine
+	delivering bool      // the delivery goroutine is running
+	closed     bool
+
+	deliverer sync.WaitGroup // the delivery goroutine, for Close
+	closeOnce sync.Once
 }
 
 // New returns a Hub configured by opts.
@@ -174,9 +195,11 @@ func New(opts Options) *Hub {
 	}
 }
 
-// Publish numbers e, keeps it for resuming clients and hands it to every
-// subscriber that may receive it. It never blocks on a subscriber: one whose
-// queue is full is dropped (its channel or stream ends).
+// Publish numbers e, keeps it for resuming clients and schedules its delivery
+// to every subscriber that may receive it. It returns without waiting for the
+// delivery and never blocks on a subscriber: the hub's delivery goroutine drops
+// one whose queue is full (its channel or stream ends). Events reach each
+// subscriber in id order.
 //
 // The id of the event is the one after the largest id the hub has seen; an
 // event that already carries a larger id keeps it, so ids stay unique and
@@ -207,7 +230,6 @@ func (h *Hub) Publish(e switchboard.Event) {
 		return
 	}
 
-	var dropped []*subscriber
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
@@ -215,23 +237,92 @@ func (h *Hub) Publish(e switchboard.Event) {
 	}
 	e.ID = max(e.ID, h.lastID+1)
 	h.lastID = e.ID
-	rec := &record{id: e.ID, audience: e.Audience, event: e, frame: frame(e.ID, e.Type, typ, at, data)}
-	h.push(rec)
+	h.push(&record{id: e.ID, audience: e.Audience, event: e, frame: frame(e.ID, e.Type, typ, at, data)})
+	start := !h.delivering
+	if start {
+		// Counted under mu, so that Close, which sets closed under mu, waits
+		// for this goroutine.
+		h.delivering = true
+		h.deliverer.Add(1)
+	}
+	h.mu.Unlock()
+	h.published.Add(1)
+	if start {
+		go h.deliver()
+	}
+}
+
+// deliver hands the records published since the last round to the
+// subscribers, round after round, and returns once it has caught up with
+// Publish. Publish starts it when it is not running, so a hub without traffic
+// runs no goroutine; Close waits for it.
+//
+// A round takes the new records from the ring under mu, then offers them to
+// every subscriber under subMu only, so Publish never waits for a walk over
+// the subscribers. The cost of waking them (and being preempted behind them)
+// falls on this goroutine rather than on Publish's callers.
+func (h *Hub) deliver() {
+	defer h.deliverer.Done()
+	var batch []*record
+	for {
+		h.subMu.Lock()
+		h.mu.Lock()
+		if h.delivered == h.lastID {
+			h.delivering = false
+			h.mu.Unlock()
+			h.subMu.Unlock()
+			return
+		}
+		// Records after h.delivered up to h.evicted left the ring before this
+		// goroutine took them: subscribers that were due to receive them
+		// missed them.
+		var lostUpTo uint64
+		if h.evicted > h.delivered {
+			lostUpTo = h.evicted
+		}
+		batch = h.after(batch[:0], h.delivered)
+		h.delivered = h.lastID
+		h.mu.Unlock()
+
+		h.offerLocked(batch, lostUpTo)
+		h.subMu.Unlock()
+		clear(batch) // let the ring alone keep records alive
+	}
+}
+
+// offerLocked offers batch, in order, to every subscriber, dropping those whose
+// queue is full and, when lostUpTo is not 0, those that were due to receive
+// events up to lostUpTo that were lost. h.subMu must be held.
+func (h *Hub) offerLocked(batch []*record, lostUpTo uint64) {
+	var full, behind int
 	for i := 0; i < len(h.subs); {
 		s := h.subs[i]
-		if s.offer(rec) {
+		ok := true
+		if s.from < lostUpTo {
+			ok = false
+			behind++
+		} else {
+			for _, rec := range batch {
+				if !s.offer(rec) {
+					ok = false
+					full++
+					break
+				}
+			}
+		}
+		if ok {
 			i++
 			continue
 		}
+		h.dropped.Add(1)  // before the queue closes, for whoever watches it
 		h.removeLocked(s) // moves the last subscriber to i
-		dropped = append(dropped, s)
 	}
-	h.mu.Unlock()
-
-	h.published.Add(1)
-	if len(dropped) > 0 {
-		h.dropped.Add(uint64(len(dropped)))
-		h.logger.Info("event subscribers dropped", "reason", "queue full", "count", len(dropped), "event_id", e.ID)
+	last := batch[len(batch)-1].id
+	if full > 0 {
+		h.logger.Info("event subscribers dropped", "reason", "queue full", "count", full, "event_id", last)
+	}
+	if behind > 0 {
+		h.logger.Warn("event subscribers dropped", "reason", "delivery fell behind the buffer", "count", behind, "event_id", last)
 	}
 }
 
@@ -271,6 +362,15 @@ func (h *Hub) push(rec *record) {
 // at returns the i-th oldest record of the ring. h.mu must be held.
 func (h *Hub) at(i int) *record { return h.ring[(h.head+i)%len(h.ring)] }
 
+// after appends to dst the buffered records whose id is larger than id, oldest
+// first. h.mu must be held.
+func (h *Hub) after(dst []*record, id uint64) []*record {
+	for i := sort.Search(h.size, func(i int) bool { return h.at(i).id > id }); i < h.size; i++ {
+		dst = append(dst, h.at(i))
+	}
+	return dst
+}
+
 // errResync explains why a client must refetch its state instead of resuming.
 type errResync string
 
@@ -283,14 +383,15 @@ func (h *Hub) since(id uint64, role switchboard.Role) ([]*record, errResync) {
 	case id < h.evicted:
 		return nil, "events after this id are no longer buffered"
 	}
-	first := sort.Search(h.size, func(i int) bool { return h.at(i).id > id })
-	var out []*record
-	for i := first; i < h.size; i++ {
-		if rec := h.at(i); rec.audience <= role {
-			out = append(out, rec)
+	out := h.after(nil, id)
+	kept := out[:0]
+	for _, rec := range out {
+		if rec.audience <= role {
+			kept = append(kept, rec)
 		}
 	}
-	return out, ""
+	clear(out[len(kept):])
+	return kept, ""
 }
 
 // Subscribe returns a channel that receives, in order, the events published
@@ -301,21 +402,24 @@ func (h *Hub) since(id uint64, role switchboard.Role) ([]*record, errResync) {
 // full, so a closed channel while ctx is live means events were missed. The
 // channel is also closed when ctx ends or the hub closes.
 //
-// filter runs inside Publish while the hub is locked: it must be fast, must not
-// block and must not call the hub.
+// filter runs on the hub's delivery goroutine while the subscribers are
+// locked: it must be fast, must not block and must not call the hub.
 func (h *Hub) Subscribe(ctx context.Context, filter func(switchboard.Event) bool) <-chan switchboard.Event {
 	s := &subscriber{filter: filter, events: make(chan switchboard.Event, h.queue)}
+	h.subMu.Lock()
+	defer h.subMu.Unlock()
 	h.mu.Lock()
-	if h.closed {
-		h.mu.Unlock()
+	closed := h.closed
+	s.from = h.lastID
+	h.mu.Unlock()
+	if closed {
 		close(s.events)
 		return s.events
 	}
-	h.add(s)
+	h.addLocked(s)
 	// Registered under the lock so that the removal in AfterFunc cannot run
 	// before s.stop is set.
 	s.stop = context.AfterFunc(ctx, func() { h.remove(s) })
-	h.mu.Unlock()
 	return s.events
 }
 
@@ -324,33 +428,38 @@ func (h *Hub) Subscribe(ctx context.Context, filter func(switchboard.Event) bool
 // event falls between the backlog and the live queue.
 func (h *Hub) subscribeSSE(role switchboard.Role, resume bool, lastID uint64) (s *subscriber, backlog []*record, resync errResync, newest uint64, ok bool) {
 	s = &subscriber{role: role, frames: make(chan *record, h.queue)}
+	h.subMu.Lock()
+	defer h.subMu.Unlock()
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	if h.closed {
+		h.mu.Unlock()
 		return nil, nil, "", 0, false
 	}
 	if resume {
 		backlog, resync = h.since(lastID, role)
 	}
-	h.add(s)
-	return s, backlog, resync, h.lastID, true
+	s.from = h.lastID
+	h.mu.Unlock()
+	h.addLocked(s)
+	return s, backlog, resync, s.from, true
 }
 
-// add registers s. h.mu must be held.
-func (h *Hub) add(s *subscriber) {
+// addLocked registers s. h.subMu must be held.
+func (h *Hub) addLocked(s *subscriber) {
 	s.idx = len(h.subs)
 	h.subs = append(h.subs, s)
+	h.nsubs.Add(1)
 }
 
 // remove unregisters s and closes its queue, if it is still registered.
 func (h *Hub) remove(s *subscriber) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
+	h.subMu.Lock()
+	defer h.subMu.Unlock()
 	h.removeLocked(s)
 }
 
 // removeLocked unregisters s and closes its queue, if it is still registered.
-// h.mu must be held.
+// h.subMu must be held.
 func (h *Hub) removeLocked(s *subscriber) {
 	if s.idx < 0 {
 		return
@@ -361,34 +470,44 @@ func (h *Hub) removeLocked(s *subscriber) {
 	h.subs[last] = nil
 	h.subs = h.subs[:last]
 	s.idx = -1
+	h.nsubs.Add(-1)
 	if s.stop != nil {
 		s.stop()
 	}
 	s.close()
 }
 
-// Close ends every subscription: in-process channels are closed and ServeSSE
-// calls return. Later Publish calls do nothing and later ServeSSE calls answer
-// 503. Close is idempotent and does not wait for the streams' handlers to
-// return; http.Server.Shutdown does that.
+// Close ends every subscription once the events already published have been
+// delivered: in-process channels are closed and ServeSSE calls return. Later
+// Publish calls do nothing and later ServeSSE calls answer 503. Close is
+// idempotent and stops the hub's goroutine; it does not wait for the streams'
+// handlers to return, http.Server.Shutdown does that.
 func (h *Hub) Close() {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.closed {
-		return
-	}
-	h.closed = true
-	for len(h.subs) > 0 {
-		h.removeLocked(h.subs[len(h.subs)-1])
-	}
+	h.closeOnce.Do(func() {
+		h.mu.Lock()
+		h.closed = true
+		h.mu.Unlock()
+		h.deliverer.Wait()
+
+		h.subMu.Lock()
+		defer h.subMu.Unlock()
+		for len(h.subs) > 0 {
+			h.removeLocked(h.subs[len(h.subs)-1])
+		}
+	})
 }
 
-// Stats returns the hub's counters.
+// Stats returns the hub's counters. It does not wait for a delivery round.
 func (h *Hub) Stats() Stats {
 	h.mu.Lock()
-	n, last := len(h.subs), h.lastID
+	last := h.lastID
 	h.mu.Unlock()
-	return Stats{Subscribers: n, Dropped: h.dropped.Load(), Published: h.published.Load(), LastID: last}
+	return Stats{
+		Subscribers: int(h.nsubs.Load()),
+		Dropped:     h.dropped.Load(),
+		Published:   h.published.Load(),
+		LastID:      last,
+	}
 }
 
 var _ switchboard.Bus = (*Hub)(nil)

@@ -411,7 +411,9 @@ func TestSubscribe(t *testing.T) {
 			t.Errorf("status: got id %d, want %d", e.ID, want)
 		}
 	}
-	// slow never read: its 4 queued events, then closed on the 5th.
+	// slow never read: its 4 queued events, then closed on the 5th. Delivery
+	// runs after Publish returns, so wait for the drop before reading.
+	eventually(t, "slow dropped", func() bool { return h.Stats().Dropped == 1 })
 	var got []uint64
 	for e := range slow {
 		got = append(got, e.ID)
