@@ -31,7 +31,8 @@ type Options struct {
 	Health HealthChecker
 	// Streams assigns streams to providers.
 	Streams *streams.Service
-	// Events streams events to subscribers.
+	// Events streams events to subscribers; /metrics reports its counters
+	// (see Metrics.WatchHub).
 	Events *events.Hub
 	// Metrics holds the metrics /metrics serves; nil creates them on a new registry.
 	Metrics *Metrics
@@ -101,6 +102,9 @@ func New(o Options) *Server {
 	s.metrics = o.Metrics
 	if s.metrics == nil {
 		s.metrics = NewMetrics(prometheus.NewRegistry(), s.store)
+	}
+	if o.Events != nil {
+		s.metrics.WatchHub(o.Events)
 	}
 	mux := http.NewServeMux()
 	for _, rt := range s.routes() {
