@@ -76,11 +76,3 @@ func BenchmarkPublish(b *testing.B) {
 		})
 	}
 }
-
-// caughtUp reports whether the delivery goroutine has taken every published
-// event.
-func (h *Hub) caughtUp() bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.delivered == h.lastID
-}

@@ -254,3 +254,11 @@ func publishN(h *Hub, n int, typ string, audience switchboard.Role) {
 type fixedClock time.Time
 
 func (c fixedClock) Now() time.Time { return time.Time(c) }
+
+// caughtUp reports whether the delivery goroutine has taken every published
+// event.
+func (h *Hub) caughtUp() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.delivered == h.lastID
+}

@@ -468,3 +468,84 @@ func TestPublishIDsAndValidation(t *testing.T) {
 		})
 	}
 }
+
+// TestDeliveryFallsBehind holds the subscribers' lock, as a long delivery round
+// would, while more events than the buffer holds are published. Publish must
+// not wait for it, and the subscribers that missed events are dropped: an SSE
+// client then resumes with a resync, and later subscribers are unaffected.
+func TestDeliveryFallsBehind(t *testing.T) {
+	checkGoroutines(t)
+	h := New(Options{BufferSize: 4})
+	defer h.Close()
+	srv := newServer(t, h)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	in := h.Subscribe(ctx, nil)
+	c := connect(t, srv.URL, nil)
+	eventually(t, "2 subscribers", func() bool { return h.Stats().Subscribers == 2 })
+
+	h.subMu.Lock()
+	publishN(h, 6, "test", switchboard.RoleClient) // ids 3..6 stay buffered
+	h.subMu.Unlock()
+
+	if e, ok := <-in; ok {
+		t.Errorf("in-process subscriber got event %d, want its channel closed", e.ID)
+	}
+	if got := ids(c.expectEnd()); got != "" {
+		t.Errorf("SSE client got %q before its stream ended, want nothing", got)
+	}
+	if s := h.Stats(); s.Dropped != 2 || s.Subscribers != 0 {
+		t.Errorf("stats = %+v, want 2 dropped and no subscriber", s)
+	}
+
+	later := h.Subscribe(ctx, nil)
+	again := connect(t, srv.URL, http.Header{"Last-Event-Id": {"0"}})
+	if e := again.next(); e.Type != Resync || e.ID != "6" {
+		t.Errorf("reconnection: first event %+v, want a resync with id 6", e)
+	}
+	h.Publish(switchboard.Event{Type: "test", Audience: switchboard.RoleClient})
+	if e := again.next(); e.ID != "7" {
+		t.Errorf("reconnection: live event id %s, want 7", e.ID)
+	}
+	if e := <-later; e.ID != 7 {
+		t.Errorf("later subscriber: got event %d, want 7", e.ID)
+	}
+}
+
+// TestSubscribeReceivesLaterEventsOnly subscribes while the delivery of an
+// earlier event is pending: whichever of the two goes first, the subscriber
+// receives only the events published after it subscribed.
+func TestSubscribeReceivesLaterEventsOnly(t *testing.T) {
+	checkGoroutines(t)
+	h := New(Options{})
+	defer h.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for i := range 50 {
+		h.subMu.Lock() // the delivery of the next event waits
+		h.Publish(switchboard.Event{Type: "before"})
+		subscribed := make(chan (<-chan switchboard.Event))
+		go func() { subscribed <- h.Subscribe(ctx, nil) }()
+		h.subMu.Unlock()
+		ch := <-subscribed
+		h.Publish(switchboard.Event{Type: "after"})
+		if e := <-ch; e.Type != "after" {
+			t.Fatalf("round %d: first event %d %s, want the one published after Subscribe", i, e.ID, e.Type)
+		}
+	}
+}
+
+// TestIdleHubRunsNoGoroutine checks that the delivery goroutine ends once it
+// has delivered everything, so a hub that is never closed leaks nothing.
+func TestIdleHubRunsNoGoroutine(t *testing.T) {
+	checkGoroutines(t)
+	h := New(Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := h.Subscribe(ctx, nil)
+	publishN(h, 100, "test", switchboard.RoleClient)
+	for range 100 {
+		<-ch
+	}
+	cancel()
+	eventually(t, "no subscriber", func() bool { return h.Stats().Subscribers == 0 })
+}

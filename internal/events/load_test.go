@@ -18,23 +18,35 @@ package events
 // same machine.
 //
 // Figures on the 2-core development VM (AMD EPYC, Go 1.26, no -race), shared
-// with other builds (load average 7 to 12 during the runs), 10,000
-// connections, 20 events published one at a time, five runs:
+// with other builds (load average 0.5 to 2.8 during the runs), 10,000
+// connections, 20 events published one at a time, five runs, since Publish
+// hands delivery to the hub's goroutine:
 //
-//	delivery latency, all 200,000 deliveries:    p50 68-89 ms, p99 203-354 ms (3 of 5 runs under 250 ms)
-//	one event until its last subscriber read it: median about 160 ms, worst 210-379 ms
-//	time spent in Publish (10,000 subscribers):  median 41-57 ms, max 217-234 ms (2,000: median 1.2 ms)
+//	delivery latency, all 200,000 deliveries:    p50 50-68 ms, p99 98-196 ms (3 of 5 runs under 110 ms)
+//	one event until its last subscriber read it: median 87-141 ms, worst 106-218 ms
+//	time spent in Publish (10,000 subscribers):  median 29-53 µs, max 78-573 µs (2,000: median 36 µs; none: about 33 µs)
 //	server memory per idle subscriber:           17.6 KiB heap + 10.0 KiB stacks = 27.6 KiB, 2 goroutines
 //	client memory per idle connection:           3.5 KiB heap + 4.0 KiB stacks = 7.5 KiB, 1 goroutine
 //	subscribers dropped:                         0
 //
-// A CPU profile of the server side shows about 80% of its time in the write
+// Before, when Publish offered the event to every subscriber itself, the same
+// test gave a Publish median of 41-57 ms and a max of 217-234 ms under a load
+// average of 7 to 12 (one run at a load average of 2.5: median 9.7 ms, max
+// 90 ms, delivery p50 57 ms and p99 114 ms). Publish now costs the same
+// whatever the number of subscribers: it numbers the event and appends it to
+// the ring under the hub lock, and starts the delivery goroutine when it is
+// not running. The tens of microseconds are those of a goroutine that wakes
+// from the test's pause between events (cold caches, a thread to wake for the
+// new goroutine); back to back, Publish takes one to two microseconds (see
+// BenchmarkPublish, publish-ns/op).
+//
+// A CPU profile of the server side (taken before this change, which leaves the
+// handlers' work as it was) shows about 80% of its time in the write
 // system call of each stream's flush (one per event per connection, which on
 // loopback also runs the receiver's TCP processing): on two shared cores the
-// latency is bounded by that work, not by the hub's bookkeeping. Publish
-// grows faster than linearly past a few thousand streams because the
-// publishing goroutine, which wakes every handler, is preempted and queued
-// behind the handlers it woke.
+// delivery latency is bounded by that work, not by the hub's bookkeeping. The
+// delivery goroutine, which wakes every handler, is preempted and queued behind
+// the handlers it woke, as Publish was; only delivery waits for it now.
 //
 // Memory per idle subscriber is the heap and goroutine-stack growth divided by
 // the connections, after a collection: on the server side the handler
