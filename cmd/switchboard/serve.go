@@ -23,6 +23,7 @@ import (
 	"github.com/switchboardhq/switchboard/internal/httpapi"
 	"github.com/switchboardhq/switchboard/internal/jobs"
 	"github.com/switchboardhq/switchboard/internal/providers"
+	"github.com/switchboardhq/switchboard/internal/replica"
 	"github.com/switchboardhq/switchboard/internal/secrets"
 	"github.com/switchboardhq/switchboard/internal/sqlstore"
 	"github.com/switchboardhq/switchboard/internal/streams"
@@ -137,25 +138,52 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, err
 	a := &app{store: store, log: log}
 	hub := events.New(events.Options{Clock: clock, Logger: log})
 	a.hub = hub
+	// One node (SQLite) publishes to its hub and always leads. Replicas on
+	// PostgreSQL share events through the database and elect a leader for
+	// scheduled work (health sweeps, jobs).
+	var (
+		bus       switchboard.Bus    = hub
+		lead      replica.Leadership = replica.Solo{}
+		scheduler *health.Scheduler  // set below; remote provider changes reschedule it
+	)
+	if store.Dialect() == "postgres" {
+		if err := replica.EnsureSchema(ctx, store.DB()); err != nil {
+			_ = store.Close()
+			return nil, err
+		}
+		id := replica.NewID()
+		leader := replica.NewLeader(store.DB(), replica.LeaderOptions{ID: id, Logger: log})
+		evs := replica.NewEvents(store.DB(), hub, replica.EventsOptions{DSN: cfg.DB, ReplicaID: id, Logger: log,
+			OnEvent: func(e switchboard.Event) {
+				if strings.HasPrefix(e.Type, "provider") {
+					scheduler.Notify()
+				}
+			}})
+		bus, lead = evs, leader
+		a.runners = append(a.runners, leader.Run, evs.Run)
+		log.Info("replica", "id", id, "lease_ttl", replica.DefaultLeaseTTL.String())
+	}
 	metrics := httpapi.NewMetrics(prometheus.NewRegistry(), store)
 	checker, err := health.NewChecker(health.Config{
-		Registry: store, Health: store, Probers: providers.Probers(), Clock: clock, Logger: log, Bus: hub,
+		Registry: store, Health: store, Probers: providers.Probers(), Clock: clock, Logger: log, Bus: bus,
 		MaxConcurrent: cfg.HealthConcurrency, OnProbe: metrics.ObserveProbe, OnTransition: metrics.ObserveTransition,
 	})
 	if err != nil {
 		_ = store.Close()
 		return nil, err
 	}
-	scheduler := health.NewScheduler(checker, health.SchedulerConfig{})
+	scheduler = health.NewScheduler(checker, health.SchedulerConfig{})
 	minters := map[switchboard.Kind]switchboard.TokenMinter{}
 	for k, ad := range providers.Adapters() {
 		minters[k] = ad
 	}
-	svc := streams.New(streams.Config{Store: store, Checker: checker, Minters: minters, Bus: hub, Clock: clock, Logger: log})
-	runner := jobs.New(jobs.Config{Store: store, Bus: hub, Clock: clock, Logger: log})
-	a.runners = append(a.runners, scheduler.Run, svc.Run, runner.Run)
+	svc := streams.New(streams.Config{Store: store, Checker: checker, Minters: minters, Bus: bus, Clock: clock, Logger: log})
+	runner := jobs.New(jobs.Config{Store: store, Bus: bus, Clock: clock, Logger: log})
+	a.runners = append(a.runners, svc.Run,
+		func(ctx context.Context) error { return lead.RunWhileLeader(ctx, scheduler.Run) },
+		func(ctx context.Context) error { return lead.RunWhileLeader(ctx, runner.Run) })
 	api := httpapi.New(httpapi.Options{
-		Store: store, Clock: clock, Logger: log, BootstrapToken: cfg.BootstrapToken, Bus: hub,
+		Store: store, Clock: clock, Logger: log, BootstrapToken: cfg.BootstrapToken, Bus: bus,
 		Health: checker, Metrics: metrics, ProvidersChanged: scheduler.Notify, Streams: svc, Events: hub,
 		PublicRate: cfg.PublicRateLimit, PublicBurst: cfg.PublicBurst,
 	})

@@ -1,0 +1,225 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"database/sql"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/switchboardhq/switchboard/internal/pgtest"
+	"github.com/switchboardhq/switchboard/internal/replica"
+)
+
+// replicaKey is the credential key every replica shares (32 bytes, hex).
+const replicaKey = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+
+// startReplica runs `switchboard serve` on dsn as a separate process.
+func startReplica(t *testing.T, dsn string) *proc {
+	t.Helper()
+	addr := freeAddr(t)
+	cmd := exec.Command(binary(t), "serve", "--addr", addr, "--db", dsn)
+	cmd.Dir = t.TempDir()
+	cmd.Env = append(os.Environ(), "SWITCHBOARD_BOOTSTRAP_TOKEN="+serveToken, "SWITCHBOARD_SECRET_KEY="+replicaKey)
+	out := &lockedBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &proc{cmd: cmd, url: "http://" + addr, done: make(chan error, 1), out: out}
+	go func() { p.done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-p.done:
+		case <-time.After(15 * time.Second):
+			_ = cmd.Process.Kill()
+			<-p.done
+		}
+		if t.Failed() {
+			t.Logf("replica %s output:\n%s", p.url, out.String())
+		}
+	})
+	waitHealthy(t, p.url, p.done)
+	return p
+}
+
+// probesSince counts the scheduled probes recorded since at.
+func probesSince(t *testing.T, db *sql.DB, at time.Time) int {
+	t.Helper()
+	var n int
+	if err := db.QueryRow(`SELECT COUNT(*) FROM probe_results WHERE at >= $1`, at.UnixNano()).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// leaderPID returns the process id of the replica that holds the lease.
+func leaderPID(t *testing.T, db *sql.DB) int {
+	t.Helper()
+	var holder string
+	if err := db.QueryRow(`SELECT holder FROM switchboard_leases WHERE name = 'scheduler' AND expires_at > now()`).
+		Scan(&holder); err != nil {
+		t.Fatalf("read lease: %v", err)
+	}
+	parts := strings.Split(holder, ":")
+	pid, err := strconv.Atoi(parts[len(parts)-2])
+	if err != nil {
+		t.Fatalf("lease holder %q: %v", holder, err)
+	}
+	return pid
+}
+
+// TestReplicas runs three replica processes on one PostgreSQL schema.
+func TestReplicas(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+
+	// Started together: migrations and schema run under the advisory lock.
+	reps := make([]*proc, 3)
+	var wg sync.WaitGroup
+	for i := range reps {
+		wg.Go(func() { reps[i] = startReplica(t, dsn) })
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	fake := agoraFake(t)
+
+	t.Run("SSEAcrossReplicas", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		req, _ := http.NewRequestWithContext(ctx, "GET", reps[2].url+"/api/events", nil)
+		req.Header.Set("Authorization", "Bearer "+serveToken)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("GET /api/events: %d", resp.StatusCode)
+		}
+		time.Sleep(200 * time.Millisecond) // the subscription is registered once the headers are out
+		body := agoraBody("agora", fake.URL())
+		body["healthCheck"] = map[string]any{"interval": "1s", "timeout": "500ms"}
+		start := time.Now()
+		if st, b, err := callErr("POST", reps[0].url+"/api/streaming/providers", serveToken, body); err != nil || st != 201 {
+			t.Fatalf("create provider at replica 1: %d %s %v", st, b, err)
+		}
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			if sc.Text() == "event: provider.created" {
+				d := time.Since(start)
+				t.Logf("provider.created made at replica 1 reached an SSE subscriber of replica 3 in %s", d)
+				if d > time.Second {
+					t.Errorf("took %s, want at most 1s", d)
+				}
+				return
+			}
+		}
+		t.Fatalf("event stream ended without provider.created: %v", sc.Err())
+	})
+
+	t.Run("OneScheduler", func(t *testing.T) {
+		time.Sleep(2 * time.Second) // the leader's scheduler picks the provider up
+		from := time.Now()
+		const window = 8 * time.Second
+		time.Sleep(window)
+		n := probesSince(t, db, from)
+		t.Logf("3 replicas, 1 s interval: %d probes in %s (one scheduler: about %d)", n, window, int(window/time.Second))
+		if n < 4 || n > int(window/time.Second)+3 {
+			t.Errorf("%d probes in %s, want about %d: one scheduler, not three", n, window, int(window/time.Second))
+		}
+	})
+
+	t.Run("ConcurrentStarts", func(t *testing.T) {
+		const total = 1000
+		sem := make(chan struct{}, 64)
+		var created, failed atomic.Int64
+		var firstErr atomic.Value
+		var wg sync.WaitGroup
+		start := time.Now()
+		for i := range total {
+			wg.Go(func() {
+				sem <- struct{}{}
+				defer func() { <-sem }()
+				body := map[string]any{"room": fmt.Sprintf("room-%d", i%50), "userId": fmt.Sprintf("user-%d", i), "role": "publisher"}
+				st, b, err := callErr("POST", reps[i%3].url+"/api/streams", serveToken, body)
+				if err != nil || st != 201 {
+					failed.Add(1)
+					firstErr.CompareAndSwap(nil, fmt.Sprintf("%d %s %v", st, b, err))
+					return
+				}
+				created.Add(1)
+			})
+		}
+		wg.Wait()
+		t.Logf("%d stream starts over 3 replicas in %s", total, time.Since(start))
+		if failed.Load() > 0 {
+			t.Fatalf("%d starts failed, first: %v", failed.Load(), firstErr.Load())
+		}
+		counts := map[string]int{}
+		for _, table := range []string{"streams", "stream_segments", "stream_trail"} {
+			var n int
+			if err := db.QueryRow(`SELECT COUNT(*) FROM ` + table).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			counts[table] = n
+		}
+		var active int
+		if err := db.QueryRow(`SELECT COUNT(*) FROM streams WHERE status = 'active' AND provider = 'agora'`).Scan(&active); err != nil {
+			t.Fatal(err)
+		}
+		if created.Load() != total || counts["streams"] != total || counts["stream_segments"] != total ||
+			counts["stream_trail"] != total || active != total {
+			t.Errorf("created %d, rows %v, active on agora %d; want %d each", created.Load(), counts, active, total)
+		}
+	})
+
+	t.Run("LeaderKilled", func(t *testing.T) {
+		pid := leaderPID(t, db)
+		var victim *proc
+		for _, r := range reps {
+			if r.cmd.Process.Pid == pid {
+				victim = r
+			}
+		}
+		if victim == nil {
+			t.Fatalf("leader pid %d is none of the replicas", pid)
+		}
+		if err := victim.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		victim.done <- <-victim.done // exited; leave the result for the cleanup
+		killed := time.Now()
+		time.Sleep(1500 * time.Millisecond) // probes in flight land
+		base := probesSince(t, db, killed.Add(1500*time.Millisecond))
+		deadline := killed.Add(replica.DefaultLeaseTTL + 10*time.Second)
+		for probesSince(t, db, killed.Add(1500*time.Millisecond)) <= base {
+			if time.Now().After(deadline) {
+				t.Fatalf("no probe %s after the leader was killed", time.Since(killed))
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		d := time.Since(killed)
+		t.Logf("probing resumed %s after kill -9 of the leader (lease %s)", d, replica.DefaultLeaseTTL)
+		if d > replica.DefaultLeaseTTL+2*time.Second {
+			t.Errorf("probing resumed after %s, want within the lease time (%s) and a probe interval", d, replica.DefaultLeaseTTL)
+		}
+	})
+}
