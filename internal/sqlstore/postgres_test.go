@@ -3,7 +3,9 @@ package sqlstore
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -155,5 +157,98 @@ func TestPostgresUnavailable(t *testing.T) {
 	}
 	if !errors.Is(err, errUnavailable) {
 		t.Errorf("err %v is not errUnavailable", err)
+	}
+}
+
+// proxy forwards TCP connections to target until cut, which closes them all.
+type proxy struct {
+	ln    net.Listener
+	mu    sync.Mutex
+	conns []net.Conn
+	wg    sync.WaitGroup
+}
+
+func startProxy(t *testing.T, target string) *proxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proxy{ln: ln}
+	p.wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			up, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, c, up)
+			p.mu.Unlock()
+			p.wg.Go(func() { io.Copy(up, c); up.Close() })
+			p.wg.Go(func() { io.Copy(c, up); c.Close() })
+		}
+	})
+	t.Cleanup(p.cut)
+	return p
+}
+
+func (p *proxy) cut() {
+	p.ln.Close()
+	p.mu.Lock()
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.mu.Unlock()
+	p.wg.Wait()
+}
+
+// When PostgreSQL goes away, reads and writes fail with EUnavailable (a 503)
+// and Ping fails, so readiness fails.
+func TestPostgresLostServerIsUnavailable(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := startProxy(t, u.Host)
+	u.Host = p.ln.Addr().String()
+	q := u.Query()
+	q.Set("connect_timeout", "2")
+	u.RawQuery = q.Encode()
+	s := mustOpen(t, u.String(), newSealer(t))
+	ctx := context.Background()
+	if err := s.CreateProvider(ctx, storetest.AgoraProvider(t, "agora"), switchboard.AuditEntry{}); err != nil {
+		t.Fatal(err)
+	}
+	p.cut()
+
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	tests := []struct {
+		name string
+		call func() error
+	}{
+		{"Ping", func() error { return s.Ping(ctx) }},
+		{"GetProvider", func() error { _, err := s.GetProvider(ctx, "agora"); return err }},
+		{"CreateProvider", func() error {
+			return s.CreateProvider(ctx, storetest.AgoraProvider(t, "other"), switchboard.AuditEntry{})
+		}},
+		{"RecordCheck", func() error {
+			_, _, err := s.RecordCheck(ctx, "agora", switchboard.ProbeResult{OK: true}, nil)
+			return err
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.call()
+			if code := switchboard.ErrorCode(err); code != switchboard.EUnavailable {
+				t.Errorf("code = %q, want %q (err %v)", code, switchboard.EUnavailable, err)
+			}
+		})
 	}
 }
