@@ -118,6 +118,11 @@ type app struct {
 }
 
 func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, error) {
+	if !strings.HasPrefix(cfg.DB, "sqlite:") && cfg.SecretKey == "" {
+		// A key file per replica would leave each unable to read the
+		// credentials the others stored.
+		return nil, errors.New("credential key: SWITCHBOARD_SECRET_KEY is required with PostgreSQL, the same on every replica")
+	}
 	key, err := secrets.LoadKey(cfg.SecretKey, keyFileFor(cfg.DB))
 	if err != nil {
 		return nil, fmt.Errorf("credential key: %w", err)

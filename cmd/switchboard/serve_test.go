@@ -445,3 +445,14 @@ func TestSigkillLosesNothingAcknowledged(t *testing.T) {
 	}
 	_ = list
 }
+
+// TestPostgresNeedsSharedKey: replicas must share the credential key, so
+// PostgreSQL without SWITCHBOARD_SECRET_KEY is refused before anything starts.
+func TestPostgresNeedsSharedKey(t *testing.T) {
+	var out bytes.Buffer
+	err := run(context.Background(), []string{"serve", "--addr", "127.0.0.1:0", "--db", "postgres://nobody@127.0.0.1:1/none"},
+		func(string) string { return "" }, &out, &out)
+	if err == nil || !strings.Contains(err.Error(), "SWITCHBOARD_SECRET_KEY") {
+		t.Fatalf("serve without a key on PostgreSQL: %v", err)
+	}
+}
