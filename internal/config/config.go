@@ -50,29 +50,21 @@ func Default() Config {
 // the environment (through getenv) and the file named by --config or
 // SWITCHBOARD_CONFIG. Flag > env > file > default.
 func Load(args []string, getenv func(string) string, stderr io.Writer) (Config, error) {
-	c := Default()
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var f Config
+	// A first pass reports flag errors and finds --config; the second, once the
+	// file and the environment are applied, sets only the flags given.
+	scratch := Default() // so that -h shows the defaults
 	var file string
-	fs.StringVar(&file, "config", "", "YAML configuration file")
-	fs.StringVar(&f.Addr, "addr", c.Addr, "listen address (env SWITCHBOARD_ADDR)")
-	fs.StringVar(&f.DB, "db", c.DB, "database: sqlite:PATH or postgres://... (env SWITCHBOARD_DB)")
-	fs.StringVar(&f.LogFormat, "log-format", c.LogFormat, "log format: text or json (env SWITCHBOARD_LOG_FORMAT)")
-	fs.StringVar(&f.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn, error (env SWITCHBOARD_LOG_LEVEL)")
-	fs.Float64Var(&f.PublicRateLimit, "public-rate-limit", c.PublicRateLimit, "requests/s per client IP on public endpoints; 0 = off (env SWITCHBOARD_PUBLIC_RATE_LIMIT)")
-	fs.IntVar(&f.PublicBurst, "public-burst", c.PublicBurst, "burst of the public rate limit (env SWITCHBOARD_PUBLIC_BURST)")
-	fs.IntVar(&f.HealthConcurrency, "health-concurrency", c.HealthConcurrency, "probes run at once at most (env SWITCHBOARD_HEALTH_CONCURRENCY)")
-	fs.DurationVar(&f.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "time allowed for in-flight requests at shutdown (env SWITCHBOARD_SHUTDOWN_TIMEOUT)")
-	if err := fs.Parse(args); err != nil {
-		return c, err
+	first := flagSet(&scratch, &file, stderr)
+	if err := first.Parse(args); err != nil {
+		return scratch, err
 	}
-	if fs.NArg() > 0 {
-		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	if first.NArg() > 0 {
+		return scratch, fmt.Errorf("unexpected argument %q", first.Arg(0))
 	}
 	if file == "" {
 		file = getenv("SWITCHBOARD_CONFIG")
 	}
+	c := Default()
 	if file != "" {
 		b, err := os.ReadFile(file)
 		if err != nil {
@@ -87,36 +79,31 @@ func Load(args []string, getenv func(string) string, stderr io.Writer) (Config, 
 	if err := applyEnv(&c, getenv); err != nil {
 		return c, err
 	}
-	set := map[string]bool{}
-	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
-	if set["addr"] {
-		c.Addr = f.Addr
-	}
-	if set["db"] {
-		c.DB = f.DB
-	}
-	if set["log-format"] {
-		c.LogFormat = f.LogFormat
-	}
-	if set["log-level"] {
-		c.LogLevel = f.LogLevel
-	}
-	if set["public-rate-limit"] {
-		c.PublicRateLimit = f.PublicRateLimit
-	}
-	if set["public-burst"] {
-		c.PublicBurst = f.PublicBurst
-	}
-	if set["health-concurrency"] {
-		c.HealthConcurrency = f.HealthConcurrency
-	}
-	if set["shutdown-timeout"] {
-		c.ShutdownTimeout = f.ShutdownTimeout
+	// Binding a flag to a field keeps the field's value as the flag's default,
+	// so parsing again changes only the fields whose flags were given.
+	if err := flagSet(&c, &file, io.Discard).Parse(args); err != nil {
+		return c, err
 	}
 	c.BootstrapToken = getenv("SWITCHBOARD_BOOTSTRAP_TOKEN")
 	c.AdminPassword = getenv("SWITCHBOARD_ADMIN_PASSWORD")
 	c.SecretKey = getenv("SWITCHBOARD_SECRET_KEY")
 	return c, c.Validate()
+}
+
+// flagSet binds the flags of `serve` to the fields of c.
+func flagSet(c *Config, file *string, out io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.StringVar(file, "config", "", "YAML configuration file (env SWITCHBOARD_CONFIG)")
+	fs.StringVar(&c.Addr, "addr", c.Addr, "listen address (env SWITCHBOARD_ADDR)")
+	fs.StringVar(&c.DB, "db", c.DB, "database: sqlite:PATH or postgres://... (env SWITCHBOARD_DB)")
+	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log format: text or json (env SWITCHBOARD_LOG_FORMAT)")
+	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn, error (env SWITCHBOARD_LOG_LEVEL)")
+	fs.Float64Var(&c.PublicRateLimit, "public-rate-limit", c.PublicRateLimit, "requests/s per client IP on public endpoints; 0 = off (env SWITCHBOARD_PUBLIC_RATE_LIMIT)")
+	fs.IntVar(&c.PublicBurst, "public-burst", c.PublicBurst, "burst of the public rate limit (env SWITCHBOARD_PUBLIC_BURST)")
+	fs.IntVar(&c.HealthConcurrency, "health-concurrency", c.HealthConcurrency, "probes run at once at most (env SWITCHBOARD_HEALTH_CONCURRENCY)")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "time allowed for in-flight requests at shutdown (env SWITCHBOARD_SHUTDOWN_TIMEOUT)")
+	return fs
 }
 
 func applyEnv(c *Config, getenv func(string) string) error {
