@@ -10,6 +10,7 @@ import (
 	"time"
 
 	sb "github.com/switchboardhq/switchboard"
+	"github.com/switchboardhq/switchboard/internal/pgtest"
 )
 
 var seq atomic.Int64
@@ -477,5 +478,57 @@ func TestRevokedTokenRejected(t *testing.T) {
 		if _, ok := tk["hash"]; ok {
 			t.Fatal("token hash in listing")
 		}
+	}
+}
+
+// TestTextInputsOnEveryStore sends strings that PostgreSQL cannot store as
+// text (a NUL, invalid UTF-8) in every place where client text reaches the
+// store unchecked by a pattern, and wants a 4xx naming the field, never a 5xx.
+func TestTextInputsOnEveryStore(t *testing.T) {
+	stores := []struct {
+		name string
+		dsn  func(t *testing.T) string
+	}{
+		{"sqlite", func(*testing.T) string { return "" }},
+		{"postgres", func(t *testing.T) string { return pgtest.DSN(t) }},
+	}
+	for _, store := range stores {
+		t.Run(store.name, func(t *testing.T) {
+			e := newTestEnvOn(t, store.dsn(t))
+			e.createProvider(e.agoraProvider("agora", 1))
+			e.createProvider(e.zegoProvider("zegocloud", 2))
+			client := e.tokens[sb.RoleClient]
+			var a struct{ ID string }
+			e.mustDo("POST", "/api/streams", client, map[string]any{"room": "r", "userId": "u", "role": "publisher"}, 201, &a)
+			s := "/api/streams/" + a.ID
+			cases := []struct {
+				name, method, path, token string
+				body                      any
+				status                    int
+				field                     string
+			}{
+				{"audit target NUL", "GET", "/api/audit?target=%00", e.tokens[sb.RoleAdmin], nil, 400, "target"},
+				{"audit target not UTF-8", "GET", "/api/audit?target=%ff", e.tokens[sb.RoleAdmin], nil, 400, "target"},
+				{"revoke id NUL", "DELETE", "/api/auth/tokens/%00", e.tokens[sb.RoleSuperadmin], nil, 400, "id"},
+				{"revoke id not UTF-8", "DELETE", "/api/auth/tokens/%ff", e.tokens[sb.RoleSuperadmin], nil, 400, "id"},
+				{"login username NUL", "POST", "/api/auth/login", "", `{"username":"ad\u0000min","password":"x"}`, 400, "username"},
+				{"failure code NUL", "POST", s + "/failures", client, `{"provider":"agora","stage":"connect","code":"a\u0000"}`, 400, "code"},
+				{"failure message NUL", "POST", s + "/failures", client, `{"provider":"agora","stage":"connect","message":"a\u0000"}`, 400, "message"},
+				{"migrate reason NUL", "POST", s + "/migrate", client, `{"to":"zegocloud","reason":"a\u0000"}`, 400, "reason"},
+			}
+			for _, c := range cases {
+				t.Run(c.name, func(t *testing.T) {
+					e.t = t
+					st, b := e.do(c.method, c.path, c.token, c.body)
+					var eb errorBody
+					if err := json.Unmarshal(b, &eb); err != nil {
+						t.Fatalf("status %d, not a JSON error: %s", st, b)
+					}
+					if st != c.status || eb.Error.Field != c.field {
+						t.Fatalf("got %d field %q, want %d field %q: %s", st, eb.Error.Field, c.status, c.field, b)
+					}
+				})
+			}
+		})
 	}
 }

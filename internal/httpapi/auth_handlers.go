@@ -4,10 +4,12 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"golang.org/x/time/rate"
 
@@ -37,8 +39,8 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	if req.Username == "" || len(req.Username) > 128 {
-		s.writeError(w, r, sb.Invalid("username", "is required (at most 128 characters)"))
+	if req.Username == "" || len(req.Username) > 128 || !validText(req.Username) {
+		s.writeError(w, r, sb.Invalid("username", "is required (at most 128 characters of text)"))
 		return
 	}
 	if req.Password == "" || len(req.Password) > 1024 {
@@ -177,7 +179,7 @@ func (s *Server) listTokens(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if id == "" || len(id) > 64 {
+	if !tokenIDRE.MatchString(id) {
 		s.writeError(w, r, sb.Invalid("id", "is not a token id"))
 		return
 	}
@@ -189,6 +191,15 @@ func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request) {
 	}
 	s.logger.InfoContext(r.Context(), "token revoked", "token_id", id)
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// tokenIDRE matches token ids (auth.NewID makes them of base64url letters).
+var tokenIDRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// validText reports whether s can be stored as text by every store: valid
+// UTF-8 without NUL, which PostgreSQL refuses in a text column.
+func validText(s string) bool {
+	return utf8.ValidString(s) && !strings.ContainsRune(s, 0)
 }
 
 // clientIP is the remote address of the connection. X-Forwarded-For is not

@@ -124,14 +124,24 @@ var hashOnce = sync.OnceValue(func() string {
 
 func newTestEnv(t testing.TB) *testEnv {
 	t.Helper()
+	return newTestEnvOn(t, "")
+}
+
+// newTestEnvOn is newTestEnv on the store named by dsn; "" is an SQLite file
+// in a temporary directory.
+func newTestEnvOn(t testing.TB, dsn string) *testEnv {
+	t.Helper()
 	dir := t.TempDir()
+	if dsn == "" {
+		dsn = "sqlite:" + filepath.Join(dir, "sb.db")
+	}
 	key := bytes.Repeat([]byte{7}, 32)
 	sealer, err := secrets.NewAESGCM(key)
 	if err != nil {
 		t.Fatal(err)
 	}
 	clock := &fakeClock{now: time.Now().UTC()}
-	store, err := sqlstore.Open(context.Background(), "sqlite:"+filepath.Join(dir, "sb.db"), sealer, clock)
+	store, err := sqlstore.Open(context.Background(), dsn, sealer, clock)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -319,6 +319,10 @@ func publicView(rec sb.ProviderRecord) publicProvider {
 func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	f := sb.AuditFilter{Target: q.Get("target"), Limit: 100}
+	if len(f.Target) > 256 || !validText(f.Target) {
+		s.writeError(w, r, sb.Invalid("target", "must be at most 256 characters of text"))
+		return
+	}
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 1000 {

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	sb "github.com/switchboardhq/switchboard"
 	"github.com/switchboardhq/switchboard/internal/health"
@@ -433,11 +434,11 @@ func (s *Service) ReportFailure(ctx context.Context, id, owner string, admin boo
 	default:
 		return sb.Invalid("stage", "must be connect, auth, operation, timeout or media")
 	}
-	if len(f.Code) > 64 {
-		return sb.Invalid("code", "at most 64 characters")
+	if len(f.Code) > 64 || !validText(f.Code) {
+		return sb.Invalid("code", "at most 64 characters of text")
 	}
-	if len(f.Message) > 1024 {
-		return sb.Invalid("message", "at most 1024 characters")
+	if len(f.Message) > 1024 || !validText(f.Message) {
+		return sb.Invalid("message", "at most 1024 characters of text")
 	}
 	st, err := s.own(ctx, id, owner, admin)
 	if err != nil {
@@ -454,7 +455,7 @@ func (s *Service) ReportFailure(ctx context.Context, id, owner string, admin boo
 	}
 	now := s.clock.Now()
 	if err := s.store.AppendTrail(ctx, sb.TrailEntry{StreamID: id, At: now, Kind: sb.TrailFailure, Provider: f.Provider,
-		Reason: truncate(f.Message, 1024), Stage: f.Stage, Code: f.Code}); err != nil {
+		Reason: f.Message, Stage: f.Stage, Code: f.Code}); err != nil {
 		return err
 	}
 	if _, err := s.checker.ReportClientFailure(ctx, f.Provider, now); err != nil {
@@ -501,8 +502,8 @@ func (s *Service) Migrate(ctx context.Context, id, owner string, admin bool, req
 	if req.To != "" && !sb.ValidName(req.To) {
 		return Assignment{}, sb.Invalid("to", "is not a provider name")
 	}
-	if req.Reason == "" || len(req.Reason) > 256 {
-		return Assignment{}, sb.Invalid("reason", "is required: at most 256 characters")
+	if req.Reason == "" || len(req.Reason) > 256 || !validText(req.Reason) {
+		return Assignment{}, sb.Invalid("reason", "is required: at most 256 characters of text")
 	}
 	st, err := s.own(ctx, id, owner, admin)
 	if err != nil {
@@ -587,9 +588,8 @@ func Lifecycle(st sb.Stream, reason string) StreamLifecycle {
 	return StreamLifecycle{StreamID: st.ID, Provider: st.Provider, Room: st.Room, Role: st.Role, Quality: st.Quality, Reason: reason}
 }
 
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n]
+// validText reports whether s can be stored as text by every store: valid
+// UTF-8 without NUL, which PostgreSQL refuses in a text column.
+func validText(s string) bool {
+	return utf8.ValidString(s) && !strings.ContainsRune(s, 0)
 }
