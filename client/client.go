@@ -91,7 +91,8 @@ type Client struct {
 
 	ctx    context.Context // ends when the Client closes
 	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	wg     sync.WaitGroup // the Client's background goroutines
+	starts sync.WaitGroup // calls of Start in flight; Add only under mu while !closed
 
 	mu sync.Mutex
 	// The fields below are guarded by mu.
@@ -163,7 +164,9 @@ func New(serverURL, token string, opts ...Option) (*Client, error) {
 
 // Close ends every stream of the Client (each on the server, with a fresh
 // deadline, and on its media engine), stops the background work and returns
-// once every goroutine of the Client has exited. It is idempotent.
+// once every goroutine of the Client has exited. Starts in flight are
+// abandoned: they return an error wrapping ErrClosed, or a stream that Close
+// ends. It is idempotent.
 func (c *Client) Close() error {
 	c.mu.Lock()
 	if c.closed {
@@ -171,11 +174,13 @@ func (c *Client) Close() error {
 		return nil
 	}
 	c.closed = true
-	list := make([]*Stream, 0, len(c.streams))
-	for s := range c.streams {
-		list = append(list, s)
-	}
 	c.mu.Unlock()
+	// Stop the background work and the starts in flight, and wait for the
+	// starts: a stream they had tracked is in the list below, with its
+	// goroutines started.
+	c.cancel()
+	c.starts.Wait()
+	list := c.Streams()
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -185,7 +190,6 @@ func (c *Client) Close() error {
 		wg.Go(func() { errs[i] = s.Close(ctx) })
 	}
 	wg.Wait()
-	c.cancel()
 	c.wg.Wait()
 	if c.ownHC {
 		c.hc.CloseIdleConnections()

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -335,4 +336,42 @@ func TestNewValidates(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Close abandons the starts in flight: by the time it returns every Start has
+// returned, no connection is left and no goroutine of the Client runs.
+func TestCloseAbandonsStarts(t *testing.T) {
+	e := newEnv(t, settings())
+	before := runtime.NumGoroutine()
+	slow := simengine.New(time.Minute) // connects wait for their context
+	c, err := client.New(e.url, e.token, client.WithEngine("agora", slow), client.WithEngine("zegocloud", slow))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 4
+	var returned atomic.Int32
+	errs := make(chan error, n)
+	for i := range n {
+		go func() {
+			s, err := c.Start(context.Background(), fmt.Sprintf("room-%d", i))
+			if err == nil {
+				err = fmt.Errorf("Start returned stream %s while its connect hung", s.ID())
+			}
+			returned.Add(1)
+			errs <- err
+		}()
+	}
+	waitFor(t, "every start to reach the engine", func() bool { return slow.Connects() == n })
+	if err := c.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	if got := returned.Load(); got != n {
+		t.Errorf("%d of %d starts had returned when Close returned", got, n)
+	}
+	for range n {
+		if err := <-errs; !errors.Is(err, client.ErrClosed) {
+			t.Errorf("Start = %v, want ErrClosed", err)
+		}
+	}
+	checkGoroutines(t, before)
 }

@@ -315,14 +315,26 @@ func (c *Client) Start(ctx context.Context, room string, opts ...StartOption) (*
 		o.userID = "u-" + randomHex(8)
 	}
 	c.mu.Lock()
-	closed := c.closed
-	c.mu.Unlock()
-	if closed {
+	if c.closed {
+		c.mu.Unlock()
 		return nil, ErrClosed
+	}
+	c.starts.Add(1)
+	c.mu.Unlock()
+	defer c.starts.Done()
+	// Close abandons the start: it waits for it, so it must not wait long.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(c.ctx, cancel)()
+	closedErr := func(err error) error {
+		if c.ctx.Err() != nil {
+			return fmt.Errorf("start stream in room %s: %w", room, ErrClosed)
+		}
+		return fmt.Errorf("start stream in room %s: %w", room, err)
 	}
 	cfg, err := c.config(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("start stream in room %s: %w", room, err)
+		return nil, closedErr(err)
 	}
 	s := newStream(c, room)
 	endOp := c.budget.begin()
@@ -340,7 +352,7 @@ func (c *Client) Start(ctx context.Context, room string, opts ...StartOption) (*
 		close(s.states)
 		s.mu.Unlock()
 		close(s.done)
-		return nil, fmt.Errorf("start stream in room %s: %w", room, err)
+		return nil, closedErr(err)
 	}
 	s.id, s.endOp = a.StreamID, endOp
 	s.mu.Lock()
@@ -349,9 +361,11 @@ func (c *Client) Start(ctx context.Context, room string, opts ...StartOption) (*
 		s.setPendingLocked(s.mediaTrigger(sl))
 	}
 	s.mu.Unlock()
-	if !c.track(s) {
-		_ = s.finish(context.WithoutCancel(ctx), nil)
-		return nil, ErrClosed
+	if !c.track(s) { // Close came first
+		fctx, fcancel := context.WithTimeout(context.WithoutCancel(ctx), c.requestTimeout)
+		_ = s.finish(fctx, nil)
+		fcancel()
+		return nil, fmt.Errorf("start stream in room %s: %w", room, ErrClosed)
 	}
 	s.emit(Live{Provider: a.Provider.Name})
 	s.wg.Add(2)
