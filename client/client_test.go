@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"net/http"
 	"runtime"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -374,4 +376,73 @@ func TestCloseAbandonsStarts(t *testing.T) {
 		}
 	}
 	checkGoroutines(t, before)
+}
+
+// budgetProbe records, at each connect, how many retries the Client's budget
+// counts.
+type budgetProbe struct {
+	client.MediaEngine
+	c    atomic.Pointer[client.Client]
+	mu   sync.Mutex
+	seen []int
+}
+
+func (b *budgetProbe) Connect(ctx context.Context, a client.Assignment, report func(client.MediaError)) (client.Connection, error) {
+	b.mu.Lock()
+	b.seen = append(b.seen, b.c.Load().RetriesInFlight())
+	b.mu.Unlock()
+	return b.MediaEngine.Connect(ctx, a, report)
+}
+
+func (b *budgetProbe) take() []int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := b.seen
+	b.seen = nil
+	return out
+}
+
+// A retry counts once against the retry budget, from its backoff to its
+// outcome, whether it is a start attempt or a failover attempt; the first
+// attempt is not a retry.
+func TestRetryBudgetCountsEachRetryOnce(t *testing.T) {
+	all := []string{primary, backup, simengine.LiveKit}
+	tests := []struct {
+		name     string
+		failover bool // start live, then fail every provider; else fail them before the start
+	}{
+		{"start", false},
+		{"failover", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, settings())
+			probe := &budgetProbe{MediaEngine: e.eng}
+			c := e.newClient(client.WithEngine("agora", probe), client.WithEngine("zegocloud", probe), client.WithEngine("livekit", probe))
+			probe.c.Store(c)
+			down := func() {
+				for _, p := range all {
+					e.eng.Down(p, true)
+				}
+			}
+			if !tt.failover {
+				down()
+				if _, err := c.Start(context.Background(), "room-budget"); err == nil {
+					t.Fatal("Start succeeded with every provider down")
+				}
+			} else {
+				s := mustStart(t, c, "room-budget")
+				probe.take()
+				down()
+				e.eng.Fail(primary)
+				nextState[client.Failed](t, s)
+			}
+			if got, want := probe.take(), []int{0, 1, 1}; !slices.Equal(got, want) {
+				t.Errorf("retries in flight at each connect = %v, want %v", got, want)
+			}
+			if got := c.RetriesInFlight(); got != 0 {
+				t.Errorf("%d retries still counted after the attempts", got)
+			}
+		})
+	}
 }

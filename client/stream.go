@@ -397,15 +397,25 @@ func (s *Stream) startAttempts(ctx context.Context, cfg Config, body startBody) 
 		return nil, Assignment{}, nil, err
 	}
 	attempts := max(cfg.MaxRetries, 1)
+	// A retry counts against the budget from its backoff to its outcome.
+	var release func()
+	defer func() {
+		if release != nil {
+			release()
+		}
+	}()
 	for attempt := 1; attempt <= attempts; attempt++ {
+		if release != nil {
+			release()
+			release = nil
+		}
 		if attempt > 1 {
-			release, ok := c.budget.acquire()
+			r, ok := c.budget.acquire()
 			if !ok {
 				return giveUp(fmt.Errorf("%w (after: %w)", ErrRetryBudget, lastErr))
 			}
-			ok = sleep(ctx, backoff(cfg.RetryBackoff, attempt-1))
-			release()
-			if !ok {
+			release = r
+			if !sleep(ctx, backoff(cfg.RetryBackoff, attempt-1)) {
 				return giveUp(ctx.Err())
 			}
 		}
@@ -629,27 +639,33 @@ func (s *Stream) move(t trigger) error {
 		attempts = 1
 	}
 	var lastErr error
+	// A retry counts against the budget from its backoff to its outcome; one
+	// the budget refuses is skipped after the same backoff.
+	var release func()
+	defer func() {
+		if release != nil {
+			release()
+		}
+	}()
 	for attempt := 1; attempt <= attempts; attempt++ {
+		if release != nil {
+			release()
+			release = nil
+		}
 		if attempt > 1 {
-			release, ok := c.budget.acquire()
-			d := backoff(cfg.RetryBackoff, attempt-1)
-			if !ok {
-				lastErr = fmt.Errorf("%w (after: %w)", ErrRetryBudget, lastErr)
-			} else {
+			r, ok := c.budget.acquire()
+			if ok {
+				release = r
 				s.emit(Reconnecting{Provider: from, Attempt: attempt - 1, Err: lastErr})
+			} else if !errors.Is(lastErr, ErrRetryBudget) {
+				lastErr = fmt.Errorf("%w (after: %w)", ErrRetryBudget, lastErr)
 			}
-			slept := sleep(s.ctx, d)
-			if !ok {
-				if !slept {
-					return s.ctx.Err()
-				}
-				continue
-			}
-			if !slept {
-				release()
+			if !sleep(s.ctx, backoff(cfg.RetryBackoff, attempt-1)) {
 				return s.ctx.Err()
 			}
-			defer release()
+			if !ok {
+				continue
+			}
 		}
 		to := t.to
 		if !planned {
