@@ -161,15 +161,23 @@ func (e *Events) signal() {
 	}
 }
 
-// write appends queued events to the log.
+// drainTimeout bounds how long write spends, once ctx has ended, appending the
+// events still queued.
+const drainTimeout = 5 * time.Second
+
+// write appends queued events to the log. When ctx ends it appends those still
+// queued, so that what the server did while it shut down (the last requests it
+// drained) reaches the other replicas.
 func (e *Events) write(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
+			e.drain(ctx)
 			return
 		case ev := <-e.queue:
 			if err := e.insert(ctx, ev); err != nil {
 				if ctx.Err() != nil {
+					e.drain(ctx, ev)
 					return
 				}
 				e.log.Warn("event published locally only", "type", ev.Type, "reason", "event log unavailable", "err", err.Error())
@@ -177,6 +185,30 @@ func (e *Events) write(ctx context.Context) {
 				continue
 			}
 			e.signal()
+		}
+	}
+}
+
+// drain appends pending and then the queued events under a deadline of its
+// own; those it cannot append go to the local bus only.
+func (e *Events) drain(ctx context.Context, pending ...switchboard.Event) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), drainTimeout)
+	defer cancel()
+	put := func(ev switchboard.Event) {
+		if err := e.insert(ctx, ev); err != nil {
+			e.log.Warn("event published locally only", "type", ev.Type, "reason", "event log unavailable", "err", err.Error())
+			e.local.Publish(ev)
+		}
+	}
+	for _, ev := range pending {
+		put(ev)
+	}
+	for {
+		select {
+		case ev := <-e.queue:
+			put(ev)
+		default:
+			return
 		}
 	}
 }

@@ -227,3 +227,29 @@ func TestSolo(t *testing.T) {
 		t.Fatalf("Solo ran=%v err=%v", ran, err)
 	}
 }
+
+// TestEventsWrittenAtStop shows that events published before Run's context
+// ends are in the log when Run returns: a server publishes the events of the
+// requests it drains while it shuts down, and other replicas must see them.
+func TestEventsWrittenAtStop(t *testing.T) {
+	db, dsn := openDB(t)
+	checkGoroutines(t)
+	local := &recorder{}
+	ev := NewEvents(db, local, EventsOptions{DSN: dsn, ReplicaID: "stopping"})
+	const n = 20
+	for i := range n {
+		ev.Publish(switchboard.Event{Type: "test.stop", At: time.Now(), Data: map[string]int{"i": i}})
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // stopped before it could write anything
+	if err := ev.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var got int
+	if err := db.QueryRow(`SELECT COUNT(*) FROM switchboard_events WHERE replica = 'stopping'`).Scan(&got); err != nil {
+		t.Fatal(err)
+	}
+	if got != n {
+		t.Fatalf("%d events in the log after Run returned, want %d", got, n)
+	}
+}
