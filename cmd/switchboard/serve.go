@@ -74,16 +74,28 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	fmt.Fprintf(stdout, "switchboard listening on http://%s\n", ln.Addr())
 
 	g, gctx := errgroup.WithContext(ctx)
+	// The background work outlives the requests being drained, which still
+	// publish events (shared with the other replicas by a runner) and ask
+	// for checks; it stops once they are done, and the store closes last.
+	rctx, stopRunners := context.WithCancel(context.WithoutCancel(gctx))
+	defer stopRunners()
 	g.Go(func() error {
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 			return err
 		}
 		return nil
 	})
-	g.Go(func() error { return app.run(gctx) })
+	g.Go(func() error {
+		err := app.run(rctx)
+		if err != nil && rctx.Err() == nil {
+			return fmt.Errorf("background work: %w", err)
+		}
+		return nil
+	})
 	g.Go(func() error {
 		<-gctx.Done()
 		log.Info("shutting down")
+		defer stopRunners()
 		sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 		defer cancel()
 		return srv.Shutdown(sctx)
