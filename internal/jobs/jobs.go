@@ -258,22 +258,23 @@ func (r *Runner) monthlyRollup(ctx context.Context, now time.Time) error {
 		if err != nil {
 			return fmt.Errorf("list providers: %w", err)
 		}
-		costs, err := r.costs(ctx, recs, from, to)
+		stats, err := r.stats(ctx, from, to)
 		if err != nil {
 			return err
 		}
 		us := make([]sb.MonthlyUsage, 0, len(recs))
 		for _, rec := range recs {
-			c := costs[rec.Name]
-			if !c.used() && !rec.CreatedAt.IsZero() && !rec.CreatedAt.Before(to) {
+			st := stats[rec.Name]
+			if !used(st.Minutes) && !rec.CreatedAt.IsZero() && !rec.CreatedAt.Before(to) {
 				continue
 			}
-			if c.minutes == nil {
-				c.minutes = map[sb.Quality]float64{}
+			minutes := st.Minutes
+			if minutes == nil { // created after StatsAt listed the providers
+				minutes = map[sb.Quality]float64{}
 			}
 			us = append(us, sb.MonthlyUsage{
-				Provider: rec.Name, Month: month, Minutes: c.minutes,
-				Cost: c.cost, Currency: rec.Pricing.Currency,
+				Provider: rec.Name, Month: month, Minutes: minutes,
+				Cost: st.MonthlyCost, Currency: rec.Pricing.Currency,
 			})
 		}
 		if err := r.store.SaveMonthlyUsage(ctx, us); err != nil {
@@ -307,7 +308,7 @@ func (r *Runner) budgetAlerts(ctx context.Context, now time.Time) error {
 	if !pending {
 		return nil
 	}
-	costs, err := r.costs(ctx, recs, from, now)
+	stats, err := r.stats(ctx, from, now)
 	if err != nil {
 		return err
 	}
@@ -316,7 +317,7 @@ func (r *Runner) budgetAlerts(ctx context.Context, now time.Time) error {
 		if rec.MonthlyBudget <= 0 {
 			continue
 		}
-		cost := costs[rec.Name].cost
+		cost := stats[rec.Name].MonthlyCost
 		for _, t := range r.thresholds {
 			if !reached(cost, rec.MonthlyBudget, t) {
 				break // thresholds are sorted
@@ -366,43 +367,28 @@ func (r *Runner) once(ctx context.Context, job, period string, now time.Time, wo
 	return nil
 }
 
-// usage is one provider's minutes per tier and their cost over a period.
-type usage struct {
-	minutes map[sb.Quality]float64
-	cost    float64
+// stats prices every registered provider's usage over [from, to) at its
+// current pricing (streams.StatsAt), by provider name.
+func (r *Runner) stats(ctx context.Context, from, to time.Time) (map[string]streams.ProviderStats, error) {
+	list, err := streams.StatsAt(ctx, r.store, from, to)
+	if err != nil {
+		return nil, fmt.Errorf("usage: %w", err)
+	}
+	out := make(map[string]streams.ProviderStats, len(list))
+	for _, s := range list {
+		out[s.Name] = s
+	}
+	return out, nil
 }
 
-// used reports whether the provider streamed at all in the period.
-func (u usage) used() bool {
-	for _, m := range u.minutes {
+// used reports whether any minutes were streamed.
+func used(minutes map[sb.Quality]float64) bool {
+	for _, m := range minutes {
 		if m > 0 {
 			return true
 		}
 	}
 	return false
-}
-
-// costs prices every registered provider's usage over [from, to) at its
-// current pricing, as streams.StatsAt does.
-func (r *Runner) costs(ctx context.Context, recs []sb.ProviderRecord, from, to time.Time) (map[string]usage, error) {
-	us, err := r.store.Usage(ctx, from, to)
-	if err != nil {
-		return nil, fmt.Errorf("usage: %w", err)
-	}
-	pricing := make(map[string]sb.Pricing, len(recs))
-	for _, rec := range recs {
-		pricing[rec.Name] = rec.Pricing
-	}
-	out := make(map[string]usage, len(us))
-	for _, u := range us {
-		p, ok := pricing[u.Provider]
-		if !ok {
-			continue // deleted: no pricing to apply
-		}
-		mins := streams.Minutes(u.Seconds)
-		out[u.Provider] = usage{minutes: mins, cost: streams.Cost(mins, p)}
-	}
-	return out, nil
 }
 
 // reached reports whether cost is at least pct percent of budget, compared in

@@ -50,6 +50,15 @@ type ProviderStats struct {
 	FailoversIn       int64     `json:"failoversIn"`
 	FailoversOut      int64     `json:"failoversOut"`
 	ErrorRate         float64   `json:"errorRate"`
+	// Minutes are the minutes per quality tier that MinutesThisMonth and
+	// MonthlyCost are made of. They are not served.
+	Minutes map[sb.Quality]float64 `json:"-"`
+}
+
+// UsageStore is what StatsAt reads: the registry and the streams' usage.
+type UsageStore interface {
+	ListProviders(ctx context.Context) ([]sb.ProviderRecord, error)
+	Usage(ctx context.Context, from, to time.Time) ([]sb.ProviderUsage, error)
 }
 
 // Stats returns every provider's streams, usage and cost this month.
@@ -58,8 +67,9 @@ func (s *Service) Stats(ctx context.Context) ([]ProviderStats, error) {
 	return StatsAt(ctx, s.store, MonthStart(now), now)
 }
 
-// StatsAt computes the stats of every registered provider over [from, to).
-func StatsAt(ctx context.Context, st Store, from, to time.Time) ([]ProviderStats, error) {
+// StatsAt computes the stats of every registered provider over [from, to),
+// pricing its usage at its current pricing.
+func StatsAt(ctx context.Context, st UsageStore, from, to time.Time) ([]ProviderStats, error) {
 	recs, err := st.ListProviders(ctx)
 	if err != nil {
 		return nil, err
@@ -84,7 +94,7 @@ func StatsAt(ctx context.Context, st Store, from, to time.Time) ([]ProviderStats
 			Name: r.Name, Status: r.Health.Status, ActiveStreams: u.ActiveStreams, TotalStreams: u.TotalStreams,
 			MinutesThisMonth: math.Round(total*100) / 100, MonthlyCost: Cost(mins, r.Pricing), Currency: r.Pricing.Currency,
 			MonthlyBudget: r.MonthlyBudget, FailoversIn: u.FailoversIn, FailoversOut: u.FailoversOut,
-			ErrorRate: math.Round(r.Health.ErrorRate()*100) / 100,
+			ErrorRate: math.Round(r.Health.ErrorRate()*100) / 100, Minutes: mins,
 		}
 		if r.MonthlyBudget > 0 {
 			p := math.Round(ps.MonthlyCost/r.MonthlyBudget*10000) / 100
