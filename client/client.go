@@ -321,7 +321,10 @@ func (c *Client) failProvider(name, reason string) {
 
 // updateProvider applies fn to the cached configuration entry of name, and
 // drops the entry when fn returns false. The slice is copied, never changed
-// in place, so that configurations handed out stay as they were.
+// in place, so that configurations handed out stay as they were. The cached
+// configuration no longer being the one its ETag names, the next refresh
+// fetches it in full: a 304 would otherwise keep what the events made of it
+// even after the server's configuration went back to the one fetched.
 func (c *Client) updateProvider(name string, fn func(p *ProviderConfig) bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -329,6 +332,7 @@ func (c *Client) updateProvider(name string, fn func(p *ProviderConfig) bool) {
 	if i < 0 {
 		return
 	}
+	c.etag = ""
 	ps := slices.Clone(c.cfg.Providers)
 	if !fn(&ps[i]) {
 		ps = slices.Delete(ps, i, i+1)

@@ -449,3 +449,42 @@ func TestRetryBudgetCountsEachRetryOnce(t *testing.T) {
 		})
 	}
 }
+
+// A configuration the events changed is fetched in full at the next refresh:
+// when the server's configuration has returned to the one the Client fetched
+// last, a conditional fetch would answer 304 and leave the Client with what
+// the events had made of it.
+func TestResyncAfterEventsRefetchesInFull(t *testing.T) {
+	e := newEnv(t, settings())
+	c := e.newClient()
+	waitFor(t, "the event stream", c.EventsConnected)
+	first := func() string {
+		cfg, _ := c.Config()
+		if len(cfg.Providers) == 0 {
+			return ""
+		}
+		return cfg.Providers[0].Name
+	}
+	waitFor(t, "the configuration", func() bool { return first() == primary })
+	reorder := func(order ...string) {
+		e.admin(http.MethodPut, "/api/streaming/providers/priorities", map[string][]string{"order": order}, nil)
+	}
+	reorder(backup, primary, simengine.LiveKit)
+	waitFor(t, "the reorder event", func() bool { return first() == backup })
+
+	// The events are lost while the order goes back; the event stream then
+	// asks for a resync.
+	e.setMode(modeNoEvents)
+	waitFor(t, "the event stream to be down", func() bool { return !c.EventsConnected() })
+	reorder(primary, backup, simengine.LiveKit)
+	cfg, _ := c.Config()
+	fetched := cfg.FetchedAt
+	e.setMode(modeResync)
+	waitFor(t, "a refresh after the resync", func() bool {
+		cfg, _ := c.Config()
+		return cfg.FetchedAt.After(fetched)
+	})
+	if got := first(); got != primary {
+		t.Errorf("after the resync the Client has %s first, want %s", got, primary)
+	}
+}

@@ -37,6 +37,7 @@ const (
 	modeUp       int32 = iota
 	modeNoEvents       // GET /api/events answers 503; the rest works
 	modeDown           // every connection is closed without an answer
+	modeResync         // GET /api/events tells the client to resynchronise, then ends
 )
 
 // env is a control plane wired as `switchboard serve` wires it (store, health
@@ -105,6 +106,12 @@ func newEnv(t testing.TB, cs streams.ClientSettings) *env {
 		case modeNoEvents:
 			if r.URL.Path == "/api/events" {
 				http.Error(w, "no events", http.StatusServiceUnavailable)
+				return
+			}
+		case modeResync:
+			if r.URL.Path == "/api/events" {
+				w.Header().Set("Content-Type", "text/event-stream")
+				_, _ = io.WriteString(w, "id: 1000000\nevent: resync\ndata: {\"reason\":\"test\"}\n\n")
 				return
 			}
 		}
@@ -177,6 +184,7 @@ func (e *env) admin(method, path string, in, out any) {
 func (e *env) setMode(m int32) {
 	e.mode.Store(m)
 	e.srv.CloseClientConnections()
+	http.DefaultClient.CloseIdleConnections() // the admin's, cut above
 }
 
 // critical makes the named provider CRITICAL on the server: its fake answers
