@@ -252,3 +252,18 @@ func TestPostgresLostServerIsUnavailable(t *testing.T) {
 		})
 	}
 }
+
+// TestPostgresRefusedText shows that text PostgreSQL refuses (a NUL, invalid
+// UTF-8) is the caller's error, EInvalid, and never an internal one.
+func TestPostgresRefusedText(t *testing.T) {
+	s := mustOpen(t, pgtest.DSN(t), newSealer(t))
+	ctx := context.Background()
+	for _, bad := range []string{"ad\x00min", "ad\xffmin"} {
+		if _, err := s.GetUser(ctx, bad); switchboard.ErrorCode(err) != switchboard.EInvalid {
+			t.Errorf("GetUser(%q): %v, want code %s", bad, err, switchboard.EInvalid)
+		}
+		if _, err := s.ListAudit(ctx, switchboard.AuditFilter{Target: bad}); switchboard.ErrorCode(err) != switchboard.EInvalid {
+			t.Errorf("ListAudit(target %q): %v, want code %s", bad, err, switchboard.EInvalid)
+		}
+	}
+}

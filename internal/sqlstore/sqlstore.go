@@ -287,8 +287,16 @@ func wrap(op string, err error) error {
 	if isUnavailable(err) {
 		return fmt.Errorf("sqlstore: %s: %w (%v)", op, errUnavailable, err)
 	}
+	if c := pgCode(err); c == pgCharacterNotInRepertoire || c == pgUntranslatableCharacter {
+		return fmt.Errorf("sqlstore: %s: %w (%v)", op, errBadText, err)
+	}
 	return fmt.Errorf("sqlstore: %s: %w", op, err)
 }
+
+// errBadText is what callers see when PostgreSQL refuses a text value (a NUL,
+// invalid UTF-8) that input validation let through: the caller's fault, not
+// the server's.
+var errBadText = switchboard.Errorf(switchboard.EInvalid, "text must be valid UTF-8 without NUL characters")
 
 // The times that Unix nanoseconds in an int64 can hold: years 1677 to 2262.
 var (
