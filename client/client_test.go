@@ -2,6 +2,7 @@ package client_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -486,5 +487,98 @@ func TestResyncAfterEventsRefetchesInFull(t *testing.T) {
 	})
 	if got := first(); got != primary {
 		t.Errorf("after the resync the Client has %s first, want %s", got, primary)
+	}
+}
+
+// leakyEngine puts the join token in its errors, as an engine that wraps a
+// dial error with the signalling URL would.
+type leakyEngine struct {
+	*simengine.Engine
+	mu      sync.Mutex
+	failing map[string]bool // providers whose connects fail
+	tokens  []string
+	report  func(client.MediaError) // of the last connection
+}
+
+func (l *leakyEngine) Connect(ctx context.Context, a client.Assignment, report func(client.MediaError)) (client.Connection, error) {
+	l.mu.Lock()
+	l.tokens = append(l.tokens, a.Token)
+	l.report = func(me client.MediaError) {
+		report(client.MediaError{Kind: me.Kind, Err: fmt.Errorf("read wss://lk.test/rtc?access_token=%s: %w", a.Token, me.Err)})
+	}
+	failing := l.failing[a.Provider.Name]
+	l.mu.Unlock()
+	if failing {
+		return nil, client.MediaError{Kind: client.ConnectionLost, Err: fmt.Errorf("dial wss://lk.test/rtc?access_token=%s: connection refused", a.Token)}
+	}
+	return l.Engine.Connect(ctx, a, report)
+}
+
+func (l *leakyEngine) fail(providers ...string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, p := range providers {
+		l.failing[p] = true
+	}
+}
+
+// No join token reaches the SDK's logs, its states and errors, or the failure
+// reports the server keeps, whatever the engine puts in its errors.
+func TestJoinTokensStayOutOfErrors(t *testing.T) {
+	e := newEnv(t, settings())
+	leaky := &leakyEngine{Engine: e.eng, failing: map[string]bool{}}
+	leaky.fail(primary)
+	c := e.newClient(client.WithEngine("agora", leaky), client.WithEngine("zegocloud", leaky), client.WithEngine("livekit", leaky))
+	s := mustStart(t, c, "room-secret")
+	if s.Provider() != backup {
+		t.Fatalf("live on %s, want %s", s.Provider(), backup)
+	}
+	var states []string
+	for len(s.States()) > 0 {
+		states = append(states, (<-s.States()).String())
+	}
+	// The connection on the backup fails asynchronously; the stream moves on.
+	leaky.mu.Lock()
+	report := leaky.report
+	leaky.mu.Unlock()
+	report(client.MediaError{Kind: client.ConnectionLost, Err: errors.New("peer connection closed")})
+	states = append(states, nextState[client.Migrated](t, s).String())
+	waitFor(t, "the two failed starts and the media failure in the trail", func() bool {
+		n := 0
+		for _, tr := range e.stream(s.ID()).Trail {
+			if tr.Kind == "failure" {
+				n++
+			}
+		}
+		return n == 3
+	})
+	var trail json.RawMessage
+	e.admin(http.MethodGet, "/api/streams/"+s.ID(), nil, &trail)
+
+	// Every provider fails: the error Start returns is clean too, and still a
+	// MediaError.
+	leaky.fail(backup, simengine.LiveKit)
+	_, err := c.Start(context.Background(), "room-lost")
+	var me client.MediaError
+	if !errors.As(err, &me) || me.Kind != client.ConnectionLost {
+		t.Fatalf("Start = %v, want a ConnectionLost MediaError", err)
+	}
+
+	leaky.mu.Lock()
+	tokens := slices.Clone(leaky.tokens)
+	leaky.mu.Unlock()
+	places := map[string]string{
+		"logs": e.logs.String(), "states": strings.Join(states, "\n"), "server trail": string(trail),
+		"Start error": err.Error(), "MediaError": me.Error(),
+	}
+	for where, text := range places {
+		for _, tok := range tokens {
+			if strings.Contains(text, tok) {
+				t.Errorf("a join token appears in the %s", where)
+			}
+		}
+	}
+	if !strings.Contains(places["server trail"], "access_token=[REDACTED]") {
+		t.Errorf("the trail lacks the redacted failure messages: %s", trail)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 )
@@ -501,9 +502,11 @@ func (s *Stream) connect(ctx context.Context, a Assignment) (*slot, error) {
 	sl := &slot{provider: a.Provider.Name}
 	ctx, cancel := context.WithTimeout(ctx, s.c.connectTimeout)
 	defer cancel()
-	conn, err := e.Connect(ctx, a, func(me MediaError) { s.mediaError(sl, me) })
+	// An engine's errors reach logs, states and the server's failure reports:
+	// the join token is taken out of them, whatever the engine put in.
+	conn, err := e.Connect(ctx, a, func(me MediaError) { s.mediaError(sl, redact(me, a.Token).(MediaError)) })
 	if err != nil {
-		return nil, fmt.Errorf("connect to %s: %w", a.Provider.Name, err)
+		return nil, fmt.Errorf("connect to %s: %w", a.Provider.Name, redact(err, a.Token))
 	}
 	s.mu.Lock()
 	sl.conn = conn
@@ -530,6 +533,28 @@ func (s *Stream) report(ctx context.Context, id, provider string, err error) {
 		s.c.log.Warn("report failure", "stream_id", id, "provider", provider, "err", rerr.Error())
 	}
 }
+
+// redact hides secret in err's message. A MediaError stays a MediaError (of
+// the same kind, its cause redacted); any other error is wrapped, its chain
+// still reachable with errors.Is and errors.As.
+func redact(err error, secret string) error {
+	if err == nil || secret == "" || !strings.Contains(err.Error(), secret) {
+		return err
+	}
+	if me, ok := err.(MediaError); ok {
+		return MediaError{Kind: me.Kind, Err: redact(me.Err, secret)}
+	}
+	return redacted{err: err, secret: secret}
+}
+
+// redacted is an error whose message has a secret taken out.
+type redacted struct {
+	err    error
+	secret string
+}
+
+func (r redacted) Error() string { return strings.ReplaceAll(r.err.Error(), r.secret, "[REDACTED]") }
+func (r redacted) Unwrap() error { return r.err }
 
 func errorKind(err error) MediaErrorKind {
 	var me MediaError
