@@ -177,6 +177,7 @@ func TestStreamsOwnershipIdempotencyAndErrors(t *testing.T) {
 		t.Fatalf("no provider: %d %s", st, b)
 	}
 	e.createProvider(e.agoraProvider("agora", 1))
+	e.createProvider(e.zegoProvider("zegocloud", 2))
 
 	body := streamBody("r", "u")
 	body["idempotencyKey"] = "start-1"
@@ -211,9 +212,10 @@ func TestStreamsOwnershipIdempotencyAndErrors(t *testing.T) {
 		{"/api/streams", map[string]any{"room": "r", "userId": "u", "role": "publisher", "extra": 1}, 400},
 		{"/api/streams/" + first.ID + "/failures", map[string]any{"provider": "agora", "stage": "boom"}, 400},
 		{"/api/streams/" + first.ID + "/failures", map[string]any{"provider": "ghost", "stage": "connect"}, 400},
+		{"/api/streams/" + first.ID + "/failures", map[string]any{"provider": "zegocloud", "stage": "connect"}, 400}, // never on it
 		{"/api/streams/" + first.ID + "/migrate", map[string]any{"reason": ""}, 400},
 		{"/api/streams/" + first.ID + "/migrate", map[string]any{"reason": "x", "to": "agora"}, 400},
-		{"/api/streams/" + first.ID + "/migrate", map[string]any{"reason": "x"}, 503},
+		{"/api/streams/" + first.ID + "/migrate", map[string]any{"reason": "x"}, 200}, // to zegocloud
 		{"/api/streams/st_000000000000000000000000/end", nil, 404},
 		{"/api/streams/nonsense/end", nil, 404},
 	}
@@ -221,6 +223,11 @@ func TestStreamsOwnershipIdempotencyAndErrors(t *testing.T) {
 		if st, b := e.do("POST", c.path, client, c.body); st != c.want {
 			t.Errorf("POST %s %v: %d, want %d: %s", c.path, c.body, st, c.want, b)
 		}
+	}
+	// With agora disabled there is nowhere else to go.
+	e.mustDo("PUT", "/api/streaming/providers/agora", e.tokens[sb.RoleAdmin], map[string]any{"enabled": false}, 200, nil)
+	if st, b := e.do("POST", "/api/streams/"+first.ID+"/migrate", client, map[string]any{"reason": "x"}); st != 503 {
+		t.Fatalf("migrate with no other provider: %d %s", st, b)
 	}
 	e.mustDo("POST", "/api/streams/"+first.ID+"/end", client, nil, 200, nil)
 	e.mustDo("POST", "/api/streams/"+first.ID+"/end", client, nil, 200, nil) // idempotent

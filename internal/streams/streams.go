@@ -453,6 +453,17 @@ func (s *Service) ReportFailure(ctx context.Context, id, owner string, admin boo
 		}
 		return err
 	}
+	// A client reports only on providers its stream was assigned to, so that
+	// one app cannot push up the error rate of providers it never used.
+	trail, err := s.store.StreamTrail(ctx, id)
+	if err != nil {
+		return err
+	}
+	if !slices.ContainsFunc(trail, func(e sb.TrailEntry) bool {
+		return (e.Kind == sb.TrailAssign || e.Kind == sb.TrailMigrate) && e.Provider == f.Provider
+	}) {
+		return sb.Invalid("provider", "stream %s was never on %s", id, f.Provider)
+	}
 	now := s.clock.Now()
 	if err := s.store.AppendTrail(ctx, sb.TrailEntry{StreamID: id, At: now, Kind: sb.TrailFailure, Provider: f.Provider,
 		Reason: f.Message, Stage: f.Stage, Code: f.Code}); err != nil {
