@@ -7,16 +7,17 @@ import (
 
 // Error codes. internal/httpapi maps each to an HTTP status in exactly one place.
 const (
-	EInvalid         = "invalid"          // 400
-	EUnauthorized    = "unauthorized"     // 401
-	EForbidden       = "forbidden"        // 403
-	ENotFound        = "not_found"        // 404
-	EConflict        = "conflict"         // 409
-	ETooLarge        = "too_large"        // 413
-	EUnsupportedType = "unsupported_type" // 415
-	ERateLimited     = "rate_limited"     // 429
-	EUnavailable     = "unavailable"      // 503
-	EInternal        = "internal"         // 500
+	EInvalid          = "invalid"            // 400
+	EUnauthorized     = "unauthorized"       // 401
+	EForbidden        = "forbidden"          // 403
+	ENotFound         = "not_found"          // 404
+	EMethodNotAllowed = "method_not_allowed" // 405
+	EConflict         = "conflict"           // 409
+	ETooLarge         = "too_large"          // 413
+	EUnsupportedType  = "unsupported_type"   // 415
+	ERateLimited      = "rate_limited"       // 429
+	EUnavailable      = "unavailable"        // 503
+	EInternal         = "internal"           // 500
 )
 
 // Error is a domain failure with a code, a message safe to show to the caller and,

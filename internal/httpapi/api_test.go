@@ -532,3 +532,20 @@ func TestTextInputsOnEveryStore(t *testing.T) {
 		})
 	}
 }
+
+func TestWrongMethodIs405(t *testing.T) {
+	e := newTestEnv(t)
+	e.createProvider(e.agoraProvider("agora", 1))
+	req, _ := http.NewRequest("PATCH", e.srv.URL+"/api/streaming/providers/agora", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 405 || resp.Header.Get("Allow") != "GET, PUT, DELETE" {
+		t.Fatalf("PATCH: %d Allow %q", resp.StatusCode, resp.Header.Get("Allow"))
+	}
+	if st, _ := e.do("GET", "/api/nothing-here", "", nil); st != 404 {
+		t.Fatalf("unknown path: %d", st)
+	}
+}

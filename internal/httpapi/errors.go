@@ -27,6 +27,8 @@ func statusOf(code string) int {
 		return http.StatusForbidden
 	case switchboard.ENotFound:
 		return http.StatusNotFound
+	case switchboard.EMethodNotAllowed:
+		return http.StatusMethodNotAllowed
 	case switchboard.EConflict:
 		return http.StatusConflict
 	case switchboard.ETooLarge:

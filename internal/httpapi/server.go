@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -64,6 +65,7 @@ type Server struct {
 	ttl     time.Duration
 	logins  *limiterSet
 	handler http.Handler
+	mux     *http.ServeMux
 }
 
 // New returns a Server with its routes registered.
@@ -111,6 +113,7 @@ func New(o Options) *Server {
 		mux.Handle(rt.Method+" "+rt.Path, s.metrics.instrument(rt.Method+" "+rt.Path, s.guard(rt)))
 	}
 	mux.Handle("/", s.metrics.instrument("unmatched", http.HandlerFunc(s.notFound)))
+	s.mux = mux
 	s.handler = s.recoverer(withRequestID(mux))
 	return s
 }
@@ -118,7 +121,22 @@ func New(o Options) *Server {
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
+// notFound answers what no route matched: 405 with Allow when the path has
+// routes for other methods, else 404.
 func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete} {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := s.mux.Handler(probe); pattern != "" && pattern != "/" {
+			allow = append(allow, m)
+		}
+	}
+	if len(allow) > 0 {
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		s.writeError(w, r, switchboard.Errorf(switchboard.EMethodNotAllowed, "%s is not allowed here: use %s", r.Method, strings.Join(allow, ", ")))
+		return
+	}
 	s.writeError(w, r, switchboard.Errorf(switchboard.ENotFound, "no route for %s %s", r.Method, r.URL.Path))
 }
 
