@@ -98,7 +98,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		defer stopRunners()
 		sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 		defer cancel()
-		return srv.Shutdown(sctx)
+		if err := srv.Shutdown(sctx); err != nil {
+			// Time is up: cut the connections still open rather than leave
+			// their handlers running against a closing store.
+			log.Warn("shutdown timed out: closing the remaining connections", "timeout", cfg.ShutdownTimeout.String())
+			_ = srv.Close()
+			return fmt.Errorf("shutdown: %w", err)
+		}
+		return nil
 	})
 	if err := g.Wait(); err != nil {
 		return err
