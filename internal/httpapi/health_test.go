@@ -206,3 +206,18 @@ func TestPublicHealthCachingAndRateLimit(t *testing.T) {
 		t.Errorf("public health has %d keys: %s", len(keys), b)
 	}
 }
+
+func TestDeletedProviderLeavesMetrics(t *testing.T) {
+	e := newTestEnv(t)
+	e.createProvider(e.agoraProvider("agora", 1))
+	e.mustDo("POST", "/api/streaming/providers/agora/health-check", e.tokens[sb.RoleAdmin], nil, 200, nil)
+	_, m := e.do("GET", "/metrics", "", nil)
+	if !strings.Contains(string(m), `switchboard_probes_total{provider="agora"`) {
+		t.Fatal("no probe series before delete")
+	}
+	e.mustDo("DELETE", "/api/streaming/providers/agora", e.tokens[sb.RoleSuperadmin], nil, 204, nil)
+	_, m = e.do("GET", "/metrics", "", nil)
+	if strings.Contains(string(m), `provider="agora"`) {
+		t.Fatal("series of a deleted provider remain in /metrics")
+	}
+}

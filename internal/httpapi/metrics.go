@@ -68,6 +68,14 @@ func (m *Metrics) ObserveProbe(r health.Result) {
 	m.probeLatency.WithLabelValues(r.Name).Observe(r.Probe.Latency.Seconds())
 }
 
+// forgetProvider drops the series of a deleted provider.
+func (m *Metrics) forgetProvider(name string) {
+	l := prometheus.Labels{"provider": name}
+	m.probes.DeletePartialMatch(l)
+	m.probeLatency.DeletePartialMatch(l)
+	m.transitions.DeletePartialMatch(l)
+}
+
 // ObserveTransition counts a status change; wire it as health.Config.OnTransition.
 func (m *Metrics) ObserveTransition(c health.StatusChange) {
 	m.transitions.WithLabelValues(c.Name, string(c.To)).Inc()

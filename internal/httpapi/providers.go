@@ -288,6 +288,7 @@ func (s *Server) deleteProvider(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.logger.InfoContext(r.Context(), "provider deleted", "provider", name, "actor", audit.Actor.Name)
+	s.metrics.forgetProvider(name)
 	s.publish(sb.EventProviderDeleted, sb.RoleClient, map[string]any{"name": name})
 	s.changed()
 	w.WriteHeader(http.StatusNoContent)
