@@ -719,6 +719,25 @@ func TestDashboardForms(t *testing.T) {
 		p.click("cancel", "#pf-cancel")
 	})
 
+	t.Run("a session that ends during an action returns to the login page without a script error", func(t *testing.T) {
+		srv := newServer(t)
+		srv.addProviders()
+		p := b.open(t, srv)
+		p.login("")
+		srv.clock.set(time.Now().UTC().Add(13 * time.Hour))
+		// The history request answers 401: the login page shows, then the
+		// action's own error handling runs with no session left.
+		p.click("open Agora's history", card("agora", `button[data-action="history"]`))
+		p.waitFor("the login page", `!document.querySelector('#login-view').hidden && `+textOf("#login-reason")+`.includes('session')`)
+		srv.clock.set(time.Time{})
+		p.do("log in again",
+			chromedp.SendKeys(chromedp.CSS("#login-password"), adminPassword),
+			chromedp.Click(chromedp.CSS(`#login-form button[type="submit"]`)))
+		p.waitFor("the dashboard back", `!document.querySelector('#dashboard').hidden && document.querySelector('[data-provider="agora"]') !== null`)
+		p.idle()
+		// Script errors, such as rendering without a session, fail the test at cleanup.
+	})
+
 	t.Run("an admin can steer providers but not add or delete them", func(t *testing.T) {
 		srv := newServer(t)
 		srv.addProviders()

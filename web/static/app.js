@@ -288,7 +288,9 @@ async function loadTrail(id) {
 // ---- Rendering ------------------------------------------------------------
 
 function render() {
-  if (dragging) return; // re-rendering would drop the dragged card
+  // Re-rendering would drop the dragged card; and once the session has ended
+  // (an action's answer may come after it), there is no dashboard to render.
+  if (dragging || !state.me) return;
   const focused = document.activeElement && document.activeElement.dataset ? document.activeElement.dataset.focus : undefined;
   renderProviders();
   renderStreams();
@@ -345,7 +347,7 @@ function cardError(name, err) {
   if (err && err.status === 401) return;
   if (err) state.cardErrors.set(name, err.message);
   else state.cardErrors.delete(name);
-  if (!dragging) renderProviders();
+  if (!dragging && state.me) renderProviders();
 }
 
 // ---- Actions ----------------------------------------------------------------
