@@ -78,6 +78,8 @@ type StreamFilter struct {
 	Status   StreamStatus // "" = any
 	Provider string
 	Owner    string
+	// IdempotencyKey selects the stream started with that key (with Owner).
+	IdempotencyKey string
 	// Before is a pagination cursor: streams started strictly before it (by
 	// start time, then id).
 	Before *StreamCursor

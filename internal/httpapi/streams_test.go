@@ -229,6 +229,13 @@ func TestStreamsOwnershipIdempotencyAndErrors(t *testing.T) {
 	if st, b := e.do("POST", "/api/streams/"+first.ID+"/migrate", client, map[string]any{"reason": "x"}); st != 503 {
 		t.Fatalf("migrate with no other provider: %d %s", st, b)
 	}
+	// With no provider usable at all, a retried start still answers its stream.
+	e.mustDo("PUT", "/api/streaming/providers/zegocloud", e.tokens[sb.RoleAdmin], map[string]any{"enabled": false}, 200, nil)
+	var retried streams.Assignment
+	e.mustDo("POST", "/api/streams", client, body, 200, &retried)
+	if retried.ID != first.ID || retried.Token == "" {
+		t.Fatalf("retry with every provider disabled: %+v", retried)
+	}
 	e.mustDo("POST", "/api/streams/"+first.ID+"/end", client, nil, 200, nil)
 	e.mustDo("POST", "/api/streams/"+first.ID+"/end", client, nil, 200, nil) // idempotent
 	var started, ended int

@@ -328,6 +328,10 @@ func (s *Store) ListStreams(ctx context.Context, f switchboard.StreamFilter) ([]
 		query += ` AND s.owner = ?`
 		args = append(args, f.Owner)
 	}
+	if f.IdempotencyKey != "" {
+		query += ` AND s.idempotency_key = ?`
+		args = append(args, f.IdempotencyKey)
+	}
 	if c := f.Before; c != nil {
 		t := dbTime(c.StartedAt)
 		query += ` AND (s.started_at < ? OR (s.started_at = ? AND s.id < ?))`

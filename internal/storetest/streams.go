@@ -342,6 +342,13 @@ func testStartStreamIdempotent(t *testing.T, s StreamStoreUnderTest) {
 	if n := len(mustList(t, s, switchboard.StreamFilter{})); n != 5 {
 		t.Errorf("%d streams, want 5", n)
 	}
+	// The key finds its stream in a listing, for its owner only.
+	if got := mustList(t, s, switchboard.StreamFilter{Owner: "token:a", IdempotencyKey: "retry-me"}); len(got) != 1 || got[0].ID != "st_a" {
+		t.Errorf("list by key = %+v, want st_a", got)
+	}
+	if got := mustList(t, s, switchboard.StreamFilter{Owner: "token:c", IdempotencyKey: "retry-me"}); len(got) != 0 {
+		t.Errorf("list by key of another owner = %+v, want none", got)
+	}
 	// An ended stream still answers its key: a late retry must not start a second one.
 	mustEnd(t, s, "st_a", s0.Add(2*time.Minute))
 	got, created, err := s.StartStream(ctx, st, assignEntry(st), 0)

@@ -280,6 +280,17 @@ func (s *Service) Start(ctx context.Context, owner string, req StartRequest) (As
 	if err != nil {
 		return Assignment{}, false, err
 	}
+	if req.IdempotencyKey != "" {
+		// A retry answers the stream it started, whatever the providers' state
+		// now (StartStream checks the key again, in its transaction, for races).
+		prev, err := s.store.ListStreams(ctx, sb.StreamFilter{Owner: owner, IdempotencyKey: req.IdempotencyKey, Limit: 1})
+		if err != nil {
+			return Assignment{}, false, err
+		}
+		if len(prev) == 1 {
+			return s.again(prev[0], byName)
+		}
+	}
 	d := routing.Select(cands, routing.Request{Region: req.Region, Exclude: req.Exclude}, s.rand)
 	if len(d.Order) == 0 {
 		return Assignment{}, false, sb.Errorf(sb.EUnavailable, "no provider can take the stream: %s", skippedSummary(d))
@@ -315,21 +326,30 @@ func (s *Service) Start(ctx context.Context, owner string, req StartRequest) (As
 			return Assignment{}, false, err
 		}
 		if !created {
-			// An earlier start with this key: answer it again, with a fresh token.
-			rec = byName[got.Provider]
-			if tok, err = s.mint(rec, got); err != nil {
-				return Assignment{}, false, err
-			}
-		} else {
-			if d.LeastBad {
-				s.log.Warn("every provider is CRITICAL: assigned the least bad", "stream_id", got.ID, "provider", name)
-			}
-			s.log.Debug("stream started", "stream_id", got.ID, "provider", name, "room", got.Room)
-			s.bus.Publish(sb.Event{Type: sb.EventStreamStarted, At: now, Audience: sb.RoleAdmin, Data: Lifecycle(got, "")})
+			return s.again(got, byName) // lost a race with a retry of the same start
 		}
-		return s.assignment(got, rec, tok, without(d.Order, got.Provider), d.LeastBad), created, nil
+		if d.LeastBad {
+			s.log.Warn("every provider is CRITICAL: assigned the least bad", "stream_id", got.ID, "provider", name)
+		}
+		s.log.Debug("stream started", "stream_id", got.ID, "provider", name, "room", got.Room)
+		s.bus.Publish(sb.Event{Type: sb.EventStreamStarted, At: now, Audience: sb.RoleAdmin, Data: Lifecycle(got, "")})
+		return s.assignment(got, rec, tok, without(d.Order, got.Provider), d.LeastBad), true, nil
 	}
 	return Assignment{}, false, sb.Errorf(sb.EUnavailable, "no provider can take the stream: %s", errText(lastErr))
+}
+
+// again answers an earlier start of the same key: the same stream, with a
+// fresh token for the provider it is on.
+func (s *Service) again(st sb.Stream, byName map[string]sb.ProviderRecord) (Assignment, bool, error) {
+	rec, ok := byName[st.Provider]
+	if !ok {
+		return Assignment{}, false, sb.Errorf(sb.EConflict, "stream %s is on provider %s, which was deleted", st.ID, st.Provider)
+	}
+	tok, err := s.mint(rec, st)
+	if err != nil {
+		return Assignment{}, false, err
+	}
+	return s.assignment(st, rec, tok, []string{}, false), false, nil
 }
 
 func errText(err error) string {
