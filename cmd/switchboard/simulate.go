@@ -108,6 +108,10 @@ func simulate(ctx context.Context, args []string, getenv func(string) string, st
 	if cfg.duration <= 0 || cfg.failAt < 0 || cfg.connectDelay < 0 {
 		return usageError{msg: "--duration must be positive; --fail-at and --connect-delay not negative"}
 	}
+	if cfg.failProvider != "" && cfg.failAt >= cfg.duration {
+		// The streams would end as the provider fails: no failover to measure.
+		return usageError{msg: "--fail-at must be before the end of --duration"}
+	}
 	if cfg.server == "" {
 		cfg.server = getenv("SWITCHBOARD_URL")
 	}

@@ -43,6 +43,7 @@ func TestSimulateUsage(t *testing.T) {
 		{"simulate", "--duration", "0s"},
 		{"simulate", "extra"},
 		{"simulate", "--server", "not a url", "--token", "x"},
+		{"simulate", "--fail-provider", "agora-main", "--fail-at", "5s", "--duration", "5s"},
 	}
 	for _, args := range tests {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
