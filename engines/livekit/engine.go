@@ -235,6 +235,9 @@ type Conn struct {
 	once     sync.Once   // closes done
 	done     chan struct{}
 	wg       sync.WaitGroup // the watchdog and the track readers
+
+	mu      sync.Mutex
+	stopped bool // guarded by mu: closed, so no reader may join wg any more
 }
 
 var (
@@ -278,6 +281,9 @@ func (c *Conn) Disconnect(ctx context.Context) error {
 
 func (c *Conn) close() {
 	c.closing.Store(true)
+	c.mu.Lock()
+	c.stopped = true
+	c.mu.Unlock()
 	c.once.Do(func() { close(c.done) })
 }
 
@@ -303,7 +309,15 @@ func (c *Conn) callbacks() *lksdk.RoomCallback {
 			}
 		},
 		ParticipantCallback: lksdk.ParticipantCallback{
+			// The LiveKit SDK may subscribe from a goroutine of its own after
+			// Disconnect: such a track gets no reader, so that Disconnect's
+			// wait never races with a reader joining it.
 			OnTrackSubscribed: func(t *webrtc.TrackRemote, _ *lksdk.RemoteTrackPublication, rp *lksdk.RemoteParticipant) {
+				c.mu.Lock()
+				defer c.mu.Unlock()
+				if c.stopped {
+					return
+				}
 				c.wg.Add(1)
 				go c.read(t, rp.Identity())
 			},

@@ -3,6 +3,7 @@ package livekit
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -10,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	lksdk "github.com/livekit/server-sdk-go/v2"
 
 	"github.com/switchboardhq/switchboard/client"
 )
@@ -172,4 +175,13 @@ func TestConnectCancel(t *testing.T) {
 	for c := range accepted {
 		c.Close()
 	}
+}
+
+// A track subscribed after the connection closed starts no reader (here it
+// would read a nil track and panic), and Disconnect's wait is not raced.
+func TestNoReaderAfterClose(t *testing.T) {
+	c := &Conn{provider: "lk", done: make(chan struct{}), log: slog.New(slog.DiscardHandler)}
+	c.close()
+	c.callbacks().ParticipantCallback.OnTrackSubscribed(nil, nil, &lksdk.RemoteParticipant{})
+	c.wg.Wait()
 }
