@@ -190,9 +190,10 @@ func demoWorld(ctx context.Context, o demoOptions, url, bootstrap, password stri
 	if err != nil {
 		return err
 	}
-	defer sdk.Close()
+	// The watchers return when their streams end: the SDK closes first.
 	var watchers sync.WaitGroup
 	defer watchers.Wait()
+	defer sdk.Close()
 	for i := range o.streams {
 		room := fmt.Sprintf("demo-room-%d", i+1)
 		s, err := sdk.Start(ctx, room, client.UserID(fmt.Sprintf("demo-user-%d", i+1)))
