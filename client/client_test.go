@@ -582,3 +582,30 @@ func TestJoinTokensStayOutOfErrors(t *testing.T) {
 		t.Errorf("the trail lacks the redacted failure messages: %s", trail)
 	}
 }
+
+// Under MigrateGradually, a stream that a rebalance cannot move stays where it
+// is, and the policy does not try it again at its rate for ever.
+func TestRebalanceDoesNotRetryForEver(t *testing.T) {
+	e := newEnv(t, settings())
+	c := e.newClient(client.WithPolicy(client.MigrateGradually{Rate: 100}))
+	const n = 3
+	var live []*client.Stream
+	for i := range n {
+		live = append(live, mustStart(t, c, fmt.Sprintf("live-%d", i)))
+	}
+	waitFor(t, "the event stream", c.EventsConnected)
+	e.eng.Down(backup, true) // the new first provider takes no connection
+	e.admin(http.MethodPut, "/api/streaming/providers/priorities",
+		map[string][]string{"order": {backup, primary, simengine.LiveKit}}, nil)
+	waitFor(t, "one rebalance attempt per stream", func() bool { return e.eng.Connects() >= 2*n })
+	// At 100 moves a second, retries would show at once; give them time.
+	time.Sleep(500 * time.Millisecond)
+	if got := e.eng.Connects(); got != 2*n {
+		t.Errorf("%d connects, want %d: one start and one rebalance attempt per stream", got, 2*n)
+	}
+	for _, s := range live {
+		if s.Provider() != primary {
+			t.Errorf("stream on %s, want it to stay on %s", s.Provider(), primary)
+		}
+	}
+}

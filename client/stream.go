@@ -98,6 +98,9 @@ type Stream struct {
 	finished   bool
 	err        error // why the stream failed
 	migrations int
+	// stuckTo is a provider a rebalance could not move the stream to; the
+	// priority policy does not try it again for this stream.
+	stuckTo string
 }
 
 func newStream(c *Client, room string) *Stream {
@@ -261,7 +264,7 @@ func (s *Stream) trigger(t trigger) bool {
 			return false
 		}
 	case triggerRebalance:
-		if s.a.Provider.Name == t.to || s.pending != nil {
+		if s.a.Provider.Name == t.to || s.pending != nil || s.stuckTo == t.to {
 			return false
 		}
 	}
@@ -296,7 +299,7 @@ func (s *Stream) takePending() (trigger, bool) {
 	case triggerHealth:
 		return *t, t.provider == s.a.Provider.Name
 	default:
-		return *t, t.to != s.a.Provider.Name
+		return *t, t.to != s.a.Provider.Name && t.to != s.stuckTo
 	}
 }
 
@@ -714,6 +717,7 @@ func (s *Stream) move(t trigger) error {
 			failed[na.Provider.Name] = true
 			s.report(s.ctx, s.id, na.Provider.Name, err)
 			if planned {
+				s.stuck(t.to)
 				s.stay(from, t.reason)
 				return nil
 			}
@@ -722,11 +726,22 @@ func (s *Stream) move(t trigger) error {
 		s.swap(t, from, old, sl, na, nfb)
 		return nil
 	}
+	if planned {
+		s.stuck(t.to)
+	}
 	if planned || (t.kind == triggerHealth && s.slotErr(old) == nil) {
 		s.stay(from, t.reason)
 		return nil
 	}
 	return fmt.Errorf("fail over from %s: gave up after %d attempts: %w", from, attempts, lastErr)
+}
+
+// stuck records that a rebalance could not move the stream to provider, so
+// that the priority policy does not keep trying it at its rate for ever.
+func (s *Stream) stuck(provider string) {
+	s.mu.Lock()
+	s.stuckTo = provider
+	s.mu.Unlock()
 }
 
 func (s *Stream) slotErr(sl *slot) *MediaError {
