@@ -202,7 +202,7 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, err
 		minters[k] = ad
 	}
 	svc := streams.New(streams.Config{Store: store, Checker: checker, Minters: minters, Bus: bus, Clock: clock, Logger: log})
-	runner := jobs.New(jobs.Config{Store: store, Bus: bus, Clock: clock, Logger: log})
+	runner := jobs.New(jobs.Config{Store: store, Bus: bus, Clock: clock, Logger: log, SweepGrace: jobs.DefaultAbandonAfter})
 	a.runners = append(a.runners, svc.Run,
 		func(ctx context.Context) error { return lead.RunWhileLeader(ctx, scheduler.Run) },
 		func(ctx context.Context) error { return lead.RunWhileLeader(ctx, runner.Run) })

@@ -72,6 +72,11 @@ type Config struct {
 	AbandonAfter time.Duration
 	// KeepRaw is how long raw probe results are kept (default 7 days).
 	KeepRaw time.Duration
+	// SweepGrace holds back the abandoned sweep for this long after the
+	// Runner's first run (0 = none). After an outage of the control plane,
+	// clients whose streams kept running need a heartbeat interval to reach it
+	// again; without the grace their streams would be ended as abandoned.
+	SweepGrace time.Duration
 	// BudgetThresholds are percentages of a provider's monthly budget at which
 	// an alert is published once a month (default 80 and 100). Values that are
 	// not finite and positive are ignored.
@@ -99,6 +104,7 @@ type Runner struct {
 	tick         time.Duration
 	abandonAfter time.Duration
 	keepRaw      time.Duration
+	sweepGrace   time.Duration
 	thresholds   []float64
 
 	running atomic.Bool
@@ -107,13 +113,15 @@ type Runner struct {
 	// done remembers, per job key, the last period known to be recorded, so
 	// that a steady tick asks the store nothing it already knows.
 	done map[string]string
+	// first is the time of the first RunOnce, for SweepGrace.
+	first time.Time
 }
 
 // New returns a Runner for cfg, with defaults filled in.
 func New(cfg Config) *Runner {
 	r := &Runner{
 		store: cfg.Store, bus: cfg.Bus, clock: cfg.Clock, log: cfg.Logger,
-		tick: cfg.Tick, abandonAfter: cfg.AbandonAfter, keepRaw: cfg.KeepRaw,
+		tick: cfg.Tick, abandonAfter: cfg.AbandonAfter, keepRaw: cfg.KeepRaw, sweepGrace: cfg.SweepGrace,
 		done: make(map[string]string),
 	}
 	if r.bus == nil {
@@ -211,6 +219,12 @@ func (r *Runner) RunOnce(ctx context.Context) error {
 // sweepAbandoned ends the streams that stopped sending heartbeats. The store
 // ends each at its last heartbeat, so that no silent time is billed.
 func (r *Runner) sweepAbandoned(ctx context.Context, now time.Time) error {
+	if r.first.IsZero() {
+		r.first = now
+	}
+	if now.Sub(r.first) < r.sweepGrace {
+		return nil
+	}
 	ended, err := r.store.AbandonStale(ctx, now.Add(-r.abandonAfter))
 	if err != nil {
 		return err

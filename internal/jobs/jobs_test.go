@@ -382,3 +382,25 @@ func TestReached(t *testing.T) {
 		}
 	}
 }
+
+// TestSweepGrace: right after a (re)start the sweep waits, so that streams
+// whose clients could not reach the control plane are not ended before those
+// clients have had a heartbeat interval to come back.
+func TestSweepGrace(t *testing.T) {
+	now := date(2026, 12, 3, 10, 0, 0)
+	st := newStore()
+	st.streams = []sb.Stream{{ID: "s-quiet", Provider: "agora", Status: sb.StreamActive, LastHeartbeat: now.Add(-10 * time.Minute)}}
+	clock := newClock(now)
+	r := New(Config{Store: st, Clock: clock, SweepGrace: 2 * time.Minute})
+	mustRunOnce(t, r)
+	clock.Set(now.Add(time.Minute))
+	mustRunOnce(t, r)
+	if len(st.cutoffs) != 0 || st.streams[0].Status != sb.StreamActive {
+		t.Fatalf("swept during the grace: cutoffs %v, stream %+v", st.cutoffs, st.streams[0])
+	}
+	clock.Set(now.Add(2 * time.Minute))
+	mustRunOnce(t, r)
+	if len(st.cutoffs) != 1 || st.streams[0].Status != sb.StreamEnded {
+		t.Fatalf("not swept after the grace: cutoffs %v, stream %+v", st.cutoffs, st.streams[0])
+	}
+}
