@@ -15,12 +15,13 @@ import (
 	"time"
 
 	"github.com/switchboardhq/switchboard/client"
-	"github.com/switchboardhq/switchboard/internal/simengine"
+	"github.com/switchboardhq/switchboard/client/clienttest"
+	"github.com/switchboardhq/switchboard/internal/providers/fakes"
 )
 
 const (
-	primary = simengine.Agora
-	backup  = simengine.Zegocloud
+	primary = fakes.Agora
+	backup  = fakes.Zegocloud
 )
 
 func mustStart(t *testing.T, c *client.Client, room string) *client.Stream {
@@ -113,7 +114,7 @@ func TestPrioritySwap(t *testing.T) {
 			}
 			waitFor(t, "the event stream", c.EventsConnected)
 			e.admin(http.MethodPut, "/api/streaming/providers/priorities",
-				map[string][]string{"order": {backup, primary, simengine.LiveKit}}, nil)
+				map[string][]string{"order": {backup, primary, fakes.LiveKit}}, nil)
 			waitFor(t, "the new priorities in the client", func() bool {
 				cfg, _ := c.Config()
 				return len(cfg.Providers) > 0 && cfg.Providers[0].Name == backup
@@ -184,7 +185,7 @@ func TestStartWithFailingPrimary(t *testing.T) {
 // the stream it opened on the server.
 func TestStartGivesUp(t *testing.T) {
 	e := newEnv(t, settings())
-	for _, p := range []string{primary, backup, simengine.LiveKit} {
+	for _, p := range []string{primary, backup, fakes.LiveKit} {
 		e.eng.Down(p, true)
 	}
 	c := e.newClient()
@@ -316,7 +317,7 @@ func TestCloseLeavesNoGoroutine(t *testing.T) {
 }
 
 func TestNewValidates(t *testing.T) {
-	eng := simengine.New(0)
+	eng := clienttest.New(0)
 	tests := []struct {
 		name string
 		url  string
@@ -347,7 +348,7 @@ func TestNewValidates(t *testing.T) {
 func TestCloseAbandonsStarts(t *testing.T) {
 	e := newEnv(t, settings())
 	before := runtime.NumGoroutine()
-	slow := simengine.New(time.Hour) // connects wait for their context
+	slow := clienttest.New(time.Hour) // connects wait for their context
 	c, err := client.New(e.url, e.token, client.WithEngine("agora", slow), client.WithEngine("zegocloud", slow),
 		client.WithConnectTimeout(time.Hour))
 	if err != nil {
@@ -410,7 +411,7 @@ func (b *budgetProbe) take() []int {
 // outcome, whether it is a start attempt or a failover attempt; the first
 // attempt is not a retry.
 func TestRetryBudgetCountsEachRetryOnce(t *testing.T) {
-	all := []string{primary, backup, simengine.LiveKit}
+	all := []string{primary, backup, fakes.LiveKit}
 	tests := []struct {
 		name     string
 		failover bool // start live, then fail every provider; else fail them before the start
@@ -470,14 +471,14 @@ func TestResyncAfterEventsRefetchesInFull(t *testing.T) {
 	reorder := func(order ...string) {
 		e.admin(http.MethodPut, "/api/streaming/providers/priorities", map[string][]string{"order": order}, nil)
 	}
-	reorder(backup, primary, simengine.LiveKit)
+	reorder(backup, primary, fakes.LiveKit)
 	waitFor(t, "the reorder event", func() bool { return first() == backup })
 
 	// The events are lost while the order goes back; the event stream then
 	// asks for a resync.
 	e.setMode(modeNoEvents)
 	waitFor(t, "the event stream to be down", func() bool { return !c.EventsConnected() })
-	reorder(primary, backup, simengine.LiveKit)
+	reorder(primary, backup, fakes.LiveKit)
 	cfg, _ := c.Config()
 	fetched := cfg.FetchedAt
 	e.setMode(modeResync)
@@ -493,7 +494,7 @@ func TestResyncAfterEventsRefetchesInFull(t *testing.T) {
 // leakyEngine puts the join token in its errors, as an engine that wraps a
 // dial error with the signalling URL would.
 type leakyEngine struct {
-	*simengine.Engine
+	*clienttest.Engine
 	mu      sync.Mutex
 	failing map[string]bool // providers whose connects fail
 	tokens  []string
@@ -557,7 +558,7 @@ func TestJoinTokensStayOutOfErrors(t *testing.T) {
 
 	// Every provider fails: the error Start returns is clean too, and still a
 	// MediaError.
-	leaky.fail(backup, simengine.LiveKit)
+	leaky.fail(backup, fakes.LiveKit)
 	_, err := c.Start(context.Background(), "room-lost")
 	var me client.MediaError
 	if !errors.As(err, &me) || me.Kind != client.ConnectionLost {
@@ -596,7 +597,7 @@ func TestRebalanceDoesNotRetryForEver(t *testing.T) {
 	waitFor(t, "the event stream", c.EventsConnected)
 	e.eng.Down(backup, true) // the new first provider takes no connection
 	e.admin(http.MethodPut, "/api/streaming/providers/priorities",
-		map[string][]string{"order": {backup, primary, simengine.LiveKit}}, nil)
+		map[string][]string{"order": {backup, primary, fakes.LiveKit}}, nil)
 	waitFor(t, "one rebalance attempt per stream", func() bool { return e.eng.Connects() >= 2*n })
 	// At 100 moves a second, retries would show at once; give them time.
 	time.Sleep(500 * time.Millisecond)

@@ -10,14 +10,14 @@ import (
 	"time"
 
 	"github.com/switchboardhq/switchboard/client"
-	"github.com/switchboardhq/switchboard/internal/simengine"
+	"github.com/switchboardhq/switchboard/client/clienttest"
 )
 
 // An app creates one Client for its lifetime, with one MediaEngine per
 // provider kind it supports, and starts streams through it. The simulated
 // engine stands in for the app's Agora and ZEGOCLOUD engines here.
 func Example() {
-	eng := simengine.New(20 * time.Millisecond)
+	eng := clienttest.New(20 * time.Millisecond)
 	c, err := client.New("https://switchboard.example.com", os.Getenv("SWITCHBOARD_TOKEN"),
 		client.WithEngine("agora", eng),
 		client.WithEngine("zegocloud", eng),
@@ -85,7 +85,7 @@ func ExampleMediaError() {
 // With MigrateGradually, live streams follow an admin's new priorities at a
 // bounded rate instead of staying where they are.
 func ExampleWithPolicy() {
-	eng := simengine.New(0)
+	eng := clienttest.New(0)
 	c, err := client.New("https://switchboard.example.com", "sbt_...",
 		client.WithEngine("livekit", eng),
 		client.WithPolicy(client.MigrateGradually{Rate: 5}), // at most 5 streams per second

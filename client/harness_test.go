@@ -19,13 +19,14 @@ import (
 
 	sb "github.com/switchboardhq/switchboard"
 	"github.com/switchboardhq/switchboard/client"
+	"github.com/switchboardhq/switchboard/client/clienttest"
 	"github.com/switchboardhq/switchboard/internal/events"
 	"github.com/switchboardhq/switchboard/internal/health"
 	"github.com/switchboardhq/switchboard/internal/httpapi"
 	"github.com/switchboardhq/switchboard/internal/providers"
+	"github.com/switchboardhq/switchboard/internal/providers/fakes"
 	"github.com/switchboardhq/switchboard/internal/providers/fault"
 	"github.com/switchboardhq/switchboard/internal/secrets"
-	"github.com/switchboardhq/switchboard/internal/simengine"
 	"github.com/switchboardhq/switchboard/internal/sqlstore"
 	"github.com/switchboardhq/switchboard/internal/streams"
 )
@@ -50,8 +51,8 @@ type env struct {
 	srv     *httptest.Server
 	store   *sqlstore.Store
 	checker *health.Checker
-	fakes   *simengine.Fakes
-	eng     *simengine.Engine
+	fakes   *fakes.Fakes
+	eng     *clienttest.Engine
 	mode    atomic.Int32
 	logs    *syncBuffer
 }
@@ -91,7 +92,7 @@ func newEnv(t testing.TB, cs streams.ClientSettings) *env {
 	api := httpapi.New(httpapi.Options{Store: store, Clock: clock, BootstrapToken: bootstrapToken, Bus: hub,
 		Health: checker, Streams: svc, Events: hub})
 
-	e := &env{t: t, store: store, checker: checker, eng: simengine.New(2 * time.Millisecond), logs: &syncBuffer{}}
+	e := &env{t: t, store: store, checker: checker, eng: clienttest.New(2 * time.Millisecond), logs: &syncBuffer{}}
 	e.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch e.mode.Load() {
 		case modeDown:
@@ -121,7 +122,7 @@ func newEnv(t testing.TB, cs streams.ClientSettings) *env {
 	e.srv.Start()
 	e.url = e.srv.URL
 
-	if e.fakes, err = simengine.StartFakes(); err != nil {
+	if e.fakes, err = fakes.Start(); err != nil {
 		t.Fatal(err)
 	}
 	for _, p := range e.fakes.Providers(time.Hour, true) {

@@ -18,11 +18,12 @@ import (
 
 	"github.com/switchboardhq/switchboard"
 	"github.com/switchboardhq/switchboard/client"
+	"github.com/switchboardhq/switchboard/client/clienttest"
 	"github.com/switchboardhq/switchboard/internal/apiclient"
 	"github.com/switchboardhq/switchboard/internal/auth"
 	"github.com/switchboardhq/switchboard/internal/config"
+	"github.com/switchboardhq/switchboard/internal/providers/fakes"
 	"github.com/switchboardhq/switchboard/internal/providers/fault"
-	"github.com/switchboardhq/switchboard/internal/simengine"
 )
 
 func init() {
@@ -93,11 +94,11 @@ func runDemo(ctx context.Context, o demoOptions, stdout, stderr io.Writer, ready
 	} else if err := os.MkdirAll(o.dir, 0o700); err != nil {
 		return fmt.Errorf("demo directory: %w", err)
 	}
-	fakes, err := simengine.StartFakes()
+	world, err := fakes.Start()
 	if err != nil {
 		return err
 	}
-	defer fakes.Close()
+	defer world.Close()
 
 	password, bootstrap := auth.RandomPassword(), auth.NewToken()
 	env := map[string]string{"SWITCHBOARD_ADMIN_PASSWORD": password, "SWITCHBOARD_BOOTSTRAP_TOKEN": bootstrap}
@@ -136,7 +137,7 @@ func runDemo(ctx context.Context, o demoOptions, stdout, stderr io.Writer, ready
 		return srv.Shutdown(sctx)
 	})
 	g.Go(func() error {
-		err := demoWorld(gctx, o, url, bootstrap, password, fakes, stdout, ready)
+		err := demoWorld(gctx, o, url, bootstrap, password, world, stdout, ready)
 		if err != nil && gctx.Err() == nil {
 			return err
 		}
@@ -147,14 +148,14 @@ func runDemo(ctx context.Context, o demoOptions, stdout, stderr io.Writer, ready
 
 // demoWorld registers the fakes, runs the simulated streams and the chaos
 // until ctx ends.
-func demoWorld(ctx context.Context, o demoOptions, url, bootstrap, password string, fakes *simengine.Fakes, stdout io.Writer, ready func(url, token string)) error {
+func demoWorld(ctx context.Context, o demoOptions, url, bootstrap, password string, world *fakes.Fakes, stdout io.Writer, ready func(url, token string)) error {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	defer tr.CloseIdleConnections()
 	admin, err := apiclient.New(url, bootstrap, &http.Client{Transport: tr, Timeout: 10 * time.Second})
 	if err != nil {
 		return err
 	}
-	for _, p := range fakes.Providers(5*time.Second, false) {
+	for _, p := range world.Providers(5*time.Second, false) {
 		if err := registerProvider(ctx, admin, p); err != nil {
 			return fmt.Errorf("register %s: %w", p.Name, err)
 		}
@@ -172,14 +173,14 @@ func demoWorld(ctx context.Context, o demoOptions, url, bootstrap, password stri
 	// command can be pointed at the demo.
 	out.printf("  client token %s  (switchboard simulate --server %s --token ...)\n", tok.Secret, url)
 	out.printf("  providers    %s (priority 1), %s (2), %s (3): loopback fakes, checked every 5s\n",
-		simengine.Agora, simengine.Zegocloud, simengine.LiveKit)
+		fakes.Agora, fakes.Zegocloud, fakes.LiveKit)
 	out.printf("  streams      %d simulated, through the client SDK\n", o.streams)
 	if o.chaos {
 		out.printf("  chaos        a provider fails every %s and recovers %s later\n", o.chaosEvery, o.chaosEvery/2)
 	}
 	out.printf("Ctrl-C stops the demo.\n\n")
 
-	eng := simengine.New(50 * time.Millisecond)
+	eng := clienttest.New(50 * time.Millisecond)
 	ctr := http.DefaultTransport.(*http.Transport).Clone()
 	defer ctr.CloseIdleConnections()
 	opts := []client.Option{client.WithHTTPClient(&http.Client{Transport: ctr}), client.WithWatchdog(5 * time.Second)}
@@ -217,13 +218,13 @@ func demoWorld(ctx context.Context, o demoOptions, url, bootstrap, password stri
 		<-ctx.Done()
 		return sdk.Close()
 	}
-	names := []string{simengine.Agora, simengine.Zegocloud, simengine.LiveKit}
+	names := []string{fakes.Agora, fakes.Zegocloud, fakes.LiveKit}
 	for i := 0; ; i++ {
 		if !sleepUntil(ctx, time.Now().Add(o.chaosEvery)) {
 			return sdk.Close()
 		}
 		name := names[i%len(names)]
-		f, _ := fakes.Faults(name)
+		f, _ := world.Faults(name)
 		out.printf("%s  chaos: %s goes down (its API answers 503, its media connections drop)\n", time.Now().Format(time.TimeOnly), name)
 		_ = f.Set(fault.ServerErr)
 		eng.Down(name, true)

@@ -17,7 +17,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/switchboardhq/switchboard/client"
-	"github.com/switchboardhq/switchboard/internal/simengine"
+	"github.com/switchboardhq/switchboard/client/clienttest"
 )
 
 func init() {
@@ -122,7 +122,7 @@ func simulate(ctx context.Context, args []string, getenv func(string) string, st
 		cfg.token = getenv("SWITCHBOARD_TOKEN")
 	}
 	cfg.log = newLogger(stderr, "text", logLevel)
-	eng := simengine.New(cfg.connectDelay)
+	eng := clienttest.New(cfg.connectDelay)
 	res, err := runSimulation(ctx, cfg, eng)
 	if err != nil {
 		return err
@@ -146,7 +146,7 @@ func simulate(ctx context.Context, args []string, getenv func(string) string, st
 
 // runSimulation starts cfg.streams streams through one SDK client, fails
 // cfg.failProvider at cfg.failAt, runs for cfg.duration and summarises.
-func runSimulation(ctx context.Context, cfg simConfig, eng *simengine.Engine) (simResult, error) {
+func runSimulation(ctx context.Context, cfg simConfig, eng *clienttest.Engine) (simResult, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = 64 // many streams talk to one server
 	opts := []client.Option{client.WithLogger(cfg.log), client.WithHTTPClient(&http.Client{Transport: tr})}

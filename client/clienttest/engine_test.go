@@ -1,4 +1,4 @@
-package simengine
+package clienttest
 
 import (
 	"context"

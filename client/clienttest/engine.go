@@ -1,8 +1,9 @@
-// Package simengine is a simulated client.MediaEngine for tests, the simulate
-// command and the demo: connections succeed after a configurable delay unless
+// Package clienttest provides a simulated client.MediaEngine, for the tests
+// of apps that embed the SDK (and for Switchboard's own tests, simulate
+// command and demo): connections succeed after a configurable delay unless
 // their provider is marked down, and a provider can be made to drop every
 // connection at once or to stop carrying media without a word.
-package simengine
+package clienttest
 
 import (
 	"context"

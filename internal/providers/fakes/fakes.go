@@ -1,4 +1,7 @@
-package simengine
+// Package fakes runs the loopback fakes of Agora, ZEGOCLOUD and LiveKit
+// together, registered as providers, for the demo and for tests that need a
+// whole world of providers.
+package fakes
 
 import (
 	"errors"
@@ -28,8 +31,8 @@ type Fakes struct {
 	lk    *livekit.Fake
 }
 
-// StartFakes starts the three fakes on loopback ports. Close them when done.
-func StartFakes() (*Fakes, error) {
+// Start starts the three fakes on loopback ports. Close them when done.
+func Start() (*Fakes, error) {
 	f := &Fakes{}
 	var err error
 	if f.agora, err = agora.NewFake(agora.FakeConfig{
