@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -71,23 +70,17 @@ type cliEnv struct {
 func startServer(t *testing.T) *cliEnv {
 	t.Helper()
 	before := runtime.NumGoroutine()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
 
 	dir := t.TempDir()
 	env := map[string]string{
 		"SWITCHBOARD_BOOTSTRAP_TOKEN": cliBootstrap,
 		"SWITCHBOARD_ADMIN_PASSWORD":  cliAdminPassword,
 	}
-	e := &cliEnv{t: t, url: "http://" + addr, logs: &lockedBuffer{}}
+	e := &cliEnv{t: t, logs: &lockedBuffer{}}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"serve", "--addr", addr, "--db", "sqlite:" + filepath.Join(dir, "sb.db")},
+		done <- run(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--db", "sqlite:" + filepath.Join(dir, "sb.db")},
 			func(k string) string { return env[k] }, e.logs, e.logs)
 	}()
 	t.Cleanup(func() {
@@ -107,6 +100,7 @@ func startServer(t *testing.T) *cliEnv {
 		}
 		checkGoroutines(t, before)
 	})
+	e.url = announcedURL(t, e.logs, done)
 
 	hc := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 	deadline := time.Now().Add(30 * time.Second)

@@ -26,8 +26,7 @@ const replicaKey = "00112233445566778899aabbccddeeff00112233445566778899aabbccdd
 // startReplica runs `switchboard serve` on dsn as a separate process.
 func startReplica(t *testing.T, dsn string) *proc {
 	t.Helper()
-	addr := freeAddr(t)
-	cmd := exec.Command(binary(t), "serve", "--addr", addr, "--db", dsn)
+	cmd := exec.Command(binary(t), "serve", "--addr", "127.0.0.1:0", "--db", dsn)
 	cmd.Dir = t.TempDir()
 	cmd.Env = append(os.Environ(), "SWITCHBOARD_BOOTSTRAP_TOKEN="+serveToken, "SWITCHBOARD_SECRET_KEY="+replicaKey)
 	out := &lockedBuffer{}
@@ -36,7 +35,7 @@ func startReplica(t *testing.T, dsn string) *proc {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &proc{cmd: cmd, url: "http://" + addr, done: make(chan error, 1), out: out}
+	p := &proc{cmd: cmd, done: make(chan error, 1), out: out}
 	go func() { p.done <- cmd.Wait() }()
 	t.Cleanup(func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
@@ -50,6 +49,7 @@ func startReplica(t *testing.T, dsn string) *proc {
 			t.Logf("replica %s output:\n%s", p.url, out.String())
 		}
 	})
+	p.url = announcedURL(t, out, p.done)
 	waitHealthy(t, p.url, p.done)
 	return p
 }

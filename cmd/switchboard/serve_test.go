@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"sync"
@@ -29,14 +30,30 @@ const (
 	serveSecret = "serve-customer-secret-7c2d"
 )
 
-func freeAddr(t *testing.T) string {
+// listenRE finds the address serve announces on stdout.
+var listenRE = regexp.MustCompile(`switchboard listening on (http://\S+)`)
+
+// announcedURL waits for a server started with --addr 127.0.0.1:0 to print
+// the address it listens on. Letting the kernel pick the port in the server
+// itself avoids the race of reserving a port first, which another process
+// may take in between.
+func announcedURL(t *testing.T, out *lockedBuffer, done chan error) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if m := listenRE.FindStringSubmatch(out.String()); m != nil {
+			return m[1]
+		}
+		select {
+		case err := <-done:
+			done <- err
+			t.Fatalf("server exited before listening: %v\n%s", err, out)
+		case <-time.After(5 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("server did not announce its address:\n%s", out)
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // inProcess is `switchboard serve` running in this process.
@@ -49,14 +66,14 @@ type inProcess struct {
 
 func startInProcess(t *testing.T, dir string) *inProcess {
 	t.Helper()
-	addr := freeAddr(t)
 	env := map[string]string{"SWITCHBOARD_BOOTSTRAP_TOKEN": serveToken}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &inProcess{url: "http://" + addr, cancel: cancel, done: make(chan error, 1), logs: &lockedBuffer{}}
+	s := &inProcess{cancel: cancel, done: make(chan error, 1), logs: &lockedBuffer{}}
 	go func() {
-		s.done <- run(ctx, []string{"serve", "--addr", addr, "--db", "sqlite:" + filepath.Join(dir, "sb.db")},
+		s.done <- run(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--db", "sqlite:" + filepath.Join(dir, "sb.db")},
 			func(k string) string { return env[k] }, s.logs, s.logs)
 	}()
+	s.url = announcedURL(t, s.logs, s.done)
 	waitHealthy(t, s.url, s.done)
 	return s
 }
@@ -314,30 +331,32 @@ func binary(t *testing.T) string {
 }
 
 type proc struct {
-	cmd  *exec.Cmd
-	url  string
-	done chan error
-	out  *lockedBuffer
+	cmd     *exec.Cmd
+	url     string
+	done    chan error
+	out     *lockedBuffer
+	started time.Time
 }
 
 func startProcess(t *testing.T, dir string) *proc {
 	t.Helper()
-	addr := freeAddr(t)
-	cmd := exec.Command(binary(t), "serve", "--addr", addr, "--db", "sqlite:sb.db")
+	cmd := exec.Command(binary(t), "serve", "--addr", "127.0.0.1:0", "--db", "sqlite:sb.db")
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "SWITCHBOARD_BOOTSTRAP_TOKEN="+serveToken)
 	out := &lockedBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	started := time.Now()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &proc{cmd: cmd, url: "http://" + addr, done: make(chan error, 1), out: out}
+	p := &proc{cmd: cmd, done: make(chan error, 1), out: out, started: started}
 	go func() { p.done <- cmd.Wait() }()
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
 		<-p.done
 	})
+	p.url = announcedURL(t, out, p.done)
 	return p
 }
 
@@ -351,7 +370,8 @@ func TestStartsOnEmptyDirectoryQuickly(t *testing.T) {
 	for range 3 {
 		dir := t.TempDir()
 		p := startProcess(t, dir)
-		times = append(times, waitHealthy(t, p.url, p.done))
+		waitHealthy(t, p.url, p.done)
+		times = append(times, time.Since(p.started))
 		_ = p.cmd.Process.Signal(syscall.SIGTERM)
 		if err := <-p.done; err != nil {
 			t.Fatalf("exit after SIGTERM: %v\n%s", err, p.out)
