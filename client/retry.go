@@ -109,3 +109,26 @@ func (b *budget) acquire() (release func(), ok bool) {
 		})
 	}, true
 }
+
+// retrySlot is the budget slot held by the retry in progress, if any: a retry
+// counts against the budget from its backoff to its outcome.
+type retrySlot struct{ release func() }
+
+// take frees the slot held and takes a new one from b; it reports whether b
+// had one to give.
+func (r *retrySlot) take(b *budget) bool {
+	r.free()
+	rel, ok := b.acquire()
+	if ok {
+		r.release = rel
+	}
+	return ok
+}
+
+// free gives the slot held back, if any.
+func (r *retrySlot) free() {
+	if r.release != nil {
+		r.release()
+		r.release = nil
+	}
+}

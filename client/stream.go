@@ -401,24 +401,14 @@ func (s *Stream) startAttempts(ctx context.Context, cfg Config, body startBody) 
 		return nil, Assignment{}, nil, err
 	}
 	attempts := max(cfg.MaxRetries, 1)
-	// A retry counts against the budget from its backoff to its outcome.
-	var release func()
-	defer func() {
-		if release != nil {
-			release()
-		}
-	}()
+	var slot retrySlot
+	defer slot.free()
 	for attempt := 1; attempt <= attempts; attempt++ {
-		if release != nil {
-			release()
-			release = nil
-		}
+		slot.free()
 		if attempt > 1 {
-			r, ok := c.budget.acquire()
-			if !ok {
+			if !slot.take(c.budget) {
 				return giveUp(fmt.Errorf("%w (after: %w)", ErrRetryBudget, lastErr))
 			}
-			release = r
 			if !sleep(ctx, backoff(cfg.RetryBackoff, attempt-1)) {
 				return giveUp(ctx.Err())
 			}
@@ -667,23 +657,14 @@ func (s *Stream) move(t trigger) error {
 		attempts = 1
 	}
 	var lastErr error
-	// A retry counts against the budget from its backoff to its outcome; one
-	// the budget refuses is skipped after the same backoff.
-	var release func()
-	defer func() {
-		if release != nil {
-			release()
-		}
-	}()
+	// A retry the budget refuses is skipped after the same backoff.
+	var slot retrySlot
+	defer slot.free()
 	for attempt := 1; attempt <= attempts; attempt++ {
-		if release != nil {
-			release()
-			release = nil
-		}
+		slot.free()
 		if attempt > 1 {
-			r, ok := c.budget.acquire()
+			ok := slot.take(c.budget)
 			if ok {
-				release = r
 				s.emit(Reconnecting{Provider: from, Attempt: attempt - 1, Err: lastErr})
 			} else if !errors.Is(lastErr, ErrRetryBudget) {
 				lastErr = fmt.Errorf("%w (after: %w)", ErrRetryBudget, lastErr)
