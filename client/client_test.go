@@ -17,6 +17,7 @@ import (
 	"github.com/switchboardhq/switchboard/client"
 	"github.com/switchboardhq/switchboard/client/clienttest"
 	"github.com/switchboardhq/switchboard/internal/providers/fakes"
+	"github.com/switchboardhq/switchboard/internal/testutil"
 )
 
 const (
@@ -313,7 +314,7 @@ func TestCloseLeavesNoGoroutine(t *testing.T) {
 			t.Errorf("stream %s is %s after Close, want ended", id, st.Status)
 		}
 	}
-	checkGoroutines(t, before)
+	testutil.CheckGoroutines(t, before)
 }
 
 func TestNewValidates(t *testing.T) {
@@ -380,7 +381,7 @@ func TestCloseAbandonsStarts(t *testing.T) {
 			t.Fatal("a Start still runs after Close")
 		}
 	}
-	checkGoroutines(t, before)
+	testutil.CheckGoroutines(t, before)
 }
 
 // budgetProbe records, at each connect, how many retries the Client's budget

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -29,6 +28,7 @@ import (
 	"github.com/switchboardhq/switchboard/internal/secrets"
 	"github.com/switchboardhq/switchboard/internal/sqlstore"
 	"github.com/switchboardhq/switchboard/internal/streams"
+	"github.com/switchboardhq/switchboard/internal/testutil"
 )
 
 const bootstrapToken = "sbt_client-test-bootstrap-71c0e2"
@@ -54,7 +54,7 @@ type env struct {
 	fakes   *fakes.Fakes
 	eng     *clienttest.Engine
 	mode    atomic.Int32
-	logs    *syncBuffer
+	logs    *testutil.Buffer
 }
 
 // settings are quick client settings for tests.
@@ -92,7 +92,7 @@ func newEnv(t testing.TB, cs streams.ClientSettings) *env {
 	api := httpapi.New(httpapi.Options{Store: store, Clock: clock, BootstrapToken: bootstrapToken, Bus: hub,
 		Health: checker, Streams: svc, Events: hub})
 
-	e := &env{t: t, store: store, checker: checker, eng: clienttest.New(2 * time.Millisecond), logs: &syncBuffer{}}
+	e := &env{t: t, store: store, checker: checker, eng: clienttest.New(2 * time.Millisecond), logs: &testutil.Buffer{}}
 	e.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch e.mode.Load() {
 		case modeDown:
@@ -268,36 +268,4 @@ func nextState[T client.State](t *testing.T, s *client.Stream) T {
 			t.Fatalf("timed out waiting for a %T (last state %v)", *new(T), s.State())
 		}
 	}
-}
-
-// checkGoroutines fails when goroutines started since before are still
-// running after a settle period.
-func checkGoroutines(t *testing.T, before int) {
-	t.Helper()
-	var n int
-	for range 200 {
-		if n = runtime.NumGoroutine(); n <= before {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	buf := make([]byte, 1<<20)
-	t.Errorf("%d goroutines left behind (before %d):\n%s", n-before, before, buf[:runtime.Stack(buf, true)])
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

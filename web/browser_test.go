@@ -34,6 +34,7 @@ import (
 	"github.com/switchboardhq/switchboard/internal/secrets"
 	"github.com/switchboardhq/switchboard/internal/sqlstore"
 	"github.com/switchboardhq/switchboard/internal/streams"
+	"github.com/switchboardhq/switchboard/internal/testutil"
 )
 
 // screenshotsEnv, when set, makes the browser tests keep their screenshots in
@@ -496,7 +497,7 @@ func textOf(sel string) string {
 // TestDashboard runs the acceptance tests of the dashboard in headless Chromium.
 func TestDashboard(t *testing.T) {
 	before := runtime.NumGoroutine()
-	t.Cleanup(func() { checkGoroutines(t, before) })
+	t.Cleanup(func() { testutil.CheckGoroutines(t, before) })
 	b := newBrowser(t)
 
 	t.Run("disable Agora, a new stream lands on ZEGOCLOUD and its count rises without a reload", func(t *testing.T) {
@@ -663,7 +664,7 @@ func TestDashboard(t *testing.T) {
 // TestDashboardForms covers the provider form, session expiry and roles.
 func TestDashboardForms(t *testing.T) {
 	before := runtime.NumGoroutine()
-	t.Cleanup(func() { checkGoroutines(t, before) })
+	t.Cleanup(func() { testutil.CheckGoroutines(t, before) })
 	b := newBrowser(t)
 
 	t.Run("provider form: inline API errors, write-only credentials, and an expired session keeps what was typed", func(t *testing.T) {
@@ -759,23 +760,4 @@ func TestDashboardForms(t *testing.T) {
 			t.Errorf("an admin sees %d of the 6 toggles, Edit and Check buttons", n)
 		}
 	})
-}
-
-// checkGoroutines fails when goroutines started by the test outlive it.
-func checkGoroutines(t *testing.T, before int) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		n := runtime.NumGoroutine()
-		if n <= before {
-			return
-		}
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<20)
-			buf = buf[:runtime.Stack(buf, true)]
-			t.Errorf("%d goroutines left running, %d before:\n%s", n, before, buf)
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }

@@ -18,6 +18,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/switchboardhq/switchboard/internal/testutil"
 )
 
 // Secret values of the fixtures; no CLI output or server log may hold one.
@@ -37,30 +39,12 @@ const (
 var cliSecrets = []string{cliBootstrap, cliAdminPassword, cliCustomerID, cliCustomerSecret, cliCertificate,
 	cliZegoSecret, cliLiveKitKey, cliLiveKitSecret, cliHeaderSecret}
 
-// lockedBuffer is a goroutine-safe writer for the server's output.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // cliEnv is a server started through run("serve") and the output of every
 // CLI call made against it.
 type cliEnv struct {
 	t      *testing.T
 	url    string
-	logs   *lockedBuffer
+	logs   *testutil.Buffer
 	mu     sync.Mutex
 	output strings.Builder // everything the CLI printed
 }
@@ -76,7 +60,7 @@ func startServer(t *testing.T) *cliEnv {
 		"SWITCHBOARD_BOOTSTRAP_TOKEN": cliBootstrap,
 		"SWITCHBOARD_ADMIN_PASSWORD":  cliAdminPassword,
 	}
-	e := &cliEnv{t: t, logs: &lockedBuffer{}}
+	e := &cliEnv{t: t, logs: &testutil.Buffer{}}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
@@ -98,7 +82,7 @@ func startServer(t *testing.T) *cliEnv {
 				t.Errorf("server output holds a secret of the fixtures")
 			}
 		}
-		checkGoroutines(t, before)
+		testutil.CheckGoroutines(t, before)
 	})
 	e.url = announcedURL(t, e.logs, done)
 
@@ -120,20 +104,6 @@ func startServer(t *testing.T) *cliEnv {
 		if time.Now().After(deadline) {
 			t.Fatalf("server not up after 30s: %v\n%s", err, e.logs)
 		}
-	}
-}
-
-// checkGoroutines waits until the goroutine count is back to before.
-func checkGoroutines(t *testing.T, before int) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for runtime.NumGoroutine() > before {
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<20)
-			t.Errorf("goroutines: %d, want at most %d\n%s", runtime.NumGoroutine(), before, buf[:runtime.Stack(buf, true)])
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }
 

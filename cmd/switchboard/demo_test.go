@@ -7,11 +7,13 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/switchboardhq/switchboard/internal/testutil"
 )
 
 // cancelOn is the demo's output; it cancels the demo when a line contains want.
 type cancelOn struct {
-	lockedBuffer
+	testutil.Buffer
 	want   string
 	cancel context.CancelFunc
 	once   sync.Once
@@ -21,7 +23,7 @@ func (c *cancelOn) Write(p []byte) (int, error) {
 	if strings.Contains(string(p), c.want) {
 		c.once.Do(c.cancel)
 	}
-	return c.lockedBuffer.Write(p)
+	return c.Buffer.Write(p)
 }
 
 // Stopped while it is still starting its streams, the demo ends the streams
@@ -34,7 +36,7 @@ func TestDemoStopsWhileStartingStreams(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	out := &cancelOn{want: "demo-room-1  live on", cancel: cancel}
-	var errOut lockedBuffer
+	var errOut testutil.Buffer
 	done := make(chan error, 1)
 	go func() {
 		done <- runDemo(ctx, demoOptions{addr: "127.0.0.1:0", streams: 200, chaosEvery: time.Hour, logLevel: "warn"}, out, &errOut, nil)
@@ -50,5 +52,5 @@ func TestDemoStopsWhileStartingStreams(t *testing.T) {
 	if !strings.Contains(out.String(), "demo-room-1  live on") {
 		t.Errorf("the demo stopped before a stream was live:\n%s", out.String())
 	}
-	checkGoroutines(t, before)
+	testutil.CheckGoroutines(t, before)
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/switchboardhq/switchboard/internal/pgtest"
 	"github.com/switchboardhq/switchboard/internal/replica"
+	"github.com/switchboardhq/switchboard/internal/testutil"
 )
 
 // replicaKey is the credential key every replica shares (32 bytes, hex).
@@ -29,7 +30,7 @@ func startReplica(t *testing.T, dsn string) *proc {
 	cmd := exec.Command(binary(t), "serve", "--addr", "127.0.0.1:0", "--db", dsn)
 	cmd.Dir = t.TempDir()
 	cmd.Env = append(os.Environ(), "SWITCHBOARD_BOOTSTRAP_TOKEN="+serveToken, "SWITCHBOARD_SECRET_KEY="+replicaKey)
-	out := &lockedBuffer{}
+	out := &testutil.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/switchboardhq/switchboard/internal/providers/agora"
+	"github.com/switchboardhq/switchboard/internal/testutil"
 )
 
 const (
@@ -37,7 +38,7 @@ var listenRE = regexp.MustCompile(`switchboard listening on (http://\S+)`)
 // the address it listens on. Letting the kernel pick the port in the server
 // itself avoids the race of reserving a port first, which another process
 // may take in between.
-func announcedURL(t *testing.T, out *lockedBuffer, done chan error) string {
+func announcedURL(t *testing.T, out *testutil.Buffer, done chan error) string {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
@@ -61,14 +62,14 @@ type inProcess struct {
 	url    string
 	cancel context.CancelFunc
 	done   chan error
-	logs   *lockedBuffer
+	logs   *testutil.Buffer
 }
 
 func startInProcess(t *testing.T, dir string) *inProcess {
 	t.Helper()
 	env := map[string]string{"SWITCHBOARD_BOOTSTRAP_TOKEN": serveToken}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &inProcess{cancel: cancel, done: make(chan error, 1), logs: &lockedBuffer{}}
+	s := &inProcess{cancel: cancel, done: make(chan error, 1), logs: &testutil.Buffer{}}
 	go func() {
 		s.done <- run(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--db", "sqlite:" + filepath.Join(dir, "sb.db")},
 			func(k string) string { return env[k] }, s.logs, s.logs)
@@ -199,7 +200,7 @@ func TestRestartKeepsDataAndCredentials(t *testing.T) {
 // returns nil without leaving a goroutine.
 func TestGracefulShutdownUnderLoad(t *testing.T) {
 	before := runtime.NumGoroutine()
-	t.Cleanup(func() { checkGoroutines(t, before) }) // runs last, after the fake closed
+	t.Cleanup(func() { testutil.CheckGoroutines(t, before) }) // runs last, after the fake closed
 	fake := agoraFake(t)
 	s := startInProcess(t, t.TempDir())
 	const slow = 4
@@ -334,7 +335,7 @@ type proc struct {
 	cmd     *exec.Cmd
 	url     string
 	done    chan error
-	out     *lockedBuffer
+	out     *testutil.Buffer
 	started time.Time
 }
 
@@ -343,7 +344,7 @@ func startProcess(t *testing.T, dir string) *proc {
 	cmd := exec.Command(binary(t), "serve", "--addr", "127.0.0.1:0", "--db", "sqlite:sb.db")
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "SWITCHBOARD_BOOTSTRAP_TOKEN="+serveToken)
-	out := &lockedBuffer{}
+	out := &testutil.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	started := time.Now()

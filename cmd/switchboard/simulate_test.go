@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/switchboardhq/switchboard/internal/testutil"
 )
 
 func TestPercentiles(t *testing.T) {
@@ -67,7 +69,7 @@ func TestDemoAndSimulate(t *testing.T) {
 	type endpoint struct{ url, token string }
 	ready := make(chan endpoint, 1)
 	done := make(chan error, 1)
-	var demoOut, demoErr lockedBuffer
+	var demoOut, demoErr testutil.Buffer
 	go func() {
 		done <- runDemo(ctx, demoOptions{addr: "127.0.0.1:0", streams: 2, chaos: true, chaosEvery: time.Hour, logLevel: "warn"},
 			&demoOut, &demoErr, func(url, token string) { ready <- endpoint{url, token} })
@@ -123,7 +125,7 @@ func TestDemoAndSimulate(t *testing.T) {
 	if strings.Contains(demoErr.String(), ep.token) {
 		t.Error("the demo logged the SDK token")
 	}
-	checkGoroutines(t, before)
+	testutil.CheckGoroutines(t, before)
 }
 
 func waitFor(t *testing.T, cond func() bool) {

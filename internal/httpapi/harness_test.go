@@ -26,6 +26,7 @@ import (
 	"github.com/switchboardhq/switchboard/internal/secrets"
 	"github.com/switchboardhq/switchboard/internal/sqlstore"
 	"github.com/switchboardhq/switchboard/internal/streams"
+	"github.com/switchboardhq/switchboard/internal/testutil"
 )
 
 // Secret values used in fixtures; leak tests look for them everywhere.
@@ -43,30 +44,12 @@ const (
 
 var allSecrets = []string{secretCustomerID, secretCustomer, secretCertificate, secretZego, secretLiveKit, secretHeader, bootstrapToken, adminPassword}
 
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type testEnv struct {
 	t       testing.TB
 	store   sb.Store
 	api     *Server
 	srv     *httptest.Server
-	logs    *syncBuffer
+	logs    *testutil.Buffer
 	tokens  map[sb.Role]string // bearer tokens per role
 	dir     string
 	events  *recordingBus
@@ -146,7 +129,7 @@ func newTestEnvOn(t testing.TB, dsn string) *testEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	logs := &syncBuffer{}
+	logs := &testutil.Buffer{}
 	bus := &recordingBus{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	af, err := agora.NewFake(agora.FakeConfig{AppID: agoraAppID, CustomerID: secretCustomerID, CustomerSecret: secretCustomer})
