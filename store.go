@@ -108,6 +108,10 @@ type HealthStore interface {
 	// what fold returns and, when the status changed, a Transition with
 	// after.StatusReason.
 	RecordCheck(ctx context.Context, name string, r ProbeResult, fold func(Health) Health) (before, after Health, err error)
+	// GetHealth returns the health record of one provider without reading its
+	// settings or credentials (the public health endpoint needs no more).
+	// ENotFound for an unknown provider.
+	GetHealth(ctx context.Context, name string) (Health, error)
 	// UpdateHealth applies fold (for example a client-reported failure or a change
 	// of enabled) to the health record in one transaction, recording a
 	// Transition when the status changed.

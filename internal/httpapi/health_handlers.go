@@ -47,14 +47,15 @@ func (s *Server) providerHealth(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	rec, err := s.store.GetProvider(r.Context(), name)
+	// The health record alone: an anonymous endpoint has no use for the
+	// provider's settings, still less for decrypting its credentials.
+	h, err := s.store.GetHealth(r.Context(), name)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	h := rec.Health
 	body, _ := json.Marshal(publicHealth{
-		Name: rec.Name, Healthy: health.Healthy(h.Status), Status: h.Status, Latency: h.LatencyMs,
+		Name: name, Healthy: health.Healthy(h.Status), Status: h.Status, Latency: h.LatencyMs,
 		Uptime: round2(h.Uptime()), ErrorRate: round2(h.ErrorRate()), LastCheck: h.LastCheck,
 	})
 	sum := sha256.Sum256(body)

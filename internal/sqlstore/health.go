@@ -416,3 +416,16 @@ func (s *Store) CompactHistory(ctx context.Context, day time.Time, keepRawBefore
 	})
 	return wrap("compact history", err)
 }
+
+// GetHealth implements switchboard.HealthStore.
+func (s *Store) GetHealth(ctx context.Context, name string) (switchboard.Health, error) {
+	var hs healthScan
+	err := s.r.QueryRowContext(ctx, s.q(`SELECT `+healthColumns+` FROM provider_health h WHERE h.provider = ?`), name).Scan(hs.dest()...)
+	if errors.Is(err, sql.ErrNoRows) {
+		return switchboard.Health{}, notFound(name)
+	}
+	if err != nil {
+		return switchboard.Health{}, wrap("get health", err)
+	}
+	return hs.health(), nil
+}

@@ -841,6 +841,13 @@ func testRecordCheck(t *testing.T, s switchboard.Store) {
 		h.LastSuccess == nil || !h.LastSuccess.Equal(at) || h.StatusReason != "0 consecutive failures" {
 		t.Errorf("stored health = %+v", h)
 	}
+	// GetHealth reads the same record, alone.
+	if got, err := s.GetHealth(ctx, "p"); err != nil || !reflect.DeepEqual(got, h) {
+		t.Errorf("GetHealth = %+v, %v; want %+v", got, err, h)
+	}
+	if _, err := s.GetHealth(ctx, "nope"); !switchboard.IsCode(err, switchboard.ENotFound) {
+		t.Errorf("GetHealth of an unknown provider: %v, want not found", err)
+	}
 	// Two failures flip to CRITICAL; the second of them is the transition.
 	record(t, s, "p", at.Add(time.Minute), false, 5000)
 	_, after = record(t, s, "p", at.Add(2*time.Minute), false, 7000)
