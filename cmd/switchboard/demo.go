@@ -6,15 +6,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
 	"time"
-
-	"golang.org/x/sync/errgroup"
 
 	"github.com/switchboardhq/switchboard"
 	"github.com/switchboardhq/switchboard/client"
@@ -107,43 +103,10 @@ func runDemo(ctx context.Context, o demoOptions, stdout, stderr io.Writer, ready
 	if err != nil {
 		return usageError{msg: err.Error()}
 	}
-	log := newLogger(stderr, cfg.LogFormat, cfg.LogLevel)
-	app, err := newApp(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
-	defer app.close()
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		return fmt.Errorf("listen: %w", err)
-	}
-	srv := &http.Server{Handler: app.handler, ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
-	srv.RegisterOnShutdown(app.hub.Close)
-	url := "http://" + ln.Addr().String()
-
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error {
-		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-			return err
-		}
-		return nil
-	})
-	g.Go(func() error { return app.run(gctx) })
-	g.Go(func() error {
-		<-gctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
-		defer cancel()
-		return srv.Shutdown(sctx)
-	})
-	g.Go(func() error {
-		err := demoWorld(gctx, o, url, bootstrap, password, world, stdout, ready)
-		if err != nil && gctx.Err() == nil {
-			return err
-		}
-		return nil
-	})
-	return g.Wait()
+	return runServer(ctx, cfg, newLogger(stderr, cfg.LogFormat, cfg.LogLevel), io.Discard,
+		func(ctx context.Context, url string) error {
+			return demoWorld(ctx, o, url, bootstrap, password, world, stdout, ready)
+		})
 }
 
 // demoWorld registers the fakes, runs the simulated streams and the chaos

@@ -53,7 +53,15 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return usageError{msg: err.Error()}
 	}
-	log := newLogger(stderr, cfg.LogFormat, cfg.LogLevel)
+	return runServer(ctx, cfg, newLogger(stderr, cfg.LogFormat, cfg.LogLevel), stdout, nil)
+}
+
+// runServer wires the app, serves it on cfg.Addr until ctx ends (announcing
+// the address on announce) and shuts down in order: the HTTP server drains,
+// then the background work stops, then the store closes. beside, if set, runs
+// alongside with the server's URL (the demo's simulated world) and ends with it.
+func runServer(ctx context.Context, cfg config.Config, log *slog.Logger, announce io.Writer,
+	beside func(ctx context.Context, url string) error) error {
 	app, err := newApp(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -70,8 +78,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	// Shutdown does not wait for event streams: end them so it can finish.
 	srv.RegisterOnShutdown(app.hub.Close)
+	url := "http://" + ln.Addr().String()
 	log.Info("listening", "addr", ln.Addr().String(), "db", redactDSN(cfg.DB), "version", switchboard.Version)
-	fmt.Fprintf(stdout, "switchboard listening on http://%s\n", ln.Addr())
+	fmt.Fprintf(announce, "switchboard listening on %s\n", url)
 
 	g, gctx := errgroup.WithContext(ctx)
 	// The background work outlives the requests being drained, which still
@@ -92,6 +101,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		}
 		return nil
 	})
+	if beside != nil {
+		g.Go(func() error {
+			if err := beside(gctx, url); err != nil && gctx.Err() == nil {
+				return err
+			}
+			return nil
+		})
+	}
 	g.Go(func() error {
 		<-gctx.Done()
 		log.Info("shutting down")
