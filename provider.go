@@ -186,6 +186,25 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// Time is a time in a request body, as an RFC 3339 string; a bad one is an
+// error naming its field, as for Duration.
+type Time struct{ time.Time }
+
+// UnmarshalJSON parses an RFC 3339 string.
+func (t *Time) UnmarshalJSON(b []byte) error {
+	bad := &json.UnmarshalTypeError{Value: "string", Type: reflect.TypeFor[Time]()}
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return bad
+	}
+	v, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return bad
+	}
+	t.Time = v
+	return nil
+}
+
 var slugRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
 
 // ValidName reports whether name is a valid provider slug.

@@ -71,6 +71,10 @@ type TrailEntry struct {
 	LeastBad bool              `json:"leastBad,omitempty"` // every candidate was CRITICAL
 	Stage    Stage             `json:"stage,omitempty"`    // for failures
 	Code     string            `json:"code,omitempty"`     // for failures
+	// ReportedAt is set when the control plane learnt of the entry later than
+	// At: a client that failed over to its standby assignment moves first and
+	// reports the move afterwards.
+	ReportedAt *time.Time `json:"reportedAt,omitempty"`
 }
 
 // StreamFilter selects streams, newest first.

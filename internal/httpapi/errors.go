@@ -239,6 +239,9 @@ func jsonError(err error) error {
 		if typ.Type == reflect.TypeFor[switchboard.Duration]() {
 			return switchboard.Invalid(field, "must be a duration string such as \"5m\" or \"30s\"")
 		}
+		if typ.Type == reflect.TypeFor[switchboard.Time]() {
+			return switchboard.Invalid(field, "must be an RFC 3339 time such as \"2026-12-04T15:04:05Z\"")
+		}
 		return switchboard.Invalid(field, "must be %s", jsonKind(typ.Type.Kind().String()))
 	}
 	msg := err.Error()

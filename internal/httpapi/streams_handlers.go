@@ -97,8 +97,15 @@ func (s *Server) heartbeat(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	var req streams.HeartbeatRequest
+	if r.ContentLength != 0 { // the body is optional
+		if err := decode(r, &req); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+	}
 	owner, admin := caller(r)
-	st, err := s.streams.Heartbeat(r.Context(), id, owner, admin)
+	st, err := s.streams.Heartbeat(r.Context(), id, owner, admin, req)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -122,10 +122,14 @@ func (s *Store) insertTrail(ctx context.Context, tx *sql.Tx, e switchboard.Trail
 		}
 		statuses = string(b)
 	}
+	var reported any
+	if e.ReportedAt != nil {
+		reported = dbTime(*e.ReportedAt)
+	}
 	_, err := tx.ExecContext(ctx, s.q(`INSERT INTO stream_trail
-		(stream_id, at, kind, provider, from_provider, reason, statuses, least_bad, stage, code)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-		e.StreamID, dbTime(e.At), e.Kind, e.Provider, e.From, e.Reason, statuses, e.LeastBad, string(e.Stage), e.Code)
+		(stream_id, at, kind, provider, from_provider, reason, statuses, least_bad, stage, code, reported_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		e.StreamID, dbTime(e.At), e.Kind, e.Provider, e.From, e.Reason, statuses, e.LeastBad, string(e.Stage), e.Code, reported)
 	return err
 }
 
@@ -268,7 +272,7 @@ func (s *Store) StreamTrail(ctx context.Context, id string) ([]switchboard.Trail
 			return err
 		}
 		rows, err := tx.QueryContext(ctx, s.q(`SELECT id, stream_id, at, kind, provider, from_provider, reason,
-			statuses, least_bad, stage, code FROM stream_trail WHERE stream_id = ? ORDER BY id`), id)
+			statuses, least_bad, stage, code, reported_at FROM stream_trail WHERE stream_id = ? ORDER BY id`), id)
 		if err != nil {
 			return err
 		}
@@ -279,12 +283,13 @@ func (s *Store) StreamTrail(ctx context.Context, id string) ([]switchboard.Trail
 				at       int64
 				statuses sql.NullString
 				stage    string
+				reported sql.NullInt64
 			)
 			if err := rows.Scan(&e.ID, &e.StreamID, &at, &e.Kind, &e.Provider, &e.From, &e.Reason,
-				&statuses, &e.LeastBad, &stage, &e.Code); err != nil {
+				&statuses, &e.LeastBad, &stage, &e.Code, &reported); err != nil {
 				return err
 			}
-			e.At, e.Stage = goTime(at), switchboard.Stage(stage)
+			e.At, e.Stage, e.ReportedAt = goTime(at), switchboard.Stage(stage), goTimePtr(reported)
 			if statuses.Valid {
 				if err := json.Unmarshal([]byte(statuses.String), &e.Statuses); err != nil {
 					return fmt.Errorf("trail entry %d: statuses: %w", e.ID, err)

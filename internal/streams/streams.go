@@ -194,13 +194,8 @@ func (r *StartRequest) Validate() error {
 	if !r.Quality.Valid() {
 		return sb.Invalid("quality", "must be audio, sd, hd or fullhd")
 	}
-	if len(r.Exclude) > 64 {
-		return sb.Invalid("exclude", "at most 64 providers")
-	}
-	for i, n := range r.Exclude {
-		if !sb.ValidName(n) {
-			return sb.Invalid(fmt.Sprintf("exclude[%d]", i), "is not a provider name")
-		}
+	if err := validExclude(r.Exclude); err != nil {
+		return err
 	}
 	if r.IdempotencyKey != "" && !keyRE.MatchString(r.IdempotencyKey) {
 		return sb.Invalid("idempotencyKey", "must be 1 to 128 printable ASCII characters")
@@ -220,6 +215,20 @@ type Assignment struct {
 	Fallbacks      []string        `json:"fallbacks"`
 	LeastBad       bool            `json:"leastBad,omitempty"`
 	Status         sb.StreamStatus `json:"status"`
+	// Standby is a ready assignment on the first fallback, or nil when there
+	// is none: a client whose provider fails connects to it at once and
+	// reports the move afterwards, with no control-plane round trip on the
+	// failover's path.
+	Standby *Standby `json:"standby"`
+}
+
+// Standby is a join token for the stream on another provider, minted ahead of
+// need, with the same scope (room, user, role) and lifetime as the token of
+// the provider the stream is on.
+type Standby struct {
+	Provider       ProviderInfo `json:"provider"`
+	Token          string       `json:"token"`
+	TokenExpiresAt *time.Time   `json:"tokenExpiresAt"`
 }
 
 // ProviderInfo is what a client may know of a provider: no secret.
@@ -288,7 +297,7 @@ func (s *Service) Start(ctx context.Context, owner string, req StartRequest) (As
 			return Assignment{}, false, err
 		}
 		if len(prev) == 1 {
-			return s.again(prev[0], byName)
+			return s.again(prev[0], cands, byName)
 		}
 	}
 	d := routing.Select(cands, routing.Request{Region: req.Region, Exclude: req.Exclude}, s.rand)
@@ -326,30 +335,80 @@ func (s *Service) Start(ctx context.Context, owner string, req StartRequest) (As
 			return Assignment{}, false, err
 		}
 		if !created {
-			return s.again(got, byName) // lost a race with a retry of the same start
+			return s.again(got, cands, byName) // lost a race with a retry of the same start
 		}
 		if d.LeastBad {
 			s.log.Warn("every provider is CRITICAL: assigned the least bad", "stream_id", got.ID, "provider", name)
 		}
 		s.log.Debug("stream started", "stream_id", got.ID, "provider", name, "room", got.Room)
 		s.bus.Publish(sb.Event{Type: sb.EventStreamStarted, At: now, Audience: sb.RoleAdmin, Data: Lifecycle(got, "")})
-		return s.assignment(got, rec, tok, without(d.Order, got.Provider), d.LeastBad), true, nil
+		a := s.assignment(got, rec, tok, without(d.Order, got.Provider), d.LeastBad)
+		if !d.LeastBad {
+			a.Standby = s.standby(got, a.Fallbacks, byName)
+		}
+		return a, true, nil
 	}
 	return Assignment{}, false, sb.Errorf(sb.EUnavailable, "no provider can take the stream: %s", errText(lastErr))
 }
 
 // again answers an earlier start of the same key: the same stream, with a
 // fresh token for the provider it is on.
-func (s *Service) again(st sb.Stream, byName map[string]sb.ProviderRecord) (Assignment, bool, error) {
+func (s *Service) again(st sb.Stream, cands []routing.Candidate, byName map[string]sb.ProviderRecord) (Assignment, bool, error) {
+	a, err := s.current(st, cands, byName, nil)
+	return a, false, err
+}
+
+// current is the assignment of the provider st is on now, with a fresh token,
+// the fallbacks and a standby on the first of them (exclude: providers the
+// client cannot use).
+func (s *Service) current(st sb.Stream, cands []routing.Candidate, byName map[string]sb.ProviderRecord, exclude []string) (Assignment, error) {
 	rec, ok := byName[st.Provider]
 	if !ok {
-		return Assignment{}, false, sb.Errorf(sb.EConflict, "stream %s is on provider %s, which was deleted", st.ID, st.Provider)
+		return Assignment{}, sb.Errorf(sb.EConflict, "stream %s is on provider %s, which was deleted", st.ID, st.Provider)
 	}
 	tok, err := s.mint(rec, st)
 	if err != nil {
-		return Assignment{}, false, err
+		return Assignment{}, err
 	}
-	return s.assignment(st, rec, tok, []string{}, false), false, nil
+	fallbacks, standby := s.fallbacks(st, cands, byName, exclude)
+	a := s.assignment(st, rec, tok, fallbacks, false)
+	a.Standby = standby
+	return a, nil
+}
+
+// fallbacks are the providers the policy would move st to now, best first,
+// and a standby on the first of them that can mint a token (nil when there is
+// none, or when every candidate is CRITICAL: a standby is for a provider known
+// to work).
+func (s *Service) fallbacks(st sb.Stream, cands []routing.Candidate, byName map[string]sb.ProviderRecord, exclude []string) ([]string, *Standby) {
+	ex := append([]string{st.Provider}, exclude...)
+	d := routing.Select(cands, routing.Request{Region: st.Region, Exclude: ex}, s.rand)
+	if d.LeastBad {
+		return d.Order, nil
+	}
+	return d.Order, s.standby(st, d.Order, byName)
+}
+
+// standby mints st's token on the first provider of order that can mint one.
+func (s *Service) standby(st sb.Stream, order []string, byName map[string]sb.ProviderRecord) *Standby {
+	for _, name := range order {
+		rec, ok := byName[name]
+		if !ok || name == st.Provider {
+			continue
+		}
+		tok, err := s.mint(rec, st)
+		if err != nil {
+			s.log.Warn("mint standby token", "provider", name, "err", err.Error())
+			continue
+		}
+		sby := &Standby{Provider: PublicInfo(rec), Token: tok.Token}
+		if !tok.ExpiresAt.IsZero() {
+			t := tok.ExpiresAt.UTC()
+			sby.TokenExpiresAt = &t
+		}
+		return sby
+	}
+	return nil
 }
 
 func errText(err error) string {
@@ -423,15 +482,61 @@ func (s *Service) own(ctx context.Context, id, owner string, admin bool) (sb.Str
 	return st, nil
 }
 
-// Heartbeat records that the stream is alive.
-func (s *Service) Heartbeat(ctx context.Context, id, owner string, admin bool) (sb.Stream, error) {
+// HeartbeatRequest is the optional body of POST /api/streams/{id}/heartbeat.
+type HeartbeatRequest struct {
+	// Exclude lists providers the client cannot use (no media engine for
+	// their kind, or failed for this stream): the standby is on none of them.
+	Exclude []string `json:"exclude,omitempty"`
+}
+
+// Validate checks a heartbeat request.
+func (r HeartbeatRequest) Validate() error { return validExclude(r.Exclude) }
+
+func validExclude(exclude []string) error {
+	if len(exclude) > 64 {
+		return sb.Invalid("exclude", "at most 64 providers")
+	}
+	for i, n := range exclude {
+		if !sb.ValidName(n) {
+			return sb.Invalid(fmt.Sprintf("exclude[%d]", i), "is not a provider name")
+		}
+	}
+	return nil
+}
+
+// HeartbeatAnswer is the stream after a heartbeat, with a fresh standby
+// assignment: heartbeats are how a client keeps its standby valid and on the
+// provider it would fail over to now.
+type HeartbeatAnswer struct {
+	sb.Stream
+	Standby *Standby `json:"standby"`
+}
+
+// Heartbeat records that the stream is alive and answers a fresh standby.
+func (s *Service) Heartbeat(ctx context.Context, id, owner string, admin bool, req HeartbeatRequest) (HeartbeatAnswer, error) {
+	if err := req.Validate(); err != nil {
+		return HeartbeatAnswer{}, err
+	}
 	if _, err := s.own(ctx, id, owner, admin); err != nil {
-		return sb.Stream{}, err
+		return HeartbeatAnswer{}, err
 	}
 	if err := s.store.Heartbeat(ctx, id, s.clock.Now()); err != nil {
-		return sb.Stream{}, err
+		return HeartbeatAnswer{}, err
 	}
-	return s.store.GetStream(ctx, id)
+	st, err := s.store.GetStream(ctx, id)
+	if err != nil {
+		return HeartbeatAnswer{}, err
+	}
+	ans := HeartbeatAnswer{Stream: st}
+	cands, byName, err := s.candidates(ctx)
+	if err != nil {
+		// The heartbeat is recorded; the standby the client has stays valid
+		// until it expires.
+		s.log.Warn("standby for heartbeat", "stream_id", id, "err", err.Error())
+		return ans, nil
+	}
+	_, ans.Standby = s.fallbacks(st, cands, byName, req.Exclude)
+	return ans, nil
 }
 
 // FailureReport is the body of POST /api/streams/{id}/failures.
@@ -525,7 +630,16 @@ func (s *Service) noteFailure(name string, at time.Time) bool {
 type MigrateRequest struct {
 	To     string `json:"to,omitempty"`
 	Reason string `json:"reason"`
+	// MovedAt reports a move the client has made already, at that time, to To
+	// (with its standby token): the control plane records it whatever To's
+	// health or load now. Reporting the same move again changes nothing.
+	MovedAt *sb.Time `json:"movedAt,omitempty"`
 }
+
+// maxReportSkew is how far in the future a reported move may claim to have
+// happened (clock skew between client and server); later claims are refused,
+// earlier ones are recorded at the server's time.
+const maxReportSkew = 5 * time.Minute
 
 // Migrate moves a live stream to another provider (to, or the best other one)
 // and returns its new assignment.
@@ -542,6 +656,9 @@ func (s *Service) Migrate(ctx context.Context, id, owner string, admin bool, req
 	}
 	if st.Status != sb.StreamActive {
 		return Assignment{}, sb.Errorf(sb.EConflict, "stream %s has ended", id)
+	}
+	if req.MovedAt != nil {
+		return s.moved(ctx, st, req)
 	}
 	if req.To == st.Provider {
 		return Assignment{}, sb.Invalid("to", "the stream is already on %s", req.To)
@@ -586,9 +703,58 @@ func (s *Service) Migrate(ctx context.Context, id, owner string, admin bool, req
 		s.log.Info("stream migrated", "stream_id", id, "from", st.Provider, "to", name, "reason", req.Reason)
 		s.bus.Publish(sb.Event{Type: sb.EventStreamFailover, At: now, Audience: sb.RoleAdmin,
 			Data: map[string]any{"streamId": id, "from": st.Provider, "to": name, "reason": req.Reason, "room": st.Room}})
-		return s.assignment(moved, rec, tok, without(order, name), d.LeastBad), nil
+		a := s.assignment(moved, rec, tok, without(order, name), d.LeastBad)
+		if !d.LeastBad {
+			a.Standby = s.standby(moved, a.Fallbacks, byName)
+		}
+		return a, nil
 	}
 	return Assignment{}, sb.Errorf(sb.EUnavailable, "no other provider can take the stream: %s", errText(lastErr))
+}
+
+// moved records a move the client made already (a failover to its standby).
+// It is idempotent: when the stream is on req.To already, it answers the
+// current assignment and changes nothing.
+func (s *Service) moved(ctx context.Context, st sb.Stream, req MigrateRequest) (Assignment, error) {
+	if req.To == "" {
+		return Assignment{}, sb.Invalid("to", "is required with movedAt: the provider the stream moved to")
+	}
+	now := s.clock.Now()
+	at := req.MovedAt.UTC()
+	if at.After(now.Add(maxReportSkew)) {
+		return Assignment{}, sb.Invalid("movedAt", "is in the future")
+	}
+	if at.After(now) {
+		at = now // within the skew allowed: nothing is recorded later than it was learnt
+	}
+	cands, byName, err := s.candidates(ctx)
+	if err != nil {
+		return Assignment{}, err
+	}
+	if _, ok := byName[req.To]; !ok {
+		return Assignment{}, sb.Invalid("to", "no provider named %s", req.To)
+	}
+	if st.Provider == req.To {
+		return s.current(st, cands, byName, nil)
+	}
+	statuses := make(map[string]sb.Status, len(cands))
+	for _, c := range cands {
+		statuses[c.Provider.Name] = c.Health.Status
+	}
+	// Capacity is not checked: the stream is on req.To whatever the count says.
+	entry := sb.TrailEntry{StreamID: st.ID, At: at, ReportedAt: &now, Kind: sb.TrailMigrate, Provider: req.To,
+		From: st.Provider, Reason: req.Reason, Statuses: statuses}
+	moved, err := s.store.MigrateStream(ctx, st.ID, entry, 0)
+	if err != nil {
+		return Assignment{}, err
+	}
+	late := now.Sub(at)
+	s.log.Info("stream moved to its standby", "stream_id", st.ID, "from", st.Provider, "to", req.To,
+		"reason", req.Reason, "reported_after_ms", late.Milliseconds())
+	s.bus.Publish(sb.Event{Type: sb.EventStreamFailover, At: now, Audience: sb.RoleAdmin,
+		Data: map[string]any{"streamId": st.ID, "from": st.Provider, "to": req.To, "reason": req.Reason, "room": st.Room,
+			"standby": true, "movedAt": at, "reportedAfterMs": late.Milliseconds()}})
+	return s.current(moved, cands, byName, nil)
 }
 
 // End ends a stream. Ending an ended stream is not an error.
