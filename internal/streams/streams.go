@@ -438,10 +438,10 @@ func skippedSummary(d routing.Decision) string {
 	return strings.Join(parts, "; ")
 }
 
-func without(xs []string, x string) []string {
+func without(xs []string, drop ...string) []string {
 	out := make([]string, 0, len(xs))
 	for _, v := range xs {
-		if v != x {
+		if !slices.Contains(drop, v) {
 			out = append(out, v)
 		}
 	}
@@ -634,6 +634,10 @@ type MigrateRequest struct {
 	// (with its standby token): the control plane records it whatever To's
 	// health or load now. Reporting the same move again changes nothing.
 	MovedAt *sb.Time `json:"movedAt,omitempty"`
+	// Exclude lists providers the client cannot use (no engine for their
+	// kind, or failed for it): neither the new assignment nor its standby is
+	// on one of them.
+	Exclude []string `json:"exclude,omitempty"`
 }
 
 // maxReportSkew is how far in the future a reported move may claim to have
@@ -649,6 +653,9 @@ func (s *Service) Migrate(ctx context.Context, id, owner string, admin bool, req
 	}
 	if req.Reason == "" || len(req.Reason) > 256 || !validText(req.Reason) {
 		return Assignment{}, sb.Invalid("reason", "is required: at most 256 characters of text")
+	}
+	if err := validExclude(req.Exclude); err != nil {
+		return Assignment{}, err
 	}
 	st, err := s.own(ctx, id, owner, admin)
 	if err != nil {
@@ -667,7 +674,11 @@ func (s *Service) Migrate(ctx context.Context, id, owner string, admin bool, req
 	if err != nil {
 		return Assignment{}, err
 	}
-	d := routing.Select(cands, routing.Request{Region: st.Region, Exclude: []string{st.Provider}}, s.rand)
+	exclude := append([]string{st.Provider}, req.Exclude...)
+	if req.To != "" {
+		exclude = slices.DeleteFunc(exclude, func(n string) bool { return n == req.To }) // asked for by name
+	}
+	d := routing.Select(cands, routing.Request{Region: st.Region, Exclude: exclude}, s.rand)
 	order := d.Order
 	if req.To != "" {
 		if _, ok := byName[req.To]; !ok {
@@ -705,7 +716,7 @@ func (s *Service) Migrate(ctx context.Context, id, owner string, admin bool, req
 			Data: map[string]any{"streamId": id, "from": st.Provider, "to": name, "reason": req.Reason, "room": st.Room}})
 		a := s.assignment(moved, rec, tok, without(order, name), d.LeastBad)
 		if !d.LeastBad {
-			a.Standby = s.standby(moved, a.Fallbacks, byName)
+			a.Standby = s.standby(moved, without(a.Fallbacks, req.Exclude...), byName)
 		}
 		return a, nil
 	}
@@ -735,7 +746,7 @@ func (s *Service) moved(ctx context.Context, st sb.Stream, req MigrateRequest) (
 		return Assignment{}, sb.Invalid("to", "no provider named %s", req.To)
 	}
 	if st.Provider == req.To {
-		return s.current(st, cands, byName, nil)
+		return s.current(st, cands, byName, req.Exclude)
 	}
 	statuses := make(map[string]sb.Status, len(cands))
 	for _, c := range cands {
@@ -754,7 +765,7 @@ func (s *Service) moved(ctx context.Context, st sb.Stream, req MigrateRequest) (
 	s.bus.Publish(sb.Event{Type: sb.EventStreamFailover, At: now, Audience: sb.RoleAdmin,
 		Data: map[string]any{"streamId": st.ID, "from": st.Provider, "to": req.To, "reason": req.Reason, "room": st.Room,
 			"standby": true, "movedAt": at, "reportedAfterMs": late.Milliseconds()}})
-	return s.current(moved, cands, byName, nil)
+	return s.current(moved, cands, byName, req.Exclude)
 }
 
 // End ends a stream. Ending an ended stream is not an error.
