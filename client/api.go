@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/switchboardhq/switchboard"
@@ -24,6 +25,9 @@ type Error struct {
 	Code       string // the error code, such as "unavailable" or "not_found"
 	Message    string
 	Field      string // the field at fault, for invalid requests
+	// RetryAfter is how long the server asked the client to wait before trying
+	// again (the Retry-After header of a 429 or 503), or zero.
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string {
@@ -132,22 +136,52 @@ func (w wireConfig) config(now time.Time) Config {
 
 // wireAssignment is the body of a start or migrate answer.
 type wireAssignment struct {
-	ID             string     `json:"id"`
-	Room           string     `json:"room"`
-	UserID         string     `json:"userId"`
-	Role           string     `json:"role"`
+	ID             string       `json:"id"`
+	Room           string       `json:"room"`
+	UserID         string       `json:"userId"`
+	Role           string       `json:"role"`
+	Provider       Provider     `json:"provider"`
+	Token          string       `json:"token"`
+	TokenExpiresAt *time.Time   `json:"tokenExpiresAt"`
+	Fallbacks      []string     `json:"fallbacks"`
+	Standby        *wireStandby `json:"standby"`
+}
+
+// wireStandby is a standby assignment: a token on the provider the stream
+// would fail over to, minted ahead of need.
+type wireStandby struct {
 	Provider       Provider   `json:"provider"`
 	Token          string     `json:"token"`
 	TokenExpiresAt *time.Time `json:"tokenExpiresAt"`
-	Fallbacks      []string   `json:"fallbacks"`
 }
 
-func (w wireAssignment) assignment() (Assignment, []string) {
+// grant is what the control plane gave a stream: its assignment, the
+// providers to try next and a standby assignment on the first of them.
+type grant struct {
+	a         Assignment
+	fallbacks []string
+	standby   *Assignment
+}
+
+func (w wireAssignment) grant() grant {
 	a := Assignment{StreamID: w.ID, Room: w.Room, UserID: w.UserID, Role: w.Role, Provider: w.Provider, Token: w.Token}
 	if w.TokenExpiresAt != nil {
 		a.TokenExpiresAt = *w.TokenExpiresAt
 	}
-	return a, w.Fallbacks
+	return grant{a: a, fallbacks: w.Fallbacks, standby: w.Standby.assignment(a)}
+}
+
+// assignment is the standby as an assignment of the stream of a (nil when
+// there is none).
+func (w *wireStandby) assignment(a Assignment) *Assignment {
+	if w == nil || w.Token == "" || w.Provider.Name == "" {
+		return nil
+	}
+	sa := Assignment{StreamID: a.StreamID, Room: a.Room, UserID: a.UserID, Role: a.Role, Provider: w.Provider, Token: w.Token}
+	if w.TokenExpiresAt != nil {
+		sa.TokenExpiresAt = *w.TokenExpiresAt
+	}
+	return &sa
 }
 
 type startBody struct {
@@ -170,6 +204,24 @@ type failureBody struct {
 type migrateBody struct {
 	To     string `json:"to,omitempty"`
 	Reason string `json:"reason"`
+	// MovedAt reports a move made already (to a standby).
+	MovedAt *time.Time `json:"movedAt,omitempty"`
+	// Exclude lists providers the new assignment and its standby must avoid.
+	Exclude []string `json:"exclude,omitempty"`
+}
+
+type heartbeatBody struct {
+	Exclude []string `json:"exclude,omitempty"`
+}
+
+// heartbeatAnswer is the part of a heartbeat answer the SDK uses.
+type heartbeatAnswer struct {
+	ID       string       `json:"id"`
+	Room     string       `json:"room"`
+	UserID   string       `json:"userId"`
+	Role     string       `json:"role"`
+	Provider string       `json:"provider"`
+	Standby  *wireStandby `json:"standby"`
 }
 
 // publicHealth is the body of the public health endpoint.
@@ -224,7 +276,8 @@ func decodeAnswer(method, path string, resp *http.Response, out any) error {
 			} `json:"error"`
 		}
 		_ = json.Unmarshal(raw, &env)
-		e := &Error{StatusCode: resp.StatusCode, Code: env.Error.Code, Message: env.Error.Message, Field: env.Error.Field}
+		e := &Error{StatusCode: resp.StatusCode, Code: env.Error.Code, Message: env.Error.Message, Field: env.Error.Field,
+			RetryAfter: retryAfter(resp.Header.Get("Retry-After"), time.Now())}
 		if e.Code == "" {
 			e.Code, e.Message = "http", http.StatusText(resp.StatusCode)
 		}
@@ -237,6 +290,32 @@ func decodeAnswer(method, path string, resp *http.Response, out any) error {
 		return fmt.Errorf("%s %s: decode answer: %w", method, path, err)
 	}
 	return nil
+}
+
+// maxRetryAfter caps how long a Retry-After can hold the SDK back.
+const maxRetryAfter = time.Minute
+
+// retryAfter parses a Retry-After header, in seconds or as an HTTP date.
+func retryAfter(v string, now time.Time) time.Duration {
+	if v == "" {
+		return 0
+	}
+	var d time.Duration
+	if n, err := strconv.Atoi(v); err == nil {
+		d = time.Duration(n) * time.Second
+	} else if t, err := http.ParseTime(v); err == nil {
+		d = t.Sub(now)
+	}
+	return min(max(d, 0), maxRetryAfter)
+}
+
+// retryAfterOf is the Retry-After of err, or zero.
+func retryAfterOf(err error) time.Duration {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.RetryAfter
+	}
+	return 0
 }
 
 func (c *Client) authorize(req *http.Request) {
@@ -259,22 +338,20 @@ func streamPath(id, action string) string {
 	return "/api/streams/" + url.PathEscape(id) + "/" + action
 }
 
-func (c *Client) startStream(ctx context.Context, b startBody) (Assignment, []string, error) {
+func (c *Client) startStream(ctx context.Context, b startBody) (grant, error) {
 	var w wireAssignment
 	if err := c.call(ctx, http.MethodPost, "/api/streams", b, &w); err != nil {
-		return Assignment{}, nil, err
+		return grant{}, err
 	}
-	a, fb := w.assignment()
-	return a, fb, nil
+	return w.grant(), nil
 }
 
-func (c *Client) migrateStream(ctx context.Context, id string, b migrateBody) (Assignment, []string, error) {
+func (c *Client) migrateStream(ctx context.Context, id string, b migrateBody) (grant, error) {
 	var w wireAssignment
 	if err := c.call(ctx, http.MethodPost, streamPath(id, "migrate"), b, &w); err != nil {
-		return Assignment{}, nil, err
+		return grant{}, err
 	}
-	a, fb := w.assignment()
-	return a, fb, nil
+	return w.grant(), nil
 }
 
 func (c *Client) reportFailure(ctx context.Context, id string, f failureBody) error {
@@ -288,8 +365,12 @@ func (c *Client) endStream(ctx context.Context, id string) error {
 	return c.call(ctx, http.MethodPost, streamPath(id, "end"), nil, nil)
 }
 
-func (c *Client) heartbeatStream(ctx context.Context, id string) error {
-	return c.call(ctx, http.MethodPost, streamPath(id, "heartbeat"), nil, nil)
+// heartbeatStream tells the server the stream is alive and returns the answer,
+// with a fresh standby.
+func (c *Client) heartbeatStream(ctx context.Context, id string, b heartbeatBody) (heartbeatAnswer, error) {
+	var ans heartbeatAnswer
+	err := c.call(ctx, http.MethodPost, streamPath(id, "heartbeat"), b, &ans)
+	return ans, err
 }
 
 // fetchConfig fetches the configuration, sending the ETag of the one it has;

@@ -64,6 +64,12 @@ func WithHeartbeat(d time.Duration) Option { return func(c *Client) { c.heartbea
 // WithConnectTimeout bounds each MediaEngine.Connect (default 15 s).
 func WithConnectTimeout(d time.Duration) Option { return func(c *Client) { c.connectTimeout = d } }
 
+// WithFailoverTimeout bounds a failover (default 10 s): a stream that has
+// not reached Live on another provider by then, nor stayed on a connection
+// that still works, ends Failed with the reason. No stream is left failing
+// over for longer.
+func WithFailoverTimeout(d time.Duration) Option { return func(c *Client) { c.failoverTimeout = d } }
+
 // WithRequestTimeout bounds each API call (default 10 s).
 func WithRequestTimeout(d time.Duration) Option { return func(c *Client) { c.requestTimeout = d } }
 
@@ -82,8 +88,9 @@ type Client struct {
 	policy         Policy
 	watchdog       time.Duration
 	heartbeat      time.Duration
-	connectTimeout time.Duration
-	requestTimeout time.Duration
+	connectTimeout  time.Duration
+	requestTimeout  time.Duration
+	failoverTimeout time.Duration
 
 	budget    *budget
 	refresh   chan struct{} // asks the control loop to refetch the configuration
@@ -103,7 +110,14 @@ type Client struct {
 	sseUp     bool
 	lastEvent string // id of the last event received, for Last-Event-ID
 	closed    bool
+	// avoidUntil holds the providers whose media failed on this Client
+	// recently: no standby on them is used or asked for until then.
+	avoidUntil map[string]time.Time
 }
+
+// avoidFor is how long a provider whose media failed is kept out of standby
+// assignments, unless the control plane reports it healthy again sooner.
+const avoidFor = 30 * time.Second
 
 // New returns a Client of the control plane at serverURL that authenticates
 // with token (a client-role API token). It starts the Client's background work
@@ -120,7 +134,7 @@ func New(serverURL, token string, opts ...Option) (*Client, error) {
 	c := &Client{
 		base: strings.TrimRight(u.String(), "/"), token: token, engines: map[string]MediaEngine{},
 		policy: KeepLive{}, heartbeat: 30 * time.Second, connectTimeout: 15 * time.Second,
-		requestTimeout: 10 * time.Second, budget: newBudget(),
+		requestTimeout: 10 * time.Second, failoverTimeout: 10 * time.Second, budget: newBudget(), avoidUntil: map[string]time.Time{},
 		refresh: make(chan struct{}, 1), rebalance: make(chan struct{}, 1), streams: map[*Stream]struct{}{},
 	}
 	for _, o := range opts {
@@ -152,8 +166,8 @@ func New(serverURL, token string, opts ...Option) (*Client, error) {
 			return nil, fmt.Errorf("client: engine of kind %s is nil", kind)
 		}
 	}
-	if c.heartbeat <= 0 || c.connectTimeout <= 0 || c.requestTimeout <= 0 {
-		return nil, errors.New("client: heartbeat, connect and request timeouts must be positive")
+	if c.heartbeat <= 0 || c.connectTimeout <= 0 || c.requestTimeout <= 0 || c.failoverTimeout <= 0 {
+		return nil, errors.New("client: heartbeat, connect, request and failover timeouts must be positive")
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.wg.Add(2)
@@ -270,8 +284,94 @@ func (c *Client) refreshConfig(ctx context.Context) (Config, error) {
 		if priorities(old) != priorities(cfg) {
 			c.prioritiesChanged()
 		}
+		c.standbysChanged()
 	}
 	return cfg.clone(), nil
+}
+
+// standbysChanged renews, spread over a few seconds, the standbys that a
+// change of the configuration made stale.
+func (c *Client) standbysChanged() {
+	cfg, _ := c.Config()
+	for _, s := range c.Streams() {
+		s.renewStandby(cfg)
+	}
+}
+
+// avoid keeps provider out of standby assignments for a while: its media just
+// failed on this Client.
+func (c *Client) avoid(provider string) {
+	c.mu.Lock()
+	c.avoidUntil[provider] = time.Now().Add(avoidFor)
+	c.mu.Unlock()
+}
+
+// avoided reports whether provider's media failed on this Client recently.
+func (c *Client) avoided(provider string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	until, ok := c.avoidUntil[provider]
+	if ok && time.Now().After(until) {
+		delete(c.avoidUntil, provider)
+		return false
+	}
+	return ok
+}
+
+// forgive ends the avoidance of a provider the control plane reports usable
+// again after a status change.
+func (c *Client) forgive(provider string) {
+	c.mu.Lock()
+	delete(c.avoidUntil, provider)
+	c.mu.Unlock()
+}
+
+// exclude lists the providers the control plane must not assign this Client's
+// streams to, nor put their standby on: the kinds it has no engine for, those
+// in failed, and those whose media failed on it recently (at most 64, the
+// server's limit).
+func (c *Client) exclude(failed map[string]bool) []string {
+	cfg, _ := c.Config()
+	out := c.withoutEngine(cfg)
+	for name := range failed {
+		if !slices.Contains(out, name) {
+			out = append(out, name)
+		}
+	}
+	c.mu.Lock()
+	now := time.Now()
+	for name, until := range c.avoidUntil {
+		if now.Before(until) && !slices.Contains(out, name) {
+			out = append(out, name)
+		}
+	}
+	c.mu.Unlock()
+	slices.Sort(out)
+	if len(out) > 64 {
+		out = out[:64]
+	}
+	return out
+}
+
+// usableStandby returns sa when this Client has an engine for its provider.
+func (c *Client) usableStandby(sa *Assignment) *Assignment {
+	if sa == nil {
+		return nil
+	}
+	if _, ok := c.engineFor(sa.Provider); !ok {
+		return nil
+	}
+	return sa
+}
+
+func without(xs []string, x string) []string {
+	out := make([]string, 0, len(xs))
+	for _, v := range xs {
+		if v != x {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 // priorities is a comparable summary of the order of providers.
@@ -428,7 +528,7 @@ func (c *Client) control(ctx context.Context) {
 			}
 			refreshFails++
 			cfg, _ := c.Config()
-			d := backoff(cmp.Or(cfg.RetryBackoff, time.Second), refreshFails)
+			d := retryDelay(err, cmp.Or(cfg.RetryBackoff, time.Second), refreshFails)
 			c.log.Warn("control plane unreachable: keeping the last known configuration", "err", err.Error(), "retry_in", d.String())
 			retry = time.After(d)
 			continue

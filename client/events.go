@@ -166,10 +166,15 @@ func (c *Client) dispatch(id, typ, data string) {
 		c.log.Warn("event discarded: malformed", "type", typ, "err", err.Error())
 		return
 	}
+	if strings.HasPrefix(typ, "provider") {
+		// Whatever changed, some standbys may now be on the wrong provider.
+		defer c.standbysChanged()
+	}
 	switch typ {
 	case "provider.status":
 		var ch struct {
 			Name   string `json:"name"`
+			From   string `json:"from"`
 			To     string `json:"to"`
 			Reason string `json:"reason"`
 		}
@@ -179,6 +184,8 @@ func (c *Client) dispatch(id, typ, data string) {
 		c.updateProvider(ch.Name, func(p *ProviderConfig) bool { p.Status = ch.To; return true })
 		if unusable(ch.To) {
 			c.failProvider(ch.Name, fmt.Sprintf("provider %s turned %s: %s", ch.Name, ch.To, ch.Reason))
+		} else if unusable(ch.From) {
+			c.forgive(ch.Name) // it has recovered
 		}
 	case "provider.created", "provider.updated":
 		var p eventProvider

@@ -31,6 +31,17 @@ func backoff(base time.Duration, n int) time.Duration {
 	return time.Duration(rand.Int64N(int64(ceil)) + 1)
 }
 
+// retryDelay is the delay before retry n after err: the jittered backoff, or
+// the server's Retry-After when it asks for longer (with up to half of it
+// again as jitter, so that the clients it shed do not all come back at once).
+func retryDelay(err error, base time.Duration, n int) time.Duration {
+	d := backoff(base, n)
+	if ra := retryAfterOf(err); ra > d {
+		d = ra + time.Duration(rand.Int64N(int64(ra)/2+1))
+	}
+	return d
+}
+
 // sleep waits for d or until ctx ends, and reports whether d elapsed.
 func sleep(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)

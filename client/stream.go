@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -19,6 +20,21 @@ var ErrClosed = errors.New("client: closed")
 // reportSpread is the window over which the failure reports of a mass
 // failover are spread.
 const reportSpread = time.Second
+
+// Standby timing. A standby whose token expires within standbyMinLife is not
+// used; heartbeats come early enough to renew a standby standbyRenewBefore its
+// expiry; a change of the registry or of health that makes a standby stale
+// renews it after a random delay within standbyRefreshSpread, so that the
+// streams of many clients do not all ask at once.
+const (
+	standbyMinLife       = 5 * time.Second
+	standbyRenewBefore   = time.Minute
+	standbyRefreshSpread = 3 * time.Second
+)
+
+// maxUnreported bounds the moves a stream keeps to report while the control
+// plane cannot be reached.
+const maxUnreported = 16
 
 // stateBuffer is how many states a Stream keeps for an app that reads them
 // late; past it the oldest are dropped, never blocking the SDK.
@@ -90,8 +106,10 @@ type Stream struct {
 
 	mu sync.Mutex
 	// The fields below are guarded by mu.
-	a          Assignment // of the current connection
-	fallbacks  []string   // from the last assignment, best first
+	a          Assignment  // of the current connection
+	fallbacks  []string    // from the last assignment, best first
+	standby    *Assignment // a ready assignment on the first fallback, or nil
+	region     string      // asked for at the start
 	cur        *slot
 	pending    *trigger
 	state      State
@@ -101,10 +119,24 @@ type Stream struct {
 	// stuckTo is a provider a rebalance could not move the stream to; the
 	// priority policy does not try it again for this stream.
 	stuckTo string
+	// unreported are the moves to a standby not yet reported to the server,
+	// oldest first; reporting says a goroutine is reporting them.
+	unreported []moveReport
+	reporting  bool
+	hbKick     chan struct{} // asks for an early heartbeat, to renew the standby
+}
+
+// moveReport is a move to a standby, to be reported to the server.
+type moveReport struct {
+	from, to string
+	at       time.Time
+	reason   string
+	media    *MediaError // the failure on from, reported after the move
 }
 
 func newStream(c *Client, room string) *Stream {
-	s := &Stream{c: c, room: room, states: make(chan State, stateBuffer), kick: make(chan struct{}, 1), done: make(chan struct{})}
+	s := &Stream{c: c, room: room, states: make(chan State, stateBuffer), kick: make(chan struct{}, 1), done: make(chan struct{}),
+		hbKick: make(chan struct{}, 1)}
 	s.ctx, s.cancel = context.WithCancel(c.ctx)
 	return s
 }
@@ -341,8 +373,9 @@ func (c *Client) Start(ctx context.Context, room string, opts ...StartOption) (*
 		return nil, closedErr(err)
 	}
 	s := newStream(c, room)
+	s.region = o.region
 	endOp := c.budget.begin()
-	sl, a, fb, err := s.startAttempts(ctx, cfg, startBody{
+	sl, g, err := s.startAttempts(ctx, cfg, startBody{
 		Room: room, UserID: o.userID, Role: o.role, Region: o.region, Quality: o.quality,
 		Exclude: c.withoutEngine(cfg), IdempotencyKey: randomHex(16),
 	})
@@ -358,9 +391,10 @@ func (c *Client) Start(ctx context.Context, room string, opts ...StartOption) (*
 		close(s.done)
 		return nil, closedErr(err)
 	}
+	a := g.a
 	s.id, s.endOp = a.StreamID, endOp
 	s.mu.Lock()
-	s.a, s.fallbacks, s.cur = a, fb, sl
+	s.a, s.fallbacks, s.standby, s.cur = a, g.fallbacks, c.usableStandby(g.standby), sl
 	if sl.err != nil { // the connection failed already
 		s.setPendingLocked(s.mediaTrigger(sl))
 	}
@@ -379,26 +413,25 @@ func (c *Client) Start(ctx context.Context, room string, opts ...StartOption) (*
 }
 
 // startAttempts makes the start attempts and returns the live connection.
-func (s *Stream) startAttempts(ctx context.Context, cfg Config, body startBody) (*slot, Assignment, []string, error) {
+func (s *Stream) startAttempts(ctx context.Context, cfg Config, body startBody) (*slot, grant, error) {
 	c := s.c
 	var (
-		a       Assignment
-		fb      []string
+		g       grant
 		started bool
 		lastErr error
 		first   string
 	)
 	tries := map[string]int{}
 	failed := map[string]bool{}
-	giveUp := func(err error) (*slot, Assignment, []string, error) {
+	giveUp := func(err error) (*slot, grant, error) {
 		if started {
 			ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.requestTimeout)
-			if eerr := c.endStream(ectx, a.StreamID); eerr != nil {
-				c.log.Warn("end stream after a failed start", "stream_id", a.StreamID, "err", eerr.Error())
+			if eerr := c.endStream(ectx, g.a.StreamID); eerr != nil {
+				c.log.Warn("end stream after a failed start", "stream_id", g.a.StreamID, "err", eerr.Error())
 			}
 			cancel()
 		}
-		return nil, Assignment{}, nil, err
+		return nil, grant{}, err
 	}
 	attempts := max(cfg.MaxRetries, 1)
 	var slot retrySlot
@@ -409,14 +442,15 @@ func (s *Stream) startAttempts(ctx context.Context, cfg Config, body startBody) 
 			if !slot.take(c.budget) {
 				return giveUp(fmt.Errorf("%w (after: %w)", ErrRetryBudget, lastErr))
 			}
-			if !sleep(ctx, backoff(cfg.RetryBackoff, attempt-1)) {
+			if !sleep(ctx, retryDelay(lastErr, cfg.RetryBackoff, attempt-1)) {
 				return giveUp(ctx.Err())
 			}
 		}
+		a := g.a
 		switch {
 		case !started:
 			var err error
-			if a, fb, err = c.startStream(ctx, body); err != nil {
+			if g, err = c.startStream(ctx, body); err != nil {
 				lastErr = err
 				if !retryable(err) {
 					return giveUp(err)
@@ -424,10 +458,12 @@ func (s *Stream) startAttempts(ctx context.Context, cfg Config, body startBody) 
 				s.emit(Reconnecting{Attempt: attempt, Err: err})
 				continue
 			}
+			a = g.a
 			started, first = true, a.Provider.Name
 		case failed[a.Provider.Name]:
-			to := s.pick(fb, failed)
-			na, nfb, err := c.migrateStream(ctx, a.StreamID, migrateBody{To: to, Reason: "start failed on " + a.Provider.Name})
+			to := s.pick(g.fallbacks, failed)
+			ng, err := c.migrateStream(ctx, a.StreamID, migrateBody{To: to, Reason: "start failed on " + a.Provider.Name,
+				Exclude: c.exclude(failed)})
 			if err != nil {
 				lastErr = err
 				if to != "" && isStatus(err, http.StatusBadRequest, http.StatusConflict) {
@@ -437,7 +473,7 @@ func (s *Stream) startAttempts(ctx context.Context, cfg Config, body startBody) 
 				}
 				continue
 			}
-			a, fb = na, nfb
+			g, a = ng, ng.a
 		}
 		s.emit(Connecting{Provider: a.Provider.Name, Attempt: attempt})
 		sl, err := s.connect(ctx, a)
@@ -445,7 +481,7 @@ func (s *Stream) startAttempts(ctx context.Context, cfg Config, body startBody) 
 			if a.Provider.Name != first {
 				c.log.Info("Successfully failed over to "+a.Provider.Name, "stream_id", a.StreamID, "from", first, "to", a.Provider.Name, "attempt", attempt)
 			}
-			return sl, a, fb, nil
+			return sl, g, nil
 		}
 		lastErr = err
 		s.report(ctx, a.StreamID, a.Provider.Name, err)
@@ -634,24 +670,51 @@ func (s *Stream) checkMedia() {
 	}
 }
 
-// move moves the stream as t asks: it gets a new assignment from the control
-// plane, connects it, and only then disconnects the old connection
-// (make-before-break). It returns an error only when the stream is lost.
+// move moves the stream as t asks and returns an error only when the stream
+// is lost. A failure moves it to its standby when it has a usable one: the
+// connection is made at once and the move is reported to the control plane
+// afterwards. Otherwise it gets a new assignment from the control plane,
+// connects it, and only then disconnects the old connection
+// (make-before-break). A failover ends within the Client's failover timeout:
+// Live on another provider, back on a connection that still works, or lost.
 func (s *Stream) move(t trigger) error {
 	c := s.c
 	s.mu.Lock()
 	from, fallbacks, old := s.a.Provider.Name, s.fallbacks, s.cur
 	s.mu.Unlock()
 	planned := t.kind == triggerRebalance
+	ctx := s.ctx
+	failed := map[string]bool{}
 	if !planned {
 		s.emit(FailingOver{From: from, Reason: t.reason})
 		c.log.Info("failing over", "stream_id", s.id, "from", from, "reason", t.reason)
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(s.ctx, c.failoverTimeout)
+		defer cancel()
+		failed[from] = true
+		if t.kind == triggerMedia {
+			c.avoid(from)
+		}
+		if sa := s.takeStandby(failed); sa != nil {
+			// A standby connect gets half the failover time at most, so that
+			// the control plane can still be asked if it hangs.
+			sctx, scancel := context.WithTimeout(ctx, min(c.connectTimeout, c.failoverTimeout/2))
+			sl, err := s.connect(sctx, *sa)
+			scancel()
+			if err == nil {
+				s.swap(t, from, old, sl, grant{a: *sa, fallbacks: without(fallbacks, sa.Provider.Name)}, false)
+				r := moveReport{from: from, to: sa.Provider.Name, at: time.Now(), reason: t.reason}
+				if t.kind == triggerMedia {
+					r.media = &t.media
+				}
+				s.reportMove(r)
+				return nil
+			}
+			failed[sa.Provider.Name] = true
+			c.log.Warn("standby connect failed: asking the control plane", "stream_id", s.id, "provider", sa.Provider.Name, "err", err.Error())
+		}
 	}
 	cfg, _ := c.Config()
-	failed := map[string]bool{}
-	if !planned {
-		failed[from] = true
-	}
 	attempts := max(cfg.MaxRetries, 1)
 	if planned {
 		attempts = 1
@@ -660,7 +723,7 @@ func (s *Stream) move(t trigger) error {
 	// A retry the budget refuses is skipped after the same backoff.
 	var slot retrySlot
 	defer slot.free()
-	for attempt := 1; attempt <= attempts; attempt++ {
+	for attempt := 1; attempt <= attempts && ctx.Err() == nil; attempt++ {
 		slot.free()
 		if attempt > 1 {
 			ok := slot.take(c.budget)
@@ -669,8 +732,8 @@ func (s *Stream) move(t trigger) error {
 			} else if !errors.Is(lastErr, ErrRetryBudget) {
 				lastErr = fmt.Errorf("%w (after: %w)", ErrRetryBudget, lastErr)
 			}
-			if !sleep(s.ctx, backoff(cfg.RetryBackoff, attempt-1)) {
-				return s.ctx.Err()
+			if !sleep(ctx, retryDelay(lastErr, cfg.RetryBackoff, attempt-1)) {
+				break
 			}
 			if !ok {
 				continue
@@ -680,7 +743,7 @@ func (s *Stream) move(t trigger) error {
 		if !planned {
 			to = s.pick(fallbacks, failed)
 		}
-		na, nfb, err := c.migrateStream(s.ctx, s.id, migrateBody{To: to, Reason: t.reason})
+		ng, err := c.migrateStream(ctx, s.id, migrateBody{To: to, Reason: t.reason, Exclude: c.exclude(failed)})
 		if err != nil {
 			lastErr = err
 			switch {
@@ -691,12 +754,14 @@ func (s *Stream) move(t trigger) error {
 			}
 			continue
 		}
-		fallbacks = nfb
-		sl, err := s.connect(s.ctx, na)
+		fallbacks = ng.fallbacks
+		sl, err := s.connect(ctx, ng.a)
 		if err != nil {
 			lastErr = err
-			failed[na.Provider.Name] = true
-			s.report(s.ctx, s.id, na.Provider.Name, err)
+			failed[ng.a.Provider.Name] = true
+			if ctx.Err() == nil { // not our own deadline: the provider's failure
+				s.report(s.ctx, s.id, ng.a.Provider.Name, err)
+			}
 			if planned {
 				s.stuck(t.to)
 				s.stay(from, t.reason)
@@ -704,8 +769,11 @@ func (s *Stream) move(t trigger) error {
 			}
 			continue
 		}
-		s.swap(t, from, old, sl, na, nfb)
+		s.swap(t, from, old, sl, ng, true)
 		return nil
+	}
+	if s.ctx.Err() != nil {
+		return s.ctx.Err() // closing
 	}
 	if planned {
 		s.stuck(t.to)
@@ -714,7 +782,123 @@ func (s *Stream) move(t trigger) error {
 		s.stay(from, t.reason)
 		return nil
 	}
+	if ctx.Err() != nil {
+		if lastErr == nil {
+			lastErr = ctx.Err()
+		}
+		return fmt.Errorf("fail over from %s: no provider took the stream within %s: %w", from, c.failoverTimeout, lastErr)
+	}
 	return fmt.Errorf("fail over from %s: gave up after %d attempts: %w", from, attempts, lastErr)
+}
+
+// takeStandby returns the stream's standby, consumed, when it can be used now:
+// on a provider that has not failed, that the configuration still lists as
+// usable and this Client has an engine for, with a token that is still valid.
+func (s *Stream) takeStandby(failed map[string]bool) *Assignment {
+	s.mu.Lock()
+	sa := s.standby
+	s.standby = nil
+	cur := s.a.Provider.Name
+	s.mu.Unlock()
+	if sa == nil || failed[sa.Provider.Name] || sa.Provider.Name == cur || s.c.avoided(sa.Provider.Name) {
+		return nil
+	}
+	if !sa.TokenExpiresAt.IsZero() && time.Until(sa.TokenExpiresAt) < standbyMinLife {
+		return nil
+	}
+	cfg, _ := s.c.Config()
+	p, ok := cfg.provider(sa.Provider.Name)
+	if !ok || unusable(p.Status) {
+		return nil
+	}
+	if _, ok := s.c.engineFor(sa.Provider); !ok {
+		return nil
+	}
+	return sa
+}
+
+// reportMove queues a move to a standby for reporting to the control plane.
+func (s *Stream) reportMove(r moveReport) {
+	s.mu.Lock()
+	if len(s.unreported) >= maxUnreported {
+		s.unreported = s.unreported[1:]
+	}
+	s.unreported = append(s.unreported, r)
+	start := !s.reporting
+	s.reporting = true
+	s.mu.Unlock()
+	if start {
+		s.wg.Go(s.reportMoves)
+	}
+}
+
+// reportMoves reports the queued moves, oldest first, until none is left or
+// the stream ends.
+func (s *Stream) reportMoves() {
+	for {
+		s.mu.Lock()
+		if len(s.unreported) == 0 || s.ctx.Err() != nil {
+			s.reporting = false
+			s.mu.Unlock()
+			return
+		}
+		r := s.unreported[0]
+		s.mu.Unlock()
+		s.sendReport(r)
+		s.mu.Lock()
+		if len(s.unreported) > 0 && s.unreported[0] == r {
+			s.unreported = s.unreported[1:]
+		}
+		s.mu.Unlock()
+	}
+}
+
+// sendReport tells the control plane about a move made already, retrying
+// with jittered backoff (and the server's Retry-After) under the retry budget
+// until it is recorded, refused or the stream ends; then it reports the
+// failure that caused the move. The first attempt waits a random part of a
+// second, so that the reports of a mass failover come spread out.
+func (s *Stream) sendReport(r moveReport) {
+	c := s.c
+	if !sleep(s.ctx, time.Duration(rand.Int64N(int64(reportSpread)))) {
+		return
+	}
+	var slot retrySlot
+	defer slot.free()
+	var lastErr error
+	for n := 0; ; n++ {
+		if n > 0 {
+			cfg, _ := c.Config()
+			if !sleep(s.ctx, retryDelay(lastErr, cfg.RetryBackoff, n)) {
+				return
+			}
+			if !slot.take(c.budget) {
+				continue
+			}
+		}
+		at := r.at
+		g, err := c.migrateStream(s.ctx, s.id, migrateBody{To: r.to, Reason: r.reason, MovedAt: &at, Exclude: c.exclude(nil)})
+		if err == nil {
+			s.mu.Lock()
+			if s.a.Provider.Name == g.a.Provider.Name {
+				s.fallbacks, s.standby = g.fallbacks, c.usableStandby(g.standby)
+			}
+			s.mu.Unlock()
+			c.log.Debug("move reported", "stream_id", s.id, "from", r.from, "to", r.to, "late_ms", time.Since(r.at).Milliseconds())
+			break
+		}
+		if s.ctx.Err() != nil {
+			return
+		}
+		lastErr = err
+		if !retryable(err) {
+			c.log.Warn("move report refused", "stream_id", s.id, "from", r.from, "to", r.to, "err", err.Error())
+			return
+		}
+	}
+	if r.media != nil {
+		s.report(s.ctx, s.id, r.from, *r.media)
+	}
 }
 
 // stuck records that a rebalance could not move the stream to provider, so
@@ -735,18 +919,20 @@ func (s *Stream) slotErr(sl *slot) *MediaError {
 // move failed, and puts it back on that provider on the server.
 func (s *Stream) stay(provider, reason string) {
 	s.c.log.Warn("could not move the stream: staying on its working connection", "stream_id", s.id, "provider", provider, "reason", reason)
-	if _, _, err := s.c.migrateStream(s.ctx, s.id, migrateBody{To: provider, Reason: "move failed: back to " + provider}); err != nil && !isStatus(err, http.StatusBadRequest) {
+	s.emit(Live{Provider: provider})
+	if _, err := s.c.migrateStream(s.ctx, s.id, migrateBody{To: provider, Reason: "move failed: back to " + provider}); err != nil && !isStatus(err, http.StatusBadRequest) {
 		s.c.log.Warn("put the stream back on its provider", "stream_id", s.id, "provider", provider, "err", err.Error())
 	}
-	s.emit(Live{Provider: provider})
 }
 
-// swap makes sl the stream's connection, then disconnects old.
-func (s *Stream) swap(t trigger, from string, old, sl *slot, na Assignment, fb []string) {
+// swap makes sl the stream's connection, then disconnects old. reportMedia
+// reports the media failure that caused the move (a move to a standby reports
+// it after the move itself).
+func (s *Stream) swap(t trigger, from string, old, sl *slot, g grant, reportMedia bool) {
 	c := s.c
-	to := na.Provider.Name
+	to := g.a.Provider.Name
 	s.mu.Lock()
-	s.cur, s.a, s.fallbacks = sl, na, fb
+	s.cur, s.a, s.fallbacks, s.standby = sl, g.a, g.fallbacks, c.usableStandby(g.standby)
 	s.migrations++
 	gap := time.Since(t.at)
 	s.emitLocked(Migrated{From: from, To: to, Reason: t.reason, Gap: gap})
@@ -768,7 +954,7 @@ func (s *Stream) swap(t trigger, from string, old, sl *slot, na Assignment, fb [
 		}
 		cancel()
 	}
-	if t.kind == triggerMedia {
+	if reportMedia && t.kind == triggerMedia {
 		// Reported after the move, off the failover's path, and spread over a
 		// second: when a provider drops every stream at once, the reports do
 		// not compete with the migrations of the other streams.
@@ -781,21 +967,89 @@ func (s *Stream) swap(t trigger, from string, old, sl *slot, na Assignment, fb [
 	}
 }
 
-// heartbeats tells the server the stream is alive until the stream ends. A
-// failed heartbeat is logged: the media keeps running whatever the control
-// plane's state.
+// heartbeats tells the server the stream is alive until the stream ends, and
+// keeps its standby fresh: each answer carries a new one, a heartbeat comes
+// early enough to renew a standby before it expires, and one comes early when
+// a change of the registry or of health made the standby stale. A failed
+// heartbeat is logged: the media keeps running whatever the control plane's
+// state.
 func (s *Stream) heartbeats() {
 	defer s.wg.Done()
-	t := time.NewTicker(s.c.heartbeat)
+	t := time.NewTimer(s.nextHeartbeat())
 	defer t.Stop()
 	for {
 		select {
 		case <-s.ctx.Done():
 			return
+		case <-s.hbKick:
+			t.Reset(time.Duration(rand.Int64N(int64(standbyRefreshSpread))))
+			continue
 		case <-t.C:
-			if err := s.c.heartbeatStream(s.ctx, s.id); err != nil && s.ctx.Err() == nil {
-				s.c.log.Warn("heartbeat failed", "stream_id", s.id, "err", err.Error())
-			}
+		}
+		s.heartbeat()
+		t.Reset(s.nextHeartbeat())
+	}
+}
+
+// heartbeat sends one heartbeat and keeps the standby it answers.
+func (s *Stream) heartbeat() {
+	ans, err := s.c.heartbeatStream(s.ctx, s.id, heartbeatBody{Exclude: s.c.exclude(nil)})
+	if err != nil {
+		if s.ctx.Err() == nil {
+			s.c.log.Warn("heartbeat failed", "stream_id", s.id, "err", err.Error())
+		}
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ans.Provider == s.a.Provider.Name { // else a move is not reported yet
+		s.standby = s.c.usableStandby(ans.Standby.assignment(s.a))
+	}
+}
+
+// nextHeartbeat is the time to the next heartbeat: the Client's interval, or
+// less when the standby must be renewed sooner.
+func (s *Stream) nextHeartbeat() time.Duration {
+	d := s.c.heartbeat
+	s.mu.Lock()
+	sa := s.standby
+	s.mu.Unlock()
+	if sa != nil && !sa.TokenExpiresAt.IsZero() {
+		d = min(d, max(time.Until(sa.TokenExpiresAt)-standbyRenewBefore, time.Second))
+	}
+	return d
+}
+
+// renewStandby asks for an early heartbeat when the standby is stale: missing
+// while another provider could take the stream, or on a provider that is no
+// longer usable, or worse than the best one the configuration offers.
+func (s *Stream) renewStandby(cfg Config) {
+	s.mu.Lock()
+	sa, cur, finished := s.standby, s.a.Provider.Name, s.finished
+	s.mu.Unlock()
+	if finished || cur == "" {
+		return
+	}
+	var best *ProviderConfig
+	for i, p := range cfg.Providers {
+		if _, ok := s.c.engineFor(p.Provider); ok && p.Name != cur && !unusable(p.Status) && !s.c.avoided(p.Name) &&
+			(s.region == "" || len(p.Regions) == 0 || slices.Contains(p.Regions, s.region)) {
+			best = &cfg.Providers[i]
+			break
+		}
+	}
+	stale := false
+	if sa == nil {
+		stale = best != nil
+	} else if p, ok := cfg.provider(sa.Provider.Name); !ok || unusable(p.Status) || s.c.avoided(p.Name) {
+		stale = true
+	} else if best != nil && best.Priority < p.Priority {
+		stale = true
+	}
+	if stale {
+		select {
+		case s.hbKick <- struct{}{}:
+		default:
 		}
 	}
 }
