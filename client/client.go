@@ -78,16 +78,16 @@ func WithRequestTimeout(d time.Duration) Option { return func(c *Client) { c.req
 // configuration and a retry budget. It is safe for concurrent use; Close stops
 // it.
 type Client struct {
-	base           string
-	token          string
-	hc             *http.Client
-	ownHC          bool // hc was made by New: Close closes its idle connections
-	sse            *http.Client
-	engines        map[string]MediaEngine
-	log            *slog.Logger
-	policy         Policy
-	watchdog       time.Duration
-	heartbeat      time.Duration
+	base            string
+	token           string
+	hc              *http.Client
+	ownHC           bool // hc was made by New: Close closes its idle connections
+	sse             *http.Client
+	engines         map[string]MediaEngine
+	log             *slog.Logger
+	policy          Policy
+	watchdog        time.Duration
+	heartbeat       time.Duration
 	connectTimeout  time.Duration
 	requestTimeout  time.Duration
 	failoverTimeout time.Duration
