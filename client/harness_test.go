@@ -55,6 +55,9 @@ type env struct {
 	eng     *clienttest.Engine
 	mode    atomic.Int32
 	logs    *testutil.Buffer
+	// intercept, when set, sees every request first and answers it itself
+	// when it returns true.
+	intercept atomic.Pointer[func(http.ResponseWriter, *http.Request) bool]
 }
 
 // settings are quick client settings for tests.
@@ -64,6 +67,12 @@ func settings() streams.ClientSettings {
 }
 
 func newEnv(t testing.TB, cs streams.ClientSettings) *env {
+	t.Helper()
+	return newEnvWith(t, cs, 0)
+}
+
+// newEnvWith is newEnv with join tokens that live ttl (0: the server's default).
+func newEnvWith(t testing.TB, cs streams.ClientSettings, ttl time.Duration) *env {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	key := make([]byte, 32)
@@ -86,7 +95,7 @@ func newEnv(t testing.TB, cs streams.ClientSettings) *env {
 	for k, ad := range providers.Adapters() {
 		minters[k] = ad
 	}
-	svc := streams.New(streams.Config{Store: store, Checker: checker, Minters: minters, Bus: hub, Clock: clock, Settings: cs})
+	svc := streams.New(streams.Config{Store: store, Checker: checker, Minters: minters, Bus: hub, Clock: clock, Settings: cs, TokenTTL: ttl})
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = svc.Run(ctx) })
 	api := httpapi.New(httpapi.Options{Store: store, Clock: clock, BootstrapToken: bootstrapToken, Bus: hub,
@@ -94,6 +103,9 @@ func newEnv(t testing.TB, cs streams.ClientSettings) *env {
 
 	e := &env{t: t, store: store, checker: checker, eng: clienttest.New(2 * time.Millisecond), logs: &testutil.Buffer{}}
 	e.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if f := e.intercept.Load(); f != nil && (*f)(w, r) {
+			return
+		}
 		switch e.mode.Load() {
 		case modeDown:
 			if hj, ok := w.(http.Hijacker); ok {
@@ -226,9 +238,12 @@ type serverStream struct {
 	Status     string `json:"status"`
 	Migrations int    `json:"migrations"`
 	Trail      []struct {
-		Kind     string `json:"kind"`
-		Provider string `json:"provider"`
-		Stage    string `json:"stage"`
+		Kind       string     `json:"kind"`
+		Provider   string     `json:"provider"`
+		From       string     `json:"from"`
+		Stage      string     `json:"stage"`
+		At         time.Time  `json:"at"`
+		ReportedAt *time.Time `json:"reportedAt"`
 	} `json:"trail"`
 }
 

@@ -161,6 +161,17 @@ func (s *Stream) Assignment() Assignment {
 	return s.a
 }
 
+// Standby is the stream's standby assignment, the one it will fail over to
+// with no round trip to the control plane, and whether it has one.
+func (s *Stream) Standby() (Assignment, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.standby == nil {
+		return Assignment{}, false
+	}
+	return *s.standby, true
+}
+
 // Migrations counts the provider changes of the stream since it went live.
 func (s *Stream) Migrations() int {
 	s.mu.Lock()
@@ -751,6 +762,12 @@ func (s *Stream) move(t trigger) error {
 				failed[to] = true // it cannot take the stream: try another
 			case isStatus(err, http.StatusNotFound, http.StatusConflict):
 				return fmt.Errorf("fail over from %s: %w", from, err) // the stream ended on the server
+			case !planned && unreachable(err) && (!isStatus(err, http.StatusServiceUnavailable) || retryAfterOf(err) > 0):
+				// The control plane did not answer, or shed the request: that
+				// costs no attempt on a provider (a 503 without Retry-After
+				// says no provider can take the stream, and does); the
+				// failover timeout bounds the wait.
+				attempt--
 			}
 			continue
 		}
