@@ -1042,10 +1042,10 @@ func (s *Stream) nextHeartbeat() time.Duration {
 // longer usable, or worse than the best one the configuration offers.
 func (s *Stream) renewStandby(cfg Config) {
 	s.mu.Lock()
-	sa, cur, finished := s.standby, s.a.Provider.Name, s.finished
+	sa, cur, finished, reporting := s.standby, s.a.Provider.Name, s.finished, len(s.unreported) > 0
 	s.mu.Unlock()
-	if finished || cur == "" {
-		return
+	if finished || cur == "" || reporting {
+		return // a move report's answer brings a new standby
 	}
 	var best *ProviderConfig
 	for i, p := range cfg.Providers {
