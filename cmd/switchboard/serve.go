@@ -227,6 +227,11 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, err
 		Store: store, Clock: clock, Logger: log, BootstrapToken: cfg.BootstrapToken, Bus: bus,
 		Health: checker, Metrics: metrics, ProvidersChanged: scheduler.Notify, Streams: svc, Events: hub,
 		PublicRate: cfg.PublicRateLimit, PublicBurst: cfg.PublicBurst,
+		Admission: httpapi.Admission{
+			Failover: httpapi.ClassLimit{MaxInFlight: cfg.MaxInflightFailover},
+			Start:    httpapi.ClassLimit{MaxInFlight: cfg.MaxInflightStart},
+			Other:    httpapi.ClassLimit{MaxInFlight: cfg.MaxInflightOther},
+		},
 	})
 	a.handler = api
 	return a, nil

@@ -30,6 +30,13 @@ type Config struct {
 	// HealthConcurrency bounds how many probes run at once.
 	HealthConcurrency int           `yaml:"healthConcurrency"`
 	ShutdownTimeout   time.Duration `yaml:"shutdownTimeout"`
+	// MaxInflightFailover, MaxInflightStart and MaxInflightOther bound the
+	// HTTP requests served at once per admission class (failover: migrate,
+	// heartbeat, failures, end; start: new streams; other: the rest of the
+	// API); what finds no slot soon enough is answered 503. 0 means no limit.
+	MaxInflightFailover int `yaml:"maxInflightFailover"`
+	MaxInflightStart    int `yaml:"maxInflightStart"`
+	MaxInflightOther    int `yaml:"maxInflightOther"`
 
 	// Secrets come from the environment only, never from flags (which other
 	// users of the machine can read) or the file.
@@ -43,6 +50,9 @@ func Default() Config {
 	return Config{
 		Addr: "127.0.0.1:8080", DB: "sqlite:switchboard.db", LogFormat: "text", LogLevel: "info",
 		PublicRateLimit: 10, PublicBurst: 20, HealthConcurrency: 16, ShutdownTimeout: 15 * time.Second,
+		// Sized for a 2-core node on SQLite (one writer): failover work gets
+		// the most room, new starts less, and the rest of the API least.
+		MaxInflightFailover: 256, MaxInflightStart: 128, MaxInflightOther: 64,
 	}
 }
 
@@ -102,6 +112,9 @@ func flagSet(c *Config, file *string, out io.Writer) *flag.FlagSet {
 	fs.Float64Var(&c.PublicRateLimit, "public-rate-limit", c.PublicRateLimit, "requests/s per client IP on public endpoints; 0 = off (env SWITCHBOARD_PUBLIC_RATE_LIMIT)")
 	fs.IntVar(&c.PublicBurst, "public-burst", c.PublicBurst, "burst of the public rate limit (env SWITCHBOARD_PUBLIC_BURST)")
 	fs.IntVar(&c.HealthConcurrency, "health-concurrency", c.HealthConcurrency, "probes run at once at most (env SWITCHBOARD_HEALTH_CONCURRENCY)")
+	fs.IntVar(&c.MaxInflightFailover, "max-inflight-failover", c.MaxInflightFailover, "failover requests (migrate, heartbeat, failures, end) served at once; 0 = no limit (env SWITCHBOARD_MAX_INFLIGHT_FAILOVER)")
+	fs.IntVar(&c.MaxInflightStart, "max-inflight-start", c.MaxInflightStart, "stream starts served at once; 0 = no limit (env SWITCHBOARD_MAX_INFLIGHT_START)")
+	fs.IntVar(&c.MaxInflightOther, "max-inflight-other", c.MaxInflightOther, "other API requests served at once; 0 = no limit (env SWITCHBOARD_MAX_INFLIGHT_OTHER)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "time allowed for in-flight requests at shutdown (env SWITCHBOARD_SHUTDOWN_TIMEOUT)")
 	return fs
 }
@@ -123,7 +136,11 @@ func applyEnv(c *Config, getenv func(string) string) error {
 		}
 		c.PublicRateLimit = f
 	}
-	for k, p := range map[string]*int{"SWITCHBOARD_PUBLIC_BURST": &c.PublicBurst, "SWITCHBOARD_HEALTH_CONCURRENCY": &c.HealthConcurrency} {
+	for k, p := range map[string]*int{
+		"SWITCHBOARD_PUBLIC_BURST": &c.PublicBurst, "SWITCHBOARD_HEALTH_CONCURRENCY": &c.HealthConcurrency,
+		"SWITCHBOARD_MAX_INFLIGHT_FAILOVER": &c.MaxInflightFailover, "SWITCHBOARD_MAX_INFLIGHT_START": &c.MaxInflightStart,
+		"SWITCHBOARD_MAX_INFLIGHT_OTHER": &c.MaxInflightOther,
+	} {
 		if v := getenv(k); v != "" {
 			n, err := strconv.Atoi(v)
 			if err != nil {
@@ -163,6 +180,9 @@ func (c Config) Validate() error {
 	}
 	if c.HealthConcurrency < 1 || c.HealthConcurrency > 1024 {
 		return errors.New("health-concurrency: must be from 1 to 1024")
+	}
+	if c.MaxInflightFailover < 0 || c.MaxInflightStart < 0 || c.MaxInflightOther < 0 {
+		return errors.New("max-inflight-failover, max-inflight-start and max-inflight-other: must be ≥ 0 (0: no limit)")
 	}
 	if c.ShutdownTimeout <= 0 {
 		return errors.New("shutdown-timeout: must be positive")

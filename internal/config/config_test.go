@@ -51,3 +51,35 @@ func TestRejects(t *testing.T) {
 		}
 	}
 }
+
+func TestMaxInflight(t *testing.T) {
+	none := func(string) string { return "" }
+	d, err := Load(nil, none, io.Discard)
+	if err != nil || d.MaxInflightFailover != 256 || d.MaxInflightStart != 128 || d.MaxInflightOther != 64 {
+		t.Fatalf("defaults: %+v %v", d, err)
+	}
+	file := filepath.Join(t.TempDir(), "sb.yaml")
+	if err := os.WriteFile(file, []byte("maxInflightFailover: 10\nmaxInflightStart: 11\nmaxInflightOther: 12\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"SWITCHBOARD_MAX_INFLIGHT_START": "21", "SWITCHBOARD_MAX_INFLIGHT_OTHER": "22"}
+	c, err := Load([]string{"--config", file, "--max-inflight-other", "0"}, func(k string) string { return env[k] }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// file over default, env over file, flag over env; 0 (no limit) is allowed.
+	if c.MaxInflightFailover != 10 || c.MaxInflightStart != 21 || c.MaxInflightOther != 0 {
+		t.Errorf("got failover %d, start %d, other %d; want 10, 21, 0", c.MaxInflightFailover, c.MaxInflightStart, c.MaxInflightOther)
+	}
+	if _, err := Load([]string{"--max-inflight-start", "-1"}, none, io.Discard); err == nil {
+		t.Error("negative max-inflight-start accepted")
+	}
+	if _, err := Load(nil, func(k string) string {
+		if k == "SWITCHBOARD_MAX_INFLIGHT_FAILOVER" {
+			return "lots"
+		}
+		return ""
+	}, io.Discard); err == nil {
+		t.Error("non-integer SWITCHBOARD_MAX_INFLIGHT_FAILOVER accepted")
+	}
+}

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -54,9 +55,22 @@ type errorDetail struct {
 	Field   string `json:"field,omitempty"`
 }
 
+// statusClientClosed is the status logs and metrics record for a request
+// whose client went away before its answer (nginx's 499); nothing reaches the
+// client.
+const statusClientClosed = 499
+
 // writeError answers err as the JSON error envelope. Errors without a code are
 // logged with the request id and answered as an internal error without the cause.
+// An error caused by the client going away is no fault of the server: it is
+// logged at debug level and counted, and nothing is written.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	if clientGone(r, err) {
+		s.logger.DebugContext(r.Context(), "request cancelled by the client", "request_id", requestID(r.Context()), "method", r.Method, "route", r.Pattern, "err", err.Error())
+		s.metrics.cancelled.WithLabelValues(r.Pattern).Inc()
+		w.WriteHeader(statusClientClosed)
+		return
+	}
 	var e *switchboard.Error
 	if !errors.As(err, &e) {
 		s.logger.ErrorContext(r.Context(), "internal error", "request_id", requestID(r.Context()), "method", r.Method, "route", r.Pattern, "err", err.Error())
@@ -67,6 +81,14 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		s.logger.WarnContext(r.Context(), "request failed", "request_id", requestID(r.Context()), "route", r.Pattern, "code", e.Code, "message", e.Message)
 	}
 	writeJSON(w, status, errorBody{Error: errorDetail{Code: e.Code, Message: e.Message, Field: e.Field}})
+}
+
+// clientGone reports whether err is the cancellation of the request by its
+// client (the store wraps it: "get stream: context canceled"). Both must
+// hold: a context.Canceled from the server's own work, or a deadline it set
+// itself, while the client still waits, stays an internal error.
+func clientGone(r *http.Request, err error) bool {
+	return errors.Is(err, context.Canceled) && errors.Is(r.Context().Err(), context.Canceled)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -15,11 +15,16 @@ import (
 )
 
 // Metrics holds what /metrics serves: HTTP requests by route and status,
-// latency histograms, probe results and registry gauges.
+// latency histograms, admission per route class, probe results and registry
+// gauges.
 type Metrics struct {
 	reg          *prometheus.Registry
 	requests     *prometheus.CounterVec
 	latency      *prometheus.HistogramVec
+	inFlight     *prometheus.GaugeVec
+	waiting      *prometheus.GaugeVec
+	shed         *prometheus.CounterVec
+	cancelled    *prometheus.CounterVec
 	probes       *prometheus.CounterVec
 	probeLatency *prometheus.HistogramVec
 	transitions  *prometheus.CounterVec
@@ -38,6 +43,18 @@ func NewMetrics(reg *prometheus.Registry, store sb.Store) *Metrics {
 			Name: "switchboard_http_request_duration_seconds", Help: "HTTP request latency by route.",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"route"}),
+		inFlight: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "switchboard_http_requests_in_flight", Help: "HTTP requests being served, by admission class (failover, start, other).",
+		}, []string{"class"}),
+		waiting: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "switchboard_http_requests_waiting", Help: "HTTP requests waiting for an admission slot, by class.",
+		}, []string{"class"}),
+		shed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchboard_http_requests_shed_total", Help: "HTTP requests answered 503 at once because their admission class was saturated, by class.",
+		}, []string{"class"}),
+		cancelled: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchboard_http_requests_cancelled_total", Help: "HTTP requests whose client went away before the answer, by route.",
+		}, []string{"route"}),
 		probes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "switchboard_probes_total", Help: "Health probes by provider, result (success or failure) and failed stage.",
 		}, []string{"provider", "result", "stage"}),
@@ -49,7 +66,14 @@ func NewMetrics(reg *prometheus.Registry, store sb.Store) *Metrics {
 			Name: "switchboard_status_transitions_total", Help: "Provider status transitions by provider and new status.",
 		}, []string{"provider", "to"}),
 	}
-	reg.MustRegister(m.requests, m.latency, m.probes, m.probeLatency, m.transitions, &registryCollector{store: store},
+	// Every class has its series from the start, so that dashboards and
+	// alerts see 0 rather than no data before the first overload.
+	for _, c := range admissionClasses {
+		m.inFlight.WithLabelValues(c)
+		m.waiting.WithLabelValues(c)
+		m.shed.WithLabelValues(c)
+	}
+	reg.MustRegister(m.requests, m.latency, m.inFlight, m.waiting, m.shed, m.cancelled, m.probes, m.probeLatency, m.transitions, &registryCollector{store: store},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.handler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	return m

@@ -47,6 +47,9 @@ type Options struct {
 	// per username (default one every 6 s, burst 10).
 	LoginEvery time.Duration
 	LoginBurst int
+	// Admission bounds the requests in flight per route class; the zero
+	// value admits everything.
+	Admission Admission
 }
 
 // Server is the HTTP API of the control plane.
@@ -108,11 +111,20 @@ func New(o Options) *Server {
 	if o.Events != nil {
 		s.metrics.WatchHub(o.Events)
 	}
+	gates := map[string]*gate{
+		classFailover: newGate(classFailover, o.Admission.Failover, DefaultFailoverWait, s.metrics),
+		classStart:    newGate(classStart, o.Admission.Start, DefaultWait, s.metrics),
+		classOther:    newGate(classOther, o.Admission.Other, DefaultWait, s.metrics),
+	}
 	mux := http.NewServeMux()
 	for _, rt := range s.routes() {
-		mux.Handle(rt.Method+" "+rt.Path, s.metrics.instrument(rt.Method+" "+rt.Path, s.guard(rt)))
+		h := s.guard(rt)
+		if c := routeClass(rt.Method, rt.Path); c != "" {
+			h = s.admit(gates[c], h)
+		}
+		mux.Handle(rt.Method+" "+rt.Path, s.metrics.instrument(rt.Method+" "+rt.Path, h))
 	}
-	mux.Handle("/", s.metrics.instrument("unmatched", http.HandlerFunc(s.notFound)))
+	mux.Handle("/", s.metrics.instrument("unmatched", s.admit(gates[classOther], http.HandlerFunc(s.notFound))))
 	s.mux = mux
 	s.handler = s.recoverer(withRequestID(mux))
 	return s
