@@ -1,14 +1,18 @@
 // Package clienttest provides a simulated client.MediaEngine, for the tests
 // of apps that embed the SDK (and for Switchboard's own tests, simulate
 // command and demo): connections succeed after a configurable delay unless
-// their provider is marked down, and a provider can be made to drop every
-// connection at once or to stop carrying media without a word.
+// their provider is marked down, and a provider can be made to fail the way
+// real ones do: drop every connection at once (Fail, Cut), drop only some
+// (Cut with a share), reject tokens (Cut with TokenRejected, RejectTokens),
+// stop carrying media without a word (Stall, Hang) or fall behind (Slow).
 package clienttest
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -29,30 +33,38 @@ type Engine struct {
 	// The fields below are guarded by mu.
 	down   map[string]bool
 	reject map[string]bool
+	hang   map[string]bool               // connects wait until their context ends
+	slow   map[string]time.Duration      // connects take this much longer; media lags by it
 	conns  map[string]map[*Conn]struct{} // live connections by provider
 }
 
 // New returns an engine whose connects take delay.
 func New(delay time.Duration) *Engine {
-	return &Engine{delay: delay, down: map[string]bool{}, reject: map[string]bool{}, conns: map[string]map[*Conn]struct{}{}}
+	return &Engine{
+		delay: delay, down: map[string]bool{}, reject: map[string]bool{}, hang: map[string]bool{},
+		slow: map[string]time.Duration{}, conns: map[string]map[*Conn]struct{}{},
+	}
 }
 
 // Connect implements client.MediaEngine: it waits the engine's delay and
-// connects, unless the provider is down (a ConnectionLost error) or rejects
-// tokens (TokenRejected).
+// connects, unless the provider is down (a ConnectionLost error), rejects
+// tokens (TokenRejected) or hangs (the connect waits until ctx ends). A
+// connect to a slow provider takes its extra delay too, and its media lags.
 func (e *Engine) Connect(ctx context.Context, a client.Assignment, report func(client.MediaError)) (client.Connection, error) {
 	e.connects.Add(1)
-	if e.delay > 0 {
-		t := time.NewTimer(e.delay)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil, fmt.Errorf("simulated connect to %s: %w", a.Provider.Name, ctx.Err())
-		case <-t.C:
-		}
-	}
 	name := a.Provider.Name
 	e.mu.Lock()
+	lag := e.slow[name]
+	e.mu.Unlock()
+	if err := wait(ctx, e.delay+lag); err != nil {
+		return nil, fmt.Errorf("simulated connect to %s: %w", name, err)
+	}
+	e.mu.Lock()
+	if e.hang[name] {
+		e.mu.Unlock()
+		<-ctx.Done()
+		return nil, fmt.Errorf("simulated connect to %s: no answer: %w", name, ctx.Err())
+	}
 	defer e.mu.Unlock()
 	if e.down[name] {
 		return nil, client.MediaError{Kind: client.ConnectionLost, Err: ErrDown}
@@ -60,13 +72,32 @@ func (e *Engine) Connect(ctx context.Context, a client.Assignment, report func(c
 	if e.reject[name] {
 		return nil, client.MediaError{Kind: client.TokenRejected, Err: errors.New("simulated provider rejected the token")}
 	}
-	c := &Conn{e: e, provider: name, report: report, room: a.Room}
-	c.lastMedia.Store(time.Now().UnixNano())
+	c := &Conn{e: e, provider: name, report: report, room: a.Room, streamID: a.StreamID}
+	now := time.Now().UnixNano()
+	c.lastMedia.Store(now)
+	if lag := e.slow[name]; lag > 0 {
+		c.slowUntil.Store(now + int64(lag))
+	}
 	if e.conns[name] == nil {
 		e.conns[name] = map[*Conn]struct{}{}
 	}
 	e.conns[name][c] = struct{}{}
 	return c, nil
+}
+
+// wait waits d or until ctx ends.
+func wait(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }
 
 // Down marks a provider down (connects fail) or up again.
@@ -86,29 +117,96 @@ func (e *Engine) RejectTokens(provider string, reject bool) {
 // Fail drops every connection on provider: each reports ConnectionLost at once.
 // It returns how many connections were dropped.
 func (e *Engine) Fail(provider string) int {
+	return len(e.Cut(provider, client.ConnectionLost, 1))
+}
+
+// Cut ends a share (from 0 to 1) of the connections on provider, picked at
+// random: each reports a media error of kind at once and carries no more
+// media; the others keep working. It returns the connections it ended.
+// Connects are not affected: combine it with Down or RejectTokens for that.
+func (e *Engine) Cut(provider string, kind client.MediaErrorKind, share float64) []*Conn {
 	e.mu.Lock()
-	var dropped []*Conn
+	all := make([]*Conn, 0, len(e.conns[provider]))
 	for c := range e.conns[provider] {
-		dropped = append(dropped, c)
+		all = append(all, c)
 	}
-	delete(e.conns, provider)
+	n := len(all)
+	if share < 1 {
+		n = int(math.Round(max(share, 0) * float64(len(all))))
+		rand.Shuffle(len(all), func(i, j int) { all[i], all[j] = all[j], all[i] })
+	}
+	cut := all[:n]
+	for _, c := range cut {
+		delete(e.conns[provider], c)
+	}
 	e.mu.Unlock()
-	for _, c := range dropped {
+	for _, c := range cut {
 		c.dead.Store(true)
-		c.report(client.MediaError{Kind: client.ConnectionLost, Err: errors.New("simulated connection lost")})
+		c.report(client.MediaError{Kind: kind, Err: fmt.Errorf("simulated %s on %s", kind, provider)})
 	}
-	return len(dropped)
+	return cut
 }
 
 // Stall makes every connection on provider stop carrying media without
 // reporting anything, as a hung provider does; only a watchdog notices.
 func (e *Engine) Stall(provider string) int {
+	return len(e.stall(provider))
+}
+
+func (e *Engine) stall(provider string) []*Conn {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	out := make([]*Conn, 0, len(e.conns[provider]))
 	for c := range e.conns[provider] {
 		c.stalled.Store(true)
+		out = append(out, c)
 	}
-	return len(e.conns[provider])
+	return out
+}
+
+// Hang makes provider go silent: its connections stop carrying media without
+// any error (as Stall) and connects to it wait, unanswered, until their
+// context ends. It returns the connections it stalled. Recover ends it for
+// new connects.
+func (e *Engine) Hang(provider string) []*Conn {
+	e.mu.Lock()
+	e.hang[provider] = true
+	e.mu.Unlock()
+	return e.stall(provider)
+}
+
+// Slow makes provider fall behind by lag: connects to it take lag longer,
+// and media on its connections arrives lag late, so that from now (or, for
+// a new connection, from its connect) no packet arrives for lag; a watchdog
+// shorter than lag notices. It returns the connections it slowed. Slow with
+// a lag of zero, or Recover, ends it for new connects.
+func (e *Engine) Slow(provider string, lag time.Duration) []*Conn {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if lag <= 0 {
+		delete(e.slow, provider)
+		return nil
+	}
+	e.slow[provider] = lag
+	now := time.Now().UnixNano()
+	out := make([]*Conn, 0, len(e.conns[provider]))
+	for c := range e.conns[provider] {
+		c.LastMedia() // media flowed until now
+		c.slowUntil.Store(now + int64(lag))
+		out = append(out, c)
+	}
+	return out
+}
+
+// Recover makes provider accept connects again: it is no longer down,
+// rejecting tokens, hung or slow. Connections already hit stay as they are.
+func (e *Engine) Recover(provider string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	delete(e.down, provider)
+	delete(e.reject, provider)
+	delete(e.hang, provider)
+	delete(e.slow, provider)
 }
 
 // Active is the number of live connections on provider.
@@ -122,13 +220,16 @@ func (e *Engine) Active(provider string) int {
 func (e *Engine) Connects() int64 { return e.connects.Load() }
 
 // Conn is a simulated connection. It implements client.MediaActivity: media
-// flows until the connection is dropped, stalled or disconnected.
+// flows until the connection is dropped, stalled or disconnected, and
+// pauses while its provider is slow.
 type Conn struct {
 	e         *Engine
 	provider  string
 	room      string
+	streamID  string
 	report    func(client.MediaError)
 	lastMedia atomic.Int64 // unix ns
+	slowUntil atomic.Int64 // unix ns: no packet arrives before
 	dead      atomic.Bool
 	stalled   atomic.Bool
 	closed    atomic.Bool
@@ -136,6 +237,12 @@ type Conn struct {
 
 // Provider is the provider of the connection.
 func (c *Conn) Provider() string { return c.provider }
+
+// Room is the room the connection joined.
+func (c *Conn) Room() string { return c.room }
+
+// StreamID is the id of the stream the connection was made for.
+func (c *Conn) StreamID() string { return c.streamID }
 
 // Disconnect implements client.Connection.
 func (c *Conn) Disconnect(context.Context) error {
@@ -151,7 +258,9 @@ func (c *Conn) Disconnect(context.Context) error {
 // LastMedia implements client.MediaActivity.
 func (c *Conn) LastMedia() time.Time {
 	if !c.dead.Load() && !c.stalled.Load() && !c.closed.Load() {
-		c.lastMedia.Store(time.Now().UnixNano())
+		if now := time.Now().UnixNano(); now >= c.slowUntil.Load() {
+			c.lastMedia.Store(now)
+		}
 	}
 	return time.Unix(0, c.lastMedia.Load())
 }
