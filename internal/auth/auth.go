@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -82,8 +83,16 @@ func NewToken() string { return TokenPrefix + randomString(32) }
 // NewSessionToken returns a new random session cookie value.
 func NewSessionToken() string { return randomString(32) }
 
-// NewID returns a short random identifier that is not a secret.
-func NewID() string { return randomString(9) }
+// NewID returns a short random identifier that is not a secret: 18 lowercase
+// hex digits, so that it never starts with "-" and reads as a flag when given
+// to the CLI (as base64url ids did, one time in 64).
+func NewID() string {
+	b := make([]byte, 9)
+	if _, err := rand.Read(b); err != nil {
+		panic("crypto/rand failed: " + err.Error())
+	}
+	return hex.EncodeToString(b)
+}
 
 // HashToken is how tokens and session cookies are stored: SHA-256, since they
 // already carry 256 bits of entropy.

@@ -38,3 +38,12 @@ func TestTokensAreRandomAndHashed(t *testing.T) {
 		t.Fatal("Equal")
 	}
 }
+
+// Ids are arguments of CLI commands (tokens revoke ID): none may read as a flag.
+func TestNewIDNeverLooksLikeAFlag(t *testing.T) {
+	for range 2000 {
+		if id := NewID(); len(id) != 18 || strings.TrimLeft(id, "0123456789abcdef") != "" {
+			t.Fatalf("NewID() = %q, want 18 hex digits", id)
+		}
+	}
+}

@@ -193,7 +193,7 @@ func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// tokenIDRE matches token ids (auth.NewID makes them of base64url letters).
+// tokenIDRE matches token ids: auth.NewID makes hex digits, earlier ids were base64url.
 var tokenIDRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
 // validText reports whether s can be stored as text by every store: valid
