@@ -7,17 +7,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"math"
-	"net/http"
+	"net/url"
 	"slices"
-	"sync"
+	"strings"
 	"time"
-
-	"golang.org/x/sync/errgroup"
-
-	"github.com/switchboardhq/switchboard/client"
-	"github.com/switchboardhq/switchboard/client/clienttest"
 )
 
 func init() {
@@ -27,32 +21,69 @@ func init() {
 // simKinds are the provider kinds the simulated engine stands in for.
 var simKinds = []string{"agora", "zegocloud", "livekit", "http"}
 
+// simFailModes are the ways --fail-provider can fail.
+var simFailModes = []string{"kill", "hang", "slow", "auth", "partial"}
+
 // simConfig is one simulation run.
 type simConfig struct {
-	server, token string
-	streams       int
-	duration      time.Duration
-	failProvider  string
-	failAt        time.Duration
-	connectDelay  time.Duration
-	log           *slog.Logger
+	server, token    string
+	streams          int
+	procs            int
+	duration         time.Duration
+	failProvider     string
+	failAt           time.Duration
+	failMode         string
+	failShare        float64
+	slowDelay        time.Duration
+	watchdog         time.Duration
+	heartbeat        time.Duration
+	strandedAfter    time.Duration
+	connectDelay     time.Duration
+	startConcurrency int
+	logLevel         string
+}
+
+// spec is the part of the run that n streams, from the stream numbered
+// first, run in one process.
+func (c simConfig) spec(n, first int) simSpec {
+	return simSpec{
+		Server: c.server, Token: c.token, Streams: n, FirstIndex: first,
+		FailProvider: c.failProvider, FailMode: c.failMode, FailShare: c.failShare, SlowDelay: c.slowDelay,
+		Watchdog: c.watchdog, Heartbeat: c.heartbeat, ConnectDelay: c.connectDelay, StartConcurrency: c.startConcurrency, LogLevel: c.logLevel,
+	}
 }
 
 // simResult is the summary of a run; its JSON form is the --json line.
 type simResult struct {
-	Streams       int      `json:"streams"`       // streams that went live
-	StartFailures int      `json:"startFailures"` // streams that never went live
-	Failovers     int      `json:"failovers"`     // Migrated states seen
-	Lost          int      `json:"lost"`          // live streams that ended Failed
-	Dropped       int      `json:"dropped"`       // connections the injected failure dropped
-	GapMs         gapStats `json:"gapMs"`
+	Streams        int      `json:"streams"`        // streams that went live
+	StartFailures  int      `json:"startFailures"`  // streams that never went live
+	StartSeconds   float64  `json:"startSeconds"`   // from the first start to the last stream live
+	Procs          int      `json:"procs"`          // SDK processes the streams ran in
+	FailProvider   string   `json:"failProvider"`   // the provider that failed, "" for none
+	FailMode       string   `json:"failMode"`       // how it failed
+	Dropped        int      `json:"dropped"`        // connections the injected failure hit (cut, hung or slowed)
+	Failovers      int      `json:"failovers"`      // Migrated states seen
+	Moved          int      `json:"moved"`          // streams that reached Live on another provider after the failure
+	DroppedMoved   int      `json:"droppedMoved"`   // streams whose connection the failure hit that moved
+	Lost           int      `json:"lost"`           // live streams that ended Failed
+	Stranded       int      `json:"stranded"`       // live streams in FailingOver/Reconnecting past --stranded-after, or at the end
+	StrandedMaxMs  float64  `json:"strandedMaxMs"`  // the longest stretch a stream spent in FailingOver/Reconnecting
+	GapMs          gapStats `json:"gapMs"`          // Migrated.Gap of the moves after the failure
+	RecoveryMs     gapStats `json:"recoveryMs"`     // from the failure to Live elsewhere, of the streams it hit
+	MovesPerSecond float64  `json:"movesPerSecond"` // moves after the failure / time from the failure to the last move
 }
 
-// gapStats are failover gaps in milliseconds (nearest-rank percentiles).
+// gapStats are durations in milliseconds (nearest-rank percentiles).
 type gapStats struct {
 	P50 float64 `json:"p50"`
 	P95 float64 `json:"p95"`
+	P99 float64 `json:"p99"`
 	Max float64 `json:"max"`
+}
+
+// msRound is d in milliseconds, to a tenth.
+func msRound(d time.Duration) float64 {
+	return math.Round(float64(d)/float64(time.Millisecond)*10) / 10
 }
 
 func percentiles(gaps []time.Duration) gapStats {
@@ -60,39 +91,68 @@ func percentiles(gaps []time.Duration) gapStats {
 		return gapStats{}
 	}
 	slices.Sort(gaps)
-	ms := func(d time.Duration) float64 { return math.Round(float64(d)/float64(time.Millisecond)*10) / 10 }
 	rank := func(p float64) time.Duration { return gaps[max(int(math.Ceil(p*float64(len(gaps))))-1, 0)] }
-	return gapStats{P50: ms(rank(0.50)), P95: ms(rank(0.95)), Max: ms(gaps[len(gaps)-1])}
+	return gapStats{P50: msRound(rank(0.50)), P95: msRound(rank(0.95)), P99: msRound(rank(0.99)), Max: msRound(gaps[len(gaps)-1])}
 }
 
 const simulateUsage = `Usage: switchboard simulate [flags]
 
 Runs N simulated apps' streams through the client SDK against a server, with a
-simulated media engine: one SDK client (one event subscription, one retry
-budget) holding N streams. With --fail-provider, every simulated connection on
-that provider drops at --fail-at (and new connects to it fail), and the
-summary gives the failover gaps: the time from the media error to Live on the
-new provider.
+simulated media engine, in --procs SDK processes (each one SDK client: one
+event subscription, one retry budget, its share of the streams; with more
+than one, simulate runs copies of itself). Once every stream of every process
+is live, --fail-provider fails at --fail-at, at the same instant in every
+process, and the streams run until --duration (both measured from that
+moment; the instant is printed on stderr). The failure, --fail-mode:
+
+  kill     every connection on the provider gets a media error (connection
+           lost) and new connects to it fail
+  hang     its connections stop carrying media without any error (the SDK's
+           media watchdog must notice) and connects to it never answer
+  slow     its media arrives --slow-delay late (longer than the watchdog
+           allows) and connects to it take --slow-delay longer
+  auth     its connections end with a token-rejected error and new connects
+           are rejected
+  partial  only a --fail-share of its connections get the media error; the
+           others keep working and new connects succeed
+
+The summary gives the streams moved, lost and stranded (left in FailingOver or
+Reconnecting longer than --stranded-after, or still there at the end), the
+failover gaps (from the event that made a stream move to Live on the new
+provider) and the recovery times (from the failure to Live elsewhere).
 
 Flags:
 `
 
+// simWorkerEnv set to 1 makes simulate a worker process of a --procs run.
+const simWorkerEnv = "SWITCHBOARD_SIMULATE_WORKER"
+
 func simulate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if getenv(simWorkerEnv) == "1" {
+		return simulateWorker(ctx, stdout, stderr)
+	}
 	fs := flag.NewFlagSet("simulate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, simulateUsage); fs.PrintDefaults() }
 	var cfg simConfig
 	var asJSON bool
-	var logLevel string
 	fs.StringVar(&cfg.server, "server", "", "server URL (env SWITCHBOARD_URL, default "+defaultServerURL+")")
 	fs.StringVar(&cfg.token, "token", "", "client-role bearer token (env SWITCHBOARD_TOKEN)")
 	fs.IntVar(&cfg.streams, "streams", 10, "number of simulated streams")
-	fs.DurationVar(&cfg.duration, "duration", 10*time.Second, "how long the streams run")
-	fs.StringVar(&cfg.failProvider, "fail-provider", "", "provider whose simulated connections drop")
-	fs.DurationVar(&cfg.failAt, "fail-at", 3*time.Second, "when, after the start, the provider fails")
+	fs.IntVar(&cfg.procs, "procs", 1, "SDK processes the streams are spread over")
+	fs.DurationVar(&cfg.duration, "duration", 10*time.Second, "how long the streams run once all are live")
+	fs.StringVar(&cfg.failProvider, "fail-provider", "", "provider that fails")
+	fs.DurationVar(&cfg.failAt, "fail-at", 3*time.Second, "when, after all streams are live, the provider fails")
+	fs.StringVar(&cfg.failMode, "fail-mode", "kill", "how the provider fails: "+strings.Join(simFailModes, ", "))
+	fs.Float64Var(&cfg.failShare, "fail-share", 0.5, "share of the connections cut with --fail-mode partial")
+	fs.DurationVar(&cfg.slowDelay, "slow-delay", 3*time.Second, "media lag and extra connect time with --fail-mode slow")
+	fs.DurationVar(&cfg.watchdog, "watchdog", 300*time.Millisecond, "SDK media watchdog (0 switches it off; hang and slow need it)")
+	fs.DurationVar(&cfg.heartbeat, "heartbeat", 30*time.Second, "interval of each stream's heartbeats (the SDK's default)")
+	fs.DurationVar(&cfg.strandedAfter, "stranded-after", 10*time.Second, "a stream longer than this in FailingOver/Reconnecting counts as stranded")
 	fs.DurationVar(&cfg.connectDelay, "connect-delay", 20*time.Millisecond, "time a simulated connect takes")
+	fs.IntVar(&cfg.startConcurrency, "start-concurrency", 32, "stream starts in flight at once, per process")
 	fs.BoolVar(&asJSON, "json", false, "print the summary as one JSON object on the last line")
-	fs.StringVar(&logLevel, "log-level", "warn", "SDK log level: debug, info, warn, error")
+	fs.StringVar(&cfg.logLevel, "log-level", "warn", "SDK log level: debug, info, warn, error")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -101,16 +161,6 @@ func simulate(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	if fs.NArg() > 0 {
 		return usageError{msg: "simulate takes no arguments"}
-	}
-	if cfg.streams < 1 || cfg.streams > 100_000 {
-		return usageError{msg: "--streams must be from 1 to 100000"}
-	}
-	if cfg.duration <= 0 || cfg.failAt < 0 || cfg.connectDelay < 0 {
-		return usageError{msg: "--duration must be positive; --fail-at and --connect-delay not negative"}
-	}
-	if cfg.failProvider != "" && cfg.failAt >= cfg.duration {
-		// The streams would end as the provider fails: no failover to measure.
-		return usageError{msg: "--fail-at must be before the end of --duration"}
 	}
 	if cfg.server == "" {
 		cfg.server = getenv("SWITCHBOARD_URL")
@@ -121,22 +171,14 @@ func simulate(ctx context.Context, args []string, getenv func(string) string, st
 	if cfg.token == "" {
 		cfg.token = getenv("SWITCHBOARD_TOKEN")
 	}
-	cfg.log = newLogger(stderr, "text", logLevel)
-	eng := clienttest.New(cfg.connectDelay)
-	res, err := runSimulation(ctx, cfg, eng)
+	if err := cfg.validate(); err != nil {
+		return err
+	}
+	res, err := runSimulation(ctx, cfg, stderr)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "streams started   %d\n", res.Streams)
-	if res.StartFailures > 0 {
-		fmt.Fprintf(stdout, "start failures    %d\n", res.StartFailures)
-	}
-	if cfg.failProvider != "" {
-		fmt.Fprintf(stdout, "connections cut   %d on %s\n", res.Dropped, cfg.failProvider)
-	}
-	fmt.Fprintf(stdout, "failovers         %d\n", res.Failovers)
-	fmt.Fprintf(stdout, "streams lost      %d\n", res.Lost)
-	fmt.Fprintf(stdout, "failover gap      p50 %.1f ms  p95 %.1f ms  max %.1f ms\n", res.GapMs.P50, res.GapMs.P95, res.GapMs.Max)
+	printSummary(stdout, cfg, res)
 	if asJSON {
 		b, _ := json.Marshal(res)
 		fmt.Fprintln(stdout, string(b))
@@ -144,95 +186,168 @@ func simulate(ctx context.Context, args []string, getenv func(string) string, st
 	return nil
 }
 
-// runSimulation starts cfg.streams streams through one SDK client, fails
-// cfg.failProvider at cfg.failAt, runs for cfg.duration and summarises.
-func runSimulation(ctx context.Context, cfg simConfig, eng *clienttest.Engine) (simResult, error) {
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConnsPerHost = 64 // many streams talk to one server
-	opts := []client.Option{client.WithLogger(cfg.log), client.WithHTTPClient(&http.Client{Transport: tr})}
-	for _, k := range simKinds {
-		opts = append(opts, client.WithEngine(k, eng))
+// validate checks the flags.
+func (c simConfig) validate() error {
+	switch {
+	case c.streams < 1 || c.streams > 100_000:
+		return usageError{msg: "--streams must be from 1 to 100000"}
+	case c.procs < 1 || c.procs > 64 || c.procs > c.streams:
+		return usageError{msg: "--procs must be from 1 to 64, and at most --streams"}
+	case c.duration <= 0 || c.failAt < 0 || c.connectDelay < 0 || c.watchdog < 0:
+		return usageError{msg: "--duration must be positive; --fail-at, --connect-delay and --watchdog not negative"}
+	case c.failProvider != "" && c.failAt >= c.duration:
+		// The streams would end as the provider fails: no failover to measure.
+		return usageError{msg: "--fail-at must be before the end of --duration"}
+	case !slices.Contains(simFailModes, c.failMode):
+		return usageError{msg: "--fail-mode must be one of " + strings.Join(simFailModes, ", ")}
+	case c.failShare <= 0 || c.failShare > 1:
+		return usageError{msg: "--fail-share must be above 0 and at most 1"}
+	case c.slowDelay <= 0 || c.strandedAfter <= 0 || c.heartbeat <= 0:
+		return usageError{msg: "--slow-delay, --stranded-after and --heartbeat must be positive"}
+	case c.startConcurrency < 1:
+		return usageError{msg: "--start-concurrency must be at least 1"}
+	case c.failProvider != "" && (c.failMode == "hang" || c.failMode == "slow") && c.watchdog == 0:
+		return usageError{msg: "--fail-mode " + c.failMode + " needs the media watchdog (--watchdog above 0): nothing else notices it"}
 	}
-	c, err := client.New(cfg.server, cfg.token, opts...)
-	if err != nil {
-		return simResult{}, usageError{msg: err.Error()}
+	if u, err := url.Parse(c.server); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+		return usageError{msg: "--server must be an absolute http or https URL without user info"}
 	}
-	defer func() {
-		_ = c.Close()
-		tr.CloseIdleConnections()
-	}()
-	begin := time.Now()
+	if strings.ContainsAny(c.token, "\r\n") {
+		return usageError{msg: "--token must be on one line"}
+	}
+	return nil
+}
 
-	var (
-		mu   sync.Mutex
-		res  simResult
-		gaps []time.Duration
-		errs []error
-	)
-	var collectors sync.WaitGroup
-	collect := func(s *client.Stream) {
-		for st := range s.States() {
-			switch st := st.(type) {
-			case client.Migrated:
-				mu.Lock()
-				res.Failovers++
-				gaps = append(gaps, st.Gap)
-				mu.Unlock()
-			case client.Failed:
-				mu.Lock()
-				res.Lost++
-				mu.Unlock()
-			}
-		}
+func printSummary(w io.Writer, cfg simConfig, res simResult) {
+	procs := "1 process"
+	if res.Procs > 1 {
+		procs = fmt.Sprintf("%d processes", res.Procs)
 	}
-
-	var g errgroup.Group
-	g.SetLimit(32)
-	for i := range cfg.streams {
-		g.Go(func() error {
-			sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-			defer cancel()
-			s, err := c.Start(sctx, fmt.Sprintf("sim-room-%d", i), client.UserID(fmt.Sprintf("sim-user-%d", i)))
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				res.StartFailures++
-				if len(errs) < 3 {
-					errs = append(errs, err)
-				}
-				return nil
-			}
-			res.Streams++
-			collectors.Go(func() { collect(s) })
-			return nil
-		})
+	fmt.Fprintf(w, "streams started   %d in %.1f s over %s\n", res.Streams, res.StartSeconds, procs)
+	if res.StartFailures > 0 {
+		fmt.Fprintf(w, "start failures    %d\n", res.StartFailures)
 	}
-	_ = g.Wait()
-	for _, err := range errs {
-		cfg.log.Warn("start failed", "err", err.Error())
-	}
-	if res.Streams == 0 {
-		collectors.Wait()
-		return res, fmt.Errorf("simulate: no stream started: %w", errors.Join(errs...))
-	}
-
 	if cfg.failProvider != "" {
-		if !sleepUntil(ctx, begin.Add(cfg.failAt)) {
-			return res, ctx.Err()
-		}
-		eng.Down(cfg.failProvider, true)
-		n := eng.Fail(cfg.failProvider)
-		mu.Lock()
-		res.Dropped = n
-		mu.Unlock()
+		fmt.Fprintf(w, "connections hit   %d on %s (%s)\n", res.Dropped, cfg.failProvider, cfg.failMode)
 	}
-	sleepUntil(ctx, begin.Add(cfg.duration))
-	_ = c.Close() // ends the streams: their state channels close
-	collectors.Wait()
-	mu.Lock()
-	defer mu.Unlock()
-	res.GapMs = percentiles(gaps)
+	fmt.Fprintf(w, "failovers         %d\n", res.Failovers)
+	if cfg.failProvider != "" {
+		fmt.Fprintf(w, "streams moved     %d (%d of the %d hit)\n", res.Moved, res.DroppedMoved, res.Dropped)
+	}
+	fmt.Fprintf(w, "streams lost      %d\n", res.Lost)
+	fmt.Fprintf(w, "streams stranded  %d (longest in FailingOver/Reconnecting: %.1f ms)\n", res.Stranded, res.StrandedMaxMs)
+	fmt.Fprintf(w, "failover gap      p50 %.1f ms  p95 %.1f ms  p99 %.1f ms  max %.1f ms\n", res.GapMs.P50, res.GapMs.P95, res.GapMs.P99, res.GapMs.Max)
+	if cfg.failProvider != "" {
+		fmt.Fprintf(w, "recovery          p50 %.1f ms  p95 %.1f ms  p99 %.1f ms  max %.1f ms (failure to Live elsewhere)\n",
+			res.RecoveryMs.P50, res.RecoveryMs.P95, res.RecoveryMs.P99, res.RecoveryMs.Max)
+		fmt.Fprintf(w, "moves per second  %.0f\n", res.MovesPerSecond)
+	}
+}
+
+// runSimulation starts cfg.streams streams in cfg.procs processes (this one
+// when there is one), fails cfg.failProvider cfg.failAt after the last went
+// live, runs until cfg.duration after that and summarises.
+func runSimulation(ctx context.Context, cfg simConfig, stderr io.Writer) (simResult, error) {
+	stderr = &syncWriter{w: stderr} // the workers' logs come from goroutines
+	var f simFleet
+	if cfg.procs == 1 {
+		r, err := newSimRunner(cfg.spec(cfg.streams, 0), newLogger(stderr, "text", cfg.logLevel), stderr)
+		if err != nil {
+			return simResult{}, err
+		}
+		f = &localFleet{r: r}
+	} else {
+		f = &procFleet{cfg: cfg, stderr: stderr}
+	}
+	defer f.close()
+
+	fmt.Fprintf(stderr, "simulate: starting %d streams over %d process(es)\n", cfg.streams, cfg.procs)
+	begin := time.Now()
+	lives, err := f.start(ctx)
+	if err != nil {
+		return simResult{}, err
+	}
+	allLive := time.Now()
+	var live, failures int
+	var errs []string
+	for _, l := range lives {
+		live += l.Live
+		failures += l.StartFailures
+		errs = append(errs, l.StartErrors...)
+	}
+	for _, e := range errs {
+		fmt.Fprintf(stderr, "simulate: start failed: %s\n", e)
+	}
+	if live == 0 {
+		return simResult{StartFailures: failures}, fmt.Errorf("simulate: no stream started: %s", strings.Join(errs, "; "))
+	}
+
+	plan := simPlan{EndAt: allLive.Add(cfg.duration).UnixNano()}
+	if cfg.failProvider != "" {
+		plan.FailAt = allLive.Add(cfg.failAt).UnixNano()
+		fmt.Fprintf(stderr, "simulate: %d streams live in %.1f s; %s fails (%s) at %s\n", live, allLive.Sub(begin).Seconds(),
+			cfg.failProvider, cfg.failMode, time.Unix(0, plan.FailAt).UTC().Format(time.RFC3339Nano))
+	} else {
+		fmt.Fprintf(stderr, "simulate: %d streams live in %.1f s; running until %s\n", live, allLive.Sub(begin).Seconds(),
+			time.Unix(0, plan.EndAt).UTC().Format(time.RFC3339Nano))
+	}
+	reports, err := f.run(ctx, plan)
+	if err != nil {
+		return simResult{}, err
+	}
+	res := summarize(cfg, plan, reports)
+	res.StartFailures = failures
+	res.StartSeconds = math.Round(allLive.Sub(begin).Seconds()*10) / 10
 	return res, nil
+}
+
+// summarize aggregates the raw per-stream results of every process.
+func summarize(cfg simConfig, plan simPlan, reports []simReport) simResult {
+	res := simResult{Procs: cfg.procs, FailProvider: cfg.failProvider, FailMode: cfg.failMode}
+	var gaps, recoveries []time.Duration
+	var lastMove int64
+	moves := 0
+	for _, rep := range reports {
+		res.Dropped += rep.Dropped
+		for _, s := range rep.Streams {
+			res.Streams++
+			res.Failovers += len(s.Moves)
+			moved := false
+			for _, m := range s.Moves {
+				if m.At < plan.FailAt {
+					continue // before the failure: not one of its moves
+				}
+				moves++
+				gaps = append(gaps, time.Duration(m.GapNs))
+				lastMove = max(lastMove, m.At)
+				if !moved && m.To != cfg.failProvider {
+					moved = true
+					if s.Hit && plan.FailAt > 0 {
+						recoveries = append(recoveries, time.Duration(m.At-plan.FailAt))
+					}
+				}
+			}
+			if moved {
+				res.Moved++
+				if s.Hit {
+					res.DroppedMoved++
+				}
+			}
+			if s.FailedAt != 0 {
+				res.Lost++
+			}
+			if s.LimboAtEnd || time.Duration(s.LimboMaxNs) > cfg.strandedAfter {
+				res.Stranded++
+			}
+			res.StrandedMaxMs = max(res.StrandedMaxMs, msRound(time.Duration(s.LimboMaxNs)))
+		}
+	}
+	res.GapMs = percentiles(gaps)
+	res.RecoveryMs = percentiles(recoveries)
+	if plan.FailAt > 0 && lastMove > plan.FailAt {
+		res.MovesPerSecond = math.Round(float64(moves)/time.Duration(lastMove-plan.FailAt).Seconds()*10) / 10
+	}
+	return res
 }
 
 // sleepUntil waits until t or until ctx ends, and reports whether t came.

@@ -20,15 +20,11 @@ func TestPercentiles(t *testing.T) {
 		want gapStats
 	}{
 		{"none", nil, gapStats{}},
-		{"one", []time.Duration{7 * ms}, gapStats{P50: 7, P95: 7, Max: 7}},
-		{"nearest rank", []time.Duration{5 * ms, 1 * ms, 4 * ms, 2 * ms, 3 * ms}, gapStats{P50: 3, P95: 5, Max: 5}},
-		{"twenty", func() []time.Duration {
-			var g []time.Duration
-			for i := 20; i >= 1; i-- {
-				g = append(g, time.Duration(i)*ms)
-			}
-			return g
-		}(), gapStats{P50: 10, P95: 19, Max: 20}},
+		{"one", []time.Duration{7 * ms}, gapStats{P50: 7, P95: 7, P99: 7, Max: 7}},
+		{"nearest rank", []time.Duration{5 * ms, 1 * ms, 4 * ms, 2 * ms, 3 * ms}, gapStats{P50: 3, P95: 5, P99: 5, Max: 5}},
+		{"twenty", msRange(20), gapStats{P50: 10, P95: 19, P99: 20, Max: 20}},
+		{"two hundred", msRange(200), gapStats{P50: 100, P95: 190, P99: 198, Max: 200}},
+		{"tenths", []time.Duration{1234567 * time.Nanosecond}, gapStats{P50: 1.2, P95: 1.2, P99: 1.2, Max: 1.2}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -39,6 +35,15 @@ func TestPercentiles(t *testing.T) {
 	}
 }
 
+// msRange is n durations of n ms down to 1 ms.
+func msRange(n int) []time.Duration {
+	var g []time.Duration
+	for i := n; i >= 1; i-- {
+		g = append(g, time.Duration(i)*time.Millisecond)
+	}
+	return g
+}
+
 func TestSimulateUsage(t *testing.T) {
 	tests := [][]string{
 		{"simulate", "--streams", "0"},
@@ -46,6 +51,18 @@ func TestSimulateUsage(t *testing.T) {
 		{"simulate", "extra"},
 		{"simulate", "--server", "not a url", "--token", "x"},
 		{"simulate", "--fail-provider", "agora-main", "--fail-at", "5s", "--duration", "5s"},
+		{"simulate", "--procs", "0"},
+		{"simulate", "--procs", "3", "--streams", "2"},
+		{"simulate", "--fail-mode", "explode"},
+		{"simulate", "--fail-share", "0"},
+		{"simulate", "--fail-share", "1.5"},
+		{"simulate", "--slow-delay", "0s"},
+		{"simulate", "--stranded-after", "0s"},
+		{"simulate", "--heartbeat", "0s"},
+		{"simulate", "--start-concurrency", "0"},
+		{"simulate", "--watchdog", "-1s"},
+		{"simulate", "--fail-provider", "agora-main", "--fail-mode", "hang", "--watchdog", "0"},
+		{"simulate", "--fail-provider", "agora-main", "--fail-mode", "slow", "--watchdog", "0"},
 	}
 	for _, args := range tests {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
@@ -126,6 +143,42 @@ func TestDemoAndSimulate(t *testing.T) {
 		t.Error("the demo logged the SDK token")
 	}
 	testutil.CheckGoroutines(t, before)
+}
+
+// TestSummarize aggregates the raw results of two processes.
+func TestSummarize(t *testing.T) {
+	ms := int64(time.Millisecond)
+	fail := int64(1_000_000) * ms // the failure, in Unix ns
+	move := func(after, gap int64, to string) simMove {
+		return simMove{At: fail + after*ms, GapNs: gap * ms, From: "p1", To: to}
+	}
+	cfg := simConfig{procs: 2, failProvider: "p1", failMode: "partial", strandedAfter: 10 * time.Second}
+	plan := simPlan{FailAt: fail, EndAt: fail + 20_000*ms}
+	reports := []simReport{
+		{Dropped: 3, Streams: []simStream{
+			{Room: "a", Hit: true, Moves: []simMove{move(100, 80, "p2")}},
+			{Room: "b", Hit: true, Moves: []simMove{move(300, 250, "p2")}},
+			{Room: "c", Hit: true, FailedAt: fail + 5_000*ms, LimboMaxNs: 5_000 * ms},
+			{Room: "d"}, // not hit: stays
+		}},
+		{Dropped: 1, Streams: []simStream{
+			{Room: "e", Hit: true, Moves: []simMove{move(500, 40, "p3")}, LimboMaxNs: 11_000 * ms},
+			{Room: "f", LimboAtEnd: true, LimboMaxNs: 200 * ms},
+			// A move before the failure counts as a failover, not as one of its moves.
+			{Room: "g", Moves: []simMove{move(-2_000, 30, "p2")}},
+		}},
+	}
+	got := summarize(cfg, plan, reports)
+	want := simResult{
+		Streams: 7, Procs: 2, FailProvider: "p1", FailMode: "partial", Dropped: 4, Failovers: 4, Moved: 3, DroppedMoved: 3,
+		Lost: 1, Stranded: 2, StrandedMaxMs: 11_000,
+		GapMs:          gapStats{P50: 80, P95: 250, P99: 250, Max: 250},
+		RecoveryMs:     gapStats{P50: 300, P95: 500, P99: 500, Max: 500},
+		MovesPerSecond: 6, // 3 moves in the 500 ms from the failure to the last
+	}
+	if got != want {
+		t.Errorf("summarize =\n%+v, want\n%+v", got, want)
+	}
 }
 
 func waitFor(t *testing.T, cond func() bool) {

@@ -1,0 +1,253 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"time"
+)
+
+// A run with --procs N runs N copies of this binary as worker processes,
+// each with simWorkerEnv=1 and its own SDK client. They talk JSON, one value
+// at a time:
+//
+//	parent → worker stdin:  simSpec, then, once every worker is live, simPlan
+//	worker → parent stdout: {"live": simLive}, then {"report": simReport}
+//
+// The token travels on stdin, never on a command line other users can read.
+// A worker whose stdin closes (its parent is gone) stops.
+
+// simMsg is a message of a worker to its parent.
+type simMsg struct {
+	Live   *simLive   `json:"live,omitempty"`
+	Report *simReport `json:"report,omitempty"`
+}
+
+// simulateWorker is the worker side.
+func simulateWorker(ctx context.Context, stdout, stderr io.Writer) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	dec := json.NewDecoder(os.Stdin)
+	var spec simSpec
+	if err := dec.Decode(&spec); err != nil {
+		return fmt.Errorf("simulate worker: read its spec: %w", err)
+	}
+	r, err := newSimRunner(spec, newLogger(stderr, "text", spec.LogLevel), stderr)
+	if err != nil {
+		return err
+	}
+	defer r.close()
+	plans := make(chan simPlan, 1)
+	go func() {
+		var p simPlan
+		if dec.Decode(&p) == nil {
+			plans <- p
+			_, _ = io.Copy(io.Discard, os.Stdin)
+		}
+		cancel() // stdin closed: the parent is gone
+	}()
+
+	enc := json.NewEncoder(stdout)
+	live := r.start(ctx)
+	if err := enc.Encode(simMsg{Live: &live}); err != nil {
+		return err
+	}
+	var plan simPlan
+	select {
+	case plan = <-plans:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	rep, err := r.run(ctx, plan)
+	if err != nil {
+		return err
+	}
+	return enc.Encode(simMsg{Report: &rep})
+}
+
+// procFleet runs the streams in worker processes.
+type procFleet struct {
+	cfg     simConfig
+	stderr  io.Writer
+	workers []*simWorkerProc
+}
+
+// simWorkerProc is one worker process.
+type simWorkerProc struct {
+	n    int
+	cmd  *exec.Cmd
+	in   io.WriteCloser
+	dec  *json.Decoder
+	done chan struct{} // closed once Wait returned
+	err  error         // of Wait, once done
+	tail *tailWriter   // the end of its stderr, for errors
+}
+
+func (f *procFleet) start(ctx context.Context) ([]simLive, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("simulate: find this binary to run its worker processes: %w", err)
+	}
+	first := 0
+	for i := range f.cfg.procs {
+		n := f.cfg.streams / f.cfg.procs
+		if i < f.cfg.streams%f.cfg.procs {
+			n++
+		}
+		spec := f.cfg.spec(n, first)
+		spec.Worker = i + 1
+		w, err := f.spawn(exe, i+1, spec)
+		if err != nil {
+			return nil, err
+		}
+		f.workers = append(f.workers, w)
+		first += n
+	}
+	lives := make([]simLive, len(f.workers))
+	for i, w := range f.workers {
+		msg, err := w.read(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if msg.Live == nil {
+			return nil, fmt.Errorf("simulate: worker %d sent no start result", w.n)
+		}
+		lives[i] = *msg.Live
+	}
+	return lives, nil
+}
+
+func (f *procFleet) spawn(exe string, i int, spec simSpec) (*simWorkerProc, error) {
+	cmd := exec.Command(exe, "simulate")
+	cmd.Env = append(os.Environ(), simWorkerEnv+"=1")
+	tail := &tailWriter{max: 4 << 10}
+	cmd.Stderr = io.MultiWriter(f.stderr, tail)
+	cmd.SysProcAttr = workerSysProcAttr()
+	cmd.WaitDelay = 5 * time.Second
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("simulate: start worker %d: %w", i, err)
+	}
+	w := &simWorkerProc{n: i, cmd: cmd, in: in, dec: json.NewDecoder(out), done: make(chan struct{}), tail: tail}
+	if err := json.NewEncoder(in).Encode(spec); err != nil {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		return nil, fmt.Errorf("simulate: start worker %d: %w", i, err)
+	}
+	return w, nil
+}
+
+// read reads the worker's next message, or fails when ctx ends or the
+// worker exits first.
+func (w *simWorkerProc) read(ctx context.Context) (simMsg, error) {
+	type result struct {
+		msg simMsg
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		var m simMsg
+		err := w.dec.Decode(&m)
+		ch <- result{m, err}
+	}()
+	select {
+	case r := <-ch:
+		if r.err != nil {
+			_ = w.cmd.Process.Kill()
+			werr := w.cmd.Wait()
+			return simMsg{}, fmt.Errorf("simulate: worker %d stopped (%v, %v): %s", w.n, r.err, werr, strings.TrimSpace(w.tail.String()))
+		}
+		return r.msg, nil
+	case <-ctx.Done():
+		_ = w.cmd.Process.Kill() // the pending read ends with the process's stdout
+		<-ch
+		return simMsg{}, ctx.Err()
+	}
+}
+
+func (f *procFleet) run(ctx context.Context, plan simPlan) ([]simReport, error) {
+	for _, w := range f.workers {
+		if err := json.NewEncoder(w.in).Encode(plan); err != nil {
+			return nil, fmt.Errorf("simulate: send the plan to worker %d: %w", w.n, err)
+		}
+	}
+	reports := make([]simReport, len(f.workers))
+	for i, w := range f.workers {
+		msg, err := w.read(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if msg.Report == nil {
+			return nil, fmt.Errorf("simulate: worker %d sent no report", w.n)
+		}
+		reports[i] = *msg.Report
+	}
+	var errs []error
+	for _, w := range f.workers {
+		_ = w.in.Close()
+		if err := w.cmd.Wait(); err != nil {
+			errs = append(errs, fmt.Errorf("simulate: worker %d: %w", w.n, err))
+		}
+	}
+	f.workers = nil
+	return reports, errors.Join(errs...)
+}
+
+// close stops the workers still running.
+func (f *procFleet) close() {
+	for _, w := range f.workers {
+		if w.cmd.ProcessState == nil {
+			_ = w.cmd.Process.Kill()
+			_ = w.cmd.Wait()
+		}
+	}
+	f.workers = nil
+}
+
+// syncWriter serialises writes from several goroutines.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}
+
+// tailWriter keeps the last max bytes written to it.
+type tailWriter struct {
+	mu  sync.Mutex
+	max int
+	b   []byte
+}
+
+func (t *tailWriter) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.b = append(t.b, p...)
+	if over := len(t.b) - t.max; over > 0 {
+		t.b = append(t.b[:0], t.b[over:]...)
+	}
+	return len(p), nil
+}
+
+func (t *tailWriter) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return string(t.b)
+}
