@@ -103,7 +103,9 @@ event subscription, one retry budget, its share of the streams; with more
 than one, simulate runs copies of itself). Once every stream of every process
 is live, --fail-provider fails at --fail-at, at the same instant in every
 process, and the streams run until --duration (both measured from that
-moment; the instant is printed on stderr). The failure, --fail-mode:
+moment; the instant is printed on stderr). An interrupt (Ctrl-C, SIGTERM)
+while they run ends the run there, with its summary. The failure,
+--fail-mode:
 
   kill     every connection on the provider gets a media error (connection
            lost) and new connects to it fail
@@ -291,7 +293,11 @@ func runSimulation(ctx context.Context, cfg simConfig, stderr io.Writer) (simRes
 		fmt.Fprintf(stderr, "simulate: %d streams live in %.1f s; running until %s\n", live, allLive.Sub(begin).Seconds(),
 			time.Unix(0, plan.EndAt).UTC().Format(time.RFC3339Nano))
 	}
-	reports, err := f.run(ctx, plan)
+	// From here, an interrupt (ctx ending: Ctrl-C, SIGTERM) ends the run
+	// early, with its report.
+	stop := context.AfterFunc(ctx, func() { fmt.Fprintln(stderr, "simulate: interrupted: ending the run now") })
+	reports, err := f.run(context.WithoutCancel(ctx), plan, ctx.Done())
+	stop()
 	if err != nil {
 		return simResult{}, err
 	}

@@ -29,10 +29,13 @@ type simMsg struct {
 	Report *simReport `json:"report,omitempty"`
 }
 
-// simulateWorker is the worker side.
+// simulateWorker is the worker side. An interrupt of the worker itself
+// (ctx ending) aborts its start phase and, once it runs, ends the run early
+// with its report, as an endNow from its parent does; its stdin closing
+// means the parent is gone, and it stops.
 func simulateWorker(ctx context.Context, stdout, stderr io.Writer) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	alive, parentGone := context.WithCancel(context.WithoutCancel(ctx))
+	defer parentGone()
 	dec := json.NewDecoder(os.Stdin)
 	var spec simSpec
 	if err := dec.Decode(&spec); err != nil {
@@ -44,27 +47,48 @@ func simulateWorker(ctx context.Context, stdout, stderr io.Writer) error {
 	}
 	defer r.close()
 	plans := make(chan simPlan, 1)
+	end := make(chan struct{})
+	var endOnce sync.Once
+	endNow := func() { endOnce.Do(func() { close(end) }) }
 	go func() {
-		var p simPlan
-		if dec.Decode(&p) == nil {
-			plans <- p
-			_, _ = io.Copy(io.Discard, os.Stdin)
+		defer parentGone() // stdin closed
+		for got := false; ; {
+			var p simPlan
+			if dec.Decode(&p) != nil {
+				return
+			}
+			switch {
+			case p.EndNow:
+				endNow()
+			case !got:
+				got = true
+				plans <- p
+			}
 		}
-		cancel() // stdin closed: the parent is gone
 	}()
 
+	startCtx, stopStart := context.WithCancel(alive)
+	defer stopStart()
+	stopAfter := context.AfterFunc(ctx, stopStart)
+	live := r.start(startCtx)
+	stopAfter()
+	if err := startCtx.Err(); err != nil {
+		return err
+	}
 	enc := json.NewEncoder(stdout)
-	live := r.start(ctx)
 	if err := enc.Encode(simMsg{Live: &live}); err != nil {
 		return err
 	}
 	var plan simPlan
 	select {
 	case plan = <-plans:
+	case <-alive.Done():
+		return alive.Err()
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	rep, err := r.run(ctx, plan)
+	defer context.AfterFunc(ctx, endNow)()
+	rep, err := r.run(alive, plan, end)
 	if err != nil {
 		return err
 	}
@@ -178,12 +202,26 @@ func (w *simWorkerProc) read(ctx context.Context) (simMsg, error) {
 	}
 }
 
-func (f *procFleet) run(ctx context.Context, plan simPlan) ([]simReport, error) {
+func (f *procFleet) run(ctx context.Context, plan simPlan, end <-chan struct{}) ([]simReport, error) {
 	for _, w := range f.workers {
 		if err := json.NewEncoder(w.in).Encode(plan); err != nil {
 			return nil, fmt.Errorf("simulate: send the plan to worker %d: %w", w.n, err)
 		}
 	}
+	// Ending early is every worker's to do.
+	finished := make(chan struct{})
+	var relay sync.WaitGroup
+	relay.Go(func() {
+		select {
+		case <-end:
+			for _, w := range f.workers {
+				_ = json.NewEncoder(w.in).Encode(simPlan{EndNow: true})
+			}
+		case <-finished:
+		}
+	})
+	stopRelay := sync.OnceFunc(func() { close(finished); relay.Wait() })
+	defer stopRelay()
 	reports := make([]simReport, len(f.workers))
 	for i, w := range f.workers {
 		msg, err := w.read(ctx)
@@ -195,6 +233,7 @@ func (f *procFleet) run(ctx context.Context, plan simPlan) ([]simReport, error) 
 		}
 		reports[i] = *msg.Report
 	}
+	stopRelay()
 	var errs []error
 	for _, w := range f.workers {
 		_ = w.in.Close()

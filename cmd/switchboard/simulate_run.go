@@ -46,9 +46,27 @@ type simLive struct {
 
 // simPlan is when the failure happens and the run ends, the same absolute
 // instants (Unix nanoseconds) in every process. FailAt is 0 without failure.
+// A worker that already has its plan takes one with EndNow as the order to
+// end the run at once.
 type simPlan struct {
-	FailAt int64 `json:"failAt"`
-	EndAt  int64 `json:"endAt"`
+	FailAt int64 `json:"failAt,omitempty"`
+	EndAt  int64 `json:"endAt,omitempty"`
+	EndNow bool  `json:"endNow,omitempty"`
+}
+
+// waitUntil waits until t, until end is closed or until ctx ends, and
+// reports whether t came.
+func waitUntil(ctx context.Context, t time.Time, end <-chan struct{}) bool {
+	timer := time.NewTimer(max(time.Until(t), 0))
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-end:
+		return false
+	case <-timer.C:
+		return true
+	}
 }
 
 // simReport is a process's raw result: one entry per live stream.
@@ -238,26 +256,31 @@ func (t *simTrack) endLimbo(now time.Time) {
 }
 
 // run fails the provider at plan.FailAt (when set), ends the run at
-// plan.EndAt, closes the SDK client and reports.
-func (r *simRunner) run(ctx context.Context, plan simPlan) (simReport, error) {
+// plan.EndAt, or earlier when end is closed, closes the SDK client and
+// reports. It returns an error only when ctx ends.
+func (r *simRunner) run(ctx context.Context, plan simPlan, end <-chan struct{}) (simReport, error) {
 	var rep simReport
+	failed := false
 	if r.spec.FailProvider != "" && plan.FailAt != 0 {
-		if !sleepUntil(ctx, time.Unix(0, plan.FailAt)) {
-			return rep, ctx.Err()
-		}
-		hit := r.inject()
-		rep.Dropped = len(hit)
-		r.mu.Lock()
-		for _, c := range hit {
-			if t := r.tracks[c.Room()]; t != nil {
-				t.mu.Lock()
-				t.hit = true
-				t.mu.Unlock()
+		if waitUntil(ctx, time.Unix(0, plan.FailAt), end) {
+			hit := r.inject()
+			rep.Dropped = len(hit)
+			r.mu.Lock()
+			for _, c := range hit {
+				if t := r.tracks[c.Room()]; t != nil {
+					t.mu.Lock()
+					t.hit = true
+					t.mu.Unlock()
+				}
 			}
+			r.mu.Unlock()
+			failed = true
 		}
-		r.mu.Unlock()
 	}
-	if !sleepUntil(ctx, time.Unix(0, plan.EndAt)) {
+	if failed || r.spec.FailProvider == "" || plan.FailAt == 0 {
+		waitUntil(ctx, time.Unix(0, plan.EndAt), end)
+	}
+	if ctx.Err() != nil {
 		return rep, ctx.Err()
 	}
 	// The run ends now: what the streams do while they close is not counted.
@@ -327,11 +350,11 @@ func (r *simRunner) close() {
 }
 
 // simFleet runs a simulation's processes: start returns once every stream of
-// every process is live or failed to start; run follows the plan and
-// returns the processes' reports.
+// every process is live or failed to start; run follows the plan (ending
+// the run early when end is closed) and returns the processes' reports.
 type simFleet interface {
 	start(ctx context.Context) ([]simLive, error)
-	run(ctx context.Context, plan simPlan) ([]simReport, error)
+	run(ctx context.Context, plan simPlan, end <-chan struct{}) ([]simReport, error)
 	close()
 }
 
@@ -346,8 +369,8 @@ func (f *localFleet) start(ctx context.Context) ([]simLive, error) {
 	return []simLive{l}, nil
 }
 
-func (f *localFleet) run(ctx context.Context, plan simPlan) ([]simReport, error) {
-	rep, err := f.r.run(ctx, plan)
+func (f *localFleet) run(ctx context.Context, plan simPlan, end <-chan struct{}) ([]simReport, error) {
+	rep, err := f.r.run(ctx, plan, end)
 	if err != nil {
 		return nil, err
 	}
