@@ -2,16 +2,27 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"log"
+	"net"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
 	"net/url"
 	"os"
 	"os/exec"
+	"os/user"
+	"path/filepath"
 	"regexp"
 	"runtime"
+	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -82,26 +93,37 @@ func (s *chaosServer) wait() error {
 	return err
 }
 
-// chaosWorld is one scenario's world: the provider fakes, the server and
-// the SDK's client token.
+// chaosWorld is one scenario's world: the provider fakes, the control plane
+// and the SDK's client token.
 type chaosWorld struct {
+	url   string // of the control plane, as the SDK and the admin see it
 	dir   string
-	srv   *chaosServer
+	srv   *chaosServer     // the server on SQLite, or nil
+	pg    *privatePostgres // the database of the replicas, or nil
 	token string
 }
 
+// newChaosWorld is one server on an SQLite file.
 func newChaosWorld(t *testing.T) *chaosWorld {
+	t.Helper()
+	w := &chaosWorld{dir: t.TempDir()}
+	w.srv = startChaosServer(t, w.dir, "127.0.0.1:0")
+	w.url = w.srv.url
+	w.register(t)
+	return w
+}
+
+// register registers the provider fakes and creates the SDK's token.
+func (w *chaosWorld) register(t *testing.T) {
 	t.Helper()
 	world, err := fakes.Start()
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = world.Close() })
-	w := &chaosWorld{dir: t.TempDir()}
-	w.srv = startChaosServer(t, w.dir, "127.0.0.1:0")
 	tr := &http.Transport{}
 	defer tr.CloseIdleConnections()
-	admin, err := apiclient.New(w.srv.url, serveToken, &http.Client{Transport: tr, Timeout: 10 * time.Second})
+	admin, err := apiclient.New(w.url, serveToken, &http.Client{Transport: tr, Timeout: 10 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +139,6 @@ func newChaosWorld(t *testing.T) *chaosWorld {
 		t.Fatal(err)
 	}
 	w.token = tok.Secret
-	return w
 }
 
 // activeOn counts the streams the server has active on provider, or
@@ -167,7 +188,7 @@ type chaosSim struct {
 
 func startSimulate(t *testing.T, w *chaosWorld, args ...string) *chaosSim {
 	t.Helper()
-	args = append([]string{"simulate", "--server", w.srv.url, "--json", "--streams", strconv.Itoa(chaosStreams),
+	args = append([]string{"simulate", "--server", w.url, "--json", "--streams", strconv.Itoa(chaosStreams),
 		"--procs", strconv.Itoa(chaosProcs)}, args...)
 	cmd := exec.Command(binary(t), args...)
 	cmd.Env = append(os.Environ(), "SWITCHBOARD_TOKEN="+w.token)
@@ -260,6 +281,8 @@ type chaosScenario struct {
 	// returned), for the server to have no stream left on the failed
 	// provider: the moves reported.
 	movedBy time.Duration
+	// world makes the scenario's world (default newChaosWorld).
+	world func(t *testing.T) *chaosWorld
 }
 
 func TestChaos(t *testing.T) {
@@ -270,17 +293,21 @@ func TestChaos(t *testing.T) {
 	t.Cleanup(func() { testutil.CheckGoroutines(t, before) }) // runs last
 	binary(t)
 
+	// Durations are upper bounds: a run ends early once the server has the
+	// moves (see runChaos).
 	scenarios := []chaosScenario{
-		{name: "Kill", mode: "kill", failAt: time.Second, duration: 6 * time.Second, movedBy: 4 * time.Second},
-		{name: "Hang", mode: "hang", failAt: time.Second, duration: 6 * time.Second, movedBy: 4 * time.Second},
-		{name: "Slow", mode: "slow", failAt: time.Second, duration: 6 * time.Second, movedBy: 4 * time.Second,
+		{name: "Kill", mode: "kill", failAt: time.Second, duration: 20 * time.Second, movedBy: 10 * time.Second},
+		{name: "Hang", mode: "hang", failAt: time.Second, duration: 20 * time.Second, movedBy: 10 * time.Second},
+		{name: "Slow", mode: "slow", failAt: time.Second, duration: 20 * time.Second, movedBy: 10 * time.Second,
 			args: []string{"--slow-delay", "2s"}},
-		{name: "Auth", mode: "auth", failAt: time.Second, duration: 6 * time.Second, movedBy: 4 * time.Second},
-		{name: "Partial", mode: "partial", failAt: time.Second, duration: 6 * time.Second, movedBy: 4 * time.Second,
+		{name: "Auth", mode: "auth", failAt: time.Second, duration: 20 * time.Second, movedBy: 10 * time.Second},
+		{name: "Partial", mode: "partial", failAt: time.Second, duration: 20 * time.Second, movedBy: 10 * time.Second,
 			args: []string{"--fail-share", strconv.FormatFloat(chaosShare, 'f', -1, 64)}},
 		// The control plane dies just before the provider does, and comes
-		// back 3 s later on the same database and address.
-		{name: "ControlPlaneKilled", mode: "kill", failAt: 2 * time.Second, duration: 25 * time.Second, movedBy: 20 * time.Second,
+		// back 3 s later on the same database and address. The SDK reports
+		// the moves once it is back, each report's retries backing off up to
+		// the SDK's 30 s cap: the bound is that cap and a few seconds.
+		{name: "ControlPlaneKilled", mode: "kill", failAt: 2 * time.Second, duration: 60 * time.Second, movedBy: 36 * time.Second,
 			during: func(t *testing.T, w *chaosWorld, at time.Time) {
 				sleepTill(at.Add(-300 * time.Millisecond))
 				if err := w.srv.cmd.Process.Signal(syscall.SIGKILL); err != nil {
@@ -292,7 +319,7 @@ func TestChaos(t *testing.T) {
 			}},
 		// The control plane hangs (SIGSTOP: connections are accepted, never
 		// answered) just before the provider fails, for 10 s.
-		{name: "ControlPlaneStopped", mode: "kill", failAt: 2 * time.Second, duration: 32 * time.Second, movedBy: 20 * time.Second,
+		{name: "ControlPlaneStopped", mode: "kill", failAt: 2 * time.Second, duration: 60 * time.Second, movedBy: 36 * time.Second,
 			during: func(t *testing.T, w *chaosWorld, at time.Time) {
 				sleepTill(at.Add(-300 * time.Millisecond))
 				if err := w.srv.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
@@ -304,6 +331,17 @@ func TestChaos(t *testing.T) {
 				}
 				waitHealthy(t, w.srv.url, w.srv.done)
 			}},
+		// Two replicas on a PostgreSQL cluster of the test's own, behind a
+		// round-robin balancer; PostgreSQL dies (immediate shutdown) just
+		// before the provider fails and comes back 10 s later.
+		{name: "DatabaseStopped", mode: "kill", failAt: 2 * time.Second, duration: 60 * time.Second, movedBy: 36 * time.Second,
+			world: newReplicatedWorld,
+			during: func(t *testing.T, w *chaosWorld, at time.Time) {
+				sleepTill(at.Add(-300 * time.Millisecond))
+				w.pg.stop(t)
+				sleepTill(at.Add(10 * time.Second))
+				w.pg.start(t)
+			}},
 	}
 	for _, sc := range scenarios {
 		t.Run(sc.name, func(t *testing.T) { runChaos(t, sc) })
@@ -311,14 +349,20 @@ func TestChaos(t *testing.T) {
 }
 
 func runChaos(t *testing.T, sc chaosScenario) {
-	w := newChaosWorld(t)
+	newWorld := newChaosWorld
+	if sc.world != nil {
+		newWorld = sc.world
+	}
+	w := newWorld(t)
 	args := append([]string{"--fail-provider", fakes.Agora, "--fail-mode", sc.mode,
 		"--fail-at", sc.failAt.String(), "--duration", sc.duration.String()}, sc.args...)
 	sim := startSimulate(t, w, args...)
 	at := sim.failureAt(t)
 	end := at.Add(sc.duration - sc.failAt) // when simulate ends its streams
+	back := at
 	if sc.during != nil {
 		sc.during(t, w, at)
+		back = time.Now()
 	}
 
 	// Every stream the failure hit moved, and the server knows it: none is
@@ -327,21 +371,31 @@ func runChaos(t *testing.T, sc chaosScenario) {
 	if sc.mode == "partial" {
 		wantLeft = chaosStreams - expectedCut(chaosStreams, chaosProcs, chaosShare)
 	}
-	deadline := time.Now().Add(sc.movedBy)
+	deadline := maxTime(back, time.Now()).Add(sc.movedBy)
 	if end.Add(-time.Second).Before(deadline) {
 		deadline = end.Add(-time.Second) // the streams are still running
 	}
-	left, err := activeOn(w.srv.url, fakes.Agora)
+	left, err := activeOn(w.url, fakes.Agora)
 	for (err != nil || left != wantLeft) && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
-		left, err = activeOn(w.srv.url, fakes.Agora)
+		left, err = activeOn(w.url, fakes.Agora)
 	}
 	if err != nil || left != wantLeft {
 		t.Errorf("the server has %d active streams on %s %s after the failure (err %v), want %d",
 			left, fakes.Agora, time.Since(at).Round(time.Millisecond), err, wantLeft)
+	} else {
+		t.Logf("the server had the moves %s after the failure, %s after the control plane was back",
+			time.Since(at).Round(10*time.Millisecond), time.Since(back).Round(10*time.Millisecond))
 	}
 
-	res := sim.result(t, end.Add(90*time.Second))
+	// The run has shown what it had to: end it (simulate then reports as
+	// at the end of --duration), a second after the server had the moves,
+	// for the streams' last states to reach the simulated apps.
+	time.Sleep(time.Second)
+	if err := sim.cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		t.Fatal(err)
+	}
+	res := sim.result(t, time.Now().Add(90*time.Second))
 	wantCut := chaosStreams
 	if sc.mode == "partial" {
 		wantCut = expectedCut(chaosStreams, chaosProcs, chaosShare)
@@ -361,6 +415,13 @@ func runChaos(t *testing.T, sc chaosScenario) {
 	}
 }
 
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
 // expectedCut is how many connections --fail-mode partial cuts: each worker
 // cuts its rounded share.
 func expectedCut(streams, procs int, share float64) int {
@@ -373,4 +434,184 @@ func expectedCut(streams, procs int, share float64) int {
 		n += int(float64(per)*share + 0.5)
 	}
 	return n
+}
+
+// newReplicatedWorld is two replicas of the server on a private PostgreSQL
+// cluster, behind a round-robin balancer in the test.
+func newReplicatedWorld(t *testing.T) *chaosWorld {
+	t.Helper()
+	pg := startPrivatePostgres(t)
+	reps := []*proc{startReplica(t, pg.dsn()), startReplica(t, pg.dsn())}
+	var backends []*url.URL
+	for _, r := range reps {
+		u, err := url.Parse(r.url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		backends = append(backends, u)
+	}
+	w := &chaosWorld{dir: t.TempDir(), pg: pg, url: roundRobin(t, backends)}
+	w.register(t)
+	return w
+}
+
+// roundRobin serves a balancer over backends and returns its URL: each
+// request goes to the next backend, the event stream flushed as it comes.
+func roundRobin(t *testing.T, backends []*url.URL) string {
+	t.Helper()
+	tr := &http.Transport{MaxIdleConnsPerHost: 64}
+	var next atomic.Uint64
+	proxy := &httputil.ReverseProxy{
+		Rewrite: func(r *httputil.ProxyRequest) {
+			r.SetURL(backends[next.Add(1)%uint64(len(backends))])
+			r.Out.Host = r.In.Host
+		},
+		Transport:     tr,
+		FlushInterval: -1,
+		ErrorLog:      log.New(io.Discard, "", 0),
+	}
+	srv := httptest.NewServer(proxy)
+	t.Cleanup(func() {
+		srv.CloseClientConnections()
+		srv.Close()
+		tr.CloseIdleConnections()
+	})
+	return srv.URL
+}
+
+// privatePostgres is a PostgreSQL cluster of the test's own, in a temporary
+// directory and on a port of its own, so that stopping it disturbs nothing
+// else on the machine. Its postmaster is a child of the test.
+type privatePostgres struct {
+	bin  string // directory of initdb and postgres
+	dir  string // holds data/ and the socket
+	port int
+	cred *syscall.Credential // as root: the postgres user's
+	cmd  *exec.Cmd
+	done chan error
+	out  *testutil.Buffer
+}
+
+// pgBinEnv names the directory of PostgreSQL's initdb and postgres, when
+// they are not found on PATH or in /usr/lib/postgresql/*/bin.
+const pgBinEnv = "SWITCHBOARD_TEST_PGBIN"
+
+func pgBinDir() string {
+	if d := os.Getenv(pgBinEnv); d != "" {
+		return d
+	}
+	if p, err := exec.LookPath("initdb"); err == nil {
+		if _, err := exec.LookPath("postgres"); err == nil {
+			return filepath.Dir(p)
+		}
+	}
+	m, _ := filepath.Glob("/usr/lib/postgresql/*/bin/initdb")
+	sort.Strings(m)
+	if len(m) == 0 {
+		return ""
+	}
+	return filepath.Dir(m[len(m)-1])
+}
+
+func startPrivatePostgres(t *testing.T) *privatePostgres {
+	t.Helper()
+	bin := pgBinDir()
+	if bin == "" {
+		t.Skipf("PostgreSQL's initdb and postgres not found: set %s to their directory", pgBinEnv)
+	}
+	pg := &privatePostgres{bin: bin}
+	dir, err := os.MkdirTemp("", "switchboard-chaos-pg-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	pg.dir = dir
+	if os.Geteuid() == 0 { // initdb and postgres refuse to run as root
+		u, err := user.Lookup("postgres")
+		if err != nil {
+			t.Skipf("PostgreSQL cannot run as root and there is no postgres user: %v", err)
+		}
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		pg.cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
+		if err := os.Chown(dir, uid, gid); err != nil {
+			t.Fatal(err)
+		}
+	}
+	initdb := exec.Command(filepath.Join(bin, "initdb"), "-D", filepath.Join(dir, "data"), "-U", "postgres", "-A", "trust",
+		"--no-locale", "-E", "UTF8", "--no-sync")
+	initdb.SysProcAttr = &syscall.SysProcAttr{Credential: pg.cred}
+	if out, err := initdb.CombinedOutput(); err != nil {
+		t.Fatalf("initdb: %v\n%s", err, out)
+	}
+	// PostgreSQL cannot be told to take any free port; this one was free
+	// a moment ago.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pg.port = ln.Addr().(*net.TCPAddr).Port
+	_ = ln.Close()
+	pg.start(t)
+	t.Cleanup(func() { pg.stop(t) })
+	return pg
+}
+
+func (pg *privatePostgres) dsn() string {
+	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", pg.port)
+}
+
+// start runs the postmaster and waits until it accepts connections.
+func (pg *privatePostgres) start(t *testing.T) {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(pg.bin, "postgres"), "-D", filepath.Join(pg.dir, "data"), "-p", strconv.Itoa(pg.port),
+		"-k", pg.dir, "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "max_connections=100")
+	pg.out = &testutil.Buffer{}
+	cmd.Stdout, cmd.Stderr = pg.out, pg.out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: pg.cred, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pg.cmd, pg.done = cmd, make(chan error, 1)
+	go func() { pg.done <- cmd.Wait() }()
+	db, err := sql.Open("pgx", pg.dsn())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		err := db.PingContext(ctx)
+		cancel()
+		if err == nil {
+			return
+		}
+		select {
+		case werr := <-pg.done:
+			pg.done <- werr
+			t.Fatalf("postgres exited (%v):\n%s", werr, pg.out)
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("postgres not ready: %v\n%s", err, pg.out)
+		}
+	}
+}
+
+// stop shuts the postmaster down at once (SIGQUIT: immediate shutdown, as
+// after a crash; the next start recovers) and waits for it to exit.
+func (pg *privatePostgres) stop(t *testing.T) {
+	t.Helper()
+	if pg.cmd == nil {
+		return
+	}
+	_ = pg.cmd.Process.Signal(syscall.SIGQUIT)
+	select {
+	case <-pg.done:
+	case <-time.After(30 * time.Second):
+		_ = pg.cmd.Process.Kill()
+		<-pg.done
+	}
+	pg.cmd = nil
 }
