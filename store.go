@@ -79,6 +79,12 @@ type Store interface {
 	// must name every provider exactly once (EInvalid otherwise, field "order").
 	ReorderProviders(ctx context.Context, order []string, audit AuditEntry) error
 	DeleteProvider(ctx context.Context, name string, audit AuditEntry) error
+	// RegistryVersion changes whenever this Store commits a change to a
+	// provider, or to a provider's health status or last success: what
+	// ListProviders returned is still current, as far as this Store's own
+	// writes go, while it has not changed. Changes that other processes (other
+	// replicas) make do not change it; their events tell of them.
+	RegistryVersion() uint64
 	ListAudit(ctx context.Context, f AuditFilter) ([]AuditEntry, error)
 	AppendAudit(ctx context.Context, e AuditEntry) error
 

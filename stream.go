@@ -77,6 +77,26 @@ type TrailEntry struct {
 	ReportedAt *time.Time `json:"reportedAt,omitempty"`
 }
 
+// StreamSegment is the time a stream spent on one provider: seq 0 is its
+// start, each later one came by migration. The open segment (EndedAt nil) is
+// the one an active stream is on now.
+type StreamSegment struct {
+	Seq       int
+	Provider  string
+	Quality   Quality
+	StartedAt time.Time
+	EndedAt   *time.Time
+	EndReason string // "migrated", or the stream's end reason
+}
+
+// StreamHistory is a stream as ImportStreams stores it: the stream, its
+// segments in order and its trail in the order it was recorded.
+type StreamHistory struct {
+	Stream   Stream
+	Segments []StreamSegment
+	Trail    []TrailEntry
+}
+
 // StreamFilter selects streams, newest first.
 type StreamFilter struct {
 	Status   StreamStatus // "" = any
@@ -128,8 +148,12 @@ type StreamStore interface {
 	GetStream(ctx context.Context, id string) (Stream, error)
 	StreamTrail(ctx context.Context, id string) ([]TrailEntry, error)
 	ListStreams(ctx context.Context, f StreamFilter) ([]Stream, error)
-	// Heartbeat records that the stream is alive at at. ENotFound; EConflict when ended.
-	Heartbeat(ctx context.Context, id string, at time.Time) error
+	// StreamWasOn reports whether the stream has been on provider (assigned to
+	// it at its start or by a migration); false for an unknown stream.
+	StreamWasOn(ctx context.Context, id, provider string) (bool, error)
+	// Heartbeat records that the stream is alive at at and returns it.
+	// ENotFound; EConflict when ended.
+	Heartbeat(ctx context.Context, id string, at time.Time) (Stream, error)
 	// AppendTrail adds an entry (such as a reported failure) to an active stream.
 	AppendTrail(ctx context.Context, e TrailEntry) error
 	// MigrateStream moves an active stream to another provider at e.At: its
@@ -143,7 +167,8 @@ type StreamStore interface {
 	// cutoff, at its last heartbeat, with reason EndAbandoned.
 	AbandonStale(ctx context.Context, cutoff time.Time) ([]Stream, error)
 	// ActiveCounts returns the number of active streams per provider (providers
-	// with none may be missing).
+	// with none may be missing). Its cost does not grow with the number of
+	// streams, live or ended.
 	ActiveCounts(ctx context.Context) (map[string]int64, error)
 	// Usage reports every provider that has had streams: active streams now,
 	// total streams ever, and over [from, to) the stream seconds per tier (the
@@ -159,4 +184,9 @@ type StreamStore interface {
 	MarkJobRan(ctx context.Context, job, period string, at time.Time) (bool, error)
 	// JobRan reports whether job ran for period.
 	JobRan(ctx context.Context, job, period string) (bool, error)
+	// ImportStreams stores streams with their segments and trail as given, in
+	// one transaction, for bulk history (seeding a database, imports): no
+	// capacity check and no idempotency lookup. EInvalid for an inconsistent
+	// history, EConflict when a stream id exists; either changes nothing.
+	ImportStreams(ctx context.Context, hs []StreamHistory) error
 }

@@ -186,6 +186,7 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, err
 		bus       switchboard.Bus    = hub
 		lead      replica.Leadership = replica.Solo{}
 		scheduler *health.Scheduler  // set below; remote provider changes reschedule it
+		svc       *streams.Service   // set below; remote provider changes refresh its snapshot
 	)
 	if store.Dialect() == "postgres" {
 		if err := replica.EnsureSchema(ctx, store.DB()); err != nil {
@@ -198,6 +199,7 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, err
 			OnEvent: func(e switchboard.Event) {
 				if strings.HasPrefix(e.Type, "provider") {
 					scheduler.Notify()
+					svc.ProvidersChanged()
 				}
 			}})
 		bus, lead = evs, leader
@@ -218,7 +220,7 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, err
 	for k, ad := range providers.Adapters() {
 		minters[k] = ad
 	}
-	svc := streams.New(streams.Config{Store: store, Checker: checker, Minters: minters, Bus: bus, Clock: clock, Logger: log})
+	svc = streams.New(streams.Config{Store: store, Checker: checker, Minters: minters, Bus: bus, Clock: clock, Logger: log})
 	runner := jobs.New(jobs.Config{Store: store, Bus: bus, Clock: clock, Logger: log, SweepGrace: jobs.DefaultAbandonAfter})
 	a.runners = append(a.runners, svc.Run,
 		func(ctx context.Context) error { return lead.RunWhileLeader(ctx, scheduler.Run) },

@@ -35,7 +35,7 @@ type configProvider struct {
 }
 
 func (s *Server) streamingConfig(w http.ResponseWriter, r *http.Request) {
-	recs, err := s.store.ListProviders(r.Context())
+	recs, err := s.streams.Providers(r.Context()) // the snapshot streams are routed with
 	if err != nil {
 		s.writeError(w, r, err)
 		return

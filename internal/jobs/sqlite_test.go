@@ -100,7 +100,7 @@ func TestSQLiteStore(t *testing.T) {
 	}
 	heartbeat := func(id string, t2 time.Time) {
 		t.Helper()
-		if err := st.Heartbeat(ctx, id, t2); err != nil {
+		if _, err := st.Heartbeat(ctx, id, t2); err != nil {
 			t.Fatalf("heartbeat %s: %v", id, err)
 		}
 	}

@@ -109,11 +109,12 @@ func (s *Store) RevokeAPIToken(ctx context.Context, id string, at time.Time, aud
 	return wrap("revoke token", err)
 }
 
+const qTokenByHash = `SELECT ` + tokenColumns + ` FROM api_tokens WHERE hash = ? AND revoked_at IS NULL`
+
 // APITokenByHash returns the unrevoked token with this hash.
 // Errors: ENotFound when there is none (missing or revoked).
 func (s *Store) APITokenByHash(ctx context.Context, hash []byte) (switchboard.APIToken, error) {
-	t, err := scanToken(s.r.QueryRowContext(ctx, s.q(`SELECT `+tokenColumns+` FROM api_tokens
-		WHERE hash = ? AND revoked_at IS NULL`), hash))
+	t, err := scanToken(s.readRow(ctx, qTokenByHash, hash))
 	if errors.Is(err, sql.ErrNoRows) {
 		return t, switchboard.Errorf(switchboard.ENotFound, "token not found")
 	}

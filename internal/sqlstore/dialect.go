@@ -48,6 +48,11 @@ type dialect struct {
 	retryable func(error) bool
 	// readTx are the options of read transactions (nil: the driver default).
 	readTx *sql.TxOptions
+	// countShards is the number of rows per provider of
+	// provider_stream_counts that writers spread over (see addCounts): 1 on
+	// SQLite, whose writers queue anyway; several on PostgreSQL, so that
+	// concurrent starts on one provider do not queue on one row.
+	countShards int
 }
 
 var sqliteDialect = &dialect{
@@ -64,6 +69,7 @@ var sqliteDialect = &dialect{
 	},
 	isForeignKey: func(err error) bool { return sqliteCode(err) == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY },
 	retryable:    func(error) bool { return false },
+	countShards:  1,
 }
 
 var postgresDialect = &dialect{
@@ -86,7 +92,8 @@ var postgresDialect = &dialect{
 	},
 	// One snapshot for reads that make several queries (Usage, rollups),
 	// as SQLite's read transactions give.
-	readTx: &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true},
+	readTx:      &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true},
+	countShards: 16,
 }
 
 // PostgreSQL error codes (SQLSTATE) the store tells apart.

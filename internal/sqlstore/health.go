@@ -56,10 +56,12 @@ func (hs *healthScan) health() switchboard.Health {
 	return h
 }
 
+const qHealthOf = `SELECT ` + healthColumns + ` FROM provider_health h WHERE h.provider = ?`
+
 func (s *Store) readHealth(ctx context.Context, tx *sql.Tx, name string) (switchboard.Health, error) {
 	var hs healthScan
 	// Locked: this read is the start of a read-modify-write of the counters.
-	err := tx.QueryRowContext(ctx, s.q(`SELECT `+healthColumns+` FROM provider_health h WHERE h.provider = ?`+s.d.lockRow), name).Scan(hs.dest()...)
+	err := s.txRow(ctx, tx, qHealthOf+s.d.lockRow, name).Scan(hs.dest()...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return switchboard.Health{}, notFound(name)
 	}
@@ -69,16 +71,18 @@ func (s *Store) readHealth(ctx context.Context, tx *sql.Tx, name string) (switch
 	return hs.health(), nil
 }
 
+const qWriteHealth = `UPDATE provider_health SET status = ?, total_checks = ?,
+	successful_checks = ?, consecutive_failures = ?, consecutive_successes = ?, down = ?,
+	last_check = ?, last_success = ?, latency_ms = ?, latency_sum_ms = ?, total_requests = ?,
+	failed_requests = ?, last_error_stage = ?, last_error_message = ?, last_error_at = ?,
+	status_reason = ?, status_since = ? WHERE provider = ?`
+
 func (s *Store) writeHealth(ctx context.Context, tx *sql.Tx, name string, h switchboard.Health) error {
 	var errStage, errMessage, errAt any
 	if e := h.LastError; e != nil {
 		errStage, errMessage, errAt = string(e.Stage), e.Message, dbTimePtr(&e.At)
 	}
-	_, err := tx.ExecContext(ctx, s.q(`UPDATE provider_health SET status = ?, total_checks = ?,
-		successful_checks = ?, consecutive_failures = ?, consecutive_successes = ?, down = ?,
-		last_check = ?, last_success = ?, latency_ms = ?, latency_sum_ms = ?, total_requests = ?,
-		failed_requests = ?, last_error_stage = ?, last_error_message = ?, last_error_at = ?,
-		status_reason = ?, status_since = ? WHERE provider = ?`),
+	_, err := s.txExec(ctx, tx, qWriteHealth,
 		string(h.Status), h.TotalChecks, h.SuccessfulChecks, h.ConsecutiveFailures, h.ConsecutiveSuccesses,
 		h.Down, dbTimePtr(h.LastCheck), dbTimePtr(h.LastSuccess), h.LatencyMs, h.LatencySumMs,
 		h.TotalRequests, h.FailedRequests, errStage, errMessage, errAt, h.StatusReason,
@@ -108,6 +112,24 @@ func (s *Store) foldHealth(ctx context.Context, tx *sql.Tx, name string, at time
 		}
 	}
 	return before, after, nil
+}
+
+// healthChanged moves RegistryVersion when a health change matters to the
+// assignment of streams: the status, or the last success (which orders
+// providers when all are CRITICAL). A client-reported failure that leaves both
+// alone does not, so that a burst of them does not make every request reload
+// the registry.
+func (s *Store) healthChanged(before, after switchboard.Health) {
+	if before.Status != after.Status || !sameTime(before.LastSuccess, after.LastSuccess) {
+		s.registryChanged()
+	}
+}
+
+func sameTime(a, b *time.Time) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Equal(*b)
 }
 
 func cloneHealth(h switchboard.Health) switchboard.Health {
@@ -161,6 +183,7 @@ func (s *Store) RecordCheck(ctx context.Context, name string, r switchboard.Prob
 	if err != nil {
 		return switchboard.Health{}, switchboard.Health{}, wrap("record check", err)
 	}
+	s.healthChanged(before, after)
 	return before, after, nil
 }
 
@@ -177,6 +200,7 @@ func (s *Store) UpdateHealth(ctx context.Context, name string, at time.Time, fol
 	if err != nil {
 		return switchboard.Health{}, switchboard.Health{}, wrap("update health", err)
 	}
+	s.healthChanged(before, after)
 	return before, after, nil
 }
 

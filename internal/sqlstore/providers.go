@@ -284,6 +284,7 @@ func (s *Store) CreateProvider(ctx context.Context, p switchboard.Provider, audi
 		}
 		return s.insertAudit(ctx, tx, audit, "provider.create", p.Name)
 	})
+	s.registryChanged()
 	return wrap("create provider", err)
 }
 
@@ -339,6 +340,7 @@ func (s *Store) UpdateProvider(ctx context.Context, name string, fn func(switchb
 		after = a
 		return s.insertAudit(ctx, tx, audit, "provider.update", name)
 	})
+	s.registryChanged()
 	if fnErr != nil {
 		return switchboard.Provider{}, switchboard.Provider{}, fnErr
 	}
@@ -413,6 +415,7 @@ func (s *Store) ReorderProviders(ctx context.Context, order []string, audit swit
 		}
 		return s.insertAudit(ctx, tx, audit, "provider.reorder", "providers")
 	})
+	s.registryChanged()
 	return wrap("reorder providers", err)
 }
 
@@ -449,5 +452,6 @@ func (s *Store) DeleteProvider(ctx context.Context, name string, audit switchboa
 		audit.Before, audit.After = snap, nil
 		return s.insertAudit(ctx, tx, audit, "provider.delete", name)
 	})
+	s.registryChanged()
 	return wrap("delete provider", err)
 }

@@ -17,6 +17,7 @@ import (
 	"net/url"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -33,6 +34,10 @@ type Store struct {
 	r      *sql.DB // readers; the same as w for an in-memory database
 	sealer secrets.Sealer
 	clock  switchboard.Clock
+	// registry counts the changes to providers and to their routing-relevant
+	// health that this Store committed (see RegistryVersion).
+	registry atomic.Uint64
+	stmts    stmtCache
 }
 
 var _ switchboard.Store = (*Store)(nil)
@@ -86,6 +91,7 @@ func Open(ctx context.Context, dsn string, sealer secrets.Sealer, clock switchbo
 			s.Close()
 			return nil, err
 		}
+		s.prepareHot(ctx)
 		return s, nil
 	case "postgres", "postgresql":
 		s, err := openPostgres(ctx, dsn)
@@ -182,6 +188,16 @@ func pingSQLite(ctx context.Context, db *sql.DB) error {
 	}
 }
 
+// RegistryVersion changes after every change this Store committed (or tried
+// to) to a provider, or to a provider's health status or last success: the
+// parts of the registry that assigning streams depends on. Caches of
+// ListProviders reload when it moves.
+func (s *Store) RegistryVersion() uint64 { return s.registry.Load() }
+
+// registryChanged moves RegistryVersion; it runs after the transaction ended,
+// so that a reader that sees the new version reads the change.
+func (s *Store) registryChanged() { s.registry.Add(1) }
+
 // Dialect names the SQL dialect of the database: "sqlite" or "postgres".
 func (s *Store) Dialect() string { return s.d.name }
 
@@ -200,6 +216,7 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // Close closes the database. Calls in flight may fail.
 func (s *Store) Close() error {
+	s.closeStmts()
 	var errR error
 	if s.r != s.w {
 		errR = s.r.Close()

@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/switchboardhq/switchboard"
@@ -27,6 +29,17 @@ const streamColumns = `s.id, s.room, s.user_id, s.role, s.region, s.quality, s.p
 	s.owner, s.idempotency_key, s.started_at, s.last_heartbeat, s.ended_at, s.end_reason, s.migrations`
 
 const selectStream = `SELECT ` + streamColumns + ` FROM streams s`
+
+// returningStream is streamColumns without the table alias, for the
+// RETURNING clause of an UPDATE of streams.
+const returningStream = ` RETURNING id, room, user_id, role, region, quality, provider, status,
+	owner, idempotency_key, started_at, last_heartbeat, ended_at, end_reason, migrations`
+
+// selectByKey finds a stream by its owner's idempotency key. The condition on
+// the empty key lets SQLite use the partial unique index on (owner,
+// idempotency_key), which holds only streams with a key: without it, it walks
+// every stream of the owner, a cost that grows with the owner's history.
+const selectByKey = selectStream + ` WHERE s.owner = ? AND s.idempotency_key = ? AND s.idempotency_key <> ''`
 
 // errDuplicateStream is returned by StartStream's transaction when the insert
 // hit a unique index: the stream id, or its owner's idempotency key, exists.
@@ -57,11 +70,14 @@ func scanStream(sc scanner) (switchboard.Stream, error) {
 	return st, nil
 }
 
+// qStreamByID reads a stream by its id.
+const qStreamByID = selectStream + ` WHERE s.id = ?`
+
 // getStream reads a stream in tx (or, with a *sql.DB, outside one).
 func (s *Store) getStream(ctx context.Context, q interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }, id string) (switchboard.Stream, error) {
-	st, err := scanStream(q.QueryRowContext(ctx, s.q(selectStream+` WHERE s.id = ?`), id))
+	st, err := scanStream(q.QueryRowContext(ctx, s.q(qStreamByID), id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return st, streamNotFound(id)
 	}
@@ -71,7 +87,7 @@ func (s *Store) getStream(ctx context.Context, q interface {
 // lockStream reads a stream in a write transaction, locking its row until tx
 // ends (on PostgreSQL; SQLite's one writer already excludes other writers).
 func (s *Store) lockStream(ctx context.Context, tx *sql.Tx, id string) (switchboard.Stream, error) {
-	st, err := scanStream(tx.QueryRowContext(ctx, s.q(selectStream+` WHERE s.id = ?`+s.d.lockRow), id))
+	st, err := scanStream(s.txRow(ctx, tx, qStreamByID+s.d.lockRow, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return st, streamNotFound(id)
 	}
@@ -95,6 +111,9 @@ func (s *Store) activeStream(ctx context.Context, tx *sql.Tx, id string) (switch
 // active streams (maxActive <= 0: no limit). Inside a write transaction the
 // count is exact: SQLite has one writer at a time, and on PostgreSQL the
 // provider's capacity lock, held until tx ends, queues the writers that count.
+// The count is the provider's row of provider_stream_counts, which every
+// change of a stream's provider or status keeps in its own transaction: a
+// few rows, whatever the number of streams.
 func (s *Store) checkCapacity(ctx context.Context, tx *sql.Tx, provider string, maxActive int) error {
 	if maxActive <= 0 {
 		return nil
@@ -103,8 +122,7 @@ func (s *Store) checkCapacity(ctx context.Context, tx *sql.Tx, provider string, 
 		return err
 	}
 	var n int64
-	if err := tx.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM streams WHERE provider = ? AND status = 'active'`), provider).
-		Scan(&n); err != nil {
+	if err := s.txRow(ctx, tx, qCapacity, provider).Scan(&n); err != nil {
 		return err
 	}
 	if n >= int64(maxActive) {
@@ -112,6 +130,48 @@ func (s *Store) checkCapacity(ctx context.Context, tx *sql.Tx, provider string, 
 	}
 	return nil
 }
+
+const qCapacity = `SELECT COALESCE(SUM(active), 0) FROM provider_stream_counts WHERE provider = ?`
+
+// countChange is a change to a provider's stream counts.
+type countChange struct {
+	provider      string
+	active, total int64
+}
+
+// addCounts applies changes to provider_stream_counts in tx, on one shard
+// chosen at random (always 0 on SQLite), in the order of the providers' names,
+// so that concurrent writers on PostgreSQL take the rows in the same order and
+// do not deadlock. Called last in a transaction, so that the rows stay locked
+// for as short a time as possible.
+func (s *Store) addCounts(ctx context.Context, tx *sql.Tx, changes ...countChange) error {
+	if len(changes) > 1 {
+		slices.SortFunc(changes, func(a, b countChange) int { return strings.Compare(a.provider, b.provider) })
+	}
+	shard := 0
+	if s.d.countShards > 1 {
+		shard = rand.IntN(s.d.countShards)
+	}
+	for _, c := range changes {
+		if c.active == 0 && c.total == 0 {
+			continue
+		}
+		if _, err := s.txExec(ctx, tx, qAddCounts, c.provider, shard, c.active, c.total); err != nil {
+			return fmt.Errorf("stream counts of %s: %w", c.provider, err)
+		}
+	}
+	return nil
+}
+
+const qAddCounts = `INSERT INTO provider_stream_counts (provider, shard, active, total)
+	VALUES (?, ?, ?, ?)
+	ON CONFLICT (provider, shard) DO UPDATE SET
+		active = provider_stream_counts.active + excluded.active,
+		total = provider_stream_counts.total + excluded.total`
+
+const qInsertTrail = `INSERT INTO stream_trail
+	(stream_id, at, kind, provider, from_provider, reason, statuses, least_bad, stage, code, reported_at)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 func (s *Store) insertTrail(ctx context.Context, tx *sql.Tx, e switchboard.TrailEntry) error {
 	var statuses any
@@ -126,28 +186,43 @@ func (s *Store) insertTrail(ctx context.Context, tx *sql.Tx, e switchboard.Trail
 	if e.ReportedAt != nil {
 		reported = dbTime(*e.ReportedAt)
 	}
-	_, err := tx.ExecContext(ctx, s.q(`INSERT INTO stream_trail
-		(stream_id, at, kind, provider, from_provider, reason, statuses, least_bad, stage, code, reported_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+	_, err := s.txExec(ctx, tx, qInsertTrail,
 		e.StreamID, dbTime(e.At), e.Kind, e.Provider, e.From, e.Reason, statuses, e.LeastBad, string(e.Stage), e.Code, reported)
 	return err
 }
 
+const qInsertSegment = `INSERT INTO stream_segments (stream_id, seq, provider, quality, started_at) VALUES (?, ?, ?, ?, ?)`
+
 func (s *Store) insertSegment(ctx context.Context, tx *sql.Tx, streamID string, seq int, provider string, q switchboard.Quality, at time.Time) error {
-	_, err := tx.ExecContext(ctx, s.q(`INSERT INTO stream_segments (stream_id, seq, provider, quality, started_at)
-		VALUES (?, ?, ?, ?, ?)`), streamID, seq, provider, string(q), dbTime(at))
+	_, err := s.txExec(ctx, tx, qInsertSegment, streamID, seq, provider, string(q), dbTime(at))
 	return err
 }
 
-// closeSegment ends the open segment of a stream at at, or at its start if at
-// is earlier: a segment never has a negative length.
-func (s *Store) closeSegment(ctx context.Context, tx *sql.Tx, streamID string, at time.Time, reason string) error {
+// closeSegmentSQL ends the open segment of a stream (args: the end time
+// twice, the reason, the stream id, its migration count) at that time, or at
+// its start if that is earlier: a segment never has a negative length.
+//
+// The open segment of an active stream is the one whose seq is the stream's
+// migration count (every start and migration keeps them in step, in one
+// transaction), so the update names it by its unique key (stream_id, seq).
+// Selecting it by ended_at IS NULL instead lets PostgreSQL choose the index on
+// ended_at, when its statistics say there are few open segments, and walk
+// every open segment: one per live stream.
+const closeSegmentSQL = `UPDATE stream_segments
+	SET ended_at = CASE WHEN started_at > ? THEN started_at ELSE ? END, end_reason = ?
+	WHERE stream_id = ? AND seq = ?`
+
+// closeSegment ends the open segment of st at at, or at its start if at is
+// earlier.
+func (s *Store) closeSegment(ctx context.Context, tx *sql.Tx, st switchboard.Stream, at time.Time, reason string) error {
 	t := dbTime(at)
-	_, err := tx.ExecContext(ctx, s.q(`UPDATE stream_segments
-		SET ended_at = CASE WHEN started_at > ? THEN started_at ELSE ? END, end_reason = ?
-		WHERE stream_id = ? AND ended_at IS NULL`), t, t, reason, streamID)
+	_, err := s.txExec(ctx, tx, closeSegmentSQL, t, t, reason, st.ID, st.Migrations)
 	return err
 }
+
+const qInsertStream = `INSERT INTO streams (id, room, user_id, role, region, quality, provider,
+	status, owner, idempotency_key, started_at, last_heartbeat, ended_at, end_reason, migrations)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, '', 0)`
 
 // StartStream stores s as a new active stream on s.Provider, with its first
 // segment and first trail entry, in one transaction. A zero s.StartedAt is the
@@ -199,8 +274,7 @@ func (s *Store) StartStream(ctx context.Context, st switchboard.Stream, first sw
 			if err := s.lockKey(ctx, tx, "switchboard.stream-key:"+st.Owner+"\n"+st.IdempotencyKey); err != nil {
 				return err
 			}
-			existing, err := scanStream(tx.QueryRowContext(ctx, s.q(selectStream+` WHERE s.owner = ? AND s.idempotency_key = ?`),
-				st.Owner, st.IdempotencyKey))
+			existing, err := scanStream(s.txRow(ctx, tx, selectByKey, st.Owner, st.IdempotencyKey))
 			if err == nil {
 				got = existing
 				return nil
@@ -212,9 +286,7 @@ func (s *Store) StartStream(ctx context.Context, st switchboard.Stream, first sw
 		if err := s.checkCapacity(ctx, tx, st.Provider, maxActive); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO streams (id, room, user_id, role, region, quality, provider,
-			status, owner, idempotency_key, started_at, last_heartbeat, ended_at, end_reason, migrations)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, '', 0)`),
+		_, err := s.txExec(ctx, tx, qInsertStream,
 			st.ID, st.Room, st.UserID, string(st.Role), st.Region, string(st.Quality), st.Provider,
 			string(st.Status), st.Owner, st.IdempotencyKey, dbTime(st.StartedAt), dbTime(st.LastHeartbeat))
 		if s.d.isUnique(err) {
@@ -229,6 +301,9 @@ func (s *Store) StartStream(ctx context.Context, st switchboard.Stream, first sw
 		if err := s.insertTrail(ctx, tx, first); err != nil {
 			return err
 		}
+		if err := s.addCounts(ctx, tx, countChange{provider: st.Provider, active: 1, total: 1}); err != nil {
+			return err
+		}
 		got, created = st, true
 		return nil
 	})
@@ -237,8 +312,7 @@ func (s *Store) StartStream(ctx context.Context, st switchboard.Stream, first sw
 		// key's lock, normally finds it). The failed transaction is gone, so
 		// read outside it.
 		if st.IdempotencyKey != "" {
-			existing, rerr := scanStream(s.r.QueryRowContext(ctx, s.q(selectStream+` WHERE s.owner = ? AND s.idempotency_key = ?`),
-				st.Owner, st.IdempotencyKey))
+			existing, rerr := scanStream(s.r.QueryRowContext(ctx, s.q(selectByKey), st.Owner, st.IdempotencyKey))
 			if rerr == nil {
 				return existing, false, nil
 			}
@@ -305,6 +379,24 @@ func (s *Store) StreamTrail(ctx context.Context, id string) ([]switchboard.Trail
 	return es, nil
 }
 
+// qStreamWasOn looks at the segments of one stream. The condition on seq,
+// always true, makes SQLite walk the index on (stream_id, seq), a few entries;
+// without it, it prefers the index on (provider, ended_at) and walks every
+// segment the provider ever had.
+const qStreamWasOn = `SELECT EXISTS (SELECT 1 FROM stream_segments WHERE stream_id = ? AND seq >= 0 AND provider = ?)`
+
+// StreamWasOn reports whether the stream id has been on provider: assigned to
+// it at its start or by a migration (false for an unknown stream). It reads the
+// stream's segments through their index, not its trail, which every reported
+// failure makes longer.
+func (s *Store) StreamWasOn(ctx context.Context, id, provider string) (bool, error) {
+	var on bool
+	if err := s.readRow(ctx, qStreamWasOn, id, provider).Scan(&on); err != nil {
+		return false, wrap("stream was on", err)
+	}
+	return on, nil
+}
+
 // ListStreams returns the streams f selects, newest first (by start time, then
 // id): at most f.Limit (50 when <= 0, at most 500). Errors: EInvalid for an
 // unknown f.Status.
@@ -334,7 +426,7 @@ func (s *Store) ListStreams(ctx context.Context, f switchboard.StreamFilter) ([]
 		args = append(args, f.Owner)
 	}
 	if f.IdempotencyKey != "" {
-		query += ` AND s.idempotency_key = ?`
+		query += ` AND s.idempotency_key = ? AND s.idempotency_key <> ''` // see selectByKey
 		args = append(args, f.IdempotencyKey)
 	}
 	if c := f.Before; c != nil {
@@ -362,20 +454,41 @@ func (s *Store) ListStreams(ctx context.Context, f switchboard.StreamFilter) ([]
 	return sts, nil
 }
 
+// qHeartbeat moves the last heartbeat of an active stream. The status is
+// checked in the SET, not the WHERE, so that the row is found by its primary
+// key: with status = 'active' in the WHERE, PostgreSQL may choose the partial
+// index of active streams and walk all of them.
+const qHeartbeat = `UPDATE streams
+	SET last_heartbeat = CASE WHEN status = 'active' AND last_heartbeat < ? THEN ? ELSE last_heartbeat END
+	WHERE id = ?` + returningStream
+
 // Heartbeat records that an active stream is alive at at (the clock's time
-// when zero). The last heartbeat never moves back: a heartbeat older than the
-// last one changes nothing. Errors: ENotFound, EConflict when ended.
-func (s *Store) Heartbeat(ctx context.Context, id string, at time.Time) error {
+// when zero) and returns the stream. The last heartbeat never moves back: a
+// heartbeat older than the last one changes nothing. Errors: ENotFound,
+// EConflict when ended.
+func (s *Store) Heartbeat(ctx context.Context, id string, at time.Time) (switchboard.Stream, error) {
 	t := dbTime(s.nowOr(at))
+	var st switchboard.Stream
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		if _, err := s.activeStream(ctx, tx, id); err != nil {
+		// One statement: the update finds (and on PostgreSQL locks) the row
+		// through the primary key and returns it; an ended stream is left as
+		// it was.
+		var err error
+		st, err = scanStream(s.txRow(ctx, tx, qHeartbeat, t, t, id))
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			return streamNotFound(id)
+		case err != nil:
 			return err
+		case st.Status != switchboard.StreamActive:
+			return streamEnded(id)
 		}
-		_, err := tx.ExecContext(ctx, s.q(`UPDATE streams
-			SET last_heartbeat = CASE WHEN last_heartbeat < ? THEN ? ELSE last_heartbeat END WHERE id = ?`), t, t, id)
-		return err
+		return nil
 	})
-	return wrap("heartbeat", err)
+	if err != nil {
+		return switchboard.Stream{}, wrap("heartbeat", err)
+	}
+	return st, nil
 }
 
 // AppendTrail adds e to the trail of the active stream e.StreamID. A zero e.At
@@ -394,6 +507,12 @@ func (s *Store) AppendTrail(ctx context.Context, e switchboard.TrailEntry) error
 	})
 	return wrap("append trail", err)
 }
+
+const (
+	qCloseSegmentReturning = closeSegmentSQL + ` RETURNING seq, ended_at`
+	qMoveStream            = `UPDATE streams SET provider = ?, migrations = migrations + 1,
+	last_heartbeat = CASE WHEN last_heartbeat < ? THEN ? ELSE last_heartbeat END WHERE id = ?` + returningStream
+)
 
 // MigrateStream moves the active stream id to e.Provider at e.At (the clock's
 // time when zero), in one transaction: the segment on the current provider
@@ -423,35 +542,26 @@ func (s *Store) MigrateStream(ctx context.Context, id string, e switchboard.Trai
 		if err := s.checkCapacity(ctx, tx, e.Provider, maxActive); err != nil {
 			return err
 		}
-		// The new segment starts where the old one ended, never before it started.
+		// The open segment ends at e.At, never before it started, and the
+		// new one starts where it ended.
 		var seq int
-		var started int64
-		if err := tx.QueryRowContext(ctx, s.q(`SELECT seq, started_at FROM stream_segments
-			WHERE stream_id = ? AND ended_at IS NULL`), id).Scan(&seq, &started); err != nil {
+		var ended int64
+		t := dbTime(e.At)
+		if err := s.txRow(ctx, tx, qCloseSegmentReturning, t, t, segmentMigrated, id, st.Migrations).Scan(&seq, &ended); err != nil {
 			return fmt.Errorf("open segment of stream %s: %w", id, err)
 		}
-		at := e.At
-		if t := goTime(started); at.Before(t) {
-			at = t
-		}
-		if err := s.closeSegment(ctx, tx, id, at, segmentMigrated); err != nil {
+		if err := s.insertSegment(ctx, tx, id, seq+1, e.Provider, st.Quality, goTime(ended)); err != nil {
 			return err
 		}
-		if err := s.insertSegment(ctx, tx, id, seq+1, e.Provider, st.Quality, at); err != nil {
-			return err
-		}
-		t := dbTime(at)
-		if _, err := tx.ExecContext(ctx, s.q(`UPDATE streams SET provider = ?, migrations = migrations + 1,
-			last_heartbeat = CASE WHEN last_heartbeat < ? THEN ? ELSE last_heartbeat END WHERE id = ?`),
-			e.Provider, t, t, id); err != nil {
+		if moved, err = scanStream(s.txRow(ctx, tx, qMoveStream, e.Provider, ended, ended, id)); err != nil {
 			return err
 		}
 		e.From = st.Provider
 		if err := s.insertTrail(ctx, tx, e); err != nil {
 			return err
 		}
-		moved, err = s.getStream(ctx, tx, id)
-		return err
+		return s.addCounts(ctx, tx, countChange{provider: st.Provider, active: -1},
+			countChange{provider: e.Provider, active: 1, total: 1})
 	})
 	if err != nil {
 		return switchboard.Stream{}, wrap("migrate stream", err)
@@ -459,17 +569,18 @@ func (s *Store) MigrateStream(ctx context.Context, id string, e switchboard.Trai
 	return moved, nil
 }
 
+const qEndStream = `UPDATE streams SET status = 'ended', ended_at = ?, end_reason = ? WHERE id = ?`
+
 // endStream ends the active stream st at at (not before it started) with
 // reason: its open segment closes, and the trail gets an end entry.
 func (s *Store) endStream(ctx context.Context, tx *sql.Tx, st switchboard.Stream, at time.Time, reason string) (switchboard.Stream, error) {
 	if at.Before(st.StartedAt) {
 		at = st.StartedAt
 	}
-	if err := s.closeSegment(ctx, tx, st.ID, at, reason); err != nil {
+	if err := s.closeSegment(ctx, tx, st, at, reason); err != nil {
 		return st, err
 	}
-	if _, err := tx.ExecContext(ctx, s.q(`UPDATE streams SET status = 'ended', ended_at = ?, end_reason = ? WHERE id = ?`),
-		dbTime(at), reason, st.ID); err != nil {
+	if _, err := s.txExec(ctx, tx, qEndStream, dbTime(at), reason, st.ID); err != nil {
 		return st, err
 	}
 	if err := s.insertTrail(ctx, tx, switchboard.TrailEntry{StreamID: st.ID, At: at, Kind: switchboard.TrailEnd,
@@ -495,8 +606,10 @@ func (s *Store) EndStream(ctx context.Context, id string, at time.Time, reason s
 		if st, err = s.lockStream(ctx, tx, id); err != nil || st.Status != switchboard.StreamActive {
 			return err
 		}
-		st, err = s.endStream(ctx, tx, st, at, reason)
-		return err
+		if st, err = s.endStream(ctx, tx, st, at, reason); err != nil {
+			return err
+		}
+		return s.addCounts(ctx, tx, countChange{provider: st.Provider, active: -1})
 	})
 	if err != nil {
 		return switchboard.Stream{}, wrap("end stream", err)
@@ -529,14 +642,20 @@ func (s *Store) AbandonStale(ctx context.Context, cutoff time.Time) ([]switchboa
 		if err := rows.Err(); err != nil {
 			return err
 		}
+		gone := map[string]int64{}
 		for _, st := range stale {
 			st, err := s.endStream(ctx, tx, st, st.LastHeartbeat, switchboard.EndAbandoned)
 			if err != nil {
 				return fmt.Errorf("stream %s: %w", st.ID, err)
 			}
 			ended = append(ended, st)
+			gone[st.Provider]--
 		}
-		return nil
+		changes := make([]countChange, 0, len(gone))
+		for p, n := range gone {
+			changes = append(changes, countChange{provider: p, active: n})
+		}
+		return s.addCounts(ctx, tx, changes...)
 	})
 	if err != nil {
 		return nil, wrap("abandon stale streams", err)
@@ -546,13 +665,19 @@ func (s *Store) AbandonStale(ctx context.Context, cutoff time.Time) ([]switchboa
 
 // ActiveCounts returns the number of active streams per provider; providers
 // with none are missing.
+//
+// It reads provider_stream_counts: a few rows per provider, however many
+// streams are live or have been.
 func (s *Store) ActiveCounts(ctx context.Context) (map[string]int64, error) {
 	counts := map[string]int64{}
-	if err := s.groupCounts(ctx, s.r, counts, `SELECT provider, COUNT(*) FROM streams WHERE status = 'active' GROUP BY provider`); err != nil {
+	if err := s.groupCounts(ctx, s.r, counts, activeCountsSQL); err != nil {
 		return nil, wrap("active counts", err)
 	}
 	return counts, nil
 }
+
+const activeCountsSQL = `SELECT provider, SUM(active) FROM provider_stream_counts
+	GROUP BY provider HAVING SUM(active) <> 0`
 
 // groupCounts adds the (provider, count) rows of query to into.
 func (s *Store) groupCounts(ctx context.Context, q interface {
@@ -611,9 +736,11 @@ func (s *Store) Usage(ctx context.Context, from, to time.Time) ([]switchboard.Pr
 			args  []any
 			field func(*switchboard.ProviderUsage) *int64
 		}{
-			{`SELECT provider, COUNT(*) FROM stream_segments GROUP BY provider`, nil,
+			// The counts of streams now and ever are kept (see addCounts):
+			// reading them does not grow with the history.
+			{`SELECT provider, SUM(total) FROM provider_stream_counts GROUP BY provider HAVING SUM(total) <> 0`, nil,
 				func(u *switchboard.ProviderUsage) *int64 { return &u.TotalStreams }},
-			{`SELECT provider, COUNT(*) FROM streams WHERE status = 'active' GROUP BY provider`, nil,
+			{activeCountsSQL, nil,
 				func(u *switchboard.ProviderUsage) *int64 { return &u.ActiveStreams }},
 			{`SELECT provider, COUNT(*) FROM stream_segments WHERE started_at >= ? AND started_at < ? AND seq > 0
 				GROUP BY provider`, []any{f, t},

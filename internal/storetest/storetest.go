@@ -51,6 +51,7 @@ func Run(t *testing.T, open func(t *testing.T) switchboard.Store) {
 		{"DailyRollupsAndCompaction", testDailyRollupsAndCompaction},
 		{"ConcurrentHealth", testConcurrentHealth},
 		{"ConcurrentUpdateProvider", testConcurrentUpdateProvider},
+		{"RegistryVersion", testRegistryVersion},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -50,6 +50,9 @@ func RunStreams(t *testing.T, open func(t *testing.T) StreamStoreUnderTest) {
 		{"ConcurrentIdempotentStart", testConcurrentIdempotentStart},
 		{"ConcurrentMigrateEnd", testConcurrentMigrateEnd},
 		{"ConcurrentMigrateCapacity", testConcurrentMigrateCapacity},
+		{"ImportStreams", testImportStreams},
+		{"StreamWasOn", testStreamWasOn},
+		{"CountsFollowStreams", testCountsFollowStreams},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -400,7 +403,7 @@ func testStreamsNotFound(t *testing.T, s StreamStoreUnderTest) {
 	}{
 		{"GetStream", func() error { _, err := s.GetStream(ctx, "missing"); return err }},
 		{"StreamTrail", func() error { _, err := s.StreamTrail(ctx, "missing"); return err }},
-		{"Heartbeat", func() error { return s.Heartbeat(ctx, "missing", s0) }},
+		{"Heartbeat", func() error { _, err := s.Heartbeat(ctx, "missing", s0); return err }},
 		{"AppendTrail", func() error {
 			return s.AppendTrail(ctx, switchboard.TrailEntry{StreamID: "missing", At: s0, Kind: switchboard.TrailFailure, Provider: "agora"})
 		}},
@@ -433,10 +436,12 @@ func testHeartbeat(t *testing.T, s StreamStoreUnderTest) {
 		{s0.Add(90 * time.Second).In(time.FixedZone("X", -5*3600)), s0.Add(90 * time.Second)},
 		{s0.Add(60 * time.Second), s0.Add(90 * time.Second)}, // late, out of order: never moves back
 	} {
-		if err := s.Heartbeat(ctx, "hb", tt.at); err != nil {
+		got, err := s.Heartbeat(ctx, "hb", tt.at)
+		if err != nil {
 			t.Fatalf("Heartbeat: %v", err)
 		}
 		st.LastHeartbeat = tt.want
+		equalStream(t, got, st) // the answer is the stream after the heartbeat
 		equalStream(t, mustStream(t, s, "hb"), st)
 	}
 	equalStream(t, mustStream(t, s, "other"), other)
@@ -444,7 +449,7 @@ func testHeartbeat(t *testing.T, s StreamStoreUnderTest) {
 		t.Errorf("heartbeats added trail entries: %v", trailKinds(es))
 	}
 	mustEnd(t, s, "hb", s0.Add(2*time.Minute))
-	err := s.Heartbeat(ctx, "hb", s0.Add(3*time.Minute))
+	_, err := s.Heartbeat(ctx, "hb", s0.Add(3*time.Minute))
 	wantCode(t, err, switchboard.EConflict)
 	if got := mustStream(t, s, "hb").LastHeartbeat; !got.Equal(s0.Add(90 * time.Second)) {
 		t.Errorf("LastHeartbeat = %v after a refused heartbeat", got)
@@ -492,7 +497,7 @@ func testAppendTrail(t *testing.T, s StreamStoreUnderTest) {
 func testMigrateStream(t *testing.T, s StreamStoreUnderTest) {
 	ctx := context.Background()
 	st := mustStart(t, s, newStream("mv", "agora", "o", s0), 0)
-	if err := s.Heartbeat(ctx, "mv", s0.Add(time.Minute)); err != nil {
+	if _, err := s.Heartbeat(ctx, "mv", s0.Add(time.Minute)); err != nil {
 		t.Fatal(err)
 	}
 	e := switchboard.TrailEntry{At: s0.Add(5 * time.Minute), Kind: switchboard.TrailMigrate, Provider: "zego",
@@ -593,11 +598,11 @@ func testEndStream(t *testing.T, s StreamStoreUnderTest) {
 func testAbandonStale(t *testing.T, s StreamStoreUnderTest) {
 	ctx := context.Background()
 	old := mustStart(t, s, newStream("old", "agora", "o", s0), 0)
-	if err := s.Heartbeat(ctx, "old", s0.Add(time.Minute)); err != nil {
+	if _, err := s.Heartbeat(ctx, "old", s0.Add(time.Minute)); err != nil {
 		t.Fatal(err)
 	}
 	fresh := mustStart(t, s, newStream("fresh", "agora", "o", s0), 0)
-	if err := s.Heartbeat(ctx, "fresh", s0.Add(10*time.Minute)); err != nil {
+	if _, err := s.Heartbeat(ctx, "fresh", s0.Add(10*time.Minute)); err != nil {
 		t.Fatal(err)
 	}
 	moved := mustStart(t, s, newStream("moved", "agora", "o", s0), 0)
@@ -804,7 +809,7 @@ func testUsage(t *testing.T, s StreamStoreUnderTest) {
 	mustEnd(t, s, "b", hm(24, 45))
 	// C: open on r, audio, from 12:00; last heartbeat at 12:05:30.5.
 	start("c", "r", audio, hm(12, 0))
-	if err := s.Heartbeat(ctx, "c", hm(12, 5).Add(30500*time.Millisecond)); err != nil {
+	if _, err := s.Heartbeat(ctx, "c", hm(12, 5).Add(30500*time.Millisecond)); err != nil {
 		t.Fatal(err)
 	}
 	// D: fullhd, on p from 14:00, to q at 14:20, ended at 14:50.
@@ -1151,7 +1156,7 @@ func testConcurrentMigrateEnd(t *testing.T, s StreamStoreUnderTest) {
 			}
 		})
 		wg.Go(func() {
-			if err := s.Heartbeat(ctx, id, s0.Add(90*time.Second)); err != nil && !switchboard.IsCode(err, switchboard.EConflict) {
+			if _, err := s.Heartbeat(ctx, id, s0.Add(90*time.Second)); err != nil && !switchboard.IsCode(err, switchboard.EConflict) {
 				errs <- fmt.Errorf("Heartbeat(%s): %w", id, err)
 			}
 		})

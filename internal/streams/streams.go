@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -27,6 +28,9 @@ import (
 type Store interface {
 	ListProviders(ctx context.Context) ([]sb.ProviderRecord, error)
 	GetProvider(ctx context.Context, name string) (sb.ProviderRecord, error)
+	// RegistryVersion changes after every change the store commits to the
+	// providers or to their status (see switchboard.Store).
+	RegistryVersion() uint64
 	sb.StreamStore
 }
 
@@ -70,6 +74,16 @@ type Config struct {
 	// FailureWindow trigger an immediate health check (default 5 in 30 s).
 	FailureThreshold int
 	FailureWindow    time.Duration
+	// RegistryMaxAge is how old the in-memory snapshot of the providers and
+	// their health may grow before it is read again (default 5 s). Changes
+	// this process commits, and those ProvidersChanged is told of (another
+	// replica's events), are seen at once; the age bounds the rest (the last
+	// success of a provider checked by another replica).
+	RegistryMaxAge time.Duration
+	// CountsEvery is how often the in-memory number of active streams per
+	// provider is reconciled with the store (default 2 s), for the streams
+	// that other replicas and the abandoned sweep start and end.
+	CountsEvery time.Duration
 }
 
 // Service is the stream lifecycle. Run must be running for reported failures
@@ -91,6 +105,36 @@ type Service struct {
 
 	mu       sync.Mutex
 	failures map[string][]time.Time // guarded by mu: recent client-reported failures per provider
+
+	// The hot paths (start, heartbeat, migrate, failure report) read the
+	// providers from reg and the load from load, never from the store.
+	regMaxAge   time.Duration
+	countsEvery time.Duration
+	reg         atomic.Pointer[registry]
+	regMu       sync.Mutex    // held while the snapshot is read from the store
+	changed     atomic.Uint64 // ProvidersChanged calls
+	load        load
+}
+
+// registry is a snapshot of the providers with their health.
+type registry struct {
+	version uint64 // the store's RegistryVersion before it was read
+	changed uint64 // Service.changed before it was read
+	read    time.Time
+	recs    []sb.ProviderRecord
+	byName  map[string]sb.ProviderRecord
+}
+
+// load is the number of active streams per provider, kept in memory: the
+// service adds its own starts, moves and ends, and reconciles it with the
+// store every CountsEvery for the rest. The policy uses it to skip providers
+// at capacity; the store enforces the capacity exactly.
+type load struct {
+	reconciling sync.Mutex // held by the one reconcile that runs at a time
+	mu          sync.Mutex
+	n           map[string]int64 // nil until first read
+	read        time.Time
+	pending     map[string]int64 // changes made while a reconcile reads the store; nil otherwise
 }
 
 // New returns a Service.
@@ -124,17 +168,182 @@ func New(c Config) *Service {
 	if s.window <= 0 {
 		s.window = 30 * time.Second
 	}
+	s.regMaxAge, s.countsEvery = c.RegistryMaxAge, c.CountsEvery
+	if s.regMaxAge <= 0 {
+		s.regMaxAge = 5 * time.Second
+	}
+	if s.countsEvery <= 0 {
+		s.countsEvery = 2 * time.Second
+	}
 	return s
+}
+
+// ProvidersChanged tells the service that the providers or their health
+// changed elsewhere (another replica's event): the next request reads them
+// again. Changes committed through the service's own store are seen without
+// it.
+func (s *Service) ProvidersChanged() { s.changed.Add(1) }
+
+// Providers returns the providers with their health, in priority order, from
+// the service's snapshot: what the hot paths route with. The records and their
+// slices must not be changed.
+func (s *Service) Providers(ctx context.Context) ([]sb.ProviderRecord, error) {
+	r, err := s.registry(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return r.recs, nil
+}
+
+// registry returns the snapshot of the providers, reading it again when this
+// process changed them (the store's RegistryVersion moved), when
+// ProvidersChanged was called, or when it is older than twice RegistryMaxAge
+// (Run refreshes it at RegistryMaxAge).
+func (s *Service) registry(ctx context.Context) (*registry, error) {
+	if r := s.reg.Load(); s.fresh(r, 2*s.regMaxAge) {
+		return r, nil
+	}
+	s.regMu.Lock()
+	defer s.regMu.Unlock()
+	if r := s.reg.Load(); s.fresh(r, 2*s.regMaxAge) {
+		return r, nil // read by another request meanwhile
+	}
+	return s.readRegistry(ctx)
+}
+
+// fresh reports whether r is the registry as this process knows it and is
+// younger than maxAge.
+func (s *Service) fresh(r *registry, maxAge time.Duration) bool {
+	return r != nil && r.version == s.store.RegistryVersion() && r.changed == s.changed.Load() && time.Since(r.read) < maxAge
+}
+
+// readRegistry reads the providers from the store into a new snapshot. The
+// caller holds regMu.
+func (s *Service) readRegistry(ctx context.Context) (*registry, error) {
+	// The versions are taken before the read, so that a change committed
+	// while it runs makes the snapshot stale at once.
+	r := &registry{version: s.store.RegistryVersion(), changed: s.changed.Load(), read: time.Now()}
+	recs, err := s.store.ListProviders(ctx)
+	if err != nil {
+		return nil, err
+	}
+	r.recs = recs
+	r.byName = make(map[string]sb.ProviderRecord, len(recs))
+	for _, rec := range recs {
+		r.byName[rec.Name] = rec
+	}
+	s.reg.Store(r)
+	return r, nil
+}
+
+// refresh reads the registry again if it is older than RegistryMaxAge, and
+// reconciles the active counts if they are older than CountsEvery. Run calls
+// it every second.
+func (s *Service) refresh(ctx context.Context) {
+	if !s.fresh(s.reg.Load(), s.regMaxAge) {
+		s.regMu.Lock()
+		if !s.fresh(s.reg.Load(), s.regMaxAge) {
+			if _, err := s.readRegistry(ctx); err != nil && ctx.Err() == nil {
+				s.log.Warn("refresh the providers", "err", err.Error())
+			}
+		}
+		s.regMu.Unlock()
+	}
+	s.load.mu.Lock()
+	due := time.Since(s.load.read) >= s.countsEvery
+	s.load.mu.Unlock()
+	if due {
+		if err := s.reconcile(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("reconcile the active streams", "err", err.Error())
+		}
+	}
+}
+
+// reconcile replaces the active counts with the store's, keeping the changes
+// this process made while it read them.
+func (s *Service) reconcile(ctx context.Context) error {
+	s.load.reconciling.Lock()
+	defer s.load.reconciling.Unlock()
+	s.load.mu.Lock()
+	s.load.pending = map[string]int64{}
+	s.load.mu.Unlock()
+	n, err := s.store.ActiveCounts(ctx)
+	s.load.mu.Lock()
+	defer s.load.mu.Unlock()
+	if err == nil {
+		for p, d := range s.load.pending {
+			n[p] += d
+		}
+		s.load.n, s.load.read = n, time.Now()
+	}
+	s.load.pending = nil
+	return err
+}
+
+// activeCounts returns a copy of the active counts, reading them from the
+// store if it never did (or fresh, with force) or if they are older than twice
+// CountsEvery (Run reconciles them at CountsEvery).
+func (s *Service) activeCounts(ctx context.Context, force bool) (map[string]int64, error) {
+	s.load.mu.Lock()
+	stale := force || s.load.n == nil || time.Since(s.load.read) >= 2*s.countsEvery
+	s.load.mu.Unlock()
+	if stale {
+		if err := s.reconcile(ctx); err != nil {
+			return nil, err
+		}
+	}
+	s.load.mu.Lock()
+	defer s.load.mu.Unlock()
+	out := make(map[string]int64, len(s.load.n))
+	for p, c := range s.load.n {
+		out[p] = c
+	}
+	return out, nil
+}
+
+// moveLoad records that a stream of this process left from (if not "") and
+// went to to (if not "").
+func (s *Service) moveLoad(from, to string) {
+	s.load.mu.Lock()
+	defer s.load.mu.Unlock()
+	add := func(p string, d int64) {
+		if p == "" {
+			return
+		}
+		if s.load.n != nil {
+			s.load.n[p] += d
+		}
+		if s.load.pending != nil {
+			s.load.pending[p] += d
+		}
+	}
+	add(from, -1)
+	add(to, 1)
 }
 
 // Settings returns the client settings served with the configuration.
 func (s *Service) Settings() ClientSettings { return s.settings }
 
 // Run performs the immediate re-checks that bursts of reported failures ask
-// for, until ctx is done.
+// for, and keeps the snapshot of the providers and the active counts fresh
+// (see RegistryMaxAge and CountsEvery), until ctx is done.
 func (s *Service) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	wg.Go(func() {
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+				s.refresh(rctx)
+				cancel()
+			}
+		}
+	})
 	for {
 		select {
 		case <-ctx.Done():
@@ -259,23 +468,51 @@ func newID() string {
 	return "st_" + hex.EncodeToString(b[:])
 }
 
-// candidates reads the registry and the load for the policy.
+// candidates returns the registry and the load for the policy, from memory.
 func (s *Service) candidates(ctx context.Context) ([]routing.Candidate, map[string]sb.ProviderRecord, error) {
-	recs, err := s.store.ListProviders(ctx)
+	reg, err := s.registry(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
-	active, err := s.store.ActiveCounts(ctx)
+	active, err := s.activeCounts(ctx, false)
 	if err != nil {
 		return nil, nil, err
 	}
-	cands := make([]routing.Candidate, len(recs))
-	byName := make(map[string]sb.ProviderRecord, len(recs))
-	for i, r := range recs {
+	return candidatesOf(reg, active), reg.byName, nil
+}
+
+func candidatesOf(reg *registry, active map[string]int64) []routing.Candidate {
+	cands := make([]routing.Candidate, len(reg.recs))
+	for i, r := range reg.recs {
 		cands[i] = routing.Candidate{Provider: r.Provider, Health: r.Health, Active: active[r.Name]}
-		byName[r.Name] = r
 	}
-	return cands, byName, nil
+	return cands
+}
+
+// selectFor runs the policy on cands. When it skipped a provider as at
+// capacity by the counts in memory, which may be behind (streams ended by the
+// abandoned sweep or another replica), it reads them from the store and runs
+// it again: the counts are a few rows per provider.
+func (s *Service) selectFor(ctx context.Context, cands []routing.Candidate, req routing.Request) ([]routing.Candidate, routing.Decision, error) {
+	d := routing.Select(cands, req, s.rand)
+	full := false
+	for _, c := range cands {
+		if p := c.Provider; p.MaxActiveStreams > 0 && c.Active >= int64(p.MaxActiveStreams) {
+			full = true
+			break
+		}
+	}
+	if !full {
+		return cands, d, nil
+	}
+	active, err := s.activeCounts(ctx, true)
+	if err != nil {
+		return nil, routing.Decision{}, err
+	}
+	for i := range cands {
+		cands[i].Active = active[cands[i].Provider.Name]
+	}
+	return cands, routing.Select(cands, req, s.rand), nil
 }
 
 // Start assigns a new stream to the best provider and mints its join token.
@@ -289,19 +526,14 @@ func (s *Service) Start(ctx context.Context, owner string, req StartRequest) (As
 	if err != nil {
 		return Assignment{}, false, err
 	}
-	if req.IdempotencyKey != "" {
-		// A retry answers the stream it started, whatever the providers' state
-		// now (StartStream checks the key again, in its transaction, for races).
-		prev, err := s.store.ListStreams(ctx, sb.StreamFilter{Owner: owner, IdempotencyKey: req.IdempotencyKey, Limit: 1})
-		if err != nil {
-			return Assignment{}, false, err
-		}
-		if len(prev) == 1 {
-			return s.again(prev[0], cands, byName)
-		}
+	cands, d, err := s.selectFor(ctx, cands, routing.Request{Region: req.Region, Exclude: req.Exclude})
+	if err != nil {
+		return Assignment{}, false, err
 	}
-	d := routing.Select(cands, routing.Request{Region: req.Region, Exclude: req.Exclude}, s.rand)
 	if len(d.Order) == 0 {
+		if a, ok, err := s.retried(ctx, owner, req, cands, byName); ok || err != nil {
+			return a, false, err
+		}
 		return Assignment{}, false, sb.Errorf(sb.EUnavailable, "no provider can take the stream: %s", skippedSummary(d))
 	}
 	now := s.clock.Now()
@@ -337,6 +569,7 @@ func (s *Service) Start(ctx context.Context, owner string, req StartRequest) (As
 		if !created {
 			return s.again(got, cands, byName) // lost a race with a retry of the same start
 		}
+		s.moveLoad("", got.Provider)
 		if d.LeastBad {
 			s.log.Warn("every provider is CRITICAL: assigned the least bad", "stream_id", got.ID, "provider", name)
 		}
@@ -348,7 +581,26 @@ func (s *Service) Start(ctx context.Context, owner string, req StartRequest) (As
 		}
 		return a, true, nil
 	}
+	if a, ok, err := s.retried(ctx, owner, req, cands, byName); ok || err != nil {
+		return a, false, err
+	}
 	return Assignment{}, false, sb.Errorf(sb.EUnavailable, "no provider can take the stream: %s", errText(lastErr))
+}
+
+// retried answers a retried start whose stream exists when no provider can
+// take a new stream now: a retry answers the stream it started, whatever the
+// providers' state. (When one can, StartStream finds the stream by its key,
+// in its transaction, and the start needs no lookup of its own.)
+func (s *Service) retried(ctx context.Context, owner string, req StartRequest, cands []routing.Candidate, byName map[string]sb.ProviderRecord) (Assignment, bool, error) {
+	if req.IdempotencyKey == "" {
+		return Assignment{}, false, nil
+	}
+	prev, err := s.store.ListStreams(ctx, sb.StreamFilter{Owner: owner, IdempotencyKey: req.IdempotencyKey, Limit: 1})
+	if err != nil || len(prev) == 0 {
+		return Assignment{}, false, err
+	}
+	a, _, err := s.again(prev[0], cands, byName)
+	return a, true, err
 }
 
 // again answers an earlier start of the same key: the same stream, with a
@@ -520,10 +772,7 @@ func (s *Service) Heartbeat(ctx context.Context, id, owner string, admin bool, r
 	if _, err := s.own(ctx, id, owner, admin); err != nil {
 		return HeartbeatAnswer{}, err
 	}
-	if err := s.store.Heartbeat(ctx, id, s.clock.Now()); err != nil {
-		return HeartbeatAnswer{}, err
-	}
-	st, err := s.store.GetStream(ctx, id)
+	st, err := s.store.Heartbeat(ctx, id, s.clock.Now())
 	if err != nil {
 		return HeartbeatAnswer{}, err
 	}
@@ -572,21 +821,20 @@ func (s *Service) ReportFailure(ctx context.Context, id, owner string, admin boo
 	if st.Status != sb.StreamActive {
 		return sb.Errorf(sb.EConflict, "stream %s has ended", id)
 	}
-	if _, err := s.store.GetProvider(ctx, f.Provider); err != nil {
-		if sb.IsCode(err, sb.ENotFound) {
-			return sb.Invalid("provider", "no provider named %s", f.Provider)
-		}
+	if err := s.known(ctx, f.Provider); err != nil {
 		return err
 	}
 	// A client reports only on providers its stream was assigned to, so that
-	// one app cannot push up the error rate of providers it never used.
-	trail, err := s.store.StreamTrail(ctx, id)
-	if err != nil {
-		return err
+	// one app cannot push up the error rate of providers it never used. Most
+	// reports are on the provider the stream is on; the others need a look
+	// at its segments.
+	on := st.Provider == f.Provider
+	if !on {
+		if on, err = s.store.StreamWasOn(ctx, id, f.Provider); err != nil {
+			return err
+		}
 	}
-	if !slices.ContainsFunc(trail, func(e sb.TrailEntry) bool {
-		return (e.Kind == sb.TrailAssign || e.Kind == sb.TrailMigrate) && e.Provider == f.Provider
-	}) {
+	if !on {
 		return sb.Invalid("provider", "stream %s was never on %s", id, f.Provider)
 	}
 	now := s.clock.Now()
@@ -602,6 +850,25 @@ func (s *Service) ReportFailure(ctx context.Context, id, owner string, admin boo
 		case s.recheck <- f.Provider:
 		default: // a check is already queued
 		}
+	}
+	return nil
+}
+
+// known checks that a provider named name exists: in the snapshot, or, for
+// one created since on another replica, in the store.
+func (s *Service) known(ctx context.Context, name string) error {
+	reg, err := s.registry(ctx)
+	if err != nil {
+		return err
+	}
+	if _, ok := reg.byName[name]; ok {
+		return nil
+	}
+	if _, err := s.store.GetProvider(ctx, name); err != nil {
+		if sb.IsCode(err, sb.ENotFound) {
+			return sb.Invalid("provider", "no provider named %s", name)
+		}
+		return err
 	}
 	return nil
 }
@@ -678,7 +945,10 @@ func (s *Service) Migrate(ctx context.Context, id, owner string, admin bool, req
 	if req.To != "" {
 		exclude = slices.DeleteFunc(exclude, func(n string) bool { return n == req.To }) // asked for by name
 	}
-	d := routing.Select(cands, routing.Request{Region: st.Region, Exclude: exclude}, s.rand)
+	cands, d, err := s.selectFor(ctx, cands, routing.Request{Region: st.Region, Exclude: exclude})
+	if err != nil {
+		return Assignment{}, err
+	}
 	order := d.Order
 	if req.To != "" {
 		if _, ok := byName[req.To]; !ok {
@@ -711,6 +981,7 @@ func (s *Service) Migrate(ctx context.Context, id, owner string, admin bool, req
 		if err != nil {
 			return Assignment{}, err
 		}
+		s.moveLoad(st.Provider, name)
 		s.log.Info("stream migrated", "stream_id", id, "from", st.Provider, "to", name, "reason", req.Reason)
 		s.bus.Publish(sb.Event{Type: sb.EventStreamFailover, At: now, Audience: sb.RoleAdmin,
 			Data: map[string]any{"streamId": id, "from": st.Provider, "to": name, "reason": req.Reason, "room": st.Room}})
@@ -759,6 +1030,7 @@ func (s *Service) moved(ctx context.Context, st sb.Stream, req MigrateRequest) (
 	if err != nil {
 		return Assignment{}, err
 	}
+	s.moveLoad(st.Provider, req.To)
 	late := now.Sub(at)
 	s.log.Info("stream moved to its standby", "stream_id", st.ID, "from", st.Provider, "to", req.To,
 		"reason", req.Reason, "reported_after_ms", late.Milliseconds())
@@ -776,6 +1048,7 @@ func (s *Service) End(ctx context.Context, id, owner string, admin bool) (sb.Str
 	}
 	ended, err := s.store.EndStream(ctx, id, s.clock.Now(), sb.EndClient)
 	if err == nil && st.Status == sb.StreamActive {
+		s.moveLoad(ended.Provider, "")
 		s.bus.Publish(sb.Event{Type: sb.EventStreamEnded, At: s.clock.Now(), Audience: sb.RoleAdmin, Data: Lifecycle(ended, ended.EndReason)})
 	}
 	return ended, err
