@@ -51,6 +51,8 @@ Usage:
                    [--fail-provider NAME --fail-at D] [--json]
                                             simulated apps streaming through the SDK
   switchboard demo [--addr ...] [--chaos]   the whole system on loopback, with fake providers
+  switchboard seed --db DSN --ended N [--active M] [--providers a,b,c]
+                                            write stream history into a database, in bulk
   switchboard version
 
 Commands that talk to a server take --server (env SWITCHBOARD_URL) and

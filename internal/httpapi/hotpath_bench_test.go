@@ -1,0 +1,313 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	sb "github.com/switchboardhq/switchboard"
+	"github.com/switchboardhq/switchboard/internal/auth"
+	"github.com/switchboardhq/switchboard/internal/secrets"
+	"github.com/switchboardhq/switchboard/internal/seed"
+	"github.com/switchboardhq/switchboard/internal/sqlstore"
+)
+
+// The benchmarks of the stream hot paths (start, heartbeat, failure report,
+// migration, end) run on an empty database, or, with SWITCHBOARD_BENCH_ENDED=N,
+// on one that holds N ended streams of the client that calls: a year of
+// history, seeded once into a template file (kept in the temporary directory
+// for later runs) and copied for each run. For example:
+//
+//	SWITCHBOARD_BENCH_ENDED=1000000 go test -run x -bench 'StartStream|Heartbeat|ReportFailure|MigrateStream|EndStream' -benchtime 3s ./internal/httpapi
+
+// benchClientToken is the client token of the seeded history's owner.
+const (
+	benchClientToken = "sbt_bench-client-0123456789abcdefghijklmnop"
+	benchClientID    = "bench-client"
+	benchActive      = 2000 // live streams the per-stream benchmarks work on
+)
+
+var benchTemplates sync.Map // ended count -> *benchTemplate
+
+type benchTemplate struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// benchEnv is a test environment with the providers agora and zegocloud, the
+// client token benchClientToken, the seeded history (if asked for), and
+// benchActive live streams of that client, whose ids it returns.
+func benchEnv(b *testing.B) (*testEnv, []string) {
+	b.Helper()
+	ended := 0
+	if v := os.Getenv("SWITCHBOARD_BENCH_ENDED"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			b.Fatalf("SWITCHBOARD_BENCH_ENDED=%q: want a number of streams", v)
+		}
+		ended = n
+	}
+	v, _ := benchTemplates.LoadOrStore(ended, &benchTemplate{})
+	tpl := v.(*benchTemplate)
+	tpl.once.Do(func() { tpl.path, tpl.err = benchTemplateFile(ended) })
+	if tpl.err != nil {
+		b.Fatal(tpl.err)
+	}
+	dir := b.TempDir()
+	db := filepath.Join(dir, "bench.db")
+	if err := copyFile(tpl.path, db); err != nil {
+		b.Fatal(err)
+	}
+	e := newTestEnvOn(b, "sqlite:"+db)
+	e.createProvider(e.agoraProvider("agora", 1))
+	e.createProvider(e.zegoProvider("zegocloud", 2))
+	ctx := context.Background()
+	if _, err := seed.Run(ctx, e.store, seed.Options{Active: benchActive, Providers: []string{"agora", "zegocloud"},
+		Owners: []string{"token:" + benchClientID}, Seed: 2}); err != nil {
+		b.Fatal(err)
+	}
+	ids := liveIDs(b, e)
+	return e, ids
+}
+
+// liveIDs returns the ids of the live streams.
+func liveIDs(b *testing.B, e *testEnv) []string {
+	b.Helper()
+	var ids []string
+	f := sb.StreamFilter{Status: sb.StreamActive, Limit: 500}
+	for {
+		live, err := e.store.ListStreams(context.Background(), f)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(live) == 0 {
+			return ids
+		}
+		for _, st := range live {
+			ids = append(ids, st.ID)
+		}
+		last := live[len(live)-1]
+		f.Before = &sb.StreamCursor{StartedAt: last.StartedAt, ID: last.ID}
+	}
+}
+
+// benchTemplateFile returns a database file with the benchmark client's token
+// and ended streams of it, creating it on first use.
+func benchTemplateFile(ended int) (string, error) {
+	path := filepath.Join(os.TempDir(), fmt.Sprintf("switchboard-bench-v1-%d.db", ended))
+	if _, err := os.Stat(path); err == nil {
+		return path, nil
+	}
+	tmp := path + ".new"
+	os.Remove(tmp)
+	sealer, err := secrets.NewAESGCM(bytes.Repeat([]byte{7}, 32))
+	if err != nil {
+		return "", err
+	}
+	ctx := context.Background()
+	st, err := sqlstore.Open(ctx, "sqlite:"+tmp, sealer, nil)
+	if err != nil {
+		return "", err
+	}
+	defer st.Close()
+	if err := st.CreateAPIToken(ctx, sb.APIToken{ID: benchClientID, Name: "bench client", Role: sb.RoleClient,
+		Hash: auth.HashToken(benchClientToken)}, sb.AuditEntry{}); err != nil {
+		return "", err
+	}
+	if ended > 0 {
+		if _, err := seed.Run(ctx, st, seed.Options{Ended: ended, Providers: []string{"agora", "zegocloud"},
+			Owners: []string{"token:" + benchClientID}, Seed: 1}); err != nil {
+			return "", err
+		}
+	}
+	// One file, without its write-ahead log, so that it can be copied.
+	if _, err := st.DB().ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+		return "", err
+	}
+	if err := st.Close(); err != nil {
+		return "", err
+	}
+	os.Remove(tmp + "-wal")
+	os.Remove(tmp + "-shm")
+	return path, os.Rename(tmp, path)
+}
+
+func copyFile(from, to string) error {
+	in, err := os.Open(from)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.Create(to)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+// benchRequests sends the request req(i) for i = 0, 1, ... from parallel
+// clients until b.N are done, checks the status and reports requests per
+// second, the p99 latency and the CPU time per request.
+func benchRequests(b *testing.B, e *testEnv, want int, req func(i int) (method, path string, body any)) {
+	b.Helper()
+	client := e.srv.Client()
+	client.Transport.(*http.Transport).MaxIdleConnsPerHost = 64
+	var n atomic.Int64
+	lat := make(chan []time.Duration, 64)
+	b.ResetTimer()
+	start, cpu := time.Now(), cpuTime()
+	b.RunParallel(func(pb *testing.PB) {
+		var mine []time.Duration
+		for pb.Next() {
+			i := int(n.Add(1) - 1)
+			method, path, body := req(i)
+			t0 := time.Now()
+			st, out := e.doQuiet(method, path, benchClientToken, body)
+			mine = append(mine, time.Since(t0))
+			if st != want {
+				b.Errorf("%s %s: status %d %s", method, path, st, out)
+				break
+			}
+		}
+		lat <- mine
+	})
+	elapsed, cpu := time.Since(start), cpuTime()-cpu
+	b.StopTimer()
+	close(lat)
+	var all []time.Duration
+	for l := range lat {
+		all = append(all, l...)
+	}
+	slices.Sort(all)
+	if len(all) > 0 {
+		b.ReportMetric(float64(len(all))/elapsed.Seconds(), "req/s")
+		b.ReportMetric(float64(all[(len(all)*99)/100].Microseconds())/1000, "p99-ms")
+		// The CPU the process (client and server) spent per request: unlike
+		// the rates, it hardly moves with the load of other processes.
+		b.ReportMetric(float64(cpu.Microseconds())/float64(len(all)), "cpu-µs/op")
+	}
+}
+
+// BenchmarkStartStreamHistory is POST /api/streams as the SDK sends it (with
+// an idempotency key) by the client that owns the history.
+func BenchmarkStartStreamHistory(b *testing.B) {
+	e, _ := benchEnv(b)
+	benchRequests(b, e, 201, func(i int) (string, string, any) {
+		return "POST", "/api/streams", map[string]any{"room": fmt.Sprintf("bench-%d", i), "userId": "u", "role": "publisher",
+			"idempotencyKey": fmt.Sprintf("bench-key-%d-%d", time.Now().UnixNano(), i)}
+	})
+}
+
+// BenchmarkHeartbeat is POST /api/streams/{id}/heartbeat on the live streams.
+func BenchmarkHeartbeat(b *testing.B) {
+	e, ids := benchEnv(b)
+	benchRequests(b, e, 200, func(i int) (string, string, any) {
+		return "POST", "/api/streams/" + ids[i%len(ids)] + "/heartbeat", nil
+	})
+}
+
+// BenchmarkReportFailure is POST /api/streams/{id}/failures on the provider
+// each live stream is on.
+func BenchmarkReportFailure(b *testing.B) {
+	e, ids := benchEnv(b)
+	on := make(map[string]string, len(ids))
+	for _, id := range ids {
+		st, err := e.store.GetStream(context.Background(), id)
+		if err != nil {
+			b.Fatal(err)
+		}
+		on[id] = st.Provider
+	}
+	benchRequests(b, e, 202, func(i int) (string, string, any) {
+		id := ids[i%len(ids)]
+		return "POST", "/api/streams/" + id + "/failures", map[string]any{"provider": on[id], "stage": "media",
+			"code": "connection_lost", "message": "media connection lost"}
+	})
+}
+
+// BenchmarkReportFailureAfterMove is POST /api/streams/{id}/failures as the
+// SDK sends it after failing over to its standby: on the provider the stream
+// has just left.
+func BenchmarkReportFailureAfterMove(b *testing.B) {
+	e, ids := benchEnv(b)
+	left := make(map[string]string, len(ids))
+	other := map[string]string{"agora": "zegocloud", "zegocloud": "agora"}
+	for _, id := range ids {
+		st, err := e.store.GetStream(context.Background(), id)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := e.store.MigrateStream(context.Background(), id, sb.TrailEntry{Provider: other[st.Provider], Reason: "bench"}, 0); err != nil {
+			b.Fatal(err)
+		}
+		left[id] = st.Provider
+	}
+	benchRequests(b, e, 202, func(i int) (string, string, any) {
+		id := ids[i%len(ids)]
+		return "POST", "/api/streams/" + id + "/failures", map[string]any{"provider": left[id], "stage": "media",
+			"code": "connection_lost", "message": "media connection lost"}
+	})
+}
+
+// BenchmarkMigrateStream is POST /api/streams/{id}/migrate, each request
+// moving a live stream to the best other provider.
+func BenchmarkMigrateStream(b *testing.B) {
+	e, ids := benchEnv(b)
+	benchRequests(b, e, 200, func(i int) (string, string, any) {
+		return "POST", "/api/streams/" + ids[i%len(ids)] + "/migrate", map[string]any{"reason": "bench"}
+	})
+}
+
+// BenchmarkEndStream is POST /api/streams/{id}/end on live streams, each
+// ended once (more live streams are seeded when b.N needs them).
+func BenchmarkEndStream(b *testing.B) {
+	e, ids := benchEnv(b)
+	if b.N > len(ids) {
+		if _, err := seed.Run(context.Background(), e.store, seed.Options{Active: b.N - len(ids),
+			Providers: []string{"agora", "zegocloud"}, Owners: []string{"token:" + benchClientID}, Seed: 3}); err != nil {
+			b.Fatal(err)
+		}
+		ids = liveIDs(b, e)
+	}
+	benchRequests(b, e, 200, func(i int) (string, string, any) {
+		return "POST", "/api/streams/" + ids[i] + "/end", nil
+	})
+}
+
+// BenchmarkMigrateMovedAt is POST /api/streams/{id}/migrate as the SDK sends
+// it after failing over to its standby: the move has happened (movedAt), to
+// the other provider.
+func BenchmarkMigrateMovedAt(b *testing.B) {
+	e, ids := benchEnv(b)
+	on := make([]atomic.Value, len(ids))
+	for k, id := range ids {
+		st, err := e.store.GetStream(context.Background(), id)
+		if err != nil {
+			b.Fatal(err)
+		}
+		on[k].Store(st.Provider)
+	}
+	other := map[string]string{"agora": "zegocloud", "zegocloud": "agora"}
+	benchRequests(b, e, 200, func(i int) (string, string, any) {
+		k := i % len(ids)
+		to := other[on[k].Load().(string)]
+		on[k].Store(to)
+		return "POST", "/api/streams/" + ids[k] + "/migrate", map[string]any{"to": to, "reason": "standby: media error",
+			"movedAt": time.Now().UTC().Format(time.RFC3339Nano)}
+	})
+}
