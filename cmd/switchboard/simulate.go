@@ -49,7 +49,11 @@ func (c simConfig) spec(n, first int) simSpec {
 	return simSpec{
 		Server: c.server, Token: c.token, Streams: n, FirstIndex: first,
 		FailProvider: c.failProvider, FailMode: c.failMode, FailShare: c.failShare, SlowDelay: c.slowDelay,
-		Watchdog: c.watchdog, Heartbeat: c.heartbeat, ConnectDelay: c.connectDelay, StartConcurrency: c.startConcurrency, LogLevel: c.logLevel,
+		Watchdog: c.watchdog, Heartbeat: c.heartbeat, ConnectDelay: c.connectDelay, LogLevel: c.logLevel,
+		// The starts in flight are shared out, so that more processes do
+		// not mean more load on the server (whose admission control would
+		// shed the excess).
+		StartConcurrency: max(c.startConcurrency/c.procs, 1),
 	}
 }
 
@@ -152,7 +156,7 @@ func simulate(ctx context.Context, args []string, getenv func(string) string, st
 	fs.DurationVar(&cfg.heartbeat, "heartbeat", 30*time.Second, "interval of each stream's heartbeats (the SDK's default)")
 	fs.DurationVar(&cfg.strandedAfter, "stranded-after", 10*time.Second, "a stream longer than this in FailingOver/Reconnecting counts as stranded")
 	fs.DurationVar(&cfg.connectDelay, "connect-delay", 20*time.Millisecond, "time a simulated connect takes")
-	fs.IntVar(&cfg.startConcurrency, "start-concurrency", 32, "stream starts in flight at once, per process")
+	fs.IntVar(&cfg.startConcurrency, "start-concurrency", 64, "stream starts in flight at once, shared out among the processes (at least 1 each)")
 	fs.BoolVar(&asJSON, "json", false, "print the summary as one JSON object on the last line")
 	fs.StringVar(&cfg.logLevel, "log-level", "warn", "SDK log level: debug, info, warn, error")
 	if err := fs.Parse(args); err != nil {

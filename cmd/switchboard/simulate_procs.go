@@ -120,10 +120,7 @@ func (f *procFleet) start(ctx context.Context) ([]simLive, error) {
 	}
 	first := 0
 	for i := range f.cfg.procs {
-		n := f.cfg.streams / f.cfg.procs
-		if i < f.cfg.streams%f.cfg.procs {
-			n++
-		}
+		n := simShare(f.cfg.streams, f.cfg.procs, i)
 		spec := f.cfg.spec(n, first)
 		spec.Worker = i + 1
 		w, err := f.spawn(exe, i+1, spec)
@@ -145,6 +142,15 @@ func (f *procFleet) start(ctx context.Context) ([]simLive, error) {
 		lives[i] = *msg.Live
 	}
 	return lives, nil
+}
+
+// simShare is the number of streams, of total, that process i of procs runs.
+func simShare(total, procs, i int) int {
+	n := total / procs
+	if i < total%procs {
+		n++
+	}
+	return n
 }
 
 func (f *procFleet) spawn(exe string, i int, spec simSpec) (*simWorkerProc, error) {

@@ -181,6 +181,26 @@ func TestSummarize(t *testing.T) {
 	}
 }
 
+// TestSimShares: streams and start slots are shared out among processes.
+func TestSimShares(t *testing.T) {
+	total := 0
+	for i := range 4 {
+		n := simShare(10, 4, i)
+		if n != 3 && n != 2 {
+			t.Errorf("process %d of 4 runs %d of 10 streams", i, n)
+		}
+		total += n
+	}
+	if total != 10 {
+		t.Errorf("4 processes run %d of 10 streams", total)
+	}
+	for _, tt := range []struct{ procs, conc, want int }{{1, 64, 64}, {4, 64, 16}, {64, 64, 1}, {8, 4, 1}} {
+		if got := (simConfig{procs: tt.procs, startConcurrency: tt.conc}).spec(1, 0).StartConcurrency; got != tt.want {
+			t.Errorf("%d starts in flight over %d processes: %d each, want %d", tt.conc, tt.procs, got, tt.want)
+		}
+	}
+}
+
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
