@@ -74,7 +74,7 @@ type simResult struct {
 	StrandedMaxMs  float64  `json:"strandedMaxMs"`  // the longest stretch a stream spent in FailingOver/Reconnecting
 	GapMs          gapStats `json:"gapMs"`          // Migrated.Gap of the moves after the failure
 	RecoveryMs     gapStats `json:"recoveryMs"`     // from the failure to Live elsewhere, of the streams it hit
-	MovesPerSecond float64  `json:"movesPerSecond"` // moves after the failure / time from the failure to the last move
+	MovesPerSecond float64  `json:"movesPerSecond"` // streams moved / time from the failure to the last of them reaching Live elsewhere
 }
 
 // gapStats are durations in milliseconds (nearest-rank percentiles).
@@ -315,8 +315,7 @@ func runSimulation(ctx context.Context, cfg simConfig, stderr io.Writer) (simRes
 func summarize(cfg simConfig, plan simPlan, reports []simReport) simResult {
 	res := simResult{Procs: cfg.procs, FailProvider: cfg.failProvider, FailMode: cfg.failMode}
 	var gaps, recoveries []time.Duration
-	var lastMove int64
-	moves := 0
+	var lastMove int64 // the last stream's first move after the failure
 	for _, rep := range reports {
 		res.Dropped += rep.Dropped
 		for _, s := range rep.Streams {
@@ -327,11 +326,10 @@ func summarize(cfg simConfig, plan simPlan, reports []simReport) simResult {
 				if m.At < plan.FailAt {
 					continue // before the failure: not one of its moves
 				}
-				moves++
 				gaps = append(gaps, time.Duration(m.GapNs))
-				lastMove = max(lastMove, m.At)
 				if !moved && m.To != cfg.failProvider {
 					moved = true
+					lastMove = max(lastMove, m.At)
 					if s.Hit && plan.FailAt > 0 {
 						recoveries = append(recoveries, time.Duration(m.At-plan.FailAt))
 					}
@@ -355,7 +353,7 @@ func summarize(cfg simConfig, plan simPlan, reports []simReport) simResult {
 	res.GapMs = percentiles(gaps)
 	res.RecoveryMs = percentiles(recoveries)
 	if plan.FailAt > 0 && lastMove > plan.FailAt {
-		res.MovesPerSecond = math.Round(float64(moves)/time.Duration(lastMove-plan.FailAt).Seconds()*10) / 10
+		res.MovesPerSecond = math.Round(float64(res.Moved)/time.Duration(lastMove-plan.FailAt).Seconds()*10) / 10
 	}
 	return res
 }
