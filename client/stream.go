@@ -32,6 +32,12 @@ const (
 	standbyRefreshSpread = 3 * time.Second
 )
 
+// reportMaxBackoff caps the backoff between attempts to report a move (unless
+// the server asks for longer with Retry-After): a move report is small, and
+// once a control plane is back from an outage it should learn of the moves
+// within seconds, not after the SDK's general 30 s cap.
+const reportMaxBackoff = 5 * time.Second
+
 // maxUnreported bounds the moves a stream keeps to report while the control
 // plane cannot be reached.
 const maxUnreported = 16
@@ -569,7 +575,7 @@ func (s *Stream) report(ctx context.Context, id, provider string, err error) {
 	if errors.Is(err, context.DeadlineExceeded) {
 		stage = "timeout"
 	}
-	if rerr := s.c.reportFailure(ctx, id, failureBody{Provider: provider, Stage: stage, Code: code, Message: err.Error()}); rerr != nil {
+	if rerr := s.c.reportFailure(ctx, id, failureBody{Provider: provider, Stage: stage, Code: code, Message: err.Error()}); rerr != nil && ctx.Err() == nil {
 		s.c.log.Warn("report failure", "stream_id", id, "provider", provider, "err", rerr.Error())
 	}
 }
@@ -883,13 +889,20 @@ func (s *Stream) sendReport(r moveReport) {
 	var slot retrySlot
 	defer slot.free()
 	var lastErr error
+	// n counts the attempts made: a retry the budget refuses waits the same
+	// backoff again, without pushing it further out.
 	for n := 0; ; n++ {
 		if n > 0 {
 			cfg, _ := c.Config()
-			if !sleep(s.ctx, retryDelay(lastErr, cfg.RetryBackoff, n)) {
+			d := retryDelay(lastErr, cfg.RetryBackoff, n)
+			if ra := retryAfterOf(lastErr); ra < reportMaxBackoff {
+				d = min(d, reportMaxBackoff)
+			}
+			if !sleep(s.ctx, d) {
 				return
 			}
 			if !slot.take(c.budget) {
+				n--
 				continue
 			}
 		}

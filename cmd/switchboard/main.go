@@ -47,8 +47,8 @@ Usage:
   switchboard tokens create|list|revoke
   switchboard check [name]                  probe providers now
   switchboard token agora|zegocloud|livekit mint a join token offline
-  switchboard simulate --server URL --token T --streams N --duration D
-                   [--fail-provider NAME --fail-at D] [--json]
+  switchboard simulate --server URL --token T --streams N [--procs P] --duration D
+                   [--fail-provider NAME --fail-at D --fail-mode kill|hang|slow|auth|partial] [--json]
                                             simulated apps streaming through the SDK
   switchboard demo [--addr ...] [--chaos]   the whole system on loopback, with fake providers
   switchboard seed --db DSN --ended N [--active M] [--providers a,b,c]
