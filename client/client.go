@@ -327,10 +327,12 @@ func (c *Client) forgive(provider string) {
 }
 
 // exclude lists the providers the control plane must not assign this Client's
-// streams to, nor put their standby on: the kinds it has no engine for, those
-// in failed, and those whose media failed on it recently (at most 64, the
-// server's limit).
-func (c *Client) exclude(failed map[string]bool) []string {
+// streams to, nor put their standby on: the kinds it has no engine for and
+// those in failed; with avoided, also those whose media failed on it recently
+// (at most 64, the server's limit). Avoidance is a preference for standbys
+// only: a stream that asks the control plane for a new assignment takes a
+// provider that failed half a minute ago rather than none.
+func (c *Client) exclude(failed map[string]bool, avoided bool) []string {
 	cfg, _ := c.Config()
 	out := c.withoutEngine(cfg)
 	for name := range failed {
@@ -338,14 +340,16 @@ func (c *Client) exclude(failed map[string]bool) []string {
 			out = append(out, name)
 		}
 	}
-	c.mu.Lock()
-	now := time.Now()
-	for name, until := range c.avoidUntil {
-		if now.Before(until) && !slices.Contains(out, name) {
-			out = append(out, name)
+	if avoided {
+		c.mu.Lock()
+		now := time.Now()
+		for name, until := range c.avoidUntil {
+			if now.Before(until) && !slices.Contains(out, name) {
+				out = append(out, name)
+			}
 		}
+		c.mu.Unlock()
 	}
-	c.mu.Unlock()
 	slices.Sort(out)
 	if len(out) > 64 {
 		out = out[:64]

@@ -183,3 +183,25 @@ func TestRetryAfterIsHonoured(t *testing.T) {
 		}
 	}
 }
+
+// A provider whose media failed is kept out of standbys for a while, but a
+// stream that has nowhere else to go still moves back to it once it works
+// again: avoidance is a preference, not a ban.
+func TestRecentlyFailedProviderStillTakesAStreamWithNowhereElseToGo(t *testing.T) {
+	e := newEnv(t, settings())
+	c := e.newClient()
+	s := mustStart(t, c, "room-back")
+	e.eng.Down(primary, true)
+	e.eng.Fail(primary)
+	if m := nextState[client.Migrated](t, s); m.To != backup {
+		t.Fatalf("first move to %s, want %s", m.To, backup)
+	}
+	waitFor(t, "the move to be reported", func() bool { return e.stream(s.ID()).Provider == backup })
+	e.eng.Down(primary, false) // back, though its failure is recent
+	e.eng.Down(fakes.LiveKit, true)
+	e.eng.Down(backup, true)
+	e.eng.Fail(backup)
+	if m := nextState[client.Migrated](t, s); m.To != primary {
+		t.Fatalf("second move to %s, want back to %s", m.To, primary)
+	}
+}

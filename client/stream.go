@@ -480,7 +480,7 @@ func (s *Stream) startAttempts(ctx context.Context, cfg Config, body startBody) 
 		case failed[a.Provider.Name]:
 			to := s.pick(g.fallbacks, failed)
 			ng, err := c.migrateStream(ctx, a.StreamID, migrateBody{To: to, Reason: "start failed on " + a.Provider.Name,
-				Exclude: c.exclude(failed)})
+				Exclude: c.exclude(failed, false)})
 			if err != nil {
 				lastErr = err
 				if to != "" && isStatus(err, http.StatusBadRequest, http.StatusConflict) {
@@ -760,7 +760,7 @@ func (s *Stream) move(t trigger) error {
 		if !planned {
 			to = s.pick(fallbacks, failed)
 		}
-		ng, err := c.migrateStream(ctx, s.id, migrateBody{To: to, Reason: t.reason, Exclude: c.exclude(failed)})
+		ng, err := c.migrateStream(ctx, s.id, migrateBody{To: to, Reason: t.reason, Exclude: c.exclude(failed, false)})
 		if err != nil {
 			lastErr = err
 			switch {
@@ -907,7 +907,7 @@ func (s *Stream) sendReport(r moveReport) {
 			}
 		}
 		at := r.at
-		g, err := c.migrateStream(s.ctx, s.id, migrateBody{To: r.to, Reason: r.reason, MovedAt: &at, Exclude: c.exclude(nil)})
+		g, err := c.migrateStream(s.ctx, s.id, migrateBody{To: r.to, Reason: r.reason, MovedAt: &at, Exclude: c.exclude(nil, true)})
 		if err == nil {
 			s.mu.Lock()
 			if s.a.Provider.Name == g.a.Provider.Name {
@@ -1023,7 +1023,7 @@ func (s *Stream) heartbeats() {
 
 // heartbeat sends one heartbeat and keeps the standby it answers.
 func (s *Stream) heartbeat() {
-	ans, err := s.c.heartbeatStream(s.ctx, s.id, heartbeatBody{Exclude: s.c.exclude(nil)})
+	ans, err := s.c.heartbeatStream(s.ctx, s.id, heartbeatBody{Exclude: s.c.exclude(nil, true)})
 	if err != nil {
 		if s.ctx.Err() == nil {
 			s.c.log.Warn("heartbeat failed", "stream_id", s.id, "err", err.Error())
