@@ -419,10 +419,11 @@ func TestRetryBudgetCountsEachRetryOnce(t *testing.T) {
 		want     []int
 	}{
 		{"start", false, []int{0, 1, 1}},
-		// The standby and the control plane's first choice are not retries;
-		// the retries that follow find no provider left that has not failed
-		// (the client excludes them), so they connect nothing.
-		{"failover", true, []int{0, 0}},
+		// The standby and the control plane's first choice (the standby's
+		// provider again, with a fresh token) are not retries; the retry on the
+		// third provider counts once; after it no provider is left that has
+		// not failed (the client excludes them), so nothing more connects.
+		{"failover", true, []int{0, 0, 1}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

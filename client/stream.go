@@ -129,6 +129,7 @@ type Stream struct {
 	// oldest first; reporting says a goroutine is reporting them.
 	unreported []moveReport
 	reporting  bool
+	reportMu   sync.Mutex    // held while a move is reported: one report at a time, in order
 	hbKick     chan struct{} // asks for an early heartbeat, to renew the standby
 }
 
@@ -727,9 +728,15 @@ func (s *Stream) move(t trigger) error {
 				s.reportMove(r)
 				return nil
 			}
-			failed[sa.Provider.Name] = true
+			// The provider is not marked failed: the control plane may still
+			// assign it with a fresh token (a server just restarted may refuse
+			// a token minted before, or be slow to its first connect).
 			c.log.Warn("standby connect failed: asking the control plane", "stream_id", s.id, "provider", sa.Provider.Name, "err", err.Error())
 		}
+	}
+	// The control plane must know where the stream is before it moves it.
+	if err := s.flushReports(ctx); err != nil && ctx.Err() == nil {
+		c.log.Warn("report of an earlier move failed: asking the control plane anyway", "stream_id", s.id, "err", err.Error())
 	}
 	cfg, _ := c.Config()
 	attempts := max(cfg.MaxRetries, 1)
@@ -858,40 +865,19 @@ func (s *Stream) reportMove(r moveReport) {
 // reportMoves reports the queued moves, oldest first, until none is left or
 // the stream ends.
 func (s *Stream) reportMoves() {
-	for {
-		s.mu.Lock()
-		if len(s.unreported) == 0 || s.ctx.Err() != nil {
-			s.reporting = false
-			s.mu.Unlock()
-			return
-		}
-		r := s.unreported[0]
-		s.mu.Unlock()
-		s.sendReport(r)
-		s.mu.Lock()
-		if len(s.unreported) > 0 && s.unreported[0] == r {
-			s.unreported = s.unreported[1:]
-		}
-		s.mu.Unlock()
-	}
-}
-
-// sendReport tells the control plane about a move made already, retrying
-// with jittered backoff (and the server's Retry-After) under the retry budget
-// until it is recorded, refused or the stream ends; then it reports the
-// failure that caused the move. The first attempt waits a random part of a
-// second, so that the reports of a mass failover come spread out.
-func (s *Stream) sendReport(r moveReport) {
 	c := s.c
+	// The first attempt waits a random part of a second, so that the reports
+	// of a mass failover come spread out.
 	if !sleep(s.ctx, time.Duration(rand.Int64N(int64(reportSpread)))) {
+		s.stopReporting()
 		return
 	}
 	var slot retrySlot
 	defer slot.free()
 	var lastErr error
-	// n counts the attempts made: a retry the budget refuses waits the same
-	// backoff again, without pushing it further out.
-	for n := 0; ; n++ {
+	// n counts the attempts that failed in a row: a retry the budget refuses
+	// waits the same backoff again, without pushing it further out.
+	for n := 0; ; {
 		if n > 0 {
 			cfg, _ := c.Config()
 			d := retryDelay(lastErr, cfg.RetryBackoff, n)
@@ -899,36 +885,110 @@ func (s *Stream) sendReport(r moveReport) {
 				d = min(d, reportMaxBackoff)
 			}
 			if !sleep(s.ctx, d) {
+				s.stopReporting()
 				return
 			}
 			if !slot.take(c.budget) {
-				n--
 				continue
 			}
 		}
-		at := r.at
-		g, err := c.migrateStream(s.ctx, s.id, migrateBody{To: r.to, Reason: r.reason, MovedAt: &at, Exclude: c.exclude(nil, true)})
-		if err == nil {
-			s.mu.Lock()
-			if s.a.Provider.Name == g.a.Provider.Name {
-				s.fallbacks, s.standby = g.fallbacks, c.usableStandby(g.standby)
-			}
+		more, err := s.reportNext(s.ctx)
+		switch {
+		case s.ctx.Err() != nil:
+			s.stopReporting()
+			return
+		case err != nil:
+			lastErr = err
+			n++
+		case !more:
+			return
+		default:
+			n, lastErr = 0, nil
+		}
+	}
+}
+
+// stopReporting marks that no goroutine reports the stream's moves.
+func (s *Stream) stopReporting() {
+	s.mu.Lock()
+	s.reporting = false
+	s.mu.Unlock()
+}
+
+// reportNext makes one attempt at reporting the oldest unreported move, and
+// says whether more remain (false once none is left: reporting has then
+// stopped). A report the server refuses is dropped.
+func (s *Stream) reportNext(ctx context.Context) (more bool, err error) {
+	s.reportMu.Lock()
+	defer s.reportMu.Unlock()
+	s.mu.Lock()
+	if len(s.unreported) == 0 {
+		s.reporting = false
+		s.mu.Unlock()
+		return false, nil
+	}
+	r := s.unreported[0]
+	s.mu.Unlock()
+	err = s.sendReport(ctx, r)
+	if err != nil && retryable(err) {
+		return true, err
+	}
+	s.mu.Lock()
+	s.unreported = s.unreported[1:]
+	more = len(s.unreported) > 0
+	if !more {
+		s.reporting = false
+	}
+	s.mu.Unlock()
+	return more, nil
+}
+
+// flushReports reports, now and in order, the moves not reported yet: the
+// control plane must know where the stream is before it is asked to move it
+// again. It returns the first error; what is left stays queued.
+func (s *Stream) flushReports(ctx context.Context) error {
+	s.reportMu.Lock()
+	defer s.reportMu.Unlock()
+	for {
+		s.mu.Lock()
+		if len(s.unreported) == 0 {
 			s.mu.Unlock()
-			c.log.Debug("move reported", "stream_id", s.id, "from", r.from, "to", r.to, "late_ms", time.Since(r.at).Milliseconds())
-			break
+			return nil
 		}
-		if s.ctx.Err() != nil {
-			return
+		r := s.unreported[0]
+		s.mu.Unlock()
+		if err := s.sendReport(ctx, r); err != nil && retryable(err) {
+			return err
 		}
-		lastErr = err
-		if !retryable(err) {
+		s.mu.Lock()
+		s.unreported = s.unreported[1:]
+		s.mu.Unlock()
+	}
+}
+
+// sendReport tells the control plane about a move made already and, once it
+// is recorded, reports the failure that caused it (off this path). s.reportMu
+// must be held, so that reports reach the server in the order of the moves.
+func (s *Stream) sendReport(ctx context.Context, r moveReport) error {
+	c := s.c
+	at := r.at
+	g, err := c.migrateStream(ctx, s.id, migrateBody{To: r.to, Reason: r.reason, MovedAt: &at, Exclude: c.exclude(nil, true)})
+	if err != nil {
+		if !retryable(err) && ctx.Err() == nil {
 			c.log.Warn("move report refused", "stream_id", s.id, "from", r.from, "to", r.to, "err", err.Error())
-			return
 		}
+		return err
 	}
+	s.mu.Lock()
+	if s.a.Provider.Name == g.a.Provider.Name {
+		s.fallbacks, s.standby = g.fallbacks, c.usableStandby(g.standby)
+	}
+	s.mu.Unlock()
+	c.log.Debug("move reported", "stream_id", s.id, "from", r.from, "to", r.to, "late_ms", time.Since(r.at).Milliseconds())
 	if r.media != nil {
-		s.report(s.ctx, s.id, r.from, *r.media)
+		s.wg.Go(func() { s.report(s.ctx, s.id, r.from, *r.media) })
 	}
+	return nil
 }
 
 // stuck records that a rebalance could not move the stream to provider, so
