@@ -251,9 +251,20 @@ func (s *Store) writeOnce(ctx context.Context, fn func(tx *sql.Tx) error) error 
 	}
 	if err := fn(tx); err != nil {
 		tx.Rollback()
-		return err
+		return txErr(ctx, err)
 	}
-	return tx.Commit()
+	return txErr(ctx, tx.Commit())
+}
+
+// txErr is err, or the context's error when ctx ending rolled the
+// transaction back: database/sql then answers later statements with
+// sql.ErrTxDone, which would otherwise read as an internal error rather than
+// as a request its client cancelled.
+func txErr(ctx context.Context, err error) error {
+	if errors.Is(err, sql.ErrTxDone) && ctx.Err() != nil {
+		return fmt.Errorf("%w (%w)", ctx.Err(), err)
+	}
+	return err
 }
 
 // read runs fn in a read transaction, for reads that need one snapshot.
@@ -264,9 +275,9 @@ func (s *Store) read(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	}
 	defer tx.Rollback()
 	if err := fn(tx); err != nil {
-		return err
+		return txErr(ctx, err)
 	}
-	return tx.Commit()
+	return txErr(ctx, tx.Commit())
 }
 
 // q rebinds a query for the store's dialect.
