@@ -70,6 +70,12 @@ func BenchmarkStartStream(b *testing.B) {
 	})
 	elapsed := time.Since(start)
 	b.StopTimer()
+	reportLatencies(b, lat, elapsed, "streams/s")
+}
+
+// reportLatencies closes lat, the latencies each parallel worker measured, and
+// reports the rate (in unit) and the 99th percentile; it returns the count.
+func reportLatencies(b *testing.B, lat chan []time.Duration, elapsed time.Duration, unit string) int {
 	close(lat)
 	var all []time.Duration
 	for l := range lat {
@@ -77,7 +83,8 @@ func BenchmarkStartStream(b *testing.B) {
 	}
 	slices.Sort(all)
 	if len(all) > 0 {
-		b.ReportMetric(float64(len(all))/elapsed.Seconds(), "streams/s")
+		b.ReportMetric(float64(len(all))/elapsed.Seconds(), unit)
 		b.ReportMetric(float64(all[(len(all)*99)/100].Microseconds())/1000, "p99-ms")
 	}
+	return len(all)
 }

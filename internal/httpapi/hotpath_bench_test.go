@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -188,18 +187,10 @@ func benchRequests(b *testing.B, e *testEnv, want int, req func(i int) (method, 
 	})
 	elapsed, cpu := time.Since(start), cpuTime()-cpu
 	b.StopTimer()
-	close(lat)
-	var all []time.Duration
-	for l := range lat {
-		all = append(all, l...)
-	}
-	slices.Sort(all)
-	if len(all) > 0 {
-		b.ReportMetric(float64(len(all))/elapsed.Seconds(), "req/s")
-		b.ReportMetric(float64(all[(len(all)*99)/100].Microseconds())/1000, "p99-ms")
+	if n := reportLatencies(b, lat, elapsed, "req/s"); n > 0 {
 		// The CPU the process (client and server) spent per request: unlike
 		// the rates, it hardly moves with the load of other processes.
-		b.ReportMetric(float64(cpu.Microseconds())/float64(len(all)), "cpu-µs/op")
+		b.ReportMetric(float64(cpu.Microseconds())/float64(n), "cpu-µs/op")
 	}
 }
 
