@@ -216,11 +216,7 @@ type heartbeatBody struct {
 
 // heartbeatAnswer is the part of a heartbeat answer the SDK uses.
 type heartbeatAnswer struct {
-	ID       string       `json:"id"`
-	Room     string       `json:"room"`
-	UserID   string       `json:"userId"`
-	Role     string       `json:"role"`
-	Provider string       `json:"provider"`
+	Provider string       `json:"provider"` // where the server has the stream
 	Standby  *wireStandby `json:"standby"`
 }
 
