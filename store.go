@@ -133,8 +133,10 @@ type HealthStore interface {
 	DailyRollups(ctx context.Context, name string, from, to time.Time) ([]Rollup, error)
 	// RecentLatencies returns the latencies in ms of the raw results since t.
 	RecentLatencies(ctx context.Context, name string, since time.Time) ([]int64, error)
-	// CompactHistory folds the hourly rollups of days before day into daily
-	// rollups, and deletes raw results older than keepRaw.
+	// CompactHistory folds the hourly rollups of the complete UTC days before
+	// day into daily rollups (running it again gives the same result), deletes
+	// hourly rollups more than 35 days older than day, and deletes the raw
+	// results from before keepRawBefore.
 	CompactHistory(ctx context.Context, day time.Time, keepRawBefore time.Time) error
 }
 

@@ -160,9 +160,11 @@ type StreamStore interface {
 	// segment on the old provider ends, one on e.Provider starts, the trail gets
 	// e. maxActive as in StartStream. EConflict when ended.
 	MigrateStream(ctx context.Context, id string, e TrailEntry, maxActive int) (Stream, error)
-	// EndStream ends an active stream at at with reason. Ending an ended stream
-	// returns it unchanged (idempotent).
-	EndStream(ctx context.Context, id string, at time.Time, reason string) (Stream, error)
+	// EndStream ends an active stream at at with reason, and reports whether
+	// this call ended it. Ending an ended stream returns it unchanged and
+	// ended false (idempotent), so that of concurrent calls, and of a call
+	// and AbandonStale, exactly one ends the stream.
+	EndStream(ctx context.Context, id string, at time.Time, reason string) (st Stream, ended bool, err error)
 	// AbandonStale ends every active stream whose last heartbeat is before
 	// cutoff, at its last heartbeat, with reason EndAbandoned.
 	AbandonStale(ctx context.Context, cutoff time.Time) ([]Stream, error)

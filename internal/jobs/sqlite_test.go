@@ -107,7 +107,7 @@ func TestSQLiteStore(t *testing.T) {
 
 	// 90 audio minutes, ended by the client.
 	start("audio", sb.QualityAudio, at(11, 15, 10, 0))
-	if _, err := st.EndStream(ctx, "audio", at(11, 15, 11, 30), sb.EndClient); err != nil {
+	if _, _, err := st.EndStream(ctx, "audio", at(11, 15, 11, 30), sb.EndClient); err != nil {
 		t.Fatal(err)
 	}
 	// 1000 hd minutes (06:00 to 22:40), then silence.

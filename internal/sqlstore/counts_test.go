@@ -110,7 +110,7 @@ func testCountsBackfill(t *testing.T, dsn string, raw func() (*Store, error)) {
 		t.Errorf("TotalStreams = %v, want %v", total, want)
 	}
 	// And they go on from there.
-	if _, err := s.EndStream(ctx, "y", at.Add(time.Minute), switchboard.EndClient); err != nil {
+	if _, _, err := s.EndStream(ctx, "y", at.Add(time.Minute), switchboard.EndClient); err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := s.ActiveCounts(ctx); !reflect.DeepEqual(got, map[string]int64{"b": 1}) {

@@ -593,15 +593,20 @@ func (s *Store) endStream(ctx context.Context, tx *sql.Tx, st switchboard.Stream
 
 // EndStream ends the active stream id at at (the clock's time when zero, and
 // never before the stream started) with reason (EndClient when empty): its
-// segment closes with that reason and the trail gets an end entry. Ending an
-// ended stream returns it unchanged. Errors: ENotFound.
-func (s *Store) EndStream(ctx context.Context, id string, at time.Time, reason string) (switchboard.Stream, error) {
+// segment closes with that reason and the trail gets an end entry. It reports
+// whether this call ended the stream: ending an ended stream returns it
+// unchanged and false. Errors: ENotFound.
+func (s *Store) EndStream(ctx context.Context, id string, at time.Time, reason string) (switchboard.Stream, bool, error) {
 	at = s.nowOr(at)
 	if reason == "" {
 		reason = switchboard.EndClient
 	}
-	var st switchboard.Stream
+	var (
+		st    switchboard.Stream
+		ended bool
+	)
 	err := s.write(ctx, func(tx *sql.Tx) error {
+		ended = false // write may run fn again
 		var err error
 		if st, err = s.lockStream(ctx, tx, id); err != nil || st.Status != switchboard.StreamActive {
 			return err
@@ -609,12 +614,16 @@ func (s *Store) EndStream(ctx context.Context, id string, at time.Time, reason s
 		if st, err = s.endStream(ctx, tx, st, at, reason); err != nil {
 			return err
 		}
-		return s.addCounts(ctx, tx, countChange{provider: st.Provider, active: -1})
+		if err := s.addCounts(ctx, tx, countChange{provider: st.Provider, active: -1}); err != nil {
+			return err
+		}
+		ended = true
+		return nil
 	})
 	if err != nil {
-		return switchboard.Stream{}, wrap("end stream", err)
+		return switchboard.Stream{}, false, wrap("end stream", err)
 	}
-	return st, nil
+	return st, ended, nil
 }
 
 // AbandonStale ends, in one transaction, every active stream whose last

@@ -49,6 +49,7 @@ func RunStreams(t *testing.T, open func(t *testing.T) StreamStoreUnderTest) {
 		{"ConcurrentStart", testConcurrentStart},
 		{"ConcurrentIdempotentStart", testConcurrentIdempotentStart},
 		{"ConcurrentMigrateEnd", testConcurrentMigrateEnd},
+		{"ConcurrentEnd", testConcurrentEnd},
 		{"ConcurrentMigrateCapacity", testConcurrentMigrateCapacity},
 		{"ImportStreams", testImportStreams},
 		{"StreamWasOn", testStreamWasOn},
@@ -120,7 +121,7 @@ func mustMigrate(t *testing.T, s StreamStoreUnderTest, id, to string, at time.Ti
 
 func mustEnd(t *testing.T, s StreamStoreUnderTest, id string, at time.Time) switchboard.Stream {
 	t.Helper()
-	st, err := s.EndStream(context.Background(), id, at, switchboard.EndClient)
+	st, _, err := s.EndStream(context.Background(), id, at, switchboard.EndClient)
 	if err != nil {
 		t.Fatalf("EndStream(%s): %v", id, err)
 	}
@@ -411,7 +412,7 @@ func testStreamsNotFound(t *testing.T, s StreamStoreUnderTest) {
 			_, err := s.MigrateStream(ctx, "missing", switchboard.TrailEntry{At: s0, Kind: switchboard.TrailMigrate, Provider: "zego"}, 0)
 			return err
 		}},
-		{"EndStream", func() error { _, err := s.EndStream(ctx, "missing", s0, switchboard.EndClient); return err }},
+		{"EndStream", func() error { _, _, err := s.EndStream(ctx, "missing", s0, switchboard.EndClient); return err }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -552,9 +553,9 @@ func testEndStream(t *testing.T, s StreamStoreUnderTest) {
 	ctx := context.Background()
 	st := mustStart(t, s, newStream("end", "agora", "o", s0), 0)
 	at := s0.Add(30 * time.Minute).In(time.FixedZone("X", 7200))
-	got, err := s.EndStream(ctx, "end", at, switchboard.EndClient)
-	if err != nil {
-		t.Fatalf("EndStream: %v", err)
+	got, endedNow, err := s.EndStream(ctx, "end", at, switchboard.EndClient)
+	if err != nil || !endedNow {
+		t.Fatalf("EndStream = %v, %v; want ended by this call", endedNow, err)
 	}
 	want := ended(st, at, switchboard.EndClient)
 	equalStream(t, got, want)
@@ -571,9 +572,9 @@ func testEndStream(t *testing.T, s StreamStoreUnderTest) {
 	}
 
 	// Idempotent: a second end changes nothing.
-	again, err := s.EndStream(ctx, "end", s0.Add(time.Hour), switchboard.EndAbandoned)
-	if err != nil {
-		t.Fatalf("second EndStream: %v", err)
+	again, endedNow, err := s.EndStream(ctx, "end", s0.Add(time.Hour), switchboard.EndAbandoned)
+	if err != nil || endedNow {
+		t.Fatalf("second EndStream = %v, %v; want not ended by this call", endedNow, err)
 	}
 	equalStream(t, again, want)
 	equalStream(t, mustStream(t, s, "end"), want)
@@ -583,7 +584,7 @@ func testEndStream(t *testing.T, s StreamStoreUnderTest) {
 
 	// An end before the start (a skewed clock) ends at the start.
 	st2 := mustStart(t, s, newStream("early", "agora", "o", s0), 0)
-	got, err = s.EndStream(ctx, "early", s0.Add(-time.Minute), switchboard.EndClient)
+	got, _, err = s.EndStream(ctx, "early", s0.Add(-time.Minute), switchboard.EndClient)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1151,7 +1152,7 @@ func testConcurrentMigrateEnd(t *testing.T, s StreamStoreUnderTest) {
 			}
 		})
 		wg.Go(func() {
-			if _, err := s.EndStream(ctx, id, s0.Add(2*time.Minute), switchboard.EndClient); err != nil {
+			if _, _, err := s.EndStream(ctx, id, s0.Add(2*time.Minute), switchboard.EndClient); err != nil {
 				errs <- fmt.Errorf("EndStream(%s): %w", id, err)
 			}
 		})
@@ -1202,6 +1203,64 @@ func testConcurrentMigrateEnd(t *testing.T, s StreamStoreUnderTest) {
 	// Every stream ran two minutes, split between a and b at one minute when it moved.
 	if a, b := us["a"].Seconds[switchboard.QualityHD], us["b"].Seconds[switchboard.QualityHD]; !approx(a, float64(n*120-m*60)) || !approx(b, float64(m*60)) {
 		t.Errorf("seconds on a %v, on b %v; want %v and %v", a, b, n*120-m*60, m*60)
+	}
+}
+
+// Of two EndStream calls at once, and of an EndStream and AbandonStale at
+// once, exactly one ends each stream: the caller that publishes
+// stream.ended relies on it.
+func testConcurrentEnd(t *testing.T, s StreamStoreUnderTest) {
+	ctx := context.Background()
+	const n = 20
+	for i := range n {
+		mustStart(t, s, newStream(fmt.Sprintf("st_%02d", i), "a", "o", s0), 0)
+	}
+	endedBy := make([]atomic.Int64, n)
+	var wg sync.WaitGroup
+	errs := make(chan error, 3*n)
+	for i := range n {
+		id := fmt.Sprintf("st_%02d", i)
+		for range 2 {
+			wg.Go(func() {
+				_, ended, err := s.EndStream(ctx, id, s0.Add(time.Minute), switchboard.EndClient)
+				if err != nil {
+					errs <- fmt.Errorf("EndStream(%s): %w", id, err)
+				}
+				if ended {
+					endedBy[i].Add(1)
+				}
+			})
+		}
+	}
+	wg.Go(func() {
+		sts, err := s.AbandonStale(ctx, s0.Add(time.Hour))
+		if err != nil {
+			errs <- fmt.Errorf("AbandonStale: %w", err)
+		}
+		for _, st := range sts {
+			var i int
+			if _, err := fmt.Sscanf(st.ID, "st_%d", &i); err != nil {
+				errs <- fmt.Errorf("AbandonStale ended %s", st.ID)
+				continue
+			}
+			endedBy[i].Add(1)
+		}
+	})
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	for i := range n {
+		if got := endedBy[i].Load(); got != 1 {
+			t.Errorf("stream st_%02d was ended by %d calls, want 1", i, got)
+		}
+		if ks := trailKinds(mustTrail(t, s, fmt.Sprintf("st_%02d", i))); !slices.Equal(ks, []string{"assign", "end"}) {
+			t.Errorf("stream st_%02d: trail kinds = %v", i, ks)
+		}
+	}
+	if got := mustActiveCounts(t, s); len(got) != 0 {
+		t.Errorf("ActiveCounts = %v, want none", got)
 	}
 }
 

@@ -149,7 +149,7 @@ func TestCapacityFreedElsewhere(t *testing.T) {
 	if a := start(t, s, "r2"); a.Provider.Name != "b" {
 		t.Fatalf("a is full, stream on %s, want b", a.Provider.Name)
 	}
-	if _, err := st.EndStream(context.Background(), first.ID, time.Time{}, sb.EndAbandoned); err != nil {
+	if _, _, err := st.EndStream(context.Background(), first.ID, time.Time{}, sb.EndAbandoned); err != nil {
 		t.Fatal(err)
 	}
 	if a := start(t, s, "r3"); a.Provider.Name != "a" {

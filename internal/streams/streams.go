@@ -1042,16 +1042,17 @@ func (s *Service) moved(ctx context.Context, st sb.Stream, req MigrateRequest) (
 
 // End ends a stream. Ending an ended stream is not an error.
 func (s *Service) End(ctx context.Context, id, owner string, admin bool) (sb.Stream, error) {
-	st, err := s.own(ctx, id, owner, admin)
-	if err != nil {
+	if _, err := s.own(ctx, id, owner, admin); err != nil {
 		return sb.Stream{}, err
 	}
-	ended, err := s.store.EndStream(ctx, id, s.clock.Now(), sb.EndClient)
-	if err == nil && st.Status == sb.StreamActive {
-		s.moveLoad(ended.Provider, "")
-		s.bus.Publish(sb.Event{Type: sb.EventStreamEnded, At: s.clock.Now(), Audience: sb.RoleAdmin, Data: Lifecycle(ended, ended.EndReason)})
+	// Only the call that ended the stream tells of it: the abandoned-stream
+	// sweep, or another End, may have ended it since it was read.
+	st, ended, err := s.store.EndStream(ctx, id, s.clock.Now(), sb.EndClient)
+	if err == nil && ended {
+		s.moveLoad(st.Provider, "")
+		s.bus.Publish(sb.Event{Type: sb.EventStreamEnded, At: s.clock.Now(), Audience: sb.RoleAdmin, Data: Lifecycle(st, st.EndReason)})
 	}
-	return ended, err
+	return st, err
 }
 
 // StreamLifecycle is the Data of stream.started and stream.ended events.
