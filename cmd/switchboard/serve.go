@@ -42,7 +42,7 @@ func newLogger(w io.Writer, format, level string) *slog.Logger {
 // keyFileFor is where the credential key lives when SWITCHBOARD_SECRET_KEY is
 // not set: beside the SQLite database, or in the working directory.
 func keyFileFor(dsn string) string {
-	if path, ok := strings.CutPrefix(dsn, "sqlite:"); ok && path != ":memory:" {
+	if path, ok := sqlstore.SQLiteFile(dsn); ok {
 		return strings.TrimSuffix(path, filepath.Ext(path)) + ".key"
 	}
 	return "switchboard.key"
@@ -154,7 +154,7 @@ type app struct {
 }
 
 func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, error) {
-	if !strings.HasPrefix(cfg.DB, "sqlite:") && cfg.SecretKey == "" {
+	if !sqlstore.SingleNode(cfg.DB) && cfg.SecretKey == "" {
 		// A key file per replica would leave each unable to read the
 		// credentials the others stored.
 		return nil, errors.New("credential key: SWITCHBOARD_SECRET_KEY is required with PostgreSQL, the same on every replica")
@@ -188,14 +188,10 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, err
 		scheduler *health.Scheduler  // set below; remote provider changes reschedule it
 		svc       *streams.Service   // set below; remote provider changes refresh its snapshot
 	)
-	if store.Dialect() == "postgres" {
-		if err := replica.EnsureSchema(ctx, store.DB()); err != nil {
-			_ = store.Close()
-			return nil, err
-		}
+	if store.SupportsReplicas() {
 		id := replica.NewID()
-		leader := replica.NewLeader(store.DB(), replica.LeaderOptions{ID: id, Logger: log})
-		evs := replica.NewEvents(store.DB(), hub, replica.EventsOptions{DSN: cfg.DB, ReplicaID: id, Logger: log,
+		leader := replica.NewLeader(store, replica.LeaderOptions{ID: id, Logger: log})
+		evs := replica.NewEvents(store, hub, replica.EventsOptions{ReplicaID: id, Logger: log,
 			OnEvent: func(e switchboard.Event) {
 				if strings.HasPrefix(e.Type, "provider") {
 					scheduler.Notify()

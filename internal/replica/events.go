@@ -2,25 +2,13 @@ package replica
 
 import (
 	"context"
-	"database/sql"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
-	"strconv"
 	"sync/atomic"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/switchboardhq/switchboard"
 )
-
-// Channel is the PostgreSQL NOTIFY channel on which replicas announce events.
-const Channel = "switchboard_events"
-
-// eventsLockKey serialises inserts into switchboard_events (see Events).
-const eventsLockKey int64 = 0x5377_6974_6368_0002
 
 // Defaults for EventsOptions.
 const (
@@ -31,10 +19,29 @@ const (
 	readBatch             = 500
 )
 
+// EventLog is the log through which Events shares events: the store of a
+// database that replicas share (sqlstore.Store on PostgreSQL).
+type EventLog interface {
+	// AppendEvent appends e, published by replica, and returns its id in the
+	// log, the same on every replica. Appends are serialised, so ids become
+	// visible in increasing order, and each is announced to ListenEvents when
+	// it commits.
+	AppendEvent(ctx context.Context, replica string, e switchboard.Event) (uint64, error)
+	// EventsAfter returns at most limit events whose id is greater than
+	// after, in id order.
+	EventsAfter(ctx context.Context, after uint64, limit int) ([]switchboard.Event, error)
+	// LastEventID returns the id of the newest event, 0 when there is none.
+	LastEventID(ctx context.Context) (uint64, error)
+	// PruneEvents deletes the events from before t.
+	PruneEvents(ctx context.Context, before time.Time) error
+	// ListenEvents calls listening once it listens for announcements on a
+	// connection of its own, then notified on every announcement, until ctx
+	// ends or the connection fails, and returns why it stopped.
+	ListenEvents(ctx context.Context, listening, notified func()) error
+}
+
 // EventsOptions configures Events. Zero fields take their defaults.
 type EventsOptions struct {
-	// DSN is the PostgreSQL URL of the dedicated LISTEN connection: the store's.
-	DSN string
 	// ReplicaID names this replica in the event log (default: a random id).
 	ReplicaID string
 	// PollInterval is how often the log is read while the LISTEN connection is
@@ -51,22 +58,21 @@ type EventsOptions struct {
 }
 
 // Events is a switchboard.Bus shared by the replicas of one database. Publish
-// appends the event to the table switchboard_events, whose bigserial id becomes
-// the event id on every replica, and NOTIFYs Channel with that id; each replica
-// reads the log in id order and publishes what it reads, its own events
-// included, to its local bus (the SSE hub). So an event reaches every replica
-// exactly once, with the same id everywhere, and a client can resume with
-// Last-Event-ID on any replica. Inserts are serialised by an advisory lock, so
-// ids become visible in increasing order and reading "after the last id" never
-// skips one.
+// appends the event to the EventLog, whose id for it becomes the event id on
+// every replica, and the log announces that id; each replica reads the log in
+// id order and publishes what it reads, its own events included, to its local
+// bus (the SSE hub). So an event reaches every replica exactly once, with the
+// same id everywhere, and a client can resume with Last-Event-ID on any
+// replica. Appends are serialised, so ids become visible in increasing order
+// and reading "after the last id" never skips one.
 //
-// Notifications carry only the id: the log, not the payload (limited to 8000
-// bytes), is the source of truth. While the LISTEN connection is down, the log
+// Announcements carry only the id: the log, not the announcement, is the
+// source of truth. While the LISTEN connection is down, the log
 // is polled every PollInterval, so a replica lags by at most about that much.
 // When the database cannot take an event, it is published to the local bus
 // only (with a local id), rather than lost.
 type Events struct {
-	db    *sql.DB
+	store EventLog
 	local switchboard.Bus
 	opts  EventsOptions
 	log   *slog.Logger
@@ -79,9 +85,9 @@ type Events struct {
 
 var _ switchboard.Bus = (*Events)(nil)
 
-// NewEvents returns Events that deliver to local. Run must be running for
+// NewEvents returns Events on store's log that deliver to local. Run must be running for
 // events to flow; those published before it starts wait in a queue.
-func NewEvents(db *sql.DB, local switchboard.Bus, opts EventsOptions) *Events {
+func NewEvents(store EventLog, local switchboard.Bus, opts EventsOptions) *Events {
 	if opts.PollInterval <= 0 {
 		opts.PollInterval = DefaultPollInterval
 	}
@@ -99,7 +105,7 @@ func NewEvents(db *sql.DB, local switchboard.Bus, opts EventsOptions) *Events {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Events{
-		db: db, local: local, opts: opts, log: log,
+		store: store, local: local, opts: opts, log: log,
 		queue: make(chan switchboard.Event, defaultQueue),
 		wake:  make(chan struct{}, 1),
 	}
@@ -125,10 +131,7 @@ func (e *Events) Run(ctx context.Context) error {
 	if e.started.Swap(true) {
 		return errors.New("replica: events: Run called twice")
 	}
-	last, err := e.lastID(ctx)
-	if err != nil {
-		return err
-	}
+	last := e.lastID(ctx)
 	done := make(chan struct{}, 2)
 	go func() { e.listen(ctx); done <- struct{}{} }()
 	go func() { e.write(ctx); done <- struct{}{} }()
@@ -139,17 +142,17 @@ func (e *Events) Run(ctx context.Context) error {
 }
 
 // lastID is where reading starts: events older than this replica are not
-// replayed to it. It retries while the database is unreachable.
-func (e *Events) lastID(ctx context.Context) (int64, error) {
+// replayed to it. It retries while the database is unreachable, until ctx
+// ends.
+func (e *Events) lastID(ctx context.Context) uint64 {
 	for delay := 100 * time.Millisecond; ; delay = min(2*delay, 2*time.Second) {
-		var last int64
-		err := e.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) FROM switchboard_events`).Scan(&last)
+		last, err := e.store.LastEventID(ctx)
 		if err == nil {
-			return last, nil
+			return last
 		}
 		e.log.Warn("read event log position", "err", err.Error())
 		if !sleep(ctx, delay) {
-			return 0, nil
+			return 0
 		}
 	}
 }
@@ -214,39 +217,18 @@ func (e *Events) drain(ctx context.Context, pending ...switchboard.Event) {
 }
 
 func (e *Events) insert(ctx context.Context, ev switchboard.Event) error {
-	data, err := json.Marshal(ev.Data)
-	if err != nil {
-		return fmt.Errorf("encode data: %w", err)
-	}
 	if ev.At.IsZero() {
 		ev.At = time.Now()
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	tx, err := e.db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, eventsLockKey); err != nil {
-		return err
-	}
-	var id int64
-	if err := tx.QueryRowContext(ctx, `INSERT INTO switchboard_events (replica, type, audience, at, data)
-		VALUES ($1, $2, $3, $4, $5) RETURNING id`,
-		e.opts.ReplicaID, ev.Type, int(ev.Audience), ev.At, string(data)).Scan(&id); err != nil {
-		return err
-	}
-	// Delivered at commit.
-	if _, err := tx.ExecContext(ctx, `SELECT pg_notify($1, $2)`, Channel, strconv.FormatInt(id, 10)); err != nil {
-		return err
-	}
-	return tx.Commit()
+	_, err := e.store.AppendEvent(ctx, e.opts.ReplicaID, ev)
+	return err
 }
 
 // read publishes the log to the local bus, after every wake-up and at least
 // every PollInterval (LISTEN down) or SafetyInterval (LISTEN up).
-func (e *Events) read(ctx context.Context, last int64) {
+func (e *Events) read(ctx context.Context, last uint64) {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	var lastPrune time.Time
@@ -271,8 +253,7 @@ func (e *Events) read(ctx context.Context, last int64) {
 		}
 		if time.Since(lastPrune) > time.Minute {
 			lastPrune = time.Now()
-			if _, err := e.db.ExecContext(ctx, `DELETE FROM switchboard_events WHERE at < $1`,
-				time.Now().Add(-e.opts.Retention)); err != nil && ctx.Err() == nil {
+			if err := e.store.PruneEvents(ctx, time.Now().Add(-e.opts.Retention)); err != nil && ctx.Err() == nil {
 				e.log.Debug("prune event log", "err", err.Error())
 			}
 		}
@@ -290,36 +271,18 @@ func (e *Events) read(ctx context.Context, last int64) {
 	}
 }
 
-func (e *Events) readBatch(ctx context.Context, last *int64) (int, error) {
+func (e *Events) readBatch(ctx context.Context, last *uint64) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	rows, err := e.db.QueryContext(ctx, `SELECT id, type, audience, at, data FROM switchboard_events
-		WHERE id > $1 ORDER BY id LIMIT $2`, *last, readBatch)
-	if err != nil {
-		return 0, err
-	}
-	defer rows.Close()
-	n := 0
-	for rows.Next() {
-		var (
-			id       int64
-			typ      string
-			audience int
-			at       time.Time
-			data     string
-		)
-		if err := rows.Scan(&id, &typ, &audience, &at, &data); err != nil {
-			return n, err
-		}
-		*last, n = id, n+1
-		ev := switchboard.Event{ID: uint64(id), Type: typ, At: at.UTC(), Audience: switchboard.Role(audience),
-			Data: json.RawMessage(data)}
+	evs, err := e.store.EventsAfter(ctx, *last, readBatch)
+	for _, ev := range evs {
+		*last = ev.ID
 		e.local.Publish(ev)
 		if e.opts.OnEvent != nil {
 			e.opts.OnEvent(ev)
 		}
 	}
-	return n, rows.Err()
+	return len(evs), err
 }
 
 // listen keeps a LISTEN connection and wakes the reader on every notification
@@ -340,29 +303,11 @@ func (e *Events) listen(ctx context.Context) {
 }
 
 func (e *Events) listenOnce(ctx context.Context, connected func()) error {
-	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	conn, err := pgx.Connect(cctx, e.opts.DSN)
-	cancel()
-	if err != nil {
-		return fmt.Errorf("connect: %w", err)
-	}
-	defer func() {
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-		defer cancel()
-		conn.Close(cctx)
-	}()
-	if _, err := conn.Exec(ctx, `LISTEN `+Channel); err != nil {
-		return fmt.Errorf("listen: %w", err)
-	}
-	e.listening.Store(true)
-	connected()
-	e.signal()
-	for {
-		if _, err := conn.WaitForNotification(ctx); err != nil {
-			return err
-		}
+	return e.store.ListenEvents(ctx, func() {
+		e.listening.Store(true)
+		connected()
 		e.signal()
-	}
+	}, e.signal)
 }
 
 // sleep waits for d or ctx, reporting false when ctx ended.

@@ -1,11 +1,14 @@
+// Package replica coordinates several Switchboard replicas that share one
+// PostgreSQL database: a cross-replica event bus (Events) and leadership for
+// scheduled work (Leader). A single node on SQLite needs neither: its bus is
+// the in-process hub, and it is always the leader (Solo). The package runs
+// the loops; the store keeps the leases and the event log (Leases, EventLog).
 package replica
 
 import (
 	"context"
 	"crypto/rand"
-	"database/sql"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -53,17 +56,31 @@ type LeaderOptions struct {
 	Logger                            *slog.Logger
 }
 
-// Leader holds, renews and gives up a lease row in switchboard_leases, so that
-// of the replicas sharing a database one at a time leads. Acquiring and
-// renewing is one statement that succeeds only when the lease is free, expired
-// or already this replica's; expiry is on the database's clock. A leader steps
+// Leases are what a Leader campaigns through: the store of a database that
+// replicas share (sqlstore.Store on PostgreSQL).
+type Leases interface {
+	// AcquireLease takes the lease name for holder until ttl from now, or
+	// renews it, when it is free, expired or already holder's, and reports
+	// whether holder holds it. Expiry is on the database's clock.
+	AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (bool, error)
+	// ReleaseLease lets the lease expire now, if holder holds it.
+	ReleaseLease(ctx context.Context, name, holder string) error
+}
+
+// Leader holds, renews and gives up a lease in the store, so that of the
+// replicas sharing a database one at a time leads. Acquiring and renewing
+// succeeds only when the lease is free, expired or already this replica's;
+// expiry is on the database's clock. A leader steps
 // down, locally, once 4/5 of the TTL has passed since the start of its last
 // successful renewal: before the lease can expire and another replica take it.
 // Create it with NewLeader, and run Run.
 type Leader struct {
-	db   *sql.DB
-	opts LeaderOptions
-	log  *slog.Logger
+	leases Leases
+	opts   LeaderOptions
+	log    *slog.Logger
+	// campaigned, when set (by tests), receives whether this replica leads
+	// after every attempt to acquire or renew the lease. nil in production.
+	campaigned chan<- campaign
 
 	mu sync.Mutex
 	// Guarded by mu:
@@ -74,8 +91,8 @@ type Leader struct {
 
 var _ Leadership = (*Leader)(nil)
 
-// NewLeader returns a Leader on db, which must have the schema (EnsureSchema).
-func NewLeader(db *sql.DB, opts LeaderOptions) *Leader {
+// NewLeader returns a Leader that campaigns through leases.
+func NewLeader(leases Leases, opts LeaderOptions) *Leader {
 	if opts.Name == "" {
 		opts.Name = "scheduler"
 	}
@@ -95,7 +112,7 @@ func NewLeader(db *sql.DB, opts LeaderOptions) *Leader {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Leader{db: db, opts: opts, log: log.With("lease", opts.Name, "replica", opts.ID), changed: make(chan struct{})}
+	return &Leader{leases: leases, opts: opts, log: log.With("lease", opts.Name, "replica", opts.ID), changed: make(chan struct{})}
 }
 
 // NewID returns an id for this replica: host, process id and a random suffix.
@@ -154,7 +171,27 @@ func (l *Leader) Run(ctx context.Context) error {
 			}
 			next = min(next, time.Until(stepDownAt))
 		}
+		l.signal(ctx, campaign{id: l.opts.ID, held: held, err: err, leading: l.IsLeader()})
 		timer.Reset(max(next, 0))
+	}
+}
+
+// campaign is the outcome of one attempt to acquire or renew the lease: a
+// test signal.
+type campaign struct {
+	id            string
+	held, leading bool
+	err           error
+}
+
+// signal sends c to the test that asked for it, if any.
+func (l *Leader) signal(ctx context.Context, c campaign) {
+	if l.campaigned == nil {
+		return
+	}
+	select {
+	case l.campaigned <- c:
+	case <-ctx.Done():
 	}
 }
 
@@ -164,19 +201,11 @@ func (l *Leader) Run(ctx context.Context) error {
 func (l *Leader) acquire(ctx context.Context) (bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, max(l.opts.RetryInterval, l.opts.TTL/5))
 	defer cancel()
-	var holder string
-	err := l.db.QueryRowContext(ctx, `INSERT INTO switchboard_leases (name, holder, expires_at)
-		VALUES ($1, $2, now() + $3 * interval '1 millisecond')
-		ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, expires_at = EXCLUDED.expires_at
-		WHERE switchboard_leases.expires_at < now() OR switchboard_leases.holder = EXCLUDED.holder
-		RETURNING holder`, l.opts.Name, l.opts.ID, l.opts.TTL.Milliseconds()).Scan(&holder)
-	if errors.Is(err, sql.ErrNoRows) {
-		return false, nil
-	}
+	held, err := l.leases.AcquireLease(ctx, l.opts.Name, l.opts.ID, l.opts.TTL)
 	if err != nil {
 		return false, fmt.Errorf("replica: lease %s: %w", l.opts.Name, err)
 	}
-	return holder == l.opts.ID, nil
+	return held, nil
 }
 
 // release gives the lease up, if this replica holds it.
@@ -184,8 +213,7 @@ func (l *Leader) release() {
 	l.stepDown("shutting down")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	if _, err := l.db.ExecContext(ctx, `UPDATE switchboard_leases SET expires_at = now()
-		WHERE name = $1 AND holder = $2`, l.opts.Name, l.opts.ID); err != nil {
+	if err := l.leases.ReleaseLease(ctx, l.opts.Name, l.opts.ID); err != nil {
 		l.log.Warn("release lease", "err", err.Error())
 	}
 }

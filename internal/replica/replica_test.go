@@ -2,31 +2,40 @@ package replica
 
 import (
 	"context"
-	"database/sql"
+	"crypto/rand"
+	"errors"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/switchboardhq/switchboard"
 	"github.com/switchboardhq/switchboard/internal/pgtest"
+	"github.com/switchboardhq/switchboard/internal/secrets"
+	"github.com/switchboardhq/switchboard/internal/sqlstore"
 )
 
-func openDB(t *testing.T) (*sql.DB, string) {
+// openStore opens a store on a PostgreSQL schema of the test's own.
+func openStore(t *testing.T) *sqlstore.Store {
 	t.Helper()
-	dsn := pgtest.DSN(t)
-	db, err := sql.Open("pgx", dsn)
+	key := make([]byte, secrets.KeySize)
+	rand.Read(key)
+	sealer, err := secrets.NewAESGCM(key)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { db.Close() })
-	if err := EnsureSchema(context.Background(), db); err != nil {
+	st, err := sqlstore.Open(context.Background(), pgtest.DSN(t), sealer, nil)
+	if err != nil {
 		t.Fatal(err)
 	}
-	return db, dsn
+	t.Cleanup(func() { st.Close() })
+	return st
 }
 
 // checkGoroutines fails t when goroutines started during the test outlive it.
+// The driver's goroutines of a closed connection exit on their own, with no
+// signal to wait for, so it gives them a moment.
 func checkGoroutines(t *testing.T) {
 	before := runtime.NumGoroutine()
 	t.Cleanup(func() {
@@ -58,40 +67,94 @@ func (r *recorder) events() []switchboard.Event {
 	return append([]switchboard.Event(nil), r.evs...)
 }
 
-func waitFor(t *testing.T, what string, within time.Duration, cond func() bool) {
+// receive waits, within d, for what to arrive on ch.
+func receive[T any](t *testing.T, ch <-chan T, what string, within time.Duration) T {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", within, what)
-		}
-		time.Sleep(10 * time.Millisecond)
+	timer := time.NewTimer(within)
+	defer timer.Stop()
+	select {
+	case v := <-ch:
+		return v
+	case <-timer.C:
+		t.Fatalf("timed out after %s waiting for %s", within, what)
+		panic("unreachable")
 	}
 }
 
+// signalling is an event log that tells the test when a replica has read
+// where the log starts for it and when its LISTEN connection is up.
+type signalling struct {
+	EventLog
+	positioned, listening chan<- struct{}
+	// noListen makes every LISTEN connection fail.
+	noListen bool
+}
+
+func (s signalling) LastEventID(ctx context.Context) (uint64, error) {
+	id, err := s.EventLog.LastEventID(ctx)
+	if err == nil {
+		notify(s.positioned)
+	}
+	return id, err
+}
+
+func (s signalling) ListenEvents(ctx context.Context, listening, notified func()) error {
+	if s.noListen {
+		return errors.New("no LISTEN connection")
+	}
+	return s.EventLog.ListenEvents(ctx, func() {
+		listening()
+		notify(s.listening)
+	}, notified)
+}
+
+// notify sends on ch, if there is room: its buffer holds as many signals as
+// the test waits for, and later ones (a reconnection) must not block.
+func notify[T any](ch chan<- T) {
+	var zero T
+	select {
+	case ch <- zero:
+	default:
+	}
+}
+
+// applied returns EventsOptions whose OnEvent signals every event delivered
+// to the local bus on the returned channel, up to n of them (the recorder
+// has them all).
+func applied(n int) (EventsOptions, <-chan struct{}) {
+	ch := make(chan struct{}, n)
+	return EventsOptions{OnEvent: func(switchboard.Event) { notify(ch) }}, ch
+}
+
 func TestEventsAcrossReplicas(t *testing.T) {
-	db, dsn := openDB(t)
+	st := openStore(t)
 	checkGoroutines(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	t.Cleanup(func() { cancel(); wg.Wait() })
 
+	const n = 30
+	listening := make(chan struct{}, 3)
 	buses := make([]*recorder, 3)
 	evs := make([]*Events, 3)
+	delivered := make([]<-chan struct{}, 3)
 	for i := range evs {
 		buses[i] = &recorder{}
-		evs[i] = NewEvents(db, buses[i], EventsOptions{DSN: dsn})
+		var opts EventsOptions
+		opts, delivered[i] = applied(n)
+		evs[i] = NewEvents(signalling{EventLog: st, listening: listening}, buses[i], opts)
 		wg.Go(func() { evs[i].Run(ctx) })
 	}
-	waitFor(t, "listeners", 10*time.Second, func() bool {
-		return evs[0].Listening() && evs[1].Listening() && evs[2].Listening()
-	})
-	const n = 30
+	for range evs {
+		receive(t, listening, "listeners", 10*time.Second)
+	}
 	for i := range n {
 		evs[i%3].Publish(switchboard.Event{Type: "provider.updated", Audience: switchboard.RoleAdmin, Data: map[string]int{"i": i}})
 	}
 	for i, b := range buses {
-		waitFor(t, "events on every replica", 10*time.Second, func() bool { return len(b.events()) >= n })
+		for range n {
+			receive(t, delivered[i], "events on every replica", 10*time.Second)
+		}
 		got := b.events()
 		if len(got) != n {
 			t.Fatalf("replica %d got %d events, want %d", i, len(got), n)
@@ -113,46 +176,81 @@ func TestEventsAcrossReplicas(t *testing.T) {
 
 // Without LISTEN (a connection that cannot be made) the log is polled.
 func TestEventsPollingFallback(t *testing.T) {
-	db, _ := openDB(t)
+	st := openStore(t)
 	checkGoroutines(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	t.Cleanup(func() { cancel(); wg.Wait() })
+	positioned := make(chan struct{}, 2)
+	log := signalling{EventLog: st, positioned: positioned, noListen: true}
 	a, b := &recorder{}, &recorder{}
-	ea := NewEvents(db, a, EventsOptions{DSN: "postgres://nobody@127.0.0.1:1/none?connect_timeout=1"})
-	eb := NewEvents(db, b, EventsOptions{DSN: "postgres://nobody@127.0.0.1:1/none?connect_timeout=1"})
+	opts, delivered := applied(1)
+	ea := NewEvents(log, a, EventsOptions{})
+	eb := NewEvents(log, b, opts)
 	wg.Go(func() { ea.Run(ctx) })
 	wg.Go(func() { eb.Run(ctx) })
-	time.Sleep(200 * time.Millisecond) // let both read their starting position
+	// Both read their starting position: an event published before would be
+	// history to them.
+	receive(t, positioned, "the starting positions", 5*time.Second)
+	receive(t, positioned, "the starting positions", 5*time.Second)
 	start := time.Now()
 	ea.Publish(switchboard.Event{Type: "provider.status", Data: "x"})
-	waitFor(t, "the polled event", 5*time.Second, func() bool { return len(b.events()) == 1 })
+	receive(t, delivered, "the polled event", 5*time.Second)
 	t.Logf("delivered by polling in %s", time.Since(start))
+	if got := b.events(); len(got) != 1 {
+		t.Errorf("replica b got %d events, want 1", len(got))
+	}
 	if ea.Listening() {
 		t.Error("Listening() = true without a LISTEN connection")
 	}
 }
 
+// campaigns gives every leader of ls the channel on which they report each
+// attempt to take or renew the lease.
+func campaigns(ls ...*Leader) <-chan campaign {
+	ch := make(chan campaign)
+	for _, l := range ls {
+		l.campaigned = ch
+	}
+	return ch
+}
+
+// awaitCampaign receives campaigns from ch until done returns true for one,
+// and returns it.
+func awaitCampaign(t *testing.T, ch <-chan campaign, what string, within time.Duration, done func(campaign) bool) campaign {
+	t.Helper()
+	timer := time.NewTimer(within)
+	defer timer.Stop()
+	for {
+		select {
+		case c := <-ch:
+			if done(c) {
+				return c
+			}
+		case <-timer.C:
+			t.Fatalf("timed out after %s waiting for %s", within, what)
+		}
+	}
+}
+
 func TestLeaderOneAtATime(t *testing.T) {
-	db, _ := openDB(t)
+	st := openStore(t)
 	checkGoroutines(t)
 	opts := LeaderOptions{TTL: 3 * time.Second, RenewInterval: time.Second, RetryInterval: 200 * time.Millisecond}
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	defer func() { cancel(); wg.Wait() }()
-	type node struct {
-		l      *Leader
-		cancel context.CancelFunc
-	}
-	var running sync.Map // which nodes run work now
 	var mu sync.Mutex
 	maxConcurrent, concurrent := 0, 0
-	nodes := make([]node, 3)
-	for i := range nodes {
+	leaders := make([]*Leader, 3)
+	cancels := map[string]context.CancelFunc{}
+	for i := range leaders {
+		leaders[i] = NewLeader(st, opts)
+	}
+	campaigned := campaigns(leaders...)
+	for _, l := range leaders {
 		nctx, ncancel := context.WithCancel(ctx)
-		o := opts
-		l := NewLeader(db, o)
-		nodes[i] = node{l, ncancel}
+		cancels[l.ID()] = ncancel
 		wg.Go(func() { l.Run(nctx) })
 		wg.Go(func() {
 			l.RunWhileLeader(nctx, func(ctx context.Context) error {
@@ -160,9 +258,7 @@ func TestLeaderOneAtATime(t *testing.T) {
 				concurrent++
 				maxConcurrent = max(maxConcurrent, concurrent)
 				mu.Unlock()
-				running.Store(i, true)
 				<-ctx.Done()
-				running.Delete(i)
 				mu.Lock()
 				concurrent--
 				mu.Unlock()
@@ -170,22 +266,29 @@ func TestLeaderOneAtATime(t *testing.T) {
 			})
 		})
 	}
-	leader := func() int {
-		for i, n := range nodes {
-			if n.l.IsLeader() {
-				return i
-			}
-		}
-		return -1
-	}
-	waitFor(t, "a leader", 10*time.Second, func() bool { return leader() >= 0 })
-	first := leader()
+	first := awaitCampaign(t, campaigned, "a leader", 10*time.Second, func(c campaign) bool { return c.leading }).id
 	// A graceful stop hands over at once.
-	nodes[first].cancel()
+	cancels[first]()
 	start := time.Now()
-	waitFor(t, "a new leader", 10*time.Second, func() bool { l := leader(); return l >= 0 && l != first })
+	second := awaitCampaign(t, campaigned, "a new leader", 10*time.Second, func(c campaign) bool {
+		return c.leading && c.id != first
+	}).id
 	t.Logf("handover after a graceful stop took %s", time.Since(start))
-	time.Sleep(2 * time.Second)
+	// The new leader renews its lease twice, and meanwhile the remaining
+	// follower is refused it at every attempt.
+	renewals, refusals := 0, 0
+	awaitCampaign(t, campaigned, "two renewals and two refusals", 10*time.Second, func(c campaign) bool {
+		switch {
+		case c.id == first:
+		case c.id == second && c.held:
+			renewals++
+		case c.id != second && c.leading:
+			t.Errorf("%s leads while %s does", c.id, second)
+		case c.id != second && c.err == nil:
+			refusals++
+		}
+		return renewals >= 2 && refusals >= 2
+	})
 	mu.Lock()
 	defer mu.Unlock()
 	if maxConcurrent != 1 {
@@ -193,32 +296,53 @@ func TestLeaderOneAtATime(t *testing.T) {
 	}
 }
 
+// breakable leases fail once broken, as a database out of reach does.
+type breakable struct {
+	Leases
+	broken atomic.Bool
+}
+
+var errBroken = errors.New("the database is out of reach")
+
+func (b *breakable) AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (bool, error) {
+	if b.broken.Load() {
+		return false, errBroken
+	}
+	return b.Leases.AcquireLease(ctx, name, holder, ttl)
+}
+
+func (b *breakable) ReleaseLease(ctx context.Context, name, holder string) error {
+	if b.broken.Load() {
+		return errBroken
+	}
+	return b.Leases.ReleaseLease(ctx, name, holder)
+}
+
 // A leader that cannot reach the database steps down before its lease ends.
 func TestLeaderStepsDownWhenRenewalFails(t *testing.T) {
-	db, dsn := openDB(t)
+	st := openStore(t)
 	checkGoroutines(t)
-	own, err := sql.Open("pgx", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
+	own := &breakable{Leases: st}
 	ttl := 3 * time.Second
 	l := NewLeader(own, LeaderOptions{TTL: ttl, RenewInterval: time.Second, RetryInterval: 200 * time.Millisecond})
+	campaigned := campaigns(l)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() { l.Run(ctx) })
 	defer func() { cancel(); wg.Wait() }()
-	waitFor(t, "leadership", 10*time.Second, l.IsLeader)
-	own.Close() // every renewal fails from now on
+	awaitCampaign(t, campaigned, "leadership", 10*time.Second, func(c campaign) bool { return c.leading })
+	own.broken.Store(true) // every renewal fails from now on
 	lost := time.Now()
-	waitFor(t, "stepping down", 2*ttl, func() bool { return !l.IsLeader() })
-	var expires time.Time
-	if err := db.QueryRow(`SELECT expires_at FROM switchboard_leases WHERE name = 'scheduler'`).Scan(&expires); err != nil {
+	awaitCampaign(t, campaigned, "stepping down", 2*ttl, func(c campaign) bool { return !c.leading })
+	now := time.Now()
+	_, expires, err := st.Lease(context.Background(), "scheduler")
+	if err != nil {
 		t.Fatal(err)
 	}
-	if now := time.Now(); !now.Before(expires) {
+	if !now.Before(expires) {
 		t.Errorf("stepped down at %s, after the lease expired at %s", now, expires)
 	}
-	t.Logf("stepped down %s after losing the database", time.Since(lost))
+	t.Logf("stepped down %s after losing the database", now.Sub(lost))
 }
 
 func TestSolo(t *testing.T) {
@@ -232,10 +356,10 @@ func TestSolo(t *testing.T) {
 // ends are in the log when Run returns: a server publishes the events of the
 // requests it drains while it shuts down, and other replicas must see them.
 func TestEventsWrittenAtStop(t *testing.T) {
-	db, dsn := openDB(t)
+	st := openStore(t)
 	checkGoroutines(t)
 	local := &recorder{}
-	ev := NewEvents(db, local, EventsOptions{DSN: dsn, ReplicaID: "stopping"})
+	ev := NewEvents(st, local, EventsOptions{ReplicaID: "stopping"})
 	const n = 20
 	for i := range n {
 		ev.Publish(switchboard.Event{Type: "test.stop", At: time.Now(), Data: map[string]int{"i": i}})
@@ -245,11 +369,12 @@ func TestEventsWrittenAtStop(t *testing.T) {
 	if err := ev.Run(ctx); err != nil {
 		t.Fatal(err)
 	}
-	var got int
-	if err := db.QueryRow(`SELECT COUNT(*) FROM switchboard_events WHERE replica = 'stopping'`).Scan(&got); err != nil {
+	// The schema is the test's own: every event in the log is one of these.
+	logged, err := st.EventsAfter(context.Background(), 0, 10*n)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if got != n {
+	if got := len(logged); got != n {
 		t.Fatalf("%d events in the log after Run returned, want %d", got, n)
 	}
 }

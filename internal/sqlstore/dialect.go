@@ -53,6 +53,9 @@ type dialect struct {
 	// SQLite, whose writers queue anyway; several on PostgreSQL, so that
 	// concurrent starts on one provider do not queue on one row.
 	countShards int
+	// replicas is whether several replicas may share the database: it has
+	// the leases and the event log of replica.go.
+	replicas bool
 }
 
 var sqliteDialect = &dialect{
@@ -94,6 +97,7 @@ var postgresDialect = &dialect{
 	// as SQLite's read transactions give.
 	readTx:      &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true},
 	countShards: 16,
+	replicas:    true,
 }
 
 // PostgreSQL error codes (SQLSTATE) the store tells apart.

@@ -25,10 +25,9 @@ const (
 	pgConnMaxLifetime = 30 * time.Minute
 )
 
-// MigrationLockKey is the PostgreSQL advisory lock that migrations run under,
-// so that replicas starting together apply each migration once. Other
-// packages that create tables of their own take it too.
-const MigrationLockKey int64 = 0x5377_6974_6368_0001 // "Switch" 1
+// migrationLockKey is the PostgreSQL advisory lock that migrations run under,
+// so that replicas starting together apply each migration once.
+const migrationLockKey int64 = 0x5377_6974_6368_0001 // "Switch" 1
 
 // openPostgres opens a pool on the PostgreSQL server of dsn and checks that
 // it answers. It does not quote dsn in errors: it may hold a password.
@@ -48,13 +47,8 @@ func openPostgres(ctx context.Context, dsn string) (*Store, error) {
 		db.Close()
 		return nil, wrap("open postgres", err)
 	}
-	return &Store{d: postgresDialect, w: db, r: db}, nil
+	return &Store{d: postgresDialect, dsn: dsn, w: db, r: db}, nil
 }
-
-// DB returns the database pool of the store, for packages that keep tables of
-// their own next to the store's (leases, the event log). Callers must not
-// close it.
-func (s *Store) DB() *sql.DB { return s.w }
 
 // migrationLock holds the PostgreSQL advisory lock of migrations on a
 // connection of its own until the returned function is called. On SQLite,
@@ -68,7 +62,7 @@ func (s *Store) migrationLock(ctx context.Context) (unlock func(), err error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock($1)`, MigrationLockKey); err != nil {
+	if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock($1)`, migrationLockKey); err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("take the migration lock: %w", err)
 	}
@@ -77,7 +71,7 @@ func (s *Store) migrationLock(ctx context.Context) (unlock func(), err error) {
 		// unlock fail, closing the connection ends the session and its lock.
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
-		if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_unlock($1)`, MigrationLockKey); err != nil {
+		if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_unlock($1)`, migrationLockKey); err != nil {
 			conn.Raw(func(any) error { return driver.ErrBadConn })
 		}
 		conn.Close()

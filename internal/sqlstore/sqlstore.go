@@ -30,6 +30,7 @@ import (
 // Store is a switchboard.Store on an SQL database. It is safe for concurrent use.
 type Store struct {
 	d      *dialect
+	dsn    string  // of PostgreSQL, for connections outside the pool (ListenEvents)
 	w      *sql.DB // the one writer connection; every write transaction runs here
 	r      *sql.DB // readers; the same as w for an in-memory database
 	sealer secrets.Sealer
@@ -79,10 +80,9 @@ func Open(ctx context.Context, dsn string, sealer secrets.Sealer, clock switchbo
 	if clock == nil {
 		clock = switchboard.SystemClock{}
 	}
-	scheme, rest, _ := strings.Cut(dsn, ":")
-	switch scheme {
-	case "sqlite":
-		s, err := openSQLite(ctx, rest)
+	switch d, path := parseDSN(dsn); d {
+	case sqliteDialect:
+		s, err := openSQLite(ctx, path)
 		if err != nil {
 			return nil, err
 		}
@@ -93,7 +93,7 @@ func Open(ctx context.Context, dsn string, sealer secrets.Sealer, clock switchbo
 		}
 		s.prepareHot(ctx)
 		return s, nil
-	case "postgres", "postgresql":
+	case postgresDialect:
 		s, err := openPostgres(ctx, dsn)
 		if err != nil {
 			return nil, err
@@ -108,6 +108,29 @@ func Open(ctx context.Context, dsn string, sealer secrets.Sealer, clock switchbo
 		// Do not quote the DSN: it may hold a password.
 		return nil, errors.New(`sqlstore: open: the database URL must start with "sqlite:" or "postgres://"`)
 	}
+}
+
+// parseDSN returns the dialect of the database that dsn names, nil when it
+// names none, and for SQLite the path it gives.
+func parseDSN(dsn string) (d *dialect, sqlitePath string) {
+	scheme, rest, _ := strings.Cut(dsn, ":")
+	switch scheme {
+	case "sqlite":
+		return sqliteDialect, rest
+	case "postgres", "postgresql":
+		return postgresDialect, ""
+	}
+	return nil, ""
+}
+
+// SQLiteFile returns the path of the SQLite database file that dsn names; ok
+// is false for an in-memory database and for any other database.
+func SQLiteFile(dsn string) (path string, ok bool) {
+	d, path := parseDSN(dsn)
+	if d != sqliteDialect || path == ":memory:" {
+		return "", false
+	}
+	return path, true
 }
 
 func openSQLite(ctx context.Context, path string) (*Store, error) {
@@ -197,6 +220,11 @@ func (s *Store) RegistryVersion() uint64 { return s.registry.Load() }
 // registryChanged moves RegistryVersion; it runs after the transaction ended,
 // so that a reader that sees the new version reads the change.
 func (s *Store) registryChanged() { s.registry.Add(1) }
+
+// DB returns the pool the store writes through, for benchmarks that act on the
+// database file itself (a WAL checkpoint). Callers must not close it; the
+// data is read and written through the store's methods only.
+func (s *Store) DB() *sql.DB { return s.w }
 
 // Dialect names the SQL dialect of the database: "sqlite" or "postgres".
 func (s *Store) Dialect() string { return s.d.name }

@@ -1,0 +1,171 @@
+package sqlstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/switchboardhq/switchboard"
+	"github.com/switchboardhq/switchboard/internal/pgtest"
+)
+
+func TestPostgresLeases(t *testing.T) {
+	s := mustOpen(t, pgtest.DSN(t), newSealer(t))
+	ctx := context.Background()
+	if !s.SupportsReplicas() {
+		t.Fatal("SupportsReplicas() = false on PostgreSQL")
+	}
+	if _, _, err := s.Lease(ctx, "scheduler"); !switchboard.IsCode(err, switchboard.ENotFound) {
+		t.Errorf("Lease before any holder: %v, want not found", err)
+	}
+	take := func(holder string, want bool) {
+		t.Helper()
+		held, err := s.AcquireLease(ctx, "scheduler", holder, time.Minute)
+		if err != nil || held != want {
+			t.Fatalf("AcquireLease(%s) = %v, %v; want %v", holder, held, err, want)
+		}
+	}
+	take("a", true)
+	take("b", false) // held by a, not expired
+	take("a", true)  // renewed
+	holder, expires, err := s.Lease(ctx, "scheduler")
+	if err != nil || holder != "a" || time.Until(expires) < 50*time.Second {
+		t.Fatalf("Lease = %s until %s, %v; want a for about a minute", holder, expires, err)
+	}
+	if err := s.ReleaseLease(ctx, "scheduler", "b"); err != nil { // not b's: no change
+		t.Fatal(err)
+	}
+	take("b", false)
+	if err := s.ReleaseLease(ctx, "scheduler", "a"); err != nil {
+		t.Fatal(err)
+	}
+	take("b", true)
+}
+
+func TestPostgresEventLog(t *testing.T) {
+	s := mustOpen(t, pgtest.DSN(t), newSealer(t))
+	ctx := context.Background()
+	if last, err := s.LastEventID(ctx); err != nil || last != 0 {
+		t.Fatalf("LastEventID of an empty log = %d, %v", last, err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	listening, notified := make(chan struct{}), make(chan struct{}, 10)
+	stopped := make(chan error, 1)
+	go func() {
+		stopped <- s.ListenEvents(ctx, func() { close(listening) }, func() { notified <- struct{}{} })
+	}()
+	<-listening
+
+	at := time.Date(2025, 1, 31, 10, 0, 0, 0, time.UTC)
+	var ids []uint64
+	for i, typ := range []string{"provider.updated", "stream.started", "stream.ended"} {
+		id, err := s.AppendEvent(ctx, "r1", switchboard.Event{ID: 99, Type: typ, At: at.Add(time.Duration(i) * time.Hour),
+			Audience: switchboard.RoleAdmin, Data: map[string]int{"i": i}})
+		if err != nil {
+			t.Fatalf("AppendEvent: %v", err)
+		}
+		if len(ids) > 0 && id <= ids[len(ids)-1] {
+			t.Fatalf("ids %v then %d: not increasing", ids, id)
+		}
+		ids = append(ids, id)
+		<-notified
+	}
+	if last, err := s.LastEventID(ctx); err != nil || last != ids[2] {
+		t.Errorf("LastEventID = %d, %v; want %d", last, err, ids[2])
+	}
+	evs, err := s.EventsAfter(ctx, ids[0], 10)
+	if err != nil || len(evs) != 2 {
+		t.Fatalf("EventsAfter(%d) = %+v, %v; want 2 events", ids[0], evs, err)
+	}
+	e := evs[0]
+	if e.ID != ids[1] || e.Type != "stream.started" || !e.At.Equal(at.Add(time.Hour)) || e.At.Location() != time.UTC ||
+		e.Audience != switchboard.RoleAdmin || string(e.Data.(json.RawMessage)) != `{"i":1}` {
+		t.Errorf("event = %+v", e)
+	}
+	if evs, _ := s.EventsAfter(ctx, 0, 1); len(evs) != 1 || evs[0].ID != ids[0] {
+		t.Errorf("EventsAfter(0, limit 1) = %+v", evs)
+	}
+	if err := s.PruneEvents(ctx, at.Add(90*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if evs, _ := s.EventsAfter(ctx, 0, 10); len(evs) != 1 || evs[0].ID != ids[2] {
+		t.Errorf("after pruning: %+v, want the last event only", evs)
+	}
+	cancel()
+	if err := <-stopped; !errors.Is(err, context.Canceled) {
+		t.Errorf("ListenEvents after its context ended: %v", err)
+	}
+}
+
+// A database on which earlier versions ran replicas has their tables, created
+// outside the migrations: the migration that now creates them keeps them and
+// what they hold.
+func TestPostgresReplicaTablesExisted(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	sealer := newSealer(t)
+	ctx := context.Background()
+	s := mustOpen(t, dsn, sealer)
+	id, err := s.AppendEvent(ctx, "old", switchboard.Event{Type: "provider.created", Data: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AcquireLease(ctx, "scheduler", "old", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	// As an earlier version left it: migrated up to 0004, with the tables.
+	if _, err := s.w.ExecContext(ctx, `DELETE FROM schema_migrations WHERE version = 5`); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+
+	s = mustOpen(t, dsn, sealer)
+	if evs, err := s.EventsAfter(ctx, 0, 10); err != nil || len(evs) != 1 || evs[0].ID != id {
+		t.Errorf("events after the migration = %+v, %v; want the one appended before", evs, err)
+	}
+	if holder, _, err := s.Lease(ctx, "scheduler"); err != nil || holder != "old" {
+		t.Errorf("lease after the migration = %q, %v; want old's", holder, err)
+	}
+	var n int
+	if err := s.w.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE version = 5`).Scan(&n); err != nil || n != 1 {
+		t.Errorf("migration 5 recorded %d times, %v", n, err)
+	}
+}
+
+// SQLite serves one node: it has no leases and no event log.
+func TestSQLiteHasNoReplicas(t *testing.T) {
+	s := mustOpen(t, "sqlite::memory:", newSealer(t))
+	ctx := context.Background()
+	if s.SupportsReplicas() {
+		t.Error("SupportsReplicas() = true on SQLite")
+	}
+	if _, err := s.AcquireLease(ctx, "scheduler", "a", time.Minute); !errors.Is(err, errNoReplicas) {
+		t.Errorf("AcquireLease: %v, want %v", err, errNoReplicas)
+	}
+	if _, err := s.AppendEvent(ctx, "a", switchboard.Event{Type: "x"}); !errors.Is(err, errNoReplicas) {
+		t.Errorf("AppendEvent: %v, want %v", err, errNoReplicas)
+	}
+}
+
+func TestDSNKinds(t *testing.T) {
+	for _, c := range []struct {
+		dsn        string
+		singleNode bool
+		file       string
+	}{
+		{"sqlite:data/sb.db", true, "data/sb.db"},
+		{"sqlite::memory:", true, ""},
+		{"postgres://u@h/db", false, ""},
+		{"postgresql://u@h/db", false, ""},
+		{"mysql://u@h/db", false, ""},
+	} {
+		if got := SingleNode(c.dsn); got != c.singleNode {
+			t.Errorf("SingleNode(%s) = %v", c.dsn, got)
+		}
+		if got, ok := SQLiteFile(c.dsn); got != c.file || ok != (c.file != "") {
+			t.Errorf("SQLiteFile(%s) = %q, %v", c.dsn, got, ok)
+		}
+	}
+}
