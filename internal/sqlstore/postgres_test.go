@@ -22,12 +22,6 @@ func TestPostgresConformance(t *testing.T) {
 	})
 }
 
-func TestPostgresStreamsConformance(t *testing.T) {
-	storetest.RunStreams(t, func(t *testing.T) storetest.StreamStoreUnderTest {
-		return mustOpen(t, pgtest.DSN(t), newSealer(t))
-	})
-}
-
 // Replicas start together: each applies the migrations it lacks under the
 // advisory lock, and all of them end up on the same schema.
 func TestPostgresConcurrentOpen(t *testing.T) {

@@ -34,7 +34,7 @@ func history(id string, at time.Time, active bool, ps ...string) switchboard.Str
 	return h
 }
 
-func testImportStreams(t *testing.T, s StreamStoreUnderTest) {
+func testImportStreams(t *testing.T, s switchboard.Store) {
 	ctx := context.Background()
 	mustStart(t, s, newStream("live", "agora", "o", s0), 0)
 	hs := []switchboard.StreamHistory{
@@ -109,7 +109,7 @@ func testImportStreams(t *testing.T, s StreamStoreUnderTest) {
 	wantCode(t, err, switchboard.ENotFound)
 }
 
-func testStreamWasOn(t *testing.T, s StreamStoreUnderTest) {
+func testStreamWasOn(t *testing.T, s switchboard.Store) {
 	ctx := context.Background()
 	mustStart(t, s, newStream("w", "agora", "o", s0), 0)
 	mustMigrate(t, s, "w", "zego", s0.Add(time.Minute))
@@ -135,7 +135,7 @@ func testStreamWasOn(t *testing.T, s StreamStoreUnderTest) {
 
 // testCountsFollowStreams checks the active and total counts against the
 // streams through every kind of change, abandonment included.
-func testCountsFollowStreams(t *testing.T, s StreamStoreUnderTest) {
+func testCountsFollowStreams(t *testing.T, s switchboard.Store) {
 	ctx := context.Background()
 	for i, p := range []string{"a", "a", "b", "b", "c"} {
 		st := newStream(string(rune('p'+i)), p, "o", s0)

@@ -14,11 +14,12 @@ import (
 	"time"
 
 	"github.com/switchboardhq/switchboard"
+	"github.com/switchboardhq/switchboard/internal/health"
 )
 
-// Run runs the conformance suite against the stores that open returns. open is
-// called once per subtest and must return a new, empty store, closed by a
-// t.Cleanup it registers.
+// Run runs the conformance suite, providers, credentials, health and streams,
+// against the stores that open returns. open is called once per subtest and
+// must return a new, empty store, closed by a t.Cleanup it registers.
 func Run(t *testing.T, open func(t *testing.T) switchboard.Store) {
 	tests := []struct {
 		name string
@@ -52,6 +53,32 @@ func Run(t *testing.T, open func(t *testing.T) switchboard.Store) {
 		{"ConcurrentHealth", testConcurrentHealth},
 		{"ConcurrentUpdateProvider", testConcurrentUpdateProvider},
 		{"RegistryVersion", testRegistryVersion},
+
+		// Streams.
+		{"StartGetStream", testStartGetStream},
+		{"StartStreamInvalid", testStartStreamInvalid},
+		{"StartStreamIdempotent", testStartStreamIdempotent},
+		{"StartStreamCapacity", testStartStreamCapacity},
+		{"StreamsNotFound", testStreamsNotFound},
+		{"Heartbeat", testHeartbeat},
+		{"AppendTrail", testAppendTrail},
+		{"MigrateStream", testMigrateStream},
+		{"EndStream", testEndStream},
+		{"AbandonStale", testAbandonStale},
+		{"ListStreams", testListStreams},
+		{"ListStreamsLimits", testListStreamsLimits},
+		{"Usage", testUsage},
+		{"UsageOfDeletedProvider", testUsageOfDeletedProvider},
+		{"MonthlyUsage", testMonthlyUsage},
+		{"JobRuns", testJobRuns},
+		{"ConcurrentStart", testConcurrentStart},
+		{"ConcurrentIdempotentStart", testConcurrentIdempotentStart},
+		{"ConcurrentMigrateEnd", testConcurrentMigrateEnd},
+		{"ConcurrentEnd", testConcurrentEnd},
+		{"ConcurrentMigrateCapacity", testConcurrentMigrateCapacity},
+		{"ImportStreams", testImportStreams},
+		{"StreamWasOn", testStreamWasOn},
+		{"CountsFollowStreams", testCountsFollowStreams},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -781,36 +808,13 @@ func testSessions(t *testing.T, s switchboard.Store) {
 	}
 }
 
-// count is a fold that counts checks and flips the status after two failures,
-// with a reason, so that tests can see transitions.
-func count(r switchboard.ProbeResult) func(switchboard.Health) switchboard.Health {
-	return func(h switchboard.Health) switchboard.Health {
-		at := r.At
-		h.TotalChecks++
-		h.TotalRequests++
-		h.LastCheck = &at
-		h.LatencyMs = r.Latency.Milliseconds()
-		h.LatencySumMs += r.Latency.Milliseconds()
-		if r.OK {
-			h.SuccessfulChecks++
-			h.ConsecutiveSuccesses++
-			h.ConsecutiveFailures = 0
-			h.LastSuccess = &at
-		} else {
-			h.FailedRequests++
-			h.ConsecutiveFailures++
-			h.ConsecutiveSuccesses = 0
-			h.LastError = &switchboard.ProbeError{Stage: r.Stage, Message: r.Message, At: at}
-		}
-		next := switchboard.StatusHealthy
-		if h.ConsecutiveFailures >= 2 {
-			next = switchboard.StatusCritical
-		}
-		if next != h.Status {
-			h.Status, h.StatusReason, h.StatusSince = next, fmt.Sprintf("%d consecutive failures", h.ConsecutiveFailures), &at
-		}
-		return h
-	}
+// policy is the health-check policy of the history tests: two failures in a
+// row make a provider CRITICAL, so that tests can see transitions.
+var policy = switchboard.HealthCheckPolicy{FailureThreshold: 2, SuccessThreshold: 1}
+
+// observe is the fold of the health checker for one probe result.
+func observe(r switchboard.ProbeResult) func(switchboard.Health) switchboard.Health {
+	return func(h switchboard.Health) switchboard.Health { return health.Observe(h, r, policy, true) }
 }
 
 func record(t *testing.T, s switchboard.Store, name string, at time.Time, ok bool, latencyMs int64) (before, after switchboard.Health) {
@@ -819,7 +823,7 @@ func record(t *testing.T, s switchboard.Store, name string, at time.Time, ok boo
 	if !ok {
 		r.Stage, r.Message = switchboard.StageConnect, "connection refused"
 	}
-	before, after, err := s.RecordCheck(context.Background(), name, r, count(r))
+	before, after, err := s.RecordCheck(context.Background(), name, r, observe(r))
 	if err != nil {
 		t.Fatalf("RecordCheck(%s, %v): %v", name, at, err)
 	}
@@ -834,12 +838,13 @@ func testRecordCheck(t *testing.T, s switchboard.Store) {
 	if before.Status != switchboard.StatusUnknown || before.TotalChecks != 0 {
 		t.Errorf("before = %+v", before)
 	}
-	if after.Status != switchboard.StatusHealthy || after.TotalChecks != 1 || after.LastCheck == nil || !after.LastCheck.Equal(at) {
+	if after.Status != switchboard.StatusExcellent || after.TotalChecks != 1 || after.LastCheck == nil || !after.LastCheck.Equal(at) ||
+		after.StatusReason == "" {
 		t.Errorf("after = %+v", after)
 	}
 	h := mustGet(t, s, "p").Health
-	if h.TotalChecks != 1 || h.SuccessfulChecks != 1 || h.LatencyMs != 42 || h.Status != switchboard.StatusHealthy ||
-		h.LastSuccess == nil || !h.LastSuccess.Equal(at) || h.StatusReason != "0 consecutive failures" {
+	if h.TotalChecks != 1 || h.SuccessfulChecks != 1 || h.LatencyMs != 42 || h.Status != switchboard.StatusExcellent ||
+		h.LastSuccess == nil || !h.LastSuccess.Equal(at) || h.StatusReason != after.StatusReason {
 		t.Errorf("stored health = %+v", h)
 	}
 	// GetHealth reads the same record, alone.
@@ -849,11 +854,12 @@ func testRecordCheck(t *testing.T, s switchboard.Store) {
 	if _, err := s.GetHealth(ctx, "nope"); !switchboard.IsCode(err, switchboard.ENotFound) {
 		t.Errorf("GetHealth of an unknown provider: %v, want not found", err)
 	}
-	// Two failures flip to CRITICAL; the second of them is the transition.
-	record(t, s, "p", at.Add(time.Minute), false, 5000)
+	// A failure halves the uptime (WARNING); a second in a row makes the
+	// provider CRITICAL; a third changes no status.
+	_, warned := record(t, s, "p", at.Add(time.Minute), false, 5000)
 	_, after = record(t, s, "p", at.Add(2*time.Minute), false, 7000)
-	if after.Status != switchboard.StatusCritical {
-		t.Fatalf("status = %s, want CRITICAL", after.Status)
+	if warned.Status != switchboard.StatusWarning || after.Status != switchboard.StatusCritical {
+		t.Fatalf("statuses = %s then %s, want WARNING then CRITICAL", warned.Status, after.Status)
 	}
 	record(t, s, "p", at.Add(3*time.Minute), false, 10)
 	ls, err := s.RecentLatencies(ctx, "p", at.Add(time.Minute))
@@ -867,16 +873,20 @@ func testRecordCheck(t *testing.T, s switchboard.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(ts) != 2 {
-		t.Fatalf("%d transitions, want 2: %+v", len(ts), ts)
+	if len(ts) != 3 {
+		t.Fatalf("%d transitions, want 3: %+v", len(ts), ts)
 	}
-	crit, first := ts[0], ts[1]
-	if first.From != switchboard.StatusUnknown || first.To != switchboard.StatusHealthy || !first.At.Equal(at) || first.Provider != "p" {
+	crit, warn, first := ts[0], ts[1], ts[2]
+	if first.From != switchboard.StatusUnknown || first.To != switchboard.StatusExcellent || !first.At.Equal(at) || first.Provider != "p" {
 		t.Errorf("first transition = %+v", first)
 	}
-	if crit.From != switchboard.StatusHealthy || crit.To != switchboard.StatusCritical ||
-		crit.Reason != "2 consecutive failures" || !crit.At.Equal(at.Add(2*time.Minute)) || crit.ID == 0 {
-		t.Errorf("second transition = %+v", crit)
+	if warn.From != switchboard.StatusExcellent || warn.To != switchboard.StatusWarning ||
+		warn.Reason != warned.StatusReason || !warn.At.Equal(at.Add(time.Minute)) {
+		t.Errorf("second transition = %+v", warn)
+	}
+	if crit.From != switchboard.StatusWarning || crit.To != switchboard.StatusCritical || crit.Reason == "" ||
+		crit.Reason != after.StatusReason || !crit.At.Equal(at.Add(2*time.Minute)) || crit.ID == 0 {
+		t.Errorf("third transition = %+v, want the reason %q", crit, after.StatusReason)
 	}
 	rs, err := s.HourlyRollups(ctx, "p", t0, t0.Add(24*time.Hour))
 	if err != nil {

@@ -15,53 +15,6 @@ import (
 	"github.com/switchboardhq/switchboard"
 )
 
-// StreamStoreUnderTest is what RunStreams tests: a store of providers that also
-// stores streams.
-type StreamStoreUnderTest interface {
-	switchboard.Store
-	switchboard.StreamStore
-}
-
-// RunStreams runs the conformance suite of switchboard.StreamStore against the
-// stores that open returns. open is called once per subtest and must return a
-// new, empty store, closed by a t.Cleanup it registers.
-func RunStreams(t *testing.T, open func(t *testing.T) StreamStoreUnderTest) {
-	tests := []struct {
-		name string
-		fn   func(t *testing.T, s StreamStoreUnderTest)
-	}{
-		{"StartGetStream", testStartGetStream},
-		{"StartStreamInvalid", testStartStreamInvalid},
-		{"StartStreamIdempotent", testStartStreamIdempotent},
-		{"StartStreamCapacity", testStartStreamCapacity},
-		{"StreamsNotFound", testStreamsNotFound},
-		{"Heartbeat", testHeartbeat},
-		{"AppendTrail", testAppendTrail},
-		{"MigrateStream", testMigrateStream},
-		{"EndStream", testEndStream},
-		{"AbandonStale", testAbandonStale},
-		{"ListStreams", testListStreams},
-		{"ListStreamsLimits", testListStreamsLimits},
-		{"Usage", testUsage},
-		{"UsageOfDeletedProvider", testUsageOfDeletedProvider},
-		{"MonthlyUsage", testMonthlyUsage},
-		{"JobRuns", testJobRuns},
-		{"ConcurrentStart", testConcurrentStart},
-		{"ConcurrentIdempotentStart", testConcurrentIdempotentStart},
-		{"ConcurrentMigrateEnd", testConcurrentMigrateEnd},
-		{"ConcurrentEnd", testConcurrentEnd},
-		{"ConcurrentMigrateCapacity", testConcurrentMigrateCapacity},
-		{"ImportStreams", testImportStreams},
-		{"StreamWasOn", testStreamWasOn},
-		{"CountsFollowStreams", testCountsFollowStreams},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			tt.fn(t, open(t))
-		})
-	}
-}
-
 // s0 is the time the stream tests work around: the last day of a month, so
 // that periods can cross a month boundary.
 var s0 = time.Date(2025, 1, 31, 10, 0, 0, 0, time.UTC)
@@ -79,7 +32,7 @@ func assignEntry(st switchboard.Stream) switchboard.TrailEntry {
 		Reason: "highest priority healthy provider"}
 }
 
-func mustStart(t *testing.T, s StreamStoreUnderTest, st switchboard.Stream, maxActive int) switchboard.Stream {
+func mustStart(t *testing.T, s switchboard.Store, st switchboard.Stream, maxActive int) switchboard.Stream {
 	t.Helper()
 	got, created, err := s.StartStream(context.Background(), st, assignEntry(st), maxActive)
 	if err != nil {
@@ -91,7 +44,7 @@ func mustStart(t *testing.T, s StreamStoreUnderTest, st switchboard.Stream, maxA
 	return got
 }
 
-func mustStream(t *testing.T, s StreamStoreUnderTest, id string) switchboard.Stream {
+func mustStream(t *testing.T, s switchboard.Store, id string) switchboard.Stream {
 	t.Helper()
 	st, err := s.GetStream(context.Background(), id)
 	if err != nil {
@@ -100,7 +53,7 @@ func mustStream(t *testing.T, s StreamStoreUnderTest, id string) switchboard.Str
 	return st
 }
 
-func mustTrail(t *testing.T, s StreamStoreUnderTest, id string) []switchboard.TrailEntry {
+func mustTrail(t *testing.T, s switchboard.Store, id string) []switchboard.TrailEntry {
 	t.Helper()
 	es, err := s.StreamTrail(context.Background(), id)
 	if err != nil {
@@ -109,7 +62,7 @@ func mustTrail(t *testing.T, s StreamStoreUnderTest, id string) []switchboard.Tr
 	return es
 }
 
-func mustMigrate(t *testing.T, s StreamStoreUnderTest, id, to string, at time.Time) switchboard.Stream {
+func mustMigrate(t *testing.T, s switchboard.Store, id, to string, at time.Time) switchboard.Stream {
 	t.Helper()
 	st, err := s.MigrateStream(context.Background(), id, switchboard.TrailEntry{At: at, Kind: switchboard.TrailMigrate,
 		Provider: to, Reason: "failover"}, 0)
@@ -119,7 +72,7 @@ func mustMigrate(t *testing.T, s StreamStoreUnderTest, id, to string, at time.Ti
 	return st
 }
 
-func mustEnd(t *testing.T, s StreamStoreUnderTest, id string, at time.Time) switchboard.Stream {
+func mustEnd(t *testing.T, s switchboard.Store, id string, at time.Time) switchboard.Stream {
 	t.Helper()
 	st, _, err := s.EndStream(context.Background(), id, at, switchboard.EndClient)
 	if err != nil {
@@ -128,7 +81,7 @@ func mustEnd(t *testing.T, s StreamStoreUnderTest, id string, at time.Time) swit
 	return st
 }
 
-func mustActiveCounts(t *testing.T, s StreamStoreUnderTest) map[string]int64 {
+func mustActiveCounts(t *testing.T, s switchboard.Store) map[string]int64 {
 	t.Helper()
 	m, err := s.ActiveCounts(context.Background())
 	if err != nil {
@@ -143,7 +96,7 @@ func mustActiveCounts(t *testing.T, s StreamStoreUnderTest) map[string]int64 {
 	return m
 }
 
-func mustList(t *testing.T, s StreamStoreUnderTest, f switchboard.StreamFilter) []switchboard.Stream {
+func mustList(t *testing.T, s switchboard.Store, f switchboard.StreamFilter) []switchboard.Stream {
 	t.Helper()
 	sts, err := s.ListStreams(context.Background(), f)
 	if err != nil {
@@ -152,7 +105,7 @@ func mustList(t *testing.T, s StreamStoreUnderTest, f switchboard.StreamFilter) 
 	return sts
 }
 
-func mustUsage(t *testing.T, s StreamStoreUnderTest, from, to time.Time) map[string]switchboard.ProviderUsage {
+func mustUsage(t *testing.T, s switchboard.Store, from, to time.Time) map[string]switchboard.ProviderUsage {
 	t.Helper()
 	us, err := s.Usage(context.Background(), from, to)
 	if err != nil {
@@ -222,7 +175,7 @@ func ended(st switchboard.Stream, at time.Time, reason string) switchboard.Strea
 	return st
 }
 
-func testStartGetStream(t *testing.T, s StreamStoreUnderTest) {
+func testStartGetStream(t *testing.T, s switchboard.Store) {
 	ctx := context.Background()
 	at := time.Date(2025, 1, 31, 11, 0, 0, 123456789, time.FixedZone("CET", 3600)) // 10:00:00.123456789 UTC
 	st := newStream("st_1", "agora", "token:t1", at)
@@ -261,7 +214,7 @@ func testStartGetStream(t *testing.T, s StreamStoreUnderTest) {
 	equalStream(t, mustStream(t, s, "st_2"), want)
 }
 
-func testStartStreamInvalid(t *testing.T, s StreamStoreUnderTest) {
+func testStartStreamInvalid(t *testing.T, s switchboard.Store) {
 	ctx := context.Background()
 	orig := mustStart(t, s, newStream("dup", "agora", "token:a", s0), 0)
 	tests := []struct {
@@ -297,7 +250,7 @@ func testStartStreamInvalid(t *testing.T, s StreamStoreUnderTest) {
 	}
 }
 
-func testStartStreamIdempotent(t *testing.T, s StreamStoreUnderTest) {
+func testStartStreamIdempotent(t *testing.T, s switchboard.Store) {
 	ctx := context.Background()
 	st := newStream("st_a", "agora", "token:a", s0)
 	st.IdempotencyKey = "retry-me"
@@ -361,7 +314,7 @@ func testStartStreamIdempotent(t *testing.T, s StreamStoreUnderTest) {
 	}
 }
 
-func testStartStreamCapacity(t *testing.T, s StreamStoreUnderTest) {
+func testStartStreamCapacity(t *testing.T, s switchboard.Store) {
 	ctx := context.Background()
 	mustStart(t, s, newStream("a1", "agora", "o", s0), 2)
 	mustStart(t, s, newStream("a2", "agora", "o", s0), 2)
@@ -395,7 +348,7 @@ func testStartStreamCapacity(t *testing.T, s StreamStoreUnderTest) {
 	}
 }
 
-func testStreamsNotFound(t *testing.T, s StreamStoreUnderTest) {
+func testStreamsNotFound(t *testing.T, s switchboard.Store) {
 	ctx := context.Background()
 	mustStart(t, s, newStream("exists", "agora", "o", s0), 0)
 	tests := []struct {
@@ -425,7 +378,7 @@ func testStreamsNotFound(t *testing.T, s StreamStoreUnderTest) {
 	}
 }
 
-func testHeartbeat(t *testing.T, s StreamStoreUnderTest) {
+func testHeartbeat(t *testing.T, s switchboard.Store) {
 	ctx := context.Background()
 	st := mustStart(t, s, newStream("hb", "agora", "o", s0), 0)
 	other := mustStart(t, s, newStream("other", "agora", "o", s0), 0)
@@ -457,7 +410,7 @@ func testHeartbeat(t *testing.T, s StreamStoreUnderTest) {
 	}
 }
 
-func testAppendTrail(t *testing.T, s StreamStoreUnderTest) {
+func testAppendTrail(t *testing.T, s switchboard.Store) {
 	ctx := context.Background()
 	mustStart(t, s, newStream("tr", "agora", "o", s0), 0)
 	failure := switchboard.TrailEntry{StreamID: "tr", At: s0.Add(time.Minute), Kind: switchboard.TrailFailure, Provider: "agora",
@@ -495,7 +448,7 @@ func testAppendTrail(t *testing.T, s StreamStoreUnderTest) {
 	}
 }
 
-func testMigrateStream(t *testing.T, s StreamStoreUnderTest) {
+func testMigrateStream(t *testing.T, s switchboard.Store) {
 	ctx := context.Background()
 	st := mustStart(t, s, newStream("mv", "agora", "o", s0), 0)
 	if _, err := s.Heartbeat(ctx, "mv", s0.Add(time.Minute)); err != nil {
@@ -549,7 +502,7 @@ func testMigrateStream(t *testing.T, s StreamStoreUnderTest) {
 	}
 }
 
-func testEndStream(t *testing.T, s StreamStoreUnderTest) {
+func testEndStream(t *testing.T, s switchboard.Store) {
 	ctx := context.Background()
 	st := mustStart(t, s, newStream("end", "agora", "o", s0), 0)
 	at := s0.Add(30 * time.Minute).In(time.FixedZone("X", 7200))
@@ -596,7 +549,7 @@ func testEndStream(t *testing.T, s StreamStoreUnderTest) {
 	}
 }
 
-func testAbandonStale(t *testing.T, s StreamStoreUnderTest) {
+func testAbandonStale(t *testing.T, s switchboard.Store) {
 	ctx := context.Background()
 	old := mustStart(t, s, newStream("old", "agora", "o", s0), 0)
 	if _, err := s.Heartbeat(ctx, "old", s0.Add(time.Minute)); err != nil {
@@ -651,7 +604,7 @@ func testAbandonStale(t *testing.T, s StreamStoreUnderTest) {
 	}
 }
 
-func testListStreams(t *testing.T, s StreamStoreUnderTest) {
+func testListStreams(t *testing.T, s switchboard.Store) {
 	ctx := context.Background()
 	// Ten streams: pairs share a start time, so the id breaks ties.
 	var all []switchboard.Stream
@@ -734,7 +687,7 @@ func testListStreams(t *testing.T, s StreamStoreUnderTest) {
 	wantCode(t, err, switchboard.EInvalid)
 }
 
-func testListStreamsLimits(t *testing.T, s StreamStoreUnderTest) {
+func testListStreamsLimits(t *testing.T, s switchboard.Store) {
 	const n = 510
 	for i := range n {
 		mustStart(t, s, newStream(fmt.Sprintf("st_%04d", i), "agora", "o", s0.Add(time.Duration(i)*time.Second)), 0)
@@ -791,7 +744,7 @@ func checkUsage(t *testing.T, got map[string]switchboard.ProviderUsage, want []s
 	}
 }
 
-func testUsage(t *testing.T, s StreamStoreUnderTest) {
+func testUsage(t *testing.T, s switchboard.Store) {
 	ctx := context.Background()
 	day := time.Date(2025, 1, 31, 0, 0, 0, 0, time.UTC)
 	hm := func(h, m int) time.Time { return day.Add(time.Duration(h)*time.Hour + time.Duration(m)*time.Minute) }
@@ -901,7 +854,7 @@ func testUsage(t *testing.T, s StreamStoreUnderTest) {
 	}
 }
 
-func testUsageOfDeletedProvider(t *testing.T, s StreamStoreUnderTest) {
+func testUsageOfDeletedProvider(t *testing.T, s switchboard.Store) {
 	ctx := context.Background()
 	mustCreate(t, s, AgoraProvider(t, "gone"))
 	mustStart(t, s, newStream("h", "gone", "o", s0), 0)
@@ -919,7 +872,7 @@ func testUsageOfDeletedProvider(t *testing.T, s StreamStoreUnderTest) {
 	})
 }
 
-func testMonthlyUsage(t *testing.T, s StreamStoreUnderTest) {
+func testMonthlyUsage(t *testing.T, s switchboard.Store) {
 	ctx := context.Background()
 	if us, err := s.MonthlyUsageOf(ctx, ""); err != nil || len(us) != 0 {
 		t.Fatalf("MonthlyUsageOf on an empty store = %v, %v", us, err)
@@ -974,7 +927,7 @@ func testMonthlyUsage(t *testing.T, s StreamStoreUnderTest) {
 	check("z")
 }
 
-func testJobRuns(t *testing.T, s StreamStoreUnderTest) {
+func testJobRuns(t *testing.T, s switchboard.Store) {
 	ctx := context.Background()
 	ran := func(job, period string) bool {
 		t.Helper()
@@ -1031,7 +984,7 @@ func testJobRuns(t *testing.T, s StreamStoreUnderTest) {
 	}
 }
 
-func testConcurrentStart(t *testing.T, s StreamStoreUnderTest) {
+func testConcurrentStart(t *testing.T, s switchboard.Store) {
 	ctx := context.Background()
 	const (
 		n         = 200
@@ -1082,7 +1035,7 @@ func testConcurrentStart(t *testing.T, s StreamStoreUnderTest) {
 	}
 }
 
-func testConcurrentIdempotentStart(t *testing.T, s StreamStoreUnderTest) {
+func testConcurrentIdempotentStart(t *testing.T, s switchboard.Store) {
 	ctx := context.Background()
 	const n = 20
 	type result struct {
@@ -1126,7 +1079,7 @@ func testConcurrentIdempotentStart(t *testing.T, s StreamStoreUnderTest) {
 	}
 }
 
-func testConcurrentMigrateEnd(t *testing.T, s StreamStoreUnderTest) {
+func testConcurrentMigrateEnd(t *testing.T, s switchboard.Store) {
 	ctx := context.Background()
 	const (
 		n      = 30
@@ -1209,7 +1162,7 @@ func testConcurrentMigrateEnd(t *testing.T, s StreamStoreUnderTest) {
 // Of two EndStream calls at once, and of an EndStream and AbandonStale at
 // once, exactly one ends each stream: the caller that publishes
 // stream.ended relies on it.
-func testConcurrentEnd(t *testing.T, s StreamStoreUnderTest) {
+func testConcurrentEnd(t *testing.T, s switchboard.Store) {
 	ctx := context.Background()
 	const n = 20
 	for i := range n {
@@ -1264,7 +1217,7 @@ func testConcurrentEnd(t *testing.T, s StreamStoreUnderTest) {
 	}
 }
 
-func testConcurrentMigrateCapacity(t *testing.T, s StreamStoreUnderTest) {
+func testConcurrentMigrateCapacity(t *testing.T, s switchboard.Store) {
 	ctx := context.Background()
 	const (
 		n     = 40
