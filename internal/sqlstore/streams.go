@@ -236,13 +236,65 @@ const qInsertStream = `INSERT INTO streams (id, room, user_id, role, region, qua
 // maxActive active streams it fails with EUnavailable. Errors: EInvalid (no
 // id, no provider, an unknown quality), EConflict (the id exists), EUnavailable.
 func (s *Store) StartStream(ctx context.Context, st switchboard.Stream, first switchboard.TrailEntry, maxActive int) (switchboard.Stream, bool, error) {
+	st, first, err := s.newStream(st, first)
+	if err != nil {
+		return switchboard.Stream{}, false, err
+	}
+	var (
+		got     switchboard.Stream
+		created bool
+	)
+	err = s.write(ctx, func(tx *sql.Tx) error {
+		got, created = switchboard.Stream{}, false // write may run fn again
+		if st.IdempotencyKey != "" {
+			// Starts with the same key queue here, so that the later one finds
+			// the earlier (a no-op on SQLite, whose one writer queues them all).
+			if err := s.lockKey(ctx, tx, "switchboard.stream-key:"+st.Owner+"\n"+st.IdempotencyKey); err != nil {
+				return err
+			}
+			existing, found, err := s.streamByKey(ctx, tx, st.Owner, st.IdempotencyKey)
+			if found || err != nil {
+				got = existing
+				return err
+			}
+		}
+		if err := s.insertStream(ctx, tx, st, first, maxActive); err != nil {
+			return err
+		}
+		got, created = st, true
+		return nil
+	})
+	if errors.Is(err, errDuplicateStream) {
+		// Another start won the race (a backstop: the lookup above, under the
+		// key's lock, normally finds it). The failed transaction is gone, so
+		// read outside it.
+		if st.IdempotencyKey != "" {
+			existing, found, err := s.streamByKey(ctx, nil, st.Owner, st.IdempotencyKey)
+			if err != nil {
+				return switchboard.Stream{}, false, wrap("start stream", err)
+			}
+			if found {
+				return existing, false, nil
+			}
+		}
+		return switchboard.Stream{}, false, switchboard.Errorf(switchboard.EConflict, "stream %s already exists", st.ID)
+	}
+	if err != nil {
+		return switchboard.Stream{}, false, wrap("start stream", err)
+	}
+	return got, created, nil
+}
+
+// newStream checks the stream that StartStream is given and fills in what it
+// leaves to the store, in st and in its first trail entry.
+func (s *Store) newStream(st switchboard.Stream, first switchboard.TrailEntry) (switchboard.Stream, switchboard.TrailEntry, error) {
 	switch {
 	case st.ID == "":
-		return switchboard.Stream{}, false, switchboard.Invalid("id", "is required")
+		return st, first, switchboard.Invalid("id", "is required")
 	case st.Provider == "":
-		return switchboard.Stream{}, false, switchboard.Invalid("provider", "is required")
+		return st, first, switchboard.Invalid("provider", "is required")
 	case !st.Quality.Valid():
-		return switchboard.Stream{}, false, switchboard.Invalid("quality", "must be audio, sd, hd or fullhd")
+		return st, first, switchboard.Invalid("quality", "must be audio, sd, hd or fullhd")
 	}
 	st.StartedAt = s.nowOr(st.StartedAt)
 	st.LastHeartbeat = st.LastHeartbeat.UTC()
@@ -261,71 +313,49 @@ func (s *Store) StartStream(ctx context.Context, st switchboard.Stream, first sw
 	if first.Provider == "" {
 		first.Provider = st.Provider
 	}
+	return st, first, nil
+}
 
-	var (
-		got     switchboard.Stream
-		created bool
-	)
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		got, created = switchboard.Stream{}, false // write may run fn again
-		if st.IdempotencyKey != "" {
-			// Starts with the same key queue here, so that the later one finds
-			// the earlier (a no-op on SQLite, whose one writer queues them all).
-			if err := s.lockKey(ctx, tx, "switchboard.stream-key:"+st.Owner+"\n"+st.IdempotencyKey); err != nil {
-				return err
-			}
-			existing, err := scanStream(s.txRow(ctx, tx, selectByKey, st.Owner, st.IdempotencyKey))
-			if err == nil {
-				got = existing
-				return nil
-			}
-			if !errors.Is(err, sql.ErrNoRows) {
-				return err
-			}
-		}
-		if err := s.checkCapacity(ctx, tx, st.Provider, maxActive); err != nil {
-			return err
-		}
-		_, err := s.txExec(ctx, tx, qInsertStream,
-			st.ID, st.Room, st.UserID, string(st.Role), st.Region, string(st.Quality), st.Provider,
-			string(st.Status), st.Owner, st.IdempotencyKey, dbTime(st.StartedAt), dbTime(st.LastHeartbeat))
-		if s.d.isUnique(err) {
-			return errDuplicateStream
-		}
-		if err != nil {
-			return err
-		}
-		if err := s.insertSegment(ctx, tx, st.ID, 0, st.Provider, st.Quality, st.StartedAt); err != nil {
-			return err
-		}
-		if err := s.insertTrail(ctx, tx, first); err != nil {
-			return err
-		}
-		if err := s.addCounts(ctx, tx, countChange{provider: st.Provider, active: 1, total: 1}); err != nil {
-			return err
-		}
-		got, created = st, true
-		return nil
-	})
-	if errors.Is(err, errDuplicateStream) {
-		// Another start won the race (a backstop: the lookup above, under the
-		// key's lock, normally finds it). The failed transaction is gone, so
-		// read outside it.
-		if st.IdempotencyKey != "" {
-			existing, rerr := scanStream(s.r.QueryRowContext(ctx, s.q(selectByKey), st.Owner, st.IdempotencyKey))
-			if rerr == nil {
-				return existing, false, nil
-			}
-			if !errors.Is(rerr, sql.ErrNoRows) {
-				return switchboard.Stream{}, false, wrap("start stream", rerr)
-			}
-		}
-		return switchboard.Stream{}, false, switchboard.Errorf(switchboard.EConflict, "stream %s already exists", st.ID)
+// streamByKey finds the stream that owner started with the idempotency key:
+// in the write transaction tx, or on the readers when tx is nil. found is
+// false when there is none.
+func (s *Store) streamByKey(ctx context.Context, tx *sql.Tx, owner, key string) (st switchboard.Stream, found bool, err error) {
+	var row *sql.Row
+	if tx != nil {
+		row = s.txRow(ctx, tx, selectByKey, owner, key)
+	} else {
+		row = s.readRow(ctx, selectByKey, owner, key)
+	}
+	st, err = scanStream(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return switchboard.Stream{}, false, nil
+	}
+	return st, err == nil, err
+}
+
+// insertStream stores st, checked by newStream, with its first segment and
+// first trail entry, in tx: errDuplicateStream when its id or its owner's
+// idempotency key exists, EUnavailable when its provider is at maxActive.
+func (s *Store) insertStream(ctx context.Context, tx *sql.Tx, st switchboard.Stream, first switchboard.TrailEntry, maxActive int) error {
+	if err := s.checkCapacity(ctx, tx, st.Provider, maxActive); err != nil {
+		return err
+	}
+	_, err := s.txExec(ctx, tx, qInsertStream,
+		st.ID, st.Room, st.UserID, string(st.Role), st.Region, string(st.Quality), st.Provider,
+		string(st.Status), st.Owner, st.IdempotencyKey, dbTime(st.StartedAt), dbTime(st.LastHeartbeat))
+	if s.d.isUnique(err) {
+		return errDuplicateStream
 	}
 	if err != nil {
-		return switchboard.Stream{}, false, wrap("start stream", err)
+		return err
 	}
-	return got, created, nil
+	if err := s.insertSegment(ctx, tx, st.ID, 0, st.Provider, st.Quality, st.StartedAt); err != nil {
+		return err
+	}
+	if err := s.insertTrail(ctx, tx, first); err != nil {
+		return err
+	}
+	return s.addCounts(ctx, tx, countChange{provider: st.Provider, active: 1, total: 1})
 }
 
 // GetStream returns a stream. Errors: ENotFound.
@@ -729,108 +759,123 @@ func (u usageSum) seconds() float64 { return float64(u.secs) + float64(u.nanos)/
 // segment runs up to its stream's last heartbeat. All of it is read from one
 // snapshot.
 func (s *Store) Usage(ctx context.Context, from, to time.Time) ([]switchboard.ProviderUsage, error) {
-	byName := map[string]*switchboard.ProviderUsage{}
-	get := func(name string) *switchboard.ProviderUsage {
-		u := byName[name]
-		if u == nil {
-			u = &switchboard.ProviderUsage{Provider: name, Seconds: map[switchboard.Quality]float64{}}
-			byName[name] = u
-		}
-		return u
-	}
+	us := usages{}
 	f, t := dbTime(from), dbTime(to)
 	err := s.read(ctx, func(tx *sql.Tx) error {
-		counts := []struct {
-			query string
-			args  []any
-			field func(*switchboard.ProviderUsage) *int64
-		}{
-			// The counts of streams now and ever are kept (see addCounts):
-			// reading them does not grow with the history.
-			{`SELECT provider, SUM(total) FROM provider_stream_counts GROUP BY provider HAVING SUM(total) <> 0`, nil,
-				func(u *switchboard.ProviderUsage) *int64 { return &u.TotalStreams }},
-			{activeCountsSQL, nil,
-				func(u *switchboard.ProviderUsage) *int64 { return &u.ActiveStreams }},
-			{`SELECT provider, COUNT(*) FROM stream_segments WHERE started_at >= ? AND started_at < ? AND seq > 0
-				GROUP BY provider`, []any{f, t},
-				func(u *switchboard.ProviderUsage) *int64 { return &u.FailoversIn }},
-			{`SELECT provider, COUNT(*) FROM stream_segments WHERE ended_at >= ? AND ended_at < ? AND end_reason = ?
-				GROUP BY provider`, []any{f, t, segmentMigrated},
-				func(u *switchboard.ProviderUsage) *int64 { return &u.FailoversOut }},
-		}
-		for _, c := range counts {
-			m := map[string]int64{}
-			if err := s.groupCounts(ctx, tx, m, c.query, c.args...); err != nil {
-				return err
-			}
-			for name, n := range m {
-				*c.field(get(name)) = n
-			}
-		}
-
-		// Only the segments that overlap the period, each half found through
-		// the index on ended_at (a range, then NULL), so that neither reads the
-		// history before the period; the overlap is computed here.
-		rows, err := tx.QueryContext(ctx, s.q(`SELECT g.provider, g.quality, g.started_at, g.ended_at
-			FROM stream_segments g WHERE g.ended_at > ? AND g.started_at < ?
-			UNION ALL
-			SELECT g.provider, g.quality, g.started_at, st.last_heartbeat
-			FROM stream_segments g JOIN streams st ON st.id = g.stream_id
-			WHERE g.ended_at IS NULL AND g.started_at < ? AND st.last_heartbeat > ?`), f, t, t, f)
-		if err != nil {
+		if err := s.usageCounts(ctx, tx, us, f, t); err != nil {
 			return err
 		}
-		defer rows.Close()
-		sums := map[string]map[switchboard.Quality]*usageSum{}
-		for rows.Next() {
-			var (
-				name, quality string
-				start, end    int64
-			)
-			if err := rows.Scan(&name, &quality, &start, &end); err != nil {
-				return err
-			}
-			start, end = max(start, f), min(end, t)
-			if end <= start {
-				continue
-			}
-			q := switchboard.Quality(quality)
-			if sums[name] == nil {
-				sums[name] = map[switchboard.Quality]*usageSum{}
-			}
-			if sums[name][q] == nil {
-				sums[name][q] = &usageSum{}
-			}
-			sums[name][q].add(time.Duration(end - start))
-		}
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		for name, qs := range sums {
-			u := get(name)
-			for q, sum := range qs {
-				u.Seconds[q] = sum.seconds()
-			}
-		}
-		return nil
+		return s.usageSeconds(ctx, tx, us, f, t)
 	})
 	if err != nil {
 		return nil, wrap("usage", err)
 	}
-	us := make([]switchboard.ProviderUsage, 0, len(byName))
-	for _, u := range byName {
-		us = append(us, *u)
+	return us.sorted(), nil
+}
+
+// usages are the providers' usage that Usage gathers, by name.
+type usages map[string]*switchboard.ProviderUsage
+
+// of returns the usage of provider name, adding it when missing.
+func (us usages) of(name string) *switchboard.ProviderUsage {
+	u := us[name]
+	if u == nil {
+		u = &switchboard.ProviderUsage{Provider: name, Seconds: map[switchboard.Quality]float64{}}
+		us[name] = u
 	}
-	slices.SortFunc(us, func(a, b switchboard.ProviderUsage) int {
-		switch {
-		case a.Provider < b.Provider:
-			return -1
-		case a.Provider > b.Provider:
-			return 1
+	return u
+}
+
+// sorted returns the usages ordered by provider name.
+func (us usages) sorted() []switchboard.ProviderUsage {
+	out := make([]switchboard.ProviderUsage, 0, len(us))
+	for _, u := range us {
+		out = append(out, *u)
+	}
+	slices.SortFunc(out, func(a, b switchboard.ProviderUsage) int { return strings.Compare(a.Provider, b.Provider) })
+	return out
+}
+
+// usageCounts reads into us, in tx, the streams of every provider now and
+// ever, and its failovers in and out within [f, t) (stored times).
+func (s *Store) usageCounts(ctx context.Context, tx *sql.Tx, us usages, f, t int64) error {
+	counts := []struct {
+		query string
+		args  []any
+		field func(*switchboard.ProviderUsage) *int64
+	}{
+		// The counts of streams now and ever are kept (see addCounts):
+		// reading them does not grow with the history.
+		{`SELECT provider, SUM(total) FROM provider_stream_counts GROUP BY provider HAVING SUM(total) <> 0`, nil,
+			func(u *switchboard.ProviderUsage) *int64 { return &u.TotalStreams }},
+		{activeCountsSQL, nil,
+			func(u *switchboard.ProviderUsage) *int64 { return &u.ActiveStreams }},
+		{`SELECT provider, COUNT(*) FROM stream_segments WHERE started_at >= ? AND started_at < ? AND seq > 0
+			GROUP BY provider`, []any{f, t},
+			func(u *switchboard.ProviderUsage) *int64 { return &u.FailoversIn }},
+		{`SELECT provider, COUNT(*) FROM stream_segments WHERE ended_at >= ? AND ended_at < ? AND end_reason = ?
+			GROUP BY provider`, []any{f, t, segmentMigrated},
+			func(u *switchboard.ProviderUsage) *int64 { return &u.FailoversOut }},
+	}
+	for _, c := range counts {
+		m := map[string]int64{}
+		if err := s.groupCounts(ctx, tx, m, c.query, c.args...); err != nil {
+			return err
 		}
-		return 0
-	})
-	return us, nil
+		for name, n := range m {
+			*c.field(us.of(name)) = n
+		}
+	}
+	return nil
+}
+
+// usageSeconds adds to us, from tx, the stream seconds per quality of every
+// provider within [f, t) (stored times).
+//
+// It reads only the segments that overlap the period, each half found through
+// the index on ended_at (a range, then NULL), so that neither reads the
+// history before the period; the overlap is computed here.
+func (s *Store) usageSeconds(ctx context.Context, tx *sql.Tx, us usages, f, t int64) error {
+	rows, err := tx.QueryContext(ctx, s.q(`SELECT g.provider, g.quality, g.started_at, g.ended_at
+		FROM stream_segments g WHERE g.ended_at > ? AND g.started_at < ?
+		UNION ALL
+		SELECT g.provider, g.quality, g.started_at, st.last_heartbeat
+		FROM stream_segments g JOIN streams st ON st.id = g.stream_id
+		WHERE g.ended_at IS NULL AND g.started_at < ? AND st.last_heartbeat > ?`), f, t, t, f)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	type key struct {
+		provider string
+		quality  switchboard.Quality
+	}
+	sums := map[key]*usageSum{}
+	for rows.Next() {
+		var (
+			name, quality string
+			start, end    int64
+		)
+		if err := rows.Scan(&name, &quality, &start, &end); err != nil {
+			return err
+		}
+		start, end = max(start, f), min(end, t)
+		if end <= start {
+			continue
+		}
+		k := key{name, switchboard.Quality(quality)}
+		if sums[k] == nil {
+			sums[k] = &usageSum{}
+		}
+		sums[k].add(time.Duration(end - start))
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for k, sum := range sums {
+		us.of(k.provider).Seconds[k.quality] = sum.seconds()
+	}
+	return nil
 }
 
 // SaveMonthlyUsage stores the frozen usage of past months in one transaction,
