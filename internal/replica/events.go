@@ -85,27 +85,18 @@ type Events struct {
 
 var _ switchboard.Bus = (*Events)(nil)
 
-// NewEvents returns Events on store's log that deliver to local. Run must be running for
-// events to flow; those published before it starts wait in a queue.
+// NewEvents returns Events on store's log that deliver to local. Run must be
+// running for events to flow; those published before it starts wait in a
+// queue.
 func NewEvents(store EventLog, local switchboard.Bus, opts EventsOptions) *Events {
-	if opts.PollInterval <= 0 {
-		opts.PollInterval = DefaultPollInterval
-	}
-	if opts.SafetyInterval <= 0 {
-		opts.SafetyInterval = DefaultSafetyInterval
-	}
-	if opts.Retention <= 0 {
-		opts.Retention = DefaultRetention
-	}
+	opts.PollInterval = positive(opts.PollInterval, DefaultPollInterval)
+	opts.SafetyInterval = positive(opts.SafetyInterval, DefaultSafetyInterval)
+	opts.Retention = positive(opts.Retention, DefaultRetention)
 	if opts.ReplicaID == "" {
 		opts.ReplicaID = NewID()
 	}
-	log := opts.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
 	return &Events{
-		store: store, local: local, opts: opts, log: log,
+		store: store, local: local, opts: opts, log: logger(opts.Logger),
 		queue: make(chan switchboard.Event, defaultQueue),
 		wake:  make(chan struct{}, 1),
 	}

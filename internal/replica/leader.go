@@ -99,20 +99,26 @@ func NewLeader(leases Leases, opts LeaderOptions) *Leader {
 	if opts.ID == "" {
 		opts.ID = NewID()
 	}
-	if opts.TTL <= 0 {
-		opts.TTL = DefaultLeaseTTL
+	opts.TTL = positive(opts.TTL, DefaultLeaseTTL)
+	opts.RenewInterval = positive(opts.RenewInterval, DefaultRenewInterval)
+	opts.RetryInterval = positive(opts.RetryInterval, DefaultRetryInterval)
+	return &Leader{leases: leases, opts: opts, log: logger(opts.Logger).With("lease", opts.Name, "replica", opts.ID), changed: make(chan struct{})}
+}
+
+// positive returns d, or def when d is not positive: an option's default.
+func positive(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
 	}
-	if opts.RenewInterval <= 0 {
-		opts.RenewInterval = DefaultRenewInterval
-	}
-	if opts.RetryInterval <= 0 {
-		opts.RetryInterval = DefaultRetryInterval
-	}
-	log := opts.Logger
+	return d
+}
+
+// logger returns log, or one that discards everything when log is nil.
+func logger(log *slog.Logger) *slog.Logger {
 	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+		return slog.New(slog.DiscardHandler)
 	}
-	return &Leader{leases: leases, opts: opts, log: log.With("lease", opts.Name, "replica", opts.ID), changed: make(chan struct{})}
+	return log
 }
 
 // NewID returns an id for this replica: host, process id and a random suffix.

@@ -67,7 +67,16 @@ func (r *recorder) events() []switchboard.Event {
 	return append([]switchboard.Event(nil), r.evs...)
 }
 
-// receive waits, within d, for what to arrive on ch.
+// running returns a context that ends, and a group whose goroutines are
+// waited for, when the test ends.
+func running(t *testing.T) (context.Context, *sync.WaitGroup) {
+	ctx, cancel := context.WithCancel(context.Background())
+	wg := &sync.WaitGroup{}
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	return ctx, wg
+}
+
+// receive waits up to within for what to arrive on ch.
 func receive[T any](t *testing.T, ch <-chan T, what string, within time.Duration) T {
 	t.Helper()
 	timer := time.NewTimer(within)
@@ -129,9 +138,7 @@ func applied(n int) (EventsOptions, <-chan struct{}) {
 func TestEventsAcrossReplicas(t *testing.T) {
 	st := openStore(t)
 	checkGoroutines(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	t.Cleanup(func() { cancel(); wg.Wait() })
+	ctx, wg := running(t)
 
 	const n = 30
 	listening := make(chan struct{}, 3)
@@ -178,9 +185,7 @@ func TestEventsAcrossReplicas(t *testing.T) {
 func TestEventsPollingFallback(t *testing.T) {
 	st := openStore(t)
 	checkGoroutines(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	t.Cleanup(func() { cancel(); wg.Wait() })
+	ctx, wg := running(t)
 	positioned := make(chan struct{}, 2)
 	log := signalling{EventLog: st, positioned: positioned, noListen: true}
 	a, b := &recorder{}, &recorder{}
@@ -237,9 +242,7 @@ func TestLeaderOneAtATime(t *testing.T) {
 	st := openStore(t)
 	checkGoroutines(t)
 	opts := LeaderOptions{TTL: 3 * time.Second, RenewInterval: time.Second, RetryInterval: 200 * time.Millisecond}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	defer func() { cancel(); wg.Wait() }()
+	ctx, wg := running(t)
 	var mu sync.Mutex
 	maxConcurrent, concurrent := 0, 0
 	leaders := make([]*Leader, 3)
@@ -326,10 +329,8 @@ func TestLeaderStepsDownWhenRenewalFails(t *testing.T) {
 	ttl := 3 * time.Second
 	l := NewLeader(own, LeaderOptions{TTL: ttl, RenewInterval: time.Second, RetryInterval: 200 * time.Millisecond})
 	campaigned := campaigns(l)
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
+	ctx, wg := running(t)
 	wg.Go(func() { l.Run(ctx) })
-	defer func() { cancel(); wg.Wait() }()
 	awaitCampaign(t, campaigned, "leadership", 10*time.Second, func(c campaign) bool { return c.leading })
 	own.broken.Store(true) // every renewal fails from now on
 	lost := time.Now()

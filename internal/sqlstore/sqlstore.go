@@ -80,34 +80,29 @@ func Open(ctx context.Context, dsn string, sealer secrets.Sealer, clock switchbo
 	if clock == nil {
 		clock = switchboard.SystemClock{}
 	}
+	var (
+		s   *Store
+		err error
+	)
 	switch d, path := parseDSN(dsn); d {
 	case sqliteDialect:
-		s, err := openSQLite(ctx, path)
-		if err != nil {
-			return nil, err
-		}
-		s.sealer, s.clock = sealer, clock
-		if err := s.migrate(ctx); err != nil {
-			s.Close()
-			return nil, err
-		}
-		s.prepareHot(ctx)
-		return s, nil
+		s, err = openSQLite(ctx, path)
 	case postgresDialect:
-		s, err := openPostgres(ctx, dsn)
-		if err != nil {
-			return nil, err
-		}
-		s.sealer, s.clock = sealer, clock
-		if err := s.migrate(ctx); err != nil {
-			s.Close()
-			return nil, wrap("open", err)
-		}
-		return s, nil
+		s, err = openPostgres(ctx, dsn)
 	default:
 		// Do not quote the DSN: it may hold a password.
 		return nil, errors.New(`sqlstore: open: the database URL must start with "sqlite:" or "postgres://"`)
 	}
+	if err != nil {
+		return nil, err
+	}
+	s.sealer, s.clock = sealer, clock
+	if err := s.migrate(ctx); err != nil {
+		s.Close()
+		return nil, wrap("open", err)
+	}
+	s.prepareHot(ctx)
+	return s, nil
 }
 
 // parseDSN returns the dialect of the database that dsn names, nil when it

@@ -144,9 +144,7 @@ func testCountsFollowStreams(t *testing.T, s switchboard.Store) {
 	mustMigrate(t, s, "p", "b", s0.Add(time.Minute))
 	mustMigrate(t, s, "p", "c", s0.Add(2*time.Minute))
 	mustEnd(t, s, "r", s0.Add(3*time.Minute))
-	if _, err := s.Heartbeat(ctx, "q", s0.Add(10*time.Minute)); err != nil {
-		t.Fatal(err)
-	}
+	mustHeartbeat(t, s, "q", s0.Add(10*time.Minute))
 	if _, err := s.AbandonStale(ctx, s0.Add(5*time.Minute)); err != nil { // p, s, t
 		t.Fatal(err)
 	}

@@ -87,6 +87,20 @@ func Run(t *testing.T, open func(t *testing.T) switchboard.Store) {
 	}
 }
 
+// waitErrs waits for wg, whose goroutines send on errs, and returns the
+// errors they sent that are not nil.
+func waitErrs(wg *sync.WaitGroup, errs chan error) []error {
+	wg.Wait()
+	close(errs)
+	var failed []error
+	for err := range errs {
+		if err != nil {
+			failed = append(failed, err)
+		}
+	}
+	return failed
+}
+
 // t0 is the start of a UTC day that the history tests work around.
 var t0 = time.Date(2025, 3, 10, 0, 0, 0, 0, time.UTC)
 
@@ -1272,12 +1286,8 @@ func testConcurrentHealth(t *testing.T, s switchboard.Store) {
 			errs <- err
 		})
 	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Fatalf("concurrent call: %v", err)
-		}
+	for _, err := range waitErrs(&wg, errs) {
+		t.Fatalf("concurrent call: %v", err)
 	}
 	h := mustGet(t, s, "p").Health
 	if h.TotalChecks != n || h.SuccessfulChecks != n-n/5 || h.TotalRequests != n || h.FailedRequests != n || h.LatencySumMs != n*(n-1)/2 {
@@ -1314,12 +1324,8 @@ func testConcurrentUpdateProvider(t *testing.T, s switchboard.Store) {
 			errs <- err
 		})
 	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Fatalf("UpdateProvider: %v", err)
-		}
+	for _, err := range waitErrs(&wg, errs) {
+		t.Fatalf("UpdateProvider: %v", err)
 	}
 	if w := mustGet(t, s, "p").Weight; w != 1+n {
 		t.Errorf("weight = %d after %d concurrent increments, want %d", w, n, 1+n)

@@ -53,6 +53,15 @@ func mustStream(t *testing.T, s switchboard.Store, id string) switchboard.Stream
 	return st
 }
 
+func mustHeartbeat(t *testing.T, s switchboard.Store, id string, at time.Time) switchboard.Stream {
+	t.Helper()
+	st, err := s.Heartbeat(context.Background(), id, at)
+	if err != nil {
+		t.Fatalf("Heartbeat(%s): %v", id, err)
+	}
+	return st
+}
+
 func mustTrail(t *testing.T, s switchboard.Store, id string) []switchboard.TrailEntry {
 	t.Helper()
 	es, err := s.StreamTrail(context.Background(), id)
@@ -451,9 +460,7 @@ func testAppendTrail(t *testing.T, s switchboard.Store) {
 func testMigrateStream(t *testing.T, s switchboard.Store) {
 	ctx := context.Background()
 	st := mustStart(t, s, newStream("mv", "agora", "o", s0), 0)
-	if _, err := s.Heartbeat(ctx, "mv", s0.Add(time.Minute)); err != nil {
-		t.Fatal(err)
-	}
+	mustHeartbeat(t, s, "mv", s0.Add(time.Minute))
 	e := switchboard.TrailEntry{At: s0.Add(5 * time.Minute), Kind: switchboard.TrailMigrate, Provider: "zego",
 		From: "agora", Reason: "client reported failures", Statuses: map[string]switchboard.Status{"zego": switchboard.StatusExcellent}}
 	got, err := s.MigrateStream(ctx, "mv", e, 5)
@@ -552,13 +559,9 @@ func testEndStream(t *testing.T, s switchboard.Store) {
 func testAbandonStale(t *testing.T, s switchboard.Store) {
 	ctx := context.Background()
 	old := mustStart(t, s, newStream("old", "agora", "o", s0), 0)
-	if _, err := s.Heartbeat(ctx, "old", s0.Add(time.Minute)); err != nil {
-		t.Fatal(err)
-	}
+	mustHeartbeat(t, s, "old", s0.Add(time.Minute))
 	fresh := mustStart(t, s, newStream("fresh", "agora", "o", s0), 0)
-	if _, err := s.Heartbeat(ctx, "fresh", s0.Add(10*time.Minute)); err != nil {
-		t.Fatal(err)
-	}
+	mustHeartbeat(t, s, "fresh", s0.Add(10*time.Minute))
 	moved := mustStart(t, s, newStream("moved", "agora", "o", s0), 0)
 	moved = mustMigrate(t, s, "moved", "zego", s0.Add(2*time.Minute))
 	done := mustStart(t, s, newStream("done", "agora", "o", s0), 0)
@@ -763,9 +766,7 @@ func testUsage(t *testing.T, s switchboard.Store) {
 	mustEnd(t, s, "b", hm(24, 45))
 	// C: open on r, audio, from 12:00; last heartbeat at 12:05:30.5.
 	start("c", "r", audio, hm(12, 0))
-	if _, err := s.Heartbeat(ctx, "c", hm(12, 5).Add(30500*time.Millisecond)); err != nil {
-		t.Fatal(err)
-	}
+	mustHeartbeat(t, s, "c", hm(12, 5).Add(30500*time.Millisecond))
 	// D: fullhd, on p from 14:00, to q at 14:20, ended at 14:50.
 	start("d", "p", fullhd, hm(14, 0))
 	mustMigrate(t, s, "d", "q", hm(14, 20))
@@ -972,12 +973,8 @@ func testJobRuns(t *testing.T, s switchboard.Store) {
 			errs <- err
 		})
 	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Fatalf("concurrent MarkJobRan: %v", err)
-		}
+	for _, err := range waitErrs(&wg, errs) {
+		t.Fatalf("concurrent MarkJobRan: %v", err)
 	}
 	if wins.Load() != 1 {
 		t.Errorf("%d concurrent MarkJobRan calls recorded the run, want 1", wins.Load())
@@ -1014,9 +1011,7 @@ func testConcurrentStart(t *testing.T, s switchboard.Store) {
 			}
 		})
 	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
+	for _, err := range waitErrs(&wg, errs) {
 		t.Error(err)
 	}
 	if created.Load() != n-limited+maxActive || full.Load() != limited-maxActive {
@@ -1122,9 +1117,7 @@ func testConcurrentMigrateEnd(t *testing.T, s switchboard.Store) {
 			}
 		})
 	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
+	for _, err := range waitErrs(&wg, errs) {
 		t.Error(err)
 	}
 	// No bound on migrated: b's limit counts active streams, and ends free places.
@@ -1199,9 +1192,7 @@ func testConcurrentEnd(t *testing.T, s switchboard.Store) {
 			endedBy[i].Add(1)
 		}
 	})
-	wg.Wait()
-	close(errs)
-	for err := range errs {
+	for _, err := range waitErrs(&wg, errs) {
 		t.Error(err)
 	}
 	for i := range n {
@@ -1243,9 +1234,7 @@ func testConcurrentMigrateCapacity(t *testing.T, s switchboard.Store) {
 			}
 		})
 	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
+	for _, err := range waitErrs(&wg, errs) {
 		t.Errorf("MigrateStream: %v", err)
 	}
 	if moved.Load() != limit || full.Load() != n-limit {
