@@ -44,6 +44,14 @@ func mustStart(t *testing.T, s switchboard.Store, st switchboard.Stream, maxActi
 	return got
 }
 
+// startMany starts n streams on provider at s0, st_00, st_01 and so on.
+func startMany(t *testing.T, s switchboard.Store, n int, provider string) {
+	t.Helper()
+	for i := range n {
+		mustStart(t, s, newStream(fmt.Sprintf("st_%02d", i), provider, "o", s0), 0)
+	}
+}
+
 func mustStream(t *testing.T, s switchboard.Store, id string) switchboard.Stream {
 	t.Helper()
 	st, err := s.GetStream(context.Background(), id)
@@ -1080,9 +1088,7 @@ func testConcurrentMigrateEnd(t *testing.T, s switchboard.Store) {
 		n      = 30
 		bLimit = 10
 	)
-	for i := range n {
-		mustStart(t, s, newStream(fmt.Sprintf("st_%02d", i), "a", "o", s0), 0)
-	}
+	startMany(t, s, n, "a")
 	var migrated atomic.Int64
 	var wg sync.WaitGroup
 	errs := make(chan error, 4*n)
@@ -1158,9 +1164,7 @@ func testConcurrentMigrateEnd(t *testing.T, s switchboard.Store) {
 func testConcurrentEnd(t *testing.T, s switchboard.Store) {
 	ctx := context.Background()
 	const n = 20
-	for i := range n {
-		mustStart(t, s, newStream(fmt.Sprintf("st_%02d", i), "a", "o", s0), 0)
-	}
+	startMany(t, s, n, "a")
 	endedBy := make([]atomic.Int64, n)
 	var wg sync.WaitGroup
 	errs := make(chan error, 3*n)
@@ -1214,9 +1218,7 @@ func testConcurrentMigrateCapacity(t *testing.T, s switchboard.Store) {
 		n     = 40
 		limit = 15
 	)
-	for i := range n {
-		mustStart(t, s, newStream(fmt.Sprintf("st_%02d", i), "x", "o", s0), 0)
-	}
+	startMany(t, s, n, "x")
 	var moved, full atomic.Int64
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
