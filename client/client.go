@@ -7,11 +7,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/switchboardhq/switchboard/client/internal/transport"
 )
 
 // Policy decides what happens to live streams when an admin changes provider
@@ -78,11 +79,10 @@ func WithRequestTimeout(d time.Duration) Option { return func(c *Client) { c.req
 // configuration and a retry budget. It is safe for concurrent use; Close stops
 // it.
 type Client struct {
-	base            string
-	token           string
 	hc              *http.Client
-	ownHC           bool // hc was made by New: Close closes its idle connections
-	sse             *http.Client
+	ownHC           bool             // hc was made by New: Close closes its idle connections
+	api             transport.Client // API calls, through hc
+	events          transport.Client // the event stream, through a copy of hc without a timeout
 	engines         map[string]MediaEngine
 	log             *slog.Logger
 	policy          Policy
@@ -124,16 +124,19 @@ const avoidFor = 30 * time.Second
 // (the event subscription and the polling fallback) but makes no request
 // before it returns.
 func New(serverURL, token string, opts ...Option) (*Client, error) {
-	u, err := url.Parse(serverURL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
-		return nil, errors.New("client: server URL must be an absolute http or https URL without user info")
+	base, u, err := transport.BaseURL(serverURL)
+	if err == nil && u.User != nil {
+		err = errors.New("server URL: must not hold user info")
 	}
-	if strings.ContainsAny(token, "\r\n") {
-		return nil, errors.New("client: token must be on one line")
+	if err == nil {
+		err = transport.CheckToken(token)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("client: %w", err)
 	}
 	c := &Client{
-		base: strings.TrimRight(u.String(), "/"), token: token, engines: map[string]MediaEngine{},
-		policy: KeepLive{}, heartbeat: 30 * time.Second, connectTimeout: 15 * time.Second,
+		engines: map[string]MediaEngine{},
+		policy:  KeepLive{}, heartbeat: 30 * time.Second, connectTimeout: 15 * time.Second,
 		requestTimeout: 10 * time.Second, failoverTimeout: 10 * time.Second, budget: newBudget(), avoidUntil: map[string]time.Time{},
 		refresh: make(chan struct{}, 1), rebalance: make(chan struct{}, 1), streams: map[*Stream]struct{}{},
 	}
@@ -148,7 +151,8 @@ func New(serverURL, token string, opts ...Option) (*Client, error) {
 	}
 	sse := *c.hc
 	sse.Timeout = 0 // the event stream lives as long as the Client
-	c.sse = &sse
+	c.api = transport.Client{Base: base, Token: token, HTTP: c.hc, MaxAnswer: maxResponse}
+	c.events = transport.Client{Base: base, Token: token, HTTP: &sse, MaxAnswer: maxResponse}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}

@@ -1,0 +1,208 @@
+package admin_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/switchboardhq/switchboard/client/admin"
+)
+
+// The examples run against the real admin API on a loopback server.
+func Example() {
+	url, endpoint, stop, err := startServer()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer stop()
+	ctx := context.Background()
+
+	c, err := admin.New(url, bootstrapToken, nil)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer c.CloseIdleConnections()
+	for i, name := range []string{"primary", "backup"} {
+		if _, err := c.CreateProvider(ctx, httpProvider(name, endpoint, i+1)); err != nil {
+			fmt.Println(err)
+			return
+		}
+	}
+	if _, err := c.ReorderProviders(ctx, []string{"backup", "primary"}); err != nil {
+		fmt.Println(err)
+		return
+	}
+	l, err := c.ListProviders(ctx)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, p := range l.Providers {
+		fmt.Println(p.Priority, p.Name, p.Kind, p.Enabled)
+	}
+	// Output:
+	// 1 backup http true
+	// 2 primary http true
+}
+
+// The server's error answers are *admin.Error values, the same type as
+// client.Error.
+func ExampleError() {
+	url, _, stop, err := startServer()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer stop()
+	c, err := admin.New(url, bootstrapToken, nil)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer c.CloseIdleConnections()
+
+	_, err = c.GetProvider(context.Background(), "nope")
+	var e *admin.Error
+	if errors.As(err, &e) {
+		fmt.Println(e.StatusCode, e.Code)
+	}
+	fmt.Println(admin.IsStatus(err, http.StatusNotFound))
+	// Output:
+	// 404 not_found
+	// true
+}
+
+func ExampleClient_SetEnabled() {
+	url, endpoint, stop, err := startServer()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer stop()
+	ctx := context.Background()
+	c, err := admin.New(url, bootstrapToken, nil)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer c.CloseIdleConnections()
+	if _, err := c.CreateProvider(ctx, httpProvider("primary", endpoint, 1)); err != nil {
+		fmt.Println(err)
+		return
+	}
+
+	p, err := c.SetEnabled(ctx, "primary", false)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(p.Name, p.Enabled, p.Status)
+	// Output: primary false DISABLED
+}
+
+func ExampleClient_CheckProvider() {
+	url, endpoint, stop, err := startServer()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer stop()
+	ctx := context.Background()
+	c, err := admin.New(url, bootstrapToken, nil)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer c.CloseIdleConnections()
+	if _, err := c.CreateProvider(ctx, httpProvider("primary", endpoint, 1)); err != nil {
+		fmt.Println(err)
+		return
+	}
+
+	r, err := c.CheckProvider(ctx, "primary")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(r.Name, r.Probed, r.Healthy, r.Stage == "")
+	// Output: primary true true true
+}
+
+func ExampleClient_CreateToken() {
+	url, _, stop, err := startServer()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer stop()
+	ctx := context.Background()
+	c, err := admin.New(url, bootstrapToken, nil)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer c.CloseIdleConnections()
+
+	// The secret is shown once: hand it to the app that embeds the SDK.
+	t, err := c.CreateToken(ctx, "mobile-app", "client")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(t.Name, t.Role, t.Secret != "")
+
+	// The app's token authenticates as itself.
+	app, err := admin.New(url, t.Secret, nil)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer app.CloseIdleConnections()
+	me, err := app.Me(ctx)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(me.Name, me.Kind, me.Role)
+	// Output:
+	// mobile-app client true
+	// mobile-app token client
+}
+
+// Do reaches the endpoints that have no method of their own.
+func ExampleClient_Do() {
+	url, endpoint, stop, err := startServer()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer stop()
+	c, err := admin.New(url, bootstrapToken, nil)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer c.CloseIdleConnections()
+	ctx := context.Background()
+	if _, err := c.CreateProvider(ctx, httpProvider("primary", endpoint, 1)); err != nil {
+		fmt.Println(err)
+		return
+	}
+
+	var audit struct {
+		Entries []struct {
+			Action string `json:"action"`
+		} `json:"entries"`
+	}
+	if err := c.Do(ctx, http.MethodGet, "/api/audit", nil, &audit); err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, e := range audit.Entries {
+		fmt.Println(e.Action)
+	}
+	// Output: provider.create
+}
