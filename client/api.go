@@ -98,7 +98,7 @@ type wireConfig struct {
 // config is the configuration w describes, fetched at now. A field the
 // server left out or zero (an older server sends fewer) takes the original
 // app's value: 3 attempts, 3 failures, a 30 s poll, a 100 ms backoff base and
-// the default retry budget.
+// the default retry budget (also for a share above 1).
 func (w wireConfig) config(now time.Time) Config {
 	c := Config{
 		Providers: w.Providers, MaxRetries: w.MaxRetries, MaxFailures: w.MaxFailures,
@@ -128,7 +128,7 @@ type wireAssignment struct {
 	ID             string       `json:"id"`
 	Room           string       `json:"room"`
 	UserID         string       `json:"userId"`
-	Role           string       `json:"role"`
+	Role           Role         `json:"role"`
 	Provider       Provider     `json:"provider"`
 	Token          string       `json:"token"`
 	TokenExpiresAt *time.Time   `json:"tokenExpiresAt"`
@@ -176,9 +176,9 @@ func (w *wireStandby) assignment(a Assignment) *Assignment {
 type startBody struct {
 	Room           string   `json:"room"`
 	UserID         string   `json:"userId"`
-	Role           string   `json:"role"`
+	Role           Role     `json:"role"`
 	Region         string   `json:"region,omitempty"`
-	Quality        string   `json:"quality,omitempty"`
+	Quality        Quality  `json:"quality,omitempty"`
 	Exclude        []string `json:"exclude,omitempty"`
 	IdempotencyKey string   `json:"idempotencyKey,omitempty"`
 }
@@ -213,7 +213,7 @@ type heartbeatAnswer struct {
 type publicHealth struct {
 	Name    string `json:"name"`
 	Healthy bool   `json:"healthy"`
-	Status  string `json:"status"`
+	Status  Status `json:"status"`
 }
 
 // call makes one API request under the Client's request timeout and decodes

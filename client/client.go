@@ -41,9 +41,9 @@ type Option func(*Client)
 // transport.
 func WithHTTPClient(hc *http.Client) Option { return func(c *Client) { c.hc = hc } }
 
-// WithEngine sets the media engine of a provider kind (agora, zegocloud,
-// livekit, http). Streams are only assigned to kinds that have an engine.
-func WithEngine(kind string, e MediaEngine) Option {
+// WithEngine sets the media engine of a provider kind. Streams are only
+// assigned to kinds that have an engine.
+func WithEngine(kind Kind, e MediaEngine) Option {
 	return func(c *Client) { c.engines[kind] = e }
 }
 
@@ -83,7 +83,7 @@ type Client struct {
 	ownHC           bool             // hc was made by New: Close closes its idle connections
 	api             transport.Client // API calls, through hc
 	events          transport.Client // the event stream, through a copy of hc without a timeout
-	engines         map[string]MediaEngine
+	engines         map[Kind]MediaEngine
 	log             *slog.Logger
 	policy          Policy
 	watchdog        time.Duration
@@ -135,7 +135,7 @@ func New(serverURL, token string, opts ...Option) (*Client, error) {
 		return nil, fmt.Errorf("client: %w", err)
 	}
 	c := &Client{
-		engines: map[string]MediaEngine{},
+		engines: map[Kind]MediaEngine{},
 		policy:  KeepLive{}, heartbeat: 30 * time.Second, connectTimeout: 15 * time.Second,
 		requestTimeout: 10 * time.Second, failoverTimeout: 10 * time.Second, budget: newBudget(), avoidUntil: map[string]time.Time{},
 		refresh: make(chan struct{}, 1), rebalance: make(chan struct{}, 1), streams: map[*Stream]struct{}{},
@@ -282,7 +282,7 @@ func (c *Client) refreshConfig(ctx context.Context) (Config, error) {
 			case !ok:
 				c.failProvider(p.Name, "provider "+p.Name+" was removed or disabled")
 			case unusable(np.Status):
-				c.failProvider(p.Name, "provider "+p.Name+" is "+np.Status)
+				c.failProvider(p.Name, "provider "+p.Name+" is "+string(np.Status))
 			}
 		}
 		if priorities(old) != priorities(cfg) {
@@ -390,9 +390,6 @@ func priorities(c Config) string {
 	}
 	return b.String()
 }
-
-// unusable reports whether streams must leave a provider with this status.
-func unusable(status string) bool { return status == "CRITICAL" || status == "DISABLED" }
 
 // requestRefresh asks the control loop to refetch the configuration.
 func (c *Client) requestRefresh() {
@@ -592,12 +589,12 @@ func (p *poller) run(ctx context.Context) {
 		var e *Error
 		switch {
 		case errors.As(err, &e) && e.StatusCode == http.StatusNotFound:
-			h.Status = "DELETED"
+			h.Status = statusDeleted
 		case err != nil:
 			p.c.log.Debug("health poll failed: control plane unreachable", "provider", name, "err", err.Error())
 			continue
 		}
-		if h.Status != "DELETED" && !unusable(h.Status) {
+		if h.Status != statusDeleted && !unusable(h.Status) {
 			p.fails[name] = 0
 			continue
 		}

@@ -29,7 +29,7 @@ func mustStart(t *testing.T, c *client.Client, room string) *client.Stream {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	s, err := c.Start(ctx, room, client.UserID("user-1"))
+	s, err := c.Start(ctx, room, client.WithUserID("user-1"))
 	if err != nil {
 		t.Fatalf("Start(%s): %v", room, err)
 	}
@@ -287,7 +287,7 @@ func TestCloseLeavesNoGoroutine(t *testing.T) {
 	before := runtime.NumGoroutine()
 	log := e.logs
 	_ = log
-	c, err := client.New(e.url, e.token, client.WithEngine("agora", e.eng), client.WithEngine("zegocloud", e.eng))
+	c, err := client.New(e.url, e.token, client.WithEngine(client.KindAgora, e.eng), client.WithEngine(client.KindZegocloud, e.eng))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -324,10 +324,10 @@ func TestNewValidates(t *testing.T) {
 		url  string
 		opts []client.Option
 	}{
-		{"relative url", "/api", []client.Option{client.WithEngine("agora", eng)}},
-		{"user info", "http://u:p@example.com", []client.Option{client.WithEngine("agora", eng)}},
+		{"relative url", "/api", []client.Option{client.WithEngine(client.KindAgora, eng)}},
+		{"user info", "http://u:p@example.com", []client.Option{client.WithEngine(client.KindAgora, eng)}},
 		{"no engine", "http://example.com", nil},
-		{"bad rate", "http://example.com", []client.Option{client.WithEngine("agora", eng), client.WithPolicy(client.MigrateGradually{})}},
+		{"bad rate", "http://example.com", []client.Option{client.WithEngine(client.KindAgora, eng), client.WithPolicy(client.MigrateGradually{})}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -350,7 +350,7 @@ func TestCloseAbandonsStarts(t *testing.T) {
 	e := newEnv(t, settings())
 	before := runtime.NumGoroutine()
 	slow := clienttest.New(time.Hour) // connects wait for their context
-	c, err := client.New(e.url, e.token, client.WithEngine("agora", slow), client.WithEngine("zegocloud", slow),
+	c, err := client.New(e.url, e.token, client.WithEngine(client.KindAgora, slow), client.WithEngine(client.KindZegocloud, slow),
 		client.WithConnectTimeout(time.Hour))
 	if err != nil {
 		t.Fatal(err)
@@ -429,7 +429,7 @@ func TestRetryBudgetCountsEachRetryOnce(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newEnv(t, settings())
 			probe := &budgetProbe{MediaEngine: e.eng}
-			c := e.newClient(client.WithEngine("agora", probe), client.WithEngine("zegocloud", probe), client.WithEngine("livekit", probe))
+			c := e.newClient(client.WithEngine(client.KindAgora, probe), client.WithEngine(client.KindZegocloud, probe), client.WithEngine(client.KindLiveKit, probe))
 			probe.c.Store(c)
 			down := func() {
 				for _, p := range all {
@@ -535,7 +535,7 @@ func TestJoinTokensStayOutOfErrors(t *testing.T) {
 	e := newEnv(t, settings())
 	leaky := &leakyEngine{Engine: e.eng, failing: map[string]bool{}}
 	leaky.fail(primary)
-	c := e.newClient(client.WithEngine("agora", leaky), client.WithEngine("zegocloud", leaky), client.WithEngine("livekit", leaky))
+	c := e.newClient(client.WithEngine(client.KindAgora, leaky), client.WithEngine(client.KindZegocloud, leaky), client.WithEngine(client.KindLiveKit, leaky))
 	s := mustStart(t, c, "room-secret")
 	if s.Provider() != backup {
 		t.Fatalf("live on %s, want %s", s.Provider(), backup)

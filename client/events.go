@@ -138,10 +138,10 @@ type eventEnvelope struct {
 // provider.updated carry.
 type eventProvider struct {
 	Name     string `json:"name"`
-	Kind     string `json:"kind"`
+	Kind     Kind   `json:"kind"`
 	Enabled  bool   `json:"enabled"`
 	Priority int    `json:"priority"`
-	Status   string `json:"status"`
+	Status   Status `json:"status"`
 }
 
 // dispatch reacts to one event at once: status transitions and configuration
@@ -166,8 +166,8 @@ func (c *Client) dispatch(typ, data string) {
 	case "provider.status":
 		var ch struct {
 			Name   string `json:"name"`
-			From   string `json:"from"`
-			To     string `json:"to"`
+			From   Status `json:"from"`
+			To     Status `json:"to"`
 			Reason string `json:"reason"`
 		}
 		if json.Unmarshal(env.Data, &ch) != nil || ch.Name == "" {
@@ -195,7 +195,7 @@ func (c *Client) dispatch(typ, data string) {
 		case !p.Enabled:
 			c.failProvider(p.Name, "provider "+p.Name+" was disabled")
 		case unusable(p.Status):
-			c.failProvider(p.Name, "provider "+p.Name+" is "+p.Status)
+			c.failProvider(p.Name, "provider "+p.Name+" is "+string(p.Status))
 		case !known:
 			c.requestRefresh() // a new or re-enabled provider: fetch its full entry
 			c.prioritiesChanged()

@@ -223,7 +223,7 @@ func (e *env) newClient(opts ...client.Option) *client.Client {
 	e.t.Helper()
 	log := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	base := []client.Option{client.WithLogger(log), client.WithHeartbeat(200 * time.Millisecond),
-		client.WithEngine("agora", e.eng), client.WithEngine("zegocloud", e.eng), client.WithEngine("livekit", e.eng)}
+		client.WithEngine(client.KindAgora, e.eng), client.WithEngine(client.KindZegocloud, e.eng), client.WithEngine(client.KindLiveKit, e.eng)}
 	c, err := client.New(e.url, e.token, append(base, opts...)...)
 	if err != nil {
 		e.t.Fatal(err)

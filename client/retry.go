@@ -11,7 +11,7 @@ import (
 // ErrRetryBudget is returned (wrapped) when an attempt was not made because
 // the Client's retry budget was spent: too many retries were already in flight
 // for the streams it runs.
-var ErrRetryBudget = errors.New("retry budget exhausted")
+var ErrRetryBudget = errors.New("client: retry budget exhausted")
 
 // maxBackoff caps every exponential backoff of the SDK.
 const maxBackoff = 30 * time.Second

@@ -103,7 +103,7 @@ func TestSSEParserCRDoesNotWait(t *testing.T) {
 
 func TestSSEParserBounds(t *testing.T) {
 	for _, body := range []string{
-		"data: " + strings.Repeat("x", 100) + "\n\n",                       // one long line
+		"data: " + strings.Repeat("x", 100) + "\n\n",                    // one long line
 		strings.Repeat("data: "+strings.Repeat("x", 30)+"\n", 5) + "\n", // long data across lines
 	} {
 		if _, _, err := parseAll(t, strings.NewReader(body), 64); !errors.Is(err, errSSETooLong) {

@@ -13,7 +13,7 @@ import (
 )
 
 func assignment(provider string) client.Assignment {
-	return client.Assignment{StreamID: "st_1", Room: "r", Provider: client.Provider{Name: provider, Kind: "agora"}}
+	return client.Assignment{StreamID: "st_1", Room: "r", Provider: client.Provider{Name: provider, Kind: client.KindAgora}}
 }
 
 func TestEngine(t *testing.T) {
