@@ -79,7 +79,7 @@ func TestProviderDiesMidStream(t *testing.T) {
 
 	// It never moves back on its own when the old provider recovers.
 	e.eng.Down(primary, false)
-	time.Sleep(300 * time.Millisecond)
+	e.waitRequests(t, 2, heartbeatKey(s)) // two heartbeats, and their answers, later
 	if got := s.Provider(); got != backup {
 		t.Errorf("after recovery on %s, want it to stay on %s", got, backup)
 	}
@@ -127,7 +127,12 @@ func TestPrioritySwap(t *testing.T) {
 				waitFor(t, "live streams on "+tt.liveMoveTo, func() bool { return s.Provider() == tt.liveMoveTo })
 			}
 			if tt.liveMoveTo == primary {
-				time.Sleep(200 * time.Millisecond)
+				// Two heartbeats of every live stream later, none has moved.
+				keys := make([]string, len(live))
+				for i, s := range live {
+					keys[i] = heartbeatKey(s)
+				}
+				e.waitRequests(t, 2, keys...)
 				for _, s := range live {
 					if s.Provider() != primary || s.Migrations() != 0 {
 						t.Errorf("live stream moved to %s (%d migrations) under KeepLive", s.Provider(), s.Migrations())
@@ -251,7 +256,8 @@ func TestControlPlaneDown(t *testing.T) {
 	s := mustStart(t, c, "room-down")
 	e.setMode(modeDown)
 	waitFor(t, "the event stream to be down", func() bool { return !c.EventsConnected() })
-	time.Sleep(600 * time.Millisecond) // several heartbeats and polls
+	// Several heartbeats and health polls fail meanwhile.
+	e.waitRequests(t, 3, heartbeatKey(s), "GET /api/streaming/providers/"+primary+"/health")
 	if _, ok := s.State().(client.Live); !ok {
 		t.Errorf("state = %v, want Live", s.State())
 	}
@@ -605,8 +611,13 @@ func TestRebalanceDoesNotRetryForEver(t *testing.T) {
 	e.admin(http.MethodPut, "/api/streaming/providers/priorities",
 		map[string][]string{"order": {backup, primary, fakes.LiveKit}}, nil)
 	waitFor(t, "one rebalance attempt per stream", func() bool { return e.eng.Connects() >= 2*n })
-	// At 100 moves a second, retries would show at once; give them time.
-	time.Sleep(500 * time.Millisecond)
+	// At 100 moves a second, retries would show at once: none in the time
+	// each stream sends three heartbeats (at least 400 ms).
+	keys := make([]string, len(live))
+	for i, s := range live {
+		keys[i] = heartbeatKey(s)
+	}
+	e.waitRequests(t, 3, keys...)
 	if got := e.eng.Connects(); got != 2*n {
 		t.Errorf("%d connects, want %d: one start and one rebalance attempt per stream", got, 2*n)
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -58,6 +59,9 @@ type env struct {
 	// intercept, when set, sees every request first and answers it itself
 	// when it returns true.
 	intercept atomic.Pointer[func(http.ResponseWriter, *http.Request) bool]
+	// hits counts the requests that reached the server, by "METHOD path",
+	// whatever the mode: tests wait on them as signals of the SDK's work.
+	hits sync.Map // string → *atomic.Int64
 }
 
 // settings are quick client settings for tests.
@@ -103,6 +107,7 @@ func newEnvWith(t testing.TB, cs streams.ClientSettings, ttl time.Duration) *env
 
 	e := &env{t: t, store: store, checker: checker, eng: clienttest.New(2 * time.Millisecond), logs: &testutil.Buffer{}}
 	e.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		e.counter(r.Method + " " + r.URL.Path).Add(1)
 		if f := e.intercept.Load(); f != nil && (*f)(w, r) {
 			return
 		}
@@ -254,8 +259,32 @@ func (e *env) stream(id string) serverStream {
 	return st
 }
 
+// counter is the count of requests to key ("METHOD path").
+func (e *env) counter(key string) *atomic.Int64 {
+	v, _ := e.hits.LoadOrStore(key, new(atomic.Int64))
+	return v.(*atomic.Int64)
+}
+
+// waitRequests waits until the server has seen n more requests to each of
+// keys ("METHOD path") than when it was called: the SDK's periodic work
+// (heartbeats, health polls) has run n more times.
+func (e *env) waitRequests(t testing.TB, n int64, keys ...string) {
+	t.Helper()
+	want := make([]int64, len(keys))
+	for i, key := range keys {
+		want[i] = e.counter(key).Load() + n
+	}
+	for i, key := range keys {
+		c := e.counter(key)
+		waitFor(t, fmt.Sprintf("%d more requests %s", n, key), func() bool { return c.Load() >= want[i] })
+	}
+}
+
+// heartbeatKey is the request key of a stream's heartbeats.
+func heartbeatKey(s *client.Stream) string { return "POST /api/streams/" + s.ID() + "/heartbeat" }
+
 // waitFor polls cond until it holds, failing the test after a generous bound.
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for !cond() {

@@ -661,7 +661,12 @@ func runScenario(t *testing.T) {
 			if !waitFor(10*time.Second, func() bool { return time.Since(rec.lastVia(from)) < 100*time.Millisecond }) {
 				t.Fatalf("%s %d: no media via %s before the fault", mode.name, i, from)
 			}
-			time.Sleep(200 * time.Millisecond) // steady media before the fault
+			// Steady media before the fault: packets still arrive via from
+			// 200 ms after it was first seen.
+			steady := time.Now()
+			if !waitFor(10*time.Second, func() bool { return rec.lastVia(from).Sub(steady) >= 200*time.Millisecond }) {
+				t.Fatalf("%s %d: media via %s stopped before the fault", mode.name, i, from)
+			}
 			faultAt := time.Now()
 			rec.mark(faultAt)
 			servers[from].signal(t, mode.sig)
