@@ -125,20 +125,19 @@ func (w wireConfig) config(now time.Time) Config {
 
 // wireAssignment is the body of a start or migrate answer.
 type wireAssignment struct {
-	ID             string       `json:"id"`
-	Room           string       `json:"room"`
-	UserID         string       `json:"userId"`
-	Role           Role         `json:"role"`
-	Provider       Provider     `json:"provider"`
-	Token          string       `json:"token"`
-	TokenExpiresAt *time.Time   `json:"tokenExpiresAt"`
-	Fallbacks      []string     `json:"fallbacks"`
-	Standby        *wireStandby `json:"standby"`
+	ID     string `json:"id"`
+	Room   string `json:"room"`
+	UserID string `json:"userId"`
+	Role   Role   `json:"role"`
+	wireToken
+	Fallbacks []string   `json:"fallbacks"`
+	Standby   *wireToken `json:"standby"`
 }
 
-// wireStandby is a standby assignment: a token on the provider the stream
-// would fail over to, minted ahead of need.
-type wireStandby struct {
+// wireToken is a token on a provider: the assignment's own, or its standby,
+// a token on the provider the stream would fail over to, minted ahead of
+// need.
+type wireToken struct {
 	Provider       Provider   `json:"provider"`
 	Token          string     `json:"token"`
 	TokenExpiresAt *time.Time `json:"tokenExpiresAt"`
@@ -153,23 +152,26 @@ type grant struct {
 }
 
 func (w wireAssignment) grant() grant {
-	a := Assignment{StreamID: w.ID, Room: w.Room, UserID: w.UserID, Role: w.Role, Provider: w.Provider, Token: w.Token}
+	a := w.wireToken.on(Assignment{StreamID: w.ID, Room: w.Room, UserID: w.UserID, Role: w.Role})
+	return grant{a: a, fallbacks: w.Fallbacks, standby: w.Standby.standby(a)}
+}
+
+// on is a with w's provider and token.
+func (w wireToken) on(a Assignment) Assignment {
+	a.Provider, a.Token, a.TokenExpiresAt = w.Provider, w.Token, time.Time{}
 	if w.TokenExpiresAt != nil {
 		a.TokenExpiresAt = *w.TokenExpiresAt
 	}
-	return grant{a: a, fallbacks: w.Fallbacks, standby: w.Standby.assignment(a)}
+	return a
 }
 
-// assignment is the standby as an assignment of the stream of a (nil when
+// standby is the standby w as an assignment of the stream of a (nil when
 // there is none).
-func (w *wireStandby) assignment(a Assignment) *Assignment {
+func (w *wireToken) standby(a Assignment) *Assignment {
 	if w == nil || w.Token == "" || w.Provider.Name == "" {
 		return nil
 	}
-	sa := Assignment{StreamID: a.StreamID, Room: a.Room, UserID: a.UserID, Role: a.Role, Provider: w.Provider, Token: w.Token}
-	if w.TokenExpiresAt != nil {
-		sa.TokenExpiresAt = *w.TokenExpiresAt
-	}
+	sa := w.on(a)
 	return &sa
 }
 
@@ -205,8 +207,8 @@ type heartbeatBody struct {
 
 // heartbeatAnswer is the part of a heartbeat answer the SDK uses.
 type heartbeatAnswer struct {
-	Provider string       `json:"provider"` // where the server has the stream
-	Standby  *wireStandby `json:"standby"`
+	Provider string     `json:"provider"` // where the server has the stream
+	Standby  *wireToken `json:"standby"`
 }
 
 // publicHealth is the body of the public health endpoint.

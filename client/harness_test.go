@@ -1,10 +1,8 @@
 package client_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -19,6 +17,7 @@ import (
 
 	sb "github.com/switchboardhq/switchboard"
 	"github.com/switchboardhq/switchboard/client"
+	"github.com/switchboardhq/switchboard/client/admin"
 	"github.com/switchboardhq/switchboard/client/clienttest"
 	"github.com/switchboardhq/switchboard/internal/events"
 	"github.com/switchboardhq/switchboard/internal/health"
@@ -171,29 +170,12 @@ func newEnvWith(t testing.TB, cs streams.ClientSettings, ttl time.Duration) *env
 // admin calls the API with the bootstrap (superadmin) token.
 func (e *env) admin(method, path string, in, out any) {
 	e.t.Helper()
-	var body io.Reader
-	if in != nil {
-		b, _ := json.Marshal(in)
-		body = bytes.NewReader(b)
+	c, err := admin.New(e.url, bootstrapToken, nil)
+	if err == nil {
+		err = c.Do(context.Background(), method, path, in, out)
 	}
-	req, _ := http.NewRequest(method, e.url+path, body)
-	req.Header.Set("Authorization", "Bearer "+bootstrapToken)
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		e.t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode >= 300 {
-		e.t.Fatalf("%s %s: %d %s", method, path, resp.StatusCode, raw)
-	}
-	if out != nil {
-		if err := json.Unmarshal(raw, out); err != nil {
-			e.t.Fatalf("%s %s: %v", method, path, err)
-		}
 	}
 }
 

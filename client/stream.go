@@ -1096,7 +1096,7 @@ func (s *Stream) heartbeat() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if ans.Provider == s.a.Provider.Name { // else a move is not reported yet
-		s.standby = s.c.usableStandby(ans.Standby.assignment(s.a))
+		s.standby = s.c.usableStandby(ans.Standby.standby(s.a))
 	}
 }
 

@@ -16,16 +16,8 @@ import (
 // and the URL of an endpoint that "http" providers can probe.
 func newAdmin(t *testing.T) (*admin.Client, string) {
 	t.Helper()
-	url, endpoint, stop, err := startServer()
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, endpoint, stop := exampleClient()
 	t.Cleanup(stop)
-	c, err := admin.New(url, bootstrapToken, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.CloseIdleConnections)
 	return c, endpoint
 }
 

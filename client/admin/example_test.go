@@ -9,22 +9,25 @@ import (
 	"github.com/switchboardhq/switchboard/client/admin"
 )
 
+// exampleClient starts the real admin API on a loopback server and returns
+// a client of it with the bootstrap token, the URL of an endpoint that "http"
+// providers can probe, and a function that stops it all.
+func exampleClient() (c *admin.Client, endpoint string, stop func()) {
+	url, endpoint, stopServer, err := startServer()
+	if err == nil {
+		c, err = admin.New(url, bootstrapToken, nil)
+	}
+	if err != nil {
+		panic(err)
+	}
+	return c, endpoint, func() { c.CloseIdleConnections(); stopServer() }
+}
+
 // The examples run against the real admin API on a loopback server.
 func Example() {
-	url, endpoint, stop, err := startServer()
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
+	c, endpoint, stop := exampleClient()
 	defer stop()
 	ctx := context.Background()
-
-	c, err := admin.New(url, bootstrapToken, nil)
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	defer c.CloseIdleConnections()
 	for i, name := range []string{"primary", "backup"} {
 		if _, err := c.CreateProvider(ctx, httpProvider(name, endpoint, i+1)); err != nil {
 			fmt.Println(err)
@@ -51,20 +54,10 @@ func Example() {
 // The server's error answers are *admin.Error values, the same type as
 // client.Error.
 func ExampleError() {
-	url, _, stop, err := startServer()
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
+	c, _, stop := exampleClient()
 	defer stop()
-	c, err := admin.New(url, bootstrapToken, nil)
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	defer c.CloseIdleConnections()
 
-	_, err = c.GetProvider(context.Background(), "nope")
+	_, err := c.GetProvider(context.Background(), "nope")
 	var e *admin.Error
 	if errors.As(err, &e) {
 		fmt.Println(e.StatusCode, e.Code)
@@ -76,19 +69,9 @@ func ExampleError() {
 }
 
 func ExampleClient_SetEnabled() {
-	url, endpoint, stop, err := startServer()
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
+	c, endpoint, stop := exampleClient()
 	defer stop()
 	ctx := context.Background()
-	c, err := admin.New(url, bootstrapToken, nil)
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	defer c.CloseIdleConnections()
 	if _, err := c.CreateProvider(ctx, httpProvider("primary", endpoint, 1)); err != nil {
 		fmt.Println(err)
 		return
@@ -104,19 +87,9 @@ func ExampleClient_SetEnabled() {
 }
 
 func ExampleClient_CheckProvider() {
-	url, endpoint, stop, err := startServer()
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
+	c, endpoint, stop := exampleClient()
 	defer stop()
 	ctx := context.Background()
-	c, err := admin.New(url, bootstrapToken, nil)
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	defer c.CloseIdleConnections()
 	if _, err := c.CreateProvider(ctx, httpProvider("primary", endpoint, 1)); err != nil {
 		fmt.Println(err)
 		return
@@ -132,19 +105,9 @@ func ExampleClient_CheckProvider() {
 }
 
 func ExampleClient_CreateToken() {
-	url, _, stop, err := startServer()
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
+	c, _, stop := exampleClient()
 	defer stop()
 	ctx := context.Background()
-	c, err := admin.New(url, bootstrapToken, nil)
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	defer c.CloseIdleConnections()
 
 	// The secret is shown once: hand it to the app that embeds the SDK.
 	t, err := c.CreateToken(ctx, "mobile-app", "client")
@@ -155,7 +118,7 @@ func ExampleClient_CreateToken() {
 	fmt.Println(t.Name, t.Role, t.Secret != "")
 
 	// The app's token authenticates as itself.
-	app, err := admin.New(url, t.Secret, nil)
+	app, err := admin.New(c.BaseURL(), t.Secret, nil)
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -174,18 +137,8 @@ func ExampleClient_CreateToken() {
 
 // Do reaches the endpoints that have no method of their own.
 func ExampleClient_Do() {
-	url, endpoint, stop, err := startServer()
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
+	c, endpoint, stop := exampleClient()
 	defer stop()
-	c, err := admin.New(url, bootstrapToken, nil)
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	defer c.CloseIdleConnections()
 	ctx := context.Background()
 	if _, err := c.CreateProvider(ctx, httpProvider("primary", endpoint, 1)); err != nil {
 		fmt.Println(err)
