@@ -6,16 +6,23 @@ import (
 	"fmt"
 	"net/http"
 
+	sb "github.com/switchboardhq/switchboard"
 	"github.com/switchboardhq/switchboard/client/admin"
 )
 
-// exampleClient starts the real admin API on a loopback server and returns
-// a client of it with the bootstrap token, the URL of an endpoint that "http"
-// providers can probe, and a function that stops it all.
-func exampleClient() (c *admin.Client, endpoint string, stop func()) {
+// exampleClient starts the real admin API on a loopback server, registers
+// the named "http" providers with priorities 1, 2..., and returns a client of
+// it with the bootstrap token, the URL of an endpoint that "http" providers
+// can probe, and a function that stops it all.
+func exampleClient(providers ...string) (c *admin.Client, endpoint string, stop func()) {
 	url, endpoint, stopServer, err := startServer()
 	if err == nil {
 		c, err = admin.New(url, bootstrapToken, nil)
+	}
+	for i, name := range providers {
+		if err == nil {
+			_, err = c.CreateProvider(context.Background(), httpProvider(name, endpoint, i+1))
+		}
 	}
 	if err != nil {
 		panic(err)
@@ -29,7 +36,9 @@ func Example() {
 	defer stop()
 	ctx := context.Background()
 	for i, name := range []string{"primary", "backup"} {
-		if _, err := c.CreateProvider(ctx, httpProvider(name, endpoint, i+1)); err != nil {
+		kind, priority := sb.KindHTTP, i+1
+		in := sb.ProviderInput{Name: &name, Kind: &kind, Priority: &priority, Config: &sb.ProviderConfig{URL: endpoint}}
+		if _, err := c.CreateProvider(ctx, in); err != nil {
 			fmt.Println(err)
 			return
 		}
@@ -69,13 +78,9 @@ func ExampleError() {
 }
 
 func ExampleClient_SetEnabled() {
-	c, endpoint, stop := exampleClient()
+	c, _, stop := exampleClient("primary")
 	defer stop()
 	ctx := context.Background()
-	if _, err := c.CreateProvider(ctx, httpProvider("primary", endpoint, 1)); err != nil {
-		fmt.Println(err)
-		return
-	}
 
 	p, err := c.SetEnabled(ctx, "primary", false)
 	if err != nil {
@@ -87,13 +92,9 @@ func ExampleClient_SetEnabled() {
 }
 
 func ExampleClient_CheckProvider() {
-	c, endpoint, stop := exampleClient()
+	c, _, stop := exampleClient("primary")
 	defer stop()
 	ctx := context.Background()
-	if _, err := c.CreateProvider(ctx, httpProvider("primary", endpoint, 1)); err != nil {
-		fmt.Println(err)
-		return
-	}
 
 	r, err := c.CheckProvider(ctx, "primary")
 	if err != nil {
@@ -137,13 +138,9 @@ func ExampleClient_CreateToken() {
 
 // Do reaches the endpoints that have no method of their own.
 func ExampleClient_Do() {
-	c, endpoint, stop := exampleClient()
+	c, _, stop := exampleClient("primary")
 	defer stop()
 	ctx := context.Background()
-	if _, err := c.CreateProvider(ctx, httpProvider("primary", endpoint, 1)); err != nil {
-		fmt.Println(err)
-		return
-	}
 
 	var audit struct {
 		Entries []struct {
