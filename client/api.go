@@ -1,42 +1,29 @@
 package client
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
-	"strconv"
 	"time"
 
 	"github.com/switchboardhq/switchboard"
+	"github.com/switchboardhq/switchboard/client/internal/transport"
 )
 
-// maxResponse bounds how much of a response body is read.
+// maxResponse bounds how much of an answer is read.
 const maxResponse = 4 << 20
 
-// Error is an error answer of the control plane. Its message never holds the
-// token the Client authenticates with.
-type Error struct {
-	StatusCode int    // the HTTP status
-	Code       string // the error code, such as "unavailable" or "not_found"
-	Message    string
-	Field      string // the field at fault, for invalid requests
-	// RetryAfter is how long the server asked the client to wait before trying
-	// again (the Retry-After header of a 429 or 503), or zero.
-	RetryAfter time.Duration
-}
+// Error is an error answer of the control plane: its HTTP status, the fields
+// of its error envelope and the Retry-After it asked for. Its message never
+// holds the token the Client authenticates with. The admin client
+// (package client/admin) returns the same type.
+type Error = transport.Error
 
-func (e *Error) Error() string {
-	msg := fmt.Sprintf("switchboard: %d %s: %s", e.StatusCode, e.Code, e.Message)
-	if e.Field != "" {
-		msg += " (field " + e.Field + ")"
-	}
-	return msg
-}
+// IsStatus reports whether err is, or wraps, an *Error with the HTTP status.
+func IsStatus(err error, status int) bool { return transport.IsStatus(err, status) }
 
 // retryable reports whether a failed call may succeed if made again: network
 // errors, timeouts, rate limits and unavailability do; refusals do not.
@@ -108,8 +95,10 @@ type wireConfig struct {
 	RetryBudget         float64              `json:"retryBudget"`
 }
 
-// defaults fills what an older server may not send, with the original app's
-// constants.
+// config is the configuration w describes, fetched at now. A field the
+// server left out or zero (an older server sends fewer) takes the original
+// app's value: 3 attempts, 3 failures, a 30 s poll, a 100 ms backoff base and
+// the default retry budget (also for a share above 1).
 func (w wireConfig) config(now time.Time) Config {
 	c := Config{
 		Providers: w.Providers, MaxRetries: w.MaxRetries, MaxFailures: w.MaxFailures,
@@ -136,20 +125,19 @@ func (w wireConfig) config(now time.Time) Config {
 
 // wireAssignment is the body of a start or migrate answer.
 type wireAssignment struct {
-	ID             string       `json:"id"`
-	Room           string       `json:"room"`
-	UserID         string       `json:"userId"`
-	Role           string       `json:"role"`
-	Provider       Provider     `json:"provider"`
-	Token          string       `json:"token"`
-	TokenExpiresAt *time.Time   `json:"tokenExpiresAt"`
-	Fallbacks      []string     `json:"fallbacks"`
-	Standby        *wireStandby `json:"standby"`
+	ID     string `json:"id"`
+	Room   string `json:"room"`
+	UserID string `json:"userId"`
+	Role   Role   `json:"role"`
+	wireToken
+	Fallbacks []string   `json:"fallbacks"`
+	Standby   *wireToken `json:"standby"`
 }
 
-// wireStandby is a standby assignment: a token on the provider the stream
-// would fail over to, minted ahead of need.
-type wireStandby struct {
+// wireToken is a token on a provider: the assignment's own, or its standby,
+// a token on the provider the stream would fail over to, minted ahead of
+// need.
+type wireToken struct {
 	Provider       Provider   `json:"provider"`
 	Token          string     `json:"token"`
 	TokenExpiresAt *time.Time `json:"tokenExpiresAt"`
@@ -164,32 +152,35 @@ type grant struct {
 }
 
 func (w wireAssignment) grant() grant {
-	a := Assignment{StreamID: w.ID, Room: w.Room, UserID: w.UserID, Role: w.Role, Provider: w.Provider, Token: w.Token}
+	a := w.wireToken.on(Assignment{StreamID: w.ID, Room: w.Room, UserID: w.UserID, Role: w.Role})
+	return grant{a: a, fallbacks: w.Fallbacks, standby: w.Standby.standby(a)}
+}
+
+// on is a with w's provider and token.
+func (w wireToken) on(a Assignment) Assignment {
+	a.Provider, a.Token, a.TokenExpiresAt = w.Provider, w.Token, time.Time{}
 	if w.TokenExpiresAt != nil {
 		a.TokenExpiresAt = *w.TokenExpiresAt
 	}
-	return grant{a: a, fallbacks: w.Fallbacks, standby: w.Standby.assignment(a)}
+	return a
 }
 
-// assignment is the standby as an assignment of the stream of a (nil when
+// standby is the standby w as an assignment of the stream of a (nil when
 // there is none).
-func (w *wireStandby) assignment(a Assignment) *Assignment {
+func (w *wireToken) standby(a Assignment) *Assignment {
 	if w == nil || w.Token == "" || w.Provider.Name == "" {
 		return nil
 	}
-	sa := Assignment{StreamID: a.StreamID, Room: a.Room, UserID: a.UserID, Role: a.Role, Provider: w.Provider, Token: w.Token}
-	if w.TokenExpiresAt != nil {
-		sa.TokenExpiresAt = *w.TokenExpiresAt
-	}
+	sa := w.on(a)
 	return &sa
 }
 
 type startBody struct {
 	Room           string   `json:"room"`
 	UserID         string   `json:"userId"`
-	Role           string   `json:"role"`
+	Role           Role     `json:"role"`
 	Region         string   `json:"region,omitempty"`
-	Quality        string   `json:"quality,omitempty"`
+	Quality        Quality  `json:"quality,omitempty"`
 	Exclude        []string `json:"exclude,omitempty"`
 	IdempotencyKey string   `json:"idempotencyKey,omitempty"`
 }
@@ -216,15 +207,15 @@ type heartbeatBody struct {
 
 // heartbeatAnswer is the part of a heartbeat answer the SDK uses.
 type heartbeatAnswer struct {
-	Provider string       `json:"provider"` // where the server has the stream
-	Standby  *wireStandby `json:"standby"`
+	Provider string     `json:"provider"` // where the server has the stream
+	Standby  *wireToken `json:"standby"`
 }
 
 // publicHealth is the body of the public health endpoint.
 type publicHealth struct {
 	Name    string `json:"name"`
 	Healthy bool   `json:"healthy"`
-	Status  string `json:"status"`
+	Status  Status `json:"status"`
 }
 
 // call makes one API request under the Client's request timeout and decodes
@@ -232,77 +223,16 @@ type publicHealth struct {
 func (c *Client) call(ctx context.Context, method, path string, in, out any) error {
 	ctx, cancel := context.WithTimeout(ctx, c.requestTimeout)
 	defer cancel()
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return fmt.Errorf("%s %s: encode: %w", method, path, err)
-		}
-		body = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
-	if err != nil {
-		return fmt.Errorf("%s %s: %w", method, path, err)
-	}
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	req.Header.Set("Accept", "application/json")
-	c.authorize(req)
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return fmt.Errorf("%s %s: %w", method, path, scrub(err))
-	}
-	defer resp.Body.Close()
-	return decodeAnswer(method, path, resp, out)
+	return named(method, path, c.api.Do(ctx, method, path, in, out))
 }
 
-// decodeAnswer turns an answer into out, or into an *Error.
-func decodeAnswer(method, path string, resp *http.Response, out any) error {
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
-	if err != nil {
-		return fmt.Errorf("%s %s: read answer: %w", method, path, err)
-	}
-	if resp.StatusCode >= 300 {
-		var env struct {
-			Error struct {
-				Code    string `json:"code"`
-				Message string `json:"message"`
-				Field   string `json:"field"`
-			} `json:"error"`
-		}
-		_ = json.Unmarshal(raw, &env)
-		e := &Error{StatusCode: resp.StatusCode, Code: env.Error.Code, Message: env.Error.Message, Field: env.Error.Field,
-			RetryAfter: retryAfter(resp.Header.Get("Retry-After"), time.Now())}
-		if e.Code == "" {
-			e.Code, e.Message = "http", http.StatusText(resp.StatusCode)
-		}
+// named puts the method and path in front of an error answer, as the
+// transport does for its other errors, so that logs say which call failed.
+func named(method, path string, err error) error {
+	if e, ok := err.(*Error); ok {
 		return fmt.Errorf("%s %s: %w", method, path, e)
 	}
-	if out == nil || len(raw) == 0 {
-		return nil
-	}
-	if err := json.Unmarshal(raw, out); err != nil {
-		return fmt.Errorf("%s %s: decode answer: %w", method, path, err)
-	}
-	return nil
-}
-
-// maxRetryAfter caps how long a Retry-After can hold the SDK back.
-const maxRetryAfter = time.Minute
-
-// retryAfter parses a Retry-After header, in seconds or as an HTTP date.
-func retryAfter(v string, now time.Time) time.Duration {
-	if v == "" {
-		return 0
-	}
-	var d time.Duration
-	if n, err := strconv.Atoi(v); err == nil {
-		d = time.Duration(n) * time.Second
-	} else if t, err := http.ParseTime(v); err == nil {
-		d = t.Sub(now)
-	}
-	return min(max(d, 0), maxRetryAfter)
+	return err
 }
 
 // retryAfterOf is the Retry-After of err, or zero.
@@ -312,22 +242,6 @@ func retryAfterOf(err error) time.Duration {
 		return e.RetryAfter
 	}
 	return 0
-}
-
-func (c *Client) authorize(req *http.Request) {
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
-	}
-}
-
-// scrub drops the URL from a transport error: the URL holds no secret, but the
-// error reads better with the method and path we already put in front.
-func scrub(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return ue.Err
-	}
-	return err
 }
 
 func streamPath(id, action string) string {
@@ -375,18 +289,13 @@ func (c *Client) fetchConfig(ctx context.Context, etag string) (cfg Config, newT
 	const path = "/api/streaming/config"
 	ctx, cancel := context.WithTimeout(ctx, c.requestTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+path, nil)
-	if err != nil {
-		return Config{}, "", false, fmt.Errorf("GET %s: %w", path, err)
-	}
-	req.Header.Set("Accept", "application/json")
+	r := transport.Request{Method: http.MethodGet, Path: path}
 	if etag != "" {
-		req.Header.Set("If-None-Match", etag)
+		r.Header = http.Header{"If-None-Match": {etag}}
 	}
-	c.authorize(req)
-	resp, err := c.hc.Do(req)
+	resp, err := c.api.Open(ctx, r)
 	if err != nil {
-		return Config{}, "", false, fmt.Errorf("GET %s: %w", path, scrub(err))
+		return Config{}, "", false, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode == http.StatusNotModified {
@@ -394,8 +303,8 @@ func (c *Client) fetchConfig(ctx context.Context, etag string) (cfg Config, newT
 		return Config{}, etag, false, nil
 	}
 	var w wireConfig
-	if err := decodeAnswer(http.MethodGet, path, resp, &w); err != nil {
-		return Config{}, "", false, err
+	if err := c.api.Decode(http.MethodGet, path, resp, &w); err != nil {
+		return Config{}, "", false, named(http.MethodGet, path, err)
 	}
 	return w.config(time.Now()), resp.Header.Get("ETag"), true, nil
 }

@@ -108,9 +108,7 @@ func BenchmarkCriticalToAllMigrated(b *testing.B) {
 		e := newEnv(b, settings())
 		c := e.newClient()
 		ss := startMany(b, c, benchStreams)
-		for !c.EventsConnected() {
-			time.Sleep(time.Millisecond)
-		}
+		waitFor(b, "the event stream", c.EventsConnected)
 		b.StartTimer()
 		start := time.Now()
 		e.critical(primary)

@@ -7,11 +7,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/switchboardhq/switchboard/client/internal/transport"
 )
 
 // Policy decides what happens to live streams when an admin changes provider
@@ -40,9 +41,9 @@ type Option func(*Client)
 // transport.
 func WithHTTPClient(hc *http.Client) Option { return func(c *Client) { c.hc = hc } }
 
-// WithEngine sets the media engine of a provider kind (agora, zegocloud,
-// livekit, http). Streams are only assigned to kinds that have an engine.
-func WithEngine(kind string, e MediaEngine) Option {
+// WithEngine sets the media engine of a provider kind. Streams are only
+// assigned to kinds that have an engine.
+func WithEngine(kind Kind, e MediaEngine) Option {
 	return func(c *Client) { c.engines[kind] = e }
 }
 
@@ -78,12 +79,11 @@ func WithRequestTimeout(d time.Duration) Option { return func(c *Client) { c.req
 // configuration and a retry budget. It is safe for concurrent use; Close stops
 // it.
 type Client struct {
-	base            string
-	token           string
 	hc              *http.Client
-	ownHC           bool // hc was made by New: Close closes its idle connections
-	sse             *http.Client
-	engines         map[string]MediaEngine
+	ownHC           bool             // hc was made by New: Close closes its idle connections
+	api             transport.Client // API calls, through hc
+	events          transport.Client // the event stream, through a copy of hc without a timeout
+	engines         map[Kind]MediaEngine
 	log             *slog.Logger
 	policy          Policy
 	watchdog        time.Duration
@@ -124,16 +124,19 @@ const avoidFor = 30 * time.Second
 // (the event subscription and the polling fallback) but makes no request
 // before it returns.
 func New(serverURL, token string, opts ...Option) (*Client, error) {
-	u, err := url.Parse(serverURL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
-		return nil, errors.New("client: server URL must be an absolute http or https URL without user info")
+	base, u, err := transport.BaseURL(serverURL)
+	if err == nil && u.User != nil {
+		err = errors.New("server URL: must not hold user info")
 	}
-	if strings.ContainsAny(token, "\r\n") {
-		return nil, errors.New("client: token must be on one line")
+	if err == nil {
+		err = transport.CheckToken(token)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("client: %w", err)
 	}
 	c := &Client{
-		base: strings.TrimRight(u.String(), "/"), token: token, engines: map[string]MediaEngine{},
-		policy: KeepLive{}, heartbeat: 30 * time.Second, connectTimeout: 15 * time.Second,
+		engines: map[Kind]MediaEngine{},
+		policy:  KeepLive{}, heartbeat: 30 * time.Second, connectTimeout: 15 * time.Second,
 		requestTimeout: 10 * time.Second, failoverTimeout: 10 * time.Second, budget: newBudget(), avoidUntil: map[string]time.Time{},
 		refresh: make(chan struct{}, 1), rebalance: make(chan struct{}, 1), streams: map[*Stream]struct{}{},
 	}
@@ -148,7 +151,8 @@ func New(serverURL, token string, opts ...Option) (*Client, error) {
 	}
 	sse := *c.hc
 	sse.Timeout = 0 // the event stream lives as long as the Client
-	c.sse = &sse
+	c.api = transport.Client{Base: base, Token: token, HTTP: c.hc, MaxAnswer: maxResponse}
+	c.events = transport.Client{Base: base, Token: token, HTTP: &sse, MaxAnswer: maxResponse}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}
@@ -278,7 +282,7 @@ func (c *Client) refreshConfig(ctx context.Context) (Config, error) {
 			case !ok:
 				c.failProvider(p.Name, "provider "+p.Name+" was removed or disabled")
 			case unusable(np.Status):
-				c.failProvider(p.Name, "provider "+p.Name+" is "+np.Status)
+				c.failProvider(p.Name, "provider "+p.Name+" is "+string(np.Status))
 			}
 		}
 		if priorities(old) != priorities(cfg) {
@@ -386,9 +390,6 @@ func priorities(c Config) string {
 	}
 	return b.String()
 }
-
-// unusable reports whether streams must leave a provider with this status.
-func unusable(status string) bool { return status == "CRITICAL" || status == "DISABLED" }
 
 // requestRefresh asks the control loop to refetch the configuration.
 func (c *Client) requestRefresh() {
@@ -588,12 +589,12 @@ func (p *poller) run(ctx context.Context) {
 		var e *Error
 		switch {
 		case errors.As(err, &e) && e.StatusCode == http.StatusNotFound:
-			h.Status = "DELETED"
+			h.Status = statusDeleted
 		case err != nil:
 			p.c.log.Debug("health poll failed: control plane unreachable", "provider", name, "err", err.Error())
 			continue
 		}
-		if h.Status != "DELETED" && !unusable(h.Status) {
+		if h.Status != statusDeleted && !unusable(h.Status) {
 			p.fails[name] = 0
 			continue
 		}

@@ -29,7 +29,7 @@ func mustStart(t *testing.T, c *client.Client, room string) *client.Stream {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	s, err := c.Start(ctx, room, client.UserID("user-1"))
+	s, err := c.Start(ctx, room, client.WithUserID("user-1"))
 	if err != nil {
 		t.Fatalf("Start(%s): %v", room, err)
 	}
@@ -79,7 +79,7 @@ func TestProviderDiesMidStream(t *testing.T) {
 
 	// It never moves back on its own when the old provider recovers.
 	e.eng.Down(primary, false)
-	time.Sleep(300 * time.Millisecond)
+	e.waitRequests(t, 2, heartbeatKey(s)) // two heartbeats, and their answers, later
 	if got := s.Provider(); got != backup {
 		t.Errorf("after recovery on %s, want it to stay on %s", got, backup)
 	}
@@ -127,7 +127,12 @@ func TestPrioritySwap(t *testing.T) {
 				waitFor(t, "live streams on "+tt.liveMoveTo, func() bool { return s.Provider() == tt.liveMoveTo })
 			}
 			if tt.liveMoveTo == primary {
-				time.Sleep(200 * time.Millisecond)
+				// Two heartbeats of every live stream later, none has moved.
+				keys := make([]string, len(live))
+				for i, s := range live {
+					keys[i] = heartbeatKey(s)
+				}
+				e.waitRequests(t, 2, keys...)
 				for _, s := range live {
 					if s.Provider() != primary || s.Migrations() != 0 {
 						t.Errorf("live stream moved to %s (%d migrations) under KeepLive", s.Provider(), s.Migrations())
@@ -251,7 +256,8 @@ func TestControlPlaneDown(t *testing.T) {
 	s := mustStart(t, c, "room-down")
 	e.setMode(modeDown)
 	waitFor(t, "the event stream to be down", func() bool { return !c.EventsConnected() })
-	time.Sleep(600 * time.Millisecond) // several heartbeats and polls
+	// Several heartbeats and health polls fail meanwhile.
+	e.waitRequests(t, 3, heartbeatKey(s), "GET /api/streaming/providers/"+primary+"/health")
 	if _, ok := s.State().(client.Live); !ok {
 		t.Errorf("state = %v, want Live", s.State())
 	}
@@ -287,7 +293,7 @@ func TestCloseLeavesNoGoroutine(t *testing.T) {
 	before := runtime.NumGoroutine()
 	log := e.logs
 	_ = log
-	c, err := client.New(e.url, e.token, client.WithEngine("agora", e.eng), client.WithEngine("zegocloud", e.eng))
+	c, err := client.New(e.url, e.token, client.WithEngine(client.KindAgora, e.eng), client.WithEngine(client.KindZegocloud, e.eng))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -324,10 +330,10 @@ func TestNewValidates(t *testing.T) {
 		url  string
 		opts []client.Option
 	}{
-		{"relative url", "/api", []client.Option{client.WithEngine("agora", eng)}},
-		{"user info", "http://u:p@example.com", []client.Option{client.WithEngine("agora", eng)}},
+		{"relative url", "/api", []client.Option{client.WithEngine(client.KindAgora, eng)}},
+		{"user info", "http://u:p@example.com", []client.Option{client.WithEngine(client.KindAgora, eng)}},
 		{"no engine", "http://example.com", nil},
-		{"bad rate", "http://example.com", []client.Option{client.WithEngine("agora", eng), client.WithPolicy(client.MigrateGradually{})}},
+		{"bad rate", "http://example.com", []client.Option{client.WithEngine(client.KindAgora, eng), client.WithPolicy(client.MigrateGradually{})}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -350,7 +356,7 @@ func TestCloseAbandonsStarts(t *testing.T) {
 	e := newEnv(t, settings())
 	before := runtime.NumGoroutine()
 	slow := clienttest.New(time.Hour) // connects wait for their context
-	c, err := client.New(e.url, e.token, client.WithEngine("agora", slow), client.WithEngine("zegocloud", slow),
+	c, err := client.New(e.url, e.token, client.WithEngine(client.KindAgora, slow), client.WithEngine(client.KindZegocloud, slow),
 		client.WithConnectTimeout(time.Hour))
 	if err != nil {
 		t.Fatal(err)
@@ -429,7 +435,7 @@ func TestRetryBudgetCountsEachRetryOnce(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newEnv(t, settings())
 			probe := &budgetProbe{MediaEngine: e.eng}
-			c := e.newClient(client.WithEngine("agora", probe), client.WithEngine("zegocloud", probe), client.WithEngine("livekit", probe))
+			c := e.newClient(client.WithEngine(client.KindAgora, probe), client.WithEngine(client.KindZegocloud, probe), client.WithEngine(client.KindLiveKit, probe))
 			probe.c.Store(c)
 			down := func() {
 				for _, p := range all {
@@ -535,7 +541,7 @@ func TestJoinTokensStayOutOfErrors(t *testing.T) {
 	e := newEnv(t, settings())
 	leaky := &leakyEngine{Engine: e.eng, failing: map[string]bool{}}
 	leaky.fail(primary)
-	c := e.newClient(client.WithEngine("agora", leaky), client.WithEngine("zegocloud", leaky), client.WithEngine("livekit", leaky))
+	c := e.newClient(client.WithEngine(client.KindAgora, leaky), client.WithEngine(client.KindZegocloud, leaky), client.WithEngine(client.KindLiveKit, leaky))
 	s := mustStart(t, c, "room-secret")
 	if s.Provider() != backup {
 		t.Fatalf("live on %s, want %s", s.Provider(), backup)
@@ -605,8 +611,13 @@ func TestRebalanceDoesNotRetryForEver(t *testing.T) {
 	e.admin(http.MethodPut, "/api/streaming/providers/priorities",
 		map[string][]string{"order": {backup, primary, fakes.LiveKit}}, nil)
 	waitFor(t, "one rebalance attempt per stream", func() bool { return e.eng.Connects() >= 2*n })
-	// At 100 moves a second, retries would show at once; give them time.
-	time.Sleep(500 * time.Millisecond)
+	// At 100 moves a second, retries would show at once: none in the time
+	// each stream sends three heartbeats (at least 400 ms).
+	keys := make([]string, len(live))
+	for i, s := range live {
+		keys[i] = heartbeatKey(s)
+	}
+	e.waitRequests(t, 3, keys...)
 	if got := e.eng.Connects(); got != 2*n {
 		t.Errorf("%d connects, want %d: one start and one rebalance attempt per stream", got, 2*n)
 	}

@@ -38,4 +38,10 @@
 // moves back on its own when the provider it left recovers. When an admin
 // changes priorities, the Policy decides: KeepLive (the default) or
 // MigrateGradually at a bounded rate.
+//
+// # Errors
+//
+// An error answer of the control plane is an *Error (its HTTP status, code,
+// message and Retry-After), wrapped with the method and path of the call.
+// Package client/admin, the client of the admin API, returns the same type.
 package client

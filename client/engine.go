@@ -8,9 +8,9 @@ import (
 // Provider is what the SDK knows of a provider: no secret ever reaches it.
 type Provider struct {
 	Name     string `json:"name"`
-	Kind     string `json:"kind"` // agora, zegocloud, livekit, http
+	Kind     Kind   `json:"kind"`
 	Priority int    `json:"priority"`
-	Status   string `json:"status"`
+	Status   Status `json:"status"`
 	AppID    string `json:"appId,omitempty"` // agora, zegocloud
 	URL      string `json:"url,omitempty"`   // livekit
 }
@@ -21,7 +21,7 @@ type Assignment struct {
 	StreamID       string
 	Room           string
 	UserID         string
-	Role           string // publisher or subscriber
+	Role           Role
 	Provider       Provider
 	Token          string
 	TokenExpiresAt time.Time

@@ -1,22 +1,24 @@
 package client
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"mime"
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/switchboardhq/switchboard/client/internal/transport"
 )
 
 // Event stream tuning. The server sends a comment every 15 s; a stream that
 // stays silent three times as long is dead even if its socket is not.
 const (
 	sseIdleTimeout  = 45 * time.Second
-	sseBackoffBase  = time.Second // LaunchDarkly's SDKs reconnect after 1 s at first
+	sseBackoffBase  = time.Second // LaunchDarkly's SDKs reconnect after 1 s at first; the server's retry field overrides it
 	maxEventPayload = 1 << 20
 )
 
@@ -25,8 +27,9 @@ const (
 // event id. While it is down, the control loop polls provider health.
 func (c *Client) watchEvents(ctx context.Context) {
 	fails := 0
+	base := sseBackoffBase
 	for {
-		connected, err := c.subscribe(ctx)
+		connected, err := c.subscribe(ctx, &base)
 		c.setEventsUp(false)
 		if ctx.Err() != nil {
 			return
@@ -35,7 +38,7 @@ func (c *Client) watchEvents(ctx context.Context) {
 			fails = 0
 		}
 		fails++
-		d := backoff(sseBackoffBase, fails)
+		d := backoff(base, fails)
 		c.log.Info("event stream down: polling provider health until it is back", "err", err.Error(), "retry_in", d.String())
 		if !sleep(ctx, d) {
 			return
@@ -50,31 +53,26 @@ func (c *Client) setEventsUp(up bool) {
 }
 
 // subscribe reads one connection of the event stream until it ends, and
-// reports whether it was established.
-func (c *Client) subscribe(ctx context.Context) (bool, error) {
+// reports whether it was established. A retry field of the stream sets
+// *retry, the base of the reconnection backoff.
+func (c *Client) subscribe(ctx context.Context, retry *time.Duration) (bool, error) {
 	const path = "/api/events"
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+path, nil)
-	if err != nil {
-		return false, fmt.Errorf("GET %s: %w", path, err)
-	}
-	req.Header.Set("Accept", "text/event-stream")
-	req.Header.Set("Cache-Control", "no-cache")
 	c.mu.Lock()
 	last := c.lastEvent
 	c.mu.Unlock()
+	h := http.Header{"Accept": {"text/event-stream"}, "Cache-Control": {"no-cache"}}
 	if last != "" {
-		req.Header.Set("Last-Event-ID", last)
+		h.Set("Last-Event-ID", last)
 	}
-	c.authorize(req)
-	resp, err := c.sse.Do(req)
+	resp, err := c.events.Open(ctx, transport.Request{Method: http.MethodGet, Path: path, Header: h})
 	if err != nil {
-		return false, fmt.Errorf("GET %s: %w", path, scrub(err))
+		return false, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return false, decodeAnswer(http.MethodGet, path, resp, nil)
+		return false, named(http.MethodGet, path, c.events.Decode(http.MethodGet, path, resp, nil))
 	}
 	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt != "text/event-stream" {
 		return false, fmt.Errorf("GET %s: answer is %q, not an event stream", path, mt)
@@ -86,49 +84,48 @@ func (c *Client) subscribe(ctx context.Context) (bool, error) {
 		c.requestRefresh()
 	}
 
+	// Whatever arrives, heartbeat comments included, shows the stream alive.
 	idle := time.AfterFunc(sseIdleTimeout, cancel)
 	defer idle.Stop()
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 0, 64<<10), maxEventPayload)
-	var id, typ string
-	var data strings.Builder
-	for sc.Scan() {
-		idle.Reset(sseIdleTimeout)
-		line := sc.Text()
-		if line == "" {
-			if typ != "" || data.Len() > 0 {
-				c.dispatch(id, typ, data.String())
-			}
-			id, typ = "", ""
-			data.Reset()
-			continue
+	p := newSSEParser(activity{resp.Body, func() { idle.Reset(sseIdleTimeout) }}, maxEventPayload)
+	for {
+		ev, err := p.Next()
+		if id := p.LastEventID(); id != "" {
+			c.setLastEvent(id)
 		}
-		if line[0] == ':' {
-			continue // a heartbeat comment
+		if d := p.Retry(); d > 0 {
+			*retry = d
 		}
-		field, value, _ := strings.Cut(line, ":")
-		value = strings.TrimPrefix(value, " ")
-		switch field {
-		case "id":
-			if !strings.ContainsRune(value, 0) {
-				id = value
-			}
-		case "event":
-			typ = value
-		case "data":
-			if data.Len() > 0 {
-				data.WriteByte('\n')
-			}
-			data.WriteString(value)
-		}
-	}
-	if err := sc.Err(); err != nil {
-		if ctx.Err() != nil && c.ctx.Err() == nil {
+		switch {
+		case err == io.EOF:
+			return true, errors.New("event stream ended by the server")
+		case err != nil && ctx.Err() != nil && c.ctx.Err() == nil:
 			return true, errors.New("event stream silent for too long")
+		case err != nil:
+			return true, fmt.Errorf("read event stream: %w", err)
 		}
-		return true, fmt.Errorf("read event stream: %w", err)
+		c.dispatch(ev.Type, ev.Data)
 	}
-	return true, errors.New("event stream ended by the server")
+}
+
+// activity is a reader that calls seen whenever bytes arrive.
+type activity struct {
+	r    io.Reader
+	seen func()
+}
+
+func (a activity) Read(b []byte) (int, error) {
+	n, err := a.r.Read(b)
+	if n > 0 {
+		a.seen()
+	}
+	return n, err
+}
+
+func (c *Client) setLastEvent(id string) {
+	c.mu.Lock()
+	c.lastEvent = id
+	c.mu.Unlock()
 }
 
 // eventEnvelope is the data of every event but resync.
@@ -141,21 +138,16 @@ type eventEnvelope struct {
 // provider.updated carry.
 type eventProvider struct {
 	Name     string `json:"name"`
-	Kind     string `json:"kind"`
+	Kind     Kind   `json:"kind"`
 	Enabled  bool   `json:"enabled"`
 	Priority int    `json:"priority"`
-	Status   string `json:"status"`
+	Status   Status `json:"status"`
 }
 
 // dispatch reacts to one event at once: status transitions and configuration
 // changes that make a provider unusable fail its streams over without waiting
 // for anything else.
-func (c *Client) dispatch(id, typ, data string) {
-	if id != "" {
-		c.mu.Lock()
-		c.lastEvent = id
-		c.mu.Unlock()
-	}
+func (c *Client) dispatch(typ, data string) {
 	if typ == "resync" {
 		c.log.Info("event stream asked to resynchronise: refetching the configuration")
 		c.requestRefresh()
@@ -174,8 +166,8 @@ func (c *Client) dispatch(id, typ, data string) {
 	case "provider.status":
 		var ch struct {
 			Name   string `json:"name"`
-			From   string `json:"from"`
-			To     string `json:"to"`
+			From   Status `json:"from"`
+			To     Status `json:"to"`
 			Reason string `json:"reason"`
 		}
 		if json.Unmarshal(env.Data, &ch) != nil || ch.Name == "" {
@@ -203,7 +195,7 @@ func (c *Client) dispatch(id, typ, data string) {
 		case !p.Enabled:
 			c.failProvider(p.Name, "provider "+p.Name+" was disabled")
 		case unusable(p.Status):
-			c.failProvider(p.Name, "provider "+p.Name+" is "+p.Status)
+			c.failProvider(p.Name, "provider "+p.Name+" is "+string(p.Status))
 		case !known:
 			c.requestRefresh() // a new or re-enabled provider: fetch its full entry
 			c.prioritiesChanged()

@@ -19,8 +19,8 @@ import (
 func Example() {
 	eng := clienttest.New(20 * time.Millisecond)
 	c, err := client.New("https://switchboard.example.com", os.Getenv("SWITCHBOARD_TOKEN"),
-		client.WithEngine("agora", eng),
-		client.WithEngine("zegocloud", eng),
+		client.WithEngine(client.KindAgora, eng),
+		client.WithEngine(client.KindZegocloud, eng),
 		client.WithLogger(slog.Default()),
 		client.WithWatchdog(5*time.Second),
 	)
@@ -31,7 +31,7 @@ func Example() {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	s, err := c.Start(ctx, "live-42", client.UserID("host-7"), client.Role("publisher"), client.Quality("hd"))
+	s, err := c.Start(ctx, "live-42", client.WithUserID("host-7"), client.WithRole(client.RolePublisher), client.WithQuality(client.QualityHD))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -87,7 +87,7 @@ func ExampleMediaError() {
 func ExampleWithPolicy() {
 	eng := clienttest.New(0)
 	c, err := client.New("https://switchboard.example.com", "sbt_...",
-		client.WithEngine("livekit", eng),
+		client.WithEngine(client.KindLiveKit, eng),
 		client.WithPolicy(client.MigrateGradually{Rate: 5}), // at most 5 streams per second
 	)
 	if err != nil {

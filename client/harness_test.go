@@ -1,10 +1,9 @@
 package client_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -18,6 +17,7 @@ import (
 
 	sb "github.com/switchboardhq/switchboard"
 	"github.com/switchboardhq/switchboard/client"
+	"github.com/switchboardhq/switchboard/client/admin"
 	"github.com/switchboardhq/switchboard/client/clienttest"
 	"github.com/switchboardhq/switchboard/internal/events"
 	"github.com/switchboardhq/switchboard/internal/health"
@@ -58,6 +58,9 @@ type env struct {
 	// intercept, when set, sees every request first and answers it itself
 	// when it returns true.
 	intercept atomic.Pointer[func(http.ResponseWriter, *http.Request) bool]
+	// hits counts the requests that reached the server, by "METHOD path",
+	// whatever the mode: tests wait on them as signals of the SDK's work.
+	hits sync.Map // string → *atomic.Int64
 }
 
 // settings are quick client settings for tests.
@@ -103,6 +106,7 @@ func newEnvWith(t testing.TB, cs streams.ClientSettings, ttl time.Duration) *env
 
 	e := &env{t: t, store: store, checker: checker, eng: clienttest.New(2 * time.Millisecond), logs: &testutil.Buffer{}}
 	e.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		e.counter(r.Method + " " + r.URL.Path).Add(1)
 		if f := e.intercept.Load(); f != nil && (*f)(w, r) {
 			return
 		}
@@ -166,29 +170,12 @@ func newEnvWith(t testing.TB, cs streams.ClientSettings, ttl time.Duration) *env
 // admin calls the API with the bootstrap (superadmin) token.
 func (e *env) admin(method, path string, in, out any) {
 	e.t.Helper()
-	var body io.Reader
-	if in != nil {
-		b, _ := json.Marshal(in)
-		body = bytes.NewReader(b)
+	c, err := admin.New(e.url, bootstrapToken, nil)
+	if err == nil {
+		err = c.Do(context.Background(), method, path, in, out)
 	}
-	req, _ := http.NewRequest(method, e.url+path, body)
-	req.Header.Set("Authorization", "Bearer "+bootstrapToken)
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		e.t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode >= 300 {
-		e.t.Fatalf("%s %s: %d %s", method, path, resp.StatusCode, raw)
-	}
-	if out != nil {
-		if err := json.Unmarshal(raw, out); err != nil {
-			e.t.Fatalf("%s %s: %v", method, path, err)
-		}
 	}
 }
 
@@ -223,7 +210,7 @@ func (e *env) newClient(opts ...client.Option) *client.Client {
 	e.t.Helper()
 	log := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	base := []client.Option{client.WithLogger(log), client.WithHeartbeat(200 * time.Millisecond),
-		client.WithEngine("agora", e.eng), client.WithEngine("zegocloud", e.eng), client.WithEngine("livekit", e.eng)}
+		client.WithEngine(client.KindAgora, e.eng), client.WithEngine(client.KindZegocloud, e.eng), client.WithEngine(client.KindLiveKit, e.eng)}
 	c, err := client.New(e.url, e.token, append(base, opts...)...)
 	if err != nil {
 		e.t.Fatal(err)
@@ -254,8 +241,32 @@ func (e *env) stream(id string) serverStream {
 	return st
 }
 
+// counter is the count of requests to key ("METHOD path").
+func (e *env) counter(key string) *atomic.Int64 {
+	v, _ := e.hits.LoadOrStore(key, new(atomic.Int64))
+	return v.(*atomic.Int64)
+}
+
+// waitRequests waits until the server has seen n more requests to each of
+// keys ("METHOD path") than when it was called: the SDK's periodic work
+// (heartbeats, health polls) has run n more times.
+func (e *env) waitRequests(t testing.TB, n int64, keys ...string) {
+	t.Helper()
+	want := make([]int64, len(keys))
+	for i, key := range keys {
+		want[i] = e.counter(key).Load() + n
+	}
+	for i, key := range keys {
+		c := e.counter(key)
+		waitFor(t, fmt.Sprintf("%d more requests %s", n, key), func() bool { return c.Load() >= want[i] })
+	}
+}
+
+// heartbeatKey is the request key of a stream's heartbeats.
+func heartbeatKey(s *client.Stream) string { return "POST /api/streams/" + s.ID() + "/heartbeat" }
+
 // waitFor polls cond until it holds, failing the test after a generous bound.
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for !cond() {

@@ -11,7 +11,7 @@ import (
 // ErrRetryBudget is returned (wrapped) when an attempt was not made because
 // the Client's retry budget was spent: too many retries were already in flight
 // for the streams it runs.
-var ErrRetryBudget = errors.New("retry budget exhausted")
+var ErrRetryBudget = errors.New("client: retry budget exhausted")
 
 // maxBackoff caps every exponential backoff of the SDK.
 const maxBackoff = 30 * time.Second
@@ -89,13 +89,19 @@ func (b *budget) setRatio(r float64) {
 // begin counts one operation in flight until the returned function is called.
 func (b *budget) begin() (end func()) {
 	b.mu.Lock()
+	defer b.mu.Unlock()
 	b.active++
-	b.mu.Unlock()
+	return b.release(&b.active)
+}
+
+// release returns a function that takes one off *n, under b.mu, the first
+// time it is called.
+func (b *budget) release(n *int) func() {
 	var once sync.Once
 	return func() {
 		once.Do(func() {
 			b.mu.Lock()
-			b.active--
+			(*n)--
 			b.mu.Unlock()
 		})
 	}
@@ -111,14 +117,7 @@ func (b *budget) acquire() (release func(), ok bool) {
 		return nil, false
 	}
 	b.retrying++
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			b.mu.Lock()
-			b.retrying--
-			b.mu.Unlock()
-		})
-	}, true
+	return b.release(&b.retrying), true
 }
 
 // retrySlot is the budget slot held by the retry in progress, if any: a retry

@@ -46,25 +46,28 @@ const maxUnreported = 16
 // late; past it the oldest are dropped, never blocking the SDK.
 const stateBuffer = 64
 
-// StartOption configures Start.
+// StartOption configures Start, as Option configures New.
 type StartOption func(*startOptions)
 
 type startOptions struct {
-	userID, role, quality, region string
+	userID, region string
+	role           Role
+	quality        Quality
 }
 
-// UserID sets the user the join token is minted for (default: a random id).
-func UserID(id string) StartOption { return func(o *startOptions) { o.userID = id } }
+// WithUserID sets the user the join token is minted for (default: a random id).
+func WithUserID(id string) StartOption { return func(o *startOptions) { o.userID = id } }
 
-// Role sets the participant's role, publisher (the default) or subscriber.
-func Role(role string) StartOption { return func(o *startOptions) { o.role = role } }
+// WithRole sets the participant's role, RolePublisher (the default) or
+// RoleSubscriber.
+func WithRole(r Role) StartOption { return func(o *startOptions) { o.role = r } }
 
-// Quality sets the quality tier the stream is priced at: audio, sd, hd (the
-// server's default) or fullhd.
-func Quality(q string) StartOption { return func(o *startOptions) { o.quality = q } }
+// WithQuality sets the quality tier the stream is priced at (the server's
+// default is QualityHD).
+func WithQuality(q Quality) StartOption { return func(o *startOptions) { o.quality = q } }
 
-// Region asks for a provider that serves the region, such as us-east.
-func Region(r string) StartOption { return func(o *startOptions) { o.region = r } }
+// WithRegion asks for a provider that serves the region, such as us-east.
+func WithRegion(r string) StartOption { return func(o *startOptions) { o.region = r } }
 
 // triggerKind says why a stream moves.
 type triggerKind int
@@ -361,7 +364,7 @@ func (s *Stream) takePending() (trigger, bool) {
 // Every failed attempt is reported to the server. ctx bounds the start only;
 // the stream lives until Close.
 func (c *Client) Start(ctx context.Context, room string, opts ...StartOption) (*Stream, error) {
-	o := startOptions{role: "publisher"}
+	o := startOptions{role: RolePublisher}
 	for _, f := range opts {
 		f(&o)
 	}
@@ -1093,7 +1096,7 @@ func (s *Stream) heartbeat() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if ans.Provider == s.a.Provider.Name { // else a move is not reported yet
-		s.standby = s.c.usableStandby(ans.Standby.assignment(s.a))
+		s.standby = s.c.usableStandby(ans.Standby.standby(s.a))
 	}
 }
 

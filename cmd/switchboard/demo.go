@@ -148,7 +148,7 @@ func demoWorld(ctx context.Context, o demoOptions, url, bootstrap, password stri
 	defer ctr.CloseIdleConnections()
 	opts := []client.Option{client.WithHTTPClient(&http.Client{Transport: ctr}), client.WithWatchdog(5 * time.Second)}
 	for _, k := range simKinds {
-		opts = append(opts, client.WithEngine(k, eng))
+		opts = append(opts, client.WithEngine(client.Kind(k), eng))
 	}
 	sdk, err := client.New(url, tok.Secret, opts...)
 	if err != nil {
@@ -160,7 +160,7 @@ func demoWorld(ctx context.Context, o demoOptions, url, bootstrap, password stri
 	defer sdk.Close()
 	for i := range o.streams {
 		room := fmt.Sprintf("demo-room-%d", i+1)
-		s, err := sdk.Start(ctx, room, client.UserID(fmt.Sprintf("demo-user-%d", i+1)))
+		s, err := sdk.Start(ctx, room, client.WithUserID(fmt.Sprintf("demo-user-%d", i+1)))
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil

@@ -143,7 +143,7 @@ func newSimRunner(spec simSpec, log *slog.Logger, progress io.Writer) (*simRunne
 		opts = append(opts, client.WithWatchdog(spec.Watchdog))
 	}
 	for _, k := range simKinds {
-		opts = append(opts, client.WithEngine(k, eng))
+		opts = append(opts, client.WithEngine(client.Kind(k), eng))
 	}
 	c, err := client.New(spec.Server, spec.Token, opts...)
 	if err != nil {
@@ -191,7 +191,7 @@ func (r *simRunner) start(ctx context.Context) simLive {
 			room := fmt.Sprintf("sim-room-%d", idx)
 			sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 			defer cancel()
-			s, err := r.c.Start(sctx, room, client.UserID(fmt.Sprintf("sim-user-%d", idx)))
+			s, err := r.c.Start(sctx, room, client.WithUserID(fmt.Sprintf("sim-user-%d", idx)))
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {

@@ -301,7 +301,7 @@ type assignment struct {
 	ID             string          `json:"id"`
 	Room           string          `json:"room"`
 	UserID         string          `json:"userId"`
-	Role           string          `json:"role"`
+	Role           client.Role     `json:"role"`
 	Provider       client.Provider `json:"provider"`
 	Token          string          `json:"token"`
 	TokenExpiresAt *time.Time      `json:"tokenExpiresAt"`
@@ -598,23 +598,23 @@ func runScenario(t *testing.T) {
 	// The publisher and the viewer join through the SDK, each with its own
 	// Client as two apps would.
 	newSDK := func(e *Engine) *client.Client {
-		c, err := client.New(cp.base, bootToken, client.WithEngine("livekit", e), client.WithConnectTimeout(10*time.Second))
+		c, err := client.New(cp.base, bootToken, client.WithEngine(client.KindLiveKit, e), client.WithConnectTimeout(10*time.Second))
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { _ = c.Close() })
 		return c
 	}
-	startSDK := func(c *client.Client, user, role string) (*client.Stream, *moves) {
-		s, err := c.Start(ctx, room, client.UserID(user), client.Role(role))
+	startSDK := func(c *client.Client, user string, role client.Role) (*client.Stream, *moves) {
+		s, err := c.Start(ctx, room, client.WithUserID(user), client.WithRole(role))
 		if err != nil {
 			t.Fatalf("start %s: %v", user, err)
 		}
 		return s, follow(s)
 	}
 	pubSDK, viewSDK := newSDK(pubEngine), newSDK(viewEngine)
-	pubStream, pubMoves := startSDK(pubSDK, "publisher-1", "publisher")
-	view, viewMoves := startSDK(viewSDK, "viewer-1", "subscriber")
+	pubStream, pubMoves := startSDK(pubSDK, "publisher-1", client.RolePublisher)
+	view, viewMoves := startSDK(viewSDK, "viewer-1", client.RoleSubscriber)
 	if pubStream.Provider() != view.Provider() {
 		t.Fatalf("publisher on %s, viewer on %s", pubStream.Provider(), view.Provider())
 	}
@@ -661,7 +661,12 @@ func runScenario(t *testing.T) {
 			if !waitFor(10*time.Second, func() bool { return time.Since(rec.lastVia(from)) < 100*time.Millisecond }) {
 				t.Fatalf("%s %d: no media via %s before the fault", mode.name, i, from)
 			}
-			time.Sleep(200 * time.Millisecond) // steady media before the fault
+			// Steady media before the fault: packets still arrive via from
+			// 200 ms after it was first seen.
+			steady := time.Now()
+			if !waitFor(10*time.Second, func() bool { return rec.lastVia(from).Sub(steady) >= 200*time.Millisecond }) {
+				t.Fatalf("%s %d: media via %s stopped before the fault", mode.name, i, from)
+			}
 			faultAt := time.Now()
 			rec.mark(faultAt)
 			servers[from].signal(t, mode.sig)

@@ -92,8 +92,8 @@ func checkGoroutines(t *testing.T) {
 }
 
 func testAssignment(url string) client.Assignment {
-	return client.Assignment{StreamID: "st_1", Room: "room", UserID: "user", Role: "publisher",
-		Provider: client.Provider{Name: "lk", Kind: "livekit", URL: url}, Token: testToken}
+	return client.Assignment{StreamID: "st_1", Room: "room", UserID: "user", Role: client.RolePublisher,
+		Provider: client.Provider{Name: "lk", Kind: client.KindLiveKit, URL: url}, Token: testToken}
 }
 
 // TestConnectErrors connects to real loopback servers that refuse the token,
