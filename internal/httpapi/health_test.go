@@ -123,7 +123,7 @@ func TestHealthLifecycle(t *testing.T) {
 	}
 	// Status events reached the bus, without secrets.
 	var transitions int
-	for _, ev := range e.events.all() {
+	for _, ev := range e.events.Events() {
 		if ev.Type == sb.EventProviderStatus {
 			transitions++
 		}
