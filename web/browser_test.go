@@ -28,9 +28,9 @@ import (
 	"github.com/switchboardhq/switchboard/internal/health"
 	"github.com/switchboardhq/switchboard/internal/httpapi"
 	"github.com/switchboardhq/switchboard/internal/providers"
-	"github.com/switchboardhq/switchboard/internal/providers/agora"
+	"github.com/switchboardhq/switchboard/internal/providers/agora/agorafake"
 	"github.com/switchboardhq/switchboard/internal/providers/fault"
-	"github.com/switchboardhq/switchboard/internal/providers/zegocloud"
+	"github.com/switchboardhq/switchboard/internal/providers/zegocloud/zegocloudfake"
 	"github.com/switchboardhq/switchboard/internal/secrets"
 	"github.com/switchboardhq/switchboard/internal/sqlstore"
 	"github.com/switchboardhq/switchboard/internal/streams"
@@ -88,8 +88,8 @@ type server struct {
 	clock   *testutil.Clock // the wall clock, unless set to a fixed time to record history
 	url     string
 	client  *http.Client
-	agora   *agora.Fake
-	zego    *zegocloud.Fake
+	agora   *agorafake.Fake
+	zego    *zegocloudfake.Fake
 	checker *health.Checker
 }
 
@@ -109,12 +109,12 @@ func newServer(t *testing.T) *server {
 	if err := store.CreateUser(ctx, sb.User{Username: "admin", Role: sb.RoleSuperadmin, PasswordHash: adminHash(), CreatedAt: time.Now().UTC()}); err != nil {
 		t.Fatal(err)
 	}
-	af, err := agora.NewFake(agora.FakeConfig{AppID: agoraAppID, CustomerID: agoraCustomer, CustomerSecret: agoraSecret})
+	af, err := agorafake.New(agorafake.Config{AppID: agoraAppID, CustomerID: agoraCustomer, CustomerSecret: agoraSecret})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = af.Close() })
-	zf, err := zegocloud.NewFake(zegocloud.FakeConfig{AppID: zegoAppID, ServerSecret: zegoSecret})
+	zf, err := zegocloudfake.New(zegocloudfake.Config{AppID: zegoAppID, ServerSecret: zegoSecret})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,8 +21,8 @@ import (
 	"github.com/switchboardhq/switchboard/internal/events"
 	"github.com/switchboardhq/switchboard/internal/health"
 	"github.com/switchboardhq/switchboard/internal/providers"
-	"github.com/switchboardhq/switchboard/internal/providers/agora"
-	"github.com/switchboardhq/switchboard/internal/providers/zegocloud"
+	"github.com/switchboardhq/switchboard/internal/providers/agora/agorafake"
+	"github.com/switchboardhq/switchboard/internal/providers/zegocloud/zegocloudfake"
 	"github.com/switchboardhq/switchboard/internal/secrets"
 	"github.com/switchboardhq/switchboard/internal/sqlstore"
 	"github.com/switchboardhq/switchboard/internal/streams"
@@ -53,8 +53,8 @@ type testEnv struct {
 	tokens  map[sb.Role]string // bearer tokens per role
 	dir     string
 	events  *testutil.Bus
-	agora   *agora.Fake
-	zego    *zegocloud.Fake
+	agora   *agorafake.Fake
+	zego    *zegocloudfake.Fake
 	health  *health.Checker
 	clock   *testutil.Clock
 	streams *streams.Service
@@ -96,12 +96,12 @@ func newTestEnvOn(t testing.TB, dsn string) *testEnv {
 	logs := &testutil.Buffer{}
 	bus := &testutil.Bus{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	af, err := agora.NewFake(agora.FakeConfig{AppID: agoraAppID, CustomerID: secretCustomerID, CustomerSecret: secretCustomer})
+	af, err := agorafake.New(agorafake.Config{AppID: agoraAppID, CustomerID: secretCustomerID, CustomerSecret: secretCustomer})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { af.Close() })
-	zf, err := zegocloud.NewFake(zegocloud.FakeConfig{AppID: 1234567890, ServerSecret: secretZego})
+	zf, err := zegocloudfake.New(zegocloudfake.Config{AppID: 1234567890, ServerSecret: secretZego})
 	if err != nil {
 		t.Fatal(err)
 	}
