@@ -28,9 +28,9 @@ import (
 	"github.com/switchboardhq/switchboard/internal/health"
 	"github.com/switchboardhq/switchboard/internal/httpapi"
 	"github.com/switchboardhq/switchboard/internal/providers"
-	"github.com/switchboardhq/switchboard/internal/providers/agora"
+	"github.com/switchboardhq/switchboard/internal/providers/agora/agorafake"
 	"github.com/switchboardhq/switchboard/internal/providers/fault"
-	"github.com/switchboardhq/switchboard/internal/providers/zegocloud"
+	"github.com/switchboardhq/switchboard/internal/providers/zegocloud/zegocloudfake"
 	"github.com/switchboardhq/switchboard/internal/secrets"
 	"github.com/switchboardhq/switchboard/internal/sqlstore"
 	"github.com/switchboardhq/switchboard/internal/streams"
@@ -85,11 +85,11 @@ func chromiumPath() string {
 type server struct {
 	t       *testing.T
 	store   *sqlstore.Store
-	clock   *clock
+	clock   *testutil.Clock // the wall clock, unless set to a fixed time to record history
 	url     string
 	client  *http.Client
-	agora   *agora.Fake
-	zego    *zegocloud.Fake
+	agora   *agorafake.Fake
+	zego    *zegocloudfake.Fake
 	checker *health.Checker
 }
 
@@ -100,7 +100,7 @@ func newServer(t *testing.T) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clock := &clock{}
+	clock := &testutil.Clock{}
 	store, err := sqlstore.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "sb.db"), sealer, clock)
 	if err != nil {
 		t.Fatal(err)
@@ -109,12 +109,12 @@ func newServer(t *testing.T) *server {
 	if err := store.CreateUser(ctx, sb.User{Username: "admin", Role: sb.RoleSuperadmin, PasswordHash: adminHash(), CreatedAt: time.Now().UTC()}); err != nil {
 		t.Fatal(err)
 	}
-	af, err := agora.NewFake(agora.FakeConfig{AppID: agoraAppID, CustomerID: agoraCustomer, CustomerSecret: agoraSecret})
+	af, err := agorafake.New(agorafake.Config{AppID: agoraAppID, CustomerID: agoraCustomer, CustomerSecret: agoraSecret})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = af.Close() })
-	zf, err := zegocloud.NewFake(zegocloud.FakeConfig{AppID: zegoAppID, ServerSecret: zegoSecret})
+	zf, err := zegocloudfake.New(zegocloudfake.Config{AppID: zegoAppID, ServerSecret: zegoSecret})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -222,37 +222,15 @@ func (s *server) check(name string, n int) {
 	}
 }
 
-// clock is the wall clock, unless set to a fixed time to record history.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time // zero: the wall clock
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.now.IsZero() {
-		return time.Now().UTC()
-	}
-	return c.now
-}
-
-// set fixes the time at t; the zero time returns to the wall clock.
-func (c *clock) set(t time.Time) {
-	c.mu.Lock()
-	c.now = t
-	c.mu.Unlock()
-}
-
 // recordHistory runs a day of hourly checks, ending an hour ago, with varying
 // latency and a short ZEGOCLOUD outage, so that the history charts have data.
 func (s *server) recordHistory() {
 	s.t.Helper()
 	start := time.Now().UTC().Add(-24 * time.Hour)
-	s.clock.set(start)
+	s.clock.Set(start)
 	s.addProviders()
 	for i := range 24 {
-		s.clock.set(start.Add(time.Duration(i) * time.Hour))
+		s.clock.Set(start.Add(time.Duration(i) * time.Hour))
 		s.agora.Faults().SetLatency(time.Duration(15+(i*37)%45) * time.Millisecond)
 		s.zego.Faults().SetLatency(time.Duration(25+(i*53)%60) * time.Millisecond)
 		mode := fault.OK
@@ -267,7 +245,7 @@ func (s *server) recordHistory() {
 	}
 	s.agora.Faults().SetLatency(0)
 	s.zego.Faults().SetLatency(0)
-	s.clock.set(time.Time{})
+	s.clock.Set(time.Time{})
 }
 
 // browser is one headless Chromium for the tests of this file.
@@ -689,10 +667,10 @@ func TestDashboardForms(t *testing.T) {
 		p.screenshot("6-form-error")
 
 		// The session ends while the form is open: the save fails with 401.
-		srv.clock.set(time.Now().UTC().Add(13 * time.Hour))
+		srv.clock.Set(time.Now().UTC().Add(13 * time.Hour))
 		p.do("fix the App ID and save", chromedp.SetValue(chromedp.CSS("#pf-appId"), agoraAppID), chromedp.Click(chromedp.CSS("#pf-save")))
 		p.waitFor("the login page", `!document.querySelector('#login-view').hidden && `+textOf("#login-reason")+`.includes('session')`)
-		srv.clock.set(time.Time{})
+		srv.clock.Set(time.Time{})
 		p.do("log in again",
 			chromedp.SendKeys(chromedp.CSS("#login-password"), adminPassword),
 			chromedp.Click(chromedp.CSS(`#login-form button[type="submit"]`)))
@@ -725,12 +703,12 @@ func TestDashboardForms(t *testing.T) {
 		srv.addProviders()
 		p := b.open(t, srv)
 		p.login("")
-		srv.clock.set(time.Now().UTC().Add(13 * time.Hour))
+		srv.clock.Set(time.Now().UTC().Add(13 * time.Hour))
 		// The history request answers 401: the login page shows, then the
 		// action's own error handling runs with no session left.
 		p.click("open Agora's history", card("agora", `button[data-action="history"]`))
 		p.waitFor("the login page", `!document.querySelector('#login-view').hidden && `+textOf("#login-reason")+`.includes('session')`)
-		srv.clock.set(time.Time{})
+		srv.clock.Set(time.Time{})
 		p.do("log in again",
 			chromedp.SendKeys(chromedp.CSS("#login-password"), adminPassword),
 			chromedp.Click(chromedp.CSS(`#login-form button[type="submit"]`)))

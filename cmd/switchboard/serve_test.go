@@ -20,7 +20,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/switchboardhq/switchboard/internal/providers/agora"
+	"github.com/switchboardhq/switchboard/internal/providers/agora/agorafake"
 	"github.com/switchboardhq/switchboard/internal/testutil"
 )
 
@@ -152,9 +152,9 @@ func callErr(method, url, token string, body any) (int, []byte, error) {
 	return resp.StatusCode, b, err
 }
 
-func agoraFake(t *testing.T) *agora.Fake {
+func agoraFake(t *testing.T) *agorafake.Fake {
 	t.Helper()
-	f, err := agora.NewFake(agora.FakeConfig{AppID: serveAppID, CustomerID: serveCustID, CustomerSecret: serveSecret})
+	f, err := agorafake.New(agorafake.Config{AppID: serveAppID, CustomerID: serveCustID, CustomerSecret: serveSecret})
 	if err != nil {
 		t.Fatal(err)
 	}

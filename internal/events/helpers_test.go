@@ -6,53 +6,31 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"runtime"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/switchboardhq/switchboard"
+	"github.com/switchboardhq/switchboard/internal/testutil"
 )
 
 // wait is the generous bound of every wait in these tests: they never assert
 // on speed, only that something happens eventually.
-const wait = 20 * time.Second
+const wait = testutil.Patience
 
 // checkGoroutines fails the test if, once everything it started has been
 // cleaned up, more goroutines run than before it. Call it first, so that its
 // cleanup runs last.
 func checkGoroutines(t *testing.T) {
 	t.Helper()
-	before := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		deadline := time.Now().Add(wait)
-		for {
-			n := runtime.NumGoroutine()
-			if n <= before {
-				return
-			}
-			if time.Now().After(deadline) {
-				buf := make([]byte, 1<<20)
-				buf = buf[:runtime.Stack(buf, true)]
-				t.Errorf("%d goroutines left running (before: %d):\n%s", n, before, buf)
-				return
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	})
+	testutil.LeakCheck(t)
 }
 
-// eventually polls cond until it holds, failing the test after wait.
+// eventually polls cond until it holds, failing the test after a generous wait.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(wait)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testutil.Eventually(t, what, cond)
 }
 
 // newServer serves h over loopback HTTP. The caller's role comes from the

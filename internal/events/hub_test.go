@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -181,7 +182,7 @@ func TestSSEResumeRace(t *testing.T) {
 			}
 			h.Publish(switchboard.Event{Type: "test", Audience: switchboard.RoleClient})
 			if i%50 == 0 {
-				time.Sleep(time.Millisecond)
+				runtime.Gosched() // let the clients connect while events are published
 			}
 		}
 	}()

@@ -103,7 +103,7 @@ func TestFanoutLoad(t *testing.T) {
 		}
 		conns = n
 	}
-	const pause = 100 * time.Millisecond // between events, once the previous one is delivered
+	const pause = 100 * time.Millisecond // between the events, each delivered before the next
 	raiseFileLimit(t, uint64(conns+1024))
 	checkGoroutines(t)
 
@@ -177,13 +177,17 @@ func TestFanoutLoad(t *testing.T) {
 	goIdle := runtime.NumGoroutine()
 
 	publish := make([]time.Duration, 0, loadEvents) // time spent in Publish itself
+	// The ticker sets the load's event rate; it is not a wait: each event's
+	// delivery is awaited before the next.
+	pace := time.NewTicker(pause)
+	defer pace.Stop()
 	for seq := 1; seq <= loadEvents; seq++ {
 		begin := time.Now()
 		h.Publish(switchboard.Event{Type: switchboard.EventProviderStatus, Audience: switchboard.RoleClient,
 			Data: loadData{Seq: seq, PubNs: begin.UnixNano()}})
 		publish = append(publish, time.Since(begin))
 		expect("delivered " + strconv.Itoa(seq))
-		time.Sleep(pause)
+		<-pace.C
 	}
 	t.Logf("client: %s", expect("latency "))
 	t.Logf("client: %s", expect("fanout "))
@@ -220,7 +224,11 @@ func TestFanoutLoadClient(t *testing.T) {
 	const dialers = 32
 	raiseFileLimit(t, uint64(conns+1024))
 
-	got := make([]atomic.Int64, events+1) // deliveries per seq
+	got := make([]atomic.Int64, events+1)        // deliveries per seq
+	delivered := make([]chan struct{}, events+1) // closed when seq reached every connection
+	for i := range delivered {
+		delivered[i] = make(chan struct{})
+	}
 	lat := make([][]time.Duration, conns) // per connection, written by its reader
 	memBefore := memStats()
 	goBefore := runtime.NumGoroutine()
@@ -263,7 +271,9 @@ func TestFanoutLoadClient(t *testing.T) {
 							return true
 						}
 						lat[i] = append(lat[i], time.Duration(now-d.PubNs))
-						got[d.Seq].Add(1)
+						if got[d.Seq].Add(1) == int64(conns) {
+							close(delivered[d.Seq])
+						}
 						return true
 					})
 					if first {
@@ -287,12 +297,10 @@ func TestFanoutLoadClient(t *testing.T) {
 
 	fanout := make([]time.Duration, 0, events) // per event, the latency of its last delivery
 	for seq := 1; seq <= events; seq++ {
-		deadline := time.Now().Add(wait)
-		for got[seq].Load() < int64(conns) {
-			if time.Now().After(deadline) {
-				t.Fatalf("event %d: delivered to %d of %d connections", seq, got[seq].Load(), conns)
-			}
-			time.Sleep(time.Millisecond)
+		select {
+		case <-delivered[seq]:
+		case <-time.After(wait):
+			t.Fatalf("event %d: delivered to %d of %d connections", seq, got[seq].Load(), conns)
 		}
 		fmt.Printf("LOAD delivered %d\n", seq)
 	}

@@ -6,9 +6,11 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/switchboardhq/switchboard"
+	"github.com/switchboardhq/switchboard/internal/testutil"
 )
 
 func TestNewCheckerRequires(t *testing.T) {
@@ -33,55 +35,54 @@ func TestNewCheckerRequires(t *testing.T) {
 }
 
 func TestCheckJoinsProbeInProgress(t *testing.T) {
-	leakCheck(t)
-	store := newFakeStore(testProvider("a"))
-	release := make(chan struct{})
-	prober := newFakeProber()
-	prober.hold = func(ctx context.Context, _ string) {
-		select {
-		case <-release:
-		case <-ctx.Done():
-		}
-	}
-	c := newTestChecker(t, store, prober, nil)
+	synctest.Test(t, func(t *testing.T) {
+		store := newFakeStore(testProvider("a"))
+		release := make(chan struct{})
+		prober := newFakeProber()
+		prober.hold = holdUntil(release)
+		c := newTestChecker(t, store, prober, nil)
 
-	const callers = 5
-	results := make([]Result, callers)
-	errs := make([]error, callers)
-	var wg sync.WaitGroup
-	for i := range callers {
-		wg.Go(func() { results[i], errs[i] = c.Check(t.Context(), "a") })
-	}
-	waitFor(t, 5*time.Second, "every caller to join the probe", func() bool { return c.waiters("a") == callers })
-	close(release)
-	wg.Wait()
-
-	if got := prober.count("a"); got != 1 {
-		t.Errorf("probes = %d, want 1", got)
-	}
-	if got := store.recordCount(); got != 1 {
-		t.Errorf("records = %d, want 1", got)
-	}
-	for i := range callers {
-		if errs[i] != nil {
-			t.Fatalf("caller %d: %v", i, errs[i])
+		const callers = 5
+		results := make([]Result, callers)
+		errs := make([]error, callers)
+		var wg sync.WaitGroup
+		for i := range callers {
+			wg.Go(func() { results[i], errs[i] = c.Check(t.Context(), "a") })
 		}
-		if !results[i].Probed || !results[i].Probe.OK || results[i].Health.TotalChecks != 1 || results[i].Status != switchboard.StatusExcellent {
-			t.Errorf("caller %d got %+v", i, results[i])
+		synctest.Wait() // every caller is blocked: joined the probe, or waiting for it
+		if got := c.waiters("a"); got != callers {
+			t.Errorf("callers waiting for the probe = %d, want %d", got, callers)
 		}
-	}
+		close(release)
+		wg.Wait()
 
-	// After the probe, a new call probes again.
-	if _, err := c.Check(t.Context(), "a"); err != nil {
-		t.Fatal(err)
-	}
-	if got := prober.count("a"); got != 2 {
-		t.Errorf("probes after a later check = %d, want 2", got)
-	}
+		if got := prober.count("a"); got != 1 {
+			t.Errorf("probes = %d, want 1", got)
+		}
+		if got := store.recordCount(); got != 1 {
+			t.Errorf("records = %d, want 1", got)
+		}
+		for i := range callers {
+			if errs[i] != nil {
+				t.Fatalf("caller %d: %v", i, errs[i])
+			}
+			if !results[i].Probed || !results[i].Probe.OK || results[i].Health.TotalChecks != 1 || results[i].Status != switchboard.StatusExcellent {
+				t.Errorf("caller %d got %+v", i, results[i])
+			}
+		}
+
+		// After the probe, a new call probes again.
+		if _, err := c.Check(t.Context(), "a"); err != nil {
+			t.Fatal(err)
+		}
+		if got := prober.count("a"); got != 2 {
+			t.Errorf("probes after a later check = %d, want 2", got)
+		}
+	})
 }
 
 func TestCheckTimeout(t *testing.T) {
-	leakCheck(t)
+	const timeout = 150 * time.Millisecond
 	tests := []struct {
 		name  string
 		stage switchboard.Stage // what the prober says on ctx.Done
@@ -91,37 +92,38 @@ func TestCheckTimeout(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := testProvider("slow")
-			p.HealthCheck.Timeout = switchboard.Duration(150 * time.Millisecond)
-			store := newFakeStore(p)
-			prober := proberFunc(func(ctx context.Context, _ switchboard.Provider) switchboard.ProbeResult {
-				<-ctx.Done()
-				return switchboard.ProbeResult{Stage: tt.stage, Message: "no answer"}
+			synctest.Test(t, func(t *testing.T) {
+				p := testProvider("slow")
+				p.HealthCheck.Timeout = switchboard.Duration(timeout)
+				store := newFakeStore(p)
+				prober := proberFunc(func(ctx context.Context, _ switchboard.Provider) switchboard.ProbeResult {
+					<-ctx.Done()
+					return switchboard.ProbeResult{Stage: tt.stage, Message: "no answer"}
+				})
+				c, err := NewChecker(Config{Registry: store, Health: store, Clock: testutil.NewClock(t0),
+					Probers: map[switchboard.Kind]switchboard.Prober{switchboard.KindHTTP: prober}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				start := time.Now()
+				res, err := c.Check(t.Context(), "slow")
+				elapsed := time.Since(start)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if elapsed != timeout {
+					t.Errorf("check took %v, want the %v timeout", elapsed, timeout)
+				}
+				if res.Probe.OK || res.Probe.Stage != switchboard.StageTimeout {
+					t.Errorf("probe = %+v, want a failure at stage timeout", res.Probe)
+				}
+				if res.Probe.Latency < timeout || !res.Probe.At.Equal(t0) {
+					t.Errorf("probe latency %v at %v, want ≥ %v at %v", res.Probe.Latency, res.Probe.At, timeout, t0)
+				}
+				if h := res.Health; h.ConsecutiveFailures != 1 || h.LastError == nil || h.LastError.Stage != switchboard.StageTimeout {
+					t.Errorf("health = %+v", h)
+				}
 			})
-			c, err := NewChecker(Config{Registry: store, Health: store, Clock: fixedClock{t0},
-				Probers: map[switchboard.Kind]switchboard.Prober{switchboard.KindHTTP: prober}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			start := time.Now()
-			res, err := c.Check(t.Context(), "slow")
-			elapsed := time.Since(start)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Logf("check returned after %v (timeout 150ms)", elapsed)
-			if elapsed < 150*time.Millisecond || elapsed > 5*time.Second {
-				t.Errorf("check took %v, want about the 150ms timeout", elapsed)
-			}
-			if res.Probe.OK || res.Probe.Stage != switchboard.StageTimeout {
-				t.Errorf("probe = %+v, want a failure at stage timeout", res.Probe)
-			}
-			if res.Probe.Latency < 150*time.Millisecond || !res.Probe.At.Equal(t0) {
-				t.Errorf("probe latency %v at %v, want ≥ 150ms at %v", res.Probe.Latency, res.Probe.At, t0)
-			}
-			if h := res.Health; h.ConsecutiveFailures != 1 || h.LastError == nil || h.LastError.Stage != switchboard.StageTimeout {
-				t.Errorf("health = %+v", h)
-			}
 		})
 	}
 }
@@ -133,7 +135,7 @@ func (f proberFunc) Probe(ctx context.Context, p switchboard.Provider) switchboa
 }
 
 func TestCheckPublishesTransitionsOnly(t *testing.T) {
-	leakCheck(t)
+	testutil.LeakCheck(t)
 	store := newFakeStore(testProvider("a"))
 	script := "xxxxoooo"
 	prober := newFakeProber()
@@ -143,7 +145,7 @@ func TestCheckPublishesTransitionsOnly(t *testing.T) {
 		}
 		return switchboard.ProbeResult{Stage: switchboard.StageAuth, Message: "invalid credentials", Latency: time.Millisecond}
 	}
-	bus := &fakeBus{}
+	bus := &testutil.Bus{}
 	var mu sync.Mutex
 	var probes, transitions int
 	c := newTestChecker(t, store, prober, bus, func(cfg *Config) {
@@ -167,7 +169,7 @@ func TestCheckPublishesTransitionsOnly(t *testing.T) {
 		{Name: "a", Kind: switchboard.KindHTTP, From: W, To: C, Reason: "3 consecutive failures (last: auth: invalid credentials)", At: t0},
 		{Name: "a", Kind: switchboard.KindHTTP, From: C, To: W, Reason: "uptime 33.3% < 95%; error rate 66.7% > 10%", At: t0},
 	}
-	got := bus.changes()
+	got := changes(bus)
 	if len(got) != len(want) {
 		t.Fatalf("events = %+v, want %+v", got, want)
 	}
@@ -176,7 +178,7 @@ func TestCheckPublishesTransitionsOnly(t *testing.T) {
 			t.Errorf("event %d = %+v, want %+v", i, got[i], want[i])
 		}
 	}
-	for _, e := range bus.events {
+	for _, e := range bus.Events() {
 		if e.Type != switchboard.EventProviderStatus || e.Audience != switchboard.RoleClient || !e.At.Equal(t0) {
 			t.Errorf("event envelope = %+v", e)
 		}
@@ -190,7 +192,7 @@ func TestCheckPublishesTransitionsOnly(t *testing.T) {
 }
 
 func TestCheckErrors(t *testing.T) {
-	leakCheck(t)
+	testutil.LeakCheck(t)
 	disabled := testProvider("off")
 	disabled.Enabled = false
 	other := testProvider("lk")
@@ -219,163 +221,169 @@ func TestCheckErrors(t *testing.T) {
 
 func TestCheckCallerLeaves(t *testing.T) {
 	t.Run("last caller cancels the probe, nothing recorded", func(t *testing.T) {
-		leakCheck(t)
-		store := newFakeStore(testProvider("a"))
-		prober := newFakeProber()
-		prober.hold = func(ctx context.Context, _ string) { <-ctx.Done() }
-		c := newTestChecker(t, store, prober, nil)
+		synctest.Test(t, func(t *testing.T) {
+			store := newFakeStore(testProvider("a"))
+			prober := newFakeProber()
+			prober.hold = func(ctx context.Context, _ string) { <-ctx.Done() }
+			c := newTestChecker(t, store, prober, nil)
 
-		ctx, cancel := context.WithCancel(t.Context())
-		go func() { <-prober.started; cancel() }()
-		_, err := c.Check(ctx, "a")
-		if !errors.Is(err, context.Canceled) {
-			t.Errorf("err = %v, want context.Canceled", err)
-		}
-		if store.recordCount() != 0 || prober.cancelled != 1 {
-			t.Errorf("records = %d, cancelled probes = %d; want 0 and 1", store.recordCount(), prober.cancelled)
-		}
+			ctx, cancel := context.WithCancel(t.Context())
+			go func() { <-prober.started; cancel() }()
+			_, err := c.Check(ctx, "a")
+			if !errors.Is(err, context.Canceled) {
+				t.Errorf("err = %v, want context.Canceled", err)
+			}
+			if store.recordCount() != 0 || prober.cancelled != 1 {
+				t.Errorf("records = %d, cancelled probes = %d; want 0 and 1", store.recordCount(), prober.cancelled)
+			}
+		})
 	})
 	t.Run("probe goes on for the callers who stay", func(t *testing.T) {
-		leakCheck(t)
-		store := newFakeStore(testProvider("a"))
-		release := make(chan struct{})
-		prober := newFakeProber()
-		prober.hold = func(ctx context.Context, _ string) {
-			select {
-			case <-release:
-			case <-ctx.Done():
-			}
-		}
-		c := newTestChecker(t, store, prober, nil)
+		synctest.Test(t, func(t *testing.T) {
+			store := newFakeStore(testProvider("a"))
+			release := make(chan struct{})
+			prober := newFakeProber()
+			prober.hold = holdUntil(release)
+			c := newTestChecker(t, store, prober, nil)
 
-		leaving, leave := context.WithCancel(t.Context())
-		first := make(chan error, 1)
-		go func() { _, err := c.Check(leaving, "a"); first <- err }()
-		<-prober.started
-		second := make(chan Result, 1)
-		go func() { res, _ := c.Check(t.Context(), "a"); second <- res }()
-		waitFor(t, 5*time.Second, "the second caller to join", func() bool { return c.waiters("a") == 2 })
-		leave()
-		if err := <-first; !errors.Is(err, context.Canceled) {
-			t.Errorf("first caller: err = %v, want context.Canceled", err)
-		}
-		close(release)
-		if res := <-second; !res.Probe.OK || store.recordCount() != 1 || prober.count("a") != 1 {
-			t.Errorf("second caller got %+v; records %d, probes %d; want one recorded probe", res, store.recordCount(), prober.count("a"))
-		}
+			leaving, leave := context.WithCancel(t.Context())
+			first := make(chan error, 1)
+			go func() { _, err := c.Check(leaving, "a"); first <- err }()
+			<-prober.started
+			second := make(chan Result, 1)
+			go func() { res, _ := c.Check(t.Context(), "a"); second <- res }()
+			synctest.Wait()
+			if got := c.waiters("a"); got != 2 {
+				t.Fatalf("callers waiting for the probe = %d, want 2", got)
+			}
+			leave()
+			if err := <-first; !errors.Is(err, context.Canceled) {
+				t.Errorf("first caller: err = %v, want context.Canceled", err)
+			}
+			close(release)
+			if res := <-second; !res.Probe.OK || store.recordCount() != 1 || prober.count("a") != 1 {
+				t.Errorf("second caller got %+v; records %d, probes %d; want one recorded probe", res, store.recordCount(), prober.count("a"))
+			}
+		})
 	})
 }
 
 func TestCheckAll(t *testing.T) {
-	leakCheck(t)
-	const n = 6
-	var ps []switchboard.Provider
-	for _, name := range names(n) {
-		p := testProvider(name)
-		p.HealthCheck.Timeout = switchboard.Duration(5 * time.Second)
-		ps = append(ps, p)
-	}
-	off := testProvider("zz-off")
-	off.Enabled = false
-	store := newFakeStore(append(ps, off)...)
+	synctest.Test(t, func(t *testing.T) {
+		const n = 6
+		var ps []switchboard.Provider
+		for _, name := range names(n) {
+			p := testProvider(name)
+			p.HealthCheck.Timeout = switchboard.Duration(5 * time.Second)
+			ps = append(ps, p)
+		}
+		off := testProvider("zz-off")
+		off.Enabled = false
+		store := newFakeStore(append(ps, off)...)
 
-	// Every probe waits until all n are in flight: only parallel probes pass.
-	prober := newFakeProber()
-	prober.hold = func(ctx context.Context, _ string) {
-		for {
-			prober.mu.Lock()
-			all := prober.maxInFlight >= n
-			prober.mu.Unlock()
-			if all || ctx.Err() != nil {
-				return
+		// Every probe waits until all n are in flight: only parallel probes pass,
+		// serial ones time out.
+		var mu sync.Mutex
+		arrived := 0
+		all := make(chan struct{})
+		prober := newFakeProber()
+		prober.hold = func(ctx context.Context, _ string) {
+			mu.Lock()
+			if arrived++; arrived == n {
+				close(all)
 			}
-			time.Sleep(time.Millisecond)
+			mu.Unlock()
+			select {
+			case <-all:
+			case <-ctx.Done():
+			}
 		}
-	}
-	c := newTestChecker(t, store, prober, nil)
-	results, err := c.CheckAll(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(results) != n {
-		t.Fatalf("results = %d, want %d (disabled left out)", len(results), n)
-	}
-	for i, r := range results {
-		if r.Name != ps[i].Name || !r.Probe.OK {
-			t.Errorf("result %d = %s ok=%v, want %s ok (registry order, all in parallel)", i, r.Name, r.Probe.OK, ps[i].Name)
+		c := newTestChecker(t, store, prober, nil)
+		results, err := c.CheckAll(t.Context())
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	if prober.count("zz-off") != 0 {
-		t.Error("disabled provider was probed")
-	}
+		if len(results) != n {
+			t.Fatalf("results = %d, want %d (disabled left out)", len(results), n)
+		}
+		for i, r := range results {
+			if r.Name != ps[i].Name || !r.Probe.OK {
+				t.Errorf("result %d = %s ok=%v, want %s ok (registry order, all in parallel)", i, r.Name, r.Probe.OK, ps[i].Name)
+			}
+		}
+		if prober.count("zz-off") != 0 {
+			t.Error("disabled provider was probed")
+		}
+	})
 }
 
 func TestMaxConcurrentDoesNotEatTimeout(t *testing.T) {
-	leakCheck(t)
-	const n, slots = 6, 2
-	const timeout = time.Second
-	var ps []switchboard.Provider
-	for _, name := range names(n) {
-		p := testProvider(name)
-		p.HealthCheck.Timeout = switchboard.Duration(timeout)
-		ps = append(ps, p)
-	}
-	store := newFakeStore(ps...)
-	// The first probes to start hold both slots for longer than the timeout;
-	// the others wait for a slot meanwhile, then answer at once.
-	release := make(chan struct{})
-	var mu sync.Mutex
-	first := map[string]bool{}
-	prober := newFakeProber()
-	prober.hold = func(_ context.Context, name string) {
-		mu.Lock()
-		hold := len(first) < slots
-		if hold {
-			first[name] = true
+	synctest.Test(t, func(t *testing.T) {
+		const n, slots = 6, 2
+		const timeout = time.Second
+		var ps []switchboard.Provider
+		for _, name := range names(n) {
+			p := testProvider(name)
+			p.HealthCheck.Timeout = switchboard.Duration(timeout)
+			ps = append(ps, p)
 		}
-		mu.Unlock()
-		if hold {
-			<-release
-		}
-	}
-	c := newTestChecker(t, store, prober, nil, func(cfg *Config) { cfg.MaxConcurrent = slots })
-	done := make(chan []Result, 1)
-	go func() {
-		results, err := c.CheckAll(t.Context())
-		if err != nil {
-			t.Error(err)
-		}
-		done <- results
-	}()
-	<-prober.started
-	<-prober.started
-	time.Sleep(timeout + timeout/2)
-	close(release)
-	results := <-done
-
-	if prober.maxInFlight > slots {
-		t.Errorf("max probes in flight = %d, want ≤ %d", prober.maxInFlight, slots)
-	}
-	if len(results) != n {
-		t.Fatalf("results = %d, want %d", len(results), n)
-	}
-	for _, r := range results {
-		if first[r.Name] {
-			if r.Probe.Stage != switchboard.StageTimeout {
-				t.Errorf("%s held past its timeout: %+v, want stage timeout", r.Name, r.Probe)
+		store := newFakeStore(ps...)
+		// The first probes to start hold both slots for longer than the timeout;
+		// the others wait for a slot meanwhile, then answer at once.
+		release := make(chan struct{})
+		var mu sync.Mutex
+		first := map[string]bool{}
+		prober := newFakeProber()
+		prober.hold = func(_ context.Context, name string) {
+			mu.Lock()
+			hold := len(first) < slots
+			if hold {
+				first[name] = true
 			}
-			continue
+			mu.Unlock()
+			if hold {
+				<-release
+			}
 		}
-		if !r.Probe.OK {
-			t.Errorf("%s: %+v; waiting for a slot must not count against the timeout", r.Name, r.Probe)
+		c := newTestChecker(t, store, prober, nil, func(cfg *Config) { cfg.MaxConcurrent = slots })
+		done := make(chan []Result, 1)
+		go func() {
+			results, err := c.CheckAll(t.Context())
+			if err != nil {
+				t.Error(err)
+			}
+			done <- results
+		}()
+		<-prober.started
+		<-prober.started
+		time.Sleep(timeout + timeout/2)
+		close(release)
+		results := <-done
+
+		if prober.maxInFlight > slots {
+			t.Errorf("max probes in flight = %d, want ≤ %d", prober.maxInFlight, slots)
 		}
-	}
+		if len(results) != n {
+			t.Fatalf("results = %d, want %d", len(results), n)
+		}
+		for _, r := range results {
+			if first[r.Name] {
+				if r.Probe.Stage != switchboard.StageTimeout {
+					t.Errorf("%s held past its timeout: %+v, want stage timeout", r.Name, r.Probe)
+				}
+				continue
+			}
+			if !r.Probe.OK {
+				t.Errorf("%s: %+v; waiting for a slot must not count against the timeout", r.Name, r.Probe)
+			}
+		}
+	})
 }
 
 func TestReportClientFailureAndRefresh(t *testing.T) {
-	leakCheck(t)
+	testutil.LeakCheck(t)
 	store := newFakeStore(testProvider("a"))
-	bus := &fakeBus{}
+	bus := &testutil.Bus{}
 	c := newTestChecker(t, store, newFakeProber(), bus)
 	if _, err := c.Check(t.Context(), "a"); err != nil {
 		t.Fatal(err)
@@ -408,7 +416,7 @@ func TestReportClientFailureAndRefresh(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got []string
-	for _, ch := range bus.changes() {
+	for _, ch := range changes(bus) {
 		got = append(got, string(ch.From)+">"+string(ch.To))
 	}
 	want := []string{"UNKNOWN>EXCELLENT", "EXCELLENT>WARNING", "WARNING>DISABLED", "DISABLED>WARNING"}
@@ -418,7 +426,7 @@ func TestReportClientFailureAndRefresh(t *testing.T) {
 }
 
 func TestResultsHoldNoSecret(t *testing.T) {
-	leakCheck(t)
+	testutil.LeakCheck(t)
 	const secret = "s3cr3t-header-value"
 	p := testProvider("a")
 	p.Credentials.Headers = map[string]string{"Authorization": "Bearer " + secret}
@@ -427,7 +435,7 @@ func TestResultsHoldNoSecret(t *testing.T) {
 	prober.result = func(string, int) switchboard.ProbeResult {
 		return switchboard.ProbeResult{Stage: switchboard.StageAuth, Message: "rejected Bearer " + secret + " " + strings.Repeat("x", 1000)}
 	}
-	bus := &fakeBus{}
+	bus := &testutil.Bus{}
 	c := newTestChecker(t, store, prober, bus)
 	for range 3 {
 		res, err := c.Check(t.Context(), "a")
@@ -441,7 +449,7 @@ func TestResultsHoldNoSecret(t *testing.T) {
 			t.Errorf("message of %d bytes, want at most %d", len(res.Probe.Message), maxMessageLen)
 		}
 	}
-	for _, ch := range bus.changes() {
+	for _, ch := range changes(bus) {
 		if strings.Contains(ch.Reason, secret) {
 			t.Errorf("secret in event: %q", ch.Reason)
 		}

@@ -3,7 +3,6 @@ package health
 import (
 	"context"
 	"fmt"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/switchboardhq/switchboard"
+	"github.com/switchboardhq/switchboard/internal/testutil"
 )
 
 // fakeStore is an in-memory Registry and HealthRecorder.
@@ -184,32 +184,25 @@ func (f *fakeProber) total() int {
 	return n
 }
 
-// fakeBus collects events.
-type fakeBus struct {
-	mu     sync.Mutex
-	events []switchboard.Event
-}
-
-func (b *fakeBus) Publish(e switchboard.Event) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.events = append(b.events, e)
-}
-
-func (b *fakeBus) changes() []StatusChange {
-	b.mu.Lock()
-	defer b.mu.Unlock()
+// changes returns the status changes published on b.
+func changes(b *testutil.Bus) []StatusChange {
 	var out []StatusChange
-	for _, e := range b.events {
+	for _, e := range b.Events() {
 		out = append(out, e.Data.(StatusChange))
 	}
 	return out
 }
 
-// fixedClock always tells the same time.
-type fixedClock struct{ t time.Time }
-
-func (c fixedClock) Now() time.Time { return c.t }
+// holdUntil returns a fakeProber.hold that lets a probe answer once release
+// is closed, or its context ends.
+func holdUntil(release <-chan struct{}) func(ctx context.Context, name string) {
+	return func(ctx context.Context, _ string) {
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+	}
+}
 
 func testProvider(name string) switchboard.Provider {
 	p := switchboard.Provider{Name: name, Kind: switchboard.KindHTTP, Enabled: true,
@@ -218,13 +211,13 @@ func testProvider(name string) switchboard.Provider {
 	return p
 }
 
-func newTestChecker(t *testing.T, store *fakeStore, prober *fakeProber, bus *fakeBus, mutate ...func(*Config)) *Checker {
+func newTestChecker(t *testing.T, store *fakeStore, prober *fakeProber, bus *testutil.Bus, mutate ...func(*Config)) *Checker {
 	t.Helper()
 	cfg := Config{
 		Registry: store,
 		Health:   store,
 		Probers:  map[switchboard.Kind]switchboard.Prober{switchboard.KindHTTP: prober},
-		Clock:    fixedClock{t0},
+		Clock:    testutil.NewClock(t0),
 	}
 	if bus != nil {
 		cfg.Bus = bus
@@ -237,37 +230,6 @@ func newTestChecker(t *testing.T, store *fakeStore, prober *fakeProber, bus *fak
 		t.Fatalf("NewChecker: %v", err)
 	}
 	return c
-}
-
-// waitFor polls cond until it holds or the (generous) deadline passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-// leakCheck fails the test if, at cleanup, more goroutines run than when it was
-// called, after letting exiting goroutines settle.
-func leakCheck(t *testing.T) {
-	t.Helper()
-	before := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		deadline := time.Now().Add(5 * time.Second)
-		for runtime.NumGoroutine() > before {
-			if time.Now().After(deadline) {
-				buf := make([]byte, 1<<20)
-				buf = buf[:runtime.Stack(buf, true)]
-				t.Errorf("goroutines: %d before, %d after\n%s", before, runtime.NumGoroutine(), buf)
-				return
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	})
 }
 
 // waiters reports how many callers wait for the probe of name in progress.

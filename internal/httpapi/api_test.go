@@ -199,7 +199,7 @@ func TestProviderCRUD(t *testing.T) {
 		t.Fatalf("reorder: %+v", list.Providers)
 	}
 	var reorders int
-	for _, ev := range e.events.all() {
+	for _, ev := range e.events.Events() {
 		if ev.Type == sb.EventProvidersReorder {
 			reorders++
 		}
@@ -377,7 +377,7 @@ func TestNoSecretLeaks(t *testing.T) {
 	for _, p := range []string{"/api/streaming/providers", "/api/streaming/providers/agora", "/api/streaming/providers/cdn", "/api/audit", "/api/openapi.json", "/metrics", "/api/auth/tokens"} {
 		record("GET", p, nil)
 	}
-	evs, _ := json.Marshal(e.events.all())
+	evs, _ := json.Marshal(e.events.Events())
 	haystacks := map[string]string{"responses": strings.Join(bodies, "\n"), "logs": e.logs.String(), "events": string(evs)}
 	for where, text := range haystacks {
 		for _, s := range allSecrets {

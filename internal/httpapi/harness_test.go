@@ -21,8 +21,8 @@ import (
 	"github.com/switchboardhq/switchboard/internal/events"
 	"github.com/switchboardhq/switchboard/internal/health"
 	"github.com/switchboardhq/switchboard/internal/providers"
-	"github.com/switchboardhq/switchboard/internal/providers/agora"
-	"github.com/switchboardhq/switchboard/internal/providers/zegocloud"
+	"github.com/switchboardhq/switchboard/internal/providers/agora/agorafake"
+	"github.com/switchboardhq/switchboard/internal/providers/zegocloud/zegocloudfake"
 	"github.com/switchboardhq/switchboard/internal/secrets"
 	"github.com/switchboardhq/switchboard/internal/sqlstore"
 	"github.com/switchboardhq/switchboard/internal/streams"
@@ -52,48 +52,12 @@ type testEnv struct {
 	logs    *testutil.Buffer
 	tokens  map[sb.Role]string // bearer tokens per role
 	dir     string
-	events  *recordingBus
-	agora   *agora.Fake
-	zego    *zegocloud.Fake
+	events  *testutil.Bus
+	agora   *agorafake.Fake
+	zego    *zegocloudfake.Fake
 	health  *health.Checker
-	clock   *fakeClock
+	clock   *testutil.Clock
 	streams *streams.Service
-}
-
-// fakeClock is a settable clock; it starts at the wall time and moves only
-// when told to.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
-type recordingBus struct {
-	mu     sync.Mutex
-	events []sb.Event
-}
-
-func (b *recordingBus) Publish(e sb.Event) {
-	b.mu.Lock()
-	b.events = append(b.events, e)
-	b.mu.Unlock()
-}
-
-func (b *recordingBus) all() []sb.Event {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return append([]sb.Event(nil), b.events...)
 }
 
 // hashOnce caches the admin password hash: Argon2id is slow on purpose.
@@ -123,21 +87,21 @@ func newTestEnvOn(t testing.TB, dsn string) *testEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clock := &fakeClock{now: time.Now().UTC()}
+	clock := testutil.NewClock(time.Now().UTC())
 	store, err := sqlstore.Open(context.Background(), dsn, sealer, clock)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
 	logs := &testutil.Buffer{}
-	bus := &recordingBus{}
+	bus := &testutil.Bus{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	af, err := agora.NewFake(agora.FakeConfig{AppID: agoraAppID, CustomerID: secretCustomerID, CustomerSecret: secretCustomer})
+	af, err := agorafake.New(agorafake.Config{AppID: agoraAppID, CustomerID: secretCustomerID, CustomerSecret: secretCustomer})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { af.Close() })
-	zf, err := zegocloud.NewFake(zegocloud.FakeConfig{AppID: 1234567890, ServerSecret: secretZego})
+	zf, err := zegocloudfake.New(zegocloudfake.Config{AppID: 1234567890, ServerSecret: secretZego})
 	if err != nil {
 		t.Fatal(err)
 	}

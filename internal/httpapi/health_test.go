@@ -9,7 +9,7 @@ import (
 
 	sb "github.com/switchboardhq/switchboard"
 	"github.com/switchboardhq/switchboard/internal/providers/fault"
-	"github.com/switchboardhq/switchboard/internal/providers/livekit"
+	"github.com/switchboardhq/switchboard/internal/providers/livekit/livekitfake"
 )
 
 // TestHealthLifecycle drives each provider kind against its fake through the
@@ -17,7 +17,7 @@ import (
 // → recovered (one success is not enough, two are).
 func TestHealthLifecycle(t *testing.T) {
 	e := newTestEnv(t)
-	lk, err := livekit.NewFake(livekit.FakeConfig{APIKey: "lk-key", APISecret: secretLiveKit})
+	lk, err := livekitfake.New(livekitfake.Config{APIKey: "lk-key", APISecret: secretLiveKit})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +123,7 @@ func TestHealthLifecycle(t *testing.T) {
 	}
 	// Status events reached the bus, without secrets.
 	var transitions int
-	for _, ev := range e.events.all() {
+	for _, ev := range e.events.Events() {
 		if ev.Type == sb.EventProviderStatus {
 			transitions++
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/switchboardhq/switchboard/internal/providers/fault"
 	"github.com/switchboardhq/switchboard/internal/providers/zegocloud"
 	"github.com/switchboardhq/switchboard/internal/streams"
+	"github.com/switchboardhq/switchboard/internal/testutil"
 )
 
 type statsBody struct {
@@ -154,15 +155,10 @@ func TestOriginalAcceptance(t *testing.T) {
 	})
 }
 
+// waitFor polls cond until it holds (testutil.Eventually).
 func waitFor(t *testing.T, cond func() bool, what string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testutil.Eventually(t, what, cond)
 }
 
 func TestStreamsOwnershipIdempotencyAndErrors(t *testing.T) {
@@ -239,7 +235,7 @@ func TestStreamsOwnershipIdempotencyAndErrors(t *testing.T) {
 	e.mustDo("POST", "/api/streams/"+first.ID+"/end", client, nil, 200, nil)
 	e.mustDo("POST", "/api/streams/"+first.ID+"/end", client, nil, 200, nil) // idempotent
 	var started, ended int
-	for _, ev := range e.events.all() {
+	for _, ev := range e.events.Events() {
 		switch ev.Type {
 		case sb.EventStreamStarted:
 			started++

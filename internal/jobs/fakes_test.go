@@ -10,47 +10,6 @@ import (
 	sb "github.com/switchboardhq/switchboard"
 )
 
-// fakeClock is a settable Clock.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock(t time.Time) *fakeClock { return &fakeClock{t: t} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
-
-// fakeBus records published events.
-type fakeBus struct {
-	mu     sync.Mutex
-	events []sb.Event
-}
-
-func (b *fakeBus) Publish(e sb.Event) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.events = append(b.events, e)
-}
-
-// take returns the events published since the last take.
-func (b *fakeBus) take() []sb.Event {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	e := b.events
-	b.events = nil
-	return e
-}
-
 // segment is stream time of one provider at one tier.
 type segment struct {
 	provider   string

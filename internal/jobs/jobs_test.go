@@ -6,13 +6,14 @@ import (
 	"errors"
 	"log/slog"
 	"reflect"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	sb "github.com/switchboardhq/switchboard"
+	"github.com/switchboardhq/switchboard/internal/testutil"
 )
 
 func date(y int, m time.Month, d, hh, mm, ss int) time.Time {
@@ -37,7 +38,7 @@ func mustRunOnce(t *testing.T, r *Runner) {
 
 func TestDailyRollupOncePerDay(t *testing.T) {
 	st := newStore()
-	clock := newClock(date(2026, 11, 27, 12, 0, 0))
+	clock := testutil.NewClock(date(2026, 11, 27, 12, 0, 0))
 	newRunner := func() *Runner { return New(Config{Store: st, Clock: clock}) }
 	r := newRunner()
 
@@ -88,7 +89,7 @@ func TestFailedJobRetriesNextTick(t *testing.T) {
 			st := newStore()
 			// Mark the month so that only the daily job touches the store.
 			st.jobs[JobMonthlyRollup+" 2026-10"] = time.Time{}
-			clock := newClock(date(2026, 11, 28, 0, 0, 30))
+			clock := testutil.NewClock(date(2026, 11, 28, 0, 0, 30))
 			r := New(Config{Store: st, Clock: clock})
 
 			st.failNext(method)
@@ -131,7 +132,7 @@ func TestMonthlyRollupFreezesPastMonth(t *testing.T) {
 	// 30 minutes in October are not November's.
 	st.addSegment(segment{"zego", sb.QualityFullHD, date(2026, 10, 31, 23, 30, 0), nov(1, 0).Add(minutes(1234))})
 
-	clock := newClock(date(2026, 11, 30, 23, 59, 0))
+	clock := testutil.NewClock(date(2026, 11, 30, 23, 59, 0))
 	r := New(Config{Store: st, Clock: clock})
 	mustRunOnce(t, r) // a new install freezes October, not November
 	if _, ok := st.monthly["agora 2026-11"]; ok {
@@ -189,8 +190,8 @@ func slicesContain[T comparable](s []T, v T) bool {
 func TestBudgetAlerts(t *testing.T) {
 	pricing := sb.Pricing{Currency: "USD", PerThousandMinutes: map[sb.Quality]float64{sb.QualityHD: 10}}
 	st := newStore(provider("agora", 10, pricing), provider("free", 0, pricing))
-	bus := &fakeBus{}
-	clock := newClock(date(2026, 12, 10, 0, 0, 0))
+	bus := &testutil.Bus{}
+	clock := testutil.NewClock(date(2026, 12, 10, 0, 0, 0))
 	newRunner := func() *Runner { return New(Config{Store: st, Bus: bus, Clock: clock}) }
 	r := newRunner()
 	used := 0.0 // minutes of agora and free this month so far
@@ -231,7 +232,7 @@ func TestBudgetAlerts(t *testing.T) {
 		clock.Set(step.day.Add(minutes(step.add) + time.Hour))
 		mustRunOnce(t, r)
 		var got []BudgetAlert
-		for _, e := range bus.take() {
+		for _, e := range bus.Take() {
 			if e.Type != sb.EventBudgetAlert || e.Audience != sb.RoleAdmin || !e.At.Equal(clock.Now()) {
 				t.Errorf("%s: event %+v, want a budget alert for admins at now", step.name, e)
 			}
@@ -247,8 +248,8 @@ func TestBudgetAlertOnceAcrossReplicas(t *testing.T) {
 	pricing := sb.Pricing{Currency: "USD", PerThousandMinutes: map[sb.Quality]float64{sb.QualityHD: 10}}
 	st := newStore(provider("agora", 10, pricing))
 	st.addSegment(segment{"agora", sb.QualityHD, date(2026, 12, 1, 0, 0, 0), date(2026, 12, 1, 0, 0, 0).Add(minutes(1500))})
-	bus := &fakeBus{}
-	clock := newClock(date(2026, 12, 5, 0, 0, 0))
+	bus := &testutil.Bus{}
+	clock := testutil.NewClock(date(2026, 12, 5, 0, 0, 0))
 
 	var wg sync.WaitGroup
 	for range 4 {
@@ -261,7 +262,7 @@ func TestBudgetAlertOnceAcrossReplicas(t *testing.T) {
 	}
 	wg.Wait()
 	got := map[float64]int{}
-	for _, e := range bus.take() {
+	for _, e := range bus.Take() {
 		got[e.Data.(BudgetAlert).Threshold]++
 	}
 	if want := map[float64]int{80: 1, 100: 1}; !reflect.DeepEqual(got, want) {
@@ -277,7 +278,7 @@ func TestAbandonedSweep(t *testing.T) {
 		{ID: "s-live", Provider: "agora", Status: sb.StreamActive, LastHeartbeat: now.Add(-time.Minute)},
 	}
 	var logs bytes.Buffer
-	r := New(Config{Store: st, Clock: newClock(now), AbandonAfter: 2 * time.Minute,
+	r := New(Config{Store: st, Clock: testutil.NewClock(now), AbandonAfter: 2 * time.Minute,
 		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	mustRunOnce(t, r)
 
@@ -296,41 +297,34 @@ func TestAbandonedSweep(t *testing.T) {
 	}
 }
 
+// TestRunStopsWithContext runs the jobs at start and then on every tick,
+// refuses a second concurrent Run, and returns once its context ends, leaving
+// no goroutine behind (the bubble's end checks that).
 func TestRunStopsWithContext(t *testing.T) {
-	before := runtime.NumGoroutine()
-	st := newStore()
-	st.sweeps = make(chan struct{}, 1)
-	r := New(Config{Store: st, Tick: time.Millisecond})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx) }()
+	synctest.Test(t, func(t *testing.T) {
+		const tick = time.Minute
+		st := newStore()
+		st.sweeps = make(chan struct{}, 1)
+		r := New(Config{Store: st, Tick: tick})
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error, 1)
+		start := time.Now()
+		go func() { done <- r.Run(ctx) }()
 
-	for range 3 { // once at start, then on ticks
-		select {
-		case <-st.sweeps:
-		case <-time.After(10 * time.Second):
-			t.Fatal("Run did not run the jobs")
+		for i := range 3 { // once at start, then on ticks
+			<-st.sweeps
+			if got, want := time.Since(start), time.Duration(i)*tick; got != want {
+				t.Errorf("sweep %d after %v, want %v", i, got, want)
+			}
 		}
-	}
-	if err := r.Run(ctx); err == nil {
-		t.Error("second concurrent Run succeeded, want an error")
-	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
+		if err := r.Run(ctx); err == nil {
+			t.Error("second concurrent Run succeeded, want an error")
+		}
+		cancel()
+		if err := <-done; err != nil {
 			t.Errorf("Run = %v, want nil", err)
 		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Run did not return after cancel")
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if n := runtime.NumGoroutine(); n > before {
-		t.Errorf("goroutines = %d after Run, want at most %d", n, before)
-	}
+	})
 }
 
 func TestNewDefaults(t *testing.T) {
@@ -390,7 +384,7 @@ func TestSweepGrace(t *testing.T) {
 	now := date(2026, 12, 3, 10, 0, 0)
 	st := newStore()
 	st.streams = []sb.Stream{{ID: "s-quiet", Provider: "agora", Status: sb.StreamActive, LastHeartbeat: now.Add(-10 * time.Minute)}}
-	clock := newClock(now)
+	clock := testutil.NewClock(now)
 	r := New(Config{Store: st, Clock: clock, SweepGrace: 2 * time.Minute})
 	mustRunOnce(t, r)
 	clock.Set(now.Add(time.Minute))

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"path/filepath"
 	"reflect"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,45 +13,10 @@ import (
 	"github.com/switchboardhq/switchboard/internal/secrets"
 	"github.com/switchboardhq/switchboard/internal/sqlstore"
 	"github.com/switchboardhq/switchboard/internal/storetest"
+	"github.com/switchboardhq/switchboard/internal/testutil"
 )
 
 var _ jobs.Store = (*sqlstore.Store)(nil)
-
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
-
-type bus struct {
-	mu     sync.Mutex
-	events []sb.Event
-}
-
-func (b *bus) Publish(e sb.Event) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.events = append(b.events, e)
-}
-
-func (b *bus) take() []sb.Event {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	e := b.events
-	b.events = nil
-	return e
-}
 
 func openSQLite(t *testing.T, c sb.Clock) *sqlstore.Store {
 	t.Helper()
@@ -79,9 +43,9 @@ func openSQLite(t *testing.T, c sb.Clock) *sqlstore.Store {
 func TestSQLiteStore(t *testing.T) {
 	ctx := context.Background()
 	at := func(m time.Month, d, hh, mm int) time.Time { return time.Date(2026, m, d, hh, mm, 0, 0, time.UTC) }
-	c := &clock{t: at(11, 1, 0, 0)}
+	c := testutil.NewClock(at(11, 1, 0, 0))
 	st := openSQLite(t, c)
-	b := &bus{}
+	b := &testutil.Bus{}
 	newRunner := func() *jobs.Runner { return jobs.New(jobs.Config{Store: st, Bus: b, Clock: c}) }
 
 	p := storetest.AgoraProvider(t, "agora")
@@ -122,7 +86,7 @@ func TestSQLiteStore(t *testing.T) {
 	}
 	// The silent hd stream is ended as abandoned, and November's 4.08 is over
 	// the 0.80 budget: both alerts fire for November.
-	if ev := b.take(); len(ev) != 3 || ev[0].Type != sb.EventStreamEnded || ev[1].Type != sb.EventBudgetAlert || ev[2].Type != sb.EventBudgetAlert {
+	if ev := b.Take(); len(ev) != 3 || ev[0].Type != sb.EventStreamEnded || ev[1].Type != sb.EventBudgetAlert || ev[2].Type != sb.EventBudgetAlert {
 		t.Errorf("events at 23:59 = %+v, want the abandoned stream's end and the 80 %% and 100 %% alerts of November", ev)
 	}
 	// A new install's first run compacts yesterday; October is frozen without
@@ -157,7 +121,7 @@ func TestSQLiteStore(t *testing.T) {
 	if !reflect.DeepEqual(months, want) {
 		t.Errorf("frozen months = %+v, want %+v", months, want)
 	}
-	if ev := b.take(); len(ev) != 0 {
+	if ev := b.Take(); len(ev) != 0 {
 		t.Errorf("events at 00:01 = %+v, want none (December has no usage yet)", ev)
 	}
 
@@ -169,7 +133,7 @@ func TestSQLiteStore(t *testing.T) {
 		if err := run.RunOnce(ctx); err != nil {
 			t.Fatalf("RunOnce %d in December: %v", i, err)
 		}
-		ev := b.take()
+		ev := b.Take()
 		if i > 0 {
 			if len(ev) != 0 {
 				t.Errorf("run %d: events = %+v, want none", i, ev)

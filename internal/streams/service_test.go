@@ -4,9 +4,9 @@ import (
 	"bytes"
 	"context"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	sb "github.com/switchboardhq/switchboard"
@@ -14,7 +14,6 @@ import (
 	"github.com/switchboardhq/switchboard/internal/secrets"
 	"github.com/switchboardhq/switchboard/internal/sqlstore"
 	"github.com/switchboardhq/switchboard/internal/storetest"
-	"github.com/switchboardhq/switchboard/internal/testutil"
 )
 
 type fakeMinter struct{}
@@ -108,34 +107,36 @@ func TestSnapshotSeesOwnChanges(t *testing.T) {
 
 // A change made by another process (another replica) is seen once the
 // service is told (ProvidersChanged), or when the snapshot is older than
-// twice RegistryMaxAge.
+// twice RegistryMaxAge. Time is the synctest bubble's.
 func TestSnapshotSeesOthersChanges(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "sb.db")
-	st := openStore(t, path)
-	other := openStore(t, path)
-	s := newService(t, st)
-	start(t, s, "r1")
-	if err := other.ReorderProviders(context.Background(), []string{"b", "a"}, sb.AuditEntry{}); err != nil {
-		t.Fatal(err)
-	}
-	if a := start(t, s, "r2"); a.Provider.Name != "a" {
-		t.Fatalf("before being told, stream on %s: the providers were read again", a.Provider.Name)
-	}
-	s.ProvidersChanged()
-	if a := start(t, s, "r3"); a.Provider.Name != "b" {
-		t.Errorf("after ProvidersChanged, stream on %s, want b", a.Provider.Name)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "sb.db")
+		st := openStore(t, path)
+		other := openStore(t, path)
+		s := newService(t, st)
+		start(t, s, "r1")
+		if err := other.ReorderProviders(context.Background(), []string{"b", "a"}, sb.AuditEntry{}); err != nil {
+			t.Fatal(err)
+		}
+		if a := start(t, s, "r2"); a.Provider.Name != "a" {
+			t.Fatalf("before being told, stream on %s: the providers were read again", a.Provider.Name)
+		}
+		s.ProvidersChanged()
+		if a := start(t, s, "r3"); a.Provider.Name != "b" {
+			t.Errorf("after ProvidersChanged, stream on %s, want b", a.Provider.Name)
+		}
 
-	aged := New(Config{Store: st, Checker: fakeChecker{}, Minters: map[sb.Kind]sb.TokenMinter{sb.KindAgora: fakeMinter{}},
-		RegistryMaxAge: 50 * time.Millisecond})
-	start(t, aged, "r4")
-	if err := other.ReorderProviders(context.Background(), []string{"a", "b"}, sb.AuditEntry{}); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(120 * time.Millisecond)
-	if a := start(t, aged, "r5"); a.Provider.Name != "a" {
-		t.Errorf("after twice RegistryMaxAge, stream on %s, want a", a.Provider.Name)
-	}
+		aged := New(Config{Store: st, Checker: fakeChecker{}, Minters: map[sb.Kind]sb.TokenMinter{sb.KindAgora: fakeMinter{}},
+			RegistryMaxAge: 50 * time.Millisecond})
+		start(t, aged, "r4")
+		if err := other.ReorderProviders(context.Background(), []string{"a", "b"}, sb.AuditEntry{}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(120 * time.Millisecond) // on the bubble's clock
+		if a := start(t, aged, "r5"); a.Provider.Name != "a" {
+			t.Errorf("after twice RegistryMaxAge, stream on %s, want a", a.Provider.Name)
+		}
+	})
 }
 
 // Streams ended behind the service's back (the abandoned sweep, another
@@ -197,51 +198,43 @@ func TestReportFailureOnEarlierProvider(t *testing.T) {
 }
 
 // Run refreshes the snapshot and the counts in the background, and stops
-// with its context.
+// with its context, leaving no goroutine behind (the bubble checks that).
 func TestRunRefreshesAndStops(t *testing.T) {
-	before := runtime.NumGoroutine()
-	path := filepath.Join(t.TempDir(), "sb.db")
-	st := openStore(t, path)
-	other := openStore(t, path)
-	s := New(Config{Store: st, Checker: fakeChecker{}, Minters: map[sb.Kind]sb.TokenMinter{sb.KindAgora: fakeMinter{}},
-		RegistryMaxAge: time.Second, CountsEvery: time.Second})
-	newService(t, st)
-	start(t, s, "r1")
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
+	synctest.Test(t, func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "sb.db")
+		st := openStore(t, path)
+		other := openStore(t, path)
+		s := New(Config{Store: st, Checker: fakeChecker{}, Minters: map[sb.Kind]sb.TokenMinter{sb.KindAgora: fakeMinter{}},
+			RegistryMaxAge: time.Second, CountsEvery: time.Second})
+		newService(t, st)
+		start(t, s, "r1")
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- s.Run(ctx) }()
 
-	// Another process starts a stream on a and reorders: within a few
-	// seconds the service knows both without being told.
-	o := New(Config{Store: other, Checker: fakeChecker{}, Minters: map[sb.Kind]sb.TokenMinter{sb.KindAgora: fakeMinter{}}})
-	start(t, o, "r2")
-	if err := other.ReorderProviders(ctx, []string{"b", "a"}, sb.AuditEntry{}); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+		// Another process starts a stream on a and reorders: within a few
+		// seconds the service knows both without being told.
+		o := New(Config{Store: other, Checker: fakeChecker{}, Minters: map[sb.Kind]sb.TokenMinter{sb.KindAgora: fakeMinter{}}})
+		start(t, o, "r2")
+		if err := other.ReorderProviders(ctx, []string{"b", "a"}, sb.AuditEntry{}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(2 * time.Second) // on the bubble's clock: two rounds of Run
+		synctest.Wait()             // Run has refreshed and waits for its next tick
 		s.load.mu.Lock()
 		n := s.load.n["a"]
 		s.load.mu.Unlock()
-		r := s.reg.Load()
-		if n == 2 && r != nil && r.recs[0].Name == "b" {
-			break
+		if r := s.reg.Load(); n != 2 || r == nil || r.recs[0].Name != "b" {
+			t.Fatalf("after 2 s: %d streams on a in memory, providers %v", n, r.recs)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after 5 s: %d streams on a in memory, providers %v", n, r.recs)
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Run = %v", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("Run did not return after its context ended")
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("Run = %v", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("Run did not return after its context ended")
-	}
-	st.Close()
-	other.Close()
-	testutil.CheckGoroutines(t, before)
+	})
 }

@@ -55,13 +55,6 @@ type Adapter struct {
 
 var _ switchboard.Adapter = (*Adapter)(nil)
 
-func (a *Adapter) now() time.Time {
-	if a.Now != nil {
-		return a.Now()
-	}
-	return time.Now()
-}
-
 // Probe checks that Agora answers, that the customer credentials authenticate
 // and that they can read the channels of the configured App ID. It returns by
 // ctx's deadline (or after 10 s if ctx has none) and never puts a credential,
@@ -70,7 +63,7 @@ func (a *Adapter) now() time.Time {
 // request, reported on failures too.
 func (a *Adapter) Probe(ctx context.Context, p switchboard.Provider) switchboard.ProbeResult {
 	c := p.Credentials
-	pr := probe.NewResult(a.now(), c.Values()...)
+	pr := probe.NewResult(probe.Now(a.Now), c.Values()...)
 	if c.CustomerID == "" || c.CustomerSecret == "" {
 		return pr.Fail(switchboard.StageAuth, "customer ID and customer secret are not set")
 	}

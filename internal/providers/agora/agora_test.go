@@ -1,4 +1,4 @@
-package agora
+package agora_test
 
 import (
 	"bytes"
@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/switchboardhq/switchboard"
+	"github.com/switchboardhq/switchboard/internal/providers/agora"
+	"github.com/switchboardhq/switchboard/internal/providers/agora/agorafake"
 	"github.com/switchboardhq/switchboard/internal/providers/fault"
 	"github.com/switchboardhq/switchboard/internal/providers/probe"
 	"github.com/switchboardhq/switchboard/internal/providers/probe/probetest"
@@ -28,22 +30,22 @@ func TestMain(m *testing.M) { os.Exit(probetest.Main(m)) }
 
 // newFake starts a fake, closed at the end of the test, and an adapter with a
 // client of its own.
-func newFake(t *testing.T) (*Fake, *Adapter) {
+func newFake(t *testing.T) (*agorafake.Fake, *agora.Adapter) {
 	t.Helper()
-	f, err := NewFake(FakeConfig{AppID: testAppID, CustomerID: testCustomer, CustomerSecret: testSecret,
-		AppCertificate: testCert, Channels: []FakeChannel{{Name: "lobby", UserCount: 3}}})
+	f, err := agorafake.New(agorafake.Config{AppID: testAppID, CustomerID: testCustomer, CustomerSecret: testSecret,
+		AppCertificate: testCert, Channels: []agorafake.Channel{{Name: "lobby", UserCount: 3}}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	probetest.CloseAtEnd(t, f)
-	return f, &Adapter{Client: probetest.Client(t)}
+	return f, &agora.Adapter{Client: probetest.Client(t)}
 }
 
 // TestProbeSuite runs the probe suite that every provider kind passes.
 func TestProbeSuite(t *testing.T) {
 	probetest.Run(t, probetest.Kind{
 		Adapter: func(c *http.Client, now func() time.Time) switchboard.Prober {
-			return &Adapter{Client: c, Now: now}
+			return &agora.Adapter{Client: c, Now: now}
 		},
 		Fake: func(t *testing.T) (switchboard.Provider, *fault.Server) {
 			f, _ := newFake(t)
@@ -143,7 +145,9 @@ func TestProbeStatuses(t *testing.T) {
 				if tt.status == http.StatusFound {
 					w.Header().Set("Location", "/elsewhere")
 				}
-				writeJSON(w, tt.status, tt.body)
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(tt.status)
+				_, _ = io.WriteString(w, tt.body)
 			}))
 			if err != nil {
 				t.Fatal(err)
@@ -152,7 +156,7 @@ func TestProbeStatuses(t *testing.T) {
 			p := switchboard.Provider{Name: "a", Kind: switchboard.KindAgora,
 				Config:      switchboard.ProviderConfig{AppID: testAppID, BaseURL: srv.URL()},
 				Credentials: switchboard.Credentials{CustomerID: testCustomer, CustomerSecret: testSecret}}
-			a := &Adapter{} // the default client, which must not follow the redirect
+			a := &agora.Adapter{} // the default client, which must not follow the redirect
 			res, _ := probetest.ProbeWithin(a, p, 5*time.Second)
 			probe.Client(nil).CloseIdleConnections()
 			if res.OK != (tt.stage == "") || res.Stage != tt.stage {
@@ -160,54 +164,6 @@ func TestProbeStatuses(t *testing.T) {
 			}
 			assertNoSecret(t, res.Message, p)
 		})
-	}
-}
-
-func TestFakeEndpoints(t *testing.T) {
-	probetest.CheckGoroutines(t)
-	f, _ := newFake(t)
-	get := func(path, id, secret string) (int, string) {
-		t.Helper()
-		req, _ := http.NewRequest(http.MethodGet, f.URL()+path, nil)
-		req.SetBasicAuth(id, secret)
-		return probetest.Do(t, req)
-	}
-	tests := []struct {
-		path, id, secret string
-		status           int
-		body             string
-	}{
-		{"/dev/v1/projects", testCustomer, testSecret, 200, `"vendor_key":"` + testAppID + `"`},
-		{"/dev/v1/projects", testCustomer, "nope", 401, fakeUnauthorizedBody},
-		{"/dev/v1/channel/" + testAppID + "?page_no=0&page_size=1", testCustomer, testSecret, 200, `{"success":true,"data":{"channels":[{"channel_name":"lobby","user_count":3}],"total_size":1}}`},
-		{"/dev/v1/channel/" + testAppID + "?page_no=1&page_size=1", testCustomer, testSecret, 200, `"channels":[]`},
-		{"/dev/v1/channel/xyz", testCustomer, testSecret, 400, fakeInvalidAppIDBody},
-		{"/dev/v1/channel/" + strings.Repeat("a", 32), testCustomer, testSecret, 401, fakeUnauthorizedBody},
-		{"/dev/v1/channel/" + testAppID, "", "", 401, fakeUnauthorizedBody},
-	}
-	for _, tt := range tests {
-		status, body := get(tt.path, tt.id, tt.secret)
-		if status != tt.status || !strings.Contains(body, tt.body) {
-			t.Errorf("GET %s = %d %s, want %d with %s", tt.path, status, body, tt.status, tt.body)
-		}
-	}
-	if err := f.Faults().Set(fault.RejectAuth); err != nil {
-		t.Fatal(err)
-	}
-	if status, body := get("/dev/v1/projects", testCustomer, testSecret); status != 401 || body != fakeUnauthorizedBody {
-		t.Errorf("reject-auth projects = %d %s", status, body)
-	}
-}
-
-func TestNewFakeInvalid(t *testing.T) {
-	for _, cfg := range []FakeConfig{
-		{AppID: "short", CustomerID: "a", CustomerSecret: "b"},
-		{AppID: testAppID, CustomerID: "a"},
-	} {
-		if f, err := NewFake(cfg); err == nil {
-			f.Close()
-			t.Errorf("NewFake(%+v) succeeded", cfg)
-		}
 	}
 }
 
@@ -234,23 +190,26 @@ func TestMintToken(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			a := &Adapter{Rand: bytes.NewReader(bytes.Repeat([]byte{0x5a}, 64))}
+			a := &agora.Adapter{Rand: bytes.NewReader(bytes.Repeat([]byte{0x5a}, 64))}
 			jt, err := a.MintToken(p, tt.req, now)
 			if err != nil {
 				t.Fatal(err)
 			}
-			at := mustParse(t, jt.Token)
+			at, err := agora.Parse(jt.Token)
+			if err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
 			if err := at.Verify(testCert); err != nil {
 				t.Fatal(err)
 			}
-			s, _ := at.Service(ServiceRTC)
+			s, _ := at.Service(agora.ServiceRTC)
 			if s.UID != tt.uid || s.ChannelName != tt.req.Room || len(s.Privileges) != tt.privCount {
 				t.Errorf("service = %+v", s)
 			}
-			if at.Expire != tt.expire || at.IssueTs != uint32(now.Unix()) || s.Privileges[PrivilegeJoinChannel] != tt.expire {
+			if at.Expire != tt.expire || at.IssueTs != uint32(now.Unix()) || s.Privileges[agora.PrivilegeJoinChannel] != tt.expire {
 				t.Errorf("issue %d expire %d privileges %v", at.IssueTs, at.Expire, s.Privileges)
 			}
-			if at.Salt < 1 || at.Salt >= MaxSalt {
+			if at.Salt < 1 || at.Salt >= agora.MaxSalt {
 				t.Errorf("salt %d out of range", at.Salt)
 			}
 			if want := now.Add(time.Duration(tt.expire) * time.Second); !jt.ExpiresAt.Equal(want) {
@@ -288,7 +247,7 @@ func TestMintTokenInvalid(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := (&Adapter{}).MintToken(tt.p, tt.req, tt.now)
+			_, err := (&agora.Adapter{}).MintToken(tt.p, tt.req, tt.now)
 			if !switchboard.IsCode(err, tt.code) {
 				t.Fatalf("err = %v, want code %s", err, tt.code)
 			}
@@ -301,15 +260,15 @@ func TestMintTokenInvalid(t *testing.T) {
 
 func TestNewSalt(t *testing.T) {
 	for _, src := range []io.Reader{nil, bytes.NewReader(bytes.Repeat([]byte{0x12, 0x34, 0x56, 0x78}, 16)), bytes.NewReader(make([]byte, 64))} {
-		s, err := NewSalt(src)
+		s, err := agora.NewSalt(src)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if s < 1 || s >= MaxSalt {
-			t.Errorf("salt %d out of [1, %d)", s, MaxSalt)
+		if s < 1 || s >= agora.MaxSalt {
+			t.Errorf("salt %d out of [1, %d)", s, agora.MaxSalt)
 		}
 	}
-	if _, err := NewSalt(bytes.NewReader(nil)); err == nil {
+	if _, err := agora.NewSalt(bytes.NewReader(nil)); err == nil {
 		t.Error("empty source accepted")
 	}
 }

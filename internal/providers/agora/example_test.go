@@ -1,9 +1,7 @@
 package agora_test
 
 import (
-	"context"
 	"fmt"
-	"time"
 
 	"github.com/switchboardhq/switchboard/internal/providers/agora"
 )
@@ -24,20 +22,4 @@ func ExampleBuildRTCToken() {
 	rtc, _ := at.Service(agora.ServiceRTC)
 	fmt.Println(at.Verify(cert), rtc.ChannelName, rtc.UID, len(rtc.Privileges), at.ExpiresAt().UTC())
 	// Output: <nil> lobby 42 4 2023-11-14 23:13:20 +0000 UTC
-}
-
-func ExampleNewFake() {
-	fake, err := agora.NewFake(agora.FakeConfig{
-		AppID: "0123456789abcdef0123456789abcdef", CustomerID: "customer", CustomerSecret: "secret",
-	})
-	if err != nil {
-		panic(err)
-	}
-	defer fake.Close()
-
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	res := (&agora.Adapter{}).Probe(ctx, fake.Provider("agora-demo"))
-	fmt.Println(res.OK)
-	// Output: true
 }

@@ -9,10 +9,11 @@ import (
 	"time"
 
 	"github.com/switchboardhq/switchboard"
-	"github.com/switchboardhq/switchboard/internal/providers/agora"
+	"github.com/switchboardhq/switchboard/internal/providers/agora/agorafake"
 	"github.com/switchboardhq/switchboard/internal/providers/fault"
 	"github.com/switchboardhq/switchboard/internal/providers/livekit"
-	"github.com/switchboardhq/switchboard/internal/providers/zegocloud"
+	"github.com/switchboardhq/switchboard/internal/providers/livekit/livekitfake"
+	"github.com/switchboardhq/switchboard/internal/providers/zegocloud/zegocloudfake"
 )
 
 // Names of the providers Fakes registers, in their initial priority order.
@@ -26,26 +27,26 @@ const (
 // LiveKit-like, whose health probes and token minting work as with the real
 // services. The credentials are made up for the fakes: they are test fixtures.
 type Fakes struct {
-	agora *agora.Fake
-	zego  *zegocloud.Fake
-	lk    *livekit.Fake
+	agora *agorafake.Fake
+	zego  *zegocloudfake.Fake
+	lk    *livekitfake.Fake
 }
 
 // Start starts the three fakes on loopback ports. Close them when done.
 func Start() (*Fakes, error) {
 	f := &Fakes{}
 	var err error
-	if f.agora, err = agora.NewFake(agora.FakeConfig{
+	if f.agora, err = agorafake.New(agorafake.Config{
 		AppID: "0123456789abcdef0123456789abcdef", CustomerID: "sim-customer", CustomerSecret: "sim-customer-secret",
 		AppCertificate: "fedcba9876543210fedcba9876543210",
 	}); err != nil {
 		return nil, fmt.Errorf("start fakes: %w", err)
 	}
-	if f.zego, err = zegocloud.NewFake(zegocloud.FakeConfig{AppID: 1234567890, ServerSecret: "0123456789abcdef0123456789abcdef"}); err != nil {
+	if f.zego, err = zegocloudfake.New(zegocloudfake.Config{AppID: 1234567890, ServerSecret: "0123456789abcdef0123456789abcdef"}); err != nil {
 		_ = f.Close()
 		return nil, fmt.Errorf("start fakes: %w", err)
 	}
-	if f.lk, err = livekit.NewFake(livekit.FakeConfig{}); err != nil {
+	if f.lk, err = livekitfake.New(livekitfake.Config{}); err != nil {
 		_ = f.Close()
 		return nil, fmt.Errorf("start fakes: %w", err)
 	}

@@ -23,17 +23,3 @@ func ExampleMintJoinToken() {
 	fmt.Println(c.Subject, c.Video.Room, *c.Video.CanPublish, *c.Video.CanSubscribe, c.ExpiresAt.UTC())
 	// Output: viewer-42 stage-1 false true 2026-03-01 13:00:00 +0000 UTC
 }
-
-func ExampleNewFake() {
-	f, err := livekit.NewFake(livekit.FakeConfig{}) // the --dev key pair
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	defer f.Close()
-	f.AddRoom("stage-1")
-	// Point a provider of kind livekit at f.URL() with livekit.DevAPIKey and
-	// livekit.DevAPISecret; f.Faults() injects refusals, hangs, 5xx and latency.
-	fmt.Println(f.Faults().Mode())
-	// Output: ok
-}

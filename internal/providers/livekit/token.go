@@ -163,9 +163,9 @@ func VerifyTokenAt(token, apiKey, apiSecret string, now time.Time) (*Claims, err
 	return &c, nil
 }
 
-// issuer returns the unverified iss claim of token, as LiveKit reads it to find
-// the secret to verify with.
-func issuer(token string) (string, error) {
+// Issuer returns the unverified iss claim (the API key) of token, as a LiveKit
+// server reads it to find the secret to verify the token with.
+func Issuer(token string) (string, error) {
 	var c jwt.RegisteredClaims
 	if _, _, err := jwt.NewParser().ParseUnverified(token, &c); err != nil {
 		return "", fmt.Errorf("%w: %w", ErrMalformedToken, err)

@@ -127,6 +127,15 @@ func Reason(ctx context.Context, err error) string {
 	return err.Error()
 }
 
+// Now returns now(), or time.Now() when now is nil: the time that stamps a
+// probe result of an adapter whose clock may be left unset.
+func Now(now func() time.Time) time.Time {
+	if now != nil {
+		return now()
+	}
+	return time.Now()
+}
+
 // Redact replaces every non-empty secret in s with Redacted, the longest first
 // so that no secret is left half-covered by a shorter one it contains.
 func Redact(s string, secrets ...string) string {

@@ -1,7 +1,6 @@
 package zegocloud_test
 
 import (
-	"context"
 	"fmt"
 	"time"
 
@@ -22,18 +21,4 @@ func ExampleBuild04() {
 	}
 	fmt.Println(c.UserID, c.ExpiresAt().UTC(), c.Payload)
 	// Output: alice 2023-11-14 23:13:20 +0000 UTC {"room_id":"lobby","privilege":{"1":1,"2":1},"stream_id_list":null}
-}
-
-func ExampleNewFake() {
-	fake, err := zegocloud.NewFake(zegocloud.FakeConfig{AppID: 1234567890, ServerSecret: "0123456789abcdef0123456789abcdef"})
-	if err != nil {
-		panic(err)
-	}
-	defer fake.Close()
-
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	res := (&zegocloud.Adapter{}).Probe(ctx, fake.Provider("zego-demo"))
-	fmt.Println(res.OK)
-	// Output: true
 }

@@ -96,13 +96,6 @@ type Adapter struct {
 
 var _ switchboard.Adapter = (*Adapter)(nil)
 
-func (a *Adapter) now() time.Time {
-	if a.Now != nil {
-		return a.Now()
-	}
-	return time.Now()
-}
-
 func (a *Adapter) rand() io.Reader {
 	if a.Rand != nil {
 		return a.Rand
@@ -150,7 +143,7 @@ type envelope struct {
 // in its result. The result's At is when the probe started; its Latency is the
 // round trip of the request, reported on failures too.
 func (a *Adapter) Probe(ctx context.Context, p switchboard.Provider) switchboard.ProbeResult {
-	now := a.now()
+	now := probe.Now(a.Now)
 	pr := probe.NewResult(now, p.Credentials.Values()...)
 	appID, err := parseAppID(p.Config.AppID)
 	if err != nil {

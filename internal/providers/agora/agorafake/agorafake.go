@@ -1,7 +1,11 @@
-package agora
+// Package agorafake is a loopback stand-in for Agora's RESTful API, for tests
+// and the demo: it checks HTTP Basic authentication as Agora does and injects
+// faults through a fault.Server.
+package agorafake
 
 import (
 	"crypto/subtle"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,12 +20,12 @@ import (
 // The answers of the fake that Agora does not document exactly. Agora documents
 // the 401 status but not its body; this one is our stand-in (unverified).
 const (
-	fakeUnauthorizedBody = `{"message":"Invalid authentication credentials"}`
-	fakeInvalidAppIDBody = `{"message":"invalid appid"}`
+	unauthorizedBody = `{"message":"Invalid authentication credentials"}`
+	invalidAppIDBody = `{"message":"invalid appid"}`
 )
 
-// FakeConfig describes the one project a Fake serves.
-type FakeConfig struct {
+// Config describes the one project a Fake serves.
+type Config struct {
 	AppID          string // 32 hex characters
 	CustomerID     string
 	CustomerSecret string
@@ -29,11 +33,11 @@ type FakeConfig struct {
 	// and Provider puts it in the credentials so tokens can be minted.
 	AppCertificate string
 	// Channels are the live channels the channel list reports.
-	Channels []FakeChannel
+	Channels []Channel
 }
 
-// FakeChannel is a channel the fake reports as live.
-type FakeChannel struct {
+// Channel is a channel the fake reports as live.
+type Channel struct {
 	Name      string `json:"channel_name"`
 	UserCount int    `json:"user_count"`
 }
@@ -43,12 +47,12 @@ type FakeChannel struct {
 // authentication, and injects faults through its fault.Server.
 type Fake struct {
 	fault.Fake // URL, Faults and Close
-	cfg        FakeConfig
+	cfg        Config
 	created    time.Time
 }
 
-// NewFake starts a fake on an ephemeral loopback port. Close it when done.
-func NewFake(cfg FakeConfig) (*Fake, error) {
+// New starts a fake on an ephemeral loopback port. Close it when done.
+func New(cfg Config) (*Fake, error) {
 	if !isHex(cfg.AppID, 32) {
 		return nil, errors.New("agora fake: AppID must be 32 hex characters")
 	}
@@ -56,7 +60,7 @@ func NewFake(cfg FakeConfig) (*Fake, error) {
 		return nil, errors.New("agora fake: CustomerID and CustomerSecret are required")
 	}
 	f := &Fake{cfg: cfg, created: time.Now()}
-	f.cfg.Channels = append([]FakeChannel(nil), cfg.Channels...)
+	f.cfg.Channels = append([]Channel(nil), cfg.Channels...)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /dev/v1/projects", f.projects)
 	mux.HandleFunc("GET /dev/v1/channel/{appid}", f.channels)
@@ -93,7 +97,7 @@ func (f *Fake) authorized(r *http.Request) bool {
 
 func (f *Fake) projects(w http.ResponseWriter, r *http.Request) {
 	if !f.authorized(r) {
-		writeJSON(w, http.StatusUnauthorized, fakeUnauthorizedBody)
+		writeJSON(w, http.StatusUnauthorized, unauthorizedBody)
 		return
 	}
 	type project struct {
@@ -113,16 +117,16 @@ func (f *Fake) projects(w http.ResponseWriter, r *http.Request) {
 
 func (f *Fake) channels(w http.ResponseWriter, r *http.Request) {
 	if !f.authorized(r) {
-		writeJSON(w, http.StatusUnauthorized, fakeUnauthorizedBody)
+		writeJSON(w, http.StatusUnauthorized, unauthorizedBody)
 		return
 	}
 	appID := r.PathValue("appid")
 	if !isHex(appID, 32) {
-		writeJSON(w, http.StatusBadRequest, fakeInvalidAppIDBody)
+		writeJSON(w, http.StatusBadRequest, invalidAppIDBody)
 		return
 	}
 	if appID != f.cfg.AppID {
-		writeJSON(w, http.StatusUnauthorized, fakeUnauthorizedBody)
+		writeJSON(w, http.StatusUnauthorized, unauthorizedBody)
 		return
 	}
 	pageNo := queryInt(r, "page_no", 0)
@@ -133,19 +137,25 @@ func (f *Fake) channels(w http.ResponseWriter, r *http.Request) {
 	if pageNo < 0 || pageNo > 1_000_000 {
 		pageNo = 0
 	}
-	page := []FakeChannel{}
+	page := []Channel{}
 	if lo := pageNo * pageSize; lo < len(f.cfg.Channels) {
 		page = f.cfg.Channels[lo:min(lo+pageSize, len(f.cfg.Channels))]
 	}
 	type data struct {
-		Channels  []FakeChannel `json:"channels"`
-		TotalSize int           `json:"total_size"`
+		Channels  []Channel `json:"channels"`
+		TotalSize int       `json:"total_size"`
 	}
 	b, _ := json.Marshal(struct {
 		Success bool `json:"success"`
 		Data    data `json:"data"`
 	}{true, data{page, len(f.cfg.Channels)}})
 	writeJSON(w, http.StatusOK, string(b))
+}
+
+// isHex reports whether s is n hexadecimal digits, as Agora's App IDs are.
+func isHex(s string, n int) bool {
+	_, err := hex.DecodeString(s)
+	return len(s) == n && err == nil
 }
 
 func queryInt(r *http.Request, key string, def int) int {

@@ -1,4 +1,7 @@
-package zegocloud
+// Package zegocloudfake is a loopback stand-in for ZEGOCLOUD's RTC server API,
+// for tests and the demo: it verifies the signed common parameters as the
+// real service does and injects faults through a fault.Server.
+package zegocloudfake
 
 import (
 	"crypto/subtle"
@@ -13,13 +16,14 @@ import (
 
 	"github.com/switchboardhq/switchboard"
 	"github.com/switchboardhq/switchboard/internal/providers/fault"
+	"github.com/switchboardhq/switchboard/internal/providers/zegocloud"
 )
 
 // MaxSkew is how far a request's Timestamp may stray from the server's clock.
 const MaxSkew = 10 * time.Minute
 
-// FakeConfig describes the one app a Fake serves.
-type FakeConfig struct {
+// Config describes the one app a Fake serves.
+type Config struct {
 	AppID        uint32
 	ServerSecret string // exactly 32 characters
 	// Rooms are the user counts of live rooms; any other room counts 0.
@@ -34,17 +38,17 @@ type FakeConfig struct {
 // the code in the envelope (the HTTP status of real errors is undocumented).
 type Fake struct {
 	fault.Fake // URL, Faults and Close
-	cfg        FakeConfig
+	cfg        Config
 	seq        atomic.Uint64
 }
 
-// NewFake starts a fake on an ephemeral loopback port. Close it when done.
-func NewFake(cfg FakeConfig) (*Fake, error) {
+// New starts a fake on an ephemeral loopback port. Close it when done.
+func New(cfg Config) (*Fake, error) {
 	if cfg.AppID == 0 {
 		return nil, errors.New("zegocloud fake: AppID is required")
 	}
-	if len(cfg.ServerSecret) != SecretLength {
-		return nil, fmt.Errorf("zegocloud fake: ServerSecret must be %d characters", SecretLength)
+	if len(cfg.ServerSecret) != zegocloud.SecretLength {
+		return nil, fmt.Errorf("zegocloud fake: ServerSecret must be %d characters", zegocloud.SecretLength)
 	}
 	cfg.Rooms = maps.Clone(cfg.Rooms)
 	if cfg.Now == nil {
@@ -80,7 +84,7 @@ type userCount struct {
 
 func (f *Fake) serve(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	if code, msg := f.authenticate(r); code != CodeOK {
+	if code, msg := f.authenticate(r); code != zegocloud.CodeOK {
 		f.answer(w, code, msg, nil)
 		return
 	}
@@ -88,16 +92,16 @@ func (f *Fake) serve(w http.ResponseWriter, r *http.Request) {
 	case "DescribeUserNum":
 		rooms := q["RoomId[]"]
 		if len(rooms) < 1 || len(rooms) > 10 {
-			f.answer(w, CodeBadParameter, "RoomId[] must hold 1 to 10 rooms", nil)
+			f.answer(w, zegocloud.CodeBadParameter, "RoomId[] must hold 1 to 10 rooms", nil)
 			return
 		}
 		list := make([]userCount, 0, len(rooms))
 		for _, room := range rooms {
 			list = append(list, userCount{RoomID: room, UserCount: f.cfg.Rooms[room]})
 		}
-		f.answer(w, CodeOK, "success", map[string]any{"UserCountList": list})
+		f.answer(w, zegocloud.CodeOK, "success", map[string]any{"UserCountList": list})
 	default:
-		f.answer(w, CodeUnsupportedAction, "unsupported action", nil)
+		f.answer(w, zegocloud.CodeUnsupportedAction, "unsupported action", nil)
 	}
 }
 
@@ -107,37 +111,37 @@ func (f *Fake) authenticate(r *http.Request) (int64, string) {
 	q := r.URL.Query()
 	switch {
 	case q.Get("Action") == "":
-		return CodeNoAction, "action is empty"
+		return zegocloud.CodeNoAction, "action is empty"
 	case q.Get("SignatureNonce") == "":
-		return CodeNoSignatureNonce, "signature nonce is empty"
+		return zegocloud.CodeNoSignatureNonce, "signature nonce is empty"
 	case q.Get("Signature") == "":
-		return CodeNoSignature, "signature is empty"
+		return zegocloud.CodeNoSignature, "signature is empty"
 	case q.Get("Timestamp") == "":
-		return CodeNoTimestamp, "timestamp is empty"
+		return zegocloud.CodeNoTimestamp, "timestamp is empty"
 	case q.Get("SignatureVersion") == "":
-		return CodeNoSignatureVersion, "signature version is empty"
+		return zegocloud.CodeNoSignatureVersion, "signature version is empty"
 	case q.Get("SignatureVersion") != "2.0":
-		return CodeBadSignatureVer, "unsupported signature version"
+		return zegocloud.CodeBadSignatureVer, "unsupported signature version"
 	}
 	appID, err := strconv.ParseUint(q.Get("AppId"), 10, 32)
 	if err != nil {
-		return CodeBadAppIDFormat, "appid format error"
+		return zegocloud.CodeBadAppIDFormat, "appid format error"
 	}
 	if uint32(appID) != f.cfg.AppID {
-		return CodeNoSecret, "get server secret failed"
+		return zegocloud.CodeNoSecret, "get server secret failed"
 	}
 	ts, err := strconv.ParseInt(q.Get("Timestamp"), 10, 64)
 	if err != nil {
-		return CodeBadTimestamp, "timestamp format error"
+		return zegocloud.CodeBadTimestamp, "timestamp format error"
 	}
 	if skew := f.cfg.Now().Unix() - ts; skew > int64(MaxSkew/time.Second) || skew < -int64(MaxSkew/time.Second) {
-		return CodeSignatureExpired, "signature expired"
+		return zegocloud.CodeSignatureExpired, "signature expired"
 	}
-	want := Sign(f.cfg.AppID, q.Get("SignatureNonce"), f.cfg.ServerSecret, ts)
+	want := zegocloud.Sign(f.cfg.AppID, q.Get("SignatureNonce"), f.cfg.ServerSecret, ts)
 	if fault.AuthRejected(r) || subtle.ConstantTimeCompare([]byte(want), []byte(q.Get("Signature"))) != 1 {
-		return CodeSignatureInvalid, "signature error"
+		return zegocloud.CodeSignatureInvalid, "signature error"
 	}
-	return CodeOK, ""
+	return zegocloud.CodeOK, ""
 }
 
 func (f *Fake) answer(w http.ResponseWriter, code int64, msg string, data any) {

@@ -1,4 +1,7 @@
-package livekit
+// Package livekitfake is a loopback stand-in for a LiveKit server, for tests
+// and the demo: it authenticates requests as livekit-server does, down to its
+// error bodies, and injects faults through a fault.Server.
+package livekitfake
 
 import (
 	"context"
@@ -15,12 +18,13 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/switchboardhq/switchboard/internal/providers/fault"
+	"github.com/switchboardhq/switchboard/internal/providers/livekit"
 )
 
-// FakeConfig configures a Fake.
-type FakeConfig struct {
+// Config configures a Fake.
+type Config struct {
 	// APIKey and APISecret are the one key pair the fake accepts; empty means the
-	// pair of livekit-server --dev (DevAPIKey, DevAPISecret).
+	// pair of livekit-server --dev (livekit.DevAPIKey, livekit.DevAPISecret).
 	APIKey    string
 	APISecret string
 	// Now tells the fake's time for token checks; nil means time.Now.
@@ -39,24 +43,24 @@ type Fake struct {
 
 	mu       sync.Mutex
 	notReady bool       // guarded by mu
-	rooms    []fakeRoom // guarded by mu
+	rooms    []roomInfo // guarded by mu
 }
 
-type fakeRoom struct {
+type roomInfo struct {
 	SID             string `json:"sid"`
 	Name            string `json:"name"`
 	CreationTime    string `json:"creation_time"` // int64, which protojson writes as a string
 	NumParticipants int    `json:"num_participants"`
 }
 
-// NewFake starts a fake LiveKit server on an ephemeral loopback port.
-func NewFake(cfg FakeConfig) (*Fake, error) {
+// New starts a fake LiveKit server on an ephemeral loopback port.
+func New(cfg Config) (*Fake, error) {
 	f := &Fake{apiKey: cfg.APIKey, apiSecret: cfg.APISecret, now: cfg.Now}
 	if f.apiKey == "" {
-		f.apiKey = DevAPIKey
+		f.apiKey = livekit.DevAPIKey
 	}
 	if f.apiSecret == "" {
-		f.apiSecret = DevAPISecret
+		f.apiSecret = livekit.DevAPISecret
 	}
 	if f.now == nil {
 		f.now = time.Now
@@ -80,7 +84,7 @@ func (f *Fake) SetNotReady(notReady bool) {
 func (f *Fake) AddRoom(name string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.rooms = append(f.rooms, fakeRoom{
+	f.rooms = append(f.rooms, roomInfo{
 		SID:          fmt.Sprintf("RM_fake%d", len(f.rooms)+1),
 		Name:         name,
 		CreationTime: fmt.Sprint(f.now().Unix()),
@@ -109,6 +113,9 @@ func (f *Fake) health(w http.ResponseWriter, _ *http.Request) {
 	_, _ = w.Write([]byte("OK"))
 }
 
+// listRoomsPath is the Twirp route of RoomService/ListRooms.
+const listRoomsPath = "/twirp/livekit.RoomService/ListRooms"
+
 type grantsKey struct{}
 
 // authenticate is livekit-server's APIKeyAuthMiddleware: a request without a
@@ -131,7 +138,7 @@ func (f *Fake) authenticate(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		iss, err := issuer(token)
+		iss, err := livekit.Issuer(token)
 		if err != nil {
 			plain401(w, "invalid authorization token")
 			return
@@ -144,7 +151,7 @@ func (f *Fake) authenticate(next http.Handler) http.Handler {
 		if fault.AuthRejected(r) {
 			secret = "wrong-" + secret // answer as the server does for a wrong secret
 		}
-		claims, err := VerifyTokenAt(token, iss, secret, f.now())
+		claims, err := livekit.VerifyTokenAt(token, iss, secret, f.now())
 		if err != nil {
 			plain401(w, "invalid token: "+token+", error: "+joseReason(err))
 			return
@@ -211,7 +218,7 @@ func (f *Fake) twirp(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f.mu.Lock()
-	rooms := make([]fakeRoom, 0, len(f.rooms))
+	rooms := make([]roomInfo, 0, len(f.rooms))
 	for _, room := range f.rooms {
 		if len(in.Names) == 0 || slices.Contains(in.Names, room.Name) {
 			rooms = append(rooms, room)
@@ -232,11 +239,11 @@ func twirpError(w http.ResponseWriter, status int, code, msg, route string) {
 	_ = json.NewEncoder(w).Encode(body)
 }
 
-func contextWithGrants(r *http.Request, c *Claims) context.Context {
+func contextWithGrants(r *http.Request, c *livekit.Claims) context.Context {
 	return context.WithValue(r.Context(), grantsKey{}, c)
 }
 
-func grantsFrom(r *http.Request) *Claims {
-	c, _ := r.Context().Value(grantsKey{}).(*Claims)
+func grantsFrom(r *http.Request) *livekit.Claims {
+	c, _ := r.Context().Value(grantsKey{}).(*livekit.Claims)
 	return c
 }

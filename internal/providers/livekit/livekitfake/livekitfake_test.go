@@ -1,30 +1,52 @@
-package livekit
+package livekitfake
 
 import (
 	"context"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/switchboardhq/switchboard"
 	"github.com/switchboardhq/switchboard/internal/providers/fault"
+	"github.com/switchboardhq/switchboard/internal/providers/livekit"
 	"github.com/switchboardhq/switchboard/internal/providers/probe/probetest"
 )
+
+const (
+	testKey    = "APIk3yForTests"
+	testSecret = "s3cretS3cretS3cretS3cretS3cret-0123456789"
+)
+
+var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+func TestMain(m *testing.M) { os.Exit(probetest.Main(m)) }
+
+func mustFake(t *testing.T, cfg Config) *Fake {
+	t.Helper()
+	f, err := New(cfg)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	probetest.CloseAtEnd(t, f)
+	return f
+}
 
 // TestFakeAnswers pins the fake to livekit-server's answers, which the probe's
 // classification relies on.
 func TestFakeAnswers(t *testing.T) {
 	now := time.Now()
-	mint := func(key, secret string, grant VideoGrant, at time.Time) string {
+	mint := func(key, secret string, grant livekit.VideoGrant, at time.Time) string {
 		t.Helper()
-		tok, err := MintAPIToken(key, secret, grant, time.Minute, at)
+		tok, err := livekit.MintAPIToken(key, secret, grant, time.Minute, at)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return tok
 	}
-	list := VideoGrant{RoomList: true}
+	list := livekit.VideoGrant{RoomList: true}
 	tests := []struct {
 		name        string
 		method      string
@@ -51,7 +73,7 @@ func TestFakeAnswers(t *testing.T) {
 			auth: "Bearer " + mint(testKey, testSecret, list, now), wantStatus: 404, wantBody: `{"code":"bad_route"`},
 		{name: "no token", method: "POST", path: listRoomsPath, wantStatus: 401,
 			wantBody: `{"code":"unauthenticated","msg":"permissions denied"}`},
-		{name: "no grant", method: "POST", path: listRoomsPath, auth: "Bearer " + mint(testKey, testSecret, VideoGrant{RoomJoin: true}, now),
+		{name: "no grant", method: "POST", path: listRoomsPath, auth: "Bearer " + mint(testKey, testSecret, livekit.VideoGrant{RoomJoin: true}, now),
 			wantStatus: 401, wantBody: `{"code":"unauthenticated","msg":"permissions denied"}`},
 		{name: "not bearer", method: "POST", path: listRoomsPath, auth: "Basic Zm9vOmJhcg==", wantStatus: 401,
 			wantBody: "invalid authorization header. Must start with Bearer "},
@@ -69,7 +91,7 @@ func TestFakeAnswers(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := mustFake(t, FakeConfig{APIKey: testKey, APISecret: testSecret})
+			f := mustFake(t, Config{APIKey: testKey, APISecret: testSecret})
 			f.SetNotReady(tt.notReady)
 			if tt.mode != "" {
 				if err := f.Faults().Set(tt.mode); err != nil {
@@ -101,18 +123,23 @@ func TestFakeAnswers(t *testing.T) {
 }
 
 func TestFakeDefaultsToDevKeys(t *testing.T) {
-	f := mustFake(t, FakeConfig{})
-	a := newAdapter(t)
-	got := a.Probe(context.Background(), provider(f.URL(), DevAPIKey, DevAPISecret))
+	f := mustFake(t, Config{})
+	a := livekit.Adapter{Client: probetest.Client(t)}
+	p := switchboard.Provider{
+		Name: "lk", Kind: switchboard.KindLiveKit, Enabled: true,
+		Config:      switchboard.ProviderConfig{URL: f.URL()},
+		Credentials: switchboard.Credentials{APIKey: livekit.DevAPIKey, APISecret: livekit.DevAPISecret},
+	}
+	got := a.Probe(context.Background(), p)
 	if !got.OK {
 		t.Fatalf("Probe = %+v, want OK with the dev key pair", got)
 	}
 }
 
 func TestFakeRooms(t *testing.T) {
-	f := mustFake(t, FakeConfig{APIKey: testKey, APISecret: testSecret, Now: func() time.Time { return t0 }})
+	f := mustFake(t, Config{APIKey: testKey, APISecret: testSecret, Now: func() time.Time { return t0 }})
 	f.AddRoom("stage-1")
-	tok, err := MintAPIToken(testKey, testSecret, VideoGrant{RoomList: true}, time.Minute, t0)
+	tok, err := livekit.MintAPIToken(testKey, testSecret, livekit.VideoGrant{RoomList: true}, time.Minute, t0)
 	if err != nil {
 		t.Fatal(err)
 	}
