@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -14,6 +13,7 @@ import (
 	"github.com/switchboardhq/switchboard/internal/pgtest"
 	"github.com/switchboardhq/switchboard/internal/secrets"
 	"github.com/switchboardhq/switchboard/internal/sqlstore"
+	"github.com/switchboardhq/switchboard/internal/testutil"
 )
 
 // openStore opens a store on a PostgreSQL schema of the test's own.
@@ -31,40 +31,6 @@ func openStore(t *testing.T) *sqlstore.Store {
 	}
 	t.Cleanup(func() { st.Close() })
 	return st
-}
-
-// checkGoroutines fails t when goroutines started during the test outlive it.
-// The driver's goroutines of a closed connection exit on their own, with no
-// signal to wait for, so it gives them a moment.
-func checkGoroutines(t *testing.T) {
-	before := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		for range 100 {
-			if runtime.NumGoroutine() <= before {
-				return
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-		t.Errorf("goroutines: %d before, %d after", before, runtime.NumGoroutine())
-	})
-}
-
-// busFunc records published events.
-type recorder struct {
-	mu  sync.Mutex
-	evs []switchboard.Event
-}
-
-func (r *recorder) Publish(e switchboard.Event) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.evs = append(r.evs, e)
-}
-
-func (r *recorder) events() []switchboard.Event {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]switchboard.Event(nil), r.evs...)
 }
 
 // running returns a context that ends, and a group whose goroutines are
@@ -128,7 +94,7 @@ func notify[T any](ch chan<- T) {
 }
 
 // applied returns EventsOptions whose OnEvent signals every event delivered
-// to the local bus on the returned channel, up to n of them (the recorder
+// to the local bus on the returned channel, up to n of them (the bus
 // has them all).
 func applied(n int) (EventsOptions, <-chan struct{}) {
 	ch := make(chan struct{}, n)
@@ -137,16 +103,16 @@ func applied(n int) (EventsOptions, <-chan struct{}) {
 
 func TestEventsAcrossReplicas(t *testing.T) {
 	st := openStore(t)
-	checkGoroutines(t)
+	testutil.LeakCheck(t)
 	ctx, wg := running(t)
 
 	const n = 30
 	listening := make(chan struct{}, 3)
-	buses := make([]*recorder, 3)
+	buses := make([]*testutil.Bus, 3)
 	evs := make([]*Events, 3)
 	delivered := make([]<-chan struct{}, 3)
 	for i := range evs {
-		buses[i] = &recorder{}
+		buses[i] = &testutil.Bus{}
 		var opts EventsOptions
 		opts, delivered[i] = applied(n)
 		evs[i] = NewEvents(signalling{EventLog: st, listening: listening}, buses[i], opts)
@@ -162,7 +128,7 @@ func TestEventsAcrossReplicas(t *testing.T) {
 		for range n {
 			receive(t, delivered[i], "events on every replica", 10*time.Second)
 		}
-		got := b.events()
+		got := b.Events()
 		if len(got) != n {
 			t.Fatalf("replica %d got %d events, want %d", i, len(got), n)
 		}
@@ -173,8 +139,8 @@ func TestEventsAcrossReplicas(t *testing.T) {
 		}
 		if i > 0 {
 			for j := range got {
-				if got[j].ID != buses[0].events()[j].ID {
-					t.Fatalf("replica %d event %d has id %d, replica 0 has %d", i, j, got[j].ID, buses[0].events()[j].ID)
+				if got[j].ID != buses[0].Events()[j].ID {
+					t.Fatalf("replica %d event %d has id %d, replica 0 has %d", i, j, got[j].ID, buses[0].Events()[j].ID)
 				}
 			}
 		}
@@ -184,11 +150,11 @@ func TestEventsAcrossReplicas(t *testing.T) {
 // Without LISTEN (a connection that cannot be made) the log is polled.
 func TestEventsPollingFallback(t *testing.T) {
 	st := openStore(t)
-	checkGoroutines(t)
+	testutil.LeakCheck(t)
 	ctx, wg := running(t)
 	positioned := make(chan struct{}, 2)
 	log := signalling{EventLog: st, positioned: positioned, noListen: true}
-	a, b := &recorder{}, &recorder{}
+	a, b := &testutil.Bus{}, &testutil.Bus{}
 	opts, delivered := applied(1)
 	ea := NewEvents(log, a, EventsOptions{})
 	eb := NewEvents(log, b, opts)
@@ -202,7 +168,7 @@ func TestEventsPollingFallback(t *testing.T) {
 	ea.Publish(switchboard.Event{Type: "provider.status", Data: "x"})
 	receive(t, delivered, "the polled event", 5*time.Second)
 	t.Logf("delivered by polling in %s", time.Since(start))
-	if got := b.events(); len(got) != 1 {
+	if got := b.Events(); len(got) != 1 {
 		t.Errorf("replica b got %d events, want 1", len(got))
 	}
 	if ea.Listening() {
@@ -240,7 +206,7 @@ func awaitCampaign(t *testing.T, ch <-chan campaign, what string, within time.Du
 
 func TestLeaderOneAtATime(t *testing.T) {
 	st := openStore(t)
-	checkGoroutines(t)
+	testutil.LeakCheck(t)
 	opts := LeaderOptions{TTL: 3 * time.Second, RenewInterval: time.Second, RetryInterval: 200 * time.Millisecond}
 	ctx, wg := running(t)
 	var mu sync.Mutex
@@ -324,7 +290,7 @@ func (b *breakable) ReleaseLease(ctx context.Context, name, holder string) error
 // A leader that cannot reach the database steps down before its lease ends.
 func TestLeaderStepsDownWhenRenewalFails(t *testing.T) {
 	st := openStore(t)
-	checkGoroutines(t)
+	testutil.LeakCheck(t)
 	own := &breakable{Leases: st}
 	ttl := 3 * time.Second
 	l := NewLeader(own, LeaderOptions{TTL: ttl, RenewInterval: time.Second, RetryInterval: 200 * time.Millisecond})
@@ -358,8 +324,8 @@ func TestSolo(t *testing.T) {
 // requests it drains while it shuts down, and other replicas must see them.
 func TestEventsWrittenAtStop(t *testing.T) {
 	st := openStore(t)
-	checkGoroutines(t)
-	local := &recorder{}
+	testutil.LeakCheck(t)
+	local := &testutil.Bus{}
 	ev := NewEvents(st, local, EventsOptions{ReplicaID: "stopping"})
 	const n = 20
 	for i := range n {
