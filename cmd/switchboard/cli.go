@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -77,6 +78,128 @@ func (f *clientFlags) explain(err error) error {
 		return fmt.Errorf("%w (set --token or SWITCHBOARD_TOKEN)", err)
 	}
 	return err
+}
+
+// verbCommand is a command whose first argument is a verb (providers,
+// tokens). Its table of verbs gives the usage text, the verbs named in errors
+// and the dispatch, so that they cannot disagree. F holds the command's own
+// flags.
+type verbCommand[F any] struct {
+	name  string
+	notes string // the usage text after the verbs
+	// flags registers the command's own flags, besides the connection flags.
+	flags func(f *F, fs *flag.FlagSet)
+	verbs []verb[F]
+}
+
+// verb is one verb of a verbCommand.
+type verb[F any] struct {
+	name     string
+	synopsis string // what follows the verb in the usage text, e.g. "NAME"
+	// check checks the arguments and the flags given before anything is
+	// sent (call.c is nil then).
+	check func(call verbCall[F]) error
+	run   func(ctx context.Context, call verbCall[F]) error
+}
+
+// verbCall is one verb being run: its arguments, its flags and the client.
+type verbCall[F any] struct {
+	cmd      string // the command and the verb, e.g. "providers get"
+	synopsis string
+	args     []string // after the verb
+	given    map[string]bool
+	flags    *F
+	c        *apiclient.Client
+	json     bool // -o json
+	stdout   io.Writer
+	stderr   io.Writer
+}
+
+// wantArgs checks that the verb has n positional arguments.
+func (v verbCall[F]) wantArgs(n int) error { return wantArgs(v.cmd, v.args, n, v.synopsis) }
+
+// checkFlags checks that only the connection flags and allowed are given.
+func (v verbCall[F]) checkFlags(allowed ...string) error {
+	return checkFlags(v.cmd, v.given, allowed...)
+}
+
+// names are the names of the verbs.
+func (vc verbCommand[F]) names() []string {
+	names := make([]string, len(vc.verbs))
+	for i, v := range vc.verbs {
+		names[i] = v.name
+	}
+	return names
+}
+
+// usage is the command's usage text: a line a verb, then the notes.
+func (vc verbCommand[F]) usage() string {
+	var b strings.Builder
+	b.WriteString("Usage:\n")
+	for _, v := range vc.verbs {
+		b.WriteString("  switchboard " + vc.name + " " + v.name)
+		if v.synopsis != "" {
+			b.WriteString(" " + v.synopsis)
+		}
+		b.WriteString("\n")
+	}
+	b.WriteString("\n" + vc.notes)
+	return b.String()
+}
+
+// run parses the flags, finds the verb, checks it and runs it against the server.
+func (vc verbCommand[F]) run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlagSet(vc.name, vc.usage(), stderr)
+	var cf clientFlags
+	var f F
+	cf.register(fs)
+	vc.flags(&f, fs)
+	pos, err := parseArgs(fs, args)
+	if errors.Is(err, errHelp) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if len(pos) == 0 {
+		fs.Usage()
+		return usageError{msg: vc.name + ": missing verb"}
+	}
+	i := slices.IndexFunc(vc.verbs, func(v verb[F]) bool { return v.name == pos[0] })
+	if i < 0 {
+		return usageError{msg: fmt.Sprintf("%s: unknown verb %q (want %s)", vc.name, pos[0], orList(vc.names()))}
+	}
+	v := vc.verbs[i]
+	call := verbCall[F]{cmd: vc.name + " " + v.name, synopsis: v.synopsis, args: pos[1:], given: givenFlags(fs), flags: &f,
+		json: cf.output == "json", stdout: stdout, stderr: stderr}
+	if err := v.check(call); err != nil {
+		return err
+	}
+	c, ctx, done, err := cf.connect(ctx, getenv)
+	if err != nil {
+		return err
+	}
+	defer done()
+	call.c = c
+	return cf.explain(v.run(ctx, call))
+}
+
+// checkNoArgs is the check of a verb that takes no arguments and no flags
+// of its own.
+func checkNoArgs[F any](v verbCall[F]) error {
+	if err := v.wantArgs(0); err != nil {
+		return err
+	}
+	return v.checkFlags()
+}
+
+// checkOneArg is the check of a verb that takes one argument and no flags
+// of its own.
+func checkOneArg[F any](v verbCall[F]) error {
+	if err := v.wantArgs(1); err != nil {
+		return err
+	}
+	return v.checkFlags()
 }
 
 // newFlagSet returns a flag set that prints usage and errors to stderr.

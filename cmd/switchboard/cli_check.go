@@ -11,8 +11,6 @@ import (
 	"time"
 )
 
-func init() { commands["check"] = checkCommand }
-
 const checkUsage = `Usage:
   switchboard check          probe every enabled provider now
   switchboard check NAME     probe one provider now

@@ -470,3 +470,15 @@ func TestHeaderFlag(t *testing.T) {
 		t.Errorf("err() = %v, want an error that does not echo the value", err)
 	}
 }
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return lines[len(lines)-1]
+}
+
+func runCLI(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	err := run(context.Background(), args, func(string) string { return "" }, &out, &errOut)
+	return out.String(), err
+}

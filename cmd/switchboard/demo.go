@@ -22,10 +22,6 @@ import (
 	"github.com/switchboardhq/switchboard/internal/providers/fault"
 )
 
-func init() {
-	commands["demo"] = demo
-}
-
 const demoUsage = `Usage: switchboard demo [flags]
 
 Starts the whole system on this machine: the control plane on an embedded

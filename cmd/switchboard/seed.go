@@ -16,10 +16,6 @@ import (
 	"github.com/switchboardhq/switchboard/internal/sqlstore"
 )
 
-func init() {
-	commands["seed"] = seedCommand
-}
-
 const seedUsage = `Usage: switchboard seed --db DSN --ended N [--active M] [flags]
 
 Writes stream history into a Switchboard database, in bulk: N ended streams

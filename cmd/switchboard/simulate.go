@@ -14,10 +14,6 @@ import (
 	"time"
 )
 
-func init() {
-	commands["simulate"] = simulate
-}
-
 // simKinds are the provider kinds the simulated engine stands in for.
 var simKinds = []string{"agora", "zegocloud", "livekit", "http"}
 
