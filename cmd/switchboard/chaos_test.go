@@ -138,10 +138,8 @@ func (w *chaosWorld) register(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	for _, p := range world.Providers(5*time.Second, false) {
-		if err := registerProvider(ctx, admin, p); err != nil {
-			t.Fatalf("register %s: %v", p.Name, err)
-		}
+	if err := registerProviders(ctx, admin, world); err != nil {
+		t.Fatal(err)
 	}
 	tok, err := admin.CreateToken(ctx, "chaos-sdk", "client")
 	if err != nil {

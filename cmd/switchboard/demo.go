@@ -105,8 +105,9 @@ func runDemo(ctx context.Context, o demoOptions, stdout, stderr io.Writer, ready
 		})
 }
 
-// demoWorld registers the fakes, runs the simulated streams and the chaos
-// until ctx ends.
+// demoWorld runs the demo's world beside the server at url until ctx ends:
+// it registers the fake providers, prints the banner, starts the simulated
+// streams and, with --chaos, fails the providers in turn.
 func demoWorld(ctx context.Context, o demoOptions, url, bootstrap, password string, world *fakes.Fakes, stdout io.Writer, ready func(url, token string)) error {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	defer tr.CloseIdleConnections()
@@ -114,23 +115,52 @@ func demoWorld(ctx context.Context, o demoOptions, url, bootstrap, password stri
 	if err != nil {
 		return err
 	}
-	for _, p := range world.Providers(5*time.Second, false) {
-		if err := registerProvider(ctx, admin, p); err != nil {
-			return fmt.Errorf("register %s: %w", p.Name, err)
-		}
+	if err := registerProviders(ctx, admin, world); err != nil {
+		return err
 	}
 	tok, err := admin.CreateToken(ctx, "demo-sdk", "client")
 	if err != nil {
 		return fmt.Errorf("create the SDK's token: %w", err)
 	}
-
 	out := &lockedWriter{w: stdout}
+	printDemoBanner(out, o, url, password, tok.Secret)
+	eng := clienttest.New(50 * time.Millisecond)
+	streams, err := startDemoStreams(ctx, o.streams, url, tok.Secret, eng, out)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped while the streams were starting
+		}
+		return err
+	}
+	if ready != nil {
+		ready(url, tok.Secret)
+	}
+	if o.chaos {
+		runDemoChaos(ctx, o.chaosEvery, world, eng, out)
+	} else {
+		<-ctx.Done()
+	}
+	return streams.close()
+}
+
+// registerProviders registers the fake providers of world, checked every 5 s.
+func registerProviders(ctx context.Context, admin *apiclient.Client, world *fakes.Fakes) error {
+	for _, p := range world.Providers(5*time.Second, false) {
+		if err := registerProvider(ctx, admin, p); err != nil {
+			return fmt.Errorf("register %s: %w", p.Name, err)
+		}
+	}
+	return nil
+}
+
+// printDemoBanner prints what the demo runs and how to reach it.
+func printDemoBanner(out *lockedWriter, o demoOptions, url, password, token string) {
 	out.printf("Switchboard demo\n")
 	out.printf("  dashboard    %s/\n", url)
 	out.printf("  admin login  admin / %s\n", password)
 	// A throwaway token of a throwaway server, shown so that the simulate
 	// command can be pointed at the demo.
-	out.printf("  client token %s  (switchboard simulate --server %s --token ...)\n", tok.Secret, url)
+	out.printf("  client token %s  (switchboard simulate --server %s --token ...)\n", token, url)
 	out.printf("  providers    %s (priority 1), %s (2), %s (3): loopback fakes, checked every 5s\n",
 		fakes.Agora, fakes.Zegocloud, fakes.LiveKit)
 	out.printf("  streams      %d simulated, through the client SDK\n", o.streams)
@@ -138,49 +168,69 @@ func demoWorld(ctx context.Context, o demoOptions, url, bootstrap, password stri
 		out.printf("  chaos        a provider fails every %s and recovers %s later\n", o.chaosEvery, o.chaosEvery/2)
 	}
 	out.printf("Ctrl-C stops the demo.\n\n")
+}
 
-	eng := clienttest.New(50 * time.Millisecond)
-	ctr := http.DefaultTransport.(*http.Transport).Clone()
-	defer ctr.CloseIdleConnections()
-	opts := []client.Option{client.WithHTTPClient(&http.Client{Transport: ctr}), client.WithWatchdog(5 * time.Second)}
+// demoStreams are the demo's simulated streams: one SDK client, and a
+// goroutine a stream that prints its states.
+type demoStreams struct {
+	sdk      *client.Client
+	tr       *http.Transport
+	watchers sync.WaitGroup
+}
+
+// startDemoStreams starts n streams through the SDK on the simulated engine
+// eng, printing their states as they change. A stream that fails to start is
+// reported and left out; when ctx ends while they start, the streams already
+// started are ended and ctx's error returned.
+func startDemoStreams(ctx context.Context, n int, url, token string, eng *clienttest.Engine, out *lockedWriter) (*demoStreams, error) {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	opts := []client.Option{client.WithHTTPClient(&http.Client{Transport: tr}), client.WithWatchdog(5 * time.Second)}
 	for _, k := range simKinds {
 		opts = append(opts, client.WithEngine(k, eng))
 	}
-	sdk, err := client.New(url, tok.Secret, opts...)
+	sdk, err := client.New(url, token, opts...)
 	if err != nil {
-		return err
+		tr.CloseIdleConnections()
+		return nil, err
 	}
-	// The watchers return when their streams end: the SDK closes first.
-	var watchers sync.WaitGroup
-	defer watchers.Wait()
-	defer sdk.Close()
-	for i := range o.streams {
+	ds := &demoStreams{sdk: sdk, tr: tr}
+	for i := range n {
 		room := fmt.Sprintf("demo-room-%d", i+1)
 		s, err := sdk.Start(ctx, room, client.UserID(fmt.Sprintf("demo-user-%d", i+1)))
 		if err != nil {
 			if ctx.Err() != nil {
-				return nil
+				_ = ds.close()
+				return nil, ctx.Err()
 			}
 			out.printf("%s  %-12s start failed: %v\n", time.Now().Format(time.TimeOnly), room, err)
 			continue
 		}
-		watchers.Go(func() {
+		// The watchers return when their streams end: the SDK closes first.
+		ds.watchers.Go(func() {
 			for st := range s.States() {
 				out.printf("%s  %-12s %s\n", time.Now().Format(time.TimeOnly), room, st)
 			}
 		})
 	}
-	if ready != nil {
-		ready(url, tok.Secret)
-	}
-	if !o.chaos {
-		<-ctx.Done()
-		return sdk.Close()
-	}
+	return ds, nil
+}
+
+// close ends the streams and waits for their watchers.
+func (ds *demoStreams) close() error {
+	err := ds.sdk.Close()
+	ds.watchers.Wait()
+	ds.tr.CloseIdleConnections()
+	return err
+}
+
+// runDemoChaos fails the fake providers in turn until ctx ends: every
+// `every`, the next one goes down (its API answers 503, its media
+// connections drop) and recovers every/2 later.
+func runDemoChaos(ctx context.Context, every time.Duration, world *fakes.Fakes, eng *clienttest.Engine, out *lockedWriter) {
 	names := []string{fakes.Agora, fakes.Zegocloud, fakes.LiveKit}
 	for i := 0; ; i++ {
-		if !sleepUntil(ctx, time.Now().Add(o.chaosEvery)) {
-			return sdk.Close()
+		if !sleepUntil(ctx, time.Now().Add(every)) {
+			return
 		}
 		name := names[i%len(names)]
 		f, _ := world.Faults(name)
@@ -188,8 +238,8 @@ func demoWorld(ctx context.Context, o demoOptions, url, bootstrap, password stri
 		_ = f.Set(fault.ServerErr)
 		eng.Down(name, true)
 		eng.Fail(name)
-		if !sleepUntil(ctx, time.Now().Add(o.chaosEvery/2)) {
-			return sdk.Close()
+		if !sleepUntil(ctx, time.Now().Add(every/2)) {
+			return
 		}
 		out.printf("%s  chaos: %s recovers (streams stay where they are)\n", time.Now().Format(time.TimeOnly), name)
 		_ = f.Set(fault.OK)
