@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -86,25 +85,8 @@ func startServer(t *testing.T) *cliEnv {
 	})
 	e.url = announcedURL(t, e.logs, done)
 
-	hc := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := hc.Get(e.url + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return e
-			}
-		}
-		select {
-		case err := <-done:
-			t.Fatalf("serve exited early: %v\n%s", err, e.logs)
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("server not up after 30s: %v\n%s", err, e.logs)
-		}
-	}
+	waitHealthy(t, e.url, done)
+	return e
 }
 
 // cli runs the command line with SWITCHBOARD_URL pointing at the server and
