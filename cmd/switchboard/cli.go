@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 	"unicode"
@@ -18,8 +19,8 @@ import (
 	"github.com/switchboardhq/switchboard/internal/apiclient"
 )
 
-// This file holds what the commands that talk to a running server share:
-// connection flags, argument parsing and output.
+// This file holds what the commands share, most of all those that talk to a
+// running server: connection flags, argument parsing and output.
 
 const defaultServerURL = "http://127.0.0.1:8080"
 
@@ -50,15 +51,7 @@ func (f *clientFlags) connect(ctx context.Context, getenv func(string) string) (
 	if f.timeout <= 0 {
 		return nil, nil, nil, usageError{msg: "--timeout must be positive"}
 	}
-	if f.server == "" {
-		f.server = getenv("SWITCHBOARD_URL")
-	}
-	if f.server == "" {
-		f.server = defaultServerURL
-	}
-	if f.token == "" {
-		f.token = getenv("SWITCHBOARD_TOKEN")
-	}
+	serverFromEnv(&f.server, &f.token, getenv)
 	// A transport of our own, closed when the command ends.
 	hc := &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
 	c, err := apiclient.New(f.server, f.token, hc)
@@ -67,6 +60,21 @@ func (f *clientFlags) connect(ctx context.Context, getenv func(string) string) (
 	}
 	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	return c, ctx, func() { cancel(); c.CloseIdleConnections() }, nil
+}
+
+// serverFromEnv fills in the server URL and the token that the command line
+// left empty from the environment (SWITCHBOARD_URL, SWITCHBOARD_TOKEN), and
+// the URL from its default.
+func serverFromEnv(server, token *string, getenv func(string) string) {
+	if *server == "" {
+		*server = getenv("SWITCHBOARD_URL")
+	}
+	if *server == "" {
+		*server = defaultServerURL
+	}
+	if *token == "" {
+		*token = getenv("SWITCHBOARD_TOKEN")
+	}
 }
 
 // explain adds a hint to errors whose cause is likely the command line.
@@ -155,9 +163,6 @@ func (vc verbCommand[F]) run(ctx context.Context, args []string, getenv func(str
 	cf.register(fs)
 	vc.flags(&f, fs)
 	pos, err := parseArgs(fs, args)
-	if errors.Is(err, errHelp) {
-		return nil
-	}
 	if err != nil {
 		return err
 	}
@@ -214,8 +219,25 @@ func newFlagSet(name, usage string, stderr io.Writer) *flag.FlagSet {
 	return fs
 }
 
-// errHelp reports that -h was asked for: usage is printed and the command succeeds.
+// errHelp reports that -h was asked for: usage is printed and the command
+// succeeds (run returns nil).
 var errHelp = errors.New("help requested")
+
+// parseFlags parses the flags of a command that takes no positional
+// arguments. It returns errHelp for -h, and a usageError for a bad flag
+// (which fs prints) or an argument.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return errHelp
+		}
+		return usageError{}
+	}
+	if fs.NArg() > 0 {
+		return usageError{msg: fs.Name() + " takes no arguments"}
+	}
+	return nil
+}
 
 // parseArgs parses flags that may come before, between or after positional
 // arguments, and returns the positional ones. Everything after "--" is
@@ -335,4 +357,21 @@ func yesNo(b bool) string {
 		return "yes"
 	}
 	return "no"
+}
+
+// syncWriter serialises writes from several goroutines.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}
+
+// printf writes the formatted text in one Write, whole among the others.
+func (s *syncWriter) printf(format string, args ...any) {
+	fmt.Fprintf(s, format, args...)
 }

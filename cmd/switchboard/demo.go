@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -30,8 +28,6 @@ LiveKit-like) registered with 5 s health checks, and a few simulated streams
 run through the client SDK. It prints the dashboard URL and the admin login,
 and the streams' states as they change. With --chaos, providers fail and
 recover on a schedule so that failover can be watched. Ctrl-C stops it.
-
-Flags:
 `
 
 // demoOptions are the flags of the demo.
@@ -45,9 +41,7 @@ type demoOptions struct {
 }
 
 func demo(ctx context.Context, args []string, _ func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, demoUsage); fs.PrintDefaults() }
+	fs := newFlagSet("demo", demoUsage, stderr)
 	var o demoOptions
 	fs.StringVar(&o.addr, "addr", "127.0.0.1:8080", "listen address")
 	fs.StringVar(&o.dir, "dir", "", "directory of the demo database (default: a temporary one, removed at exit)")
@@ -55,14 +49,8 @@ func demo(ctx context.Context, args []string, _ func(string) string, stdout, std
 	fs.BoolVar(&o.chaos, "chaos", false, "fail and restore providers on a schedule")
 	fs.DurationVar(&o.chaosEvery, "chaos-every", 20*time.Second, "time between two chaos steps")
 	fs.StringVar(&o.logLevel, "log-level", "warn", "server log level: debug, info, warn, error")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return usageError{}
-	}
-	if fs.NArg() > 0 {
-		return usageError{msg: "demo takes no arguments"}
+	if err := parseFlags(fs, args); err != nil {
+		return err
 	}
 	if o.streams < 0 || o.streams > 1000 {
 		return usageError{msg: "--streams must be from 0 to 1000"}
@@ -122,7 +110,7 @@ func demoWorld(ctx context.Context, o demoOptions, url, bootstrap, password stri
 	if err != nil {
 		return fmt.Errorf("create the SDK's token: %w", err)
 	}
-	out := &lockedWriter{w: stdout}
+	out := &syncWriter{w: stdout}
 	printDemoBanner(out, o, url, password, tok.Secret)
 	eng := clienttest.New(50 * time.Millisecond)
 	streams, err := startDemoStreams(ctx, o.streams, url, tok.Secret, eng, out)
@@ -154,7 +142,7 @@ func registerProviders(ctx context.Context, admin *apiclient.Client, world *fake
 }
 
 // printDemoBanner prints what the demo runs and how to reach it.
-func printDemoBanner(out *lockedWriter, o demoOptions, url, password, token string) {
+func printDemoBanner(out *syncWriter, o demoOptions, url, password, token string) {
 	out.printf("Switchboard demo\n")
 	out.printf("  dashboard    %s/\n", url)
 	out.printf("  admin login  admin / %s\n", password)
@@ -182,7 +170,7 @@ type demoStreams struct {
 // eng, printing their states as they change. A stream that fails to start is
 // reported and left out; when ctx ends while they start, the streams already
 // started are ended and ctx's error returned.
-func startDemoStreams(ctx context.Context, n int, url, token string, eng *clienttest.Engine, out *lockedWriter) (*demoStreams, error) {
+func startDemoStreams(ctx context.Context, n int, url, token string, eng *clienttest.Engine, out *syncWriter) (*demoStreams, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	opts := []client.Option{client.WithHTTPClient(&http.Client{Transport: tr}), client.WithWatchdog(5 * time.Second)}
 	for _, k := range simKinds {
@@ -226,7 +214,7 @@ func (ds *demoStreams) close() error {
 // runDemoChaos fails the fake providers in turn until ctx ends: every
 // `every`, the next one goes down (its API answers 503, its media
 // connections drop) and recovers every/2 later.
-func runDemoChaos(ctx context.Context, every time.Duration, world *fakes.Fakes, eng *clienttest.Engine, out *lockedWriter) {
+func runDemoChaos(ctx context.Context, every time.Duration, world *fakes.Fakes, eng *clienttest.Engine, out *syncWriter) {
 	names := []string{fakes.Agora, fakes.Zegocloud, fakes.LiveKit}
 	for i := 0; ; i++ {
 		if !sleepUntil(ctx, time.Now().Add(every)) {
@@ -272,16 +260,4 @@ func registerProvider(ctx context.Context, admin *apiclient.Client, p switchboar
 		_, err = admin.UpdateProvider(ctx, p.Name, in)
 	}
 	return err
-}
-
-// lockedWriter serialises the demo's output lines.
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) printf(format string, args ...any) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	fmt.Fprintf(l.w, format, args...)
 }

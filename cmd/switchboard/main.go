@@ -128,7 +128,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return nil
 	}
 	if c, ok := lookup(name); ok {
-		return c.run(ctx, rest, getenv, stdout, stderr)
+		if err := c.run(ctx, rest, getenv, stdout, stderr); !errors.Is(err, errHelp) {
+			return err
+		}
+		return nil // the command printed its usage
 	}
 	fmt.Fprint(stderr, usage())
 	return usageError{msg: fmt.Sprintf("unknown command %q", name)}

@@ -88,7 +88,9 @@ func mintCommand(ctx context.Context, args []string, getenv func(string) string,
 	return nil
 }
 
-func parseMintFlags(fs *flag.FlagSet, args []string) error {
+// parseMintFlags parses the flags of one kind, none of them positional, and
+// checks that those named required were given. It returns flag.ErrHelp for -h.
+func parseMintFlags(fs *flag.FlagSet, args []string, required ...string) error {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
@@ -98,13 +100,8 @@ func parseMintFlags(fs *flag.FlagSet, args []string) error {
 	if fs.NArg() > 0 {
 		return usageError{msg: fmt.Sprintf("%s: unexpected argument %q", fs.Name(), fs.Arg(0))}
 	}
-	return nil
-}
-
-func requireFlags(fs *flag.FlagSet, names ...string) error {
-	given := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
-	for _, n := range names {
+	given := givenFlags(fs)
+	for _, n := range required {
 		if !given[n] {
 			return usageError{msg: fmt.Sprintf("%s: --%s is required", fs.Name(), n)}
 		}
@@ -132,10 +129,7 @@ func mintAgora(fs *flag.FlagSet, args []string, _ io.Writer) (string, error) {
 	privExpire := fs.Uint64("privilege-expire", 0, "privilege lifetime in seconds (default: --expire)")
 	issuedAt := fs.Int64("issued-at", 0, "issue time, unix seconds (default now)")
 	salt := fs.Uint64("salt", 0, "salt in [1, 99999999) (default random)")
-	if err := parseMintFlags(fs, args); err != nil {
-		return "", err
-	}
-	if err := requireFlags(fs, "app-id", "app-certificate", "channel", "uid"); err != nil {
+	if err := parseMintFlags(fs, args, "app-id", "app-certificate", "channel", "uid"); err != nil {
 		return "", err
 	}
 	pub, err := publisherRole(fs, *role)
@@ -169,10 +163,7 @@ func mintZego(fs *flag.FlagSet, args []string, _ io.Writer) (string, error) {
 	secret := fs.String("server-secret", "", "ServerSecret (32 characters)")
 	user := fs.String("user-id", "", "user id")
 	expire := fs.Int64("expire", 3600, "token lifetime in seconds")
-	if err := parseMintFlags(fs, args); err != nil {
-		return "", err
-	}
-	if err := requireFlags(fs, "app-id", "server-secret", "user-id"); err != nil {
+	if err := parseMintFlags(fs, args, "app-id", "server-secret", "user-id"); err != nil {
 		return "", err
 	}
 	if *appID > 1<<32-1 {
@@ -188,10 +179,7 @@ func mintLiveKit(fs *flag.FlagSet, args []string, stderr io.Writer) (string, err
 	identity := fs.String("identity", "", "participant identity")
 	role := fs.String("role", "publisher", "publisher or subscriber")
 	expire := fs.Int64("expire", int64(livekit.DefaultTokenTTL/time.Second), "token lifetime in seconds")
-	if err := parseMintFlags(fs, args); err != nil {
-		return "", err
-	}
-	if err := requireFlags(fs, "api-key", "api-secret", "room", "identity"); err != nil {
+	if err := parseMintFlags(fs, args, "api-key", "api-secret", "room", "identity"); err != nil {
 		return "", err
 	}
 	pub, err := publisherRole(fs, *role)
