@@ -62,35 +62,23 @@ var chaosFailRE = regexp.MustCompile(`fails \(\w+\) at (\S+)`)
 
 // chaosServer is `switchboard serve` as a process on an SQLite file.
 type chaosServer struct {
-	cmd  *exec.Cmd
-	url  string
+	*proc
 	addr string // host:port, to restart on the same address
-	done chan error
-	out  *testutil.Buffer
 }
 
 // startChaosServer runs serve in dir on addr (127.0.0.1:0 for any port).
 func startChaosServer(t *testing.T, dir, addr string) *chaosServer {
 	t.Helper()
-	cmd := exec.Command(binary(t), "serve", "--addr", addr, "--db", "sqlite:sb.db", "--log-level", "warn")
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "SWITCHBOARD_BOOTSTRAP_TOKEN="+serveToken)
-	out := &testutil.Buffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	s := &chaosServer{cmd: cmd, done: make(chan error, 1), out: out}
-	go func() { s.done <- cmd.Wait() }()
+	s := &chaosServer{proc: execServe(t, dir, []string{"SWITCHBOARD_BOOTSTRAP_TOKEN=" + serveToken},
+		"--addr", addr, "--db", "sqlite:sb.db", "--log-level", "warn")}
 	t.Cleanup(func() {
-		_ = cmd.Process.Kill() // also ends a stopped process
+		_ = s.cmd.Process.Kill() // also ends a stopped process
 		s.wait()
 		if t.Failed() {
-			t.Logf("server output:\n%s", out)
+			t.Logf("server output:\n%s", s.out)
 		}
 	})
-	s.url = announcedURL(t, out, s.done)
+	s.url = announcedURL(t, s.out, s.done)
 	u, err := url.Parse(s.url)
 	if err != nil {
 		t.Fatal(err)

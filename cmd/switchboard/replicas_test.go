@@ -6,8 +6,6 @@ import (
 	"database/sql"
 	"fmt"
 	"net/http"
-	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,7 +16,6 @@ import (
 
 	"github.com/switchboardhq/switchboard/internal/pgtest"
 	"github.com/switchboardhq/switchboard/internal/replica"
-	"github.com/switchboardhq/switchboard/internal/testutil"
 )
 
 // replicaKey is the credential key every replica shares (32 bytes, hex).
@@ -27,30 +24,21 @@ const replicaKey = "00112233445566778899aabbccddeeff00112233445566778899aabbccdd
 // startReplica runs `switchboard serve` on dsn as a separate process.
 func startReplica(t *testing.T, dsn string) *proc {
 	t.Helper()
-	cmd := exec.Command(binary(t), "serve", "--addr", "127.0.0.1:0", "--db", dsn)
-	cmd.Dir = t.TempDir()
-	cmd.Env = append(os.Environ(), "SWITCHBOARD_BOOTSTRAP_TOKEN="+serveToken, "SWITCHBOARD_SECRET_KEY="+replicaKey)
-	out := &testutil.Buffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &proc{cmd: cmd, done: make(chan error, 1), out: out}
-	go func() { p.done <- cmd.Wait() }()
+	p := execServe(t, t.TempDir(), []string{"SWITCHBOARD_BOOTSTRAP_TOKEN=" + serveToken, "SWITCHBOARD_SECRET_KEY=" + replicaKey},
+		"--addr", "127.0.0.1:0", "--db", dsn)
 	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
 		select {
 		case <-p.done:
 		case <-time.After(15 * time.Second):
-			_ = cmd.Process.Kill()
+			_ = p.cmd.Process.Kill()
 			<-p.done
 		}
 		if t.Failed() {
-			t.Logf("replica %s output:\n%s", p.url, out.String())
+			t.Logf("replica %s output:\n%s", p.url, p.out.String())
 		}
 	})
-	p.url = announcedURL(t, out, p.done)
+	p.url = announcedURL(t, p.out, p.done)
 	waitHealthy(t, p.url, p.done)
 	return p
 }

@@ -338,11 +338,13 @@ type proc struct {
 	started time.Time
 }
 
-func startProcess(t *testing.T, dir string) *proc {
+// execServe starts `switchboard serve` with args as a process in dir, with
+// env added to its environment; done receives its exit.
+func execServe(t *testing.T, dir string, env []string, args ...string) *proc {
 	t.Helper()
-	cmd := exec.Command(binary(t), "serve", "--addr", "127.0.0.1:0", "--db", "sqlite:sb.db")
+	cmd := exec.Command(binary(t), append([]string{"serve"}, args...)...)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "SWITCHBOARD_BOOTSTRAP_TOKEN="+serveToken)
+	cmd.Env = append(os.Environ(), env...)
 	out := &testutil.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -352,11 +354,17 @@ func startProcess(t *testing.T, dir string) *proc {
 	}
 	p := &proc{cmd: cmd, done: make(chan error, 1), out: out, started: started}
 	go func() { p.done <- cmd.Wait() }()
+	return p
+}
+
+func startProcess(t *testing.T, dir string) *proc {
+	t.Helper()
+	p := execServe(t, dir, []string{"SWITCHBOARD_BOOTSTRAP_TOKEN=" + serveToken}, "--addr", "127.0.0.1:0", "--db", "sqlite:sb.db")
 	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
+		_ = p.cmd.Process.Kill()
 		<-p.done
 	})
-	p.url = announcedURL(t, out, p.done)
+	p.url = announcedURL(t, p.out, p.done)
 	return p
 }
 
