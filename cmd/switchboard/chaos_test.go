@@ -604,12 +604,6 @@ func (pg *privatePostgres) stop(t *testing.T) {
 	if pg.cmd == nil {
 		return
 	}
-	_ = pg.cmd.Process.Signal(syscall.SIGQUIT)
-	select {
-	case <-pg.done:
-	case <-time.After(30 * time.Second):
-		_ = pg.cmd.Process.Kill()
-		<-pg.done
-	}
+	stopProcess(pg.cmd, pg.done, syscall.SIGQUIT, 30*time.Second)
 	pg.cmd = nil
 }

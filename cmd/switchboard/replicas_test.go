@@ -27,13 +27,7 @@ func startReplica(t *testing.T, dsn string) *proc {
 	p := execServe(t, t.TempDir(), []string{"SWITCHBOARD_BOOTSTRAP_TOKEN=" + serveToken, "SWITCHBOARD_SECRET_KEY=" + replicaKey},
 		"--addr", "127.0.0.1:0", "--db", dsn)
 	t.Cleanup(func() {
-		_ = p.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.done:
-		case <-time.After(15 * time.Second):
-			_ = p.cmd.Process.Kill()
-			<-p.done
-		}
+		stopProcess(p.cmd, p.done, syscall.SIGTERM, 15*time.Second)
 		if t.Failed() {
 			t.Logf("replica %s output:\n%s", p.url, p.out.String())
 		}

@@ -357,6 +357,18 @@ func execServe(t *testing.T, dir string, env []string, args ...string) *proc {
 	return p
 }
 
+// stopProcess sends sig to cmd's process and waits for it to exit (done
+// carries its exit), killing it when it has not within grace.
+func stopProcess(cmd *exec.Cmd, done <-chan error, sig os.Signal, grace time.Duration) {
+	_ = cmd.Process.Signal(sig)
+	select {
+	case <-done:
+	case <-time.After(grace):
+		_ = cmd.Process.Kill()
+		<-done
+	}
+}
+
 func startProcess(t *testing.T, dir string) *proc {
 	t.Helper()
 	p := execServe(t, dir, []string{"SWITCHBOARD_BOOTSTRAP_TOKEN=" + serveToken}, "--addr", "127.0.0.1:0", "--db", "sqlite:sb.db")
