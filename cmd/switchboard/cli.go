@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 	"unicode"
@@ -17,8 +19,8 @@ import (
 	"github.com/switchboardhq/switchboard/internal/apiclient"
 )
 
-// This file holds what the commands that talk to a running server share:
-// connection flags, argument parsing and output.
+// This file holds what the commands share, most of all those that talk to a
+// running server: connection flags, argument parsing and output.
 
 const defaultServerURL = "http://127.0.0.1:8080"
 
@@ -49,15 +51,7 @@ func (f *clientFlags) connect(ctx context.Context, getenv func(string) string) (
 	if f.timeout <= 0 {
 		return nil, nil, nil, usageError{msg: "--timeout must be positive"}
 	}
-	if f.server == "" {
-		f.server = getenv("SWITCHBOARD_URL")
-	}
-	if f.server == "" {
-		f.server = defaultServerURL
-	}
-	if f.token == "" {
-		f.token = getenv("SWITCHBOARD_TOKEN")
-	}
+	serverFromEnv(&f.server, &f.token, getenv)
 	// A transport of our own, closed when the command ends.
 	hc := &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
 	c, err := apiclient.New(f.server, f.token, hc)
@@ -66,6 +60,21 @@ func (f *clientFlags) connect(ctx context.Context, getenv func(string) string) (
 	}
 	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	return c, ctx, func() { cancel(); c.CloseIdleConnections() }, nil
+}
+
+// serverFromEnv fills in the server URL and the token that the command line
+// left empty from the environment (SWITCHBOARD_URL, SWITCHBOARD_TOKEN), and
+// the URL from its default.
+func serverFromEnv(server, token *string, getenv func(string) string) {
+	if *server == "" {
+		*server = getenv("SWITCHBOARD_URL")
+	}
+	if *server == "" {
+		*server = defaultServerURL
+	}
+	if *token == "" {
+		*token = getenv("SWITCHBOARD_TOKEN")
+	}
 }
 
 // explain adds a hint to errors whose cause is likely the command line.
@@ -77,6 +86,125 @@ func (f *clientFlags) explain(err error) error {
 		return fmt.Errorf("%w (set --token or SWITCHBOARD_TOKEN)", err)
 	}
 	return err
+}
+
+// verbCommand is a command whose first argument is a verb (providers,
+// tokens). Its table of verbs gives the usage text, the verbs named in errors
+// and the dispatch, so that they cannot disagree. F holds the command's own
+// flags.
+type verbCommand[F any] struct {
+	name  string
+	notes string // the usage text after the verbs
+	// flags registers the command's own flags, besides the connection flags.
+	flags func(f *F, fs *flag.FlagSet)
+	verbs []verb[F]
+}
+
+// verb is one verb of a verbCommand.
+type verb[F any] struct {
+	name     string
+	synopsis string // what follows the verb in the usage text, e.g. "NAME"
+	// check checks the arguments and the flags given before anything is
+	// sent (call.c is nil then).
+	check func(call verbCall[F]) error
+	run   func(ctx context.Context, call verbCall[F]) error
+}
+
+// verbCall is one verb being run: its arguments, its flags and the client.
+type verbCall[F any] struct {
+	cmd      string // the command and the verb, e.g. "providers get"
+	synopsis string
+	args     []string // after the verb
+	given    map[string]bool
+	flags    *F
+	c        *apiclient.Client
+	json     bool // -o json
+	stdout   io.Writer
+	stderr   io.Writer
+}
+
+// wantArgs checks that the verb has n positional arguments.
+func (v verbCall[F]) wantArgs(n int) error { return wantArgs(v.cmd, v.args, n, v.synopsis) }
+
+// checkFlags checks that only the connection flags and allowed are given.
+func (v verbCall[F]) checkFlags(allowed ...string) error {
+	return checkFlags(v.cmd, v.given, allowed...)
+}
+
+// names are the names of the verbs.
+func (vc verbCommand[F]) names() []string {
+	names := make([]string, len(vc.verbs))
+	for i, v := range vc.verbs {
+		names[i] = v.name
+	}
+	return names
+}
+
+// usage is the command's usage text: a line a verb, then the notes.
+func (vc verbCommand[F]) usage() string {
+	var b strings.Builder
+	b.WriteString("Usage:\n")
+	for _, v := range vc.verbs {
+		b.WriteString("  switchboard " + vc.name + " " + v.name)
+		if v.synopsis != "" {
+			b.WriteString(" " + v.synopsis)
+		}
+		b.WriteString("\n")
+	}
+	b.WriteString("\n" + vc.notes)
+	return b.String()
+}
+
+// run parses the flags, finds the verb, checks it and runs it against the server.
+func (vc verbCommand[F]) run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlagSet(vc.name, vc.usage(), stderr)
+	var cf clientFlags
+	var f F
+	cf.register(fs)
+	vc.flags(&f, fs)
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) == 0 {
+		fs.Usage()
+		return usageError{msg: vc.name + ": missing verb"}
+	}
+	i := slices.IndexFunc(vc.verbs, func(v verb[F]) bool { return v.name == pos[0] })
+	if i < 0 {
+		return usageError{msg: fmt.Sprintf("%s: unknown verb %q (want %s)", vc.name, pos[0], orList(vc.names()))}
+	}
+	v := vc.verbs[i]
+	call := verbCall[F]{cmd: vc.name + " " + v.name, synopsis: v.synopsis, args: pos[1:], given: givenFlags(fs), flags: &f,
+		json: cf.output == "json", stdout: stdout, stderr: stderr}
+	if err := v.check(call); err != nil {
+		return err
+	}
+	c, ctx, done, err := cf.connect(ctx, getenv)
+	if err != nil {
+		return err
+	}
+	defer done()
+	call.c = c
+	return cf.explain(v.run(ctx, call))
+}
+
+// checkNoArgs is the check of a verb that takes no arguments and no flags
+// of its own.
+func checkNoArgs[F any](v verbCall[F]) error {
+	if err := v.wantArgs(0); err != nil {
+		return err
+	}
+	return v.checkFlags()
+}
+
+// checkOneArg is the check of a verb that takes one argument and no flags
+// of its own.
+func checkOneArg[F any](v verbCall[F]) error {
+	if err := v.wantArgs(1); err != nil {
+		return err
+	}
+	return v.checkFlags()
 }
 
 // newFlagSet returns a flag set that prints usage and errors to stderr.
@@ -91,8 +219,25 @@ func newFlagSet(name, usage string, stderr io.Writer) *flag.FlagSet {
 	return fs
 }
 
-// errHelp reports that -h was asked for: usage is printed and the command succeeds.
+// errHelp reports that -h was asked for: usage is printed and the command
+// succeeds (run returns nil).
 var errHelp = errors.New("help requested")
+
+// parseFlags parses the flags of a command that takes no positional
+// arguments. It returns errHelp for -h, and a usageError for a bad flag
+// (which fs prints) or an argument.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return errHelp
+		}
+		return usageError{}
+	}
+	if fs.NArg() > 0 {
+		return usageError{msg: fs.Name() + " takes no arguments"}
+	}
+	return nil
+}
 
 // parseArgs parses flags that may come before, between or after positional
 // arguments, and returns the positional ones. Everything after "--" is
@@ -212,4 +357,21 @@ func yesNo(b bool) string {
 		return "yes"
 	}
 	return "no"
+}
+
+// syncWriter serialises writes from several goroutines.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}
+
+// printf writes the formatted text in one Write, whole among the others.
+func (s *syncWriter) printf(format string, args ...any) {
+	fmt.Fprintf(s, format, args...)
 }

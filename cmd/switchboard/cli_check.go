@@ -11,8 +11,6 @@ import (
 	"time"
 )
 
-func init() { commands["check"] = checkCommand }
-
 const checkUsage = `Usage:
   switchboard check          probe every enabled provider now
   switchboard check NAME     probe one provider now
@@ -43,9 +41,6 @@ func checkCommand(ctx context.Context, args []string, getenv func(string) string
 	var cf clientFlags
 	cf.register(fs)
 	pos, err := parseArgs(fs, args)
-	if errors.Is(err, errHelp) {
-		return nil
-	}
 	if err != nil {
 		return err
 	}

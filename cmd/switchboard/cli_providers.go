@@ -17,23 +17,26 @@ import (
 	"github.com/switchboardhq/switchboard/internal/apiclient"
 )
 
-func init() { commands["providers"] = providersCommand }
-
-const providersUsage = `Usage:
-  switchboard providers list
-  switchboard providers get NAME
-  switchboard providers add --name NAME --kind KIND [field flags] | -f FILE
-  switchboard providers set NAME [field flags] | -f FILE
-  switchboard providers enable NAME
-  switchboard providers disable NAME
-  switchboard providers reorder NAME1 NAME2 ...   (every provider, highest priority first)
-  switchboard providers rm NAME
-
-Flags may come before or after the verb. set sends only the flags given.
+// providersCommand manages the providers of a server.
+var providersCommand = verbCommand[providerFlags]{
+	name: "providers",
+	notes: `Flags may come before or after the verb. set sends only the flags given.
 Credentials are write-only: prefer --credentials-file (a JSON object such as
 {"apiKey": "...", "apiSecret": "..."}) to credential flags, which other users
 of the machine may see in the process list.
-`
+`,
+	flags: (*providerFlags).register,
+	verbs: []verb[providerFlags]{
+		{name: "list", check: checkNoArgs[providerFlags], run: providersList},
+		{name: "get", synopsis: "NAME", check: checkOneArg[providerFlags], run: providersGet},
+		{name: "add", synopsis: "--name NAME --kind KIND [field flags] | -f FILE", check: checkProviderFields(0), run: providersAdd},
+		{name: "set", synopsis: "NAME [field flags] | -f FILE", check: checkProviderFields(1), run: providersSet},
+		{name: "enable", synopsis: "NAME", check: checkOneArg[providerFlags], run: providersEnable},
+		{name: "disable", synopsis: "NAME", check: checkOneArg[providerFlags], run: providersDisable},
+		{name: "reorder", synopsis: "NAME1 NAME2 ...   (every provider, highest priority first)", check: checkReorder, run: providersReorder},
+		{name: "rm", synopsis: "NAME", check: checkOneArg[providerFlags], run: providersRemove},
+	},
+}
 
 // providerFlags are the field flags of providers add and set.
 type providerFlags struct {
@@ -113,80 +116,33 @@ func (h *headerFlag) err() error {
 	return usageError{msg: fmt.Sprintf("--header #%d: must be 'Name: value'", h.bad)}
 }
 
-func providersCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("providers", providersUsage, stderr)
-	var cf clientFlags
-	var pf providerFlags
-	cf.register(fs)
-	pf.register(fs)
-	pos, err := parseArgs(fs, args)
-	if errors.Is(err, errHelp) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	if len(pos) == 0 {
-		fs.Usage()
-		return usageError{msg: "providers: missing verb"}
-	}
-	verb, rest := pos[0], pos[1:]
-	given := givenFlags(fs)
-	if err := checkProviderArgs(verb, rest, given); err != nil {
-		return err
-	}
-	if err := pf.headers.err(); err != nil {
-		return err
-	}
-	c, ctx, done, err := cf.connect(ctx, getenv)
-	if err != nil {
-		return err
-	}
-	defer done()
-	p := providersCmd{c: c, json: cf.output == "json", stdout: stdout, stderr: stderr}
-	return cf.explain(p.run(ctx, verb, rest, &pf, given))
-}
-
-// checkProviderArgs checks the verb, its arguments and that every flag given
-// applies to it, before anything is sent.
-func checkProviderArgs(verb string, args []string, given map[string]bool) error {
-	cmd := "providers " + verb
-	fields := append(append(append([]string{"f", "credentials-file"}, providerFieldFlags...), configFlags...), credentialFlags...)
-	var err error
-	switch verb {
-	case "list":
-		err = wantArgs(cmd, args, 0, "")
-	case "get", "enable", "disable", "rm":
-		err = wantArgs(cmd, args, 1, "NAME")
-	case "add":
-		if err = wantArgs(cmd, args, 0, ""); err == nil {
-			err = checkFlags(cmd, given, fields...)
+// checkProviderFields is the check of add (n = 0) and set (n = 1): the
+// field flags apply, and -f sends the file alone.
+func checkProviderFields(n int) func(v verbCall[providerFlags]) error {
+	return func(v verbCall[providerFlags]) error {
+		if err := v.wantArgs(n); err != nil {
+			return err
 		}
-	case "set":
-		if err = wantArgs(cmd, args, 1, "NAME [field flags] | -f FILE"); err == nil {
-			err = checkFlags(cmd, given, fields...)
+		fields := append(append(append([]string{"f", "credentials-file"}, providerFieldFlags...), configFlags...), credentialFlags...)
+		if err := v.checkFlags(fields...); err != nil {
+			return err
 		}
-	case "reorder":
-		if len(args) == 0 {
-			err = usageError{msg: "usage: switchboard providers reorder NAME1 NAME2 ... (every provider, highest priority first)"}
-		}
-	default:
-		return usageError{msg: fmt.Sprintf("providers: unknown verb %q (want list, get, add, set, enable, disable, reorder or rm)", verb)}
-	}
-	if err != nil {
-		return err
-	}
-	if verb != "add" && verb != "set" {
-		return checkFlags(cmd, given)
-	}
-	if given["f"] {
-		for name := range given {
-			if name != "f" && !isConnFlag(name) {
-				return usageError{msg: fmt.Sprintf("%s: -f sends the file as is and cannot be combined with --%s", cmd, name)}
+		if v.given["f"] {
+			for name := range v.given {
+				if name != "f" && !isConnFlag(name) {
+					return usageError{msg: fmt.Sprintf("%s: -f sends the file as is and cannot be combined with --%s", v.cmd, name)}
+				}
 			}
 		}
+		return v.flags.headers.err()
 	}
-	return nil
+}
+
+func checkReorder(v verbCall[providerFlags]) error {
+	if len(v.args) == 0 {
+		return usageError{msg: "usage: switchboard providers reorder NAME1 NAME2 ... (every provider, highest priority first)"}
+	}
+	return v.checkFlags()
 }
 
 func isConnFlag(name string) bool {
@@ -197,101 +153,107 @@ func isConnFlag(name string) bool {
 	return false
 }
 
-// providersCmd runs one providers verb against a server.
-type providersCmd struct {
-	c      *apiclient.Client
-	json   bool
-	stdout io.Writer
-	stderr io.Writer
-}
-
-func (p providersCmd) run(ctx context.Context, verb string, args []string, pf *providerFlags, given map[string]bool) error {
-	switch verb {
-	case "list":
-		l, err := p.c.ListProviders(ctx)
-		if err != nil {
-			return err
-		}
-		return p.printList(l)
-	case "get":
-		pr, err := p.c.GetProvider(ctx, args[0])
-		if err != nil {
-			return err
-		}
-		if p.json {
-			return printJSON(p.stdout, pr.JSON)
-		}
-		return describeProvider(p.stdout, pr, time.Now())
-	case "add":
-		body, err := pf.body(given, nil)
-		if err != nil {
-			return err
-		}
-		pr, err := p.c.CreateProvider(ctx, body)
-		return p.done(pr, err, "created")
-	case "set":
-		var current *switchboard.ProviderConfig
-		if pf.touchesConfig(given) {
-			// The server replaces config as a whole: merge the flags given into
-			// the current config so that the others keep their values.
-			cur, err := p.c.GetProvider(ctx, args[0])
-			if err != nil {
-				return err
-			}
-			current = &cur.Config
-		}
-		body, err := pf.body(given, current)
-		if err != nil {
-			return err
-		}
-		if body == nil {
-			return usageError{msg: "providers set: nothing to change: give field flags or -f FILE"}
-		}
-		pr, err := p.c.UpdateProvider(ctx, args[0], body)
-		return p.done(pr, err, "updated")
-	case "enable", "disable":
-		pr, err := p.c.SetEnabled(ctx, args[0], verb == "enable")
-		return p.done(pr, err, verb+"d")
-	case "reorder":
-		l, err := p.c.ReorderProviders(ctx, args)
-		if err != nil {
-			return err
-		}
-		return p.printList(l)
-	case "rm":
-		if err := p.c.DeleteProvider(ctx, args[0]); err != nil {
-			return err
-		}
-		if !p.json {
-			fmt.Fprintf(p.stdout, "provider %s deleted\n", args[0])
-		}
-		return nil
-	}
-	return usageError{msg: fmt.Sprintf("providers: unknown verb %q", verb)}
-}
-
-// done prints the outcome of a change.
-func (p providersCmd) done(pr apiclient.Provider, err error, what string) error {
+func providersList(ctx context.Context, v verbCall[providerFlags]) error {
+	l, err := v.c.ListProviders(ctx)
 	if err != nil {
 		return err
 	}
-	if p.json {
-		return printJSON(p.stdout, pr.JSON)
+	return printProviders(v, l)
+}
+
+func providersGet(ctx context.Context, v verbCall[providerFlags]) error {
+	pr, err := v.c.GetProvider(ctx, v.args[0])
+	if err != nil {
+		return err
 	}
-	fmt.Fprintf(p.stdout, "provider %s %s\n", pr.Name, what)
+	if v.json {
+		return printJSON(v.stdout, pr.JSON)
+	}
+	return describeProvider(v.stdout, pr, time.Now())
+}
+
+func providersAdd(ctx context.Context, v verbCall[providerFlags]) error {
+	body, err := v.flags.body(v.given, nil)
+	if err != nil {
+		return err
+	}
+	pr, err := v.c.CreateProvider(ctx, body)
+	return providerChanged(v, pr, err, "created")
+}
+
+func providersSet(ctx context.Context, v verbCall[providerFlags]) error {
+	var current *switchboard.ProviderConfig
+	if v.flags.touchesConfig(v.given) {
+		// The server replaces config as a whole: merge the flags given into
+		// the current config so that the others keep their values.
+		cur, err := v.c.GetProvider(ctx, v.args[0])
+		if err != nil {
+			return err
+		}
+		current = &cur.Config
+	}
+	body, err := v.flags.body(v.given, current)
+	if err != nil {
+		return err
+	}
+	if body == nil {
+		return usageError{msg: "providers set: nothing to change: give field flags or -f FILE"}
+	}
+	pr, err := v.c.UpdateProvider(ctx, v.args[0], body)
+	return providerChanged(v, pr, err, "updated")
+}
+
+func providersEnable(ctx context.Context, v verbCall[providerFlags]) error {
+	pr, err := v.c.SetEnabled(ctx, v.args[0], true)
+	return providerChanged(v, pr, err, "enabled")
+}
+
+func providersDisable(ctx context.Context, v verbCall[providerFlags]) error {
+	pr, err := v.c.SetEnabled(ctx, v.args[0], false)
+	return providerChanged(v, pr, err, "disabled")
+}
+
+func providersReorder(ctx context.Context, v verbCall[providerFlags]) error {
+	l, err := v.c.ReorderProviders(ctx, v.args)
+	if err != nil {
+		return err
+	}
+	return printProviders(v, l)
+}
+
+func providersRemove(ctx context.Context, v verbCall[providerFlags]) error {
+	if err := v.c.DeleteProvider(ctx, v.args[0]); err != nil {
+		return err
+	}
+	if !v.json {
+		fmt.Fprintf(v.stdout, "provider %s deleted\n", v.args[0])
+	}
 	return nil
 }
 
-func (p providersCmd) printList(l apiclient.ProviderList) error {
-	if p.json {
-		return printJSON(p.stdout, l.JSON)
+// providerChanged prints the outcome of a change.
+func providerChanged(v verbCall[providerFlags], pr apiclient.Provider, err error, what string) error {
+	if err != nil {
+		return err
+	}
+	if v.json {
+		return printJSON(v.stdout, pr.JSON)
+	}
+	fmt.Fprintf(v.stdout, "provider %s %s\n", pr.Name, what)
+	return nil
+}
+
+// printProviders prints the providers, highest priority first.
+func printProviders(v verbCall[providerFlags], l apiclient.ProviderList) error {
+	if v.json {
+		return printJSON(v.stdout, l.JSON)
 	}
 	if len(l.Providers) == 0 {
-		fmt.Fprintln(p.stderr, "No providers.")
+		fmt.Fprintln(v.stderr, "No providers.")
 		return nil
 	}
 	now := time.Now()
-	tw := newTable(p.stdout)
+	tw := newTable(v.stdout)
 	row(tw, "PRIORITY", "NAME", "KIND", "ENABLED", "STATUS", "UPTIME", "ERROR%", "LATENCY", "LAST CHECK")
 	for _, pr := range l.Providers {
 		uptime, errRate, latency := "-", "-", "-"

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -86,25 +85,8 @@ func startServer(t *testing.T) *cliEnv {
 	})
 	e.url = announcedURL(t, e.logs, done)
 
-	hc := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := hc.Get(e.url + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return e
-			}
-		}
-		select {
-		case err := <-done:
-			t.Fatalf("serve exited early: %v\n%s", err, e.logs)
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("server not up after 30s: %v\n%s", err, e.logs)
-		}
-	}
+	waitHealthy(t, e.url, done)
+	return e
 }
 
 // cli runs the command line with SWITCHBOARD_URL pointing at the server and
@@ -469,4 +451,16 @@ func TestHeaderFlag(t *testing.T) {
 	if err := h.err(); err == nil || strings.Contains(err.Error(), "bad") {
 		t.Errorf("err() = %v, want an error that does not echo the value", err)
 	}
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return lines[len(lines)-1]
+}
+
+func runCLI(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	err := run(context.Background(), args, func(string) string { return "" }, &out, &errOut)
+	return out.String(), err
 }

@@ -2,7 +2,7 @@ package main
 
 import (
 	"context"
-	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"time"
@@ -10,104 +10,80 @@ import (
 	"github.com/switchboardhq/switchboard/internal/apiclient"
 )
 
-func init() { commands["tokens"] = tokensCommand }
+// tokenFlags are the flags of tokens create.
+type tokenFlags struct{ name, role string }
 
-const tokensUsage = `Usage:
-  switchboard tokens create --name NAME --role client|admin|superadmin
-  switchboard tokens list
-  switchboard tokens revoke ID
-
-create prints the new token once, on the last line; it cannot be shown again.
+// tokensCommand manages the API tokens of a server.
+var tokensCommand = verbCommand[tokenFlags]{
+	name: "tokens",
+	notes: `create prints the new token once, on the last line; it cannot be shown again.
 Managing tokens needs a superadmin token.
-`
+`,
+	flags: (*tokenFlags).register,
+	verbs: []verb[tokenFlags]{
+		{name: "create", synopsis: "--name NAME --role client|admin|superadmin", check: checkTokensCreate, run: tokensCreate},
+		{name: "list", check: checkNoArgs[tokenFlags], run: tokensList},
+		{name: "revoke", synopsis: "ID", check: checkOneArg[tokenFlags], run: tokensRevoke},
+	},
+}
 
-func tokensCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("tokens", tokensUsage, stderr)
-	var cf clientFlags
-	cf.register(fs)
-	var name, role string
-	fs.StringVar(&name, "name", "", "name of the new token, e.g. the app or person using it")
-	fs.StringVar(&role, "role", "", "role of the new token: client, admin or superadmin")
-	pos, err := parseArgs(fs, args)
-	if errors.Is(err, errHelp) {
-		return nil
+func (f *tokenFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.name, "name", "", "name of the new token, e.g. the app or person using it")
+	fs.StringVar(&f.role, "role", "", "role of the new token: client, admin or superadmin")
+}
+
+func checkTokensCreate(v verbCall[tokenFlags]) error {
+	if err := v.wantArgs(0); err != nil {
+		return err
 	}
+	if err := v.checkFlags("name", "role"); err != nil {
+		return err
+	}
+	if v.flags.name == "" || v.flags.role == "" {
+		return usageError{msg: "usage: switchboard " + v.cmd + " " + v.synopsis}
+	}
+	return nil
+}
+
+func tokensCreate(ctx context.Context, v verbCall[tokenFlags]) error {
+	t, err := v.c.CreateToken(ctx, v.flags.name, v.flags.role)
 	if err != nil {
 		return err
 	}
-	if len(pos) == 0 {
-		fs.Usage()
-		return usageError{msg: "tokens: missing verb"}
+	if v.json {
+		return printJSON(v.stdout, t.JSON)
 	}
-	verb, rest := pos[0], pos[1:]
-	cmd := "tokens " + verb
-	given := givenFlags(fs)
-	switch verb {
-	case "create":
-		err = wantArgs(cmd, rest, 0, "")
-		if err == nil {
-			err = checkFlags(cmd, given, "name", "role")
-		}
-		if err == nil && (name == "" || role == "") {
-			err = usageError{msg: "usage: switchboard tokens create --name NAME --role client|admin|superadmin"}
-		}
-	case "list":
-		if err = wantArgs(cmd, rest, 0, ""); err == nil {
-			err = checkFlags(cmd, given)
-		}
-	case "revoke":
-		if err = wantArgs(cmd, rest, 1, "ID"); err == nil {
-			err = checkFlags(cmd, given)
-		}
-	default:
-		err = usageError{msg: fmt.Sprintf("tokens: unknown verb %q (want create, list or revoke)", verb)}
+	if err := printTokens(v.stdout, []apiclient.Token{t.Token}); err != nil {
+		return err
 	}
+	fmt.Fprintln(v.stdout, "Token (shown only once; store it now):")
+	fmt.Fprintln(v.stdout, t.Secret)
+	return nil
+}
+
+func tokensList(ctx context.Context, v verbCall[tokenFlags]) error {
+	l, err := v.c.ListTokens(ctx)
 	if err != nil {
 		return err
 	}
-	c, ctx, done, err := cf.connect(ctx, getenv)
-	if err != nil {
+	if v.json {
+		return printJSON(v.stdout, l.JSON)
+	}
+	if len(l.Tokens) == 0 {
+		fmt.Fprintln(v.stderr, "No tokens.")
+		return nil
+	}
+	return printTokens(v.stdout, l.Tokens)
+}
+
+func tokensRevoke(ctx context.Context, v verbCall[tokenFlags]) error {
+	if err := v.c.RevokeToken(ctx, v.args[0]); err != nil {
 		return err
 	}
-	defer done()
-	asJSON := cf.output == "json"
-	switch verb {
-	case "create":
-		t, err := c.CreateToken(ctx, name, role)
-		if err != nil {
-			return cf.explain(err)
-		}
-		if asJSON {
-			return printJSON(stdout, t.JSON)
-		}
-		if err := printTokens(stdout, []apiclient.Token{t.Token}); err != nil {
-			return err
-		}
-		fmt.Fprintln(stdout, "Token (shown only once; store it now):")
-		fmt.Fprintln(stdout, t.Secret)
-		return nil
-	case "list":
-		l, err := c.ListTokens(ctx)
-		if err != nil {
-			return cf.explain(err)
-		}
-		if asJSON {
-			return printJSON(stdout, l.JSON)
-		}
-		if len(l.Tokens) == 0 {
-			fmt.Fprintln(stderr, "No tokens.")
-			return nil
-		}
-		return printTokens(stdout, l.Tokens)
-	default: // revoke
-		if err := c.RevokeToken(ctx, rest[0]); err != nil {
-			return cf.explain(err)
-		}
-		if !asJSON {
-			fmt.Fprintf(stdout, "token %s revoked\n", rest[0])
-		}
-		return nil
+	if !v.json {
+		fmt.Fprintf(v.stdout, "token %s revoked\n", v.args[0])
 	}
+	return nil
 }
 
 func printTokens(w io.Writer, ts []apiclient.Token) error {

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -22,10 +20,6 @@ import (
 	"github.com/switchboardhq/switchboard/internal/providers/fault"
 )
 
-func init() {
-	commands["demo"] = demo
-}
-
 const demoUsage = `Usage: switchboard demo [flags]
 
 Starts the whole system on this machine: the control plane on an embedded
@@ -34,8 +28,6 @@ LiveKit-like) registered with 5 s health checks, and a few simulated streams
 run through the client SDK. It prints the dashboard URL and the admin login,
 and the streams' states as they change. With --chaos, providers fail and
 recover on a schedule so that failover can be watched. Ctrl-C stops it.
-
-Flags:
 `
 
 // demoOptions are the flags of the demo.
@@ -49,9 +41,7 @@ type demoOptions struct {
 }
 
 func demo(ctx context.Context, args []string, _ func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, demoUsage); fs.PrintDefaults() }
+	fs := newFlagSet("demo", demoUsage, stderr)
 	var o demoOptions
 	fs.StringVar(&o.addr, "addr", "127.0.0.1:8080", "listen address")
 	fs.StringVar(&o.dir, "dir", "", "directory of the demo database (default: a temporary one, removed at exit)")
@@ -59,14 +49,8 @@ func demo(ctx context.Context, args []string, _ func(string) string, stdout, std
 	fs.BoolVar(&o.chaos, "chaos", false, "fail and restore providers on a schedule")
 	fs.DurationVar(&o.chaosEvery, "chaos-every", 20*time.Second, "time between two chaos steps")
 	fs.StringVar(&o.logLevel, "log-level", "warn", "server log level: debug, info, warn, error")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return usageError{}
-	}
-	if fs.NArg() > 0 {
-		return usageError{msg: "demo takes no arguments"}
+	if err := parseFlags(fs, args); err != nil {
+		return err
 	}
 	if o.streams < 0 || o.streams > 1000 {
 		return usageError{msg: "--streams must be from 0 to 1000"}
@@ -109,8 +93,9 @@ func runDemo(ctx context.Context, o demoOptions, stdout, stderr io.Writer, ready
 		})
 }
 
-// demoWorld registers the fakes, runs the simulated streams and the chaos
-// until ctx ends.
+// demoWorld runs the demo's world beside the server at url until ctx ends:
+// it registers the fake providers, prints the banner, starts the simulated
+// streams and, with --chaos, fails the providers in turn.
 func demoWorld(ctx context.Context, o demoOptions, url, bootstrap, password string, world *fakes.Fakes, stdout io.Writer, ready func(url, token string)) error {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	defer tr.CloseIdleConnections()
@@ -118,23 +103,52 @@ func demoWorld(ctx context.Context, o demoOptions, url, bootstrap, password stri
 	if err != nil {
 		return err
 	}
-	for _, p := range world.Providers(5*time.Second, false) {
-		if err := registerProvider(ctx, admin, p); err != nil {
-			return fmt.Errorf("register %s: %w", p.Name, err)
-		}
+	if err := registerProviders(ctx, admin, world); err != nil {
+		return err
 	}
 	tok, err := admin.CreateToken(ctx, "demo-sdk", "client")
 	if err != nil {
 		return fmt.Errorf("create the SDK's token: %w", err)
 	}
+	out := &syncWriter{w: stdout}
+	printDemoBanner(out, o, url, password, tok.Secret)
+	eng := clienttest.New(50 * time.Millisecond)
+	streams, err := startDemoStreams(ctx, o.streams, url, tok.Secret, eng, out)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped while the streams were starting
+		}
+		return err
+	}
+	if ready != nil {
+		ready(url, tok.Secret)
+	}
+	if o.chaos {
+		runDemoChaos(ctx, o.chaosEvery, world, eng, out)
+	} else {
+		<-ctx.Done()
+	}
+	return streams.close()
+}
 
-	out := &lockedWriter{w: stdout}
+// registerProviders registers the fake providers of world, checked every 5 s.
+func registerProviders(ctx context.Context, admin *apiclient.Client, world *fakes.Fakes) error {
+	for _, p := range world.Providers(5*time.Second, false) {
+		if err := registerProvider(ctx, admin, p); err != nil {
+			return fmt.Errorf("register %s: %w", p.Name, err)
+		}
+	}
+	return nil
+}
+
+// printDemoBanner prints what the demo runs and how to reach it.
+func printDemoBanner(out *syncWriter, o demoOptions, url, password, token string) {
 	out.printf("Switchboard demo\n")
 	out.printf("  dashboard    %s/\n", url)
 	out.printf("  admin login  admin / %s\n", password)
 	// A throwaway token of a throwaway server, shown so that the simulate
 	// command can be pointed at the demo.
-	out.printf("  client token %s  (switchboard simulate --server %s --token ...)\n", tok.Secret, url)
+	out.printf("  client token %s  (switchboard simulate --server %s --token ...)\n", token, url)
 	out.printf("  providers    %s (priority 1), %s (2), %s (3): loopback fakes, checked every 5s\n",
 		fakes.Agora, fakes.Zegocloud, fakes.LiveKit)
 	out.printf("  streams      %d simulated, through the client SDK\n", o.streams)
@@ -142,49 +156,69 @@ func demoWorld(ctx context.Context, o demoOptions, url, bootstrap, password stri
 		out.printf("  chaos        a provider fails every %s and recovers %s later\n", o.chaosEvery, o.chaosEvery/2)
 	}
 	out.printf("Ctrl-C stops the demo.\n\n")
+}
 
-	eng := clienttest.New(50 * time.Millisecond)
-	ctr := http.DefaultTransport.(*http.Transport).Clone()
-	defer ctr.CloseIdleConnections()
-	opts := []client.Option{client.WithHTTPClient(&http.Client{Transport: ctr}), client.WithWatchdog(5 * time.Second)}
+// demoStreams are the demo's simulated streams: one SDK client, and a
+// goroutine a stream that prints its states.
+type demoStreams struct {
+	sdk      *client.Client
+	tr       *http.Transport
+	watchers sync.WaitGroup
+}
+
+// startDemoStreams starts n streams through the SDK on the simulated engine
+// eng, printing their states as they change. A stream that fails to start is
+// reported and left out; when ctx ends while they start, the streams already
+// started are ended and ctx's error returned.
+func startDemoStreams(ctx context.Context, n int, url, token string, eng *clienttest.Engine, out *syncWriter) (*demoStreams, error) {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	opts := []client.Option{client.WithHTTPClient(&http.Client{Transport: tr}), client.WithWatchdog(5 * time.Second)}
 	for _, k := range simKinds {
 		opts = append(opts, client.WithEngine(client.Kind(k), eng))
 	}
-	sdk, err := client.New(url, tok.Secret, opts...)
+	sdk, err := client.New(url, token, opts...)
 	if err != nil {
-		return err
+		tr.CloseIdleConnections()
+		return nil, err
 	}
-	// The watchers return when their streams end: the SDK closes first.
-	var watchers sync.WaitGroup
-	defer watchers.Wait()
-	defer sdk.Close()
-	for i := range o.streams {
+	ds := &demoStreams{sdk: sdk, tr: tr}
+	for i := range n {
 		room := fmt.Sprintf("demo-room-%d", i+1)
 		s, err := sdk.Start(ctx, room, client.WithUserID(fmt.Sprintf("demo-user-%d", i+1)))
 		if err != nil {
 			if ctx.Err() != nil {
-				return nil
+				_ = ds.close()
+				return nil, ctx.Err()
 			}
 			out.printf("%s  %-12s start failed: %v\n", time.Now().Format(time.TimeOnly), room, err)
 			continue
 		}
-		watchers.Go(func() {
+		// The watchers return when their streams end: the SDK closes first.
+		ds.watchers.Go(func() {
 			for st := range s.States() {
 				out.printf("%s  %-12s %s\n", time.Now().Format(time.TimeOnly), room, st)
 			}
 		})
 	}
-	if ready != nil {
-		ready(url, tok.Secret)
-	}
-	if !o.chaos {
-		<-ctx.Done()
-		return sdk.Close()
-	}
+	return ds, nil
+}
+
+// close ends the streams and waits for their watchers.
+func (ds *demoStreams) close() error {
+	err := ds.sdk.Close()
+	ds.watchers.Wait()
+	ds.tr.CloseIdleConnections()
+	return err
+}
+
+// runDemoChaos fails the fake providers in turn until ctx ends: every
+// `every`, the next one goes down (its API answers 503, its media
+// connections drop) and recovers every/2 later.
+func runDemoChaos(ctx context.Context, every time.Duration, world *fakes.Fakes, eng *clienttest.Engine, out *syncWriter) {
 	names := []string{fakes.Agora, fakes.Zegocloud, fakes.LiveKit}
 	for i := 0; ; i++ {
-		if !sleepUntil(ctx, time.Now().Add(o.chaosEvery)) {
-			return sdk.Close()
+		if !sleepUntil(ctx, time.Now().Add(every)) {
+			return
 		}
 		name := names[i%len(names)]
 		f, _ := world.Faults(name)
@@ -192,8 +226,8 @@ func demoWorld(ctx context.Context, o demoOptions, url, bootstrap, password stri
 		_ = f.Set(fault.ServerErr)
 		eng.Down(name, true)
 		eng.Fail(name)
-		if !sleepUntil(ctx, time.Now().Add(o.chaosEvery/2)) {
-			return sdk.Close()
+		if !sleepUntil(ctx, time.Now().Add(every/2)) {
+			return
 		}
 		out.printf("%s  chaos: %s recovers (streams stay where they are)\n", time.Now().Format(time.TimeOnly), name)
 		_ = f.Set(fault.OK)
@@ -226,16 +260,4 @@ func registerProvider(ctx context.Context, admin *apiclient.Client, p switchboar
 		_, err = admin.UpdateProvider(ctx, p.Name, in)
 	}
 	return err
-}
-
-// lockedWriter serialises the demo's output lines.
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) printf(format string, args ...any) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	fmt.Fprintf(l.w, format, args...)
 }

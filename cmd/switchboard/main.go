@@ -9,6 +9,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
+	"strings"
 	"syscall"
 
 	"github.com/switchboardhq/switchboard"
@@ -39,50 +41,112 @@ func exitCode(err error) int {
 	return 1
 }
 
-const usage = `Switchboard keeps live streams alive across streaming providers.
+// runFunc runs one command with the arguments after its name.
+type runFunc func(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error
 
-Usage:
-  switchboard serve [flags]                 run the control plane
-  switchboard providers list|get|add|set|enable|disable|reorder|rm
-  switchboard tokens create|list|revoke
-  switchboard check [name]                  probe providers now
-  switchboard token agora|zegocloud|livekit mint a join token offline
-  switchboard simulate --server URL --token T --streams N [--procs P] --duration D
-                   [--fail-provider NAME --fail-at D --fail-mode kill|hang|slow|auth|partial] [--json]
-                                            simulated apps streaming through the SDK
-  switchboard demo [--addr ...] [--chaos]   the whole system on loopback, with fake providers
-  switchboard seed --db DSN --ended N [--active M] [--providers a,b,c]
-                                            write stream history into a database, in bulk
-  switchboard version
+// command is one subcommand of switchboard: its name, the line or lines that
+// the help shows for it, and what it does.
+type command struct {
+	name     string
+	aliases  []string // other names that run it
+	synopsis string   // after "switchboard " in the help; may hold a newline
+	summary  string   // what it does, in the help's second column ("" for none)
+	run      runFunc
+}
 
+// commands are every subcommand, in the order the help lists them.
+var commands = []command{
+	{name: "serve", synopsis: "serve [flags]", summary: "run the control plane", run: serve},
+	{name: "providers", synopsis: "providers " + strings.Join(providersCommand.names(), "|"), run: providersCommand.run},
+	{name: "tokens", synopsis: "tokens " + strings.Join(tokensCommand.names(), "|"), run: tokensCommand.run},
+	{name: "check", synopsis: "check [name]", summary: "probe providers now", run: checkCommand},
+	{name: "token", synopsis: "token " + strings.Join(mintKindNames(), "|"), summary: "mint a join token offline", run: mintCommand},
+	{name: "simulate", synopsis: "simulate --server URL --token T --streams N [--procs P] --duration D\n" +
+		"                   [--fail-provider NAME --fail-at D --fail-mode kill|hang|slow|auth|partial] [--json]",
+		summary: "simulated apps streaming through the SDK", run: simulate},
+	{name: "demo", synopsis: "demo [--addr ...] [--chaos]", summary: "the whole system on loopback, with fake providers", run: demo},
+	{name: "seed", synopsis: "seed --db DSN --ended N [--active M] [--providers a,b,c]",
+		summary: "write stream history into a database, in bulk", run: seedCommand},
+	{name: "version", aliases: []string{"--version"}, synopsis: "version", run: version},
+}
+
+// helpNames ask for the help; they are not listed in it.
+var helpNames = []string{"help", "-h", "--help"}
+
+// summaryColumn is where the help's second column starts.
+const summaryColumn = 44
+
+const (
+	usageHead = "Switchboard keeps live streams alive across streaming providers.\n\nUsage:\n"
+	usageTail = `
 Commands that talk to a server take --server (env SWITCHBOARD_URL) and
 --token (env SWITCHBOARD_TOKEN), and -o json for scripts.
 `
+)
+
+// usage is the help: a line or two for every command.
+func usage() string {
+	var b strings.Builder
+	b.WriteString(usageHead)
+	for _, c := range commands {
+		line := "  switchboard " + c.synopsis
+		b.WriteString(line)
+		if c.summary != "" {
+			last := line[strings.LastIndexByte(line, '\n')+1:]
+			if len(last) < summaryColumn {
+				b.WriteString(strings.Repeat(" ", summaryColumn-len(last)))
+			} else {
+				b.WriteString("\n" + strings.Repeat(" ", summaryColumn))
+			}
+			b.WriteString(c.summary)
+		}
+		b.WriteString("\n")
+	}
+	b.WriteString(usageTail)
+	return b.String()
+}
+
+// lookup returns the command called name.
+func lookup(name string) (command, bool) {
+	for _, c := range commands {
+		if c.name == name || slices.Contains(c.aliases, name) {
+			return c, true
+		}
+	}
+	return command{}, false
+}
 
 // run is the whole program, with its dependencies passed in for tests.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
+		fmt.Fprint(stderr, usage())
 		return usageError{}
 	}
-	cmd, rest := args[0], args[1:]
-	switch cmd {
-	case "serve":
-		return serve(ctx, rest, getenv, stdout, stderr)
-	case "version", "--version":
-		fmt.Fprintln(stdout, "switchboard", switchboard.Version)
-		return nil
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
+	name, rest := args[0], args[1:]
+	if slices.Contains(helpNames, name) {
+		fmt.Fprint(stdout, usage())
 		return nil
 	}
-	if c, ok := commands[cmd]; ok {
-		return c(ctx, rest, getenv, stdout, stderr)
+	if c, ok := lookup(name); ok {
+		if err := c.run(ctx, rest, getenv, stdout, stderr); !errors.Is(err, errHelp) {
+			return err
+		}
+		return nil // the command printed its usage
 	}
-	fmt.Fprint(stderr, usage)
-	return usageError{msg: fmt.Sprintf("unknown command %q", cmd)}
+	fmt.Fprint(stderr, usage())
+	return usageError{msg: fmt.Sprintf("unknown command %q", name)}
 }
 
-// commands holds the subcommands besides serve and version; each file that
-// defines one registers it in init.
-var commands = map[string]func(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error{}
+// version prints the version.
+func version(_ context.Context, _ []string, _ func(string) string, stdout, _ io.Writer) error {
+	fmt.Fprintln(stdout, "switchboard", switchboard.Version)
+	return nil
+}
+
+// orList joins names as "a, b or c".
+func orList(names []string) string {
+	if len(names) < 2 {
+		return strings.Join(names, "")
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
+}

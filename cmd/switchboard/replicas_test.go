@@ -6,8 +6,6 @@ import (
 	"database/sql"
 	"fmt"
 	"net/http"
-	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,7 +16,6 @@ import (
 
 	"github.com/switchboardhq/switchboard/internal/pgtest"
 	"github.com/switchboardhq/switchboard/internal/replica"
-	"github.com/switchboardhq/switchboard/internal/testutil"
 )
 
 // replicaKey is the credential key every replica shares (32 bytes, hex).
@@ -27,30 +24,15 @@ const replicaKey = "00112233445566778899aabbccddeeff00112233445566778899aabbccdd
 // startReplica runs `switchboard serve` on dsn as a separate process.
 func startReplica(t *testing.T, dsn string) *proc {
 	t.Helper()
-	cmd := exec.Command(binary(t), "serve", "--addr", "127.0.0.1:0", "--db", dsn)
-	cmd.Dir = t.TempDir()
-	cmd.Env = append(os.Environ(), "SWITCHBOARD_BOOTSTRAP_TOKEN="+serveToken, "SWITCHBOARD_SECRET_KEY="+replicaKey)
-	out := &testutil.Buffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &proc{cmd: cmd, done: make(chan error, 1), out: out}
-	go func() { p.done <- cmd.Wait() }()
+	p := execServe(t, t.TempDir(), []string{"SWITCHBOARD_BOOTSTRAP_TOKEN=" + serveToken, "SWITCHBOARD_SECRET_KEY=" + replicaKey},
+		"--addr", "127.0.0.1:0", "--db", dsn)
 	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.done:
-		case <-time.After(15 * time.Second):
-			_ = cmd.Process.Kill()
-			<-p.done
-		}
+		stopProcess(p.cmd, p.done, syscall.SIGTERM, 15*time.Second)
 		if t.Failed() {
-			t.Logf("replica %s output:\n%s", p.url, out.String())
+			t.Logf("replica %s output:\n%s", p.url, p.out.String())
 		}
 	})
-	p.url = announcedURL(t, out, p.done)
+	p.url = announcedURL(t, p.out, p.done)
 	waitHealthy(t, p.url, p.done)
 	return p
 }
@@ -63,6 +45,29 @@ func probesSince(t *testing.T, db *sql.DB, at time.Time) int {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// probeTimes returns the times, in Unix nanoseconds, of the first n probes of
+// provider (fewer when fewer were recorded).
+func probeTimes(t *testing.T, db *sql.DB, provider string, n int) []int64 {
+	t.Helper()
+	rows, err := db.Query(`SELECT at FROM probe_results WHERE provider = $1 ORDER BY at LIMIT $2`, provider, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var ats []int64
+	for rows.Next() {
+		var at int64
+		if err := rows.Scan(&at); err != nil {
+			t.Fatal(err)
+		}
+		ats = append(ats, at)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return ats
 }
 
 // leaderPID returns the process id of the replica that holds the lease.
@@ -115,14 +120,18 @@ func TestReplicas(t *testing.T) {
 		if resp.StatusCode != 200 {
 			t.Fatalf("GET /api/events: %d", resp.StatusCode)
 		}
-		time.Sleep(200 * time.Millisecond) // the subscription is registered once the headers are out
+		// The server subscribes before it answers, and writes a retry
+		// line first: once that is read, the subscriber is in place.
+		sc := bufio.NewScanner(resp.Body)
+		if !sc.Scan() || !strings.HasPrefix(sc.Text(), "retry:") {
+			t.Fatalf("event stream did not open with a retry line: %q %v", sc.Text(), sc.Err())
+		}
 		body := agoraBody("agora", fake.URL())
 		body["healthCheck"] = map[string]any{"interval": "1s", "timeout": "500ms"}
 		start := time.Now()
 		if st, b, err := callErr("POST", reps[0].url+"/api/streaming/providers", serveToken, body); err != nil || st != 201 {
 			t.Fatalf("create provider at replica 1: %d %s %v", st, b, err)
 		}
-		sc := bufio.NewScanner(resp.Body)
 		for sc.Scan() {
 			if sc.Text() == "event: provider.created" {
 				d := time.Since(start)
@@ -137,14 +146,24 @@ func TestReplicas(t *testing.T) {
 	})
 
 	t.Run("OneScheduler", func(t *testing.T) {
-		time.Sleep(2 * time.Second) // the leader's scheduler picks the provider up
-		from := time.Now()
-		const window = 8 * time.Second
-		time.Sleep(window)
-		n := probesSince(t, db, from)
-		t.Logf("3 replicas, 1 s interval: %d probes in %s (one scheduler: about %d)", n, window, int(window/time.Second))
-		if n < 4 || n > int(window/time.Second)+3 {
-			t.Errorf("%d probes in %s, want about %d: one scheduler, not three", n, window, int(window/time.Second))
+		// With one scheduler, the provider (1 s interval, jittered by at
+		// most half of it) is probed at least half a second apart; three
+		// schedulers would probe it three times a second. The first
+		// probes tell.
+		const interval, want = time.Second, 8
+		var ats []int64
+		if !poll(2*want*interval, func() bool {
+			ats = probeTimes(t, db, "agora", want)
+			return len(ats) == want
+		}) {
+			t.Fatalf("%d probes of the provider after %s, want %d: is the leader's scheduler running?", len(ats), 2*want*interval, want)
+		}
+		span := time.Duration(ats[want-1] - ats[0])
+		t.Logf("3 replicas, 1 s interval: %d probes in %s (one scheduler: about %d s)", want, span.Round(time.Millisecond), want-1)
+		for i := 1; i < want; i++ {
+			if gap := time.Duration(ats[i] - ats[i-1]); gap < interval/2 {
+				t.Errorf("probes %d and %d %s apart, want at least %s: one scheduler, not three", i, i+1, gap, interval/2)
+			}
 		}
 	})
 
@@ -208,14 +227,10 @@ func TestReplicas(t *testing.T) {
 		}
 		victim.done <- <-victim.done // exited; leave the result for the cleanup
 		killed := time.Now()
-		time.Sleep(1500 * time.Millisecond) // probes in flight land
-		base := probesSince(t, db, killed.Add(1500*time.Millisecond))
-		deadline := killed.Add(replica.DefaultLeaseTTL + 10*time.Second)
-		for probesSince(t, db, killed.Add(1500*time.Millisecond)) <= base {
-			if time.Now().After(deadline) {
-				t.Fatalf("no probe %s after the leader was killed", time.Since(killed))
-			}
-			time.Sleep(100 * time.Millisecond)
+		// A probe that started in the first 1.5 s after the kill does not
+		// count: it may be the old leader's, in flight.
+		if !poll(replica.DefaultLeaseTTL+10*time.Second, func() bool { return probesSince(t, db, killed.Add(1500*time.Millisecond)) > 0 }) {
+			t.Fatalf("no probe %s after the leader was killed", time.Since(killed))
 		}
 		d := time.Since(killed)
 		t.Logf("probing resumed %s after kill -9 of the leader (lease %s)", d, replica.DefaultLeaseTTL)

@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"crypto/rand"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -15,10 +13,6 @@ import (
 	"github.com/switchboardhq/switchboard/internal/seed"
 	"github.com/switchboardhq/switchboard/internal/sqlstore"
 )
-
-func init() {
-	commands["seed"] = seedCommand
-}
 
 const seedUsage = `Usage: switchboard seed --db DSN --ended N [--active M] [flags]
 
@@ -39,14 +33,10 @@ them as abandoned two minutes later. No credential is read or written.
 
 On two cores, 1,000,000 ended streams (1.1 GB) take about 40 s on SQLite and
 about a minute on PostgreSQL.
-
-Flags:
 `
 
 func seedCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("seed", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, seedUsage); fs.PrintDefaults() }
+	fs := newFlagSet("seed", seedUsage, stderr)
 	var (
 		db, providers, owner string
 		ended, active, days  int
@@ -61,15 +51,10 @@ func seedCommand(ctx context.Context, args []string, getenv func(string) string,
 	fs.IntVar(&days, "days", 365, "days of history")
 	fs.IntVar(&batch, "batch", 10000, "streams per transaction")
 	fs.Uint64Var(&seedN, "seed", 0, "random seed: the same seed writes the same history (default: a random one)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return usageError{}
+	if err := parseFlags(fs, args); err != nil {
+		return err
 	}
 	switch {
-	case fs.NArg() > 0:
-		return usageError{msg: "seed takes no arguments"}
 	case ended < 0 || active < 0:
 		return usageError{msg: "--ended and --active must not be negative"}
 	case ended+active == 0:

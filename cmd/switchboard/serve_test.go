@@ -40,21 +40,20 @@ var listenRE = regexp.MustCompile(`switchboard listening on (http://\S+)`)
 // may take in between.
 func announcedURL(t *testing.T, out *testutil.Buffer, done chan error) string {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
+	var url string
+	if !poll(60*time.Second, func() bool {
 		if m := listenRE.FindStringSubmatch(out.String()); m != nil {
-			return m[1]
+			url = m[1]
+			return true
 		}
-		select {
-		case err := <-done:
-			done <- err
+		if err, ok := exited(done); ok {
 			t.Fatalf("server exited before listening: %v\n%s", err, out)
-		case <-time.After(5 * time.Millisecond):
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("server did not announce its address:\n%s", out)
-		}
+		return false
+	}) {
+		t.Fatalf("server did not announce its address:\n%s", out)
 	}
+	return url
 }
 
 // inProcess is `switchboard serve` running in this process.
@@ -92,27 +91,28 @@ func (s *inProcess) stop(t *testing.T) {
 	}
 }
 
-func waitHealthy(t *testing.T, url string, done <-chan error) time.Duration {
+// waitHealthy waits for the server at url to answer /healthz, failing t
+// when the server exits first (done carries its result, left for others).
+func waitHealthy(t *testing.T, url string, done chan error) time.Duration {
 	t.Helper()
 	start := time.Now()
 	hc := &http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-	for {
+	if !poll(60*time.Second, func() bool {
 		resp, err := hc.Get(url + "/healthz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
-				return time.Since(start)
+				return true
 			}
 		}
-		select {
-		case err := <-done:
+		if err, ok := exited(done); ok {
 			t.Fatalf("server exited: %v", err)
-		case <-time.After(5 * time.Millisecond):
 		}
-		if time.Since(start) > 60*time.Second {
-			t.Fatal("server not healthy after 60s")
-		}
+		return false
+	}) {
+		t.Fatal("server not healthy after 60s")
 	}
+	return time.Since(start)
 }
 
 func call(t *testing.T, method, url, token string, body any, out any) int {
@@ -261,10 +261,9 @@ func TestGracefulShutdownUnderLoad(t *testing.T) {
 			results <- err
 		}()
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for fake.Faults().Requests()-start < slow && time.Now().Before(deadline) {
-		time.Sleep(2 * time.Millisecond)
-	}
+	// Shutdown begins once every slow request is inside its handler: the
+	// fake has them all (each waits there 400 ms).
+	poll(10*time.Second, func() bool { return fake.Faults().Requests()-start >= slow })
 	s.stop(t)
 	for range slow {
 		if err := <-results; err != nil {
@@ -339,11 +338,13 @@ type proc struct {
 	started time.Time
 }
 
-func startProcess(t *testing.T, dir string) *proc {
+// execServe starts `switchboard serve` with args as a process in dir, with
+// env added to its environment; done receives its exit.
+func execServe(t *testing.T, dir string, env []string, args ...string) *proc {
 	t.Helper()
-	cmd := exec.Command(binary(t), "serve", "--addr", "127.0.0.1:0", "--db", "sqlite:sb.db")
+	cmd := exec.Command(binary(t), append([]string{"serve"}, args...)...)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "SWITCHBOARD_BOOTSTRAP_TOKEN="+serveToken)
+	cmd.Env = append(os.Environ(), env...)
 	out := &testutil.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -353,11 +354,29 @@ func startProcess(t *testing.T, dir string) *proc {
 	}
 	p := &proc{cmd: cmd, done: make(chan error, 1), out: out, started: started}
 	go func() { p.done <- cmd.Wait() }()
-	t.Cleanup(func() {
+	return p
+}
+
+// stopProcess sends sig to cmd's process and waits for it to exit (done
+// carries its exit), killing it when it has not within grace.
+func stopProcess(cmd *exec.Cmd, done <-chan error, sig os.Signal, grace time.Duration) {
+	_ = cmd.Process.Signal(sig)
+	select {
+	case <-done:
+	case <-time.After(grace):
 		_ = cmd.Process.Kill()
+		<-done
+	}
+}
+
+func startProcess(t *testing.T, dir string) *proc {
+	t.Helper()
+	p := execServe(t, dir, []string{"SWITCHBOARD_BOOTSTRAP_TOKEN=" + serveToken}, "--addr", "127.0.0.1:0", "--db", "sqlite:sb.db")
+	t.Cleanup(func() {
+		_ = p.cmd.Process.Kill()
 		<-p.done
 	})
-	p.url = announcedURL(t, out, p.done)
+	p.url = announcedURL(t, p.out, p.done)
 	return p
 }
 
@@ -415,14 +434,12 @@ func TestSigkillLosesNothingAcknowledged(t *testing.T) {
 			}
 		}()
 	}
-	for {
+	if !poll(60*time.Second, func() bool {
 		mu.Lock()
-		n := len(acked)
-		mu.Unlock()
-		if n >= 200 {
-			break
-		}
-		time.Sleep(2 * time.Millisecond)
+		defer mu.Unlock()
+		return len(acked) >= 200
+	}) {
+		t.Fatal("200 starts not acknowledged within 60s")
 	}
 	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)

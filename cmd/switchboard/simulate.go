@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"math"
@@ -13,10 +11,6 @@ import (
 	"strings"
 	"time"
 )
-
-func init() {
-	commands["simulate"] = simulate
-}
 
 // simKinds are the provider kinds the simulated engine stands in for.
 var simKinds = []string{"agora", "zegocloud", "livekit", "http"}
@@ -126,8 +120,6 @@ The summary gives the streams moved, lost and stranded (left in FailingOver or
 Reconnecting longer than --stranded-after, or still there at the end), the
 failover gaps (from the event that made a stream move to Live on the new
 provider) and the recovery times (from the failure to Live elsewhere).
-
-Flags:
 `
 
 // simWorkerEnv set to 1 makes simulate a worker process of a --procs run.
@@ -137,9 +129,7 @@ func simulate(ctx context.Context, args []string, getenv func(string) string, st
 	if getenv(simWorkerEnv) == "1" {
 		return simulateWorker(ctx, stdout, stderr)
 	}
-	fs := flag.NewFlagSet("simulate", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, simulateUsage); fs.PrintDefaults() }
+	fs := newFlagSet("simulate", simulateUsage, stderr)
 	var cfg simConfig
 	var asJSON bool
 	fs.StringVar(&cfg.server, "server", "", "server URL (env SWITCHBOARD_URL, default "+defaultServerURL+")")
@@ -159,24 +149,10 @@ func simulate(ctx context.Context, args []string, getenv func(string) string, st
 	fs.IntVar(&cfg.startConcurrency, "start-concurrency", 64, "stream starts in flight at once, shared out among the processes (at least 1 each)")
 	fs.BoolVar(&asJSON, "json", false, "print the summary as one JSON object on the last line")
 	fs.StringVar(&cfg.logLevel, "log-level", "warn", "SDK log level: debug, info, warn, error")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return usageError{}
+	if err := parseFlags(fs, args); err != nil {
+		return err
 	}
-	if fs.NArg() > 0 {
-		return usageError{msg: "simulate takes no arguments"}
-	}
-	if cfg.server == "" {
-		cfg.server = getenv("SWITCHBOARD_URL")
-	}
-	if cfg.server == "" {
-		cfg.server = defaultServerURL
-	}
-	if cfg.token == "" {
-		cfg.token = getenv("SWITCHBOARD_TOKEN")
-	}
+	serverFromEnv(&cfg.server, &cfg.token, getenv)
 	if err := cfg.validate(); err != nil {
 		return err
 	}

@@ -130,18 +130,25 @@ func (f *procFleet) start(ctx context.Context) ([]simLive, error) {
 		f.workers = append(f.workers, w)
 		first += n
 	}
-	lives := make([]simLive, len(f.workers))
-	for i, w := range f.workers {
+	return readEach(ctx, f.workers, "start result", func(m simMsg) *simLive { return m.Live })
+}
+
+// readEach reads the next message of every worker and returns the part of
+// it that part picks, which each must have sent (what names it in errors).
+func readEach[T any](ctx context.Context, workers []*simWorkerProc, what string, part func(simMsg) *T) ([]T, error) {
+	out := make([]T, len(workers))
+	for i, w := range workers {
 		msg, err := w.read(ctx)
 		if err != nil {
 			return nil, err
 		}
-		if msg.Live == nil {
-			return nil, fmt.Errorf("simulate: worker %d sent no start result", w.n)
+		p := part(msg)
+		if p == nil {
+			return nil, fmt.Errorf("simulate: worker %d sent no %s", w.n, what)
 		}
-		lives[i] = *msg.Live
+		out[i] = *p
 	}
-	return lives, nil
+	return out, nil
 }
 
 // simShare is the number of streams, of total, that process i of procs runs.
@@ -228,16 +235,9 @@ func (f *procFleet) run(ctx context.Context, plan simPlan, end <-chan struct{}) 
 	})
 	stopRelay := sync.OnceFunc(func() { close(finished); relay.Wait() })
 	defer stopRelay()
-	reports := make([]simReport, len(f.workers))
-	for i, w := range f.workers {
-		msg, err := w.read(ctx)
-		if err != nil {
-			return nil, err
-		}
-		if msg.Report == nil {
-			return nil, fmt.Errorf("simulate: worker %d sent no report", w.n)
-		}
-		reports[i] = *msg.Report
+	reports, err := readEach(ctx, f.workers, "report", func(m simMsg) *simReport { return m.Report })
+	if err != nil {
+		return nil, err
 	}
 	stopRelay()
 	var errs []error
@@ -260,18 +260,6 @@ func (f *procFleet) close() {
 		}
 	}
 	f.workers = nil
-}
-
-// syncWriter serialises writes from several goroutines.
-type syncWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (s *syncWriter) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(p)
 }
 
 // tailWriter keeps the last max bytes written to it.

@@ -100,7 +100,9 @@ func TestDemoAndSimulate(t *testing.T) {
 		t.Fatal("demo not ready")
 	}
 	for _, want := range []string{"dashboard    http://", "admin login  admin / ", "live on agora-main"} {
-		waitFor(t, func() bool { return strings.Contains(demoOut.String(), want) })
+		if !poll(30*time.Second, func() bool { return strings.Contains(demoOut.String(), want) }) {
+			t.Fatalf("the demo did not print %q:\n%s", want, demoOut.String())
+		}
 	}
 
 	var out, errOut bytes.Buffer
@@ -199,16 +201,5 @@ func TestSimShares(t *testing.T) {
 		if got := (simConfig{procs: tt.procs, startConcurrency: tt.conc}).spec(1, 0).StartConcurrency; got != tt.want {
 			t.Errorf("%d starts in flight over %d processes: %d each, want %d", tt.conc, tt.procs, got, tt.want)
 		}
-	}
-}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("timed out")
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }

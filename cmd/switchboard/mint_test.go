@@ -1,33 +1,17 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"encoding/hex"
-	"strings"
 	"testing"
 
 	"github.com/switchboardhq/switchboard/internal/providers/agora"
-	"github.com/switchboardhq/switchboard/internal/providers/fault"
 	"github.com/switchboardhq/switchboard/internal/providers/livekit"
 	"github.com/switchboardhq/switchboard/internal/providers/zegocloud"
 )
 
-func lastLine(s string) string {
-	lines := strings.Split(strings.TrimSpace(s), "\n")
-	return lines[len(lines)-1]
-}
-
-func runCLI(t *testing.T, args ...string) (string, error) {
-	t.Helper()
-	var out, errOut bytes.Buffer
-	err := run(context.Background(), args, func(string) string { return "" }, &out, &errOut)
-	return out.String(), err
-}
-
-// TestTokenAgoraPublishedVector mints Agora's published subscriber vector
+// TestMintAgoraPublishedVector mints Agora's published subscriber vector
 // through the CLI and compares the decompressed content byte for byte.
-func TestTokenAgoraPublishedVector(t *testing.T) {
+func TestMintAgoraPublishedVector(t *testing.T) {
 	out, err := runCLI(t, "token", "agora", "--app-id", "970CA35de60c44645bbae8a215061b33",
 		"--app-certificate", "5CFd2fd1755d40ecb72977518be15d3b", "--channel", "7d72365eb983485397e3e3f9d460bdda",
 		"--uid", "2882341273", "--role", "subscriber", "--expire", "600", "--issued-at", "1111111", "--salt", "1")
@@ -44,7 +28,9 @@ func TestTokenAgoraPublishedVector(t *testing.T) {
 	}
 }
 
-func TestTokenZegoAndLiveKit(t *testing.T) {
+// TestMintZegoAndLiveKit mints ZEGOCLOUD and LiveKit tokens through the CLI
+// and reads them back, and refuses bad flags.
+func TestMintZegoAndLiveKit(t *testing.T) {
 	const secret = "0123456789abcdef0123456789abcdef"
 	out, err := runCLI(t, "token", "zegocloud", "--app-id", "1234567890", "--server-secret", secret, "--user-id", "alice", "--expire", "60")
 	if err != nil {
@@ -71,29 +57,5 @@ func TestTokenZegoAndLiveKit(t *testing.T) {
 		if _, err := runCLI(t, bad...); err == nil {
 			t.Errorf("%v: accepted", bad)
 		}
-	}
-}
-
-func TestCheckCLI(t *testing.T) {
-	fake := agoraFake(t)
-	s := startInProcess(t, t.TempDir())
-	defer s.stop(t)
-	call(t, "POST", s.url+"/api/streaming/providers", serveToken, agoraBody("agora", fake.URL()), nil)
-	out, err := runCLI(t, "check", "--server", s.url, "--token", serveToken)
-	if err != nil || !strings.Contains(out, "agora") || !strings.Contains(out, "EXCELLENT") {
-		t.Fatalf("check all: %v\n%s", err, out)
-	}
-	if err := fake.Faults().Set(fault.RejectAuth); err != nil {
-		t.Fatal(err)
-	}
-	out, err = runCLI(t, "check", "agora", "--server", s.url, "--token", serveToken)
-	if err == nil || !strings.Contains(out, "auth") {
-		t.Fatalf("check of a failing provider: %v\n%s", err, out)
-	}
-	if strings.Contains(out, serveSecret) || strings.Contains(out, serveCustID) {
-		t.Fatal("check printed a credential")
-	}
-	if _, err := runCLI(t, "check", "ghost", "--server", s.url, "--token", serveToken); err == nil {
-		t.Fatal("check of an unknown provider succeeded")
 	}
 }

@@ -6,7 +6,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/switchboardhq/switchboard/internal/providers/agora"
@@ -14,45 +16,68 @@ import (
 	"github.com/switchboardhq/switchboard/internal/providers/zegocloud"
 )
 
-func init() { commands["token"] = tokenCommand }
+// mintKind is a provider kind whose join tokens `switchboard token` mints:
+// its lines in the usage text and its minting, which parses the flags in args
+// with fs.
+type mintKind struct {
+	name  string
+	usage string // after "switchboard token NAME"; may hold newlines
+	mint  func(fs *flag.FlagSet, args []string, stderr io.Writer) (string, error)
+}
 
-const tokenUsage = `Usage:
-  switchboard token agora --app-id ID --app-certificate CERT --channel NAME --uid N
+// mintKinds are the kinds `switchboard token` mints for, in the order the
+// usage text lists them.
+var mintKinds = []mintKind{
+	{name: "agora", mint: mintAgora, usage: `--app-id ID --app-certificate CERT --channel NAME --uid N
       [--role publisher|subscriber] [--expire SECONDS] [--privilege-expire SECONDS]
-      [--issued-at UNIX] [--salt N]
-  switchboard token zegocloud --app-id N --server-secret S --user-id U [--expire SECONDS]
-  switchboard token livekit --api-key K --api-secret S --room R --identity I
-      [--role publisher|subscriber] [--expire SECONDS]
+      [--issued-at UNIX] [--salt N]`},
+	{name: "zegocloud", mint: mintZego, usage: "--app-id N --server-secret S --user-id U [--expire SECONDS]"},
+	{name: "livekit", mint: mintLiveKit, usage: `--api-key K --api-secret S --room R --identity I
+      [--role publisher|subscriber] [--expire SECONDS]`},
+}
 
+// mintKindNames are the names of the kinds.
+func mintKindNames() []string {
+	names := make([]string, len(mintKinds))
+	for i, k := range mintKinds {
+		names[i] = k.name
+	}
+	return names
+}
+
+// mintUsage is the usage text of `switchboard token`.
+func mintUsage() string {
+	var b strings.Builder
+	b.WriteString("Usage:\n")
+	for _, k := range mintKinds {
+		b.WriteString("  switchboard token " + k.name + " " + k.usage + "\n")
+	}
+	b.WriteString(`
 Mints a join token offline, with the same code the server uses, and prints it alone
 on the last line.
-`
+`)
+	return b.String()
+}
 
-func tokenCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+// mintCommand is `switchboard token`: it mints a join token offline.
+func mintCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
-		fmt.Fprint(stderr, tokenUsage)
+		fmt.Fprint(stderr, mintUsage())
 		if len(args) == 0 {
 			return usageError{msg: "token: missing provider kind"}
 		}
 		return nil
 	}
-	kind, rest := args[0], args[1:]
-	fs := flag.NewFlagSet("token "+kind, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, tokenUsage) }
-	var tok string
-	var err error
-	switch kind {
-	case "agora":
-		tok, err = agoraToken(fs, rest)
-	case "zegocloud":
-		tok, err = zegoToken(fs, rest)
-	case "livekit":
-		tok, err = livekitToken(fs, rest, stderr)
-	default:
-		fmt.Fprint(stderr, tokenUsage)
-		return usageError{msg: fmt.Sprintf("token: unknown kind %q: agora, zegocloud or livekit", kind)}
+	name, rest := args[0], args[1:]
+	i := slices.IndexFunc(mintKinds, func(k mintKind) bool { return k.name == name })
+	if i < 0 {
+		fmt.Fprint(stderr, mintUsage())
+		return usageError{msg: fmt.Sprintf("token: unknown kind %q: %s", name, orList(mintKindNames()))}
 	}
+	fs := flag.NewFlagSet("token "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, mintUsage()) }
+	tok, err := mintKinds[i].mint(fs, rest, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return nil
 	}
@@ -63,7 +88,9 @@ func tokenCommand(ctx context.Context, args []string, getenv func(string) string
 	return nil
 }
 
-func parseTokenFlags(fs *flag.FlagSet, args []string) error {
+// parseMintFlags parses the flags of one kind, none of them positional, and
+// checks that those named required were given. It returns flag.ErrHelp for -h.
+func parseMintFlags(fs *flag.FlagSet, args []string, required ...string) error {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
@@ -73,13 +100,8 @@ func parseTokenFlags(fs *flag.FlagSet, args []string) error {
 	if fs.NArg() > 0 {
 		return usageError{msg: fmt.Sprintf("%s: unexpected argument %q", fs.Name(), fs.Arg(0))}
 	}
-	return nil
-}
-
-func required(fs *flag.FlagSet, names ...string) error {
-	given := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
-	for _, n := range names {
+	given := givenFlags(fs)
+	for _, n := range required {
 		if !given[n] {
 			return usageError{msg: fmt.Sprintf("%s: --%s is required", fs.Name(), n)}
 		}
@@ -97,7 +119,7 @@ func publisherRole(fs *flag.FlagSet, role string) (bool, error) {
 	return false, usageError{msg: fs.Name() + ": --role must be publisher or subscriber"}
 }
 
-func agoraToken(fs *flag.FlagSet, args []string) (string, error) {
+func mintAgora(fs *flag.FlagSet, args []string, _ io.Writer) (string, error) {
 	appID := fs.String("app-id", "", "Agora App ID (32 hex characters)")
 	cert := fs.String("app-certificate", "", "App certificate (32 hex characters)")
 	channel := fs.String("channel", "", "channel name")
@@ -107,10 +129,7 @@ func agoraToken(fs *flag.FlagSet, args []string) (string, error) {
 	privExpire := fs.Uint64("privilege-expire", 0, "privilege lifetime in seconds (default: --expire)")
 	issuedAt := fs.Int64("issued-at", 0, "issue time, unix seconds (default now)")
 	salt := fs.Uint64("salt", 0, "salt in [1, 99999999) (default random)")
-	if err := parseTokenFlags(fs, args); err != nil {
-		return "", err
-	}
-	if err := required(fs, "app-id", "app-certificate", "channel", "uid"); err != nil {
+	if err := parseMintFlags(fs, args, "app-id", "app-certificate", "channel", "uid"); err != nil {
 		return "", err
 	}
 	pub, err := publisherRole(fs, *role)
@@ -139,15 +158,12 @@ func agoraToken(fs *flag.FlagSet, args []string) (string, error) {
 	return agora.BuildRTCToken(*appID, *cert, *channel, uint32(*uid), pub, uint32(*expire), uint32(*privExpire), uint32(ts), s)
 }
 
-func zegoToken(fs *flag.FlagSet, args []string) (string, error) {
+func mintZego(fs *flag.FlagSet, args []string, _ io.Writer) (string, error) {
 	appID := fs.Uint64("app-id", 0, "ZEGOCLOUD AppID")
 	secret := fs.String("server-secret", "", "ServerSecret (32 characters)")
 	user := fs.String("user-id", "", "user id")
 	expire := fs.Int64("expire", 3600, "token lifetime in seconds")
-	if err := parseTokenFlags(fs, args); err != nil {
-		return "", err
-	}
-	if err := required(fs, "app-id", "server-secret", "user-id"); err != nil {
+	if err := parseMintFlags(fs, args, "app-id", "server-secret", "user-id"); err != nil {
 		return "", err
 	}
 	if *appID > 1<<32-1 {
@@ -156,17 +172,14 @@ func zegoToken(fs *flag.FlagSet, args []string) (string, error) {
 	return zegocloud.Build04(uint32(*appID), *user, *secret, *expire, "", time.Now(), nil)
 }
 
-func livekitToken(fs *flag.FlagSet, args []string, stderr io.Writer) (string, error) {
+func mintLiveKit(fs *flag.FlagSet, args []string, stderr io.Writer) (string, error) {
 	key := fs.String("api-key", "", "API key")
 	secret := fs.String("api-secret", "", "API secret")
 	room := fs.String("room", "", "room name")
 	identity := fs.String("identity", "", "participant identity")
 	role := fs.String("role", "publisher", "publisher or subscriber")
 	expire := fs.Int64("expire", int64(livekit.DefaultTokenTTL/time.Second), "token lifetime in seconds")
-	if err := parseTokenFlags(fs, args); err != nil {
-		return "", err
-	}
-	if err := required(fs, "api-key", "api-secret", "room", "identity"); err != nil {
+	if err := parseMintFlags(fs, args, "api-key", "api-secret", "room", "identity"); err != nil {
 		return "", err
 	}
 	pub, err := publisherRole(fs, *role)
