@@ -28,7 +28,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/switchboardhq/switchboard/internal/apiclient"
+	"github.com/switchboardhq/switchboard/client/admin"
 	"github.com/switchboardhq/switchboard/internal/providers/fakes"
 	"github.com/switchboardhq/switchboard/internal/testutil"
 )
@@ -125,16 +125,16 @@ func (w *chaosWorld) register(t *testing.T) {
 	t.Cleanup(func() { _ = world.Close() })
 	tr := &http.Transport{}
 	defer tr.CloseIdleConnections()
-	admin, err := apiclient.New(w.url, serveToken, &http.Client{Transport: tr, Timeout: 10 * time.Second})
+	ac, err := admin.New(w.url, serveToken, &http.Client{Transport: tr, Timeout: 10 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := registerProviders(ctx, admin, world); err != nil {
+	if err := registerProviders(ctx, ac, world); err != nil {
 		t.Fatal(err)
 	}
-	tok, err := admin.CreateToken(ctx, "chaos-sdk", "client")
+	tok, err := ac.CreateToken(ctx, "chaos-sdk", "client")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,7 +16,7 @@ import (
 	"time"
 	"unicode"
 
-	"github.com/switchboardhq/switchboard/internal/apiclient"
+	"github.com/switchboardhq/switchboard/client/admin"
 )
 
 // This file holds what the commands share, most of all those that talk to a
@@ -44,7 +44,7 @@ func (f *clientFlags) register(fs *flag.FlagSet) {
 
 // connect resolves the flags against the environment and returns a client,
 // the context to call it with, and a cleanup to defer.
-func (f *clientFlags) connect(ctx context.Context, getenv func(string) string) (*apiclient.Client, context.Context, func(), error) {
+func (f *clientFlags) connect(ctx context.Context, getenv func(string) string) (*admin.Client, context.Context, func(), error) {
 	if f.output != "table" && f.output != "json" {
 		return nil, nil, nil, usageError{msg: "-o must be table or json"}
 	}
@@ -54,7 +54,7 @@ func (f *clientFlags) connect(ctx context.Context, getenv func(string) string) (
 	serverFromEnv(&f.server, &f.token, getenv)
 	// A transport of our own, closed when the command ends.
 	hc := &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
-	c, err := apiclient.New(f.server, f.token, hc)
+	c, err := admin.New(f.server, f.token, hc)
 	if err != nil {
 		return nil, nil, nil, usageError{msg: err.Error()}
 	}
@@ -82,7 +82,7 @@ func (f *clientFlags) explain(err error) error {
 	if err == nil {
 		return nil
 	}
-	if apiclient.IsStatus(err, http.StatusUnauthorized) && f.token == "" {
+	if admin.IsStatus(err, http.StatusUnauthorized) && f.token == "" {
 		return fmt.Errorf("%w (set --token or SWITCHBOARD_TOKEN)", err)
 	}
 	return err
@@ -117,7 +117,7 @@ type verbCall[F any] struct {
 	args     []string // after the verb
 	given    map[string]bool
 	flags    *F
-	c        *apiclient.Client
+	c        *admin.Client
 	json     bool // -o json
 	stdout   io.Writer
 	stderr   io.Writer

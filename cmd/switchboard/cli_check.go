@@ -6,9 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"strconv"
-	"time"
+
+	"github.com/switchboardhq/switchboard/client/admin"
 )
 
 const checkUsage = `Usage:
@@ -18,20 +18,6 @@ const checkUsage = `Usage:
 Prints each result (healthy, status, latency, failed stage and error). Exits 1 when a
 probe failed or a probed provider is not healthy. Needs an admin token.
 `
-
-type checkResultOut struct {
-	Name      string     `json:"name"`
-	Healthy   bool       `json:"healthy"`
-	Latency   int64      `json:"latency"`
-	Status    string     `json:"status"`
-	Badge     string     `json:"badge"`
-	Uptime    float64    `json:"uptime"`
-	ErrorRate float64    `json:"errorRate"`
-	LastCheck *time.Time `json:"lastCheck"`
-	Probed    bool       `json:"probed"`
-	Stage     string     `json:"stage"`
-	Error     string     `json:"error"`
-}
 
 // errUnhealthy makes check exit 1 after printing its results.
 var errUnhealthy = errors.New("a probe failed or a provider is not healthy")
@@ -53,21 +39,15 @@ func checkCommand(ctx context.Context, args []string, getenv func(string) string
 	}
 	defer done()
 	var raw json.RawMessage
-	var results []checkResultOut
+	var results []admin.CheckResult
 	if len(pos) == 1 {
-		err = c.Do(ctx, http.MethodPost, "/api/streaming/providers/"+pos[0]+"/health-check", nil, &raw)
-		var r checkResultOut
-		if err == nil {
-			err = json.Unmarshal(raw, &r)
-		}
-		results = []checkResultOut{r}
+		var r admin.CheckResult
+		r, err = c.CheckProvider(ctx, pos[0])
+		raw, results = r.JSON, []admin.CheckResult{r}
 	} else {
-		err = c.Do(ctx, http.MethodPost, "/api/streaming/providers/health-check-all", nil, &raw)
-		var all struct{ Results []checkResultOut }
-		if err == nil {
-			err = json.Unmarshal(raw, &all)
-		}
-		results = all.Results
+		var all admin.CheckResults
+		all, err = c.CheckAllProviders(ctx)
+		raw, results = all.JSON, all.Results
 	}
 	if err != nil {
 		return cf.explain(err)
@@ -84,7 +64,7 @@ func checkCommand(ctx context.Context, args []string, getenv func(string) string
 			if r.Probed {
 				lat = strconv.FormatInt(r.Latency, 10) + "ms"
 			}
-			row(tw, r.Name, yesNo(r.Healthy), r.Badge, lat, fmt.Sprintf("%.2f", r.Uptime), fmt.Sprintf("%.2f", r.ErrorRate), r.Stage, r.Error)
+			row(tw, r.Name, yesNo(r.Healthy), string(r.Badge), lat, fmt.Sprintf("%.2f", r.Uptime), fmt.Sprintf("%.2f", r.ErrorRate), string(r.Stage), r.Error)
 		}
 		if err := tw.Flush(); err != nil {
 			return err

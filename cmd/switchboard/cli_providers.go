@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/switchboardhq/switchboard"
-	"github.com/switchboardhq/switchboard/internal/apiclient"
+	"github.com/switchboardhq/switchboard/client/admin"
 )
 
 // providersCommand manages the providers of a server.
@@ -232,7 +232,7 @@ func providersRemove(ctx context.Context, v verbCall[providerFlags]) error {
 }
 
 // providerChanged prints the outcome of a change.
-func providerChanged(v verbCall[providerFlags], pr apiclient.Provider, err error, what string) error {
+func providerChanged(v verbCall[providerFlags], pr admin.Provider, err error, what string) error {
 	if err != nil {
 		return err
 	}
@@ -244,7 +244,7 @@ func providerChanged(v verbCall[providerFlags], pr apiclient.Provider, err error
 }
 
 // printProviders prints the providers, highest priority first.
-func printProviders(v verbCall[providerFlags], l apiclient.ProviderList) error {
+func printProviders(v verbCall[providerFlags], l admin.ProviderList) error {
 	if v.json {
 		return printJSON(v.stdout, l.JSON)
 	}
@@ -271,7 +271,7 @@ func printProviders(v verbCall[providerFlags], l apiclient.ProviderList) error {
 }
 
 // describeProvider prints one provider as aligned "Key: value" lines.
-func describeProvider(w io.Writer, p apiclient.Provider, now time.Time) error {
+func describeProvider(w io.Writer, p admin.Provider, now time.Time) error {
 	tw := newTable(w)
 	kv := func(k, v string) { row(tw, k+":", v) }
 	kv("Name", p.Name)

@@ -7,7 +7,7 @@ import (
 	"io"
 	"time"
 
-	"github.com/switchboardhq/switchboard/internal/apiclient"
+	"github.com/switchboardhq/switchboard/client/admin"
 )
 
 // tokenFlags are the flags of tokens create.
@@ -53,7 +53,7 @@ func tokensCreate(ctx context.Context, v verbCall[tokenFlags]) error {
 	if v.json {
 		return printJSON(v.stdout, t.JSON)
 	}
-	if err := printTokens(v.stdout, []apiclient.Token{t.Token}); err != nil {
+	if err := printTokens(v.stdout, []admin.Token{t.Token}); err != nil {
 		return err
 	}
 	fmt.Fprintln(v.stdout, "Token (shown only once; store it now):")
@@ -86,7 +86,7 @@ func tokensRevoke(ctx context.Context, v verbCall[tokenFlags]) error {
 	return nil
 }
 
-func printTokens(w io.Writer, ts []apiclient.Token) error {
+func printTokens(w io.Writer, ts []admin.Token) error {
 	now := time.Now()
 	tw := newTable(w)
 	row(tw, "ID", "NAME", "ROLE", "CREATED", "LAST USED", "STATE")

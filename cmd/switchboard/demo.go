@@ -12,8 +12,8 @@ import (
 
 	"github.com/switchboardhq/switchboard"
 	"github.com/switchboardhq/switchboard/client"
+	"github.com/switchboardhq/switchboard/client/admin"
 	"github.com/switchboardhq/switchboard/client/clienttest"
-	"github.com/switchboardhq/switchboard/internal/apiclient"
 	"github.com/switchboardhq/switchboard/internal/auth"
 	"github.com/switchboardhq/switchboard/internal/config"
 	"github.com/switchboardhq/switchboard/internal/providers/fakes"
@@ -99,14 +99,14 @@ func runDemo(ctx context.Context, o demoOptions, stdout, stderr io.Writer, ready
 func demoWorld(ctx context.Context, o demoOptions, url, bootstrap, password string, world *fakes.Fakes, stdout io.Writer, ready func(url, token string)) error {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	defer tr.CloseIdleConnections()
-	admin, err := apiclient.New(url, bootstrap, &http.Client{Transport: tr, Timeout: 10 * time.Second})
+	ac, err := admin.New(url, bootstrap, &http.Client{Transport: tr, Timeout: 10 * time.Second})
 	if err != nil {
 		return err
 	}
-	if err := registerProviders(ctx, admin, world); err != nil {
+	if err := registerProviders(ctx, ac, world); err != nil {
 		return err
 	}
-	tok, err := admin.CreateToken(ctx, "demo-sdk", "client")
+	tok, err := ac.CreateToken(ctx, "demo-sdk", "client")
 	if err != nil {
 		return fmt.Errorf("create the SDK's token: %w", err)
 	}
@@ -132,9 +132,9 @@ func demoWorld(ctx context.Context, o demoOptions, url, bootstrap, password stri
 }
 
 // registerProviders registers the fake providers of world, checked every 5 s.
-func registerProviders(ctx context.Context, admin *apiclient.Client, world *fakes.Fakes) error {
+func registerProviders(ctx context.Context, ac *admin.Client, world *fakes.Fakes) error {
 	for _, p := range world.Providers(5*time.Second, false) {
-		if err := registerProvider(ctx, admin, p); err != nil {
+		if err := registerProvider(ctx, ac, p); err != nil {
 			return fmt.Errorf("register %s: %w", p.Name, err)
 		}
 	}
@@ -237,7 +237,7 @@ func runDemoChaos(ctx context.Context, every time.Duration, world *fakes.Fakes, 
 
 // registerProvider creates p on the server, or updates it when a demo
 // directory is reused.
-func registerProvider(ctx context.Context, admin *apiclient.Client, p switchboard.Provider) error {
+func registerProvider(ctx context.Context, ac *admin.Client, p switchboard.Provider) error {
 	in := map[string]any{
 		"name": p.Name, "kind": p.Kind, "priority": p.Priority, "enabled": true, "config": p.Config,
 		"healthCheck": p.HealthCheck,
@@ -253,11 +253,11 @@ func registerProvider(ctx context.Context, admin *apiclient.Client, p switchboar
 			delete(creds, k)
 		}
 	}
-	_, err := admin.CreateProvider(ctx, in)
-	if apiclient.IsStatus(err, http.StatusConflict) {
+	_, err := ac.CreateProvider(ctx, in)
+	if admin.IsStatus(err, http.StatusConflict) {
 		delete(in, "name")
 		delete(in, "kind")
-		_, err = admin.UpdateProvider(ctx, p.Name, in)
+		_, err = ac.UpdateProvider(ctx, p.Name, in)
 	}
 	return err
 }
