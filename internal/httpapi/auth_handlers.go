@@ -9,7 +9,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"golang.org/x/time/rate"
 
@@ -39,7 +38,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	if req.Username == "" || len(req.Username) > 128 || !validText(req.Username) {
+	if req.Username == "" || len(req.Username) > 128 || !sb.ValidText(req.Username) {
 		s.writeError(w, r, sb.Invalid("username", "is required (at most 128 characters of text)"))
 		return
 	}
@@ -195,12 +194,6 @@ func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request) {
 
 // tokenIDRE matches token ids: auth.NewID makes hex digits, earlier ids were base64url.
 var tokenIDRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
-
-// validText reports whether s can be stored as text by every store: valid
-// UTF-8 without NUL, which PostgreSQL refuses in a text column.
-func validText(s string) bool {
-	return utf8.ValidString(s) && !strings.ContainsRune(s, 0)
-}
 
 // clientIP is the remote address of the connection. X-Forwarded-For is not
 // trusted: a proxy in front of Switchboard should rate limit at its edge.

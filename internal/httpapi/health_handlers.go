@@ -56,7 +56,7 @@ func (s *Server) providerHealth(w http.ResponseWriter, r *http.Request) {
 	}
 	body, _ := json.Marshal(publicHealth{
 		Name: name, Healthy: health.Healthy(h.Status), Status: h.Status, Latency: h.LatencyMs,
-		Uptime: round2(h.Uptime()), ErrorRate: round2(h.ErrorRate()), LastCheck: h.LastCheck,
+		Uptime: sb.Round2(h.Uptime()), ErrorRate: sb.Round2(h.ErrorRate()), LastCheck: h.LastCheck,
 	})
 	sum := sha256.Sum256(body)
 	etag := `"` + hex.EncodeToString(sum[:12]) + `"`
@@ -89,7 +89,7 @@ type checkResult struct {
 func resultView(r health.Result) checkResult {
 	out := checkResult{
 		Name: r.Name, Healthy: r.Healthy(), Latency: r.Health.LatencyMs, Status: r.State, Badge: r.Status,
-		Uptime: round2(r.Health.Uptime()), ErrorRate: round2(r.Health.ErrorRate()), LastCheck: r.Health.LastCheck,
+		Uptime: sb.Round2(r.Health.Uptime()), ErrorRate: sb.Round2(r.Health.ErrorRate()), LastCheck: r.Health.LastCheck,
 		Probed: r.Probed,
 	}
 	if r.Probed {
@@ -169,8 +169,8 @@ func (s *Server) healthView(ctx context.Context, rec sb.ProviderRecord, now time
 	h := rec.Health
 	v := healthView{
 		Name: rec.Name, Healthy: health.Healthy(h.Status), Status: health.StateOf(h.Status), Badge: h.Status,
-		Uptime: round2(h.Uptime()), ErrorRate: round2(h.ErrorRate()), ConsecutiveFailures: h.ConsecutiveFailures,
-		Latency: h.LatencyMs, AverageLatency: round2(h.AverageLatencyMs()), LastCheck: h.LastCheck,
+		Uptime: sb.Round2(h.Uptime()), ErrorRate: sb.Round2(h.ErrorRate()), ConsecutiveFailures: h.ConsecutiveFailures,
+		Latency: h.LatencyMs, AverageLatency: sb.Round2(h.AverageLatencyMs()), LastCheck: h.LastCheck,
 		LastError: h.LastError, TotalChecks: h.TotalChecks,
 	}
 	var err error
@@ -207,7 +207,7 @@ func (s *Server) rollingUptime(ctx context.Context, name string, from, to time.T
 	if checks == 0 {
 		return nil, nil
 	}
-	u := round2(100 * float64(ok) / float64(checks))
+	u := sb.Round2(100 * float64(ok) / float64(checks))
 	return &u, nil
 }
 
@@ -259,7 +259,7 @@ func (s *Server) providerHistory(w http.ResponseWriter, r *http.Request) {
 	}
 	points := make([]historyPoint, len(rs))
 	for i, x := range rs {
-		points[i] = historyPoint{At: x.Bucket, Checks: x.Checks, Uptime: round2(x.Uptime()), AverageLatency: round2(x.AverageLatencyMs()), MaxLatency: x.LatencyMaxMs}
+		points[i] = historyPoint{At: x.Bucket, Checks: x.Checks, Uptime: sb.Round2(x.Uptime()), AverageLatency: sb.Round2(x.AverageLatencyMs()), MaxLatency: x.LatencyMaxMs}
 	}
 	trs, err := s.store.Transitions(r.Context(), name, from, 200)
 	if err != nil {

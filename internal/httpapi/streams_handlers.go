@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"net/http"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -81,12 +80,10 @@ func (s *Server) startStream(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, status, a)
 }
 
-var streamIDRE = regexp.MustCompile(`^st_[0-9a-f]{24}$`)
-
 func (s *Server) streamID(w http.ResponseWriter, r *http.Request) (string, bool) {
 	id := r.PathValue("id")
-	if !streamIDRE.MatchString(id) {
-		s.writeError(w, r, sb.Errorf(sb.ENotFound, "no stream %s", strconv.Quote(truncate(id, 64))))
+	if !sb.ValidStreamID(id) {
+		s.writeError(w, r, sb.Errorf(sb.ENotFound, "no stream %s", strconv.Quote(sb.Truncate(id, 64))))
 		return "", false
 	}
 	return id, true
@@ -175,7 +172,7 @@ func (s *Server) listStreams(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if v := q.Get("provider"); v != "" {
-		if !sb.ValidName(v) {
+		if !sb.ValidSlug(v) {
 			s.writeError(w, r, sb.Invalid("provider", "is not a provider name"))
 			return
 		}
@@ -215,7 +212,7 @@ func (s *Server) listStreams(w http.ResponseWriter, r *http.Request) {
 
 func parseCursor(v string) (sb.StreamCursor, bool) {
 	ns, id, ok := strings.Cut(v, ".")
-	if !ok || !streamIDRE.MatchString(id) {
+	if !ok || !sb.ValidStreamID(id) {
 		return sb.StreamCursor{}, false
 	}
 	n, err := strconv.ParseInt(ns, 10, 64)
