@@ -11,32 +11,50 @@ import (
 	sb "github.com/switchboardhq/switchboard"
 )
 
-func TestValidSlug(t *testing.T) {
-	tests := []struct {
-		in   string
-		want bool
-	}{
-		{"agora", true},
-		{"us-east-1", true},
-		{"0", true},
-		{strings.Repeat("a", 63), true},
-		{strings.Repeat("a", 64), false},
-		{"", false},
-		{"-agora", false},
-		{"Agora", false},
-		{"us_east", false},
-		{"us east", false},
-		{"agora\n", false},
-		{"é", false},
+// TestFormats: each format check agrees with the pattern the OpenAPI
+// document states, and new stream ids pass.
+func TestFormats(t *testing.T) {
+	id1, id2 := sb.NewStreamID(), sb.NewStreamID()
+	if id1 == id2 {
+		t.Fatalf("two new ids are both %s", id1)
 	}
-	re := regexp.MustCompile(sb.SlugPattern)
+	tests := []struct {
+		name    string
+		valid   func(string) bool
+		pattern string
+		in      string
+		want    bool
+	}{
+		{"slug", sb.ValidSlug, sb.SlugPattern, "agora", true},
+		{"slug", sb.ValidSlug, sb.SlugPattern, "us-east-1", true},
+		{"slug", sb.ValidSlug, sb.SlugPattern, "0", true},
+		{"slug", sb.ValidSlug, sb.SlugPattern, strings.Repeat("a", 63), true},
+		{"slug", sb.ValidSlug, sb.SlugPattern, strings.Repeat("a", 64), false},
+		{"slug", sb.ValidSlug, sb.SlugPattern, "", false},
+		{"slug", sb.ValidSlug, sb.SlugPattern, "-agora", false},
+		{"slug", sb.ValidSlug, sb.SlugPattern, "Agora", false},
+		{"slug", sb.ValidSlug, sb.SlugPattern, "us_east", false},
+		{"slug", sb.ValidSlug, sb.SlugPattern, "us east", false},
+		{"slug", sb.ValidSlug, sb.SlugPattern, "agora\n", false},
+		{"slug", sb.ValidSlug, sb.SlugPattern, "é", false},
+		{"stream id", sb.ValidStreamID, sb.StreamIDPattern, id1, true},
+		{"stream id", sb.ValidStreamID, sb.StreamIDPattern, id2, true},
+		{"stream id", sb.ValidStreamID, sb.StreamIDPattern, "st_0123456789abcdef01234567", true},
+		{"stream id", sb.ValidStreamID, sb.StreamIDPattern, "st_0123456789ABCDEF01234567", false},
+		{"stream id", sb.ValidStreamID, sb.StreamIDPattern, "st_0123456789abcdef0123456", false},
+		{"stream id", sb.ValidStreamID, sb.StreamIDPattern, "st_0123456789abcdef012345678", false},
+		{"stream id", sb.ValidStreamID, sb.StreamIDPattern, "st_0123456789abcdef0123456g", false},
+		{"stream id", sb.ValidStreamID, sb.StreamIDPattern, "xx_0123456789abcdef01234567", false},
+		{"stream id", sb.ValidStreamID, sb.StreamIDPattern, "0123456789abcdef01234567", false},
+		{"stream id", sb.ValidStreamID, sb.StreamIDPattern, "", false},
+	}
 	for _, tt := range tests {
-		t.Run(tt.in, func(t *testing.T) {
-			if got := sb.ValidSlug(tt.in); got != tt.want {
-				t.Fatalf("ValidSlug(%q) = %v, want %v", tt.in, got, tt.want)
+		t.Run(tt.name+" "+tt.in, func(t *testing.T) {
+			if got := tt.valid(tt.in); got != tt.want {
+				t.Fatalf("valid(%q) = %v, want %v", tt.in, got, tt.want)
 			}
-			if got := re.MatchString(tt.in); got != tt.want {
-				t.Fatalf("SlugPattern matches %q: %v, want %v", tt.in, got, tt.want)
+			if got := regexp.MustCompile(tt.pattern).MatchString(tt.in); got != tt.want {
+				t.Fatalf("%s matches %q: %v, want %v", tt.pattern, tt.in, got, tt.want)
 			}
 		})
 	}
@@ -51,54 +69,40 @@ func wantInvalid(t *testing.T, err error, field, msg string) {
 	}
 }
 
-func TestValidateRegion(t *testing.T) {
+// TestFieldRules: each rule answers nil for a valid value, and otherwise an
+// EInvalid error naming the field it is given, with the rule's one message.
+func TestFieldRules(t *testing.T) {
+	const (
+		regionMsg  = "must be a lowercase region slug such as us-east"
+		qualityMsg = "must be audio, sd, hd or fullhd"
+	)
 	tests := []struct {
-		region string
-		ok     bool
+		name string
+		err  error
+		msg  string // "" = valid
 	}{
-		{"us-east", true},
-		{"eu1", true},
-		{"", false},
-		{"US-East", false},
-		{"us east", false},
+		{"region us-east", sb.ValidateRegion("f", "us-east"), ""},
+		{"region eu1", sb.ValidateRegion("f", "eu1"), ""},
+		{"region empty", sb.ValidateRegion("f", ""), regionMsg},
+		{"region capitals", sb.ValidateRegion("f", "US-East"), regionMsg},
+		{"region space", sb.ValidateRegion("f", "us east"), regionMsg},
+		{"quality audio", sb.QualityAudio.Validate("f"), ""},
+		{"quality sd", sb.QualitySD.Validate("f"), ""},
+		{"quality hd", sb.QualityHD.Validate("f"), ""},
+		{"quality fullhd", sb.QualityFullHD.Validate("f"), ""},
+		{"quality empty", sb.Quality("").Validate("f"), qualityMsg},
+		{"quality 4k", sb.Quality("4k").Validate("f"), qualityMsg},
+		{"quality HD", sb.Quality("HD").Validate("f"), qualityMsg},
 	}
 	for _, tt := range tests {
-		t.Run(tt.region, func(t *testing.T) {
-			err := sb.ValidateRegion("regions[2]", tt.region)
-			if tt.ok {
-				if err != nil {
-					t.Fatalf("ValidateRegion(%q) = %v", tt.region, err)
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.msg == "" {
+				if tt.err != nil {
+					t.Fatalf("error %v, want none", tt.err)
 				}
 				return
 			}
-			wantInvalid(t, err, "regions[2]", "must be a lowercase region slug such as us-east")
-		})
-	}
-}
-
-func TestQualityValidate(t *testing.T) {
-	tests := []struct {
-		q  sb.Quality
-		ok bool
-	}{
-		{sb.QualityAudio, true},
-		{sb.QualitySD, true},
-		{sb.QualityHD, true},
-		{sb.QualityFullHD, true},
-		{"", false},
-		{"4k", false},
-		{"HD", false},
-	}
-	for _, tt := range tests {
-		t.Run(string(tt.q), func(t *testing.T) {
-			err := tt.q.Validate("quality")
-			if tt.ok {
-				if err != nil {
-					t.Fatalf("Validate(%q) = %v", tt.q, err)
-				}
-				return
-			}
-			wantInvalid(t, err, "quality", "must be audio, sd, hd or fullhd")
+			wantInvalid(t, tt.err, "f", tt.msg)
 		})
 	}
 }
@@ -158,39 +162,6 @@ func TestTruncate(t *testing.T) {
 			}
 			if utf8.ValidString(tt.s) && !utf8.ValidString(got) {
 				t.Fatalf("Truncate(%q, %d) = %q: not valid UTF-8", tt.s, tt.n, got)
-			}
-		})
-	}
-}
-
-func TestStreamID(t *testing.T) {
-	re := regexp.MustCompile(sb.StreamIDPattern)
-	a, b := sb.NewStreamID(), sb.NewStreamID()
-	if a == b {
-		t.Fatalf("two new ids are both %s", a)
-	}
-	tests := []struct {
-		id   string
-		want bool
-	}{
-		{a, true},
-		{b, true},
-		{"st_0123456789abcdef01234567", true},
-		{"st_0123456789ABCDEF01234567", false},
-		{"st_0123456789abcdef0123456", false},
-		{"st_0123456789abcdef012345678", false},
-		{"st_0123456789abcdef0123456g", false},
-		{"xx_0123456789abcdef01234567", false},
-		{"0123456789abcdef01234567", false},
-		{"", false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.id, func(t *testing.T) {
-			if got := sb.ValidStreamID(tt.id); got != tt.want {
-				t.Fatalf("ValidStreamID(%q) = %v, want %v", tt.id, got, tt.want)
-			}
-			if got := re.MatchString(tt.id); got != tt.want {
-				t.Fatalf("StreamIDPattern matches %q: %v, want %v", tt.id, got, tt.want)
 			}
 		})
 	}

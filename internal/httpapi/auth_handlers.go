@@ -47,8 +47,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if wait, ok := s.logins.allow("ip:"+clientIP(r), "user:"+strings.ToLower(req.Username)); !ok {
-		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds()+0.999)))
-		s.writeError(w, r, sb.Errorf(sb.ERateLimited, "too many login attempts: retry later"))
+		s.writeRateLimited(w, r, wait, "too many login attempts: retry later")
 		return
 	}
 	bad := sb.Errorf(sb.EUnauthorized, "invalid username or password")
@@ -222,6 +221,13 @@ type limiterEntry struct {
 
 func newLimiterSet(every time.Duration, burst int) *limiterSet {
 	return &limiterSet{every: every, burst: burst, m: map[string]*limiterEntry{}}
+}
+
+// writeRateLimited answers 429 with msg, and Retry-After: wait in whole
+// seconds, rounded up.
+func (s *Server) writeRateLimited(w http.ResponseWriter, r *http.Request, wait time.Duration, msg string) {
+	w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds()+0.999)))
+	s.writeError(w, r, sb.Errorf(sb.ERateLimited, "%s", msg))
 }
 
 // allow takes one token from the bucket of every key; when any is empty it

@@ -38,8 +38,7 @@ const publicHealthMaxAge = 5 * time.Second
 func (s *Server) providerHealth(w http.ResponseWriter, r *http.Request) {
 	if s.public != nil {
 		if wait, ok := s.public.allow(clientIP(r)); !ok {
-			w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds()+0.999)))
-			s.writeError(w, r, sb.Errorf(sb.ERateLimited, "rate limit exceeded: retry later"))
+			s.writeRateLimited(w, r, wait, "rate limit exceeded: retry later")
 			return
 		}
 	}
@@ -199,15 +198,15 @@ func (s *Server) rollingUptime(ctx context.Context, name string, from, to time.T
 	if err != nil {
 		return nil, err
 	}
-	var checks, ok int64
+	var sum sb.Rollup
 	for _, r := range rs {
-		checks += r.Checks
-		ok += r.Successes
+		sum.Checks += r.Checks
+		sum.Successes += r.Successes
 	}
-	if checks == 0 {
+	if sum.Checks == 0 {
 		return nil, nil
 	}
-	u := sb.Round2(100 * float64(ok) / float64(checks))
+	u := sb.Round2(sum.Uptime())
 	return &u, nil
 }
 

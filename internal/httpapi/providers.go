@@ -90,13 +90,18 @@ func mustJSON(v any) json.RawMessage {
 	return b
 }
 
-func (s *Server) listProviders(w http.ResponseWriter, r *http.Request) {
-	recs, err := s.store.ListProviders(r.Context())
+// allViews returns every provider, and its view with its usage.
+func (s *Server) allViews(ctx context.Context) ([]sb.ProviderRecord, []providerView, error) {
+	recs, err := s.store.ListProviders(ctx)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, nil, err
 	}
-	out, err := s.viewsOf(r.Context(), recs...)
+	views, err := s.viewsOf(ctx, recs...)
+	return recs, views, err
+}
+
+func (s *Server) listProviders(w http.ResponseWriter, r *http.Request) {
+	_, out, err := s.allViews(r.Context())
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -246,12 +251,7 @@ func (s *Server) reorderProviders(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	recs, err := s.store.ListProviders(r.Context())
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	out, err := s.viewsOf(r.Context(), recs...)
+	recs, out, err := s.allViews(r.Context())
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -309,19 +309,17 @@ func publicView(rec sb.ProviderRecord) publicProvider {
 
 func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	f := sb.AuditFilter{Target: q.Get("target"), Limit: 100}
+	f := sb.AuditFilter{Target: q.Get("target")}
 	if len(f.Target) > 256 || !sb.ValidText(f.Target) {
 		s.writeError(w, r, sb.Invalid("target", "must be at most 256 characters of text"))
 		return
 	}
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 1000 {
-			s.writeError(w, r, sb.Invalid("limit", "must be an integer from 1 to 1000"))
-			return
-		}
-		f.Limit = n
+	limit, err := limitParam(q, 100, 1000)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
 	}
+	f.Limit = limit
 	if v := q.Get("before"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n < 1 {

@@ -163,7 +163,7 @@ func (s *Server) endStream(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) listStreams(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	f := sb.StreamFilter{Limit: 50}
+	var f sb.StreamFilter
 	switch v := q.Get("status"); v {
 	case "", "active", "ended":
 		f.Status = sb.StreamStatus(v)
@@ -178,14 +178,12 @@ func (s *Server) listStreams(w http.ResponseWriter, r *http.Request) {
 		}
 		f.Provider = v
 	}
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 500 {
-			s.writeError(w, r, sb.Invalid("limit", "must be an integer from 1 to 500"))
-			return
-		}
-		f.Limit = n
+	limit, err := limitParam(q, 50, 500)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
 	}
+	f.Limit = limit
 	if v := q.Get("cursor"); v != "" {
 		c, ok := parseCursor(v)
 		if !ok {
