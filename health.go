@@ -77,29 +77,14 @@ type Health struct {
 }
 
 // Uptime is the lifetime percentage of successful checks, 0–100.
-func (h Health) Uptime() float64 {
-	if h.TotalChecks == 0 {
-		return 0
-	}
-	return 100 * float64(h.SuccessfulChecks) / float64(h.TotalChecks)
-}
+func (h Health) Uptime() float64 { return percent(h.SuccessfulChecks, h.TotalChecks) }
 
 // ErrorRate is the percentage of failed requests (probes plus client-reported
 // failures) among all requests, 0–100.
-func (h Health) ErrorRate() float64 {
-	if h.TotalRequests == 0 {
-		return 0
-	}
-	return 100 * float64(h.FailedRequests) / float64(h.TotalRequests)
-}
+func (h Health) ErrorRate() float64 { return percent(h.FailedRequests, h.TotalRequests) }
 
 // AverageLatencyMs is the mean probe latency over the lifetime of the provider.
-func (h Health) AverageLatencyMs() float64 {
-	if h.TotalChecks == 0 {
-		return 0
-	}
-	return float64(h.LatencySumMs) / float64(h.TotalChecks)
-}
+func (h Health) AverageLatencyMs() float64 { return mean(h.LatencySumMs, h.TotalChecks) }
 
 // Transition is a recorded change of a provider's status.
 type Transition struct {
@@ -121,19 +106,25 @@ type Rollup struct {
 }
 
 // Uptime of the bucket, 0–100.
-func (r Rollup) Uptime() float64 {
-	if r.Checks == 0 {
-		return 0
-	}
-	return 100 * float64(r.Successes) / float64(r.Checks)
-}
+func (r Rollup) Uptime() float64 { return percent(r.Successes, r.Checks) }
 
 // AverageLatencyMs of the bucket.
-func (r Rollup) AverageLatencyMs() float64 {
-	if r.Checks == 0 {
+func (r Rollup) AverageLatencyMs() float64 { return mean(r.LatencySumMs, r.Checks) }
+
+// percent is part as a percentage of whole, 0 when whole is 0.
+func percent(part, whole int64) float64 {
+	if whole == 0 {
 		return 0
 	}
-	return float64(r.LatencySumMs) / float64(r.Checks)
+	return 100 * float64(part) / float64(whole)
+}
+
+// mean is sum over n, 0 when n is 0.
+func mean(sum, n int64) float64 {
+	if n == 0 {
+		return 0
+	}
+	return float64(sum) / float64(n)
 }
 
 // Prober checks one provider. Each provider kind's adapter implements it.

@@ -132,6 +132,14 @@ var Qualities = []Quality{QualityAudio, QualitySD, QualityHD, QualityFullHD}
 // Valid reports whether q is a known tier.
 func (q Quality) Valid() bool { return slices.Contains(Qualities, q) }
 
+// Validate returns an EInvalid error naming field unless q is a known tier.
+func (q Quality) Validate(field string) error {
+	if !q.Valid() {
+		return Invalid(field, "must be audio, sd, hd or fullhd")
+	}
+	return nil
+}
+
 // Pricing is a provider's list price per thousand minutes, per tier.
 type Pricing struct {
 	Currency           string              `json:"currency"`
@@ -205,12 +213,6 @@ func (t *Time) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-var slugRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
-
-// ValidName reports whether name is a valid provider slug.
-func ValidName(name string) bool { return slugRE.MatchString(name) }
-
-var regionRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
 var headerNameRE = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 
 // Limits on provider fields.
@@ -272,8 +274,8 @@ func (p *Provider) Normalize() {
 // Validate checks every field of p and returns an EInvalid *Error naming the first
 // field at fault. Messages never quote a credential.
 func (p *Provider) Validate() error {
-	if !ValidName(p.Name) {
-		return Invalid("name", "must match ^[a-z0-9][a-z0-9-]{0,62}$")
+	if !ValidSlug(p.Name) {
+		return Invalid("name", "must match %s", SlugPattern)
 	}
 	if len(p.DisplayName) > MaxDisplayName || strings.ContainsAny(p.DisplayName, "\x00\r\n") {
 		return Invalid("displayName", "must be at most %d characters on one line", MaxDisplayName)
@@ -281,11 +283,11 @@ func (p *Provider) Validate() error {
 	if !p.Kind.Valid() {
 		return Invalid("kind", "must be one of agora, zegocloud, livekit, http")
 	}
-	if p.Priority < 1 || p.Priority > MaxPriority {
-		return Invalid("priority", "must be an integer from 1 to %d", MaxPriority)
+	if err := validPriority(p.Priority); err != nil {
+		return err
 	}
-	if p.Weight < 1 || p.Weight > MaxWeight {
-		return Invalid("weight", "must be an integer from 1 to %d", MaxWeight)
+	if err := validWeight(p.Weight); err != nil {
+		return err
 	}
 	if p.MaxActiveStreams < 0 || p.MaxActiveStreams > MaxStreamsLimit {
 		return Invalid("maxActiveStreams", "must be 0 (unlimited) or a positive integer up to %d", MaxStreamsLimit)
@@ -294,8 +296,8 @@ func (p *Provider) Validate() error {
 		return Invalid("regions", "at most %d regions", MaxRegions)
 	}
 	for i, r := range p.Regions {
-		if !regionRE.MatchString(r) {
-			return Invalid(fmt.Sprintf("regions[%d]", i), "must be a lowercase region slug such as us-east")
+		if err := ValidateRegion(fmt.Sprintf("regions[%d]", i), r); err != nil {
+			return err
 		}
 	}
 	if err := p.validateConfig(); err != nil {
@@ -311,6 +313,20 @@ func (p *Provider) Validate() error {
 		return Invalid("monthlyBudget", "must be a non-negative amount (0 = no budget)")
 	}
 	return p.HealthCheck.validate()
+}
+
+func validPriority(v int) error {
+	if v < 1 || v > MaxPriority {
+		return Invalid("priority", "must be an integer from 1 to %d", MaxPriority)
+	}
+	return nil
+}
+
+func validWeight(v int) error {
+	if v < 1 || v > MaxWeight {
+		return Invalid("weight", "must be an integer from 1 to %d", MaxWeight)
+	}
+	return nil
 }
 
 func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
@@ -425,8 +441,8 @@ func (pr Pricing) validate() error {
 		return Invalid("pricing.currency", "must be a three-letter ISO 4217 code such as USD")
 	}
 	for q, v := range pr.PerThousandMinutes {
-		if !q.Valid() {
-			return Invalid("pricing.perThousandMinutes."+string(q), "unknown tier: must be audio, sd, hd or fullhd")
+		if err := q.Validate("pricing.perThousandMinutes." + string(q)); err != nil {
+			return err
 		}
 		if !finite(v) || v < 0 || v > MaxPrice {
 			return Invalid("pricing.perThousandMinutes."+string(q), "must be a non-negative price")
@@ -436,20 +452,42 @@ func (pr Pricing) validate() error {
 }
 
 func (h HealthCheckPolicy) validate() error {
-	if h.Interval.D() < time.Second || h.Interval.D() > 24*time.Hour {
-		return Invalid("healthCheck.interval", "must be from 1s to 24h")
+	if err := validInterval(h.Interval); err != nil {
+		return err
 	}
-	if h.Timeout.D() < 10*time.Millisecond || h.Timeout.D() > 5*time.Minute {
-		return Invalid("healthCheck.timeout", "must be from 10ms to 5m")
+	if err := validTimeout(h.Timeout); err != nil {
+		return err
 	}
 	if h.Timeout.D() > h.Interval.D() {
 		return Invalid("healthCheck.timeout", "must not exceed healthCheck.interval")
 	}
-	if h.FailureThreshold < 1 || h.FailureThreshold > 100 {
-		return Invalid("healthCheck.failureThreshold", "must be from 1 to 100")
+	if err := validFailureThreshold(h.FailureThreshold); err != nil {
+		return err
 	}
-	if h.SuccessThreshold < 1 || h.SuccessThreshold > 100 {
-		return Invalid("healthCheck.successThreshold", "must be from 1 to 100")
+	return validSuccessThreshold(h.SuccessThreshold)
+}
+
+func validInterval(d Duration) error {
+	if d.D() < time.Second || d.D() > 24*time.Hour {
+		return Invalid("healthCheck.interval", "must be from 1s to 24h")
+	}
+	return nil
+}
+
+func validTimeout(d Duration) error {
+	if d.D() < 10*time.Millisecond || d.D() > 5*time.Minute {
+		return Invalid("healthCheck.timeout", "must be from 10ms to 5m")
+	}
+	return nil
+}
+
+func validFailureThreshold(v int) error { return validThreshold("healthCheck.failureThreshold", v) }
+
+func validSuccessThreshold(v int) error { return validThreshold("healthCheck.successThreshold", v) }
+
+func validThreshold(field string, v int) error {
+	if v < 1 || v > 100 {
+		return Invalid(field, "must be from 1 to 100")
 	}
 	return nil
 }
@@ -530,7 +568,7 @@ func (in ProviderInput) NewProvider() (Provider, error) {
 		return p, Invalid("kind", "is required")
 	}
 	p.Name, p.Kind, p.Enabled = *in.Name, *in.Kind, true
-	if err := in.apply(&p, true); err != nil {
+	if err := in.apply(&p); err != nil {
 		return p, err
 	}
 	p.Normalize()
@@ -547,34 +585,32 @@ func (in ProviderInput) ApplyTo(p Provider) (Provider, error) {
 	}
 	p.Regions = slices.Clone(p.Regions)
 	p.Config.ExpectStatus = slices.Clone(p.Config.ExpectStatus)
-	if err := in.apply(&p, false); err != nil {
+	if err := in.apply(&p); err != nil {
 		return p, err
 	}
 	p.Normalize()
 	return p, p.Validate()
 }
 
-func (in ProviderInput) apply(p *Provider, create bool) error {
+// apply sets the fields present in in on p. Validate checks the result once
+// Normalize has filled the defaults; only the values Normalize would take for
+// unset and replace by a default (below 1) are refused here, with Validate's
+// messages.
+func (in ProviderInput) apply(p *Provider) error {
 	if in.DisplayName != nil {
 		p.DisplayName = *in.DisplayName
 	}
 	if in.Enabled != nil {
 		p.Enabled = *in.Enabled
 	}
-	if in.Priority != nil {
-		if *in.Priority < 1 {
-			return Invalid("priority", "must be an integer from 1 to %d", MaxPriority)
-		}
-		p.Priority = *in.Priority
+	if err := setPositive(&p.Priority, in.Priority, validPriority); err != nil {
+		return err
 	}
 	if in.Regions != nil {
 		p.Regions = slices.Clone(*in.Regions)
 	}
-	if in.Weight != nil {
-		if *in.Weight < 1 {
-			return Invalid("weight", "must be an integer from 1 to %d", MaxWeight)
-		}
-		p.Weight = *in.Weight
+	if err := setPositive(&p.Weight, in.Weight, validWeight); err != nil {
+		return err
 	}
 	if in.MaxActiveStreams != nil {
 		p.MaxActiveStreams = *in.MaxActiveStreams
@@ -596,32 +632,33 @@ func (in ProviderInput) apply(p *Provider, create bool) error {
 		p.MonthlyBudget = *in.MonthlyBudget
 	}
 	if h := in.HealthCheck; h != nil {
-		if h.Interval != nil {
-			p.HealthCheck.Interval = *h.Interval
+		hc := &p.HealthCheck
+		if err := setPositive(&hc.Timeout, h.Timeout, validTimeout); err != nil {
+			return err
 		}
-		if h.Timeout != nil {
-			if *h.Timeout <= 0 {
-				return Invalid("healthCheck.timeout", "must be from 10ms to 5m")
-			}
-			p.HealthCheck.Timeout = *h.Timeout
+		if err := setPositive(&hc.FailureThreshold, h.FailureThreshold, validFailureThreshold); err != nil {
+			return err
 		}
-		if h.FailureThreshold != nil {
-			if *h.FailureThreshold < 1 {
-				return Invalid("healthCheck.failureThreshold", "must be from 1 to 100")
-			}
-			p.HealthCheck.FailureThreshold = *h.FailureThreshold
+		if err := setPositive(&hc.SuccessThreshold, h.SuccessThreshold, validSuccessThreshold); err != nil {
+			return err
 		}
-		if h.SuccessThreshold != nil {
-			if *h.SuccessThreshold < 1 {
-				return Invalid("healthCheck.successThreshold", "must be from 1 to 100")
-			}
-			p.HealthCheck.SuccessThreshold = *h.SuccessThreshold
-		}
-		if h.Interval != nil && *h.Interval <= 0 {
-			return Invalid("healthCheck.interval", "must be from 1s to 24h")
+		if err := setPositive(&hc.Interval, h.Interval, validInterval); err != nil {
+			return err
 		}
 	}
-	_ = create
+	return nil
+}
+
+// setPositive sets *dst to *src when src is present. A value below 1, which
+// Normalize would replace by the default, is refused with valid's error.
+func setPositive[T int | Duration](dst, src *T, valid func(T) error) error {
+	if src == nil {
+		return nil
+	}
+	if *src < 1 {
+		return valid(*src)
+	}
+	*dst = *src
 	return nil
 }
 

@@ -8,6 +8,7 @@ package switchboard
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -29,14 +30,7 @@ const (
 var Kinds = []Kind{KindAgora, KindZegocloud, KindLiveKit, KindHTTP}
 
 // Valid reports whether k is a known kind.
-func (k Kind) Valid() bool {
-	for _, v := range Kinds {
-		if k == v {
-			return true
-		}
-	}
-	return false
-}
+func (k Kind) Valid() bool { return slices.Contains(Kinds, k) }
 
 // Role is an access level. Roles are ordered: each includes the ones below it.
 type Role int

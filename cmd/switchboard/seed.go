@@ -67,7 +67,7 @@ func seedCommand(ctx context.Context, args []string, getenv func(string) string,
 	var names []string
 	for _, n := range strings.Split(providers, ",") {
 		n = strings.TrimSpace(n)
-		if !switchboard.ValidName(n) {
+		if !switchboard.ValidSlug(n) {
 			return usageError{msg: fmt.Sprintf("--providers: %q is not a provider name", n)}
 		}
 		names = append(names, n)

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/switchboardhq/switchboard"
 )
@@ -477,14 +476,11 @@ func redact(s string, c switchboard.Credentials) string {
 	return s
 }
 
-// truncate cuts s to at most n bytes without splitting a UTF-8 sequence.
+// truncate cuts s to at most n bytes without splitting a UTF-8 sequence, and
+// marks a cut with an ellipsis.
 func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
+	if t := switchboard.Truncate(s, n); len(t) < len(s) {
+		return t + "…"
 	}
-	cut := n
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "…"
+	return s
 }

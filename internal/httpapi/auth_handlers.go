@@ -9,7 +9,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"golang.org/x/time/rate"
 
@@ -39,7 +38,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	if req.Username == "" || len(req.Username) > 128 || !validText(req.Username) {
+	if req.Username == "" || len(req.Username) > 128 || !sb.ValidText(req.Username) {
 		s.writeError(w, r, sb.Invalid("username", "is required (at most 128 characters of text)"))
 		return
 	}
@@ -48,8 +47,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if wait, ok := s.logins.allow("ip:"+clientIP(r), "user:"+strings.ToLower(req.Username)); !ok {
-		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds()+0.999)))
-		s.writeError(w, r, sb.Errorf(sb.ERateLimited, "too many login attempts: retry later"))
+		s.writeRateLimited(w, r, wait, "too many login attempts: retry later")
 		return
 	}
 	bad := sb.Errorf(sb.EUnauthorized, "invalid username or password")
@@ -196,12 +194,6 @@ func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request) {
 // tokenIDRE matches token ids: auth.NewID makes hex digits, earlier ids were base64url.
 var tokenIDRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
-// validText reports whether s can be stored as text by every store: valid
-// UTF-8 without NUL, which PostgreSQL refuses in a text column.
-func validText(s string) bool {
-	return utf8.ValidString(s) && !strings.ContainsRune(s, 0)
-}
-
 // clientIP is the remote address of the connection. X-Forwarded-For is not
 // trusted: a proxy in front of Switchboard should rate limit at its edge.
 func clientIP(r *http.Request) string {
@@ -229,6 +221,13 @@ type limiterEntry struct {
 
 func newLimiterSet(every time.Duration, burst int) *limiterSet {
 	return &limiterSet{every: every, burst: burst, m: map[string]*limiterEntry{}}
+}
+
+// writeRateLimited answers 429 with msg, and Retry-After: wait in whole
+// seconds, rounded up.
+func (s *Server) writeRateLimited(w http.ResponseWriter, r *http.Request, wait time.Duration, msg string) {
+	w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds()+0.999)))
+	s.writeError(w, r, sb.Errorf(sb.ERateLimited, "%s", msg))
 }
 
 // allow takes one token from the bucket of every key; when any is empty it

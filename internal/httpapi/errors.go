@@ -9,40 +9,36 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/url"
 	"reflect"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/switchboardhq/switchboard"
 )
 
-// statusOf maps a domain error code to its HTTP status. It is the only place
-// where that mapping lives.
+// statuses maps each domain error code to its HTTP status. It is the only
+// place where that mapping lives; a code it does not list is a 500.
+var statuses = map[string]int{
+	switchboard.EInvalid:          http.StatusBadRequest,
+	switchboard.EUnauthorized:     http.StatusUnauthorized,
+	switchboard.EForbidden:        http.StatusForbidden,
+	switchboard.ENotFound:         http.StatusNotFound,
+	switchboard.EMethodNotAllowed: http.StatusMethodNotAllowed,
+	switchboard.EConflict:         http.StatusConflict,
+	switchboard.ETooLarge:         http.StatusRequestEntityTooLarge,
+	switchboard.EUnsupportedType:  http.StatusUnsupportedMediaType,
+	switchboard.ERateLimited:      http.StatusTooManyRequests,
+	switchboard.EUnavailable:      http.StatusServiceUnavailable,
+}
+
+// statusOf maps a domain error code to its HTTP status.
 func statusOf(code string) int {
-	switch code {
-	case switchboard.EInvalid:
-		return http.StatusBadRequest
-	case switchboard.EUnauthorized:
-		return http.StatusUnauthorized
-	case switchboard.EForbidden:
-		return http.StatusForbidden
-	case switchboard.ENotFound:
-		return http.StatusNotFound
-	case switchboard.EMethodNotAllowed:
-		return http.StatusMethodNotAllowed
-	case switchboard.EConflict:
-		return http.StatusConflict
-	case switchboard.ETooLarge:
-		return http.StatusRequestEntityTooLarge
-	case switchboard.EUnsupportedType:
-		return http.StatusUnsupportedMediaType
-	case switchboard.ERateLimited:
-		return http.StatusTooManyRequests
-	case switchboard.EUnavailable:
-		return http.StatusServiceUnavailable
-	default:
-		return http.StatusInternalServerError
+	if status, ok := statuses[code]; ok {
+		return status
 	}
+	return http.StatusInternalServerError
 }
 
 type errorBody struct {
@@ -106,6 +102,10 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // maxBody is the largest request body accepted.
 const maxBody = 1 << 20
 
+func errTooLarge() error {
+	return switchboard.Errorf(switchboard.ETooLarge, "request body exceeds %d bytes", maxBody)
+}
+
 // decode reads a JSON request body into v strictly: application/json only, at
 // most 1 MiB, no unknown fields, no trailing data. Its errors name the field.
 func decode(r *http.Request, v any) error {
@@ -115,13 +115,27 @@ func decode(r *http.Request, v any) error {
 		return &switchboard.Error{Code: switchboard.EUnsupportedType, Message: "request body must be application/json"}
 	}
 	if r.ContentLength > maxBody {
-		return &switchboard.Error{Code: switchboard.ETooLarge, Message: fmt.Sprintf("request body exceeds %d bytes", maxBody)}
+		return errTooLarge()
 	}
 	data, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxBody))
 	if err != nil {
 		return jsonError(err)
 	}
 	return decodeJSON(data, v)
+}
+
+// limitParam reads the optional query parameter limit, an integer from 1 to
+// most; def when it is absent.
+func limitParam(q url.Values, def, most int) (int, error) {
+	v := q.Get("limit")
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > most {
+		return 0, switchboard.Invalid("limit", "must be an integer from 1 to %d", most)
+	}
+	return n, nil
 }
 
 // decodeJSON is the strict JSON decoder behind decode, separate for fuzzing.
@@ -246,7 +260,7 @@ func jsonError(err error) error {
 	)
 	switch {
 	case errors.As(err, &mbe):
-		return &switchboard.Error{Code: switchboard.ETooLarge, Message: fmt.Sprintf("request body exceeds %d bytes", maxBody)}
+		return errTooLarge()
 	case errors.As(err, &syn):
 		return switchboard.Invalid("body", "malformed JSON at byte %d", syn.Offset)
 	case errors.Is(err, io.EOF):
@@ -293,9 +307,5 @@ func jsonKind(k string) string {
 }
 
 func sanitize(s string) string {
-	s = strings.TrimPrefix(s, "json: ")
-	if len(s) > 200 {
-		s = s[:200]
-	}
-	return s
+	return switchboard.Truncate(strings.TrimPrefix(s, "json: "), 200)
 }

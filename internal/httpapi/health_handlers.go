@@ -38,8 +38,7 @@ const publicHealthMaxAge = 5 * time.Second
 func (s *Server) providerHealth(w http.ResponseWriter, r *http.Request) {
 	if s.public != nil {
 		if wait, ok := s.public.allow(clientIP(r)); !ok {
-			w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds()+0.999)))
-			s.writeError(w, r, sb.Errorf(sb.ERateLimited, "rate limit exceeded: retry later"))
+			s.writeRateLimited(w, r, wait, "rate limit exceeded: retry later")
 			return
 		}
 	}
@@ -56,7 +55,7 @@ func (s *Server) providerHealth(w http.ResponseWriter, r *http.Request) {
 	}
 	body, _ := json.Marshal(publicHealth{
 		Name: name, Healthy: health.Healthy(h.Status), Status: h.Status, Latency: h.LatencyMs,
-		Uptime: round2(h.Uptime()), ErrorRate: round2(h.ErrorRate()), LastCheck: h.LastCheck,
+		Uptime: sb.Round2(h.Uptime()), ErrorRate: sb.Round2(h.ErrorRate()), LastCheck: h.LastCheck,
 	})
 	sum := sha256.Sum256(body)
 	etag := `"` + hex.EncodeToString(sum[:12]) + `"`
@@ -89,7 +88,7 @@ type checkResult struct {
 func resultView(r health.Result) checkResult {
 	out := checkResult{
 		Name: r.Name, Healthy: r.Healthy(), Latency: r.Health.LatencyMs, Status: r.State, Badge: r.Status,
-		Uptime: round2(r.Health.Uptime()), ErrorRate: round2(r.Health.ErrorRate()), LastCheck: r.Health.LastCheck,
+		Uptime: sb.Round2(r.Health.Uptime()), ErrorRate: sb.Round2(r.Health.ErrorRate()), LastCheck: r.Health.LastCheck,
 		Probed: r.Probed,
 	}
 	if r.Probed {
@@ -169,8 +168,8 @@ func (s *Server) healthView(ctx context.Context, rec sb.ProviderRecord, now time
 	h := rec.Health
 	v := healthView{
 		Name: rec.Name, Healthy: health.Healthy(h.Status), Status: health.StateOf(h.Status), Badge: h.Status,
-		Uptime: round2(h.Uptime()), ErrorRate: round2(h.ErrorRate()), ConsecutiveFailures: h.ConsecutiveFailures,
-		Latency: h.LatencyMs, AverageLatency: round2(h.AverageLatencyMs()), LastCheck: h.LastCheck,
+		Uptime: sb.Round2(h.Uptime()), ErrorRate: sb.Round2(h.ErrorRate()), ConsecutiveFailures: h.ConsecutiveFailures,
+		Latency: h.LatencyMs, AverageLatency: sb.Round2(h.AverageLatencyMs()), LastCheck: h.LastCheck,
 		LastError: h.LastError, TotalChecks: h.TotalChecks,
 	}
 	var err error
@@ -199,15 +198,15 @@ func (s *Server) rollingUptime(ctx context.Context, name string, from, to time.T
 	if err != nil {
 		return nil, err
 	}
-	var checks, ok int64
+	var sum sb.Rollup
 	for _, r := range rs {
-		checks += r.Checks
-		ok += r.Successes
+		sum.Checks += r.Checks
+		sum.Successes += r.Successes
 	}
-	if checks == 0 {
+	if sum.Checks == 0 {
 		return nil, nil
 	}
-	u := round2(100 * float64(ok) / float64(checks))
+	u := sb.Round2(sum.Uptime())
 	return &u, nil
 }
 
@@ -259,7 +258,7 @@ func (s *Server) providerHistory(w http.ResponseWriter, r *http.Request) {
 	}
 	points := make([]historyPoint, len(rs))
 	for i, x := range rs {
-		points[i] = historyPoint{At: x.Bucket, Checks: x.Checks, Uptime: round2(x.Uptime()), AverageLatency: round2(x.AverageLatencyMs()), MaxLatency: x.LatencyMaxMs}
+		points[i] = historyPoint{At: x.Bucket, Checks: x.Checks, Uptime: sb.Round2(x.Uptime()), AverageLatency: sb.Round2(x.AverageLatencyMs()), MaxLatency: x.LatencyMaxMs}
 	}
 	trs, err := s.store.Transitions(r.Context(), name, from, 200)
 	if err != nil {

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	sb "github.com/switchboardhq/switchboard"
-	"github.com/switchboardhq/switchboard/internal/streams"
 )
 
 // providerView is the JSON form of a provider: its settings (never its
@@ -38,10 +37,10 @@ func viewOf(rec sb.ProviderRecord) providerView {
 	h := rec.Health
 	return providerView{
 		Provider: rec.Provider, CredentialsSet: rec.CredentialsSet(),
-		Status: h.Status, Uptime: round2(h.Uptime()), ErrorRate: round2(h.ErrorRate()),
+		Status: h.Status, Uptime: sb.Round2(h.Uptime()), ErrorRate: sb.Round2(h.ErrorRate()),
 		ConsecutiveFailures: h.ConsecutiveFailures, ConsecutiveSuccesses: h.ConsecutiveSuccesses,
 		TotalChecks: h.TotalChecks, SuccessfulChecks: h.SuccessfulChecks,
-		LastCheck: h.LastCheck, Latency: h.LatencyMs, AverageLatency: round2(h.AverageLatencyMs()),
+		LastCheck: h.LastCheck, Latency: h.LatencyMs, AverageLatency: sb.Round2(h.AverageLatencyMs()),
 		TotalRequests: h.TotalRequests, FailedRequests: h.FailedRequests, LastError: h.LastError,
 	}
 }
@@ -58,7 +57,7 @@ func auditView(p sb.Provider) json.RawMessage {
 // withUsage fills the stream counts and this month's cost of views.
 func (s *Server) withUsage(ctx context.Context, views []providerView) error {
 	now := s.clock.Now()
-	us, err := s.store.Usage(ctx, streams.MonthStart(now), now)
+	us, err := s.store.Usage(ctx, sb.MonthStart(now), now)
 	if err != nil {
 		return err
 	}
@@ -69,7 +68,7 @@ func (s *Server) withUsage(ctx context.Context, views []providerView) error {
 	for i := range views {
 		u := byName[views[i].Name]
 		views[i].ActiveStreams, views[i].TotalStreams = u.ActiveStreams, u.TotalStreams
-		views[i].MonthlyCost = streams.Cost(streams.Minutes(u.Seconds), views[i].Pricing)
+		views[i].MonthlyCost = views[i].Pricing.Cost(u.Minutes())
 	}
 	return nil
 }
@@ -83,8 +82,6 @@ func (s *Server) viewsOf(ctx context.Context, recs ...sb.ProviderRecord) ([]prov
 	return out, s.withUsage(ctx, out)
 }
 
-func round2(f float64) float64 { return float64(int64(f*100+0.5)) / 100 }
-
 func mustJSON(v any) json.RawMessage {
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -93,13 +90,18 @@ func mustJSON(v any) json.RawMessage {
 	return b
 }
 
-func (s *Server) listProviders(w http.ResponseWriter, r *http.Request) {
-	recs, err := s.store.ListProviders(r.Context())
+// allViews returns every provider, and its view with its usage.
+func (s *Server) allViews(ctx context.Context) ([]sb.ProviderRecord, []providerView, error) {
+	recs, err := s.store.ListProviders(ctx)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, nil, err
 	}
-	out, err := s.viewsOf(r.Context(), recs...)
+	views, err := s.viewsOf(ctx, recs...)
+	return recs, views, err
+}
+
+func (s *Server) listProviders(w http.ResponseWriter, r *http.Request) {
+	_, out, err := s.allViews(r.Context())
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -133,18 +135,11 @@ func (s *Server) writeProvider(w http.ResponseWriter, r *http.Request, status in
 // pathName reads and checks the {name} path value.
 func (s *Server) pathName(w http.ResponseWriter, r *http.Request) (string, bool) {
 	name := r.PathValue("name")
-	if !sb.ValidName(name) {
-		s.writeError(w, r, sb.Errorf(sb.ENotFound, "no provider named %s", strconv.Quote(truncate(name, 64))))
+	if !sb.ValidSlug(name) {
+		s.writeError(w, r, sb.Errorf(sb.ENotFound, "no provider named %s", strconv.Quote(sb.Truncate(name, 64))))
 		return "", false
 	}
 	return name, true
-}
-
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n]
-	}
-	return s
 }
 
 // decodeProvider reads a ProviderInput; see FuzzDecodeProvider.
@@ -244,7 +239,7 @@ func (s *Server) reorderProviders(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	for i, n := range req.Order {
-		if !sb.ValidName(n) {
+		if !sb.ValidSlug(n) {
 			s.writeError(w, r, sb.Invalid("order["+strconv.Itoa(i)+"]", "is not a provider name"))
 			return
 		}
@@ -256,12 +251,7 @@ func (s *Server) reorderProviders(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	recs, err := s.store.ListProviders(r.Context())
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	out, err := s.viewsOf(r.Context(), recs...)
+	recs, out, err := s.allViews(r.Context())
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -319,19 +309,17 @@ func publicView(rec sb.ProviderRecord) publicProvider {
 
 func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	f := sb.AuditFilter{Target: q.Get("target"), Limit: 100}
-	if len(f.Target) > 256 || !validText(f.Target) {
+	f := sb.AuditFilter{Target: q.Get("target")}
+	if len(f.Target) > 256 || !sb.ValidText(f.Target) {
 		s.writeError(w, r, sb.Invalid("target", "must be at most 256 characters of text"))
 		return
 	}
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 1000 {
-			s.writeError(w, r, sb.Invalid("limit", "must be an integer from 1 to 1000"))
-			return
-		}
-		f.Limit = n
+	limit, err := limitParam(q, 100, 1000)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
 	}
+	f.Limit = limit
 	if v := q.Get("before"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n < 1 {

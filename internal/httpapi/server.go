@@ -43,8 +43,11 @@ type Options struct {
 	PublicBurst int
 	// SessionTTL is how long a dashboard login lasts (default 12 h).
 	SessionTTL time.Duration
-	// LoginRate is the sustained rate of login attempts allowed per client IP and
-	// per username (default one every 6 s, burst 10).
+	// LoginEvery and LoginBurst limit the login attempts per client IP and per
+	// username (case-folded): every well-formed attempt, successful or not,
+	// takes a token from both buckets, each refilled by one token every
+	// LoginEvery up to LoginBurst (defaults 6 s and 10). An attempt either
+	// bucket refuses is answered 429 with Retry-After and takes from neither.
 	LoginEvery time.Duration
 	LoginBurst int
 	// Admission bounds the requests in flight per route class; the zero

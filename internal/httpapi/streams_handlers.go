@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"net/http"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -81,12 +80,10 @@ func (s *Server) startStream(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, status, a)
 }
 
-var streamIDRE = regexp.MustCompile(`^st_[0-9a-f]{24}$`)
-
 func (s *Server) streamID(w http.ResponseWriter, r *http.Request) (string, bool) {
 	id := r.PathValue("id")
-	if !streamIDRE.MatchString(id) {
-		s.writeError(w, r, sb.Errorf(sb.ENotFound, "no stream %s", strconv.Quote(truncate(id, 64))))
+	if !sb.ValidStreamID(id) {
+		s.writeError(w, r, sb.Errorf(sb.ENotFound, "no stream %s", strconv.Quote(sb.Truncate(id, 64))))
 		return "", false
 	}
 	return id, true
@@ -166,7 +163,7 @@ func (s *Server) endStream(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) listStreams(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	f := sb.StreamFilter{Limit: 50}
+	var f sb.StreamFilter
 	switch v := q.Get("status"); v {
 	case "", "active", "ended":
 		f.Status = sb.StreamStatus(v)
@@ -175,20 +172,18 @@ func (s *Server) listStreams(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if v := q.Get("provider"); v != "" {
-		if !sb.ValidName(v) {
+		if !sb.ValidSlug(v) {
 			s.writeError(w, r, sb.Invalid("provider", "is not a provider name"))
 			return
 		}
 		f.Provider = v
 	}
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 500 {
-			s.writeError(w, r, sb.Invalid("limit", "must be an integer from 1 to 500"))
-			return
-		}
-		f.Limit = n
+	limit, err := limitParam(q, 50, 500)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
 	}
+	f.Limit = limit
 	if v := q.Get("cursor"); v != "" {
 		c, ok := parseCursor(v)
 		if !ok {
@@ -215,7 +210,7 @@ func (s *Server) listStreams(w http.ResponseWriter, r *http.Request) {
 
 func parseCursor(v string) (sb.StreamCursor, bool) {
 	ns, id, ok := strings.Cut(v, ".")
-	if !ok || !streamIDRE.MatchString(id) {
+	if !ok || !sb.ValidStreamID(id) {
 		return sb.StreamCursor{}, false
 	}
 	n, err := strconv.ParseInt(ns, 10, 64)

@@ -264,8 +264,8 @@ func (r *Runner) dailyRollup(ctx context.Context, now time.Time) error {
 // last heartbeat before the rollup runs, which may miss at most one heartbeat
 // interval before midnight.
 func (r *Runner) monthlyRollup(ctx context.Context, now time.Time) error {
-	to := streams.MonthStart(now)
-	from := streams.MonthStart(to.Add(-time.Nanosecond))
+	to := sb.MonthStart(now)
+	from := sb.MonthStart(to.Add(-time.Nanosecond))
 	month := from.Format(monthLayout)
 	return r.once(ctx, JobMonthlyRollup, month, now, func() error {
 		recs, err := r.store.ListProviders(ctx)
@@ -308,7 +308,7 @@ func (r *Runner) budgetAlerts(ctx context.Context, now time.Time) error {
 	if err != nil {
 		return fmt.Errorf("list providers: %w", err)
 	}
-	from := streams.MonthStart(now)
+	from := sb.MonthStart(now)
 	month := from.Format(monthLayout)
 
 	// Ask the store for usage only when some threshold may still fire.
@@ -409,8 +409,8 @@ func used(minutes map[sb.Quality]float64) bool {
 // whole cents so that, say, $8.00 of a $10.00 budget is exactly 80 %. Nothing
 // spent reaches nothing, however small the budget.
 func reached(cost, budget, pct float64) bool {
-	c := math.Round(cost * 100)
-	return c > 0 && c >= math.Round(budget*pct)
+	c := sb.Round2(cost)
+	return c > 0 && c >= sb.Round2(budget*pct/100)
 }
 
 func budgetJob(threshold float64, provider string) string {

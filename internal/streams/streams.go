@@ -5,8 +5,6 @@ package streams
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -17,7 +15,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
 	sb "github.com/switchboardhq/switchboard"
 	"github.com/switchboardhq/switchboard/internal/health"
@@ -380,7 +377,6 @@ var (
 	roomRE = regexp.MustCompile(`^[A-Za-z0-9!#$%&()+\-:;<=.>?@\[\]^_{|}~,]{1,64}$`) // Agora's channel-name alphabet
 	userRE = regexp.MustCompile(`^[A-Za-z0-9_\-.@:]{1,64}$`)
 	keyRE  = regexp.MustCompile(`^[\x21-\x7e]{1,128}$`)
-	slugRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
 )
 
 // Validate checks a start request.
@@ -394,14 +390,16 @@ func (r *StartRequest) Validate() error {
 	if r.Role != string(sb.RolePublisher) && r.Role != string(sb.RoleSubscriber) {
 		return sb.Invalid("role", "must be publisher or subscriber")
 	}
-	if r.Region != "" && !slugRE.MatchString(r.Region) {
-		return sb.Invalid("region", "must be a lowercase region slug such as us-east")
+	if r.Region != "" {
+		if err := sb.ValidateRegion("region", r.Region); err != nil {
+			return err
+		}
 	}
 	if r.Quality == "" {
 		r.Quality = sb.QualityHD
 	}
-	if !r.Quality.Valid() {
-		return sb.Invalid("quality", "must be audio, sd, hd or fullhd")
+	if err := r.Quality.Validate("quality"); err != nil {
+		return err
 	}
 	if err := validExclude(r.Exclude); err != nil {
 		return err
@@ -460,12 +458,6 @@ func PublicInfo(rec sb.ProviderRecord) ProviderInfo {
 		pi.URL = rec.Config.URL
 	}
 	return pi
-}
-
-func newID() string {
-	var b [12]byte
-	_, _ = rand.Read(b[:])
-	return "st_" + hex.EncodeToString(b[:])
 }
 
 // candidates returns the registry and the load for the policy, from memory.
@@ -538,7 +530,7 @@ func (s *Service) Start(ctx context.Context, owner string, req StartRequest) (As
 	}
 	now := s.clock.Now()
 	st := sb.Stream{
-		ID: newID(), Room: req.Room, UserID: req.UserID, Role: sb.StreamRole(req.Role), Region: req.Region,
+		ID: sb.NewStreamID(), Room: req.Room, UserID: req.UserID, Role: sb.StreamRole(req.Role), Region: req.Region,
 		Quality: req.Quality, Status: sb.StreamActive, Owner: owner, IdempotencyKey: req.IdempotencyKey,
 		StartedAt: now, LastHeartbeat: now,
 	}
@@ -749,7 +741,7 @@ func validExclude(exclude []string) error {
 		return sb.Invalid("exclude", "at most 64 providers")
 	}
 	for i, n := range exclude {
-		if !sb.ValidName(n) {
+		if !sb.ValidSlug(n) {
 			return sb.Invalid(fmt.Sprintf("exclude[%d]", i), "is not a provider name")
 		}
 	}
@@ -800,7 +792,7 @@ type FailureReport struct {
 // stream's trail and counts toward the provider's error rate; past the
 // threshold within the window it triggers an immediate health check.
 func (s *Service) ReportFailure(ctx context.Context, id, owner string, admin bool, f FailureReport) error {
-	if !sb.ValidName(f.Provider) {
+	if !sb.ValidSlug(f.Provider) {
 		return sb.Invalid("provider", "is required: the provider that failed")
 	}
 	switch f.Stage {
@@ -808,10 +800,10 @@ func (s *Service) ReportFailure(ctx context.Context, id, owner string, admin boo
 	default:
 		return sb.Invalid("stage", "must be connect, auth, operation, timeout or media")
 	}
-	if len(f.Code) > 64 || !validText(f.Code) {
+	if len(f.Code) > 64 || !sb.ValidText(f.Code) {
 		return sb.Invalid("code", "at most 64 characters of text")
 	}
-	if len(f.Message) > 1024 || !validText(f.Message) {
+	if len(f.Message) > 1024 || !sb.ValidText(f.Message) {
 		return sb.Invalid("message", "at most 1024 characters of text")
 	}
 	st, err := s.own(ctx, id, owner, admin)
@@ -915,10 +907,10 @@ const maxReportSkew = 5 * time.Minute
 // Migrate moves a live stream to another provider (to, or the best other one)
 // and returns its new assignment.
 func (s *Service) Migrate(ctx context.Context, id, owner string, admin bool, req MigrateRequest) (Assignment, error) {
-	if req.To != "" && !sb.ValidName(req.To) {
+	if req.To != "" && !sb.ValidSlug(req.To) {
 		return Assignment{}, sb.Invalid("to", "is not a provider name")
 	}
-	if req.Reason == "" || len(req.Reason) > 256 || !validText(req.Reason) {
+	if req.Reason == "" || len(req.Reason) > 256 || !sb.ValidText(req.Reason) {
 		return Assignment{}, sb.Invalid("reason", "is required: at most 256 characters of text")
 	}
 	if err := validExclude(req.Exclude); err != nil {
@@ -1068,10 +1060,4 @@ type StreamLifecycle struct {
 // Lifecycle describes a stream for a lifecycle event.
 func Lifecycle(st sb.Stream, reason string) StreamLifecycle {
 	return StreamLifecycle{StreamID: st.ID, Provider: st.Provider, Room: st.Room, Role: st.Role, Quality: st.Quality, Reason: reason}
-}
-
-// validText reports whether s can be stored as text by every store: valid
-// UTF-8 without NUL, which PostgreSQL refuses in a text column.
-func validText(s string) bool {
-	return utf8.ValidString(s) && !strings.ContainsRune(s, 0)
 }

@@ -62,18 +62,3 @@ func TestFailureWindow(t *testing.T) {
 		t.Fatal("providers share a window")
 	}
 }
-
-func TestCostRounding(t *testing.T) {
-	p := sb.Pricing{Currency: "USD", PerThousandMinutes: map[sb.Quality]float64{sb.QualityHD: 3.99, sb.QualityAudio: 0.99}}
-	// 120 hd minutes: 0.4788; 90 audio: 0.0891; total 0.5679 → 0.57.
-	mins := Minutes(map[sb.Quality]float64{sb.QualityHD: 7200, sb.QualityAudio: 5400})
-	if got := Cost(mins, p); got != 0.57 {
-		t.Fatalf("cost %v, want 0.57", got)
-	}
-	if got := Cost(map[sb.Quality]float64{sb.QualityFullHD: 1000}, p); got != 0 {
-		t.Fatalf("a tier without a price costs %v", got)
-	}
-	if got := MonthStart(time.Date(2026, 12, 31, 23, 59, 0, 0, time.UTC)); !got.Equal(time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)) {
-		t.Fatalf("month start %v", got)
-	}
-}

@@ -2,39 +2,10 @@ package streams
 
 import (
 	"context"
-	"math"
 	"time"
 
 	sb "github.com/switchboardhq/switchboard"
 )
-
-// Minutes converts stream seconds per tier to minutes per tier.
-func Minutes(seconds map[sb.Quality]float64) map[sb.Quality]float64 {
-	out := make(map[sb.Quality]float64, len(seconds))
-	for q, s := range seconds {
-		out[q] = s / 60
-	}
-	return out
-}
-
-// Cost prices minutes per tier with a provider's list prices per thousand
-// minutes, rounded to the cent. A tier without a price costs nothing.
-func Cost(minutes map[sb.Quality]float64, p sb.Pricing) float64 {
-	var c float64
-	for q, m := range minutes {
-		c += m * p.PerThousandMinutes[q] / 1000
-	}
-	return RoundCents(c)
-}
-
-// RoundCents rounds an amount to two decimals, half away from zero.
-func RoundCents(x float64) float64 { return math.Round(x*100) / 100 }
-
-// MonthStart returns the first instant of t's month, in UTC.
-func MonthStart(t time.Time) time.Time {
-	t = t.UTC()
-	return time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC)
-}
 
 // ProviderStats is one provider's line of GET /api/streaming/stats.
 type ProviderStats struct {
@@ -64,7 +35,7 @@ type UsageStore interface {
 // Stats returns every provider's streams, usage and cost this month.
 func (s *Service) Stats(ctx context.Context) ([]ProviderStats, error) {
 	now := s.clock.Now()
-	return StatsAt(ctx, s.store, MonthStart(now), now)
+	return StatsAt(ctx, s.store, sb.MonthStart(now), now)
 }
 
 // StatsAt computes the stats of every registered provider over [from, to),
@@ -85,19 +56,19 @@ func StatsAt(ctx context.Context, st UsageStore, from, to time.Time) ([]Provider
 	out := make([]ProviderStats, 0, len(recs))
 	for _, r := range recs {
 		u := byName[r.Name]
-		mins := Minutes(u.Seconds)
+		mins := u.Minutes()
 		var total float64
 		for _, m := range mins {
 			total += m
 		}
 		ps := ProviderStats{
 			Name: r.Name, Status: r.Health.Status, ActiveStreams: u.ActiveStreams, TotalStreams: u.TotalStreams,
-			MinutesThisMonth: math.Round(total*100) / 100, MonthlyCost: Cost(mins, r.Pricing), Currency: r.Pricing.Currency,
+			MinutesThisMonth: sb.Round2(total), MonthlyCost: r.Pricing.Cost(mins), Currency: r.Pricing.Currency,
 			MonthlyBudget: r.MonthlyBudget, FailoversIn: u.FailoversIn, FailoversOut: u.FailoversOut,
-			ErrorRate: math.Round(r.Health.ErrorRate()*100) / 100, Minutes: mins,
+			ErrorRate: sb.Round2(r.Health.ErrorRate()), Minutes: mins,
 		}
 		if r.MonthlyBudget > 0 {
-			p := math.Round(ps.MonthlyCost/r.MonthlyBudget*10000) / 100
+			p := sb.Round2(ps.MonthlyCost / r.MonthlyBudget * 100)
 			ps.BudgetUsedPercent = &p
 		}
 		out = append(out, ps)
