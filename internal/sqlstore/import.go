@@ -126,7 +126,7 @@ func checkHistory(i int, h *switchboard.StreamHistory) error {
 	case st.Provider == "":
 		return switchboard.Invalid(field("provider"), "is required")
 	case !st.Quality.Valid():
-		return switchboard.Invalid(field("quality"), "must be audio, sd, hd or fullhd")
+		return st.Quality.Validate(field("quality"))
 	case st.StartedAt.IsZero():
 		return switchboard.Invalid(field("startedAt"), "is required")
 	case len(h.Segments) == 0:
@@ -159,7 +159,7 @@ func checkHistory(i int, h *switchboard.StreamHistory) error {
 		case g.Provider == "":
 			return switchboard.Invalid(field(fmt.Sprintf("segments[%d].provider", j)), "is required")
 		case !g.Quality.Valid():
-			return switchboard.Invalid(field(fmt.Sprintf("segments[%d].quality", j)), "must be audio, sd, hd or fullhd")
+			return g.Quality.Validate(field(fmt.Sprintf("segments[%d].quality", j)))
 		case (g.EndedAt == nil) != (j == last && st.Status == switchboard.StreamActive):
 			return switchboard.Invalid(field(fmt.Sprintf("segments[%d].endedAt", j)), "only the last segment of an active stream is open")
 		case g.EndedAt != nil && g.EndedAt.Before(g.StartedAt):

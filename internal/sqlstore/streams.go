@@ -294,7 +294,7 @@ func (s *Store) newStream(st switchboard.Stream, first switchboard.TrailEntry) (
 	case st.Provider == "":
 		return st, first, switchboard.Invalid("provider", "is required")
 	case !st.Quality.Valid():
-		return st, first, switchboard.Invalid("quality", "must be audio, sd, hd or fullhd")
+		return st, first, st.Quality.Validate("quality")
 	}
 	st.StartedAt = s.nowOr(st.StartedAt)
 	st.LastHeartbeat = st.LastHeartbeat.UTC()

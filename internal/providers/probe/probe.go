@@ -18,7 +18,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/switchboardhq/switchboard"
 )
@@ -152,13 +151,10 @@ func Redact(s string, secrets ...string) string {
 // Truncate shortens s to at most n bytes, cut at a character boundary, and
 // marks the cut with "…".
 func Truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
+	if t := switchboard.Truncate(s, n); len(t) < len(s) {
+		return t + "…"
 	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
+	return s
 }
 
 // Result builds the result of one probe whose every failure message is
