@@ -131,7 +131,7 @@ func benchTemplateFile(ended int) (string, error) {
 		}
 	}
 	// One file, without its write-ahead log, so that it can be copied.
-	if _, err := st.DB().ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+	if err := st.Checkpoint(ctx); err != nil {
 		return "", err
 	}
 	if err := st.Close(); err != nil {
