@@ -74,6 +74,65 @@ type Health struct {
 	LastError            *ProbeError `json:"lastError"`
 	StatusReason         string      `json:"-"` // why the status is what it is, for transitions
 	StatusSince          *time.Time  `json:"statusSince"`
+	// Window counts what happened inside the provider's healthCheck.window,
+	// as of the last check or report the store folded in.
+	Window HealthWindow `json:"-"`
+}
+
+// HealthWindow counts the checks and client-reported failures of a provider
+// inside its healthCheck.window, which ends at At. A zero Span means the
+// window is not known (a record from before windows existed): the rules then
+// use the lifetime counters.
+type HealthWindow struct {
+	Span             time.Duration
+	At               time.Time
+	Checks           int64
+	SuccessfulChecks int64
+	ClientFailures   int64
+}
+
+// TotalRequests are the checks plus the client-reported failures.
+func (w HealthWindow) TotalRequests() int64 { return w.Checks + w.ClientFailures }
+
+// FailedRequests are the failed checks plus the client-reported failures.
+func (w HealthWindow) FailedRequests() int64 {
+	return w.Checks - w.SuccessfulChecks + w.ClientFailures
+}
+
+// Uptime is the percentage of successful checks in the window, 0–100.
+func (w HealthWindow) Uptime() float64 { return percent(w.SuccessfulChecks, w.Checks) }
+
+// ErrorRate is the percentage of failed requests in the window, 0–100.
+func (w HealthWindow) ErrorRate() float64 { return percent(w.FailedRequests(), w.TotalRequests()) }
+
+// RecentUptime is the uptime the status rules judge: that of the window, or
+// the lifetime uptime when the window is unknown or holds no check.
+func (h Health) RecentUptime() float64 {
+	if h.Window.Span > 0 && h.Window.Checks > 0 {
+		return h.Window.Uptime()
+	}
+	return h.Uptime()
+}
+
+// RecentErrorRate is the error rate the status rules judge: that of the
+// window, or the lifetime error rate when the window is unknown or empty.
+func (h Health) RecentErrorRate() float64 {
+	if h.Window.Span > 0 && h.Window.TotalRequests() > 0 {
+		return h.Window.ErrorRate()
+	}
+	return h.ErrorRate()
+}
+
+// ProviderActivity is what happened on one provider over a period (such as
+// today, in UTC): streams started on it, failovers to and from it, failures
+// clients reported and seconds of stream time.
+type ProviderActivity struct {
+	Provider       string
+	StreamsStarted int64
+	FailoversIn    int64
+	FailoversOut   int64
+	ClientFailures int64
+	StreamSeconds  float64
 }
 
 // Uptime is the lifetime percentage of successful checks, 0–100.

@@ -159,13 +159,31 @@ type HealthCheckPolicy struct {
 	Timeout          Duration `json:"timeout"`
 	FailureThreshold int      `json:"failureThreshold"`
 	SuccessThreshold int      `json:"successThreshold"`
+	// Window is the span over which uptime and error rate are counted.
+	Window Duration `json:"window"`
+}
+
+// Limits of HealthCheckPolicy.Window.
+const (
+	DefaultHealthWindow = 24 * time.Hour
+	MinHealthWindow     = time.Second
+	MaxHealthWindow     = 30 * 24 * time.Hour
+)
+
+// WindowOrDefault returns the window of h, DefaultHealthWindow when it is
+// unset (as in a policy stored before windows existed).
+func (h HealthCheckPolicy) WindowOrDefault() time.Duration {
+	if h.Window <= 0 {
+		return DefaultHealthWindow
+	}
+	return h.Window.D()
 }
 
 // DefaultHealthCheck returns the defaults of the system Switchboard replaces.
 func DefaultHealthCheck() HealthCheckPolicy {
 	return HealthCheckPolicy{
 		Interval: Duration(5 * time.Minute), Timeout: Duration(5 * time.Second),
-		FailureThreshold: 3, SuccessThreshold: 2,
+		FailureThreshold: 3, SuccessThreshold: 2, Window: Duration(DefaultHealthWindow),
 	}
 }
 
@@ -260,6 +278,9 @@ func (p *Provider) Normalize() {
 	}
 	if p.HealthCheck.SuccessThreshold == 0 {
 		p.HealthCheck.SuccessThreshold = d.SuccessThreshold
+	}
+	if p.HealthCheck.Window == 0 {
+		p.HealthCheck.Window = d.Window
 	}
 	if p.Kind == KindHTTP {
 		if p.Config.Method == "" {
@@ -464,7 +485,17 @@ func (h HealthCheckPolicy) validate() error {
 	if err := validFailureThreshold(h.FailureThreshold); err != nil {
 		return err
 	}
+	if err := validWindow(h.Window); err != nil {
+		return err
+	}
 	return validSuccessThreshold(h.SuccessThreshold)
+}
+
+func validWindow(d Duration) error {
+	if d.D() < MinHealthWindow || d.D() > MaxHealthWindow {
+		return Invalid("healthCheck.window", "must be from 1s to 30d (720h)")
+	}
+	return nil
 }
 
 func validInterval(d Duration) error {
@@ -556,6 +587,7 @@ type HealthCheckInput struct {
 	Timeout          *Duration `json:"timeout,omitempty"`
 	FailureThreshold *int      `json:"failureThreshold,omitempty"`
 	SuccessThreshold *int      `json:"successThreshold,omitempty"`
+	Window           *Duration `json:"window,omitempty"`
 }
 
 // NewProvider builds a provider from a create request, with defaults, and validates it.
@@ -643,6 +675,9 @@ func (in ProviderInput) apply(p *Provider) error {
 			return err
 		}
 		if err := setPositive(&hc.Interval, h.Interval, validInterval); err != nil {
+			return err
+		}
+		if err := setPositive(&hc.Window, h.Window, validWindow); err != nil {
 			return err
 		}
 	}

@@ -120,7 +120,10 @@ type HealthStore interface {
 	GetHealth(ctx context.Context, name string) (Health, error)
 	// UpdateHealth applies fold (for example a client-reported failure or a change
 	// of enabled) to the health record in one transaction, recording a
-	// Transition when the status changed.
+	// Transition when the status changed. The requests fold adds beyond checks
+	// (its growth of TotalRequests less its growth of TotalChecks) are
+	// client-reported failures: the store also counts them by time, for the
+	// window and for Activity.
 	UpdateHealth(ctx context.Context, name string, at time.Time, fold func(Health) Health) (before, after Health, err error)
 	// Transitions lists status transitions of one provider (all when name is ""),
 	// newest first.
@@ -138,6 +141,10 @@ type HealthStore interface {
 	// hourly rollups more than 35 days older than day, and deletes the raw
 	// results from before keepRawBefore.
 	CompactHistory(ctx context.Context, day time.Time, keepRawBefore time.Time) error
+	// Activity returns, per provider that had any, the streams started, the
+	// failovers in and out, the client-reported failures and the stream
+	// seconds within [from, to).
+	Activity(ctx context.Context, from, to time.Time) (map[string]ProviderActivity, error)
 }
 
 // Event is something that happened, published on the in-process Bus and, through

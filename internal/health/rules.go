@@ -37,7 +37,9 @@ func Observe(h switchboard.Health, r switchboard.ProbeResult, pol switchboard.He
 	lat := max(r.Latency.Milliseconds(), 0)
 	h.LatencyMs = lat
 	h.LatencySumMs += lat
+	h.Window.Checks++
 	if r.OK {
+		h.Window.SuccessfulChecks++
 		h.SuccessfulChecks++
 		h.ConsecutiveSuccesses++
 		h.ConsecutiveFailures = 0
@@ -61,6 +63,7 @@ func Observe(h switchboard.Health, r switchboard.ProbeResult, pol switchboard.He
 func ObserveClientFailure(h switchboard.Health, at time.Time, pol switchboard.HealthCheckPolicy, enabled bool) switchboard.Health {
 	h.TotalRequests++
 	h.FailedRequests++
+	h.Window.ClientFailures++
 	return Reevaluate(h, at, pol, enabled)
 }
 
@@ -93,9 +96,11 @@ func Reevaluate(h switchboard.Health, at time.Time, pol switchboard.HealthCheckP
 //	EXCELLENT  uptime ≥ 99%
 //	HEALTHY    otherwise
 //
-// Uptime and error rate are those of h (h.Uptime, h.ErrorRate): lifetime
-// counters as the store keeps them. A caller that wants a rolling window passes a
-// Health whose counters cover that window.
+// Uptime and error rate are those of h's window (h.RecentUptime,
+// h.RecentErrorRate): the checks and client-reported failures inside the
+// provider's healthCheck.window, which the store fills in before a fold; the
+// lifetime counters stand in when the window is unknown or empty. CRITICAL
+// does not depend on the window.
 func Derive(h switchboard.Health, pol switchboard.HealthCheckPolicy, enabled bool) (switchboard.Status, string) {
 	pol = withDefaults(pol)
 	if !enabled {
@@ -107,7 +112,7 @@ func Derive(h switchboard.Health, pol switchboard.HealthCheckPolicy, enabled boo
 	if h.Down || h.ConsecutiveFailures >= pol.FailureThreshold {
 		return switchboard.StatusCritical, criticalReason(h, pol)
 	}
-	uptime, errRate := h.Uptime(), h.ErrorRate()
+	uptime, errRate := h.RecentUptime(), h.RecentErrorRate()
 	var warn []string
 	if uptime < WarningUptime {
 		warn = append(warn, fmt.Sprintf("uptime %s%% < %g%%", floor1(uptime), WarningUptime))

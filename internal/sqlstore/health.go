@@ -24,7 +24,8 @@ const (
 const healthColumns = `h.status, h.total_checks, h.successful_checks, h.consecutive_failures,
 	h.consecutive_successes, h.down, h.last_check, h.last_success, h.latency_ms, h.latency_sum_ms,
 	h.total_requests, h.failed_requests, h.last_error_stage, h.last_error_message, h.last_error_at,
-	h.status_reason, h.status_since`
+	h.status_reason, h.status_since, h.window_span, h.window_at, h.window_checks,
+	h.window_successes, h.window_client_failures`
 
 // healthScan holds the columns of healthColumns as scanned.
 type healthScan struct {
@@ -33,6 +34,7 @@ type healthScan struct {
 	lastCheck, lastSuccess, statusSince sql.NullInt64
 	errStage, errMessage                sql.NullString
 	errAt                               sql.NullInt64
+	windowSpan, windowAt                int64
 }
 
 func (hs *healthScan) dest() []any {
@@ -40,12 +42,17 @@ func (hs *healthScan) dest() []any {
 	return []any{&hs.status, &h.TotalChecks, &h.SuccessfulChecks, &h.ConsecutiveFailures,
 		&h.ConsecutiveSuccesses, &h.Down, &hs.lastCheck, &hs.lastSuccess, &h.LatencyMs, &h.LatencySumMs,
 		&h.TotalRequests, &h.FailedRequests, &hs.errStage, &hs.errMessage, &hs.errAt,
-		&h.StatusReason, &hs.statusSince}
+		&h.StatusReason, &hs.statusSince, &hs.windowSpan, &hs.windowAt, &h.Window.Checks,
+		&h.Window.SuccessfulChecks, &h.Window.ClientFailures}
 }
 
 func (hs *healthScan) health() switchboard.Health {
 	h := hs.h
 	h.Status = switchboard.Status(hs.status)
+	h.Window.Span = time.Duration(hs.windowSpan)
+	if hs.windowSpan > 0 {
+		h.Window.At = goTime(hs.windowAt)
+	}
 	h.LastCheck, h.LastSuccess, h.StatusSince = goTimePtr(hs.lastCheck), goTimePtr(hs.lastSuccess), goTimePtr(hs.statusSince)
 	if hs.errStage.Valid {
 		h.LastError = &switchboard.ProbeError{Stage: switchboard.Stage(hs.errStage.String), Message: hs.errMessage.String}
@@ -75,7 +82,8 @@ const qWriteHealth = `UPDATE provider_health SET status = ?, total_checks = ?,
 	successful_checks = ?, consecutive_failures = ?, consecutive_successes = ?, down = ?,
 	last_check = ?, last_success = ?, latency_ms = ?, latency_sum_ms = ?, total_requests = ?,
 	failed_requests = ?, last_error_stage = ?, last_error_message = ?, last_error_at = ?,
-	status_reason = ?, status_since = ? WHERE provider = ?`
+	status_reason = ?, status_since = ?, window_span = ?, window_at = ?, window_checks = ?,
+	window_successes = ?, window_client_failures = ? WHERE provider = ?`
 
 func (s *Store) writeHealth(ctx context.Context, tx *sql.Tx, name string, h switchboard.Health) error {
 	var errStage, errMessage, errAt any
@@ -86,7 +94,8 @@ func (s *Store) writeHealth(ctx context.Context, tx *sql.Tx, name string, h swit
 		string(h.Status), h.TotalChecks, h.SuccessfulChecks, h.ConsecutiveFailures, h.ConsecutiveSuccesses,
 		h.Down, dbTimePtr(h.LastCheck), dbTimePtr(h.LastSuccess), h.LatencyMs, h.LatencySumMs,
 		h.TotalRequests, h.FailedRequests, errStage, errMessage, errAt, h.StatusReason,
-		dbTimePtr(h.StatusSince), name)
+		dbTimePtr(h.StatusSince), int64(h.Window.Span), dbTime(h.Window.At), h.Window.Checks,
+		h.Window.SuccessfulChecks, h.Window.ClientFailures, name)
 	return err
 }
 
@@ -94,6 +103,9 @@ func (s *Store) writeHealth(ctx context.Context, tx *sql.Tx, name string, h swit
 // and record a transition when the status changed.
 func (s *Store) foldHealth(ctx context.Context, tx *sql.Tx, name string, at time.Time, fold func(switchboard.Health) switchboard.Health) (before, after switchboard.Health, err error) {
 	if before, err = s.readHealth(ctx, tx, name); err != nil {
+		return before, after, err
+	}
+	if before.Window, err = s.window(ctx, tx, name, at); err != nil {
 		return before, after, err
 	}
 	after = before
@@ -194,8 +206,11 @@ func (s *Store) RecordCheck(ctx context.Context, name string, r switchboard.Prob
 func (s *Store) UpdateHealth(ctx context.Context, name string, at time.Time, fold func(switchboard.Health) switchboard.Health) (before, after switchboard.Health, err error) {
 	at = s.nowOr(at)
 	err = s.write(ctx, func(tx *sql.Tx) error {
-		before, after, err = s.foldHealth(ctx, tx, name, at, fold)
-		return err
+		if before, after, err = s.foldHealth(ctx, tx, name, at, fold); err != nil {
+			return err
+		}
+		reported := (after.TotalRequests - before.TotalRequests) - (after.TotalChecks - before.TotalChecks)
+		return s.recordClientFailures(ctx, tx, name, at, reported)
 	})
 	if err != nil {
 		return switchboard.Health{}, switchboard.Health{}, wrap("update health", err)
@@ -409,7 +424,8 @@ func (s *Store) RecentLatencies(ctx context.Context, name string, since time.Tim
 //     so that running it again gives the same result;
 //   - deletes hourly rollups more than 35 days older than day (their days stay
 //     as daily rollups);
-//   - deletes raw probe results older than keepRawBefore.
+//   - deletes raw probe results and raw client-reported failures older than
+//     keepRawBefore (the hourly counts of client-reported failures stay).
 func (s *Store) CompactHistory(ctx context.Context, day time.Time, keepRawBefore time.Time) error {
 	cut := floorDay(day)
 	err := s.write(ctx, func(tx *sql.Tx) error {
@@ -433,6 +449,9 @@ func (s *Store) CompactHistory(ctx context.Context, day time.Time, keepRawBefore
 		}
 		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM health_hourly WHERE bucket < ?`),
 			dbTime(cut.Add(-hourlyRetention))); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM client_failures WHERE at < ?`), dbTime(keepRawBefore)); err != nil {
 			return err
 		}
 		_, err := tx.ExecContext(ctx, s.q(`DELETE FROM probe_results WHERE at < ?`), dbTime(keepRawBefore))

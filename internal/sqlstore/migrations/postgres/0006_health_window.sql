@@ -1,0 +1,34 @@
+-- 0006_health_window: uptime and error rate over a window, and client-reported
+-- failures counted by time.
+--
+-- provider_health keeps the counts of the provider's healthCheck.window as of
+-- its last check or report (window_span 0: not computed yet, the rules use the
+-- lifetime counters). They are recomputed on every write from the hourly
+-- rollups of the hours inside the window plus the raw rows of its first,
+-- partial hour, so that their cost does not grow with the window.
+ALTER TABLE provider_health ADD COLUMN window_span            BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE provider_health ADD COLUMN window_at              BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE provider_health ADD COLUMN window_checks          BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE provider_health ADD COLUMN window_successes       BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE provider_health ADD COLUMN window_client_failures BIGINT NOT NULL DEFAULT 0;
+
+-- Raw client-reported failures, kept as long as raw probe results.
+CREATE TABLE client_failures (
+    id       BIGINT  GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    provider TEXT    NOT NULL REFERENCES providers (name) ON DELETE CASCADE,
+    at       BIGINT  NOT NULL
+);
+
+CREATE INDEX client_failures_provider_at ON client_failures (provider, at);
+CREATE INDEX client_failures_at ON client_failures (at);
+
+-- Client-reported failures per provider and UTC hour, kept for good: one
+-- small row per hour that had any.
+CREATE TABLE client_failures_hourly (
+    provider TEXT    NOT NULL REFERENCES providers (name) ON DELETE CASCADE,
+    bucket   BIGINT  NOT NULL,
+    failures BIGINT  NOT NULL,
+    PRIMARY KEY (provider, bucket)
+);
+
+CREATE INDEX client_failures_hourly_bucket ON client_failures_hourly (bucket);
