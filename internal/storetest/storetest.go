@@ -53,6 +53,9 @@ func Run(t *testing.T, open func(t *testing.T) switchboard.Store) {
 		{"ConcurrentHealth", testConcurrentHealth},
 		{"ConcurrentUpdateProvider", testConcurrentUpdateProvider},
 		{"RegistryVersion", testRegistryVersion},
+		{"HealthWindow", testHealthWindow},
+		{"HealthWindowStatus", testHealthWindowStatus},
+		{"Activity", testActivity},
 
 		// Streams.
 		{"StartGetStream", testStartGetStream},
