@@ -11,18 +11,45 @@ import (
 	"github.com/switchboardhq/switchboard"
 )
 
+// qPolicyOf reads a provider's health-check policy.
+const qPolicyOf = `SELECT health_check FROM providers WHERE name = ?`
+
+// qLastDaily is the bucket of a provider's latest daily rollup. Compaction
+// folds every complete day before the one it is given, so the days up to it
+// are all folded.
+const qLastDaily = `SELECT MAX(bucket) FROM health_daily WHERE provider = ?`
+
+// qWindow counts a provider's checks, successful checks and client-reported
+// failures inside a window: raw in its first, partial hour, then by the hour up
+// to its first whole day, by the day over the compacted days, and by the hour
+// after them. Each part is one tagged row.
+const qWindow = `SELECT 1, COUNT(*), SUM(CASE WHEN ok THEN 1 ELSE 0 END)
+		FROM probe_results WHERE provider = ? AND at >= ? AND at < ?
+	UNION ALL SELECT 2, SUM(checks), SUM(successes)
+		FROM health_hourly WHERE provider = ? AND bucket >= ? AND bucket < ?
+	UNION ALL SELECT 3, SUM(checks), SUM(successes)
+		FROM health_daily WHERE provider = ? AND bucket >= ? AND bucket < ?
+	UNION ALL SELECT 4, SUM(checks), SUM(successes)
+		FROM health_hourly WHERE provider = ? AND bucket >= ? AND bucket <= ?
+	UNION ALL SELECT 5, COUNT(*), 0
+		FROM client_failures WHERE provider = ? AND at >= ? AND at < ?
+	UNION ALL SELECT 6, SUM(failures), 0
+		FROM client_failures_hourly WHERE provider = ? AND bucket >= ? AND bucket <= ?`
+
 // window counts, in tx, the checks and client-reported failures of provider
 // name inside its healthCheck.window ending at at: the window [at-span, at].
 //
-// The whole hours inside it are read from the hourly rollups (at most 720 rows
-// for a 30-day window) and only its first, partial hour from the raw rows (at
-// most an hour of them), so the cost does not grow with the window nor with the
-// check interval beyond one hour of raw rows. Once raw rows of that first hour
-// are compacted away (after keepRaw), the window starts at its first whole
-// hour.
+// Its first, partial hour is read from the raw rows (at most an hour of
+// them), the hours up to its first whole day and after the last compacted day
+// from the hourly rollups (at most two days of them), and the days between
+// from the daily rollups (at most 30), so that the cost of a check does not
+// grow with the window, the history or the check interval. Once the raw rows
+// of the first hour are compacted away (after keepRaw), the window starts at
+// its first whole hour. Client-reported failures are counted by the hour
+// after the first one; there is at most one row for each hour that had any.
 func (s *Store) window(ctx context.Context, tx *sql.Tx, name string, at time.Time) (switchboard.HealthWindow, error) {
 	var policy string
-	err := tx.QueryRowContext(ctx, s.q(`SELECT health_check FROM providers WHERE name = ?`), name).Scan(&policy)
+	err := s.txRow(ctx, tx, qPolicyOf, name).Scan(&policy)
 	if errors.Is(err, sql.ErrNoRows) {
 		return switchboard.HealthWindow{}, notFound(name)
 	}
@@ -32,6 +59,10 @@ func (s *Store) window(ctx context.Context, tx *sql.Tx, name string, at time.Tim
 	var pol switchboard.HealthCheckPolicy
 	if err := json.Unmarshal([]byte(policy), &pol); err != nil {
 		return switchboard.HealthWindow{}, fmt.Errorf("provider %s: column health_check: %w", name, err)
+	}
+	var lastDaily sql.NullInt64
+	if err := s.txRow(ctx, tx, qLastDaily, name).Scan(&lastDaily); err != nil {
+		return switchboard.HealthWindow{}, err
 	}
 	w := switchboard.HealthWindow{Span: pol.WindowOrDefault(), At: at}
 	start := at.Add(-w.Span)
@@ -44,24 +75,56 @@ func (s *Store) window(ctx context.Context, tx *sql.Tx, name string, at time.Tim
 	if firstHour.After(at) {
 		headEnd = dbTime(at) + 1
 	}
-	var rawChecks, rawOK, hourChecks, hourOK, rawFailures, hourFailures sql.NullInt64
-	if err := tx.QueryRowContext(ctx, s.q(`SELECT
-			(SELECT COUNT(*) FROM probe_results WHERE provider = ? AND at >= ? AND at < ?),
-			(SELECT SUM(CASE WHEN ok THEN 1 ELSE 0 END) FROM probe_results WHERE provider = ? AND at >= ? AND at < ?),
-			(SELECT SUM(checks) FROM health_hourly WHERE provider = ? AND bucket >= ? AND bucket <= ?),
-			(SELECT SUM(successes) FROM health_hourly WHERE provider = ? AND bucket >= ? AND bucket <= ?),
-			(SELECT COUNT(*) FROM client_failures WHERE provider = ? AND at >= ? AND at < ?),
-			(SELECT SUM(failures) FROM client_failures_hourly WHERE provider = ? AND bucket >= ? AND bucket <= ?)`),
-		name, dbTime(start), headEnd, name, dbTime(start), headEnd,
-		name, dbTime(firstHour), dbTime(at), name, dbTime(firstHour), dbTime(at),
-		name, dbTime(start), headEnd, name, dbTime(firstHour), dbTime(at),
-	).Scan(&rawChecks, &rawOK, &hourChecks, &hourOK, &rawFailures, &hourFailures); err != nil {
+	// The compacted days [daysFrom, daysTo), empty when there are none.
+	daysFrom := ceilDay(firstHour)
+	daysTo := daysFrom
+	if lastDaily.Valid {
+		daysTo = goTime(lastDaily.Int64).Add(dayLength)
+		if end := floorDay(at); daysTo.After(end) {
+			daysTo = end
+		}
+		if daysTo.Before(daysFrom) {
+			daysTo = daysFrom
+		}
+	}
+	rows, err := s.txQuery(ctx, tx, qWindow,
+		name, dbTime(start), headEnd,
+		name, dbTime(firstHour), dbTime(daysFrom),
+		name, dbTime(daysFrom), dbTime(daysTo),
+		name, dbTime(daysTo), dbTime(at),
+		name, dbTime(start), headEnd,
+		name, dbTime(firstHour), dbTime(at))
+	if err != nil {
 		return switchboard.HealthWindow{}, err
 	}
-	w.Checks = rawChecks.Int64 + hourChecks.Int64
-	w.SuccessfulChecks = rawOK.Int64 + hourOK.Int64
-	w.ClientFailures = rawFailures.Int64 + hourFailures.Int64
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			part  int
+			n, ok sql.NullInt64
+		)
+		if err := rows.Scan(&part, &n, &ok); err != nil {
+			return switchboard.HealthWindow{}, err
+		}
+		if part <= 4 {
+			w.Checks += n.Int64
+			w.SuccessfulChecks += ok.Int64
+		} else {
+			w.ClientFailures += n.Int64
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return switchboard.HealthWindow{}, err
+	}
 	return w, nil
+}
+
+// txQuery runs a query in the write transaction tx, prepared.
+func (s *Store) txQuery(ctx context.Context, tx *sql.Tx, query string, args ...any) (*sql.Rows, error) {
+	if st := s.prepared(s.w, query); st != nil {
+		return tx.StmtContext(ctx, st).QueryContext(ctx, args...)
+	}
+	return tx.QueryContext(ctx, s.q(query), args...)
 }
 
 // recordClientFailures stores n client-reported failures of provider name at

@@ -55,6 +55,7 @@ func Run(t *testing.T, open func(t *testing.T) switchboard.Store) {
 		{"RegistryVersion", testRegistryVersion},
 		{"HealthWindow", testHealthWindow},
 		{"HealthWindowStatus", testHealthWindowStatus},
+		{"HealthWindowCompacted", testHealthWindowCompacted},
 		{"Activity", testActivity},
 
 		// Streams.

@@ -159,3 +159,31 @@ func testActivity(t *testing.T, s switchboard.Store) {
 		t.Errorf("Activity(a quiet day) = %+v, %v; want none", got, err)
 	}
 }
+
+// testHealthWindowCompacted: compaction into daily rollups does not change
+// what a window counts.
+func testHealthWindowCompacted(t *testing.T, s switchboard.Store) {
+	ctx := context.Background()
+	for _, name := range []string{"a", "b"} {
+		mustCreate(t, s, windowed(t, name, 72*time.Hour+30*time.Minute))
+		for i := range 40 { // every 6 hours for 10 days; every fifth fails
+			record(t, s, name, t0.Add(-time.Duration(40-i)*6*time.Hour+time.Minute), i%5 != 0, 5)
+		}
+		reportFailure(t, s, name, t0.Add(-50*time.Hour))
+	}
+	if err := s.CompactHistory(ctx, t0, t0.Add(-5*24*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.DailyRollups(ctx, "a", t0.Add(-10*24*time.Hour), t0); err != nil {
+		t.Fatal(err)
+	}
+	_, a := record(t, s, "a", t0.Add(time.Hour), true, 5)
+	// The window starts at 03-07 02:30: the checks of 03-07 06:01 to 03-10
+	// 00:01 (i = 29 to 39, of which 30 and 35 failed), the failure report,
+	// and this check.
+	wantWindow(t, "after compaction", a.Window, 72*time.Hour+30*time.Minute, t0.Add(time.Hour), 12, 10, 1)
+	_, b := record(t, s, "b", t0.Add(time.Hour), true, 5)
+	if a.Window.Checks != b.Window.Checks || a.Window.SuccessfulChecks != b.Window.SuccessfulChecks || a.Window.ClientFailures != b.Window.ClientFailures {
+		t.Errorf("windows differ: %+v and %+v", a.Window, b.Window)
+	}
+}
