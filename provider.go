@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -196,7 +197,8 @@ func (d Duration) D() time.Duration { return time.Duration(d) }
 // MarshalJSON writes d as a Go duration string such as "5m0s".
 func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
 
-// UnmarshalJSON reads a Go duration string such as "5m" or "1.5s".
+// UnmarshalJSON reads a Go duration string such as "5m" or "1.5s", or a whole
+// number of days such as "30d".
 func (d *Duration) UnmarshalJSON(b []byte) error {
 	// An *json.UnmarshalTypeError lets encoding/json name the field at fault.
 	bad := &json.UnmarshalTypeError{Value: "string", Type: reflect.TypeFor[Duration]()}
@@ -204,12 +206,25 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &s); err != nil {
 		return bad
 	}
-	v, err := time.ParseDuration(s)
+	v, err := parseDuration(s)
 	if err != nil {
 		return bad
 	}
 	*d = Duration(v)
 	return nil
+}
+
+// parseDuration reads a Go duration string, or a whole number of days such as
+// "30d".
+func parseDuration(s string) (time.Duration, error) {
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err != nil || n < 0 || n > 10000 {
+			return 0, fmt.Errorf("bad number of days %q", days)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	return time.ParseDuration(s)
 }
 
 // Time is a time in a request body, as an RFC 3339 string; a bad one is an

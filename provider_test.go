@@ -3,6 +3,7 @@ package switchboard_test
 import (
 	"encoding/json"
 	"testing"
+	"time"
 
 	sb "github.com/switchboardhq/switchboard"
 )
@@ -35,6 +36,10 @@ func TestProviderInputRefusesDefaults(t *testing.T) {
 		{"interval 0", `{"healthCheck":{"interval":"0s"}}`, "healthCheck.interval", "must be from 1s to 24h"},
 		{"interval too long", `{"healthCheck":{"interval":"25h"}}`, "healthCheck.interval", "must be from 1s to 24h"},
 		{"timeout 0", `{"healthCheck":{"timeout":"0s"}}`, "healthCheck.timeout", "must be from 10ms to 5m"},
+		{"window 0", `{"healthCheck":{"window":"0s"}}`, "healthCheck.window", "must be from 1s to 30d (720h)"},
+		{"window too short", `{"healthCheck":{"window":"999ms"}}`, "healthCheck.window", "must be from 1s to 30d (720h)"},
+		{"window too long", `{"healthCheck":{"window":"721h"}}`, "healthCheck.window", "must be from 1s to 30d (720h)"},
+		{"window 31 days", `{"healthCheck":{"window":"31d"}}`, "healthCheck.window", "must be from 1s to 30d (720h)"},
 		{"timeout and interval 0", `{"healthCheck":{"timeout":"0s","interval":"0s"}}`, "healthCheck.timeout", "must be from 10ms to 5m"},
 		{"failure threshold 0", `{"healthCheck":{"failureThreshold":0}}`, "healthCheck.failureThreshold", "must be from 1 to 100"},
 		{"success threshold 0", `{"healthCheck":{"successThreshold":0}}`, "healthCheck.successThreshold", "must be from 1 to 100"},
@@ -64,4 +69,38 @@ func TestProviderNameMessage(t *testing.T) {
 	name, kind := "Not OK", sb.KindHTTP
 	_, err := sb.ProviderInput{Name: &name, Kind: &kind}.NewProvider()
 	wantInvalid(t, err, "name", "must match ^[a-z0-9][a-z0-9-]{0,62}$")
+}
+
+// The window of a provider defaults to a day and reads Go durations and whole
+// days.
+func TestHealthCheckWindow(t *testing.T) {
+	p := mustProvider(t, `{"name":"web","kind":"http","config":{"url":"https://example.com/health"}}`)
+	if p.HealthCheck.Window.D() != 24*time.Hour {
+		t.Errorf("default window = %v, want 24h", p.HealthCheck.Window.D())
+	}
+	for body, want := range map[string]time.Duration{
+		`{"healthCheck":{"window":"30d"}}`:  30 * 24 * time.Hour,
+		`{"healthCheck":{"window":"1s"}}`:   time.Second,
+		`{"healthCheck":{"window":"90m"}}`:  90 * time.Minute,
+		`{"healthCheck":{"window":"720h"}}`: 720 * time.Hour,
+	} {
+		var in sb.ProviderInput
+		if err := json.Unmarshal([]byte(body), &in); err != nil {
+			t.Fatalf("%s: %v", body, err)
+		}
+		q, err := in.ApplyTo(p)
+		if err != nil || q.HealthCheck.Window.D() != want {
+			t.Errorf("%s: window %v, %v; want %v", body, q.HealthCheck.Window.D(), err, want)
+		}
+	}
+	for _, bad := range []string{`"1.5d"`, `"-1d"`, `"d"`, `30`} {
+		var in sb.ProviderInput
+		if err := json.Unmarshal([]byte(`{"healthCheck":{"window":`+bad+`}}`), &in); err == nil {
+			t.Errorf("window %s accepted", bad)
+		}
+	}
+	// A policy stored before windows existed has the default.
+	if got := (sb.HealthCheckPolicy{}).WindowOrDefault(); got != sb.DefaultHealthWindow {
+		t.Errorf("WindowOrDefault of an unset window = %v", got)
+	}
 }
