@@ -30,6 +30,18 @@ type publicHealth struct {
 	Uptime    float64    `json:"uptime"`
 	ErrorRate float64    `json:"errorRate"`
 	LastCheck *time.Time `json:"lastCheck"`
+	// Window is the span uptime and error rate count; omitted while the
+	// window is not known (the lifetime counts stand in).
+	Window *sb.Duration `json:"window,omitempty"`
+}
+
+// spanOf is the window of h, nil when not known.
+func spanOf(h sb.Health) *sb.Duration {
+	if h.Window.Span <= 0 {
+		return nil
+	}
+	d := sb.Duration(h.Window.Span)
+	return &d
 }
 
 // publicHealthMaxAge is how long clients and CDNs may cache the public health.
@@ -55,7 +67,8 @@ func (s *Server) providerHealth(w http.ResponseWriter, r *http.Request) {
 	}
 	body, _ := json.Marshal(publicHealth{
 		Name: name, Healthy: health.Healthy(h.Status), Status: h.Status, Latency: h.LatencyMs,
-		Uptime: sb.Round2(h.Uptime()), ErrorRate: sb.Round2(h.ErrorRate()), LastCheck: h.LastCheck,
+		Uptime: sb.Round2(h.RecentUptime()), ErrorRate: sb.Round2(h.RecentErrorRate()), LastCheck: h.LastCheck,
+		Window: spanOf(h),
 	})
 	sum := sha256.Sum256(body)
 	etag := `"` + hex.EncodeToString(sum[:12]) + `"`
@@ -126,7 +139,8 @@ func (s *Server) checkAll(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"results": out})
 }
 
-// healthView is the current health of one provider, for admins.
+// healthView is the current health of one provider, for admins. Uptime,
+// error rate and client failures are those of the provider's window.
 type healthView struct {
 	Name                string         `json:"name"`
 	Healthy             bool           `json:"healthy"`
@@ -137,6 +151,8 @@ type healthView struct {
 	Uptime30d           *float64       `json:"uptime30d"`
 	ErrorRate           float64        `json:"errorRate"`
 	ConsecutiveFailures int            `json:"consecutiveFailures"`
+	ClientFailures      int64          `json:"clientFailures"`
+	Window              *sb.Duration   `json:"window"`
 	Latency             int64          `json:"latency"`
 	AverageLatency      float64        `json:"averageLatency"`
 	P95Latency24h       *int64         `json:"p95Latency24h"`
@@ -166,11 +182,12 @@ func (s *Server) currentHealthAll(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) healthView(ctx context.Context, rec sb.ProviderRecord, now time.Time) (healthView, error) {
 	h := rec.Health
+	checks, _, _, _ := windowCounts(h)
 	v := healthView{
 		Name: rec.Name, Healthy: health.Healthy(h.Status), Status: health.StateOf(h.Status), Badge: h.Status,
-		Uptime: sb.Round2(h.Uptime()), ErrorRate: sb.Round2(h.ErrorRate()), ConsecutiveFailures: h.ConsecutiveFailures,
-		Latency: h.LatencyMs, AverageLatency: sb.Round2(h.AverageLatencyMs()), LastCheck: h.LastCheck,
-		LastError: h.LastError, TotalChecks: h.TotalChecks,
+		Uptime: sb.Round2(h.RecentUptime()), ErrorRate: sb.Round2(h.RecentErrorRate()), ConsecutiveFailures: h.ConsecutiveFailures,
+		ClientFailures: h.Window.ClientFailures, Window: spanOf(h), Latency: h.LatencyMs, AverageLatency: sb.Round2(h.AverageLatencyMs()), LastCheck: h.LastCheck,
+		LastError: h.LastError, TotalChecks: checks,
 	}
 	var err error
 	if v.Uptime24h, err = s.rollingUptime(ctx, rec.Name, now.Add(-24*time.Hour), now); err != nil {

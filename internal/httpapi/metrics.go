@@ -181,8 +181,8 @@ func (c *registryCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(upDesc, prometheus.GaugeValue, up, r.Name)
 		ch <- prometheus.MustNewConstMetric(statusDesc, prometheus.GaugeValue, 1, r.Name, string(r.Health.Status))
-		ch <- prometheus.MustNewConstMetric(uptimeDesc, prometheus.GaugeValue, r.Health.Uptime(), r.Name)
-		ch <- prometheus.MustNewConstMetric(errRateDesc, prometheus.GaugeValue, r.Health.ErrorRate(), r.Name)
+		ch <- prometheus.MustNewConstMetric(uptimeDesc, prometheus.GaugeValue, r.Health.RecentUptime(), r.Name)
+		ch <- prometheus.MustNewConstMetric(errRateDesc, prometheus.GaugeValue, r.Health.RecentErrorRate(), r.Name)
 	}
 	for st, n := range counts {
 		ch <- prometheus.MustNewConstMetric(providersDesc, prometheus.GaugeValue, float64(n), string(st))

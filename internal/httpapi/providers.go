@@ -12,6 +12,8 @@ import (
 
 // providerView is the JSON form of a provider: its settings (never its
 // credentials) and its health, with the names of the system Switchboard replaces.
+// Uptime, error rate and the check and request counts are those of the
+// provider's healthCheck.window; Lifetime has the totals since its creation.
 type providerView struct {
 	sb.Provider
 	CredentialsSet       bool           `json:"credentialsSet"`
@@ -20,6 +22,7 @@ type providerView struct {
 	ErrorRate            float64        `json:"errorRate"`
 	ConsecutiveFailures  int            `json:"consecutiveFailures"`
 	ConsecutiveSuccesses int            `json:"consecutiveSuccesses"`
+	ClientFailures       int64          `json:"clientFailures"`
 	TotalChecks          int64          `json:"totalChecks"`
 	SuccessfulChecks     int64          `json:"successfulChecks"`
 	LastCheck            *time.Time     `json:"lastCheck"`
@@ -31,17 +34,57 @@ type providerView struct {
 	ActiveStreams        int64          `json:"activeStreams"`
 	TotalStreams         int64          `json:"totalStreams"`
 	MonthlyCost          float64        `json:"monthlyCost"`
+	Lifetime             lifetimeView   `json:"lifetime"`
+	Today                todayView      `json:"today"`
+}
+
+// lifetimeView is a provider's health counted since its creation.
+type lifetimeView struct {
+	Uptime           float64 `json:"uptime"`
+	ErrorRate        float64 `json:"errorRate"`
+	TotalChecks      int64   `json:"totalChecks"`
+	SuccessfulChecks int64   `json:"successfulChecks"`
+	TotalRequests    int64   `json:"totalRequests"`
+	FailedRequests   int64   `json:"failedRequests"`
+}
+
+// todayView is what happened on a provider since the last UTC midnight. The
+// days before keep their counts; a new day starts at zero.
+type todayView struct {
+	Since          time.Time `json:"since"`
+	StreamsStarted int64     `json:"streamsStarted"`
+	FailoversIn    int64     `json:"failoversIn"`
+	FailoversOut   int64     `json:"failoversOut"`
+	ClientFailures int64     `json:"clientFailures"`
+	StreamMinutes  float64   `json:"streamMinutes"`
+}
+
+// windowCounts returns h's checks, successful checks, requests and failed
+// requests in its window, or the lifetime ones when the window is not known
+// yet (a record from before windows that was not checked since).
+func windowCounts(h sb.Health) (checks, ok, requests, failed int64) {
+	if h.Window.Span <= 0 {
+		return h.TotalChecks, h.SuccessfulChecks, h.TotalRequests, h.FailedRequests
+	}
+	w := h.Window
+	return w.Checks, w.SuccessfulChecks, w.TotalRequests(), w.FailedRequests()
 }
 
 func viewOf(rec sb.ProviderRecord) providerView {
 	h := rec.Health
+	checks, ok, requests, failed := windowCounts(h)
 	return providerView{
 		Provider: rec.Provider, CredentialsSet: rec.CredentialsSet(),
-		Status: h.Status, Uptime: sb.Round2(h.Uptime()), ErrorRate: sb.Round2(h.ErrorRate()),
+		Status: h.Status, Uptime: sb.Round2(h.RecentUptime()), ErrorRate: sb.Round2(h.RecentErrorRate()),
 		ConsecutiveFailures: h.ConsecutiveFailures, ConsecutiveSuccesses: h.ConsecutiveSuccesses,
-		TotalChecks: h.TotalChecks, SuccessfulChecks: h.SuccessfulChecks,
+		ClientFailures: h.Window.ClientFailures, TotalChecks: checks, SuccessfulChecks: ok,
 		LastCheck: h.LastCheck, Latency: h.LatencyMs, AverageLatency: sb.Round2(h.AverageLatencyMs()),
-		TotalRequests: h.TotalRequests, FailedRequests: h.FailedRequests, LastError: h.LastError,
+		TotalRequests: requests, FailedRequests: failed, LastError: h.LastError,
+		Lifetime: lifetimeView{
+			Uptime: sb.Round2(h.Uptime()), ErrorRate: sb.Round2(h.ErrorRate()),
+			TotalChecks: h.TotalChecks, SuccessfulChecks: h.SuccessfulChecks,
+			TotalRequests: h.TotalRequests, FailedRequests: h.FailedRequests,
+		},
 	}
 }
 
@@ -54,10 +97,16 @@ func auditView(p sb.Provider) json.RawMessage {
 	}{p, p.CredentialsSet()})
 }
 
-// withUsage fills the stream counts and this month's cost of views.
+// withUsage fills the stream counts, this month's cost and today's activity
+// (since the last UTC midnight of the server's clock) of views.
 func (s *Server) withUsage(ctx context.Context, views []providerView) error {
 	now := s.clock.Now()
 	us, err := s.store.Usage(ctx, sb.MonthStart(now), now)
+	if err != nil {
+		return err
+	}
+	day := now.UTC().Truncate(24 * time.Hour)
+	today, err := s.store.Activity(ctx, day, day.Add(24*time.Hour))
 	if err != nil {
 		return err
 	}
@@ -69,6 +118,11 @@ func (s *Server) withUsage(ctx context.Context, views []providerView) error {
 		u := byName[views[i].Name]
 		views[i].ActiveStreams, views[i].TotalStreams = u.ActiveStreams, u.TotalStreams
 		views[i].MonthlyCost = views[i].Pricing.Cost(u.Minutes())
+		a := today[views[i].Name]
+		views[i].Today = todayView{
+			Since: day, StreamsStarted: a.StreamsStarted, FailoversIn: a.FailoversIn, FailoversOut: a.FailoversOut,
+			ClientFailures: a.ClientFailures, StreamMinutes: sb.Round2(a.StreamSeconds / 60),
+		}
 	}
 	return nil
 }
