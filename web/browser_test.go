@@ -601,6 +601,41 @@ func TestDashboard(t *testing.T) {
 		p.screenshot("4-check-all")
 	})
 
+	t.Run("client-reported failures show on the card, in the window and today, beside consecutive failures", func(t *testing.T) {
+		srv := newServer(t)
+		srv.addProviders()
+		var a struct {
+			ID       string `json:"id"`
+			Provider struct{ Name string } `json:"provider"`
+		}
+		srv.call("POST", "/api/streams", map[string]any{"room": "lobby", "userId": "u1", "role": "publisher"}, 201, &a)
+		if a.Provider.Name != "agora" {
+			t.Fatalf("stream on %s, want agora", a.Provider.Name)
+		}
+		p := b.open(t, srv)
+		p.login("?refresh=1")
+		p.waitFor("Agora checked", textOf(card("agora", `[data-stat="status"]`))+` === 'EXCELLENT'`)
+		if got := eval[string](p, textOf(card("agora", `[data-stat="clientFailures"]`))); got != "0" {
+			t.Errorf("client failures before = %q, want 0", got)
+		}
+		for range 2 {
+			srv.call("POST", "/api/streams/"+a.ID+"/failures", map[string]any{"provider": "agora", "stage": "connect", "code": "CONNECTION_LOST", "message": "lost"}, 202, nil)
+		}
+		p.waitFor("2 client failures in the window", textOf(card("agora", `[data-stat="clientFailures"]`))+` === '2'`)
+		p.waitFor("2 client failures today", textOf(card("agora", `[data-stat="todayClientFailures"]`))+` === '2'`)
+		if got := eval[string](p, textOf(card("agora", `[data-stat="todayStarted"]`))); got != "1" {
+			t.Errorf("streams started today = %q, want 1", got)
+		}
+		if got := eval[string](p, textOf(card("agora", `[data-stat="failures"]`))); got != "0" {
+			t.Errorf("consecutive probe failures = %q, want 0: the probes pass", got)
+		}
+		label := eval[string](p, `[...document.querySelectorAll('`+card("agora", "dt")+`')].map(d => d.textContent).find(t => t.startsWith('Client failures')) ?? ''`)
+		if label != "Client failures (24h)" {
+			t.Errorf("label = %q, want the window in it", label)
+		}
+		p.screenshot("5-client-failures")
+	})
+
 	t.Run("overview: history charts, a decision trail, and a phone-width layout", func(t *testing.T) {
 		srv := newServer(t)
 		srv.recordHistory()

@@ -23,6 +23,31 @@ function stat(label, value, key, extra = {}) {
   return [h('dt', {}, label), h('dd', { dataset: { stat: key }, ...extra }, value)];
 }
 
+/**
+ * windowLabel shortens a Go duration of a health window for a label: "24h0m0s"
+ * reads "24h", "720h0m0s" reads "30d", "1h30m0s" reads "1h30m".
+ */
+export function windowLabel(d) {
+  if (!d) return '24h';
+  const m = /^(?:(\d+)h)?(?:(\d+)m)?(?:([\d.]+)s)?$/.exec(d);
+  if (!m) return d;
+  const [hours, mins, secs] = [Number(m[1] || 0), Number(m[2] || 0), Number(m[3] || 0)];
+  if (hours > 24 && hours % 24 === 0 && !mins && !secs) return `${hours / 24}d`;
+  return [hours ? `${hours}h` : '', mins ? `${mins}m` : '', secs ? `${secs}s` : ''].join('') || d;
+}
+
+/** todayBlock shows what happened on a provider since the last UTC midnight. */
+function todayBlock(t) {
+  const today = t || {};
+  return h('div', { class: 'today' },
+    h('h4', {}, 'Today ', h('span', { class: 'muted' }, '(UTC)')),
+    h('dl', { class: 'stats' },
+      stat('Streams started', String(today.streamsStarted ?? 0), 'todayStarted'),
+      stat('Failovers in / out', `${today.failoversIn ?? 0} / ${today.failoversOut ?? 0}`, 'todayFailovers'),
+      stat('Client failures', String(today.clientFailures ?? 0), 'todayClientFailures'),
+      stat('Stream minutes', String(Math.round(today.streamMinutes ?? 0)), 'todayMinutes')));
+}
+
 function timeEl(iso, key) {
   return h('time', { dateTime: iso || '', title: exact(iso), dataset: { stat: key } }, relative(iso));
 }
@@ -62,12 +87,14 @@ export function providerCard(p, ctx) {
       }))
     : `${money(st.monthlyCost ?? 0, st.currency)} (no budget)`;
 
+  const win = windowLabel(p.healthCheck && p.healthCheck.window);
   const dl = h('dl', { class: 'stats' },
-    stat('Uptime', percent(p.uptime), 'uptime'),
-    stat('Error rate', percent(p.errorRate), 'errorRate'),
+    stat(`Uptime (${win})`, percent(p.uptime), 'uptime'),
+    stat(`Error rate (${win})`, percent(p.errorRate), 'errorRate'),
     stat('Active streams', String(st.activeStreams ?? 0), 'active'),
     stat('Total streams', String(st.totalStreams ?? 0), 'total'),
     stat('Consecutive failures', String(p.consecutiveFailures ?? 0), 'failures'),
+    stat(`Client failures (${win})`, String(p.clientFailures ?? 0), 'clientFailures'),
     h('dt', {}, 'Last check'), h('dd', {}, timeEl(p.lastCheck, 'lastCheck')),
     stat('Latency', p.lastCheck ? ms(p.latency) : '—', 'latency'),
     h('dt', {}, 'Cost this month'), h('dd', { dataset: { stat: 'cost' } }, budget));
@@ -116,7 +143,7 @@ export function providerCard(p, ctx) {
   const card = h('li', {
     class: `card ${STATUS_CLASS[p.status] || 'off'}`, draggable: canWrite,
     dataset: { provider: p.name }, 'aria-labelledby': `prov-${p.name}-title`,
-  }, head, alert, lastError, dl, controls, error);
+  }, head, alert, lastError, dl, todayBlock(p.today), controls, error);
   if (hist.open) card.append(historyPanel(p, hist, a, focusKey));
   return card;
 }
