@@ -65,7 +65,7 @@ func StatsAt(ctx context.Context, st UsageStore, from, to time.Time) ([]Provider
 			Name: r.Name, Status: r.Health.Status, ActiveStreams: u.ActiveStreams, TotalStreams: u.TotalStreams,
 			MinutesThisMonth: sb.Round2(total), MonthlyCost: r.Pricing.Cost(mins), Currency: r.Pricing.Currency,
 			MonthlyBudget: r.MonthlyBudget, FailoversIn: u.FailoversIn, FailoversOut: u.FailoversOut,
-			ErrorRate: sb.Round2(r.Health.ErrorRate()), Minutes: mins,
+			ErrorRate: sb.Round2(r.Health.RecentErrorRate()), Minutes: mins,
 		}
 		if r.MonthlyBudget > 0 {
 			p := sb.Round2(ps.MonthlyCost / r.MonthlyBudget * 100)
