@@ -31,7 +31,7 @@ const qWindow = `SELECT 1, COUNT(*), SUM(CASE WHEN ok THEN 1 ELSE 0 END)
 		FROM health_daily WHERE provider = ? AND bucket >= ? AND bucket < ?
 	UNION ALL SELECT 4, SUM(checks), SUM(successes)
 		FROM health_hourly WHERE provider = ? AND bucket >= ? AND bucket <= ?
-	UNION ALL SELECT 5, COUNT(*), 0
+	UNION ALL SELECT 5, SUM(failures), 0
 		FROM client_failures WHERE provider = ? AND at >= ? AND at < ?
 	UNION ALL SELECT 6, SUM(failures), 0
 		FROM client_failures_hourly WHERE provider = ? AND bucket >= ? AND bucket <= ?`
@@ -133,11 +133,9 @@ func (s *Store) recordClientFailures(ctx context.Context, tx *sql.Tx, name strin
 	if n <= 0 {
 		return nil
 	}
-	for range n {
-		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO client_failures (provider, at) VALUES (?, ?)`),
-			name, dbTime(at)); err != nil {
-			return err
-		}
+	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO client_failures (provider, at, failures) VALUES (?, ?, ?)`),
+		name, dbTime(at), n); err != nil {
+		return err
 	}
 	_, err := tx.ExecContext(ctx, s.q(`INSERT INTO client_failures_hourly (provider, bucket, failures)
 		VALUES (?, ?, ?)
@@ -156,22 +154,17 @@ func (s *Store) Activity(ctx context.Context, from, to time.Time) (map[string]sw
 	f, t := dbTime(from), dbTime(to)
 	err := s.read(ctx, func(tx *sql.Tx) error {
 		us := usages{}
-		if err := s.usageCounts(ctx, tx, us, f, t); err != nil {
-			return err
-		}
 		if err := s.usageSeconds(ctx, tx, us, f, t); err != nil {
 			return err
 		}
 		for name, u := range us {
-			a := out[name]
-			a.Provider, a.FailoversIn, a.FailoversOut = name, u.FailoversIn, u.FailoversOut
+			var secs float64
 			for _, sec := range u.Seconds {
-				a.StreamSeconds += sec
+				secs += sec
 			}
-			if a == (switchboard.ProviderActivity{Provider: name}) {
-				continue
+			if secs > 0 {
+				out[name] = switchboard.ProviderActivity{Provider: name, StreamSeconds: secs}
 			}
-			out[name] = a
 		}
 		counts := []struct {
 			query string
@@ -179,6 +172,10 @@ func (s *Store) Activity(ctx context.Context, from, to time.Time) (map[string]sw
 		}{
 			{`SELECT provider, COUNT(*) FROM stream_segments WHERE started_at >= ? AND started_at < ? AND seq = 0
 				GROUP BY provider`, func(a *switchboard.ProviderActivity) *int64 { return &a.StreamsStarted }},
+			{`SELECT provider, COUNT(*) FROM stream_segments WHERE started_at >= ? AND started_at < ? AND seq > 0
+				GROUP BY provider`, func(a *switchboard.ProviderActivity) *int64 { return &a.FailoversIn }},
+			{`SELECT provider, COUNT(*) FROM stream_segments WHERE ended_at >= ? AND ended_at < ? AND end_reason = '` + segmentMigrated + `'
+				GROUP BY provider`, func(a *switchboard.ProviderActivity) *int64 { return &a.FailoversOut }},
 			{`SELECT provider, SUM(failures) FROM client_failures_hourly WHERE bucket >= ? AND bucket < ?
 				GROUP BY provider`, func(a *switchboard.ProviderActivity) *int64 { return &a.ClientFailures }},
 		}

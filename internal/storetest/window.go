@@ -131,6 +131,22 @@ func testActivity(t *testing.T, s switchboard.Store) {
 	reportFailure(t, s, "p", next.Add(-time.Nanosecond))
 	reportFailure(t, s, "p", next)
 	reportFailure(t, s, "p", next.Add(5*time.Hour))
+	// A fold may add several reported failures at once: requests beyond
+	// checks are client-reported failures.
+	_, q, err := s.UpdateHealth(ctx, "q", next.Add(2*time.Hour), func(h switchboard.Health) switchboard.Health {
+		h.TotalRequests += 3
+		h.FailedRequests += 3
+		return h
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q.TotalRequests != 3 {
+		t.Fatalf("q has %d requests", q.TotalRequests)
+	}
+	if h := reportFailure(t, s, "q", next.Add(3*time.Hour)); h.Window.ClientFailures != 4 {
+		t.Errorf("q's window holds %d client failures, want 4", h.Window.ClientFailures)
+	}
 
 	got, err := s.Activity(ctx, day, next)
 	if err != nil {
@@ -149,7 +165,7 @@ func testActivity(t *testing.T, s switchboard.Store) {
 	}
 	want = map[string]switchboard.ProviderActivity{
 		"p": {Provider: "p", StreamsStarted: 1, ClientFailures: 2, StreamSeconds: 30 * 60},
-		"q": {Provider: "q", StreamSeconds: 60},
+		"q": {Provider: "q", ClientFailures: 4, StreamSeconds: 60},
 	}
 	if len(got) != len(want) || got["p"] != want["p"] || got["q"] != want["q"] {
 		t.Errorf("Activity(the next day) = %+v, want %+v", got, want)

@@ -12,11 +12,13 @@ ALTER TABLE provider_health ADD COLUMN window_checks          BIGINT NOT NULL DE
 ALTER TABLE provider_health ADD COLUMN window_successes       BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE provider_health ADD COLUMN window_client_failures BIGINT NOT NULL DEFAULT 0;
 
--- Raw client-reported failures, kept as long as raw probe results.
+-- Raw client-reported failures, kept as long as raw probe results: one row
+-- per report of one or more failures at the same time.
 CREATE TABLE client_failures (
     id       BIGINT  GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     provider TEXT    NOT NULL REFERENCES providers (name) ON DELETE CASCADE,
-    at       BIGINT  NOT NULL
+    at       BIGINT  NOT NULL,
+    failures BIGINT  NOT NULL
 );
 
 CREATE INDEX client_failures_provider_at ON client_failures (provider, at);

@@ -12,11 +12,13 @@ ALTER TABLE provider_health ADD COLUMN window_checks          INTEGER NOT NULL D
 ALTER TABLE provider_health ADD COLUMN window_successes       INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE provider_health ADD COLUMN window_client_failures INTEGER NOT NULL DEFAULT 0;
 
--- Raw client-reported failures, kept as long as raw probe results.
+-- Raw client-reported failures, kept as long as raw probe results: one row
+-- per report of one or more failures at the same time.
 CREATE TABLE client_failures (
     id       INTEGER NOT NULL PRIMARY KEY,
     provider TEXT    NOT NULL REFERENCES providers (name) ON DELETE CASCADE,
-    at       INTEGER NOT NULL
+    at       INTEGER NOT NULL,
+    failures INTEGER NOT NULL
 ) STRICT;
 
 CREATE INDEX client_failures_provider_at ON client_failures (provider, at);
