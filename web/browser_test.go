@@ -605,7 +605,7 @@ func TestDashboard(t *testing.T) {
 		srv := newServer(t)
 		srv.addProviders()
 		var a struct {
-			ID       string `json:"id"`
+			ID       string                `json:"id"`
 			Provider struct{ Name string } `json:"provider"`
 		}
 		srv.call("POST", "/api/streams", map[string]any{"room": "lobby", "userId": "u1", "role": "publisher"}, 201, &a)
