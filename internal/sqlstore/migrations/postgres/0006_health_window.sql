@@ -12,6 +12,11 @@ ALTER TABLE provider_health ADD COLUMN window_checks          BIGINT NOT NULL DE
 ALTER TABLE provider_health ADD COLUMN window_successes       BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE provider_health ADD COLUMN window_client_failures BIGINT NOT NULL DEFAULT 0;
 
+-- The first, partial hour of a window counts raw results by provider and
+-- time and adds up ok: an index that holds ok reads them without the table.
+DROP INDEX probe_results_provider_at;
+CREATE INDEX probe_results_provider_at ON probe_results (provider, at, ok);
+
 -- Raw client-reported failures, kept as long as raw probe results: one row
 -- per report of one or more failures at the same time.
 CREATE TABLE client_failures (
