@@ -73,6 +73,8 @@ type Server struct {
 	logins  *limiterSet
 	handler http.Handler
 	mux     *http.ServeMux
+	// reserved are the names a provider may not take (see reservedNames).
+	reserved []string
 }
 
 // New returns a Server with its routes registered.
@@ -121,6 +123,7 @@ func New(o Options) *Server {
 		classOther:    newGate(classOther, o.Admission.Other, DefaultWait, s.metrics),
 	}
 	mux := http.NewServeMux()
+	s.reserved = reservedNames(s.routes())
 	for _, rt := range s.routes() {
 		h := s.guard(rt)
 		if c := routeClass(rt.Method, rt.Path); c != "" {
