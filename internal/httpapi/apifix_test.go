@@ -1,7 +1,9 @@
 package httpapi
 
 import (
+	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/http"
 	"os/exec"
@@ -413,5 +415,140 @@ func TestMetricsRatiosAndStatusSeries(t *testing.T) {
 		}
 	} else {
 		t.Log("promtool is not installed: checked with promlint only")
+	}
+}
+
+// rawSchema reads one component schema of the OpenAPI document as JSON.
+func rawSchema(t *testing.T, name string) map[string]any {
+	t.Helper()
+	var doc struct {
+		Components struct {
+			Schemas map[string]map[string]any `json:"schemas"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal(openAPIDoc, &doc); err != nil {
+		t.Fatal(err)
+	}
+	s, ok := doc.Components.Schemas[name]
+	if !ok {
+		t.Fatalf("no schema %s", name)
+	}
+	return s
+}
+
+func sortedKeys(m map[string]any) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// TestOpenAPIReservedNames checks that the create schemas refuse exactly the
+// names the server reserves.
+func TestOpenAPIReservedNames(t *testing.T) {
+	want := reservedNames(New(Options{}).routes())
+	for _, kind := range []string{"Agora", "Zegocloud", "LiveKit", "HTTP"} {
+		name := rawSchema(t, kind+"ProviderCreate")["properties"].(map[string]any)["name"].(map[string]any)
+		var got []string
+		if not, ok := name["not"].(map[string]any); ok {
+			for _, v := range not["enum"].([]any) {
+				got = append(got, v.(string))
+			}
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, want) {
+			t.Errorf("%sProviderCreate.name refuses %v, the server %v", kind, got, want)
+		}
+	}
+}
+
+// TestOpenAPIReorderedEvent checks the providers.reordered event the server
+// publishes against its schema: objects with a name and a priority.
+func TestOpenAPIReorderedEvent(t *testing.T) {
+	e := newTestEnv(t)
+	e.createProvider(e.agoraProvider("agora", 1))
+	e.createProvider(e.zegoProvider("zegocloud", 2))
+	e.mustDo("PUT", "/api/streaming/providers/priorities", e.tokens[sb.RoleAdmin], map[string]any{"order": []string{"zegocloud", "agora"}}, 200, nil)
+	ev, err := e.events.Next(t.Context(), sb.EventProvidersReorder)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(ev.Data)
+	var data struct {
+		Order []map[string]any `json:"order"`
+	}
+	if err := json.Unmarshal(b, &data); err != nil {
+		t.Fatalf("event data %s: %v", b, err)
+	}
+	if len(data.Order) != 2 || data.Order[0]["name"] != "zegocloud" || data.Order[0]["priority"] != float64(1) {
+		t.Fatalf("event data %s", b)
+	}
+	items := rawSchema(t, "ProvidersReordered")["properties"].(map[string]any)["order"].(map[string]any)["items"].(map[string]any)
+	props, _ := items["properties"].(map[string]any)
+	if items["type"] != "object" || !slices.Equal(sortedKeys(props), []string{"name", "priority"}) {
+		t.Fatalf("ProvidersReordered.order items %v, want objects {name, priority}", items)
+	}
+	for _, o := range data.Order {
+		if !slices.Equal(sortedKeys(o), sortedKeys(props)) {
+			t.Errorf("order item %v does not match its schema %v", o, sortedKeys(props))
+		}
+	}
+}
+
+// TestOpenAPIResyncFrame reads a real resync frame and checks its data line
+// against the Resync schema, which the Event schema admits.
+func TestOpenAPIResyncFrame(t *testing.T) {
+	e := newTestEnv(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, "GET", e.srv.URL+"/api/events", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", bearer(e.tokens[sb.RoleClient]))
+	req.Header.Set("Last-Event-ID", "not-a-number")
+	resp, err := e.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	var typ, data string
+	for sc.Scan() {
+		line := sc.Text()
+		if v, ok := strings.CutPrefix(line, "event: "); ok {
+			typ = v
+		}
+		if v, ok := strings.CutPrefix(line, "data: "); ok {
+			data = v
+		}
+		if line == "" && typ != "" {
+			break
+		}
+	}
+	if typ != "resync" {
+		t.Fatalf("first frame %q, want resync", typ)
+	}
+	var body map[string]any
+	if err := json.Unmarshal([]byte(data), &body); err != nil {
+		t.Fatalf("resync data %q: %v", data, err)
+	}
+	resync := rawSchema(t, "Resync")
+	if got, want := sortedKeys(body), sortedKeys(resync["properties"].(map[string]any)); !slices.Equal(got, want) {
+		t.Errorf("resync data keys %v, schema %v", got, want)
+	}
+	if r, _ := body["reason"].(string); r == "" {
+		t.Errorf("resync without a reason: %s", data)
+	}
+	found := false
+	for _, alt := range rawSchema(t, "Event")["oneOf"].([]any) {
+		if alt.(map[string]any)["$ref"] == "#/components/schemas/Resync" {
+			found = true
+		}
+	}
+	if !found {
+		t.Error("the Event schema does not admit a Resync")
 	}
 }
