@@ -398,11 +398,15 @@ func (p *Provider) validateConfig() error {
 			return Invalid("config.url", "is required for kind %s", p.Kind)
 		}
 	}
-	if c.BaseURL != "" && !validHTTPURL(c.BaseURL) {
-		return Invalid("config.baseUrl", "must be an absolute http or https URL")
+	if c.BaseURL != "" {
+		if err := validateHTTPURL("config.baseUrl", c.BaseURL); err != nil {
+			return err
+		}
 	}
-	if c.URL != "" && !validHTTPURL(c.URL) {
-		return Invalid("config.url", "must be an absolute http or https URL")
+	if c.URL != "" {
+		if err := validateHTTPURL("config.url", c.URL); err != nil {
+			return err
+		}
 	}
 	if p.Kind == KindHTTP {
 		switch c.Method {
@@ -573,9 +577,24 @@ func isUint32(s string) bool {
 	return v >= 1 && v <= math.MaxUint32
 }
 
-func validHTTPURL(s string) bool {
+// validateHTTPURL returns an EInvalid error naming field unless s is an
+// absolute http or https URL without user information, of at most 2048
+// bytes, whose port, when it has one, is from 1 to 65535.
+func validateHTTPURL(field, s string) error {
 	u, err := url.Parse(s)
-	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && u.User == nil && len(s) <= 2048
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || len(s) > 2048 {
+		return Invalid(field, "must be an absolute http or https URL")
+	}
+	// url.Parse takes any run of digits as a port, and an empty one after ":".
+	if strings.HasSuffix(u.Host, ":") {
+		return Invalid(field, "must have a port from 1 to 65535 after its \":\"")
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return Invalid(field, "must have a port from 1 to 65535")
+		}
+	}
+	return nil
 }
 
 // ProviderInput is the JSON body of a create (all fields) or a partial update

@@ -20,6 +20,23 @@ var slugRE = regexp.MustCompile(SlugPattern)
 // ValidSlug reports whether s matches SlugPattern: a provider name or a region.
 func ValidSlug(s string) bool { return slugRE.MatchString(s) }
 
+// ValidateProviderName returns an EInvalid error naming "name" unless name
+// is a slug (see SlugPattern) that is none of reserved. The reserved names
+// are the literal path segments that stand where a provider's name stands in
+// the API's routes, such as "priorities" in /api/streaming/providers/priorities:
+// a provider so named could not be reached at its own path.
+func ValidateProviderName(name string, reserved []string) error {
+	if !ValidSlug(name) {
+		return Invalid("name", "must match %s", SlugPattern)
+	}
+	for _, r := range reserved {
+		if name == r {
+			return Invalid("name", "%q is reserved: it is a path of the API; reserved names are %s", name, strings.Join(reserved, ", "))
+		}
+	}
+	return nil
+}
+
 // ValidateRegion returns an EInvalid error naming field unless region is a
 // slug.
 func ValidateRegion(field, region string) error {

@@ -148,7 +148,7 @@ func decodeJSON(data []byte, v any) error {
 			var generic any
 			if json.Unmarshal(data, &generic) == nil {
 				if path := unknownField(generic, reflect.TypeOf(v), ""); path != "" {
-					return switchboard.Invalid(path, "unknown field")
+					return unknownFieldError(path)
 				}
 			}
 		}
@@ -168,9 +168,9 @@ func unknownField(v any, t reflect.Type, prefix string) string {
 	}
 	join := func(k string) string {
 		if prefix == "" {
-			return k
+			return fieldName(k)
 		}
-		return prefix + "." + k
+		return prefix + "." + fieldName(k)
 	}
 	switch t.Kind() {
 	case reflect.Struct:
@@ -252,6 +252,29 @@ func collectFields(t reflect.Type, out map[string]reflect.Type) {
 	}
 }
 
+// emptyField is how an empty JSON key is named in an error's field and
+// message: quoted, so that it shows rather than vanishes.
+const emptyField = `""`
+
+// fieldName is a JSON key as an error names it: the key itself, or
+// emptyField when it is empty.
+func fieldName(k string) string {
+	if k == "" {
+		return emptyField
+	}
+	return k
+}
+
+// unknownFieldError is the error for a key the body's type does not declare,
+// at path. The message names the field too when it is an empty key, which a
+// reader would otherwise not see.
+func unknownFieldError(path string) error {
+	if strings.Contains(path, emptyField) {
+		return switchboard.Invalid(path, "unknown field %s: a key must not be empty", path)
+	}
+	return switchboard.Invalid(path, "unknown field")
+}
+
 func jsonError(err error) error {
 	var (
 		syn *json.SyntaxError
@@ -282,7 +305,7 @@ func jsonError(err error) error {
 	}
 	msg := err.Error()
 	if f, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
-		return switchboard.Invalid(strings.Trim(f, `"`), "unknown field")
+		return unknownFieldError(fieldName(strings.TrimSuffix(strings.TrimPrefix(f, `"`), `"`)))
 	}
 	// Errors from a field's UnmarshalJSON (e.g. a duration) do not carry the field
 	// name in encoding/json v1; they are reported against the body with their text,

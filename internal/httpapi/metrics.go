@@ -146,10 +146,13 @@ var (
 	providersDesc = prometheus.NewDesc("switchboard_providers", "Providers in the registry by status.", []string{"status"}, nil)
 	enabledDesc   = prometheus.NewDesc("switchboard_provider_enabled", "1 when the provider is enabled.", []string{"provider", "kind"}, nil)
 	upDesc        = prometheus.NewDesc("switchboard_provider_up", "1 when the provider's status lets it take streams (EXCELLENT, HEALTHY or WARNING).", []string{"provider"}, nil)
-	statusDesc    = prometheus.NewDesc("switchboard_provider_status", "1 for the provider's current status badge.", []string{"provider", "status"}, nil)
-	uptimeDesc    = prometheus.NewDesc("switchboard_provider_uptime_percent", "Lifetime share of successful checks.", []string{"provider"}, nil)
-	errRateDesc   = prometheus.NewDesc("switchboard_provider_error_rate_percent", "Share of failed requests (probes and client reports).", []string{"provider"}, nil)
+	statusDesc    = prometheus.NewDesc("switchboard_provider_status", "The provider's status badge: one series per status (EXCELLENT, HEALTHY, WARNING, CRITICAL, DISABLED, UNKNOWN), 1 for the current one and 0 for the others.", []string{"provider", "status"}, nil)
+	uptimeDesc    = prometheus.NewDesc("switchboard_provider_uptime_ratio", "Share of successful checks in the provider's health-check window, from 0 to 1.", []string{"provider"}, nil)
+	errRateDesc   = prometheus.NewDesc("switchboard_provider_error_ratio", "Share of failed requests (probes and client reports) in the health-check window, from 0 to 1.", []string{"provider"}, nil)
 )
+
+// badges lists every status, in the order of the status gauge's series.
+var badges = []sb.Status{sb.StatusExcellent, sb.StatusHealthy, sb.StatusWarning, sb.StatusCritical, sb.StatusDisabled, sb.StatusUnknown}
 
 func (c *registryCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{providersDesc, enabledDesc, upDesc, statusDesc, uptimeDesc, errRateDesc} {
@@ -165,7 +168,7 @@ func (c *registryCollector) Collect(ch chan<- prometheus.Metric) {
 		return
 	}
 	counts := map[sb.Status]int{}
-	for _, s := range []sb.Status{sb.StatusExcellent, sb.StatusHealthy, sb.StatusWarning, sb.StatusCritical, sb.StatusDisabled, sb.StatusUnknown} {
+	for _, s := range badges {
 		counts[s] = 0
 	}
 	for _, r := range recs {
@@ -180,9 +183,16 @@ func (c *registryCollector) Collect(ch chan<- prometheus.Metric) {
 			up = 1
 		}
 		ch <- prometheus.MustNewConstMetric(upDesc, prometheus.GaugeValue, up, r.Name)
-		ch <- prometheus.MustNewConstMetric(statusDesc, prometheus.GaugeValue, 1, r.Name, string(r.Health.Status))
-		ch <- prometheus.MustNewConstMetric(uptimeDesc, prometheus.GaugeValue, r.Health.RecentUptime(), r.Name)
-		ch <- prometheus.MustNewConstMetric(errRateDesc, prometheus.GaugeValue, r.Health.RecentErrorRate(), r.Name)
+		for _, b := range badges {
+			v := 0.0
+			if r.Health.Status == b {
+				v = 1
+			}
+			ch <- prometheus.MustNewConstMetric(statusDesc, prometheus.GaugeValue, v, r.Name, string(b))
+		}
+		// Uptime and error rate (of the window) are percentages; Prometheus states ratios.
+		ch <- prometheus.MustNewConstMetric(uptimeDesc, prometheus.GaugeValue, r.Health.RecentUptime()/100, r.Name)
+		ch <- prometheus.MustNewConstMetric(errRateDesc, prometheus.GaugeValue, r.Health.RecentErrorRate()/100, r.Name)
 	}
 	for st, n := range counts {
 		ch <- prometheus.MustNewConstMetric(providersDesc, prometheus.GaugeValue, float64(n), string(st))

@@ -210,6 +210,9 @@ func (s *Server) createProvider(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p, err := in.NewProvider()
+	if err == nil {
+		err = sb.ValidateProviderName(p.Name, s.reserved)
+	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -239,6 +242,9 @@ func (s *Server) updateProvider(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	in, err := decodeProvider(r)
+	if err == nil && in == (sb.ProviderInput{}) {
+		err = sb.Invalid("body", "must set at least one field of the provider")
+	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return

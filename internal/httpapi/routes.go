@@ -2,6 +2,8 @@ package httpapi
 
 import (
 	"net/http"
+	"slices"
+	"strings"
 
 	sb "github.com/switchboardhq/switchboard"
 )
@@ -66,4 +68,31 @@ func (s *Server) routes() []route {
 		{"GET", dashboardIndexPath, sb.RoleAnonymous, s.dashboardIndex},
 		{"GET", dashboardAssetsPath, sb.RoleAnonymous, s.dashboardAsset},
 	}
+}
+
+// reservedNames returns the literal path segments that stand where a
+// provider's {name} stands in rts, with the same segments before it, such as
+// "priorities" beside "{name}" under /api/streaming/providers/. A provider
+// may not take one of those names: its paths would reach the literal routes.
+// The list follows the routes, so a literal route added later is covered.
+func reservedNames(rts []route) []string {
+	var out []string
+	for _, rt := range rts {
+		segs := strings.Split(rt.Path, "/")
+		i := slices.Index(segs, "{name}")
+		if i < 0 {
+			continue
+		}
+		for _, other := range rts {
+			o := strings.Split(other.Path, "/")
+			if len(o) <= i || !slices.Equal(o[:i], segs[:i]) {
+				continue
+			}
+			if lit := o[i]; lit != "" && !strings.HasPrefix(lit, "{") && !slices.Contains(out, lit) {
+				out = append(out, lit)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
 }

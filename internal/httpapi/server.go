@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -72,6 +73,8 @@ type Server struct {
 	logins  *limiterSet
 	handler http.Handler
 	mux     *http.ServeMux
+	// reserved are the names a provider may not take (see reservedNames).
+	reserved []string
 }
 
 // New returns a Server with its routes registered.
@@ -120,6 +123,7 @@ func New(o Options) *Server {
 		classOther:    newGate(classOther, o.Admission.Other, DefaultWait, s.metrics),
 	}
 	mux := http.NewServeMux()
+	s.reserved = reservedNames(s.routes())
 	for _, rt := range s.routes() {
 		h := s.guard(rt)
 		if c := routeClass(rt.Method, rt.Path); c != "" {
@@ -129,7 +133,7 @@ func New(o Options) *Server {
 	}
 	mux.Handle("/", s.metrics.instrument("unmatched", s.admit(gates[classOther], http.HandlerFunc(s.notFound))))
 	s.mux = mux
-	s.handler = s.recoverer(withRequestID(mux))
+	s.handler = s.recoverer(withRequestID(s.rejectSemicolons(mux)))
 	return s
 }
 
@@ -174,6 +178,37 @@ func (s *Server) recoverer(next http.Handler) http.Handler {
 		}()
 		next.ServeHTTP(w, r)
 	})
+}
+
+// rejectSemicolons answers 400 to a request whose query holds a raw ";".
+// net/url no longer takes ";" as a separator and drops the pair that holds
+// one, so such a parameter would be silently ignored; a ";" inside a value is
+// sent encoded, as %3B.
+func (s *Server) rejectSemicolons(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.Contains(r.URL.RawQuery, ";") {
+			s.writeError(w, r, semicolonError(r.URL.RawQuery))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// semicolonError names the first query parameter of raw that holds a ";".
+func semicolonError(raw string) error {
+	field := "query"
+	for pair := range strings.SplitSeq(raw, "&") {
+		if !strings.Contains(pair, ";") {
+			continue
+		}
+		key, _, _ := strings.Cut(pair, "=")
+		key, _, _ = strings.Cut(key, ";")
+		if k, err := url.QueryUnescape(key); err == nil && k != "" && switchboard.ValidText(k) {
+			field = switchboard.Truncate(k, 64)
+		}
+		break
+	}
+	return switchboard.Invalid(field, "the query holds a \";\": separate parameters with \"&\" and send a \";\" in a value as %%3B")
 }
 
 type ridKey struct{}

@@ -246,9 +246,16 @@ func (s *Server) getStream(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) streamingStats(w http.ResponseWriter, r *http.Request) {
-	if month := r.URL.Query().Get("month"); month != "" {
-		if _, err := time.Parse("2006-01", month); err != nil {
+	now := s.clock.Now().UTC()
+	current := now.Format("2006-01")
+	if month := r.URL.Query().Get("month"); month != "" && month != current {
+		m, err := time.Parse("2006-01", month)
+		if err != nil {
 			s.writeError(w, r, sb.Invalid("month", "must be YYYY-MM"))
+			return
+		}
+		if m.After(now) {
+			s.writeError(w, r, sb.Invalid("month", "must not be after the current month, %s", current))
 			return
 		}
 		all, err := s.store.MonthlyUsageOf(r.Context(), "")
@@ -270,7 +277,7 @@ func (s *Server) streamingStats(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"month": s.clock.Now().Format("2006-01"), "providers": stats})
+	writeJSON(w, http.StatusOK, map[string]any{"month": current, "providers": stats})
 }
 
 func (s *Server) events(w http.ResponseWriter, r *http.Request) {

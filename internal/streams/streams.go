@@ -666,18 +666,31 @@ func errText(err error) string {
 	return "internal error"
 }
 
+// skippedSummary says why each provider d left out was left out, as
+// "name: reason" in name order.
 func skippedSummary(d routing.Decision) string {
-	if len(d.Skipped) == 0 {
-		return "no provider is registered"
-	}
+	return otherSummary(d, "")
+}
+
+// otherSummary is skippedSummary without current, the provider a migrating
+// stream is on, which is left out because the stream is leaving it.
+func otherSummary(d routing.Decision, current string) string {
 	names := make([]string, 0, len(d.Skipped))
 	for n := range d.Skipped {
-		names = append(names, n)
+		if n != current {
+			names = append(names, n)
+		}
+	}
+	if len(names) == 0 {
+		if current != "" {
+			return "no other provider is registered"
+		}
+		return "no provider is registered"
 	}
 	slices.Sort(names)
 	parts := make([]string, len(names))
 	for i, n := range names {
-		parts[i] = n + " " + d.Skipped[n]
+		parts[i] = n + ": " + d.Skipped[n]
 	}
 	return strings.Join(parts, "; ")
 }
@@ -952,22 +965,22 @@ func (s *Service) Migrate(ctx context.Context, id, owner string, admin bool, req
 		order = append([]string{req.To}, without(order, req.To)...)
 	}
 	if len(order) == 0 {
-		return Assignment{}, sb.Errorf(sb.EUnavailable, "no other provider can take the stream: %s", skippedSummary(d))
+		return Assignment{}, sb.Errorf(sb.EUnavailable, "no other provider can take the stream (it is on %s): %s", st.Provider, otherSummary(d, st.Provider))
 	}
 	now := s.clock.Now()
-	var lastErr error
+	failed := map[string]string{} // why each provider in order could not take it
 	for _, name := range order {
 		rec := byName[name]
 		tok, err := s.mint(rec, st)
 		if err != nil {
-			lastErr = err
+			failed[name] = "could not mint a join token: " + errText(err)
 			continue
 		}
 		entry := sb.TrailEntry{StreamID: id, At: now, Kind: sb.TrailMigrate, Provider: name, From: st.Provider,
 			Reason: req.Reason, Statuses: d.Statuses, LeastBad: d.LeastBad}
 		moved, err := s.store.MigrateStream(ctx, id, entry, rec.MaxActiveStreams)
 		if sb.IsCode(err, sb.EUnavailable) {
-			lastErr = err
+			failed[name] = errText(err)
 			continue
 		}
 		if err != nil {
@@ -983,7 +996,10 @@ func (s *Service) Migrate(ctx context.Context, id, owner string, admin bool, req
 		}
 		return a, nil
 	}
-	return Assignment{}, sb.Errorf(sb.EUnavailable, "no other provider can take the stream: %s", errText(lastErr))
+	for n, why := range failed {
+		d.Skipped[n] = why
+	}
+	return Assignment{}, sb.Errorf(sb.EUnavailable, "no other provider can take the stream (it is on %s): %s", st.Provider, otherSummary(d, st.Provider))
 }
 
 // moved records a move the client made already (a failover to its standby).
