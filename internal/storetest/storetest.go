@@ -53,6 +53,8 @@ func Run(t *testing.T, open func(t *testing.T) switchboard.Store) {
 		{"ConcurrentHealth", testConcurrentHealth},
 		{"ConcurrentUpdateProvider", testConcurrentUpdateProvider},
 		{"RegistryVersion", testRegistryVersion},
+		{"Settings", testSettings},
+		{"ConcurrentSettings", testConcurrentSettings},
 
 		// Streams.
 		{"StartGetStream", testStartGetStream},
