@@ -145,8 +145,9 @@ type SettingsInput struct {
 // Empty reports whether in sets nothing.
 func (in SettingsInput) Empty() bool { return in == SettingsInput{} }
 
-// ApplyTo returns s with the fields of in set, validated. A field present
-// with a zero value is out of range, not unset.
+// ApplyTo returns s with the fields of in set, each validated (the others
+// are left as they are). A field present with a zero value is out of range,
+// not unset.
 func (in SettingsInput) ApplyTo(s Settings) (Settings, error) {
 	check := Settings{}
 	if in.MaxRetries != nil {
@@ -179,7 +180,7 @@ func (in SettingsInput) ApplyTo(s Settings) (Settings, error) {
 	if err := check.Validate(); err != nil {
 		return Settings{}, err
 	}
-	return s, s.Validate()
+	return s, nil
 }
 
 // nonZero maps a zero duration to one below every range, so that Validate
@@ -197,7 +198,7 @@ type SettingsStore interface {
 	GetSettings(ctx context.Context) (Settings, error)
 	// UpdateSettings reads the settings set so far, filled from defaults,
 	// calls fn on them and, in one transaction, sets the fields fn changed
-	// and writes audit with the settings before and after (with the
+	// (EInvalid naming the field when one is out of range) and writes audit with the settings before and after (with the
 	// defaults filled in). When fn changes nothing, nothing is written.
 	UpdateSettings(ctx context.Context, defaults Settings, fn func(Settings) (Settings, error), audit AuditEntry) (before, after Settings, err error)
 }

@@ -40,8 +40,8 @@ func readSettings(ctx context.Context, q interface {
 }
 
 // UpdateSettings reads the settings set so far, filled from defaults, calls
-// fn on them and, in one transaction, sets the fields fn changed and writes
-// audit (default action settings.update, target "settings") with the
+// fn on them and, in one transaction, sets the fields fn changed (refusing
+// one out of range with EInvalid naming it) and writes audit (default action settings.update, target "settings") with the
 // settings before and after, defaults filled in. When fn changes nothing,
 // nothing is written. fn's error is returned as it is.
 func (s *Store) UpdateSettings(ctx context.Context, defaults switchboard.Settings, fn func(switchboard.Settings) (switchboard.Settings, error), audit switchboard.AuditEntry) (before, after switchboard.Settings, err error) {
@@ -60,14 +60,16 @@ func (s *Store) UpdateSettings(ctx context.Context, defaults switchboard.Setting
 			fnErr = err
 			return err
 		}
-		if err := a.Validate(); err != nil {
+		// Only the settings set are checked: the defaults are the server's.
+		set = set.Set(before, a)
+		if err := set.Validate(); err != nil {
 			return err
 		}
 		after = a
 		if after == before {
 			return nil
 		}
-		data, err := json.Marshal(set.Set(before, after))
+		data, err := json.Marshal(set)
 		if err != nil {
 			return err
 		}
