@@ -106,27 +106,54 @@ func (s Settings) Set(before, after Settings) Settings {
 // Validate checks every set field against its range; the error names the
 // first field out of range. Unset fields are valid.
 func (s Settings) Validate() error {
-	if s.MaxRetries != 0 && (s.MaxRetries < MinMaxRetries || s.MaxRetries > MaxMaxRetries) {
-		return Invalid("maxRetries", "must be an integer from %d to %d", MinMaxRetries, MaxMaxRetries)
+	var errs []error
+	if s.MaxRetries != 0 {
+		errs = append(errs, intIn("maxRetries", s.MaxRetries, MinMaxRetries, MaxMaxRetries))
 	}
-	if s.MaxFailures != 0 && (s.MaxFailures < MinMaxFailures || s.MaxFailures > MaxMaxFailures) {
-		return Invalid("maxFailures", "must be an integer from %d to %d", MinMaxFailures, MaxMaxFailures)
+	if s.MaxFailures != 0 {
+		errs = append(errs, intIn("maxFailures", s.MaxFailures, MinMaxFailures, MaxMaxFailures))
 	}
-	if err := inRange("healthCheckInterval", s.HealthCheckInterval, MinHealthCheckInterval, MaxHealthCheckInterval); err != nil {
-		return err
+	if s.HealthCheckInterval != 0 {
+		errs = append(errs, durationIn("healthCheckInterval", s.HealthCheckInterval, MinHealthCheckInterval, MaxHealthCheckInterval))
 	}
-	if err := inRange("retryBackoff", s.RetryBackoff, MinRetryBackoff, MaxRetryBackoff); err != nil {
-		return err
+	if s.RetryBackoff != 0 {
+		errs = append(errs, durationIn("retryBackoff", s.RetryBackoff, MinRetryBackoff, MaxRetryBackoff))
 	}
-	if s.RetryBudget != 0 && !(s.RetryBudget >= MinRetryBudget && s.RetryBudget <= MaxRetryBudget) {
-		return Invalid("retryBudget", "must be a number from %g to %g", MinRetryBudget, MaxRetryBudget)
+	if s.RetryBudget != 0 {
+		errs = append(errs, budgetIn(s.RetryBudget))
 	}
-	return inRange("leaderLease", s.LeaderLease, MinLeaderLease, MaxLeaderLease)
+	if s.LeaderLease != 0 {
+		errs = append(errs, durationIn("leaderLease", s.LeaderLease, MinLeaderLease, MaxLeaderLease))
+	}
+	return firstError(errs)
 }
 
-func inRange(field string, d Duration, lo, hi time.Duration) error {
-	if d != 0 && (d.D() < lo || d.D() > hi) {
+func intIn(field string, v, lo, hi int) error {
+	if v < lo || v > hi {
+		return Invalid(field, "must be an integer from %d to %d", lo, hi)
+	}
+	return nil
+}
+
+func durationIn(field string, d Duration, lo, hi time.Duration) error {
+	if d.D() < lo || d.D() > hi {
 		return Invalid(field, "must be a duration from %s to %s", lo, hi)
+	}
+	return nil
+}
+
+func budgetIn(v float64) error {
+	if !(v >= MinRetryBudget && v <= MaxRetryBudget) {
+		return Invalid("retryBudget", "must be a number from %g to %g", MinRetryBudget, MaxRetryBudget)
+	}
+	return nil
+}
+
+func firstError(errs []error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -145,51 +172,39 @@ type SettingsInput struct {
 // Empty reports whether in sets nothing.
 func (in SettingsInput) Empty() bool { return in == SettingsInput{} }
 
-// ApplyTo returns s with the fields of in set, each validated (the others
-// are left as they are). A field present with a zero value is out of range,
-// not unset.
+// ApplyTo returns s with the fields present in in set, each checked against
+// its range (a zero is out of range, not unset); the fields in leaves out
+// are kept as they are. The error names the first field out of range.
 func (in SettingsInput) ApplyTo(s Settings) (Settings, error) {
-	check := Settings{}
+	var errs []error
 	if in.MaxRetries != nil {
-		s.MaxRetries, check.MaxRetries = *in.MaxRetries, *in.MaxRetries
-		if *in.MaxRetries == 0 {
-			check.MaxRetries = -1
-		}
+		s.MaxRetries = *in.MaxRetries
+		errs = append(errs, intIn("maxRetries", s.MaxRetries, MinMaxRetries, MaxMaxRetries))
 	}
 	if in.MaxFailures != nil {
-		s.MaxFailures, check.MaxFailures = *in.MaxFailures, *in.MaxFailures
-		if *in.MaxFailures == 0 {
-			check.MaxFailures = -1
-		}
+		s.MaxFailures = *in.MaxFailures
+		errs = append(errs, intIn("maxFailures", s.MaxFailures, MinMaxFailures, MaxMaxFailures))
 	}
 	if in.HealthCheckInterval != nil {
-		s.HealthCheckInterval, check.HealthCheckInterval = *in.HealthCheckInterval, nonZero(*in.HealthCheckInterval)
+		s.HealthCheckInterval = *in.HealthCheckInterval
+		errs = append(errs, durationIn("healthCheckInterval", s.HealthCheckInterval, MinHealthCheckInterval, MaxHealthCheckInterval))
 	}
 	if in.RetryBackoff != nil {
-		s.RetryBackoff, check.RetryBackoff = *in.RetryBackoff, nonZero(*in.RetryBackoff)
+		s.RetryBackoff = *in.RetryBackoff
+		errs = append(errs, durationIn("retryBackoff", s.RetryBackoff, MinRetryBackoff, MaxRetryBackoff))
 	}
 	if in.RetryBudget != nil {
-		s.RetryBudget, check.RetryBudget = *in.RetryBudget, *in.RetryBudget
-		if *in.RetryBudget == 0 {
-			check.RetryBudget = -1
-		}
+		s.RetryBudget = *in.RetryBudget
+		errs = append(errs, budgetIn(s.RetryBudget))
 	}
 	if in.LeaderLease != nil {
-		s.LeaderLease, check.LeaderLease = *in.LeaderLease, nonZero(*in.LeaderLease)
+		s.LeaderLease = *in.LeaderLease
+		errs = append(errs, durationIn("leaderLease", s.LeaderLease, MinLeaderLease, MaxLeaderLease))
 	}
-	if err := check.Validate(); err != nil {
+	if err := firstError(errs); err != nil {
 		return Settings{}, err
 	}
 	return s, nil
-}
-
-// nonZero maps a zero duration to one below every range, so that Validate
-// refuses it.
-func nonZero(d Duration) Duration {
-	if d == 0 {
-		return -1
-	}
-	return d
 }
 
 // SettingsStore persists the settings operators set.

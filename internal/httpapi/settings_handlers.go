@@ -65,9 +65,20 @@ func clientSettings(st sb.Settings) streams.ClientSettings {
 		HealthCheckInterval: st.HealthCheckInterval, RetryBackoff: st.RetryBackoff, RetryBudget: st.RetryBudget}
 }
 
+// getSettings answers the settings as stored (an operator asking sees the
+// store, not the cache), and refreshes the cache with them.
 func (s *Server) getSettings(w http.ResponseWriter, r *http.Request) {
-	s.SettingsChanged() // an operator asking sees the store, not the cache
-	writeJSON(w, http.StatusOK, s.settings(r.Context()))
+	set, err := s.store.GetSettings(r.Context())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	c := s.setCache
+	cur := set.Or(c.defaults)
+	c.mu.Lock()
+	c.cur, c.read = cur, s.clock.Now()
+	c.mu.Unlock()
+	writeJSON(w, http.StatusOK, cur)
 }
 
 // putSettings changes the settings named in the body and keeps the others
