@@ -12,7 +12,7 @@ type AuditEntry struct {
 	ID     int64           `json:"id"`
 	At     time.Time       `json:"at"`
 	Actor  Actor           `json:"actor"`
-	Action string          `json:"action"` // e.g. provider.create, provider.update, provider.reorder, provider.delete, token.create
+	Action string          `json:"action"` // e.g. provider.create, provider.update, provider.reorder, provider.delete, token.create, settings.update
 	Target string          `json:"target"`
 	Before json.RawMessage `json:"before,omitempty"`
 	After  json.RawMessage `json:"after,omitempty"`
@@ -105,6 +105,7 @@ type Store interface {
 
 	HealthStore
 	StreamStore
+	SettingsStore
 }
 
 // HealthStore persists health results and their history.
@@ -169,6 +170,7 @@ const (
 	EventStreamEnded      = "stream.ended"
 	EventStreamFailover   = "stream.failover"
 	EventBudgetAlert      = "budget.alert"
+	EventSettingsUpdated  = "settings.updated"
 )
 
 // Bus carries events to the parts of the server that react to them.

@@ -293,6 +293,25 @@ func (c *Client) refreshConfig(ctx context.Context) (Config, error) {
 	return cfg.clone(), nil
 }
 
+// applySettings applies the settings of a settings.updated event to the
+// cached configuration at once: the next start, retry, backoff and poll use
+// them, without a refetch or a restart.
+func (c *Client) applySettings(w wireConfig) {
+	s := w.config(time.Now())
+	c.mu.Lock()
+	if !c.haveCfg {
+		c.mu.Unlock()
+		return // the first fetch brings them
+	}
+	c.cfg.MaxRetries, c.cfg.MaxFailures, c.cfg.HealthCheckInterval = s.MaxRetries, s.MaxFailures, s.HealthCheckInterval
+	c.cfg.RetryBackoff, c.cfg.RetryBudget = s.RetryBackoff, s.RetryBudget
+	c.etag = "" // the cached configuration is no longer the one the ETag names
+	c.mu.Unlock()
+	c.budget.setRatio(s.RetryBudget)
+	c.log.Info("settings applied", "max_retries", s.MaxRetries, "max_failures", s.MaxFailures,
+		"retry_backoff", s.RetryBackoff.String(), "retry_budget", s.RetryBudget)
+}
+
 // standbysChanged renews, spread over a few seconds, the standbys that a
 // change of the configuration made stale.
 func (c *Client) standbysChanged() {

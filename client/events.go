@@ -211,6 +211,12 @@ func (c *Client) dispatch(typ, data string) {
 		}
 		c.updateProvider(d.Name, func(*ProviderConfig) bool { return false })
 		c.failProvider(d.Name, "provider "+d.Name+" was deleted")
+	case "settings.updated":
+		var w wireConfig
+		if json.Unmarshal(env.Data, &w) != nil {
+			return
+		}
+		c.applySettings(w)
 	case "providers.reordered":
 		var r struct {
 			Order []struct {

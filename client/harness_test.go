@@ -102,7 +102,8 @@ func newEnvWith(t testing.TB, cs streams.ClientSettings, ttl time.Duration) *env
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = svc.Run(ctx) })
 	api := httpapi.New(httpapi.Options{Store: store, Clock: clock, BootstrapToken: bootstrapToken, Bus: hub,
-		Health: checker, Streams: svc, Events: hub})
+		Health: checker, Streams: svc, Events: hub, Settings: sb.Settings{MaxRetries: cs.MaxRetries, MaxFailures: cs.MaxFailures,
+			HealthCheckInterval: cs.HealthCheckInterval, RetryBackoff: cs.RetryBackoff, RetryBudget: cs.RetryBudget}})
 
 	e := &env{t: t, store: store, checker: checker, eng: clienttest.New(2 * time.Millisecond), logs: &testutil.Buffer{}}
 	e.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"context"
 	"database/sql"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -211,6 +213,21 @@ func TestReplicas(t *testing.T) {
 		}
 	})
 
+	t.Run("SettingsAcrossReplicas", func(t *testing.T) {
+		start := time.Now()
+		if st, b, err := callErr("PUT", reps[0].url+"/api/settings", serveToken, map[string]any{"maxRetries": 7}); err != nil || st != 200 {
+			t.Fatalf("PUT /api/settings at replica 1: %d %s %v", st, b, err)
+		}
+		if !poll(5*time.Second, func() bool {
+			_, b, err := callErr("GET", reps[2].url+"/api/streaming/config", serveToken, nil)
+			var cfg struct{ MaxRetries int }
+			return err == nil && json.Unmarshal(b, &cfg) == nil && cfg.MaxRetries == 7
+		}) {
+			t.Fatal("replica 3 does not serve the settings changed at replica 1")
+		}
+		t.Logf("a settings change at replica 1 was served by replica 3 after %s", time.Since(start).Round(time.Millisecond))
+	})
+
 	t.Run("LeaderKilled", func(t *testing.T) {
 		pid := leaderPID(t, db)
 		var victim *proc
@@ -227,15 +244,92 @@ func TestReplicas(t *testing.T) {
 		}
 		victim.done <- <-victim.done // exited; leave the result for the cleanup
 		killed := time.Now()
+		// The lease is renewed every third of it: the killed leader's lease
+		// ends at most a lease after the kill, and a follower, trying every
+		// second, takes it within a renewal period after that.
+		lease := replica.DefaultLeaseTTL
+		within := lease + lease/3
+		if !poll(within+10*time.Second, func() bool { return newLeader(t, db, pid) }) {
+			t.Fatalf("no new leader %s after the leader was killed", time.Since(killed))
+		}
+		takeover := time.Since(killed)
+		t.Logf("a replica took the lease %s after kill -9 of the leader (lease %s, renewed every %s)", takeover.Round(time.Millisecond), lease, lease/3)
+		if takeover > within {
+			t.Errorf("takeover after %s, want within the lease and a renewal period (%s)", takeover, within)
+		}
 		// A probe that started in the first 1.5 s after the kill does not
 		// count: it may be the old leader's, in flight.
-		if !poll(replica.DefaultLeaseTTL+10*time.Second, func() bool { return probesSince(t, db, killed.Add(1500*time.Millisecond)) > 0 }) {
+		if !poll(within+10*time.Second, func() bool { return probesSince(t, db, killed.Add(1500*time.Millisecond)) > 0 }) {
 			t.Fatalf("no probe %s after the leader was killed", time.Since(killed))
 		}
 		d := time.Since(killed)
-		t.Logf("probing resumed %s after kill -9 of the leader (lease %s)", d, replica.DefaultLeaseTTL)
-		if d > replica.DefaultLeaseTTL+2*time.Second {
-			t.Errorf("probing resumed after %s, want within the lease time (%s) and a probe interval", d, replica.DefaultLeaseTTL)
+		t.Logf("probing resumed %s after kill -9 of the leader", d.Round(time.Millisecond))
+		if d > within+2*time.Second {
+			t.Errorf("probing resumed after %s, want within the takeover time (%s) and a probe interval", d, within)
 		}
 	})
+
+	t.Run("LeaseSetting", func(t *testing.T) { leaseSettingTakeover(t, db, reps) })
+}
+
+// The setting leaderLease reaches the leader, which renews with it, and a
+// follower takes over from a killed leader within the new lease and a third.
+func leaseSettingTakeover(t *testing.T, db *sql.DB, reps []*proc) {
+	const lease = 6 * time.Second
+	pid := leaderPID(t, db)
+	var victim, other *proc
+	for _, r := range reps {
+		if _, gone := exited(r.done); gone {
+			continue
+		}
+		if r.cmd.Process.Pid == pid {
+			victim = r
+		} else {
+			other = r
+		}
+	}
+	if victim == nil || other == nil {
+		t.Fatalf("want a live leader and a live follower (leader pid %d)", pid)
+	}
+	if st, b, err := callErr("PUT", other.url+"/api/settings", serveToken, map[string]any{"leaderLease": lease.String()}); err != nil || st != 200 {
+		t.Fatalf("PUT /api/settings: %d %s %v", st, b, err)
+	}
+	// Renewed with a 10 s lease, at least 6.67 s of it are left; with 6 s,
+	// at most 6 s.
+	if !poll(10*time.Second, func() bool {
+		var left float64
+		err := db.QueryRow(`SELECT EXTRACT(EPOCH FROM expires_at - now()) FROM switchboard_leases WHERE name = 'scheduler'`).Scan(&left)
+		return err == nil && left < 6.2
+	}) {
+		t.Fatal("the leader does not renew with the lease of the setting")
+	}
+	if err := victim.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	victim.done <- <-victim.done
+	killed := time.Now()
+	within := lease + lease/3
+	if !poll(within+10*time.Second, func() bool { return newLeader(t, db, pid) }) {
+		t.Fatalf("no new leader %s after the leader was killed", time.Since(killed))
+	}
+	d := time.Since(killed)
+	t.Logf("with the setting leaderLease %s, a replica took the lease %s after kill -9 of the leader", lease, d.Round(time.Millisecond))
+	if d > within {
+		t.Errorf("takeover after %s, want within %s", d, within)
+	}
+}
+
+// newLeader reports whether a replica other than the process pid holds the
+// lease now.
+func newLeader(t *testing.T, db *sql.DB, pid int) bool {
+	t.Helper()
+	var holder string
+	err := db.QueryRow(`SELECT holder FROM switchboard_leases WHERE name = 'scheduler' AND expires_at > now()`).Scan(&holder)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false
+	}
+	if err != nil {
+		t.Fatalf("read lease: %v", err)
+	}
+	return !strings.Contains(holder, ":"+strconv.Itoa(pid)+":")
 }

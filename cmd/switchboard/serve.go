@@ -187,20 +187,31 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, err
 		lead      replica.Leadership = replica.Solo{}
 		scheduler *health.Scheduler  // set below; remote provider changes reschedule it
 		svc       *streams.Service   // set below; remote provider changes refresh its snapshot
+		api       *httpapi.Server    // set below; remote settings changes refresh its settings
 	)
+	// The settings nobody set take these values; the leader lease comes from
+	// --leader-lease until the setting leaderLease is set.
+	defaults := switchboard.DefaultSettings()
+	defaults.LeaderLease = switchboard.Duration(cfg.LeaderLease)
 	if store.SupportsReplicas() {
 		id := replica.NewID()
-		leader := replica.NewLeader(store, replica.LeaderOptions{ID: id, Logger: log})
+		lease := leaderLease(ctx, store, defaults, log)
+		leader := replica.NewLeader(store, replica.LeaderOptions{ID: id, Logger: log, TTL: lease})
+		watch := newSettingsWatch(store, defaults, leader, func() { api.SettingsChanged() }, log)
 		evs := replica.NewEvents(store, hub, replica.EventsOptions{ReplicaID: id, Logger: log,
 			OnEvent: func(e switchboard.Event) {
 				if strings.HasPrefix(e.Type, "provider") {
 					scheduler.Notify()
 					svc.ProvidersChanged()
 				}
+				if e.Type == switchboard.EventSettingsUpdated {
+					watch.notify()
+				}
 			}})
 		bus, lead = evs, leader
-		a.runners = append(a.runners, leader.Run, evs.Run)
-		log.Info("replica", "id", id, "lease_ttl", replica.DefaultLeaseTTL.String())
+		a.runners = append(a.runners, leader.Run, evs.Run, watch.run)
+		ttl, renew := leader.Lease()
+		log.Info("replica", "id", id, "lease_ttl", ttl.String(), "lease_renew", renew.String())
 	}
 	metrics := httpapi.NewMetrics(prometheus.NewRegistry(), store)
 	checker, err := health.NewChecker(health.Config{
@@ -221,8 +232,8 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, err
 	a.runners = append(a.runners, svc.Run,
 		func(ctx context.Context) error { return lead.RunWhileLeader(ctx, scheduler.Run) },
 		func(ctx context.Context) error { return lead.RunWhileLeader(ctx, runner.Run) })
-	api := httpapi.New(httpapi.Options{
-		Store: store, Clock: clock, Logger: log, BootstrapToken: cfg.BootstrapToken, Bus: bus,
+	api = httpapi.New(httpapi.Options{
+		Store: store, Clock: clock, Logger: log, BootstrapToken: cfg.BootstrapToken, Bus: bus, Settings: defaults,
 		Health: checker, Metrics: metrics, ProvidersChanged: scheduler.Notify, Streams: svc, Events: hub,
 		PublicRate: cfg.PublicRateLimit, PublicBurst: cfg.PublicBurst,
 		Admission: httpapi.Admission{
@@ -233,6 +244,68 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, err
 	})
 	a.handler = api
 	return a, nil
+}
+
+// leaderLease is the lease this replica starts with: the setting
+// leaderLease, or def's when it is not set or cannot be read.
+func leaderLease(ctx context.Context, store switchboard.Store, def switchboard.Settings, log *slog.Logger) time.Duration {
+	set, err := store.GetSettings(ctx)
+	if err != nil {
+		log.Warn("read settings: starting with the leader lease of the flags", "err", err.Error())
+	}
+	return set.Or(def).LeaderLease.D()
+}
+
+// settingsWatch applies the settings another replica, or this one, changed
+// (a settings.updated event from the shared log) to what reads them outside
+// the API: the leader's lease. It also tells the API, whose cached settings
+// would otherwise live until they expire. It reads the store again every
+// settingsRecheck, in case an event was missed.
+type settingsWatch struct {
+	store    switchboard.SettingsStore
+	defaults switchboard.Settings
+	leader   *replica.Leader
+	log      *slog.Logger
+	api      func()        // tells the API the settings changed
+	changed  chan struct{} // buffered 1: a read of the settings is due
+}
+
+const settingsRecheck = 30 * time.Second
+
+func newSettingsWatch(store switchboard.SettingsStore, defaults switchboard.Settings, leader *replica.Leader, api func(), log *slog.Logger) *settingsWatch {
+	return &settingsWatch{store: store, defaults: defaults, leader: leader, api: api, log: log, changed: make(chan struct{}, 1)}
+}
+
+// notify asks for the settings to be read again. It never blocks.
+func (w *settingsWatch) notify() {
+	select {
+	case w.changed <- struct{}{}:
+	default:
+	}
+}
+
+// run applies the settings after every notify and every settingsRecheck,
+// until ctx ends.
+func (w *settingsWatch) run(ctx context.Context) error {
+	tick := time.NewTicker(settingsRecheck)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-w.changed:
+			w.api()
+		case <-tick.C:
+		}
+		set, err := w.store.GetSettings(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				w.log.Warn("read settings", "err", err.Error())
+			}
+			continue
+		}
+		w.leader.SetLease(set.Or(w.defaults).LeaderLease.D())
+	}
 }
 
 // run runs the background work until ctx is done.

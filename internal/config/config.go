@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/switchboardhq/switchboard"
 )
 
 // Config is the configuration of the server.
@@ -37,6 +39,10 @@ type Config struct {
 	MaxInflightFailover int `yaml:"maxInflightFailover"`
 	MaxInflightStart    int `yaml:"maxInflightStart"`
 	MaxInflightOther    int `yaml:"maxInflightOther"`
+	// LeaderLease is how long the lease of the leading replica lasts (on
+	// PostgreSQL); the leader renews it every third of it. The setting
+	// leaderLease (PUT /api/settings), once set, overrides it.
+	LeaderLease time.Duration `yaml:"leaderLease"`
 
 	// Secrets come from the environment only, never from flags (which other
 	// users of the machine can read) or the file.
@@ -53,6 +59,7 @@ func Default() Config {
 		// Sized for a 2-core node on SQLite (one writer): failover work gets
 		// the most room, new starts less, and the rest of the API least.
 		MaxInflightFailover: 256, MaxInflightStart: 128, MaxInflightOther: 64,
+		LeaderLease: switchboard.DefaultLeaderLease,
 	}
 }
 
@@ -115,6 +122,7 @@ func flagSet(c *Config, file *string, out io.Writer) *flag.FlagSet {
 	fs.IntVar(&c.MaxInflightFailover, "max-inflight-failover", c.MaxInflightFailover, "failover requests (migrate, heartbeat, failures, end) served at once; 0 = no limit (env SWITCHBOARD_MAX_INFLIGHT_FAILOVER)")
 	fs.IntVar(&c.MaxInflightStart, "max-inflight-start", c.MaxInflightStart, "stream starts served at once; 0 = no limit (env SWITCHBOARD_MAX_INFLIGHT_START)")
 	fs.IntVar(&c.MaxInflightOther, "max-inflight-other", c.MaxInflightOther, "other API requests served at once; 0 = no limit (env SWITCHBOARD_MAX_INFLIGHT_OTHER)")
+	fs.DurationVar(&c.LeaderLease, "leader-lease", c.LeaderLease, "lease of the leading replica, renewed every third of it, unless the setting leaderLease is set (env SWITCHBOARD_LEADER_LEASE)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "time allowed for in-flight requests at shutdown (env SWITCHBOARD_SHUTDOWN_TIMEOUT)")
 	return fs
 }
@@ -148,6 +156,13 @@ func applyEnv(c *Config, getenv func(string) string) error {
 			}
 			*p = n
 		}
+	}
+	if v := getenv("SWITCHBOARD_LEADER_LEASE"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return fmt.Errorf("SWITCHBOARD_LEADER_LEASE: not a duration")
+		}
+		c.LeaderLease = d
 	}
 	if v := getenv("SWITCHBOARD_SHUTDOWN_TIMEOUT"); v != "" {
 		d, err := time.ParseDuration(v)
@@ -183,6 +198,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxInflightFailover < 0 || c.MaxInflightStart < 0 || c.MaxInflightOther < 0 {
 		return errors.New("max-inflight-failover, max-inflight-start and max-inflight-other: must be ≥ 0 (0: no limit)")
+	}
+	if c.LeaderLease < switchboard.MinLeaderLease || c.LeaderLease > switchboard.MaxLeaderLease {
+		return fmt.Errorf("leader-lease: must be from %s to %s", switchboard.MinLeaderLease, switchboard.MaxLeaderLease)
 	}
 	if c.ShutdownTimeout <= 0 {
 		return errors.New("shutdown-timeout: must be positive")

@@ -4,7 +4,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 )
 
 func TestPrecedence(t *testing.T) {
@@ -81,5 +83,30 @@ func TestMaxInflight(t *testing.T) {
 		return ""
 	}, io.Discard); err == nil {
 		t.Error("non-integer SWITCHBOARD_MAX_INFLIGHT_FAILOVER accepted")
+	}
+}
+
+func TestLeaderLease(t *testing.T) {
+	none := func(string) string { return "" }
+	d, err := Load(nil, none, io.Discard)
+	if err != nil || d.LeaderLease != 10*time.Second {
+		t.Fatalf("default leader lease: %s %v", d.LeaderLease, err)
+	}
+	env := func(k string) string {
+		if k == "SWITCHBOARD_LEADER_LEASE" {
+			return "20s"
+		}
+		return ""
+	}
+	if c, err := Load(nil, env, io.Discard); err != nil || c.LeaderLease != 20*time.Second {
+		t.Errorf("from the environment: %s %v", c.LeaderLease, err)
+	}
+	if c, err := Load([]string{"--leader-lease", "30s"}, env, io.Discard); err != nil || c.LeaderLease != 30*time.Second {
+		t.Errorf("flag over environment: %s %v", c.LeaderLease, err)
+	}
+	for _, bad := range []string{"1s", "6m", "0s"} {
+		if _, err := Load([]string{"--leader-lease", bad}, none, io.Discard); err == nil || !strings.Contains(err.Error(), "leader-lease") {
+			t.Errorf("--leader-lease %s: %v, want an error naming leader-lease", bad, err)
+		}
 	}
 }

@@ -42,6 +42,8 @@ func (s *Server) routes() []route {
 		{"PUT", "/api/streaming/providers/{name}", sb.RoleAdmin, s.updateProvider},
 		{"DELETE", "/api/streaming/providers/{name}", sb.RoleSuperadmin, s.deleteProvider},
 		{"GET", "/api/audit", sb.RoleAdmin, s.listAudit},
+		{"GET", "/api/settings", sb.RoleAdmin, s.getSettings},
+		{"PUT", "/api/settings", sb.RoleSuperadmin, s.putSettings},
 
 		// Health.
 		{"GET", "/api/streaming/providers/{name}/health", sb.RoleAnonymous, s.providerHealth},

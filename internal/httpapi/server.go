@@ -54,6 +54,9 @@ type Options struct {
 	// Admission bounds the requests in flight per route class; the zero
 	// value admits everything.
 	Admission Admission
+	// Settings are the defaults of the settings nobody set (zero fields:
+	// switchboard.DefaultSettings).
+	Settings switchboard.Settings
 }
 
 // Server is the HTTP API of the control plane.
@@ -75,6 +78,8 @@ type Server struct {
 	mux     *http.ServeMux
 	// reserved are the names a provider may not take (see reservedNames).
 	reserved []string
+	// setCache holds the effective settings (settings_handlers.go).
+	setCache *settingsCache
 }
 
 // New returns a Server with its routes registered.
@@ -82,6 +87,7 @@ func New(o Options) *Server {
 	s := &Server{
 		store: o.Store, bus: o.Bus, clock: o.Clock, logger: o.Logger,
 		boot: o.BootstrapToken, changed: o.ProvidersChanged, ttl: o.SessionTTL,
+		setCache: newSettingsCache(o.Settings),
 	}
 	if s.bus == nil {
 		s.bus = switchboard.NopBus{}

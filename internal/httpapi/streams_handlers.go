@@ -39,7 +39,7 @@ func (s *Server) streamingConfig(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	cfg := clientConfig{Providers: []configProvider{}, ClientSettings: s.streams.Settings()}
+	cfg := clientConfig{Providers: []configProvider{}, ClientSettings: clientSettings(s.settings(r.Context()))}
 	for _, rec := range recs {
 		if !rec.Enabled {
 			continue

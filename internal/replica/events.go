@@ -2,6 +2,7 @@ package replica
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"sync/atomic"
@@ -15,8 +16,14 @@ const (
 	DefaultPollInterval   = 500 * time.Millisecond
 	DefaultSafetyInterval = 5 * time.Second
 	DefaultRetention      = time.Hour
-	defaultQueue          = 4096
-	readBatch             = 500
+	// QueueSize bounds the events waiting to be appended to the log, while
+	// the database is out of reach for instance.
+	QueueSize = 4096
+	readBatch = 500
+	// appendRetryMin and appendRetryMax bound the backoff between attempts
+	// to append an event while the log is unavailable.
+	appendRetryMin = 100 * time.Millisecond
+	appendRetryMax = 2 * time.Second
 )
 
 // EventLog is the log through which Events shares events: the store of a
@@ -69,8 +76,12 @@ type EventsOptions struct {
 // Announcements carry only the id: the log, not the announcement, is the
 // source of truth. While the LISTEN connection is down, the log
 // is polled every PollInterval, so a replica lags by at most about that much.
-// When the database cannot take an event, it is published to the local bus
-// only (with a local id), rather than lost.
+// While the database cannot take events, they are held, in order, and
+// appended once it is back, so that every replica receives them, with the
+// same ids; up to QueueSize events wait, and those published when the queue
+// is full are published to the local bus only (with a local id), rather than
+// lost. The same holds for the events left when Run stops and the database
+// stays out of reach.
 type Events struct {
 	store EventLog
 	local switchboard.Bus
@@ -97,7 +108,7 @@ func NewEvents(store EventLog, local switchboard.Bus, opts EventsOptions) *Event
 	}
 	return &Events{
 		store: store, local: local, opts: opts, log: logger(opts.Logger),
-		queue: make(chan switchboard.Event, defaultQueue),
+		queue: make(chan switchboard.Event, QueueSize),
 		wake:  make(chan struct{}, 1),
 	}
 }
@@ -159,7 +170,9 @@ func (e *Events) signal() {
 // events still queued.
 const drainTimeout = 5 * time.Second
 
-// write appends queued events to the log. When ctx ends it appends those still
+// write appends queued events to the log, in order. While the log is
+// unavailable it retries the event at the head of the queue, with backoff,
+// and the others wait behind it. When ctx ends it appends those still
 // queued, so that what the server did while it shut down (the last requests it
 // drained) reaches the other replicas.
 func (e *Events) write(ctx context.Context) {
@@ -169,16 +182,43 @@ func (e *Events) write(ctx context.Context) {
 			e.drain(ctx)
 			return
 		case ev := <-e.queue:
-			if err := e.insert(ctx, ev); err != nil {
-				if ctx.Err() != nil {
-					e.drain(ctx, ev)
-					return
-				}
-				e.log.Warn("event published locally only", "type", ev.Type, "reason", "event log unavailable", "err", err.Error())
+			if _, err := json.Marshal(ev.Data); err != nil {
+				// No database would take it: retrying would hold the rest.
+				e.log.Warn("event published locally only", "type", ev.Type, "reason", "data cannot be encoded", "err", err.Error())
 				e.local.Publish(ev)
 				continue
 			}
+			if !e.append(ctx, ev) {
+				e.drain(ctx, ev)
+				return
+			}
 			e.signal()
+		}
+	}
+}
+
+// append appends ev to the log, retrying while the log is unavailable, and
+// reports false when ctx ended first.
+func (e *Events) append(ctx context.Context, ev switchboard.Event) bool {
+	failing := false
+	for delay := appendRetryMin; ; delay = min(2*delay, appendRetryMax) {
+		err := e.insert(ctx, ev)
+		if err == nil {
+			if failing {
+				e.log.Info("event log available again: appending the held events", "held", len(e.queue)+1)
+			}
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		if !failing {
+			failing = true
+			e.log.Warn("event log unavailable: holding events until it is back", "type", ev.Type,
+				"held", len(e.queue)+1, "bound", QueueSize, "err", err.Error())
+		}
+		if !sleep(ctx, delay) {
+			return false
 		}
 	}
 }

@@ -14,12 +14,16 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"github.com/switchboardhq/switchboard"
 )
 
-// Defaults for LeaderOptions.
+// Defaults for LeaderOptions. A leader renews its lease every third of the
+// TTL, so that a replica takes over from a leader that died within the TTL
+// and a renewal period (a retry interval, at most, after the lease expired).
 const (
-	DefaultLeaseTTL      = 15 * time.Second
-	DefaultRenewInterval = 5 * time.Second
+	DefaultLeaseTTL      = switchboard.DefaultLeaderLease
+	DefaultRenewInterval = DefaultLeaseTTL / 3
 	DefaultRetryInterval = time.Second
 )
 
@@ -49,8 +53,8 @@ type LeaderOptions struct {
 	// ID is this replica's id in the lease (default NewID()).
 	ID string
 	// TTL is how long a lease lasts after each renewal (DefaultLeaseTTL),
-	// RenewInterval how often the leader renews it (DefaultRenewInterval),
-	// and RetryInterval how often a follower, or a leader whose renewal
+	// RenewInterval how often the leader renews it (a third of TTL), and
+	// RetryInterval how often a follower, or a leader whose renewal
 	// failed, tries again (DefaultRetryInterval).
 	TTL, RenewInterval, RetryInterval time.Duration
 	Logger                            *slog.Logger
@@ -84,9 +88,10 @@ type Leader struct {
 
 	mu sync.Mutex
 	// Guarded by mu:
-	term    context.Context    // live while leading; nil otherwise
-	end     context.CancelFunc // ends term
-	changed chan struct{}      // closed and replaced on every change
+	ttl, renew time.Duration      // the lease and its renewal period (SetLease)
+	term       context.Context    // live while leading; nil otherwise
+	end        context.CancelFunc // ends term
+	changed    chan struct{}      // closed and replaced on every change
 }
 
 var _ Leadership = (*Leader)(nil)
@@ -100,9 +105,32 @@ func NewLeader(leases Leases, opts LeaderOptions) *Leader {
 		opts.ID = NewID()
 	}
 	opts.TTL = positive(opts.TTL, DefaultLeaseTTL)
-	opts.RenewInterval = positive(opts.RenewInterval, DefaultRenewInterval)
+	opts.RenewInterval = positive(opts.RenewInterval, opts.TTL/3)
 	opts.RetryInterval = positive(opts.RetryInterval, DefaultRetryInterval)
-	return &Leader{leases: leases, opts: opts, log: logger(opts.Logger).With("lease", opts.Name, "replica", opts.ID), changed: make(chan struct{})}
+	return &Leader{leases: leases, opts: opts, log: logger(opts.Logger).With("lease", opts.Name, "replica", opts.ID),
+		ttl: opts.TTL, renew: opts.RenewInterval, changed: make(chan struct{})}
+}
+
+// SetLease changes the lease to ttl, renewed every third of it, from the
+// next attempt to take or renew it on (the lease held now runs out as it
+// was taken). A ttl that is not positive is ignored.
+func (l *Leader) SetLease(ttl time.Duration) {
+	if ttl <= 0 {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if ttl != l.ttl {
+		l.log.Info("lease changed", "from", l.ttl.String(), "to", ttl.String())
+	}
+	l.ttl, l.renew = ttl, ttl/3
+}
+
+// Lease returns the lease and how often the leader renews it.
+func (l *Leader) Lease() (ttl, renew time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.ttl, l.renew
 }
 
 // positive returns d, or def when d is not positive: an option's default.
@@ -155,14 +183,15 @@ func (l *Leader) Run(ctx context.Context) error {
 		}
 		start := time.Now()
 		leading := l.IsLeader()
-		held, err := l.acquire(ctx)
+		ttl, renew := l.Lease()
+		held, err := l.acquire(ctx, ttl)
 		switch {
 		case err != nil && ctx.Err() != nil:
 			continue // the select above returns
 		case err != nil:
 			l.log.Warn("lease renewal failed", "err", err.Error())
 		case held:
-			stepDownAt = start.Add(l.opts.TTL * 4 / 5)
+			stepDownAt = start.Add(ttl * 4 / 5)
 			l.lead()
 		case leading:
 			l.stepDown("lease taken by another replica")
@@ -173,7 +202,7 @@ func (l *Leader) Run(ctx context.Context) error {
 		next := l.opts.RetryInterval
 		if l.IsLeader() {
 			if err == nil {
-				next = l.opts.RenewInterval
+				next = renew
 			}
 			next = min(next, time.Until(stepDownAt))
 		}
@@ -204,10 +233,10 @@ func (l *Leader) signal(ctx context.Context, c campaign) {
 // acquire takes or renews the lease, reporting whether this replica holds it.
 // It is bounded by the retry interval, so that a hung connection cannot keep
 // a leader past its step-down time.
-func (l *Leader) acquire(ctx context.Context) (bool, error) {
-	ctx, cancel := context.WithTimeout(ctx, max(l.opts.RetryInterval, l.opts.TTL/5))
+func (l *Leader) acquire(ctx context.Context, ttl time.Duration) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, max(l.opts.RetryInterval, ttl/5))
 	defer cancel()
-	held, err := l.leases.AcquireLease(ctx, l.opts.Name, l.opts.ID, l.opts.TTL)
+	held, err := l.leases.AcquireLease(ctx, l.opts.Name, l.opts.ID, ttl)
 	if err != nil {
 		return false, fmt.Errorf("replica: lease %s: %w", l.opts.Name, err)
 	}

@@ -57,6 +57,8 @@ func Run(t *testing.T, open func(t *testing.T) switchboard.Store) {
 		{"HealthWindowStatus", testHealthWindowStatus},
 		{"HealthWindowCompacted", testHealthWindowCompacted},
 		{"Activity", testActivity},
+		{"Settings", testSettings},
+		{"ConcurrentSettings", testConcurrentSettings},
 
 		// Streams.
 		{"StartGetStream", testStartGetStream},

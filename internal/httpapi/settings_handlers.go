@@ -1,0 +1,117 @@
+package httpapi
+
+import (
+	"context"
+	"net/http"
+	"sync"
+	"time"
+
+	sb "github.com/switchboardhq/switchboard"
+	"github.com/switchboardhq/switchboard/internal/streams"
+)
+
+// settingsMaxAge is how long the settings read from the store are served
+// before they are read again, in case the event of another replica's change
+// was missed. A change made here, or one SettingsChanged is told of, is seen
+// at once.
+const settingsMaxAge = 5 * time.Second
+
+// settingsCache holds the effective settings: those set in the store, the
+// others from the server's defaults.
+type settingsCache struct {
+	defaults sb.Settings
+
+	mu   sync.Mutex
+	cur  sb.Settings // guarded by mu: the last settings read or written
+	read time.Time   // guarded by mu: when cur was read; zero = read again
+}
+
+func newSettingsCache(defaults sb.Settings) *settingsCache {
+	return &settingsCache{defaults: defaults.Or(sb.DefaultSettings()), cur: defaults.Or(sb.DefaultSettings())}
+}
+
+// settings returns the effective settings. When the store cannot be read it
+// keeps serving the last settings it knows (the defaults at worst), since
+// SDKs need them most when things go wrong.
+func (s *Server) settings(ctx context.Context) sb.Settings {
+	c := s.setCache
+	now := s.clock.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.read.IsZero() && now.Sub(c.read) < settingsMaxAge && !now.Before(c.read) {
+		return c.cur
+	}
+	set, err := s.store.GetSettings(ctx)
+	if err != nil {
+		s.logger.WarnContext(ctx, "read settings", "err", err.Error())
+		return c.cur
+	}
+	c.cur, c.read = set.Or(c.defaults), now
+	return c.cur
+}
+
+// SettingsChanged tells the server that the settings changed elsewhere
+// (another replica's settings.updated event): they are read again on next use.
+func (s *Server) SettingsChanged() {
+	s.setCache.mu.Lock()
+	s.setCache.read = time.Time{}
+	s.setCache.mu.Unlock()
+}
+
+// clientSettings are the settings served to SDKs in /api/streaming/config,
+// in the format it has always had.
+func clientSettings(st sb.Settings) streams.ClientSettings {
+	return streams.ClientSettings{MaxRetries: st.MaxRetries, MaxFailures: st.MaxFailures,
+		HealthCheckInterval: st.HealthCheckInterval, RetryBackoff: st.RetryBackoff, RetryBudget: st.RetryBudget}
+}
+
+// getSettings answers the settings as stored (an operator asking sees the
+// store, not the cache), and refreshes the cache with them.
+func (s *Server) getSettings(w http.ResponseWriter, r *http.Request) {
+	set, err := s.store.GetSettings(r.Context())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	c := s.setCache
+	cur := set.Or(c.defaults)
+	c.mu.Lock()
+	c.cur, c.read = cur, s.clock.Now()
+	c.mu.Unlock()
+	writeJSON(w, http.StatusOK, cur)
+}
+
+// putSettings changes the settings named in the body and keeps the others
+// (a partial update). An unknown field, a value out of range or an empty
+// body is refused with 400 naming the field, changing nothing. A change is
+// audited and published as settings.updated; a body that changes nothing
+// is answered with the settings, without either.
+func (s *Server) putSettings(w http.ResponseWriter, r *http.Request) {
+	var in sb.SettingsInput
+	if err := decode(r, &in); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if in.Empty() {
+		s.writeError(w, r, sb.Invalid("body", "must set at least one setting"))
+		return
+	}
+	audit := sb.AuditEntry{At: s.clock.Now(), Actor: sb.ActorFrom(r.Context()), Action: "settings.update", Target: "settings"}
+	before, after, err := s.store.UpdateSettings(r.Context(), s.setCache.defaults, in.ApplyTo, audit)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	c := s.setCache
+	c.mu.Lock()
+	c.cur, c.read = after, s.clock.Now()
+	c.mu.Unlock()
+	if after != before {
+		s.logger.InfoContext(r.Context(), "settings updated", "actor", audit.Actor.Name,
+			"max_retries", after.MaxRetries, "max_failures", after.MaxFailures,
+			"health_check_interval", after.HealthCheckInterval.D().String(), "retry_backoff", after.RetryBackoff.D().String(),
+			"retry_budget", after.RetryBudget, "leader_lease", after.LeaderLease.D().String())
+		s.publish(sb.EventSettingsUpdated, sb.RoleClient, after)
+	}
+	writeJSON(w, http.StatusOK, after)
+}
