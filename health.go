@@ -19,6 +19,19 @@ const (
 	StatusUnknown   Status = "UNKNOWN"
 )
 
+// Usable reports whether a provider with status s may take new streams:
+// EXCELLENT, HEALTHY and WARNING are usable; CRITICAL, DISABLED and UNKNOWN
+// (never verified by a successful check) are not. It is the one rule that
+// routing, the API, the dashboard and the SDK apply.
+func (s Status) Usable() bool {
+	switch s {
+	case StatusExcellent, StatusHealthy, StatusWarning:
+		return true
+	default:
+		return false
+	}
+}
+
 // State is the coarse state of the original API: active, degraded, down or unknown.
 type State string
 

@@ -30,3 +30,16 @@ func TestHealthRatios(t *testing.T) {
 		}
 	}
 }
+
+func TestStatusUsable(t *testing.T) {
+	want := map[sb.Status]bool{
+		sb.StatusExcellent: true, sb.StatusHealthy: true, sb.StatusWarning: true,
+		sb.StatusCritical: false, sb.StatusDisabled: false, sb.StatusUnknown: false,
+		sb.Status(""): false, sb.Status("BOGUS"): false,
+	}
+	for s, ok := range want {
+		if got := s.Usable(); got != ok {
+			t.Errorf("%q.Usable() = %v, want %v", s, got, ok)
+		}
+	}
+}

@@ -55,6 +55,22 @@ func DefaultSettings() Settings {
 		RetryBackoff: Duration(100 * time.Millisecond), RetryBudget: 0.2, LeaderLease: Duration(DefaultLeaderLease)}
 }
 
+// ClientSettings are the settings an SDK applies, in the form
+// GET /api/streaming/config serves them: every field set.
+type ClientSettings struct {
+	MaxRetries          int      `json:"maxRetries"`
+	MaxFailures         int      `json:"maxFailures"`
+	HealthCheckInterval Duration `json:"healthCheckInterval"`
+	RetryBackoff        Duration `json:"retryBackoff"`
+	RetryBudget         float64  `json:"retryBudget"`
+}
+
+// Client returns the part of s that SDKs apply.
+func (s Settings) Client() ClientSettings {
+	return ClientSettings{MaxRetries: s.MaxRetries, MaxFailures: s.MaxFailures,
+		HealthCheckInterval: s.HealthCheckInterval, RetryBackoff: s.RetryBackoff, RetryBudget: s.RetryBudget}
+}
+
 // Or returns s with its unset fields taken from d.
 func (s Settings) Or(d Settings) Settings {
 	if s.MaxRetries == 0 {

@@ -281,7 +281,7 @@ func (c *Client) refreshConfig(ctx context.Context) (Config, error) {
 			switch {
 			case !ok:
 				c.failProvider(p.Name, "provider "+p.Name+" was removed or disabled")
-			case unusable(np.Status):
+			case mustLeave(np.Status):
 				c.failProvider(p.Name, "provider "+p.Name+" is "+string(np.Status))
 			}
 		}
@@ -489,7 +489,7 @@ func (c *Client) withoutEngine(cfg Config) []string {
 func (c *Client) preferred() (string, bool) {
 	cfg, _ := c.Config()
 	for _, p := range cfg.Providers {
-		if _, ok := c.engines[p.Kind]; ok && !unusable(p.Status) {
+		if _, ok := c.engines[p.Kind]; ok && usable(p.Status) {
 			return p.Name, true
 		}
 	}
@@ -613,7 +613,7 @@ func (p *poller) run(ctx context.Context) {
 			p.c.log.Debug("health poll failed: control plane unreachable", "provider", name, "err", err.Error())
 			continue
 		}
-		if h.Status != statusDeleted && !unusable(h.Status) {
+		if h.Status != statusDeleted && !mustLeave(h.Status) {
 			p.fails[name] = 0
 			continue
 		}

@@ -174,9 +174,9 @@ func (c *Client) dispatch(typ, data string) {
 			return
 		}
 		c.updateProvider(ch.Name, func(p *ProviderConfig) bool { p.Status = ch.To; return true })
-		if unusable(ch.To) {
+		if mustLeave(ch.To) {
 			c.failProvider(ch.Name, fmt.Sprintf("provider %s turned %s: %s", ch.Name, ch.To, ch.Reason))
-		} else if unusable(ch.From) {
+		} else if mustLeave(ch.From) {
 			c.forgive(ch.Name) // it has recovered
 		}
 	case "provider.created", "provider.updated":
@@ -194,7 +194,7 @@ func (c *Client) dispatch(typ, data string) {
 		switch {
 		case !p.Enabled:
 			c.failProvider(p.Name, "provider "+p.Name+" was disabled")
-		case unusable(p.Status):
+		case mustLeave(p.Status):
 			c.failProvider(p.Name, "provider "+p.Name+" is "+string(p.Status))
 		case !known:
 			c.requestRefresh() // a new or re-enabled provider: fetch its full entry

@@ -64,18 +64,18 @@ type env struct {
 }
 
 // settings are quick client settings for tests.
-func settings() streams.ClientSettings {
-	return streams.ClientSettings{MaxRetries: 3, MaxFailures: 2, HealthCheckInterval: sb.Duration(100 * time.Millisecond),
+func settings() sb.ClientSettings {
+	return sb.ClientSettings{MaxRetries: 3, MaxFailures: 2, HealthCheckInterval: sb.Duration(100 * time.Millisecond),
 		RetryBackoff: sb.Duration(10 * time.Millisecond), RetryBudget: 0.2}
 }
 
-func newEnv(t testing.TB, cs streams.ClientSettings) *env {
+func newEnv(t testing.TB, cs sb.ClientSettings) *env {
 	t.Helper()
 	return newEnvWith(t, cs, 0)
 }
 
 // newEnvWith is newEnv with join tokens that live ttl (0: the server's default).
-func newEnvWith(t testing.TB, cs streams.ClientSettings, ttl time.Duration) *env {
+func newEnvWith(t testing.TB, cs sb.ClientSettings, ttl time.Duration) *env {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	key := make([]byte, 32)
@@ -98,7 +98,7 @@ func newEnvWith(t testing.TB, cs streams.ClientSettings, ttl time.Duration) *env
 	for k, ad := range providers.Adapters() {
 		minters[k] = ad
 	}
-	svc := streams.New(streams.Config{Store: store, Checker: checker, Minters: minters, Bus: hub, Clock: clock, Settings: cs, TokenTTL: ttl})
+	svc := streams.New(streams.Config{Store: store, Checker: checker, Minters: minters, Bus: hub, Clock: clock, TokenTTL: ttl})
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = svc.Run(ctx) })
 	api := httpapi.New(httpapi.Options{Store: store, Clock: clock, BootstrapToken: bootstrapToken, Bus: hub,

@@ -9,15 +9,18 @@ import (
 	"github.com/switchboardhq/switchboard"
 )
 
-// CheckResult is the outcome of a health check run on demand.
+// CheckResult is the outcome of a health check run on demand: Healthy is the
+// outcome of this probe; Status, State and Usable are the provider's after
+// it, so a failed probe can leave a provider that is still usable.
 type CheckResult struct {
 	Name      string             `json:"name"`
-	Healthy   bool               `json:"healthy"`
-	Latency   int64              `json:"latency"` // ms: of this probe when Probed, else of the last check
-	Status    switchboard.State  `json:"status"`  // active, degraded, down or unknown
-	Badge     switchboard.Status `json:"badge"`
-	Uptime    float64            `json:"uptime"`    // percent of successful checks
-	ErrorRate float64            `json:"errorRate"` // percent of failed requests
+	Healthy   bool               `json:"healthy"`   // this probe succeeded; false when not probed
+	Latency   int64              `json:"latency"`   // ms: of this probe when Probed, else of the last check
+	Status    switchboard.Status `json:"status"`    // the badge: EXCELLENT … UNKNOWN
+	State     switchboard.State  `json:"state"`     // active, degraded, down or unknown
+	Usable    bool               `json:"usable"`    // the provider may take streams (Status.Usable)
+	Uptime    float64            `json:"uptime"`    // percent of successful checks in the provider's window
+	ErrorRate float64            `json:"errorRate"` // percent of failed requests in the provider's window
 	LastCheck *time.Time         `json:"lastCheck"`
 	// Probed is false when the provider was not probed (it is disabled, say).
 	Probed bool              `json:"probed"`

@@ -15,12 +15,15 @@ const checkUsage = `Usage:
   switchboard check          probe every enabled provider now
   switchboard check NAME     probe one provider now
 
-Prints each result (healthy, status, latency, failed stage and error). Exits 1 when a
-probe failed or a probed provider is not healthy. Needs an admin token.
+Prints each result: PROBE is the outcome of this probe (ok or failed, - when
+the provider was not probed), USABLE whether the provider may take streams
+after it, STATUS its badge, then latency, uptime and error rate of its window,
+and the failed stage and error. Exits 1 when a probe failed or a probed
+provider is not usable. Needs an admin token.
 `
 
 // errUnhealthy makes check exit 1 after printing its results.
-var errUnhealthy = errors.New("a probe failed or a provider is not healthy")
+var errUnhealthy = errors.New("a probe failed or a provider is not usable")
 
 func checkCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("check", checkUsage, stderr)
@@ -58,20 +61,24 @@ func checkCommand(ctx context.Context, args []string, getenv func(string) string
 		}
 	} else {
 		tw := newTable(stdout)
-		row(tw, "NAME", "HEALTHY", "STATUS", "LATENCY", "UPTIME", "ERROR%", "STAGE", "ERROR")
+		row(tw, "NAME", "PROBE", "USABLE", "STATUS", "LATENCY", "UPTIME", "ERROR%", "STAGE", "ERROR")
 		for _, r := range results {
-			lat := "-"
+			lat, probe := "-", "-"
 			if r.Probed {
 				lat = strconv.FormatInt(r.Latency, 10) + "ms"
+				probe = "failed"
+				if r.Healthy {
+					probe = "ok"
+				}
 			}
-			row(tw, r.Name, yesNo(r.Healthy), string(r.Badge), lat, fmt.Sprintf("%.2f", r.Uptime), fmt.Sprintf("%.2f", r.ErrorRate), string(r.Stage), r.Error)
+			row(tw, r.Name, probe, yesNo(r.Usable), string(r.Status), lat, fmt.Sprintf("%.2f", r.Uptime), fmt.Sprintf("%.2f", r.ErrorRate), string(r.Stage), r.Error)
 		}
 		if err := tw.Flush(); err != nil {
 			return err
 		}
 	}
 	for _, r := range results {
-		if r.Probed && (!r.Healthy || r.Stage != "") {
+		if r.Probed && (!r.Healthy || !r.Usable || r.Stage != "") {
 			return errUnhealthy
 		}
 	}

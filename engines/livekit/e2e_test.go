@@ -272,8 +272,9 @@ func (a api) do(method, path string, body, out any, want int) {
 }
 
 type checkResult struct {
-	Healthy bool   `json:"healthy"`
-	Badge   string `json:"badge"`
+	Healthy bool   `json:"healthy"` // this probe succeeded
+	Usable  bool   `json:"usable"`
+	Status  string `json:"status"`
 	Stage   string `json:"stage"`
 	Error   string `json:"error"`
 }
@@ -289,7 +290,7 @@ func (a api) check(name string) checkResult {
 func (a api) recover(name string) {
 	a.t.Helper()
 	for i := 0; i < 5; i++ {
-		if r := a.check(name); r.Healthy && r.Badge != "CRITICAL" {
+		if r := a.check(name); r.Healthy && r.Usable {
 			return
 		}
 	}
@@ -564,10 +565,10 @@ func runScenario(t *testing.T) {
 		for range 3 {
 			r = cp.check("lk-a")
 		}
-		if r.Healthy || r.Badge != "CRITICAL" {
+		if r.Healthy || r.Usable || r.Status != "CRITICAL" {
 			t.Errorf("killed server after 3 checks: %+v, want CRITICAL", r)
 		}
-		t.Logf("killed server: badge %s, stage %s", r.Badge, r.Stage)
+		t.Logf("killed server: status %s, stage %s", r.Status, r.Stage)
 		a.start(t)
 		cp.recover("lk-a")
 	})

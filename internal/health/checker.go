@@ -85,9 +85,6 @@ type Result struct {
 	State  switchboard.State
 }
 
-// Healthy reports whether the provider may take streams (see Healthy).
-func (r Result) Healthy() bool { return Healthy(r.Status) }
-
 // StatusChange is the Data of an EventProviderStatus event. It holds no secret.
 type StatusChange struct {
 	Name   string             `json:"name"`

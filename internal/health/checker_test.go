@@ -160,13 +160,12 @@ func TestCheckPublishesTransitionsOnly(t *testing.T) {
 		}
 		statuses = append(statuses, res.Status)
 	}
-	W, C := switchboard.StatusWarning, switchboard.StatusCritical
-	if want := []switchboard.Status{W, W, C, C, C, W, W, W}; !equal(statuses, want) {
+	W, C, U := switchboard.StatusWarning, switchboard.StatusCritical, switchboard.StatusUnknown
+	if want := []switchboard.Status{U, U, C, C, C, W, W, W}; !equal(statuses, want) {
 		t.Errorf("statuses = %v, want %v", statuses, want)
 	}
 	want := []StatusChange{
-		{Name: "a", Kind: switchboard.KindHTTP, From: switchboard.StatusUnknown, To: W, Reason: "uptime 0.0% < 95%; error rate 100.0% > 10%", At: t0},
-		{Name: "a", Kind: switchboard.KindHTTP, From: W, To: C, Reason: "3 consecutive failures (last: auth: invalid credentials)", At: t0},
+		{Name: "a", Kind: switchboard.KindHTTP, From: U, To: C, Reason: "3 consecutive failures (last: auth: invalid credentials)", At: t0},
 		{Name: "a", Kind: switchboard.KindHTTP, From: C, To: W, Reason: "uptime 33.3% < 95%; error rate 66.7% > 10%", At: t0},
 	}
 	got := changes(bus)
@@ -208,7 +207,7 @@ func TestCheckErrors(t *testing.T) {
 	if err != nil {
 		t.Fatalf("disabled provider: %v", err)
 	}
-	if res.Probed || res.Status != switchboard.StatusDisabled || res.State != switchboard.StateDown || res.Healthy() {
+	if res.Probed || res.Status != switchboard.StatusDisabled || res.State != switchboard.StateDown || res.Status.Usable() {
 		t.Errorf("disabled provider: %+v", res)
 	}
 	if _, err := c.Check(t.Context(), "lk"); !switchboard.IsCode(err, switchboard.EUnavailable) {

@@ -28,7 +28,7 @@ func ExampleObserve() {
 	h = health.Observe(h, switchboard.ProbeResult{OK: true, At: at}, pol, true)
 	fmt.Println(h.Status, h.StatusReason)
 	h = health.Observe(h, switchboard.ProbeResult{OK: true, At: at}, pol, true)
-	fmt.Println(h.Status, h.StatusReason, health.StateOf(h.Status), health.Healthy(h.Status))
+	fmt.Println(h.Status, h.StatusReason, health.StateOf(h.Status), h.Status.Usable())
 	// Output:
 	// EXCELLENT uptime 100.0% ≥ 99%
 	// CRITICAL 3 consecutive failures (last: auth: invalid credentials)

@@ -91,7 +91,7 @@ func (s *fakeStore) UpdateHealth(ctx context.Context, name string, at time.Time,
 	before = s.health[name]
 	after = fold(before)
 	s.health[name] = after
-	if before.Status != after.Status {
+	if orUnknown(before.Status) != orUnknown(after.Status) { // a new provider is UNKNOWN, as in the real store
 		s.transitions = append(s.transitions, switchboard.Transition{Provider: name, From: before.Status, To: after.Status, Reason: after.StatusReason, At: at})
 	}
 	return before, after, nil

@@ -92,6 +92,9 @@ func Reevaluate(h switchboard.Health, at time.Time, pol switchboard.HealthCheckP
 //	UNKNOWN    it was never checked
 //	CRITICAL   the Down latch is closed: ConsecutiveFailures reached the failure
 //	           threshold and SuccessThreshold successes have not followed yet
+//	UNKNOWN    no check has ever succeeded (failures before the first success
+//	           count toward CRITICAL as usual, but below the threshold the
+//	           provider is not verified, so it is not usable)
 //	WARNING    uptime < 95% or error rate > 10%
 //	EXCELLENT  uptime ≥ 99%
 //	HEALTHY    otherwise
@@ -111,6 +114,9 @@ func Derive(h switchboard.Health, pol switchboard.HealthCheckPolicy, enabled boo
 	}
 	if h.Down || h.ConsecutiveFailures >= pol.FailureThreshold {
 		return switchboard.StatusCritical, criticalReason(h, pol)
+	}
+	if h.SuccessfulChecks == 0 {
+		return switchboard.StatusUnknown, fmt.Sprintf("not verified yet: %s, no success", plural(h.ConsecutiveFailures, "failed check"))
 	}
 	uptime, errRate := h.RecentUptime(), h.RecentErrorRate()
 	var warn []string
@@ -144,6 +150,9 @@ func criticalReason(h switchboard.Health, pol switchboard.HealthCheckPolicy) str
 	}
 }
 
+// A status is usable (may take streams) by switchboard.Status.Usable, the one
+// rule of the product; there is no other in this package.
+
 // StateOf maps a status to the coarse state of the original API: EXCELLENT and
 // HEALTHY are active, WARNING is degraded, CRITICAL and DISABLED are down (a
 // disabled provider takes no streams) and UNKNOWN is unknown.
@@ -157,17 +166,6 @@ func StateOf(s switchboard.Status) switchboard.State {
 		return switchboard.StateDown
 	default:
 		return switchboard.StateUnknown
-	}
-}
-
-// Healthy reports whether a provider with status s may take streams: EXCELLENT,
-// HEALTHY and WARNING are healthy; CRITICAL, DISABLED and UNKNOWN are not.
-func Healthy(s switchboard.Status) bool {
-	switch s {
-	case switchboard.StatusExcellent, switchboard.StatusHealthy, switchboard.StatusWarning:
-		return true
-	default:
-		return false
 	}
 }
 

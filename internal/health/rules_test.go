@@ -57,6 +57,7 @@ func TestObserveLatch(t *testing.T) {
 		H = switchboard.StatusHealthy
 		W = switchboard.StatusWarning
 		C = switchboard.StatusCritical
+		U = switchboard.StatusUnknown
 	)
 	tests := []struct {
 		name   string
@@ -71,16 +72,16 @@ func TestObserveLatch(t *testing.T) {
 		{"flapping within thresholds never goes critical", 1000, policy(3, 2), "xxoxxoxxoxxo",
 			repeat(E, 12)},
 		{"flapping without history never goes critical", 0, policy(3, 2), "xxoxxoxxoxxo",
-			repeat(W, 12)},
+			append([]switchboard.Status{U, U}, repeat(W, 10)...)},
 		{"failure threshold from policy", 1000, policy(5, 1), "xxxxxo", []switchboard.Status{E, E, E, E, C, E}},
 		{"threshold of one", 1000, policy(1, 1), "xoxo", []switchboard.Status{C, E, C, E}},
 		{"success threshold from policy", 1000, policy(2, 3), "xxooo", []switchboard.Status{E, C, C, C, E}},
-		{"first probe failing is a warning, not critical", 0, policy(3, 2), "x", []switchboard.Status{W}},
+		{"first probe failing leaves it unverified, not critical", 0, policy(3, 2), "x", []switchboard.Status{U}},
 		{"first probe ok is excellent", 0, policy(3, 2), "o", []switchboard.Status{E}},
 		{"uptime below 95% is a warning", 0, policy(3, 2), "ooooooooox", []switchboard.Status{E, E, E, E, E, E, E, E, E, W}},
 		{"uptime from 95% to 99% is healthy", 0, policy(3, 2), strings.Repeat("o", 19) + "x",
 			append(repeat(E, 19), H)},
-		{"recovered with poor uptime is a warning", 0, policy(3, 2), "xxxoo", []switchboard.Status{W, W, C, C, W}},
+		{"recovered with poor uptime is a warning", 0, policy(3, 2), "xxxoo", []switchboard.Status{U, U, C, C, W}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -238,7 +239,7 @@ func TestReevaluate(t *testing.T) {
 	}
 }
 
-func TestStateOfAndHealthy(t *testing.T) {
+func TestStateOfAndUsable(t *testing.T) {
 	tests := []struct {
 		s       switchboard.Status
 		state   switchboard.State
@@ -256,8 +257,8 @@ func TestStateOfAndHealthy(t *testing.T) {
 		if got := StateOf(tt.s); got != tt.state {
 			t.Errorf("StateOf(%q) = %s, want %s", tt.s, got, tt.state)
 		}
-		if got := Healthy(tt.s); got != tt.healthy {
-			t.Errorf("Healthy(%q) = %v, want %v", tt.s, got, tt.healthy)
+		if got := tt.s.Usable(); got != tt.healthy {
+			t.Errorf("%q.Usable() = %v, want %v", tt.s, got, tt.healthy)
 		}
 	}
 }
@@ -280,4 +281,50 @@ func equal(a, b []switchboard.Status) bool {
 		}
 	}
 	return true
+}
+
+// TestNeverVerified: a provider is UNKNOWN, so not usable, until its first
+// successful check; failures before it count toward CRITICAL at the failure
+// threshold as usual, and the first success after them makes it usable.
+func TestNeverVerified(t *testing.T) {
+	pol := switchboard.HealthCheckPolicy{FailureThreshold: 3, SuccessThreshold: 2}
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	fail := switchboard.ProbeResult{Stage: switchboard.StageConnect, Message: "refused", At: at}
+	var h switchboard.Health
+	h = Reevaluate(h, at, pol, true)
+	if h.Status != switchboard.StatusUnknown {
+		t.Fatalf("never checked: %s, want UNKNOWN", h.Status)
+	}
+	for i := 1; i < pol.FailureThreshold; i++ {
+		h = Observe(h, fail, pol, true)
+		if h.Status != switchboard.StatusUnknown || h.Status.Usable() {
+			t.Fatalf("after %d failures and no success: %s (%s), want UNKNOWN", i, h.Status, h.StatusReason)
+		}
+		if !strings.Contains(h.StatusReason, "not verified") {
+			t.Errorf("reason %q does not say the provider is not verified", h.StatusReason)
+		}
+	}
+	h = Observe(h, fail, pol, true)
+	if h.Status != switchboard.StatusCritical {
+		t.Fatalf("failures reached the threshold before any success: %s, want CRITICAL", h.Status)
+	}
+
+	// Fresh provider: one failure, then a success: verified, usable, and
+	// judged on its record (1 of 2 checks: WARNING).
+	var g switchboard.Health
+	g = Observe(g, fail, pol, true)
+	g = Observe(g, switchboard.ProbeResult{OK: true, At: at}, pol, true)
+	if g.Status != switchboard.StatusWarning || !g.Status.Usable() {
+		t.Fatalf("after a failure then a success: %s, want WARNING (usable)", g.Status)
+	}
+	// A verified provider that then fails below the threshold stays usable.
+	var v switchboard.Health
+	v = Observe(v, switchboard.ProbeResult{OK: true, At: at}, pol, true)
+	if v.Status != switchboard.StatusExcellent {
+		t.Fatalf("first success: %s, want EXCELLENT", v.Status)
+	}
+	v = Observe(v, fail, pol, true)
+	if !v.Status.Usable() || v.Status == switchboard.StatusUnknown {
+		t.Fatalf("verified provider after one failure: %s, want usable", v.Status)
+	}
 }

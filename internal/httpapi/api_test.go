@@ -160,7 +160,9 @@ func TestProviderCRUD(t *testing.T) {
 	su, admin := e.tokens[sb.RoleSuperadmin], e.tokens[sb.RoleAdmin]
 	var created providerView
 	e.mustDo("POST", "/api/streaming/providers", su, e.agoraProvider("agora", 1), 201, &created)
-	if !created.CredentialsSet || created.Status != sb.StatusUnknown || created.Priority != 1 || !created.Enabled {
+	// Created, then checked at once (against the loopback fake): verified.
+	if !created.CredentialsSet || created.Status != sb.StatusExcellent || !created.Usable || created.State != sb.StateActive ||
+		created.TotalChecks != 1 || created.Priority != 1 || !created.Enabled {
 		t.Fatalf("created: %+v", created)
 	}
 	if created.HealthCheck.Interval.D().String() != "5m0s" || created.HealthCheck.FailureThreshold != 3 || created.HealthCheck.SuccessThreshold != 2 {

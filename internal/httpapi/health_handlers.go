@@ -21,11 +21,15 @@ type HealthChecker interface {
 	Refresh(ctx context.Context, name string) (sb.Health, error)
 }
 
-// publicHealth is exactly the body of the public health endpoint.
+// publicHealth is exactly the body of the public health endpoint. Usable is
+// the server's verdict (switchboard.Status.Usable); Healthy is the same value
+// under its original name.
 type publicHealth struct {
 	Name      string     `json:"name"`
+	Usable    bool       `json:"usable"`
 	Healthy   bool       `json:"healthy"`
 	Status    sb.Status  `json:"status"`
+	State     sb.State   `json:"state"`
 	Latency   int64      `json:"latency"`
 	Uptime    float64    `json:"uptime"`
 	ErrorRate float64    `json:"errorRate"`
@@ -66,7 +70,7 @@ func (s *Server) providerHealth(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	body, _ := json.Marshal(publicHealth{
-		Name: name, Healthy: health.Healthy(h.Status), Status: h.Status, Latency: h.LatencyMs,
+		Name: name, Usable: h.Status.Usable(), Healthy: h.Status.Usable(), Status: h.Status, State: health.StateOf(h.Status), Latency: h.LatencyMs,
 		Uptime: sb.Round2(h.RecentUptime()), ErrorRate: sb.Round2(h.RecentErrorRate()), LastCheck: h.LastCheck,
 		Window: spanOf(h),
 	})
@@ -82,14 +86,18 @@ func (s *Server) providerHealth(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(append(body, '\n'))
 }
 
-// checkResult is the answer of a manual check, in the shape of the original API
-// plus name, badge and, on failure, stage and error.
+// checkResult is the answer of a manual check. Healthy is the outcome of this
+// probe (false when the provider was not probed, being disabled), as in the
+// original API; Status (the badge), State and Usable are the provider's after
+// the probe was folded in, so a probe that failed can leave a provider that
+// is still usable. Uptime and error rate are those of the provider's window.
 type checkResult struct {
 	Name      string     `json:"name"`
 	Healthy   bool       `json:"healthy"`
 	Latency   int64      `json:"latency"`
-	Status    sb.State   `json:"status"`
-	Badge     sb.Status  `json:"badge"`
+	Status    sb.Status  `json:"status"`
+	State     sb.State   `json:"state"`
+	Usable    bool       `json:"usable"`
 	Uptime    float64    `json:"uptime"`
 	ErrorRate float64    `json:"errorRate"`
 	LastCheck *time.Time `json:"lastCheck"`
@@ -100,8 +108,9 @@ type checkResult struct {
 
 func resultView(r health.Result) checkResult {
 	out := checkResult{
-		Name: r.Name, Healthy: r.Healthy(), Latency: r.Health.LatencyMs, Status: r.State, Badge: r.Status,
-		Uptime: sb.Round2(r.Health.Uptime()), ErrorRate: sb.Round2(r.Health.ErrorRate()), LastCheck: r.Health.LastCheck,
+		Name: r.Name, Healthy: r.Probed && r.Probe.OK, Latency: r.Health.LatencyMs,
+		Status: r.Status, State: r.State, Usable: r.Status.Usable(),
+		Uptime: sb.Round2(r.Health.RecentUptime()), ErrorRate: sb.Round2(r.Health.RecentErrorRate()), LastCheck: r.Health.LastCheck,
 		Probed: r.Probed,
 	}
 	if r.Probed {
@@ -140,12 +149,14 @@ func (s *Server) checkAll(w http.ResponseWriter, r *http.Request) {
 }
 
 // healthView is the current health of one provider, for admins. Uptime,
-// error rate and client failures are those of the provider's window.
+// error rate and client failures are those of the provider's window. Usable
+// is the server's verdict; Healthy is the same value under its original name.
 type healthView struct {
 	Name                string         `json:"name"`
+	Usable              bool           `json:"usable"`
 	Healthy             bool           `json:"healthy"`
-	Status              sb.State       `json:"status"`
-	Badge               sb.Status      `json:"badge"`
+	Status              sb.Status      `json:"status"`
+	State               sb.State       `json:"state"`
 	Uptime              float64        `json:"uptime"`
 	Uptime24h           *float64       `json:"uptime24h"`
 	Uptime30d           *float64       `json:"uptime30d"`
@@ -184,7 +195,7 @@ func (s *Server) healthView(ctx context.Context, rec sb.ProviderRecord, now time
 	h := rec.Health
 	checks, _, _, _ := windowCounts(h)
 	v := healthView{
-		Name: rec.Name, Healthy: health.Healthy(h.Status), Status: health.StateOf(h.Status), Badge: h.Status,
+		Name: rec.Name, Usable: h.Status.Usable(), Healthy: h.Status.Usable(), Status: h.Status, State: health.StateOf(h.Status),
 		Uptime: sb.Round2(h.RecentUptime()), ErrorRate: sb.Round2(h.RecentErrorRate()), ConsecutiveFailures: h.ConsecutiveFailures,
 		ClientFailures: h.Window.ClientFailures, Window: spanOf(h), Latency: h.LatencyMs, AverageLatency: sb.Round2(h.AverageLatencyMs()), LastCheck: h.LastCheck,
 		LastError: h.LastError, TotalChecks: checks,

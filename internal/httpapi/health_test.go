@@ -13,8 +13,10 @@ import (
 )
 
 // TestHealthLifecycle drives each provider kind against its fake through the
-// API: healthy → failing (CRITICAL after three failures, public healthy false)
-// → recovered (one success is not enough, two are).
+// API: checked at once when created (usable) → failing (each check answers
+// healthy false for its probe while the provider stays usable, CRITICAL after
+// three failures, public healthy false) → recovered (one success is a healthy
+// probe but not enough to be usable again, two are).
 func TestHealthLifecycle(t *testing.T) {
 	e := newTestEnv(t)
 	lk, err := livekitfake.New(livekitfake.Config{APIKey: "lk-key", APISecret: secretLiveKit})
@@ -61,11 +63,11 @@ func TestHealthLifecycle(t *testing.T) {
 	for name, fs := range faults {
 		t.Run(name, func(t *testing.T) {
 			e.t = t
-			if h := public(name); h.Status != sb.StatusUnknown || h.LastCheck != nil {
-				t.Fatalf("before any check: %+v", h)
+			if h := public(name); h.Status != sb.StatusExcellent || h.State != sb.StateActive || !h.Usable || !h.Healthy || h.LastCheck == nil {
+				t.Fatalf("created: not checked at once: %+v", h)
 			}
 			r := check(name)
-			if !r.Healthy || r.Badge != sb.StatusExcellent || r.Status != sb.StateActive || r.Stage != "" {
+			if !r.Healthy || !r.Usable || r.Status != sb.StatusExcellent || r.State != sb.StateActive || r.Stage != "" {
 				t.Fatalf("healthy check: %+v", r)
 			}
 			if err := fs.Set(fault.RejectAuth); err != nil {
@@ -73,14 +75,16 @@ func TestHealthLifecycle(t *testing.T) {
 			}
 			for i := 1; i <= 3; i++ {
 				r = check(name)
-				if r.Healthy == (i == 3) && i == 3 {
-					t.Fatalf("after %d failures healthy=%v", i, r.Healthy)
+				// healthy is this probe's outcome; usable is the provider's
+				// verdict, which holds until the third failure.
+				if r.Healthy || r.Usable != (i < 3) {
+					t.Fatalf("after %d failures: healthy=%v usable=%v (%s)", i, r.Healthy, r.Usable, r.Status)
 				}
 				if r.Stage != sb.StageAuth {
 					t.Fatalf("rejected credentials failed at stage %q (%s), want auth", r.Stage, r.Error)
 				}
 			}
-			if r.Badge != sb.StatusCritical || r.Status != sb.StateDown {
+			if r.Status != sb.StatusCritical || r.State != sb.StateDown {
 				t.Fatalf("after 3 failures: %+v", r)
 			}
 			if h := public(name); h.Healthy || h.Status != sb.StatusCritical {
@@ -89,10 +93,10 @@ func TestHealthLifecycle(t *testing.T) {
 			if err := fs.Set(fault.OK); err != nil {
 				t.Fatal(err)
 			}
-			if r = check(name); r.Badge != sb.StatusCritical || r.Healthy {
+			if r = check(name); r.Status != sb.StatusCritical || r.Usable || !r.Healthy {
 				t.Fatalf("one success must not be enough: %+v", r)
 			}
-			if r = check(name); r.Badge == sb.StatusCritical || !r.Healthy {
+			if r = check(name); r.Status == sb.StatusCritical || !r.Usable || !r.Healthy {
 				t.Fatalf("two successes must recover: %+v", r)
 			}
 			if h := public(name); !h.Healthy {
@@ -103,7 +107,7 @@ func TestHealthLifecycle(t *testing.T) {
 				Transitions []sb.Transition
 			}
 			e.mustDo("GET", "/api/streaming/providers/"+name+"/history?window=24h", admin, nil, 200, &hist)
-			if len(hist.Points) != 1 || hist.Points[0].Checks != 6 {
+			if len(hist.Points) != 1 || hist.Points[0].Checks != 7 {
 				t.Fatalf("history: %+v", hist.Points)
 			}
 			if len(hist.Transitions) < 3 || hist.Transitions[0].From != sb.StatusCritical {
@@ -153,7 +157,7 @@ func TestDisableShowsDisabledAndSkipsProbe(t *testing.T) {
 	before := e.agora.Faults().Requests()
 	var r checkResult
 	e.mustDo("POST", "/api/streaming/providers/agora/health-check", admin, nil, 200, &r)
-	if r.Probed || r.Badge != sb.StatusDisabled || e.agora.Faults().Requests() != before {
+	if r.Probed || r.Healthy || r.Usable || r.Status != sb.StatusDisabled || r.State != sb.StateDown || e.agora.Faults().Requests() != before {
 		t.Fatalf("a disabled provider was probed: %+v", r)
 	}
 }
@@ -197,12 +201,12 @@ func TestPublicHealthCachingAndRateLimit(t *testing.T) {
 	_, b = e.do("GET", "/api/streaming/providers/agora/health", "", nil)
 	var keys map[string]any
 	_ = json.Unmarshal(b, &keys)
-	for _, k := range []string{"name", "healthy", "status", "latency", "uptime", "errorRate", "lastCheck"} {
+	for _, k := range []string{"name", "usable", "healthy", "status", "state", "latency", "uptime", "errorRate", "lastCheck", "window"} {
 		if _, ok := keys[k]; !ok {
 			t.Errorf("missing %s", k)
 		}
 	}
-	if len(keys) != 7 {
+	if len(keys) != 10 {
 		t.Errorf("public health has %d keys: %s", len(keys), b)
 	}
 }

@@ -179,7 +179,7 @@ func (c *registryCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(enabledDesc, prometheus.GaugeValue, v, r.Name, string(r.Kind))
 		up := 0.0
-		if health.Healthy(r.Health.Status) {
+		if r.Health.Status.Usable() {
 			up = 1
 		}
 		ch <- prometheus.MustNewConstMetric(upDesc, prometheus.GaugeValue, up, r.Name)

@@ -283,7 +283,7 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		{"Actor", reflect.TypeFor[sb.Actor]()},
 		{"StreamingConfig", reflect.TypeFor[clientConfig]()},
 		{"ConfigProvider", reflect.TypeFor[configProvider]()},
-		{"ClientSettings", reflect.TypeFor[streams.ClientSettings]()},
+		{"ClientSettings", reflect.TypeFor[sb.ClientSettings]()},
 		{"ProviderInfo", reflect.TypeFor[streams.ProviderInfo]()},
 		{"StartRequest", reflect.TypeFor[streams.StartRequest]()},
 		{"Assignment", reflect.TypeFor[streams.Assignment]()},

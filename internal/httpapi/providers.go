@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"reflect"
 	"strconv"
 	"time"
 
 	sb "github.com/switchboardhq/switchboard"
+	"github.com/switchboardhq/switchboard/internal/health"
 )
 
 // providerView is the JSON form of a provider: its settings (never its
@@ -18,6 +20,8 @@ type providerView struct {
 	sb.Provider
 	CredentialsSet       bool           `json:"credentialsSet"`
 	Status               sb.Status      `json:"status"`
+	State                sb.State       `json:"state"`
+	Usable               bool           `json:"usable"` // may take streams: switchboard.Status.Usable
 	Uptime               float64        `json:"uptime"`
 	ErrorRate            float64        `json:"errorRate"`
 	ConsecutiveFailures  int            `json:"consecutiveFailures"`
@@ -75,7 +79,7 @@ func viewOf(rec sb.ProviderRecord) providerView {
 	checks, ok, requests, failed := windowCounts(h)
 	return providerView{
 		Provider: rec.Provider, CredentialsSet: rec.CredentialsSet(),
-		Status: h.Status, Uptime: sb.Round2(h.RecentUptime()), ErrorRate: sb.Round2(h.RecentErrorRate()),
+		Status: h.Status, State: health.StateOf(h.Status), Usable: h.Status.Usable(), Uptime: sb.Round2(h.RecentUptime()), ErrorRate: sb.Round2(h.RecentErrorRate()),
 		ConsecutiveFailures: h.ConsecutiveFailures, ConsecutiveSuccesses: h.ConsecutiveSuccesses,
 		ClientFailures: h.Window.ClientFailures, TotalChecks: checks, SuccessfulChecks: ok,
 		LastCheck: h.LastCheck, Latency: h.LatencyMs, AverageLatency: sb.Round2(h.AverageLatencyMs()),
@@ -232,8 +236,44 @@ func (s *Server) createProvider(w http.ResponseWriter, r *http.Request) {
 	s.logger.InfoContext(r.Context(), "provider created", "provider", p.Name, "kind", string(p.Kind), "actor", audit.Actor.Name)
 	s.publish(sb.EventProviderCreated, sb.RoleClient, publicView(rec))
 	s.changed()
+	if p.Enabled {
+		rec = s.verify(r, rec)
+	}
 	w.Header().Set("Location", "/api/streaming/providers/"+p.Name)
 	s.writeProvider(w, r, http.StatusCreated, rec)
+}
+
+// verify checks the provider of rec at once, before the answer, and returns
+// its record after the check. A provider is UNKNOWN, so takes no stream while
+// a verified one is usable, until a check succeeds: without this it would wait
+// for its first scheduled check, up to a whole interval. The check is bounded
+// by the provider's healthCheck.timeout. A check that cannot run (no adapter,
+// store error) is logged and the record answered as it was: the change itself
+// is committed.
+func (s *Server) verify(r *http.Request, rec sb.ProviderRecord) sb.ProviderRecord {
+	if s.health == nil {
+		return rec
+	}
+	if _, err := s.health.Check(r.Context(), rec.Name); err != nil {
+		s.logger.WarnContext(r.Context(), "check after change", "provider", rec.Name, "err", err.Error())
+		return rec
+	}
+	after, err := s.store.GetProvider(r.Context(), rec.Name)
+	if err != nil {
+		return rec
+	}
+	return after
+}
+
+// needsCheck reports whether a change from before to after calls for a check
+// at once: the provider was enabled, or what its probe uses (kind, config,
+// credentials) changed.
+func needsCheck(before, after sb.Provider) bool {
+	if !after.Enabled {
+		return false
+	}
+	return !before.Enabled || before.Kind != after.Kind ||
+		!reflect.DeepEqual(before.Config, after.Config) || !reflect.DeepEqual(before.Credentials, after.Credentials)
 }
 
 func (s *Server) updateProvider(w http.ResponseWriter, r *http.Request) {
@@ -269,6 +309,9 @@ func (s *Server) updateProvider(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.publish(sb.EventProviderUpdated, sb.RoleClient, publicView(rec))
+	if needsCheck(before, after) {
+		rec = s.verify(r, rec)
+	}
 	s.writeProvider(w, r, http.StatusOK, rec)
 }
 

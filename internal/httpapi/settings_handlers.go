@@ -7,7 +7,6 @@ import (
 	"time"
 
 	sb "github.com/switchboardhq/switchboard"
-	"github.com/switchboardhq/switchboard/internal/streams"
 )
 
 // settingsMaxAge is how long the settings read from the store are served
@@ -56,13 +55,6 @@ func (s *Server) SettingsChanged() {
 	s.setCache.mu.Lock()
 	s.setCache.read = time.Time{}
 	s.setCache.mu.Unlock()
-}
-
-// clientSettings are the settings served to SDKs in /api/streaming/config,
-// in the format it has always had.
-func clientSettings(st sb.Settings) streams.ClientSettings {
-	return streams.ClientSettings{MaxRetries: st.MaxRetries, MaxFailures: st.MaxFailures,
-		HealthCheckInterval: st.HealthCheckInterval, RetryBackoff: st.RetryBackoff, RetryBudget: st.RetryBudget}
 }
 
 // getSettings answers the settings as stored (an operator asking sees the

@@ -23,11 +23,15 @@ func caller(r *http.Request) (owner string, admin bool) {
 // clientConfig is the body of GET /api/streaming/config.
 type clientConfig struct {
 	Providers []configProvider `json:"providers"`
-	streams.ClientSettings
+	sb.ClientSettings
 }
 
+// configProvider is one provider of the configuration. Usable is the
+// server's verdict (switchboard.Status.Usable) on whether the provider may
+// take streams; Healthy is the same value under its original name.
 type configProvider struct {
 	streams.ProviderInfo
+	Usable  bool     `json:"usable"`
 	Healthy bool     `json:"healthy"`
 	State   sb.State `json:"state"`
 	Regions []string `json:"regions"`
@@ -39,13 +43,13 @@ func (s *Server) streamingConfig(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	cfg := clientConfig{Providers: []configProvider{}, ClientSettings: clientSettings(s.settings(r.Context()))}
+	cfg := clientConfig{Providers: []configProvider{}, ClientSettings: s.settings(r.Context()).Client()}
 	for _, rec := range recs {
 		if !rec.Enabled {
 			continue
 		}
 		cfg.Providers = append(cfg.Providers, configProvider{ProviderInfo: streams.PublicInfo(rec),
-			Healthy: health.Healthy(rec.Health.Status), State: health.StateOf(rec.Health.Status), Regions: rec.Regions})
+			Usable: rec.Health.Status.Usable(), Healthy: rec.Health.Status.Usable(), State: health.StateOf(rec.Health.Status), Regions: rec.Regions})
 	}
 	body, _ := json.Marshal(cfg)
 	sum := sha256.Sum256(body)

@@ -290,8 +290,19 @@ func TestConfigETag(t *testing.T) {
 	if st, _ := get(tag1); st != 304 {
 		t.Fatalf("unchanged config: %d", st)
 	}
-	// A status change changes the ETag.
-	e.mustDo("POST", "/api/streaming/providers/agora/health-check", e.tokens[sb.RoleAdmin], nil, 200, nil)
+	// A status change changes the ETag: the providers were checked when
+	// created (EXCELLENT); a failed probe makes agora WARNING.
+	if err := e.agora.Faults().Set(fault.RejectAuth); err != nil {
+		t.Fatal(err)
+	}
+	var r checkResult
+	e.mustDo("POST", "/api/streaming/providers/agora/health-check", e.tokens[sb.RoleAdmin], nil, 200, &r)
+	if r.Healthy || r.Status != sb.StatusWarning {
+		t.Fatalf("failed probe: %+v", r)
+	}
+	if err := e.agora.Faults().Set(fault.OK); err != nil {
+		t.Fatal(err)
+	}
 	st, tag2 := get(tag1)
 	if st != 200 || tag2 == tag1 {
 		t.Fatalf("after a status change: %d %s %s", st, tag1, tag2)

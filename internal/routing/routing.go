@@ -35,6 +35,11 @@ type Decision struct {
 	// LeastBad is set when every usable provider was CRITICAL and the policy
 	// chose the one that succeeded most recently rather than refuse.
 	LeastBad bool
+	// Unverified is set when no provider was usable and none CRITICAL, but
+	// some had never passed a check (UNKNOWN, as on a fresh install before
+	// the first checks end): the policy fell back to those, by priority,
+	// rather than refuse. Reason then starts with "unverified:".
+	Unverified bool
 	// Statuses are the statuses of every provider the policy looked at.
 	Statuses map[string]sb.Status
 	// Skipped says why each provider that is not in Order was left out.
@@ -43,16 +48,27 @@ type Decision struct {
 	Reason string
 }
 
-// Select chooses providers for a stream. Candidates are enabled, not CRITICAL
-// or DISABLED, under their maxActiveStreams, serving the requested region and
-// not excluded; they are ordered by priority, and among equal priorities by a
-// random draw weighted by weight (rnd returns a number in [0, 1)). When no
-// candidate remains but some providers are usable except for being CRITICAL,
-// the one with the most recent success is chosen (LeastBad), so that an outage
-// of every health signal never refuses every stream.
+// Select chooses providers for a stream. Candidates are enabled, usable
+// (switchboard.Status.Usable: EXCELLENT, HEALTHY or WARNING), under their
+// maxActiveStreams, serving the requested region and not excluded; they are
+// ordered by priority, and among equal priorities by a random draw weighted by
+// weight (rnd returns a number in [0, 1)). A provider that never passed a
+// check (UNKNOWN) is never chosen while a usable one remains.
+//
+// When no candidate remains, two fallbacks keep streams flowing rather than
+// refuse them all:
+//   - some providers are eligible except for being UNKNOWN (a fresh install,
+//     or every provider just created): they are used by priority and the
+//     decision is marked Unverified;
+//   - otherwise, some are eligible except for being CRITICAL: the one with the
+//     most recent success is chosen (LeastBad), so that an outage of every
+//     health signal never refuses every stream.
+//
+// An UNKNOWN provider is preferred over a CRITICAL one: it may simply not have
+// been checked yet, while a CRITICAL one failed its checks repeatedly.
 func Select(cands []Candidate, req Request, rnd func() float64) Decision {
 	d := Decision{Statuses: map[string]sb.Status{}, Skipped: map[string]string{}}
-	var ok, critical []Candidate
+	var ok, unverified, critical []Candidate
 	for _, c := range cands {
 		p := c.Provider
 		d.Statuses[p.Name] = c.Health.Status
@@ -68,6 +84,9 @@ func Select(cands []Candidate, req Request, rnd func() float64) Decision {
 		case c.Health.Status == sb.StatusCritical:
 			d.Skipped[p.Name] = "CRITICAL"
 			critical = append(critical, c)
+		case !c.Health.Status.Usable():
+			d.Skipped[p.Name] = "UNKNOWN: not verified by a successful check yet"
+			unverified = append(unverified, c)
 		default:
 			ok = append(ok, c)
 		}
@@ -75,6 +94,15 @@ func Select(cands []Candidate, req Request, rnd func() float64) Decision {
 	if len(ok) > 0 {
 		d.Order = order(ok, rnd)
 		d.Reason = fmt.Sprintf("%s is the highest-priority usable provider (%s, priority %d)", d.Order[0], d.Statuses[d.Order[0]], priorityOf(ok, d.Order[0]))
+		return d
+	}
+	if len(unverified) > 0 {
+		d.Order = order(unverified, rnd)
+		for _, n := range d.Order {
+			delete(d.Skipped, n)
+		}
+		d.Unverified = true
+		d.Reason = fmt.Sprintf("unverified: no provider has passed a check yet; chose %s by priority (%d)", d.Order[0], priorityOf(unverified, d.Order[0]))
 		return d
 	}
 	if len(critical) > 0 {

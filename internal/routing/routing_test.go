@@ -3,6 +3,7 @@ package routing
 import (
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -79,5 +80,43 @@ func TestWeights(t *testing.T) {
 	share := float64(first["heavy"]) / n
 	if share < 0.72 || share > 0.78 {
 		t.Fatalf("heavy first in %.3f of draws, want about 0.75", share)
+	}
+}
+
+// TestUnverified: a provider that never passed a check (UNKNOWN) never takes a
+// stream while a usable one remains, whatever its priority; when every
+// eligible provider is UNKNOWN the policy falls back to them by priority and
+// marks the decision.
+func TestUnverified(t *testing.T) {
+	d := Select([]Candidate{cand("fresh", 1, sb.StatusUnknown), cand("proven", 2, sb.StatusExcellent)}, Request{}, zero)
+	if !slices.Equal(d.Order, []string{"proven"}) || d.Unverified || d.LeastBad {
+		t.Fatalf("UNKNOWN prio 1 vs EXCELLENT prio 2: %v unverified=%v (%s)", d.Order, d.Unverified, d.Reason)
+	}
+	if d.Skipped["fresh"] == "" {
+		t.Fatalf("the UNKNOWN provider has no skip reason: %v", d.Skipped)
+	}
+	// A WARNING provider is usable and still beats an UNKNOWN one.
+	d = Select([]Candidate{cand("fresh", 1, sb.StatusUnknown), cand("shaky", 3, sb.StatusWarning)}, Request{}, zero)
+	if !slices.Equal(d.Order, []string{"shaky"}) {
+		t.Fatalf("UNKNOWN vs WARNING: %v", d.Order)
+	}
+
+	d = Select([]Candidate{cand("b", 2, sb.StatusUnknown), cand("a", 1, sb.StatusUnknown), cand("off", 0, sb.StatusDisabled)}, Request{}, zero)
+	if !slices.Equal(d.Order, []string{"a", "b"}) || !d.Unverified || d.LeastBad {
+		t.Fatalf("all UNKNOWN: %v unverified=%v leastBad=%v", d.Order, d.Unverified, d.LeastBad)
+	}
+	if !strings.HasPrefix(d.Reason, "unverified:") || d.Skipped["a"] != "" || d.Skipped["off"] != "disabled" {
+		t.Fatalf("all UNKNOWN: reason %q skipped %v", d.Reason, d.Skipped)
+	}
+
+	// UNKNOWN beats CRITICAL: it may just not be checked yet.
+	d = Select([]Candidate{cand("down", 1, sb.StatusCritical), cand("fresh", 2, sb.StatusUnknown)}, Request{}, zero)
+	if !slices.Equal(d.Order, []string{"fresh"}) || !d.Unverified || d.LeastBad {
+		t.Fatalf("CRITICAL vs UNKNOWN: %v unverified=%v leastBad=%v", d.Order, d.Unverified, d.LeastBad)
+	}
+	// Exclusions and capacity apply to unverified providers too.
+	d = Select([]Candidate{cand("a", 1, sb.StatusUnknown)}, Request{Exclude: []string{"a"}}, zero)
+	if len(d.Order) != 0 || d.Unverified {
+		t.Fatalf("excluded UNKNOWN chosen: %v", d.Order)
 	}
 }

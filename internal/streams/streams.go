@@ -37,34 +37,15 @@ type Checker interface {
 	ReportClientFailure(ctx context.Context, name string, at time.Time) (sb.Health, error)
 }
 
-// ClientSettings are served to client SDKs so that operators can tune them
-// without an app release. The defaults are the original app's constants.
-type ClientSettings struct {
-	MaxRetries          int         `json:"maxRetries"`
-	MaxFailures         int         `json:"maxFailures"`
-	HealthCheckInterval sb.Duration `json:"healthCheckInterval"`
-	// RetryBackoff is the base of the jittered exponential backoff between start
-	// attempts; RetryBudget is the share of extra attempts a client may spend.
-	RetryBackoff sb.Duration `json:"retryBackoff"`
-	RetryBudget  float64     `json:"retryBudget"`
-}
-
-// DefaultClientSettings returns maxRetries 3, maxFailures 3, healthCheckInterval 30s.
-func DefaultClientSettings() ClientSettings {
-	return ClientSettings{MaxRetries: 3, MaxFailures: 3, HealthCheckInterval: sb.Duration(30 * time.Second),
-		RetryBackoff: sb.Duration(100 * time.Millisecond), RetryBudget: 0.2}
-}
-
 // Config wires a Service.
 type Config struct {
-	Store    Store
-	Checker  Checker
-	Minters  map[sb.Kind]sb.TokenMinter
-	Bus      sb.Bus
-	Clock    sb.Clock
-	Logger   *slog.Logger
-	Rand     func() float64 // [0,1), for weighted choice; nil = math/rand
-	Settings ClientSettings
+	Store   Store
+	Checker Checker
+	Minters map[sb.Kind]sb.TokenMinter
+	Bus     sb.Bus
+	Clock   sb.Clock
+	Logger  *slog.Logger
+	Rand    func() float64 // [0,1), for weighted choice; nil = math/rand
 	// TokenTTL is the lifetime of join tokens (default 1 h).
 	TokenTTL time.Duration
 	// FailureThreshold client-reported failures of one provider within
@@ -86,17 +67,16 @@ type Config struct {
 // Service is the stream lifecycle. Run must be running for reported failures
 // to trigger immediate checks.
 type Service struct {
-	store    Store
-	checker  Checker
-	minters  map[sb.Kind]sb.TokenMinter
-	bus      sb.Bus
-	clock    sb.Clock
-	log      *slog.Logger
-	rand     func() float64
-	settings ClientSettings
-	ttl      time.Duration
-	thresh   int
-	window   time.Duration
+	store   Store
+	checker Checker
+	minters map[sb.Kind]sb.TokenMinter
+	bus     sb.Bus
+	clock   sb.Clock
+	log     *slog.Logger
+	rand    func() float64
+	ttl     time.Duration
+	thresh  int
+	window  time.Duration
 
 	recheck chan string // providers to check now; drained by Run
 
@@ -138,7 +118,7 @@ type load struct {
 func New(c Config) *Service {
 	s := &Service{
 		store: c.Store, checker: c.Checker, minters: c.Minters, bus: c.Bus, clock: c.Clock, log: c.Logger,
-		rand: c.Rand, settings: c.Settings, ttl: c.TokenTTL, thresh: c.FailureThreshold, window: c.FailureWindow,
+		rand: c.Rand, ttl: c.TokenTTL, thresh: c.FailureThreshold, window: c.FailureWindow,
 		recheck: make(chan string, 64), failures: map[string][]time.Time{},
 	}
 	if s.bus == nil {
@@ -152,9 +132,6 @@ func New(c Config) *Service {
 	}
 	if s.rand == nil {
 		s.rand = mrand.Float64
-	}
-	if s.settings == (ClientSettings{}) {
-		s.settings = DefaultClientSettings()
 	}
 	if s.ttl <= 0 {
 		s.ttl = time.Hour
@@ -317,9 +294,6 @@ func (s *Service) moveLoad(from, to string) {
 	add(from, -1)
 	add(to, 1)
 }
-
-// Settings returns the client settings served with the configuration.
-func (s *Service) Settings() ClientSettings { return s.settings }
 
 // Run performs the immediate re-checks that bursts of reported failures ask
 // for, and keeps the snapshot of the providers and the active counts fresh
@@ -547,6 +521,9 @@ func (s *Service) Start(ctx context.Context, owner string, req StartRequest) (As
 		reason := d.Reason
 		if i > 0 {
 			reason = fmt.Sprintf("%s; %s was skipped: %s", name, strings.Join(d.Order[:i], ", "), errText(lastErr))
+			if d.Unverified {
+				reason = "unverified: " + reason
+			}
 		}
 		entry := sb.TrailEntry{StreamID: st.ID, At: now, Kind: sb.TrailAssign, Provider: name, Reason: reason,
 			Statuses: d.Statuses, LeastBad: d.LeastBad}
@@ -565,10 +542,13 @@ func (s *Service) Start(ctx context.Context, owner string, req StartRequest) (As
 		if d.LeastBad {
 			s.log.Warn("every provider is CRITICAL: assigned the least bad", "stream_id", got.ID, "provider", name)
 		}
+		if d.Unverified {
+			s.log.Warn("no provider has passed a health check yet: assigned an unverified one by priority", "stream_id", got.ID, "provider", name)
+		}
 		s.log.Debug("stream started", "stream_id", got.ID, "provider", name, "room", got.Room)
 		s.bus.Publish(sb.Event{Type: sb.EventStreamStarted, At: now, Audience: sb.RoleAdmin, Data: Lifecycle(got, "")})
 		a := s.assignment(got, rec, tok, without(d.Order, got.Provider), d.LeastBad)
-		if !d.LeastBad {
+		if !d.LeastBad && !d.Unverified {
 			a.Standby = s.standby(got, a.Fallbacks, byName)
 		}
 		return a, true, nil
@@ -622,12 +602,12 @@ func (s *Service) current(st sb.Stream, cands []routing.Candidate, byName map[st
 
 // fallbacks are the providers the policy would move st to now, best first,
 // and a standby on the first of them that can mint a token (nil when there is
-// none, or when every candidate is CRITICAL: a standby is for a provider known
-// to work).
+// none, or when every candidate is CRITICAL or unverified: a standby is for a
+// provider known to work).
 func (s *Service) fallbacks(st sb.Stream, cands []routing.Candidate, byName map[string]sb.ProviderRecord, exclude []string) ([]string, *Standby) {
 	ex := append([]string{st.Provider}, exclude...)
 	d := routing.Select(cands, routing.Request{Region: st.Region, Exclude: ex}, s.rand)
-	if d.LeastBad {
+	if d.LeastBad || d.Unverified {
 		return d.Order, nil
 	}
 	return d.Order, s.standby(st, d.Order, byName)
@@ -991,7 +971,7 @@ func (s *Service) Migrate(ctx context.Context, id, owner string, admin bool, req
 		s.bus.Publish(sb.Event{Type: sb.EventStreamFailover, At: now, Audience: sb.RoleAdmin,
 			Data: map[string]any{"streamId": id, "from": st.Provider, "to": name, "reason": req.Reason, "room": st.Room}})
 		a := s.assignment(moved, rec, tok, without(order, name), d.LeastBad)
-		if !d.LeastBad {
+		if !d.LeastBad && !d.Unverified {
 			a.Standby = s.standby(moved, without(a.Fallbacks, req.Exclude...), byName)
 		}
 		return a, nil
