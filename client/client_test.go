@@ -17,6 +17,7 @@ import (
 	"github.com/switchboardhq/switchboard/client"
 	"github.com/switchboardhq/switchboard/client/clienttest"
 	"github.com/switchboardhq/switchboard/internal/providers/fakes"
+	"github.com/switchboardhq/switchboard/internal/providers/fault"
 	"github.com/switchboardhq/switchboard/internal/testutil"
 )
 
@@ -626,4 +627,63 @@ func TestRebalanceDoesNotRetryForEver(t *testing.T) {
 			t.Errorf("stream on %s, want it to stay on %s", s.Provider(), primary)
 		}
 	}
+}
+
+// TestUnverifiedProviderNotChosen: a provider that never passed a check
+// (UNKNOWN) is not chosen, even at the highest priority: new streams, standbys
+// and the priority policy leave it alone. Once a check verifies it, the
+// policy moves streams there.
+func TestUnverifiedProviderNotChosen(t *testing.T) {
+	e := newEnv(t, settings())
+	c := e.newClient(client.WithPolicy(client.MigrateGradually{Rate: 50}))
+	live := mustStart(t, c, "live")
+	waitFor(t, "the event stream", c.EventsConnected)
+
+	// Created while its first check fails: not verified, so UNKNOWN (one
+	// failure is below its failure threshold of 3).
+	f, _ := e.fakes.Faults(backup)
+	if err := f.Set(fault.ServerErr); err != nil {
+		t.Fatal(err)
+	}
+	p := e.fakes.Providers(time.Hour, false)[1]
+	var created struct {
+		Status client.Status `json:"status"`
+		Usable bool          `json:"usable"`
+	}
+	e.admin(http.MethodPost, "/api/streaming/providers", map[string]any{
+		"name": "fresh", "kind": p.Kind, "priority": 4, "config": p.Config,
+		"credentials": map[string]string{"serverSecret": p.Credentials.ServerSecret},
+		"healthCheck": map[string]any{"interval": "1h", "failureThreshold": 3},
+	}, &created)
+	if created.Status != client.StatusUnknown || created.Usable {
+		t.Fatalf("created with a failing first check: %+v, want UNKNOWN and not usable", created)
+	}
+	if err := f.Set(fault.OK); err != nil {
+		t.Fatal(err)
+	}
+	e.admin(http.MethodPut, "/api/streaming/providers/priorities",
+		map[string][]string{"order": {"fresh", primary, backup, fakes.LiveKit}}, nil)
+	waitFor(t, "the unverified provider first in the client's configuration", func() bool {
+		cfg, _ := c.Config()
+		return len(cfg.Providers) > 0 && cfg.Providers[0].Name == "fresh" && cfg.Providers[0].Status == client.StatusUnknown
+	})
+
+	s := mustStart(t, c, "new")
+	if s.Provider() != primary {
+		t.Errorf("new stream on %s, want %s", s.Provider(), primary)
+	}
+	if sa, ok := s.Standby(); !ok || sa.Provider.Name != backup {
+		t.Errorf("standby on %q (%v), want %s", sa.Provider.Name, ok, backup)
+	}
+	// Two heartbeats of each stream later, neither has moved to it.
+	e.waitRequests(t, 2, heartbeatKey(live), heartbeatKey(s))
+	if live.Provider() != primary || s.Provider() != primary {
+		t.Fatalf("streams on %s and %s, want both on %s", live.Provider(), s.Provider(), primary)
+	}
+
+	// Verified: now it is the preferred provider and the policy moves there.
+	e.admin(http.MethodPost, "/api/streaming/providers/fresh/health-check", nil, nil)
+	waitFor(t, "the live streams on the verified provider", func() bool {
+		return live.Provider() == "fresh" && s.Provider() == "fresh"
+	})
 }

@@ -178,6 +178,8 @@ func (c *Client) dispatch(typ, data string) {
 			c.failProvider(ch.Name, fmt.Sprintf("provider %s turned %s: %s", ch.Name, ch.To, ch.Reason))
 		} else if mustLeave(ch.From) {
 			c.forgive(ch.Name) // it has recovered
+		} else if ch.From == StatusUnknown && usable(ch.To) {
+			c.prioritiesChanged() // verified at last: it joins the providers to choose from, as a new one does
 		}
 	case "provider.created", "provider.updated":
 		var p eventProvider

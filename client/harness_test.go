@@ -147,6 +147,11 @@ func newEnvWith(t testing.TB, cs sb.ClientSettings, ttl time.Duration) *env {
 		if err := store.CreateProvider(ctx, p, audit); err != nil {
 			t.Fatal(err)
 		}
+		// Verified, as the API's create would do: a provider never checked
+		// is UNKNOWN, which neither the server nor the SDK chooses.
+		if res, err := checker.Check(ctx, p.Name); err != nil || !res.Status.Usable() {
+			t.Fatalf("first check of %s: %s, %v", p.Name, res.Status, err)
+		}
 	}
 	var tok struct {
 		Token string `json:"token"`
