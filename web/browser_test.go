@@ -186,7 +186,8 @@ func (s *server) call(method, path string, body any, want int, out any) {
 }
 
 // addProviders registers Agora (priority 1) and ZEGOCLOUD (priority 2) against
-// the fakes and checks them once, so that both are healthy.
+// the fakes (the server checks each one as it is created) and checks them once
+// more, so that both are healthy.
 func (s *server) addProviders() {
 	s.t.Helper()
 	s.call("POST", "/api/streaming/providers", map[string]any{
@@ -634,6 +635,47 @@ func TestDashboard(t *testing.T) {
 			t.Errorf("label = %q, want the window in it", label)
 		}
 		p.screenshot("5-client-failures")
+	})
+
+	t.Run("a provider never verified shows as not taking streams and gets none", func(t *testing.T) {
+		srv := newServer(t)
+		srv.addProviders()
+		// Registered in the store behind the API's back, so never checked:
+		// UNKNOWN. Put first in the order, it still takes no stream.
+		fresh := sb.Provider{Name: "fresh", DisplayName: "Fresh", Kind: sb.KindZegocloud, Enabled: true, Priority: 3,
+			Config:      sb.ProviderConfig{AppID: fmt.Sprint(zegoAppID), BaseURL: srv.zego.URL()},
+			Credentials: sb.Credentials{ServerSecret: zegoSecret}}
+		fresh.Normalize()
+		if err := srv.store.CreateProvider(context.Background(), fresh, sb.AuditEntry{At: time.Now().UTC(), Action: "provider.create", Target: fresh.Name}); err != nil {
+			t.Fatal(err)
+		}
+		srv.call("PUT", "/api/streaming/providers/priorities", map[string]any{"order": []string{"fresh", "agora", "zegocloud"}}, 200, nil)
+		if name := srv.startStream("room-fresh"); name != "agora" {
+			t.Fatalf("stream on %s, want agora: a never-verified provider must not take it", name)
+		}
+		p := b.open(t, srv)
+		p.login("")
+		p.waitFor("the fresh provider's card", textOf(card("fresh", `[data-stat="status"]`))+` === 'UNKNOWN'`)
+		if got := eval[string](p, textOf(card("fresh", `[data-stat="usable"]`))); got != "no" {
+			t.Errorf("never-checked provider: takes streams %q, want no", got)
+		}
+		label := eval[string](p, `document.querySelector('`+card("fresh", `[data-stat="usable"]`)+`').previousElementSibling.textContent`)
+		if label != "Takes streams" {
+			t.Errorf("label = %q, want Takes streams", label)
+		}
+		for _, n := range []string{"agora", "zegocloud"} {
+			if got := eval[string](p, textOf(card(n, `[data-stat="usable"]`))); got != "yes" {
+				t.Errorf("%s: takes streams %q, want yes", n, got)
+			}
+		}
+		if eval[bool](p, `!document.querySelector('#no-healthy-banner').hidden`) {
+			t.Error("the no-usable banner shows while Agora is usable")
+		}
+		p.screenshot("5-never-verified")
+
+		// Verified by a check: the card follows the server's answer.
+		srv.call("POST", "/api/streaming/providers/fresh/health-check", nil, 200, nil)
+		p.waitFor("the fresh provider usable after its check", textOf(card("fresh", `[data-stat="usable"]`))+` === 'yes'`)
 	})
 
 	t.Run("overview: history charts, a decision trail, and a phone-width layout", func(t *testing.T) {

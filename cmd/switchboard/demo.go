@@ -132,10 +132,17 @@ func demoWorld(ctx context.Context, o demoOptions, url, bootstrap, password stri
 }
 
 // registerProviders registers the fake providers of world, checked every 5 s.
+// The server checks each one as it is registered; a provider that is not
+// usable after that (its fake did not answer) is an error, as the demo's
+// streams would have nowhere verified to go.
 func registerProviders(ctx context.Context, ac *admin.Client, world *fakes.Fakes) error {
 	for _, p := range world.Providers(5*time.Second, false) {
-		if err := registerProvider(ctx, ac, p); err != nil {
+		got, err := registerProvider(ctx, ac, p)
+		if err != nil {
 			return fmt.Errorf("register %s: %w", p.Name, err)
+		}
+		if !got.Usable {
+			return fmt.Errorf("register %s: not usable after its first check (%s)", p.Name, got.Status)
 		}
 	}
 	return nil
@@ -237,7 +244,7 @@ func runDemoChaos(ctx context.Context, every time.Duration, world *fakes.Fakes, 
 
 // registerProvider creates p on the server, or updates it when a demo
 // directory is reused.
-func registerProvider(ctx context.Context, ac *admin.Client, p switchboard.Provider) error {
+func registerProvider(ctx context.Context, ac *admin.Client, p switchboard.Provider) (admin.Provider, error) {
 	in := map[string]any{
 		"name": p.Name, "kind": p.Kind, "priority": p.Priority, "enabled": true, "config": p.Config,
 		"healthCheck": p.HealthCheck,
@@ -253,11 +260,11 @@ func registerProvider(ctx context.Context, ac *admin.Client, p switchboard.Provi
 			delete(creds, k)
 		}
 	}
-	_, err := ac.CreateProvider(ctx, in)
+	got, err := ac.CreateProvider(ctx, in)
 	if admin.IsStatus(err, http.StatusConflict) {
 		delete(in, "name")
 		delete(in, "kind")
-		_, err = ac.UpdateProvider(ctx, p.Name, in)
+		got, err = ac.UpdateProvider(ctx, p.Name, in)
 	}
-	return err
+	return got, err
 }

@@ -4,7 +4,7 @@
 import { Api } from './api.js';
 import { $, show } from './dom.js';
 import { ProviderForm } from './form.js';
-import { describeAudit, eventItems, healthy, providerCard, streamRows } from './views.js';
+import { describeAudit, eventItems, providerCard, streamRows } from './views.js';
 
 const DEFAULT_REFRESH_SECONDS = 30;
 const LIVE_TYPES = ['provider.status', 'provider.created', 'provider.updated', 'provider.deleted',
@@ -317,7 +317,7 @@ function renderProviders() {
     li.textContent = 'No provider yet.';
     list.append(li);
   }
-  $('#no-healthy-banner').hidden = count === 0 || state.providers.some((p) => healthy(p.status));
+  $('#no-healthy-banner').hidden = count === 0 || state.providers.some((p) => p.usable);
 }
 
 function renderStreams() {

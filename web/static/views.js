@@ -8,11 +8,6 @@ const STATUS_CLASS = {
   EXCELLENT: 'good', HEALTHY: 'good', WARNING: 'warn', CRITICAL: 'bad', DISABLED: 'off', UNKNOWN: 'off',
 };
 
-/** healthy mirrors the server's rule: these statuses may take streams. */
-export function healthy(status) {
-  return status === 'EXCELLENT' || status === 'HEALTHY' || status === 'WARNING';
-}
-
 /** badge is a provider status with its word and a colour; never colour alone. */
 export function badge(status) {
   const st = status || 'UNKNOWN';
@@ -93,6 +88,9 @@ export function providerCard(p, ctx) {
     stat(`Error rate (${win})`, percent(p.errorRate), 'errorRate'),
     stat('Active streams', String(st.activeStreams ?? 0), 'active'),
     stat('Total streams', String(st.totalStreams ?? 0), 'total'),
+    // The server's verdict, shown as is: the dashboard never derives it from the status.
+    stat('Takes streams', p.usable ? 'yes' : 'no', 'usable',
+      { title: p.usable ? 'Usable: new streams may go here' : (p.status === 'UNKNOWN' ? 'Not verified: no check has succeeded yet' : `Not usable: ${p.status}`) }),
     stat('Consecutive failures', String(p.consecutiveFailures ?? 0), 'failures'),
     stat(`Client failures (${win})`, String(p.clientFailures ?? 0), 'clientFailures'),
     h('dt', {}, 'Last check'), h('dd', {}, timeEl(p.lastCheck, 'lastCheck')),
