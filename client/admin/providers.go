@@ -14,13 +14,13 @@ import (
 // credentials, and its health.
 type Provider struct {
 	switchboard.Provider
-	CredentialsSet       bool                    `json:"credentialsSet"`
-	Status               switchboard.Status      `json:"status"` // the badge: EXCELLENT … UNKNOWN
-	State                switchboard.State       `json:"state"`  // active, degraded, down or unknown
+	CredentialsSet bool               `json:"credentialsSet"`
+	Status         switchboard.Status `json:"status"` // the badge: EXCELLENT … UNKNOWN
+	State          switchboard.State  `json:"state"`  // active, degraded, down or unknown
 	// Usable is the server's verdict on whether the provider may take
 	// streams (switchboard.Status.Usable): an UNKNOWN provider, never
 	// verified by a successful check, is not usable.
-	Usable bool `json:"usable"`
+	Usable               bool                    `json:"usable"`
 	Uptime               float64                 `json:"uptime"`    // percent of successful checks
 	ErrorRate            float64                 `json:"errorRate"` // percent of failed requests
 	ConsecutiveFailures  int                     `json:"consecutiveFailures"`
