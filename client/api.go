@@ -63,9 +63,13 @@ type Config struct {
 	FetchedAt time.Time
 }
 
-// ProviderConfig is a provider as the configuration lists it.
+// ProviderConfig is a provider as the configuration lists it. Usable is the
+// control plane's verdict on whether it may take streams (Status.Usable),
+// kept up to date with the status events; Healthy is the same value under
+// its original name, as last fetched.
 type ProviderConfig struct {
 	Provider
+	Usable  bool     `json:"usable"`
 	Healthy bool     `json:"healthy"`
 	State   string   `json:"state"`
 	Regions []string `json:"regions"`

@@ -667,6 +667,9 @@ func TestUnverifiedProviderNotChosen(t *testing.T) {
 		cfg, _ := c.Config()
 		return len(cfg.Providers) > 0 && cfg.Providers[0].Name == "fresh" && cfg.Providers[0].Status == client.StatusUnknown
 	})
+	if cfg, _ := c.Config(); cfg.Providers[0].Usable || !cfg.Providers[1].Usable {
+		t.Fatalf("usable in the configuration: %+v", cfg.Providers)
+	}
 
 	s := mustStart(t, c, "new")
 	if s.Provider() != primary {
@@ -683,6 +686,10 @@ func TestUnverifiedProviderNotChosen(t *testing.T) {
 
 	// Verified: now it is the preferred provider and the policy moves there.
 	e.admin(http.MethodPost, "/api/streaming/providers/fresh/health-check", nil, nil)
+	waitFor(t, "the verified provider usable in the client's configuration", func() bool {
+		cfg, _ := c.Config()
+		return len(cfg.Providers) > 0 && cfg.Providers[0].Name == "fresh" && cfg.Providers[0].Usable
+	})
 	waitFor(t, "the live streams on the verified provider", func() bool {
 		return live.Provider() == "fresh" && s.Provider() == "fresh"
 	})

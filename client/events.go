@@ -173,7 +173,7 @@ func (c *Client) dispatch(typ, data string) {
 		if json.Unmarshal(env.Data, &ch) != nil || ch.Name == "" {
 			return
 		}
-		c.updateProvider(ch.Name, func(p *ProviderConfig) bool { p.Status = ch.To; return true })
+		c.updateProvider(ch.Name, func(p *ProviderConfig) bool { p.Status, p.Usable = ch.To, usable(ch.To); return true })
 		if mustLeave(ch.To) {
 			c.failProvider(ch.Name, fmt.Sprintf("provider %s turned %s: %s", ch.Name, ch.To, ch.Reason))
 		} else if mustLeave(ch.From) {
@@ -190,7 +190,7 @@ func (c *Client) dispatch(typ, data string) {
 		c.updateProvider(p.Name, func(cp *ProviderConfig) bool {
 			known = true
 			reordered = cp.Priority != p.Priority
-			cp.Priority, cp.Status = p.Priority, p.Status
+			cp.Priority, cp.Status, cp.Usable = p.Priority, p.Status, usable(p.Status)
 			return p.Enabled
 		})
 		switch {

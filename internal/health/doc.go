@@ -4,9 +4,10 @@
 // It has three parts:
 //
 //   - The status rules (Observe, ObserveClientFailure, Reevaluate, Derive,
-//     StateOf, Healthy): pure functions of a switchboard.Health, a probe result
+//     StateOf): pure functions of a switchboard.Health, a probe result
 //     and the provider's policy. They do no I/O and read no clock, and they are
-//     the only place where a status is decided.
+//     the only place where a status is decided. Whether a status may take
+//     streams is switchboard.Status.Usable, the product's one rule.
 //   - The Checker, which probes one provider now through its kind's
 //     switchboard.Prober, folds the result into the stored health with the
 //     rules, and publishes a switchboard.EventProviderStatus when the status
