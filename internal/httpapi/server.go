@@ -93,8 +93,8 @@ type Server struct {
 	failures *failureThrottle
 	proxies  []netip.Prefix
 	tls      bool
-	handler http.Handler
-	mux     *http.ServeMux
+	handler  http.Handler
+	mux      *http.ServeMux
 	// reserved are the names a provider may not take (see reservedNames).
 	reserved []string
 	// setCache holds the effective settings (settings_handlers.go).
