@@ -89,12 +89,8 @@ type Server struct {
 	public  *limiterSet // nil: no limit
 	ttl     time.Duration
 	logins  *limiterSet
-	// failures slows down the addresses whose logins fail.
-	failures *failureThrottle
-	proxies  []netip.Prefix
-	tls      bool
-	handler  http.Handler
-	mux      *http.ServeMux
+	handler http.Handler
+	mux     *http.ServeMux
 	// reserved are the names a provider may not take (see reservedNames).
 	reserved []string
 	// setCache holds the effective settings (settings_handlers.go).
@@ -103,6 +99,11 @@ type Server struct {
 	// bounds them per token or session (≤ 0: no limit).
 	open   *streamSet
 	ssePer int
+
+	// failures slows down the addresses whose logins fail.
+	failures *failureThrottle
+	proxies  []netip.Prefix
+	tls      bool
 }
 
 // DefaultSSEPerToken is the default of Options.SSEPerToken.
