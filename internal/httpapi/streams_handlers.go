@@ -292,5 +292,8 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer release()
+	// The request has arrived: the server's read timeout, meant for slow
+	// request bodies, must not cut the stream.
+	_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
 	s.hub.ServeSSE(w, r.WithContext(ctx), sb.ActorFrom(r.Context()).Role)
 }
