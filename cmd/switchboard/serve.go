@@ -233,6 +233,9 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, err
 				if e.Type == switchboard.EventSettingsUpdated {
 					watch.notify()
 				}
+				if e.Type == httpapi.EventPrincipalsEnded {
+					api.PrincipalsEnded(e) // a token revoked or a logout on any replica
+				}
 			}})
 		bus, lead = evs, leader
 		a.runners = append(a.runners, leader.Run, evs.Run, watch.run)

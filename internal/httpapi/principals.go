@@ -3,17 +3,33 @@ package httpapi
 import (
 	"context"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"strings"
 	"sync"
+
+	sb "github.com/switchboardhq/switchboard"
 )
 
 // Principal names who holds open event streams: a bearer token, a dashboard
 // session or a user. A session's streams are held by both the session and its
 // user, so that ending either ends them.
 type Principal struct {
-	Kind string // "token", "session", "user" or "bootstrap"
-	ID   string // the token id, the hex of the session's hash, the case-folded username
+	Kind string `json:"kind"` // "token", "session", "user" or "bootstrap"
+	ID   string `json:"id"`   // the token id, the hex of the session's hash, the case-folded username
+}
+
+// EventPrincipalsEnded is the type of the event by which EndPrincipal tells
+// the other replicas to end the streams of principals; its data is
+// {"principals": [Principal...]}. Its audience is above every role, so that
+// no event stream ever carries it.
+const EventPrincipalsEnded = "principals.ended"
+
+// audienceInternal is the audience of events that no client receives.
+const audienceInternal = sb.RoleSuperadmin + 1
+
+type principalsEnded struct {
+	Principals []Principal `json:"principals"`
 }
 
 // TokenPrincipal is the holder of the streams opened with the API token of id.
@@ -34,14 +50,42 @@ func UserPrincipal(username string) Principal {
 var bootstrapPrincipal = Principal{Kind: "bootstrap"}
 
 // EndPrincipal ends at once the open event streams (GET /api/events) held by
-// any of ps on this server, and returns how many it ended. Call it after the
-// change that takes the credentials away is committed (a token revoked, a
-// session deleted, a user disabled or deleted, a password changed): a stream
-// opened later is authenticated against the store and refused.
+// any of ps, and returns how many it ended on this server. It also publishes
+// EventPrincipalsEnded on the bus, so that the other replicas, which call
+// PrincipalsEnded with it, end theirs too. Call it after the change that
+// takes the credentials away is committed (a token revoked, a session
+// deleted, a user disabled or deleted, a password changed): a stream opened
+// later is authenticated against the store and refused.
 //
 // It does not touch the store: deleting the sessions of a user is the
 // caller's part. Logout and token revocation call it themselves.
-func (s *Server) EndPrincipal(ps ...Principal) int { return s.open.end(ps...) }
+func (s *Server) EndPrincipal(ps ...Principal) int {
+	if len(ps) == 0 {
+		return 0
+	}
+	n := s.open.end(ps...)
+	s.publish(EventPrincipalsEnded, audienceInternal, principalsEnded{Principals: ps})
+	return n
+}
+
+// PrincipalsEnded ends the streams named by an EventPrincipalsEnded event
+// from the shared event log (another replica's EndPrincipal, or this one's);
+// any other event is ignored. Wire it into the replica's event callback.
+func (s *Server) PrincipalsEnded(e sb.Event) int {
+	if e.Type != EventPrincipalsEnded {
+		return 0
+	}
+	b, err := json.Marshal(e.Data) // a json.RawMessage from the log, or the value published here
+	if err != nil {
+		return 0
+	}
+	var pe principalsEnded
+	if err := json.Unmarshal(b, &pe); err != nil {
+		s.logger.Warn("malformed principals.ended event", "id", e.ID)
+		return 0
+	}
+	return s.open.end(pe.Principals...)
+}
 
 // OpenStreams returns how many event streams p holds open on this server.
 func (s *Server) OpenStreams(p Principal) int { return s.open.count(p) }

@@ -367,3 +367,48 @@ func TestClientAddr(t *testing.T) {
 		t.Error("an empty list gave proxies")
 	}
 }
+
+// TestPrincipalsEndedAcrossReplicas: a revocation tells the other replicas,
+// through the shared event log, to end the streams they hold; the event
+// reaches no client. Here the event as another replica reads it from the
+// log (JSON) ends a stream held on this server.
+func TestPrincipalsEndedAcrossReplicas(t *testing.T) {
+	testutil.LeakCheck(t)
+	e := newTestEnv(t)
+	var tok struct {
+		ID    string `json:"id"`
+		Token string `json:"token"`
+	}
+	e.mustDo("POST", "/api/auth/tokens", bootstrapToken, map[string]string{"name": "ops", "role": "superadmin"}, 201, &tok)
+	e.events.Take()
+	e.mustDo("DELETE", "/api/auth/tokens/"+tok.ID, e.tokens[sb.RoleSuperadmin], nil, 204, nil)
+	var published *sb.Event
+	for _, ev := range e.events.Take() {
+		if ev.Type == EventPrincipalsEnded {
+			published = &ev
+		}
+	}
+	if published == nil || published.Audience <= sb.RoleSuperadmin {
+		t.Fatalf("revoking published %+v, want a principals.ended event no client receives", published)
+	}
+	wire, err := json.Marshal(published.Data)
+	if err != nil || !strings.Contains(string(wire), tok.ID) {
+		t.Fatalf("event data %s %v", wire, err)
+	}
+
+	// Another replica: a stream held by a token, ended by the event from the log.
+	resp, br := e.openStream(t.Context(), map[string]string{"Authorization": bearer(e.tokens[sb.RoleClient])})
+	defer resp.Body.Close()
+	id := idOfToken(t, e, e.tokens[sb.RoleClient])
+	ev := sb.Event{ID: 99, Type: EventPrincipalsEnded, Data: json.RawMessage(`{"principals":[{"kind":"token","id":"` + id + `"}]}`)}
+	if n := e.api.PrincipalsEnded(ev); n != 1 {
+		t.Fatalf("PrincipalsEnded ended %d streams, want 1", n)
+	}
+	waitEnd(t, br, resp, time.Second)
+	if n := e.api.PrincipalsEnded(sb.Event{Type: EventPrincipalsEnded, Data: json.RawMessage(`"garbage"`)}); n != 0 {
+		t.Errorf("a malformed event ended %d streams", n)
+	}
+	if n := e.api.PrincipalsEnded(sb.Event{Type: "provider.updated", Data: ev.Data}); n != 0 {
+		t.Errorf("another event type ended %d streams", n)
+	}
+}
