@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/switchboardhq/switchboard"
+	"github.com/switchboardhq/switchboard/internal/pgtest"
 	"github.com/switchboardhq/switchboard/internal/secrets"
 	"github.com/switchboardhq/switchboard/internal/storetest"
 )
@@ -26,8 +27,16 @@ func storedCredentials(t *testing.T, s *Store, name string) []byte {
 // before destination binding did (unbound, sealed with Seal), then reopens the
 // store: they must still read, and be stored bound to their destination.
 func TestUpgradeResealsLegacyCredentials(t *testing.T) {
-	ctx := context.Background()
 	dsn, _ := tempDSN(t)
+	testUpgradeReseal(t, dsn)
+}
+
+func TestPostgresUpgradeResealsLegacyCredentials(t *testing.T) {
+	testUpgradeReseal(t, pgtest.DSN(t))
+}
+
+func testUpgradeReseal(t *testing.T, dsn string) {
+	ctx := context.Background()
 	sealer := newSealer(t)
 	s1 := mustOpen(t, dsn, sealer)
 	h := storetest.HTTPProvider(t, "web", "https://web.example/health")
