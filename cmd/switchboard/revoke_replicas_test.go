@@ -41,6 +41,7 @@ func TestRevokeEndsStreamsOnOtherReplicas(t *testing.T) {
 	if l, err := br.ReadString('\n'); err != nil || !strings.HasPrefix(l, "retry:") {
 		t.Fatalf("first line %q %v", l, err)
 	}
+	revoked := time.Now()
 	if st := call(t, "DELETE", a.url+"/api/auth/tokens/"+tok.ID, serveToken, nil, nil); st != 204 {
 		t.Fatalf("revoke: %d", st)
 	}
@@ -53,6 +54,7 @@ func TestRevokeEndsStreamsOnOtherReplicas(t *testing.T) {
 	defer timer.Stop()
 	select {
 	case <-done:
+		t.Logf("the stream at the other replica ended %v after the revocation was sent", time.Since(revoked).Round(time.Millisecond))
 	case <-timer.C:
 		resp.Body.Close()
 		<-done
