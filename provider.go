@@ -649,13 +649,64 @@ func (in ProviderInput) ApplyTo(p Provider) (Provider, error) {
 	if in.Kind != nil && *in.Kind != p.Kind {
 		return p, Invalid("kind", "is immutable")
 	}
+	before := p
 	p.Regions = slices.Clone(p.Regions)
 	p.Config.ExpectStatus = slices.Clone(p.Config.ExpectStatus)
 	if err := in.apply(&p); err != nil {
 		return p, err
 	}
 	p.Normalize()
-	return p, p.Validate()
+	if err := p.Validate(); err != nil {
+		return p, err
+	}
+	if field := DestinationChange(before, p); field != "" && before.CredentialsSet() {
+		if in.Credentials == nil {
+			return p, Invalid(field, "%s", ErrMsgRebindCredentials)
+		}
+		// Only what this request entered goes to the new destination: the
+		// credentials stored for the old one are not carried over.
+		p.Credentials = in.Credentials.Apply(Credentials{})
+		if err := p.validateCredentials(); err != nil {
+			return p, err
+		}
+	}
+	return p, nil
+}
+
+// ErrMsgRebindCredentials is the message of the error that refuses a change of
+// a provider's destination that does not enter its credentials again.
+const ErrMsgRebindCredentials = "credentials must be entered again when the destination changes"
+
+// DestinationChange returns the field ("config.url", "config.baseUrl" or
+// "config.method") of the first setting that decides where a probe or token
+// request of the provider goes and differs between before and after, or ""
+// when they send their requests to the same place. Stored credentials are
+// bound to that destination: they are sealed with it (see Destination) and a
+// change of it must enter them again.
+func DestinationChange(before, after Provider) string {
+	b, a := before.Config, after.Config
+	switch {
+	case b.BaseURL != a.BaseURL:
+		return "config.baseUrl"
+	case b.URL != a.URL:
+		return "config.url"
+	case b.Method != a.Method:
+		return "config.method"
+	}
+	return ""
+}
+
+// Destination returns the settings of p that decide where its credentials
+// are sent (its name, kind, base URL, URL and method), encoded without
+// ambiguity, for binding sealed credentials to them.
+func (p Provider) Destination() []byte {
+	var b []byte
+	for _, f := range []string{p.Name, string(p.Kind), p.Config.BaseURL, p.Config.URL, p.Config.Method} {
+		b = strconv.AppendInt(b, int64(len(f)), 10)
+		b = append(b, ':')
+		b = append(b, f...)
+	}
+	return b
 }
 
 // apply sets the fields present in in on p. Validate checks the result once

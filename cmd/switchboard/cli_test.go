@@ -235,7 +235,13 @@ func TestProvidersCLI(t *testing.T) {
 	if got.DisplayName != "Primary" || got.Weight != 5 || got.Config.AppID != cliAgoraAppID || len(got.Regions) != 2 || !got.CredentialsSet {
 		t.Errorf("after set: %+v", got)
 	}
-	e.mustJSON(&got, "providers", "set", "probe", "--method", "head")
+	// The method decides where the probe and its credentials go: changing it
+	// needs the credentials again.
+	if _, _, err := e.cli("providers", "set", "probe", "--method", "head"); err == nil ||
+		!strings.Contains(err.Error(), "credentials must be entered again when the destination changes") || !strings.Contains(err.Error(), "config.method") {
+		t.Errorf("set --method without credentials: %v, want the refusal naming config.method", err)
+	}
+	e.mustJSON(&got, "providers", "set", "probe", "--method", "head", "--credentials-file", writeFile(t, "probe-creds.json", `{"headers":{"X-Probe-Key":"probe-key-2"}}`))
 	if got.Config.Method != "HEAD" || got.Config.URL != "http://127.0.0.1:9/health" || !slices.Equal(got.Config.ExpectStatus, []int{200, 204}) {
 		t.Errorf("set --method: config %+v, want url and expectStatus kept", got.Config)
 	}

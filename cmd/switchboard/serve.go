@@ -72,13 +72,28 @@ func runServer(ctx context.Context, cfg config.Config, log *slog.Logger, announc
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	tlsConf, tlsRun, err := tlsSetup(cfg, log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	srv := &http.Server{
 		Handler: app.handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		// A request, body included, must arrive within ReadTimeout, or its
+		// connection is closed; event streams lift the deadline once their
+		// request has arrived.
+		ReadTimeout: cfg.ReadTimeout, TLSConfig: tlsConf,
+	}
+	if cfg.ReadTimeout > 0 {
+		srv.ReadHeaderTimeout = min(srv.ReadHeaderTimeout, cfg.ReadTimeout)
 	}
 	// Shutdown does not wait for event streams: end them so it can finish.
 	srv.RegisterOnShutdown(app.hub.Close)
 	url := "http://" + ln.Addr().String()
+	if tlsConf != nil {
+		url = "https://" + ln.Addr().String()
+	}
 	log.Info("listening", "addr", ln.Addr().String(), "db", redactDSN(cfg.DB), "version", switchboard.Version)
 	fmt.Fprintf(announce, "switchboard listening on %s\n", url)
 
@@ -89,11 +104,18 @@ func runServer(ctx context.Context, cfg config.Config, log *slog.Logger, announc
 	rctx, stopRunners := context.WithCancel(context.WithoutCancel(gctx))
 	defer stopRunners()
 	g.Go(func() error {
-		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		serve := func() error { return srv.Serve(ln) }
+		if tlsConf != nil {
+			serve = func() error { return srv.ServeTLS(ln, "", "") }
+		}
+		if err := serve(); !errors.Is(err, http.ErrServerClosed) {
 			return err
 		}
 		return nil
 	})
+	if tlsRun != nil {
+		g.Go(func() error { return tlsRun(rctx) })
+	}
 	g.Go(func() error {
 		err := app.run(rctx)
 		if err != nil && rctx.Err() == nil {
@@ -167,6 +189,10 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, err
 	if err != nil {
 		return nil, fmt.Errorf("credential key: %w", err)
 	}
+	proxies, err := httpapi.ParseTrustedProxies(cfg.TrustedProxies)
+	if err != nil {
+		return nil, fmt.Errorf("trusted-proxies: %w", err)
+	}
 	clock := switchboard.SystemClock{}
 	store, err := sqlstore.Open(ctx, cfg.DB, sealer, clock)
 	if err != nil {
@@ -207,6 +233,9 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, err
 				if e.Type == switchboard.EventSettingsUpdated {
 					watch.notify()
 				}
+				if e.Type == httpapi.EventPrincipalsEnded {
+					api.PrincipalsEnded(e) // a token revoked or a logout on any replica
+				}
 			}})
 		bus, lead = evs, leader
 		a.runners = append(a.runners, leader.Run, evs.Run, watch.run)
@@ -236,6 +265,7 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, err
 		Store: store, Clock: clock, Logger: log, BootstrapToken: cfg.BootstrapToken, Bus: bus, Settings: defaults,
 		Health: checker, Metrics: metrics, ProvidersChanged: scheduler.Notify, Streams: svc, Events: hub,
 		PublicRate: cfg.PublicRateLimit, PublicBurst: cfg.PublicBurst,
+		SSEPerToken: cfg.SSEPerToken, TrustedProxies: proxies, TLS: cfg.TLS(),
 		Admission: httpapi.Admission{
 			Failover: httpapi.ClassLimit{MaxInFlight: cfg.MaxInflightFailover},
 			Start:    httpapi.ClassLimit{MaxInFlight: cfg.MaxInflightStart},

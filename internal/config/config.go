@@ -44,6 +44,27 @@ type Config struct {
 	// leaderLease (PUT /api/settings), once set, overrides it.
 	LeaderLease time.Duration `yaml:"leaderLease"`
 
+	// ReadTimeout bounds the time a request, headers and body, may take to
+	// arrive; a slower one has its connection closed. Event streams are not
+	// bound by it once their request has arrived.
+	ReadTimeout time.Duration `yaml:"readTimeout"`
+	// SSEPerToken is the most event streams a token or session may hold open.
+	SSEPerToken int `yaml:"ssePerToken"`
+	// TrustedProxies lists the addresses (and CIDR prefixes) of reverse
+	// proxies whose X-Forwarded-For header names the client, comma-separated.
+	TrustedProxies string `yaml:"trustedProxies"`
+	// TLSCert and TLSKey are PEM files of the certificate (with its chain) and
+	// key to serve HTTPS with; they are read again on SIGHUP.
+	TLSCert string `yaml:"tlsCert"`
+	TLSKey  string `yaml:"tlsKey"`
+	// ACMEDomain lists the host names (comma-separated) to obtain
+	// certificates for automatically with ACME (Let's Encrypt by default),
+	// kept in ACMECache. ACMEDirectory is another CA's directory URL.
+	ACMEDomain    string `yaml:"acmeDomain"`
+	ACMECache     string `yaml:"acmeCache"`
+	ACMEEmail     string `yaml:"acmeEmail"`
+	ACMEDirectory string `yaml:"acmeDirectory"`
+
 	// Secrets come from the environment only, never from flags (which other
 	// users of the machine can read) or the file.
 	BootstrapToken string `yaml:"-"`
@@ -60,6 +81,7 @@ func Default() Config {
 		// the most room, new starts less, and the rest of the API least.
 		MaxInflightFailover: 256, MaxInflightStart: 128, MaxInflightOther: 64,
 		LeaderLease: switchboard.DefaultLeaderLease,
+		ReadTimeout: 10 * time.Second, SSEPerToken: 20,
 	}
 }
 
@@ -123,6 +145,15 @@ func flagSet(c *Config, file *string, out io.Writer) *flag.FlagSet {
 	fs.IntVar(&c.MaxInflightStart, "max-inflight-start", c.MaxInflightStart, "stream starts served at once; 0 = no limit (env SWITCHBOARD_MAX_INFLIGHT_START)")
 	fs.IntVar(&c.MaxInflightOther, "max-inflight-other", c.MaxInflightOther, "other API requests served at once; 0 = no limit (env SWITCHBOARD_MAX_INFLIGHT_OTHER)")
 	fs.DurationVar(&c.LeaderLease, "leader-lease", c.LeaderLease, "lease of the leading replica, renewed every third of it, unless the setting leaderLease is set (env SWITCHBOARD_LEADER_LEASE)")
+	fs.DurationVar(&c.ReadTimeout, "read-timeout", c.ReadTimeout, "time a request, body included, may take to arrive; slower ones are cut off (env SWITCHBOARD_READ_TIMEOUT)")
+	fs.IntVar(&c.SSEPerToken, "sse-per-token", c.SSEPerToken, "event streams open at once per token or session (env SWITCHBOARD_SSE_PER_TOKEN)")
+	fs.StringVar(&c.TrustedProxies, "trusted-proxies", c.TrustedProxies, "comma-separated addresses or CIDR prefixes of reverse proxies whose X-Forwarded-For is believed (env SWITCHBOARD_TRUSTED_PROXIES)")
+	fs.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "PEM certificate file (with its chain) to serve HTTPS; read again on SIGHUP (env SWITCHBOARD_TLS_CERT)")
+	fs.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "PEM private key file of --tls-cert (env SWITCHBOARD_TLS_KEY)")
+	fs.StringVar(&c.ACMEDomain, "acme-domain", c.ACMEDomain, "comma-separated host names to get certificates for with ACME (env SWITCHBOARD_ACME_DOMAIN)")
+	fs.StringVar(&c.ACMECache, "acme-cache", c.ACMECache, "directory that keeps the ACME account and certificates (env SWITCHBOARD_ACME_CACHE)")
+	fs.StringVar(&c.ACMEEmail, "acme-email", c.ACMEEmail, "contact address given to the ACME CA (env SWITCHBOARD_ACME_EMAIL)")
+	fs.StringVar(&c.ACMEDirectory, "acme-directory", c.ACMEDirectory, "ACME directory URL; default Let's Encrypt (env SWITCHBOARD_ACME_DIRECTORY)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "time allowed for in-flight requests at shutdown (env SWITCHBOARD_SHUTDOWN_TIMEOUT)")
 	return fs
 }
@@ -131,6 +162,9 @@ func applyEnv(c *Config, getenv func(string) string) error {
 	str := map[string]*string{
 		"SWITCHBOARD_ADDR": &c.Addr, "SWITCHBOARD_DB": &c.DB,
 		"SWITCHBOARD_LOG_FORMAT": &c.LogFormat, "SWITCHBOARD_LOG_LEVEL": &c.LogLevel,
+		"SWITCHBOARD_TRUSTED_PROXIES": &c.TrustedProxies, "SWITCHBOARD_TLS_CERT": &c.TLSCert, "SWITCHBOARD_TLS_KEY": &c.TLSKey,
+		"SWITCHBOARD_ACME_DOMAIN": &c.ACMEDomain, "SWITCHBOARD_ACME_CACHE": &c.ACMECache,
+		"SWITCHBOARD_ACME_EMAIL": &c.ACMEEmail, "SWITCHBOARD_ACME_DIRECTORY": &c.ACMEDirectory,
 	}
 	for k, p := range str {
 		if v := getenv(k); v != "" {
@@ -147,7 +181,7 @@ func applyEnv(c *Config, getenv func(string) string) error {
 	for k, p := range map[string]*int{
 		"SWITCHBOARD_PUBLIC_BURST": &c.PublicBurst, "SWITCHBOARD_HEALTH_CONCURRENCY": &c.HealthConcurrency,
 		"SWITCHBOARD_MAX_INFLIGHT_FAILOVER": &c.MaxInflightFailover, "SWITCHBOARD_MAX_INFLIGHT_START": &c.MaxInflightStart,
-		"SWITCHBOARD_MAX_INFLIGHT_OTHER": &c.MaxInflightOther,
+		"SWITCHBOARD_MAX_INFLIGHT_OTHER": &c.MaxInflightOther, "SWITCHBOARD_SSE_PER_TOKEN": &c.SSEPerToken,
 	} {
 		if v := getenv(k); v != "" {
 			n, err := strconv.Atoi(v)
@@ -163,6 +197,13 @@ func applyEnv(c *Config, getenv func(string) string) error {
 			return fmt.Errorf("SWITCHBOARD_LEADER_LEASE: not a duration")
 		}
 		c.LeaderLease = d
+	}
+	if v := getenv("SWITCHBOARD_READ_TIMEOUT"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return fmt.Errorf("SWITCHBOARD_READ_TIMEOUT: not a duration")
+		}
+		c.ReadTimeout = d
 	}
 	if v := getenv("SWITCHBOARD_SHUTDOWN_TIMEOUT"); v != "" {
 		d, err := time.ParseDuration(v)
@@ -205,5 +246,5 @@ func (c Config) Validate() error {
 	if c.ShutdownTimeout <= 0 {
 		return errors.New("shutdown-timeout: must be positive")
 	}
-	return nil
+	return c.validateSecurity()
 }

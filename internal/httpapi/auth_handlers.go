@@ -46,8 +46,17 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, sb.Invalid("password", "is required (at most 1024 characters)"))
 		return
 	}
-	if wait, ok := s.logins.allow("ip:"+clientIP(r), "user:"+strings.ToLower(req.Username)); !ok {
-		s.writeRateLimited(w, r, wait, "too many login attempts: retry later")
+	addr := s.clientAddr(r)
+	key := throttleKey(addr)
+	now := s.clock.Now()
+	// The address's failures first: a throttled attempt is refused without
+	// looking at the password. Only this address waits; others do not.
+	if wait := s.failures.wait(key, time.Now()); wait > 0 {
+		s.refuseLogin(w, r, req.Username, addr, wait)
+		return
+	}
+	if wait, ok := s.logins.allow("ip:" + key); !ok {
+		s.refuseLogin(w, r, req.Username, addr, wait)
 		return
 	}
 	bad := sb.Errorf(sb.EUnauthorized, "invalid username or password")
@@ -55,7 +64,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	if sb.IsCode(err, sb.ENotFound) {
 		// Spend the same time as a real check so that timing does not reveal users.
 		_ = auth.VerifyPassword(dummyHash(), req.Password)
-		s.logger.InfoContext(r.Context(), "login failed", "username", req.Username, "remote", clientIP(r))
+		s.loginFailed(r, req.Username, addr, key)
 		s.writeError(w, r, bad)
 		return
 	}
@@ -67,11 +76,11 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		if !errors.Is(err, auth.ErrMismatch) {
 			s.logger.ErrorContext(r.Context(), "verify password", "username", u.Username, "err", err.Error())
 		}
-		s.logger.InfoContext(r.Context(), "login failed", "username", req.Username, "remote", clientIP(r))
+		s.loginFailed(r, req.Username, addr, key)
 		s.writeError(w, r, bad)
 		return
 	}
-	now := s.clock.Now()
+	s.failures.succeeded(key)
 	token := auth.NewSessionToken()
 	sess := sb.Session{
 		Hash: auth.HashToken(token), Username: u.Username, Role: u.Role,
@@ -81,13 +90,51 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	s.audit(r, sb.AuditEntry{At: now, Actor: sb.Actor{Kind: "user", Name: u.Username, Role: u.Role}, Action: "session.login",
+		Target: u.Username, After: mustJSON(map[string]any{"remote": addr, "expiresAt": sess.ExpiresAt})})
 	http.SetCookie(w, &http.Cookie{
 		Name: sessionCookie, Value: token, Path: "/", HttpOnly: true,
-		SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil || r.Header.Get("X-Forwarded-Proto") == "https",
+		SameSite: http.SameSiteStrictMode, Secure: s.secureCookies(r),
 		Expires: sess.ExpiresAt, MaxAge: int(s.ttl.Seconds()),
 	})
 	s.logger.InfoContext(r.Context(), "login", "username", u.Username, "role", u.Role.String())
 	writeJSON(w, http.StatusOK, meResponse{Name: u.Username, Kind: "user", Role: u.Role, CSRFToken: sess.CSRFToken, ExpiresAt: &sess.ExpiresAt})
+}
+
+// anonymous is the actor of the audit entries of refused logins.
+func anonymous(username string) sb.Actor {
+	return sb.Actor{Kind: "anonymous", Name: username, Role: sb.RoleAnonymous}
+}
+
+// loginFailed records a wrong username or password from addr: the address
+// is slowed down, and the refusal logged, audited and counted.
+func (s *Server) loginFailed(r *http.Request, username, addr, key string) {
+	wait := s.failures.failed(key, time.Now())
+	s.metrics.loginRefused.WithLabelValues(loginInvalid).Inc()
+	s.logger.InfoContext(r.Context(), "login failed", "username", username, "remote", addr)
+	after := map[string]any{"remote": addr, "reason": loginInvalid}
+	if wait > 0 {
+		after["retryAfterSeconds"] = int(wait.Seconds() + 0.999)
+	}
+	s.audit(r, sb.AuditEntry{At: s.clock.Now(), Actor: anonymous(username), Action: "session.login_failed", Target: username, After: mustJSON(after)})
+}
+
+// refuseLogin answers 429 to an attempt from an address that must wait; the
+// refusal is logged, audited and counted.
+func (s *Server) refuseLogin(w http.ResponseWriter, r *http.Request, username, addr string, wait time.Duration) {
+	s.metrics.loginRefused.WithLabelValues(loginThrottled).Inc()
+	s.logger.InfoContext(r.Context(), "login throttled", "username", username, "remote", addr, "retry_after", wait.String())
+	s.audit(r, sb.AuditEntry{At: s.clock.Now(), Actor: anonymous(username), Action: "session.login_throttled", Target: username,
+		After: mustJSON(map[string]any{"remote": addr, "reason": loginThrottled, "retryAfterSeconds": int(wait.Seconds() + 0.999)})})
+	s.writeRateLimited(w, r, wait, "too many failed logins from this address: retry later")
+}
+
+// audit appends an entry that goes with no other change; a failure to write
+// it is logged, not answered.
+func (s *Server) audit(r *http.Request, e sb.AuditEntry) {
+	if err := s.store.AppendAudit(r.Context(), e); err != nil {
+		s.logger.ErrorContext(r.Context(), "append audit entry", "action", e.Action, "err", err.Error())
+	}
 }
 
 // dummyHash is verified against when a login names no user. It is made on
@@ -112,8 +159,14 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 			s.writeError(w, r, err)
 			return
 		}
+		// The streams opened with the session end with it.
+		s.EndPrincipal(SessionPrincipal(hash))
+		if err == nil {
+			s.audit(r, sb.AuditEntry{At: s.clock.Now(), Actor: sb.Actor{Kind: "user", Name: sess.Username, Role: sess.Role},
+				Action: "session.logout", Target: sess.Username})
+		}
 	}
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode, MaxAge: -1})
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode, MaxAge: -1, Secure: s.secureCookies(r)})
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -187,6 +240,9 @@ func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	// The event streams opened with the token end now, not at their next
+	// request (they make none).
+	s.EndPrincipal(TokenPrincipal(id))
 	s.logger.InfoContext(r.Context(), "token revoked", "token_id", id)
 	w.WriteHeader(http.StatusNoContent)
 }

@@ -53,7 +53,7 @@ const publicHealthMaxAge = 5 * time.Second
 
 func (s *Server) providerHealth(w http.ResponseWriter, r *http.Request) {
 	if s.public != nil {
-		if wait, ok := s.public.allow(clientIP(r)); !ok {
+		if wait, ok := s.public.allow(s.clientAddr(r)); !ok {
 			s.writeRateLimited(w, r, wait, "rate limit exceeded: retry later")
 			return
 		}

@@ -29,6 +29,9 @@ type Metrics struct {
 	probeLatency *prometheus.HistogramVec
 	transitions  *prometheus.CounterVec
 	handler      http.Handler
+	// security are the counters of refused logins and event streams
+	// (security_metrics.go).
+	security
 }
 
 // NewMetrics registers Switchboard's metrics on reg. The registry gauges are
@@ -75,6 +78,7 @@ func NewMetrics(reg *prometheus.Registry, store sb.Store) *Metrics {
 	}
 	reg.MustRegister(m.requests, m.latency, m.inFlight, m.waiting, m.shed, m.cancelled, m.probes, m.probeLatency, m.transitions, &registryCollector{store: store},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.security = newSecurity(reg)
 	m.handler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	return m
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -44,16 +45,30 @@ type Options struct {
 	PublicBurst int
 	// SessionTTL is how long a dashboard login lasts (default 12 h).
 	SessionTTL time.Duration
-	// LoginEvery and LoginBurst limit the login attempts per client IP and per
-	// username (case-folded): every well-formed attempt, successful or not,
-	// takes a token from both buckets, each refilled by one token every
-	// LoginEvery up to LoginBurst (defaults 6 s and 10). An attempt either
-	// bucket refuses is answered 429 with Retry-After and takes from neither.
+	// LoginEvery and LoginBurst limit the login attempts per client address:
+	// every well-formed attempt, successful or not, takes a token from the
+	// address's bucket, refilled by one token every LoginEvery up to
+	// LoginBurst (defaults 6 s and 10). An attempt the bucket refuses is
+	// answered 429 with Retry-After. No limit is kept per username, so that
+	// nobody can lock a user out from another address.
 	LoginEvery time.Duration
 	LoginBurst int
+	// LoginThrottle slows down the addresses whose logins fail (see
+	// LoginThrottle); the zero value takes its defaults.
+	LoginThrottle LoginThrottle
+	// TrustedProxies are the addresses of reverse proxies whose
+	// X-Forwarded-For names the client (see clientAddr); none by default:
+	// the client is the remote address of the connection.
+	TrustedProxies []netip.Prefix
+	// TLS reports that the server is reached over HTTPS (native TLS): its
+	// answers carry Strict-Transport-Security and its cookies are Secure.
+	TLS bool
 	// Admission bounds the requests in flight per route class; the zero
 	// value admits everything.
 	Admission Admission
+	// SSEPerToken bounds the event streams open at once per token or
+	// session (default DefaultSSEPerToken; negative: no limit).
+	SSEPerToken int
 	// Settings are the defaults of the settings nobody set (zero fields:
 	// switchboard.DefaultSettings).
 	Settings switchboard.Settings
@@ -80,7 +95,19 @@ type Server struct {
 	reserved []string
 	// setCache holds the effective settings (settings_handlers.go).
 	setCache *settingsCache
+	// open are the open event streams by principal (principals.go); ssePer
+	// bounds them per token or session (≤ 0: no limit).
+	open   *streamSet
+	ssePer int
+
+	// failures slows down the addresses whose logins fail.
+	failures *failureThrottle
+	proxies  []netip.Prefix
+	tls      bool
 }
+
+// DefaultSSEPerToken is the default of Options.SSEPerToken.
+const DefaultSSEPerToken = 20
 
 // New returns a Server with its routes registered.
 func New(o Options) *Server {
@@ -88,6 +115,10 @@ func New(o Options) *Server {
 		store: o.Store, bus: o.Bus, clock: o.Clock, logger: o.Logger,
 		boot: o.BootstrapToken, changed: o.ProvidersChanged, ttl: o.SessionTTL,
 		setCache: newSettingsCache(o.Settings),
+		open:     newStreamSet(), ssePer: o.SSEPerToken,
+	}
+	if s.ssePer == 0 {
+		s.ssePer = DefaultSSEPerToken
 	}
 	if s.bus == nil {
 		s.bus = switchboard.NopBus{}
@@ -112,6 +143,8 @@ func New(o Options) *Server {
 		burst = 10
 	}
 	s.logins = newLimiterSet(every, burst)
+	s.failures = newFailureThrottle(o.LoginThrottle)
+	s.proxies, s.tls = o.TrustedProxies, o.TLS
 	s.health, s.streams, s.hub = o.Health, o.Streams, o.Events
 	if o.PublicRate > 0 {
 		s.public = newLimiterSet(time.Duration(float64(time.Second)/o.PublicRate), max(o.PublicBurst, 1))
@@ -140,6 +173,9 @@ func New(o Options) *Server {
 	mux.Handle("/", s.metrics.instrument("unmatched", s.admit(gates[classOther], http.HandlerFunc(s.notFound))))
 	s.mux = mux
 	s.handler = s.recoverer(withRequestID(s.rejectSemicolons(mux)))
+	if s.tls {
+		s.handler = withHSTS(s.handler)
+	}
 	return s
 }
 

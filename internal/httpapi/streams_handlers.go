@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -285,5 +286,18 @@ func (s *Server) streamingStats(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) events(w http.ResponseWriter, r *http.Request) {
-	s.hub.ServeSSE(w, r, sb.ActorFrom(r.Context()).Role)
+	// Each stream is registered under its token or session (and user), so
+	// that revoking or logging out ends it (EndPrincipal), and their number
+	// is bounded per token or session.
+	ctx, release, err := s.open.open(r.Context(), s.ssePer, principalsOf(identityFrom(r.Context()))...)
+	if err != nil {
+		s.metrics.sseRefused.Inc()
+		s.writeRateLimited(w, r, 5*time.Second, fmt.Sprintf("at most %d event streams may be open per token or session: close one first", s.ssePer))
+		return
+	}
+	defer release()
+	// The request has arrived: the server's read timeout, meant for slow
+	// request bodies, must not cut the stream.
+	_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
+	s.hub.ServeSSE(w, r.WithContext(ctx), sb.ActorFrom(r.Context()).Role)
 }

@@ -25,6 +25,12 @@ const KeySize = 32
 // A later format gets a new version byte, and Open keeps reading the old ones.
 const formatV1 byte = 1
 
+// formatV2 is the version byte of a value bound to additional data (SealBound):
+// version (1) || nonce (12) || AES-256-GCM ciphertext and tag, the additional
+// data being the version byte followed by the caller's binding. The binding is
+// not stored: the value opens only where the same binding is given again.
+const formatV2 byte = 2
+
 // ErrOpen is returned (wrapped) when a sealed value cannot be opened: it was
 // sealed with another key, or it was altered.
 var ErrOpen = errors.New("secrets: cannot decrypt: wrong key or corrupted data")
@@ -39,13 +45,30 @@ type Sealer interface {
 	Open(ciphertext []byte) ([]byte, error)
 }
 
+// BoundSealer seals secrets bound to a context, such as the destination the
+// secret may be sent to: a value opens only with the binding it was sealed
+// with, so that a value moved to another context, or whose context changed
+// without it being sealed again, cannot be read.
+type BoundSealer interface {
+	Sealer
+	// SealBound encrypts plaintext bound to binding.
+	SealBound(plaintext, binding []byte) ([]byte, error)
+	// OpenBound decrypts what SealBound returned with the same binding. A
+	// value of the unbound format (made by Seal) also opens, whatever the
+	// binding: legacy reports it, so that the caller can seal it again.
+	OpenBound(ciphertext, binding []byte) (plaintext []byte, legacy bool, err error)
+}
+
+// IsBound reports whether ciphertext was made by SealBound (as opposed to Seal).
+func IsBound(ciphertext []byte) bool { return len(ciphertext) > 0 && ciphertext[0] == formatV2 }
+
 // AESGCM is a Sealer using AES-256-GCM with a random 96-bit nonce per value.
 // It is safe for concurrent use.
 type AESGCM struct {
 	aead cipher.AEAD
 }
 
-var _ Sealer = (*AESGCM)(nil)
+var _ BoundSealer = (*AESGCM)(nil)
 
 // NewAESGCM returns a Sealer for a 32-byte key.
 func NewAESGCM(key []byte) (*AESGCM, error) {
@@ -76,12 +99,48 @@ func (a *AESGCM) Seal(plaintext []byte) ([]byte, error) {
 	return a.aead.Seal(out, out[1:], plaintext, out[:1]), nil
 }
 
+// SealBound encrypts plaintext as version || nonce || ciphertext, with the
+// version byte and binding as additional data.
+func (a *AESGCM) SealBound(plaintext, binding []byte) ([]byte, error) {
+	ns := a.aead.NonceSize()
+	out := make([]byte, 1+ns, 1+ns+len(plaintext)+a.aead.Overhead())
+	out[0] = formatV2
+	if _, err := rand.Read(out[1:]); err != nil {
+		return nil, fmt.Errorf("secrets: nonce: %w", err)
+	}
+	return a.aead.Seal(out, out[1:], plaintext, boundAD(binding)), nil
+}
+
+// OpenBound decrypts a value made by SealBound with the same binding, or a
+// value made by Seal (legacy is then true). Its errors never include the data.
+func (a *AESGCM) OpenBound(ciphertext, binding []byte) ([]byte, bool, error) {
+	if len(ciphertext) == 0 || ciphertext[0] != formatV2 {
+		pt, err := a.Open(ciphertext)
+		return pt, err == nil, err
+	}
+	ns := a.aead.NonceSize()
+	if len(ciphertext) < 1+ns+a.aead.Overhead() {
+		return nil, false, fmt.Errorf("%w (value too short)", ErrOpen)
+	}
+	pt, err := a.aead.Open(nil, ciphertext[1:1+ns], ciphertext[1+ns:], boundAD(binding))
+	if err != nil {
+		return nil, false, ErrOpen
+	}
+	return pt, false, nil
+}
+
+func boundAD(binding []byte) []byte {
+	return append([]byte{formatV2}, binding...)
+}
+
 // Open decrypts a value made by Seal. Its errors never include the data.
 func (a *AESGCM) Open(ciphertext []byte) ([]byte, error) {
 	if len(ciphertext) == 0 {
 		return nil, fmt.Errorf("%w (empty value)", ErrOpen)
 	}
 	switch ciphertext[0] {
+	case formatV2:
+		return nil, fmt.Errorf("%w (value bound to a context: open it with OpenBound)", ErrOpen)
 	case formatV1:
 		ns := a.aead.NonceSize()
 		if len(ciphertext) < 1+ns+a.aead.Overhead() {

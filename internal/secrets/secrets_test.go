@@ -263,3 +263,46 @@ func TestLoadKeyReadsExistingFile(t *testing.T) {
 		t.Fatal("LoadKey returned another key")
 	}
 }
+
+func TestSealBound(t *testing.T) {
+	a, err := NewAESGCM(bytes.Repeat([]byte{3}, KeySize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pt := []byte("customer-secret")
+	v, err := a.SealBound(pt, []byte("web|https://a.example"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !IsBound(v) {
+		t.Fatal("IsBound = false for a bound value")
+	}
+	got, legacy, err := a.OpenBound(v, []byte("web|https://a.example"))
+	if err != nil || legacy || !bytes.Equal(got, pt) {
+		t.Fatalf("OpenBound = %q, %v, %v", got, legacy, err)
+	}
+	if _, _, err := a.OpenBound(v, []byte("web|https://b.example")); !errors.Is(err, ErrOpen) {
+		t.Errorf("OpenBound with another binding: %v, want ErrOpen", err)
+	}
+	if _, err := a.Open(v); !errors.Is(err, ErrOpen) {
+		t.Errorf("Open of a bound value: %v, want ErrOpen", err)
+	}
+	// A legacy value opens whatever the binding, and says so.
+	old, err := a.Seal(pt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if IsBound(old) {
+		t.Error("IsBound = true for a legacy value")
+	}
+	got, legacy, err = a.OpenBound(old, []byte("anything"))
+	if err != nil || !legacy || !bytes.Equal(got, pt) {
+		t.Fatalf("OpenBound(legacy) = %q, %v, %v", got, legacy, err)
+	}
+	// The version byte is authenticated: a bound value relabelled as legacy fails.
+	relabelled := bytes.Clone(v)
+	relabelled[0] = formatV1
+	if _, _, err := a.OpenBound(relabelled, []byte("web|https://a.example")); !errors.Is(err, ErrOpen) {
+		t.Errorf("relabelled value: %v, want ErrOpen", err)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"slices"
 
 	"github.com/switchboardhq/switchboard"
+	"github.com/switchboardhq/switchboard/internal/secrets"
 )
 
 const providerColumns = `p.name, p.display_name, p.kind, p.enabled, p.priority, p.weight,
@@ -34,7 +35,10 @@ type sealedCredentials struct {
 }
 
 // sealCredentials returns what is stored for p's credentials: nil when there
-// are none.
+// are none. The value is bound to p's destination (switchboard.Provider.Destination):
+// it opens only while the provider keeps its name, kind, URLs and method, so
+// that credentials whose destination was changed in the database without them
+// (by anything other than an update that entered them again) cannot be read.
 func (s *Store) sealCredentials(p switchboard.Provider) ([]byte, error) {
 	c := p.Credentials
 	if c.IsZero() {
@@ -48,7 +52,7 @@ func (s *Store) sealCredentials(p switchboard.Provider) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode credentials: %w", err)
 	}
-	sealed, err := s.sealer.Seal(pt)
+	sealed, err := s.sealer.SealBound(pt, p.Destination())
 	clear(pt)
 	if err != nil {
 		return nil, fmt.Errorf("seal credentials: %w", err)
@@ -56,26 +60,33 @@ func (s *Store) sealCredentials(p switchboard.Provider) ([]byte, error) {
 	return sealed, nil
 }
 
-func (s *Store) openCredentials(name string, sealed []byte) (switchboard.Credentials, error) {
+// openCredentials opens the credentials sealed for p (whose Config is read
+// from the same row). legacy reports a value sealed before credentials were
+// bound to their destination, which resealLegacy seals again.
+func (s *Store) openCredentials(p switchboard.Provider, sealed []byte) (c switchboard.Credentials, legacy bool, err error) {
+	name := p.Name
 	if sealed == nil {
-		return switchboard.Credentials{}, nil
+		return switchboard.Credentials{}, false, nil
 	}
-	pt, err := s.sealer.Open(sealed)
+	pt, legacy, err := s.sealer.OpenBound(sealed, p.Destination())
 	if err != nil {
-		return switchboard.Credentials{}, fmt.Errorf("credentials of provider %s: %w (did the secret key change?)", name, err)
+		if secrets.IsBound(sealed) {
+			return c, false, fmt.Errorf("credentials of provider %s: %w (sealed for another provider or destination, or with another secret key)", name, err)
+		}
+		return c, false, fmt.Errorf("credentials of provider %s: %w (did the secret key change?)", name, err)
 	}
 	defer clear(pt)
 	var sc sealedCredentials
 	if err := json.Unmarshal(pt, &sc); err != nil {
-		return switchboard.Credentials{}, fmt.Errorf("credentials of provider %s: malformed", name)
+		return c, false, fmt.Errorf("credentials of provider %s: malformed", name)
 	}
 	if sc.Provider != name {
-		return switchboard.Credentials{}, fmt.Errorf("credentials of provider %s: sealed for another provider", name)
+		return c, false, fmt.Errorf("credentials of provider %s: sealed for another provider", name)
 	}
 	return switchboard.Credentials{
 		CustomerID: sc.CustomerID, CustomerSecret: sc.CustomerSecret, AppCertificate: sc.AppCertificate,
 		ServerSecret: sc.ServerSecret, APIKey: sc.APIKey, APISecret: sc.APISecret, Headers: sc.Headers,
-	}, nil
+	}, legacy, nil
 }
 
 // providerRow holds the columns of providerColumns as scanned.
@@ -128,7 +139,7 @@ func (s *Store) scanRecord(sc scanner) (switchboard.ProviderRecord, error) {
 	if err != nil {
 		return switchboard.ProviderRecord{}, err
 	}
-	if p.Credentials, err = s.openCredentials(p.Name, row.sealed); err != nil {
+	if p.Credentials, _, err = s.openCredentials(p, row.sealed); err != nil {
 		return switchboard.ProviderRecord{}, err
 	}
 	return switchboard.ProviderRecord{Provider: p, Health: hs.health()}, nil

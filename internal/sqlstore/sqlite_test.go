@@ -18,7 +18,7 @@ import (
 	"github.com/switchboardhq/switchboard/internal/storetest"
 )
 
-func newSealer(t testing.TB) secrets.Sealer {
+func newSealer(t testing.TB) secrets.BoundSealer {
 	t.Helper()
 	key := make([]byte, secrets.KeySize)
 	if _, err := rand.Read(key); err != nil {
@@ -31,7 +31,7 @@ func newSealer(t testing.TB) secrets.Sealer {
 	return s
 }
 
-func mustOpen(t testing.TB, dsn string, sealer secrets.Sealer) *Store {
+func mustOpen(t testing.TB, dsn string, sealer secrets.BoundSealer) *Store {
 	t.Helper()
 	s, err := Open(context.Background(), dsn, sealer, nil)
 	if err != nil {
@@ -297,7 +297,7 @@ func TestOpenErrors(t *testing.T) {
 	tests := []struct {
 		name   string
 		dsn    string
-		sealer secrets.Sealer
+		sealer secrets.BoundSealer
 		want   string
 	}{
 		{"no sealer", "sqlite::memory:", nil, "sealer"},

@@ -3,7 +3,7 @@
 // rebound per dialect (see dialect).
 //
 // Every method that changes data does so in one write transaction, together with
-// its audit entry. Provider credentials are sealed with a secrets.Sealer before
+// its audit entry. Provider credentials are sealed with a secrets.BoundSealer before
 // they reach the database and opened when providers are read. Times are stored
 // as Unix nanoseconds and returned in UTC.
 package sqlstore
@@ -33,7 +33,7 @@ type Store struct {
 	dsn    string  // of PostgreSQL, for connections outside the pool (ListenEvents)
 	w      *sql.DB // the one writer connection; every write transaction runs here
 	r      *sql.DB // readers; the same as w for an in-memory database
-	sealer secrets.Sealer
+	sealer secrets.BoundSealer
 	clock  switchboard.Clock
 	// registry counts the changes to providers and to their routing-relevant
 	// health that this Store committed (see RegistryVersion).
@@ -54,7 +54,9 @@ var _ switchboard.Store = (*Store)(nil)
 //	                         any libpq connection parameter, such as search_path,
 //	                         may be given in the query string
 //
-// sealer seals and opens provider credentials; a nil clock means
+// sealer seals and opens provider credentials, bound to their destination;
+// credentials sealed by an earlier version, unbound, are sealed again bound
+// when the store opens (see resealLegacy). A nil clock means
 // switchboard.SystemClock.
 //
 // SQLite runs in WAL mode with foreign keys on, synchronous=NORMAL and a 5 s busy
@@ -73,7 +75,7 @@ var _ switchboard.Store = (*Store)(nil)
 // each one once; rows read for a change are locked (FOR NO KEY UPDATE), so
 // concurrent writers on several replicas keep counters exact. When the server
 // cannot be reached, methods fail with switchboard.EUnavailable.
-func Open(ctx context.Context, dsn string, sealer secrets.Sealer, clock switchboard.Clock) (*Store, error) {
+func Open(ctx context.Context, dsn string, sealer secrets.BoundSealer, clock switchboard.Clock) (*Store, error) {
 	if sealer == nil {
 		return nil, errors.New("sqlstore: open: a sealer is required")
 	}
@@ -98,6 +100,10 @@ func Open(ctx context.Context, dsn string, sealer secrets.Sealer, clock switchbo
 	}
 	s.sealer, s.clock = sealer, clock
 	if err := s.migrate(ctx); err != nil {
+		s.Close()
+		return nil, wrap("open", err)
+	}
+	if err := s.resealLegacy(ctx); err != nil {
 		s.Close()
 		return nil, wrap("open", err)
 	}

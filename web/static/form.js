@@ -58,7 +58,7 @@ export class ProviderForm {
     }
     for (const el of this.form.querySelectorAll('[data-secret]')) {
       el.value = '';
-      el.placeholder = p && p.credentialsSet ? 'set — leave blank to keep' : '';
+      el.placeholder = p && p.credentialsSet ? 'set — leave blank to keep (enter again if the URL or method changes)' : '';
     }
     this.applyKind();
     if (!this.dialog.open) this.dialog.showModal();
