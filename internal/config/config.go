@@ -44,11 +44,22 @@ type Config struct {
 	// leaderLease (PUT /api/settings), once set, overrides it.
 	LeaderLease time.Duration `yaml:"leaderLease"`
 
+	// OpenID Connect single sign-on of the dashboard: off while OIDCIssuer
+	// is empty. OIDCRoles maps values of the claim OIDCRoleClaim to roles,
+	// as "sre=admin,platform=superadmin".
+	OIDCIssuer      string `yaml:"oidcIssuer"`
+	OIDCClientID    string `yaml:"oidcClientId"`
+	OIDCRedirectURL string `yaml:"oidcRedirectUrl"`
+	OIDCRoleClaim   string `yaml:"oidcRoleClaim"`
+	OIDCRoles       string `yaml:"oidcRoles"`
+
 	// Secrets come from the environment only, never from flags (which other
 	// users of the machine can read) or the file.
 	BootstrapToken string `yaml:"-"`
 	AdminPassword  string `yaml:"-"`
 	SecretKey      string `yaml:"-"`
+	// OIDCClientSecret is SWITCHBOARD_OIDC_CLIENT_SECRET.
+	OIDCClientSecret string `yaml:"-"`
 }
 
 // Default returns the built-in defaults.
@@ -59,7 +70,7 @@ func Default() Config {
 		// Sized for a 2-core node on SQLite (one writer): failover work gets
 		// the most room, new starts less, and the rest of the API least.
 		MaxInflightFailover: 256, MaxInflightStart: 128, MaxInflightOther: 64,
-		LeaderLease: switchboard.DefaultLeaderLease,
+		LeaderLease: switchboard.DefaultLeaderLease, OIDCRoleClaim: "groups",
 	}
 }
 
@@ -104,6 +115,7 @@ func Load(args []string, getenv func(string) string, stderr io.Writer) (Config, 
 	c.BootstrapToken = getenv("SWITCHBOARD_BOOTSTRAP_TOKEN")
 	c.AdminPassword = getenv("SWITCHBOARD_ADMIN_PASSWORD")
 	c.SecretKey = getenv("SWITCHBOARD_SECRET_KEY")
+	c.OIDCClientSecret = getenv("SWITCHBOARD_OIDC_CLIENT_SECRET")
 	return c, c.Validate()
 }
 
@@ -124,6 +136,11 @@ func flagSet(c *Config, file *string, out io.Writer) *flag.FlagSet {
 	fs.IntVar(&c.MaxInflightOther, "max-inflight-other", c.MaxInflightOther, "other API requests served at once; 0 = no limit (env SWITCHBOARD_MAX_INFLIGHT_OTHER)")
 	fs.DurationVar(&c.LeaderLease, "leader-lease", c.LeaderLease, "lease of the leading replica, renewed every third of it, unless the setting leaderLease is set (env SWITCHBOARD_LEADER_LEASE)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "time allowed for in-flight requests at shutdown (env SWITCHBOARD_SHUTDOWN_TIMEOUT)")
+	fs.StringVar(&c.OIDCIssuer, "oidc-issuer", c.OIDCIssuer, "OpenID Connect issuer URL for single sign-on; empty = off (env SWITCHBOARD_OIDC_ISSUER)")
+	fs.StringVar(&c.OIDCClientID, "oidc-client-id", c.OIDCClientID, "OpenID Connect client id (env SWITCHBOARD_OIDC_CLIENT_ID; the secret: env SWITCHBOARD_OIDC_CLIENT_SECRET)")
+	fs.StringVar(&c.OIDCRedirectURL, "oidc-redirect-url", c.OIDCRedirectURL, "callback URL registered at the provider, ending in /api/auth/oidc/callback; empty = from each request's host (env SWITCHBOARD_OIDC_REDIRECT_URL)")
+	fs.StringVar(&c.OIDCRoleClaim, "oidc-role-claim", c.OIDCRoleClaim, "claim whose values map to roles (env SWITCHBOARD_OIDC_ROLE_CLAIM)")
+	fs.StringVar(&c.OIDCRoles, "oidc-roles", c.OIDCRoles, "role mapping, value=role,...: such as sre=admin,platform=superadmin (env SWITCHBOARD_OIDC_ROLES)")
 	return fs
 }
 
@@ -131,6 +148,9 @@ func applyEnv(c *Config, getenv func(string) string) error {
 	str := map[string]*string{
 		"SWITCHBOARD_ADDR": &c.Addr, "SWITCHBOARD_DB": &c.DB,
 		"SWITCHBOARD_LOG_FORMAT": &c.LogFormat, "SWITCHBOARD_LOG_LEVEL": &c.LogLevel,
+		"SWITCHBOARD_OIDC_ISSUER": &c.OIDCIssuer, "SWITCHBOARD_OIDC_CLIENT_ID": &c.OIDCClientID,
+		"SWITCHBOARD_OIDC_REDIRECT_URL": &c.OIDCRedirectURL, "SWITCHBOARD_OIDC_ROLE_CLAIM": &c.OIDCRoleClaim,
+		"SWITCHBOARD_OIDC_ROLES": &c.OIDCRoles,
 	}
 	for k, p := range str {
 		if v := getenv(k); v != "" {
@@ -205,5 +225,5 @@ func (c Config) Validate() error {
 	if c.ShutdownTimeout <= 0 {
 		return errors.New("shutdown-timeout: must be positive")
 	}
-	return nil
+	return c.validateOIDC()
 }

@@ -57,6 +57,14 @@ type Options struct {
 	// Settings are the defaults of the settings nobody set (zero fields:
 	// switchboard.DefaultSettings).
 	Settings switchboard.Settings
+	// OnUserSessionsEnded is called with a username once that user's
+	// sessions were deleted: the user was disabled or deleted, or its
+	// password changed. Requests with those sessions are refused from then
+	// on; this hook is where the events hub ends the event streams (GET
+	// /api/events) the user still has open. nil: nothing more is done.
+	OnUserSessionsEnded func(username string)
+	// OIDC configures single sign-on for the dashboard; nil switches it off.
+	OIDC *OIDC
 }
 
 // Server is the HTTP API of the control plane.
@@ -80,6 +88,10 @@ type Server struct {
 	reserved []string
 	// setCache holds the effective settings (settings_handlers.go).
 	setCache *settingsCache
+	// onSessionsEnded is Options.OnUserSessionsEnded.
+	onSessionsEnded func(username string)
+	// oidc is the single sign-on of the dashboard; nil when off.
+	oidc *OIDC
 }
 
 // New returns a Server with its routes registered.
@@ -87,7 +99,8 @@ func New(o Options) *Server {
 	s := &Server{
 		store: o.Store, bus: o.Bus, clock: o.Clock, logger: o.Logger,
 		boot: o.BootstrapToken, changed: o.ProvidersChanged, ttl: o.SessionTTL,
-		setCache: newSettingsCache(o.Settings),
+		setCache:        newSettingsCache(o.Settings),
+		onSessionsEnded: o.OnUserSessionsEnded, oidc: o.OIDC,
 	}
 	if s.bus == nil {
 		s.bus = switchboard.NopBus{}
