@@ -466,3 +466,16 @@ func TestAccountSecretsNeverLeak(t *testing.T) {
 		t.Error("the password changes are not audited")
 	}
 }
+
+func newUserBody(name string) map[string]string {
+	return map[string]string{"username": name, "role": "admin", "password": tempPassword}
+}
+
+// withUser is an auth matrix setup: a new user, and its path.
+func withUser(body any) func(*testEnv) (string, any) {
+	return func(e *testEnv) (string, any) {
+		name := uniq("u")
+		e.mustDo("POST", "/api/users", bootstrapToken, newUserBody(name), 201, nil)
+		return "/api/users/" + name, body
+	}
+}
