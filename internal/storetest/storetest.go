@@ -47,6 +47,7 @@ func Run(t *testing.T, open func(t *testing.T) switchboard.Store) {
 		{"LastSuperadmin", testLastSuperadmin},
 		{"SessionsFollowUser", testSessionsFollowUser},
 		{"SSOUsers", testSSOUsers},
+		{"ConcurrentLastSuperadmin", testConcurrentLastSuperadmin},
 		{"RecordCheck", testRecordCheck},
 		{"UpdateHealth", testUpdateHealth},
 		{"HealthRoundTrip", testHealthRoundTrip},

@@ -3,7 +3,9 @@ package storetest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -272,5 +274,59 @@ func testSSOUsers(t *testing.T, s switchboard.Store) {
 	}
 	if got, _ := s.GetUser(ctx, "jane"); !got.SSO() {
 		t.Fatal("stored user lost its subject")
+	}
+}
+
+// testConcurrentLastSuperadmin: of two enabled superadmins, one demoted and
+// the other deleted at once, exactly one change succeeds and one superadmin
+// remains (on PostgreSQL, where writers run concurrently, the changes take a
+// shared lock).
+func testConcurrentLastSuperadmin(t *testing.T, s switchboard.Store) {
+	ctx := context.Background()
+	demote := func(u switchboard.User) (switchboard.User, error) {
+		u.Role = switchboard.RoleAdmin
+		return u, nil
+	}
+	survivor := ""
+	for round := range 5 {
+		a, b := fmt.Sprintf("a%d", round), fmt.Sprintf("b%d", round)
+		mustAddUser(t, s, switchboard.User{Username: a, Role: switchboard.RoleSuperadmin, PasswordHash: "h"})
+		mustAddUser(t, s, switchboard.User{Username: b, Role: switchboard.RoleSuperadmin, PasswordHash: "h"})
+		if survivor != "" {
+			if _, _, _, err := s.UpdateUser(ctx, survivor, demote, audit("")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var wg sync.WaitGroup
+		errs := make(chan error, 2)
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			_, _, _, err := s.UpdateUser(ctx, a, demote, audit(""))
+			errs <- err
+		}()
+		go func() {
+			defer wg.Done()
+			_, err := s.DeleteUser(ctx, b, audit(""))
+			errs <- err
+		}()
+		failed := waitErrs(&wg, errs)
+		if len(failed) != 1 || switchboard.ErrorCode(failed[0]) != switchboard.EConflict {
+			t.Fatalf("round %d: errors %v, want exactly one conflict", round, failed)
+		}
+		us, err := s.ListUsers(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var left []string
+		for _, u := range us {
+			if !u.Disabled && u.Role == switchboard.RoleSuperadmin {
+				left = append(left, u.Username)
+			}
+		}
+		if len(left) != 1 {
+			t.Fatalf("round %d: enabled superadmins %v, want one", round, left)
+		}
+		survivor = left[0]
 	}
 }
