@@ -337,6 +337,10 @@ func (s *Store) DeleteSession(ctx context.Context, hash []byte, audit switchboar
 		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM sessions WHERE hash = ?`), hash); err != nil {
 			return err
 		}
+		if audit.Actor.Name == "" {
+			// The caller knew the cookie only: the actor is the session's user.
+			audit.Actor = switchboard.Actor{Kind: "user", Name: username}
+		}
 		return s.insertAudit(ctx, tx, audit, "session.delete", username)
 	})
 	return wrap("delete session", err)
