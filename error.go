@@ -20,6 +20,10 @@ const (
 	EInternal         = "internal"           // 500
 )
 
+// EPasswordChange (403) refuses every call but the change of its password to
+// a session whose user must change a temporary password.
+const EPasswordChange = "password_change_required"
+
 // Error is a domain failure with a code, a message safe to show to the caller and,
 // for invalid input, the field at fault. Its message never holds a secret.
 type Error struct {

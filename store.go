@@ -37,22 +37,37 @@ type APIToken struct {
 	RevokedAt  *time.Time `json:"revokedAt"`
 }
 
-// User is a dashboard user.
+// User is a dashboard user: an operator with a local password or one who
+// logs in by single sign-on (SSOSubject set, no password).
 type User struct {
-	Username     string    `json:"username"`
-	Role         Role      `json:"role"`
-	PasswordHash string    `json:"-"`
-	CreatedAt    time.Time `json:"createdAt"`
+	Username string `json:"username"`
+	Role     Role   `json:"role"`
+	// Disabled users cannot log in; disabling a user ends its sessions.
+	Disabled     bool   `json:"disabled"`
+	PasswordHash string `json:"-"`
+	// MustChangePassword is set for a temporary password: the user's
+	// sessions may do nothing but change it.
+	MustChangePassword bool `json:"mustChangePassword"`
+	// SSOSubject is "<issuer> <subject>" of the user's OpenID Connect
+	// identity; "" for a local user.
+	SSOSubject  string     `json:"-"`
+	CreatedAt   time.Time  `json:"createdAt"`
+	LastLoginAt *time.Time `json:"lastLoginAt"`
 }
 
+// SSO reports whether the user logs in by single sign-on.
+func (u User) SSO() bool { return u.SSOSubject != "" }
+
 // Session is a dashboard login. Only the hash of the session cookie is stored.
+// SessionByHash fills Role and MustChangePassword from the user as it is now.
 type Session struct {
-	Hash      []byte
-	Username  string
-	Role      Role
-	CSRFToken string
-	CreatedAt time.Time
-	ExpiresAt time.Time
+	Hash               []byte
+	Username           string
+	Role               Role
+	MustChangePassword bool
+	CSRFToken          string
+	CreatedAt          time.Time
+	ExpiresAt          time.Time
 }
 
 // ProviderRecord is a provider with its current health.
@@ -95,17 +110,46 @@ type Store interface {
 	// APITokenByHash returns an unrevoked token; ENotFound otherwise.
 	APITokenByHash(ctx context.Context, hash []byte) (APIToken, error)
 	TouchAPIToken(ctx context.Context, id string, at time.Time) error
+	// CreateUser stores a user without an audit entry (the first user, made
+	// at start-up); AddUser is the audited creation.
 	CreateUser(ctx context.Context, u User) error
 	GetUser(ctx context.Context, username string) (User, error)
 	CountUsers(ctx context.Context) (int, error)
-	CreateSession(ctx context.Context, s Session) error
-	// SessionByHash returns an unexpired session; ENotFound otherwise.
+	UserStore
+	// CreateSession stores a session, records the user's last login and
+	// writes audit (default action session.create).
+	CreateSession(ctx context.Context, s Session, audit AuditEntry) error
+	// SessionByHash returns an unexpired session of an enabled user;
+	// ENotFound otherwise.
 	SessionByHash(ctx context.Context, hash []byte, now time.Time) (Session, error)
-	DeleteSession(ctx context.Context, hash []byte) error
+	// DeleteSession deletes a session and, when there was one, writes audit
+	// (default action session.delete).
+	DeleteSession(ctx context.Context, hash []byte, audit AuditEntry) error
 
 	HealthStore
 	StreamStore
 	SettingsStore
+}
+
+// UserStore manages the dashboard's users. Every change writes its audit
+// entry (Before and After the user, which holds no password hash in JSON).
+// No change may leave no enabled superadmin: deleting, disabling or demoting
+// the last one is EConflict.
+type UserStore interface {
+	// AddUser stores a new user. Errors: EInvalid, EConflict when the
+	// username (or the SSO subject) is taken.
+	AddUser(ctx context.Context, u User, audit AuditEntry) error
+	// ListUsers returns every user, ordered by username.
+	ListUsers(ctx context.Context) ([]User, error)
+	// UserBySSO returns the user of an SSO subject. Errors: ENotFound.
+	UserBySSO(ctx context.Context, subject string) (User, error)
+	// UpdateUser reads the user, calls fn on it and stores what fn returns,
+	// in one transaction. When the user is disabled or its password hash
+	// changes, its sessions are deleted in the same transaction
+	// (ended reports it). Errors: ENotFound, EConflict, fn's error.
+	UpdateUser(ctx context.Context, username string, fn func(User) (User, error), audit AuditEntry) (before, after User, ended bool, err error)
+	// DeleteUser deletes a user and its sessions. Errors: ENotFound, EConflict.
+	DeleteUser(ctx context.Context, username string, audit AuditEntry) (User, error)
 }
 
 // HealthStore persists health results and their history.

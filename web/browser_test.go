@@ -95,6 +95,12 @@ type server struct {
 
 func newServer(t *testing.T) *server {
 	t.Helper()
+	return newServerWith(t, nil)
+}
+
+// newServerWith is newServer with options changed by opts (nil: none).
+func newServerWith(t *testing.T, opts func(*httpapi.Options)) *server {
+	t.Helper()
 	ctx := context.Background()
 	sealer, err := secrets.NewAESGCM(bytes.Repeat([]byte{7}, 32))
 	if err != nil {
@@ -138,10 +144,14 @@ func newServer(t *testing.T) *server {
 	go func() { _ = svc.Run(runCtx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
 
-	api := httpapi.New(httpapi.Options{
+	o := httpapi.Options{
 		Store: store, Bus: hub, Clock: clock, Logger: logger, Health: checker, Streams: svc, Events: hub,
 		BootstrapToken: bootstrapToken, LoginEvery: time.Millisecond, LoginBurst: 1000,
-	})
+	}
+	if opts != nil {
+		opts(&o)
+	}
+	api := httpapi.New(o)
 	srv := httptest.NewServer(api)
 	t.Cleanup(srv.Close)
 	// The hub closes first, ending the event streams, so that srv.Close does

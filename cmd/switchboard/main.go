@@ -59,6 +59,7 @@ var commands = []command{
 	{name: "serve", synopsis: "serve [flags]", summary: "run the control plane", run: serve},
 	{name: "providers", synopsis: "providers " + strings.Join(providersCommand.names(), "|"), run: providersCommand.run},
 	{name: "tokens", synopsis: "tokens " + strings.Join(tokensCommand.names(), "|"), run: tokensCommand.run},
+	{name: "users", synopsis: "users " + strings.Join(usersCommand.names(), "|"), summary: "manage the dashboard's users", run: usersCommand.run},
 	{name: "settings", synopsis: "settings get|set", summary: "read or tune the SDK settings and leader lease", run: settingsCommand.run},
 	{name: "check", synopsis: "check [name]", summary: "probe providers now", run: checkCommand},
 	{name: "token", synopsis: "token " + strings.Join(mintKindNames(), "|"), summary: "mint a join token offline", run: mintCommand},

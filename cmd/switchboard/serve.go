@@ -261,7 +261,13 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, err
 	a.runners = append(a.runners, svc.Run,
 		func(ctx context.Context) error { return lead.RunWhileLeader(ctx, scheduler.Run) },
 		func(ctx context.Context) error { return lead.RunWhileLeader(ctx, runner.Run) })
+	sso, err := newSSO(cfg)
+	if err != nil {
+		_ = store.Close()
+		return nil, err
+	}
 	api = httpapi.New(httpapi.Options{
+		OIDC:  sso,
 		Store: store, Clock: clock, Logger: log, BootstrapToken: cfg.BootstrapToken, Bus: bus, Settings: defaults,
 		Health: checker, Metrics: metrics, ProvidersChanged: scheduler.Notify, Streams: svc, Events: hub,
 		PublicRate: cfg.PublicRateLimit, PublicBurst: cfg.PublicBurst,
@@ -370,7 +376,9 @@ func bootstrapAdmin(ctx context.Context, store switchboard.Store, password strin
 	if err != nil {
 		return err
 	}
-	if err := store.CreateUser(ctx, switchboard.User{Username: "admin", Role: switchboard.RoleSuperadmin, PasswordHash: hash, CreatedAt: clock.Now()}); err != nil {
+	// A generated password is temporary: it must be changed at the first login.
+	if err := store.CreateUser(ctx, switchboard.User{Username: "admin", Role: switchboard.RoleSuperadmin, PasswordHash: hash,
+		MustChangePassword: generated, CreatedAt: clock.Now()}); err != nil {
 		if switchboard.IsCode(err, switchboard.EConflict) {
 			return nil // another replica created it first
 		}
@@ -378,9 +386,24 @@ func bootstrapAdmin(ctx context.Context, store switchboard.Store, password strin
 	}
 	if generated {
 		// Written once, on first start, so that the operator can log in.
-		log.Warn("created superadmin user admin with a generated password; change it or set SWITCHBOARD_ADMIN_PASSWORD", "username", "admin", "password", password)
+		log.Warn("created superadmin user admin with a generated password, to be changed at the first login (or set SWITCHBOARD_ADMIN_PASSWORD)", "username", "admin", "password", password)
 	} else {
 		log.Info("created superadmin user admin with the password from SWITCHBOARD_ADMIN_PASSWORD", "username", "admin")
 	}
 	return nil
+}
+
+// newSSO configures the single sign-on of the dashboard; nil when off.
+func newSSO(cfg config.Config) (*httpapi.OIDC, error) {
+	if cfg.OIDCIssuer == "" {
+		return nil, nil
+	}
+	roles, err := config.ParseRoleMapping(cfg.OIDCRoles)
+	if err != nil {
+		return nil, err
+	}
+	return httpapi.NewOIDC(httpapi.OIDCConfig{
+		Issuer: cfg.OIDCIssuer, ClientID: cfg.OIDCClientID, ClientSecret: cfg.OIDCClientSecret,
+		RedirectURL: cfg.OIDCRedirectURL, RoleClaim: cfg.OIDCRoleClaim, Roles: roles,
+	})
 }

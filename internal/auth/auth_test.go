@@ -47,3 +47,42 @@ func TestNewIDNeverLooksLikeAFlag(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckPassword(t *testing.T) {
+	tests := []struct {
+		user, pw string
+		ok       bool
+	}{
+		{"alice", "a-long-and-unusual-passphrase", true},
+		{"alice", "short", false},
+		{"alice", "elevenchars", false},
+		{"alice", "ééééééééééé", false}, // 11 characters, 22 bytes
+		{"alice", "éééééééééééé", true}, // 12 characters
+		{"administrator", "Administrator", false},
+		{"alice", "Password1234", false},
+		{"alice", "QWERTY123456", false},
+		{"alice", "correct horse battery staple", false},
+		{"alice", strings.Repeat("x", 1025), false},
+		{"alice", "twelve chars\x00", false},
+		{"alice", "twelve\xffchars", false},
+	}
+	for _, tt := range tests {
+		why := CheckPassword(tt.user, tt.pw)
+		if (why == "") != tt.ok {
+			t.Errorf("CheckPassword(%q, %q) = %q, want ok %v", tt.user, shortPW(tt.pw), why, tt.ok)
+		}
+		if why != "" && strings.Contains(why, tt.pw) {
+			t.Errorf("reason %q quotes the password", why)
+		}
+	}
+	if n := len(commonPasswords()); n < 200 {
+		t.Errorf("only %d common passwords", n)
+	}
+}
+
+func shortPW(s string) string {
+	if len(s) > 20 {
+		return s[:20] + "…"
+	}
+	return s
+}

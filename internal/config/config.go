@@ -64,12 +64,22 @@ type Config struct {
 	ACMECache     string `yaml:"acmeCache"`
 	ACMEEmail     string `yaml:"acmeEmail"`
 	ACMEDirectory string `yaml:"acmeDirectory"`
+	// OpenID Connect single sign-on of the dashboard: off while OIDCIssuer
+	// is empty. OIDCRoles maps values of the claim OIDCRoleClaim to roles,
+	// as "sre=admin,platform=superadmin".
+	OIDCIssuer      string `yaml:"oidcIssuer"`
+	OIDCClientID    string `yaml:"oidcClientId"`
+	OIDCRedirectURL string `yaml:"oidcRedirectUrl"`
+	OIDCRoleClaim   string `yaml:"oidcRoleClaim"`
+	OIDCRoles       string `yaml:"oidcRoles"`
 
 	// Secrets come from the environment only, never from flags (which other
 	// users of the machine can read) or the file.
 	BootstrapToken string `yaml:"-"`
 	AdminPassword  string `yaml:"-"`
 	SecretKey      string `yaml:"-"`
+	// OIDCClientSecret is SWITCHBOARD_OIDC_CLIENT_SECRET.
+	OIDCClientSecret string `yaml:"-"`
 }
 
 // Default returns the built-in defaults.
@@ -80,7 +90,7 @@ func Default() Config {
 		// Sized for a 2-core node on SQLite (one writer): failover work gets
 		// the most room, new starts less, and the rest of the API least.
 		MaxInflightFailover: 256, MaxInflightStart: 128, MaxInflightOther: 64,
-		LeaderLease: switchboard.DefaultLeaderLease,
+		LeaderLease: switchboard.DefaultLeaderLease, OIDCRoleClaim: "groups",
 		ReadTimeout: 10 * time.Second, SSEPerToken: 20,
 	}
 }
@@ -126,6 +136,7 @@ func Load(args []string, getenv func(string) string, stderr io.Writer) (Config, 
 	c.BootstrapToken = getenv("SWITCHBOARD_BOOTSTRAP_TOKEN")
 	c.AdminPassword = getenv("SWITCHBOARD_ADMIN_PASSWORD")
 	c.SecretKey = getenv("SWITCHBOARD_SECRET_KEY")
+	c.OIDCClientSecret = getenv("SWITCHBOARD_OIDC_CLIENT_SECRET")
 	return c, c.Validate()
 }
 
@@ -155,6 +166,11 @@ func flagSet(c *Config, file *string, out io.Writer) *flag.FlagSet {
 	fs.StringVar(&c.ACMEEmail, "acme-email", c.ACMEEmail, "contact address given to the ACME CA (env SWITCHBOARD_ACME_EMAIL)")
 	fs.StringVar(&c.ACMEDirectory, "acme-directory", c.ACMEDirectory, "ACME directory URL; default Let's Encrypt (env SWITCHBOARD_ACME_DIRECTORY)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "time allowed for in-flight requests at shutdown (env SWITCHBOARD_SHUTDOWN_TIMEOUT)")
+	fs.StringVar(&c.OIDCIssuer, "oidc-issuer", c.OIDCIssuer, "OpenID Connect issuer URL for single sign-on; empty = off (env SWITCHBOARD_OIDC_ISSUER)")
+	fs.StringVar(&c.OIDCClientID, "oidc-client-id", c.OIDCClientID, "OpenID Connect client id (env SWITCHBOARD_OIDC_CLIENT_ID; the secret: env SWITCHBOARD_OIDC_CLIENT_SECRET)")
+	fs.StringVar(&c.OIDCRedirectURL, "oidc-redirect-url", c.OIDCRedirectURL, "callback URL registered at the provider, ending in /api/auth/oidc/callback; empty = from each request's host (env SWITCHBOARD_OIDC_REDIRECT_URL)")
+	fs.StringVar(&c.OIDCRoleClaim, "oidc-role-claim", c.OIDCRoleClaim, "claim whose values map to roles (env SWITCHBOARD_OIDC_ROLE_CLAIM)")
+	fs.StringVar(&c.OIDCRoles, "oidc-roles", c.OIDCRoles, "role mapping, value=role,...: such as sre=admin,platform=superadmin (env SWITCHBOARD_OIDC_ROLES)")
 	return fs
 }
 
@@ -165,6 +181,9 @@ func applyEnv(c *Config, getenv func(string) string) error {
 		"SWITCHBOARD_TRUSTED_PROXIES": &c.TrustedProxies, "SWITCHBOARD_TLS_CERT": &c.TLSCert, "SWITCHBOARD_TLS_KEY": &c.TLSKey,
 		"SWITCHBOARD_ACME_DOMAIN": &c.ACMEDomain, "SWITCHBOARD_ACME_CACHE": &c.ACMECache,
 		"SWITCHBOARD_ACME_EMAIL": &c.ACMEEmail, "SWITCHBOARD_ACME_DIRECTORY": &c.ACMEDirectory,
+		"SWITCHBOARD_OIDC_ISSUER": &c.OIDCIssuer, "SWITCHBOARD_OIDC_CLIENT_ID": &c.OIDCClientID,
+		"SWITCHBOARD_OIDC_REDIRECT_URL": &c.OIDCRedirectURL, "SWITCHBOARD_OIDC_ROLE_CLAIM": &c.OIDCRoleClaim,
+		"SWITCHBOARD_OIDC_ROLES": &c.OIDCRoles,
 	}
 	for k, p := range str {
 		if v := getenv(k); v != "" {
@@ -246,5 +265,8 @@ func (c Config) Validate() error {
 	if c.ShutdownTimeout <= 0 {
 		return errors.New("shutdown-timeout: must be positive")
 	}
-	return c.validateSecurity()
+	if err := c.validateSecurity(); err != nil {
+		return err
+	}
+	return c.validateOIDC()
 }

@@ -39,6 +39,10 @@ func (s *Server) guard(rt route) http.Handler {
 			s.writeError(w, r, err)
 			return
 		}
+		if id.session != nil && id.session.MustChangePassword && !duringPasswordChange(rt) {
+			s.writeError(w, r, sb.Errorf(sb.EPasswordChange, "change the temporary password first (PUT /api/auth/password)"))
+			return
+		}
 		if id.actor.Role < rt.Role {
 			s.writeError(w, r, sb.Errorf(sb.EForbidden, "this endpoint needs role %s", rt.Role))
 			return

@@ -68,6 +68,17 @@ func TestAuthMatrix(t *testing.T) {
 			e.mustDo("POST", "/api/auth/tokens", bootstrapToken, map[string]string{"name": "victim", "role": "client"}, 201, &out)
 			return "/api/auth/tokens/" + out.ID, nil
 		}, ok: 204},
+		// Tokens belong to no user: even an allowed role gets 403 (the
+		// session case is in TestTemporaryPasswordFlow).
+		"PUT /api/auth/password":       {setup: fixed("/api/auth/password", map[string]string{"currentPassword": "x", "newPassword": newPassword}), ok: 403},
+		"GET /api/auth/methods":        {setup: fixed("/api/auth/methods", nil), ok: 200},
+		"GET /api/auth/oidc/login":     {setup: fixed("/api/auth/oidc/login", nil), ok: 404}, // single sign-on is off here
+		"GET /api/auth/oidc/callback":  {setup: fixed("/api/auth/oidc/callback?state=x&code=y", nil), ok: 404},
+		"GET /api/users":               {setup: fixed("/api/users", nil), ok: 200},
+		"POST /api/users":              {setup: func(e *testEnv) (string, any) { return "/api/users", newUserBody(uniq("u")) }, ok: 201},
+		"GET /api/users/{username}":    {setup: fixed("/api/users/admin", nil), ok: 200},
+		"PUT /api/users/{username}":    {setup: withUser(map[string]any{"enabled": false}), ok: 200},
+		"DELETE /api/users/{username}": {setup: withUser(nil), ok: 204},
 		"GET /api/streaming/providers": {setup: fixed("/api/streaming/providers", nil), ok: 200},
 		"POST /api/streaming/providers": {setup: func(e *testEnv) (string, any) {
 			return "/api/streaming/providers", e.agoraProvider(uniq("new"), 60)

@@ -30,6 +30,9 @@ type meResponse struct {
 	Role      sb.Role    `json:"role"`
 	CSRFToken string     `json:"csrfToken,omitempty"`
 	ExpiresAt *time.Time `json:"expiresAt,omitempty"`
+	// MustChangePassword: the session may only change its password
+	// (PUT /api/auth/password) until it does.
+	MustChangePassword bool `json:"mustChangePassword"`
 }
 
 func (s *Server) login(w http.ResponseWriter, r *http.Request) {
@@ -48,7 +51,6 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	}
 	addr := s.clientAddr(r)
 	key := throttleKey(addr)
-	now := s.clock.Now()
 	// The address's failures first: a throttled attempt is refused without
 	// looking at the password. Only this address waits; others do not.
 	if wait := s.failures.wait(key, time.Now()); wait > 0 {
@@ -72,6 +74,14 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	if u.PasswordHash == "" || u.Disabled {
+		// A user of single sign-on has no password; a disabled one may not
+		// log in. Both answer as a wrong password, in the same time.
+		_ = auth.VerifyPassword(dummyHash(), req.Password)
+		s.loginFailed(r, req.Username, addr, key)
+		s.writeError(w, r, bad)
+		return
+	}
 	if err := auth.VerifyPassword(u.PasswordHash, req.Password); err != nil {
 		if !errors.Is(err, auth.ErrMismatch) {
 			s.logger.ErrorContext(r.Context(), "verify password", "username", u.Username, "err", err.Error())
@@ -81,24 +91,14 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.failures.succeeded(key)
-	token := auth.NewSessionToken()
-	sess := sb.Session{
-		Hash: auth.HashToken(token), Username: u.Username, Role: u.Role,
-		CSRFToken: auth.NewSessionToken(), CreatedAt: now, ExpiresAt: now.Add(s.ttl),
-	}
-	if err := s.store.CreateSession(r.Context(), sess); err != nil {
+	sess, err := s.startSession(w, r, u, s.clock.Now())
+	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	s.audit(r, sb.AuditEntry{At: now, Actor: sb.Actor{Kind: "user", Name: u.Username, Role: u.Role}, Action: "session.login",
-		Target: u.Username, After: mustJSON(map[string]any{"remote": addr, "expiresAt": sess.ExpiresAt})})
-	http.SetCookie(w, &http.Cookie{
-		Name: sessionCookie, Value: token, Path: "/", HttpOnly: true,
-		SameSite: http.SameSiteStrictMode, Secure: s.secureCookies(r),
-		Expires: sess.ExpiresAt, MaxAge: int(s.ttl.Seconds()),
-	})
-	s.logger.InfoContext(r.Context(), "login", "username", u.Username, "role", u.Role.String())
-	writeJSON(w, http.StatusOK, meResponse{Name: u.Username, Kind: "user", Role: u.Role, CSRFToken: sess.CSRFToken, ExpiresAt: &sess.ExpiresAt})
+	s.logger.InfoContext(r.Context(), "login", "username", u.Username, "role", u.Role.String(), "must_change_password", u.MustChangePassword)
+	writeJSON(w, http.StatusOK, meResponse{Name: u.Username, Kind: "user", Role: u.Role, CSRFToken: sess.CSRFToken,
+		ExpiresAt: &sess.ExpiresAt, MustChangePassword: u.MustChangePassword})
 }
 
 // anonymous is the actor of the audit entries of refused logins.
@@ -155,16 +155,12 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 			s.writeError(w, r, sb.Errorf(sb.EForbidden, "missing or invalid %s header", csrfHeader))
 			return
 		}
-		if err := s.store.DeleteSession(r.Context(), hash); err != nil && !sb.IsCode(err, sb.ENotFound) {
+		if err := s.store.DeleteSession(r.Context(), hash, s.sessionAudit(r, sess.Username, "session.logout", s.clock.Now())); err != nil && !sb.IsCode(err, sb.ENotFound) {
 			s.writeError(w, r, err)
 			return
 		}
 		// The streams opened with the session end with it.
 		s.EndPrincipal(SessionPrincipal(hash))
-		if err == nil {
-			s.audit(r, sb.AuditEntry{At: s.clock.Now(), Actor: sb.Actor{Kind: "user", Name: sess.Username, Role: sess.Role},
-				Action: "session.logout", Target: sess.Username})
-		}
 	}
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode, MaxAge: -1, Secure: s.secureCookies(r)})
 	w.WriteHeader(http.StatusNoContent)
@@ -175,6 +171,7 @@ func (s *Server) me(w http.ResponseWriter, r *http.Request) {
 	resp := meResponse{Name: id.actor.Name, Kind: id.actor.Kind, Role: id.actor.Role}
 	if id.session != nil {
 		resp.CSRFToken, resp.ExpiresAt = id.session.CSRFToken, &id.session.ExpiresAt
+		resp.MustChangePassword = id.session.MustChangePassword
 	}
 	writeJSON(w, http.StatusOK, resp)
 }

@@ -24,6 +24,7 @@ var statuses = map[string]int{
 	switchboard.EInvalid:          http.StatusBadRequest,
 	switchboard.EUnauthorized:     http.StatusUnauthorized,
 	switchboard.EForbidden:        http.StatusForbidden,
+	switchboard.EPasswordChange:   http.StatusForbidden,
 	switchboard.ENotFound:         http.StatusNotFound,
 	switchboard.EMethodNotAllowed: http.StatusMethodNotAllowed,
 	switchboard.EConflict:         http.StatusConflict,

@@ -60,3 +60,43 @@ func checkCoded(t *testing.T, err error) {
 		t.Fatalf("invalid without a field: %v", err)
 	}
 }
+
+// FuzzDecodeUserBodies feeds arbitrary bodies to the decoders of the users
+// API and the password change: none may panic, every rejection is a coded
+// 4xx error naming its field, and what is accepted follows the rules.
+func FuzzDecodeUserBodies(f *testing.F) {
+	for _, s := range []string{
+		`{"username":"bob","role":"admin","password":"a-long-enough-password"}`,
+		`{"username":"Bob","role":"client","password":"x"}`, `{"role":"superadmin"}`, `{"enabled":false}`,
+		`{"password":"password1234"}`, `{"currentPassword":"a","newPassword":"b-long-enough-password"}`,
+		`{"username":"a\u0000b"}`, `{"password":"\xff\xfe"}`, `{}`, `[]`, `null`, `{"role":null}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var c userCreate
+		if err := decodeJSON(body, &c); err != nil {
+			checkCoded(t, err)
+		} else if u, err := c.validate(); err != nil {
+			checkCoded(t, err)
+		} else if !usernameRE.MatchString(u.Username) || u.Role < sb.RoleAdmin || !u.MustChangePassword || len(c.Password) < 12 {
+			t.Fatalf("accepted an invalid user: %+v", u)
+		}
+		var up userUpdate
+		if err := decodeJSON(body, &up); err != nil {
+			checkCoded(t, err)
+		} else if role, err := up.validate("bob"); err != nil {
+			checkCoded(t, err)
+		} else if up.Role != nil && role < sb.RoleAdmin {
+			t.Fatalf("accepted role %v", role)
+		}
+		var pc passwordChange
+		if err := decodeJSON(body, &pc); err != nil {
+			checkCoded(t, err)
+		} else if err := pc.validate("bob"); err != nil {
+			checkCoded(t, err)
+		} else if pc.NewPassword == pc.CurrentPassword || len(pc.NewPassword) < 12 {
+			t.Fatalf("accepted a password change %q → %q", pc.CurrentPassword, pc.NewPassword)
+		}
+	})
+}

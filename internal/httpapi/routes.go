@@ -33,6 +33,17 @@ func (s *Server) routes() []route {
 		{"POST", "/api/auth/tokens", sb.RoleSuperadmin, s.createToken},
 		{"GET", "/api/auth/tokens", sb.RoleSuperadmin, s.listTokens},
 		{"DELETE", "/api/auth/tokens/{id}", sb.RoleSuperadmin, s.revokeToken},
+		{"PUT", "/api/auth/password", sb.RoleAdmin, s.changePassword},
+		{"GET", "/api/auth/methods", sb.RoleAnonymous, s.authMethods},
+		{"GET", "/api/auth/oidc/login", sb.RoleAnonymous, s.oidcLogin},
+		{"GET", "/api/auth/oidc/callback", sb.RoleAnonymous, s.oidcCallback},
+
+		// Users.
+		{"GET", "/api/users", sb.RoleSuperadmin, s.listUsers},
+		{"POST", "/api/users", sb.RoleSuperadmin, s.createUser},
+		{"GET", "/api/users/{username}", sb.RoleSuperadmin, s.getUser},
+		{"PUT", "/api/users/{username}", sb.RoleSuperadmin, s.updateUser},
+		{"DELETE", "/api/users/{username}", sb.RoleSuperadmin, s.deleteUser},
 
 		// Provider registry.
 		{"GET", "/api/streaming/providers", sb.RoleAdmin, s.listProviders},

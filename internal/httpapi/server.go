@@ -72,6 +72,15 @@ type Options struct {
 	// Settings are the defaults of the settings nobody set (zero fields:
 	// switchboard.DefaultSettings).
 	Settings switchboard.Settings
+	// OnUserSessionsEnded is called with a username once that user's
+	// sessions were deleted: the user was disabled or deleted, or its
+	// password changed. Requests with those sessions are refused from then
+	// on, and the server has already ended the event streams (GET
+	// /api/events) the user held open, on every replica (EndPrincipal).
+	// nil: nothing more is done.
+	OnUserSessionsEnded func(username string)
+	// OIDC configures single sign-on for the dashboard; nil switches it off.
+	OIDC *OIDC
 }
 
 // Server is the HTTP API of the control plane.
@@ -104,6 +113,10 @@ type Server struct {
 	failures *failureThrottle
 	proxies  []netip.Prefix
 	tls      bool
+	// onSessionsEnded is Options.OnUserSessionsEnded.
+	onSessionsEnded func(username string)
+	// oidc is the single sign-on of the dashboard; nil when off.
+	oidc *OIDC
 }
 
 // DefaultSSEPerToken is the default of Options.SSEPerToken.
@@ -116,6 +129,7 @@ func New(o Options) *Server {
 		boot: o.BootstrapToken, changed: o.ProvidersChanged, ttl: o.SessionTTL,
 		setCache: newSettingsCache(o.Settings),
 		open:     newStreamSet(), ssePer: o.SSEPerToken,
+		onSessionsEnded: o.OnUserSessionsEnded, oidc: o.OIDC,
 	}
 	if s.ssePer == 0 {
 		s.ssePer = DefaultSSEPerToken

@@ -43,6 +43,11 @@ func Run(t *testing.T, open func(t *testing.T) switchboard.Store) {
 		{"APITokens", testAPITokens},
 		{"Users", testUsers},
 		{"Sessions", testSessions},
+		{"UserAccounts", testUserAccounts},
+		{"LastSuperadmin", testLastSuperadmin},
+		{"SessionsFollowUser", testSessionsFollowUser},
+		{"SSOUsers", testSSOUsers},
+		{"ConcurrentLastSuperadmin", testConcurrentLastSuperadmin},
 		{"RecordCheck", testRecordCheck},
 		{"UpdateHealth", testUpdateHealth},
 		{"HealthRoundTrip", testHealthRoundTrip},
@@ -795,13 +800,13 @@ func testSessions(t *testing.T, s switchboard.Store) {
 	now := time.Date(2025, 5, 1, 10, 0, 0, 1, time.UTC)
 	sess := switchboard.Session{Hash: []byte("session-hash"), Username: "alice", Role: switchboard.RoleAdmin,
 		CSRFToken: "csrf", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
-	if err := s.CreateSession(ctx, sess); err != nil {
+	if err := s.CreateSession(ctx, sess, audit("")); err != nil {
 		t.Fatalf("CreateSession: %v", err)
 	}
-	wantCode(t, s.CreateSession(ctx, sess), switchboard.EConflict)
+	wantCode(t, s.CreateSession(ctx, sess, audit("")), switchboard.EConflict)
 	orphan := sess
 	orphan.Hash, orphan.Username = []byte("orphan"), "ghost"
-	wantCode(t, s.CreateSession(ctx, orphan), switchboard.ENotFound)
+	wantCode(t, s.CreateSession(ctx, orphan, audit("")), switchboard.ENotFound)
 
 	got, err := s.SessionByHash(ctx, sess.Hash, now.Add(59*time.Minute))
 	if err != nil {
@@ -818,12 +823,12 @@ func testSessions(t *testing.T, s switchboard.Store) {
 	_, err = s.SessionByHash(ctx, []byte("nope"), now)
 	wantCode(t, err, switchboard.ENotFound)
 
-	if err := s.DeleteSession(ctx, sess.Hash); err != nil {
+	if err := s.DeleteSession(ctx, sess.Hash, audit("")); err != nil {
 		t.Fatalf("DeleteSession: %v", err)
 	}
 	_, err = s.SessionByHash(ctx, sess.Hash, now)
 	wantCode(t, err, switchboard.ENotFound)
-	if err := s.DeleteSession(ctx, sess.Hash); err != nil {
+	if err := s.DeleteSession(ctx, sess.Hash, audit("")); err != nil {
 		t.Fatalf("second DeleteSession: %v", err)
 	}
 }

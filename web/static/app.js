@@ -1,6 +1,7 @@
 // app.js: the dashboard's controller. It logs in, loads the state from the
 // API, renders it, keeps it fresh (live events, with a periodic refresh as the
 // fallback) and runs the operator's actions.
+import { Accounts } from './accounts.js';
 import { Api } from './api.js';
 import { $, show } from './dom.js';
 import { ProviderForm } from './form.js';
@@ -47,6 +48,8 @@ const form = new ProviderForm(api, (saved) => {
   refresh();
 });
 
+const accounts = new Accounts(api, (me) => enter(me), () => enter(state.me));
+
 api.onUnauthorized = () => sessionEnded('Your session has ended. Log in again; what you typed is kept.');
 
 // ---- Session -------------------------------------------------------------
@@ -57,7 +60,9 @@ async function start() {
   $('#refresh').addEventListener('click', () => refresh());
   $('#check-all').addEventListener('click', onCheckAll);
   $('#add-provider').addEventListener('click', () => form.open(null));
+  $('#change-password').addEventListener('click', () => { stopLive(); accounts.askPassword(state.me, false); });
   setupDrag();
+  accounts.showSSO();
   try {
     enter(await api.me());
   } catch (err) {
@@ -99,6 +104,17 @@ async function onLogout() {
 
 function enter(me) {
   state.me = me;
+  $('#whoami').hidden = false;
+  $('#user-name').textContent = me.name;
+  $('#user-role').textContent = me.role;
+  $('#change-password').hidden = me.kind !== 'user';
+  if (me.mustChangePassword) {
+    // The session may do nothing else until the password is changed.
+    stopLive();
+    accounts.askPassword(me, true);
+    return;
+  }
+  accounts.hidePassword();
   $('#login-view').hidden = true;
   $('#dashboard').hidden = false;
   $('#whoami').hidden = false;
@@ -115,6 +131,7 @@ function enter(me) {
     if (left > 0 && left < 2 ** 31) expiryTimer = setTimeout(() => checkSession(), left + 1000);
   }
   if (!isAdmin) return;
+  accounts.enter(me);
   startLive();
   refresh();
   if (reopenForm) {
@@ -144,6 +161,7 @@ function sessionEnded(reason) {
 }
 
 function showLogin(reason) {
+  accounts.hidePassword();
   $('#dashboard').hidden = true;
   $('#whoami').hidden = true;
   $('#login-view').hidden = false;
