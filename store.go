@@ -106,6 +106,7 @@ type Store interface {
 	HealthStore
 	StreamStore
 	SettingsStore
+	AlertStore
 }
 
 // HealthStore persists health results and their history.
