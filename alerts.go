@@ -378,6 +378,9 @@ func (r AlertRule) Validate() error {
 			return Invalid("events", "unknown event %q: use %s", Truncate(e, 64), strings.Join(AlertEvents, ", "))
 		}
 	}
+	if slices.Contains(r.Events, AlertProviderRecovered) && !slices.Contains(r.Events, AlertProviderCritical) {
+		return Invalid("events", "provider.recovered is the resolve of a provider.critical incident: list provider.critical too")
+	}
 	if len(r.Channels) == 0 {
 		return Invalid("channels", "must name at least one channel")
 	}
