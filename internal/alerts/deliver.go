@@ -50,9 +50,9 @@ func (d *Dispatcher) deliver(ctx context.Context, dl sb.Delivery) {
 		return
 	}
 	n := notificationOf(inc, dl, d.dashboard(inc.Provider))
-	start := d.cfg.Clock.Now()
+	start, t := d.cfg.Clock.Now(), time.Now()
 	err = d.send(ctx, ch, n)
-	d.record(ctx, dl, ch, start, time.Since(start), err)
+	d.record(ctx, dl, ch, start, time.Since(t), err)
 }
 
 // send sends n through ch's sender within SendTimeout.
@@ -137,10 +137,10 @@ func (d *Dispatcher) Test(ctx context.Context, channel string) (TestResult, erro
 	if err != nil {
 		return TestResult{}, err
 	}
-	start := d.cfg.Clock.Now()
+	start, t := d.cfg.Clock.Now(), time.Now()
 	serr := d.send(ctx, ch, testNotification(ch.Name, dl, start, d.cfg.DashboardURL))
 	a := sb.DeliveryAttempt{DeliveryID: dl.ID, Channel: ch.Name, Transition: sb.TransitionTest, At: start,
-		Outcome: sb.OutcomeSent, DurationMs: time.Since(start).Milliseconds()}
+		Outcome: sb.OutcomeSent, DurationMs: time.Since(t).Milliseconds()}
 	if serr != nil {
 		var se *SendError
 		errors.As(serr, &se)

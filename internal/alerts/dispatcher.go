@@ -240,7 +240,8 @@ func (d *Dispatcher) Reconcile(ctx context.Context) error {
 		if !slices.Contains(r.Events, sb.AlertFailoverStorm) {
 			continue
 		}
-		act, err := st.Activity(ctx, now.Add(-r.StormWindow.D()), now)
+		// Up to a second ahead: a migration recorded at now counts.
+		act, err := st.Activity(ctx, now.Add(-r.StormWindow.D()), now.Add(time.Second))
 		if err != nil {
 			return err
 		}

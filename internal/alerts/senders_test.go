@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log"
 	"mime"
 	"mime/multipart"
 	"net"
@@ -454,6 +455,7 @@ func startSMTP(t *testing.T, b *smtpBackend, implicit bool) (addr string, roots 
 	srv.Domain = "localhost"
 	srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
 	srv.ReadTimeout, srv.WriteTimeout = 10*time.Second, 10*time.Second
+	srv.ErrorLog = log.New(io.Discard, "", 0) // the refused handshakes of TestEmailFailures
 	var ln net.Listener
 	var err error
 	if implicit {
