@@ -165,6 +165,9 @@ func (in ChannelInput) Build(old ChannelSecrets) (AlertChannel, error) {
 
 var alertNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
 
+// ValidAlertName reports whether s may name a channel or rule.
+func ValidAlertName(s string) bool { return alertNameRE.MatchString(s) }
+
 // validAlertName checks the name of a channel or rule.
 func validAlertName(field, s string) error {
 	if s == "" {

@@ -57,6 +57,8 @@ type Options struct {
 	// Settings are the defaults of the settings nobody set (zero fields:
 	// switchboard.DefaultSettings).
 	Settings switchboard.Settings
+	// Alerts sends the test notifications of alert channels; nil answers 503.
+	Alerts AlertTester
 }
 
 // Server is the HTTP API of the control plane.
@@ -80,6 +82,8 @@ type Server struct {
 	reserved []string
 	// setCache holds the effective settings (settings_handlers.go).
 	setCache *settingsCache
+	// alerts sends test notifications (alerts_handlers.go).
+	alerts AlertTester
 }
 
 // New returns a Server with its routes registered.
@@ -87,7 +91,7 @@ func New(o Options) *Server {
 	s := &Server{
 		store: o.Store, bus: o.Bus, clock: o.Clock, logger: o.Logger,
 		boot: o.BootstrapToken, changed: o.ProvidersChanged, ttl: o.SessionTTL,
-		setCache: newSettingsCache(o.Settings),
+		setCache: newSettingsCache(o.Settings), alerts: o.Alerts,
 	}
 	if s.bus == nil {
 		s.bus = switchboard.NopBus{}
