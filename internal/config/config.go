@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -43,6 +44,9 @@ type Config struct {
 	// PostgreSQL); the leader renews it every third of it. The setting
 	// leaderLease (PUT /api/settings), once set, overrides it.
 	LeaderLease time.Duration `yaml:"leaderLease"`
+	// PublicURL is the dashboard's address as people reach it, linked from
+	// alert notifications; empty: no link.
+	PublicURL string `yaml:"publicUrl"`
 
 	// Secrets come from the environment only, never from flags (which other
 	// users of the machine can read) or the file.
@@ -123,6 +127,7 @@ func flagSet(c *Config, file *string, out io.Writer) *flag.FlagSet {
 	fs.IntVar(&c.MaxInflightStart, "max-inflight-start", c.MaxInflightStart, "stream starts served at once; 0 = no limit (env SWITCHBOARD_MAX_INFLIGHT_START)")
 	fs.IntVar(&c.MaxInflightOther, "max-inflight-other", c.MaxInflightOther, "other API requests served at once; 0 = no limit (env SWITCHBOARD_MAX_INFLIGHT_OTHER)")
 	fs.DurationVar(&c.LeaderLease, "leader-lease", c.LeaderLease, "lease of the leading replica, renewed every third of it, unless the setting leaderLease is set (env SWITCHBOARD_LEADER_LEASE)")
+	fs.StringVar(&c.PublicURL, "public-url", c.PublicURL, "the dashboard's public URL, linked from alert notifications (env SWITCHBOARD_PUBLIC_URL)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "time allowed for in-flight requests at shutdown (env SWITCHBOARD_SHUTDOWN_TIMEOUT)")
 	return fs
 }
@@ -131,6 +136,7 @@ func applyEnv(c *Config, getenv func(string) string) error {
 	str := map[string]*string{
 		"SWITCHBOARD_ADDR": &c.Addr, "SWITCHBOARD_DB": &c.DB,
 		"SWITCHBOARD_LOG_FORMAT": &c.LogFormat, "SWITCHBOARD_LOG_LEVEL": &c.LogLevel,
+		"SWITCHBOARD_PUBLIC_URL": &c.PublicURL,
 	}
 	for k, p := range str {
 		if v := getenv(k); v != "" {
@@ -204,6 +210,11 @@ func (c Config) Validate() error {
 	}
 	if c.ShutdownTimeout <= 0 {
 		return errors.New("shutdown-timeout: must be positive")
+	}
+	if c.PublicURL != "" {
+		if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+			return errors.New("public-url: must be an absolute http or https URL")
+		}
 	}
 	return nil
 }
