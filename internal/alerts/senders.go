@@ -97,11 +97,17 @@ type HTTPSenders struct {
 }
 
 // Senders returns the sender of every channel kind: the HTTP ones on client
-// (nil: a client with a 10 s timeout) and e-mail through SMTP with tlsConfig
-// (nil: the system's roots).
+// (nil: a client of its own with a 10 s timeout, which keeps no idle
+// connection: notifications are rare, and nothing lingers after a send) and
+// e-mail through SMTP with tlsConfig (nil: the system's roots).
 func Senders(client *http.Client, tlsConfig *tls.Config, now func() time.Time) map[sb.ChannelKind]Sender {
 	if client == nil {
-		client = &http.Client{Timeout: 10 * time.Second}
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.DisableKeepAlives = true
+		// A redirect is answered as it is (a failure, not retried): a
+		// notification goes where the channel says, or nowhere.
+		client = &http.Client{Timeout: 10 * time.Second, Transport: tr,
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	}
 	if now == nil {
 		now = time.Now
