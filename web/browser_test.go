@@ -23,6 +23,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	sb "github.com/switchboardhq/switchboard"
+	"github.com/switchboardhq/switchboard/internal/alerts"
 	"github.com/switchboardhq/switchboard/internal/auth"
 	"github.com/switchboardhq/switchboard/internal/events"
 	"github.com/switchboardhq/switchboard/internal/health"
@@ -138,9 +139,10 @@ func newServer(t *testing.T) *server {
 	go func() { _ = svc.Run(runCtx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
 
+	dispatcher := alerts.New(alerts.Config{Store: store, Senders: alerts.Senders(nil, nil, nil), Clock: clock, Logger: logger})
 	api := httpapi.New(httpapi.Options{
 		Store: store, Bus: hub, Clock: clock, Logger: logger, Health: checker, Streams: svc, Events: hub,
-		BootstrapToken: bootstrapToken, LoginEvery: time.Millisecond, LoginBurst: 1000,
+		BootstrapToken: bootstrapToken, LoginEvery: time.Millisecond, LoginBurst: 1000, Alerts: dispatcher,
 	})
 	srv := httptest.NewServer(api)
 	t.Cleanup(srv.Close)
