@@ -146,23 +146,43 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-tick.C:
+			if events == nil && d.cfg.Events != nil {
+				// Dropped earlier: listen again (the state was reconciled
+				// meanwhile on every tick).
+				events = d.cfg.Events.Subscribe(ctx, wakes)
+			}
 		case <-d.wake:
 		case e, ok := <-events:
 			if !ok {
-				// Dropped for falling behind (or the hub closed): subscribe
-				// again; the state is reconciled at once anyway.
-				if ctx.Err() != nil {
-					return nil
-				}
-				events = d.cfg.Events.Subscribe(ctx, wakes)
+				// Dropped for falling behind, or the hub closed: listen
+				// again at the next tick.
+				events = nil
 				continue
 			}
-			if e.Type == sb.EventBudgetAlert {
-				if err := d.budget(ctx, e); err != nil && ctx.Err() == nil {
-					d.log.Warn("budget alert", "err", err.Error())
+			// One pass for a burst of events (a failover storm publishes
+			// one per migration): take every event queued so far.
+			for more := true; more && events != nil; {
+				d.event(ctx, e)
+				select {
+				case e, more = <-events:
+					if !more {
+						events = nil
+					}
+				default:
+					more = false
 				}
 			}
 		}
+	}
+}
+
+// event handles an event Run received: budget alerts open their notice.
+func (d *Dispatcher) event(ctx context.Context, e sb.Event) {
+	if e.Type != sb.EventBudgetAlert {
+		return
+	}
+	if err := d.budget(ctx, e); err != nil && ctx.Err() == nil {
+		d.log.Warn("budget alert", "err", err.Error())
 	}
 }
 

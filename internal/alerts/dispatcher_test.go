@@ -19,6 +19,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 
 	sb "github.com/switchboardhq/switchboard"
+	"github.com/switchboardhq/switchboard/internal/events"
+	"github.com/switchboardhq/switchboard/internal/jobs"
 	"github.com/switchboardhq/switchboard/internal/pgtest"
 	"github.com/switchboardhq/switchboard/internal/replica"
 	"github.com/switchboardhq/switchboard/internal/secrets"
@@ -692,4 +694,44 @@ func TestReplicasSendOnce(t *testing.T) {
 	if len(count) != 3 {
 		t.Errorf("notifications = %s, want agora's trigger and resolve and backup's trigger", transitions(got))
 	}
+}
+
+// Run takes budget alerts from the events hub (as internal/jobs publishes
+// them) and is woken by provider events.
+func TestRunTakesEvents(t *testing.T) {
+	testutil.LeakCheck(t)
+	w := newWorld(t, "sqlite::memory:")
+	ctx := context.Background()
+	audit := sb.AuditEntry{Actor: sb.Actor{Kind: "user", Name: "test", Role: sb.RoleSuperadmin}}
+	r, err := sb.RuleInput{Name: "budget", Events: []string{sb.AlertBudgetThreshold}, Channels: []string{"hook"}}.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.store.CreateAlertRule(ctx, r, audit); err != nil {
+		t.Fatal(err)
+	}
+	hub := events.New(events.Options{Clock: w.clock})
+	t.Cleanup(hub.Close)
+	d := New(Config{Store: w.store, Senders: Senders(w.rc.Client(), nil, w.clock.Now), Clock: w.clock, Events: hub, Tick: time.Hour})
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- d.Run(runCtx) }()
+	defer func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	testutil.Eventually(t, "the subscription", func() bool { return hub.Stats().Subscribers > 0 })
+	hub.Publish(sb.Event{Type: sb.EventBudgetAlert, At: w.clock.Now(), Audience: sb.RoleAdmin,
+		Data: jobs.BudgetAlert{Provider: "agora", Month: "2026-12", Threshold: 80, Cost: 40, Budget: 50, Currency: "USD"}})
+	testutil.Eventually(t, "the budget notice", func() bool { return len(w.rc.requests()) == 1 })
+	if n := w.bodies()[0]; n.Event != sb.AlertBudgetThreshold || n.Provider != "agora" || n.Severity != sb.SeverityWarning {
+		t.Errorf("notice = %+v", n)
+	}
+	// A provider event wakes it: agora turns CRITICAL, the oncall rule fires
+	// long before the hourly tick.
+	w.setStatus("agora", sb.StatusCritical, "down")
+	hub.Publish(sb.Event{Type: sb.EventProviderStatus, At: w.clock.Now(), Audience: sb.RoleClient, Data: map[string]any{"name": "agora"}})
+	testutil.Eventually(t, "the trigger", func() bool { return len(w.rc.requests()) == 2 })
 }
