@@ -540,8 +540,9 @@ type AlertStore interface {
 	// exists; it reports whether it added it. A test delivery (no
 	// incident) is always added.
 	QueueDelivery(ctx context.Context, d Delivery) (Delivery, bool, error)
-	// ClaimDeliveries claims up to limit pending deliveries due at now for
-	// holder until until, oldest first, skipping those that wait behind an
+	// ClaimDeliveries claims up to limit pending deliveries of incidents
+	// (never a test send, which its caller makes) due at now for holder
+	// until until, oldest first, skipping those that wait behind an
 	// earlier pending delivery of the same incident, rule and channel, and
 	// those claimed by another holder whose claim has not run out.
 	ClaimDeliveries(ctx context.Context, holder string, now, until time.Time, limit int) ([]Delivery, error)

@@ -577,7 +577,8 @@ func (s *Store) ClaimDeliveries(ctx context.Context, holder string, now, until t
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		out = nil
 		rows, err := tx.QueryContext(ctx, s.q(`SELECT `+deliveryColumns+` FROM alert_deliveries d
-			WHERE status = ? AND next_at <= ? AND (claimed_by = '' OR claimed_by = ? OR claimed_until < ?)
+			WHERE status = ? AND next_at <= ? AND incident_id IS NOT NULL
+			AND (claimed_by = '' OR claimed_by = ? OR claimed_until < ?)
 			AND NOT EXISTS (SELECT 1 FROM alert_deliveries e WHERE e.incident_id = d.incident_id AND e.rule = d.rule
 				AND e.channel = d.channel AND e.status = ? AND e.id < d.id)
 			ORDER BY id LIMIT ?`+s.d.lockRow),

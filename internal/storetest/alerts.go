@@ -238,6 +238,17 @@ func testAlertLedger(t *testing.T, s switchboard.Store) {
 	if err != nil || !added {
 		t.Fatal(added, err)
 	}
+	// A sender never takes it, even once the caller's claim ran out.
+	far := time.Now().Add(365 * 24 * time.Hour) // after any claim of the caller ran out
+	ds, err = s.ClaimDeliveries(ctx, "worker", far, far.Add(time.Hour), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range ds {
+		if d.ID == td.ID {
+			t.Fatalf("a sender claimed the test send %+v", d)
+		}
+	}
 	if _, err := s.RecordAttempt(ctx, "api", switchboard.DeliveryAttempt{DeliveryID: td.ID, At: t0, Outcome: switchboard.OutcomeFailed, HTTPStatus: 400, Error: "400"}, time.Time{}); err != nil {
 		t.Fatal(err)
 	}
