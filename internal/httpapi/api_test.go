@@ -335,6 +335,10 @@ func TestBadInput(t *testing.T) {
 		{"token bad role", "POST", "/api/auth/tokens", map[string]any{"name": "x", "role": "root"}, 400, "role"},
 		{"token no name", "POST", "/api/auth/tokens", map[string]any{"role": "client"}, 400, "name"},
 		{"audit bad limit", "GET", "/api/audit?limit=0", nil, 400, "limit"},
+		{"alert channel unknown kind", "POST", "/api/alerts/channels", map[string]any{"name": "x", "kind": "fax"}, 400, "kind"},
+		{"alert channel bad url", "POST", "/api/alerts/channels", map[string]any{"name": "x", "kind": "webhook", "config": map[string]any{"url": "nope"}}, 400, "config.url"},
+		{"alert rule short repeat", "POST", "/api/alerts/rules", map[string]any{"name": "x", "events": []string{"provider.critical"}, "channels": []string{"x"}, "repeatInterval": "59s"}, 400, "repeatInterval"},
+		{"alert deliveries bad limit", "GET", "/api/alerts/deliveries?limit=5000", nil, 400, "limit"},
 	}
 	if len(cases) < 40 {
 		t.Fatalf("only %d bad inputs", len(cases))
