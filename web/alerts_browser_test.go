@@ -58,7 +58,7 @@ func TestDashboardAlerts(t *testing.T) {
 		t.Errorf("the receiver took %d notifications, want 1", got.Load())
 	}
 	p.click("test broken", `#alert-channels [data-channel="broken"] button[data-action="test"]`)
-	p.waitFor("the test refused", textOf(`#alert-channels [data-channel="broken"] [data-stat="test"]`)+`.startsWith('failed: 400')`)
+	p.waitFor("the test refused", textOf(`#alert-channels [data-channel="broken"] [data-stat="test"]`)+` === 'failed: answered 400'`)
 	p.waitFor("both attempts listed", `document.querySelectorAll('#alert-deliveries tbody tr').length === 2`)
 	if o := eval[string](p, textOf(`#alert-deliveries tbody tr [data-stat="outcome"]`)); o != "failed" {
 		t.Errorf("newest attempt outcome = %q, want failed", o)

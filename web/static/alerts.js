@@ -103,7 +103,7 @@ export class AlertsPanel {
       const a = res.attempt || {};
       this.tests.set(name, a.outcome === 'sent'
         ? { outcome: 'sent', text: `sent (${a.durationMs} ms)` }
-        : { outcome: 'failed', text: `failed: ${a.httpStatus ? a.httpStatus + ' ' : ''}${a.error || ''}` });
+        : { outcome: 'failed', text: `failed: ${a.error || a.httpStatus || 'no answer'}` });
     } catch (err) {
       if (err.status === 401) return;
       this.tests.set(name, { outcome: 'failed', text: `failed: ${err.message}` });
