@@ -235,18 +235,18 @@ func (d *Dispatcher) Reconcile(ctx context.Context) error {
 		if !p.Enabled {
 			continue
 		}
-		if h.Status == sb.StatusCritical && watched[sb.AlertProviderCritical] {
+		if h.Status == sb.StatusCritical {
 			want[sb.AlertProviderCritical+":"+p.Name] = sb.Incident{Cause: sb.AlertProviderCritical, Provider: p.Name,
 				Severity: sb.SeverityCritical, Summary: fmt.Sprintf("Provider %s is CRITICAL", p.Name),
 				StatusTo: h.Status, Reason: h.StatusReason}
 		}
-		if authFailing(h) && watched[sb.AlertAuthFailed] {
+		if authFailing(h) {
 			want[sb.AlertAuthFailed+":"+p.Name] = sb.Incident{Cause: sb.AlertAuthFailed, Provider: p.Name,
 				Severity: sb.SeverityCritical, Summary: fmt.Sprintf("Provider %s rejects its credentials", p.Name),
 				StatusTo: h.Status, Reason: h.LastError.Message}
 		}
 	}
-	if watched[sb.AlertNoUsableProvider] && len(recs) > 0 {
+	if len(recs) > 0 {
 		cands := make([]routing.Candidate, len(recs))
 		for i, rec := range recs {
 			cands[i] = routing.Candidate{Provider: rec.Provider, Health: rec.Health}
@@ -296,7 +296,9 @@ func (d *Dispatcher) Reconcile(ctx context.Context) error {
 		}
 	}
 	for key, inc := range want {
-		if openKeys[key] {
+		// An incident opens only when a rule asks for its cause; one
+		// open stays open while its cause lasts, rules changing or not.
+		if openKeys[key] || !watched[inc.Cause] {
 			continue
 		}
 		if inc.Provider != "" && d.silenced(inc.Provider, now, key) {

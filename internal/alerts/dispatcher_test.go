@@ -735,3 +735,34 @@ func TestRunTakesEvents(t *testing.T) {
 	hub.Publish(sb.Event{Type: sb.EventProviderStatus, At: w.clock.Now(), Audience: sb.RoleClient, Data: map[string]any{"name": "agora"}})
 	testutil.Eventually(t, "the trigger", func() bool { return len(w.rc.requests()) == 2 })
 }
+
+// Disabling the rule mid-incident stops its reminders but does not resolve
+// an incident whose cause lasts; the recovery still sends its resolve.
+func TestRuleDisabledMidIncident(t *testing.T) {
+	w := newWorld(t, "sqlite::memory:")
+	d := w.dispatcher(nil, "main")
+	ctx := context.Background()
+	w.setStatus("agora", sb.StatusCritical, "down")
+	if err := d.RunOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r, _ := w.store.GetAlertRule(ctx, "oncall")
+	r.Enabled = false
+	if _, err := w.store.ReplaceAlertRule(ctx, r, sb.AuditEntry{Actor: sb.Actor{Kind: "user", Name: "test", Role: sb.RoleAdmin}}); err != nil {
+		t.Fatal(err)
+	}
+	w.clock.Advance(3 * time.Hour)
+	if err := d.RunOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := transitions(w.bodies()); got != "provider.critical/trigger" {
+		t.Fatalf("notifications = %s, want the trigger alone", got)
+	}
+	w.setStatus("agora", sb.StatusHealthy, "")
+	if err := d.RunOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := transitions(w.bodies()); got != "provider.critical/trigger provider.recovered/resolve" {
+		t.Fatalf("notifications = %s", got)
+	}
+}
