@@ -129,6 +129,7 @@ type Store interface {
 	HealthStore
 	StreamStore
 	SettingsStore
+	AlertStore
 }
 
 // UserStore manages the dashboard's users. Every change writes its audit

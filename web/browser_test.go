@@ -23,6 +23,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	sb "github.com/switchboardhq/switchboard"
+	"github.com/switchboardhq/switchboard/internal/alerts"
 	"github.com/switchboardhq/switchboard/internal/auth"
 	"github.com/switchboardhq/switchboard/internal/events"
 	"github.com/switchboardhq/switchboard/internal/health"
@@ -148,6 +149,7 @@ func newServerWith(t *testing.T, opts func(*httpapi.Options)) *server {
 		Store: store, Bus: hub, Clock: clock, Logger: logger, Health: checker, Streams: svc, Events: hub,
 		BootstrapToken: bootstrapToken, LoginEvery: time.Millisecond, LoginBurst: 1000,
 	}
+	o.Alerts = alerts.New(alerts.Config{Store: store, Senders: alerts.Senders(nil, nil, nil), Clock: clock, Logger: logger})
 	if opts != nil {
 		opts(&o)
 	}

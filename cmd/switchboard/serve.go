@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/switchboardhq/switchboard"
+	"github.com/switchboardhq/switchboard/internal/alerts"
 	"github.com/switchboardhq/switchboard/internal/auth"
 	"github.com/switchboardhq/switchboard/internal/config"
 	"github.com/switchboardhq/switchboard/internal/events"
@@ -173,6 +174,9 @@ type app struct {
 	handler http.Handler
 	log     *slog.Logger
 	runners []func(ctx context.Context) error
+	// alerts sends the alert notifications; a Silencer may be set on it
+	// before run.
+	alerts *alerts.Dispatcher
 }
 
 func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, error) {
@@ -242,7 +246,8 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, err
 		ttl, renew := leader.Lease()
 		log.Info("replica", "id", id, "lease_ttl", ttl.String(), "lease_renew", renew.String())
 	}
-	metrics := httpapi.NewMetrics(prometheus.NewRegistry(), store)
+	reg := prometheus.NewRegistry()
+	metrics := httpapi.NewMetrics(reg, store)
 	checker, err := health.NewChecker(health.Config{
 		Registry: store, Health: store, Probers: providers.Probers(), Clock: clock, Logger: log, Bus: bus,
 		MaxConcurrent: cfg.HealthConcurrency, OnProbe: metrics.ObserveProbe, OnTransition: metrics.ObserveTransition,
@@ -258,9 +263,14 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, err
 	}
 	svc = streams.New(streams.Config{Store: store, Checker: checker, Minters: minters, Bus: bus, Clock: clock, Logger: log})
 	runner := jobs.New(jobs.Config{Store: store, Bus: bus, Clock: clock, Logger: log, SweepGrace: jobs.DefaultAbandonAfter})
+	// Alerts go out from the leader only; every replica serves test sends.
+	dispatcher := alerts.New(alerts.Config{Store: store, Senders: alerts.Senders(nil, nil, nil), Clock: clock, Logger: log,
+		Metrics: alerts.NewMetrics(reg), Events: hub, DashboardURL: cfg.PublicURL})
+	a.alerts = dispatcher
 	a.runners = append(a.runners, svc.Run,
 		func(ctx context.Context) error { return lead.RunWhileLeader(ctx, scheduler.Run) },
-		func(ctx context.Context) error { return lead.RunWhileLeader(ctx, runner.Run) })
+		func(ctx context.Context) error { return lead.RunWhileLeader(ctx, runner.Run) },
+		func(ctx context.Context) error { return lead.RunWhileLeader(ctx, dispatcher.Run) })
 	sso, err := newSSO(cfg)
 	if err != nil {
 		_ = store.Close()
@@ -269,7 +279,7 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, err
 	api = httpapi.New(httpapi.Options{
 		OIDC:  sso,
 		Store: store, Clock: clock, Logger: log, BootstrapToken: cfg.BootstrapToken, Bus: bus, Settings: defaults,
-		Health: checker, Metrics: metrics, ProvidersChanged: scheduler.Notify, Streams: svc, Events: hub,
+		Health: checker, Metrics: metrics, ProvidersChanged: scheduler.Notify, Streams: svc, Events: hub, Alerts: dispatcher,
 		PublicRate: cfg.PublicRateLimit, PublicBurst: cfg.PublicBurst,
 		SSEPerToken: cfg.SSEPerToken, TrustedProxies: proxies, TLS: cfg.TLS(),
 		Admission: httpapi.Admission{

@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -43,6 +44,9 @@ type Config struct {
 	// PostgreSQL); the leader renews it every third of it. The setting
 	// leaderLease (PUT /api/settings), once set, overrides it.
 	LeaderLease time.Duration `yaml:"leaderLease"`
+	// PublicURL is the dashboard's address as people reach it, linked from
+	// alert notifications; empty: no link.
+	PublicURL string `yaml:"publicUrl"`
 
 	// ReadTimeout bounds the time a request, headers and body, may take to
 	// arrive; a slower one has its connection closed. Event streams are not
@@ -165,6 +169,7 @@ func flagSet(c *Config, file *string, out io.Writer) *flag.FlagSet {
 	fs.StringVar(&c.ACMECache, "acme-cache", c.ACMECache, "directory that keeps the ACME account and certificates (env SWITCHBOARD_ACME_CACHE)")
 	fs.StringVar(&c.ACMEEmail, "acme-email", c.ACMEEmail, "contact address given to the ACME CA (env SWITCHBOARD_ACME_EMAIL)")
 	fs.StringVar(&c.ACMEDirectory, "acme-directory", c.ACMEDirectory, "ACME directory URL; default Let's Encrypt (env SWITCHBOARD_ACME_DIRECTORY)")
+	fs.StringVar(&c.PublicURL, "public-url", c.PublicURL, "the dashboard's public URL, linked from alert notifications (env SWITCHBOARD_PUBLIC_URL)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "time allowed for in-flight requests at shutdown (env SWITCHBOARD_SHUTDOWN_TIMEOUT)")
 	fs.StringVar(&c.OIDCIssuer, "oidc-issuer", c.OIDCIssuer, "OpenID Connect issuer URL for single sign-on; empty = off (env SWITCHBOARD_OIDC_ISSUER)")
 	fs.StringVar(&c.OIDCClientID, "oidc-client-id", c.OIDCClientID, "OpenID Connect client id (env SWITCHBOARD_OIDC_CLIENT_ID; the secret: env SWITCHBOARD_OIDC_CLIENT_SECRET)")
@@ -184,6 +189,7 @@ func applyEnv(c *Config, getenv func(string) string) error {
 		"SWITCHBOARD_OIDC_ISSUER": &c.OIDCIssuer, "SWITCHBOARD_OIDC_CLIENT_ID": &c.OIDCClientID,
 		"SWITCHBOARD_OIDC_REDIRECT_URL": &c.OIDCRedirectURL, "SWITCHBOARD_OIDC_ROLE_CLAIM": &c.OIDCRoleClaim,
 		"SWITCHBOARD_OIDC_ROLES": &c.OIDCRoles,
+		"SWITCHBOARD_PUBLIC_URL": &c.PublicURL,
 	}
 	for k, p := range str {
 		if v := getenv(k); v != "" {
@@ -264,6 +270,11 @@ func (c Config) Validate() error {
 	}
 	if c.ShutdownTimeout <= 0 {
 		return errors.New("shutdown-timeout: must be positive")
+	}
+	if c.PublicURL != "" {
+		if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+			return errors.New("public-url: must be an absolute http or https URL")
+		}
 	}
 	if err := c.validateSecurity(); err != nil {
 		return err

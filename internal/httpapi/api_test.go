@@ -105,8 +105,22 @@ func TestAuthMatrix(t *testing.T) {
 		"POST /api/streaming/providers/health-check-all":    {setup: fixed("/api/streaming/providers/health-check-all", nil), ok: 200},
 		"POST /api/streaming/providers/{name}/health-check": {setup: withProvider("/health-check", nil), ok: 200},
 		"GET /api/streaming/providers/{name}/history":       {setup: withProvider("/history?window=7d", nil), ok: 200},
-		"GET /{$}":              {setup: fixed("/", nil), ok: 200},
-		"GET /assets/{path...}": {setup: fixed("/assets/app.js", nil), ok: 200},
+		"GET /api/alerts/channels":                          {setup: fixed("/api/alerts/channels", nil), ok: 200},
+		"POST /api/alerts/channels":                         {setup: func(e *testEnv) (string, any) { return "/api/alerts/channels", e.webhookChannel(uniq("ch")) }, ok: 201},
+		"GET /api/alerts/channels/{name}":                   {setup: withChannel("", nil), ok: 200},
+		"PUT /api/alerts/channels/{name}":                   {setup: withChannel("", map[string]any{"kind": "webhook", "config": map[string]any{"url": "https://example.com/x"}}), ok: 200},
+		"DELETE /api/alerts/channels/{name}":                {setup: withChannel("", nil), ok: 204},
+		"POST /api/alerts/channels/{name}/test":             {setup: withChannel("/test", nil), ok: 200},
+		"GET /api/alerts/rules":                             {setup: fixed("/api/alerts/rules", nil), ok: 200},
+		"POST /api/alerts/rules": {setup: func(e *testEnv) (string, any) {
+			return "/api/alerts/rules", map[string]any{"name": uniq("r"), "events": []string{"provider.critical"}, "channels": []string{e.channel()}}
+		}, ok: 201},
+		"GET /api/alerts/rules/{name}":    {setup: withRule(nil), ok: 200},
+		"PUT /api/alerts/rules/{name}":    {setup: withRule(map[string]any{"events": []string{"no_usable_provider"}, "channels": []string{"matrix-ch"}}), ok: 200},
+		"DELETE /api/alerts/rules/{name}": {setup: withRule(nil), ok: 204},
+		"GET /api/alerts/deliveries":      {setup: fixed("/api/alerts/deliveries", nil), ok: 200},
+		"GET /{$}":                        {setup: fixed("/", nil), ok: 200},
+		"GET /assets/{path...}":           {setup: fixed("/assets/app.js", nil), ok: 200},
 	}
 	e.createProvider(e.agoraProvider("seed", 1))
 	e.createProvider(e.agoraProvider("seed-backup", 2))
@@ -334,6 +348,10 @@ func TestBadInput(t *testing.T) {
 		{"token bad role", "POST", "/api/auth/tokens", map[string]any{"name": "x", "role": "root"}, 400, "role"},
 		{"token no name", "POST", "/api/auth/tokens", map[string]any{"role": "client"}, 400, "name"},
 		{"audit bad limit", "GET", "/api/audit?limit=0", nil, 400, "limit"},
+		{"alert channel unknown kind", "POST", "/api/alerts/channels", map[string]any{"name": "x", "kind": "fax"}, 400, "kind"},
+		{"alert channel bad url", "POST", "/api/alerts/channels", map[string]any{"name": "x", "kind": "webhook", "config": map[string]any{"url": "nope"}}, 400, "config.url"},
+		{"alert rule short repeat", "POST", "/api/alerts/rules", map[string]any{"name": "x", "events": []string{"provider.critical"}, "channels": []string{"x"}, "repeatInterval": "59s"}, 400, "repeatInterval"},
+		{"alert deliveries bad limit", "GET", "/api/alerts/deliveries?limit=5000", nil, 400, "limit"},
 	}
 	if len(cases) < 40 {
 		t.Fatalf("only %d bad inputs", len(cases))

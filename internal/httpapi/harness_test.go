@@ -11,12 +11,14 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	sb "github.com/switchboardhq/switchboard"
+	"github.com/switchboardhq/switchboard/internal/alerts"
 	"github.com/switchboardhq/switchboard/internal/auth"
 	"github.com/switchboardhq/switchboard/internal/events"
 	"github.com/switchboardhq/switchboard/internal/health"
@@ -58,6 +60,9 @@ type testEnv struct {
 	health  *health.Checker
 	clock   *testutil.Clock
 	streams *streams.Service
+	// hook is a webhook receiver for alert channels; hookBodies counts what it got.
+	hook       *httptest.Server
+	hookBodies *atomic.Int64
 }
 
 // hashOnce caches the admin password hash: Argon2id is slow on purpose.
@@ -125,14 +130,18 @@ func newTestEnvOn(t testing.TB, dsn string) *testEnv {
 	t.Cleanup(func() { cancel(); <-done })
 	hub := events.New(events.Options{Clock: clock})
 	t.Cleanup(hub.Close)
+	hookBodies := &atomic.Int64{}
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hookBodies.Add(1) }))
+	t.Cleanup(hook.Close)
+	dispatcher := alerts.New(alerts.Config{Store: store, Senders: alerts.Senders(hook.Client(), nil, nil), Clock: clock, Logger: logger})
 	api := New(Options{
 		Store: store, Bus: bus, Logger: logger, Health: checker, Metrics: metrics, Clock: clock, Streams: svc, Events: hub,
-		BootstrapToken: bootstrapToken, LoginEvery: time.Millisecond, LoginBurst: 1000,
+		BootstrapToken: bootstrapToken, LoginEvery: time.Millisecond, LoginBurst: 1000, Alerts: dispatcher,
 	})
 	srv := httptest.NewServer(api)
 	t.Cleanup(srv.Close)
 	e := &testEnv{t: t, store: store, api: api, srv: srv, logs: logs, tokens: map[sb.Role]string{}, dir: dir, events: bus,
-		agora: af, zego: zf, health: checker, clock: clock, streams: svc}
+		agora: af, zego: zf, health: checker, clock: clock, streams: svc, hook: hook, hookBodies: hookBodies}
 	if err := store.CreateUser(context.Background(), sb.User{Username: "admin", Role: sb.RoleSuperadmin, PasswordHash: hashOnce(), CreatedAt: time.Now().UTC()}); err != nil {
 		t.Fatal(err)
 	}

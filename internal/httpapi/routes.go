@@ -74,6 +74,20 @@ func (s *Server) routes() []route {
 		{"GET", "/api/streams/{id}", sb.RoleAdmin, s.getStream},
 		{"GET", "/api/streaming/stats", sb.RoleAdmin, s.streamingStats},
 
+		// Alerts.
+		{"GET", "/api/alerts/channels", sb.RoleAdmin, s.listAlertChannels},
+		{"POST", "/api/alerts/channels", sb.RoleSuperadmin, s.createAlertChannel},
+		{"GET", "/api/alerts/channels/{name}", sb.RoleAdmin, s.getAlertChannel},
+		{"PUT", "/api/alerts/channels/{name}", sb.RoleSuperadmin, s.updateAlertChannel},
+		{"DELETE", "/api/alerts/channels/{name}", sb.RoleSuperadmin, s.deleteAlertChannel},
+		{"POST", "/api/alerts/channels/{name}/test", sb.RoleAdmin, s.testAlertChannel},
+		{"GET", "/api/alerts/rules", sb.RoleAdmin, s.listAlertRules},
+		{"POST", "/api/alerts/rules", sb.RoleAdmin, s.createAlertRule},
+		{"GET", "/api/alerts/rules/{name}", sb.RoleAdmin, s.getAlertRule},
+		{"PUT", "/api/alerts/rules/{name}", sb.RoleAdmin, s.updateAlertRule},
+		{"DELETE", "/api/alerts/rules/{name}", sb.RoleAdmin, s.deleteAlertRule},
+		{"GET", "/api/alerts/deliveries", sb.RoleAdmin, s.listAlertDeliveries},
+
 		// Events.
 		{"GET", "/api/events", sb.RoleClient, s.events},
 

@@ -81,6 +81,8 @@ type Options struct {
 	OnUserSessionsEnded func(username string)
 	// OIDC configures single sign-on for the dashboard; nil switches it off.
 	OIDC *OIDC
+	// Alerts sends the test notifications of alert channels; nil answers 503.
+	Alerts AlertTester
 }
 
 // Server is the HTTP API of the control plane.
@@ -117,6 +119,8 @@ type Server struct {
 	onSessionsEnded func(username string)
 	// oidc is the single sign-on of the dashboard; nil when off.
 	oidc *OIDC
+	// alerts sends test notifications (alerts_handlers.go).
+	alerts AlertTester
 }
 
 // DefaultSSEPerToken is the default of Options.SSEPerToken.
@@ -129,7 +133,7 @@ func New(o Options) *Server {
 		boot: o.BootstrapToken, changed: o.ProvidersChanged, ttl: o.SessionTTL,
 		setCache: newSettingsCache(o.Settings),
 		open:     newStreamSet(), ssePer: o.SSEPerToken,
-		onSessionsEnded: o.OnUserSessionsEnded, oidc: o.OIDC,
+		onSessionsEnded: o.OnUserSessionsEnded, oidc: o.OIDC, alerts: o.Alerts,
 	}
 	if s.ssePer == 0 {
 		s.ssePer = DefaultSSEPerToken

@@ -64,6 +64,9 @@ func Run(t *testing.T, open func(t *testing.T) switchboard.Store) {
 		{"Activity", testActivity},
 		{"Settings", testSettings},
 		{"ConcurrentSettings", testConcurrentSettings},
+		{"AlertChannels", testAlertChannels},
+		{"AlertRules", testAlertRules},
+		{"AlertLedger", testAlertLedger},
 
 		// Streams.
 		{"StartGetStream", testStartGetStream},

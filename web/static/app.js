@@ -5,6 +5,7 @@ import { Accounts } from './accounts.js';
 import { Api } from './api.js';
 import { $, show } from './dom.js';
 import { ProviderForm } from './form.js';
+import { AlertsPanel } from './alerts.js';
 import { describeAudit, eventItems, providerCard, streamRows } from './views.js';
 
 const DEFAULT_REFRESH_SECONDS = 30;
@@ -19,6 +20,7 @@ function refreshSeconds() {
 }
 
 const api = new Api();
+const alertsPanel = new AlertsPanel(api);
 const state = {
   me: null,
   providers: [],
@@ -285,6 +287,7 @@ async function load() {
     const active = new Set(state.streams.map((x) => x.id));
     for (const id of [...state.expanded]) if (!active.has(id)) state.expanded.delete(id);
     await Promise.all([...state.expanded].map(loadTrail));
+    await alertsPanel.load();
     state.lastRefresh = new Date();
     show($('#action-error'), '');
     render();
@@ -312,6 +315,7 @@ function render() {
   const focused = document.activeElement && document.activeElement.dataset ? document.activeElement.dataset.focus : undefined;
   renderProviders();
   renderStreams();
+  alertsPanel.render();
   renderEvents();
   if (focused) {
     const el = document.querySelector(`[data-focus="${CSS.escape(focused)}"]`);
