@@ -106,6 +106,7 @@ type Store interface {
 	HealthStore
 	StreamStore
 	SettingsStore
+	MaintenanceStore
 }
 
 // HealthStore persists health results and their history.
