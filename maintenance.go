@@ -39,8 +39,10 @@ type MaintenanceDrain struct {
 	// Asked counts the requests to move a stream sent to SDKs (a stream
 	// still on the provider a while after its request is asked again).
 	Asked int `json:"asked"`
-	// Moved counts the streams asked to move that left the provider.
+	// Moved counts the streams asked to move that moved to another
+	// provider; Ended those that ended instead.
 	Moved int `json:"moved"`
+	Ended int `json:"ended"`
 	// Remaining is the number of live streams on the provider at UpdatedAt.
 	Remaining int       `json:"remaining"`
 	UpdatedAt time.Time `json:"updatedAt"`

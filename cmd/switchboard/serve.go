@@ -22,6 +22,7 @@ import (
 	"github.com/switchboardhq/switchboard/internal/health"
 	"github.com/switchboardhq/switchboard/internal/httpapi"
 	"github.com/switchboardhq/switchboard/internal/jobs"
+	"github.com/switchboardhq/switchboard/internal/maintenance"
 	"github.com/switchboardhq/switchboard/internal/providers"
 	"github.com/switchboardhq/switchboard/internal/replica"
 	"github.com/switchboardhq/switchboard/internal/secrets"
@@ -188,6 +189,7 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, err
 		scheduler *health.Scheduler  // set below; remote provider changes reschedule it
 		svc       *streams.Service   // set below; remote provider changes refresh its snapshot
 		api       *httpapi.Server    // set below; remote settings changes refresh its settings
+		maint     *maintenance.Service
 	)
 	// The settings nobody set take these values; the leader lease comes from
 	// --leader-lease until the setting leaderLease is set.
@@ -206,6 +208,9 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, err
 				}
 				if e.Type == switchboard.EventSettingsUpdated {
 					watch.notify()
+				}
+				if strings.HasPrefix(e.Type, "maintenance.") {
+					maint.Changed()
 				}
 			}})
 		bus, lead = evs, leader
@@ -227,14 +232,16 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, err
 	for k, ad := range providers.Adapters() {
 		minters[k] = ad
 	}
-	svc = streams.New(streams.Config{Store: store, Checker: checker, Minters: minters, Bus: bus, Clock: clock, Logger: log})
+	maint = maintenance.New(maintenance.Config{Store: store, Bus: bus, Clock: clock, Logger: log})
+	svc = streams.New(streams.Config{Store: store, Checker: checker, Minters: minters, Bus: bus, Clock: clock, Logger: log, Maintenance: maint})
 	runner := jobs.New(jobs.Config{Store: store, Bus: bus, Clock: clock, Logger: log, SweepGrace: jobs.DefaultAbandonAfter})
 	a.runners = append(a.runners, svc.Run,
 		func(ctx context.Context) error { return lead.RunWhileLeader(ctx, scheduler.Run) },
-		func(ctx context.Context) error { return lead.RunWhileLeader(ctx, runner.Run) })
+		func(ctx context.Context) error { return lead.RunWhileLeader(ctx, runner.Run) },
+		maint.Run, func(ctx context.Context) error { return lead.RunWhileLeader(ctx, maint.Lead) })
 	api = httpapi.New(httpapi.Options{
 		Store: store, Clock: clock, Logger: log, BootstrapToken: cfg.BootstrapToken, Bus: bus, Settings: defaults,
-		Health: checker, Metrics: metrics, ProvidersChanged: scheduler.Notify, Streams: svc, Events: hub,
+		Health: checker, Metrics: metrics, ProvidersChanged: scheduler.Notify, Streams: svc, Events: hub, Maintenance: maint,
 		PublicRate: cfg.PublicRateLimit, PublicBurst: cfg.PublicBurst,
 		Admission: httpapi.Admission{
 			Failover: httpapi.ClassLimit{MaxInFlight: cfg.MaxInflightFailover},

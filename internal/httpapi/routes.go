@@ -63,6 +63,12 @@ func (s *Server) routes() []route {
 		{"GET", "/api/streams/{id}", sb.RoleAdmin, s.getStream},
 		{"GET", "/api/streaming/stats", sb.RoleAdmin, s.streamingStats},
 
+		// Maintenance windows.
+		{"POST", "/api/maintenance", sb.RoleAdmin, s.createMaintenance},
+		{"GET", "/api/maintenance", sb.RoleAdmin, s.listMaintenance},
+		{"GET", "/api/maintenance/{id}", sb.RoleAdmin, s.getMaintenance},
+		{"POST", "/api/maintenance/{id}/end", sb.RoleAdmin, s.endMaintenance},
+
 		// Events.
 		{"GET", "/api/events", sb.RoleClient, s.events},
 

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/switchboardhq/switchboard"
 	"github.com/switchboardhq/switchboard/internal/events"
+	"github.com/switchboardhq/switchboard/internal/maintenance"
 	"github.com/switchboardhq/switchboard/internal/streams"
 )
 
@@ -57,6 +58,10 @@ type Options struct {
 	// Settings are the defaults of the settings nobody set (zero fields:
 	// switchboard.DefaultSettings).
 	Settings switchboard.Settings
+	// Maintenance holds the maintenance windows routing follows; the API
+	// tells it of the changes it makes. Nil: changes are seen when the
+	// windows are next read.
+	Maintenance *maintenance.Service
 }
 
 // Server is the HTTP API of the control plane.
@@ -80,6 +85,8 @@ type Server struct {
 	reserved []string
 	// setCache holds the effective settings (settings_handlers.go).
 	setCache *settingsCache
+	// maint holds the maintenance windows; nil when not wired.
+	maint *maintenance.Service
 }
 
 // New returns a Server with its routes registered.
@@ -87,7 +94,7 @@ func New(o Options) *Server {
 	s := &Server{
 		store: o.Store, bus: o.Bus, clock: o.Clock, logger: o.Logger,
 		boot: o.BootstrapToken, changed: o.ProvidersChanged, ttl: o.SessionTTL,
-		setCache: newSettingsCache(o.Settings),
+		setCache: newSettingsCache(o.Settings), maint: o.Maintenance,
 	}
 	if s.bus == nil {
 		s.bus = switchboard.NopBus{}

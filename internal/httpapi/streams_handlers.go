@@ -11,6 +11,7 @@ import (
 
 	sb "github.com/switchboardhq/switchboard"
 	"github.com/switchboardhq/switchboard/internal/health"
+	"github.com/switchboardhq/switchboard/internal/routing"
 	"github.com/switchboardhq/switchboard/internal/streams"
 )
 
@@ -31,6 +32,14 @@ type configProvider struct {
 	Healthy bool     `json:"healthy"`
 	State   sb.State `json:"state"`
 	Regions []string `json:"regions"`
+	// Maintenance is set while the provider takes no new streams because of
+	// a maintenance window.
+	Maintenance *configMaintenance `json:"maintenance,omitempty"`
+}
+
+type configMaintenance struct {
+	Until  time.Time `json:"until"`
+	Reason string    `json:"reason"`
 }
 
 func (s *Server) streamingConfig(w http.ResponseWriter, r *http.Request) {
@@ -40,12 +49,20 @@ func (s *Server) streamingConfig(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	cfg := clientConfig{Providers: []configProvider{}, ClientSettings: clientSettings(s.settings(r.Context()))}
+	var blocked map[string]routing.Maintenance
+	if s.maint != nil {
+		blocked = s.maint.Blocked(s.clock.Now())
+	}
 	for _, rec := range recs {
 		if !rec.Enabled {
 			continue
 		}
-		cfg.Providers = append(cfg.Providers, configProvider{ProviderInfo: streams.PublicInfo(rec),
-			Healthy: health.Healthy(rec.Health.Status), State: health.StateOf(rec.Health.Status), Regions: rec.Regions})
+		cp := configProvider{ProviderInfo: streams.PublicInfo(rec),
+			Healthy: health.Healthy(rec.Health.Status), State: health.StateOf(rec.Health.Status), Regions: rec.Regions}
+		if m, ok := blocked[rec.Name]; ok {
+			cp.Maintenance = &configMaintenance{Until: m.Until, Reason: m.Reason}
+		}
+		cfg.Providers = append(cfg.Providers, cp)
 	}
 	body, _ := json.Marshal(cfg)
 	sum := sha256.Sum256(body)
@@ -281,5 +298,6 @@ func (s *Server) streamingStats(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) events(w http.ResponseWriter, r *http.Request) {
-	s.hub.ServeSSE(w, r, sb.ActorFrom(r.Context()).Role)
+	a := sb.ActorFrom(r.Context())
+	s.hub.ServeSSEAs(w, r, a.Role, a.Key())
 }

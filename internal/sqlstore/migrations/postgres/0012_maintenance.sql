@@ -17,3 +17,7 @@ CREATE TABLE maintenance_windows (
     progress   TEXT
 );
 CREATE INDEX maintenance_windows_end ON maintenance_windows (end_at);
+
+-- Events meant for one owner (a stream's, asked to move it) carry the owner's
+-- key, so that every replica sends them to that owner only.
+ALTER TABLE switchboard_events ADD COLUMN IF NOT EXISTS owner TEXT NOT NULL DEFAULT '';
