@@ -20,6 +20,7 @@ import (
 	"github.com/switchboardhq/switchboard/internal/auth"
 	"github.com/switchboardhq/switchboard/internal/events"
 	"github.com/switchboardhq/switchboard/internal/health"
+	"github.com/switchboardhq/switchboard/internal/maintenance"
 	"github.com/switchboardhq/switchboard/internal/providers"
 	"github.com/switchboardhq/switchboard/internal/providers/agora/agorafake"
 	"github.com/switchboardhq/switchboard/internal/providers/zegocloud/zegocloudfake"
@@ -58,6 +59,7 @@ type testEnv struct {
 	health  *health.Checker
 	clock   *testutil.Clock
 	streams *streams.Service
+	maint   *maintenance.Service
 }
 
 // hashOnce caches the admin password hash: Argon2id is slow on purpose.
@@ -118,21 +120,24 @@ func newTestEnvOn(t testing.TB, dsn string) *testEnv {
 	for k, a := range providers.Adapters() {
 		minters[k] = a
 	}
-	svc := streams.New(streams.Config{Store: store, Checker: checker, Minters: minters, Bus: bus, Clock: clock, Logger: logger})
+	maint := maintenance.New(maintenance.Config{Store: store, Bus: bus, Clock: clock, Logger: logger})
+	svc := streams.New(streams.Config{Store: store, Checker: checker, Minters: minters, Bus: bus, Clock: clock, Logger: logger, Maintenance: maint})
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = svc.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = svc.Run(ctx) })
+	wg.Go(func() { _ = maint.Run(ctx) })
+	wg.Go(func() { _ = maint.Lead(ctx) })
+	t.Cleanup(func() { cancel(); wg.Wait() })
 	hub := events.New(events.Options{Clock: clock})
 	t.Cleanup(hub.Close)
 	api := New(Options{
 		Store: store, Bus: bus, Logger: logger, Health: checker, Metrics: metrics, Clock: clock, Streams: svc, Events: hub,
-		BootstrapToken: bootstrapToken, LoginEvery: time.Millisecond, LoginBurst: 1000,
+		BootstrapToken: bootstrapToken, LoginEvery: time.Millisecond, LoginBurst: 1000, Maintenance: maint,
 	})
 	srv := httptest.NewServer(api)
 	t.Cleanup(srv.Close)
 	e := &testEnv{t: t, store: store, api: api, srv: srv, logs: logs, tokens: map[sb.Role]string{}, dir: dir, events: bus,
-		agora: af, zego: zf, health: checker, clock: clock, streams: svc}
+		agora: af, zego: zf, health: checker, clock: clock, streams: svc, maint: maint}
 	if err := store.CreateUser(context.Background(), sb.User{Username: "admin", Role: sb.RoleSuperadmin, PasswordHash: hashOnce(), CreatedAt: time.Now().UTC()}); err != nil {
 		t.Fatal(err)
 	}
