@@ -60,6 +60,7 @@ var commands = []command{
 	{name: "providers", synopsis: "providers " + strings.Join(providersCommand.names(), "|"), run: providersCommand.run},
 	{name: "tokens", synopsis: "tokens " + strings.Join(tokensCommand.names(), "|"), run: tokensCommand.run},
 	{name: "settings", synopsis: "settings get|set", summary: "read or tune the SDK settings and leader lease", run: settingsCommand.run},
+	{name: "maintenance", synopsis: "maintenance " + strings.Join(maintenanceCommand.names(), "|"), summary: "schedule, list and end provider maintenance windows", run: maintenanceCommand.run},
 	{name: "check", synopsis: "check [name]", summary: "probe providers now", run: checkCommand},
 	{name: "token", synopsis: "token " + strings.Join(mintKindNames(), "|"), summary: "mint a join token offline", run: mintCommand},
 	{name: "simulate", synopsis: "simulate --server URL --token T --streams N [--procs P] --duration D\n" +
