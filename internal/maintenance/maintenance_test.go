@@ -150,6 +150,8 @@ func harness(t *testing.T, store *fakeStore, bus sb.Bus) *Service {
 	wg.Go(func() { _ = s.Run(ctx) })
 	wg.Go(func() { _ = s.Lead(ctx) })
 	t.Cleanup(func() { cancel(); wg.Wait() })
+	// Both have had their first look, at time 0: the leader's next is at 1 s.
+	synctest.Wait()
 	return s
 }
 
@@ -183,10 +185,11 @@ func TestDrainRate(t *testing.T) {
 			Drain: true, DrainRate: 2}
 		schedule(t, s, store, w)
 
-		time.Sleep(3*time.Second + time.Millisecond)
+		// The leader sees the window at its next look, at 1 s; then a
+		// request every 0.5 s: at 1, 1.5, ..., 4 s, seven requests.
+		time.Sleep(4*time.Second + time.Millisecond)
 		synctest.Wait()
 		evs := migrations(bus)
-		// At t = 0, 0.5, 1, ..., 3 s: seven requests.
 		if len(evs) != 7 {
 			t.Fatalf("%d requests in 3 s at 2 per second, want 7", len(evs))
 		}
