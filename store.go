@@ -130,6 +130,7 @@ type Store interface {
 	StreamStore
 	SettingsStore
 	AlertStore
+	MaintenanceStore
 }
 
 // UserStore manages the dashboard's users. Every change writes its audit
@@ -201,7 +202,11 @@ type Event struct {
 	At   time.Time `json:"at"`
 	// Audience is the least role that may receive the event.
 	Audience Role `json:"-"`
-	Data     any  `json:"data"`
+	// Owner, when set, is the owner key (Actor.Key) of the one caller below
+	// admin that may receive the event, such as the owner of a stream asked
+	// to move.
+	Owner string `json:"-"`
+	Data  any    `json:"data"`
 }
 
 // Event types.

@@ -73,6 +73,23 @@ type ProviderConfig struct {
 	Healthy bool     `json:"healthy"`
 	State   string   `json:"state"`
 	Regions []string `json:"regions"`
+	// Maintenance is set while the provider is in a maintenance window: it
+	// takes no new streams (the Client moves none to it), but its live
+	// streams stay unless the control plane asks them to move.
+	Maintenance *Maintenance `json:"maintenance,omitempty"`
+}
+
+// Maintenance is a provider's maintenance window as the configuration shows
+// it: until when, and why.
+type Maintenance struct {
+	Until  time.Time `json:"until"`
+	Reason string    `json:"reason"`
+}
+
+// takesNew reports whether streams may move to p: it is usable and not in
+// maintenance.
+func (p ProviderConfig) takesNew() bool {
+	return usable(p.Status) && (p.Maintenance == nil || !time.Now().Before(p.Maintenance.Until))
 }
 
 // provider returns the named provider of c.

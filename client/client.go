@@ -489,7 +489,7 @@ func (c *Client) withoutEngine(cfg Config) []string {
 func (c *Client) preferred() (string, bool) {
 	cfg, _ := c.Config()
 	for _, p := range cfg.Providers {
-		if _, ok := c.engines[p.Kind]; ok && usable(p.Status) {
+		if _, ok := c.engines[p.Kind]; ok && p.takesNew() {
 			return p.Name, true
 		}
 	}

@@ -219,6 +219,24 @@ func (c *Client) dispatch(typ, data string) {
 			return
 		}
 		c.applySettings(w)
+	case "maintenance.scheduled", "maintenance.started", "maintenance.ended":
+		// Which providers take new streams may have changed: the
+		// configuration says, and the standbys follow it.
+		c.requestRefresh()
+	case "stream.migrate":
+		var m struct {
+			StreamID string `json:"streamId"`
+			From     string `json:"from"`
+			Reason   string `json:"reason"`
+		}
+		if json.Unmarshal(env.Data, &m) != nil || m.StreamID == "" || m.From == "" {
+			return
+		}
+		for _, s := range c.Streams() {
+			if s.ID() == m.StreamID && s.trigger(trigger{kind: triggerHealth, provider: m.From, reason: m.Reason, at: time.Now()}) {
+				c.log.Info("control plane asked to move the stream", "stream_id", m.StreamID, "from", m.From, "reason", m.Reason)
+			}
+		}
 	case "providers.reordered":
 		var r struct {
 			Order []struct {

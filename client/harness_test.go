@@ -22,6 +22,7 @@ import (
 	"github.com/switchboardhq/switchboard/internal/events"
 	"github.com/switchboardhq/switchboard/internal/health"
 	"github.com/switchboardhq/switchboard/internal/httpapi"
+	"github.com/switchboardhq/switchboard/internal/maintenance"
 	"github.com/switchboardhq/switchboard/internal/providers"
 	"github.com/switchboardhq/switchboard/internal/providers/fakes"
 	"github.com/switchboardhq/switchboard/internal/providers/fault"
@@ -98,10 +99,13 @@ func newEnvWith(t testing.TB, cs sb.ClientSettings, ttl time.Duration) *env {
 	for k, ad := range providers.Adapters() {
 		minters[k] = ad
 	}
-	svc := streams.New(streams.Config{Store: store, Checker: checker, Minters: minters, Bus: hub, Clock: clock, TokenTTL: ttl})
+	maint := maintenance.New(maintenance.Config{Store: store, Bus: hub, Clock: clock})
+	svc := streams.New(streams.Config{Store: store, Checker: checker, Minters: minters, Bus: hub, Clock: clock, TokenTTL: ttl, Maintenance: maint})
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = svc.Run(ctx) })
-	api := httpapi.New(httpapi.Options{Store: store, Clock: clock, BootstrapToken: bootstrapToken, Bus: hub,
+	wg.Go(func() { _ = maint.Run(ctx) })
+	wg.Go(func() { _ = maint.Lead(ctx) })
+	api := httpapi.New(httpapi.Options{Store: store, Clock: clock, BootstrapToken: bootstrapToken, Bus: hub, Maintenance: maint,
 		Health: checker, Streams: svc, Events: hub, Settings: sb.Settings{MaxRetries: cs.MaxRetries, MaxFailures: cs.MaxFailures,
 			HealthCheckInterval: cs.HealthCheckInterval, RetryBackoff: cs.RetryBackoff, RetryBudget: cs.RetryBudget}})
 

@@ -524,7 +524,7 @@ func (s *Stream) pick(fallbacks []string, failed map[string]bool) string {
 	cfg, _ := s.c.Config()
 	ok := func(name string) bool {
 		p, found := cfg.provider(name)
-		if !found || failed[name] || !usable(p.Status) {
+		if !found || failed[name] || !p.takesNew() {
 			return false
 		}
 		_, has := s.c.engineFor(p.Provider)
@@ -841,7 +841,7 @@ func (s *Stream) takeStandby(failed map[string]bool) *Assignment {
 	}
 	cfg, _ := s.c.Config()
 	p, ok := cfg.provider(sa.Provider.Name)
-	if !ok || !usable(p.Status) {
+	if !ok || !p.takesNew() {
 		return nil
 	}
 	if _, ok := s.c.engineFor(sa.Provider); !ok {
@@ -1125,7 +1125,7 @@ func (s *Stream) renewStandby(cfg Config) {
 	}
 	var best *ProviderConfig
 	for i, p := range cfg.Providers {
-		if _, ok := s.c.engineFor(p.Provider); ok && p.Name != cur && usable(p.Status) && !s.c.avoided(p.Name) &&
+		if _, ok := s.c.engineFor(p.Provider); ok && p.Name != cur && p.takesNew() && !s.c.avoided(p.Name) &&
 			(s.region == "" || len(p.Regions) == 0 || slices.Contains(p.Regions, s.region)) {
 			best = &cfg.Providers[i]
 			break
@@ -1134,7 +1134,7 @@ func (s *Stream) renewStandby(cfg Config) {
 	stale := false
 	if sa == nil {
 		stale = best != nil
-	} else if p, ok := cfg.provider(sa.Provider.Name); !ok || !usable(p.Status) || s.c.avoided(p.Name) {
+	} else if p, ok := cfg.provider(sa.Provider.Name); !ok || !p.takesNew() || s.c.avoided(p.Name) {
 		stale = true
 	} else if best != nil && best.Priority < p.Priority {
 		stale = true

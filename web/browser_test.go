@@ -28,6 +28,7 @@ import (
 	"github.com/switchboardhq/switchboard/internal/events"
 	"github.com/switchboardhq/switchboard/internal/health"
 	"github.com/switchboardhq/switchboard/internal/httpapi"
+	"github.com/switchboardhq/switchboard/internal/maintenance"
 	"github.com/switchboardhq/switchboard/internal/providers"
 	"github.com/switchboardhq/switchboard/internal/providers/agora/agorafake"
 	"github.com/switchboardhq/switchboard/internal/providers/fault"
@@ -139,14 +140,17 @@ func newServerWith(t *testing.T, opts func(*httpapi.Options)) *server {
 	for k, a := range providers.Adapters() {
 		minters[k] = a
 	}
-	svc := streams.New(streams.Config{Store: store, Checker: checker, Minters: minters, Bus: hub, Clock: clock, Logger: logger})
+	maint := maintenance.New(maintenance.Config{Store: store, Bus: hub, Clock: clock, Logger: logger})
+	svc := streams.New(streams.Config{Store: store, Checker: checker, Minters: minters, Bus: hub, Clock: clock, Logger: logger, Maintenance: maint})
 	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { _ = svc.Run(runCtx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = svc.Run(runCtx) })
+	wg.Go(func() { _ = maint.Run(runCtx) })
+	wg.Go(func() { _ = maint.Lead(runCtx) })
+	t.Cleanup(func() { cancel(); wg.Wait() })
 
 	o := httpapi.Options{
-		Store: store, Bus: hub, Clock: clock, Logger: logger, Health: checker, Streams: svc, Events: hub,
+		Store: store, Bus: hub, Clock: clock, Logger: logger, Health: checker, Streams: svc, Events: hub, Maintenance: maint,
 		BootstrapToken: bootstrapToken, LoginEvery: time.Millisecond, LoginBurst: 1000,
 	}
 	o.Alerts = alerts.New(alerts.Config{Store: store, Senders: alerts.Senders(nil, nil, nil), Clock: clock, Logger: logger})

@@ -23,6 +23,7 @@ import (
 	"github.com/switchboardhq/switchboard/internal/health"
 	"github.com/switchboardhq/switchboard/internal/httpapi"
 	"github.com/switchboardhq/switchboard/internal/jobs"
+	"github.com/switchboardhq/switchboard/internal/maintenance"
 	"github.com/switchboardhq/switchboard/internal/providers"
 	"github.com/switchboardhq/switchboard/internal/replica"
 	"github.com/switchboardhq/switchboard/internal/secrets"
@@ -218,6 +219,7 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, err
 		scheduler *health.Scheduler  // set below; remote provider changes reschedule it
 		svc       *streams.Service   // set below; remote provider changes refresh its snapshot
 		api       *httpapi.Server    // set below; remote settings changes refresh its settings
+		maint     *maintenance.Service
 	)
 	// The settings nobody set take these values; the leader lease comes from
 	// --leader-lease until the setting leaderLease is set.
@@ -240,6 +242,9 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, err
 				if e.Type == httpapi.EventPrincipalsEnded {
 					api.PrincipalsEnded(e) // a token revoked or a logout on any replica
 				}
+				if strings.HasPrefix(e.Type, "maintenance.") {
+					maint.Changed()
+				}
 			}})
 		bus, lead = evs, leader
 		a.runners = append(a.runners, leader.Run, evs.Run, watch.run)
@@ -261,16 +266,18 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, err
 	for k, ad := range providers.Adapters() {
 		minters[k] = ad
 	}
-	svc = streams.New(streams.Config{Store: store, Checker: checker, Minters: minters, Bus: bus, Clock: clock, Logger: log})
+	maint = maintenance.New(maintenance.Config{Store: store, Bus: bus, Clock: clock, Logger: log})
+	svc = streams.New(streams.Config{Store: store, Checker: checker, Minters: minters, Bus: bus, Clock: clock, Logger: log, Maintenance: maint})
 	runner := jobs.New(jobs.Config{Store: store, Bus: bus, Clock: clock, Logger: log, SweepGrace: jobs.DefaultAbandonAfter})
 	// Alerts go out from the leader only; every replica serves test sends.
 	dispatcher := alerts.New(alerts.Config{Store: store, Senders: alerts.Senders(nil, nil, nil), Clock: clock, Logger: log,
-		Metrics: alerts.NewMetrics(reg), Events: hub, DashboardURL: cfg.PublicURL})
+		Metrics: alerts.NewMetrics(reg), Events: hub, DashboardURL: cfg.PublicURL, Silencer: maint})
 	a.alerts = dispatcher
 	a.runners = append(a.runners, svc.Run,
 		func(ctx context.Context) error { return lead.RunWhileLeader(ctx, scheduler.Run) },
 		func(ctx context.Context) error { return lead.RunWhileLeader(ctx, runner.Run) },
-		func(ctx context.Context) error { return lead.RunWhileLeader(ctx, dispatcher.Run) })
+		func(ctx context.Context) error { return lead.RunWhileLeader(ctx, dispatcher.Run) },
+		maint.Run, func(ctx context.Context) error { return lead.RunWhileLeader(ctx, maint.Lead) })
 	sso, err := newSSO(cfg)
 	if err != nil {
 		_ = store.Close()
@@ -280,7 +287,8 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, err
 		OIDC:  sso,
 		Store: store, Clock: clock, Logger: log, BootstrapToken: cfg.BootstrapToken, Bus: bus, Settings: defaults,
 		Health: checker, Metrics: metrics, ProvidersChanged: scheduler.Notify, Streams: svc, Events: hub, Alerts: dispatcher,
-		PublicRate: cfg.PublicRateLimit, PublicBurst: cfg.PublicBurst,
+		Maintenance: maint,
+		PublicRate:  cfg.PublicRateLimit, PublicBurst: cfg.PublicBurst,
 		SSEPerToken: cfg.SSEPerToken, TrustedProxies: proxies, TLS: cfg.TLS(),
 		Admission: httpapi.Admission{
 			Failover: httpapi.ClassLimit{MaxInFlight: cfg.MaxInflightFailover},

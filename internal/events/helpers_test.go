@@ -34,8 +34,8 @@ func eventually(t *testing.T, what string, cond func() bool) {
 }
 
 // newServer serves h over loopback HTTP. The caller's role comes from the
-// "role" query parameter (client when absent), standing in for the API's
-// authentication. configure, if any, adjusts the server before it starts.
+// "role" query parameter (client when absent), and its owner key from "owner",
+// standing in for the API's authentication. configure, if any, adjusts the server before it starts.
 func newServer(t *testing.T, h *Hub, configure ...func(*http.Server)) *httptest.Server {
 	t.Helper()
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -46,6 +46,10 @@ func newServer(t *testing.T, h *Hub, configure ...func(*http.Server)) *httptest.
 				http.Error(w, "bad role", http.StatusBadRequest)
 				return
 			}
+		}
+		if owner := r.URL.Query().Get("owner"); owner != "" {
+			h.ServeSSEAs(w, r, role, owner)
+			return
 		}
 		h.ServeSSE(w, r, role)
 	}))

@@ -75,6 +75,7 @@ type Stats struct {
 type record struct {
 	id       uint64
 	audience switchboard.Role
+	owner    string // Event.Owner
 	event    switchboard.Event
 	frame    []byte // "id: N\nevent: T\ndata: {...}\n\n"
 }
@@ -83,6 +84,7 @@ type record struct {
 // (events != nil).
 type subscriber struct {
 	role   switchboard.Role // SSE: the caller's role
+	owner  string           // SSE: the caller's owner key (switchboard.Actor.Key)
 	frames chan *record
 
 	filter func(switchboard.Event) bool // in-process: nil accepts everything
@@ -100,7 +102,7 @@ func (s *subscriber) offer(rec *record) bool {
 		return true
 	}
 	if s.frames != nil {
-		if rec.audience > s.role {
+		if !rec.visible(s.role, s.owner) {
 			return true
 		}
 		select {
@@ -119,6 +121,16 @@ func (s *subscriber) offer(rec *record) bool {
 	default:
 		return false
 	}
+}
+
+// visible reports whether a subscriber of role and owner key may receive rec:
+// its audience is at most role and, for an event meant for one owner, the
+// subscriber is that owner or an admin.
+func (rec *record) visible(role switchboard.Role, owner string) bool {
+	if rec.audience > role {
+		return false
+	}
+	return rec.owner == "" || role >= switchboard.RoleAdmin || rec.owner == owner
 }
 
 // close ends s's queue. The hub calls it once, when it removes s.
@@ -237,7 +249,7 @@ func (h *Hub) Publish(e switchboard.Event) {
 	}
 	e.ID = max(e.ID, h.lastID+1)
 	h.lastID = e.ID
-	h.push(&record{id: e.ID, audience: e.Audience, event: e, frame: frame(e.ID, e.Type, typ, at, data)})
+	h.push(&record{id: e.ID, audience: e.Audience, owner: e.Owner, event: e, frame: frame(e.ID, e.Type, typ, at, data)})
 	start := !h.delivering
 	if start {
 		// Counted under mu, so that Close, which sets closed under mu, waits
@@ -376,7 +388,7 @@ type errResync string
 
 // since returns the buffered records after id that role may receive, or the
 // reason why the events after id cannot be replayed. h.mu must be held.
-func (h *Hub) since(id uint64, role switchboard.Role) ([]*record, errResync) {
+func (h *Hub) since(id uint64, role switchboard.Role, owner string) ([]*record, errResync) {
 	switch {
 	case id > h.lastID:
 		return nil, "unknown event id: the server may have restarted"
@@ -386,7 +398,7 @@ func (h *Hub) since(id uint64, role switchboard.Role) ([]*record, errResync) {
 	out := h.after(nil, id)
 	kept := out[:0]
 	for _, rec := range out {
-		if rec.audience <= role {
+		if rec.visible(role, owner) {
 			kept = append(kept, rec)
 		}
 	}
@@ -426,8 +438,8 @@ func (h *Hub) Subscribe(ctx context.Context, filter func(switchboard.Event) bool
 // subscribeSSE registers an SSE subscriber of role and returns it with the
 // buffered events after lastID (when resume is set), atomically, so that no
 // event falls between the backlog and the live queue.
-func (h *Hub) subscribeSSE(role switchboard.Role, resume bool, lastID uint64) (s *subscriber, backlog []*record, resync errResync, newest uint64, ok bool) {
-	s = &subscriber{role: role, frames: make(chan *record, h.queue)}
+func (h *Hub) subscribeSSE(role switchboard.Role, owner string, resume bool, lastID uint64) (s *subscriber, backlog []*record, resync errResync, newest uint64, ok bool) {
+	s = &subscriber{role: role, owner: owner, frames: make(chan *record, h.queue)}
 	h.subMu.Lock()
 	defer h.subMu.Unlock()
 	h.mu.Lock()
@@ -436,7 +448,7 @@ func (h *Hub) subscribeSSE(role switchboard.Role, resume bool, lastID uint64) (s
 		return nil, nil, "", 0, false
 	}
 	if resume {
-		backlog, resync = h.since(lastID, role)
+		backlog, resync = h.since(lastID, role, owner)
 	}
 	s.from = h.lastID
 	h.mu.Unlock()

@@ -550,3 +550,43 @@ func TestIdleHubRunsNoGoroutine(t *testing.T) {
 	cancel()
 	eventually(t, "no subscriber", func() bool { return h.Stats().Subscribers == 0 })
 }
+
+// TestOwnerEvents checks that an event meant for one owner reaches that
+// owner and admins only, live and when resuming.
+func TestOwnerEvents(t *testing.T) {
+	checkGoroutines(t)
+	h := New(Options{})
+	defer h.Close()
+	srv := newServer(t, h)
+	tests := []struct {
+		query string
+		want  string // ids
+	}{
+		{"?owner=token:a", "1,2,4"},
+		{"?owner=token:b", "1,3,4"},
+		{"", "1,4"},
+		{"?role=admin&owner=user:root", "1,2,3,4"},
+	}
+	clients := make([]*sseClient, len(tests))
+	for i, tt := range tests {
+		clients[i] = connect(t, srv.URL+tt.query, nil)
+	}
+	h.Publish(switchboard.Event{Type: switchboard.EventProviderStatus, Audience: switchboard.RoleClient})
+	h.Publish(switchboard.Event{Type: switchboard.EventStreamMigrate, Audience: switchboard.RoleClient, Owner: "token:a"})
+	h.Publish(switchboard.Event{Type: switchboard.EventStreamMigrate, Audience: switchboard.RoleClient, Owner: "token:b"})
+	h.Publish(switchboard.Event{Type: switchboard.EventProviderStatus, Audience: switchboard.RoleClient})
+	for i, tt := range tests {
+		t.Run("live"+tt.query, func(t *testing.T) {
+			c := clients[i]
+			c.t = t
+			if got := ids(c.nextN(strings.Count(tt.want, ",") + 1)); got != tt.want {
+				t.Errorf("ids = %s, want %s", got, tt.want)
+			}
+		})
+	}
+	// Resuming from the start replays only what the caller may see.
+	c := connect(t, srv.URL+"?owner=token:a", http.Header{"Last-Event-ID": {"1"}})
+	if got := ids(c.nextN(2)); got != "2,4" {
+		t.Errorf("resumed ids = %s, want 2,4", got)
+	}
+}

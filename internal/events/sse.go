@@ -41,8 +41,15 @@ const maxBatch = 64
 // goes through http.ResponseController, so middleware that wraps the
 // ResponseWriter must implement Unwrap.
 func (h *Hub) ServeSSE(w http.ResponseWriter, r *http.Request, role switchboard.Role) {
+	h.ServeSSEAs(w, r, role, "")
+}
+
+// ServeSSEAs is ServeSSE for a caller whose owner key (switchboard.Actor.Key)
+// is owner: an event meant for one owner (Event.Owner) is sent to that owner
+// and to admins only.
+func (h *Hub) ServeSSEAs(w http.ResponseWriter, r *http.Request, role switchboard.Role, owner string) {
 	lastID, resume, malformed := lastEventID(r)
-	s, backlog, resync, newest, ok := h.subscribeSSE(role, resume && !malformed, lastID)
+	s, backlog, resync, newest, ok := h.subscribeSSE(role, owner, resume && !malformed, lastID)
 	if !ok {
 		w.Header().Set("Retry-After", "1")
 		http.Error(w, "event stream closed", http.StatusServiceUnavailable)

@@ -43,7 +43,23 @@ func TestAuthMatrix(t *testing.T) {
 			return "/api/streams/" + a.ID + suffix, body
 		}
 	}
+	// Windows of the matrix start in an hour: streams keep their providers.
+	windowBody := func() map[string]any {
+		now := e.clock.Now()
+		return map[string]any{"provider": "seed", "start": now.Add(time.Hour).Format(time.RFC3339), "end": now.Add(2 * time.Hour).Format(time.RFC3339), "reason": "matrix"}
+	}
+	withWindow := func(suffix string) func(*testEnv) (string, any) {
+		return func(e *testEnv) (string, any) {
+			var out struct{ ID string }
+			e.mustDo("POST", "/api/maintenance", bootstrapToken, windowBody(), 201, &out)
+			return "/api/maintenance/" + out.ID + suffix, nil
+		}
+	}
 	cases := map[string]matrixCase{
+		"POST /api/maintenance":            {setup: func(*testEnv) (string, any) { return "/api/maintenance", windowBody() }, ok: 201},
+		"GET /api/maintenance":             {setup: fixed("/api/maintenance?state=upcoming", nil), ok: 200},
+		"GET /api/maintenance/{id}":        {setup: withWindow(""), ok: 200},
+		"POST /api/maintenance/{id}/end":   {setup: withWindow("/end"), ok: 200},
 		"GET /api/streaming/config":        {setup: fixed("/api/streaming/config", nil), ok: 200},
 		"POST /api/streams":                {setup: fixed("/api/streams", streamBody("matrix", "u")), ok: 201},
 		"POST /api/streams/{id}/heartbeat": {setup: withStream("/heartbeat", nil), ok: 200},
@@ -282,6 +298,7 @@ func TestBadInput(t *testing.T) {
 		field              string
 	}
 	const P = "/api/streaming/providers"
+	inAnHour, inTwoHours := e.clock.Now().Add(time.Hour).Format(time.RFC3339), e.clock.Now().Add(2*time.Hour).Format(time.RFC3339)
 	cases := []bad{
 		{"malformed json", "POST", P, `{"name":`, 400, "body"},
 		{"not an object", "POST", P, `[1,2]`, 400, "body"},
@@ -352,6 +369,9 @@ func TestBadInput(t *testing.T) {
 		{"alert channel bad url", "POST", "/api/alerts/channels", map[string]any{"name": "x", "kind": "webhook", "config": map[string]any{"url": "nope"}}, 400, "config.url"},
 		{"alert rule short repeat", "POST", "/api/alerts/rules", map[string]any{"name": "x", "events": []string{"provider.critical"}, "channels": []string{"x"}, "repeatInterval": "59s"}, 400, "repeatInterval"},
 		{"alert deliveries bad limit", "GET", "/api/alerts/deliveries?limit=5000", nil, 400, "limit"},
+		{"maintenance unknown provider", "POST", "/api/maintenance", map[string]any{"provider": "ghost", "end": inAnHour, "reason": "x"}, 400, "provider"},
+		{"maintenance end before start", "POST", "/api/maintenance", map[string]any{"provider": "agora", "start": inTwoHours, "end": inAnHour, "reason": "x"}, 400, "end"},
+		{"maintenance bad state", "GET", "/api/maintenance?state=soon", nil, 400, "state"},
 	}
 	if len(cases) < 40 {
 		t.Fatalf("only %d bad inputs", len(cases))

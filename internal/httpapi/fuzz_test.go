@@ -3,6 +3,7 @@ package httpapi
 import (
 	"errors"
 	"testing"
+	"time"
 
 	sb "github.com/switchboardhq/switchboard"
 )
@@ -97,6 +98,37 @@ func FuzzDecodeUserBodies(f *testing.F) {
 			checkCoded(t, err)
 		} else if pc.NewPassword == pc.CurrentPassword || len(pc.NewPassword) < 12 {
 			t.Fatalf("accepted a password change %q → %q", pc.CurrentPassword, pc.NewPassword)
+		}
+	})
+}
+
+// FuzzDecodeMaintenance feeds arbitrary bodies to the maintenance window
+// decoder: none may panic, every rejection is a coded 4xx error naming a
+// field, and an accepted window is well formed.
+func FuzzDecodeMaintenance(f *testing.F) {
+	for _, s := range []string{
+		`{"provider":"agora","end":"2026-06-01T00:00:00Z","reason":"upgrade"}`,
+		`{"provider":"agora","start":"2026-05-31T23:00:00+02:00","end":"2026-06-01T00:00:00Z","reason":"r","drain":true,"drainRate":0.1}`,
+		`{"provider":"a","end":"9999-12-31T23:59:59Z","reason":"x","drainRate":1e308}`, `{"drainRate":-0}`, `{"start":"0000-01-01T00:00:00Z"}`,
+		`{"end":"2026-06-01T00:00:00.999999999Z","provider":"a","reason":"\u0000"}`, `[]`, `null`, `{}`, `{"a":`,
+	} {
+		f.Add([]byte(s))
+	}
+	now := time.Date(2026, 5, 31, 12, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var in sb.MaintenanceInput
+		if err := decodeJSON(body, &in); err != nil {
+			checkCoded(t, err)
+			return
+		}
+		w, err := in.Window(now)
+		if err != nil {
+			checkCoded(t, err)
+			return
+		}
+		if !sb.ValidSlug(w.Provider) || !w.End.After(w.Start) || !w.End.After(now) || w.Start.Before(now) || w.Reason == "" ||
+			!(w.DrainRate >= sb.MinDrainRate && w.DrainRate <= sb.MaxDrainRate) || !sb.ValidMaintenanceID(w.ID) {
+			t.Fatalf("Window accepted %s as %+v", body, w)
 		}
 	})
 }

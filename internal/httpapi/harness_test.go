@@ -22,6 +22,7 @@ import (
 	"github.com/switchboardhq/switchboard/internal/auth"
 	"github.com/switchboardhq/switchboard/internal/events"
 	"github.com/switchboardhq/switchboard/internal/health"
+	"github.com/switchboardhq/switchboard/internal/maintenance"
 	"github.com/switchboardhq/switchboard/internal/providers"
 	"github.com/switchboardhq/switchboard/internal/providers/agora/agorafake"
 	"github.com/switchboardhq/switchboard/internal/providers/zegocloud/zegocloudfake"
@@ -63,6 +64,7 @@ type testEnv struct {
 	// hook is a webhook receiver for alert channels; hookBodies counts what it got.
 	hook       *httptest.Server
 	hookBodies *atomic.Int64
+	maint      *maintenance.Service
 }
 
 // hashOnce caches the admin password hash: Argon2id is slow on purpose.
@@ -123,11 +125,14 @@ func newTestEnvOn(t testing.TB, dsn string) *testEnv {
 	for k, a := range providers.Adapters() {
 		minters[k] = a
 	}
-	svc := streams.New(streams.Config{Store: store, Checker: checker, Minters: minters, Bus: bus, Clock: clock, Logger: logger})
+	maint := maintenance.New(maintenance.Config{Store: store, Bus: bus, Clock: clock, Logger: logger})
+	svc := streams.New(streams.Config{Store: store, Checker: checker, Minters: minters, Bus: bus, Clock: clock, Logger: logger, Maintenance: maint})
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = svc.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = svc.Run(ctx) })
+	wg.Go(func() { _ = maint.Run(ctx) })
+	wg.Go(func() { _ = maint.Lead(ctx) })
+	t.Cleanup(func() { cancel(); wg.Wait() })
 	hub := events.New(events.Options{Clock: clock})
 	t.Cleanup(hub.Close)
 	hookBodies := &atomic.Int64{}
@@ -136,12 +141,12 @@ func newTestEnvOn(t testing.TB, dsn string) *testEnv {
 	dispatcher := alerts.New(alerts.Config{Store: store, Senders: alerts.Senders(hook.Client(), nil, nil), Clock: clock, Logger: logger})
 	api := New(Options{
 		Store: store, Bus: bus, Logger: logger, Health: checker, Metrics: metrics, Clock: clock, Streams: svc, Events: hub,
-		BootstrapToken: bootstrapToken, LoginEvery: time.Millisecond, LoginBurst: 1000, Alerts: dispatcher,
+		BootstrapToken: bootstrapToken, LoginEvery: time.Millisecond, LoginBurst: 1000, Alerts: dispatcher, Maintenance: maint,
 	})
 	srv := httptest.NewServer(api)
 	t.Cleanup(srv.Close)
 	e := &testEnv{t: t, store: store, api: api, srv: srv, logs: logs, tokens: map[sb.Role]string{}, dir: dir, events: bus,
-		agora: af, zego: zf, health: checker, clock: clock, streams: svc, hook: hook, hookBodies: hookBodies}
+		agora: af, zego: zf, health: checker, clock: clock, streams: svc, hook: hook, hookBodies: hookBodies, maint: maint}
 	if err := store.CreateUser(context.Background(), sb.User{Username: "admin", Role: sb.RoleSuperadmin, PasswordHash: hashOnce(), CreatedAt: time.Now().UTC()}); err != nil {
 		t.Fatal(err)
 	}

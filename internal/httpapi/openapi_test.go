@@ -14,6 +14,7 @@ import (
 	sb "github.com/switchboardhq/switchboard"
 	"github.com/switchboardhq/switchboard/internal/health"
 	"github.com/switchboardhq/switchboard/internal/jobs"
+	"github.com/switchboardhq/switchboard/internal/maintenance"
 	"github.com/switchboardhq/switchboard/internal/streams"
 )
 
@@ -302,6 +303,11 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		{"PublicProvider", reflect.TypeFor[publicProvider]()},
 		{"StatusChange", reflect.TypeFor[health.StatusChange]()},
 		{"BudgetAlert", reflect.TypeFor[jobs.BudgetAlert]()},
+		{"MaintenanceCreate", reflect.TypeFor[sb.MaintenanceInput]()},
+		{"MaintenanceWindow", reflect.TypeFor[maintenanceView]()},
+		{"MaintenanceDrain", reflect.TypeFor[sb.MaintenanceDrain]()},
+		{"MaintenanceEvent", reflect.TypeFor[maintenance.Event]()},
+		{"StreamMigrate", reflect.TypeFor[maintenance.MigrateData]()},
 	}
 	for _, tt := range tests {
 		t.Run(tt.schema, func(t *testing.T) {

@@ -87,6 +87,11 @@ func (s *Server) routes() []route {
 		{"PUT", "/api/alerts/rules/{name}", sb.RoleAdmin, s.updateAlertRule},
 		{"DELETE", "/api/alerts/rules/{name}", sb.RoleAdmin, s.deleteAlertRule},
 		{"GET", "/api/alerts/deliveries", sb.RoleAdmin, s.listAlertDeliveries},
+		// Maintenance windows.
+		{"POST", "/api/maintenance", sb.RoleAdmin, s.createMaintenance},
+		{"GET", "/api/maintenance", sb.RoleAdmin, s.listMaintenance},
+		{"GET", "/api/maintenance/{id}", sb.RoleAdmin, s.getMaintenance},
+		{"POST", "/api/maintenance/{id}/end", sb.RoleAdmin, s.endMaintenance},
 
 		// Events.
 		{"GET", "/api/events", sb.RoleClient, s.events},

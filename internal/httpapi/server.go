@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/switchboardhq/switchboard"
 	"github.com/switchboardhq/switchboard/internal/events"
+	"github.com/switchboardhq/switchboard/internal/maintenance"
 	"github.com/switchboardhq/switchboard/internal/streams"
 )
 
@@ -83,6 +84,10 @@ type Options struct {
 	OIDC *OIDC
 	// Alerts sends the test notifications of alert channels; nil answers 503.
 	Alerts AlertTester
+	// Maintenance holds the maintenance windows routing follows; the API
+	// tells it of the changes it makes. Nil: changes are seen when the
+	// windows are next read.
+	Maintenance *maintenance.Service
 }
 
 // Server is the HTTP API of the control plane.
@@ -121,6 +126,8 @@ type Server struct {
 	oidc *OIDC
 	// alerts sends test notifications (alerts_handlers.go).
 	alerts AlertTester
+	// maint holds the maintenance windows; nil when not wired.
+	maint *maintenance.Service
 }
 
 // DefaultSSEPerToken is the default of Options.SSEPerToken.
@@ -133,7 +140,7 @@ func New(o Options) *Server {
 		boot: o.BootstrapToken, changed: o.ProvidersChanged, ttl: o.SessionTTL,
 		setCache: newSettingsCache(o.Settings),
 		open:     newStreamSet(), ssePer: o.SSEPerToken,
-		onSessionsEnded: o.OnUserSessionsEnded, oidc: o.OIDC, alerts: o.Alerts,
+		onSessionsEnded: o.OnUserSessionsEnded, oidc: o.OIDC, alerts: o.Alerts, maint: o.Maintenance,
 	}
 	if s.ssePer == 0 {
 		s.ssePer = DefaultSSEPerToken

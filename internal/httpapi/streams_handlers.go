@@ -12,6 +12,7 @@ import (
 
 	sb "github.com/switchboardhq/switchboard"
 	"github.com/switchboardhq/switchboard/internal/health"
+	"github.com/switchboardhq/switchboard/internal/routing"
 	"github.com/switchboardhq/switchboard/internal/streams"
 )
 
@@ -36,6 +37,14 @@ type configProvider struct {
 	Healthy bool     `json:"healthy"`
 	State   sb.State `json:"state"`
 	Regions []string `json:"regions"`
+	// Maintenance is set while the provider takes no new streams because of
+	// a maintenance window.
+	Maintenance *configMaintenance `json:"maintenance,omitempty"`
+}
+
+type configMaintenance struct {
+	Until  time.Time `json:"until"`
+	Reason string    `json:"reason"`
 }
 
 func (s *Server) streamingConfig(w http.ResponseWriter, r *http.Request) {
@@ -45,12 +54,20 @@ func (s *Server) streamingConfig(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	cfg := clientConfig{Providers: []configProvider{}, ClientSettings: s.settings(r.Context()).Client()}
+	var blocked map[string]routing.Maintenance
+	if s.maint != nil {
+		blocked = s.maint.Blocked(s.clock.Now())
+	}
 	for _, rec := range recs {
 		if !rec.Enabled {
 			continue
 		}
-		cfg.Providers = append(cfg.Providers, configProvider{ProviderInfo: streams.PublicInfo(rec),
-			Usable: rec.Health.Status.Usable(), Healthy: rec.Health.Status.Usable(), State: health.StateOf(rec.Health.Status), Regions: rec.Regions})
+		cp := configProvider{ProviderInfo: streams.PublicInfo(rec),
+			Usable: rec.Health.Status.Usable(), Healthy: rec.Health.Status.Usable(), State: health.StateOf(rec.Health.Status), Regions: rec.Regions}
+		if m, ok := blocked[rec.Name]; ok {
+			cp.Maintenance = &configMaintenance{Until: m.Until, Reason: m.Reason}
+		}
+		cfg.Providers = append(cfg.Providers, cp)
 	}
 	body, _ := json.Marshal(cfg)
 	sum := sha256.Sum256(body)
@@ -299,5 +316,6 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	// The request has arrived: the server's read timeout, meant for slow
 	// request bodies, must not cut the stream.
 	_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
-	s.hub.ServeSSE(w, r.WithContext(ctx), sb.ActorFrom(r.Context()).Role)
+	a := sb.ActorFrom(r.Context())
+	s.hub.ServeSSEAs(w, r.WithContext(ctx), a.Role, a.Key())
 }

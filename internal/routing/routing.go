@@ -19,6 +19,20 @@ type Candidate struct {
 	Health   sb.Health
 	// Active is the number of active streams on the provider.
 	Active int64
+	// Maintenance is the maintenance window the provider is in, nil when
+	// none: it takes no new streams.
+	Maintenance *Maintenance
+}
+
+// Maintenance is what the policy knows of a provider's maintenance window.
+type Maintenance struct {
+	Until  time.Time
+	Reason string
+}
+
+// Skipped says why a provider in maintenance is left out.
+func (m Maintenance) Skipped() string {
+	return fmt.Sprintf("maintenance until %s: %s", m.Until.UTC().Format(time.RFC3339), m.Reason)
 }
 
 // Request is what the new stream asks for.
@@ -49,7 +63,8 @@ type Decision struct {
 }
 
 // Select chooses providers for a stream. Candidates are enabled, usable
-// (switchboard.Status.Usable: EXCELLENT, HEALTHY or WARNING), under their
+// (switchboard.Status.Usable: EXCELLENT, HEALTHY or WARNING), not in a
+// maintenance window (never, not even as a fallback), under their
 // maxActiveStreams, serving the requested region and not excluded; they are
 // ordered by priority, and among equal priorities by a random draw weighted by
 // weight (rnd returns a number in [0, 1)). A provider that never passed a
@@ -69,6 +84,7 @@ type Decision struct {
 func Select(cands []Candidate, req Request, rnd func() float64) Decision {
 	d := Decision{Statuses: map[string]sb.Status{}, Skipped: map[string]string{}}
 	var ok, unverified, critical []Candidate
+	var inMaintenance []string
 	for _, c := range cands {
 		p := c.Provider
 		d.Statuses[p.Name] = c.Health.Status
@@ -77,6 +93,9 @@ func Select(cands []Candidate, req Request, rnd func() float64) Decision {
 			d.Skipped[p.Name] = "excluded by the client"
 		case !p.Enabled || c.Health.Status == sb.StatusDisabled:
 			d.Skipped[p.Name] = "disabled"
+		case c.Maintenance != nil:
+			d.Skipped[p.Name] = c.Maintenance.Skipped()
+			inMaintenance = append(inMaintenance, p.Name)
 		case req.Region != "" && len(p.Regions) > 0 && !slices.Contains(p.Regions, req.Region):
 			d.Skipped[p.Name] = "does not serve region " + req.Region
 		case p.MaxActiveStreams > 0 && c.Active >= int64(p.MaxActiveStreams):
@@ -93,7 +112,8 @@ func Select(cands []Candidate, req Request, rnd func() float64) Decision {
 	}
 	if len(ok) > 0 {
 		d.Order = order(ok, rnd)
-		d.Reason = fmt.Sprintf("%s is the highest-priority usable provider (%s, priority %d)", d.Order[0], d.Statuses[d.Order[0]], priorityOf(ok, d.Order[0]))
+		d.Reason = fmt.Sprintf("%s is the highest-priority usable provider (%s, priority %d)", d.Order[0], d.Statuses[d.Order[0]], priorityOf(ok, d.Order[0])) +
+			maintenanceNote(d, inMaintenance)
 		return d
 	}
 	if len(unverified) > 0 {
@@ -102,7 +122,8 @@ func Select(cands []Candidate, req Request, rnd func() float64) Decision {
 			delete(d.Skipped, n)
 		}
 		d.Unverified = true
-		d.Reason = fmt.Sprintf("unverified: no provider has passed a check yet; chose %s by priority (%d)", d.Order[0], priorityOf(unverified, d.Order[0]))
+		d.Reason = fmt.Sprintf("unverified: no provider has passed a check yet; chose %s by priority (%d)", d.Order[0], priorityOf(unverified, d.Order[0])) +
+			maintenanceNote(d, inMaintenance)
 		return d
 	}
 	if len(critical) > 0 {
@@ -120,11 +141,22 @@ func Select(cands []Candidate, req Request, rnd func() float64) Decision {
 			delete(d.Skipped, c.Provider.Name)
 		}
 		d.LeastBad = true
-		d.Reason = fmt.Sprintf("every usable provider is CRITICAL: chose %s, the least bad (most recent success)", d.Order[0])
+		d.Reason = fmt.Sprintf("every usable provider is CRITICAL: chose %s, the least bad (most recent success)", d.Order[0]) +
+			maintenanceNote(d, inMaintenance)
 		return d
 	}
 	d.Reason = "no provider can take the stream"
 	return d
+}
+
+// maintenanceNote names the providers left out for maintenance, so that the
+// reason of a choice says why they were not chosen.
+func maintenanceNote(d Decision, names []string) string {
+	var b strings.Builder
+	for _, n := range names {
+		fmt.Fprintf(&b, "; %s is in %s", n, d.Skipped[n])
+	}
+	return b.String()
 }
 
 func unix(t *time.Time) int64 {

@@ -120,3 +120,29 @@ func TestUnverified(t *testing.T) {
 		t.Fatalf("excluded UNKNOWN chosen: %v", d.Order)
 	}
 }
+
+func TestSelectMaintenance(t *testing.T) {
+	until := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	inMaint := func(c *Candidate) { c.Maintenance = &Maintenance{Until: until, Reason: "vendor upgrade"} }
+	d := Select([]Candidate{cand("a", 1, sb.StatusExcellent, inMaint), cand("b", 2, sb.StatusHealthy)}, Request{}, zero)
+	if !slices.Equal(d.Order, []string{"b"}) {
+		t.Fatalf("order %v, want [b]: a provider in maintenance takes no stream", d.Order)
+	}
+	if want := "maintenance until 2026-05-01T12:00:00Z: vendor upgrade"; d.Skipped["a"] != want {
+		t.Errorf("skipped a: %q, want %q", d.Skipped["a"], want)
+	}
+	if want := "b is the highest-priority usable provider (HEALTHY, priority 2); a is in maintenance until 2026-05-01T12:00:00Z: vendor upgrade"; d.Reason != want {
+		t.Errorf("reason %q, want %q", d.Reason, want)
+	}
+
+	// Even when every other provider is CRITICAL, the one in maintenance is
+	// not the least bad: it is not usable at all.
+	d = Select([]Candidate{cand("a", 1, sb.StatusExcellent, inMaint), cand("b", 2, sb.StatusCritical)}, Request{}, zero)
+	if !slices.Equal(d.Order, []string{"b"}) || !d.LeastBad || !strings.Contains(d.Reason, "a is in maintenance") {
+		t.Errorf("order %v leastBad %v reason %q, want [b], least bad, naming a's maintenance", d.Order, d.LeastBad, d.Reason)
+	}
+	d = Select([]Candidate{cand("a", 1, sb.StatusExcellent, inMaint)}, Request{}, zero)
+	if len(d.Order) != 0 {
+		t.Errorf("order %v, want none: the only provider is in maintenance", d.Order)
+	}
+}

@@ -118,9 +118,9 @@ func (s *Store) AppendEvent(ctx context.Context, replica string, e switchboard.E
 		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, eventsLockKey); err != nil {
 			return err
 		}
-		if err := tx.QueryRowContext(ctx, `INSERT INTO switchboard_events (replica, type, audience, at, data)
-			VALUES ($1, $2, $3, $4, $5) RETURNING id`,
-			replica, e.Type, int(e.Audience), s.nowOr(e.At), string(data)).Scan(&id); err != nil {
+		if err := tx.QueryRowContext(ctx, `INSERT INTO switchboard_events (replica, type, audience, at, data, owner)
+			VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
+			replica, e.Type, int(e.Audience), s.nowOr(e.At), string(data), e.Owner).Scan(&id); err != nil {
 			return err
 		}
 		// Delivered at commit.
@@ -139,7 +139,7 @@ func (s *Store) EventsAfter(ctx context.Context, after uint64, limit int) ([]swi
 	if err := s.replicated("read events"); err != nil {
 		return nil, err
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT id, type, audience, at, data FROM switchboard_events
+	rows, err := s.r.QueryContext(ctx, `SELECT id, type, audience, at, data, owner FROM switchboard_events
 		WHERE id > $1 ORDER BY id LIMIT $2`, int64(after), limit)
 	if err != nil {
 		return nil, wrap("read events", err)
@@ -154,7 +154,7 @@ func (s *Store) EventsAfter(ctx context.Context, after uint64, limit int) ([]swi
 			data     string
 			e        switchboard.Event
 		)
-		if err := rows.Scan(&id, &e.Type, &audience, &at, &data); err != nil {
+		if err := rows.Scan(&id, &e.Type, &audience, &at, &data, &e.Owner); err != nil {
 			return evs, wrap("read events", err)
 		}
 		e.ID, e.At, e.Audience, e.Data = uint64(id), at.UTC(), switchboard.Role(audience), json.RawMessage(data)

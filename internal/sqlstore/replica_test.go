@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strconv"
 	"testing"
 	"time"
 
@@ -63,7 +64,7 @@ func TestPostgresEventLog(t *testing.T) {
 	var ids []uint64
 	for i, typ := range []string{"provider.updated", "stream.started", "stream.ended"} {
 		id, err := s.AppendEvent(ctx, "r1", switchboard.Event{ID: 99, Type: typ, At: at.Add(time.Duration(i) * time.Hour),
-			Audience: switchboard.RoleAdmin, Data: map[string]int{"i": i}})
+			Audience: switchboard.RoleAdmin, Owner: "token:t" + strconv.Itoa(i), Data: map[string]int{"i": i}})
 		if err != nil {
 			t.Fatalf("AppendEvent: %v", err)
 		}
@@ -82,7 +83,7 @@ func TestPostgresEventLog(t *testing.T) {
 	}
 	e := evs[0]
 	if e.ID != ids[1] || e.Type != "stream.started" || !e.At.Equal(at.Add(time.Hour)) || e.At.Location() != time.UTC ||
-		e.Audience != switchboard.RoleAdmin || string(e.Data.(json.RawMessage)) != `{"i":1}` {
+		e.Audience != switchboard.RoleAdmin || e.Owner != "token:t1" || string(e.Data.(json.RawMessage)) != `{"i":1}` {
 		t.Errorf("event = %+v", e)
 	}
 	if evs, _ := s.EventsAfter(ctx, 0, 1); len(evs) != 1 || evs[0].ID != ids[0] {

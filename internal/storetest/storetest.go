@@ -93,6 +93,11 @@ func Run(t *testing.T, open func(t *testing.T) switchboard.Store) {
 		{"ImportStreams", testImportStreams},
 		{"StreamWasOn", testStreamWasOn},
 		{"CountsFollowStreams", testCountsFollowStreams},
+
+		// Maintenance windows.
+		{"Maintenance", testMaintenance},
+		{"MaintenanceStates", testMaintenanceStates},
+		{"MaintenanceAnnounceAndDrain", testMaintenanceAnnounceAndDrain},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

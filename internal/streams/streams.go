@@ -31,6 +31,12 @@ type Store interface {
 	sb.StreamStore
 }
 
+// Maintenance tells which providers take no new streams because of a
+// maintenance window (internal/maintenance.Service). It does no I/O.
+type Maintenance interface {
+	Blocked(at time.Time) map[string]routing.Maintenance
+}
+
 // Checker is what the service needs of the health engine.
 type Checker interface {
 	Check(ctx context.Context, name string) (health.Result, error)
@@ -46,6 +52,8 @@ type Config struct {
 	Clock   sb.Clock
 	Logger  *slog.Logger
 	Rand    func() float64 // [0,1), for weighted choice; nil = math/rand
+	// Maintenance, when set, keeps providers in maintenance from new streams.
+	Maintenance Maintenance
 	// TokenTTL is the lifetime of join tokens (default 1 h).
 	TokenTTL time.Duration
 	// FailureThreshold client-reported failures of one provider within
@@ -77,6 +85,7 @@ type Service struct {
 	ttl     time.Duration
 	thresh  int
 	window  time.Duration
+	maint   Maintenance // nil: no maintenance windows
 
 	recheck chan string // providers to check now; drained by Run
 
@@ -119,7 +128,7 @@ func New(c Config) *Service {
 	s := &Service{
 		store: c.Store, checker: c.Checker, minters: c.Minters, bus: c.Bus, clock: c.Clock, log: c.Logger,
 		rand: c.Rand, ttl: c.TokenTTL, thresh: c.FailureThreshold, window: c.FailureWindow,
-		recheck: make(chan string, 64), failures: map[string][]time.Time{},
+		recheck: make(chan string, 64), failures: map[string][]time.Time{}, maint: c.Maintenance,
 	}
 	if s.bus == nil {
 		s.bus = sb.NopBus{}
@@ -444,13 +453,20 @@ func (s *Service) candidates(ctx context.Context) ([]routing.Candidate, map[stri
 	if err != nil {
 		return nil, nil, err
 	}
-	return candidatesOf(reg, active), reg.byName, nil
+	var blocked map[string]routing.Maintenance
+	if s.maint != nil {
+		blocked = s.maint.Blocked(s.clock.Now())
+	}
+	return candidatesOf(reg, active, blocked), reg.byName, nil
 }
 
-func candidatesOf(reg *registry, active map[string]int64) []routing.Candidate {
+func candidatesOf(reg *registry, active map[string]int64, blocked map[string]routing.Maintenance) []routing.Candidate {
 	cands := make([]routing.Candidate, len(reg.recs))
 	for i, r := range reg.recs {
 		cands[i] = routing.Candidate{Provider: r.Provider, Health: r.Health, Active: active[r.Name]}
+		if m, ok := blocked[r.Name]; ok {
+			cands[i].Maintenance = &m
+		}
 	}
 	return cands
 }

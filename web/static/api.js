@@ -92,4 +92,7 @@ export class Api {
   create(input) { return this.post('/api/streaming/providers', input); }
   remove(name) { return this.del('/api/streaming/providers/' + encodeURIComponent(name)); }
   reorder(order) { return this.put('/api/streaming/providers/priorities', { order }); }
+  maintenance() { return this.get('/api/maintenance?limit=50'); }
+  scheduleMaintenance(input) { return this.post('/api/maintenance', input); }
+  endMaintenance(id) { return this.post(`/api/maintenance/${encodeURIComponent(id)}/end`); }
 }

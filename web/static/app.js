@@ -6,11 +6,12 @@ import { Api } from './api.js';
 import { $, show } from './dom.js';
 import { ProviderForm } from './form.js';
 import { AlertsPanel } from './alerts.js';
-import { describeAudit, eventItems, providerCard, streamRows } from './views.js';
+import { describeAudit, eventItems, maintenanceRows, providerCard, streamRows } from './views.js';
 
 const DEFAULT_REFRESH_SECONDS = 30;
 const LIVE_TYPES = ['provider.status', 'provider.created', 'provider.updated', 'provider.deleted',
-  'providers.reordered', 'stream.started', 'stream.ended', 'stream.failover', 'budget.alert'];
+  'providers.reordered', 'stream.started', 'stream.ended', 'stream.failover', 'budget.alert',
+  'maintenance.scheduled', 'maintenance.started', 'maintenance.ended'];
 const MAX_EVENTS = 50;
 
 /** refreshSeconds is the auto-refresh interval: ?refresh=<seconds> (at least 1), or 30. */
@@ -31,6 +32,7 @@ const state = {
   history: new Map(), // provider name -> {open, window, data, error}
   cardErrors: new Map(), // provider name -> message
   audit: [],
+  windows: [], // maintenance windows, newest first
   transitions: [],
   live: [], // events received over SSE, newest first
   lastRefresh: null,
@@ -63,6 +65,7 @@ async function start() {
   $('#check-all').addEventListener('click', onCheckAll);
   $('#add-provider').addEventListener('click', () => form.open(null));
   $('#change-password').addEventListener('click', () => { stopLive(); accounts.askPassword(state.me, false); });
+  $('#maintenance-form').addEventListener('submit', onSchedule);
   setupDrag();
   accounts.showSSO();
   try {
@@ -234,6 +237,8 @@ function liveItem(type, d, at) {
       return { at, kind: 'failover', label: 'failover', body: `stream ${d.streamId} moved ${d.from} → ${d.to}${d.reason ? ` (${d.reason})` : ''}` };
     case 'budget.alert':
       return { at, kind: 'budget', label: 'budget', body: `${d.provider} reached ${d.threshold}% of its ${d.month} budget` };
+    case 'maintenance.started':
+      return { at, kind: 'maintenance', label: 'maintenance', body: `maintenance of ${d.provider} started: ${d.reason}` };
     default:
       return null; // registry changes arrive through the audit log
   }
@@ -263,8 +268,9 @@ function refresh() {
 
 async function load() {
   try {
-    const [prov, stats, streams, audit] = await Promise.all([api.providers(), api.stats(), api.activeStreams(), api.audit()]);
+    const [prov, stats, streams, audit, maint] = await Promise.all([api.providers(), api.stats(), api.activeStreams(), api.audit(), api.maintenance()]);
     state.providers = prov.providers || [];
+    state.windows = maint.windows || [];
     state.stats = new Map((stats.providers || []).map((x) => [x.name, x]));
     state.streams = streams.streams || [];
     state.audit = audit.entries || [];
@@ -314,6 +320,7 @@ function render() {
   if (dragging || !state.me) return;
   const focused = document.activeElement && document.activeElement.dataset ? document.activeElement.dataset.focus : undefined;
   renderProviders();
+  renderMaintenance();
   renderStreams();
   alertsPanel.render();
   renderEvents();
@@ -331,7 +338,7 @@ function renderProviders() {
   const actions = { setEnabled, moveTo, check, edit: (p) => form.open(p), remove, toggleHistory, historyWindow };
   list.replaceChildren(...state.providers.map((p, index) => providerCard(p, {
     index, count, role: state.me.role, stats: state.stats.get(p.name), history: state.history.get(p.name),
-    error: state.cardErrors.get(p.name), actions,
+    error: state.cardErrors.get(p.name), maintenance: blockingWindow(p.name), actions,
   })));
   if (count === 0) {
     const li = document.createElement('li');
@@ -340,6 +347,30 @@ function renderProviders() {
     list.append(li);
   }
   $('#no-healthy-banner').hidden = count === 0 || state.providers.some((p) => p.usable);
+}
+
+/** blockingWindow is the window that keeps a provider from new streams now, if any. */
+function blockingWindow(name) {
+  const now = Date.now();
+  return state.windows.find((w) => w.provider === name && (w.state === 'active'
+    || (w.state === 'upcoming' && w.drainStart && new Date(w.drainStart).getTime() <= now)));
+}
+
+function renderMaintenance() {
+  const open = state.windows.filter((w) => w.state !== 'past').reverse(); // soonest first
+  const past = state.windows.filter((w) => w.state === 'past').slice(0, 10);
+  const canWrite = state.me.role === 'admin' || state.me.role === 'superadmin';
+  $('#maintenance tbody').replaceChildren(...maintenanceRows([...open, ...past], canWrite, endWindow));
+  $('#maintenance-count').textContent = `${open.length} scheduled or active`;
+  const sel = $('#mf-provider');
+  const chosen = sel.value;
+  sel.replaceChildren(...state.providers.map((p) => {
+    const o = document.createElement('option');
+    o.value = p.name;
+    o.textContent = p.displayName || p.name;
+    return o;
+  }));
+  if (state.providers.some((p) => p.name === chosen)) sel.value = chosen;
 }
 
 function renderStreams() {
@@ -506,6 +537,58 @@ async function toggleTrail(id) {
   render();
   await loadTrail(id);
   render();
+}
+
+// ---- Maintenance windows --------------------------------------------------
+
+/** isoOf turns a datetime-local value (the browser's time zone) into RFC 3339. */
+function isoOf(local) {
+  if (!local) return '';
+  const t = new Date(local);
+  return Number.isNaN(t.getTime()) ? local : t.toISOString();
+}
+
+async function onSchedule(ev) {
+  ev.preventDefault();
+  const f = ev.target.elements;
+  for (const p of ev.target.querySelectorAll('.field-error')) show(p, '');
+  show($('#mf-error'), '');
+  const input = { provider: f.provider.value, reason: f.reason.value, end: isoOf(f.end.value), drain: f.drain.checked };
+  if (f.start.value) input.start = isoOf(f.start.value);
+  if (f.drain.checked) input.drainRate = Number(f.drainRate.value);
+  const btn = ev.target.querySelector('button[type=submit]');
+  btn.disabled = true;
+  try {
+    const w = await api.scheduleMaintenance(input);
+    f.reason.value = '';
+    f.start.value = '';
+    f.end.value = '';
+    f.drain.checked = false;
+    flash(`Maintenance of ${w.provider} scheduled (${w.state}).`);
+    await refresh();
+  } catch (err) {
+    if (err.status === 401) return;
+    const fieldErr = err.field && ev.target.querySelector(`[data-error-for="${CSS.escape(err.field)}"]`);
+    if (fieldErr) show(fieldErr, err.message);
+    else show($('#mf-error'), err.message);
+    const el = err.field && ev.target.querySelector(`[data-field="${CSS.escape(err.field)}"]`);
+    if (el) el.focus();
+  } finally {
+    btn.disabled = false;
+  }
+}
+
+async function endWindow(w, btn) {
+  btn.disabled = true;
+  try {
+    await api.endMaintenance(w.id);
+    show($('#maintenance-error'), '');
+    flash(`Maintenance of ${w.provider} ended.`);
+    await refresh();
+  } catch (err) {
+    btn.disabled = false;
+    if (err.status !== 401) show($('#maintenance-error'), `Ending the window failed: ${err.message}`);
+  }
 }
 
 // ---- Drag to reorder ------------------------------------------------------

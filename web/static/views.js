@@ -1,7 +1,7 @@
 // views.js: the parts of the page built from API data: provider cards, the
 // active streams table with decision trails, and the recent events list.
 import { h } from './dom.js';
-import { exact, money, ms, percent, plural, relative, shortTime } from './format.js';
+import { axisTime, exact, money, ms, percent, plural, relative, shortTime } from './format.js';
 import { lineChart } from './charts.js';
 
 const STATUS_CLASS = {
@@ -68,6 +68,11 @@ export function providerCard(p, ctx) {
     ? h('p', { class: 'failover-alert', role: 'alert' },
       '⚠ Automatic failover will activate',
       h('span', { class: 'failures' }, ` — ${plural(p.consecutiveFailures, 'consecutive failure')}`))
+    : null;
+  const maint = ctx.maintenance
+    ? h('p', { class: 'maintenance-note', dataset: { stat: 'maintenance' } },
+      h('span', { class: 'pill warn' }, ctx.maintenance.state === 'active' ? 'in maintenance' : 'draining'),
+      ` until ${exact(ctx.maintenance.endedAt || ctx.maintenance.end)}: ${ctx.maintenance.reason} — takes no new streams`)
     : null;
   const lastError = p.lastError && p.status !== 'DISABLED'
     ? h('p', { class: 'muted last-error' }, `Last error (${p.lastError.stage}): ${p.lastError.message}`)
@@ -141,7 +146,7 @@ export function providerCard(p, ctx) {
   const card = h('li', {
     class: `card ${STATUS_CLASS[p.status] || 'off'}`, draggable: canWrite,
     dataset: { provider: p.name }, 'aria-labelledby': `prov-${p.name}-title`,
-  }, head, alert, lastError, dl, todayBlock(p.today), controls, error);
+  }, head, alert, maint, lastError, dl, todayBlock(p.today), controls, error);
   if (hist.open) card.append(historyPanel(p, hist, a, focusKey));
   return card;
 }
@@ -226,6 +231,34 @@ function trailList(trail) {
       : null)));
 }
 
+/**
+ * maintenanceRows builds the rows of the maintenance windows table: those not
+ * over, and the ten most recent past ones. Admins can end a window that is
+ * not over.
+ */
+export function maintenanceRows(windows, canWrite, end) {
+  if (windows.length === 0) {
+    return [h('tr', {}, h('td', { colSpan: 7, class: 'muted' }, 'No maintenance windows.'))];
+  }
+  return windows.map((w) => {
+    const d = w.drainProgress;
+    let drain = w.drain ? `${w.drainRate}/s` : 'no';
+    if (d) drain += ` — ${d.moved} moved, ${d.remaining} left${d.late ? ' (late: streams were left at the start)' : ''}`;
+    const over = w.state === 'past';
+    return h('tr', { dataset: { window: w.id, state: w.state } },
+      h('td', {}, w.provider),
+      h('td', {}, h('span', { class: `pill ${w.state === 'active' ? 'warn' : ''}` }, w.state)),
+      h('td', {}, h('time', { dateTime: w.start, title: exact(w.start) }, axisTime(w.start, false))),
+      h('td', {}, h('time', { dateTime: w.endedAt || w.end, title: exact(w.endedAt || w.end) }, axisTime(w.endedAt || w.end, false))),
+      h('td', {}, w.reason),
+      h('td', { dataset: { stat: 'drain' } }, drain),
+      h('td', {}, canWrite && !over
+        ? h('button', { type: 'button', dataset: { action: 'end-window', focus: `window:${w.id}` }, onclick: (ev) => end(w, ev.currentTarget) },
+          w.state === 'upcoming' ? 'Cancel' : 'End now')
+        : ''));
+  });
+}
+
 /** eventItems renders the recent events, newest first. */
 export function eventItems(items) {
   if (items.length === 0) return [h('li', { class: 'muted' }, 'Nothing yet.')];
@@ -241,6 +274,11 @@ export function describeAudit(en) {
   const what = {
     'provider.create': 'created provider', 'provider.update': 'updated provider', 'provider.delete': 'deleted provider',
     'provider.reorder': 'changed the failover order', 'token.create': 'created an API token', 'token.revoke': 'revoked API token',
+    'maintenance.create': 'scheduled maintenance', 'maintenance.end': 'ended maintenance',
   }[en.action] || en.action;
+  if (en.action.startsWith('maintenance.')) {
+    const w = en.after || en.before || {};
+    return `${who} ${what} of ${w.provider || en.target}${w.reason ? ` (${w.reason})` : ''}`;
+  }
   return en.action === 'provider.reorder' ? `${who} ${what}` : `${who} ${what} ${en.target}`;
 }
