@@ -51,15 +51,15 @@ export interface HeartbeatAnswer {
  */
 export class Api {
   readonly base: string;
-  private readonly token: string;
-  private readonly fetchFn: FetchFn;
-  private readonly timeoutMs: number;
+  readonly #token: string;
+  readonly #fetchFn: FetchFn;
+  readonly #timeoutMs: number;
 
   constructor(base: string, token: string, fetchFn: FetchFn, timeoutMs: number) {
     this.base = base;
-    this.token = token;
-    this.fetchFn = fetchFn;
-    this.timeoutMs = timeoutMs;
+    this.#token = token;
+    this.#fetchFn = fetchFn;
+    this.#timeoutMs = timeoutMs;
   }
 
   /**
@@ -70,7 +70,7 @@ export class Api {
    */
   async open(method: string, path: string, signal: AbortSignal, opts: { body?: unknown; headers?: Record<string, string>; stream?: boolean } = {}): Promise<Response> {
     throwIfAborted(signal);
-    const headers: Record<string, string> = { Authorization: "Bearer " + this.token, Accept: "application/json", ...opts.headers };
+    const headers: Record<string, string> = { Authorization: "Bearer " + this.#token, Accept: "application/json", ...opts.headers };
     let body: string | undefined;
     if (opts.body !== undefined) {
       headers["Content-Type"] = "application/json";
@@ -85,13 +85,13 @@ export class Api {
     const t = setTimeout(() => {
       timedOut = true;
       ac.abort();
-    }, this.timeoutMs);
+    }, this.#timeoutMs);
     try {
-      return await this.fetchFn(this.base + path, { method, headers, body, signal: ac.signal });
+      return await this.#fetchFn(this.base + path, { method, headers, body, signal: ac.signal });
     } catch (err) {
       if (signal.aborted) throw abortError();
-      if (timedOut) throw new NetworkError(`${method} ${path}: no answer within ${this.timeoutMs} ms`);
-      throw new NetworkError(`${method} ${path}: ${redact(messageOf(err), this.token)}`, { cause: err });
+      if (timedOut) throw new NetworkError(`${method} ${path}: no answer within ${this.#timeoutMs} ms`);
+      throw new NetworkError(`${method} ${path}: ${redact(messageOf(err), this.#token)}`, { cause: err });
     } finally {
       clearTimeout(t);
     }
@@ -99,12 +99,12 @@ export class Api {
 
   /** Makes one API request and decodes its JSON answer (undefined for an empty one). */
   async call(method: string, path: string, signal: AbortSignal, body?: unknown): Promise<unknown> {
-    const sc = scope(signal, this.timeoutMs);
+    const sc = scope(signal, this.#timeoutMs);
     try {
       const res = await this.open(method, path, sc.signal, { body });
       return await this.decode(method, path, res);
     } catch (err) {
-      if (sc.timedOut() && !signal.aborted) throw new NetworkError(`${method} ${path}: no answer within ${this.timeoutMs} ms`);
+      if (sc.timedOut() && !signal.aborted) throw new NetworkError(`${method} ${path}: no answer within ${this.#timeoutMs} ms`);
       throw err;
     } finally {
       sc.dispose();
@@ -140,13 +140,13 @@ export class Api {
     } catch {
       // not an envelope: keep the status text
     }
-    throw new ApiError(method, path, res.status, code, redact(message, this.token), field, retryAfter(res.headers.get("Retry-After")));
+    throw new ApiError(method, path, res.status, code, redact(message, this.#token), field, retryAfter(res.headers.get("Retry-After")));
   }
 
   /** Fetches the configuration, sending the ETag of the one held; undefined on 304. */
   async config(etag: string, signal: AbortSignal): Promise<{ cfg: Config; etag: string } | undefined> {
     const path = "/api/streaming/config";
-    const sc = scope(signal, this.timeoutMs);
+    const sc = scope(signal, this.#timeoutMs);
     try {
       const res = await this.open("GET", path, sc.signal, { headers: etag ? { "If-None-Match": etag } : {} });
       if (res.status === 304) {
@@ -156,7 +156,7 @@ export class Api {
       const body = await this.decode("GET", path, res);
       return { cfg: parseConfig(body, Date.now()), etag: res.headers.get("ETag") ?? "" };
     } catch (err) {
-      if (sc.timedOut() && !signal.aborted) throw new NetworkError(`GET ${path}: no answer within ${this.timeoutMs} ms`);
+      if (sc.timedOut() && !signal.aborted) throw new NetworkError(`GET ${path}: no answer within ${this.#timeoutMs} ms`);
       throw err;
     } finally {
       sc.dispose();

@@ -77,28 +77,28 @@ export class Client {
   /** @internal */ readonly api: Api;
   /** @internal */ readonly opts: ResolvedOptions;
   /** @internal */ readonly budget = new Budget();
-  private readonly engines: Partial<Record<Kind, MediaEngine>>;
-  private readonly logger: Logger | undefined;
-  private readonly policy: Policy;
-  private readonly ac = new AbortController();
-  private cfg: Config | undefined;
-  private etag = "";
-  private readonly streamSet = new Set<Stream>();
-  private readonly starts = new Set<Promise<unknown>>();
-  private sseUp = false;
-  private lastEventId = "";
-  private readonly avoidUntil = new Map<string, number>();
-  private closing: Promise<void> | undefined;
-  private readonly timers = new Set<ReturnType<typeof setTimeout>>();
-  private readonly background = new Set<Promise<unknown>>();
-  private refreshing: Promise<Config> | undefined;
-  private refreshAgain = false;
-  private refreshFails = 0;
-  private refreshRetry: ReturnType<typeof setTimeout> | undefined;
-  private pollTimer: ReturnType<typeof setTimeout> | undefined;
-  private polling = false;
-  private readonly pollFails = new Map<string, number>();
-  private rebalanceTimer: ReturnType<typeof setInterval> | undefined;
+  readonly #engines: Partial<Record<Kind, MediaEngine>>;
+  readonly #logger: Logger | undefined;
+  readonly #policy: Policy;
+  readonly #ac = new AbortController();
+  #cfg: Config | undefined;
+  #etag = "";
+  readonly #streamSet = new Set<Stream>();
+  readonly #starts = new Set<Promise<unknown>>();
+  #sseUp = false;
+  #lastEventId = "";
+  readonly #avoidUntil = new Map<string, number>();
+  #closing: Promise<void> | undefined;
+  readonly #timers = new Set<ReturnType<typeof setTimeout>>();
+  readonly #background = new Set<Promise<unknown>>();
+  #refreshing: Promise<Config> | undefined;
+  #refreshAgain = false;
+  #refreshFails = 0;
+  #refreshRetry: ReturnType<typeof setTimeout> | undefined;
+  #pollTimer: ReturnType<typeof setTimeout> | undefined;
+  #polling = false;
+  readonly #pollFails = new Map<string, number>();
+  #rebalanceTimer: ReturnType<typeof setInterval> | undefined;
 
   constructor(options: ClientOptions) {
     const o = options;
@@ -115,10 +115,10 @@ export class Client {
     const engines = Object.entries(o.engines ?? {}).filter(([, e]) => e != null);
     if (engines.length === 0) throw new TypeError("engines: at least one media engine is required");
     for (const [kind, e] of engines) if (typeof (e as MediaEngine).connect !== "function") throw new TypeError(`engines.${kind}: has no connect method`);
-    this.engines = o.engines;
-    this.logger = o.logger;
-    this.policy = o.policy ?? { type: "keepLive" };
-    if (this.policy.type === "migrateGradually" && !(this.policy.rate > 0)) throw new TypeError("policy: migrateGradually needs a positive rate");
+    this.#engines = o.engines;
+    this.#logger = o.logger;
+    this.#policy = o.policy ?? { type: "keepLive" };
+    if (this.#policy.type === "migrateGradually" && !(this.#policy.rate > 0)) throw new TypeError("policy: migrateGradually needs a positive rate");
     const positive = (v: number | undefined, d: number, name: string): number => {
       if (v === undefined) return d;
       if (!(v > 0) || !Number.isFinite(v)) throw new TypeError(`${name}: must be a positive number of milliseconds`);
@@ -134,28 +134,28 @@ export class Client {
     const fetchFn = o.fetch ?? (typeof fetch === "function" ? (input: string, init: RequestInit) => fetch(input, init) : undefined);
     if (!fetchFn) throw new TypeError("fetch: no global fetch; give one in the options");
     this.api = new Api(base.href.replace(/\/+$/, ""), o.token, fetchFn, this.opts.requestTimeoutMs);
-    this.run(this.watchEvents());
-    this.resetPoll();
+    this.#run(this.#watchEvents());
+    this.#resetPoll();
   }
 
   /** The last configuration the client fetched, or undefined before the first. */
   get config(): Config | undefined {
-    return this.cfg;
+    return this.#cfg;
   }
 
   /** Whether the event subscription is up; while it is down, the client polls provider health. */
   get eventsConnected(): boolean {
-    return this.sseUp;
+    return this.#sseUp;
   }
 
   /** The live streams of the client. */
   get streams(): Stream[] {
-    return [...this.streamSet];
+    return [...this.#streamSet];
   }
 
   /** Whether close was called. */
   get closed(): boolean {
-    return this.ac.signal.aborted;
+    return this.#ac.signal.aborted;
   }
 
   /**
@@ -170,19 +170,19 @@ export class Client {
   async start(o: StartOptions): Promise<Stream> {
     if (this.closed) throw new ClosedError();
     if (!o || typeof o.room !== "string" || o.room === "") throw new TypeError("room: required");
-    const p = this.doStart(o);
-    this.starts.add(p);
+    const p = this.#doStart(o);
+    this.#starts.add(p);
     try {
       return await p;
     } finally {
-      this.starts.delete(p);
+      this.#starts.delete(p);
     }
   }
 
-  private async doStart(o: StartOptions): Promise<Stream> {
+  async #doStart(o: StartOptions): Promise<Stream> {
     let cfg: Config;
     try {
-      cfg = this.cfg ?? (await this.refreshConfig());
+      cfg = this.#cfg ?? (await this.#refreshConfig());
     } catch (err) {
       throw this.closed ? new ClosedError() : err;
     }
@@ -195,9 +195,9 @@ export class Client {
       const body: StartBody = { room: o.room, userId: o.userId || "u-" + randomHex(8), role: o.role ?? "publisher", idempotencyKey: randomHex(16) };
       if (o.region) body.region = o.region;
       if (o.quality) body.quality = o.quality;
-      const ex = this.withoutEngine(cfg);
+      const ex = this.#withoutEngine(cfg);
       if (ex.length) body.exclude = ex;
-      [sl, g] = await this.startAttempts(s, cfg, body);
+      [sl, g] = await this.#startAttempts(s, cfg, body);
     } catch (err) {
       endOp();
       s.ac.abort();
@@ -211,14 +211,14 @@ export class Client {
       await s.finish(undefined).catch(() => undefined);
       throw new ClosedError();
     }
-    this.streamSet.add(s);
+    this.#streamSet.add(s);
     s.begin(g, sl);
     return s;
   }
 
   // The start attempts; resolves with the live connection.
-  private async startAttempts(s: Stream, cfg: Config, body: StartBody): Promise<[Slot, Grant]> {
-    const signal = this.ac.signal;
+  async #startAttempts(s: Stream, cfg: Config, body: StartBody): Promise<[Slot, Grant]> {
+    const signal = this.#ac.signal;
     let g: Grant | undefined;
     let first = "";
     let lastErr: unknown;
@@ -298,34 +298,34 @@ export class Client {
    * in flight reject with a ClosedError. It is idempotent.
    */
   close(): Promise<void> {
-    if (!this.closing) this.closing = this.doClose();
-    return this.closing;
+    if (!this.#closing) this.#closing = this.#doClose();
+    return this.#closing;
   }
 
-  private async doClose(): Promise<void> {
-    this.ac.abort();
-    this.clearTimers();
-    await Promise.allSettled([...this.starts]);
-    const results = await Promise.allSettled([...this.streamSet].map((s) => s.end()));
-    while (this.background.size > 0) await Promise.allSettled([...this.background]);
-    this.clearTimers();
+  async #doClose(): Promise<void> {
+    this.#ac.abort();
+    this.#clearTimers();
+    await Promise.allSettled([...this.#starts]);
+    const results = await Promise.allSettled([...this.#streamSet].map((s) => s.end()));
+    while (this.#background.size > 0) await Promise.allSettled([...this.#background]);
+    this.#clearTimers();
     const errs = results.filter((r): r is PromiseRejectedResult => r.status === "rejected").map((r) => asError(r.reason));
     if (errs.length === 1) throw errs[0];
     if (errs.length > 1) throw new AggregateError(errs, `close: ${errs.length} streams could not be ended on the server`);
   }
 
-  private clearTimers(): void {
-    for (const t of this.timers) clearTimeout(t);
-    this.timers.clear();
-    if (this.refreshRetry !== undefined) clearTimeout(this.refreshRetry);
-    if (this.pollTimer !== undefined) clearTimeout(this.pollTimer);
-    if (this.rebalanceTimer !== undefined) clearInterval(this.rebalanceTimer);
-    this.refreshRetry = this.pollTimer = this.rebalanceTimer = undefined;
+  #clearTimers(): void {
+    for (const t of this.#timers) clearTimeout(t);
+    this.#timers.clear();
+    if (this.#refreshRetry !== undefined) clearTimeout(this.#refreshRetry);
+    if (this.#pollTimer !== undefined) clearTimeout(this.#pollTimer);
+    if (this.#rebalanceTimer !== undefined) clearInterval(this.#rebalanceTimer);
+    this.#refreshRetry = this.#pollTimer = this.#rebalanceTimer = undefined;
   }
 
   /** @internal logs through the app's logger. */
   log(level: "debug" | "info" | "warn" | "error", message: string, fields?: Record<string, unknown>): void {
-    const l = this.logger;
+    const l = this.#logger;
     if (!l) return;
     try {
       if (level === "debug") l.debug?.(message, fields);
@@ -337,7 +337,7 @@ export class Client {
 
   /** @internal the engine of a provider kind. */
   engineFor(kind: Kind): MediaEngine | undefined {
-    return this.engines[kind] ?? undefined;
+    return this.#engines[kind] ?? undefined;
   }
 
   /** @internal sa when the client has an engine for its provider. */
@@ -347,20 +347,20 @@ export class Client {
 
   /** @internal */
   untrack(s: Stream): void {
-    this.streamSet.delete(s);
+    this.#streamSet.delete(s);
   }
 
   /** @internal keeps provider out of standby assignments for a while: its media just failed here. */
   avoid(provider: string): void {
-    this.avoidUntil.set(provider, Date.now() + avoidForMs);
+    this.#avoidUntil.set(provider, Date.now() + avoidForMs);
   }
 
   /** @internal whether provider's media failed on this client recently. */
   avoided(provider: string): boolean {
-    const until = this.avoidUntil.get(provider);
+    const until = this.#avoidUntil.get(provider);
     if (until === undefined) return false;
     if (Date.now() > until) {
-      this.avoidUntil.delete(provider);
+      this.#avoidUntil.delete(provider);
       return false;
     }
     return true;
@@ -372,34 +372,34 @@ export class Client {
    * those whose media failed here recently (at most 64).
    */
   exclude(failed: Set<string>, avoided: boolean): string[] {
-    const out = new Set(this.cfg ? this.withoutEngine(this.cfg) : []);
+    const out = new Set(this.#cfg ? this.#withoutEngine(this.#cfg) : []);
     for (const n of failed) out.add(n);
     if (avoided) {
       const now = Date.now();
-      for (const [n, until] of this.avoidUntil) if (now < until) out.add(n);
+      for (const [n, until] of this.#avoidUntil) if (now < until) out.add(n);
     }
     return [...out].sort().slice(0, 64);
   }
 
-  private withoutEngine(cfg: Config): string[] {
+  #withoutEngine(cfg: Config): string[] {
     return cfg.providers.filter((p) => !this.engineFor(p.kind)).map((p) => p.name);
   }
 
-  private run(p: Promise<unknown>): void {
+  #run(p: Promise<unknown>): void {
     const q = p.catch((err: unknown) => {
       if (!this.closed) this.log("error", "background work failed", { err: messageOf(err) });
     });
-    this.background.add(q);
-    void q.finally(() => this.background.delete(q));
+    this.#background.add(q);
+    void q.finally(() => this.#background.delete(q));
   }
 
-  private after(ms: number, fn: () => void): ReturnType<typeof setTimeout> | undefined {
+  #after(ms: number, fn: () => void): ReturnType<typeof setTimeout> | undefined {
     if (this.closed) return undefined;
     const t = setTimeout(() => {
-      this.timers.delete(t);
+      this.#timers.delete(t);
       fn();
     }, ms);
-    this.timers.add(t);
+    this.#timers.add(t);
     return t;
   }
 
@@ -408,11 +408,11 @@ export class Client {
   /** @internal asks for the configuration to be fetched again. */
   requestRefresh(): void {
     if (this.closed) return;
-    if (this.refreshing) {
-      this.refreshAgain = true;
+    if (this.#refreshing) {
+      this.#refreshAgain = true;
       return;
     }
-    this.run(this.refreshConfig().catch(() => undefined));
+    this.#run(this.#refreshConfig().catch(() => undefined));
   }
 
   /**
@@ -421,121 +421,121 @@ export class Client {
    * unusable, and applies the priority policy if priorities changed. A
    * failure keeps the last known configuration and tries again with backoff.
    */
-  private refreshConfig(): Promise<Config> {
-    if (this.refreshing) return this.refreshing;
-    if (this.refreshRetry !== undefined) {
-      clearTimeout(this.refreshRetry);
-      this.refreshRetry = undefined;
+  #refreshConfig(): Promise<Config> {
+    if (this.#refreshing) return this.#refreshing;
+    if (this.#refreshRetry !== undefined) {
+      clearTimeout(this.#refreshRetry);
+      this.#refreshRetry = undefined;
     }
-    const p = this.fetchConfig().finally(() => {
-      this.refreshing = undefined;
-      if (this.refreshAgain) {
-        this.refreshAgain = false;
+    const p = this.#fetchConfig().finally(() => {
+      this.#refreshing = undefined;
+      if (this.#refreshAgain) {
+        this.#refreshAgain = false;
         this.requestRefresh();
       }
     });
-    this.refreshing = p;
+    this.#refreshing = p;
     return p;
   }
 
-  private async fetchConfig(): Promise<Config> {
+  async #fetchConfig(): Promise<Config> {
     let got: Awaited<ReturnType<Api["config"]>>;
     try {
-      got = await this.api.config(this.etag, this.ac.signal);
+      got = await this.api.config(this.#etag, this.#ac.signal);
     } catch (err) {
       if (!this.closed) {
-        this.refreshFails++;
-        const d = retryDelay(err, this.cfg?.retryBackoffMs || 1000, this.refreshFails);
+        this.#refreshFails++;
+        const d = retryDelay(err, this.#cfg?.retryBackoffMs || 1000, this.#refreshFails);
         this.log("warn", "control plane unreachable: keeping the last known configuration", { err: messageOf(err), retry_in_ms: d });
-        this.refreshRetry = setTimeout(() => {
-          this.refreshRetry = undefined;
+        this.#refreshRetry = setTimeout(() => {
+          this.#refreshRetry = undefined;
           this.requestRefresh();
         }, d);
       }
       throw err instanceof ApiError || err instanceof NetworkError || isAbort(err) ? err : new NetworkError("fetch configuration: " + messageOf(err), { cause: err });
     }
-    this.refreshFails = 0;
+    this.#refreshFails = 0;
     if (!got) {
-      if (this.cfg) this.cfg = { ...this.cfg, fetchedAt: Date.now() };
-      this.resetPoll();
-      if (this.cfg) return this.cfg;
-      return this.fetchConfig();
+      if (this.#cfg) this.#cfg = { ...this.#cfg, fetchedAt: Date.now() };
+      this.#resetPoll();
+      if (this.#cfg) return this.#cfg;
+      return this.#fetchConfig();
     }
-    const old = this.cfg;
-    this.cfg = got.cfg;
-    this.etag = got.etag;
+    const old = this.#cfg;
+    this.#cfg = got.cfg;
+    this.#etag = got.etag;
     this.budget.setRatio(got.cfg.retryBudget);
     if (old) {
       for (const p of old.providers) {
         const np = got.cfg.providers.find((x) => x.name === p.name);
-        if (!np) this.failProvider(p.name, `provider ${p.name} was removed or disabled`);
-        else if (!np.usable) this.failProvider(p.name, `provider ${p.name} is ${np.status}`);
+        if (!np) this.#failProvider(p.name, `provider ${p.name} was removed or disabled`);
+        else if (!np.usable) this.#failProvider(p.name, `provider ${p.name} is ${np.status}`);
       }
-      if (priorities(old) !== priorities(got.cfg)) this.prioritiesChanged();
-      this.standbysChanged();
+      if (priorities(old) !== priorities(got.cfg)) this.#prioritiesChanged();
+      this.#standbysChanged();
     }
-    this.resetPoll();
+    this.#resetPoll();
     return got.cfg;
   }
 
   /** Applies the settings of a settings.updated event at once: the next start, retry, backoff and poll use them. */
-  private applySettings(data: unknown): void {
-    if (!this.cfg) return; // the first fetch brings them
+  #applySettings(data: unknown): void {
+    if (!this.#cfg) return; // the first fetch brings them
     const s = parseSettings(data);
-    this.cfg = { ...this.cfg, ...s };
-    this.etag = ""; // the cached configuration is no longer the one the ETag names
+    this.#cfg = { ...this.#cfg, ...s };
+    this.#etag = ""; // the cached configuration is no longer the one the ETag names
     this.budget.setRatio(s.retryBudget);
     this.log("info", "settings applied", { max_retries: s.maxRetries, max_failures: s.maxFailures, health_check_interval_ms: s.healthCheckIntervalMs, retry_backoff_ms: s.retryBackoffMs, retry_budget: s.retryBudget });
-    this.resetPoll();
+    this.#resetPoll();
   }
 
   // Applies fn to the cached entry of name (dropping it when fn returns false), keeping the list sorted.
-  private updateProvider(name: string, fn: (p: ProviderConfig) => boolean): boolean {
-    const cfg = this.cfg;
+  #updateProvider(name: string, fn: (p: ProviderConfig) => boolean): boolean {
+    const cfg = this.#cfg;
     const i = cfg?.providers.findIndex((p) => p.name === name) ?? -1;
     if (!cfg || i < 0) return false;
-    this.etag = "";
+    this.#etag = "";
     const ps = cfg.providers.map((p) => ({ ...p }));
     const entry = ps[i];
     if (entry && !fn(entry)) ps.splice(i, 1);
     ps.sort(byPriority);
-    this.cfg = { ...cfg, providers: ps };
+    this.#cfg = { ...cfg, providers: ps };
     return true;
   }
 
   /** Makes every stream on the named provider fail over now. */
-  private failProvider(name: string, reason: string): void {
+  #failProvider(name: string, reason: string): void {
     const at = Date.now();
     let n = 0;
-    for (const s of this.streamSet) if (s.trigger({ kind: "health", provider: name, reason, at })) n++;
+    for (const s of this.#streamSet) if (s.trigger({ kind: "health", provider: name, reason, at })) n++;
     if (n > 0) this.log("info", "provider unusable: failing streams over", { provider: name, reason, streams: n });
   }
 
-  private standbysChanged(): void {
-    for (const s of this.streamSet) s.renewStandby();
+  #standbysChanged(): void {
+    for (const s of this.#streamSet) s.renewStandby();
   }
 
-  private forgive(provider: string): void {
-    this.avoidUntil.delete(provider);
+  #forgive(provider: string): void {
+    this.#avoidUntil.delete(provider);
   }
 
   // ---- priority policy ----
 
-  private prioritiesChanged(): void {
-    if (this.policy.type !== "migrateGradually" || this.rebalanceTimer !== undefined || this.closed) return;
-    this.rebalanceTimer = setInterval(() => {
-      if (!this.rebalanceOne() && this.rebalanceTimer !== undefined) {
-        clearInterval(this.rebalanceTimer);
-        this.rebalanceTimer = undefined;
+  #prioritiesChanged(): void {
+    if (this.#policy.type !== "migrateGradually" || this.#rebalanceTimer !== undefined || this.closed) return;
+    this.#rebalanceTimer = setInterval(() => {
+      if (!this.#rebalanceOne() && this.#rebalanceTimer !== undefined) {
+        clearInterval(this.#rebalanceTimer);
+        this.#rebalanceTimer = undefined;
       }
-    }, 1000 / this.policy.rate);
+    }, 1000 / this.#policy.rate);
   }
 
   // Moves one stream that is not on the preferred provider there; whether more may need to move.
-  private rebalanceOne(): boolean {
-    const to = this.cfg?.providers.find((p) => !!this.engineFor(p.kind) && p.usable)?.name;
+  #rebalanceOne(): boolean {
+    const to = this.#cfg?.providers.find((p) => !!this.engineFor(p.kind) && p.usable)?.name;
     if (!to) return false;
-    for (const s of this.streamSet) {
+    for (const s of this.#streamSet) {
       if (s.provider !== to && s.trigger({ kind: "rebalance", to, reason: "priorities changed: moving to " + to, at: Date.now() })) return true;
     }
     return false;
@@ -543,19 +543,19 @@ export class Client {
 
   // ---- polling fallback ----
 
-  private resetPoll(): void {
-    if (this.pollTimer !== undefined) clearTimeout(this.pollTimer);
-    this.pollTimer = undefined;
+  #resetPoll(): void {
+    if (this.#pollTimer !== undefined) clearTimeout(this.#pollTimer);
+    this.#pollTimer = undefined;
     if (this.closed) return;
-    this.pollTimer = setTimeout(() => {
-      this.pollTimer = undefined;
-      if (this.sseUp) this.pollFails.clear();
-      else if (!this.polling) {
-        this.polling = true;
-        this.run(this.poll().finally(() => (this.polling = false)));
+    this.#pollTimer = setTimeout(() => {
+      this.#pollTimer = undefined;
+      if (this.#sseUp) this.#pollFails.clear();
+      else if (!this.#polling) {
+        this.#polling = true;
+        this.#run(this.#poll().finally(() => (this.#polling = false)));
       }
-      this.resetPoll();
-    }, this.cfg?.healthCheckIntervalMs ?? 30_000);
+      this.#resetPoll();
+    }, this.#cfg?.healthCheckIntervalMs ?? 30_000);
   }
 
   /**
@@ -564,16 +564,16 @@ export class Client {
    * answers make the streams leave it. An unreachable control plane is not a
    * provider failure: streams keep running.
    */
-  private async poll(): Promise<void> {
+  async #poll(): Promise<void> {
     const inUse = new Set<string>();
-    for (const s of this.streamSet) if (s.provider) inUse.add(s.provider);
-    for (const n of [...this.pollFails.keys()]) if (!inUse.has(n)) this.pollFails.delete(n);
-    const maxFailures = this.cfg?.maxFailures ?? 3;
+    for (const s of this.#streamSet) if (s.provider) inUse.add(s.provider);
+    for (const n of [...this.#pollFails.keys()]) if (!inUse.has(n)) this.#pollFails.delete(n);
+    const maxFailures = this.#cfg?.maxFailures ?? 3;
     await Promise.all(
       [...inUse].map(async (name) => {
         let status: string;
         let ok: boolean;
-        const sc = scope(this.ac.signal);
+        const sc = scope(this.#ac.signal);
         try {
           const h = await this.api.health(name, sc.signal);
           status = h.status;
@@ -589,15 +589,15 @@ export class Client {
           sc.dispose();
         }
         if (ok) {
-          this.pollFails.set(name, 0);
+          this.#pollFails.set(name, 0);
           return;
         }
-        const n = (this.pollFails.get(name) ?? 0) + 1;
-        this.pollFails.set(name, n);
+        const n = (this.#pollFails.get(name) ?? 0) + 1;
+        this.#pollFails.set(name, n);
         this.log("info", "health poll: provider unusable", { provider: name, status, consecutive: n });
         if (n >= maxFailures) {
-          this.pollFails.set(name, 0);
-          this.failProvider(name, `provider ${name} is ${status} after ${maxFailures} health checks`);
+          this.#pollFails.set(name, 0);
+          this.#failProvider(name, `provider ${name} is ${status} after ${maxFailures} health checks`);
         }
       }),
     );
@@ -610,42 +610,42 @@ export class Client {
    * reconnecting with a jittered backoff and resuming from the last event
    * id. While it is down, the client polls provider health.
    */
-  private async watchEvents(): Promise<void> {
+  async #watchEvents(): Promise<void> {
     let fails = 0;
     const base = { ms: sseBackoffBaseMs };
     while (!this.closed) {
       let connected = false;
       let reason = "";
       try {
-        connected = await this.subscribe(base);
+        connected = await this.#subscribe(base);
         reason = "event stream ended by the server";
       } catch (err) {
         connected = err instanceof SubscriptionError && err.connected;
         reason = messageOf(err);
         if (err instanceof SubscriptionError && err.unsupported) {
-          this.sseUp = false;
+          this.#sseUp = false;
           this.log("warn", "event stream unsupported by this fetch: polling provider health", {});
           return;
         }
       }
-      this.sseUp = false;
+      this.#sseUp = false;
       if (this.closed) return;
       if (connected) fails = 0;
       fails++;
       const d = backoff(base.ms, fails);
       this.log("info", "event stream down: polling provider health until it is back", { err: reason, retry_in_ms: d });
-      if (!(await sleep(d, this.ac.signal))) return;
+      if (!(await sleep(d, this.#ac.signal))) return;
     }
   }
 
   // Reads one connection of the event stream until it ends; resolves whether it was established.
-  private async subscribe(base: { ms: number }): Promise<boolean> {
+  async #subscribe(base: { ms: number }): Promise<boolean> {
     const path = "/api/events";
-    const sc = scope(this.ac.signal);
+    const sc = scope(this.#ac.signal);
     let idle: ReturnType<typeof setTimeout> | undefined;
     let connected = false;
     try {
-      const last = this.lastEventId;
+      const last = this.#lastEventId;
       const headers: Record<string, string> = { Accept: "text/event-stream", "Cache-Control": "no-cache" };
       if (last) headers["Last-Event-ID"] = last;
       const res = await this.api.open("GET", path, sc.signal, { headers, stream: true });
@@ -661,7 +661,7 @@ export class Client {
       const body = res.body;
       if (!body || typeof body.getReader !== "function") throw new SubscriptionError("response bodies cannot be streamed", false, true);
       connected = true;
-      this.sseUp = true;
+      this.#sseUp = true;
       this.log("debug", "event stream connected", { resumed: last !== "" });
       if (!last) this.requestRefresh(); // nothing to resume from: what happened before is in the configuration
       const silent = (): void => {
@@ -678,9 +678,9 @@ export class Client {
           if (done) break;
           silent();
           const events = parser.push(decoder.decode(value, { stream: true }));
-          if (parser.lastEventId) this.lastEventId = parser.lastEventId;
+          if (parser.lastEventId) this.#lastEventId = parser.lastEventId;
           if (parser.retry > 0) base.ms = parser.retry;
-          for (const ev of events) this.dispatch(ev.type, ev.data);
+          for (const ev of events) this.#dispatch(ev.type, ev.data);
           if (this.closed) break;
         }
       } finally {
@@ -702,7 +702,7 @@ export class Client {
    * changes that make a provider unusable fail its streams over without
    * waiting for anything else.
    */
-  private dispatch(type: string, data: string): void {
+  #dispatch(type: string, data: string): void {
     if (type === "resync") {
       this.log("info", "event stream asked to resynchronise: refetching the configuration", {});
       this.requestRefresh();
@@ -722,13 +722,13 @@ export class Client {
         if (!name) return;
         const to = String(d.to ?? "");
         const nowUsable = usableOf({ usable: d.usable, status: to });
-        this.updateProvider(name, (p) => {
+        this.#updateProvider(name, (p) => {
           p.status = to as ProviderConfig["status"];
           p.usable = nowUsable;
           return true;
         });
-        if (!nowUsable) this.failProvider(name, `provider ${name} turned ${to}: ${String(d.reason ?? "")}`);
-        else if (!usableStatus(String(d.from ?? ""))) this.forgive(name); // it has recovered
+        if (!nowUsable) this.#failProvider(name, `provider ${name} turned ${to}: ${String(d.reason ?? "")}`);
+        else if (!usableStatus(String(d.from ?? ""))) this.#forgive(name); // it has recovered
         break;
       }
       case "provider.created":
@@ -739,28 +739,28 @@ export class Client {
         const nowUsable = usableOf({ usable: d.usable, status });
         const priority = typeof d.priority === "number" ? d.priority : 0;
         let reordered = false;
-        const known = this.updateProvider(name, (p) => {
+        const known = this.#updateProvider(name, (p) => {
           reordered = p.priority !== priority;
           p.priority = priority;
           p.status = status as ProviderConfig["status"];
           p.usable = nowUsable;
           return enabled;
         });
-        if (!enabled) this.failProvider(name, `provider ${name} was disabled`);
-        else if (!nowUsable) this.failProvider(name, `provider ${name} is ${status}`);
+        if (!enabled) this.#failProvider(name, `provider ${name} was disabled`);
+        else if (!nowUsable) this.#failProvider(name, `provider ${name} is ${status}`);
         else if (!known) {
           this.requestRefresh(); // a new or re-enabled provider: fetch its full entry
-          this.prioritiesChanged();
-        } else if (reordered) this.prioritiesChanged();
+          this.#prioritiesChanged();
+        } else if (reordered) this.#prioritiesChanged();
         break;
       }
       case "provider.deleted":
         if (!name) return;
-        this.updateProvider(name, () => false);
-        this.failProvider(name, `provider ${name} was deleted`);
+        this.#updateProvider(name, () => false);
+        this.#failProvider(name, `provider ${name} was deleted`);
         break;
       case "settings.updated":
-        this.applySettings(d);
+        this.#applySettings(d);
         break;
       case "providers.reordered": {
         const order = Array.isArray(d.order) ? d.order : [];
@@ -768,19 +768,19 @@ export class Client {
           const e = (o ?? {}) as Record<string, unknown>;
           if (typeof e.name === "string" && typeof e.priority === "number") {
             const pr = e.priority;
-            this.updateProvider(e.name, (p) => {
+            this.#updateProvider(e.name, (p) => {
               p.priority = pr;
               return true;
             });
           }
         }
-        this.prioritiesChanged();
+        this.#prioritiesChanged();
         break;
       }
       default:
         return;
     }
-    if (type.startsWith("provider")) this.standbysChanged();
+    if (type.startsWith("provider")) this.#standbysChanged();
   }
 }
 

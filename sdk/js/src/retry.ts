@@ -102,47 +102,47 @@ const minBudgetRetries = 3;
  * outage of one provider turns into a retry storm on the backup.
  */
 export class Budget {
-  private ratio = defaultBudgetRatio;
-  private active = 0;
-  private retrying = 0;
+  #ratio = defaultBudgetRatio;
+  #active = 0;
+  #retrying = 0;
 
   /** Applies the ratio served by the control plane; a value outside (0, 1] keeps the default. */
   setRatio(r: number): void {
-    this.ratio = r > 0 && r <= 1 ? r : defaultBudgetRatio;
+    this.#ratio = r > 0 && r <= 1 ? r : defaultBudgetRatio;
   }
 
   /** Counts one operation in flight until the returned function is called (once). */
   begin(): () => void {
-    this.active++;
-    return once(() => this.active--);
+    this.#active++;
+    return once(() => this.#active--);
   }
 
   /** Takes a retry from the budget; the returned function gives it back. Undefined when spent. */
   acquire(): (() => void) | undefined {
-    const limit = Math.max(minBudgetRetries, Math.floor(this.ratio * this.active));
-    if (this.retrying >= limit) return undefined;
-    this.retrying++;
-    return once(() => this.retrying--);
+    const limit = Math.max(minBudgetRetries, Math.floor(this.#ratio * this.#active));
+    if (this.#retrying >= limit) return undefined;
+    this.#retrying++;
+    return once(() => this.#retrying--);
   }
 
   /** The operations and retries in flight. */
   get inFlight(): { active: number; retrying: number } {
-    return { active: this.active, retrying: this.retrying };
+    return { active: this.#active, retrying: this.#retrying };
   }
 }
 
 /** The budget slot held by the retry in progress, if any: a retry counts from its backoff to its outcome. */
 export class RetrySlot {
-  private release: (() => void) | undefined;
+  #release: (() => void) | undefined;
   /** Frees the slot held and takes a new one; whether the budget had one to give. */
   take(b: Budget): boolean {
     this.free();
-    this.release = b.acquire();
-    return this.release !== undefined;
+    this.#release = b.acquire();
+    return this.#release !== undefined;
   }
   free(): void {
-    this.release?.();
-    this.release = undefined;
+    this.#release?.();
+    this.#release = undefined;
   }
 }
 

@@ -50,30 +50,30 @@ export class SSETooLongError extends Error {
  * keeps the byte order mark (`ignoreBOM: true`) so that the parser sees it.
  */
 export class SSEParser {
-  private readonly max: number;
-  private line = "";
-  private started = false;
-  private skipLF = false;
-  private type = "";
-  private data = "";
-  private hasData = false;
-  private lastIdBuffer = "";
-  private seenId = "";
-  private retryMs = 0;
+  readonly #max: number;
+  #line = "";
+  #started = false;
+  #skipLF = false;
+  #type = "";
+  #data = "";
+  #hasData = false;
+  #lastIdBuffer = "";
+  #seenId = "";
+  #retryMs = 0;
 
   /** @param max the longest line, and event data, accepted (in characters). */
   constructor(max = 1 << 20) {
-    this.max = max;
+    this.#max = max;
   }
 
   /** The last event ID adopted by a dispatch: what a reconnection sends as Last-Event-ID. */
   get lastEventId(): string {
-    return this.seenId;
+    return this.#seenId;
   }
 
   /** The reconnection delay the stream asked for, in milliseconds, or 0. */
   get retry(): number {
-    return this.retryMs;
+    return this.#retryMs;
   }
 
   /**
@@ -85,46 +85,46 @@ export class SSEParser {
     let start = 0;
     for (let i = 0; i < chunk.length; i++) {
       const c = chunk.charCodeAt(i);
-      if (this.skipLF) {
-        this.skipLF = false;
+      if (this.#skipLF) {
+        this.#skipLF = false;
         if (c === 10) {
           start = i + 1;
           continue;
         }
       }
       if (c !== 10 && c !== 13) continue;
-      this.append(chunk.slice(start, i));
+      this.#append(chunk.slice(start, i));
       start = i + 1;
-      if (c === 13) this.skipLF = true;
-      const ev = this.processLine();
+      if (c === 13) this.#skipLF = true;
+      const ev = this.#processLine();
       if (ev) out.push(ev);
     }
-    this.append(chunk.slice(start));
+    this.#append(chunk.slice(start));
     return out;
   }
 
   /** Ends the body: an unterminated line and event are dropped. */
   end(): void {
-    this.line = "";
-    this.type = "";
-    this.data = "";
-    this.hasData = false;
+    this.#line = "";
+    this.#type = "";
+    this.#data = "";
+    this.#hasData = false;
   }
 
-  private append(s: string): void {
+  #append(s: string): void {
     if (s === "") return;
-    if (this.line.length + s.length > this.max) throw new SSETooLongError();
-    this.line += s;
+    if (this.#line.length + s.length > this.#max) throw new SSETooLongError();
+    this.#line += s;
   }
 
-  private processLine(): SSEEvent | undefined {
-    let line = this.line;
-    this.line = "";
-    if (!this.started) {
-      this.started = true;
+  #processLine(): SSEEvent | undefined {
+    let line = this.#line;
+    this.#line = "";
+    if (!this.#started) {
+      this.#started = true;
       if (line.charCodeAt(0) === 0xfeff) line = line.slice(1);
     }
-    if (line === "") return this.dispatch();
+    if (line === "") return this.#dispatch();
     if (line.charCodeAt(0) === 58 /* : */) return undefined;
     const colon = line.indexOf(":");
     let name = line;
@@ -136,36 +136,36 @@ export class SSEParser {
     }
     switch (name) {
       case "event":
-        this.type = value;
+        this.#type = value;
         break;
       case "data":
-        if (this.data.length + value.length + 1 > this.max) throw new SSETooLongError();
-        this.data += value + "\n";
-        this.hasData = true;
+        if (this.#data.length + value.length + 1 > this.#max) throw new SSETooLongError();
+        this.#data += value + "\n";
+        this.#hasData = true;
         break;
       case "id":
-        if (!value.includes("\0")) this.lastIdBuffer = value;
+        if (!value.includes("\0")) this.#lastIdBuffer = value;
         break;
       case "retry":
         if (/^[0-9]+$/.test(value)) {
           const ms = value.length > 10 ? maxRetryDelayMs : Number(value);
-          this.retryMs = Math.min(ms, maxRetryDelayMs);
+          this.#retryMs = Math.min(ms, maxRetryDelayMs);
         }
         break;
     }
     return undefined;
   }
 
-  private dispatch(): SSEEvent | undefined {
-    this.seenId = this.lastIdBuffer;
-    if (!this.hasData) {
-      this.type = "";
+  #dispatch(): SSEEvent | undefined {
+    this.#seenId = this.#lastIdBuffer;
+    if (!this.#hasData) {
+      this.#type = "";
       return undefined;
     }
-    const ev: SSEEvent = { id: this.lastIdBuffer, type: this.type, data: this.data.slice(0, -1) };
-    this.type = "";
-    this.data = "";
-    this.hasData = false;
+    const ev: SSEEvent = { id: this.#lastIdBuffer, type: this.#type, data: this.#data.slice(0, -1) };
+    this.#type = "";
+    this.#data = "";
+    this.#hasData = false;
     return ev;
   }
 }

@@ -70,74 +70,74 @@ export class Stream {
   /** @internal */ readonly ac: AbortController;
   /** @internal */ region: string | undefined;
   /** @internal */ endOp: (() => void) | undefined;
-  private a: Assignment | undefined;
-  private fallbacks: string[] = [];
-  private standbyA: Assignment | undefined;
+  #a: Assignment | undefined;
+  #fallbacks: string[] = [];
+  #standbyA: Assignment | undefined;
   /** @internal */ cur: Slot | undefined;
-  private pending: Trigger | undefined;
-  private moving = false;
-  private finished = false;
-  private ending: Promise<void> | undefined;
-  private err: Error | undefined;
-  private migrationCount = 0;
-  private stuckTo = "";
-  private unreported: MoveReport[] = [];
-  private reporting = false;
-  private reportChain: Promise<unknown> = Promise.resolve();
-  private hbTimer: ReturnType<typeof setTimeout> | undefined;
-  private wdTimer: ReturnType<typeof setInterval> | undefined;
-  private readonly tasks = new Set<Promise<unknown>>();
-  private readonly listeners = new Set<StateListener>();
-  private readonly endListeners = new Set<() => void>();
-  private readonly hist: StreamState[] = [];
-  private last: StreamState | undefined;
+  #pending: Trigger | undefined;
+  #moving = false;
+  #finished = false;
+  #ending: Promise<void> | undefined;
+  #err: Error | undefined;
+  #migrationCount = 0;
+  #stuckTo = "";
+  #unreported: MoveReport[] = [];
+  #reporting = false;
+  #reportChain: Promise<unknown> = Promise.resolve();
+  #hbTimer: ReturnType<typeof setTimeout> | undefined;
+  #wdTimer: ReturnType<typeof setInterval> | undefined;
+  readonly #tasks = new Set<Promise<unknown>>();
+  readonly #listeners = new Set<StateListener>();
+  readonly #endListeners = new Set<() => void>();
+  readonly #hist: StreamState[] = [];
+  #last: StreamState | undefined;
 
   /** @internal */
   constructor(c: Client, room: string, onState?: StateListener) {
     this.c = c;
     this.room = room;
     this.ac = new AbortController();
-    if (onState) this.listeners.add(onState);
+    if (onState) this.#listeners.add(onState);
   }
 
   /** The name of the provider the stream's media is connected to now. */
   get provider(): string {
-    return this.a?.provider.name ?? "";
+    return this.#a?.provider.name ?? "";
   }
 
   /** The assignment of the current connection. */
   get assignment(): Assignment | undefined {
-    return this.a;
+    return this.#a;
   }
 
   /** The standby assignment, the one the stream fails over to with no round trip to the control plane. */
   get standby(): Assignment | undefined {
-    return this.standbyA;
+    return this.#standbyA;
   }
 
   /** The provider changes of the stream since it went live. */
   get migrations(): number {
-    return this.migrationCount;
+    return this.#migrationCount;
   }
 
   /** The latest state. */
   get state(): StreamState | undefined {
-    return this.last;
+    return this.#last;
   }
 
   /** The last states, oldest first (at most 64). */
   get history(): readonly StreamState[] {
-    return this.hist.slice();
+    return this.#hist.slice();
   }
 
   /** Why the stream failed, or undefined. */
   get error(): Error | undefined {
-    return this.err;
+    return this.#err;
   }
 
   /** Whether the stream has ended (end, close, or failed). */
   get ended(): boolean {
-    return this.finished;
+    return this.#finished;
   }
 
   /**
@@ -150,22 +150,22 @@ export class Stream {
   on(event: "state" | "end", fn: StateListener | (() => void)): () => void {
     if (event === "state") {
       const f = fn as StateListener;
-      this.listeners.add(f);
-      return () => this.listeners.delete(f);
+      this.#listeners.add(f);
+      return () => this.#listeners.delete(f);
     }
     const f = fn as () => void;
-    if (this.finished) {
+    if (this.#finished) {
       queueMicrotask(f);
       return () => undefined;
     }
-    this.endListeners.add(f);
-    return () => this.endListeners.delete(f);
+    this.#endListeners.add(f);
+    return () => this.#endListeners.delete(f);
   }
 
   /** Stops a listener given to on. */
   off(event: "state" | "end", fn: StateListener | (() => void)): void {
-    if (event === "state") this.listeners.delete(fn as StateListener);
-    else this.endListeners.delete(fn as () => void);
+    if (event === "state") this.#listeners.delete(fn as StateListener);
+    else this.#endListeners.delete(fn as () => void);
   }
 
   /** The quality of the current connection, as its engine reads it; undefined when it cannot. */
@@ -188,17 +188,17 @@ export class Stream {
    */
   async end(): Promise<void> {
     this.ac.abort();
-    await this.settle();
+    await this.#settle();
     return this.finish(undefined);
   }
 
   /** @internal emits st to the listeners. */
   emit(st: StreamState): void {
-    this.last = st;
-    if (this.finished) return;
-    this.hist.push(st);
-    if (this.hist.length > historySize) this.hist.shift();
-    for (const fn of [...this.listeners]) {
+    this.#last = st;
+    if (this.#finished) return;
+    this.#hist.push(st);
+    if (this.#hist.length > historySize) this.#hist.shift();
+    for (const fn of [...this.#listeners]) {
       try {
         fn(st);
       } catch (err) {
@@ -210,37 +210,37 @@ export class Stream {
   /** @internal runs fn as a task of the stream, which end waits for. */
   task(p: Promise<unknown>): void {
     const q = p.catch((err: unknown) => this.c.log("warn", "stream task failed", { stream_id: this.id, err: messageOf(err) }));
-    this.tasks.add(q);
-    void q.finally(() => this.tasks.delete(q));
+    this.#tasks.add(q);
+    void q.finally(() => this.#tasks.delete(q));
   }
 
-  private async settle(): Promise<void> {
-    while (this.tasks.size > 0) await Promise.allSettled([...this.tasks]);
+  async #settle(): Promise<void> {
+    while (this.#tasks.size > 0) await Promise.allSettled([...this.#tasks]);
   }
 
   /** @internal makes the stream live on g with the connection sl (after start). */
   begin(g: Grant, sl: Slot): void {
     this.id = g.a.streamId;
-    this.a = g.a;
-    this.fallbacks = g.fallbacks;
-    this.standbyA = this.c.usableStandby(g.standby);
+    this.#a = g.a;
+    this.#fallbacks = g.fallbacks;
+    this.#standbyA = this.c.usableStandby(g.standby);
     this.cur = sl;
     this.emit({ type: "live", provider: g.a.provider.name });
-    if (sl.err) this.setPending(this.mediaTrigger(sl));
-    this.scheduleHeartbeat(this.nextHeartbeat());
+    if (sl.err) this.#setPending(this.#mediaTrigger(sl));
+    this.#scheduleHeartbeat(this.#nextHeartbeat());
     const wd = this.c.opts.watchdogMs;
-    if (wd > 0) this.wdTimer = setInterval(() => this.checkMedia(), Math.max(wd / 4, 10));
+    if (wd > 0) this.#wdTimer = setInterval(() => this.#checkMedia(), Math.max(wd / 4, 10));
   }
 
   /** @internal ends the stream once: disconnects, ends it on the server, emits final. */
   finish(final: StreamState | undefined): Promise<void> {
-    if (!this.ending) this.ending = this.doFinish(final);
-    return this.ending;
+    if (!this.#ending) this.#ending = this.#doFinish(final);
+    return this.#ending;
   }
 
-  private async doFinish(final: StreamState | undefined): Promise<void> {
+  async #doFinish(final: StreamState | undefined): Promise<void> {
     this.ac.abort();
-    this.stopTimers();
+    this.#stopTimers();
     const conn = this.cur?.conn;
     if (conn) {
       try {
@@ -263,22 +263,22 @@ export class Stream {
     this.c.untrack(this);
     this.endOp?.();
     if (final) this.emit(final);
-    this.finished = true;
-    for (const fn of [...this.endListeners]) {
+    this.#finished = true;
+    for (const fn of [...this.#endListeners]) {
       try {
         fn();
       } catch (err) {
         this.c.log("warn", "end listener threw", { stream_id: this.id, err: messageOf(err) });
       }
     }
-    this.endListeners.clear();
+    this.#endListeners.clear();
     if (endErr !== undefined && !isStatus(endErr, 404, 409)) throw new Error(`end stream ${this.id}: ${messageOf(endErr)}`, { cause: endErr });
   }
 
-  private stopTimers(): void {
-    if (this.hbTimer !== undefined) clearTimeout(this.hbTimer);
-    if (this.wdTimer !== undefined) clearInterval(this.wdTimer);
-    this.hbTimer = this.wdTimer = undefined;
+  #stopTimers(): void {
+    if (this.#hbTimer !== undefined) clearTimeout(this.#hbTimer);
+    if (this.#wdTimer !== undefined) clearInterval(this.#wdTimer);
+    this.#hbTimer = this.#wdTimer = undefined;
   }
 
   /** @internal records an error a connection reported and, when it is the current one, fails over at once. */
@@ -286,49 +286,49 @@ export class Stream {
     if (sl.err) return; // one error per connection is enough
     sl.err = me;
     sl.errAt = Date.now();
-    if (sl === this.cur) this.setPending(this.mediaTrigger(sl));
+    if (sl === this.cur) this.#setPending(this.#mediaTrigger(sl));
   }
 
-  private mediaTrigger(sl: Slot): Trigger {
+  #mediaTrigger(sl: Slot): Trigger {
     const err = sl.err ?? new MediaError("connection_lost");
     return { kind: "media", provider: sl.provider, slot: sl, media: err, at: sl.errAt, reason: `${err.kind} on ${sl.provider}` };
   }
 
   /** @internal asks the stream to move, and reports whether it will. */
   trigger(t: Trigger): boolean {
-    if (this.finished || !this.cur || this.ac.signal.aborted) return false;
+    if (this.#finished || !this.cur || this.ac.signal.aborted) return false;
     if (t.kind === "health" && this.provider !== t.provider) return false;
-    if (t.kind === "rebalance" && (this.provider === t.to || this.pending || this.moving || this.stuckTo === t.to)) return false;
-    this.setPending(t);
+    if (t.kind === "rebalance" && (this.provider === t.to || this.#pending || this.#moving || this.#stuckTo === t.to)) return false;
+    this.#setPending(t);
     return true;
   }
 
   // A failure replaces a pending rebalance; otherwise the first request stands.
-  private setPending(t: Trigger): void {
-    if (!this.pending || (this.pending.kind === "rebalance" && t.kind !== "rebalance")) this.pending = t;
-    this.kick();
+  #setPending(t: Trigger): void {
+    if (!this.#pending || (this.#pending.kind === "rebalance" && t.kind !== "rebalance")) this.#pending = t;
+    this.#kick();
   }
 
-  private kick(): void {
-    if (this.moving || !this.pending || this.finished) return;
-    this.moving = true;
-    this.task(this.loop());
+  #kick(): void {
+    if (this.#moving || !this.#pending || this.#finished) return;
+    this.#moving = true;
+    this.task(this.#loop());
   }
 
   // The stream's loop: one move at a time, for as long as requests come.
-  private async loop(): Promise<void> {
+  async #loop(): Promise<void> {
     try {
       for (;;) {
-        const t = this.takePending();
+        const t = this.#takePending();
         if (!t) return;
         try {
-          await this.move(t);
+          await this.#move(t);
         } catch (err) {
           if (this.ac.signal.aborted) return;
           const e = asError(err);
           this.c.log("error", "stream failed", { stream_id: this.id, err: e.message });
-          this.err = e;
-          this.moving = false;
+          this.#err = e;
+          this.#moving = false;
           void this.finish({ type: "failed", error: e }).catch((endErr: unknown) =>
             this.c.log("warn", "end failed stream", { stream_id: this.id, err: messageOf(endErr) }),
           );
@@ -336,21 +336,21 @@ export class Stream {
         }
       }
     } finally {
-      this.moving = false;
+      this.#moving = false;
     }
   }
 
-  private takePending(): Trigger | undefined {
-    const t = this.pending;
-    this.pending = undefined;
+  #takePending(): Trigger | undefined {
+    const t = this.#pending;
+    this.#pending = undefined;
     if (!t) return undefined;
     switch (t.kind) {
       case "media":
-        return t.slot === this.cur ? t : this.takePending();
+        return t.slot === this.cur ? t : this.#takePending();
       case "health":
-        return t.provider === this.provider ? t : this.takePending();
+        return t.provider === this.provider ? t : this.#takePending();
       default:
-        return t.to !== this.provider && t.to !== this.stuckTo ? t : this.takePending();
+        return t.to !== this.provider && t.to !== this.#stuckTo ? t : this.#takePending();
     }
   }
 
@@ -405,10 +405,10 @@ export class Stream {
    * plane, connects it, and only then disconnects the old connection
    * (make-before-break). A failover ends within the failover timeout.
    */
-  private async move(t: Trigger): Promise<void> {
+  async #move(t: Trigger): Promise<void> {
     const c = this.c;
     const from = this.provider;
-    let fallbacks = this.fallbacks;
+    let fallbacks = this.#fallbacks;
     const old = this.cur;
     const planned = t.kind === "rebalance";
     const failed = new Set<string>();
@@ -421,15 +421,15 @@ export class Stream {
         c.log("info", "failing over", { stream_id: this.id, from, reason: t.reason });
         failed.add(from);
         if (t.kind === "media") c.avoid(from);
-        const sa = this.takeStandby(failed);
+        const sa = this.#takeStandby(failed);
         if (sa) {
           // A standby connect gets half the failover time at most, so that
           // the control plane can still be asked if it hangs.
           const ssc = scope(signal, Math.min(c.opts.connectTimeoutMs, c.opts.failoverTimeoutMs / 2));
           try {
             const sl = await this.connect(sa, ssc.signal);
-            await this.swap(t, from, old, sl, { a: sa, fallbacks: fallbacks.filter((n) => n !== sa.provider.name), standby: undefined }, false);
-            this.reportMove({ from, to: sa.provider.name, at: Date.now(), reason: t.reason, media: t.kind === "media" ? t.media : undefined });
+            await this.#swap(t, from, old, sl, { a: sa, fallbacks: fallbacks.filter((n) => n !== sa.provider.name), standby: undefined }, false);
+            this.#reportMove({ from, to: sa.provider.name, at: Date.now(), reason: t.reason, media: t.kind === "media" ? t.media : undefined });
             return;
           } catch (err) {
             if (this.ac.signal.aborted) throw err;
@@ -442,7 +442,7 @@ export class Stream {
       }
       // The control plane must know where the stream is before it moves it.
       try {
-        await this.flushReports(signal);
+        await this.#flushReports(signal);
       } catch (err) {
         if (!signal.aborted) c.log("warn", "report of an earlier move failed: asking the control plane anyway", { stream_id: this.id, err: messageOf(err) });
       }
@@ -481,19 +481,19 @@ export class Stream {
           failed.add(ng.a.provider.name);
           if (!signal.aborted) this.task(this.report(ng.a.provider.name, err, this.ac.signal));
           if (planned) {
-            this.stuckTo = t.to ?? "";
-            this.stay(from, t.reason);
+            this.#stuckTo = t.to ?? "";
+            this.#stay(from, t.reason);
             return;
           }
           continue;
         }
-        await this.swap(t, from, old, sl, ng, true);
+        await this.#swap(t, from, old, sl, ng, true);
         return;
       }
       if (this.ac.signal.aborted) return;
-      if (planned) this.stuckTo = t.to ?? "";
+      if (planned) this.#stuckTo = t.to ?? "";
       if (planned || (t.kind === "health" && !old?.err)) {
-        this.stay(from, t.reason);
+        this.#stay(from, t.reason);
         return;
       }
       if (signal.aborted) {
@@ -519,9 +519,9 @@ export class Stream {
   }
 
   // The stream's standby, consumed, when it can be used now.
-  private takeStandby(failed: Set<string>): Assignment | undefined {
-    const sa = this.standbyA;
-    this.standbyA = undefined;
+  #takeStandby(failed: Set<string>): Assignment | undefined {
+    const sa = this.#standbyA;
+    this.#standbyA = undefined;
     if (!sa || failed.has(sa.provider.name) || sa.provider.name === this.provider || this.c.avoided(sa.provider.name)) return undefined;
     if (sa.tokenExpiresAt && sa.tokenExpiresAt - Date.now() < standbyMinLifeMs) return undefined;
     const p = this.c.config?.providers.find((x) => x.name === sa.provider.name);
@@ -530,18 +530,18 @@ export class Stream {
   }
 
   // Makes sl the stream's connection, then disconnects old (make-before-break).
-  private async swap(t: Trigger, from: string, old: Slot | undefined, sl: Slot, g: Grant, reportMedia: boolean): Promise<void> {
+  async #swap(t: Trigger, from: string, old: Slot | undefined, sl: Slot, g: Grant, reportMedia: boolean): Promise<void> {
     const c = this.c;
     const to = g.a.provider.name;
     this.cur = sl;
-    this.a = g.a;
-    this.fallbacks = g.fallbacks;
-    this.standbyA = c.usableStandby(g.standby);
-    this.migrationCount++;
+    this.#a = g.a;
+    this.#fallbacks = g.fallbacks;
+    this.#standbyA = c.usableStandby(g.standby);
+    this.#migrationCount++;
     const gapMs = Date.now() - t.at;
     this.emit({ type: "migrated", from, to, reason: t.reason, gapMs });
     this.emit({ type: "live", provider: to });
-    if (sl.err) this.setPending(this.mediaTrigger(sl));
+    if (sl.err) this.#setPending(this.#mediaTrigger(sl));
     if (t.kind === "rebalance") c.log("info", "stream migrated", { stream_id: this.id, from, to, reason: t.reason, gap_ms: gapMs });
     else c.log("info", "Successfully failed over to " + to, { stream_id: this.id, from, to, reason: t.reason, gap_ms: gapMs });
     if (old?.conn) {
@@ -564,7 +564,7 @@ export class Stream {
   }
 
   // Keeps the stream on its still working connection after a move failed, and puts it back there on the server.
-  private stay(provider: string, reason: string): void {
+  #stay(provider: string, reason: string): void {
     this.c.log("warn", "could not move the stream: staying on its working connection", { stream_id: this.id, provider, reason });
     this.emit({ type: "live", provider });
     this.task(
@@ -582,17 +582,17 @@ export class Stream {
   }
 
   // Queues a move to a standby for reporting to the control plane.
-  private reportMove(r: MoveReport): void {
-    if (this.unreported.length >= maxUnreported) this.unreported.shift();
-    this.unreported.push(r);
-    if (!this.reporting) {
-      this.reporting = true;
-      this.task(this.reportMoves());
+  #reportMove(r: MoveReport): void {
+    if (this.#unreported.length >= maxUnreported) this.#unreported.shift();
+    this.#unreported.push(r);
+    if (!this.#reporting) {
+      this.#reporting = true;
+      this.task(this.#reportMoves());
     }
   }
 
   // Reports the queued moves, oldest first, until none is left or the stream ends.
-  private async reportMoves(): Promise<void> {
+  async #reportMoves(): Promise<void> {
     const c = this.c;
     const signal = this.ac.signal;
     const slot = new RetrySlot();
@@ -609,7 +609,7 @@ export class Stream {
         }
         let more: boolean;
         try {
-          more = await this.locked(() => this.reportNext(signal));
+          more = await this.#locked(() => this.#reportNext(signal));
         } catch (err) {
           if (signal.aborted) return;
           lastErr = err;
@@ -622,54 +622,54 @@ export class Stream {
       }
     } finally {
       slot.free();
-      this.reporting = false;
+      this.#reporting = false;
     }
   }
 
   // Runs fn after the reports before it: one report at a time, in the order of the moves.
-  private locked<T>(fn: () => Promise<T>): Promise<T> {
-    const p = this.reportChain.then(fn, fn);
-    this.reportChain = p.catch(() => undefined);
+  #locked<T>(fn: () => Promise<T>): Promise<T> {
+    const p = this.#reportChain.then(fn, fn);
+    this.#reportChain = p.catch(() => undefined);
     return p;
   }
 
   // One attempt at reporting the oldest unreported move; whether more remain. A report the server refuses is dropped.
-  private async reportNext(signal: AbortSignal): Promise<boolean> {
-    const r = this.unreported[0];
+  async #reportNext(signal: AbortSignal): Promise<boolean> {
+    const r = this.#unreported[0];
     if (!r) return false;
     try {
-      await this.sendReport(r, signal);
+      await this.#sendReport(r, signal);
     } catch (err) {
       if (retryable(err)) throw err;
     }
-    this.unreported.shift();
-    return this.unreported.length > 0;
+    this.#unreported.shift();
+    return this.#unreported.length > 0;
   }
 
   // Reports, now and in order, the moves not reported yet.
-  private flushReports(signal: AbortSignal): Promise<void> {
-    return this.locked(async () => {
-      while (this.unreported.length > 0) {
-        const r = this.unreported[0];
+  #flushReports(signal: AbortSignal): Promise<void> {
+    return this.#locked(async () => {
+      while (this.#unreported.length > 0) {
+        const r = this.#unreported[0];
         if (!r) return;
         try {
-          await this.sendReport(r, signal);
+          await this.#sendReport(r, signal);
         } catch (err) {
           if (retryable(err)) throw err;
         }
-        this.unreported.shift();
+        this.#unreported.shift();
       }
     });
   }
 
   // Tells the control plane about a move made already and, once recorded, reports the failure that caused it.
-  private async sendReport(r: MoveReport, signal: AbortSignal): Promise<void> {
+  async #sendReport(r: MoveReport, signal: AbortSignal): Promise<void> {
     const c = this.c;
     try {
       const g = await c.api.migrate(this.id, { to: r.to, reason: r.reason, movedAt: new Date(r.at).toISOString(), exclude: c.exclude(new Set(), true) }, signal);
       if (this.provider === g.a.provider.name) {
-        this.fallbacks = g.fallbacks;
-        this.standbyA = c.usableStandby(g.standby);
+        this.#fallbacks = g.fallbacks;
+        this.#standbyA = c.usableStandby(g.standby);
       }
     } catch (err) {
       if (!retryable(err) && !signal.aborted) c.log("warn", "move report refused", { stream_id: this.id, from: r.from, to: r.to, err: messageOf(err) });
@@ -680,24 +680,24 @@ export class Stream {
   }
 
   // Heartbeats: every heartbeatMs, or sooner to renew the standby before it expires.
-  private scheduleHeartbeat(ms: number): void {
-    if (this.hbTimer !== undefined) clearTimeout(this.hbTimer);
-    if (this.finished || this.ac.signal.aborted) return;
-    this.hbTimer = setTimeout(() => {
-      this.hbTimer = undefined;
-      this.task(this.heartbeat().finally(() => this.scheduleHeartbeat(this.nextHeartbeat())));
+  #scheduleHeartbeat(ms: number): void {
+    if (this.#hbTimer !== undefined) clearTimeout(this.#hbTimer);
+    if (this.#finished || this.ac.signal.aborted) return;
+    this.#hbTimer = setTimeout(() => {
+      this.#hbTimer = undefined;
+      this.task(this.#heartbeat().finally(() => this.#scheduleHeartbeat(this.#nextHeartbeat())));
     }, ms);
   }
 
   // Sends one heartbeat and keeps the standby it answers. A failed heartbeat is logged: the media keeps running.
-  private async heartbeat(): Promise<void> {
+  async #heartbeat(): Promise<void> {
     const sc = scope(this.ac.signal);
     try {
       const ans = await this.c.api.heartbeat(this.id, this.c.exclude(new Set(), true), sc.signal);
-      if (ans.provider === this.provider && this.a) {
+      if (ans.provider === this.provider && this.#a) {
         // else a move is not reported yet
-        const sa = tokenOn(ans.standby, this.a);
-        this.standbyA = this.c.usableStandby(sa && sa.token !== "" ? sa : undefined);
+        const sa = tokenOn(ans.standby, this.#a);
+        this.#standbyA = this.c.usableStandby(sa && sa.token !== "" ? sa : undefined);
       }
     } catch (err) {
       if (!this.ac.signal.aborted) this.c.log("warn", "heartbeat failed", { stream_id: this.id, err: messageOf(err) });
@@ -706,9 +706,9 @@ export class Stream {
     }
   }
 
-  private nextHeartbeat(): number {
+  #nextHeartbeat(): number {
     let d = this.c.opts.heartbeatMs;
-    const sa = this.standbyA;
+    const sa = this.#standbyA;
     if (sa?.tokenExpiresAt) d = Math.min(d, Math.max(sa.tokenExpiresAt - Date.now() - standbyRenewBeforeMs, 1000));
     return d;
   }
@@ -721,23 +721,23 @@ export class Stream {
   renewStandby(): void {
     const cfg = this.c.config;
     const cur = this.provider;
-    if (this.finished || !cur || this.unreported.length > 0 || !cfg) return;
+    if (this.#finished || !cur || this.#unreported.length > 0 || !cfg) return;
     const best = cfg.providers.find(
       (p) =>
         !!this.c.engineFor(p.kind) && p.name !== cur && p.usable && !this.c.avoided(p.name) && (!this.region || p.regions.length === 0 || p.regions.includes(this.region)),
     );
-    const sa = this.standbyA;
+    const sa = this.#standbyA;
     let stale = false;
     if (!sa) stale = best !== undefined;
     else {
       const p = cfg.providers.find((x) => x.name === sa.provider.name);
       stale = !p || !p.usable || this.c.avoided(p.name) || (best !== undefined && best.priority < p.priority);
     }
-    if (stale) this.scheduleHeartbeat(Math.random() * standbyRefreshSpreadMs);
+    if (stale) this.#scheduleHeartbeat(Math.random() * standbyRefreshSpreadMs);
   }
 
   // Fails the stream over when its connection carried no media for longer than the watchdog allows.
-  private checkMedia(): void {
+  #checkMedia(): void {
     const cur = this.cur;
     const last = cur?.conn?.lastMedia?.();
     if (!cur || last === undefined) return; // no media yet: the watchdog arms with the first packet
