@@ -4,7 +4,7 @@
 // for its providers of kind http that the tests turn healthy or failing.
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer, type Server } from "node:http";
+import { createServer, request as httpRequest, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -222,4 +222,44 @@ function withLimit<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
     t = setTimeout(() => rej(new Error("gave up waiting for " + what)), ms);
   });
   return Promise.race([p, limit]).finally(() => clearTimeout(t));
+}
+
+/**
+ * A loopback HTTP proxy in front of the control plane that can block the
+ * event stream (answering 503) while everything else goes through.
+ */
+export class Proxy {
+  url = "";
+  blockEvents = false;
+  private server: Server | undefined;
+  constructor(readonly target: () => string) {}
+
+  async start(): Promise<void> {
+    const server = createServer((req, res) => {
+      if (this.blockEvents && (req.url ?? "").startsWith("/api/events")) {
+        res.writeHead(503, { "Content-Type": "application/json" });
+        res.end(JSON.stringify({ error: { code: "unavailable", message: "event stream blocked by the test", field: "" } }));
+        return;
+      }
+      const t = new URL(this.target());
+      const up = httpRequest({ host: t.hostname, port: t.port, method: req.method, path: req.url, headers: req.headers }, (ur) => {
+        res.writeHead(ur.statusCode ?? 502, ur.headers);
+        ur.pipe(res);
+      });
+      up.on("error", () => res.destroy());
+      res.on("close", () => up.destroy());
+      req.pipe(up);
+    });
+    await new Promise<void>((res) => server.listen(0, "127.0.0.1", res));
+    this.server = server;
+    this.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  }
+
+  async close(): Promise<void> {
+    const s = this.server;
+    this.server = undefined;
+    if (!s) return;
+    s.closeAllConnections();
+    await new Promise((res) => s.close(res));
+  }
 }

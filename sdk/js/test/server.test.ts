@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { after, before, beforeEach, test } from "node:test";
 import { Client, FakeEngine, NoProviderError, type Stream } from "../src/index.js";
-import { buildSwitchboard, ControlPlane, eventually, HealthEndpoint, LogCapture, tempDir, waitState } from "./harness.js";
+import { buildSwitchboard, ControlPlane, eventually, HealthEndpoint, LogCapture, Proxy, tempDir, waitState } from "./harness.js";
 
 let cp: ControlPlane;
 let health: HealthEndpoint;
@@ -254,6 +254,47 @@ test("migrateGradually moves live streams to the new first provider", async () =
       const st = await waitState(s, (x) => x.type === "migrated", "rebalanced");
       assert.ok(st.type === "migrated" && st.to === p2 && /priorities changed/.test(st.reason), JSON.stringify(st));
     }
+  } finally {
+    await client.close();
+  }
+});
+
+test("while the event stream is down, polling leaves a provider after maxFailures unusable answers", async () => {
+  const proxy = new Proxy(() => cp.url);
+  await proxy.start();
+  proxy.blockEvents = true;
+  // The server's shortest interval; 2 failures in a row.
+  await cp.api("PUT", "/api/settings", { healthCheckInterval: "5s", maxFailures: 2 });
+  const engine = new FakeEngine();
+  const log = new LogCapture();
+  const client = new Client({ serverUrl: proxy.url, token, engines: { http: engine }, logger: log, failoverTimeoutMs: 5000 });
+  try {
+    const stream = await client.start({ room: "poll", userId: "u", role: "publisher" });
+    assert.equal(client.config?.healthCheckIntervalMs, 5000);
+    await log.waitFor((m) => m.startsWith("event stream down"), "the event stream refused");
+    assert.equal(client.eventsConnected, false);
+    health.fail(p1);
+    assert.equal(await cp.check(p1), "CRITICAL");
+    const st = await waitState(stream, (s) => s.type === "migrated", "migrated by the poller", 30_000);
+    assert.ok(st.type === "migrated" && st.to === p2 && /after 2 health checks/.test(st.reason), JSON.stringify(st));
+    const unusable = log.lines.filter((l) => l.message === "health poll: provider unusable").map((l) => l.fields?.consecutive);
+    assert.deepEqual(unusable, [1, 2], "one move after two consecutive unusable answers");
+  } finally {
+    await cp.api("PUT", "/api/settings", { healthCheckInterval: "30s", maxFailures: 3 });
+    await client.close();
+    await proxy.close();
+  }
+});
+
+test("heartbeats keep the stream on the server", async () => {
+  const engine = new FakeEngine();
+  const log = new LogCapture();
+  const client = newClient(engine, log, { heartbeatMs: 100 });
+  try {
+    const stream = await client.start({ room: "hb", userId: "u", role: "publisher" });
+    const first = Date.parse((await cp.api<{ lastHeartbeat: string }>("GET", "/api/streams/" + stream.id)).lastHeartbeat);
+    await eventually(async () => Date.parse((await cp.api<{ lastHeartbeat: string }>("GET", "/api/streams/" + stream.id)).lastHeartbeat) > first, "a heartbeat");
+    assert.equal(log.lines.filter((l) => l.message === "heartbeat failed").length, 0);
   } finally {
     await client.close();
   }
