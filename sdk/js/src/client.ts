@@ -469,7 +469,9 @@ export class Client {
       for (const p of old.providers) {
         const np = got.cfg.providers.find((x) => x.name === p.name);
         if (!np) this.#failProvider(p.name, `provider ${p.name} was removed or disabled`);
-        else if (!np.usable) this.#failProvider(p.name, `provider ${p.name} is ${np.status}`);
+        // Unusable now, and not already so before (a stream the server put on
+        // a provider in that state, with no better one, is not moved again).
+        else if (!np.usable && (p.usable || p.status !== np.status)) this.#failProvider(p.name, `provider ${p.name} is ${np.status}`);
       }
       if (priorities(old) !== priorities(got.cfg)) this.#prioritiesChanged();
       this.#standbysChanged();
@@ -739,15 +741,17 @@ export class Client {
         const nowUsable = usableOf({ usable: d.usable, status });
         const priority = typeof d.priority === "number" ? d.priority : 0;
         let reordered = false;
+        let changed = true;
         const known = this.#updateProvider(name, (p) => {
           reordered = p.priority !== priority;
+          changed = p.usable || p.status !== status;
           p.priority = priority;
           p.status = status as ProviderConfig["status"];
           p.usable = nowUsable;
           return enabled;
         });
         if (!enabled) this.#failProvider(name, `provider ${name} was disabled`);
-        else if (!nowUsable) this.#failProvider(name, `provider ${name} is ${status}`);
+        else if (!nowUsable && changed) this.#failProvider(name, `provider ${name} is ${status}`);
         else if (!known) {
           this.requestRefresh(); // a new or re-enabled provider: fetch its full entry
           this.#prioritiesChanged();

@@ -103,6 +103,21 @@ export class ControlPlane {
     });
   }
 
+  /**
+   * Adds a provider of kind livekit whose probe reads health.liveKitUrl(name):
+   * the server mints join tokens for it, so its streams get standbys.
+   */
+  async addLiveKit(name: string, priority: number, health: HealthEndpoint): Promise<void> {
+    await this.api("POST", "/api/streaming/providers", {
+      name,
+      kind: "livekit",
+      priority,
+      config: { url: health.liveKitUrl(name) },
+      credentials: { apiKey: "APItest" + name.replace(/[^a-z0-9]/g, ""), apiSecret: "js-sdk-test-secret-0123456789abcdefghijklmnop" },
+      healthCheck: { interval: "1h", timeout: "2s", failureThreshold: 1, successThreshold: 1 },
+    });
+  }
+
   /** Runs a probe of the provider now; resolves with its status. */
   async check(name: string): Promise<string> {
     const r = await this.api<{ badge: string }>("POST", `/api/streaming/providers/${name}/health-check`);
@@ -110,7 +125,7 @@ export class ControlPlane {
   }
 
   /** A stream as the admin API describes it, with its trail. */
-  async stream(id: string): Promise<{ provider: string; status: string; trail?: Array<{ kind: string; provider?: string; stage?: string; to?: string; from?: string }> }> {
+  async stream(id: string): Promise<{ provider: string; status: string; trail?: Array<{ kind: string; provider?: string; stage?: string; from?: string; at?: string; reportedAt?: string }> }> {
     return this.api("GET", "/api/streams/" + id);
   }
 }
@@ -123,6 +138,15 @@ export class HealthEndpoint {
 
   async start(): Promise<void> {
     const server = createServer((req, res) => {
+      // /lk/<name>/...: the two calls of the LiveKit probe (GET /, then RoomService ListRooms).
+      const lk = /^\/lk\/([^/]+)\/(twirp\/livekit\.RoomService\/ListRooms)?$/.exec(req.url ?? "");
+      if (lk?.[1]) {
+        const down = this.failing.has(decodeURIComponent(lk[1]));
+        res.writeHead(down ? 503 : 200, { "Content-Type": lk[2] ? "application/json" : "text/plain", Connection: "close" });
+        res.end(down ? "down" : lk[2] ? '{"rooms":[]}' : "OK");
+        req.resume();
+        return;
+      }
       const name = decodeURIComponent((req.url ?? "").replace(/^\/health\//, ""));
       res.writeHead(this.failing.has(name) ? 503 : 200, { "Content-Type": "text/plain", Connection: "close" });
       res.end(this.failing.has(name) ? "down" : "ok");
@@ -134,6 +158,11 @@ export class HealthEndpoint {
 
   url(name: string): string {
     return `${this.base}/health/${encodeURIComponent(name)}`;
+  }
+
+  /** The URL of a fake LiveKit node for provider name. */
+  liveKitUrl(name: string): string {
+    return `${this.base}/lk/${encodeURIComponent(name)}`;
   }
 
   fail(name: string, failing = true): void {

@@ -182,6 +182,16 @@ test("start fails over at attempt 3 and rejects with NoProviderError when no pro
     });
     const active = await cp.api<{ streams: Array<{ room: string; status: string }> }>("GET", "/api/streams?status=active");
     assert.equal(active.streams.filter((s) => s.room === "r4").length, 0, "the failed start left no active stream");
+    // No provider at all: the server refuses every attempt, and start says so with the same error.
+    engine.down(p1, false);
+    engine.down(p2, false);
+    await cp.api("PUT", "/api/streaming/providers/" + p1, { enabled: false });
+    await cp.api("PUT", "/api/streaming/providers/" + p2, { enabled: false });
+    await assert.rejects(client.start({ room: "r5", userId: "u5", role: "publisher" }), (err: unknown) => {
+      assert.ok(err instanceof NoProviderError, String(err));
+      assert.match(err.message, /gave up after 3 attempts/);
+      return true;
+    });
   } finally {
     await client.close();
   }
@@ -295,6 +305,69 @@ test("heartbeats keep the stream on the server", async () => {
     const first = Date.parse((await cp.api<{ lastHeartbeat: string }>("GET", "/api/streams/" + stream.id)).lastHeartbeat);
     await eventually(async () => Date.parse((await cp.api<{ lastHeartbeat: string }>("GET", "/api/streams/" + stream.id)).lastHeartbeat) > first, "a heartbeat");
     assert.equal(log.lines.filter((l) => l.message === "heartbeat failed").length, 0);
+  } finally {
+    await client.close();
+  }
+});
+
+// Providers of kind livekit: the server mints join tokens for them, so that
+// every stream holds a standby assignment on its first fallback.
+async function liveKitPair(): Promise<[string, string]> {
+  const [a, b] = [`lk${n}-a`, `lk${n}-b`];
+  for (const name of [p1, p2]) await cp.api("PUT", "/api/streaming/providers/" + name, { enabled: false });
+  await cp.addLiveKit(a, 1, health);
+  await cp.addLiveKit(b, 2, health);
+  assert.match(await cp.check(a), /EXCELLENT|HEALTHY/);
+  assert.match(await cp.check(b), /EXCELLENT|HEALTHY/);
+  return [a, b];
+}
+
+test("a media error moves the stream to its standby first, and the move is reported afterwards", async () => {
+  const [a, b] = await liveKitPair();
+  const engine = new FakeEngine();
+  const log = new LogCapture();
+  const client = newClient(engine, log);
+  try {
+    const stream = await client.start({ room: "sb", userId: "u", role: "publisher" });
+    assert.equal(stream.provider, a);
+    assert.ok(stream.assignment?.token, "a join token was minted");
+    assert.equal(stream.standby?.provider.name, b, "the standby is on the first fallback");
+    const standbyToken = stream.standby?.token;
+    engine.fail(a);
+    await waitState(stream, (s) => s.type === "migrated", "migrated to the standby");
+    assert.equal(stream.provider, b);
+    assert.equal(engine.connections(b)[0]?.assignment.token, standbyToken, "connected with the standby's token");
+    await log.waitFor((m) => m === `Successfully failed over to ${b}`, "the failover line");
+    await eventually(async () => {
+      const s = await cp.stream(stream.id);
+      return s.provider === b && !!s.trail?.some((e) => e.kind === "migrate" && e.provider === b && !!e.reportedAt);
+    }, "the move reported to the server with movedAt");
+  } finally {
+    await client.close();
+  }
+});
+
+test("with the control plane down, a media error moves the stream to its standby; the move reaches the server when it is back", async () => {
+  const [a, b] = await liveKitPair();
+  const engine = new FakeEngine();
+  const log = new LogCapture();
+  const client = newClient(engine, log);
+  try {
+    const stream = await client.start({ room: "sb-down", userId: "u", role: "publisher" });
+    assert.equal(stream.standby?.provider.name, b);
+    const addr = cp.addr;
+    await cp.kill();
+    engine.fail(a);
+    const st = await waitState(stream, (s) => s.type === "migrated", "migrated with the control plane down");
+    assert.ok(st.type === "migrated" && st.from === a && st.to === b, JSON.stringify(st));
+    assert.equal(stream.provider, b);
+    // The report is retried until the control plane answers.
+    await cp.start(addr);
+    await eventually(async () => {
+      const s = await cp.stream(stream.id);
+      return s.provider === b && !!s.trail?.some((e) => e.kind === "migrate" && e.provider === b && !!e.reportedAt);
+    }, "the move reported once the control plane is back", 30_000);
+    assert.equal(stream.state?.type, "live");
   } finally {
     await client.close();
   }
