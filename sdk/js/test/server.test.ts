@@ -372,3 +372,46 @@ test("with the control plane down, a media error moves the stream to its standby
     await client.close();
   }
 });
+
+test("the watchdog fails over a connection that stopped carrying media without a word", async () => {
+  const engine = new FakeEngine();
+  const client = newClient(engine, new LogCapture(), { watchdogMs: 200 });
+  try {
+    const stream = await client.start({ room: "wd", userId: "u", role: "publisher" });
+    assert.equal(engine.stall(p1), 1);
+    const st = await waitState(stream, (s) => s.type === "failingOver", "failing over after the stall");
+    assert.ok(st.type === "failingOver" && /media_stalled/.test(st.reason), JSON.stringify(st));
+    await waitState(stream, (s) => s.type === "live" && s.provider === p2, "live on the backup");
+  } finally {
+    await client.close();
+  }
+});
+
+test("no token reaches a log line, a state or the server's trail", async () => {
+  const [a] = await liveKitPair();
+  // An engine that puts the join token in its errors, as careless vendor SDKs do.
+  const inner = new FakeEngine();
+  const leaky = {
+    connect: async (asg: Parameters<FakeEngine["connect"]>[0], report: Parameters<FakeEngine["connect"]>[1], signal: AbortSignal) => {
+      if (asg.provider.name === a) throw new Error(`join refused for token ${asg.token}`);
+      return inner.connect(asg, report, signal);
+    },
+  };
+  const log = new LogCapture();
+  const client = new Client({ serverUrl: cp.url, token, engines: { livekit: leaky }, logger: log });
+  const states: unknown[] = [];
+  try {
+    const stream = await client.start({ room: "secret", userId: "u", role: "publisher", onState: (s) => states.push(s) });
+    assert.notEqual(stream.provider, a, "the start failed over");
+    const tokens = [token, stream.assignment?.token ?? ""];
+    const failures = (await cp.stream(stream.id)).trail?.filter((e) => e.kind === "failure") ?? [];
+    assert.equal(failures.length, 2, "both connects to the first provider reported");
+    const seen = JSON.stringify({ logs: log.lines, states: states.map((s) => ({ ...(s as object), error: String((s as { error?: unknown }).error ?? "") })), failures: await cp.stream(stream.id) });
+    assert.match(seen, /\[REDACTED\]/, "the token was taken out of the engine's error");
+    for (const t of tokens) assert.ok(t && !seen.includes(t), "a token leaked");
+    // The join tokens of the failed provider's assignment are JWTs: none of them shows either.
+    assert.doesNotMatch(seen, /eyJ[A-Za-z0-9_-]{10,}\./);
+  } finally {
+    await client.close();
+  }
+});
