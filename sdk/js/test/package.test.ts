@@ -47,10 +47,16 @@ test("npm pack makes a package that installs, imports and type-checks", async ()
     const info = (JSON.parse(stdout) as Array<{ filename: string; files: Array<{ path: string }> }>)[0];
     assert.ok(info);
     const files = info.files.map((f) => f.path);
-    for (const f of ["README.md", "LICENSE", "package.json", "dist/index.js", "dist/index.d.ts", "dist/client.d.ts", "dist/switchboard.min.js"]) assert.ok(files.includes(f), `${f} in the package: ${files.join(", ")}`);
+    for (const f of ["README.md", "LICENSE", "package.json", "dist/index.js", "dist/index.d.ts", "dist/client.d.ts", "dist/switchboard.min.js", "dist/livekit.js", "dist/livekit.d.ts"]) assert.ok(files.includes(f), `${f} in the package: ${files.join(", ")}`);
     assert.deepEqual(files.filter((f) => f.startsWith("src/") || f.startsWith("test/") || f.startsWith("build/") || f.includes("node_modules")), []);
-    const pkg = JSON.parse(readFileSync(join(pkgRoot, "package.json"), "utf8")) as { dependencies?: object };
+    const pkg = JSON.parse(readFileSync(join(pkgRoot, "package.json"), "utf8")) as {
+      dependencies?: object;
+      peerDependenciesMeta?: Record<string, { optional?: boolean }>;
+      exports: Record<string, unknown>;
+    };
     assert.equal(pkg.dependencies, undefined, "no runtime dependencies");
+    assert.equal(pkg.peerDependenciesMeta?.["livekit-client"]?.optional, true, "livekit-client is an optional peer dependency");
+    assert.ok(pkg.exports["./livekit"], "the livekit entry point");
 
     // A fresh app installs the tarball and uses it.
     const app = join(dir, "app");

@@ -106,3 +106,24 @@ test("the client refuses bad options with the option's name", async () => {
   await c.close();
   await assert.rejects(c.start({ room: "r" }), { name: "ClosedError" });
 });
+
+test("WebRTC statistics read into a quality sample", async () => {
+  const { qualityFromStats } = await import("../src/webrtc-stats.js");
+  const entries = [
+    { type: "candidate-pair", nominated: true, state: "succeeded", currentRoundTripTime: 0.042 },
+    { type: "candidate-pair", nominated: false, state: "failed", currentRoundTripTime: 9 },
+    { type: "inbound-rtp", packetsLost: 5, packetsReceived: 95, jitter: 0.012, framesPerSecond: 29, freezeCount: 1, bytesReceived: 200_000 },
+    { type: "inbound-rtp", packetsLost: 0, packetsReceived: 100, jitter: 0.004, bytesReceived: 50_000 },
+    { type: "remote-inbound-rtp", roundTripTime: 0.08, jitter: 0.001, packetsLost: 0 },
+    { type: "codec", mimeType: "video/VP8" },
+  ];
+  const first = qualityFromStats(entries, 10_000);
+  assert.deepEqual(first.sample, { at: 10_000, rttMs: 42, packetLoss: 5 / 200, jitterMs: 12, frameRate: 29, freezes: 1 });
+  assert.deepEqual(first.totals, { at: 10_000, bytes: 250_000 });
+  // One second later, 125,000 bytes more: 1,000 kbit/s.
+  const more = entries.map((e) => (e.type === "inbound-rtp" && e.bytesReceived === 200_000 ? { ...e, bytesReceived: 325_000 } : e));
+  assert.equal(qualityFromStats(more, 11_000, first.totals).sample.bitrateKbps, 1000);
+  // Without a selected pair, the remote-inbound round trip.
+  assert.equal(qualityFromStats(entries.slice(2), 0).sample.rttMs, 80);
+  assert.deepEqual(qualityFromStats([], 1).sample, { at: 1 });
+});
