@@ -84,6 +84,10 @@ func (g *GoService) newClient(w http.ResponseWriter, r *http.Request) {
 		Token             string `json:"token"`
 		FailoverTimeoutMs int    `json:"failoverTimeoutMs"`
 		HeartbeatMs       int    `json:"heartbeatMs"`
+		Policy            struct {
+			Type string  `json:"type"`
+			Rate float64 `json:"rate"`
+		} `json:"policy"`
 	}
 	if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
 		writeError(w, http.StatusBadRequest, "BadRequest", err.Error())
@@ -97,6 +101,9 @@ func (g *GoService) newClient(w http.ResponseWriter, r *http.Request) {
 	}
 	if in.FailoverTimeoutMs > 0 {
 		opts = append(opts, client.WithFailoverTimeout(time.Duration(in.FailoverTimeoutMs)*time.Millisecond))
+	}
+	if in.Policy.Type == "migrateGradually" {
+		opts = append(opts, client.WithPolicy(client.MigrateGradually{Rate: in.Policy.Rate}))
 	}
 	if in.HeartbeatMs > 0 {
 		opts = append(opts, client.WithHeartbeat(time.Duration(in.HeartbeatMs)*time.Millisecond))
@@ -117,7 +124,13 @@ func (g *GoService) newClient(w http.ResponseWriter, r *http.Request) {
 func (g *GoService) clientRoute(w http.ResponseWriter, r *http.Request, id string, c *goClient, rest []string) {
 	switch {
 	case len(rest) == 0 && r.Method == http.MethodGet:
-		writeJSON(w, http.StatusOK, map[string]any{"eventsConnected": c.c.EventsConnected(), "logs": c.logs.list()})
+		cfg, _ := c.c.Config()
+		providers := make([]map[string]any, len(cfg.Providers))
+		for i, p := range cfg.Providers {
+			providers[i] = map[string]any{"name": p.Name, "priority": p.Priority, "status": p.Status}
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"eventsConnected": c.c.EventsConnected(), "logs": c.logs.list(),
+			"config": map[string]any{"maxRetries": cfg.MaxRetries, "maxFailures": cfg.MaxFailures, "providers": providers}})
 	case len(rest) == 0 && r.Method == http.MethodDelete:
 		g.mu.Lock()
 		delete(g.clients, id)

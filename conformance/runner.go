@@ -7,8 +7,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -41,6 +45,9 @@ func Run(t *testing.T, bin, serviceURL string, sc Scenario) {
 		Token string `json:"token"`
 	}
 	env.must(t, "POST", "/api/auth/tokens", map[string]string{"name": "conformance", "role": "client"}, &tok)
+	if len(sc.Settings) > 0 {
+		env.must(t, "PUT", "/api/settings", sc.Settings, nil)
+	}
 
 	svc := service{base: strings.TrimRight(serviceURL, "/")}
 	opts := map[string]any{"failoverTimeoutMs": 5000}
@@ -49,7 +56,7 @@ func Run(t *testing.T, bin, serviceURL string, sc Scenario) {
 			t.Fatalf("client options: %v", err)
 		}
 	}
-	opts["serverUrl"], opts["token"] = env.url, tok.Token
+	opts["serverUrl"], opts["token"] = env.proxyURL, tok.Token
 	var created struct {
 		ID string `json:"id"`
 	}
@@ -180,6 +187,31 @@ func Run(t *testing.T, bin, serviceURL string, sc Scenario) {
 			if code, err := svc.do("DELETE", clientPath, nil, nil); err != nil || code != http.StatusOK {
 				t.Fatalf("%s: close: %d %v", step, code, err)
 			}
+		case len(st.PutSettings) > 0:
+			env.must(t, "PUT", "/api/settings", st.PutSettings, nil)
+		case st.Reorder != nil:
+			env.must(t, "PUT", "/api/streaming/providers/priorities", map[string]any{"order": st.Reorder.Order}, nil)
+		case st.WaitConfig != nil:
+			want := st.WaitConfig
+			waitFor(t, fmt.Sprintf("%s: configuration %+v", step, *want), func() bool {
+				var v struct {
+					Config struct {
+						MaxRetries  int `json:"maxRetries"`
+						MaxFailures int `json:"maxFailures"`
+						Providers   []struct {
+							Name string `json:"name"`
+						} `json:"providers"`
+					} `json:"config"`
+				}
+				if _, err := svc.do("GET", clientPath, nil, &v); err != nil {
+					t.Fatalf("%s: %v", step, err)
+				}
+				c := v.Config
+				return (want.First == "" || (len(c.Providers) > 0 && c.Providers[0].Name == want.First)) &&
+					(want.MaxRetries == 0 || c.MaxRetries == want.MaxRetries) && (want.MaxFailures == 0 || c.MaxFailures == want.MaxFailures)
+			})
+		case st.BlockEvents != nil:
+			env.blockEvents(st.BlockEvents.Blocked)
 		case st.KillServer != nil:
 			env.kill(t)
 		case st.RestartServer != nil:
@@ -277,13 +309,17 @@ type env struct {
 	exited   chan struct{}
 	health   *http.Server
 	healthLn net.Listener
+	proxy    *httptest.Server
+	proxyURL string
 	mu       sync.Mutex
 	down     map[string]bool
+	blocked  bool
+	cuts     map[*http.Request]context.CancelFunc // open event streams through the proxy
 }
 
 func startEnv(t *testing.T, bin string) *env {
 	t.Helper()
-	e := &env{bin: bin, dir: t.TempDir(), down: map[string]bool{}}
+	e := &env{bin: bin, dir: t.TempDir(), down: map[string]bool{}, cuts: map[*http.Request]context.CancelFunc{}}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -305,7 +341,61 @@ func startEnv(t *testing.T, bin string) *env {
 		_ = e.health.Close()
 	})
 	e.start(t)
+	// The SDK talks to the control plane through a proxy that can block its
+	// event stream; it forwards to wherever the server listens now.
+	rp := &httputil.ReverseProxy{
+		Rewrite: func(r *httputil.ProxyRequest) {
+			u, _ := url.Parse(e.url)
+			r.SetURL(u)
+		},
+		FlushInterval: -1,
+		// Cut streams and a killed server are the scenarios' doing, not news.
+		ErrorLog: log.New(io.Discard, "", 0),
+	}
+	e.proxy = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/api/events" {
+			rp.ServeHTTP(w, r)
+			return
+		}
+		e.mu.Lock()
+		if e.blocked {
+			e.mu.Unlock()
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = io.WriteString(w, `{"error":{"code":"unavailable","message":"event stream blocked by the conformance kit","field":""}}`)
+			return
+		}
+		ctx, cancel := context.WithCancel(r.Context())
+		r = r.WithContext(ctx)
+		e.cuts[r] = cancel
+		e.mu.Unlock()
+		defer func() {
+			e.mu.Lock()
+			delete(e.cuts, r)
+			e.mu.Unlock()
+			cancel()
+		}()
+		rp.ServeHTTP(w, r)
+	}))
+	e.proxyURL = e.proxy.URL
+	t.Cleanup(func() {
+		e.blockEvents(true)
+		e.proxy.Close()
+	})
 	return e
+}
+
+// blockEvents blocks the event stream at the proxy (cutting the open ones), or lets it through.
+func (e *env) blockEvents(blocked bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.blocked = blocked
+	if blocked {
+		for r, cancel := range e.cuts {
+			cancel()
+			delete(e.cuts, r)
+		}
+	}
 }
 
 var listening = regexp.MustCompile(`switchboard listening on (http://\S+)`)

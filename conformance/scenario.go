@@ -21,11 +21,14 @@ var scenarioFiles embed.FS
 // Scenario is one conformance scenario: the providers to register, the client
 // options, and the steps to play in order.
 type Scenario struct {
-	Name      string          `json:"name"`
-	About     string          `json:"about"`
-	Providers []ProviderSpec  `json:"providers"`
-	Client    json.RawMessage `json:"client,omitempty"`
-	Steps     []Step          `json:"steps"`
+	Name      string         `json:"name"`
+	About     string         `json:"about"`
+	Providers []ProviderSpec `json:"providers"`
+	// Settings, when set, are put (PUT /api/settings) before the client is made.
+	Settings json.RawMessage `json:"settings,omitempty"`
+	// Client are options of the client, given to the test service as they are.
+	Client json.RawMessage `json:"client,omitempty"`
+	Steps  []Step          `json:"steps"`
 }
 
 // ProviderSpec is a provider of the scenario: kind http, healthy at first.
@@ -49,6 +52,10 @@ type Step struct {
 	WaitEvents      *EventsStep     `json:"waitEvents,omitempty"`
 	End             *StreamRef      `json:"end,omitempty"`
 	Close           *struct{}       `json:"close,omitempty"`
+	PutSettings     json.RawMessage `json:"settings,omitempty"`
+	Reorder         *ReorderStep    `json:"reorder,omitempty"`
+	WaitConfig      *ConfigStep     `json:"waitConfig,omitempty"`
+	BlockEvents     *BlockStep      `json:"blockEvents,omitempty"`
 	KillServer      *struct{}       `json:"killServer,omitempty"`
 	RestartServer   *struct{}       `json:"restartServer,omitempty"`
 }
@@ -130,6 +137,25 @@ type EventsStep struct {
 	Connected bool `json:"connected"`
 }
 
+// ReorderStep puts the providers in Order (PUT /api/streaming/providers/priorities).
+type ReorderStep struct {
+	Order []string `json:"order"`
+}
+
+// ConfigStep waits for the SDK's configuration to have these values (those
+// set): its first provider and its maxRetries and maxFailures.
+type ConfigStep struct {
+	First       string `json:"first,omitempty"`
+	MaxRetries  int    `json:"maxRetries,omitempty"`
+	MaxFailures int    `json:"maxFailures,omitempty"`
+}
+
+// BlockStep makes the proxy in front of the control plane answer the event
+// stream with 503 (and cut the one open), or let it through again.
+type BlockStep struct {
+	Blocked bool `json:"blocked"`
+}
+
 // Scenarios returns the scenarios of the kit, by file name.
 func Scenarios() ([]Scenario, error) {
 	names, err := fs.Glob(scenarioFiles, "scenarios/*.json")
@@ -161,7 +187,8 @@ func (s Step) count() int {
 	n := 0
 	for _, set := range []bool{s.Start != nil, s.StartFails != nil, s.ExpectProvider != nil, s.ExpectStates != nil, s.ExpectLastState != nil,
 		s.WaitState != nil, s.ExpectServer != nil, s.ExpectLog != nil, s.Fault != nil, s.Health != nil, s.WaitEvents != nil, s.End != nil,
-		s.Close != nil, s.KillServer != nil, s.RestartServer != nil} {
+		s.Close != nil, s.KillServer != nil, s.RestartServer != nil, len(s.PutSettings) > 0, s.Reorder != nil, s.WaitConfig != nil,
+		s.BlockEvents != nil} {
 		if set {
 			n++
 		}

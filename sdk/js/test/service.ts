@@ -60,6 +60,9 @@ async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
         logger: { debug: log, info: log, warn: log, error: log },
         failoverTimeoutMs: typeof b.failoverTimeoutMs === "number" ? b.failoverTimeoutMs : undefined,
         heartbeatMs: typeof b.heartbeatMs === "number" ? b.heartbeatMs : undefined,
+        policy: (b.policy as { type?: string; rate?: number } | undefined)?.type === "migrateGradually"
+          ? { type: "migrateGradually", rate: Number((b.policy as { rate?: number }).rate) }
+          : undefined,
       });
       const id = "c" + ++nextClient;
       clients.set(id, { client, engine, logs, streams: new Map(), next: 0 });
@@ -71,7 +74,14 @@ async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
   const c = parts[0] === "clients" && parts[1] ? clients.get(parts[1]) : undefined;
   if (!c) return fail(res, 404, "NotFound", "no such client");
   const rest = parts.slice(2);
-  if (rest.length === 0 && m === "GET") return send(res, 200, { eventsConnected: c.client.eventsConnected, logs: c.logs });
+  if (rest.length === 0 && m === "GET") {
+    const cfg = c.client.config;
+    return send(res, 200, {
+      eventsConnected: c.client.eventsConnected,
+      logs: c.logs,
+      config: cfg ? { maxRetries: cfg.maxRetries, maxFailures: cfg.maxFailures, providers: cfg.providers.map((p) => ({ name: p.name, priority: p.priority, status: p.status })) } : null,
+    });
+  }
   if (rest.length === 0 && m === "DELETE") {
     clients.delete(parts[1]!);
     try {
