@@ -661,7 +661,10 @@ export class Client {
         throw new NetworkError(`GET ${path}: answer is ${ct || "untyped"}, not an event stream`);
       }
       const body = res.body;
-      if (!body || typeof body.getReader !== "function") throw new SubscriptionError("response bodies cannot be streamed", false, true);
+      if (!body || typeof body.getReader !== "function" || typeof TextDecoder !== "function") {
+        // The scope's end (finally) aborts the request.
+        throw new SubscriptionError("response bodies cannot be streamed", false, true);
+      }
       connected = true;
       this.#sseUp = true;
       this.log("debug", "event stream connected", { resumed: last !== "" });

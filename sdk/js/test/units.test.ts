@@ -127,3 +127,25 @@ test("WebRTC statistics read into a quality sample", async () => {
   assert.equal(qualityFromStats(entries.slice(2), 0).sample.rttMs, 80);
   assert.deepEqual(qualityFromStats([], 1).sample, { at: 1 });
 });
+
+test("a fetch that cannot stream bodies (React Native's) leaves the client on polling, without retrying the event stream", async () => {
+  const calls: string[] = [];
+  const fakeFetch = async (url: string): Promise<Response> => {
+    const path = new URL(url).pathname;
+    calls.push(path);
+    if (path === "/api/events") {
+      // What a fetch without streaming gives: the headers, and no body to read.
+      const r = new Response(null, { status: 200, headers: { "Content-Type": "text/event-stream" } });
+      Object.defineProperty(r, "body", { value: null });
+      return r;
+    }
+    return new Response(JSON.stringify({ providers: [] }), { status: 200, headers: { "Content-Type": "application/json" } });
+  };
+  const lines: string[] = [];
+  const log = (m: string): void => void lines.push(m);
+  const c = new Client({ serverUrl: "http://127.0.0.1:9", token: "t", engines: { http: new FakeEngine() }, fetch: fakeFetch, logger: { info: log, warn: log, error: log } });
+  while (!lines.some((l) => l.startsWith("event stream unsupported"))) await new Promise((r) => setTimeout(r, 5));
+  assert.equal(c.eventsConnected, false);
+  assert.equal(calls.filter((p) => p === "/api/events").length, 1, "not retried");
+  await c.close();
+});
