@@ -95,6 +95,9 @@ type Client struct {
 	budget    *budget
 	refresh   chan struct{} // asks the control loop to refetch the configuration
 	rebalance chan struct{} // tells the control loop that priorities changed
+	// configured tells the control loop that the first configuration arrived
+	// (a start fetches it itself): the polling interval is now known.
+	configured chan struct{}
 
 	ctx    context.Context // ends when the Client closes
 	cancel context.CancelFunc
@@ -138,7 +141,7 @@ func New(serverURL, token string, opts ...Option) (*Client, error) {
 		engines: map[Kind]MediaEngine{},
 		policy:  KeepLive{}, heartbeat: 30 * time.Second, connectTimeout: 15 * time.Second,
 		requestTimeout: 10 * time.Second, failoverTimeout: 10 * time.Second, budget: newBudget(), avoidUntil: map[string]time.Time{},
-		refresh: make(chan struct{}, 1), rebalance: make(chan struct{}, 1), streams: map[*Stream]struct{}{},
+		refresh: make(chan struct{}, 1), rebalance: make(chan struct{}, 1), configured: make(chan struct{}, 1), streams: map[*Stream]struct{}{},
 	}
 	for _, o := range opts {
 		o(c)
@@ -274,6 +277,12 @@ func (c *Client) refreshConfig(ctx context.Context) (Config, error) {
 	old, had := c.cfg, c.haveCfg
 	c.cfg, c.haveCfg, c.etag = cfg, true, tag
 	c.mu.Unlock()
+	if !had {
+		select {
+		case c.configured <- struct{}{}:
+		default:
+		}
+	}
 	c.budget.setRatio(cfg.RetryBudget)
 	if had {
 		for _, p := range old.Providers {
@@ -528,6 +537,11 @@ func (c *Client) control(ctx context.Context) {
 			} else {
 				poll.reset()
 			}
+			resetPoll()
+			continue
+		case <-c.configured:
+			// Poll at the configured interval from now, not at the default
+			// one set before the configuration was known.
 			resetPoll()
 			continue
 		case <-c.rebalance:
