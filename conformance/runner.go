@@ -161,11 +161,11 @@ func Run(t *testing.T, bin, serviceURL string, sc Scenario) {
 		case st.Health != nil:
 			env.setHealth(st.Health.Provider, st.Health.Up)
 			var res struct {
-				Badge string `json:"badge"`
+				Status string `json:"status"`
 			}
 			env.must(t, "POST", "/api/streaming/providers/"+st.Health.Provider+"/health-check", nil, &res)
-			if up := res.Badge != "CRITICAL"; up != st.Health.Up {
-				t.Fatalf("%s: %s is %s after the probe", step, st.Health.Provider, res.Badge)
+			if up := res.Status != "CRITICAL"; up != st.Health.Up {
+				t.Fatalf("%s: %s is %s after the probe", step, st.Health.Provider, res.Status)
 			}
 		case st.WaitEvents != nil:
 			waitFor(t, fmt.Sprintf("%s: events connected %v", step, st.WaitEvents.Connected), func() bool {
@@ -465,10 +465,10 @@ func (e *env) addProvider(t *testing.T, p ProviderSpec) {
 		"healthCheck": map[string]any{"interval": "1h", "timeout": "2s", "failureThreshold": 1, "successThreshold": 1},
 	}, nil)
 	var res struct {
-		Badge string `json:"badge"`
+		Status string `json:"status"`
 	}
 	e.must(t, "POST", "/api/streaming/providers/"+p.Name+"/health-check", nil, &res)
-	if res.Badge == "CRITICAL" {
+	if res.Status == "CRITICAL" {
 		t.Fatalf("provider %s is CRITICAL after its first probe", p.Name)
 	}
 }

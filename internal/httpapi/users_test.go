@@ -207,7 +207,7 @@ func TestTemporaryPasswordFlow(t *testing.T) {
 	if st, s, _ := e.login("bob", newPassword); st != 200 || s.me.MustChangePassword {
 		t.Fatalf("login with the new password: %d", st)
 	}
-	want := "user.create,session.login,user.password.change,session.login,session.login"
+	want := "user.create,session.login,user.password.change,session.login,session.login_failed,session.login"
 	if got := e.auditActions("bob"); strings.Join(got, ",") != want {
 		t.Fatalf("audit = %v, want %s", got, want)
 	}
@@ -301,7 +301,7 @@ func TestUserChangesEndSessions(t *testing.T) {
 	if got := rec.calls(); !slices.Equal(got, []string{"carol", "carol", "carol", "carol"}) {
 		t.Fatalf("hook calls = %v, want carol for the password change, disable, reset and delete", got)
 	}
-	want := "user.create,session.login,user.password.change,session.login,user.update,user.update,user.update,session.login,user.password.reset,session.login,user.delete"
+	want := "user.create,session.login,user.password.change,session.login,user.update,user.update,session.login_failed,user.update,session.login,user.password.reset,session.login,user.delete"
 	if got := e.auditActions("carol"); strings.Join(got, ",") != want {
 		t.Fatalf("audit = %v\nwant %s", got, want)
 	}

@@ -120,8 +120,8 @@ export class ControlPlane {
 
   /** Runs a probe of the provider now; resolves with its status. */
   async check(name: string): Promise<string> {
-    const r = await this.api<{ badge: string }>("POST", `/api/streaming/providers/${name}/health-check`);
-    return r.badge;
+    const r = await this.api<{ status: string }>("POST", `/api/streaming/providers/${name}/health-check`);
+    return r.status;
   }
 
   /** A stream as the admin API describes it, with its trail. */
