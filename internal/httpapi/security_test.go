@@ -415,3 +415,31 @@ func TestPrincipalsEndedAcrossReplicas(t *testing.T) {
 		t.Errorf("another event type ended %d streams", n)
 	}
 }
+
+// TestDisabledUserEndsEventStream: disabling a user ends the event streams
+// its dashboard sessions hold open, within a second, and no other user's.
+func TestDisabledUserEndsEventStream(t *testing.T) {
+	testutil.LeakCheck(t)
+	e := newTestEnv(t)
+	su := e.tokens[sb.RoleSuperadmin]
+	e.mustDo("POST", "/api/users", su, map[string]string{"username": "dana", "role": "admin", "password": tempPassword}, 201, nil)
+	_, s, _ := e.login("dana", tempPassword)
+	st, dana, b := e.changePasswordAs(s, tempPassword, newPassword)
+	if st != 200 {
+		t.Fatalf("change: %d %s", st, b)
+	}
+	cookie, _ := e.loginCookie() // admin's own session
+	other, _ := e.openStream(t.Context(), map[string]string{"Cookie": cookie})
+	defer other.Body.Close()
+	resp, br := e.openStream(t.Context(), map[string]string{"Cookie": dana.cookie})
+	defer resp.Body.Close()
+	if n := e.api.OpenStreams(UserPrincipal("dana")); n != 1 {
+		t.Fatalf("streams of dana: %d, want 1", n)
+	}
+	e.mustDo("PUT", "/api/users/dana", su, map[string]any{"enabled": false}, 200, nil)
+	waitEnd(t, br, resp, time.Second)
+	testutil.Eventually(t, "dana's stream to be forgotten", func() bool { return e.api.OpenStreams(UserPrincipal("dana")) == 0 })
+	if n := e.api.OpenStreams(UserPrincipal("admin")); n != 1 {
+		t.Errorf("admin's streams: %d, want 1 (untouched)", n)
+	}
+}
