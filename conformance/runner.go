@@ -102,7 +102,15 @@ func Run(t *testing.T, bin, serviceURL string, sc Scenario) {
 				t.Fatalf("%s: stream %s on %q, want %q", step, st.ExpectProvider.Stream, v.Provider, st.ExpectProvider.Provider)
 			}
 		case st.ExpectStates != nil:
-			v := getStream(t, svc, clientPath, stream(st.ExpectStates.Stream))
+			// A test service may record states as its SDK delivers them,
+			// a moment after the call that caused them answered: wait for
+			// as many as expected, then compare the whole sequence.
+			ref := stream(st.ExpectStates.Stream)
+			var v streamView
+			waitFor(t, step+": states of "+st.ExpectStates.Stream, func() bool {
+				v = getStream(t, svc, clientPath, ref)
+				return len(v.States) >= len(st.ExpectStates.Types)
+			})
 			if got := v.types(); !slices.Equal(got, st.ExpectStates.Types) {
 				t.Fatalf("%s: states %v, want %v", step, got, st.ExpectStates.Types)
 			}
