@@ -265,13 +265,9 @@ func (s *Server) listAlertDeliveries(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f.Limit = limit
-	if v := q.Get("before"); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n < 1 {
-			s.writeError(w, r, sb.Invalid("before", "must be a positive attempt id"))
-			return
-		}
-		f.BeforeID = n
+	if f.BeforeID, err = beforeParam(q, "attempt"); err != nil {
+		s.writeError(w, r, err)
+		return
 	}
 	as, err := s.store.ListAttempts(r.Context(), f)
 	if err != nil {

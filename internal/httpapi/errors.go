@@ -139,6 +139,20 @@ func limitParam(q url.Values, def, most int) (int, error) {
 	return n, nil
 }
 
+// beforeParam reads the optional ?before= of a paginated list: a positive id
+// (0 when absent); what names the kind of id in the error.
+func beforeParam(q url.Values, what string) (int64, error) {
+	v := q.Get("before")
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 1 {
+		return 0, switchboard.Invalid("before", "must be a positive %s id", what)
+	}
+	return n, nil
+}
+
 // decodeJSON is the strict JSON decoder behind decode, separate for fuzzing.
 func decodeJSON(data []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(data))

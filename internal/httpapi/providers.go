@@ -423,13 +423,9 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f.Limit = limit
-	if v := q.Get("before"); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n < 1 {
-			s.writeError(w, r, sb.Invalid("before", "must be a positive audit entry id"))
-			return
-		}
-		f.BeforeID = n
+	if f.BeforeID, err = beforeParam(q, "audit entry"); err != nil {
+		s.writeError(w, r, err)
+		return
 	}
 	es, err := s.store.ListAudit(r.Context(), f)
 	if err != nil {
