@@ -83,8 +83,15 @@ func TestAlertsEndToEnd(t *testing.T) {
 		}
 		return false
 	})
-	out := e.mustCLI("alerts", "deliveries")
-	for _, want := range []string{"oncall", "down", "trigger", "sent", "test", "failed", "401"} {
+	// The receiver has the trigger before the dispatcher records its
+	// answer in the ledger: wait for the ledger, then check every column.
+	var out string
+	wants := []string{"oncall", "down", "trigger", "sent", "test", "failed", "401"}
+	testutil.Eventually(t, "the trigger's delivery in the ledger", func() bool {
+		out = e.mustCLI("alerts", "deliveries")
+		return strings.Contains(out, "trigger")
+	})
+	for _, want := range wants {
 		if !strings.Contains(out, want) {
 			t.Errorf("deliveries lacks %q:\n%s", want, out)
 		}
