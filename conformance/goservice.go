@@ -29,6 +29,7 @@ type GoService struct {
 type goClient struct {
 	c       *client.Client
 	eng     *clienttest.Engine
+	gate    *hangGate
 	logs    *logLines
 	mu      sync.Mutex
 	streams map[string]*goStream
@@ -94,10 +95,11 @@ func (g *GoService) newClient(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	eng := clienttest.New(5 * time.Millisecond)
+	gate := &hangGate{MediaEngine: eng, hung: map[string]chan struct{}{}}
 	logs := &logLines{}
 	opts := []client.Option{client.WithLogger(slog.New(logs))}
 	for _, k := range []client.Kind{client.KindAgora, client.KindZegocloud, client.KindLiveKit, client.KindHTTP} {
-		opts = append(opts, client.WithEngine(k, eng))
+		opts = append(opts, client.WithEngine(k, gate))
 	}
 	if in.FailoverTimeoutMs > 0 {
 		opts = append(opts, client.WithFailoverTimeout(time.Duration(in.FailoverTimeoutMs)*time.Millisecond))
@@ -116,7 +118,7 @@ func (g *GoService) newClient(w http.ResponseWriter, r *http.Request) {
 	g.mu.Lock()
 	g.next++
 	id := "c" + strconv.Itoa(g.next)
-	g.clients[id] = &goClient{c: c, eng: eng, logs: logs, streams: map[string]*goStream{}}
+	g.clients[id] = &goClient{c: c, eng: eng, gate: gate, logs: logs, streams: map[string]*goStream{}}
 	g.mu.Unlock()
 	writeJSON(w, http.StatusCreated, map[string]any{"id": id})
 }
@@ -228,8 +230,14 @@ func (c *goClient) fault(w http.ResponseWriter, r *http.Request) {
 	}
 	n := 0
 	switch in.Kind {
-	case "down", "up":
-		c.eng.Down(in.Provider, in.Kind == "down")
+	case "down":
+		c.eng.Down(in.Provider, true)
+	case "up":
+		c.eng.Down(in.Provider, false)
+		c.gate.hang(in.Provider, false)
+	case "hang":
+		c.gate.hang(in.Provider, true)
+		n = c.eng.Stall(in.Provider)
 	case string(client.ConnectionLost), string(client.TokenRejected), string(client.MediaStalled):
 		n = len(c.eng.Cut(in.Provider, client.MediaErrorKind(in.Kind), 1))
 	default:
@@ -237,6 +245,43 @@ func (c *goClient) fault(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"affected": n})
+}
+
+// hangGate holds the connects to the providers that hang until they are up
+// again (then they go on) or their context ends: a provider that answers no
+// join, for as long as the scenario says.
+type hangGate struct {
+	client.MediaEngine
+	mu   sync.Mutex
+	hung map[string]chan struct{} // closed when the provider is up again
+}
+
+func (g *hangGate) hang(provider string, on bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	ch, hung := g.hung[provider]
+	switch {
+	case on && !hung:
+		g.hung[provider] = make(chan struct{})
+	case !on && hung:
+		close(ch)
+		delete(g.hung, provider)
+	}
+}
+
+// Connect waits while the provider hangs, then connects with the engine.
+func (g *hangGate) Connect(ctx context.Context, a client.Assignment, report func(client.MediaError)) (client.Connection, error) {
+	g.mu.Lock()
+	ch := g.hung[a.Provider.Name]
+	g.mu.Unlock()
+	if ch != nil {
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("simulated connect to %s: no answer: %w", a.Provider.Name, ctx.Err())
+		}
+	}
+	return g.MediaEngine.Connect(ctx, a, report)
 }
 
 // errorType names an error of Start as the kit does.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -71,6 +72,7 @@ func Run(t *testing.T, bin, serviceURL string, sc Scenario) {
 		}
 	})
 	streams := map[string]streamRef{}
+	groups := map[string][]streamRef{}
 	stream := func(name string) streamRef {
 		s, ok := streams[name]
 		if !ok {
@@ -81,6 +83,19 @@ func Run(t *testing.T, bin, serviceURL string, sc Scenario) {
 	for i, st := range sc.Steps {
 		step := fmt.Sprintf("step %d", i+1)
 		switch {
+		case st.Start != nil && st.Start.Count > 0:
+			group := make([]streamRef, 0, st.Start.Count)
+			for n := 1; n <= st.Start.Count; n++ {
+				one := *st.Start
+				one.Room, one.UserID, one.Count = fmt.Sprintf("%s-%d", one.Room, n), fmt.Sprintf("%s-%d", one.UserID, n), 0
+				var out streamRef
+				code, err := svc.do("POST", clientPath+"/streams", one, &out)
+				if err != nil || code != http.StatusCreated {
+					t.Fatalf("%s: start %s #%d: %d %v", step, st.Start.As, n, code, err)
+				}
+				group = append(group, out)
+			}
+			groups[st.Start.As] = group
 		case st.Start != nil:
 			var out streamRef
 			code, err := svc.do("POST", clientPath+"/streams", st.Start, &out)
@@ -220,6 +235,61 @@ func Run(t *testing.T, bin, serviceURL string, sc Scenario) {
 			})
 		case st.BlockEvents != nil:
 			env.blockEvents(st.BlockEvents.Blocked)
+		case st.WaitStreams != nil:
+			want := st.WaitStreams
+			group, ok := groups[want.Group]
+			if !ok {
+				t.Fatalf("%s: no group %q was started", step, want.Group)
+			}
+			var n int
+			var last []string
+			deadline := time.Now().Add(testutil.Patience)
+			for {
+				n, last = 0, last[:0]
+				for _, ref := range group {
+					v := getStream(t, svc, clientPath, ref)
+					if len(v.States) == 0 {
+						last = append(last, "none")
+						continue
+					}
+					s := v.States[len(v.States)-1]
+					last = append(last, s.Type+" "+s.Provider+s.Error)
+					if s.Type == want.Type && (want.Provider == "" || s.Provider == want.Provider) &&
+						(want.Error == "" || strings.Contains(s.Error, want.Error)) {
+						n++
+					}
+				}
+				if n >= want.Count {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("%s: timed out after %v waiting for %d streams of %s to be %s: %d are; last states: %q",
+						step, testutil.Patience, want.Count, want.Group, want.Type, n, last)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			if n != want.Count {
+				t.Fatalf("%s: %d streams of %s are %s, want %d; last states: %q", step, n, want.Group, want.Type, want.Count, last)
+			}
+		case st.ExpectAttempts != nil:
+			if got := env.attemptsOn(st.ExpectAttempts.Provider); got != st.ExpectAttempts.Count {
+				t.Fatalf("%s: %d attempts on %s, want %d (all: %v)", step, got, st.ExpectAttempts.Provider, st.ExpectAttempts.Count, env.allAttempts())
+			}
+		case st.ServerStreams != nil:
+			want := st.ServerStreams
+			q := url.Values{"status": {want.Status}, "limit": {"500"}}
+			if want.Provider != "" {
+				q.Set("provider", want.Provider)
+			}
+			var n int
+			waitFor(t, fmt.Sprintf("%s: %d %s streams on the server", step, want.Count, want.Status), func() bool {
+				var v struct {
+					Streams []json.RawMessage `json:"streams"`
+				}
+				env.must(t, "GET", "/api/streams?"+q.Encode(), nil, &v)
+				n = len(v.Streams)
+				return n == want.Count
+			})
 		case st.KillServer != nil:
 			env.kill(t)
 		case st.RestartServer != nil:
@@ -238,6 +308,7 @@ type stateView struct {
 	Provider string `json:"provider"`
 	From     string `json:"from"`
 	To       string `json:"to"`
+	Error    string `json:"error"`
 }
 
 func (s stateView) matches(w StateStep) bool {
@@ -323,11 +394,12 @@ type env struct {
 	down     map[string]bool
 	blocked  bool
 	cuts     map[*http.Request]context.CancelFunc // open event streams through the proxy
+	attempts map[string]int                       // assignments answered through the proxy, by provider
 }
 
 func startEnv(t *testing.T, bin string) *env {
 	t.Helper()
-	e := &env{bin: bin, dir: t.TempDir(), down: map[string]bool{}, cuts: map[*http.Request]context.CancelFunc{}}
+	e := &env{bin: bin, dir: t.TempDir(), down: map[string]bool{}, cuts: map[*http.Request]context.CancelFunc{}, attempts: map[string]int{}}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -356,7 +428,8 @@ func startEnv(t *testing.T, bin string) *env {
 			u, _ := url.Parse(e.url)
 			r.SetURL(u)
 		},
-		FlushInterval: -1,
+		FlushInterval:  -1,
+		ModifyResponse: e.countAttempt,
 		// Cut streams and a killed server are the scenarios' doing, not news.
 		ErrorLog: log.New(io.Discard, "", 0),
 	}
@@ -391,6 +464,48 @@ func startEnv(t *testing.T, bin string) *env {
 		e.proxy.Close()
 	})
 	return e
+}
+
+// assigning matches the SDK's calls whose answer is an assignment: a start
+// and a migrate.
+var assigning = regexp.MustCompile(`^/api/streams(/[^/]+/migrate)?$`)
+
+// countAttempt counts, by provider, the assignments the control plane answers
+// through the proxy: each is an attempt of the SDK on that provider.
+func (e *env) countAttempt(resp *http.Response) error {
+	r := resp.Request
+	if r.Method != http.MethodPost || !assigning.MatchString(r.URL.Path) || resp.StatusCode/100 != 2 {
+		return nil
+	}
+	b, err := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	resp.Body = io.NopCloser(bytes.NewReader(b))
+	if err != nil {
+		return err
+	}
+	var a struct {
+		Provider struct {
+			Name string `json:"name"`
+		} `json:"provider"`
+	}
+	if json.Unmarshal(b, &a) == nil && a.Provider.Name != "" {
+		e.mu.Lock()
+		e.attempts[a.Provider.Name]++
+		e.mu.Unlock()
+	}
+	return nil
+}
+
+func (e *env) attemptsOn(provider string) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.attempts[provider]
+}
+
+func (e *env) allAttempts() map[string]int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return maps.Clone(e.attempts)
 }
 
 // blockEvents blocks the event stream at the proxy (cutting the open ones), or lets it through.

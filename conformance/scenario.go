@@ -58,14 +58,20 @@ type Step struct {
 	BlockEvents     *BlockStep      `json:"blockEvents,omitempty"`
 	KillServer      *struct{}       `json:"killServer,omitempty"`
 	RestartServer   *struct{}       `json:"restartServer,omitempty"`
+	WaitStreams     *StreamsStep    `json:"waitStreams,omitempty"`
+	ExpectAttempts  *AttemptsStep   `json:"expectAttempts,omitempty"`
+	ServerStreams   *ServerCount    `json:"expectServerStreams,omitempty"`
 }
 
-// StartStep starts a stream and names it As for later steps.
+// StartStep starts a stream and names it As for later steps. With Count, it
+// starts that many, one after the other, in rooms Room-1 … Room-Count (users
+// UserID-1 …): the group As, for waitStreams.
 type StartStep struct {
 	As     string `json:"as"`
 	Room   string `json:"room"`
 	UserID string `json:"userId"`
 	Role   string `json:"role"`
+	Count  int    `json:"count,omitempty"`
 }
 
 // StartFailsStep starts a stream that must fail with the error type Error.
@@ -156,6 +162,34 @@ type BlockStep struct {
 	Blocked bool `json:"blocked"`
 }
 
+// StreamsStep waits for Count streams of the group Group (a start with a
+// count) to have a last state of Type, on Provider and with an error that
+// contains Error when those are set. More than Count fails the step.
+type StreamsStep struct {
+	Group    string `json:"group"`
+	Type     string `json:"type"`
+	Provider string `json:"provider,omitempty"`
+	Error    string `json:"error,omitempty"`
+	Count    int    `json:"count"`
+}
+
+// AttemptsStep expects the attempts the runner counted on Provider: the
+// assignments to it that the control plane answered (a start or a migrate)
+// through the runner's proxy. Each one is an attempt of the SDK on the
+// provider; a retry the budget refuses makes none.
+type AttemptsStep struct {
+	Provider string `json:"provider"`
+	Count    int    `json:"count"`
+}
+
+// ServerCount waits for the control plane to hold Count streams of Status
+// (active or ended), on Provider when it is set.
+type ServerCount struct {
+	Status   string `json:"status"`
+	Provider string `json:"provider,omitempty"`
+	Count    int    `json:"count"`
+}
+
 // Scenarios returns the scenarios of the kit, by file name.
 func Scenarios() ([]Scenario, error) {
 	names, err := fs.Glob(scenarioFiles, "scenarios/*.json")
@@ -188,7 +222,7 @@ func (s Step) count() int {
 	for _, set := range []bool{s.Start != nil, s.StartFails != nil, s.ExpectProvider != nil, s.ExpectStates != nil, s.ExpectLastState != nil,
 		s.WaitState != nil, s.ExpectServer != nil, s.ExpectLog != nil, s.Fault != nil, s.Health != nil, s.WaitEvents != nil, s.End != nil,
 		s.Close != nil, s.KillServer != nil, s.RestartServer != nil, len(s.PutSettings) > 0, s.Reorder != nil, s.WaitConfig != nil,
-		s.BlockEvents != nil} {
+		s.BlockEvents != nil, s.WaitStreams != nil, s.ExpectAttempts != nil, s.ServerStreams != nil} {
 		if set {
 			n++
 		}

@@ -198,6 +198,10 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, err
 	if err != nil {
 		return nil, fmt.Errorf("trusted-proxies: %w", err)
 	}
+	corsOrigins, err := httpapi.ParseCORSOrigins(cfg.CORSOrigins)
+	if err != nil {
+		return nil, fmt.Errorf("cors-origins: %w", err)
+	}
 	clock := switchboard.SystemClock{}
 	store, err := sqlstore.Open(ctx, cfg.DB, sealer, clock)
 	if err != nil {
@@ -289,7 +293,7 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, err
 		Health: checker, Metrics: metrics, ProvidersChanged: scheduler.Notify, Streams: svc, Events: hub, Alerts: dispatcher,
 		Maintenance: maint,
 		PublicRate:  cfg.PublicRateLimit, PublicBurst: cfg.PublicBurst,
-		SSEPerToken: cfg.SSEPerToken, TrustedProxies: proxies, TLS: cfg.TLS(),
+		SSEPerToken: cfg.SSEPerToken, TrustedProxies: proxies, TLS: cfg.TLS(), CORSOrigins: corsOrigins,
 		Admission: httpapi.Admission{
 			Failover: httpapi.ClassLimit{MaxInFlight: cfg.MaxInflightFailover},
 			Start:    httpapi.ClassLimit{MaxInFlight: cfg.MaxInflightStart},

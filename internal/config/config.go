@@ -57,6 +57,10 @@ type Config struct {
 	// TrustedProxies lists the addresses (and CIDR prefixes) of reverse
 	// proxies whose X-Forwarded-For header names the client, comma-separated.
 	TrustedProxies string `yaml:"trustedProxies"`
+	// CORSOrigins lists the origins (comma-separated, exact, such as
+	// https://app.example.com; "*" alone for any) whose web pages may call
+	// the API from the browser with a bearer token; empty: none.
+	CORSOrigins string `yaml:"corsOrigins"`
 	// TLSCert and TLSKey are PEM files of the certificate (with its chain) and
 	// key to serve HTTPS with; they are read again on SIGHUP.
 	TLSCert string `yaml:"tlsCert"`
@@ -163,6 +167,7 @@ func flagSet(c *Config, file *string, out io.Writer) *flag.FlagSet {
 	fs.DurationVar(&c.ReadTimeout, "read-timeout", c.ReadTimeout, "time a request, body included, may take to arrive; slower ones are cut off (env SWITCHBOARD_READ_TIMEOUT)")
 	fs.IntVar(&c.SSEPerToken, "sse-per-token", c.SSEPerToken, "event streams open at once per token or session (env SWITCHBOARD_SSE_PER_TOKEN)")
 	fs.StringVar(&c.TrustedProxies, "trusted-proxies", c.TrustedProxies, "comma-separated addresses or CIDR prefixes of reverse proxies whose X-Forwarded-For is believed (env SWITCHBOARD_TRUSTED_PROXIES)")
+	fs.StringVar(&c.CORSOrigins, "cors-origins", c.CORSOrigins, "comma-separated origins (scheme://host[:port]; * alone for any) whose web pages may call the API with a bearer token; empty = no CORS (env SWITCHBOARD_CORS_ORIGINS)")
 	fs.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "PEM certificate file (with its chain) to serve HTTPS; read again on SIGHUP (env SWITCHBOARD_TLS_CERT)")
 	fs.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "PEM private key file of --tls-cert (env SWITCHBOARD_TLS_KEY)")
 	fs.StringVar(&c.ACMEDomain, "acme-domain", c.ACMEDomain, "comma-separated host names to get certificates for with ACME (env SWITCHBOARD_ACME_DOMAIN)")
@@ -189,7 +194,7 @@ func applyEnv(c *Config, getenv func(string) string) error {
 		"SWITCHBOARD_OIDC_ISSUER": &c.OIDCIssuer, "SWITCHBOARD_OIDC_CLIENT_ID": &c.OIDCClientID,
 		"SWITCHBOARD_OIDC_REDIRECT_URL": &c.OIDCRedirectURL, "SWITCHBOARD_OIDC_ROLE_CLAIM": &c.OIDCRoleClaim,
 		"SWITCHBOARD_OIDC_ROLES": &c.OIDCRoles,
-		"SWITCHBOARD_PUBLIC_URL": &c.PublicURL,
+		"SWITCHBOARD_PUBLIC_URL": &c.PublicURL, "SWITCHBOARD_CORS_ORIGINS": &c.CORSOrigins,
 	}
 	for k, p := range str {
 		if v := getenv(k); v != "" {

@@ -110,3 +110,32 @@ func TestLeaderLease(t *testing.T) {
 		}
 	}
 }
+
+func TestCORSOrigins(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "sb.yaml")
+	if err := os.WriteFile(file, []byte("corsOrigins: https://file.example.com\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	none := func(string) string { return "" }
+	d, err := Load(nil, none, io.Discard)
+	if err != nil || d.CORSOrigins != "" {
+		t.Fatalf("default: %q %v, want off", d.CORSOrigins, err)
+	}
+	c, err := Load([]string{"--config", file}, none, io.Discard)
+	if err != nil || c.CORSOrigins != "https://file.example.com" {
+		t.Fatalf("from the file: %q %v", c.CORSOrigins, err)
+	}
+	env := func(k string) string {
+		if k == "SWITCHBOARD_CORS_ORIGINS" {
+			return "https://env.example.com"
+		}
+		return ""
+	}
+	if c, err = Load([]string{"--config", file}, env, io.Discard); err != nil || c.CORSOrigins != "https://env.example.com" {
+		t.Fatalf("env over file: %q %v", c.CORSOrigins, err)
+	}
+	if c, err = Load([]string{"--config", file, "--cors-origins", "https://a.example.com,https://b.example.com"}, env, io.Discard); err != nil ||
+		c.CORSOrigins != "https://a.example.com,https://b.example.com" {
+		t.Fatalf("flag over env: %q %v", c.CORSOrigins, err)
+	}
+}

@@ -88,6 +88,9 @@ type Options struct {
 	// tells it of the changes it makes. Nil: changes are seen when the
 	// windows are next read.
 	Maintenance *maintenance.Service
+	// CORSOrigins are the origins whose pages may call the API from a
+	// browser (see ParseCORSOrigins and cors.go); none: no CORS header.
+	CORSOrigins []string
 }
 
 // Server is the HTTP API of the control plane.
@@ -197,7 +200,7 @@ func New(o Options) *Server {
 	}
 	mux.Handle("/", s.metrics.instrument("unmatched", s.admit(gates[classOther], http.HandlerFunc(s.notFound))))
 	s.mux = mux
-	s.handler = s.recoverer(withRequestID(s.rejectSemicolons(mux)))
+	s.handler = s.recoverer(withRequestID(cors(o.CORSOrigins, s.rejectSemicolons(mux))))
 	if s.tls {
 		s.handler = withHSTS(s.handler)
 	}

@@ -4,11 +4,67 @@
 // runner drives clients of this package with the FakeEngine.
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { ApiError, Client, ClosedError, FakeEngine, NoProviderError, type MediaErrorKind, type Stream, type StreamState } from "../src/index.js";
+import {
+  ApiError,
+  Client,
+  ClosedError,
+  FakeEngine,
+  MediaError,
+  NoProviderError,
+  type Assignment,
+  type Connection,
+  type MediaEngine,
+  type MediaErrorKind,
+  type Stream,
+  type StreamState,
+} from "../src/index.js";
+
+/**
+ * Holds the connects to the providers that hang until they are up again
+ * (then they go on) or their signal aborts: a provider that answers no join,
+ * for as long as the scenario says.
+ */
+class HangGate implements MediaEngine {
+  readonly #engine: FakeEngine;
+  readonly #hung = new Map<string, { promise: Promise<void>; release: () => void }>();
+
+  constructor(engine: FakeEngine) {
+    this.#engine = engine;
+  }
+
+  hang(provider: string, on: boolean): void {
+    const h = this.#hung.get(provider);
+    if (on && !h) {
+      let release = (): void => undefined;
+      const promise = new Promise<void>((resolve) => (release = resolve));
+      this.#hung.set(provider, { promise, release });
+    } else if (!on && h) {
+      this.#hung.delete(provider);
+      h.release();
+    }
+  }
+
+  async connect(a: Assignment, report: (err: MediaError) => void, signal: AbortSignal): Promise<Connection> {
+    const h = this.#hung.get(a.provider.name);
+    if (h) {
+      let onAbort = (): void => undefined;
+      const aborted = new Promise<boolean>((resolve) => {
+        onAbort = () => resolve(true);
+        if (signal.aborted) resolve(true);
+        else signal.addEventListener("abort", onAbort, { once: true });
+      });
+      const gaveUp = await Promise.race([h.promise.then(() => false), aborted]);
+      signal.removeEventListener("abort", onAbort);
+      if (gaveUp) throw new MediaError("connection_lost", `simulated connect to ${a.provider.name}: no answer`);
+    }
+    return this.#engine.connect(a, report, signal);
+  }
+}
 
 interface TestClient {
   client: Client;
   engine: FakeEngine;
+  gate: HangGate;
   logs: string[];
   streams: Map<string, { stream: Stream; states: StreamState[] }>;
   next: number;
@@ -50,13 +106,14 @@ async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
   if (m === "POST" && parts.length === 1 && parts[0] === "clients") {
     const b = await body(req);
     const engine = new FakeEngine({ connectDelayMs: 5 });
+    const gate = new HangGate(engine);
     const logs: string[] = [];
     const log = (msg: string): void => void logs.push(msg);
     try {
       const client = new Client({
         serverUrl: String(b.serverUrl),
         token: String(b.token),
-        engines: { agora: engine, zegocloud: engine, livekit: engine, http: engine },
+        engines: { agora: gate, zegocloud: gate, livekit: gate, http: gate },
         logger: { debug: log, info: log, warn: log, error: log },
         failoverTimeoutMs: typeof b.failoverTimeoutMs === "number" ? b.failoverTimeoutMs : undefined,
         heartbeatMs: typeof b.heartbeatMs === "number" ? b.heartbeatMs : undefined,
@@ -65,7 +122,7 @@ async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
           : undefined,
       });
       const id = "c" + ++nextClient;
-      clients.set(id, { client, engine, logs, streams: new Map(), next: 0 });
+      clients.set(id, { client, engine, gate, logs, streams: new Map(), next: 0 });
       return send(res, 201, { id });
     } catch (err) {
       return fail(res, 400, "BadRequest", String(err));
@@ -114,7 +171,12 @@ async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const kind = String(b.kind);
     if (kind === "down" || kind === "up") {
       c.engine.down(provider, kind === "down");
+      if (kind === "up") c.gate.hang(provider, false);
       return send(res, 200, { affected: 0 });
+    }
+    if (kind === "hang") {
+      c.gate.hang(provider, true);
+      return send(res, 200, { affected: c.engine.stall(provider) });
     }
     if (kind === "connection_lost" || kind === "token_rejected" || kind === "media_stalled") {
       return send(res, 200, { affected: c.engine.fail(provider, kind as MediaErrorKind) });
