@@ -18,6 +18,7 @@ import AgoraRTC from "agora-rtc-sdk-ng";
 import type { ClientConfig, ConnectionDisconnectedReason, ConnectionState, IAgoraRTCClient, IAgoraRTCRemoteUser, ILocalTrack, UID } from "agora-rtc-sdk-ng";
 import { MediaError, type Assignment, type Connection, type MediaEngine, type QualitySample } from "./types.js";
 import { agoraQuality } from "./agora-stats.js";
+import { bounded, Stop } from "./bounded.js";
 
 export { agoraQuality, type AgoraStats } from "./agora-stats.js";
 
@@ -118,6 +119,8 @@ export class AgoraConnection implements Connection {
   readonly #tracks: ILocalTrack[] = [];
   readonly #listeners: Array<[string, Function]> = [];
   #live = false;
+  #bytes = 0;
+  #lastMedia: number | undefined;
   #closing: Promise<void> | undefined;
   #failed = false;
 
@@ -212,6 +215,18 @@ export class AgoraConnection implements Connection {
     return this.#closing;
   }
 
+  /** When the bytes sent and received (getRTCStats) last grew, in milliseconds since the epoch. */
+  lastMedia(): number | undefined {
+    if (this.client.connectionState !== "CONNECTED") return this.#lastMedia;
+    const s = this.client.getRTCStats();
+    const bytes = (s.SendBytes || 0) + (s.RecvBytes || 0);
+    if (bytes > this.#bytes) {
+      this.#bytes = bytes;
+      this.#lastMedia = Date.now();
+    }
+    return this.#lastMedia;
+  }
+
   /**
    * The connection's quality from agora-rtc-sdk-ng's statistics: the
    * round-trip time to Agora's edge (getRTCStats), the share of packets lost
@@ -244,46 +259,6 @@ export function agoraUid(userId: string): UID | null {
 
 async function defaultTracks(): Promise<ILocalTrack[]> {
   return await AgoraRTC.createMicrophoneAndCameraTracks();
-}
-
-/** Why a bounded wait stopped. */
-class Stop extends Error {
-  constructor(readonly why: "aborted" | "timeout") {
-    super(why);
-  }
-}
-
-/** p, unless signal aborts or timeoutMs passes first (then it rejects with a Stop). */
-function bounded<T>(p: Promise<T>, signal: AbortSignal, timeoutMs: number): Promise<T> {
-  if (signal.aborted) {
-    p.catch(() => undefined);
-    return Promise.reject(new Stop("aborted"));
-  }
-  return new Promise<T>((resolve, reject) => {
-    const done = (): void => {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", onAbort);
-    };
-    const onAbort = (): void => {
-      done();
-      reject(new Stop("aborted"));
-    };
-    const timer = setTimeout(() => {
-      done();
-      reject(new Stop("timeout"));
-    }, timeoutMs);
-    signal.addEventListener("abort", onAbort, { once: true });
-    p.then(
-      (v) => {
-        done();
-        resolve(v);
-      },
-      (err: unknown) => {
-        done();
-        reject(err);
-      },
-    );
-  });
 }
 
 /**
