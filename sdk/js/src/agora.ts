@@ -17,10 +17,10 @@
 import AgoraRTC from "agora-rtc-sdk-ng";
 import type { ClientConfig, ConnectionDisconnectedReason, ConnectionState, IAgoraRTCClient, IAgoraRTCRemoteUser, ILocalTrack, UID } from "agora-rtc-sdk-ng";
 import { MediaError, type Assignment, type Connection, type MediaEngine, type QualitySample } from "./types.js";
-import { agoraQuality } from "./agora-stats.js";
+import { agoraQuality, agoraRefused, agoraUid } from "./agora-map.js";
 import { bounded, Stop } from "./bounded.js";
 
-export { agoraQuality, type AgoraStats } from "./agora-stats.js";
+export { agoraQuality, agoraRefused, agoraUid, type AgoraStats } from "./agora-map.js";
 
 /** What an AgoraEngine is made with. */
 export interface AgoraEngineOptions {
@@ -243,36 +243,8 @@ export class AgoraConnection implements Connection {
   }
 }
 
-/**
- * The uid to join with, as the control plane minted the token: a user ID in
- * canonical decimal form that fits a uint32 is a numeric uid (empty or 0: any
- * uid), anything else a user account (a string uid).
- */
-export function agoraUid(userId: string): UID | null {
-  if (userId === "") return null;
-  if (/^(0|[1-9][0-9]{0,9})$/.test(userId)) {
-    const n = Number(userId);
-    if (n <= 0xffffffff) return n === 0 ? null : n;
-  }
-  return userId;
-}
-
 async function defaultTracks(): Promise<ILocalTrack[]> {
   return await AgoraRTC.createMicrophoneAndCameraTracks();
-}
-
-/**
- * Whether a failed join says the servers refused the token or the App ID
- * (agora-rtc-sdk-ng's messages for its access servers' answers: invalid
- * token, token or dynamic key timeout or expired, static/dynamic key
- * mismatch, invalid vendor key or App ID, invalid string uid).
- */
-function refused(err: unknown): boolean {
-  const e = err as { code?: unknown; message?: unknown } | undefined;
-  if (e?.code === "TOKEN_EXPIRE") return true;
-  if (e?.code === "OPERATION_ABORTED") return false;
-  const msg = typeof e?.message === "string" ? e.message : "";
-  return /token|dynamic key|static key|vendor key|appid|string uid/i.test(msg);
 }
 
 /** The MediaError of a failed connect. */
@@ -281,5 +253,5 @@ function connectError(name: string, err: unknown, signal: AbortSignal, timeoutMs
   if (signal.aborted || (err instanceof Stop && err.why === "aborted")) return new MediaError("connection_lost", `agora ${name}: connect aborted`, { cause: err });
   if (err instanceof Stop) return new MediaError("connection_lost", `agora ${name}: join timed out after ${timeoutMs} ms`, { cause: err });
   const msg = err instanceof Error ? err.message : String(err);
-  return new MediaError(refused(err) ? "token_rejected" : "connection_lost", `agora ${name}: ${msg}`, { cause: err });
+  return new MediaError(agoraRefused(err) ? "token_rejected" : "connection_lost", `agora ${name}: ${msg}`, { cause: err });
 }

@@ -19,9 +19,9 @@
 import { ZegoExpressEngine } from "zego-express-engine-webrtc";
 import { bounded, Stop } from "./bounded.js";
 import { MediaError, type Assignment, type Connection, type MediaEngine, type MediaErrorKind, type QualitySample } from "./types.js";
-import { zegoQuality, type ZegoPlayQuality, type ZegoPublishQuality, type ZegoQualityState } from "./zego-stats.js";
+import { zegoErrorCode, zegoQuality, zegoRefusedCodes, type ZegoPlayQuality, type ZegoPublishQuality, type ZegoQualityState } from "./zego-map.js";
 
-export { zegoQuality, type ZegoPlayQuality, type ZegoPublishQuality, type ZegoQualityState } from "./zego-stats.js";
+export { zegoErrorCode, zegoQuality, zegoRefusedCodes, type ZegoPlayQuality, type ZegoPublishQuality, type ZegoQualityState } from "./zego-map.js";
 
 /** A local stream ZegoExpressEngine can publish: a MediaStream or a ZegoLocalStream. */
 export type ZegoPublishable = MediaStream | Awaited<ReturnType<ZegoExpressEngine["createZegoStream"]>>;
@@ -57,15 +57,6 @@ export interface ZegoEngineOptions {
 }
 
 const defaultJoinTimeoutMs = 10_000;
-
-/**
- * The error codes of zego-express-engine-webrtc that mean the servers
- * refused the token or the AppID: 1102016 token error, 1102018 token
- * expired, 1102020 auth error, 1002077 the token's user ID is not the one
- * logging in, 1002078 token expired, 1002082 the token may not publish,
- * 1001004 AppID invalid.
- */
-export const zegoRefusedCodes: ReadonlySet<number> = new Set([1102016, 1102018, 1102020, 1002077, 1002078, 1002082, 1001004]);
 
 /** A MediaEngine for providers of kind zegocloud. */
 export class ZegoEngine implements MediaEngine {
@@ -292,8 +283,8 @@ function connectError(name: string, err: unknown, signal: AbortSignal, timeoutMs
   if (err instanceof MediaError) return err;
   if (signal.aborted || (err instanceof Stop && err.why === "aborted")) return new MediaError("connection_lost", `zegocloud ${name}: connect aborted`, { cause: err });
   if (err instanceof Stop) return new MediaError("connection_lost", `zegocloud ${name}: login timed out after ${timeoutMs} ms`, { cause: err });
-  const e = err as { code?: unknown; msg?: unknown; message?: unknown } | undefined;
-  const code = typeof e?.code === "number" ? e.code : Number(e?.code);
-  const text = typeof e?.message === "string" && e.message ? e.message : typeof e?.msg === "string" ? `${e.msg}${Number.isFinite(code) ? ` (error ${code})` : ""}` : String(err);
-  return new MediaError(Number.isFinite(code) && zegoRefusedCodes.has(code) ? "token_rejected" : "connection_lost", `zegocloud ${name}: ${text}`, { cause: err });
+  const e = err as { msg?: unknown; message?: unknown } | undefined;
+  const code = zegoErrorCode(err);
+  const text = typeof e?.message === "string" && e.message ? e.message : typeof e?.msg === "string" ? `${e.msg}${code === undefined ? "" : ` (error ${code})`}` : String(err);
+  return new MediaError(code !== undefined && zegoRefusedCodes.has(code) ? "token_rejected" : "connection_lost", `zegocloud ${name}: ${text}`, { cause: err });
 }

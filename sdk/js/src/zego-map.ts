@@ -76,3 +76,19 @@ export function zegoQuality(q: ZegoQualityState): QualitySample | undefined {
   if (fps !== undefined) sample.frameRate = fps;
   return sample;
 }
+
+/**
+ * The error codes of zego-express-engine-webrtc that mean the servers
+ * refused the token or the AppID: 1102016 token error, 1102018 token
+ * expired, 1102020 auth error, 1002077 the token's user ID is not the one
+ * logging in, 1002078 token expired, 1002082 the token may not publish,
+ * 1001004 AppID invalid.
+ */
+export const zegoRefusedCodes: ReadonlySet<number> = new Set([1102016, 1102018, 1102020, 1002077, 1002078, 1002082, 1001004]);
+
+/** The numeric ZEGO error code a failure carries ({ code, msg } or an error with a code), if any. */
+export function zegoErrorCode(err: unknown): number | undefined {
+  const c = (err as { code?: unknown } | undefined)?.code;
+  const n = typeof c === "number" ? c : typeof c === "string" && /^[0-9]+$/.test(c) ? Number(c) : NaN;
+  return Number.isFinite(n) ? n : undefined;
+}

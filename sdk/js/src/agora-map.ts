@@ -1,4 +1,6 @@
-import type { AgoraRTCStats, LocalAudioTrackStats, LocalVideoTrackStats, RemoteAudioTrackStats, RemoteVideoTrackStats } from "agora-rtc-sdk-ng";
+// What the Agora engine reads from agora-rtc-sdk-ng, as pure functions: its
+// statistics, the uid to join with and the errors that mean a refused token.
+import type { UID, AgoraRTCStats, LocalAudioTrackStats, LocalVideoTrackStats, RemoteAudioTrackStats, RemoteVideoTrackStats } from "agora-rtc-sdk-ng";
 import type { QualitySample } from "./types.js";
 
 /** What an Agora client's statistics getters return at one moment. */
@@ -57,4 +59,32 @@ export function agoraQuality(s: AgoraStats, now: number): QualitySample {
   if (jitter !== undefined) sample.jitterMs = jitter;
   if (fps !== undefined) sample.frameRate = fps;
   return sample;
+}
+
+/**
+ * The uid to join with, as the control plane minted the token: a user ID in
+ * canonical decimal form that fits a uint32 is a numeric uid (empty or 0: any
+ * uid), anything else a user account (a string uid).
+ */
+export function agoraUid(userId: string): UID | null {
+  if (userId === "") return null;
+  if (/^(0|[1-9][0-9]{0,9})$/.test(userId)) {
+    const n = Number(userId);
+    if (n <= 0xffffffff) return n === 0 ? null : n;
+  }
+  return userId;
+}
+
+/**
+ * Whether a failed join says the servers refused the token or the App ID
+ * (agora-rtc-sdk-ng's messages for its access servers' answers: invalid
+ * token, token or dynamic key timeout or expired, static/dynamic key
+ * mismatch, invalid vendor key or App ID, invalid string uid).
+ */
+export function agoraRefused(err: unknown): boolean {
+  const e = err as { code?: unknown; message?: unknown } | undefined;
+  if (e?.code === "TOKEN_EXPIRE") return true;
+  if (e?.code === "OPERATION_ABORTED") return false;
+  const msg = typeof e?.message === "string" ? e.message : "";
+  return /token|dynamic key|static key|vendor key|appid|string uid/i.test(msg);
 }
