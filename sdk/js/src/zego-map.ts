@@ -86,9 +86,10 @@ export function zegoQuality(q: ZegoQualityState): QualitySample | undefined {
  */
 export const zegoRefusedCodes: ReadonlySet<number> = new Set([1102016, 1102018, 1102020, 1002077, 1002078, 1002082, 1001004]);
 
-/** The numeric ZEGO error code a failure carries ({ code, msg } or an error with a code), if any. */
+/** The numeric ZEGO error code a failure carries ({ code, msg }, { errorCode, extendedData } or an error with a code), if any. */
 export function zegoErrorCode(err: unknown): number | undefined {
-  const c = (err as { code?: unknown } | undefined)?.code;
+  const e = err as { code?: unknown; errorCode?: unknown } | undefined;
+  const c = e?.code ?? e?.errorCode;
   const n = typeof c === "number" ? c : typeof c === "string" && /^[0-9]+$/.test(c) ? Number(c) : NaN;
   return Number.isFinite(n) ? n : undefined;
 }

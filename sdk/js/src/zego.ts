@@ -209,7 +209,15 @@ export class ZegoConnection implements Connection {
     this.#published = { id: streamID, stream: local };
     return new Promise<void>((resolve, reject) => {
       this.#publishWait = { id: streamID, resolve, reject };
-      if (!this.zg.startPublishingStream(streamID, local)) {
+      let started = false;
+      try {
+        started = this.zg.startPublishingStream(streamID, local);
+      } catch (err) {
+        this.#publishWait = undefined;
+        reject(err);
+        return;
+      }
+      if (!started) {
         this.#publishWait = undefined;
         reject(new Error(`publish ${streamID}: not started (invalid stream ID or stream)`));
       }
@@ -283,8 +291,9 @@ function connectError(name: string, err: unknown, signal: AbortSignal, timeoutMs
   if (err instanceof MediaError) return err;
   if (signal.aborted || (err instanceof Stop && err.why === "aborted")) return new MediaError("connection_lost", `zegocloud ${name}: connect aborted`, { cause: err });
   if (err instanceof Stop) return new MediaError("connection_lost", `zegocloud ${name}: login timed out after ${timeoutMs} ms`, { cause: err });
-  const e = err as { msg?: unknown; message?: unknown } | undefined;
+  const e = err as { msg?: unknown; extendedData?: unknown; message?: unknown } | undefined;
   const code = zegoErrorCode(err);
-  const text = typeof e?.message === "string" && e.message ? e.message : typeof e?.msg === "string" ? `${e.msg}${code === undefined ? "" : ` (error ${code})`}` : String(err);
+  const detail = typeof e?.msg === "string" ? e.msg : typeof e?.extendedData === "string" ? e.extendedData : undefined;
+  const text = typeof e?.message === "string" && e.message ? e.message : detail !== undefined || code !== undefined ? `${detail ?? "error"}${code === undefined ? "" : ` (error ${code})`}` : String(err);
   return new MediaError(code !== undefined && zegoRefusedCodes.has(code) ? "token_rejected" : "connection_lost", `zegocloud ${name}: ${text}`, { cause: err });
 }

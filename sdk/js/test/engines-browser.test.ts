@@ -171,3 +171,59 @@ test("the Agora engine on agora-rtc-sdk-ng in Chromium, with Agora unreachable",
   assert.deepEqual(get(outcomes, "tracks").tracks, ["live", "live", "ended", "ended"], "a publisher's tracks end with its connection");
   assert.deepEqual(get(outcomes, "unhandled").unhandled, []);
 });
+
+test("the ZEGOCLOUD engine on zego-express-engine-webrtc in Chromium, with ZEGOCLOUD unreachable", { skip }, async (t) => {
+  const { outcomes, hosts } = await runPage(t, "zego-page.ts");
+  assert.ok(hosts.some((h) => /zego|cool[a-z]cloud\.com/.test(h)), `the SDK tried to reach ZEGOCLOUD: ${hosts.join(" ")}`);
+
+  for (const s of ["unreachable", "unreachable-publisher", "aborted"]) {
+    const o = get(outcomes, s);
+    t.diagnostic(`${s}: failed after ${String(o.ms)} ms: ${String(o.message)}`);
+    assert.equal(o.ok, false, `${s}: ${JSON.stringify(o)}`);
+    assert.equal(o.name, "MediaError", `${s}: ${JSON.stringify(o)}`);
+    assert.equal(o.kind, "connection_lost", `${s}: ${JSON.stringify(o)}`);
+    assert.deepEqual(o.reports, [], `${s}: a failed connect reports nothing afterwards`);
+  }
+  assert.match(String(get(outcomes, "aborted").message), /aborted/);
+
+  const expect: Array<[string, string | undefined, RegExp?]> = [
+    ["room-reconnecting", "connection_lost", /room reconnecting \(error 1000017\)/],
+    ["room-kickout", "connection_lost", /kickout/],
+    ["room-other", undefined],
+    ["room-disconnected", "connection_lost", /room disconnected \(error 1002053\)/],
+    ["room-disconnected-token", "token_rejected", /1102018/],
+    ["token-will-expire", "token_rejected", /about to expire/],
+    ["player-error", "connection_lost", /play remote-1 .*1104001/],
+    ["publisher-error", "connection_lost", /publish st_zego_page .*1103020/],
+    ["quality", undefined],
+  ];
+  for (const [s, kind, msg] of expect) {
+    const o = get(outcomes, s);
+    const reports = o.reports as Report[];
+    if (kind === undefined) assert.deepEqual(reports, [], `${s}: ${JSON.stringify(o)}`);
+    else {
+      assert.equal(reports.length, 1, `${s}: one report: ${JSON.stringify(o)}`);
+      assert.equal(reports[0]?.kind, kind, `${s}: ${JSON.stringify(o)}`);
+      assert.match(reports[0]?.message ?? "", /^\w+: zegocloud zego-test: /);
+      if (msg) assert.match(reports[0]?.message ?? "", msg);
+    }
+    assert.equal(o.listeningBefore, 8, `${s}: the connection listens to its 8 events: ${JSON.stringify(o)}`);
+    assert.equal(o.listeningAfter, 0, `${s}: disconnect removes every listener`);
+  }
+  const pub = get(outcomes, "publisher-error").note as { first: string; track: string };
+  assert.match(pub.first, /^publish failed: .*1000002/, "ZEGO refuses to publish a stream it did not make");
+  const stream = get(outcomes, "stream") as unknown as { tracks: string[]; publish: string };
+  t.diagnostic(`a camera stream published out of a room: ${stream.publish}`);
+  assert.match(stream.publish, /^refused: /, "no publish out of a room");
+  assert.deepEqual(stream.tracks, ["audio:live", "video:live", "audio:ended", "video:ended"], "a publisher's stream is destroyed with its connection");
+  const q = get(outcomes, "quality");
+  const sample = q.quality as { at: number; bitrateKbps: number; packetLoss: number; jitterMs: number; frameRate: number; rttMs?: number };
+  assert.equal(sample.bitrateKbps, 800 + 40 + 1200 + 32);
+  assert.equal(sample.packetLoss, 0.05);
+  assert.equal(sample.jitterMs, 12);
+  assert.equal(sample.frameRate, 30);
+  assert.equal(sample.rttMs, undefined);
+  assert.equal(q.lastMedia, sample.at, "media flowed when the quality events said so");
+  assert.equal(get(outcomes, "room-other").quality, null, "no quality before the first quality event");
+  assert.deepEqual(get(outcomes, "unhandled").unhandled, []);
+});
