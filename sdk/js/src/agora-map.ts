@@ -84,7 +84,7 @@ export function agoraUid(userId: string): UID | null {
 export function agoraRefused(err: unknown): boolean {
   const e = err as { code?: unknown; message?: unknown } | undefined;
   if (e?.code === "TOKEN_EXPIRE") return true;
-  if (e?.code === "OPERATION_ABORTED") return false;
+  if (typeof e?.code !== "string" || e.code === "OPERATION_ABORTED") return false; // not the SDK's, or our own leave
   const msg = typeof e?.message === "string" ? e.message : "";
   return /token|dynamic key|static key|vendor key|appid|string uid/i.test(msg);
 }

@@ -77,8 +77,10 @@ export class AgoraEngine implements MediaEngine {
     try {
       await bounded(client.join(appId, a.room, a.token || null, agoraUid(a.userId)), signal, timeoutMs);
       if (a.role === "publisher") {
-        const tracks = await bounded((o.createTracks ?? defaultTracks)(a), signal, timeoutMs);
-        conn.own(tracks);
+        const making = (o.createTracks ?? defaultTracks)(a);
+        // Owned even when they come after the engine gave up: then they are closed at once.
+        making.then((ts) => conn.own(ts), () => undefined);
+        const tracks = await bounded(making, signal, timeoutMs);
         await bounded(client.publish(tracks), signal, timeoutMs);
       }
       await o.onConnected?.(client, a);
@@ -178,7 +180,11 @@ export class AgoraConnection implements Connection {
 
   /** @internal takes local tracks over: they are closed on disconnect. */
   own(tracks: ILocalTrack[]): void {
-    this.#tracks.push(...tracks);
+    for (const t of tracks) {
+      if (this.#tracks.includes(t)) continue;
+      this.#tracks.push(t);
+      if (this.#closing) closeTrack(t);
+    }
   }
 
   /** @internal starts reporting errors: the join is done. */
@@ -203,13 +209,7 @@ export class AgoraConnection implements Connection {
     this.#closing ??= (async () => {
       this.#clearStalls();
       for (const [event, fn] of this.#listeners) this.client.off(event, fn);
-      for (const t of this.#tracks) {
-        try {
-          t.close();
-        } catch {
-          // already closed
-        }
-      }
+      for (const t of this.#tracks) closeTrack(t);
       await this.client.leave().catch(() => undefined);
     })();
     return this.#closing;
@@ -240,6 +240,14 @@ export class AgoraConnection implements Connection {
       { rtc: c.getRTCStats(), localAudio: c.getLocalAudioStats(), localVideo: c.getLocalVideoStats(), remoteAudio: c.getRemoteAudioStats(), remoteVideo: c.getRemoteVideoStats() },
       Date.now(),
     );
+  }
+}
+
+function closeTrack(t: ILocalTrack): void {
+  try {
+    t.close();
+  } catch {
+    // already closed
   }
 }
 

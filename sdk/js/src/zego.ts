@@ -80,7 +80,10 @@ export class ZegoEngine implements MediaEngine {
       const ok = await bounded(zg.loginRoom(a.room, a.token, { userID: a.userId, userName: a.userId }, { userUpdate: false }), signal, timeoutMs);
       if (ok === false) throw new Error("login refused");
       if (a.role === "publisher") {
-        const local = await bounded(o.createStream ? o.createStream(zg, a) : zg.createZegoStream(), signal, timeoutMs);
+        const making = o.createStream ? o.createStream(zg, a) : zg.createZegoStream();
+        // Owned even when it comes after the engine gave up: then it is destroyed at once.
+        making.then((s) => conn.own(s), () => undefined);
+        const local = await bounded(making, signal, timeoutMs);
         await bounded(conn.publish((o.streamId ?? defaultStreamId)(a), local), signal, timeoutMs);
       }
       await o.onConnected?.(zg, a);
@@ -122,6 +125,7 @@ export class ZegoConnection implements Connection {
   readonly #playing = new Set<string>();
   readonly #off: Array<() => void> = [];
   #published: { id: string; stream: ZegoPublishable } | undefined;
+  readonly #owned: ZegoPublishable[] = [];
   #publishWait: { id: string; resolve: () => void; reject: (err: Error) => void } | undefined;
   #lastMedia: number | undefined;
   #live = false;
@@ -204,6 +208,22 @@ export class ZegoConnection implements Connection {
     if ((s.video?.videoBitrate ?? 0) > 0 || (s.audio?.audioBitrate ?? 0) > 0) this.#lastMedia = at;
   }
 
+  /** @internal takes a local stream over: it is destroyed on disconnect (at once if that is done). */
+  own(local: ZegoPublishable): void {
+    if (this.#owned.includes(local)) return;
+    this.#owned.push(local);
+    if (this.#closing) this.#destroy(local);
+  }
+
+  #destroy(local: ZegoPublishable): void {
+    try {
+      this.zg.destroyStream(local);
+    } catch {
+      // the engine is gone
+    }
+    for (const t of local.getTracks()) t.stop();
+  }
+
   /** @internal publishes local as streamID and resolves once ZEGO says it is published. */
   publish(streamID: string, local: ZegoPublishable): Promise<void> {
     this.#published = { id: streamID, stream: local };
@@ -252,10 +272,8 @@ export class ZegoConnection implements Connection {
       for (const id of this.#playing) quietly(() => zg.stopPlayingStream(id));
       this.#playing.clear();
       const pub = this.#published;
-      if (pub) {
-        quietly(() => zg.stopPublishingStream(pub.id));
-        quietly(() => zg.destroyStream(pub.stream));
-      }
+      if (pub) quietly(() => zg.stopPublishingStream(pub.id));
+      for (const local of this.#owned) this.#destroy(local);
       quietly(() => zg.logoutRoom(this.#room));
       quietly(() => zg.destroyEngine());
     });
