@@ -71,7 +71,12 @@ export class AgoraEngine implements MediaEngine {
     const o = this.#opts;
     const config: ClientConfig = { mode: "live", codec: "vp8", ...o.clientConfig };
     if (config.mode === "live" && !o.clientConfig?.role) config.role = a.role === "publisher" ? "host" : "audience";
-    const client = AgoraRTC.createClient(config);
+    let client: IAgoraRTCClient;
+    try {
+      client = AgoraRTC.createClient(config);
+    } catch (err) {
+      throw connectError(name, err, signal, 0);
+    }
     const conn = new AgoraConnection(client, name, report, { exceptionGraceMs: o.exceptionGraceMs, autoSubscribe: o.autoSubscribe, onSubscribed: o.onSubscribed });
     const timeoutMs = o.joinTimeoutMs ?? defaultJoinTimeoutMs;
     try {

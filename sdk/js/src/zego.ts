@@ -72,8 +72,12 @@ export class ZegoEngine implements MediaEngine {
     if (!a.provider.appId || !Number.isInteger(appId) || appId <= 0) throw new MediaError("connection_lost", `zegocloud ${name}: the provider has no numeric appId`);
     if (signal.aborted) throw new MediaError("connection_lost", `zegocloud ${name}: connect aborted`);
     const o = this.#opts;
-    const server = typeof o.server === "function" ? o.server(a) : (o.server ?? "");
-    const zg = new ZegoExpressEngine(appId, server);
+    let zg: ZegoExpressEngine;
+    try {
+      zg = new ZegoExpressEngine(appId, typeof o.server === "function" ? o.server(a) : (o.server ?? ""));
+    } catch (err) {
+      throw connectError(name, err, signal, 0);
+    }
     const conn = new ZegoConnection(zg, a.room, name, report, { autoPlay: o.autoPlay, onStream: o.onStream });
     const timeoutMs = o.joinTimeoutMs ?? defaultJoinTimeoutMs;
     try {
