@@ -8,12 +8,18 @@
  * reconnect on its own, or the room disconnecting, is reported as
  * connection_lost at once: the SDK, not the vendor's internal retries,
  * decides where the stream goes next.
+ *
+ * A server that hangs closes no socket, and livekit-client notices only
+ * after many seconds. With the client's watchdog on (watchdogMs), each
+ * connection tells it when it last received anything for its live tracks
+ * (lastMedia, read from the WebRTC statistics): media for a subscriber, the
+ * server's RTCP feedback for a publisher of video.
  */
 import { ConnectionError, ConnectionErrorReason, Room, RoomEvent, type RoomConnectOptions, type RoomOptions } from "livekit-client";
 import { MediaError, type Assignment, type Connection, type MediaEngine, type QualitySample } from "./types.js";
-import { qualityFromStats, type StatsEntry, type StatsTotals } from "./webrtc-stats.js";
+import { qualityFromStats, receiveMark, type ReceiveMark, type StatsEntry, type StatsTotals } from "./webrtc-stats.js";
 
-export { qualityFromStats, type StatsEntry, type StatsTotals } from "./webrtc-stats.js";
+export { qualityFromStats, receiveMark, type ReceiveMark, type StatsEntry, type StatsTotals } from "./webrtc-stats.js";
 
 /** What a LiveKitEngine is made with. */
 export interface LiveKitEngineOptions {
@@ -64,6 +70,8 @@ export class LiveKitConnection implements Connection {
   readonly room: Room;
   #closing = false;
   #totals: StatsTotals | undefined;
+  #mark: ReceiveMark | undefined;
+  #reading = false;
   readonly #off: () => void;
 
   constructor(room: Room, name: string, report: (err: MediaError) => void) {
@@ -93,19 +101,41 @@ export class LiveKitConnection implements Connection {
 
   /** The connection's quality, from the WebRTC statistics of its published and subscribed tracks. */
   async quality(): Promise<QualitySample | undefined> {
-    const tracks = [
-      ...[...this.room.localParticipant.trackPublications.values()].map((p) => p.track),
-      ...[...this.room.remoteParticipants.values()].flatMap((rp) => [...rp.trackPublications.values()].map((p) => p.track)),
-    ].filter((t) => t !== undefined);
-    const entries: StatsEntry[] = [];
-    for (const t of tracks) {
-      const report = await t.getRTCStatsReport().catch(() => undefined);
-      report?.forEach((e: StatsEntry) => entries.push(e));
-    }
+    const entries = await this.#stats(false);
     if (entries.length === 0) return undefined;
     const { sample, totals } = qualityFromStats(entries, Date.now(), this.#totals);
     this.#totals = totals;
     return sample;
+  }
+
+  /**
+   * When the connection last received anything for its unmuted tracks, in
+   * milliseconds since the epoch; undefined while it has none. Each call
+   * starts a read of the statistics, whose answer the next call returns: the
+   * client's watchdog calls it four times per watchdogMs.
+   */
+  lastMedia(): number | undefined {
+    if (!this.#reading && !this.#closing) {
+      this.#reading = true;
+      void this.#stats(true)
+        .then((entries) => (this.#mark = receiveMark(entries, Date.now(), this.#mark)))
+        .catch(() => undefined)
+        .finally(() => (this.#reading = false));
+    }
+    return this.#mark?.at;
+  }
+
+  // The statistics of the published and subscribed tracks (only the unmuted ones with live).
+  async #stats(live: boolean): Promise<StatsEntry[]> {
+    const pubs = [...this.room.localParticipant.trackPublications.values(), ...[...this.room.remoteParticipants.values()].flatMap((rp) => [...rp.trackPublications.values()])];
+    const tracks = pubs.filter((p) => !live || !p.isMuted).map((p) => p.track);
+    const entries: StatsEntry[] = [];
+    for (const t of tracks) {
+      if (!t) continue;
+      const report = await t.getRTCStatsReport().catch(() => undefined);
+      report?.forEach((e: StatsEntry) => entries.push(e));
+    }
+    return entries;
   }
 }
 
