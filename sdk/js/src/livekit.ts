@@ -5,9 +5,9 @@
  * It joins the room with the join token the control plane minted; a token
  * the server refuses is a token_rejected MediaError, any other failure to
  * connect a connection_lost one. Afterwards, livekit-client starting to
- * reconnect on its own, or the room disconnecting, is reported as
- * connection_lost at once: the SDK, not the vendor's internal retries,
- * decides where the stream goes next.
+ * reconnect on its own (its signal connection alone, or all of it), or the
+ * room disconnecting, is reported as connection_lost at once: the SDK, not
+ * the vendor's internal retries, decides where the stream goes next.
  *
  * A server that hangs closes no socket, and livekit-client notices only
  * after many seconds. With the client's watchdog on (watchdogMs), each
@@ -82,11 +82,17 @@ export class LiveKitConnection implements Connection {
       failed = true;
       report(new MediaError("connection_lost", `livekit ${name}: ${why}`));
     };
+    // A server that dies closes the signal connection first: livekit-client
+    // then tries to resume it (SignalReconnecting) for a second or more
+    // before it reconnects in full (Reconnecting).
+    const onSignalReconnecting = (): void => fail("signal connection to the server lost");
     const onReconnecting = (): void => fail("connection to the server lost");
     const onDisconnected = (reason?: unknown): void => fail(`disconnected${reason === undefined ? "" : ` (reason ${String(reason)})`}`);
+    room.on(RoomEvent.SignalReconnecting, onSignalReconnecting);
     room.on(RoomEvent.Reconnecting, onReconnecting);
     room.on(RoomEvent.Disconnected, onDisconnected);
     this.#off = () => {
+      room.off(RoomEvent.SignalReconnecting, onSignalReconnecting);
       room.off(RoomEvent.Reconnecting, onReconnecting);
       room.off(RoomEvent.Disconnected, onDisconnected);
     };
