@@ -7,13 +7,18 @@
  * connect a connection_lost one. Afterwards, livekit-client starting to
  * reconnect on its own (its signal connection alone, or all of it), or the
  * room disconnecting, is reported as connection_lost at once: the SDK, not
- * the vendor's internal retries, decides where the stream goes next.
+ * the vendor's internal retries, decides where the stream goes next. So
+ * livekit-client makes no attempt of its own to reconnect a room (unless
+ * roomOptions.reconnectPolicy asks it to): retries at a dead server only
+ * slowed the connect to the next one.
  *
  * A server that hangs closes no socket, and livekit-client notices only
  * after many seconds. With the client's watchdog on (watchdogMs), each
- * connection tells it when it last received anything for its live tracks
- * (lastMedia, read from the WebRTC statistics): media for a subscriber, the
- * server's RTCP feedback for a publisher of video.
+ * connection tells it when it last heard from the server (lastMedia): for
+ * the tracks it subscribes to, when their media last came (from the WebRTC
+ * statistics); for those it publishes, when the server last answered a ping
+ * on the signal connection or sent RTCP feedback (which LiveKit sends to a
+ * publisher only every half second or so). The older of the two counts.
  */
 import { ConnectionError, ConnectionErrorReason, Room, RoomEvent, type RoomConnectOptions, type RoomOptions } from "livekit-client";
 import { MediaError, type Assignment, type Connection, type MediaEngine, type QualitySample } from "./types.js";
@@ -23,7 +28,7 @@ export { qualityFromStats, receiveMark, type ReceiveMark, type StatsEntry, type 
 
 /** What a LiveKitEngine is made with. */
 export interface LiveKitEngineOptions {
-  /** Options of each Room the engine creates. */
+  /** Options of each Room the engine creates; its reconnectPolicy defaults to never retrying. */
   roomOptions?: RoomOptions;
   /** Options of Room.connect; livekit-client's own retries are off unless set here. */
   connectOptions?: RoomConnectOptions;
@@ -47,7 +52,7 @@ export class LiveKitEngine implements MediaEngine {
     const name = a.provider.name;
     if (!a.provider.url) throw new MediaError("connection_lost", `livekit ${name}: the provider has no url`);
     if (signal.aborted) throw new MediaError("connection_lost", `livekit ${name}: connect aborted`);
-    const room = new Room(this.#opts.roomOptions);
+    const room = new Room(roomOptions(this.#opts.roomOptions));
     const onAbort = (): void => void room.disconnect().catch(() => undefined);
     signal.addEventListener("abort", onAbort, { once: true });
     try {
@@ -70,7 +75,10 @@ export class LiveKitConnection implements Connection {
   readonly room: Room;
   #closing = false;
   #totals: StatsTotals | undefined;
-  #mark: ReceiveMark | undefined;
+  #remoteMark: ReceiveMark | undefined;
+  #localMark: ReceiveMark | undefined;
+  #pingSent = false;
+  #pongAt: number | undefined;
   #reading = false;
   readonly #off: () => void;
 
@@ -107,7 +115,7 @@ export class LiveKitConnection implements Connection {
 
   /** The connection's quality, from the WebRTC statistics of its published and subscribed tracks. */
   async quality(): Promise<QualitySample | undefined> {
-    const entries = await this.#stats(false);
+    const entries = await this.#stats("all");
     if (entries.length === 0) return undefined;
     const { sample, totals } = qualityFromStats(entries, Date.now(), this.#totals);
     this.#totals = totals;
@@ -115,26 +123,56 @@ export class LiveKitConnection implements Connection {
   }
 
   /**
-   * When the connection last received anything for its unmuted tracks, in
-   * milliseconds since the epoch; undefined while it has none. Each call
-   * starts a read of the statistics, whose answer the next call returns: the
+   * When the connection last heard from the server for its unmuted tracks,
+   * in milliseconds since the epoch; undefined while it has none. For
+   * subscribed tracks that is their media; for published ones the server's
+   * answer to a ping, or its RTCP feedback. Each call reads the statistics
+   * and pings the server, and the next call returns what they said: the
    * client's watchdog calls it four times per watchdogMs.
    */
   lastMedia(): number | undefined {
-    if (!this.#reading && !this.#closing) {
-      this.#reading = true;
-      void this.#stats(true)
-        .then((entries) => (this.#mark = receiveMark(entries, Date.now(), this.#mark)))
-        .catch(() => undefined)
-        .finally(() => (this.#reading = false));
+    if (!this.#closing) {
+      this.#ping();
+      if (!this.#reading) {
+        this.#reading = true;
+        void Promise.all([this.#stats("remote"), this.#stats("local")])
+          .then(([remote, local]) => {
+            const now = Date.now();
+            this.#remoteMark = receiveMark(remote, now, this.#remoteMark);
+            this.#localMark = local.length > 0 ? receiveMark(local, now, this.#localMark) : undefined;
+          })
+          .catch(() => undefined)
+          .finally(() => (this.#reading = false));
+      }
     }
-    return this.#mark?.at;
+    const remote = this.#remoteMark?.at;
+    // A published track is watched from its first feedback on; pongs then keep it alive too.
+    const local = this.#localMark?.at === undefined ? undefined : Math.max(this.#localMark.at, this.#pongAt ?? 0);
+    if (remote === undefined) return local;
+    return local === undefined ? remote : Math.min(remote, local);
   }
 
-  // The statistics of the published and subscribed tracks (only the unmuted ones with live).
-  async #stats(live: boolean): Promise<StatsEntry[]> {
-    const pubs = [...this.room.localParticipant.trackPublications.values(), ...[...this.room.remoteParticipants.values()].flatMap((rp) => [...rp.trackPublications.values()])];
-    const tracks = pubs.filter((p) => !live || !p.isMuted).map((p) => p.track);
+  // Pings the server on the signal connection when no ping is waiting for
+  // its answer, and notes when one came: livekit-client sets the signal's
+  // round-trip time on each answer, which the ping sets aside beforehand.
+  #ping(): void {
+    const sc = (this.room as { engine?: { client?: { rtt: number; sendPing?: () => Promise<unknown> } } }).engine?.client;
+    if (!sc || typeof sc.sendPing !== "function") return;
+    if (this.#pingSent && sc.rtt >= 0) {
+      this.#pongAt = Date.now();
+      this.#pingSent = false;
+    }
+    if (this.#pingSent) return;
+    this.#pingSent = true;
+    sc.rtt = -1;
+    void sc.sendPing().catch(() => undefined);
+  }
+
+  // The statistics of the subscribed or the published tracks (all of them, or only the unmuted ones).
+  async #stats(which: "remote" | "local" | "all"): Promise<StatsEntry[]> {
+    const local = which === "remote" ? [] : [...this.room.localParticipant.trackPublications.values()];
+    const remote = which === "local" ? [] : [...this.room.remoteParticipants.values()].flatMap((rp) => [...rp.trackPublications.values()]);
+    const tracks = [...local, ...remote].filter((p) => which === "all" || !p.isMuted).map((p) => p.track);
     const entries: StatsEntry[] = [];
     for (const t of tracks) {
       if (!t) continue;
@@ -143,6 +181,11 @@ export class LiveKitConnection implements Connection {
     }
     return entries;
   }
+}
+
+/** @internal the options of the engine's rooms: livekit-client does not reconnect them unless the app asks. */
+export function roomOptions(o: RoomOptions | undefined): RoomOptions {
+  return { reconnectPolicy: { nextRetryDelayInMs: () => null }, ...o };
 }
 
 /** The MediaError of a failed connect. */
