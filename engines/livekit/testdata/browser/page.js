@@ -19,19 +19,17 @@ const sb = {
   states: [],
   error: "",
   published: 0,
+  moves: 0,
+  connects: [], // { provider, at, joinedMs, readyMs } per connect
   // Frames presented through provider after t.
   framesVia(provider, t) {
     let n = 0;
     for (let i = frameAt.length - 1; i >= 0 && frameAt[i] > t; i--) if (frameVia[i] === provider) n++;
     return n;
   },
-  // The time of the last frame presented, or -1.
-  lastFrame() {
-    return frameAt.length ? frameAt[frameAt.length - 1] : -1;
-  },
   // The viewer's gap around a fault at t: the longest interval between two
-  // frames presented from a second before t to the first frame through to
-  // after t; null while none came through to.
+  // frames presented from the last one at or before t to the first one
+  // through to after t; null while none came through to.
   gapAround(t, to) {
     let first = -1;
     for (let i = 0; i < frameAt.length; i++) {
@@ -41,13 +39,11 @@ const sb = {
       }
     }
     if (first < 0) return null;
+    let last = first;
+    while (last > 0 && frameAt[last] > t) last--;
     let gap = 0;
-    let lastBefore = -1;
-    for (let i = first; i > 0 && frameAt[i] >= t - 1000; i--) {
-      gap = Math.max(gap, frameAt[i] - frameAt[i - 1]);
-      if (frameAt[i - 1] <= t && lastBefore < 0) lastBefore = frameAt[i - 1];
-    }
-    return { gapMs: gap, firstAfterMs: frameAt[first] - t, lastBeforeMs: lastBefore < 0 ? -1 : t - lastBefore };
+    for (let i = last + 1; i <= first; i++) gap = Math.max(gap, frameAt[i] - frameAt[i - 1]);
+    return { gapMs: gap, firstAfterMs: frameAt[first] - t, lastBeforeMs: frameAt[last] <= t ? t - frameAt[last] : -1 };
   },
 };
 window.sb = sb;
@@ -105,14 +101,28 @@ function view(room, provider) {
 
 async function main() {
   if (role === "publisher") {
-    const media = await navigator.mediaDevices.getUserMedia({ video: { width: 320, height: 240, frameRate: 30 }, audio: true });
+    const media = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480, frameRate: 30 }, audio: true });
     [camera] = media.getVideoTracks();
     [microphone] = media.getAudioTracks();
   }
-  const engine = new LiveKitEngine({
+  // The engine, wrapped to time each connect: joined (the room is
+  // connected) and ready (published, or watching), in ms after it began.
+  const lk = new LiveKitEngine({
     roomOptions: { adaptiveStream: false, dynacast: false },
-    onConnected: (room, a) => (role === "publisher" ? publish(room) : view(room, a.provider.name)),
+    onConnected: async (room, a) => {
+      const c = sb.connects.findLast((x) => x.provider === a.provider.name);
+      if (c) c.joinedMs = Math.round(performance.now() - c.at);
+      await (role === "publisher" ? publish(room) : view(room, a.provider.name));
+      if (c) c.readyMs = Math.round(performance.now() - c.at);
+    },
   });
+  const engine = {
+    connect: (a, report, signal) => {
+      sb.connects.push({ provider: a.provider.name, at: performance.now() });
+      if (sb.connects.length > 50) sb.connects.shift();
+      return lk.connect(a, report, signal);
+    },
+  };
   const logs = [];
   const log = (level) => (message, fields) => logs.length < 500 && logs.push(`${level} ${message} ${JSON.stringify(fields ?? {})}`);
   sb.logs = logs;
@@ -127,6 +137,7 @@ async function main() {
   const onState = (s) => {
     sb.state = s.type;
     if (s.type === "live") sb.provider = s.provider;
+    if (s.type === "migrated") sb.moves++;
     if (s.type === "failed") sb.error = String(s.error?.message ?? s.error);
     sb.states.push({ ...s, error: s.error ? String(s.error.message) : undefined, at: performance.now() });
     if (sb.states.length > 200) sb.states.shift();
