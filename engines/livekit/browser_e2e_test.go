@@ -277,6 +277,7 @@ func runBrowserScenario(t *testing.T, chromium string) {
 		t.Fatalf("the pages did not go live: %v", err)
 	}
 	warmUp(t, cp, view, other(on))
+
 	type result struct {
 		gaps []time.Duration
 		lost int

@@ -124,7 +124,10 @@ async function main() {
     },
   };
   const logs = [];
-  const log = (level) => (message, fields) => logs.length < 500 && logs.push(`${level} ${message} ${JSON.stringify(fields ?? {})}`);
+  const log = (level) => (message, fields) => {
+    logs.push(`${Math.round(performance.now())} ${level} ${message} ${JSON.stringify(fields ?? {})}`);
+    if (logs.length > 500) logs.shift();
+  };
   sb.logs = logs;
   const client = new Client({
     serverUrl: location.origin,
