@@ -1,6 +1,6 @@
 // A publisher or a viewer of one live stream through @switchboardhq/client
 // and its LiveKit engine, as an app would write it. The query says which
-// (role=publisher|subscriber, user, room, token, watchdog). The test reads
+// (role=publisher|subscriber|idle, user, room, token, watchdog). The test reads
 // window.sb: the stream's state and provider, and, on a viewer, the time of
 // every video frame presented (requestVideoFrameCallback) and through which
 // provider it came.
@@ -149,7 +149,10 @@ async function main() {
   addEventListener("pagehide", () => void client.close());
 }
 
-main().catch((err) => {
-  sb.state = "failed";
-  sb.error = String(err?.message ?? err);
-});
+// role=idle: only the modules, for the test's warm-up joins.
+if (q.get("role") !== "idle") {
+  main().catch((err) => {
+    sb.state = "failed";
+    sb.error = String(err?.message ?? err);
+  });
+}
