@@ -66,6 +66,13 @@ func TestFailoverE2E(t *testing.T) {
 		runScenario(t)
 		return
 	}
+	runInNetns(t, "TestFailoverE2E")
+}
+
+// runInNetns builds the binaries the scenario needs (which needs the network)
+// and runs the test named name again in a network namespace of its own.
+func runInNetns(t *testing.T, name string) {
+	t.Helper()
 	lk := livekitServer(t)
 	sbBin := filepath.Join(t.TempDir(), "switchboard")
 	build := exec.Command("go", "build", "-o", sbBin, "./cmd/switchboard")
@@ -77,13 +84,14 @@ func TestFailoverE2E(t *testing.T) {
 		t.Fatalf("unshare (util-linux) is required: %v", err)
 	}
 	// Besides loopback, the namespace gets a veth pair whose two ends are both
-	// inside it: pion never offers loopback addresses as ICE candidates, so the
-	// client needs one other local address (the kernel routes its packets to
-	// 127.0.0.1 over lo). No route leads out of the namespace.
+	// inside it: WebRTC clients (pion, Chromium) never offer loopback
+	// addresses as ICE candidates, so a client needs one other local address
+	// (the kernel routes its packets to 127.0.0.1 over lo). No route leads out
+	// of the namespace.
 	setup := "ip link set lo up && ip link add sb0 type veth peer name sb1 && " +
 		"ip addr add 10.203.0.1/30 dev sb0 && ip link set sb0 up && ip link set sb1 up"
 	args := []string{"-n", "--", "sh", "-c", setup + ` && exec "$0" "$@"`,
-		os.Args[0], "-test.run", "^TestFailoverE2E$", "-test.v", "-test.count=1", "-test.timeout=15m"}
+		os.Args[0], "-test.run", "^" + name + "$", "-test.v", "-test.count=1", "-test.timeout=15m"}
 	cmd := exec.Command("unshare", args...)
 	cmd.Env = append(os.Environ(), envInNetns+"=1", envServer+"="+lk, envSB+"="+sbBin)
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
@@ -473,61 +481,7 @@ func runScenario(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-
-	servers := map[string]*lkServer{
-		"lk-a": newLKServer(t, lkBin, "lk-a", 7880, 7882),
-		"lk-b": newLKServer(t, lkBin, "lk-b", 7890, 7892),
-	}
-	for _, s := range servers {
-		s.start(t)
-		t.Cleanup(s.stop)
-	}
-	defer func() {
-		if t.Failed() {
-			for _, s := range servers {
-				b, _ := os.ReadFile(s.logPath)
-				t.Logf("%s log (last 4 KiB):\n%s", s.name, tail(b, 4096))
-			}
-		}
-	}()
-
-	// The control plane.
-	dir := t.TempDir()
-	sbLog := filepath.Join(dir, "switchboard.log")
-	logf, err := os.Create(sbLog)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sb := exec.Command(sbBin, "serve")
-	sb.Env = append(os.Environ(), "SWITCHBOARD_BOOTSTRAP_TOKEN="+bootToken, "SWITCHBOARD_ADDR="+sbAddr,
-		"SWITCHBOARD_DB=sqlite:"+filepath.Join(dir, "switchboard.db"), "SWITCHBOARD_LOG_LEVEL=warn")
-	sb.Stdout, sb.Stderr = logf, logf
-	sb.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := sb.Start(); err != nil {
-		t.Fatalf("start switchboard: %v", err)
-	}
-	sbExited := make(chan struct{})
-	go func() { _ = sb.Wait(); _ = logf.Close(); close(sbExited) }()
-	t.Cleanup(func() {
-		_ = syscall.Kill(sb.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-sbExited:
-		case <-time.After(10 * time.Second):
-			_ = syscall.Kill(sb.Process.Pid, syscall.SIGKILL)
-			<-sbExited
-		}
-	})
-	waitHTTP(t, "http://"+sbAddr+"/readyz", 200, 20*time.Second, sbExited)
-	cp := api{t: t, base: "http://" + sbAddr, hc: &http.Client{Timeout: 10 * time.Second}}
-
-	provider := func(name string, prio int, url, secret string) map[string]any {
-		return map[string]any{"name": name, "kind": "livekit", "priority": prio,
-			"config":      map[string]any{"url": url},
-			"credentials": map[string]any{"apiKey": apiKey, "apiSecret": secret},
-			"healthCheck": map[string]any{"interval": "1h", "timeout": "2s"}}
-	}
-	cp.do("POST", "/api/streaming/providers", provider("lk-a", 1, servers["lk-a"].url(), apiSecret), nil, 201)
-	cp.do("POST", "/api/streaming/providers", provider("lk-b", 2, servers["lk-b"].url(), apiSecret), nil, 201)
+	servers, cp := startCluster(t, lkBin, sbBin)
 
 	// The control plane's probe against the real servers.
 	t.Run("probe", func(t *testing.T) {
@@ -539,7 +493,7 @@ func runScenario(t *testing.T) {
 			}
 		}
 		cp.do("POST", "/api/streaming/providers",
-			provider("lk-wrong", 9, servers["lk-a"].url(), "wrong-secret-0123456789abcdefghijklmnop"), nil, 201)
+			providerBody("lk-wrong", 9, servers["lk-a"].url(), "wrong-secret-0123456789abcdefghijklmnop"), nil, 201)
 		// One failure is below the failure threshold: the verdict is the stage.
 		if r := cp.check("lk-wrong"); r.Stage != "auth" {
 			t.Errorf("wrong secret: %+v, want stage auth", r)
@@ -717,6 +671,70 @@ func runScenario(t *testing.T) {
 			t.Errorf("%s: %d iterations without resumption", mode, r.failures)
 		}
 	}
+}
+
+// startCluster starts two livekit-server processes and a `switchboard serve`
+// with them as the providers lk-a (priority 1) and lk-b (priority 2); all of
+// it stops when the test ends. On failure the servers' logs are printed.
+func startCluster(t *testing.T, lkBin, sbBin string) (map[string]*lkServer, api) {
+	t.Helper()
+	servers := map[string]*lkServer{
+		"lk-a": newLKServer(t, lkBin, "lk-a", 7880, 7882),
+		"lk-b": newLKServer(t, lkBin, "lk-b", 7890, 7892),
+	}
+	for _, s := range servers {
+		s.start(t)
+		t.Cleanup(s.stop)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, s := range servers {
+				b, _ := os.ReadFile(s.logPath)
+				t.Logf("%s log (last 4 KiB):\n%s", s.name, tail(b, 4096))
+			}
+		}
+	})
+
+	// The control plane.
+	dir := t.TempDir()
+	sbLog := filepath.Join(dir, "switchboard.log")
+	logf, err := os.Create(sbLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb := exec.Command(sbBin, "serve")
+	sb.Env = append(os.Environ(), "SWITCHBOARD_BOOTSTRAP_TOKEN="+bootToken, "SWITCHBOARD_ADDR="+sbAddr,
+		"SWITCHBOARD_DB=sqlite:"+filepath.Join(dir, "switchboard.db"), "SWITCHBOARD_LOG_LEVEL=warn")
+	sb.Stdout, sb.Stderr = logf, logf
+	sb.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := sb.Start(); err != nil {
+		t.Fatalf("start switchboard: %v", err)
+	}
+	sbExited := make(chan struct{})
+	go func() { _ = sb.Wait(); _ = logf.Close(); close(sbExited) }()
+	t.Cleanup(func() {
+		_ = syscall.Kill(sb.Process.Pid, syscall.SIGTERM)
+		select {
+		case <-sbExited:
+		case <-time.After(10 * time.Second):
+			_ = syscall.Kill(sb.Process.Pid, syscall.SIGKILL)
+			<-sbExited
+		}
+	})
+	waitHTTP(t, "http://"+sbAddr+"/readyz", 200, 20*time.Second, sbExited)
+	cp := api{t: t, base: "http://" + sbAddr, hc: &http.Client{Timeout: 10 * time.Second}}
+	cp.do("POST", "/api/streaming/providers", providerBody("lk-a", 1, servers["lk-a"].url(), apiSecret), nil, 201)
+	cp.do("POST", "/api/streaming/providers", providerBody("lk-b", 2, servers["lk-b"].url(), apiSecret), nil, 201)
+	return servers, cp
+}
+
+// providerBody is the request that adds a LiveKit provider; its scheduled
+// checks are an hour apart, so that only the test's own checks count.
+func providerBody(name string, prio int, url, secret string) map[string]any {
+	return map[string]any{"name": name, "kind": "livekit", "priority": prio,
+		"config":      map[string]any{"url": url},
+		"credentials": map[string]any{"apiKey": apiKey, "apiSecret": secret},
+		"healthCheck": map[string]any{"interval": "1h", "timeout": "2s"}}
 }
 
 // summary returns the median, the 95th percentile (nearest rank) and the max.

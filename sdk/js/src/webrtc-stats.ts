@@ -62,3 +62,39 @@ export function qualityFromStats(entries: Iterable<StatsEntry>, now: number, pre
   if (prev && now > prev.at && bytes >= prev.bytes) sample.bitrateKbps = ((bytes - prev.bytes) * 8) / (now - prev.at);
   return { sample, totals: { at: now, bytes } };
 }
+
+/** What a connection's watchdog keeps between reads of its statistics. */
+export interface ReceiveMark {
+  /** Bytes received so far by the watched streams and transports. */
+  bytes: number;
+  /** When they last grew, in milliseconds since the epoch; undefined while nothing is watched or nothing came yet. */
+  at: number | undefined;
+}
+
+/**
+ * Says when a connection last received anything for its live tracks, from
+ * its WebRTC statistics: the bytes received by its inbound streams (the
+ * media of a subscriber) and by its transports (the server's RTCP feedback
+ * to a publisher), each entry counted once by id, compared with prev. Any
+ * change since prev is progress at now. Without such an entry (no live
+ * track) nothing is watched and at is undefined.
+ */
+export function receiveMark(entries: Iterable<StatsEntry>, now: number, prev?: ReceiveMark): ReceiveMark {
+  const seen = new Set<string>();
+  let bytes = 0;
+  let watched = false;
+  for (const e of entries) {
+    if (e.type !== "inbound-rtp" && e.type !== "transport") continue;
+    const b = n(e.bytesReceived);
+    if (b === undefined) continue;
+    if (typeof e.id === "string") {
+      const key = `${e.type}/${e.id}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+    }
+    watched = true;
+    bytes += b;
+  }
+  if (!watched) return { bytes: 0, at: undefined };
+  return { bytes, at: bytes !== (prev?.bytes ?? 0) ? now : prev?.at };
+}

@@ -128,6 +128,33 @@ test("WebRTC statistics read into a quality sample", async () => {
   assert.deepEqual(qualityFromStats([], 1).sample, { at: 1 });
 });
 
+test("receiveMark says when a connection last received media or feedback, and watches nothing without live tracks", async () => {
+  const { receiveMark } = await import("../src/webrtc-stats.js");
+  // A subscriber: its inbound streams; a publisher: its transport (RTCP
+  // feedback). Several tracks' reports share the transport: it counts once.
+  const at = (inbound: number, transport: number): Array<Record<string, unknown>> => [
+    { type: "inbound-rtp", id: "IT01V", bytesReceived: inbound },
+    { type: "transport", id: "T01", bytesReceived: transport },
+    { type: "transport", id: "T01", bytesReceived: transport },
+    { type: "outbound-rtp", id: "OT01V", bytesSent: 9_999 },
+    { type: "candidate-pair", id: "CP01", bytesReceived: 123 },
+  ];
+  assert.deepEqual(receiveMark([], 1_000), { bytes: 0, at: undefined }, "no track: nothing watched");
+  assert.deepEqual(receiveMark([{ type: "transport", id: "T01", bytesReceived: 0 }], 1_000), { bytes: 0, at: undefined }, "nothing received yet: not armed");
+  const first = receiveMark(at(500, 100), 1_000);
+  assert.deepEqual(first, { bytes: 600, at: 1_000 }, "the first bytes arm it");
+  const same = receiveMark(at(500, 100), 1_300, first);
+  assert.deepEqual(same, { bytes: 600, at: 1_000 }, "no new bytes: the last time stays");
+  assert.deepEqual(receiveMark(at(500, 180), 1_400, same), { bytes: 680, at: 1_400 }, "feedback alone is progress");
+  assert.deepEqual(receiveMark(at(900, 100), 1_400, same), { bytes: 1_000, at: 1_400 }, "media alone is progress");
+  // The tracks went (unpublished or muted): disarmed, and armed again by the next ones.
+  const gone = receiveMark([{ type: "outbound-rtp", id: "OT01V", bytesSent: 10_000 }], 1_500, same);
+  assert.deepEqual(gone, { bytes: 0, at: undefined });
+  assert.deepEqual(receiveMark(at(500, 100), 1_600, gone), { bytes: 600, at: 1_600 });
+  // Entries without an id each count.
+  assert.equal(receiveMark([{ type: "inbound-rtp", bytesReceived: 1 }, { type: "inbound-rtp", bytesReceived: 2 }], 1).bytes, 3);
+});
+
 test("a fetch that cannot stream bodies (React Native's) leaves the client on polling, without retrying the event stream", async () => {
   const calls: string[] = [];
   const fakeFetch = async (url: string): Promise<Response> => {
