@@ -135,7 +135,7 @@ func DefaultConfig() Config {
 		Warmup:               30,
 		K:                    1,
 		ZCap:                 4,
-		LatencyThreshold:     18,
+		LatencyThreshold:     30,
 		MinLogSpread:         0.05,
 		MinLossSpread:        0.01,
 		MinErrorRate:         0.002,

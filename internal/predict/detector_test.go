@@ -76,7 +76,7 @@ func TestDetector(t *testing.T) {
 				s.LatencyMs *= 3
 			}
 			return s
-		}, n: 1000, raise: [2]int{503, 510}, signal: SignalLatency, since: [2]int{498, 500}, clear: [2]int{560, 600}},
+		}, n: 1000, raise: [2]int{503, 510}, signal: SignalLatency, since: [2]int{498, 500}, clear: [2]int{560, 620}},
 		{name: "errors scatter at 30 %", f: func(i int, r *rand.Rand) Sample {
 			s := healthy(i, r)
 			if i >= 500 {
