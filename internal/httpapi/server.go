@@ -88,6 +88,15 @@ type Options struct {
 	// tells it of the changes it makes. Nil: changes are seen when the
 	// windows are next read.
 	Maintenance *maintenance.Service
+	// Predictions are the degradation detector's verdicts, shown in the
+	// provider view; nil shows none.
+	Predictions Predictions
+}
+
+// Predictions answers the degradation detector's verdict on a provider
+// (internal/predict.Tracker).
+type Predictions interface {
+	Get(name string) switchboard.Degradation
 }
 
 // Server is the HTTP API of the control plane.
@@ -128,6 +137,8 @@ type Server struct {
 	alerts AlertTester
 	// maint holds the maintenance windows; nil when not wired.
 	maint *maintenance.Service
+	// predictions are the detector's verdicts; nil when not wired.
+	predictions Predictions
 }
 
 // DefaultSSEPerToken is the default of Options.SSEPerToken.
@@ -141,6 +152,7 @@ func New(o Options) *Server {
 		setCache: newSettingsCache(o.Settings),
 		open:     newStreamSet(), ssePer: o.SSEPerToken,
 		onSessionsEnded: o.OnUserSessionsEnded, oidc: o.OIDC, alerts: o.Alerts, maint: o.Maintenance,
+		predictions: o.Predictions,
 	}
 	if s.ssePer == 0 {
 		s.ssePer = DefaultSSEPerToken
