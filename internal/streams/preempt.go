@@ -29,7 +29,7 @@ type PreemptMigrateData struct {
 
 // preempter is the state of RunPreemptive between looks.
 type preempter struct {
-	asked map[string]time.Time // stream id → when it was last asked
+	asked map[string]time.Time // stream id → when it was last asked, for the streams still live on a degrading provider
 	sent  []time.Time          // when each request of the last minute went out
 	storm bool                 // storm control held at the last look
 }
@@ -68,17 +68,10 @@ func (s *Service) RunPreemptive(ctx context.Context) error {
 func (s *Service) preemptOnce(ctx context.Context, p *preempter) error {
 	set := s.setting(ctx)
 	now := s.clock.Now()
-	for id, at := range p.asked {
-		if now.Sub(at) >= PreemptReask {
-			delete(p.asked, id)
-		}
-	}
 	p.sent = slices.DeleteFunc(p.sent, func(at time.Time) bool { return now.Sub(at) >= time.Minute })
-	if set.Preemptive != sb.PreemptiveMigrate {
-		return nil
-	}
 	deg := s.predict.Degrading()
-	if len(deg) == 0 {
+	if set.Preemptive != sb.PreemptiveMigrate || len(deg) == 0 {
+		clear(p.asked)
 		return nil
 	}
 	cands, _, err := s.candidates(ctx)
@@ -102,19 +95,34 @@ func (s *Service) preemptOnce(ctx context.Context, p *preempter) error {
 		names = append(names, n)
 	}
 	slices.Sort(names)
-	for _, name := range names {
+	still := map[string]bool{}
+	lives := make([][]sb.Stream, len(names))
+	for i, name := range names {
 		live, err := s.store.ListStreams(ctx, sb.StreamFilter{Status: sb.StreamActive, Provider: name, Limit: preemptBatch})
 		if err != nil {
 			return err
 		}
+		slices.Reverse(live) // oldest first
+		for _, st := range live {
+			still[st.ID] = true
+		}
+		// Streams never asked go first, then those asked longest ago.
+		slices.SortStableFunc(live, func(a, b sb.Stream) int { return p.asked[a.ID].Compare(p.asked[b.ID]) })
+		lives[i] = live
+	}
+	for id := range p.asked { // the streams that left, or whose provider recovered
+		if !still[id] {
+			delete(p.asked, id)
+		}
+	}
+	for i, name := range names {
 		v := deg[name]
 		reason := fmt.Sprintf("%s is degrading: %s", name, predictSummary(v))
-		for i := len(live) - 1; i >= 0; i-- { // oldest first
+		for _, st := range lives[i] {
 			if len(p.sent) >= set.MaxPreemptiveMigrationsPerMinute {
 				return nil
 			}
-			st := live[i]
-			if _, ok := p.asked[st.ID]; ok {
+			if at, ok := p.asked[st.ID]; ok && now.Sub(at) < PreemptReask {
 				continue
 			}
 			d := routing.Select(cands, routing.Request{Region: st.Region, Exclude: []string{name}}, s.rand)
