@@ -38,8 +38,13 @@
 // take hours to forget. The Detector is degrading while any signal is over its
 // threshold. It clears with hysteresis: only once every continuous CUSUM has
 // fallen below ClearFraction of its threshold, the errors CUSUM has too or the
-// last ClearRun probes all succeeded, and at least MinHold has passed since it
-// was raised. Each signal over its threshold is reported as Evidence: the
+// last ClearRun probes (or those of the last ClearAfter) all succeeded, and at
+// least MinHold has passed since it was raised.
+//
+// The half-lives, the warm-up and the CUSUM allowances count samples: they were
+// tuned on probes 10 s apart (see predict-eval). At the scheduler's default
+// interval of 5 minutes the detector learns, reacts and forgets in
+// proportionally more time, except that a quarter hour of successes clears it. Each signal over its threshold is reported as Evidence: the
 // signal, its baseline and current value, its distance from the baseline in
 // spreads and since when it had been drifting (the CUSUM's own estimate of the
 // change point: the first sample after the sum was last at zero).
@@ -123,6 +128,9 @@ type Config struct {
 	// signal being calm, whatever its CUSUM (which falls only slowly after
 	// an outage).
 	ClearRun int
+	// ClearAfter is a run of successful probes, as a duration, that counts
+	// the same (for long probe intervals, where ClearRun probes take hours).
+	ClearAfter time.Duration
 	// MinHold is the least time degrading stays raised.
 	MinHold time.Duration
 }
@@ -145,6 +153,7 @@ func DefaultConfig() Config {
 		FailureRun:           3,
 		ClearFraction:        0.25,
 		ClearRun:             30,
+		ClearAfter:           15 * time.Minute,
 		MinHold:              5 * time.Minute,
 	}
 }
@@ -174,6 +183,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ClearRun <= 0 {
 		c.ClearRun = d.ClearRun
+	}
+	if c.ClearAfter <= 0 {
+		c.ClearAfter = d.ClearAfter
 	}
 	if c.FailureRun <= 0 {
 		c.FailureRun = d.FailureRun
@@ -236,7 +248,9 @@ type Detector struct {
 	run      int       // consecutive failed probes
 	runSince time.Time // first failure of the run
 	okRun    int       // consecutive successful probes
+	okSince  time.Time // first success of the run
 	lastOK   bool
+	lastAt   time.Time // of the last sample
 	state    State
 }
 
@@ -264,9 +278,12 @@ func (d *Detector) State() State {
 func (d *Detector) Observe(s Sample) (changed bool) {
 	c := d.cfg
 	d.errors.observe(s.OK, s.At, c)
-	d.lastOK = s.OK
+	d.lastOK, d.lastAt = s.OK, s.At
 	if s.OK {
 		d.run = 0
+		if d.okRun == 0 {
+			d.okSince = s.At
+		}
 		d.okRun++
 		if s.LatencyMs > 0 {
 			d.latency.observe(s.LatencyMs, s.At, c)
@@ -292,7 +309,7 @@ func (d *Detector) Observe(s Sample) (changed bool) {
 	}
 	// While degrading, a run of ClearRun successes outweighs the errors
 	// CUSUM, which after an outage would take long to fall.
-	if d.errors.s > c.ErrorThreshold && !(d.state.Degrading && d.okRun >= c.ClearRun) {
+	if d.errors.s > c.ErrorThreshold && !(d.state.Degrading && d.calmRun()) {
 		ev = append(ev, d.errors.evidence())
 	}
 	for _, cu := range []*cusum{&d.latency, &d.loss, &d.rtt} {
@@ -309,7 +326,7 @@ func (d *Detector) Observe(s Sample) (changed bool) {
 		}
 		d.state.Evidence = ev
 	case d.state.Degrading:
-		calm := d.okRun >= c.ClearRun || d.errors.s < c.ClearFraction*c.ErrorThreshold
+		calm := d.calmRun() || d.errors.s < c.ClearFraction*c.ErrorThreshold
 		for _, cu := range []*cusum{&d.latency, &d.loss, &d.rtt} {
 			calm = calm && cu.s < c.ClearFraction*c.LatencyThreshold
 		}
@@ -320,6 +337,12 @@ func (d *Detector) Observe(s Sample) (changed bool) {
 		}
 	}
 	return false
+}
+
+// calmRun reports whether the run of successes is long enough to call the
+// errors signal calm: ClearRun probes, or at least two over ClearAfter.
+func (d *Detector) calmRun() bool {
+	return d.okRun >= d.cfg.ClearRun || (d.okRun >= 2 && d.lastAt.Sub(d.okSince) >= d.cfg.ClearAfter)
 }
 
 // bernoulli is a CUSUM of the log-likelihood ratio of a degraded failure rate

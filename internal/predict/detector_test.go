@@ -200,3 +200,31 @@ func TestEvidenceString(t *testing.T) {
 		}
 	}
 }
+
+// At a long probe interval a quarter hour of successes clears degrading,
+// not ClearRun probes (two and a half hours at 5 minutes).
+func TestDetectorClearsAfterAQuarterHour(t *testing.T) {
+	const every = 5 * time.Minute
+	d := New(Config{})
+	at := t0
+	obs := func(ok bool) {
+		d.Observe(Sample{At: at, OK: ok, LatencyMs: 80})
+		at = at.Add(every)
+	}
+	for range 40 {
+		obs(true)
+	}
+	for range 3 {
+		obs(false)
+	}
+	if !d.State().Degrading {
+		t.Fatal("not degrading after three failures in a row")
+	}
+	n := 0
+	for ; d.State().Degrading && n < 30; n++ {
+		obs(true)
+	}
+	if n != 4 { // successes at 0, 5, 10 and 15 minutes
+		t.Errorf("cleared after %d successes 5 minutes apart, want 4", n)
+	}
+}
