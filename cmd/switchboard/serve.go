@@ -278,7 +278,7 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, err
 	runner := jobs.New(jobs.Config{Store: store, Bus: bus, Clock: clock, Logger: log, SweepGrace: jobs.DefaultAbandonAfter})
 	// Alerts go out from the leader only; every replica serves test sends.
 	dispatcher := alerts.New(alerts.Config{Store: store, Senders: alerts.Senders(nil, nil, nil), Clock: clock, Logger: log,
-		Metrics: alerts.NewMetrics(reg), Events: hub, DashboardURL: cfg.PublicURL, Silencer: maint})
+		Metrics: alerts.NewMetrics(reg), Events: hub, DashboardURL: cfg.PublicURL, Silencer: maint, Predictions: tracker})
 	a.alerts = dispatcher
 	a.runners = append(a.runners, svc.Run,
 		func(ctx context.Context) error { return lead.RunWhileLeader(ctx, scheduler.Run) },
