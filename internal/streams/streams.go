@@ -38,8 +38,7 @@ type Maintenance interface {
 }
 
 // Predictions tells which providers the degradation detector flags
-// (internal/predict.Tracker), and Preemptive what the operator wants done
-// with them (the setting preemptive). Neither does I/O beyond a cached read.
+// (internal/predict.Tracker). It does no I/O.
 type Predictions interface {
 	Degrading() map[string]sb.Degradation
 }
