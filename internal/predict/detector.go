@@ -25,9 +25,10 @@
 //     3), so outliers barely move them. Each sample's distance from
 //     the baseline in spreads, z, capped at ZCap so that one wild sample
 //     cannot alarm on its own, feeds a one-sided CUSUM S = max(0, S + z − K);
-//     the alarm is S > LatencyThreshold. The baseline learns only while
-//     the CUSUM is low (below ClearFraction of the threshold), so that a slow ramp does not drag the baseline
-//     up behind it; slow daily cycles, which stay within K, are followed.
+//     the alarm is S > LatencyThreshold. The baseline learns only while the
+//     CUSUM is low (below ClearFraction of the threshold), so that a slow
+//     ramp does not drag the baseline up behind it; slow daily cycles, which
+//     stay within K, are followed.
 //   - loss and rtt: the same CUSUM over field quality samples when the
 //     caller has them (loss as an absolute fraction, rtt on a log scale).
 //   - failures: a run of FailureRun consecutive failed probes (the status
@@ -41,13 +42,15 @@
 // last ClearRun probes (or those of the last ClearAfter) all succeeded, and at
 // least MinHold has passed since it was raised.
 //
+// Each signal over its threshold is reported as Evidence: the signal, its
+// baseline and current value, its distance from the baseline in spreads and
+// since when it had been drifting (the CUSUM's own estimate of the change
+// point: the first sample after the sum was last at zero).
+//
 // The half-lives, the warm-up and the CUSUM allowances count samples: they were
 // tuned on probes 10 s apart (see predict-eval). At the scheduler's default
 // interval of 5 minutes the detector learns, reacts and forgets in
-// proportionally more time, except that a quarter hour of successes clears it. Each signal over its threshold is reported as Evidence: the
-// signal, its baseline and current value, its distance from the baseline in
-// spreads and since when it had been drifting (the CUSUM's own estimate of the
-// change point: the first sample after the sum was last at zero).
+// proportionally more time, except that a quarter hour of successes clears it.
 //
 // The Detector does no I/O and reads no clock: every sample carries its time.
 // It is not safe for concurrent use; its owner serialises the samples of one
