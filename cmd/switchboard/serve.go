@@ -280,7 +280,7 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, err
 	dispatcher := alerts.New(alerts.Config{Store: store, Senders: alerts.Senders(nil, nil, nil), Clock: clock, Logger: log,
 		Metrics: alerts.NewMetrics(reg), Events: hub, DashboardURL: cfg.PublicURL, Silencer: maint, Predictions: tracker})
 	a.alerts = dispatcher
-	a.runners = append(a.runners, svc.Run,
+	a.runners = append(a.runners, svc.Run, func(ctx context.Context) error { return tracker.Run(ctx, hub) },
 		func(ctx context.Context) error { return lead.RunWhileLeader(ctx, scheduler.Run) },
 		func(ctx context.Context) error { return lead.RunWhileLeader(ctx, runner.Run) },
 		func(ctx context.Context) error { return lead.RunWhileLeader(ctx, dispatcher.Run) },

@@ -1,6 +1,7 @@
 package predict
 
 import (
+	"context"
 	"encoding/json"
 	"log/slog"
 	"maps"
@@ -127,6 +128,37 @@ func (t *Tracker) Forget(name string) {
 	if was.Degrading {
 		t.publish(sb.Degradation{Provider: name, At: was.At})
 	}
+}
+
+// Subscriber delivers the events of the server (internal/events.Hub), its
+// own and, with replicas, the others'.
+type Subscriber interface {
+	Subscribe(ctx context.Context, filter func(sb.Event) bool) <-chan sb.Event
+}
+
+// Run forgets deleted providers (provider.deleted), so that their verdict
+// and gauge do not outlive them, until ctx ends. A subscription the hub
+// drops for falling behind is taken again.
+func (t *Tracker) Run(ctx context.Context, events Subscriber) error {
+	deleted := func(e sb.Event) bool { return e.Type == sb.EventProviderDeleted }
+	for ctx.Err() == nil {
+		for e := range events.Subscribe(ctx, deleted) {
+			var d struct {
+				Name string `json:"name"`
+			}
+			if b, err := json.Marshal(e.Data); err == nil && json.Unmarshal(b, &d) == nil && d.Name != "" {
+				t.mu.Lock()
+				delete(t.detectors, d.Name)
+				delete(t.known, d.Name)
+				t.mu.Unlock()
+			}
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second): // dropped: listen again
+		}
+	}
+	return nil
 }
 
 // Apply takes the verdict of another replica's event (provider.degrading or

@@ -1,6 +1,7 @@
 package predict
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -12,7 +13,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	sb "github.com/switchboardhq/switchboard"
+	"github.com/switchboardhq/switchboard/internal/events"
 	"github.com/switchboardhq/switchboard/internal/health"
+	"github.com/switchboardhq/switchboard/internal/testutil"
 )
 
 type recordingBus struct {
@@ -126,4 +129,29 @@ func gauges(t *testing.T, reg *prometheus.Registry) string {
 	}
 	slices.Sort(out)
 	return strings.Join(out, " ")
+}
+
+// Run forgets a deleted provider, and returns when its context ends.
+func TestTrackerForgetsDeleted(t *testing.T) {
+	testutil.LeakCheck(t)
+	hub := events.New(events.Options{})
+	defer hub.Close()
+	tr := NewTracker(TrackerConfig{})
+	for i, ok := range []bool{true, false, true, false, true, false} {
+		tr.ObserveProbe(probe("gone", i, ok))
+	}
+	if !tr.Get("gone").Degrading {
+		t.Fatal("not degrading")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- tr.Run(ctx, hub) }()
+	testutil.Eventually(t, "the provider forgotten", func() bool {
+		hub.Publish(sb.Event{Type: sb.EventProviderDeleted, Data: map[string]any{"name": "gone"}})
+		return len(tr.Degrading()) == 0 && len(tr.snapshot()) == 0
+	})
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
 }
