@@ -33,11 +33,14 @@ const (
 	AlertNoUsableProvider  = "no_usable_provider"
 	AlertBudgetThreshold   = "budget.threshold"
 	AlertFailoverStorm     = "failover.storm"
+	// AlertProviderDegrading is open while the degradation detector flags a
+	// provider (EventProviderDegrading), a warning before provider.critical.
+	AlertProviderDegrading = "provider.degrading"
 )
 
 // AlertEvents lists every event a rule may name.
 var AlertEvents = []string{AlertProviderCritical, AlertProviderRecovered, AlertAuthFailed,
-	AlertNoUsableProvider, AlertBudgetThreshold, AlertFailoverStorm}
+	AlertNoUsableProvider, AlertBudgetThreshold, AlertFailoverStorm, AlertProviderDegrading}
 
 // Severity ranks incidents; a rule's minSeverity drops those below it.
 type Severity string

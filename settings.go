@@ -25,6 +25,12 @@ type Settings struct {
 	// LeaderLease is how long the lease of the leading replica lasts; the
 	// leader renews it every third of it.
 	LeaderLease Duration `json:"leaderLease,omitempty"`
+	// Preemptive is what routing does with providers the degradation
+	// detector flags: off, new-streams or migrate.
+	Preemptive Preemptive `json:"preemptive,omitempty"`
+	// MaxPreemptiveMigrationsPerMinute bounds the live streams that
+	// predictions move, a minute, in the mode migrate.
+	MaxPreemptiveMigrationsPerMinute int `json:"maxPreemptiveMigrationsPerMinute,omitempty"`
 }
 
 // The ranges of the settings, bounds included.
@@ -41,6 +47,8 @@ const (
 	MaxRetryBudget         = 1.0
 	MinLeaderLease         = 3 * time.Second
 	MaxLeaderLease         = 5 * time.Minute
+	MinPreemptiveRate      = 1
+	MaxPreemptiveRate      = 600
 )
 
 // DefaultLeaderLease is the leader lease when neither the setting nor the
@@ -49,10 +57,12 @@ const DefaultLeaderLease = 10 * time.Second
 
 // DefaultSettings returns the settings of a server nobody tuned: maxRetries
 // 3, maxFailures 3, healthCheckInterval 30s, retryBackoff 100ms, retryBudget
-// 0.2 (the original app's constants) and a leader lease of 10s.
+// 0.2 (the original app's constants), a leader lease of 10s, preemptive
+// new-streams and 30 preemptive migrations a minute at most.
 func DefaultSettings() Settings {
 	return Settings{MaxRetries: 3, MaxFailures: 3, HealthCheckInterval: Duration(30 * time.Second),
-		RetryBackoff: Duration(100 * time.Millisecond), RetryBudget: 0.2, LeaderLease: Duration(DefaultLeaderLease)}
+		RetryBackoff: Duration(100 * time.Millisecond), RetryBudget: 0.2, LeaderLease: Duration(DefaultLeaderLease),
+		Preemptive: PreemptiveNewStreams, MaxPreemptiveMigrationsPerMinute: 30}
 }
 
 // ClientSettings are the settings an SDK applies, in the form
@@ -91,6 +101,12 @@ func (s Settings) Or(d Settings) Settings {
 	if s.LeaderLease == 0 {
 		s.LeaderLease = d.LeaderLease
 	}
+	if s.Preemptive == "" {
+		s.Preemptive = d.Preemptive
+	}
+	if s.MaxPreemptiveMigrationsPerMinute == 0 {
+		s.MaxPreemptiveMigrationsPerMinute = d.MaxPreemptiveMigrationsPerMinute
+	}
 	return s
 }
 
@@ -115,6 +131,12 @@ func (s Settings) Set(before, after Settings) Settings {
 	}
 	if after.LeaderLease != before.LeaderLease {
 		s.LeaderLease = after.LeaderLease
+	}
+	if after.Preemptive != before.Preemptive {
+		s.Preemptive = after.Preemptive
+	}
+	if after.MaxPreemptiveMigrationsPerMinute != before.MaxPreemptiveMigrationsPerMinute {
+		s.MaxPreemptiveMigrationsPerMinute = after.MaxPreemptiveMigrationsPerMinute
 	}
 	return s
 }
@@ -141,7 +163,20 @@ func (s Settings) Validate() error {
 	if s.LeaderLease != 0 {
 		errs = append(errs, durationIn("leaderLease", s.LeaderLease, MinLeaderLease, MaxLeaderLease))
 	}
+	if s.Preemptive != "" {
+		errs = append(errs, preemptiveIn(s.Preemptive))
+	}
+	if s.MaxPreemptiveMigrationsPerMinute != 0 {
+		errs = append(errs, intIn("maxPreemptiveMigrationsPerMinute", s.MaxPreemptiveMigrationsPerMinute, MinPreemptiveRate, MaxPreemptiveRate))
+	}
 	return firstError(errs)
+}
+
+func preemptiveIn(p Preemptive) error {
+	if !p.Valid() {
+		return Invalid("preemptive", "must be off, new-streams or migrate")
+	}
+	return nil
 }
 
 func intIn(field string, v, lo, hi int) error {
@@ -177,12 +212,14 @@ func firstError(errs []error) error {
 // SettingsInput is a partial update of the settings: the fields present are
 // set, the others kept.
 type SettingsInput struct {
-	MaxRetries          *int      `json:"maxRetries,omitempty"`
-	MaxFailures         *int      `json:"maxFailures,omitempty"`
-	HealthCheckInterval *Duration `json:"healthCheckInterval,omitempty"`
-	RetryBackoff        *Duration `json:"retryBackoff,omitempty"`
-	RetryBudget         *float64  `json:"retryBudget,omitempty"`
-	LeaderLease         *Duration `json:"leaderLease,omitempty"`
+	MaxRetries                       *int        `json:"maxRetries,omitempty"`
+	MaxFailures                      *int        `json:"maxFailures,omitempty"`
+	HealthCheckInterval              *Duration   `json:"healthCheckInterval,omitempty"`
+	RetryBackoff                     *Duration   `json:"retryBackoff,omitempty"`
+	RetryBudget                      *float64    `json:"retryBudget,omitempty"`
+	LeaderLease                      *Duration   `json:"leaderLease,omitempty"`
+	Preemptive                       *Preemptive `json:"preemptive,omitempty"`
+	MaxPreemptiveMigrationsPerMinute *int        `json:"maxPreemptiveMigrationsPerMinute,omitempty"`
 }
 
 // Empty reports whether in sets nothing.
@@ -216,6 +253,14 @@ func (in SettingsInput) ApplyTo(s Settings) (Settings, error) {
 	if in.LeaderLease != nil {
 		s.LeaderLease = *in.LeaderLease
 		errs = append(errs, durationIn("leaderLease", s.LeaderLease, MinLeaderLease, MaxLeaderLease))
+	}
+	if in.Preemptive != nil {
+		s.Preemptive = *in.Preemptive
+		errs = append(errs, preemptiveIn(s.Preemptive))
+	}
+	if in.MaxPreemptiveMigrationsPerMinute != nil {
+		s.MaxPreemptiveMigrationsPerMinute = *in.MaxPreemptiveMigrationsPerMinute
+		errs = append(errs, intIn("maxPreemptiveMigrationsPerMinute", s.MaxPreemptiveMigrationsPerMinute, MinPreemptiveRate, MaxPreemptiveRate))
 	}
 	if err := firstError(errs); err != nil {
 		return Settings{}, err

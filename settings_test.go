@@ -36,6 +36,15 @@ func TestSettingsInputApplyTo(t *testing.T) {
 		{`{"leaderLease":"2s"}`, "leaderLease"},
 		{`{"leaderLease":"-1s"}`, "leaderLease"},
 		{`{"maxRetries":5,"retryBudget":7}`, "retryBudget"},
+		{`{"preemptive":"off"}`, ""},
+		{`{"preemptive":"new-streams"}`, ""},
+		{`{"preemptive":"migrate"}`, ""},
+		{`{"preemptive":""}`, "preemptive"},
+		{`{"preemptive":"Migrate"}`, "preemptive"},
+		{`{"maxPreemptiveMigrationsPerMinute":1}`, ""},
+		{`{"maxPreemptiveMigrationsPerMinute":600}`, ""},
+		{`{"maxPreemptiveMigrationsPerMinute":0}`, "maxPreemptiveMigrationsPerMinute"},
+		{`{"maxPreemptiveMigrationsPerMinute":601}`, "maxPreemptiveMigrationsPerMinute"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.body, func(t *testing.T) {
@@ -73,5 +82,24 @@ func TestSettingsOrAndSet(t *testing.T) {
 	}
 	if (SettingsInput{}).Empty() != true {
 		t.Fatal("an empty input is not Empty")
+	}
+}
+
+// Stored settings are checked again when read: a preemptive mode or rate out
+// of range names its field; unset ones are valid and take the defaults.
+func TestSettingsPreemptive(t *testing.T) {
+	if err := (Settings{Preemptive: "sometimes"}).Validate(); err == nil || err.(*Error).Field != "preemptive" {
+		t.Errorf("Validate of a bad mode = %v, want EInvalid naming preemptive", err)
+	}
+	if err := (Settings{MaxPreemptiveMigrationsPerMinute: -1}).Validate(); err == nil || err.(*Error).Field != "maxPreemptiveMigrationsPerMinute" {
+		t.Errorf("Validate of a bad rate = %v", err)
+	}
+	got := Settings{}.Or(DefaultSettings())
+	if got.Preemptive != PreemptiveNewStreams || got.MaxPreemptiveMigrationsPerMinute != 30 {
+		t.Errorf("defaults: %s, %d; want new-streams, 30", got.Preemptive, got.MaxPreemptiveMigrationsPerMinute)
+	}
+	set := Settings{}.Set(DefaultSettings(), Settings{Preemptive: PreemptiveOff, MaxPreemptiveMigrationsPerMinute: 30}.Or(DefaultSettings()))
+	if set.Preemptive != PreemptiveOff || set.MaxPreemptiveMigrationsPerMinute != 0 {
+		t.Errorf("Set kept %+v, want only preemptive set", set)
 	}
 }

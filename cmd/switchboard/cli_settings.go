@@ -25,7 +25,9 @@ var settingsCommand = verbCommand[settingsFlags]{
 names and keeps the others, e.g.
   switchboard settings set maxRetries=5 retryBackoff=250ms
 Settings: maxRetries (1-10), maxFailures (1-10), healthCheckInterval (5s-10m),
-retryBackoff (10ms-10s), retryBudget (0.01-1), leaderLease (3s-5m).
+retryBackoff (10ms-10s), retryBudget (0.01-1), leaderLease (3s-5m),
+preemptive (off, new-streams or migrate), maxPreemptiveMigrationsPerMinute
+(1-600).
 SDKs apply a change at once. Reading needs an admin token, changing a
 superadmin token.
 `,
@@ -134,8 +136,10 @@ func settingNames() []string {
 // settingKind says what kind of value a setting takes.
 func settingKind(name string) string {
 	switch name {
-	case "maxRetries", "maxFailures":
+	case "maxRetries", "maxFailures", "maxPreemptiveMigrationsPerMinute":
 		return "must be an integer"
+	case "preemptive":
+		return "must be off, new-streams or migrate"
 	case "retryBudget":
 		return "must be a number"
 	}
@@ -151,5 +155,7 @@ func printSettings(w io.Writer, s switchboard.Settings) error {
 	row(tw, "retryBackoff", s.RetryBackoff.D().String())
 	row(tw, "retryBudget", strconv.FormatFloat(s.RetryBudget, 'g', -1, 64))
 	row(tw, "leaderLease", s.LeaderLease.D().String())
+	row(tw, "preemptive", string(s.Preemptive))
+	row(tw, "maxPreemptiveMigrationsPerMinute", strconv.Itoa(s.MaxPreemptiveMigrationsPerMinute))
 	return tw.Flush()
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -9,13 +10,15 @@ import (
 func TestSettingsCLI(t *testing.T) {
 	e := startServer(t)
 	out := e.mustCLI("settings", "get")
-	for _, want := range []string{"SETTING", "maxRetries           3", "healthCheckInterval  30s", "retryBackoff         100ms", "retryBudget          0.2", "leaderLease          10s"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("settings get lacks %q:\n%s", want, out)
+	for _, want := range [][2]string{{"SETTING", "VALUE"}, {"maxRetries", "3"}, {"healthCheckInterval", "30s"}, {"retryBackoff", "100ms"}, {"retryBudget", "0.2"},
+		{"leaderLease", "10s"}, {"preemptive", "new-streams"}, {"maxPreemptiveMigrationsPerMinute", "30"}} {
+		if !hasRow(out, want[0], want[1]) {
+			t.Errorf("settings get lacks %s %s:\n%s", want[0], want[1], out)
 		}
 	}
-	out = e.mustCLI("settings", "set", "maxRetries=5", "retryBackoff=250ms", "retryBudget=0.5")
-	if !strings.Contains(out, "maxRetries           5") || !strings.Contains(out, "retryBackoff         250ms") || !strings.Contains(out, "retryBudget          0.5") {
+	out = e.mustCLI("settings", "set", "maxRetries=5", "retryBackoff=250ms", "retryBudget=0.5", "preemptive=migrate", "maxPreemptiveMigrationsPerMinute=12")
+	if !hasRow(out, "maxRetries", "5") || !hasRow(out, "retryBackoff", "250ms") || !hasRow(out, "retryBudget", "0.5") ||
+		!hasRow(out, "preemptive", "migrate") || !hasRow(out, "maxPreemptiveMigrationsPerMinute", "12") {
 		t.Errorf("settings set:\n%s", out)
 	}
 	var got struct {
@@ -47,6 +50,8 @@ func TestSettingsCLI(t *testing.T) {
 		{"not a duration", []string{"settings", "set", "retryBackoff=soon"}, true, "settings set: retryBackoff=soon: must be a duration"},
 		{"twice", []string{"settings", "set", "maxRetries=3", "maxRetries=4"}, true, "settings set: maxRetries given twice"},
 		{"out of range", []string{"settings", "set", "maxRetries=11"}, false, "400 invalid: must be an integer from 1 to 10 (field maxRetries)"},
+		{"preemptive", []string{"settings", "set", "preemptive=always"}, false, "400 invalid: must be off, new-streams or migrate (field preemptive)"},
+		{"preemptive not a word", []string{"settings", "set", "preemptive=3"}, true, "settings set: preemptive=3: must be off, new-streams or migrate"},
 		{"get with args", []string{"settings", "get", "x"}, true, "settings get takes no arguments"},
 	}
 	for _, tt := range tests {
@@ -68,4 +73,9 @@ func TestSettingsCLI(t *testing.T) {
 	if got.MaxRetries != 5 {
 		t.Errorf("a refused change changed maxRetries to %d", got.MaxRetries)
 	}
+}
+
+// hasRow reports whether the table out has a row of name and value.
+func hasRow(out, name, value string) bool {
+	return regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + `\s+` + regexp.QuoteMeta(value) + `$`).MatchString(out)
 }

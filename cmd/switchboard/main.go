@@ -71,6 +71,7 @@ var commands = []command{
 	{name: "demo", synopsis: "demo [--addr ...] [--chaos]", summary: "the whole system on loopback, with fake providers", run: demo},
 	{name: "seed", synopsis: "seed --db DSN --ended N [--active M] [--providers a,b,c]",
 		summary: "write stream history into a database, in bulk", run: seedCommand},
+	{name: "predict-eval", synopsis: "predict-eval --traces DIR [--json]", summary: "measure the degradation detector on probe traces", run: predictEval},
 	{name: "version", aliases: []string{"--version"}, synopsis: "version", run: version},
 }
 

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/switchboardhq/switchboard/internal/pgtest"
+	"github.com/switchboardhq/switchboard/internal/providers/fault"
 	"github.com/switchboardhq/switchboard/internal/replica"
 )
 
@@ -228,6 +229,38 @@ func TestReplicas(t *testing.T) {
 			t.Fatal("replica 3 does not serve the settings changed at replica 1")
 		}
 		t.Logf("a settings change at replica 1 was served by replica 3 after %s", time.Since(start).Round(time.Millisecond))
+	})
+
+	t.Run("DegradingAcrossReplicas", func(t *testing.T) {
+		// Failed probes scattered among successes at replica 1 make its
+		// detector flag the provider; replica 3 shows the verdict.
+		for i, ok := range []bool{false, true, false, true, false} {
+			mode := fault.OK
+			if !ok {
+				mode = fault.ServerErr
+			}
+			if err := fake.Faults().Set(mode); err != nil {
+				t.Fatal(err)
+			}
+			if st, b, err := callErr("POST", reps[0].url+"/api/streaming/providers/agora/health-check", serveToken, nil); err != nil || st != 200 {
+				t.Fatalf("check %d: %d %s %v", i, st, b, err)
+			}
+		}
+		if err := fake.Faults().Set(fault.OK); err != nil {
+			t.Fatal(err)
+		}
+		if !poll(5*time.Second, func() bool {
+			var v struct {
+				Degrading   bool `json:"degrading"`
+				Degradation struct {
+					Evidence []struct{ Signal string } `json:"evidence"`
+				} `json:"degradation"`
+			}
+			_, b, err := callErr("GET", reps[2].url+"/api/streaming/providers/agora", serveToken, nil)
+			return err == nil && json.Unmarshal(b, &v) == nil && v.Degrading && len(v.Degradation.Evidence) > 0
+		}) {
+			t.Fatal("replica 3 does not show the provider degrading after replica 1's detector flagged it")
+		}
 	})
 
 	t.Run("LeaderKilled", func(t *testing.T) {

@@ -24,6 +24,7 @@ import (
 	"github.com/switchboardhq/switchboard/internal/httpapi"
 	"github.com/switchboardhq/switchboard/internal/jobs"
 	"github.com/switchboardhq/switchboard/internal/maintenance"
+	"github.com/switchboardhq/switchboard/internal/predict"
 	"github.com/switchboardhq/switchboard/internal/providers"
 	"github.com/switchboardhq/switchboard/internal/replica"
 	"github.com/switchboardhq/switchboard/internal/secrets"
@@ -224,6 +225,7 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, err
 		svc       *streams.Service   // set below; remote provider changes refresh its snapshot
 		api       *httpapi.Server    // set below; remote settings changes refresh its settings
 		maint     *maintenance.Service
+		tracker   *predict.Tracker // set below; takes the leader's verdicts on the other replicas
 	)
 	// The settings nobody set take these values; the leader lease comes from
 	// --leader-lease until the setting leaderLease is set.
@@ -249,6 +251,7 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, err
 				if strings.HasPrefix(e.Type, "maintenance.") {
 					maint.Changed()
 				}
+				tracker.Apply(e) // the leader's degradation verdicts
 			}})
 		bus, lead = evs, leader
 		a.runners = append(a.runners, leader.Run, evs.Run, watch.run)
@@ -257,9 +260,12 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, err
 	}
 	reg := prometheus.NewRegistry()
 	metrics := httpapi.NewMetrics(reg, store)
+	tracker = predict.NewTracker(predict.TrackerConfig{Logger: log, Bus: bus})
+	reg.MustRegister(tracker)
 	checker, err := health.NewChecker(health.Config{
 		Registry: store, Health: store, Probers: providers.Probers(), Clock: clock, Logger: log, Bus: bus,
-		MaxConcurrent: cfg.HealthConcurrency, OnProbe: metrics.ObserveProbe, OnTransition: metrics.ObserveTransition,
+		MaxConcurrent: cfg.HealthConcurrency, OnTransition: metrics.ObserveTransition,
+		OnProbe: func(r health.Result) { metrics.ObserveProbe(r); tracker.ObserveProbe(r) },
 	})
 	if err != nil {
 		_ = store.Close()
@@ -271,17 +277,19 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, err
 		minters[k] = ad
 	}
 	maint = maintenance.New(maintenance.Config{Store: store, Bus: bus, Clock: clock, Logger: log})
-	svc = streams.New(streams.Config{Store: store, Checker: checker, Minters: minters, Bus: bus, Clock: clock, Logger: log, Maintenance: maint})
+	svc = streams.New(streams.Config{Store: store, Checker: checker, Minters: minters, Bus: bus, Clock: clock, Logger: log, Maintenance: maint,
+		Predictions: tracker, Settings: func(ctx context.Context) switchboard.Settings { return api.Settings(ctx) }})
 	runner := jobs.New(jobs.Config{Store: store, Bus: bus, Clock: clock, Logger: log, SweepGrace: jobs.DefaultAbandonAfter})
 	// Alerts go out from the leader only; every replica serves test sends.
 	dispatcher := alerts.New(alerts.Config{Store: store, Senders: alerts.Senders(nil, nil, nil), Clock: clock, Logger: log,
-		Metrics: alerts.NewMetrics(reg), Events: hub, DashboardURL: cfg.PublicURL, Silencer: maint})
+		Metrics: alerts.NewMetrics(reg), Events: hub, DashboardURL: cfg.PublicURL, Silencer: maint, Predictions: tracker})
 	a.alerts = dispatcher
-	a.runners = append(a.runners, svc.Run,
+	a.runners = append(a.runners, svc.Run, func(ctx context.Context) error { return tracker.Run(ctx, hub) },
 		func(ctx context.Context) error { return lead.RunWhileLeader(ctx, scheduler.Run) },
 		func(ctx context.Context) error { return lead.RunWhileLeader(ctx, runner.Run) },
 		func(ctx context.Context) error { return lead.RunWhileLeader(ctx, dispatcher.Run) },
-		maint.Run, func(ctx context.Context) error { return lead.RunWhileLeader(ctx, maint.Lead) })
+		maint.Run, func(ctx context.Context) error { return lead.RunWhileLeader(ctx, maint.Lead) },
+		func(ctx context.Context) error { return lead.RunWhileLeader(ctx, svc.RunPreemptive) })
 	sso, err := newSSO(cfg)
 	if err != nil {
 		_ = store.Close()
@@ -291,8 +299,8 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, err
 		OIDC:  sso,
 		Store: store, Clock: clock, Logger: log, BootstrapToken: cfg.BootstrapToken, Bus: bus, Settings: defaults,
 		Health: checker, Metrics: metrics, ProvidersChanged: scheduler.Notify, Streams: svc, Events: hub, Alerts: dispatcher,
-		Maintenance: maint,
-		PublicRate:  cfg.PublicRateLimit, PublicBurst: cfg.PublicBurst,
+		Maintenance: maint, Predictions: tracker,
+		PublicRate: cfg.PublicRateLimit, PublicBurst: cfg.PublicBurst,
 		SSEPerToken: cfg.SSEPerToken, TrustedProxies: proxies, TLS: cfg.TLS(), CORSOrigins: corsOrigins,
 		Admission: httpapi.Admission{
 			Failover: httpapi.ClassLimit{MaxInFlight: cfg.MaxInflightFailover},

@@ -63,6 +63,10 @@ type Config struct {
 	// Events, if set, wakes the Dispatcher on provider, stream and budget
 	// events, and brings the budget alerts (budget.threshold).
 	Events Subscriber
+	// Predictions, if set, are the degradation detector's verdicts: a
+	// provider it flags has a provider.degrading incident (a warning) while
+	// the flag lasts.
+	Predictions Predictions
 	// Tick is how often Run reconciles and delivers (DefaultTick).
 	Tick time.Duration
 	// Holder names this sender in the ledger's claims (default: random).
@@ -76,6 +80,12 @@ type Config struct {
 	SendTimeout time.Duration
 	// Rand returns a number in [0, 1) for the jitter (default math/rand).
 	Rand func() float64
+}
+
+// Predictions tells which providers the degradation detector flags
+// (internal/predict.Tracker).
+type Predictions interface {
+	Degrading() map[string]sb.Degradation
 }
 
 // Dispatcher turns the registry's state and domain events into incidents,
@@ -230,6 +240,10 @@ func (d *Dispatcher) Reconcile(ctx context.Context) error {
 		return err
 	}
 	want := map[string]sb.Incident{}
+	var degrading map[string]sb.Degradation
+	if d.cfg.Predictions != nil && watched[sb.AlertProviderDegrading] {
+		degrading = d.cfg.Predictions.Degrading()
+	}
 	for _, rec := range recs {
 		p, h := rec.Provider, rec.Health
 		if !p.Enabled {
@@ -239,6 +253,15 @@ func (d *Dispatcher) Reconcile(ctx context.Context) error {
 			want[sb.AlertProviderCritical+":"+p.Name] = sb.Incident{Cause: sb.AlertProviderCritical, Provider: p.Name,
 				Severity: sb.SeverityCritical, Summary: fmt.Sprintf("Provider %s is CRITICAL", p.Name),
 				StatusTo: h.Status, Reason: h.StatusReason}
+		}
+		if v, ok := degrading[p.Name]; ok && h.Status != sb.StatusCritical {
+			var ev []string
+			for _, e := range v.Evidence {
+				ev = append(ev, e.Summary)
+			}
+			want[sb.AlertProviderDegrading+":"+p.Name] = sb.Incident{Cause: sb.AlertProviderDegrading, Provider: p.Name,
+				Severity: sb.SeverityWarning, Summary: fmt.Sprintf("Provider %s is degrading: it may fail soon", p.Name),
+				StatusTo: h.Status, Reason: strings.Join(ev, "; ")}
 		}
 		if authFailing(h) {
 			want[sb.AlertAuthFailed+":"+p.Name] = sb.Incident{Cause: sb.AlertAuthFailed, Provider: p.Name,

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -763,6 +764,74 @@ func TestRuleDisabledMidIncident(t *testing.T) {
 		t.Fatal(err)
 	}
 	if got := transitions(w.bodies()); got != "provider.critical/trigger provider.recovered/resolve" {
+		t.Fatalf("notifications = %s", got)
+	}
+}
+
+// flags is the degradation detector's verdicts, set by the test.
+type flags struct {
+	mu  sync.Mutex
+	deg map[string]sb.Degradation
+}
+
+func (f *flags) Degrading() map[string]sb.Degradation {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return maps.Clone(f.deg)
+}
+
+func (f *flags) set(names ...string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.deg = map[string]sb.Degradation{}
+	for _, n := range names {
+		f.deg[n] = sb.Degradation{Provider: n, Degrading: true,
+			Evidence: []sb.DegradationEvidence{{Signal: "errors", Summary: "errors 30.0% vs 0.2% (150.0×)"}}}
+	}
+}
+
+// A provider the detector flags has a provider.degrading incident, a
+// warning with the evidence, resolved when the flag clears; a rule that does
+// not name the event hears nothing of it.
+func TestProviderDegrading(t *testing.T) {
+	w := newWorld(t, "sqlite::memory:")
+	ctx := context.Background()
+	pred := &flags{}
+	d := New(Config{Store: w.store, Senders: Senders(w.rc.Client(), nil, w.clock.Now), Clock: w.clock,
+		Logger: slog.New(slog.DiscardHandler), Predictions: pred, Rand: func() float64 { return 0.5 }})
+	w.setStatus("agora", sb.StatusHealthy, "ok")
+	w.setStatus("backup", sb.StatusHealthy, "ok")
+	pred.set("agora")
+	if err := d.RunOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(w.rc.requests()); n != 0 {
+		t.Fatalf("the rule oncall does not name provider.degrading, yet: %s", transitions(w.bodies()))
+	}
+	audit := sb.AuditEntry{Actor: sb.Actor{Kind: "user", Name: "test", Role: sb.RoleSuperadmin}}
+	r, err := sb.RuleInput{Name: "early", Events: []string{sb.AlertProviderDegrading}, Channels: []string{"hook"}}.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.store.CreateAlertRule(ctx, r, audit); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.RunOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ns := w.bodies()
+	if got := transitions(ns); got != "provider.degrading/trigger" {
+		t.Fatalf("notifications = %s", got)
+	}
+	if n := ns[0]; n.Provider != "agora" || n.Severity != sb.SeverityWarning || !strings.Contains(n.Reason, "errors 30.0%") {
+		t.Errorf("trigger = %+v", n)
+	}
+	pred.set()
+	w.clock.Advance(time.Minute)
+	if err := d.RunOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := transitions(w.bodies()); got != "provider.degrading/trigger provider.degrading/resolve" {
 		t.Fatalf("notifications = %s", got)
 	}
 }

@@ -307,7 +307,13 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		{"MaintenanceWindow", reflect.TypeFor[maintenanceView]()},
 		{"MaintenanceDrain", reflect.TypeFor[sb.MaintenanceDrain]()},
 		{"MaintenanceEvent", reflect.TypeFor[maintenance.Event]()},
-		{"StreamMigrate", reflect.TypeFor[maintenance.MigrateData]()},
+		// A drain's request, or the degradation detector's (streams.PreemptMigrateData).
+		{"StreamMigrate", reflect.TypeFor[struct {
+			maintenance.MigrateData
+			Prediction sb.Degradation `json:"prediction"`
+		}]()},
+		{"Degradation", reflect.TypeFor[sb.Degradation]()},
+		{"DegradationEvidence", reflect.TypeFor[sb.DegradationEvidence]()},
 	}
 	for _, tt := range tests {
 		t.Run(tt.schema, func(t *testing.T) {

@@ -40,6 +40,10 @@ type providerView struct {
 	MonthlyCost          float64        `json:"monthlyCost"`
 	Lifetime             lifetimeView   `json:"lifetime"`
 	Today                todayView      `json:"today"`
+	// Degrading is set while the degradation detector flags the provider;
+	// Degradation then holds its evidence.
+	Degrading   bool            `json:"degrading"`
+	Degradation *sb.Degradation `json:"degradation,omitempty"`
 }
 
 // lifetimeView is a provider's health counted since its creation.
@@ -136,6 +140,11 @@ func (s *Server) viewsOf(ctx context.Context, recs ...sb.ProviderRecord) ([]prov
 	out := make([]providerView, len(recs))
 	for i, rec := range recs {
 		out[i] = viewOf(rec)
+		if s.predictions != nil {
+			if v := s.predictions.Get(rec.Name); v.Degrading {
+				out[i].Degrading, out[i].Degradation = true, &v
+			}
+		}
 	}
 	return out, s.withUsage(ctx, out)
 }

@@ -91,6 +91,15 @@ type Options struct {
 	// CORSOrigins are the origins whose pages may call the API from a
 	// browser (see ParseCORSOrigins and cors.go); none: no CORS header.
 	CORSOrigins []string
+	// Predictions are the degradation detector's verdicts, shown in the
+	// provider view; nil shows none.
+	Predictions Predictions
+}
+
+// Predictions answers the degradation detector's verdict on a provider
+// (internal/predict.Tracker).
+type Predictions interface {
+	Get(name string) switchboard.Degradation
 }
 
 // Server is the HTTP API of the control plane.
@@ -131,6 +140,8 @@ type Server struct {
 	alerts AlertTester
 	// maint holds the maintenance windows; nil when not wired.
 	maint *maintenance.Service
+	// predictions are the detector's verdicts; nil when not wired.
+	predictions Predictions
 }
 
 // DefaultSSEPerToken is the default of Options.SSEPerToken.
@@ -144,6 +155,7 @@ func New(o Options) *Server {
 		setCache: newSettingsCache(o.Settings),
 		open:     newStreamSet(), ssePer: o.SSEPerToken,
 		onSessionsEnded: o.OnUserSessionsEnded, oidc: o.OIDC, alerts: o.Alerts, maint: o.Maintenance,
+		predictions: o.Predictions,
 	}
 	if s.ssePer == 0 {
 		s.ssePer = DefaultSSEPerToken

@@ -49,6 +49,10 @@ func (s *Server) settings(ctx context.Context) sb.Settings {
 	return c.cur
 }
 
+// Settings returns the settings in force, from a cache at most a few
+// seconds old (what routing reads for the setting preemptive).
+func (s *Server) Settings(ctx context.Context) sb.Settings { return s.settings(ctx) }
+
 // SettingsChanged tells the server that the settings changed elsewhere
 // (another replica's settings.updated event): they are read again on next use.
 func (s *Server) SettingsChanged() {
@@ -102,7 +106,8 @@ func (s *Server) putSettings(w http.ResponseWriter, r *http.Request) {
 		s.logger.InfoContext(r.Context(), "settings updated", "actor", audit.Actor.Name,
 			"max_retries", after.MaxRetries, "max_failures", after.MaxFailures,
 			"health_check_interval", after.HealthCheckInterval.D().String(), "retry_backoff", after.RetryBackoff.D().String(),
-			"retry_budget", after.RetryBudget, "leader_lease", after.LeaderLease.D().String())
+			"retry_budget", after.RetryBudget, "leader_lease", after.LeaderLease.D().String(),
+			"preemptive", after.Preemptive, "max_preemptive_migrations_per_minute", after.MaxPreemptiveMigrationsPerMinute)
 		s.publish(sb.EventSettingsUpdated, sb.RoleClient, after)
 	}
 	writeJSON(w, http.StatusOK, after)

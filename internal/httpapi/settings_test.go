@@ -14,7 +14,8 @@ func TestSettingsGetPut(t *testing.T) {
 	e := newTestEnv(t)
 	var got map[string]any
 	e.mustDo("GET", "/api/settings", e.tokens[sb.RoleAdmin], nil, 200, &got)
-	want := map[string]any{"maxRetries": 3.0, "maxFailures": 3.0, "healthCheckInterval": "30s", "retryBackoff": "100ms", "retryBudget": 0.2, "leaderLease": "10s"}
+	want := map[string]any{"maxRetries": 3.0, "maxFailures": 3.0, "healthCheckInterval": "30s", "retryBackoff": "100ms", "retryBudget": 0.2, "leaderLease": "10s",
+		"preemptive": "new-streams", "maxPreemptiveMigrationsPerMinute": 30.0}
 	if !jsonSame(got, want) {
 		t.Fatalf("GET /api/settings = %v, want %v", got, want)
 	}

@@ -22,6 +22,10 @@ type Candidate struct {
 	// Maintenance is the maintenance window the provider is in, nil when
 	// none: it takes no new streams.
 	Maintenance *Maintenance
+	// Degrading is the evidence of the degradation detector when it flags
+	// the provider and the operator acts on predictions (the setting
+	// preemptive is not off); empty otherwise.
+	Degrading string
 }
 
 // Maintenance is what the policy knows of a provider's maintenance window.
@@ -60,6 +64,27 @@ type Decision struct {
 	Skipped map[string]string
 	// Reason explains the choice in one line.
 	Reason string
+	// Storm is set when predictions were ignored because more than half of
+	// the usable providers were degrading at once (see Storm).
+	Storm bool
+}
+
+// Storm reports whether more than half of the usable providers among cands
+// (enabled, usable by their status, not in maintenance) are flagged as
+// degrading: then the trouble is more likely on our side (our network, our
+// probes) than at every provider at once, and predictions are ignored.
+func Storm(cands []Candidate) bool {
+	usable, degrading := 0, 0
+	for _, c := range cands {
+		if !c.Provider.Enabled || !c.Health.Status.Usable() || c.Maintenance != nil {
+			continue
+		}
+		usable++
+		if c.Degrading != "" {
+			degrading++
+		}
+	}
+	return 2*degrading > usable
 }
 
 // Select chooses providers for a stream. Candidates are enabled, usable
@@ -68,7 +93,11 @@ type Decision struct {
 // maxActiveStreams, serving the requested region and not excluded; they are
 // ordered by priority, and among equal priorities by a random draw weighted by
 // weight (rnd returns a number in [0, 1)). A provider that never passed a
-// check (UNKNOWN) is never chosen while a usable one remains.
+// check (UNKNOWN) is never chosen while a usable one remains. A usable
+// provider flagged as degrading (Candidate.Degrading) takes no new stream
+// while a usable one that is not degrading can: it goes behind them, as a
+// fallback; unless more than half of the usable providers are degrading
+// (Storm), when the flags are ignored.
 //
 // When no candidate remains, two fallbacks keep streams flowing rather than
 // refuse them all:
@@ -111,9 +140,25 @@ func Select(cands []Candidate, req Request, rnd func() float64) Decision {
 		}
 	}
 	if len(ok) > 0 {
-		d.Order = order(ok, rnd)
-		d.Reason = fmt.Sprintf("%s is the highest-priority usable provider (%s, priority %d)", d.Order[0], d.Statuses[d.Order[0]], priorityOf(ok, d.Order[0])) +
-			maintenanceNote(d, inMaintenance)
+		var fine, degrading []Candidate
+		for _, c := range ok {
+			if c.Degrading != "" {
+				degrading = append(degrading, c)
+			} else {
+				fine = append(fine, c)
+			}
+		}
+		storm := len(degrading) > 0 && Storm(cands)
+		if storm || len(fine) == 0 || len(degrading) == 0 {
+			d.Order = order(ok, rnd)
+			d.Storm = storm
+			d.Reason = fmt.Sprintf("%s is the highest-priority usable provider (%s, priority %d)", d.Order[0], d.Statuses[d.Order[0]], priorityOf(ok, d.Order[0])) +
+				degradingNote(degrading, storm, len(fine) == 0) + maintenanceNote(d, inMaintenance)
+			return d
+		}
+		d.Order = append(order(fine, rnd), order(degrading, rnd)...)
+		d.Reason = fmt.Sprintf("%s is the highest-priority usable provider that is not degrading (%s, priority %d)", d.Order[0], d.Statuses[d.Order[0]], priorityOf(ok, d.Order[0])) +
+			degradingNote(degrading, false, false) + maintenanceNote(d, inMaintenance)
 		return d
 	}
 	if len(unverified) > 0 {
@@ -147,6 +192,23 @@ func Select(cands []Candidate, req Request, rnd func() float64) Decision {
 	}
 	d.Reason = "no provider can take the stream"
 	return d
+}
+
+// degradingNote names the providers flagged as degrading, with what was made
+// of the flag.
+func degradingNote(degrading []Candidate, storm, none bool) string {
+	var b strings.Builder
+	for _, c := range degrading {
+		switch {
+		case storm:
+			fmt.Fprintf(&b, "; %s is degrading (%s) but ignored: more than half of the usable providers are (storm control)", c.Provider.Name, c.Degrading)
+		case none:
+			fmt.Fprintf(&b, "; %s is degrading (%s) and no usable provider is not", c.Provider.Name, c.Degrading)
+		default:
+			fmt.Fprintf(&b, "; %s is degrading (%s): only a fallback", c.Provider.Name, c.Degrading)
+		}
+	}
+	return b.String()
 }
 
 // maintenanceNote names the providers left out for maintenance, so that the

@@ -146,3 +146,38 @@ func TestSelectMaintenance(t *testing.T) {
 		t.Errorf("order %v, want none: the only provider is in maintenance", d.Order)
 	}
 }
+
+func TestSelectDegrading(t *testing.T) {
+	deg := func(c *Candidate) { c.Degrading = "latency 412ms vs 80ms (6.2σ)" }
+	tests := []struct {
+		name   string
+		cands  []Candidate
+		req    Request
+		want   []string
+		storm  bool
+		reason string
+	}{
+		{"degrading goes behind", []Candidate{cand("a", 1, sb.StatusExcellent, deg), cand("b", 2, sb.StatusHealthy), cand("c", 3, sb.StatusHealthy)},
+			Request{}, []string{"b", "c", "a"}, false, "a is degrading (latency 412ms vs 80ms (6.2σ)): only a fallback"},
+		{"the only usable one is degrading: a storm of one", []Candidate{cand("a", 1, sb.StatusExcellent, deg), cand("b", 2, sb.StatusCritical), cand("c", 3, sb.StatusHealthy, func(c *Candidate) { c.Provider.Enabled = false })},
+			Request{}, []string{"a"}, true, "storm control"},
+		{"the other is excluded", []Candidate{cand("a", 1, sb.StatusExcellent, deg), cand("b", 2, sb.StatusHealthy)},
+			Request{Exclude: []string{"b"}}, []string{"a"}, false, "no usable provider is not"},
+		{"the others do not serve the region", []Candidate{cand("a", 1, sb.StatusExcellent, deg), cand("b", 2, sb.StatusHealthy, func(c *Candidate) { c.Provider.Regions = []string{"eu"} }), cand("c", 3, sb.StatusHealthy)},
+			Request{Region: "us"}, []string{"c", "a"}, false, "only a fallback"},
+		{"storm: two of three degrading", []Candidate{cand("a", 1, sb.StatusExcellent, deg), cand("b", 2, sb.StatusHealthy, deg), cand("c", 3, sb.StatusHealthy)},
+			Request{}, []string{"a", "b", "c"}, true, "storm control"},
+		{"half is no storm", []Candidate{cand("a", 1, sb.StatusExcellent, deg), cand("b", 2, sb.StatusHealthy, deg), cand("c", 3, sb.StatusHealthy), cand("d", 4, sb.StatusWarning)},
+			Request{}, []string{"c", "d", "a", "b"}, false, "only a fallback"},
+		{"storm counts usable providers only", []Candidate{cand("a", 1, sb.StatusExcellent, deg), cand("b", 2, sb.StatusHealthy), cand("c", 3, sb.StatusCritical), cand("d", 4, sb.StatusUnknown)},
+			Request{}, []string{"b", "a"}, false, "only a fallback"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := Select(tt.cands, tt.req, zero)
+			if !slices.Equal(d.Order, tt.want) || d.Storm != tt.storm || !strings.Contains(d.Reason, tt.reason) {
+				t.Fatalf("got %v storm=%v (%s), want %v storm=%v (…%s…)", d.Order, d.Storm, d.Reason, tt.want, tt.storm, tt.reason)
+			}
+		})
+	}
+}

@@ -37,6 +37,12 @@ type Maintenance interface {
 	Blocked(at time.Time) map[string]routing.Maintenance
 }
 
+// Predictions tells which providers the degradation detector flags
+// (internal/predict.Tracker). It does no I/O.
+type Predictions interface {
+	Degrading() map[string]sb.Degradation
+}
+
 // Checker is what the service needs of the health engine.
 type Checker interface {
 	Check(ctx context.Context, name string) (health.Result, error)
@@ -54,6 +60,13 @@ type Config struct {
 	Rand    func() float64 // [0,1), for weighted choice; nil = math/rand
 	// Maintenance, when set, keeps providers in maintenance from new streams.
 	Maintenance Maintenance
+	// Predictions, when set with Settings, keeps providers the degradation
+	// detector flags from new streams while others can take them (setting
+	// preemptive new-streams or migrate), and in the mode migrate RunPreemptive
+	// moves their live streams.
+	Predictions Predictions
+	// Settings returns the settings in force (cached by the caller).
+	Settings func(context.Context) sb.Settings
 	// TokenTTL is the lifetime of join tokens (default 1 h).
 	TokenTTL time.Duration
 	// FailureThreshold client-reported failures of one provider within
@@ -86,6 +99,8 @@ type Service struct {
 	thresh  int
 	window  time.Duration
 	maint   Maintenance // nil: no maintenance windows
+	predict Predictions // nil: no predictions
+	setting func(context.Context) sb.Settings
 
 	recheck chan string // providers to check now; drained by Run
 
@@ -129,6 +144,7 @@ func New(c Config) *Service {
 		store: c.Store, checker: c.Checker, minters: c.Minters, bus: c.Bus, clock: c.Clock, log: c.Logger,
 		rand: c.Rand, ttl: c.TokenTTL, thresh: c.FailureThreshold, window: c.FailureWindow,
 		recheck: make(chan string, 64), failures: map[string][]time.Time{}, maint: c.Maintenance,
+		predict: c.Predictions, setting: c.Settings,
 	}
 	if s.bus == nil {
 		s.bus = sb.NopBus{}
@@ -457,13 +473,41 @@ func (s *Service) candidates(ctx context.Context) ([]routing.Candidate, map[stri
 	if s.maint != nil {
 		blocked = s.maint.Blocked(s.clock.Now())
 	}
-	return candidatesOf(reg, active, blocked), reg.byName, nil
+	return candidatesOf(reg, active, blocked, s.degrading(ctx)), reg.byName, nil
 }
 
-func candidatesOf(reg *registry, active map[string]int64, blocked map[string]routing.Maintenance) []routing.Candidate {
+// degrading returns the evidence of each provider the detector flags, when
+// the operator acts on predictions (preemptive is not off); nil otherwise.
+func (s *Service) degrading(ctx context.Context) map[string]string {
+	if s.predict == nil || s.setting == nil || s.setting(ctx).Preemptive == sb.PreemptiveOff {
+		return nil
+	}
+	var out map[string]string
+	for n, v := range s.predict.Degrading() {
+		if out == nil {
+			out = map[string]string{}
+		}
+		out[n] = predictSummary(v)
+	}
+	return out
+}
+
+// predictSummary is v's evidence in one line.
+func predictSummary(v sb.Degradation) string {
+	parts := make([]string, 0, len(v.Evidence))
+	for _, e := range v.Evidence {
+		parts = append(parts, e.Summary)
+	}
+	if len(parts) == 0 {
+		return "degrading"
+	}
+	return strings.Join(parts, "; ")
+}
+
+func candidatesOf(reg *registry, active map[string]int64, blocked map[string]routing.Maintenance, degrading map[string]string) []routing.Candidate {
 	cands := make([]routing.Candidate, len(reg.recs))
 	for i, r := range reg.recs {
-		cands[i] = routing.Candidate{Provider: r.Provider, Health: r.Health, Active: active[r.Name]}
+		cands[i] = routing.Candidate{Provider: r.Provider, Health: r.Health, Active: active[r.Name], Degrading: degrading[r.Name]}
 		if m, ok := blocked[r.Name]; ok {
 			cands[i].Maintenance = &m
 		}

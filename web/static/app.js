@@ -11,7 +11,7 @@ import { describeAudit, eventItems, maintenanceRows, providerCard, streamRows } 
 const DEFAULT_REFRESH_SECONDS = 30;
 const LIVE_TYPES = ['provider.status', 'provider.created', 'provider.updated', 'provider.deleted',
   'providers.reordered', 'stream.started', 'stream.ended', 'stream.failover', 'budget.alert',
-  'maintenance.scheduled', 'maintenance.started', 'maintenance.ended'];
+  'maintenance.scheduled', 'maintenance.started', 'maintenance.ended', 'provider.degrading', 'provider.recovered'];
 const MAX_EVENTS = 50;
 
 /** refreshSeconds is the auto-refresh interval: ?refresh=<seconds> (at least 1), or 30. */
@@ -239,6 +239,10 @@ function liveItem(type, d, at) {
       return { at, kind: 'budget', label: 'budget', body: `${d.provider} reached ${d.threshold}% of its ${d.month} budget` };
     case 'maintenance.started':
       return { at, kind: 'maintenance', label: 'maintenance', body: `maintenance of ${d.provider} started: ${d.reason}` };
+    case 'provider.degrading':
+      return { at, kind: 'degrading', label: 'degrading', body: `${d.provider} is degrading: ${(d.evidence || []).map((e) => e.summary).join('; ')}` };
+    case 'provider.recovered':
+      return { at, kind: 'degrading', label: 'recovered', body: `${d.provider} is no longer degrading` };
     default:
       return null; // registry changes arrive through the audit log
   }

@@ -74,6 +74,12 @@ export function providerCard(p, ctx) {
       h('span', { class: 'pill warn' }, ctx.maintenance.state === 'active' ? 'in maintenance' : 'draining'),
       ` until ${exact(ctx.maintenance.endedAt || ctx.maintenance.end)}: ${ctx.maintenance.reason} — takes no new streams`)
     : null;
+  // The server's prediction, shown as is, with its evidence.
+  const degrading = p.degrading
+    ? h('p', { class: 'degrading-note', dataset: { stat: 'degrading' } },
+      h('span', { class: 'pill warn' }, 'degrading'),
+      ` since ${exact(p.degradation && p.degradation.since)}: ${((p.degradation && p.degradation.evidence) || []).map((e) => e.summary).join('; ')}`)
+    : null;
   const lastError = p.lastError && p.status !== 'DISABLED'
     ? h('p', { class: 'muted last-error' }, `Last error (${p.lastError.stage}): ${p.lastError.message}`)
     : null;
@@ -146,7 +152,7 @@ export function providerCard(p, ctx) {
   const card = h('li', {
     class: `card ${STATUS_CLASS[p.status] || 'off'}`, draggable: canWrite,
     dataset: { provider: p.name }, 'aria-labelledby': `prov-${p.name}-title`,
-  }, head, alert, maint, lastError, dl, todayBlock(p.today), controls, error);
+  }, head, alert, maint, degrading, lastError, dl, todayBlock(p.today), controls, error);
   if (hist.open) card.append(historyPanel(p, hist, a, focusKey));
   return card;
 }
