@@ -51,8 +51,8 @@ func testSettings(t *testing.T, s switchboard.Store) {
 	if e.Action != "settings.update" || e.Target != "settings" || e.Actor != actor {
 		t.Errorf("audit entry = %+v", e)
 	}
-	if !jsonEqual(e.Before, `{"maxRetries":3,"maxFailures":3,"healthCheckInterval":"30s","retryBackoff":"100ms","retryBudget":0.2,"leaderLease":"10s"}`) ||
-		!jsonEqual(e.After, `{"maxRetries":5,"maxFailures":3,"healthCheckInterval":"30s","retryBackoff":"250ms","retryBudget":0.2,"leaderLease":"10s"}`) {
+	if !jsonEqual(e.Before, `{"maxRetries":3,"maxFailures":3,"healthCheckInterval":"30s","retryBackoff":"100ms","retryBudget":0.2,"leaderLease":"10s","preemptive":"new-streams","maxPreemptiveMigrationsPerMinute":30}`) ||
+		!jsonEqual(e.After, `{"maxRetries":5,"maxFailures":3,"healthCheckInterval":"30s","retryBackoff":"250ms","retryBudget":0.2,"leaderLease":"10s","preemptive":"new-streams","maxPreemptiveMigrationsPerMinute":30}`) {
 		t.Errorf("audit before %s after %s, want every value before and after", e.Before, e.After)
 	}
 
