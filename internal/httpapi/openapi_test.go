@@ -308,6 +308,11 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		{"MaintenanceDrain", reflect.TypeFor[sb.MaintenanceDrain]()},
 		{"MaintenanceEvent", reflect.TypeFor[maintenance.Event]()},
 		{"StreamMigrate", reflect.TypeFor[maintenance.MigrateData]()},
+		{"QualityReport", reflect.TypeFor[streams.QualityReport]()},
+		{"QualitySample", reflect.TypeFor[sb.QualitySample]()},
+		{"QualityStats", reflect.TypeFor[sb.QualityStats]()},
+		{"Percentiles", reflect.TypeFor[sb.Percentiles]()},
+		{"QualityRegion", reflect.TypeFor[qualityView]()},
 	}
 	for _, tt := range tests {
 		t.Run(tt.schema, func(t *testing.T) {

@@ -40,6 +40,8 @@ type providerView struct {
 	MonthlyCost          float64        `json:"monthlyCost"`
 	Lifetime             lifetimeView   `json:"lifetime"`
 	Today                todayView      `json:"today"`
+	// Quality is what clients measured, by region (quality.go).
+	Quality map[string]qualityView `json:"quality"`
 }
 
 // lifetimeView is a provider's health counted since its creation.
@@ -128,7 +130,7 @@ func (s *Server) withUsage(ctx context.Context, views []providerView) error {
 			ClientFailures: a.ClientFailures, StreamMinutes: sb.Round2(a.StreamSeconds / 60),
 		}
 	}
-	return nil
+	return s.withQuality(ctx, views)
 }
 
 // viewsOf renders records with their usage.

@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -128,6 +129,9 @@ type Server struct {
 	alerts AlertTester
 	// maint holds the maintenance windows; nil when not wired.
 	maint *maintenance.Service
+	// qualityLim limits quality reports per stream (quality.go).
+	qualityOnce sync.Once
+	qualityLim  *limiterSet
 }
 
 // DefaultSSEPerToken is the default of Options.SSEPerToken.
@@ -178,6 +182,7 @@ func New(o Options) *Server {
 	if s.metrics == nil {
 		s.metrics = NewMetrics(prometheus.NewRegistry(), s.store)
 	}
+	s.metrics.quality.now.Store(s.clock.Now)
 	if o.Events != nil {
 		s.metrics.WatchHub(o.Events)
 	}

@@ -127,14 +127,15 @@ func (s *Store) QualityTotals(ctx context.Context, now time.Time, window time.Du
 	if window > qualityMinuteWindows {
 		span = qualityHour
 	}
-	// The buckets that start at or after from: the one now is in and those
-	// before it, window in all.
-	from := dbTime(now.UTC().Truncate(span).Add(span - window))
+	// The bucket now is in and those before it, window in all. Streams
+	// count by their last sample.
+	end := now.UTC().Truncate(span).Add(span)
+	from, to := dbTime(end.Add(-window)), dbTime(end)
 	out := map[switchboard.QualityKey]switchboard.QualityTotals{}
 	err := s.read(ctx, func(tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx, s.q(`SELECT provider, region, SUM(samples), SUM(video_samples), SUM(loss_sum),
 				SUM(freeze_count), SUM(freeze_ms), SUM(bitrate_sum), SUM(fps_sum)
-			FROM quality_rollups WHERE span = ? AND bucket >= ? GROUP BY provider, region`), int64(span), from)
+			FROM quality_rollups WHERE span = ? AND bucket >= ? AND bucket < ? GROUP BY provider, region`), int64(span), from, to)
 		if err != nil {
 			return err
 		}
@@ -158,7 +159,7 @@ func (s *Store) QualityTotals(ctx context.Context, now time.Time, window time.Du
 			return err
 		}
 		rows, err = tx.QueryContext(ctx, s.q(`SELECT provider, region, metric, bin, SUM(n)
-			FROM quality_histograms WHERE span = ? AND bucket >= ? GROUP BY provider, region, metric, bin`), int64(span), from)
+			FROM quality_histograms WHERE span = ? AND bucket >= ? AND bucket < ? GROUP BY provider, region, metric, bin`), int64(span), from, to)
 		if err != nil {
 			return err
 		}
@@ -191,7 +192,7 @@ func (s *Store) QualityTotals(ctx context.Context, now time.Time, window time.Du
 			return err
 		}
 		rows, err = tx.QueryContext(ctx, s.q(`SELECT provider, region, COUNT(*) FROM quality_streams
-			WHERE last_at >= ? GROUP BY provider, region`), from)
+			WHERE last_at >= ? AND last_at < ? GROUP BY provider, region`), from, to)
 		if err != nil {
 			return err
 		}
