@@ -161,6 +161,17 @@ func (s *Stream) sampleQuality(at time.Time) bool {
 	}})
 }
 
+// finalFlush bounds the sending of the last samples when a stream ends, so
+// that an unreachable control plane delays the end by little.
+const finalFlush = 2 * time.Second
+
+// flushQuality sends the samples left when the stream ends.
+func (s *Stream) flushQuality(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, min(finalFlush, s.c.requestTimeout))
+	defer cancel()
+	s.sendQuality(ctx)
+}
+
 // sendQuality sends the pending samples, one request per run of samples on
 // one provider. Samples the server could not take for now (unreachable,
 // rate limited, overloaded) are kept for the next batch; samples it refused

@@ -267,7 +267,7 @@ func (s *Stream) finish(ctx context.Context, final State) error {
 				s.c.log.Warn("disconnect", "stream_id", s.id, "provider", cur.provider, "err", derr.Error())
 			}
 		}
-		s.sendQuality(ctx) // the last samples, while the stream is still active
+		s.flushQuality(ctx) // the last samples, while the stream is still active
 		if err = s.c.endStream(ctx, s.id); err != nil {
 			err = fmt.Errorf("end stream %s: %w", s.id, err)
 		}

@@ -7,6 +7,8 @@ import type { Stream } from "./stream.js";
 const batchSize = 3;
 /** Samples kept while the control plane cannot take them (the most one request carries). */
 const keepMax = 60;
+/** Bounds the sending of the last samples when a stream ends, so that an unreachable control plane delays the end by little. */
+const finalFlushMs = 2000;
 
 /** One sample as POST /api/streams/{id}/quality takes it. */
 export interface WireQualitySample {
@@ -90,6 +92,16 @@ export class QualityTelemetry {
   flush(signal?: AbortSignal): Promise<void> {
     this.#sending = this.#sending.then(() => this.#send(signal));
     return this.#sending;
+  }
+
+  /** Sends the samples left when the stream ends, within finalFlushMs. */
+  async finalFlush(): Promise<void> {
+    const sc = scope(undefined, Math.min(finalFlushMs, this.#s.c.opts.requestTimeoutMs));
+    try {
+      await this.flush(sc.signal);
+    } finally {
+      sc.dispose();
+    }
   }
 
   async #send(signal?: AbortSignal): Promise<void> {

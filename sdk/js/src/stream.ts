@@ -254,7 +254,7 @@ export class Stream {
     }
     let endErr: unknown;
     if (this.id) {
-      await this.#telemetry.flush(); // the last samples, while the stream is still active
+      await this.#telemetry.finalFlush(); // the last samples, while the stream is still active
       const sc = scope(undefined, this.c.opts.requestTimeoutMs);
       try {
         await this.c.api.end(this.id, sc.signal);
