@@ -131,6 +131,7 @@ type Store interface {
 	SettingsStore
 	AlertStore
 	MaintenanceStore
+	QualityStore
 }
 
 // UserStore manages the dashboard's users. Every change writes its audit

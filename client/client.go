@@ -91,6 +91,7 @@ type Client struct {
 	connectTimeout  time.Duration
 	requestTimeout  time.Duration
 	failoverTimeout time.Duration
+	qualityEvery    time.Duration // 0: the default; < 0: no quality telemetry (quality.go)
 
 	budget    *budget
 	refresh   chan struct{} // asks the control loop to refetch the configuration

@@ -134,6 +134,7 @@ type Stream struct {
 	reporting  bool
 	reportMu   sync.Mutex    // held while a move is reported: one report at a time, in order
 	hbKick     chan struct{} // asks for an early heartbeat, to renew the standby
+	quality    qualityBuffer // samples not sent yet (quality.go); has its own locks
 }
 
 // moveReport is a move to a standby, to be reported to the server.
@@ -266,6 +267,7 @@ func (s *Stream) finish(ctx context.Context, final State) error {
 				s.c.log.Warn("disconnect", "stream_id", s.id, "provider", cur.provider, "err", derr.Error())
 			}
 		}
+		s.flushQuality(ctx) // the last samples, while the stream is still active
 		if err = s.c.endStream(ctx, s.id); err != nil {
 			err = fmt.Errorf("end stream %s: %w", s.id, err)
 		}
@@ -427,9 +429,10 @@ func (c *Client) Start(ctx context.Context, room string, opts ...StartOption) (*
 		return nil, fmt.Errorf("start stream in room %s: %w", room, ErrClosed)
 	}
 	s.emit(Live{Provider: a.Provider.Name})
-	s.wg.Add(2)
+	s.wg.Add(3)
 	go s.run()
 	go s.heartbeats()
+	go s.qualityLoop()
 	return s, nil
 }
 

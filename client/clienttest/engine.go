@@ -36,6 +36,8 @@ type Engine struct {
 	hang   map[string]bool               // connects wait until their context ends
 	slow   map[string]time.Duration      // connects take this much longer; media lags by it
 	conns  map[string]map[*Conn]struct{} // live connections by provider
+	// quality overrides the synthetic quality of a provider's connections.
+	quality map[string]client.QualitySample
 }
 
 // New returns an engine whose connects take delay.
@@ -265,7 +267,38 @@ func (c *Conn) LastMedia() time.Time {
 	return time.Unix(0, c.lastMedia.Load())
 }
 
+// DefaultQuality is the synthetic quality of a connection whose provider
+// has none set with SetQuality: good audio and video.
+var DefaultQuality = client.QualitySample{RTTMs: 40, PacketLoss: 0.001, JitterMs: 5, BitrateKbps: 1500, FPS: 30}
+
+// SetQuality sets the quality that the connections to provider report from
+// now on.
+func (e *Engine) SetQuality(provider string, q client.QualitySample) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.quality == nil {
+		e.quality = map[string]client.QualitySample{}
+	}
+	e.quality[provider] = q
+}
+
+// Quality implements client.QualityReporter: the synthetic quality of the
+// connection's provider while media flows, nothing once the connection is
+// dropped, stalled or closed.
+func (c *Conn) Quality() (client.QualitySample, bool) {
+	if c.dead.Load() || c.stalled.Load() || c.closed.Load() {
+		return client.QualitySample{}, false
+	}
+	c.e.mu.Lock()
+	defer c.e.mu.Unlock()
+	if q, ok := c.e.quality[c.provider]; ok {
+		return q, true
+	}
+	return DefaultQuality, true
+}
+
 var (
-	_ client.MediaEngine   = (*Engine)(nil)
-	_ client.MediaActivity = (*Conn)(nil)
+	_ client.MediaEngine     = (*Engine)(nil)
+	_ client.MediaActivity   = (*Conn)(nil)
+	_ client.QualityReporter = (*Conn)(nil)
 )

@@ -457,6 +457,10 @@ func (unreachableStore) ListProviders(context.Context) ([]sb.ProviderRecord, err
 	return nil, sb.Errorf(sb.EUnavailable, "unreachable")
 }
 
+func (unreachableStore) QualityTotals(context.Context, time.Time, time.Duration) (map[sb.QualityKey]sb.QualityTotals, error) {
+	return nil, sb.Errorf(sb.EUnavailable, "unreachable")
+}
+
 // TestAdmissionMetricsLint checks the new metric names against the
 // Prometheus naming rules promtool applies.
 func TestAdmissionMetricsLint(t *testing.T) {

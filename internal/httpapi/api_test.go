@@ -66,6 +66,8 @@ func TestAuthMatrix(t *testing.T) {
 		"POST /api/streams/{id}/failures":  {setup: withStream("/failures", map[string]any{"provider": "seed", "stage": "connect"}), ok: 202},
 		"POST /api/streams/{id}/migrate":   {setup: withStream("/migrate", map[string]any{"reason": "test"}), ok: 200},
 		"POST /api/streams/{id}/end":       {setup: withStream("/end", nil), ok: 200},
+		"POST /api/streams/{id}/quality":   {setup: withStream("/quality", qualityBody(e.clock.Now(), 3)), ok: 202},
+		"GET /api/streaming/quality":       {setup: fixed("/api/streaming/quality", nil), ok: 200},
 		"GET /api/streams":                 {setup: fixed("/api/streams?status=active", nil), ok: 200},
 		"GET /api/streams/{id}":            {setup: withStream("", nil), ok: 200},
 		"GET /api/streaming/stats":         {setup: fixed("/api/streaming/stats", nil), ok: 200},

@@ -132,3 +132,41 @@ func FuzzDecodeMaintenance(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDecodeQuality feeds arbitrary bodies to the quality report decoder:
+// none may panic, every rejection is a coded 4xx error naming its field, and
+// an accepted report holds 1 to 60 samples with every value in range.
+func FuzzDecodeQuality(f *testing.F) {
+	now := time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
+	for _, s := range []string{
+		`{"samples":[{"at":"2026-12-05T11:59:50Z","rttMs":40,"packetLoss":0.01,"jitterMs":4,"bitrateKbps":900,"fps":30,"freezeCount":1,"freezeMs":200}]}`,
+		`{"provider":"agora","samples":[{"at":"2026-12-05T12:00:00Z"}]}`, `{"samples":[]}`, `{"samples":null}`,
+		`{"samples":[{"at":"2026-12-05T12:00:00Z","packetLoss":1.0000001}]}`, `{"samples":[{"at":"2026-12-04T11:00:00Z"}]}`,
+		`{"samples":[{"at":"x"}]}`, `{"samples":[{"at":"2026-12-05T12:00:00Z","freezeCount":1.5}]}`,
+		`{"samples":[{"at":"2026-12-05T12:00:00Z","rttMs":1e400}]}`, `{"samples":[{"at":"2026-12-05T12:00:00Z","fps":-0}]}`,
+		`{"provider":"Bad","samples":[{"at":"2026-12-05T12:00:00Z"}]}`, `[]`, `null`, `{}`, `{"samples":[{}]}`, "\x00",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		rep, err := decodeQuality(body, now)
+		if err != nil {
+			checkCoded(t, err)
+			return
+		}
+		if len(rep.Samples) == 0 || len(rep.Samples) > sb.MaxQualitySamples {
+			t.Fatalf("accepted %d samples", len(rep.Samples))
+		}
+		for _, s := range rep.Samples {
+			if s.PacketLoss < 0 || s.PacketLoss > 1 || s.RTTMs < 0 || s.RTTMs > 60_000 || s.FreezeMs < 0 || s.FPS > 240 ||
+				s.At.Before(now.Add(-sb.QualitySampleMaxAge)) || s.At.After(now.Add(sb.QualitySampleMaxSkew)) {
+				t.Fatalf("accepted an out-of-range sample %+v", s)
+			}
+		}
+		var tot sb.QualityTotals
+		tot.Samples = int64(len(rep.Samples))
+		if st := tot.Stats(); st.Score == nil || *st.Score < 0 || *st.Score > 100 {
+			t.Fatalf("score %v out of 0-100", st.Score)
+		}
+	})
+}

@@ -19,6 +19,7 @@ import (
 // gauges.
 type Metrics struct {
 	reg          *prometheus.Registry
+	quality      *qualityCollector // quality.go
 	requests     *prometheus.CounterVec
 	latency      *prometheus.HistogramVec
 	inFlight     *prometheus.GaugeVec
@@ -78,6 +79,8 @@ func NewMetrics(reg *prometheus.Registry, store sb.Store) *Metrics {
 	}
 	reg.MustRegister(m.requests, m.latency, m.inFlight, m.waiting, m.shed, m.cancelled, m.probes, m.probeLatency, m.transitions, &registryCollector{store: store},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.quality = &qualityCollector{store: store}
+	reg.MustRegister(m.quality)
 	m.security = newSecurity(reg)
 	m.handler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	return m

@@ -314,6 +314,11 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		}]()},
 		{"Degradation", reflect.TypeFor[sb.Degradation]()},
 		{"DegradationEvidence", reflect.TypeFor[sb.DegradationEvidence]()},
+		{"QualityReport", reflect.TypeFor[streams.QualityReport]()},
+		{"QualitySample", reflect.TypeFor[sb.QualitySample]()},
+		{"QualityStats", reflect.TypeFor[sb.QualityStats]()},
+		{"Percentiles", reflect.TypeFor[sb.Percentiles]()},
+		{"QualityRegion", reflect.TypeFor[qualityView]()},
 	}
 	for _, tt := range tests {
 		t.Run(tt.schema, func(t *testing.T) {

@@ -44,6 +44,8 @@ type providerView struct {
 	// Degradation then holds its evidence.
 	Degrading   bool            `json:"degrading"`
 	Degradation *sb.Degradation `json:"degradation,omitempty"`
+	// Quality is what clients measured, by region (quality.go).
+	Quality map[string]qualityView `json:"quality"`
 }
 
 // lifetimeView is a provider's health counted since its creation.
@@ -132,7 +134,7 @@ func (s *Server) withUsage(ctx context.Context, views []providerView) error {
 			ClientFailures: a.ClientFailures, StreamMinutes: sb.Round2(a.StreamSeconds / 60),
 		}
 	}
-	return nil
+	return s.withQuality(ctx, views)
 }
 
 // viewsOf renders records with their usage.

@@ -70,9 +70,11 @@ func (s *Server) routes() []route {
 		{"POST", "/api/streams/{id}/failures", sb.RoleClient, s.reportFailure},
 		{"POST", "/api/streams/{id}/migrate", sb.RoleClient, s.migrateStream},
 		{"POST", "/api/streams/{id}/end", sb.RoleClient, s.endStream},
+		{"POST", "/api/streams/{id}/quality", sb.RoleClient, s.reportQuality},
 		{"GET", "/api/streams", sb.RoleAdmin, s.listStreams},
 		{"GET", "/api/streams/{id}", sb.RoleAdmin, s.getStream},
 		{"GET", "/api/streaming/stats", sb.RoleAdmin, s.streamingStats},
+		{"GET", "/api/streaming/quality", sb.RoleAdmin, s.providersQuality},
 
 		// Alerts.
 		{"GET", "/api/alerts/channels", sb.RoleAdmin, s.listAlertChannels},

@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -142,6 +143,9 @@ type Server struct {
 	maint *maintenance.Service
 	// predictions are the detector's verdicts; nil when not wired.
 	predictions Predictions
+	// qualityLim limits quality reports per stream (quality.go).
+	qualityOnce sync.Once
+	qualityLim  *limiterSet
 }
 
 // DefaultSSEPerToken is the default of Options.SSEPerToken.
@@ -193,6 +197,7 @@ func New(o Options) *Server {
 	if s.metrics == nil {
 		s.metrics = NewMetrics(prometheus.NewRegistry(), s.store)
 	}
+	s.metrics.quality.now.Store(s.clock.Now)
 	if o.Events != nil {
 		s.metrics.WatchHub(o.Events)
 	}

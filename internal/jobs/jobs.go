@@ -59,6 +59,12 @@ type Store interface {
 	JobRan(ctx context.Context, job, period string) (bool, error)
 }
 
+// QualityCompactor is the retention of quality rollups, run with the daily
+// compaction when the Store has it (the SQL store does).
+type QualityCompactor interface {
+	CompactQuality(ctx context.Context, day, keepRawBefore time.Time) error
+}
+
 // Config wires a Runner. Store is required; every other field has a default.
 type Config struct {
 	Store  Store
@@ -247,6 +253,13 @@ func (r *Runner) dailyRollup(ctx context.Context, now time.Time) error {
 	return r.once(ctx, JobDailyRollup, period, now, func() error {
 		if err := r.store.CompactHistory(ctx, today, now.Add(-r.keepRaw)); err != nil {
 			return err
+		}
+		// Quality rollups follow the same retention: minutes as raw results,
+		// hours 35 days.
+		if q, ok := r.store.(QualityCompactor); ok {
+			if err := q.CompactQuality(ctx, today, now.Add(-r.keepRaw)); err != nil {
+				return err
+			}
 		}
 		r.log.Info("health history compacted", "period", period)
 		return nil

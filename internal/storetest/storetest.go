@@ -98,6 +98,10 @@ func Run(t *testing.T, open func(t *testing.T) switchboard.Store) {
 		{"Maintenance", testMaintenance},
 		{"MaintenanceStates", testMaintenanceStates},
 		{"MaintenanceAnnounceAndDrain", testMaintenanceAnnounceAndDrain},
+
+		// Quality telemetry.
+		{"QualityAggregates", testQualityAggregates},
+		{"ConcurrentQuality", testConcurrentQuality},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

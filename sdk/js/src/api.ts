@@ -1,6 +1,7 @@
 import { parseConfig, parseProvider, type Config } from "./config.js";
 import { ApiError, messageOf, NetworkError } from "./errors.js";
 import { abortError, scope, throwIfAborted } from "./retry.js";
+import type { QualityBody } from "./quality.js";
 import type { Assignment, Role } from "./types.js";
 
 /** The fetch function the client uses: the global one, or the app's (ClientOptions.fetch). */
@@ -179,6 +180,10 @@ export class Api {
   async failure(id: string, f: FailureBody, signal: AbortSignal): Promise<void> {
     if (f.message && f.message.length > 1024) f.message = f.message.slice(0, 1024);
     await this.call("POST", streamPath(id, "failures"), signal, f);
+  }
+
+  async quality(id: string, b: QualityBody, signal: AbortSignal): Promise<void> {
+    await this.call("POST", streamPath(id, "quality"), signal, b);
   }
 
   async end(id: string, signal: AbortSignal): Promise<void> {

@@ -29,6 +29,12 @@ export interface ClientOptions {
   /** Fails a stream over when its connection carried no media for this long (default 0: off). */
   watchdogMs?: number;
   /**
+   * How often a stream samples its connection's quality (stream.quality())
+   * for the control plane's quality telemetry (default 10 s; 0: off). The
+   * samples are sent in batches, every third sample, on a move and at the end.
+   */
+  qualityMs?: number;
+  /**
    * The fetch to use (default: the global fetch). In React Native, give one
    * that streams response bodies for the event subscription; without one the
    * client watches provider health by polling.
@@ -58,6 +64,7 @@ interface ResolvedOptions {
   requestTimeoutMs: number;
   failoverTimeoutMs: number;
   watchdogMs: number;
+  qualityMs: number;
 }
 
 /** A provider whose media failed is kept out of standby assignments this long, unless it recovers sooner. */
@@ -130,6 +137,7 @@ export class Client {
       requestTimeoutMs: positive(o.requestTimeoutMs, 10_000, "requestTimeoutMs"),
       failoverTimeoutMs: positive(o.failoverTimeoutMs, 10_000, "failoverTimeoutMs"),
       watchdogMs: o.watchdogMs ? positive(o.watchdogMs, 0, "watchdogMs") : 0,
+      qualityMs: o.qualityMs === 0 ? 0 : positive(o.qualityMs, 10_000, "qualityMs"),
     };
     const fetchFn = o.fetch ?? (typeof fetch === "function" ? (input: string, init: RequestInit) => fetch(input, init) : undefined);
     if (!fetchFn) throw new TypeError("fetch: no global fetch; give one in the options");

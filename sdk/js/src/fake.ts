@@ -32,7 +32,8 @@ export class FakeConnection implements Connection {
   }
 
   quality(): QualitySample {
-    return { at: Date.now(), rttMs: 20, packetLoss: 0, jitterMs: 2, bitrateKbps: 1500, frameRate: 30, freezes: 0 };
+    const q = this.#engine.qualityOf(this.assignment.provider.name);
+    return { at: Date.now(), ...q };
   }
 
   /** @internal */
@@ -60,6 +61,7 @@ export class FakeEngine implements MediaEngine {
   readonly #conns = new Map<string, Set<FakeConnection>>();
   readonly #downs = new Set<string>();
   readonly #rejects = new Set<string>();
+  readonly #quality = new Map<string, Omit<QualitySample, "at">>();
   /** How many connects were asked for. */
   connects = 0;
 
@@ -99,6 +101,20 @@ export class FakeEngine implements MediaEngine {
     const set = this.#conns.get(provider) ?? new Set();
     for (const c of set) c.stall();
     return set.size;
+  }
+
+  /** The synthetic quality every connection reports unless setQuality says otherwise: good audio and video. */
+  static readonly defaultQuality: Readonly<Omit<QualitySample, "at">> = { rttMs: 20, packetLoss: 0, jitterMs: 2, bitrateKbps: 1500, frameRate: 30, freezes: 0, freezeMs: 0 };
+
+  /** Sets the synthetic quality the connections to provider report from now on (undefined: the default). */
+  setQuality(provider: string, q: Omit<QualitySample, "at"> | undefined): void {
+    if (q) this.#quality.set(provider, { ...q });
+    else this.#quality.delete(provider);
+  }
+
+  /** @internal */
+  qualityOf(provider: string): Omit<QualitySample, "at"> {
+    return { ...(this.#quality.get(provider) ?? FakeEngine.defaultQuality) };
   }
 
   /** Marks provider down (connects fail with connection_lost) or up again. */

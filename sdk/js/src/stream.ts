@@ -2,6 +2,7 @@ import { tokenOn, type Grant, type FailureBody } from "./api.js";
 import type { Client } from "./client.js";
 import { asError, FailoverError, isStatus, messageOf, NetworkError, RetryBudgetError, retryable, retryAfterOf, unreachable } from "./errors.js";
 import { retryDelay, RetrySlot, scope, sleep } from "./retry.js";
+import { QualityTelemetry } from "./quality.js";
 import { MediaError, type Assignment, type Connection, type QualitySample, type StreamState } from "./types.js";
 
 /** How many states a stream keeps in its history. */
@@ -86,6 +87,7 @@ export class Stream {
   #reportChain: Promise<unknown> = Promise.resolve();
   #hbTimer: ReturnType<typeof setTimeout> | undefined;
   #wdTimer: ReturnType<typeof setInterval> | undefined;
+  readonly #telemetry = new QualityTelemetry(this);
   readonly #tasks = new Set<Promise<unknown>>();
   readonly #listeners = new Set<StateListener>();
   readonly #endListeners = new Set<() => void>();
@@ -228,6 +230,7 @@ export class Stream {
     this.emit({ type: "live", provider: g.a.provider.name });
     if (sl.err) this.#setPending(this.#mediaTrigger(sl));
     this.#scheduleHeartbeat(this.#nextHeartbeat());
+    this.#telemetry.start();
     const wd = this.c.opts.watchdogMs;
     if (wd > 0) this.#wdTimer = setInterval(() => this.#checkMedia(), Math.max(wd / 4, 10));
   }
@@ -251,6 +254,7 @@ export class Stream {
     }
     let endErr: unknown;
     if (this.id) {
+      await this.#telemetry.finalFlush(); // the last samples, while the stream is still active
       const sc = scope(undefined, this.c.opts.requestTimeoutMs);
       try {
         await this.c.api.end(this.id, sc.signal);
@@ -279,6 +283,7 @@ export class Stream {
     if (this.#hbTimer !== undefined) clearTimeout(this.#hbTimer);
     if (this.#wdTimer !== undefined) clearInterval(this.#wdTimer);
     this.#hbTimer = this.#wdTimer = undefined;
+    this.#telemetry.stop();
   }
 
   /** @internal records an error a connection reported and, when it is the current one, fails over at once. */

@@ -64,6 +64,8 @@ export interface QualitySample {
   bitrateKbps?: number;
   frameRate?: number;
   freezes?: number;
+  /** Time the video was frozen since the last sample, in milliseconds. */
+  freezeMs?: number;
 }
 
 /** One live connection of an engine to a provider. */
