@@ -205,16 +205,7 @@ func (p *tab) dump(cp api) {
 var streamIDRE = regexp.MustCompile(`st_[0-9a-f]+`)
 
 func runBrowserScenario(t *testing.T, chromium string) {
-	lkBin, sbBin := os.Getenv(envServer), os.Getenv(envSB)
-	if lkBin == "" || sbBin == "" {
-		t.Fatal("the parent test passes the binaries")
-	}
-	iters := 10
-	if v := os.Getenv(envIters); v != "" {
-		if _, err := fmt.Sscan(v, &iters); err != nil || iters < 1 {
-			t.Fatalf("%s=%q is not a positive number", envIters, v)
-		}
-	}
+	lkBin, sbBin, iters := scenarioParams(t)
 	servers, cp := startCluster(t, lkBin, sbBin)
 	for _, name := range []string{"lk-a", "lk-b"} {
 		cp.recover(name)

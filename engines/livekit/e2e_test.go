@@ -468,17 +468,25 @@ func opusSource(ctx context.Context, track *webrtc.TrackLocalStaticSample, wg *s
 	}
 }
 
-func runScenario(t *testing.T) {
-	lkBin, sbBin := os.Getenv(envServer), os.Getenv(envSB)
+// scenarioParams reads what the parent test passes into the namespace: the
+// livekit-server and switchboard binaries, and the faults per mode.
+func scenarioParams(t *testing.T) (lkBin, sbBin string, iters int) {
+	t.Helper()
+	lkBin, sbBin = os.Getenv(envServer), os.Getenv(envSB)
 	if lkBin == "" || sbBin == "" {
 		t.Fatal("the parent test passes the binaries")
 	}
-	iters := 10
+	iters = 10
 	if v := os.Getenv(envIters); v != "" {
 		if _, err := fmt.Sscan(v, &iters); err != nil || iters < 1 {
 			t.Fatalf("%s=%q is not a positive number", envIters, v)
 		}
 	}
+	return lkBin, sbBin, iters
+}
+
+func runScenario(t *testing.T) {
+	lkBin, sbBin, iters := scenarioParams(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	servers, cp := startCluster(t, lkBin, sbBin)
