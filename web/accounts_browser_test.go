@@ -106,7 +106,10 @@ func TestDashboardAccounts(t *testing.T) {
 		}
 		p.click("disable ops", `#users button[data-action="disable"][data-user="ops"]`)
 		p.waitFor("ops disabled", textOf(`#users tr[data-user="ops"] td:nth-child(3)`)+`.startsWith('disabled')`)
-		p.do("make ops a superadmin", chromedp.SetValue(chromedp.CSS(`#users select[data-user="ops"]`), "superadmin"),
+		// Disabling ops already showed "Saved ops.": clear it so that the
+		// wait below sees the role change's own confirmation.
+		p.do("make ops a superadmin", chromedp.Evaluate[chromedp.Void](`document.querySelector('#users-status').textContent = ''`),
+			chromedp.SetValue(chromedp.CSS(`#users select[data-user="ops"]`), "superadmin"),
 			chromedp.Evaluate[chromedp.Void](`document.querySelector('#users select[data-user="ops"]').dispatchEvent(new Event('change'))`))
 		p.waitFor("the role saved", textOf("#users-status")+` === 'Saved ops.'`)
 		var u struct {
