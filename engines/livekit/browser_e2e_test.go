@@ -343,7 +343,14 @@ func runBrowserScenario(t *testing.T, chromium string) {
 					lastMove(ps).Reason, lastMove(ps).GapMs, ps.Connect.JoinedMs, ps.Connect.ReadyMs,
 					lastMove(vs).Reason, lastMove(vs).GapMs, vs.Connect.JoinedMs)
 			}
-			// Bring the server back for the next iteration.
+			// Bring the server back for the next iteration. The checks first
+			// make it CRITICAL, so that its recovery reaches the pages as a
+			// health event: the clients, which avoid a provider whose media
+			// failed for 30 s unless it recovers, then put their standbys
+			// back on it at once.
+			for range 3 {
+				cp.check(from)
+			}
 			if mode.sig == syscall.SIGSTOP {
 				servers[from].signal(t, syscall.SIGCONT)
 			} else {
