@@ -19,6 +19,9 @@
  * statistics); for those it publishes, when the server last answered a ping
  * on the signal connection or sent RTCP feedback (which LiveKit sends to a
  * publisher only every half second or so). The older of the two counts.
+ * A viewer with a hot standby counts the server's answers for its
+ * subscribed tracks too: it blames its provider only when the server is
+ * silent as well.
  *
  * With hotStandby, the engine keeps each stream's standby joined: it joins
  * the standby assignment the SDK hands it (standby), runs onConnected there
@@ -186,6 +189,7 @@ export class LiveKitConnection implements Connection {
   #pingSent = false;
   #pongAt: number | undefined;
   #reading = false;
+  readonly #follows: boolean;
   readonly #off: () => void;
 
   /**
@@ -194,6 +198,7 @@ export class LiveKitConnection implements Connection {
    */
   constructor(room: Room, name: string, report: (err: MediaError) => void, follow?: () => Room | undefined) {
     this.room = room;
+    this.#follows = follow !== undefined;
     let failed = false;
     const fail = (why: string, kind: "connection_lost" | "publisher_moved" = "connection_lost"): void => {
       if (this.#closing || failed) return;
@@ -264,7 +269,11 @@ export class LiveKitConnection implements Connection {
           .finally(() => (this.#reading = false));
       }
     }
-    const remote = this.#remoteMark?.at;
+    let remote = this.#remoteMark?.at;
+    // A viewer with a hot standby blames its provider only when the server
+    // stops answering too: media that stops while the server answers is the
+    // publisher's doing, and a publisher that moves is followed (follow).
+    if (remote !== undefined && this.#follows) remote = Math.max(remote, this.#pongAt ?? 0);
     // A published track is watched from its first feedback on; pongs then keep it alive too.
     const local = this.#localMark?.at === undefined ? undefined : Math.max(this.#localMark.at, this.#pongAt ?? 0);
     if (remote === undefined) return local;

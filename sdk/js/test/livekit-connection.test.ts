@@ -204,3 +204,20 @@ test("a publisher that leaves with no sign of it in the standby's room, or with 
   assert.equal(reports.length, 0);
   await conn.disconnect();
 });
+
+test("a viewer with a hot standby counts the server's answers too: media that stops while the server answers is not its provider's fault", async () => {
+  const room = new FakeRoom({ local: false, remote: true });
+  const conn = new LiveKitConnection(room as unknown as Room, "lk-a", () => undefined, () => undefined);
+  room.remote = [{ type: "inbound-rtp", id: "IT01", bytesReceived: 10_000 }];
+  const armed = await lastMedia(conn);
+  assert.ok(armed !== undefined);
+  await pause(20);
+  const answered = await lastMedia(conn);
+  assert.ok(answered !== undefined && answered > armed, "no new media, but the server answered a ping");
+  room.answering = false;
+  await lastMedia(conn);
+  const silent = await lastMedia(conn);
+  await pause(20);
+  assert.equal(await lastMedia(conn), silent, "the server silent too: the time stays");
+  await conn.disconnect();
+});
