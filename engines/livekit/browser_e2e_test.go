@@ -7,8 +7,10 @@ package livekit
 // network namespace of its own. A publisher page and a viewer page join one
 // room; their server is killed (SIGKILL) or hung (SIGSTOP) 10 times each, and
 // the viewer measures its gap from the video frames it presents
-// (requestVideoFrameCallback). It needs sdk/js built (`npm ci && npm run
-// build` there; ./scripts/test does it before ./scripts/test-livekit).
+// (requestVideoFrameCallback). Both pages keep a hot standby (the LiveKit
+// engine's hotStandby): each fault waits until both have it joined on the
+// other server. It needs sdk/js built (`npm ci && npm run build` there;
+// ./scripts/test does it before ./scripts/test-livekit).
 
 import (
 	"context"
@@ -43,11 +45,8 @@ func TestBrowserFailoverE2E(t *testing.T) {
 	if os.Getenv(envE2E) != "1" {
 		t.Skip("set " + envE2E + "=1 (or run scripts/test-livekit) to run the LiveKit end-to-end test in Chromium")
 	}
-	// Not yet in CI: on a heavily loaded machine a viewer's 300 ms watchdog
-	// can fire on a working server, and the viewer, which never moves back
-	// on its own, then watches a server its publisher has left.
-	if os.Getenv("LIVEKIT_BROWSER_E2E") != "1" {
-		t.Skip("set LIVEKIT_BROWSER_E2E=1 to run the TypeScript SDK's end-to-end test in Chromium")
+	if os.Getenv("LIVEKIT_BROWSER_E2E") == "0" {
+		t.Skip("LIVEKIT_BROWSER_E2E=0: skipping the TypeScript SDK's end-to-end test in Chromium")
 	}
 	chromium := chromiumPath()
 	if chromium == "" {
@@ -124,12 +123,15 @@ type tab struct {
 // pageState is what a page's window.sb says.
 type pageState struct {
 	Provider  string `json:"provider"`
+	Standby   string `json:"standby"` // the provider of the hot standby, once joined
 	State     string `json:"state"`
 	Error     string `json:"error"`
 	Published int    `json:"published"`
 	Frames    int    `json:"frames"` // presented in the last 500 ms through the page's provider
-	Moves     int    `json:"moves"`
-	Connect   struct {
+	// StandbyFrames are those presented (hidden) through the hot standby.
+	StandbyFrames int `json:"standbyFrames"`
+	Moves         int `json:"moves"`
+	Connect       struct {
 		Provider string `json:"provider"`
 		JoinedMs int    `json:"joinedMs"` // the room connected, after the connect began
 		ReadyMs  int    `json:"readyMs"`  // the tracks published, or the viewer watching
@@ -154,7 +156,8 @@ func evalIn[T any](p *tab, expr string, opts ...chromedp.EvaluateOption) (T, err
 func (p *tab) state() pageState {
 	p.t.Helper()
 	st, err := evalIn[pageState](p, `(() => { const sb = window.sb; if (!sb) return {};
-		return { provider: sb.provider, state: sb.state, error: sb.error, published: sb.published, moves: sb.moves, connect: sb.connects.at(-1) ?? {}, states: sb.states.slice(-12),
+		const standby = sb.standby();
+		return { provider: sb.provider, standby, standbyFrames: standby ? sb.framesVia(standby, performance.now() - 500) : 0, state: sb.state, error: sb.error, published: sb.published, moves: sb.moves, connect: sb.connects.at(-1) ?? {}, states: sb.states.slice(-12),
 			frames: sb.framesVia(sb.provider, performance.now() - 500) }; })()`)
 	if err != nil {
 		p.t.Fatalf("%s: read state: %v", p.name, err)
@@ -249,7 +252,7 @@ func runBrowserScenario(t *testing.T, chromium string) {
 		ctx, cancel := chromedp.NewContext(bctx)
 		t.Cleanup(cancel)
 		q := url.Values{"role": {role}, "user": {name}, "room": {browserRoom}, "token": {tok.Token},
-			"watchdog": {fmt.Sprint(browserWatchdog.Milliseconds())}}
+			"watchdog": {fmt.Sprint(browserWatchdog.Milliseconds())}, "hot": {"1"}}
 		if err := chromedp.Do(ctx, chromedp.Navigate(site+"/page.html?"+q.Encode())); err != nil {
 			t.Fatalf("open %s: %v", name, err)
 		}
@@ -270,17 +273,20 @@ func runBrowserScenario(t *testing.T, chromium string) {
 		}
 	}()
 
-	// live waits until both pages are live on one provider and the viewer
-	// presents its video through it, and returns that provider.
+	// live waits until both pages are live on one provider, the viewer
+	// presents its video through it, and both have their hot standby joined
+	// on the other server (the viewer receiving the video there too), and
+	// returns that provider.
 	live := func(limit time.Duration) (string, error) {
 		var ps, vs pageState
 		ok := waitFor(limit, func() bool {
 			ps, vs = pub.state(), view.state()
-			return ps.State == "live" && vs.State == "live" && ps.Provider == vs.Provider && vs.Frames >= 5
+			return ps.State == "live" && vs.State == "live" && ps.Provider == vs.Provider && vs.Frames >= 5 &&
+				ps.Standby == other(ps.Provider) && vs.Standby == ps.Standby && vs.StandbyFrames >= 5
 		})
 		if !ok {
-			return "", fmt.Errorf("publisher %s on %q (%s), viewer %s on %q (%s), %d frames in the last 500 ms",
-				ps.State, ps.Provider, ps.Error, vs.State, vs.Provider, vs.Error, vs.Frames)
+			return "", fmt.Errorf("publisher %s on %q (%s; standby %q), viewer %s on %q (%s; standby %q), %d frames in the last 500 ms, %d through the standby",
+				ps.State, ps.Provider, ps.Error, ps.Standby, vs.State, vs.Provider, vs.Error, vs.Standby, vs.Frames, vs.StandbyFrames)
 		}
 		return vs.Provider, nil
 	}
@@ -301,7 +307,7 @@ func runBrowserScenario(t *testing.T, chromium string) {
 		res := &result{}
 		results[mode.name] = res
 		for i := 1; i <= iters && res.lost == 0; i++ {
-			from, err := live(15 * time.Second)
+			from, err := live(20 * time.Second)
 			if err != nil {
 				res.lost++
 				t.Errorf("%s %d: not live before the fault: %v", mode.name, i, err)
@@ -337,7 +343,14 @@ func runBrowserScenario(t *testing.T, chromium string) {
 					lastMove(ps).Reason, lastMove(ps).GapMs, ps.Connect.JoinedMs, ps.Connect.ReadyMs,
 					lastMove(vs).Reason, lastMove(vs).GapMs, vs.Connect.JoinedMs)
 			}
-			// Bring the server back for the next iteration.
+			// Bring the server back for the next iteration. The checks first
+			// make it CRITICAL, so that its recovery reaches the pages as a
+			// health event: the clients, which avoid a provider whose media
+			// failed for 30 s unless it recovers, then put their standbys
+			// back on it at once.
+			for range 3 {
+				cp.check(from)
+			}
 			if mode.sig == syscall.SIGSTOP {
 				servers[from].signal(t, syscall.SIGCONT)
 			} else {

@@ -128,7 +128,7 @@ export class Client {
     if (this.#policy.type === "migrateGradually" && !(this.#policy.rate > 0)) throw new TypeError("policy: migrateGradually needs a positive rate");
     const positive = (v: number | undefined, d: number, name: string): number => {
       if (v === undefined) return d;
-      if (!(v > 0) || !Number.isFinite(v)) throw new TypeError(`${name}: must be a positive number of milliseconds`);
+      if (!(v > 0) || !Number.isFinite(v)) throw new TypeError(`${name}: must be a positive number (ms)`);
       return v;
     };
     this.opts = {
@@ -140,7 +140,7 @@ export class Client {
       qualityMs: o.qualityMs === 0 ? 0 : positive(o.qualityMs, 10_000, "qualityMs"),
     };
     const fetchFn = o.fetch ?? (typeof fetch === "function" ? (input: string, init: RequestInit) => fetch(input, init) : undefined);
-    if (!fetchFn) throw new TypeError("fetch: no global fetch; give one in the options");
+    if (!fetchFn) throw new TypeError("fetch: none is global here: give one");
     this.api = new Api(base.href.replace(/\/+$/, ""), o.token, fetchFn, this.opts.requestTimeoutMs);
     this.#run(this.#watchEvents());
     this.#resetPoll();
@@ -454,7 +454,7 @@ export class Client {
       if (!this.closed) {
         this.#refreshFails++;
         const d = retryDelay(err, this.#cfg?.retryBackoffMs || 1000, this.#refreshFails);
-        this.log("warn", "control plane unreachable: keeping the last known configuration", { err: messageOf(err), retry_in_ms: d });
+        this.log("warn", "control plane unreachable: keeping the last configuration", { err: messageOf(err), retry_in_ms: d });
         this.#refreshRetry = setTimeout(() => {
           this.#refreshRetry = undefined;
           this.requestRefresh();
@@ -634,7 +634,7 @@ export class Client {
         reason = messageOf(err);
         if (err instanceof SubscriptionError && err.unsupported) {
           this.#sseUp = false;
-          this.log("warn", "event stream unsupported by this fetch: polling provider health", {});
+          this.log("warn", "no event stream with this fetch: polling provider health", {});
           return;
         }
       }
@@ -643,7 +643,7 @@ export class Client {
       if (connected) fails = 0;
       fails++;
       const d = backoff(base.ms, fails);
-      this.log("info", "event stream down: polling provider health until it is back", { err: reason, retry_in_ms: d });
+      this.log("info", "event stream down: polling provider health", { err: reason, retry_in_ms: d });
       if (!(await sleep(d, this.#ac.signal))) return;
     }
   }

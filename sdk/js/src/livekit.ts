@@ -19,6 +19,18 @@
  * statistics); for those it publishes, when the server last answered a ping
  * on the signal connection or sent RTCP feedback (which LiveKit sends to a
  * publisher only every half second or so). The older of the two counts.
+ * A viewer with a hot standby counts the server's answers for its
+ * subscribed tracks too: it blames its provider only when the server is
+ * silent as well.
+ *
+ * With hotStandby, the engine keeps each stream's standby joined: it joins
+ * the standby assignment the SDK hands it (standby), runs onConnected there
+ * (a publisher publishes there too, a viewer subscribes), and the failover's
+ * connect to that provider returns the room already up, so that a failover
+ * is a switch rather than a join. A viewer whose publisher leaves its room
+ * while the same publisher is in the standby room follows it: the
+ * connection reports publisher_moved, which the SDK does not blame on the
+ * provider it leaves.
  */
 import { ConnectionError, ConnectionErrorReason, Room, RoomEvent, type RoomConnectOptions, type RoomOptions } from "livekit-client";
 import { MediaError, type Assignment, type Connection, type MediaEngine, type QualitySample } from "./types.js";
@@ -38,21 +50,112 @@ export interface LiveKitEngineOptions {
    * connect (connection_lost).
    */
   onConnected?: (room: Room, a: Assignment) => void | Promise<void>;
+  /**
+   * Keeps each stream's standby joined ahead of a failover (default false).
+   * It costs a second connection per stream: a publisher publishes on both,
+   * a viewer receives both (the app shows the current one, stream.provider).
+   */
+  hotStandby?: boolean;
+}
+
+/** A standby room joined ahead of time for one stream. */
+interface Hot {
+  key: string;
+  ac: AbortController;
+  room: Room | undefined;
+  conn: Promise<LiveKitConnection | undefined>;
+  /** Where the connection reports once it is the stream's; before, an error drops the standby. */
+  report: ((err: MediaError) => void) | undefined;
+  failed: boolean;
+  ready: boolean;
+}
+
+/** What a hot standby must match to be used by a connect: the stream, the provider and the user. */
+function hotKey(a: Assignment): string {
+  return JSON.stringify([a.streamId, a.provider.name, a.provider.url, a.room, a.userId, a.role]);
 }
 
 /** A MediaEngine for providers of kind livekit. */
 export class LiveKitEngine implements MediaEngine {
   readonly #opts: LiveKitEngineOptions;
+  readonly #hot = new Map<string, Hot>();
 
   constructor(opts: LiveKitEngineOptions = {}) {
     this.#opts = opts;
   }
 
+  /**
+   * Hears of a stream's standby assignment. With hotStandby, it joins a
+   * LiveKit standby now, and leaves the one it joined before for another
+   * provider (or when a is undefined: the stream has no standby, or ended).
+   */
+  standby(streamId: string, a: Assignment | undefined): void {
+    if (!this.#opts.hotStandby) return;
+    const key = a?.provider.kind === "livekit" ? hotKey(a) : undefined;
+    const h = this.#hot.get(streamId);
+    if (h && h.key === key && !h.failed) return;
+    if (h) this.#drop(streamId, h);
+    if (!a || key === undefined) return;
+    const nh: Hot = { key, ac: new AbortController(), room: undefined, conn: Promise.resolve(undefined), report: undefined, failed: false, ready: false };
+    const onErr = (err: MediaError): void => {
+      if (nh.report) return nh.report(err);
+      nh.failed = true; // a standby that broke before it was used is left, and joined again on the next standby the SDK hears of
+      if (this.#hot.get(streamId) === nh) this.#drop(streamId, nh);
+    };
+    nh.conn = this.#join(a, onErr, nh.ac.signal, (room) => (nh.room = room)).then((c) => ((nh.ready = true), c)).catch(() => {
+      nh.failed = true;
+      if (this.#hot.get(streamId) === nh) this.#hot.delete(streamId);
+      return undefined;
+    });
+    this.#hot.set(streamId, nh);
+  }
+
+  #drop(streamId: string, h: Hot): void {
+    this.#hot.delete(streamId);
+    h.ac.abort();
+    void h.conn.then((c) => c?.disconnect()).catch(() => undefined);
+  }
+
+  /**
+   * The provider on which the stream streamId has its hot standby joined and
+   * ready (onConnected done), or undefined.
+   */
+  standbyOf(streamId: string): string | undefined {
+    const h = this.#hot.get(streamId);
+    return h?.ready && !h.failed ? JSON.parse(h.key)[1] : undefined;
+  }
+
+  /** The room of the stream's hot standby, once it is joined. */
+  #standbyRoom(streamId: string): Room | undefined {
+    const h = this.#hot.get(streamId);
+    return h && !h.failed ? h.room : undefined;
+  }
+
+  /**
+   * Joins a.room on a.provider; with hotStandby, a standby joined already
+   * for the same stream, provider and user is taken over instead (waiting
+   * for its join when it is still under way).
+   */
   async connect(a: Assignment, report: (err: MediaError) => void, signal: AbortSignal): Promise<Connection> {
+    const h = this.#hot.get(a.streamId);
+    if (h && h.key === hotKey(a)) {
+      this.#hot.delete(a.streamId);
+      const conn = await Promise.race([h.conn, new Promise<undefined>((resolve) => signal.addEventListener("abort", () => resolve(undefined), { once: true }))]);
+      if (conn && !h.failed && !signal.aborted) {
+        h.report = report;
+        return conn;
+      }
+      this.#drop(a.streamId, h);
+    }
+    return this.#join(a, report, signal);
+  }
+
+  async #join(a: Assignment, report: (err: MediaError) => void, signal: AbortSignal, onRoom?: (room: Room) => void): Promise<LiveKitConnection> {
     const name = a.provider.name;
     if (!a.provider.url) throw new MediaError("connection_lost", `livekit ${name}: the provider has no url`);
     if (signal.aborted) throw new MediaError("connection_lost", `livekit ${name}: connect aborted`);
     const room = new Room(roomOptions(this.#opts.roomOptions));
+    onRoom?.(room);
     const onAbort = (): void => void room.disconnect().catch(() => undefined);
     signal.addEventListener("abort", onAbort, { once: true });
     try {
@@ -65,8 +168,14 @@ export class LiveKitEngine implements MediaEngine {
     } finally {
       signal.removeEventListener("abort", onAbort);
     }
-    return new LiveKitConnection(room, name, report);
+    const follow = a.role === "subscriber" && this.#opts.hotStandby ? () => this.#standbyRoom(a.streamId) : undefined;
+    return new LiveKitConnection(room, name, report, follow);
   }
+}
+
+/** The identities of the participants publishing tracks in room. */
+function publishers(room: Room): string[] {
+  return [...room.remoteParticipants.values()].filter((p) => p.trackPublications.size > 0).map((p) => p.identity);
 }
 
 /** A connection of the LiveKitEngine: one Room. */
@@ -80,15 +189,28 @@ export class LiveKitConnection implements Connection {
   #pingSent = false;
   #pongAt: number | undefined;
   #reading = false;
+  readonly #follows: boolean;
   readonly #off: () => void;
 
-  constructor(room: Room, name: string, report: (err: MediaError) => void) {
+  /**
+   * Reports what goes wrong with room; follow, when given, returns the
+   * stream's standby room, where a viewer follows a publisher that left.
+   */
+  constructor(room: Room, name: string, report: (err: MediaError) => void, follow?: () => Room | undefined) {
     this.room = room;
+    this.#follows = follow !== undefined;
     let failed = false;
-    const fail = (why: string): void => {
+    const fail = (why: string, kind: "connection_lost" | "publisher_moved" = "connection_lost"): void => {
       if (this.#closing || failed) return;
       failed = true;
-      report(new MediaError("connection_lost", `livekit ${name}: ${why}`));
+      report(new MediaError(kind, `livekit ${name}: ${why}`));
+    };
+    // A publisher that leaves this room on a server that still answers
+    // moved: when it publishes in the standby room, the viewer follows it.
+    const onLeft = (p: { identity: string }): void => {
+      const there = follow?.();
+      if (!there || publishers(room).length > 0) return;
+      if (publishers(there).includes(p.identity)) fail(`publisher ${p.identity} moved to the standby's server`, "publisher_moved");
     };
     // A server that dies closes the signal connection first: livekit-client
     // then tries to resume it (SignalReconnecting) for a second or more
@@ -99,7 +221,9 @@ export class LiveKitConnection implements Connection {
     room.on(RoomEvent.SignalReconnecting, onSignalReconnecting);
     room.on(RoomEvent.Reconnecting, onReconnecting);
     room.on(RoomEvent.Disconnected, onDisconnected);
+    room.on(RoomEvent.ParticipantDisconnected, onLeft);
     this.#off = () => {
+      room.off(RoomEvent.ParticipantDisconnected, onLeft);
       room.off(RoomEvent.SignalReconnecting, onSignalReconnecting);
       room.off(RoomEvent.Reconnecting, onReconnecting);
       room.off(RoomEvent.Disconnected, onDisconnected);
@@ -145,7 +269,11 @@ export class LiveKitConnection implements Connection {
           .finally(() => (this.#reading = false));
       }
     }
-    const remote = this.#remoteMark?.at;
+    let remote = this.#remoteMark?.at;
+    // A viewer with a hot standby blames its provider only when the server
+    // stops answering too: media that stops while the server answers is the
+    // publisher's doing, and a publisher that moves is followed (follow).
+    if (remote !== undefined && this.#follows) remote = Math.max(remote, this.#pongAt ?? 0);
     // A published track is watched from its first feedback on; pongs then keep it alive too.
     const local = this.#localMark?.at === undefined ? undefined : Math.max(this.#localMark.at, this.#pongAt ?? 0);
     if (remote === undefined) return local;

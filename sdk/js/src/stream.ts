@@ -3,7 +3,7 @@ import type { Client } from "./client.js";
 import { asError, FailoverError, isStatus, messageOf, NetworkError, RetryBudgetError, retryable, retryAfterOf, unreachable } from "./errors.js";
 import { retryDelay, RetrySlot, scope, sleep } from "./retry.js";
 import { QualityTelemetry } from "./quality.js";
-import { MediaError, type Assignment, type Connection, type QualitySample, type StreamState } from "./types.js";
+import { MediaError, type Assignment, type Connection, type MediaEngine, type QualitySample, type StreamState } from "./types.js";
 
 /** How many states a stream keeps in its history. */
 const historySize = 64;
@@ -74,6 +74,7 @@ export class Stream {
   #a: Assignment | undefined;
   #fallbacks: string[] = [];
   #standbyA: Assignment | undefined;
+  #standbyE: MediaEngine | undefined;
   /** @internal */ cur: Slot | undefined;
   #pending: Trigger | undefined;
   #moving = false;
@@ -225,7 +226,7 @@ export class Stream {
     this.id = g.a.streamId;
     this.#a = g.a;
     this.#fallbacks = g.fallbacks;
-    this.#standbyA = this.c.usableStandby(g.standby);
+    this.#standbyTo(this.c.usableStandby(g.standby));
     this.cur = sl;
     this.emit({ type: "live", provider: g.a.provider.name });
     if (sl.err) this.#setPending(this.#mediaTrigger(sl));
@@ -244,6 +245,7 @@ export class Stream {
   async #doFinish(final: StreamState | undefined): Promise<void> {
     this.ac.abort();
     this.#stopTimers();
+    this.#standbyTo(undefined);
     const conn = this.cur?.conn;
     if (conn) {
       try {
@@ -420,12 +422,14 @@ export class Stream {
     const sc = scope(this.ac.signal, planned ? Infinity : c.opts.failoverTimeoutMs);
     const signal = sc.signal;
     const slot = new RetrySlot();
+    // The media error to blame the provider for: none when a viewer follows its publisher.
+    const media = t.media?.kind === "publisher_moved" ? undefined : t.media;
     try {
       if (!planned) {
         this.emit({ type: "failingOver", from, reason: t.reason });
         c.log("info", "failing over", { stream_id: this.id, from, reason: t.reason });
         failed.add(from);
-        if (t.kind === "media") c.avoid(from);
+        if (media) c.avoid(from);
         const sa = this.#takeStandby(failed);
         if (sa) {
           // A standby connect gets half the failover time at most, so that
@@ -433,8 +437,8 @@ export class Stream {
           const ssc = scope(signal, Math.min(c.opts.connectTimeoutMs, c.opts.failoverTimeoutMs / 2));
           try {
             const sl = await this.connect(sa, ssc.signal);
-            await this.#swap(t, from, old, sl, { a: sa, fallbacks: fallbacks.filter((n) => n !== sa.provider.name), standby: undefined }, false);
-            this.#reportMove({ from, to: sa.provider.name, at: Date.now(), reason: t.reason, media: t.kind === "media" ? t.media : undefined });
+            await this.#swap(t, from, old, sl, { a: sa, fallbacks: fallbacks.filter((n) => n !== sa.provider.name), standby: undefined });
+            this.#reportMove({ from, to: sa.provider.name, at: Date.now(), reason: t.reason, media });
             return;
           } catch (err) {
             if (this.ac.signal.aborted) throw err;
@@ -449,7 +453,7 @@ export class Stream {
       try {
         await this.#flushReports(signal);
       } catch (err) {
-        if (!signal.aborted) c.log("warn", "report of an earlier move failed: asking the control plane anyway", { stream_id: this.id, err: messageOf(err) });
+        if (!signal.aborted) c.log("warn", "earlier move not reported: asking the control plane anyway", { stream_id: this.id, err: messageOf(err) });
       }
       const cfg = c.config;
       const attempts = planned ? 1 : Math.max(cfg?.maxRetries ?? 3, 1);
@@ -492,7 +496,7 @@ export class Stream {
           }
           continue;
         }
-        await this.#swap(t, from, old, sl, ng, true);
+        await this.#swap(t, from, old, sl, ng, media);
         return;
       }
       if (this.ac.signal.aborted) return;
@@ -523,6 +527,14 @@ export class Stream {
     return "";
   }
 
+  // Keeps sa as the standby and tells the engines, for their hot standbys.
+  #standbyTo(sa: Assignment | undefined): void {
+    this.#standbyA = sa;
+    const e = sa && this.c.engineFor(sa.provider.kind);
+    if (this.#standbyE !== e) this.#standbyE?.standby?.(this.id, undefined);
+    (this.#standbyE = e)?.standby?.(this.id, sa);
+  }
+
   // The stream's standby, consumed, when it can be used now.
   #takeStandby(failed: Set<string>): Assignment | undefined {
     const sa = this.#standbyA;
@@ -535,13 +547,13 @@ export class Stream {
   }
 
   // Makes sl the stream's connection, then disconnects old (make-before-break).
-  async #swap(t: Trigger, from: string, old: Slot | undefined, sl: Slot, g: Grant, reportMedia: boolean): Promise<void> {
+  async #swap(t: Trigger, from: string, old: Slot | undefined, sl: Slot, g: Grant, media?: MediaError): Promise<void> {
     const c = this.c;
     const to = g.a.provider.name;
     this.cur = sl;
     this.#a = g.a;
     this.#fallbacks = g.fallbacks;
-    this.#standbyA = c.usableStandby(g.standby);
+    this.#standbyTo(c.usableStandby(g.standby));
     this.#migrationCount++;
     const gapMs = Date.now() - t.at;
     this.emit({ type: "migrated", from, to, reason: t.reason, gapMs });
@@ -556,9 +568,8 @@ export class Stream {
         c.log("warn", "disconnect", { stream_id: this.id, provider: from, err: messageOf(err) });
       }
     }
-    if (reportMedia && t.kind === "media" && t.media) {
+    if (media) {
       // Reported after the move, off the failover's path, spread over a second.
-      const media = t.media;
       this.task(
         (async () => {
           if (await sleep(Math.random() * reportSpreadMs, this.ac.signal)) await this.report(from, media, this.ac.signal);
@@ -570,7 +581,7 @@ export class Stream {
 
   // Keeps the stream on its still working connection after a move failed, and puts it back there on the server.
   #stay(provider: string, reason: string): void {
-    this.c.log("warn", "could not move the stream: staying on its working connection", { stream_id: this.id, provider, reason });
+    this.c.log("warn", "could not move: staying on the working connection", { stream_id: this.id, provider, reason });
     this.emit({ type: "live", provider });
     this.task(
       (async () => {
@@ -674,7 +685,7 @@ export class Stream {
       const g = await c.api.migrate(this.id, { to: r.to, reason: r.reason, movedAt: new Date(r.at).toISOString(), exclude: c.exclude(new Set(), true) }, signal);
       if (this.provider === g.a.provider.name) {
         this.#fallbacks = g.fallbacks;
-        this.#standbyA = c.usableStandby(g.standby);
+        this.#standbyTo(c.usableStandby(g.standby));
       }
     } catch (err) {
       if (!retryable(err) && !signal.aborted) c.log("warn", "move report refused", { stream_id: this.id, from: r.from, to: r.to, err: messageOf(err) });
@@ -702,7 +713,7 @@ export class Stream {
       if (ans.provider === this.provider && this.#a) {
         // else a move is not reported yet
         const sa = tokenOn(ans.standby, this.#a);
-        this.#standbyA = this.c.usableStandby(sa && sa.token !== "" ? sa : undefined);
+        this.#standbyTo(this.c.usableStandby(sa && sa.token !== "" ? sa : undefined));
       }
     } catch (err) {
       if (!this.ac.signal.aborted) this.c.log("warn", "heartbeat failed", { stream_id: this.id, err: messageOf(err) });

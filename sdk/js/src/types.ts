@@ -40,8 +40,13 @@ export interface Assignment {
   tokenExpiresAt: number;
 }
 
-/** What went wrong with media on a provider. Each kind makes the SDK fail over at once. */
-export type MediaErrorKind = "connection_lost" | "token_rejected" | "media_stalled";
+/**
+ * What went wrong with media on a provider. Each kind makes the SDK fail over
+ * at once. publisher_moved is no fault of the provider: the stream's
+ * publisher left it for the viewer's standby provider, and the viewer follows
+ * without avoiding or reporting the provider it leaves.
+ */
+export type MediaErrorKind = "connection_lost" | "token_rejected" | "media_stalled" | "publisher_moved";
 
 /** An error of a media engine: a failed connect, or a connection that broke. */
 export class MediaError extends Error {
@@ -96,6 +101,14 @@ export interface MediaEngine {
    * through report.
    */
   connect(a: Assignment, report: (err: MediaError) => void, signal: AbortSignal): Promise<Connection>;
+  /**
+   * Hears of the standby assignment of the stream streamId whenever it
+   * changes, and undefined when it has none or has ended. An engine with a
+   * hot standby joins a there ahead of time, so that a later connect with an
+   * assignment of the same stream, provider and user returns that connection
+   * at once.
+   */
+  standby?(streamId: string, a: Assignment | undefined): void;
 }
 
 /** A step in a stream's life, as stream.on("state", ...) delivers it. */

@@ -22,7 +22,7 @@ class FakeRoom extends EventEmitter {
   answering = true;
   pings = 0;
   readonly localParticipant = { trackPublications: new Map<string, unknown>() };
-  readonly remoteParticipants = new Map<string, { trackPublications: Map<string, unknown> }>();
+  readonly remoteParticipants = new Map<string, { identity: string; trackPublications: Map<string, unknown> }>();
   readonly engine = {
     client: {
       rtt: 0,
@@ -38,7 +38,8 @@ class FakeRoom extends EventEmitter {
     if (tracks.local) this.localParticipant.trackPublications.set("TR_cam", { isMuted: false, track: { getRTCStatsReport: report(() => this.local) } });
     const room = this;
     if (tracks.remote) {
-      this.remoteParticipants.set("PA_other", {
+      this.remoteParticipants.set("publisher-1", {
+        identity: "publisher-1",
         trackPublications: new Map([["TR_their", { get isMuted() { return room.remoteMuted; }, track: { getRTCStatsReport: report(() => this.remote) } }]]),
       });
     }
@@ -164,4 +165,59 @@ test("the engine's rooms do not reconnect on their own unless the app gives a po
   const kept = roomOptions({ reconnectPolicy: mine, dynacast: false });
   assert.equal(kept.reconnectPolicy, mine);
   assert.equal(kept.dynacast, false);
+});
+
+test("a viewer whose publisher left for the standby's room reports publisher_moved, once", async () => {
+  const standby = new FakeRoom({ local: false, remote: true });
+  const room = new FakeRoom({ local: false, remote: true });
+  const reports: MediaError[] = [];
+  const conn = new LiveKitConnection(room as unknown as Room, "lk-a", (e) => reports.push(e), () => standby as unknown as Room);
+  // Another participant, with no tracks, leaving: nothing.
+  room.emit("participantDisconnected", { identity: "viewer-2" });
+  assert.equal(reports.length, 0);
+  room.remoteParticipants.delete("publisher-1");
+  room.emit("participantDisconnected", { identity: "publisher-1" });
+  room.emit("participantDisconnected", { identity: "publisher-1" });
+  assert.equal(reports.length, 1);
+  assert.equal(reports[0]?.kind, "publisher_moved");
+  assert.match(reports[0]?.message ?? "", /publisher publisher-1 moved/);
+  await conn.disconnect();
+  assert.equal(room.listenerCount("participantDisconnected"), 0);
+});
+
+test("a publisher that leaves with no sign of it in the standby's room, or with no standby, is no error", async () => {
+  for (const follow of [() => new FakeRoom({ local: false, remote: false }) as unknown as Room, () => undefined, undefined]) {
+    const room = new FakeRoom({ local: false, remote: true });
+    const reports: MediaError[] = [];
+    const conn = new LiveKitConnection(room as unknown as Room, "lk-a", (e) => reports.push(e), follow);
+    room.remoteParticipants.delete("publisher-1");
+    room.emit("participantDisconnected", { identity: "publisher-1" });
+    assert.equal(reports.length, 0);
+    await conn.disconnect();
+  }
+  // A publisher still in the viewer's room: the one that left was not the only one.
+  const standby = new FakeRoom({ local: false, remote: true });
+  const room = new FakeRoom({ local: false, remote: true });
+  const reports: MediaError[] = [];
+  const conn = new LiveKitConnection(room as unknown as Room, "lk-a", (e) => reports.push(e), () => standby as unknown as Room);
+  room.emit("participantDisconnected", { identity: "publisher-2" });
+  assert.equal(reports.length, 0);
+  await conn.disconnect();
+});
+
+test("a viewer with a hot standby counts the server's answers too: media that stops while the server answers is not its provider's fault", async () => {
+  const room = new FakeRoom({ local: false, remote: true });
+  const conn = new LiveKitConnection(room as unknown as Room, "lk-a", () => undefined, () => undefined);
+  room.remote = [{ type: "inbound-rtp", id: "IT01", bytesReceived: 10_000 }];
+  const armed = await lastMedia(conn);
+  assert.ok(armed !== undefined);
+  await pause(20);
+  const answered = await lastMedia(conn);
+  assert.ok(answered !== undefined && answered > armed, "no new media, but the server answered a ping");
+  room.answering = false;
+  await lastMedia(conn);
+  const silent = await lastMedia(conn);
+  await pause(20);
+  assert.equal(await lastMedia(conn), silent, "the server silent too: the time stays");
+  await conn.disconnect();
 });

@@ -373,6 +373,38 @@ test("with the control plane down, a media error moves the stream to its standby
   }
 });
 
+test("the engine hears each standby; a viewer whose publisher moved follows it without blaming its provider", async () => {
+  const [a, b] = await liveKitPair();
+  // An engine with a hot standby's hook, recording what it hears.
+  const inner = new FakeEngine();
+  const heard: Array<string | undefined> = [];
+  const engine = {
+    connect: (asg: Parameters<FakeEngine["connect"]>[0], report: Parameters<FakeEngine["connect"]>[1], signal: AbortSignal) => inner.connect(asg, report, signal),
+    standby: (id: string, sa: { provider: { name: string }; streamId: string } | undefined) => {
+      if (sa) assert.equal(sa.streamId, id, "a standby of the stream it is told for");
+      heard.push(sa?.provider.name);
+    },
+  };
+  const log = new LogCapture();
+  const client = new Client({ serverUrl: cp.url, token, engines: { livekit: engine }, logger: log, failoverTimeoutMs: 5000 });
+  try {
+    const stream = await client.start({ room: "follow", userId: "viewer", role: "subscriber" });
+    assert.equal(stream.provider, a);
+    assert.equal(heard.at(-1), b, "the engine heard the standby on the first fallback");
+    assert.equal(inner.fail(a, "publisher_moved"), 1);
+    const st = await waitState(stream, (s) => s.type === "migrated", "followed the publisher to the standby");
+    assert.ok(st.type === "migrated" && st.from === a && st.to === b, JSON.stringify(st));
+    // The provider it left is not avoided: the next standby is on it again.
+    await eventually(async () => heard.at(-1) === a && stream.standby?.provider.name === a, "a new standby on the provider it left", 10_000);
+    await eventually(async () => !!(await cp.stream(stream.id)).trail?.some((e) => e.kind === "migrate" && e.provider === b && !!e.reportedAt), "the move reported");
+    assert.equal((await cp.stream(stream.id)).trail?.filter((e) => e.kind === "failure").length, 0, "no failure reported on the provider it left");
+    await stream.end();
+    assert.equal(heard.at(-1), undefined, "the engine heard that the ended stream has no standby");
+  } finally {
+    await client.close();
+  }
+});
+
 test("the watchdog fails over a connection that stopped carrying media without a word", async () => {
   const engine = new FakeEngine();
   const client = newClient(engine, new LogCapture(), { watchdogMs: 200 });

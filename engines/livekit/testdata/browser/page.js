@@ -1,9 +1,12 @@
 // A publisher or a viewer of one live stream through @switchboardhq/client
 // and its LiveKit engine, as an app would write it. The query says which
-// (role=publisher|subscriber|idle, user, room, token, watchdog). The test reads
-// window.sb: the stream's state and provider, and, on a viewer, the time of
-// every video frame presented (requestVideoFrameCallback) and through which
-// provider it came.
+// (role=publisher|subscriber|idle, user, room, token, watchdog, hot=1 for the
+// engine's hot standby). The test reads window.sb: the stream's state and
+// provider, its hot standby, and, on a viewer, the time of every video frame
+// presented (requestVideoFrameCallback), through which provider it came, and
+// whether that provider was the stream's at the time. Only those frames are
+// what the app shows: a viewer with a hot standby also decodes the standby's
+// video, which the app keeps hidden.
 import { Client } from "@switchboardhq/client";
 import { LiveKitEngine } from "@switchboardhq/client/livekit";
 
@@ -12,6 +15,7 @@ const role = q.get("role") === "publisher" ? "publisher" : "subscriber";
 
 const frameAt = []; // performance.now() of each presented frame, in order
 const frameVia = []; // the provider it came through
+const frameShown = []; // whether that provider was the stream's then
 const sb = {
   role,
   provider: "",
@@ -21,29 +25,37 @@ const sb = {
   published: 0,
   moves: 0,
   connects: [], // { provider, at, joinedMs, readyMs } per connect
-  // Frames presented through provider after t.
+  standby: () => "", // the provider of the stream's hot standby, once joined
+  // Frames presented through provider after t, shown or not.
   framesVia(provider, t) {
     let n = 0;
     for (let i = frameAt.length - 1; i >= 0 && frameAt[i] > t; i--) if (frameVia[i] === provider) n++;
     return n;
   },
   // The viewer's gap around a fault at t: the longest interval between two
-  // frames presented from the last one at or before t to the first one
-  // through to after t; null while none came through to.
+  // shown frames from the last one at or before t to the first one through to
+  // after t; null while none came through to.
   gapAround(t, to) {
-    let first = -1;
+    const at = [];
+    const via = [];
     for (let i = 0; i < frameAt.length; i++) {
-      if (frameAt[i] > t && frameVia[i] === to) {
+      if (!frameShown[i]) continue;
+      at.push(frameAt[i]);
+      via.push(frameVia[i]);
+    }
+    let first = -1;
+    for (let i = 0; i < at.length; i++) {
+      if (at[i] > t && via[i] === to) {
         first = i;
         break;
       }
     }
     if (first < 0) return null;
     let last = first;
-    while (last > 0 && frameAt[last] > t) last--;
+    while (last > 0 && at[last] > t) last--;
     let gap = 0;
-    for (let i = last + 1; i <= first; i++) gap = Math.max(gap, frameAt[i] - frameAt[i - 1]);
-    return { gapMs: gap, firstAfterMs: frameAt[first] - t, lastBeforeMs: frameAt[last] <= t ? t - frameAt[last] : -1 };
+    for (let i = last + 1; i <= first; i++) gap = Math.max(gap, at[i] - at[i - 1]);
+    return { gapMs: gap, firstAfterMs: at[first] - t, lastBeforeMs: at[last] <= t ? t - at[last] : -1 };
   },
 };
 window.sb = sb;
@@ -79,9 +91,11 @@ function view(room, provider) {
     const onFrame = (now) => {
       frameAt.push(now);
       frameVia.push(provider);
+      frameShown.push(provider === sb.provider);
       if (frameAt.length > 20000) {
         frameAt.splice(0, 10000);
         frameVia.splice(0, 10000);
+        frameShown.splice(0, 10000);
       }
       if (el.isConnected) el.requestVideoFrameCallback(onFrame);
     };
@@ -108,6 +122,7 @@ async function main() {
   // The engine, wrapped to time each connect: joined (the room is
   // connected) and ready (published, or watching), in ms after it began.
   const lk = new LiveKitEngine({
+    hotStandby: q.get("hot") === "1",
     roomOptions: { adaptiveStream: false, dynacast: false },
     onConnected: async (room, a) => {
       const c = sb.connects.findLast((x) => x.provider === a.provider.name);
@@ -122,6 +137,7 @@ async function main() {
       if (sb.connects.length > 50) sb.connects.shift();
       return lk.connect(a, report, signal);
     },
+    standby: (id, a) => lk.standby(id, a),
   };
   const logs = [];
   const log = (level) => (message, fields) => {
@@ -145,7 +161,8 @@ async function main() {
     sb.states.push({ ...s, error: s.error ? String(s.error.message) : undefined, at: performance.now() });
     if (sb.states.length > 200) sb.states.shift();
   };
-  await client.start({ room: q.get("room"), userId: q.get("user"), role, onState });
+  const stream = await client.start({ room: q.get("room"), userId: q.get("user"), role, onState });
+  sb.standby = () => lk.standbyOf(stream.id) ?? "";
   addEventListener("pagehide", () => void client.close());
 }
 
