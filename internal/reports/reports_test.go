@@ -26,7 +26,9 @@ type memStore struct {
 	streamsOn int64
 }
 
-func (m *memStore) ListProviders(context.Context) ([]sb.ProviderRecord, error) { return m.providers, nil }
+func (m *memStore) ListProviders(context.Context) ([]sb.ProviderRecord, error) {
+	return m.providers, nil
+}
 func (m *memStore) StatusHistory(context.Context, time.Time, time.Time) ([]sb.Transition, error) {
 	return m.history, nil
 }
