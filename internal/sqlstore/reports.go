@@ -153,70 +153,52 @@ func (s *Store) FailoversOut(ctx context.Context, from, to time.Time) (map[strin
 	return out, nil
 }
 
-// simpleSegment is the condition, over a segment g of a stream st, of a
-// stream that never moved and whose one segment ended within the UTC day it
-// started, inside [f, t): the bulk of the streams, summed in SQL. Its
-// arguments are f, t and day.
-const simpleSegment = `st.migrations = 0 AND g.ended_at IS NOT NULL AND g.ended_at > g.started_at
+// simpleSegment is the condition, over a segment g, of a stream that never
+// moved (its first segment did not end by a migration) and whose one
+// segment ended within the UTC day it started, inside [f, t): the bulk of
+// the streams, summed in SQL. Its arguments are f, t and day twice.
+const simpleSegment = `g.seq = 0 AND g.end_reason <> '` + segmentMigrated + `' AND g.ended_at > g.started_at
 	AND g.started_at >= ? AND g.ended_at <= ? AND g.ended_at <= (g.started_at / ? + 1) * ?`
 
-// UsageBreakdown implements switchboard.ReportStore. The streams that never
-// moved and ended within the day they started are summed in SQL; the others
-// (their segments overlapping the period, each half found through an index on
-// the segments' ended_at, as in Usage) are cut into days here.
+// UsageBreakdown implements switchboard.ReportStore. One pass over the
+// segments that ended within the period (through the index on ended_at)
+// sums the streams that never moved and ended within the day they started
+// per provider, region, tier and day, and returns every other segment on a
+// row of its own (its group holds it alone); the open segments are read
+// through the same index (NULL). Those are cut into days here.
 func (s *Store) UsageBreakdown(ctx context.Context, from, to time.Time) (switchboard.UsageBreakdown, error) {
 	out := switchboard.UsageBreakdown{Cells: []switchboard.UsageCell{}, Pieces: []switchboard.UsagePiece{}}
 	f, t := dbTime(from), dbTime(to)
 	err := s.read(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, s.q(`SELECT g.provider, st.region, g.quality, g.started_at / ?, COUNT(*),
-				SUM((g.ended_at - g.started_at) / 1000)
+		rows, err := tx.QueryContext(ctx, s.q(`SELECT g.provider, st.region, g.quality, g.started_at / ?,
+				CASE WHEN `+simpleSegment+` THEN 0 ELSE g.id END,
+				MIN(g.stream_id), COUNT(*), SUM((g.ended_at - g.started_at) / 1000), MIN(g.started_at), MAX(g.ended_at)
 			FROM stream_segments g JOIN streams st ON st.id = g.stream_id
-			WHERE g.ended_at > ? AND g.started_at < ? AND `+simpleSegment+`
-			GROUP BY 1, 2, 3, 4`), day, f, t, f, t, day, day)
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			var (
-				c       switchboard.UsageCell
-				quality string
-				d       int64
-				micros  int64
-			)
-			if err := rows.Scan(&c.Provider, &c.Region, &quality, &d, &c.Streams, &micros); err != nil {
-				rows.Close()
-				return err
-			}
-			c.Quality, c.Day, c.Seconds = switchboard.Quality(quality), goTime(d*day), float64(micros)/1e6
-			out.Cells = append(out.Cells, c)
-		}
-		if err := rows.Close(); err != nil {
-			return err
-		}
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		rows, err = tx.QueryContext(ctx, s.q(`SELECT g.stream_id, g.provider, st.region, g.quality, g.started_at, g.ended_at
-			FROM stream_segments g JOIN streams st ON st.id = g.stream_id
-			WHERE g.ended_at > ? AND g.started_at < ? AND NOT (`+simpleSegment+`)
+			WHERE g.ended_at > ? AND g.started_at < ?
+			GROUP BY 1, 2, 3, 4, 5
 			UNION ALL
-			SELECT g.stream_id, g.provider, st.region, g.quality, g.started_at, st.last_heartbeat
+			SELECT g.provider, st.region, g.quality, 0, g.id, g.stream_id, 1, 0, g.started_at, st.last_heartbeat
 			FROM stream_segments g JOIN streams st ON st.id = g.stream_id
-			WHERE g.ended_at IS NULL AND g.started_at < ? AND st.last_heartbeat > ?`), f, t, f, t, day, day, t, f)
+			WHERE g.ended_at IS NULL AND g.started_at < ? AND st.last_heartbeat > ?`),
+			day, f, t, day, day, f, t, t, f)
 		if err != nil {
 			return err
 		}
 		defer rows.Close()
 		for rows.Next() {
 			var (
-				p          switchboard.UsagePiece
-				quality    string
-				start, end int64
+				provider, region, quality, streamID string
+				d, piece, n, micros, start, end     int64
 			)
-			if err := rows.Scan(&p.StreamID, &p.Provider, &p.Region, &quality, &start, &end); err != nil {
+			if err := rows.Scan(&provider, &region, &quality, &d, &piece, &streamID, &n, &micros, &start, &end); err != nil {
 				return err
 			}
-			p.Quality = switchboard.Quality(quality)
+			if piece == 0 {
+				out.Cells = append(out.Cells, switchboard.UsageCell{Provider: provider, Region: region,
+					Quality: switchboard.Quality(quality), Day: goTime(d * day), Streams: n, Seconds: float64(micros) / 1e6})
+				continue
+			}
+			p := switchboard.UsagePiece{StreamID: streamID, Provider: provider, Region: region, Quality: switchboard.Quality(quality)}
 			start, end = max(start, f), min(end, t)
 			for start < end {
 				next := min((start/day+1)*day, end)
