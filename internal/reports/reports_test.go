@@ -248,6 +248,12 @@ func TestBuildQuality(t *testing.T) {
 }
 
 func TestMOS(t *testing.T) {
+	// The README's examples: a clean call, and a far and lossy one.
+	clean := sb.MOS(sb.EModelR(sb.QualityInputs{RTTMs: 40, JitterMs: 4, PacketLoss: 0.002}))
+	lossy := sb.MOS(sb.EModelR(sb.QualityInputs{RTTMs: 300, JitterMs: 4, PacketLoss: 0.03}))
+	if clean < 4.35 || clean >= 4.45 || lossy < 3.95 || lossy >= 4.05 {
+		t.Errorf("MOS clean %v, lossy %v; want about 4.4 and 4.0", clean, lossy)
+	}
 	for _, tt := range []struct{ r, want float64 }{{-5, 1}, {0, 1}, {50, 2.58}, {93.2, 4.41}, {100, 4.5}} {
 		if got := sb.MOS(tt.r); got != tt.want {
 			t.Errorf("MOS(%v) = %v, want %v", tt.r, got, tt.want)
