@@ -250,15 +250,7 @@ const (
 // off 200·freezeRatio (at most 50), 10·(1 − bitrate/300 kbps) below 300
 // kbps, and 10·(1 − fps/15) below 15 fps.
 func QualityScore(in QualityInputs) float64 {
-	d := in.RTTMs/2 + 2*in.JitterMs + codecDelayMs
-	id := 0.024 * d
-	if d > 177.3 {
-		id += 0.11 * (d - 177.3)
-	}
-	ppl := min(max(in.PacketLoss, 0), 1) * 100
-	ie := 95 * ppl / (ppl + eModelBpl)
-	r := min(max(eModelR0-id-ie, 0), eModelR0)
-	score := 100 * r / eModelR0
+	score := 100 * EModelR(in) / eModelR0
 	if in.Video {
 		score -= min(200*in.FreezeRatio, 50)
 		if in.BitrateKbps < videoLowKbps {
@@ -269,6 +261,32 @@ func QualityScore(in QualityInputs) float64 {
 		}
 	}
 	return round(min(max(score, 0), 100), 1)
+}
+
+// EModelR is the E-model's transmission rating factor R (0–93.2) of the
+// audio part of in, as QualityScore computes it: R = 93.2 − Id − Ie,eff.
+func EModelR(in QualityInputs) float64 {
+	d := in.RTTMs/2 + 2*in.JitterMs + codecDelayMs
+	id := 0.024 * d
+	if d > 177.3 {
+		id += 0.11 * (d - 177.3)
+	}
+	ppl := min(max(in.PacketLoss, 0), 1) * 100
+	ie := 95 * ppl / (ppl + eModelBpl)
+	return min(max(eModelR0-id-ie, 0), eModelR0)
+}
+
+// MOS is the estimated mean opinion score (1–4.5) of an R factor, by ITU-T
+// G.107 Annex B: 1 for R ≤ 0, 4.5 for R ≥ 100, else
+// 1 + 0.035·R + R·(R − 60)·(100 − R)·7·10⁻⁶; two decimals.
+func MOS(r float64) float64 {
+	switch {
+	case r <= 0:
+		return 1
+	case r >= 100:
+		return 4.5
+	}
+	return round(1+0.035*r+r*(r-60)*(100-r)*7e-6, 2)
 }
 
 func round(v float64, places int) float64 {

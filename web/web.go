@@ -11,8 +11,8 @@
 // The modules under static/: app.js (the controller: session, refresh, live
 // events, actions), api.js (requests, CSRF header, errors), views.js (cards,
 // streams table, events list), form.js (the provider form), charts.js (SVG
-// history charts), format.js and dom.js (helpers that build nodes without
-// parsing markup).
+// history and bar charts), reports.js (the Reports section), format.js and
+// dom.js (helpers that build nodes without parsing markup).
 package web
 
 import (

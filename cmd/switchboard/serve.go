@@ -27,6 +27,7 @@ import (
 	"github.com/switchboardhq/switchboard/internal/predict"
 	"github.com/switchboardhq/switchboard/internal/providers"
 	"github.com/switchboardhq/switchboard/internal/replica"
+	"github.com/switchboardhq/switchboard/internal/reports"
 	"github.com/switchboardhq/switchboard/internal/secrets"
 	"github.com/switchboardhq/switchboard/internal/sqlstore"
 	"github.com/switchboardhq/switchboard/internal/streams"
@@ -289,7 +290,12 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, err
 		func(ctx context.Context) error { return lead.RunWhileLeader(ctx, runner.Run) },
 		func(ctx context.Context) error { return lead.RunWhileLeader(ctx, dispatcher.Run) },
 		maint.Run, func(ctx context.Context) error { return lead.RunWhileLeader(ctx, maint.Lead) },
-		func(ctx context.Context) error { return lead.RunWhileLeader(ctx, svc.RunPreemptive) })
+		func(ctx context.Context) error { return lead.RunWhileLeader(ctx, svc.RunPreemptive) },
+		func(ctx context.Context) error {
+			return lead.RunWhileLeader(ctx, func(ctx context.Context) error {
+				return reports.RecordDegradations(ctx, hub, store, log)
+			})
+		})
 	sso, err := newSSO(cfg)
 	if err != nil {
 		_ = store.Close()

@@ -137,6 +137,9 @@ func TestAuthMatrix(t *testing.T) {
 		"PUT /api/alerts/rules/{name}":    {setup: withRule(map[string]any{"events": []string{"no_usable_provider"}, "channels": []string{"matrix-ch"}}), ok: 200},
 		"DELETE /api/alerts/rules/{name}": {setup: withRule(nil), ok: 204},
 		"GET /api/alerts/deliveries":      {setup: fixed("/api/alerts/deliveries", nil), ok: 200},
+		"GET /api/reports/sla":            {setup: fixed("/api/reports/sla", nil), ok: 200},
+		"GET /api/reports/cost":           {setup: fixed("/api/reports/cost", nil), ok: 200},
+		"GET /api/reports/quality":        {setup: fixed("/api/reports/quality", nil), ok: 200},
 		"GET /{$}":                        {setup: fixed("/", nil), ok: 200},
 		"GET /assets/{path...}":           {setup: fixed("/assets/app.js", nil), ok: 200},
 	}

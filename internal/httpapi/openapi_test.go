@@ -15,6 +15,7 @@ import (
 	"github.com/switchboardhq/switchboard/internal/health"
 	"github.com/switchboardhq/switchboard/internal/jobs"
 	"github.com/switchboardhq/switchboard/internal/maintenance"
+	"github.com/switchboardhq/switchboard/internal/reports"
 	"github.com/switchboardhq/switchboard/internal/streams"
 )
 
@@ -319,6 +320,13 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		{"QualityStats", reflect.TypeFor[sb.QualityStats]()},
 		{"Percentiles", reflect.TypeFor[sb.Percentiles]()},
 		{"QualityRegion", reflect.TypeFor[qualityView]()},
+		{"SLAReport", reflect.TypeFor[reports.SLA]()},
+		{"ProviderSLA", reflect.TypeFor[reports.ProviderSLA]()},
+		{"SLAIncident", reflect.TypeFor[reports.Incident]()},
+		{"SLAPrediction", reflect.TypeFor[reports.Prediction]()},
+		{"CostReport", reflect.TypeFor[reports.Cost]()},
+		{"CostFigures", reflect.TypeFor[reports.CostFigures]()},
+		{"QualityPeriodReport", reflect.TypeFor[reports.QualityReport]()},
 	}
 	for _, tt := range tests {
 		t.Run(tt.schema, func(t *testing.T) {

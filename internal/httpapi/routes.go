@@ -76,6 +76,11 @@ func (s *Server) routes() []route {
 		{"GET", "/api/streaming/stats", sb.RoleAdmin, s.streamingStats},
 		{"GET", "/api/streaming/quality", sb.RoleAdmin, s.providersQuality},
 
+		// Reports.
+		{"GET", "/api/reports/sla", sb.RoleAdmin, s.slaReport},
+		{"GET", "/api/reports/cost", sb.RoleAdmin, s.costReport},
+		{"GET", "/api/reports/quality", sb.RoleAdmin, s.qualityReport},
+
 		// Alerts.
 		{"GET", "/api/alerts/channels", sb.RoleAdmin, s.listAlertChannels},
 		{"POST", "/api/alerts/channels", sb.RoleSuperadmin, s.createAlertChannel},

@@ -130,7 +130,16 @@ func (s *Store) QualityTotals(ctx context.Context, now time.Time, window time.Du
 	// The bucket now is in and those before it, window in all. Streams
 	// count by their last sample.
 	end := now.UTC().Truncate(span).Add(span)
-	from, to := dbTime(end.Add(-window)), dbTime(end)
+	out, err := s.qualityTotalsIn(ctx, span, dbTime(end.Add(-window)), dbTime(end))
+	if err != nil {
+		return nil, wrap("quality totals", err)
+	}
+	return out, nil
+}
+
+// qualityTotalsIn reads the totals of the rollups of one span whose buckets
+// are in [from, to) (stored times), and the streams whose last sample is.
+func (s *Store) qualityTotalsIn(ctx context.Context, span time.Duration, from, to int64) (map[switchboard.QualityKey]switchboard.QualityTotals, error) {
 	out := map[switchboard.QualityKey]switchboard.QualityTotals{}
 	err := s.read(ctx, func(tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx, s.q(`SELECT provider, region, SUM(samples), SUM(video_samples), SUM(loss_sum),
@@ -212,10 +221,7 @@ func (s *Store) QualityTotals(ctx context.Context, now time.Time, window time.Du
 		}
 		return rows.Err()
 	})
-	if err != nil {
-		return nil, wrap("quality totals", err)
-	}
-	return out, nil
+	return out, err
 }
 
 // CompactQuality implements switchboard.QualityStore.

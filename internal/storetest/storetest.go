@@ -67,6 +67,10 @@ func Run(t *testing.T, open func(t *testing.T) switchboard.Store) {
 		{"AlertChannels", testAlertChannels},
 		{"AlertRules", testAlertRules},
 		{"AlertLedger", testAlertLedger},
+		{"Degradations", testDegradations},
+		{"StatusHistory", testStatusHistory},
+		{"UsageBreakdown", testUsageBreakdown},
+		{"ReportsAgree", testReportsAgree},
 
 		// Streams.
 		{"StartGetStream", testStartGetStream},

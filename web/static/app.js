@@ -6,6 +6,7 @@ import { Api } from './api.js';
 import { $, show } from './dom.js';
 import { ProviderForm } from './form.js';
 import { AlertsPanel } from './alerts.js';
+import { ReportsPanel } from './reports.js';
 import { describeAudit, eventItems, maintenanceRows, providerCard, streamRows } from './views.js';
 
 const DEFAULT_REFRESH_SECONDS = 30;
@@ -22,6 +23,8 @@ function refreshSeconds() {
 
 const api = new Api();
 const alertsPanel = new AlertsPanel(api);
+const reportsPanel = new ReportsPanel(api);
+reportsPanel.init();
 const state = {
   me: null,
   providers: [],

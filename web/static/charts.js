@@ -69,3 +69,61 @@ function niceMax(v) {
 function fmt(v) {
   return Number.isInteger(v) ? String(v) : v.toFixed(v < 10 ? 1 : 0);
 }
+
+const BW = 480;
+const BH = 200;
+const BPAD = { top: 12, right: 8, bottom: 40, left: 56 };
+
+/**
+ * barChart draws one or two bars per category.
+ * opts: {title, categories: [label], series: [{name, cls, values: [number]}], unit, format}
+ * Like lineChart it carries a <title> and a <desc> with every value, and
+ * each bar has a tooltip.
+ */
+export function barChart(opts) {
+  const svg = s('svg', { viewBox: `0 0 ${BW} ${BH}`, class: 'chart bars', role: 'img', 'aria-label': opts.title });
+  svg.append(s('title', {}, opts.title));
+  const cats = opts.categories;
+  const format = opts.format || ((v) => `${fmt(v)}${opts.unit || ''}`);
+  if (cats.length === 0) {
+    svg.append(s('text', { x: BW / 2, y: BH / 2, 'text-anchor': 'middle', class: 'chart-empty' }, 'Nothing in this period'));
+    return svg;
+  }
+  const all = opts.series.flatMap((x) => x.values).filter((v) => v !== null && v !== undefined);
+  const yMax = opts.yMax ?? niceMax(Math.max(1e-9, ...all));
+  const plotW = BW - BPAD.left - BPAD.right;
+  const plotH = BH - BPAD.top - BPAD.bottom;
+  const py = (v) => BPAD.top + (1 - Math.min(v, yMax) / yMax) * plotH;
+  for (const f of [0, 0.5, 1]) {
+    const v = yMax * f;
+    svg.append(
+      s('line', { x1: BPAD.left, x2: BW - BPAD.right, y1: py(v), y2: py(v), class: 'grid' }),
+      s('text', { x: BPAD.left - 4, y: py(v) + 3, 'text-anchor': 'end', class: 'axis' }, format(v)),
+    );
+  }
+  const slot = plotW / cats.length;
+  const n = opts.series.length;
+  const bw = Math.max(1, Math.min(28, (slot * 0.8) / n));
+  const labelEvery = Math.ceil(cats.length / 12);
+  const summary = [];
+  cats.forEach((cat, i) => {
+    const x0 = BPAD.left + slot * i + (slot - bw * n) / 2;
+    const parts = [];
+    opts.series.forEach((series, j) => {
+      const v = series.values[i];
+      if (v === null || v === undefined) return;
+      const y = py(v);
+      svg.append(s('rect', { x: (x0 + j * bw).toFixed(1), y: y.toFixed(1), width: bw.toFixed(1),
+        height: Math.max(0, BPAD.top + plotH - y).toFixed(1), class: `bar ${series.cls}` },
+      s('title', {}, `${cat}: ${series.name} ${format(v)}`)));
+      parts.push(`${series.name} ${format(v)}`);
+    });
+    if (i % labelEvery === 0) {
+      svg.append(s('text', { x: (BPAD.left + slot * (i + 0.5)).toFixed(1), y: BH - BPAD.bottom + 12, 'text-anchor': 'middle', class: 'axis' },
+        cat.length > 12 ? `${cat.slice(0, 11)}…` : cat));
+    }
+    summary.push(`${cat}: ${parts.join(', ')}`);
+  });
+  svg.append(s('desc', {}, summary.join('; ')));
+  return svg;
+}
