@@ -222,6 +222,7 @@ const (
 	EventStreamFailover   = "stream.failover"
 	EventBudgetAlert      = "budget.alert"
 	EventSettingsUpdated  = "settings.updated"
+	EventRoutingUpdated   = "routing.updated"
 )
 
 // Bus carries events to the parts of the server that react to them.
