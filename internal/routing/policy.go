@@ -101,13 +101,36 @@ func Decide(cands []Candidate, req Request, in PolicyInput, rnd func() float64) 
 		ranked, why = cheapest(group, in.Tier, &d)
 	}
 	if len(ranked) == 0 {
-		d.Reason = fmt.Sprintf("%s: %s; by priority: %s", in.Routing, why, d.Reason)
+		d.Reason = fmt.Sprintf("%s: %s; by priority: %s", in.Routing, why, d.Reason) + scoresNote(d.Scores)
 		return d
 	}
 	rest := slices.DeleteFunc(slices.Clone(d.Order), func(n string) bool { return slices.Contains(ranked, n) })
 	d.Order = append(ranked, rest...)
-	d.Reason = fmt.Sprintf("%s: %s", in.Routing, why)
+	d.Reason = fmt.Sprintf("%s: %s", in.Routing, why) + scoresNote(d.Scores)
 	return d
+}
+
+// scoresNote lists every candidate's score, for the decision's reason (and
+// so the stream's trail).
+func scoresNote(scores []Score) string {
+	if len(scores) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString("; scores:")
+	for i, s := range scores {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		fmt.Fprintf(&b, " %s %g", s.Provider, s.Score)
+		if len(s.Parts) > 0 {
+			fmt.Fprintf(&b, " (quality %g, latency %g, health %g, cost %g)", s.Parts["quality"], s.Parts["latency"], s.Parts["health"], s.Parts["cost"])
+		}
+		if s.Note != "" {
+			fmt.Fprintf(&b, " [%s]", s.Note)
+		}
+	}
+	return b.String()
 }
 
 // balanced draws the first provider with a chance proportional to its

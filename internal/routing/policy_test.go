@@ -184,3 +184,15 @@ func TestDecideCommitHolds(t *testing.T) {
 		}
 	}
 }
+
+// TestDecideReasonScores checks that the reason, which goes to the stream's
+// trail, names every candidate's score and why the first won.
+func TestDecideReasonScores(t *testing.T) {
+	d := Decide([]Candidate{cand("a", 1, sb.StatusHealthy), cand("b", 2, sb.StatusHealthy)}, Request{},
+		PolicyInput{Routing: policy(sb.PolicyOptimized), Quality: map[string]Quality{"a": q(40, 100, 10), "b": q(95, 100, 10)}}, zero)
+	for _, want := range []string{"policy optimized", "b has the best score", "scores: a ", ", b ", "quality 95"} {
+		if !strings.Contains(d.Reason, want) {
+			t.Fatalf("reason %q lacks %q", d.Reason, want)
+		}
+	}
+}
