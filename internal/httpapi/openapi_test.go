@@ -319,6 +319,10 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		{"QualityStats", reflect.TypeFor[sb.QualityStats]()},
 		{"Percentiles", reflect.TypeFor[sb.Percentiles]()},
 		{"QualityRegion", reflect.TypeFor[qualityView]()},
+		{"RoutingConfig", reflect.TypeFor[sb.RoutingConfig]()},
+		{"RoutingUpdate", reflect.TypeFor[sb.RoutingInput]()},
+		{"RegionRouting", reflect.TypeFor[sb.RegionRouting]()},
+		{"RoutingWeights", reflect.TypeFor[sb.RoutingWeights]()},
 	}
 	for _, tt := range tests {
 		t.Run(tt.schema, func(t *testing.T) {
