@@ -61,6 +61,7 @@ var commands = []command{
 	{name: "tokens", synopsis: "tokens " + strings.Join(tokensCommand.names(), "|"), run: tokensCommand.run},
 	{name: "users", synopsis: "users " + strings.Join(usersCommand.names(), "|"), summary: "manage the dashboard's users", run: usersCommand.run},
 	{name: "settings", synopsis: "settings get|set", summary: "read or tune the SDK settings and leader lease", run: settingsCommand.run},
+	{name: "routing", synopsis: "routing get|set", summary: "read or change the routing policy", run: routingCommand.run},
 	{name: "alerts", synopsis: "alerts " + strings.Join(alertsCommand.names(), "|"), summary: "alert channels, rules and deliveries", run: alertsCommand.run},
 	{name: "maintenance", synopsis: "maintenance " + strings.Join(maintenanceCommand.names(), "|"), summary: "schedule, list and end provider maintenance windows", run: maintenanceCommand.run},
 	{name: "check", synopsis: "check [name]", summary: "probe providers now", run: checkCommand},
