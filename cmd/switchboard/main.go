@@ -67,7 +67,8 @@ var commands = []command{
 	{name: "check", synopsis: "check [name]", summary: "probe providers now", run: checkCommand},
 	{name: "token", synopsis: "token " + strings.Join(mintKindNames(), "|"), summary: "mint a join token offline", run: mintCommand},
 	{name: "simulate", synopsis: "simulate --server URL --token T --streams N [--procs P] --duration D\n" +
-		"                   [--fail-provider NAME --fail-at D --fail-mode kill|hang|slow|auth|partial] [--json]",
+		"                   [--fail-provider NAME --fail-at D --fail-mode kill|hang|slow|auth|partial] [--json]\n" +
+		"                   [--regions R,R --degrade PROVIDER@REGION --policy P --admin-token T]",
 		summary: "simulated apps streaming through the SDK", run: simulate},
 	{name: "demo", synopsis: "demo [--addr ...] [--chaos]", summary: "the whole system on loopback, with fake providers", run: demo},
 	{name: "seed", synopsis: "seed --db DSN --ended N [--active M] [--providers a,b,c]",

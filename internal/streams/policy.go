@@ -22,7 +22,7 @@ type RoutingStore interface {
 // the minute) and the starts counted by other replicas.
 const (
 	routingConfigAge  = 5 * time.Second
-	routingQualityAge = 30 * time.Second
+	routingQualityAge = 5 * time.Second
 	routingStartsAge  = 10 * time.Second
 )
 
@@ -109,10 +109,55 @@ func (s *Service) policyInput(ctx context.Context, region string, tier sb.Qualit
 	return in
 }
 
-// started records a stream started on provider by decision d: optimized's
-// first choice in its region, and the start counted for commit (in the store
-// and in the cached counts, so that the next start sees it at once).
-func (s *Service) started(ctx context.Context, region, provider string, d routing.Decision) {
+// commitDecide runs commit again on the final candidates, under the lock of
+// the counts, and counts the choice at once (a reservation): concurrent
+// starts then see each other's choices, where deciding on a shared snapshot
+// would send a burst of starts to the same provider. It returns the decision
+// and the provider reserved ("" when commit chose none).
+func (s *Service) commitDecide(cands []routing.Candidate, req routing.Request, in routing.PolicyInput) (routing.Decision, string) {
+	p := &s.pol
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	scope := in.Routing.Scope
+	in.Starts = map[string]int64{}
+	for n, c := range p.starts[scope] {
+		in.Starts[n] = c
+	}
+	d := routing.Decide(cands, req, in, s.rand)
+	if d.Policy != sb.PolicyCommit || len(d.Order) == 0 {
+		return d, ""
+	}
+	p.count(scope, d.Order[0], 1)
+	return d, d.Order[0]
+}
+
+// count adds n to the starts of provider in scope. p.mu must be held.
+func (p *policyState) count(scope, provider string, n int64) {
+	if p.starts == nil {
+		p.starts = sb.RoutingStarts{}
+	}
+	if p.starts[scope] == nil {
+		p.starts[scope] = map[string]int64{}
+	}
+	p.starts[scope][provider] += n
+}
+
+// unreserve takes back the reservation of a start that did not happen.
+func (s *Service) unreserve(region, reserved string) {
+	if reserved == "" {
+		return
+	}
+	p := &s.pol
+	p.mu.Lock()
+	p.count(p.config.For(region).Scope, reserved, -1)
+	p.mu.Unlock()
+}
+
+// started records a stream started on provider by decision d, for which
+// commitDecide reserved reserved: optimized's first choice in its region, and
+// the start counted for commit (in the store, and in the cached counts unless
+// reserved there already, so that the next start sees it at once).
+func (s *Service) started(ctx context.Context, region, provider string, d routing.Decision, reserved string) {
 	if s.routes == nil {
 		return
 	}
@@ -125,13 +170,12 @@ func (s *Service) started(ctx context.Context, region, provider string, d routin
 		}
 		p.leaders[region] = d.Order[0]
 	}
-	if p.starts == nil {
-		p.starts = sb.RoutingStarts{}
+	if reserved != provider {
+		if reserved != "" {
+			p.count(scope, reserved, -1)
+		}
+		p.count(scope, provider, 1)
 	}
-	if p.starts[scope] == nil {
-		p.starts[scope] = map[string]int64{}
-	}
-	p.starts[scope][provider]++
 	p.mu.Unlock()
 	if err := s.routes.CountRoutingStart(ctx, scope, provider, s.clock.Now()); err != nil {
 		s.log.Warn("count the start for routing", "provider", provider, "err", err.Error())

@@ -570,6 +570,16 @@ func (s *Service) Start(ctx context.Context, owner string, req StartRequest) (As
 	if err != nil {
 		return Assignment{}, false, err
 	}
+	reserved := ""
+	if in.Routing.Policy == sb.PolicyCommit {
+		d, reserved = s.commitDecide(cands, rreq, in)
+	}
+	done := false
+	defer func() {
+		if !done {
+			s.unreserve(req.Region, reserved)
+		}
+	}()
 	if len(d.Order) == 0 {
 		if a, ok, err := s.retried(ctx, owner, req, cands, byName); ok || err != nil {
 			return a, false, err
@@ -613,7 +623,8 @@ func (s *Service) Start(ctx context.Context, owner string, req StartRequest) (As
 			return s.again(got, cands, byName) // lost a race with a retry of the same start
 		}
 		s.moveLoad("", got.Provider)
-		s.started(ctx, got.Region, got.Provider, d)
+		done = true
+		s.started(ctx, got.Region, got.Provider, d, reserved)
 		if d.LeastBad {
 			s.log.Warn("every provider is CRITICAL: assigned the least bad", "stream_id", got.ID, "provider", name)
 		}
