@@ -133,6 +133,7 @@ type Store interface {
 	MaintenanceStore
 	QualityStore
 	ReportStore
+	RoutingStore
 }
 
 // UserStore manages the dashboard's users. Every change writes its audit
@@ -223,6 +224,7 @@ const (
 	EventStreamFailover   = "stream.failover"
 	EventBudgetAlert      = "budget.alert"
 	EventSettingsUpdated  = "settings.updated"
+	EventRoutingUpdated   = "routing.updated"
 )
 
 // Bus carries events to the parts of the server that react to them.

@@ -10,9 +10,10 @@
 //
 // The modules under static/: app.js (the controller: session, refresh, live
 // events, actions), api.js (requests, CSRF header, errors), views.js (cards,
-// streams table, events list), form.js (the provider form), charts.js (SVG
-// history and bar charts), reports.js (the Reports section), format.js and
-// dom.js (helpers that build nodes without parsing markup).
+// streams table, events list), form.js (the provider form), routing.js (the
+// routing policy, its shares and region overrides), charts.js (SVG history
+// and bar charts), reports.js (the Reports section), format.js and dom.js
+// (helpers that build nodes without parsing markup).
 package web
 
 import (

@@ -61,13 +61,15 @@ var commands = []command{
 	{name: "tokens", synopsis: "tokens " + strings.Join(tokensCommand.names(), "|"), run: tokensCommand.run},
 	{name: "users", synopsis: "users " + strings.Join(usersCommand.names(), "|"), summary: "manage the dashboard's users", run: usersCommand.run},
 	{name: "settings", synopsis: "settings get|set", summary: "read or tune the SDK settings and leader lease", run: settingsCommand.run},
+	{name: "routing", synopsis: "routing get|set", summary: "read or change the routing policy", run: routingCommand.run},
 	{name: "alerts", synopsis: "alerts " + strings.Join(alertsCommand.names(), "|"), summary: "alert channels, rules and deliveries", run: alertsCommand.run},
 	{name: "maintenance", synopsis: "maintenance " + strings.Join(maintenanceCommand.names(), "|"), summary: "schedule, list and end provider maintenance windows", run: maintenanceCommand.run},
 	{name: "reports", synopsis: "reports " + strings.Join(reportsCommand.names(), "|"), summary: "SLA, cost and quality reports", run: reportsCommand.run},
 	{name: "check", synopsis: "check [name]", summary: "probe providers now", run: checkCommand},
 	{name: "token", synopsis: "token " + strings.Join(mintKindNames(), "|"), summary: "mint a join token offline", run: mintCommand},
 	{name: "simulate", synopsis: "simulate --server URL --token T --streams N [--procs P] --duration D\n" +
-		"                   [--fail-provider NAME --fail-at D --fail-mode kill|hang|slow|auth|partial] [--json]",
+		"                   [--fail-provider NAME --fail-at D --fail-mode kill|hang|slow|auth|partial] [--json]\n" +
+		"                   [--regions R,R --degrade PROVIDER@REGION --policy P --admin-token T]",
 		summary: "simulated apps streaming through the SDK", run: simulate},
 	{name: "demo", synopsis: "demo [--addr ...] [--chaos]", summary: "the whole system on loopback, with fake providers", run: demo},
 	{name: "seed", synopsis: "seed --db DSN --ended N [--active M] [--providers a,b,c]",

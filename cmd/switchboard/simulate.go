@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/switchboardhq/switchboard"
 )
 
 // simKinds are the provider kinds the simulated engine stands in for.
@@ -120,6 +122,17 @@ The summary gives the streams moved, lost and stranded (left in FailingOver or
 Reconnecting longer than --stranded-after, or still there at the end), the
 failover gaps (from the event that made a stream move to Live on the new
 provider) and the recovery times (from the failure to Live elsewhere).
+
+With --regions, simulate runs a routing simulation instead: --streams new
+streams in --waves waves, --wave-every apart, spread evenly over the regions,
+each region's apps with their own SDK client and simulated media engine that
+report quality every --quality-interval. From --degrade-wave on, each
+PROVIDER@REGION of --degrade reports degraded quality (8 % loss, 400 ms RTT,
+30 % of the time frozen) in that region only. With --admin-token (a
+superadmin token), simulate sets the routing --policy (and its --shares), after
+--warmup-waves waves under balanced that gather quality data on every
+provider. The summary gives the providers each wave's streams went to, and
+their shares per region before and after the degradation.
 `
 
 // simWorkerEnv set to 1 makes simulate a worker process of a --procs run.
@@ -149,12 +162,44 @@ func simulate(ctx context.Context, args []string, getenv func(string) string, st
 	fs.IntVar(&cfg.startConcurrency, "start-concurrency", 64, "stream starts in flight at once, shared out among the processes (at least 1 each)")
 	fs.BoolVar(&asJSON, "json", false, "print the summary as one JSON object on the last line")
 	fs.StringVar(&cfg.logLevel, "log-level", "warn", "SDK log level: debug, info, warn, error")
+	var rs simRouting
+	var regions, degrade string
+	fs.StringVar(&regions, "regions", "", "routing simulation: regions the streams start in, comma-separated (one SDK client and media engine each)")
+	fs.StringVar(&degrade, "degrade", "", "routing simulation: PROVIDER@REGION,... whose quality degrades from --degrade-wave on")
+	fs.IntVar(&rs.waves, "waves", 8, "routing simulation: waves of new streams")
+	fs.DurationVar(&rs.waveEvery, "wave-every", 4*time.Second, "routing simulation: time between waves")
+	fs.IntVar(&rs.degradeWave, "degrade-wave", 5, "routing simulation: the wave the degradation begins with")
+	fs.DurationVar(&rs.qualityEvery, "quality-interval", time.Second, "routing simulation: the SDK's quality sampling interval")
+	fs.StringVar(&rs.adminToken, "admin-token", "", "routing simulation: superadmin token to set the routing policy with (env SWITCHBOARD_ADMIN_TOKEN)")
+	fs.StringVar(&rs.policy, "policy", "", "routing simulation: the policy to set (needs --admin-token)")
+	fs.StringVar(&rs.shares, "shares", "", "routing simulation: NAME:SHARE,... for --policy commit")
+	fs.IntVar(&rs.warmupWaves, "warmup-waves", 0, "routing simulation: waves under balanced before --policy, to gather quality data on every provider")
+	fs.BoolVar(&rs.weightQuality, "quality-only", false, "routing simulation: set the optimized weights to quality only")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	serverFromEnv(&cfg.server, &cfg.token, getenv)
 	if err := cfg.validate(); err != nil {
 		return err
+	}
+	if regions != "" {
+		if rs.adminToken == "" {
+			rs.adminToken = getenv("SWITCHBOARD_ADMIN_TOKEN")
+		}
+		if err := rs.parse(cfg, regions, degrade); err != nil {
+			return err
+		}
+		rs.perWave = max(cfg.streams/(rs.waves*len(rs.regions)), 1)
+		res, err := runRoutingSimulation(ctx, cfg, rs, stderr)
+		if err != nil {
+			return err
+		}
+		printRoutingSummary(stdout, res)
+		if asJSON {
+			b, _ := json.Marshal(res)
+			fmt.Fprintln(stdout, string(b))
+		}
+		return nil
 	}
 	res, err := runSimulation(ctx, cfg, stderr)
 	if err != nil {
@@ -164,6 +209,41 @@ func simulate(ctx context.Context, args []string, getenv func(string) string, st
 	if asJSON {
 		b, _ := json.Marshal(res)
 		fmt.Fprintln(stdout, string(b))
+	}
+	return nil
+}
+
+// parse checks the flags of a routing simulation.
+func (rs *simRouting) parse(cfg simConfig, regions, degrade string) error {
+	for _, r := range strings.Split(regions, ",") {
+		if !switchboard.ValidSlug(r) || slices.Contains(rs.regions, r) {
+			return usageError{msg: fmt.Sprintf("--regions: %q is not a region slug, or is given twice", r)}
+		}
+		rs.regions = append(rs.regions, r)
+	}
+	d, err := parseDegrade(degrade)
+	if err != nil {
+		return usageError{msg: err.Error()}
+	}
+	rs.degrade = d
+	if len(d) == 0 {
+		rs.degradeWave = 0
+	}
+	switch {
+	case cfg.failProvider != "" || cfg.procs != 1:
+		return usageError{msg: "--regions runs a routing simulation: without --fail-provider, in one process"}
+	case rs.waves < 1 || rs.waveEvery <= 0 || rs.qualityEvery <= 0:
+		return usageError{msg: "--waves must be at least 1; --wave-every and --quality-interval positive"}
+	case len(d) > 0 && (rs.degradeWave < 1 || rs.degradeWave > rs.waves):
+		return usageError{msg: "--degrade-wave must be one of the waves"}
+	case rs.warmupWaves < 0 || rs.warmupWaves >= rs.waves:
+		return usageError{msg: "--warmup-waves must be from 0 to --waves - 1"}
+	case (rs.policy != "" || rs.warmupWaves > 0) && rs.adminToken == "":
+		return usageError{msg: "--policy and --warmup-waves set the routing policy: they need --admin-token"}
+	case rs.warmupWaves > 0 && rs.policy == "":
+		return usageError{msg: "--warmup-waves needs the --policy to switch to"}
+	case rs.policy != "" && !switchboard.RoutingPolicy(rs.policy).Valid():
+		return usageError{msg: "--policy must be priority, balanced, optimized, commit or cost"}
 	}
 	return nil
 }

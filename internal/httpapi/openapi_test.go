@@ -327,6 +327,10 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		{"CostReport", reflect.TypeFor[reports.Cost]()},
 		{"CostFigures", reflect.TypeFor[reports.CostFigures]()},
 		{"QualityPeriodReport", reflect.TypeFor[reports.QualityReport]()},
+		{"RoutingConfig", reflect.TypeFor[sb.RoutingConfig]()},
+		{"RoutingUpdate", reflect.TypeFor[sb.RoutingInput]()},
+		{"RegionRouting", reflect.TypeFor[sb.RegionRouting]()},
+		{"RoutingWeights", reflect.TypeFor[sb.RoutingWeights]()},
 	}
 	for _, tt := range tests {
 		t.Run(tt.schema, func(t *testing.T) {

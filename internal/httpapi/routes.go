@@ -55,6 +55,8 @@ func (s *Server) routes() []route {
 		{"GET", "/api/audit", sb.RoleAdmin, s.listAudit},
 		{"GET", "/api/settings", sb.RoleAdmin, s.getSettings},
 		{"PUT", "/api/settings", sb.RoleSuperadmin, s.putSettings},
+		{"GET", "/api/routing", sb.RoleAdmin, s.getRouting},
+		{"PUT", "/api/routing", sb.RoleSuperadmin, s.putRouting},
 
 		// Health.
 		{"GET", "/api/streaming/providers/{name}/health", sb.RoleAnonymous, s.providerHealth},

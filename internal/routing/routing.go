@@ -67,6 +67,12 @@ type Decision struct {
 	// Storm is set when predictions were ignored because more than half of
 	// the usable providers were degrading at once (see Storm).
 	Storm bool
+	// Policy is the routing policy that chose the first provider (Decide);
+	// empty from Select alone, which is priority.
+	Policy sb.RoutingPolicy
+	// Scores are the candidates' scores under the policy (Decide), in the
+	// order they were looked at; empty under priority.
+	Scores []Score
 }
 
 // Storm reports whether more than half of the usable providers among cands

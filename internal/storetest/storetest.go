@@ -64,6 +64,8 @@ func Run(t *testing.T, open func(t *testing.T) switchboard.Store) {
 		{"Activity", testActivity},
 		{"Settings", testSettings},
 		{"ConcurrentSettings", testConcurrentSettings},
+		{"Routing", testRouting},
+		{"RoutingStarts", testRoutingStarts},
 		{"AlertChannels", testAlertChannels},
 		{"AlertRules", testAlertRules},
 		{"AlertLedger", testAlertLedger},

@@ -67,6 +67,10 @@ type Config struct {
 	Predictions Predictions
 	// Settings returns the settings in force (cached by the caller).
 	Settings func(context.Context) sb.Settings
+	// Routing, when set, applies the routing policy of its configuration to
+	// new streams (priority, today's behaviour, without it) and counts the
+	// starts commit holds its shares by.
+	Routing RoutingStore
 	// TokenTTL is the lifetime of join tokens (default 1 h).
 	TokenTTL time.Duration
 	// FailureThreshold client-reported failures of one provider within
@@ -101,6 +105,8 @@ type Service struct {
 	maint   Maintenance // nil: no maintenance windows
 	predict Predictions // nil: no predictions
 	setting func(context.Context) sb.Settings
+	routes  RoutingStore // nil: priority
+	pol     policyState
 
 	recheck chan string // providers to check now; drained by Run
 
@@ -144,7 +150,7 @@ func New(c Config) *Service {
 		store: c.Store, checker: c.Checker, minters: c.Minters, bus: c.Bus, clock: c.Clock, log: c.Logger,
 		rand: c.Rand, ttl: c.TokenTTL, thresh: c.FailureThreshold, window: c.FailureWindow,
 		recheck: make(chan string, 64), failures: map[string][]time.Time{}, maint: c.Maintenance,
-		predict: c.Predictions, setting: c.Settings,
+		predict: c.Predictions, setting: c.Settings, routes: c.Routing,
 	}
 	if s.bus == nil {
 		s.bus = sb.NopBus{}
@@ -515,12 +521,16 @@ func candidatesOf(reg *registry, active map[string]int64, blocked map[string]rou
 	return cands
 }
 
-// selectFor runs the policy on cands. When it skipped a provider as at
-// capacity by the counts in memory, which may be behind (streams ended by the
-// abandoned sweep or another replica), it reads them from the store and runs
-// it again: the counts are a few rows per provider.
-func (s *Service) selectFor(ctx context.Context, cands []routing.Candidate, req routing.Request) ([]routing.Candidate, routing.Decision, error) {
-	d := routing.Select(cands, req, s.rand)
+// selectFor runs the policy on cands: pick, or routing.Select when pick is
+// nil. When it skipped a provider as at capacity by the counts in memory,
+// which may be behind (streams ended by the abandoned sweep or another
+// replica), it reads them from the store and runs it again: the counts are a
+// few rows per provider.
+func (s *Service) selectFor(ctx context.Context, cands []routing.Candidate, req routing.Request, pick func([]routing.Candidate) routing.Decision) ([]routing.Candidate, routing.Decision, error) {
+	if pick == nil {
+		pick = func(cs []routing.Candidate) routing.Decision { return routing.Select(cs, req, s.rand) }
+	}
+	d := pick(cands)
 	full := false
 	for _, c := range cands {
 		if p := c.Provider; p.MaxActiveStreams > 0 && c.Active >= int64(p.MaxActiveStreams) {
@@ -538,7 +548,7 @@ func (s *Service) selectFor(ctx context.Context, cands []routing.Candidate, req 
 	for i := range cands {
 		cands[i].Active = active[cands[i].Provider.Name]
 	}
-	return cands, routing.Select(cands, req, s.rand), nil
+	return cands, pick(cands), nil
 }
 
 // Start assigns a new stream to the best provider and mints its join token.
@@ -552,10 +562,24 @@ func (s *Service) Start(ctx context.Context, owner string, req StartRequest) (As
 	if err != nil {
 		return Assignment{}, false, err
 	}
-	cands, d, err := s.selectFor(ctx, cands, routing.Request{Region: req.Region, Exclude: req.Exclude})
+	rreq := routing.Request{Region: req.Region, Exclude: req.Exclude}
+	in := s.policyInput(ctx, req.Region, req.Quality)
+	cands, d, err := s.selectFor(ctx, cands, rreq, func(cs []routing.Candidate) routing.Decision {
+		return routing.Decide(cs, rreq, in, s.rand)
+	})
 	if err != nil {
 		return Assignment{}, false, err
 	}
+	reserved := ""
+	if in.Routing.Policy == sb.PolicyCommit {
+		d, reserved = s.commitDecide(cands, rreq, in)
+	}
+	done := false
+	defer func() {
+		if !done {
+			s.unreserve(req.Region, reserved)
+		}
+	}()
 	if len(d.Order) == 0 {
 		if a, ok, err := s.retried(ctx, owner, req, cands, byName); ok || err != nil {
 			return a, false, err
@@ -599,6 +623,8 @@ func (s *Service) Start(ctx context.Context, owner string, req StartRequest) (As
 			return s.again(got, cands, byName) // lost a race with a retry of the same start
 		}
 		s.moveLoad("", got.Provider)
+		done = true
+		s.started(ctx, got.Region, got.Provider, d, reserved)
 		if d.LeastBad {
 			s.log.Warn("every provider is CRITICAL: assigned the least bad", "stream_id", got.ID, "provider", name)
 		}
@@ -990,7 +1016,7 @@ func (s *Service) Migrate(ctx context.Context, id, owner string, admin bool, req
 	if req.To != "" {
 		exclude = slices.DeleteFunc(exclude, func(n string) bool { return n == req.To }) // asked for by name
 	}
-	cands, d, err := s.selectFor(ctx, cands, routing.Request{Region: st.Region, Exclude: exclude})
+	cands, d, err := s.selectFor(ctx, cands, routing.Request{Region: st.Region, Exclude: exclude}, nil)
 	if err != nil {
 		return Assignment{}, err
 	}

@@ -7,12 +7,14 @@ import { $, show } from './dom.js';
 import { ProviderForm } from './form.js';
 import { AlertsPanel } from './alerts.js';
 import { ReportsPanel } from './reports.js';
+import { RoutingPanel } from './routing.js';
 import { describeAudit, eventItems, maintenanceRows, providerCard, streamRows } from './views.js';
 
 const DEFAULT_REFRESH_SECONDS = 30;
 const LIVE_TYPES = ['provider.status', 'provider.created', 'provider.updated', 'provider.deleted',
   'providers.reordered', 'stream.started', 'stream.ended', 'stream.failover', 'budget.alert',
-  'maintenance.scheduled', 'maintenance.started', 'maintenance.ended', 'provider.degrading', 'provider.recovered'];
+  'maintenance.scheduled', 'maintenance.started', 'maintenance.ended', 'provider.degrading', 'provider.recovered',
+  'routing.updated'];
 const MAX_EVENTS = 50;
 
 /** refreshSeconds is the auto-refresh interval: ?refresh=<seconds> (at least 1), or 30. */
@@ -25,6 +27,7 @@ const api = new Api();
 const alertsPanel = new AlertsPanel(api);
 const reportsPanel = new ReportsPanel(api);
 reportsPanel.init();
+const routingPanel = new RoutingPanel(api);
 const state = {
   me: null,
   providers: [],
@@ -301,6 +304,7 @@ async function load() {
     for (const id of [...state.expanded]) if (!active.has(id)) state.expanded.delete(id);
     await Promise.all([...state.expanded].map(loadTrail));
     await alertsPanel.load();
+    await routingPanel.load();
     state.lastRefresh = new Date();
     show($('#action-error'), '');
     render();
@@ -330,6 +334,7 @@ function render() {
   renderMaintenance();
   renderStreams();
   alertsPanel.render();
+  routingPanel.render(state.me.role);
   renderEvents();
   if (focused) {
     const el = document.querySelector(`[data-focus="${CSS.escape(focused)}"]`);

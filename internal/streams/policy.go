@@ -1,0 +1,183 @@
+package streams
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	sb "github.com/switchboardhq/switchboard"
+	"github.com/switchboardhq/switchboard/internal/routing"
+)
+
+// RoutingStore is what the routing policies read and count in the store.
+type RoutingStore interface {
+	GetRouting(ctx context.Context) (sb.RoutingConfig, error)
+	CountRoutingStart(ctx context.Context, scope, provider string, at time.Time) error
+	RoutingStarts(ctx context.Context, since time.Time) (sb.RoutingStarts, error)
+	QualityTotals(ctx context.Context, now time.Time, window time.Duration) (map[sb.QualityKey]sb.QualityTotals, error)
+}
+
+// How long what the policies read is kept in memory: the configuration
+// (RoutingChanged reloads it at once), the quality aggregates (which move by
+// the minute) and the starts counted by other replicas.
+const (
+	routingConfigAge  = 5 * time.Second
+	routingQualityAge = 5 * time.Second
+	routingStartsAge  = 10 * time.Second
+)
+
+// policyState is what the start path keeps of the routing policies: cached
+// reads of the store, the starts this replica made since it last read the
+// counts, and optimized's current first choice per region.
+type policyState struct {
+	mu        sync.Mutex
+	config    sb.RoutingConfig
+	configAt  time.Time
+	quality   map[sb.QualityKey]sb.QualityTotals
+	qualityAt time.Time
+	starts    sb.RoutingStarts
+	startsAt  time.Time
+	leaders   map[string]string // by region: optimized's first choice
+}
+
+// RoutingChanged makes the next start read the routing configuration again:
+// the API calls it when it changes it, and on another replica's
+// routing.updated event.
+func (s *Service) RoutingChanged() {
+	s.pol.mu.Lock()
+	s.pol.configAt = time.Time{}
+	s.pol.mu.Unlock()
+}
+
+// policyInput returns the policy for a stream of region and tier and what it
+// reads. Without a routing store, or when the store cannot be read, it is
+// priority (today's behaviour), logged.
+func (s *Service) policyInput(ctx context.Context, region string, tier sb.Quality) routing.PolicyInput {
+	if s.routes == nil {
+		return routing.PolicyInput{}
+	}
+	now := s.clock.Now()
+	p := &s.pol
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.configAt.IsZero() || now.Sub(p.configAt) >= routingConfigAge || now.Before(p.configAt) {
+		c, err := s.routes.GetRouting(ctx)
+		if err != nil {
+			s.log.Warn("read the routing configuration", "err", err.Error())
+			if p.configAt.IsZero() {
+				return routing.PolicyInput{}
+			}
+		} else {
+			p.config, p.configAt = c, now
+		}
+	}
+	eff := p.config.For(region)
+	in := routing.PolicyInput{Routing: eff, Tier: tier}
+	switch eff.Policy {
+	case sb.PolicyOptimized:
+		if p.qualityAt.IsZero() || now.Sub(p.qualityAt) >= routingQualityAge || now.Before(p.qualityAt) {
+			q, err := s.routes.QualityTotals(ctx, now, sb.QualityRoutingWindow)
+			if err != nil {
+				s.log.Warn("read the quality aggregates for routing", "err", err.Error())
+			} else {
+				p.quality, p.qualityAt = q, now
+			}
+		}
+		in.Quality = map[string]routing.Quality{}
+		for k, t := range p.quality {
+			if k.Region != region {
+				continue // never another region's data
+			}
+			st := t.Stats()
+			in.Quality[k.Provider] = routing.Quality{Score: st.Score, Samples: st.Samples, Streams: st.Streams}
+		}
+		in.Leader = p.leaders[region]
+	case sb.PolicyCommit:
+		if p.startsAt.IsZero() || now.Sub(p.startsAt) >= routingStartsAge || now.Before(p.startsAt) {
+			st, err := s.routes.RoutingStarts(ctx, now.Add(-sb.CommitWindow))
+			if err != nil {
+				s.log.Warn("read the starts for routing", "err", err.Error())
+			} else {
+				p.starts, p.startsAt = st, now
+			}
+		}
+		in.Starts = map[string]int64{}
+		for n, c := range p.starts[eff.Scope] {
+			in.Starts[n] = c
+		}
+	}
+	return in
+}
+
+// commitDecide runs commit again on the final candidates, under the lock of
+// the counts, and counts the choice at once (a reservation): concurrent
+// starts then see each other's choices, where deciding on a shared snapshot
+// would send a burst of starts to the same provider. It returns the decision
+// and the provider reserved ("" when commit chose none).
+func (s *Service) commitDecide(cands []routing.Candidate, req routing.Request, in routing.PolicyInput) (routing.Decision, string) {
+	p := &s.pol
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	scope := in.Routing.Scope
+	in.Starts = map[string]int64{}
+	for n, c := range p.starts[scope] {
+		in.Starts[n] = c
+	}
+	d := routing.Decide(cands, req, in, s.rand)
+	if d.Policy != sb.PolicyCommit || len(d.Order) == 0 {
+		return d, ""
+	}
+	p.count(scope, d.Order[0], 1)
+	return d, d.Order[0]
+}
+
+// count adds n to the starts of provider in scope. p.mu must be held.
+func (p *policyState) count(scope, provider string, n int64) {
+	if p.starts == nil {
+		p.starts = sb.RoutingStarts{}
+	}
+	if p.starts[scope] == nil {
+		p.starts[scope] = map[string]int64{}
+	}
+	p.starts[scope][provider] += n
+}
+
+// unreserve takes back the reservation of a start that did not happen.
+func (s *Service) unreserve(region, reserved string) {
+	if reserved == "" {
+		return
+	}
+	p := &s.pol
+	p.mu.Lock()
+	p.count(p.config.For(region).Scope, reserved, -1)
+	p.mu.Unlock()
+}
+
+// started records a stream started on provider by decision d, for which
+// commitDecide reserved reserved: optimized's first choice in its region, and
+// the start counted for commit (in the store, and in the cached counts unless
+// reserved there already, so that the next start sees it at once).
+func (s *Service) started(ctx context.Context, region, provider string, d routing.Decision, reserved string) {
+	if s.routes == nil {
+		return
+	}
+	p := &s.pol
+	p.mu.Lock()
+	scope := p.config.For(region).Scope
+	if d.Policy == sb.PolicyOptimized && len(d.Order) > 0 {
+		if p.leaders == nil {
+			p.leaders = map[string]string{}
+		}
+		p.leaders[region] = d.Order[0]
+	}
+	if reserved != provider {
+		if reserved != "" {
+			p.count(scope, reserved, -1)
+		}
+		p.count(scope, provider, 1)
+	}
+	p.mu.Unlock()
+	if err := s.routes.CountRoutingStart(ctx, scope, provider, s.clock.Now()); err != nil {
+		s.log.Warn("count the start for routing", "provider", provider, "err", err.Error())
+	}
+}

@@ -1,0 +1,81 @@
+package streams
+
+import (
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	sb "github.com/switchboardhq/switchboard"
+)
+
+func healthy(t *testing.T, st sb.Store, names ...string) {
+	t.Helper()
+	for _, n := range names {
+		if _, _, err := st.UpdateHealth(context.Background(), n, time.Time{}, func(h sb.Health) sb.Health {
+			h.Status = sb.StatusHealthy
+			return h
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func setRouting(t *testing.T, st sb.Store, body string) {
+	t.Helper()
+	var in sb.RoutingInput
+	if err := json.Unmarshal([]byte(body), &in); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := st.UpdateRouting(context.Background(), in.ApplyTo, sb.AuditEntry{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The start path applies the routing configuration in the store: commit
+// holds its shares from the counts it keeps there, its decision is in the
+// trail, and a change is seen once the service is told.
+func TestStartRoutingPolicy(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t, filepath.Join(t.TempDir(), "sb.db"))
+	s := newService(t, st)
+	s.routes = st
+	healthy(t, st, "a", "b")
+	setRouting(t, st, `{"policy":"commit","shares":{"a":0.25,"b":0.75}}`)
+	got := map[string]int{}
+	var first Assignment
+	for i := range 40 {
+		a := start(t, s, "r")
+		if i == 0 {
+			first = a
+		}
+		got[a.Provider.Name]++
+	}
+	if got["a"] != 10 || got["b"] != 30 {
+		t.Fatalf("commit 0.25/0.75 over 40 starts: %v", got)
+	}
+	trail, err := st.StreamTrail(ctx, first.ID)
+	if err != nil || len(trail) == 0 || !strings.Contains(trail[0].Reason, "policy commit") || !strings.Contains(trail[0].Reason, "scores:") {
+		t.Fatalf("trail %+v, %v", trail, err)
+	}
+	counts, err := st.RoutingStarts(ctx, time.Now().Add(-sb.CommitWindow))
+	if err != nil || counts[""]["a"] != 10 || counts[""]["b"] != 30 {
+		t.Fatalf("starts in the store: %v, %v", counts, err)
+	}
+
+	// cost: b is cheaper for hd; a stays a fallback.
+	if _, _, err := st.UpdateProvider(ctx, "b", func(p sb.Provider) (sb.Provider, error) {
+		p.Pricing.PerThousandMinutes = map[sb.Quality]float64{sb.QualityHD: 1}
+		return p, nil
+	}, sb.AuditEntry{}); err != nil {
+		t.Fatal(err)
+	}
+	setRouting(t, st, `{"policy":"cost"}`)
+	s.RoutingChanged()
+	a, _, err := s.Start(ctx, "o", StartRequest{Room: "c", UserID: "u", Role: "publisher", Quality: sb.QualityHD})
+	if err != nil || a.Provider.Name != "b" || len(a.Fallbacks) != 1 || a.Fallbacks[0] != "a" {
+		t.Fatalf("cost: %+v, %v", a, err)
+	}
+}
