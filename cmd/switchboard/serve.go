@@ -20,6 +20,7 @@ import (
 	"github.com/switchboardhq/switchboard/internal/auth"
 	"github.com/switchboardhq/switchboard/internal/config"
 	"github.com/switchboardhq/switchboard/internal/events"
+	"github.com/switchboardhq/switchboard/internal/geo"
 	"github.com/switchboardhq/switchboard/internal/health"
 	"github.com/switchboardhq/switchboard/internal/httpapi"
 	"github.com/switchboardhq/switchboard/internal/jobs"
@@ -204,6 +205,10 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, err
 		return nil, fmt.Errorf("cors-origins: %w", err)
 	}
 	clock := switchboard.SystemClock{}
+	geoMap, err := geo.LoadMap(cfg.GeoMap)
+	if err != nil {
+		return nil, err
+	}
 	store, err := sqlstore.Open(ctx, cfg.DB, sealer, clock)
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
@@ -299,7 +304,7 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, err
 		OIDC:  sso,
 		Store: store, Clock: clock, Logger: log, BootstrapToken: cfg.BootstrapToken, Bus: bus, Settings: defaults,
 		Health: checker, Metrics: metrics, ProvidersChanged: scheduler.Notify, Streams: svc, Events: hub, Alerts: dispatcher,
-		Maintenance: maint, Predictions: tracker,
+		Maintenance: maint, Predictions: tracker, GeoHeader: cfg.GeoHeader, GeoMap: geoMap,
 		PublicRate: cfg.PublicRateLimit, PublicBurst: cfg.PublicBurst,
 		SSEPerToken: cfg.SSEPerToken, TrustedProxies: proxies, TLS: cfg.TLS(), CORSOrigins: corsOrigins,
 		Admission: httpapi.Admission{

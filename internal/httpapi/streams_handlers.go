@@ -88,6 +88,9 @@ func (s *Server) startStream(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	if req.Region == "" {
+		req.Region = s.edgeRegion(r)
+	}
 	owner, _ := caller(r)
 	a, created, err := s.streams.Start(r.Context(), owner, req)
 	if err != nil {
