@@ -132,6 +132,7 @@ type Store interface {
 	AlertStore
 	MaintenanceStore
 	QualityStore
+	RegionalHealthStore
 }
 
 // UserStore manages the dashboard's users. Every change writes its audit

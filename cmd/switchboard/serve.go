@@ -271,6 +271,7 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, err
 		Registry: store, Health: store, Probers: providers.Probers(), Clock: clock, Logger: log, Bus: bus,
 		MaxConcurrent: cfg.HealthConcurrency, OnTransition: metrics.ObserveTransition,
 		OnProbe: func(r health.Result) { metrics.ObserveProbe(r); tracker.ObserveProbe(r) },
+		Region:  cfg.Region, Regional: store,
 	})
 	if err != nil {
 		_ = store.Close()

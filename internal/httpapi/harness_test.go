@@ -150,7 +150,7 @@ func newTestEnvOn(t testing.TB, dsn string) *testEnv {
 	if err := store.CreateUser(context.Background(), sb.User{Username: "admin", Role: sb.RoleSuperadmin, PasswordHash: hashOnce(), CreatedAt: time.Now().UTC()}); err != nil {
 		t.Fatal(err)
 	}
-	for _, r := range []sb.Role{sb.RoleClient, sb.RoleAdmin, sb.RoleSuperadmin} {
+	for _, r := range []sb.Role{sb.RoleClient, sb.RoleAdmin, sb.RoleSuperadmin, sb.RoleAgent} {
 		var out struct{ Token string }
 		e.mustDo("POST", "/api/auth/tokens", bootstrapToken, map[string]string{"name": r.String() + "-token", "role": r.String()}, 201, &out)
 		e.tokens[r] = out.Token
