@@ -284,7 +284,7 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, err
 	}
 	maint = maintenance.New(maintenance.Config{Store: store, Bus: bus, Clock: clock, Logger: log})
 	svc = streams.New(streams.Config{Store: store, Checker: checker, Minters: minters, Bus: bus, Clock: clock, Logger: log, Maintenance: maint,
-		Predictions: tracker, Settings: func(ctx context.Context) switchboard.Settings { return api.Settings(ctx) }})
+		Predictions: tracker, Settings: func(ctx context.Context) switchboard.Settings { return api.Settings(ctx) }, Regional: store})
 	runner := jobs.New(jobs.Config{Store: store, Bus: bus, Clock: clock, Logger: log, SweepGrace: jobs.DefaultAbandonAfter})
 	// Alerts go out from the leader only; every replica serves test sends.
 	dispatcher := alerts.New(alerts.Config{Store: store, Senders: alerts.Senders(nil, nil, nil), Clock: clock, Logger: log,

@@ -126,7 +126,7 @@ func newTestEnvOn(t testing.TB, dsn string) *testEnv {
 		minters[k] = a
 	}
 	maint := maintenance.New(maintenance.Config{Store: store, Bus: bus, Clock: clock, Logger: logger})
-	svc := streams.New(streams.Config{Store: store, Checker: checker, Minters: minters, Bus: bus, Clock: clock, Logger: logger, Maintenance: maint})
+	svc := streams.New(streams.Config{Store: store, Checker: checker, Minters: minters, Bus: bus, Clock: clock, Logger: logger, Maintenance: maint, Regional: store})
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = svc.Run(ctx) })

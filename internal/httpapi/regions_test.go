@@ -245,3 +245,29 @@ func TestAgentRegionalHealth(t *testing.T) {
 		t.Errorf("disabled provider in eu-west = %+v; want DISABLED", eu)
 	}
 }
+
+// A provider failing in one region takes no new streams of that region, and
+// still takes those of the others.
+func TestRegionalRouting(t *testing.T) {
+	e := newTestEnv(t)
+	e.createProvider(e.agoraProvider("agora", 1))
+	e.createProvider(e.zegoProvider("zego", 2))
+	for range 3 {
+		res := map[string]any{"provider": "agora", "ok": false, "stage": "connect", "latencyMs": 5000, "at": e.clock.Now().Format(time.RFC3339Nano)}
+		e.mustDo("POST", "/api/agent/results", e.tokens[sb.RoleAgent], agentResultBody("ap-east", res), 200, nil)
+		res = map[string]any{"provider": "agora", "ok": true, "latencyMs": 20, "at": e.clock.Now().Format(time.RFC3339Nano)}
+		e.mustDo("POST", "/api/agent/results", e.tokens[sb.RoleAgent], agentResultBody("eu-west", res), 200, nil)
+		e.clock.Advance(time.Second)
+	}
+	e.clock.Advance(3 * time.Second) // past the cached snapshot of the regional health
+	client := e.tokens[sb.RoleClient]
+	if a := e.start(client, withRegion(streamBody("r1", "u1"), "ap-east")); a.Provider.Name != "zego" {
+		t.Errorf("stream in ap-east went to %s; want zego (agora is CRITICAL there)", a.Provider.Name)
+	}
+	if a := e.start(client, withRegion(streamBody("r2", "u2"), "eu-west")); a.Provider.Name != "agora" {
+		t.Errorf("stream in eu-west went to %s; want agora", a.Provider.Name)
+	}
+	if a := e.start(client, streamBody("r3", "u3")); a.Provider.Name != "agora" {
+		t.Errorf("stream without a region went to %s; want agora", a.Provider.Name)
+	}
+}
