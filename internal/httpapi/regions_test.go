@@ -271,3 +271,59 @@ func TestRegionalRouting(t *testing.T) {
 		t.Errorf("stream without a region went to %s; want agora", a.Provider.Name)
 	}
 }
+
+// GET /api/streaming/config answers for the caller's region: ?region=, else
+// the trusted edge's geo header.
+func TestStreamingConfigRegion(t *testing.T) {
+	e := newTestEnv(t)
+	e.createProvider(e.agoraProvider("agora", 1))
+	for range 3 {
+		res := map[string]any{"provider": "agora", "ok": false, "stage": "connect", "latencyMs": 5000, "at": e.clock.Now().Format(time.RFC3339Nano)}
+		e.mustDo("POST", "/api/agent/results", e.tokens[sb.RoleAgent], agentResultBody("ap-east", res), 200, nil)
+		e.clock.Advance(time.Second)
+	}
+	e.clock.Advance(3 * time.Second)
+	type cfg struct {
+		Region    string
+		Providers []configProvider
+	}
+	get := func(path string, headers map[string]string) cfg {
+		t.Helper()
+		h := map[string]string{"Authorization": bearer(e.tokens[sb.RoleClient])}
+		for k, v := range headers {
+			h[k] = v
+		}
+		st, b := e.doHeaders("GET", path, nil, h)
+		if st != 200 {
+			t.Fatalf("GET %s: %d %s", path, st, b)
+		}
+		var c cfg
+		if err := json.Unmarshal(b, &c); err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	if c := get("/api/streaming/config", nil); c.Region != "" || !c.Providers[0].Usable || c.Providers[0].RegionalStatus != "" {
+		t.Errorf("without a region: %+v; want agora usable", c)
+	}
+	if c := get("/api/streaming/config?region=ap-east", nil); c.Region != "ap-east" || c.Providers[0].Usable || c.Providers[0].RegionalStatus != sb.StatusCritical {
+		t.Errorf("in ap-east: %+v; want agora CRITICAL there, not usable", c)
+	}
+	if c := get("/api/streaming/config?region=eu-west", nil); !c.Providers[0].Usable || c.Providers[0].RegionalStatus != "" {
+		t.Errorf("in eu-west (no regional data): %+v; want agora usable", c)
+	}
+	sg := map[string]string{"CF-IPCountry": "SG"}
+	if c := get("/api/streaming/config", sg); c.Region != "" {
+		t.Errorf("geo header not configured: region %q; want none", c.Region)
+	}
+	e.api.geoHeader = "CF-IPCountry"
+	if c := get("/api/streaming/config", sg); c.Region != "ap-east" || c.Providers[0].Usable {
+		t.Errorf("from Singapore: %+v; want ap-east, agora not usable", c)
+	}
+	st, b := e.do("GET", "/api/streaming/config?region=Not%20A%20Region", e.tokens[sb.RoleClient], nil)
+	var eb errorBody
+	_ = json.Unmarshal(b, &eb)
+	if st != 400 || eb.Error.Field != "region" {
+		t.Errorf("bad region: %d %s; want 400 naming region", st, b)
+	}
+}

@@ -65,3 +65,14 @@ func (s *Service) regional(ctx context.Context, byName map[string]sb.ProviderRec
 	}
 	return out
 }
+
+// RegionalStatuses returns each provider's status in each region where
+// there is regional health, as the policy sees it now (see Config.Regional);
+// nil when there is none.
+func (s *Service) RegionalStatuses(ctx context.Context) (map[string]map[string]sb.Status, error) {
+	reg, err := s.registry(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return s.regional(ctx, reg.byName), nil
+}
