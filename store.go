@@ -134,6 +134,7 @@ type Store interface {
 	QualityStore
 	ReportStore
 	RoutingStore
+	RegionalHealthStore
 }
 
 // UserStore manages the dashboard's users. Every change writes its audit

@@ -43,9 +43,20 @@ const (
 	RoleSuperadmin
 )
 
+// RoleAgent is the role of a probe agent's token (switchboard agent): it
+// may read what probes need, the providers with their credentials, and
+// report probe results, through the agent routes, and nothing else. It is
+// outside the order of the other roles, below RoleAnonymous, so that no
+// comparison with another role ever grants it a route; the agent routes ask
+// for it exactly. Only tokens hold it, never users.
+const RoleAgent Role = -1
+
 var roleNames = []string{"anonymous", "client", "admin", "superadmin"}
 
 func (r Role) String() string {
+	if r == RoleAgent {
+		return "agent"
+	}
 	if r < 0 || int(r) >= len(roleNames) {
 		return "unknown"
 	}
@@ -63,6 +74,15 @@ func ParseRole(s string) (Role, bool) {
 	return 0, false
 }
 
+// ParseTokenRole parses the name of a role that an API token may hold:
+// those of ParseRole and agent.
+func ParseTokenRole(s string) (Role, bool) {
+	if s == "agent" {
+		return RoleAgent, true
+	}
+	return ParseRole(s)
+}
+
 // MarshalText implements encoding.TextMarshaler.
 func (r Role) MarshalText() ([]byte, error) { return []byte(r.String()), nil }
 
@@ -72,7 +92,7 @@ func (r *Role) UnmarshalText(b []byte) error {
 		*r = RoleAnonymous
 		return nil
 	}
-	v, ok := ParseRole(string(b))
+	v, ok := ParseTokenRole(string(b))
 	if !ok {
 		return fmt.Errorf("unknown role %q", b)
 	}

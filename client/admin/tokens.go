@@ -12,7 +12,7 @@ import (
 type Token struct {
 	ID         string     `json:"id"`
 	Name       string     `json:"name"`
-	Role       string     `json:"role"` // client, admin or superadmin
+	Role       string     `json:"role"` // client, admin, superadmin or agent
 	CreatedAt  time.Time  `json:"createdAt"`
 	LastUsedAt *time.Time `json:"lastUsedAt"`
 	RevokedAt  *time.Time `json:"revokedAt"`

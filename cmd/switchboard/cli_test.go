@@ -332,7 +332,7 @@ func TestProvidersCLIErrors(t *testing.T) {
 		{"bad server", cliBootstrap, []string{"providers", "list", "--server", "ftp://x"}, true, `server URL "ftp://x"`},
 		{"tokens missing role", cliBootstrap, []string{"tokens", "create", "--name", "x"}, true, "usage: switchboard tokens create"},
 		{"tokens bad role", cliBootstrap, []string{"tokens", "create", "--name", "x", "--role", "root"},
-			false, "400 invalid: must be client, admin or superadmin (field role)"},
+			false, "400 invalid: must be client, admin, superadmin or agent (field role)"},
 		{"tokens revoke unknown", cliBootstrap, []string{"tokens", "revoke", "nope"}, false, "404 not_found: "},
 	}
 	for _, tt := range tests {

@@ -21,7 +21,7 @@ Managing tokens needs a superadmin token.
 `,
 	flags: (*tokenFlags).register,
 	verbs: []verb[tokenFlags]{
-		{name: "create", synopsis: "--name NAME --role client|admin|superadmin", check: checkTokensCreate, run: tokensCreate},
+		{name: "create", synopsis: "--name NAME --role client|admin|superadmin|agent", check: checkTokensCreate, run: tokensCreate},
 		{name: "list", check: checkNoArgs[tokenFlags], run: tokensList},
 		{name: "revoke", synopsis: "ID", check: checkOneArg[tokenFlags], run: tokensRevoke},
 	},
@@ -29,7 +29,7 @@ Managing tokens needs a superadmin token.
 
 func (f *tokenFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.name, "name", "", "name of the new token, e.g. the app or person using it")
-	fs.StringVar(&f.role, "role", "", "role of the new token: client, admin or superadmin")
+	fs.StringVar(&f.role, "role", "", "role of the new token: client, admin, superadmin or agent (a probe agent: reads the providers with their credentials and reports probe results, nothing else)")
 }
 
 func checkTokensCreate(v verbCall[tokenFlags]) error {

@@ -65,6 +65,7 @@ var commands = []command{
 	{name: "alerts", synopsis: "alerts " + strings.Join(alertsCommand.names(), "|"), summary: "alert channels, rules and deliveries", run: alertsCommand.run},
 	{name: "maintenance", synopsis: "maintenance " + strings.Join(maintenanceCommand.names(), "|"), summary: "schedule, list and end provider maintenance windows", run: maintenanceCommand.run},
 	{name: "reports", synopsis: "reports " + strings.Join(reportsCommand.names(), "|"), summary: "SLA, cost and quality reports", run: reportsCommand.run},
+	{name: "agent", synopsis: "agent --server URL --token T --region REGION", summary: "probe the providers from this region and report", run: agentCommand},
 	{name: "check", synopsis: "check [name]", summary: "probe providers now", run: checkCommand},
 	{name: "token", synopsis: "token " + strings.Join(mintKindNames(), "|"), summary: "mint a join token offline", run: mintCommand},
 	{name: "simulate", synopsis: "simulate --server URL --token T --streams N [--procs P] --duration D\n" +

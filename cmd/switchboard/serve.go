@@ -20,6 +20,7 @@ import (
 	"github.com/switchboardhq/switchboard/internal/auth"
 	"github.com/switchboardhq/switchboard/internal/config"
 	"github.com/switchboardhq/switchboard/internal/events"
+	"github.com/switchboardhq/switchboard/internal/geo"
 	"github.com/switchboardhq/switchboard/internal/health"
 	"github.com/switchboardhq/switchboard/internal/httpapi"
 	"github.com/switchboardhq/switchboard/internal/jobs"
@@ -205,6 +206,10 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, err
 		return nil, fmt.Errorf("cors-origins: %w", err)
 	}
 	clock := switchboard.SystemClock{}
+	geoMap, err := geo.LoadMap(cfg.GeoMap)
+	if err != nil {
+		return nil, err
+	}
 	store, err := sqlstore.Open(ctx, cfg.DB, sealer, clock)
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
@@ -270,6 +275,7 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, err
 		Registry: store, Health: store, Probers: providers.Probers(), Clock: clock, Logger: log, Bus: bus,
 		MaxConcurrent: cfg.HealthConcurrency, OnTransition: metrics.ObserveTransition,
 		OnProbe: func(r health.Result) { metrics.ObserveProbe(r); tracker.ObserveProbe(r) },
+		Region:  cfg.Region, Regional: store,
 	})
 	if err != nil {
 		_ = store.Close()
@@ -282,7 +288,7 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, err
 	}
 	maint = maintenance.New(maintenance.Config{Store: store, Bus: bus, Clock: clock, Logger: log})
 	svc = streams.New(streams.Config{Store: store, Checker: checker, Minters: minters, Bus: bus, Clock: clock, Logger: log, Maintenance: maint,
-		Predictions: tracker, Settings: func(ctx context.Context) switchboard.Settings { return api.Settings(ctx) }, Routing: store})
+		Predictions: tracker, Settings: func(ctx context.Context) switchboard.Settings { return api.Settings(ctx) }, Routing: store, Regional: store})
 	runner := jobs.New(jobs.Config{Store: store, Bus: bus, Clock: clock, Logger: log, SweepGrace: jobs.DefaultAbandonAfter})
 	// Alerts go out from the leader only; every replica serves test sends.
 	dispatcher := alerts.New(alerts.Config{Store: store, Senders: alerts.Senders(nil, nil, nil), Clock: clock, Logger: log,
@@ -308,7 +314,7 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, err
 		OIDC:  sso,
 		Store: store, Clock: clock, Logger: log, BootstrapToken: cfg.BootstrapToken, Bus: bus, Settings: defaults,
 		Health: checker, Metrics: metrics, ProvidersChanged: scheduler.Notify, Streams: svc, Events: hub, Alerts: dispatcher,
-		Maintenance: maint, Predictions: tracker,
+		Maintenance: maint, Predictions: tracker, GeoHeader: cfg.GeoHeader, GeoMap: geoMap,
 		PublicRate: cfg.PublicRateLimit, PublicBurst: cfg.PublicBurst,
 		SSEPerToken: cfg.SSEPerToken, TrustedProxies: proxies, TLS: cfg.TLS(), CORSOrigins: corsOrigins,
 		Admission: httpapi.Admission{

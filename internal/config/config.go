@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/url"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -80,6 +81,19 @@ type Config struct {
 	OIDCRedirectURL string `yaml:"oidcRedirectUrl"`
 	OIDCRoleClaim   string `yaml:"oidcRoleClaim"`
 	OIDCRoles       string `yaml:"oidcRoles"`
+
+	// Region is the region this server runs in: its own probes count as
+	// that region's health (empty: they count for no region).
+	Region string `yaml:"region"`
+	// GeoHeader names the request header in which a trusted edge (a CDN or
+	// load balancer that sets it on every request, such as CF-IPCountry or
+	// CloudFront-Viewer-Country) gives the client's country; empty: no header
+	// is believed. A stream started without a region takes the region of
+	// that country, through GeoMap.
+	GeoHeader string `yaml:"geoHeader"`
+	// GeoMap is a JSON file mapping country codes to regions (see
+	// internal/geo.Parse); empty: the built-in map by continent.
+	GeoMap string `yaml:"geoMap"`
 
 	// Secrets come from the environment only, never from flags (which other
 	// users of the machine can read) or the file.
@@ -181,6 +195,9 @@ func flagSet(c *Config, file *string, out io.Writer) *flag.FlagSet {
 	fs.StringVar(&c.OIDCRedirectURL, "oidc-redirect-url", c.OIDCRedirectURL, "callback URL registered at the provider, ending in /api/auth/oidc/callback; empty = from each request's host (env SWITCHBOARD_OIDC_REDIRECT_URL)")
 	fs.StringVar(&c.OIDCRoleClaim, "oidc-role-claim", c.OIDCRoleClaim, "claim whose values map to roles (env SWITCHBOARD_OIDC_ROLE_CLAIM)")
 	fs.StringVar(&c.OIDCRoles, "oidc-roles", c.OIDCRoles, "role mapping, value=role,...: such as sre=admin,platform=superadmin (env SWITCHBOARD_OIDC_ROLES)")
+	fs.StringVar(&c.Region, "region", c.Region, "region this server runs in: its own probes count as that region's health (env SWITCHBOARD_REGION)")
+	fs.StringVar(&c.GeoHeader, "geo-header", c.GeoHeader, "request header in which a trusted edge gives the client's country, such as CF-IPCountry; empty = none believed (env SWITCHBOARD_GEO_HEADER)")
+	fs.StringVar(&c.GeoMap, "geo-map", c.GeoMap, "JSON file mapping country codes to regions; empty = the built-in map by continent (env SWITCHBOARD_GEO_MAP)")
 	return fs
 }
 
@@ -195,6 +212,7 @@ func applyEnv(c *Config, getenv func(string) string) error {
 		"SWITCHBOARD_OIDC_REDIRECT_URL": &c.OIDCRedirectURL, "SWITCHBOARD_OIDC_ROLE_CLAIM": &c.OIDCRoleClaim,
 		"SWITCHBOARD_OIDC_ROLES": &c.OIDCRoles,
 		"SWITCHBOARD_PUBLIC_URL": &c.PublicURL, "SWITCHBOARD_CORS_ORIGINS": &c.CORSOrigins,
+		"SWITCHBOARD_REGION": &c.Region, "SWITCHBOARD_GEO_HEADER": &c.GeoHeader, "SWITCHBOARD_GEO_MAP": &c.GeoMap,
 	}
 	for k, p := range str {
 		if v := getenv(k); v != "" {
@@ -245,6 +263,9 @@ func applyEnv(c *Config, getenv func(string) string) error {
 	return nil
 }
 
+// headerNameRE matches an HTTP header name (RFC 9110 token).
+var headerNameRE = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+
 // Validate checks the configuration.
 func (c Config) Validate() error {
 	if c.Addr == "" {
@@ -280,6 +301,12 @@ func (c Config) Validate() error {
 		if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
 			return errors.New("public-url: must be an absolute http or https URL")
 		}
+	}
+	if c.Region != "" && !switchboard.ValidSlug(c.Region) {
+		return fmt.Errorf("region: must match %s, such as eu-west", switchboard.SlugPattern)
+	}
+	if c.GeoHeader != "" && !headerNameRE.MatchString(c.GeoHeader) {
+		return errors.New("geo-header: must be an HTTP header name, such as CF-IPCountry")
 	}
 	if err := c.validateSecurity(); err != nil {
 		return err

@@ -139,3 +139,28 @@ func TestCORSOrigins(t *testing.T) {
 		t.Fatalf("flag over env: %q %v", c.CORSOrigins, err)
 	}
 }
+
+func TestRegions(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "sb.yaml")
+	if err := os.WriteFile(file, []byte("region: eu-west\ngeoHeader: CF-IPCountry\ngeoMap: file.json\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"SWITCHBOARD_GEO_HEADER": "CloudFront-Viewer-Country", "SWITCHBOARD_GEO_MAP": "env.json"}
+	c, err := Load([]string{"--config", file, "--geo-map", "flag.json"}, func(k string) string { return env[k] }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Region != "eu-west" || c.GeoHeader != "CloudFront-Viewer-Country" || c.GeoMap != "flag.json" {
+		t.Errorf("region, geo header, geo map = %q, %q, %q; want eu-west (file), CloudFront-Viewer-Country (env), flag.json (flag)", c.Region, c.GeoHeader, c.GeoMap)
+	}
+	d, err := Load(nil, func(string) string { return "" }, io.Discard)
+	if err != nil || d.Region != "" || d.GeoHeader != "" || d.GeoMap != "" {
+		t.Errorf("defaults: region %q, geo header %q, geo map %q, %v; want none", d.Region, d.GeoHeader, d.GeoMap, err)
+	}
+	for _, args := range [][]string{{"--region", "EU West"}, {"--geo-header", "CF IPCountry"}, {"--geo-header", "X:Y"}} {
+		_, err := Load(args, func(string) string { return "" }, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), strings.TrimPrefix(args[0], "--")) {
+			t.Errorf("Load(%q) = %v; want an error naming %s", args, err, args[0])
+		}
+	}
+}

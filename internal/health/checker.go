@@ -69,7 +69,25 @@ type Config struct {
 	// OnTransition, if set, is called after each status change is recorded, for
 	// metrics. It must be quick and must not call back into the Checker.
 	OnTransition func(StatusChange)
+
+	// Region, when set with Regional, is the region the Checker probes
+	// from (serve --region): each recorded probe also folds into the
+	// provider's health in that region, as the source SourceServer, by the
+	// rules of ObserveRegional.
+	Region   string
+	Regional RegionalRecorder
+	// Source, when set, is the source of those regional records instead of
+	// switchboard.SourceServer.
+	Source string
 }
+
+// RegionalRecorder stores health per region. switchboard.RegionalHealthStore
+// (and so switchboard.Store) satisfies it.
+type RegionalRecorder interface {
+	RecordRegionalCheck(ctx context.Context, provider, region, source string, fold func(switchboard.Health) switchboard.Health) (before, after switchboard.Health, err error)
+}
+
+var _ RegionalRecorder = switchboard.RegionalHealthStore(nil)
 
 // Result is the outcome of a check of one provider.
 type Result struct {
@@ -106,6 +124,10 @@ type Checker struct {
 	log          *slog.Logger
 	onProbe      func(Result)
 	onTransition func(StatusChange)
+	// region, regional and source record probes per region (Config.Region).
+	region   string
+	regional RegionalRecorder
+	source   string
 
 	sem chan struct{} // one token per running probe
 
@@ -145,6 +167,9 @@ func NewChecker(cfg Config) (*Checker, error) {
 		log:          cfg.Logger,
 		onProbe:      cfg.OnProbe,
 		onTransition: cfg.OnTransition,
+		region:       cfg.Region,
+		regional:     cfg.Regional,
+		source:       cfg.Source,
 		flights:      make(map[string]*flight),
 	}
 	if c.bus == nil {
@@ -152,6 +177,9 @@ func NewChecker(cfg Config) (*Checker, error) {
 	}
 	if c.clock == nil {
 		c.clock = switchboard.SystemClock{}
+	}
+	if c.source == "" {
+		c.source = switchboard.SourceServer
 	}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
@@ -297,6 +325,14 @@ func (c *Checker) probeAndRecord(ctx context.Context, p switchboard.Provider) (R
 	})
 	if err != nil {
 		return Result{}, fmt.Errorf("record check: %w", err)
+	}
+	if c.regional != nil && c.region != "" {
+		_, _, err := c.regional.RecordRegionalCheck(ctx, p.Name, c.region, c.source, func(h switchboard.Health) switchboard.Health {
+			return ObserveRegional(h, r, pol, p.Enabled)
+		})
+		if err != nil && ctx.Err() == nil {
+			c.log.Warn("record regional check failed", "provider", p.Name, "region", c.region, "error", err)
+		}
 	}
 	res := Result{Name: p.Name, Kind: p.Kind, Probed: true, Probe: r, Health: after, Status: after.Status, State: StateOf(after.Status)}
 	c.log.Debug("provider probed", "provider", p.Name, "kind", p.Kind, "ok", r.OK,

@@ -43,7 +43,7 @@ func (s *Server) guard(rt route) http.Handler {
 			s.writeError(w, r, sb.Errorf(sb.EPasswordChange, "change the temporary password first (PUT /api/auth/password)"))
 			return
 		}
-		if id.actor.Role < rt.Role {
+		if !allowed(id.actor.Role, rt.Role) {
 			s.writeError(w, r, sb.Errorf(sb.EForbidden, "this endpoint needs role %s", rt.Role))
 			return
 		}
@@ -51,6 +51,16 @@ func (s *Server) guard(rt route) http.Handler {
 		ctx = context.WithValue(ctx, identityKey{}, id)
 		rt.Handler(w, r.WithContext(ctx))
 	})
+}
+
+// allowed reports whether a caller with role has the role need of a route:
+// the agent routes are for agents only (RoleAgent, exactly), and the others
+// for their role and those above it, which never includes RoleAgent.
+func allowed(role, need sb.Role) bool {
+	if need == sb.RoleAgent || role == sb.RoleAgent {
+		return role == need
+	}
+	return role >= need
 }
 
 // authenticate resolves the caller from a bearer token or a session cookie.

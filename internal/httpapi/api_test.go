@@ -140,8 +140,13 @@ func TestAuthMatrix(t *testing.T) {
 		"GET /api/reports/sla":            {setup: fixed("/api/reports/sla", nil), ok: 200},
 		"GET /api/reports/cost":           {setup: fixed("/api/reports/cost", nil), ok: 200},
 		"GET /api/reports/quality":        {setup: fixed("/api/reports/quality", nil), ok: 200},
-		"GET /{$}":                        {setup: fixed("/", nil), ok: 200},
-		"GET /assets/{path...}":           {setup: fixed("/assets/app.js", nil), ok: 200},
+		"GET /api/agent/providers":        {setup: fixed("/api/agent/providers", nil), ok: 200},
+		"POST /api/agent/results": {setup: func(e *testEnv) (string, any) {
+			return "/api/agent/results", map[string]any{"region": "eu-west", "results": []map[string]any{
+				{"provider": "seed", "ok": true, "latencyMs": 12, "at": e.clock.Now().Format(time.RFC3339Nano)}}}
+		}, ok: 200},
+		"GET /{$}":              {setup: fixed("/", nil), ok: 200},
+		"GET /assets/{path...}": {setup: fixed("/assets/app.js", nil), ok: 200},
 	}
 	e.createProvider(e.agoraProvider("seed", 1))
 	e.createProvider(e.agoraProvider("seed-backup", 2))
@@ -159,10 +164,11 @@ func TestAuthMatrix(t *testing.T) {
 			role  sb.Role
 		}{
 			{"anonymous", "", sb.RoleAnonymous},
-			{"bad token", "sbt_not-a-real-token", -1},
+			{"bad token", "sbt_not-a-real-token", sb.RoleAnonymous},
 			{"client", e.tokens[sb.RoleClient], sb.RoleClient},
 			{"admin", e.tokens[sb.RoleAdmin], sb.RoleAdmin},
 			{"superadmin", e.tokens[sb.RoleSuperadmin], sb.RoleSuperadmin},
+			{"agent", e.tokens[sb.RoleAgent], sb.RoleAgent},
 		}
 		for _, cl := range callers {
 			t.Run(key+"/"+cl.name, func(t *testing.T) {
@@ -171,8 +177,14 @@ func TestAuthMatrix(t *testing.T) {
 				want := c.ok
 				switch {
 				case rt.Role == sb.RoleAnonymous:
-				case cl.role < sb.RoleAnonymous+1:
+				case cl.role == sb.RoleAnonymous:
 					want = http.StatusUnauthorized
+				case cl.role == sb.RoleAgent || rt.Role == sb.RoleAgent:
+					// An agent may call the agent routes and nothing else;
+					// nobody else may call them.
+					if cl.role != rt.Role {
+						want = http.StatusForbidden
+					}
 				case cl.role < rt.Role:
 					want = http.StatusForbidden
 				}

@@ -196,9 +196,9 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, sb.Invalid("name", "is required: at most 100 characters on one line"))
 		return
 	}
-	role, ok := sb.ParseRole(req.Role)
+	role, ok := sb.ParseTokenRole(req.Role)
 	if !ok {
-		s.writeError(w, r, sb.Invalid("role", "must be client, admin or superadmin"))
+		s.writeError(w, r, sb.Invalid("role", "must be client, admin, superadmin or agent"))
 		return
 	}
 	token := auth.NewToken()

@@ -126,7 +126,7 @@ func newTestEnvOn(t testing.TB, dsn string) *testEnv {
 		minters[k] = a
 	}
 	maint := maintenance.New(maintenance.Config{Store: store, Bus: bus, Clock: clock, Logger: logger})
-	svc := streams.New(streams.Config{Store: store, Checker: checker, Minters: minters, Bus: bus, Clock: clock, Logger: logger, Maintenance: maint, Routing: store})
+	svc := streams.New(streams.Config{Store: store, Checker: checker, Minters: minters, Bus: bus, Clock: clock, Logger: logger, Maintenance: maint, Routing: store, Regional: store})
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = svc.Run(ctx) })
@@ -150,7 +150,7 @@ func newTestEnvOn(t testing.TB, dsn string) *testEnv {
 	if err := store.CreateUser(context.Background(), sb.User{Username: "admin", Role: sb.RoleSuperadmin, PasswordHash: hashOnce(), CreatedAt: time.Now().UTC()}); err != nil {
 		t.Fatal(err)
 	}
-	for _, r := range []sb.Role{sb.RoleClient, sb.RoleAdmin, sb.RoleSuperadmin} {
+	for _, r := range []sb.Role{sb.RoleClient, sb.RoleAdmin, sb.RoleSuperadmin, sb.RoleAgent} {
 		var out struct{ Token string }
 		e.mustDo("POST", "/api/auth/tokens", bootstrapToken, map[string]string{"name": r.String() + "-token", "role": r.String()}, 201, &out)
 		e.tokens[r] = out.Token

@@ -154,8 +154,13 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 		if len(op.Security) == 0 || slices.ContainsFunc(op.Security, func(m map[string][]string) bool { return len(m) == 0 }) {
 			t.Errorf("%s (role %s): security %v, want bearerAuth or cookieAuth required", key, rt.Role, op.Security)
 		}
-		// Writes can be made with the session cookie, which needs the CSRF header.
-		if !safeMethod(rt.Method) && !slices.ContainsFunc(op.Parameters, func(p oaParam) bool { return d.param(p).Name == csrfHeader }) {
+		// Writes that can be made with the session cookie need the CSRF
+		// header; the agent routes take tokens only.
+		cookie := slices.ContainsFunc(op.Security, func(m map[string][]string) bool { _, ok := m["cookieAuth"]; return ok })
+		if cookie != (rt.Role != sb.RoleAgent) {
+			t.Errorf("%s (role %s): security %v; the session cookie is for every role but agent", key, rt.Role, op.Security)
+		}
+		if cookie && !safeMethod(rt.Method) && !slices.ContainsFunc(op.Parameters, func(p oaParam) bool { return d.param(p).Name == csrfHeader }) {
 			t.Errorf("%s: write does not document the %s header", key, csrfHeader)
 		}
 	}
@@ -331,6 +336,11 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		{"RoutingUpdate", reflect.TypeFor[sb.RoutingInput]()},
 		{"RegionRouting", reflect.TypeFor[sb.RegionRouting]()},
 		{"RoutingWeights", reflect.TypeFor[sb.RoutingWeights]()},
+		{"AgentProvider", reflect.TypeFor[agentProvider]()},
+		{"AgentProviderSecrets", reflect.TypeFor[sb.CredentialsInput]()},
+		{"AgentReport", reflect.TypeFor[agentReport]()},
+		{"AgentResult", reflect.TypeFor[agentResult]()},
+		{"RegionalHealth", reflect.TypeFor[regionalView]()},
 	}
 	for _, tt := range tests {
 		t.Run(tt.schema, func(t *testing.T) {

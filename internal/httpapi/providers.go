@@ -46,6 +46,10 @@ type providerView struct {
 	Degradation *sb.Degradation `json:"degradation,omitempty"`
 	// Quality is what clients measured, by region (quality.go).
 	Quality map[string]qualityView `json:"quality"`
+	// RegionalHealth is the provider's health in each region where the
+	// server's own probes (serve --region) or probe agents probe it
+	// (agent.go).
+	RegionalHealth map[string]regionalView `json:"regionalHealth"`
 }
 
 // lifetimeView is a provider's health counted since its creation.
@@ -148,7 +152,10 @@ func (s *Server) viewsOf(ctx context.Context, recs ...sb.ProviderRecord) ([]prov
 			}
 		}
 	}
-	return out, s.withUsage(ctx, out)
+	if err := s.withUsage(ctx, out); err != nil {
+		return nil, err
+	}
+	return out, s.withRegional(ctx, recs, out)
 }
 
 func mustJSON(v any) json.RawMessage {

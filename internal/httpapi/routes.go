@@ -102,6 +102,10 @@ func (s *Server) routes() []route {
 		{"GET", "/api/maintenance/{id}", sb.RoleAdmin, s.getMaintenance},
 		{"POST", "/api/maintenance/{id}/end", sb.RoleAdmin, s.endMaintenance},
 
+		// Probe agents: what probes need, and their results per region.
+		{"GET", "/api/agent/providers", sb.RoleAgent, s.agentProviders},
+		{"POST", "/api/agent/results", sb.RoleAgent, s.agentResults},
+
 		// Events.
 		{"GET", "/api/events", sb.RoleClient, s.events},
 

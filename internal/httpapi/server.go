@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/switchboardhq/switchboard"
 	"github.com/switchboardhq/switchboard/internal/events"
+	"github.com/switchboardhq/switchboard/internal/geo"
 	"github.com/switchboardhq/switchboard/internal/maintenance"
 	"github.com/switchboardhq/switchboard/internal/streams"
 )
@@ -95,6 +96,11 @@ type Options struct {
 	// Predictions are the degradation detector's verdicts, shown in the
 	// provider view; nil shows none.
 	Predictions Predictions
+	// GeoHeader names the request header in which a trusted edge gives the
+	// client's country (such as CF-IPCountry); empty: no header is believed.
+	GeoHeader string
+	// GeoMap maps the countries of GeoHeader to regions; nil: geo.Default.
+	GeoMap geo.Map
 }
 
 // Predictions answers the degradation detector's verdict on a provider
@@ -146,6 +152,9 @@ type Server struct {
 	// qualityLim limits quality reports per stream (quality.go).
 	qualityOnce sync.Once
 	qualityLim  *limiterSet
+	// geoHeader and geoMap give a request its region (regions.go).
+	geoHeader string
+	geoMap    geo.Map
 }
 
 // DefaultSSEPerToken is the default of Options.SSEPerToken.
@@ -159,7 +168,10 @@ func New(o Options) *Server {
 		setCache: newSettingsCache(o.Settings),
 		open:     newStreamSet(), ssePer: o.SSEPerToken,
 		onSessionsEnded: o.OnUserSessionsEnded, oidc: o.OIDC, alerts: o.Alerts, maint: o.Maintenance,
-		predictions: o.Predictions,
+		predictions: o.Predictions, geoHeader: o.GeoHeader, geoMap: o.GeoMap,
+	}
+	if s.geoMap == nil {
+		s.geoMap = geo.Default()
 	}
 	if s.ssePer == 0 {
 		s.ssePer = DefaultSSEPerToken

@@ -25,6 +25,9 @@ func caller(r *http.Request) (owner string, admin bool) {
 // clientConfig is the body of GET /api/streaming/config.
 type clientConfig struct {
 	Providers []configProvider `json:"providers"`
+	// Region is the caller's region (?region=, else the trusted edge's geo
+	// header), for which usable is answered; empty when it is not known.
+	Region string `json:"region,omitempty"`
 	sb.ClientSettings
 }
 
@@ -37,6 +40,9 @@ type configProvider struct {
 	Healthy bool     `json:"healthy"`
 	State   sb.State `json:"state"`
 	Regions []string `json:"regions"`
+	// RegionalStatus is the provider's status in the caller's region, where
+	// there is regional health for it: Usable then also needs it usable.
+	RegionalStatus sb.Status `json:"regionalStatus,omitempty"`
 	// Maintenance is set while the provider takes no new streams because of
 	// a maintenance window.
 	Maintenance *configMaintenance `json:"maintenance,omitempty"`
@@ -53,7 +59,23 @@ func (s *Server) streamingConfig(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	cfg := clientConfig{Providers: []configProvider{}, ClientSettings: s.settings(r.Context()).Client()}
+	region := r.URL.Query().Get("region")
+	if region != "" {
+		if err := sb.ValidateRegion("region", region); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+	} else {
+		region = s.edgeRegion(r)
+	}
+	var regional map[string]map[string]sb.Status
+	if region != "" {
+		if regional, err = s.streams.RegionalStatuses(r.Context()); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+	}
+	cfg := clientConfig{Providers: []configProvider{}, Region: region, ClientSettings: s.settings(r.Context()).Client()}
 	var blocked map[string]routing.Maintenance
 	if s.maint != nil {
 		blocked = s.maint.Blocked(s.clock.Now())
@@ -62,8 +84,13 @@ func (s *Server) streamingConfig(w http.ResponseWriter, r *http.Request) {
 		if !rec.Enabled {
 			continue
 		}
-		cp := configProvider{ProviderInfo: streams.PublicInfo(rec),
-			Usable: rec.Health.Status.Usable(), Healthy: rec.Health.Status.Usable(), State: health.StateOf(rec.Health.Status), Regions: rec.Regions}
+		usable := rec.Health.Status.Usable()
+		cp := configProvider{ProviderInfo: streams.PublicInfo(rec), State: health.StateOf(rec.Health.Status), Regions: rec.Regions}
+		if st, ok := regional[rec.Name][region]; ok {
+			cp.RegionalStatus = st
+			usable = usable && st.Usable()
+		}
+		cp.Usable, cp.Healthy = usable, usable
 		if m, ok := blocked[rec.Name]; ok {
 			cp.Maintenance = &configMaintenance{Until: m.Until, Reason: m.Reason}
 		}
@@ -87,6 +114,9 @@ func (s *Server) startStream(w http.ResponseWriter, r *http.Request) {
 	if err := decode(r, &req); err != nil {
 		s.writeError(w, r, err)
 		return
+	}
+	if req.Region == "" {
+		req.Region = s.edgeRegion(r)
 	}
 	owner, _ := caller(r)
 	a, created, err := s.streams.Start(r.Context(), owner, req)

@@ -26,6 +26,11 @@ type Candidate struct {
 	// the provider and the operator acts on predictions (the setting
 	// preemptive is not off); empty otherwise.
 	Degrading string
+	// Regional is the provider's status in each region where the server's
+	// own probes or probe agents probe it (internal/health.RegionalStatus:
+	// a stale region is UNKNOWN); nil or without the stream's region when
+	// there is no regional data for it.
+	Regional map[string]sb.Status
 }
 
 // Maintenance is what the policy knows of a provider's maintenance window.
@@ -116,6 +121,12 @@ func Storm(cands []Candidate) bool {
 //
 // An UNKNOWN provider is preferred over a CRITICAL one: it may simply not have
 // been checked yet, while a CRITICAL one failed its checks repeatedly.
+//
+// Where there is regional data for the stream's region (Candidate.Regional),
+// a provider whose status there is not usable (CRITICAL, DISABLED, UNKNOWN,
+// or stale, which is UNKNOWN) takes no new stream of the region while another
+// can: it joins the CRITICAL ones, for the least-bad fallback only. Without
+// regional data for the region the provider's own status alone decides.
 func Select(cands []Candidate, req Request, rnd func() float64) Decision {
 	d := Decision{Statuses: map[string]sb.Status{}, Skipped: map[string]string{}}
 	var ok, unverified, critical []Candidate
@@ -137,6 +148,9 @@ func Select(cands []Candidate, req Request, rnd func() float64) Decision {
 			d.Skipped[p.Name] = fmt.Sprintf("at capacity (%d active streams)", c.Active)
 		case c.Health.Status == sb.StatusCritical:
 			d.Skipped[p.Name] = "CRITICAL"
+			critical = append(critical, c)
+		case req.Region != "" && c.Regional[req.Region] != "" && !c.Regional[req.Region].Usable():
+			d.Skipped[p.Name] = fmt.Sprintf("%s in region %s", c.Regional[req.Region], req.Region)
 			critical = append(critical, c)
 		case !c.Health.Status.Usable():
 			d.Skipped[p.Name] = "UNKNOWN: not verified by a successful check yet"

@@ -181,3 +181,56 @@ func TestSelectDegrading(t *testing.T) {
 		})
 	}
 }
+
+func TestSelectRegional(t *testing.T) {
+	in := func(statuses map[string]sb.Status) func(*Candidate) {
+		return func(c *Candidate) { c.Regional = statuses }
+	}
+	tests := []struct {
+		name       string
+		cands      []Candidate
+		req        Request
+		want       []string
+		leastBad   bool
+		skippedWhy string // the reason of the first candidate's skip, if any
+	}{
+		{"critical in the stream's region: the next one",
+			[]Candidate{cand("a", 1, sb.StatusHealthy, in(map[string]sb.Status{"ap-east": sb.StatusCritical, "eu-west": sb.StatusHealthy})), cand("b", 2, sb.StatusHealthy)},
+			Request{Region: "ap-east"}, []string{"b"}, false, "CRITICAL in region ap-east"},
+		{"fine in the stream's region",
+			[]Candidate{cand("a", 1, sb.StatusHealthy, in(map[string]sb.Status{"ap-east": sb.StatusCritical, "eu-west": sb.StatusWarning})), cand("b", 2, sb.StatusHealthy)},
+			Request{Region: "eu-west"}, []string{"a", "b"}, false, ""},
+		{"stale (UNKNOWN) in the region",
+			[]Candidate{cand("a", 1, sb.StatusExcellent, in(map[string]sb.Status{"eu-west": sb.StatusUnknown})), cand("b", 2, sb.StatusWarning)},
+			Request{Region: "eu-west"}, []string{"b"}, false, "UNKNOWN in region eu-west"},
+		{"disabled in the region",
+			[]Candidate{cand("a", 1, sb.StatusHealthy, in(map[string]sb.Status{"eu-west": sb.StatusDisabled})), cand("b", 2, sb.StatusHealthy)},
+			Request{Region: "eu-west"}, []string{"b"}, false, "DISABLED in region eu-west"},
+		{"no regional data for the region: the provider's own status decides",
+			[]Candidate{cand("a", 1, sb.StatusHealthy, in(map[string]sb.Status{"ap-east": sb.StatusCritical})), cand("b", 2, sb.StatusHealthy)},
+			Request{Region: "us-east"}, []string{"a", "b"}, false, ""},
+		{"stream without a region",
+			[]Candidate{cand("a", 1, sb.StatusHealthy, in(map[string]sb.Status{"ap-east": sb.StatusCritical})), cand("b", 2, sb.StatusHealthy)},
+			Request{}, []string{"a", "b"}, false, ""},
+		{"every provider failing in the region: least bad",
+			[]Candidate{
+				cand("a", 1, sb.StatusHealthy, in(map[string]sb.Status{"ap-east": sb.StatusCritical})),
+				cand("b", 2, sb.StatusHealthy, in(map[string]sb.Status{"ap-east": sb.StatusUnknown})),
+			},
+			Request{Region: "ap-east"}, []string{"a", "b"}, true, ""},
+		{"globally critical stays critical",
+			[]Candidate{cand("a", 1, sb.StatusCritical, in(map[string]sb.Status{"eu-west": sb.StatusExcellent})), cand("b", 2, sb.StatusHealthy)},
+			Request{Region: "eu-west"}, []string{"b"}, false, "CRITICAL"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := Select(tt.cands, tt.req, zero)
+			if !slices.Equal(d.Order, tt.want) || d.LeastBad != tt.leastBad {
+				t.Fatalf("got %v leastBad=%v, want %v leastBad=%v (%s, skipped %v)", d.Order, d.LeastBad, tt.want, tt.leastBad, d.Reason, d.Skipped)
+			}
+			if got := d.Skipped[tt.cands[0].Provider.Name]; got != tt.skippedWhy {
+				t.Errorf("skipped %s: %q, want %q", tt.cands[0].Provider.Name, got, tt.skippedWhy)
+			}
+		})
+	}
+}

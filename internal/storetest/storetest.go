@@ -108,6 +108,10 @@ func Run(t *testing.T, open func(t *testing.T) switchboard.Store) {
 		// Quality telemetry.
 		{"QualityAggregates", testQualityAggregates},
 		{"ConcurrentQuality", testConcurrentQuality},
+
+		// Regional health.
+		{"RegionalHealth", testRegionalHealth},
+		{"ConcurrentRegionalHealth", testConcurrentRegionalHealth},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

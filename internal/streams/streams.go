@@ -87,6 +87,10 @@ type Config struct {
 	// provider is reconciled with the store (default 2 s), for the streams
 	// that other replicas and the abandoned sweep start and end.
 	CountsEvery time.Duration
+	// Regional, when set, gives the health of the providers per region: a
+	// provider that is not usable in a stream's region takes no new stream
+	// of it while another can (routing.Candidate.Regional).
+	Regional RegionalReader
 }
 
 // Service is the stream lifecycle. Run must be running for reported failures
@@ -121,6 +125,11 @@ type Service struct {
 	regMu       sync.Mutex    // held while the snapshot is read from the store
 	changed     atomic.Uint64 // ProvidersChanged calls
 	load        load
+
+	// regionalReader and regionalCache give the policy the regional health
+	// (regional.go).
+	regionalReader RegionalReader
+	regionalCache  regionalCache
 }
 
 // registry is a snapshot of the providers with their health.
@@ -150,7 +159,7 @@ func New(c Config) *Service {
 		store: c.Store, checker: c.Checker, minters: c.Minters, bus: c.Bus, clock: c.Clock, log: c.Logger,
 		rand: c.Rand, ttl: c.TokenTTL, thresh: c.FailureThreshold, window: c.FailureWindow,
 		recheck: make(chan string, 64), failures: map[string][]time.Time{}, maint: c.Maintenance,
-		predict: c.Predictions, setting: c.Settings, routes: c.Routing,
+		predict: c.Predictions, setting: c.Settings, routes: c.Routing, regionalReader: c.Regional,
 	}
 	if s.bus == nil {
 		s.bus = sb.NopBus{}
@@ -479,7 +488,7 @@ func (s *Service) candidates(ctx context.Context) ([]routing.Candidate, map[stri
 	if s.maint != nil {
 		blocked = s.maint.Blocked(s.clock.Now())
 	}
-	return candidatesOf(reg, active, blocked, s.degrading(ctx)), reg.byName, nil
+	return candidatesOf(reg, active, blocked, s.degrading(ctx), s.regional(ctx, reg.byName)), reg.byName, nil
 }
 
 // degrading returns the evidence of each provider the detector flags, when
@@ -510,10 +519,10 @@ func predictSummary(v sb.Degradation) string {
 	return strings.Join(parts, "; ")
 }
 
-func candidatesOf(reg *registry, active map[string]int64, blocked map[string]routing.Maintenance, degrading map[string]string) []routing.Candidate {
+func candidatesOf(reg *registry, active map[string]int64, blocked map[string]routing.Maintenance, degrading map[string]string, regional map[string]map[string]sb.Status) []routing.Candidate {
 	cands := make([]routing.Candidate, len(reg.recs))
 	for i, r := range reg.recs {
-		cands[i] = routing.Candidate{Provider: r.Provider, Health: r.Health, Active: active[r.Name], Degrading: degrading[r.Name]}
+		cands[i] = routing.Candidate{Provider: r.Provider, Health: r.Health, Active: active[r.Name], Degrading: degrading[r.Name], Regional: regional[r.Name]}
 		if m, ok := blocked[r.Name]; ok {
 			cands[i].Maintenance = &m
 		}
