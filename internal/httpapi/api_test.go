@@ -118,6 +118,8 @@ func TestAuthMatrix(t *testing.T) {
 		"GET /api/audit":                                    {setup: fixed("/api/audit", nil), ok: 200},
 		"GET /api/settings":                                 {setup: fixed("/api/settings", nil), ok: 200},
 		"PUT /api/settings":                                 {setup: fixed("/api/settings", map[string]any{"maxFailures": 4}), ok: 200},
+		"GET /api/routing":                                  {setup: fixed("/api/routing", nil), ok: 200},
+		"PUT /api/routing":                                  {setup: fixed("/api/routing", map[string]any{"margin": 6}), ok: 200},
 		"GET /api/streaming/providers/{name}/health":        {setup: withProvider("/health", nil), ok: 200},
 		"GET /api/streaming/providers/health-check-all":     {setup: fixed("/api/streaming/providers/health-check-all", nil), ok: 200},
 		"POST /api/streaming/providers/health-check-all":    {setup: fixed("/api/streaming/providers/health-check-all", nil), ok: 200},

@@ -26,6 +26,9 @@ const (
 	routingStartsAge  = 10 * time.Second
 )
 
+// maxLeaders bounds the regions whose optimized first choice is kept.
+const maxLeaders = 1024
+
 // policyState is what the start path keeps of the routing policies: cached
 // reads of the store, the starts this replica made since it last read the
 // counts, and optimized's current first choice per region.
@@ -168,7 +171,11 @@ func (s *Service) started(ctx context.Context, region, provider string, d routin
 		if p.leaders == nil {
 			p.leaders = map[string]string{}
 		}
-		p.leaders[region] = d.Order[0]
+		// Regions come from clients: the map is bounded, and a region beyond
+		// the bound simply has no hysteresis.
+		if _, ok := p.leaders[region]; ok || len(p.leaders) < maxLeaders {
+			p.leaders[region] = d.Order[0]
+		}
 	}
 	if reserved != provider {
 		if reserved != "" {
