@@ -123,20 +123,73 @@ func (s *Store) StatusHistory(ctx context.Context, from, to time.Time) ([]switch
 	return out, nil
 }
 
-// StreamsOn implements switchboard.ReportStore.
-func (s *Store) StreamsOn(ctx context.Context, provider string, from, to time.Time) (int64, error) {
-	var n int64
-	f, t := dbTime(from), dbTime(to)
+// StreamsDuring implements switchboard.ReportStore. It reads the
+// provider's segments that overlap the span of all the periods once, the
+// ended ones through the index on (provider, ended_at) without touching the
+// streams, the open ones with their stream's last heartbeat, and counts per
+// period here.
+func (s *Store) StreamsDuring(ctx context.Context, provider string, periods []switchboard.TimeRange) ([]int64, error) {
+	out := make([]int64, len(periods))
+	if len(periods) == 0 {
+		return out, nil
+	}
+	lo, hi := periods[0].From, periods[0].To
+	for _, p := range periods {
+		lo, hi = minOf(lo, p.From), maxOf(hi, p.To)
+	}
+	f, t := dbTime(lo), dbTime(hi)
+	sets := make([]map[string]struct{}, len(periods))
+	for i := range sets {
+		sets[i] = map[string]struct{}{}
+	}
 	err := s.read(ctx, func(tx *sql.Tx) error {
-		return tx.QueryRowContext(ctx, s.q(`SELECT COUNT(DISTINCT g.stream_id) FROM stream_segments g
-			JOIN streams st ON st.id = g.stream_id
-			WHERE g.provider = ? AND g.started_at < ? AND COALESCE(g.ended_at, st.last_heartbeat) > ?`),
-			provider, t, f).Scan(&n)
+		rows, err := tx.QueryContext(ctx, s.q(`SELECT stream_id, started_at, ended_at FROM stream_segments
+				WHERE provider = ? AND ended_at > ? AND started_at < ?
+			UNION ALL
+			SELECT g.stream_id, g.started_at, st.last_heartbeat FROM stream_segments g JOIN streams st ON st.id = g.stream_id
+				WHERE g.provider = ? AND g.ended_at IS NULL AND g.started_at < ? AND st.last_heartbeat > ?`),
+			provider, f, t, provider, t, f)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var (
+				id         string
+				start, end int64
+			)
+			if err := rows.Scan(&id, &start, &end); err != nil {
+				return err
+			}
+			for i, p := range periods {
+				if start < dbTime(p.To) && end > dbTime(p.From) {
+					sets[i][id] = struct{}{}
+				}
+			}
+		}
+		return rows.Err()
 	})
 	if err != nil {
-		return 0, wrap("streams on", err)
+		return nil, wrap("streams during", err)
 	}
-	return n, nil
+	for i, set := range sets {
+		out[i] = int64(len(set))
+	}
+	return out, nil
+}
+
+func minOf(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+func maxOf(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // FailoversOut implements switchboard.ReportStore.

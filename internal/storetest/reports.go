@@ -159,6 +159,26 @@ func testUsageBreakdown(t *testing.T, s switchboard.Store) {
 	if pieces["s04"] {
 		t.Errorf("a simple stream is among the pieces")
 	}
+
+	day := time.Date(2025, 1, 30, 0, 0, 0, 0, time.UTC)
+	counts, err := s.StreamsDuring(ctx, "zego", []switchboard.TimeRange{
+		{From: day.Add(20 * time.Hour), To: day.Add(26 * time.Hour)}, // moved, late and s07
+		{From: day.Add(40 * time.Hour), To: day.Add(48 * time.Hour)}, // none: live is on agora
+	})
+	if err != nil || len(counts) != 2 || counts[0] != 3 || counts[1] != 0 {
+		t.Errorf("StreamsDuring(zego) = %v, %v; want [3 0]", counts, err)
+	}
+	counts, err = s.StreamsDuring(ctx, "agora", []switchboard.TimeRange{
+		{From: day.Add(20*time.Hour + 10*time.Minute), To: day.Add(20*time.Hour + 40*time.Minute)}, // moved
+		{From: day.Add(40*time.Hour + 30*time.Minute), To: day.Add(50 * time.Hour)},                // live, up to its heartbeat
+		{From: day.Add(41*time.Hour + time.Minute), To: day.Add(50 * time.Hour)},                   // after it
+	})
+	if err != nil || len(counts) != 3 || counts[0] != 1 || counts[1] != 1 || counts[2] != 0 {
+		t.Errorf("StreamsDuring(agora) = %v, %v; want [1 1 0]", counts, err)
+	}
+	if counts, err := s.StreamsDuring(ctx, "agora", nil); err != nil || len(counts) != 0 {
+		t.Errorf("StreamsDuring of no period = %v, %v", counts, err)
+	}
 }
 
 // testReportsAgree checks that the reports' figures agree with each other
