@@ -27,8 +27,10 @@ func (s *Store) RecordDegradation(ctx context.Context, d switchboard.Degradation
 			return err
 		}
 		if !d.Degrading {
-			_, err := tx.ExecContext(ctx, s.q(`UPDATE degradations SET ended_at = ?
-				WHERE provider = ? AND region = '' AND ended_at IS NULL`), dbTime(d.At), d.Provider)
+			// A verdict dated before the record's start (a provider forgotten
+			// with its last verdict) closes it at its start.
+			_, err := tx.ExecContext(ctx, s.q(`UPDATE degradations SET ended_at = CASE WHEN started_at > ? THEN started_at ELSE ? END
+				WHERE provider = ? AND region = '' AND ended_at IS NULL`), dbTime(d.At), dbTime(d.At), d.Provider)
 			return err
 		}
 		if open > 0 {

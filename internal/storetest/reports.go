@@ -52,6 +52,14 @@ func testDegradations(t *testing.T, s switchboard.Store) {
 	if err != nil || len(later) != 1 || later[0].ID != all[1].ID {
 		t.Errorf("later = %+v, %v", later, err)
 	}
+	// A verdict dated before the open record's start closes it at its start.
+	if err := s.RecordDegradation(ctx, switchboard.Degradation{Provider: "agora", At: s0.Add(30 * time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	closed, err := s.Degradations(ctx, s0.Add(-time.Hour), s0.Add(2*time.Hour))
+	if err != nil || len(closed) != 2 || closed[1].EndedAt == nil || !closed[1].EndedAt.Equal(s0.Add(time.Hour)) {
+		t.Errorf("closed early = %+v, %v", closed, err)
+	}
 }
 
 // setStatus records a change of provider name's status at at.
