@@ -79,8 +79,9 @@ type ReportStore interface {
 	FailoversOut(ctx context.Context, from, to time.Time) (map[string]int64, error)
 	// UsageBreakdown returns the stream time within [from, to) by provider,
 	// region, quality and UTC day, with the same semantics as Usage (an open
-	// segment runs up to its stream's last heartbeat).
-	UsageBreakdown(ctx context.Context, from, to time.Time) (UsageBreakdown, error)
+	// segment runs up to its stream's last heartbeat). Without byRegion the
+	// region is left "", which spares reading the streams.
+	UsageBreakdown(ctx context.Context, from, to time.Time, byRegion bool) (UsageBreakdown, error)
 	// QualityBetween returns, per provider and region that has any, the
 	// totals of the quality samples in the hours of [from, to) (hourly
 	// rollups, kept 35 days); Streams counts the streams whose last sample

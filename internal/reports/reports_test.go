@@ -45,8 +45,17 @@ func (m *memStore) StreamsDuring(_ context.Context, _ string, periods []sb.TimeR
 	}
 	return out, nil
 }
-func (m *memStore) UsageBreakdown(_ context.Context, from, to time.Time) (sb.UsageBreakdown, error) {
-	return m.usage(from, to), nil
+func (m *memStore) UsageBreakdown(_ context.Context, from, to time.Time, byRegion bool) (sb.UsageBreakdown, error) {
+	b := m.usage(from, to)
+	if !byRegion {
+		for i := range b.Cells {
+			b.Cells[i].Region = ""
+		}
+		for i := range b.Pieces {
+			b.Pieces[i].Region = ""
+		}
+	}
+	return b, nil
 }
 func (m *memStore) QualityBetween(context.Context, time.Time, time.Time) (map[sb.QualityKey]sb.QualityTotals, error) {
 	return m.quality, nil

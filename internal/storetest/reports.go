@@ -133,7 +133,7 @@ func testUsageBreakdown(t *testing.T, s switchboard.Store) {
 	ctx := context.Background()
 	reportFixture(t, s)
 	from, to := time.Date(2025, 1, 30, 6, 0, 0, 0, time.UTC), time.Date(2025, 1, 31, 18, 0, 0, 0, time.UTC)
-	b, err := s.UsageBreakdown(ctx, from, to)
+	b, err := s.UsageBreakdown(ctx, from, to, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,6 +166,35 @@ func testUsageBreakdown(t *testing.T, s switchboard.Store) {
 	}
 	if pieces["s04"] {
 		t.Errorf("a simple stream is among the pieces")
+	}
+	// Without regions: the same time, every region "".
+	nb, err := s.UsageBreakdown(ctx, from, to, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var with, without float64
+	regions := map[string]bool{}
+	for _, c := range b.Cells {
+		with += c.Seconds
+		regions[c.Region] = true
+	}
+	for _, p := range b.Pieces {
+		with += p.Seconds
+	}
+	for _, c := range nb.Cells {
+		without += c.Seconds
+		if c.Region != "" {
+			t.Errorf("cell without regions has region %q", c.Region)
+		}
+	}
+	for _, p := range nb.Pieces {
+		without += p.Seconds
+		if p.Region != "" {
+			t.Errorf("piece without regions has region %q", p.Region)
+		}
+	}
+	if math.Abs(with-without) > 1e-3 || len(regions) != 3 {
+		t.Errorf("by region %v s in regions %v, without %v s", with, regions, without)
 	}
 
 	day := time.Date(2025, 1, 30, 0, 0, 0, 0, time.UTC)
