@@ -52,6 +52,11 @@ type UsageBreakdown struct {
 	Pieces []UsagePiece
 }
 
+// TimeRange is the period [From, To).
+type TimeRange struct {
+	From, To time.Time
+}
+
 // ReportStore holds what the reports read beyond usage and health.
 type ReportStore interface {
 	// RecordDegradation stores a verdict of the degradation detector: when
@@ -65,16 +70,18 @@ type ReportStore interface {
 	// before from (its status when the period began) and its transitions
 	// within [from, to).
 	StatusHistory(ctx context.Context, from, to time.Time) ([]Transition, error)
-	// StreamsOn counts the distinct streams that were on provider at some
-	// time within [from, to).
-	StreamsOn(ctx context.Context, provider string, from, to time.Time) (int64, error)
+	// StreamsDuring counts, for each period, the distinct streams that were
+	// on provider at some time within it (an open segment runs up to its
+	// stream's last heartbeat), reading the provider's segments once.
+	StreamsDuring(ctx context.Context, provider string, periods []TimeRange) ([]int64, error)
 	// FailoversOut counts, per provider, the migrations away from it within
 	// [from, to).
 	FailoversOut(ctx context.Context, from, to time.Time) (map[string]int64, error)
 	// UsageBreakdown returns the stream time within [from, to) by provider,
 	// region, quality and UTC day, with the same semantics as Usage (an open
-	// segment runs up to its stream's last heartbeat).
-	UsageBreakdown(ctx context.Context, from, to time.Time) (UsageBreakdown, error)
+	// segment runs up to its stream's last heartbeat). Without byRegion the
+	// region is left "", which spares reading the streams.
+	UsageBreakdown(ctx context.Context, from, to time.Time, byRegion bool) (UsageBreakdown, error)
 	// QualityBetween returns, per provider and region that has any, the
 	// totals of the quality samples in the hours of [from, to) (hourly
 	// rollups, kept 35 days); Streams counts the streams whose last sample

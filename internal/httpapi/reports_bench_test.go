@@ -24,6 +24,7 @@ func BenchmarkReports(b *testing.B) {
 		{"cost-month-by-provider", "/api/reports/cost?groupBy=provider&" + month},
 		{"cost-month-by-day", "/api/reports/cost?groupBy=day&" + month},
 		{"cost-year-by-provider", "/api/reports/cost?groupBy=provider&" + year},
+		{"cost-year-by-region", "/api/reports/cost?groupBy=region&" + year},
 		{"cost-year-by-day-csv", "/api/reports/cost?groupBy=day&format=csv&" + year},
 		{"quality-month-by-region", "/api/reports/quality?groupBy=region&" + month},
 	} {

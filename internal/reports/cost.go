@@ -130,11 +130,11 @@ func BuildCost(ctx context.Context, st Store, groupBy string, from, to time.Time
 		rep.Currency = "mixed"
 	}
 	prevFrom := from.Add(-to.Sub(from))
-	cur, err := usageCells(ctx, st, pricing, from, to)
+	cur, err := usageCells(ctx, st, pricing, from, to, groupBy == ByRegion)
 	if err != nil {
 		return rep, err
 	}
-	prev, err := usageCells(ctx, st, pricing, prevFrom, from)
+	prev, err := usageCells(ctx, st, pricing, prevFrom, from, groupBy == ByRegion)
 	if err != nil {
 		return rep, err
 	}
@@ -179,9 +179,10 @@ func change(cur, prev float64) *float64 {
 	return ptr(sb.Round2((cur - prev) / prev * 100))
 }
 
-// usageCells reads the usage of [from, to) into priced cells.
-func usageCells(ctx context.Context, st Store, pricing map[string]sb.Pricing, from, to time.Time) (map[cellKey]*cell, error) {
-	b, err := st.UsageBreakdown(ctx, from, to)
+// usageCells reads the usage of [from, to) into priced cells (by region
+// too when byRegion).
+func usageCells(ctx context.Context, st Store, pricing map[string]sb.Pricing, from, to time.Time, byRegion bool) (map[cellKey]*cell, error) {
+	b, err := st.UsageBreakdown(ctx, from, to, byRegion)
 	if err != nil {
 		return nil, err
 	}

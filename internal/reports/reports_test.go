@@ -38,11 +38,24 @@ func (m *memStore) Degradations(context.Context, time.Time, time.Time) ([]sb.Deg
 func (m *memStore) FailoversOut(context.Context, time.Time, time.Time) (map[string]int64, error) {
 	return m.outs, nil
 }
-func (m *memStore) StreamsOn(context.Context, string, time.Time, time.Time) (int64, error) {
-	return m.streamsOn, nil
+func (m *memStore) StreamsDuring(_ context.Context, _ string, periods []sb.TimeRange) ([]int64, error) {
+	out := make([]int64, len(periods))
+	for i := range out {
+		out[i] = m.streamsOn
+	}
+	return out, nil
 }
-func (m *memStore) UsageBreakdown(_ context.Context, from, to time.Time) (sb.UsageBreakdown, error) {
-	return m.usage(from, to), nil
+func (m *memStore) UsageBreakdown(_ context.Context, from, to time.Time, byRegion bool) (sb.UsageBreakdown, error) {
+	b := m.usage(from, to)
+	if !byRegion {
+		for i := range b.Cells {
+			b.Cells[i].Region = ""
+		}
+		for i := range b.Pieces {
+			b.Pieces[i].Region = ""
+		}
+	}
+	return b, nil
 }
 func (m *memStore) QualityBetween(context.Context, time.Time, time.Time) (map[sb.QualityKey]sb.QualityTotals, error) {
 	return m.quality, nil

@@ -134,18 +134,21 @@ func BuildSLA(ctx context.Context, st Store, month string, from, to time.Time) (
 		}
 		p := ProviderSLA{Provider: name, FailoversOut: outs[name]}
 		p.Incidents = Incidents(trs, from, to)
-		for i := range p.Incidents {
-			in := &p.Incidents[i]
+		periods := make([]sb.TimeRange, len(p.Incidents))
+		for i, in := range p.Incidents {
 			end := to
 			if in.End != nil {
 				end = *in.End
 			}
-			n, err := st.StreamsOn(ctx, name, in.Start, maxTime(end, in.Start.Add(time.Nanosecond)))
-			if err != nil {
-				return rep, err
-			}
-			in.StreamsAffected = n
-			p.StreamsAffected += n
+			periods[i] = sb.TimeRange{From: in.Start, To: maxTime(end, in.Start.Add(time.Nanosecond))}
+		}
+		counts, err := st.StreamsDuring(ctx, name, periods)
+		if err != nil {
+			return rep, err
+		}
+		for i := range p.Incidents {
+			p.Incidents[i].StreamsAffected = counts[i]
+			p.StreamsAffected += counts[i]
 		}
 		p.Degradations = Predictions(ds, p.Incidents)
 		summarize(&p, from, to)

@@ -52,6 +52,14 @@ func testDegradations(t *testing.T, s switchboard.Store) {
 	if err != nil || len(later) != 1 || later[0].ID != all[1].ID {
 		t.Errorf("later = %+v, %v", later, err)
 	}
+	// A verdict dated before the open record's start closes it at its start.
+	if err := s.RecordDegradation(ctx, switchboard.Degradation{Provider: "agora", At: s0.Add(30 * time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	closed, err := s.Degradations(ctx, s0.Add(-time.Hour), s0.Add(2*time.Hour))
+	if err != nil || len(closed) != 2 || closed[1].EndedAt == nil || !closed[1].EndedAt.Equal(s0.Add(time.Hour)) {
+		t.Errorf("closed early = %+v, %v", closed, err)
+	}
 }
 
 // setStatus records a change of provider name's status at at.
@@ -125,7 +133,7 @@ func testUsageBreakdown(t *testing.T, s switchboard.Store) {
 	ctx := context.Background()
 	reportFixture(t, s)
 	from, to := time.Date(2025, 1, 30, 6, 0, 0, 0, time.UTC), time.Date(2025, 1, 31, 18, 0, 0, 0, time.UTC)
-	b, err := s.UsageBreakdown(ctx, from, to)
+	b, err := s.UsageBreakdown(ctx, from, to, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,6 +166,55 @@ func testUsageBreakdown(t *testing.T, s switchboard.Store) {
 	}
 	if pieces["s04"] {
 		t.Errorf("a simple stream is among the pieces")
+	}
+	// Without regions: the same time, every region "".
+	nb, err := s.UsageBreakdown(ctx, from, to, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var with, without float64
+	regions := map[string]bool{}
+	for _, c := range b.Cells {
+		with += c.Seconds
+		regions[c.Region] = true
+	}
+	for _, p := range b.Pieces {
+		with += p.Seconds
+	}
+	for _, c := range nb.Cells {
+		without += c.Seconds
+		if c.Region != "" {
+			t.Errorf("cell without regions has region %q", c.Region)
+		}
+	}
+	for _, p := range nb.Pieces {
+		without += p.Seconds
+		if p.Region != "" {
+			t.Errorf("piece without regions has region %q", p.Region)
+		}
+	}
+	if math.Abs(with-without) > 1e-3 || len(regions) != 3 {
+		t.Errorf("by region %v s in regions %v, without %v s", with, regions, without)
+	}
+
+	day := time.Date(2025, 1, 30, 0, 0, 0, 0, time.UTC)
+	counts, err := s.StreamsDuring(ctx, "zego", []switchboard.TimeRange{
+		{From: day.Add(20 * time.Hour), To: day.Add(26 * time.Hour)}, // moved, late and s07
+		{From: day.Add(40 * time.Hour), To: day.Add(48 * time.Hour)}, // none: live is on agora
+	})
+	if err != nil || len(counts) != 2 || counts[0] != 3 || counts[1] != 0 {
+		t.Errorf("StreamsDuring(zego) = %v, %v; want [3 0]", counts, err)
+	}
+	counts, err = s.StreamsDuring(ctx, "agora", []switchboard.TimeRange{
+		{From: day.Add(20*time.Hour + 10*time.Minute), To: day.Add(20*time.Hour + 40*time.Minute)}, // moved
+		{From: day.Add(40*time.Hour + 30*time.Minute), To: day.Add(50 * time.Hour)},                // live, up to its heartbeat
+		{From: day.Add(41*time.Hour + time.Minute), To: day.Add(50 * time.Hour)},                   // after it
+	})
+	if err != nil || len(counts) != 3 || counts[0] != 1 || counts[1] != 1 || counts[2] != 0 {
+		t.Errorf("StreamsDuring(agora) = %v, %v; want [1 1 0]", counts, err)
+	}
+	if counts, err := s.StreamsDuring(ctx, "agora", nil); err != nil || len(counts) != 0 {
+		t.Errorf("StreamsDuring of no period = %v, %v", counts, err)
 	}
 }
 
