@@ -64,11 +64,14 @@ interface Hot {
   ac: AbortController;
   room: Room | undefined;
   conn: Promise<LiveKitConnection | undefined>;
-  /** Where the connection reports once it is the stream's; before, an error drops the standby. */
+  /** Where the connection reports once it is the stream's; before, an error has the standby joined again. */
   report: ((err: MediaError) => void) | undefined;
   failed: boolean;
   ready: boolean;
 }
+
+/** The joins a hot standby makes at most, from the standby heard to the next one. */
+const hotAttempts = 6;
 
 /** What a hot standby must match to be used by a connect: the stream, the provider and the user. */
 function hotKey(a: Assignment): string {
@@ -97,17 +100,42 @@ export class LiveKitEngine implements MediaEngine {
     if (h) this.#drop(streamId, h);
     if (!a || key === undefined) return;
     const nh: Hot = { key, ac: new AbortController(), room: undefined, conn: Promise.resolve(undefined), report: undefined, failed: false, ready: false };
-    const onErr = (err: MediaError): void => {
-      if (nh.report) return nh.report(err);
-      nh.failed = true; // a standby that broke before it was used is left, and joined again on the next standby the SDK hears of
-      if (this.#hot.get(streamId) === nh) this.#drop(streamId, nh);
-    };
-    nh.conn = this.#join(a, onErr, nh.ac.signal, (room) => (nh.room = room)).then((c) => ((nh.ready = true), c)).catch(() => {
-      nh.failed = true;
-      if (this.#hot.get(streamId) === nh) this.#hot.delete(streamId);
-      return undefined;
-    });
     this.#hot.set(streamId, nh);
+    this.#warm(streamId, nh, a, 0);
+  }
+
+  /**
+   * Joins the standby a for h. A join that fails, or a room that breaks
+   * before the stream takes it over, is left and joined again after a pause
+   * (0.5 s, doubling up to 5 s; at most hotAttempts joins), for as long as h
+   * is the stream's standby.
+   */
+  #warm(streamId: string, h: Hot, a: Assignment, attempt: number): void {
+    h.failed = h.ready = false;
+    h.room = undefined;
+    let conn: LiveKitConnection | undefined;
+    const retry = (): void => {
+      h.failed = true;
+      void conn?.disconnect().catch(() => undefined);
+      if (this.#hot.get(streamId) !== h || h.ac.signal.aborted || attempt + 1 >= hotAttempts) return;
+      const t = setTimeout(() => this.#warm(streamId, h, a, attempt + 1), Math.min(500 * 2 ** attempt, 5000));
+      h.ac.signal.addEventListener("abort", () => clearTimeout(t), { once: true });
+    };
+    const onErr = (err: MediaError): void => {
+      if (h.report) h.report(err);
+      else if (!h.failed) retry();
+    };
+    h.conn = this.#join(a, onErr, h.ac.signal, (room) => (h.room = room)).then(
+      (c) => {
+        conn = c;
+        h.ready = true;
+        return c;
+      },
+      () => {
+        if (!h.ac.signal.aborted) retry();
+        return undefined;
+      },
+    );
   }
 
   #drop(streamId: string, h: Hot): void {

@@ -151,6 +151,9 @@ async function main() {
     engines: { livekit: engine },
     watchdogMs: Number(q.get("watchdog") || 0) || undefined,
     connectTimeoutMs: 5000,
+    // Heartbeats every 5 s renew a standby soon after a provider stops being
+    // avoided (30 s after its media failed, unless it recovers sooner).
+    heartbeatMs: 5000,
     logger: { info: log("info"), warn: log("warn"), error: log("error") },
   });
   const onState = (s) => {
