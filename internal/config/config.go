@@ -9,6 +9,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"strconv"
@@ -80,6 +82,11 @@ type Config struct {
 	OIDCRedirectURL string `yaml:"oidcRedirectUrl"`
 	OIDCRoleClaim   string `yaml:"oidcRoleClaim"`
 	OIDCRoles       string `yaml:"oidcRoles"`
+	// PprofAddr is the loopback address (such as 127.0.0.1:6060) on which
+	// the Go profiler's endpoints (/debug/pprof/) are served, apart from the
+	// API; empty: off. Any other address is refused, since profiles reveal
+	// the process's memory.
+	PprofAddr string `yaml:"pprofAddr"`
 
 	// Secrets come from the environment only, never from flags (which other
 	// users of the machine can read) or the file.
@@ -181,6 +188,7 @@ func flagSet(c *Config, file *string, out io.Writer) *flag.FlagSet {
 	fs.StringVar(&c.OIDCRedirectURL, "oidc-redirect-url", c.OIDCRedirectURL, "callback URL registered at the provider, ending in /api/auth/oidc/callback; empty = from each request's host (env SWITCHBOARD_OIDC_REDIRECT_URL)")
 	fs.StringVar(&c.OIDCRoleClaim, "oidc-role-claim", c.OIDCRoleClaim, "claim whose values map to roles (env SWITCHBOARD_OIDC_ROLE_CLAIM)")
 	fs.StringVar(&c.OIDCRoles, "oidc-roles", c.OIDCRoles, "role mapping, value=role,...: such as sre=admin,platform=superadmin (env SWITCHBOARD_OIDC_ROLES)")
+	fs.StringVar(&c.PprofAddr, "pprof-addr", c.PprofAddr, "loopback address (such as 127.0.0.1:6060) serving the Go profiler at /debug/pprof/; empty = off (env SWITCHBOARD_PPROF_ADDR)")
 	return fs
 }
 
@@ -195,6 +203,7 @@ func applyEnv(c *Config, getenv func(string) string) error {
 		"SWITCHBOARD_OIDC_REDIRECT_URL": &c.OIDCRedirectURL, "SWITCHBOARD_OIDC_ROLE_CLAIM": &c.OIDCRoleClaim,
 		"SWITCHBOARD_OIDC_ROLES": &c.OIDCRoles,
 		"SWITCHBOARD_PUBLIC_URL": &c.PublicURL, "SWITCHBOARD_CORS_ORIGINS": &c.CORSOrigins,
+		"SWITCHBOARD_PPROF_ADDR": &c.PprofAddr,
 	}
 	for k, p := range str {
 		if v := getenv(k); v != "" {
@@ -281,8 +290,30 @@ func (c Config) Validate() error {
 			return errors.New("public-url: must be an absolute http or https URL")
 		}
 	}
+	if err := validatePprofAddr(c.PprofAddr); err != nil {
+		return err
+	}
 	if err := c.validateSecurity(); err != nil {
 		return err
 	}
 	return c.validateOIDC()
+}
+
+// validatePprofAddr accepts an empty address (the profiler off) or a
+// host:port whose host is a loopback IP address or localhost.
+func validatePprofAddr(addr string) error {
+	if addr == "" {
+		return nil
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("pprof-addr: %q is not host:port", addr)
+	}
+	if host == "localhost" {
+		return nil
+	}
+	if ip, err := netip.ParseAddr(host); err == nil && ip.IsLoopback() {
+		return nil
+	}
+	return fmt.Errorf("pprof-addr: %q is not a loopback address (use 127.0.0.1:PORT or [::1]:PORT): profiles expose the process's memory", addr)
 }
