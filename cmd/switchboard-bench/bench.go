@@ -326,10 +326,11 @@ func loadClient(conc int) *http.Client {
 
 // sbArgs are the flags Switchboard is measured with: the public rate limit
 // off (it would measure the limiter), enough event streams per token for the
-// fan-out, and warnings only in the log.
-func (b *bench) sbArgs(db string) []string {
+// fan-out, and warnings only in the log. The profiler, when asked for, is on
+// the main SQLite server only (profiled is true), whose address it takes.
+func (b *bench) sbArgs(db string, profiled bool) []string {
 	args := []string{"serve", "--addr", "127.0.0.1:0", "--db", db, "--public-rate-limit", "0", "--sse-per-token", "10000", "--log-level", "warn"}
-	if b.o.pprof != "" {
+	if b.o.pprof != "" && profiled {
 		args = append(args, "--pprof-addr", b.o.pprof)
 	}
 	return args
@@ -344,7 +345,7 @@ func (b *bench) sbEnvVars() []string {
 // the measured requests, and starts the baseline answering the same bodies.
 func (b *bench) startServers(ctx context.Context) error {
 	var err error
-	b.sb, err = startServer(ctx, b.o.switchboard, b.sbArgs("sqlite:"+filepath.Join(b.dir, "sb.db")), b.sbEnvVars(), b.dir)
+	b.sb, err = startServer(ctx, b.o.switchboard, b.sbArgs("sqlite:"+filepath.Join(b.dir, "sb.db"), true), b.sbEnvVars(), b.dir)
 	if err != nil {
 		return err
 	}
@@ -475,7 +476,7 @@ func (b *bench) coldStarts(ctx context.Context) (coldReport, error) {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return c, err
 		}
-		s, err := startServer(ctx, b.o.switchboard, b.sbArgs("sqlite:"+filepath.Join(dir, "sb.db")), b.sbEnvVars(), dir)
+		s, err := startServer(ctx, b.o.switchboard, b.sbArgs("sqlite:"+filepath.Join(dir, "sb.db"), false), b.sbEnvVars(), dir)
 		if err != nil {
 			return c, err
 		}
@@ -558,7 +559,7 @@ func (b *bench) postgresStarts(ctx context.Context) (*pgReport, error) {
 		q.Set("search_path", schema)
 		u.RawQuery = q.Encode()
 		for range n {
-			s, err := startServer(ctx, b.o.switchboard, b.sbArgs(u.String()), append(b.sbEnvVars(), "SWITCHBOARD_SECRET_KEY="+key), b.dir)
+			s, err := startServer(ctx, b.o.switchboard, b.sbArgs(u.String(), false), append(b.sbEnvVars(), "SWITCHBOARD_SECRET_KEY="+key), b.dir)
 			if err != nil {
 				return nil, err
 			}

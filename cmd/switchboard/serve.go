@@ -288,6 +288,7 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, err
 				if strings.HasPrefix(e.Type, "provider") {
 					scheduler.Notify()
 					svc.ProvidersChanged()
+					api.ProvidersChanged()
 				}
 				if e.Type == switchboard.EventSettingsUpdated {
 					watch.notify()
