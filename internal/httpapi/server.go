@@ -126,6 +126,8 @@ type Server struct {
 	setCache *settingsCache
 	// pub holds the public health documents (health_snapshot.go).
 	pub *publicSnapshot
+	// tokens holds the API tokens that authenticated recently (token_cache.go).
+	tokens *tokenCache
 	// open are the open event streams by principal (principals.go); ssePer
 	// bounds them per token or session (≤ 0: no limit).
 	open   *streamSet
@@ -158,7 +160,7 @@ func New(o Options) *Server {
 	s := &Server{
 		store: o.Store, bus: o.Bus, clock: o.Clock, logger: o.Logger,
 		boot: o.BootstrapToken, changed: o.ProvidersChanged, ttl: o.SessionTTL,
-		setCache: newSettingsCache(o.Settings), pub: newPublicSnapshot(),
+		setCache: newSettingsCache(o.Settings), pub: newPublicSnapshot(), tokens: newTokenCache(),
 		open: newStreamSet(), ssePer: o.SSEPerToken,
 		onSessionsEnded: o.OnUserSessionsEnded, oidc: o.OIDC, alerts: o.Alerts, maint: o.Maintenance,
 		predictions: o.Predictions,
