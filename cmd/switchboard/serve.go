@@ -325,8 +325,11 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, err
 		minters[k] = ad
 	}
 	maint = maintenance.New(maintenance.Config{Store: store, Bus: bus, Clock: clock, Logger: log})
+	// Heartbeats are acknowledged from memory and written every second in
+	// one transaction: a crash loses at most that much last-seen time.
 	svc = streams.New(streams.Config{Store: store, Checker: checker, Minters: minters, Bus: bus, Clock: clock, Logger: log, Maintenance: maint,
-		Predictions: tracker, Settings: func(ctx context.Context) switchboard.Settings { return api.Settings(ctx) }})
+		Predictions: tracker, Settings: func(ctx context.Context) switchboard.Settings { return api.Settings(ctx) },
+		HeartbeatFlush: time.Second})
 	runner := jobs.New(jobs.Config{Store: store, Bus: bus, Clock: clock, Logger: log, SweepGrace: jobs.DefaultAbandonAfter})
 	// Alerts go out from the leader only; every replica serves test sends.
 	dispatcher := alerts.New(alerts.Config{Store: store, Senders: alerts.Senders(nil, nil, nil), Clock: clock, Logger: log,

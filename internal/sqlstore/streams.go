@@ -521,6 +521,29 @@ func (s *Store) Heartbeat(ctx context.Context, id string, at time.Time) (switchb
 	return st, nil
 }
 
+const qHeartbeatBatch = `UPDATE streams SET last_heartbeat = ?
+	WHERE id = ? AND status = 'active' AND last_heartbeat < ?`
+
+// RecordHeartbeats records, in one transaction, that each stream of beats is
+// alive at its time, as Heartbeat does for one: the last heartbeat never
+// moves back, and ended or unknown streams are left as they are (no error:
+// a heartbeat acknowledged from memory may race the stream's end).
+func (s *Store) RecordHeartbeats(ctx context.Context, beats map[string]time.Time) error {
+	if len(beats) == 0 {
+		return nil
+	}
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		for id, at := range beats {
+			t := dbTime(s.nowOr(at))
+			if _, err := s.txExec(ctx, tx, qHeartbeatBatch, t, id, t); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return wrap("record heartbeats", err)
+}
+
 // AppendTrail adds e to the trail of the active stream e.StreamID. A zero e.At
 // is the clock's time. Errors: EInvalid (no kind), ENotFound, EConflict when
 // the stream has ended.
