@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"path/filepath"
 	"strings"
 	"time"
@@ -82,6 +83,11 @@ func runServer(ctx context.Context, cfg config.Config, log *slog.Logger, announc
 		ln.Close()
 		return err
 	}
+	pprofSrv, pprofLn, err := pprofListen(cfg.PprofAddr, log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	srv := &http.Server{
 		Handler: app.handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn),
@@ -121,6 +127,20 @@ func runServer(ctx context.Context, cfg config.Config, log *slog.Logger, announc
 	if tlsRun != nil {
 		g.Go(func() error { return tlsRun(rctx) })
 	}
+	if pprofSrv != nil {
+		fmt.Fprintf(announce, "switchboard pprof on http://%s/debug/pprof/\n", pprofLn.Addr())
+		g.Go(func() error {
+			if err := pprofSrv.Serve(pprofLn); !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("pprof: %w", err)
+			}
+			return nil
+		})
+		g.Go(func() error {
+			<-gctx.Done()
+			// Profiles in progress are cut short: they hold no state.
+			return pprofSrv.Close()
+		})
+	}
 	g.Go(func() error {
 		err := app.run(rctx)
 		if err != nil && rctx.Err() == nil {
@@ -156,6 +176,33 @@ func runServer(ctx context.Context, cfg config.Config, log *slog.Logger, announc
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// pprofListen listens on addr, a loopback address already checked by the
+// configuration, for the Go profiler's endpoints, served on a mux of their
+// own and never with the API. It returns nils when addr is empty.
+func pprofListen(addr string, log *slog.Logger) (*http.Server, net.Listener, error) {
+	if addr == "" {
+		return nil, nil, nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("pprof-addr: %w", err)
+	}
+	if ip, ok := ln.Addr().(*net.TCPAddr); !ok || !ip.IP.IsLoopback() {
+		// localhost resolved to something else: refuse rather than expose.
+		ln.Close()
+		return nil, nil, fmt.Errorf("pprof-addr: %s is not a loopback address", ln.Addr())
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	log.Info("pprof listening", "addr", ln.Addr().String())
+	return &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}, ln, nil
 }
 
 // redactDSN hides a password in a database URL.
@@ -247,6 +294,7 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, err
 				if strings.HasPrefix(e.Type, "provider") {
 					scheduler.Notify()
 					svc.ProvidersChanged()
+					api.ProvidersChanged()
 				}
 				if e.Type == switchboard.EventSettingsUpdated {
 					watch.notify()
@@ -287,8 +335,11 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, err
 		minters[k] = ad
 	}
 	maint = maintenance.New(maintenance.Config{Store: store, Bus: bus, Clock: clock, Logger: log})
+	// Heartbeats are acknowledged from memory and written every second in
+	// one transaction: a crash loses at most that much last-seen time.
 	svc = streams.New(streams.Config{Store: store, Checker: checker, Minters: minters, Bus: bus, Clock: clock, Logger: log, Maintenance: maint,
-		Predictions: tracker, Settings: func(ctx context.Context) switchboard.Settings { return api.Settings(ctx) }, Routing: store, Regional: store})
+		Predictions: tracker, Settings: func(ctx context.Context) switchboard.Settings { return api.Settings(ctx) }, Routing: store, Regional: store,
+		HeartbeatFlush: time.Second})
 	runner := jobs.New(jobs.Config{Store: store, Bus: bus, Clock: clock, Logger: log, SweepGrace: jobs.DefaultAbandonAfter})
 	// Alerts go out from the leader only; every replica serves test sends.
 	dispatcher := alerts.New(alerts.Config{Store: store, Senders: alerts.Senders(nil, nil, nil), Clock: clock, Logger: log,

@@ -494,3 +494,60 @@ func TestPostgresNeedsSharedKey(t *testing.T) {
 		t.Fatalf("serve without a key on PostgreSQL: %v", err)
 	}
 }
+
+// pprofRE finds the profiler's address serve announces on stdout.
+var pprofRE = regexp.MustCompile(`switchboard pprof on (http://\S+)`)
+
+// TestPprofAddr starts serve with --pprof-addr on a loopback port and reads
+// a heap profile from it, and checks that the API does not serve the
+// profiler and that a non-loopback address is refused before anything starts.
+func TestPprofAddr(t *testing.T) {
+	dir := t.TempDir()
+	env := map[string]string{"SWITCHBOARD_BOOTSTRAP_TOKEN": serveToken}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	logs := &testutil.Buffer{}
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--pprof-addr", "127.0.0.1:0", "--db", "sqlite:" + filepath.Join(dir, "sb.db")},
+			func(k string) string { return env[k] }, logs, logs)
+	}()
+	url := announcedURL(t, logs, done)
+	waitHealthy(t, url, done)
+	m := pprofRE.FindStringSubmatch(logs.String())
+	if m == nil {
+		t.Fatalf("no pprof address announced:\n%s", logs)
+	}
+	resp, err := http.Get(m[1] + "heap?debug=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !bytes.Contains(body, []byte("heap profile")) {
+		t.Fatalf("heap profile: %d %.200s", resp.StatusCode, body)
+	}
+	if resp, err := http.Get(url + "/debug/pprof/"); err != nil || resp.StatusCode == 200 {
+		t.Fatalf("the API serves the profiler: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("serve returned %v after cancel", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not stop")
+	}
+	var stderr bytes.Buffer
+	err = run(context.Background(), []string{"serve", "--pprof-addr", "0.0.0.0:6060", "--db", "sqlite:" + filepath.Join(dir, "other.db")},
+		func(string) string { return "" }, io.Discard, &stderr)
+	if err == nil || !strings.Contains(err.Error(), "pprof-addr") {
+		t.Fatalf("--pprof-addr 0.0.0.0:6060: %v, want an error naming pprof-addr", err)
+	}
+	if _, statErr := os.Stat(filepath.Join(dir, "other.db")); statErr == nil {
+		t.Error("a database was created despite the refused address")
+	}
+}

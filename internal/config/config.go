@@ -9,6 +9,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"regexp"
@@ -81,6 +83,11 @@ type Config struct {
 	OIDCRedirectURL string `yaml:"oidcRedirectUrl"`
 	OIDCRoleClaim   string `yaml:"oidcRoleClaim"`
 	OIDCRoles       string `yaml:"oidcRoles"`
+	// PprofAddr is the loopback address (such as 127.0.0.1:6060) on which
+	// the Go profiler's endpoints (/debug/pprof/) are served, apart from the
+	// API; empty: off. Any other address is refused, since profiles reveal
+	// the process's memory.
+	PprofAddr string `yaml:"pprofAddr"`
 
 	// Region is the region this server runs in: its own probes count as
 	// that region's health (empty: they count for no region).
@@ -198,6 +205,7 @@ func flagSet(c *Config, file *string, out io.Writer) *flag.FlagSet {
 	fs.StringVar(&c.Region, "region", c.Region, "region this server runs in: its own probes count as that region's health (env SWITCHBOARD_REGION)")
 	fs.StringVar(&c.GeoHeader, "geo-header", c.GeoHeader, "request header in which a trusted edge gives the client's country, such as CF-IPCountry; empty = none believed (env SWITCHBOARD_GEO_HEADER)")
 	fs.StringVar(&c.GeoMap, "geo-map", c.GeoMap, "JSON file mapping country codes to regions; empty = the built-in map by continent (env SWITCHBOARD_GEO_MAP)")
+	fs.StringVar(&c.PprofAddr, "pprof-addr", c.PprofAddr, "loopback address (such as 127.0.0.1:6060) serving the Go profiler at /debug/pprof/; empty = off (env SWITCHBOARD_PPROF_ADDR)")
 	return fs
 }
 
@@ -213,6 +221,7 @@ func applyEnv(c *Config, getenv func(string) string) error {
 		"SWITCHBOARD_OIDC_ROLES": &c.OIDCRoles,
 		"SWITCHBOARD_PUBLIC_URL": &c.PublicURL, "SWITCHBOARD_CORS_ORIGINS": &c.CORSOrigins,
 		"SWITCHBOARD_REGION": &c.Region, "SWITCHBOARD_GEO_HEADER": &c.GeoHeader, "SWITCHBOARD_GEO_MAP": &c.GeoMap,
+		"SWITCHBOARD_PPROF_ADDR": &c.PprofAddr,
 	}
 	for k, p := range str {
 		if v := getenv(k); v != "" {
@@ -308,8 +317,30 @@ func (c Config) Validate() error {
 	if c.GeoHeader != "" && !headerNameRE.MatchString(c.GeoHeader) {
 		return errors.New("geo-header: must be an HTTP header name, such as CF-IPCountry")
 	}
+	if err := validatePprofAddr(c.PprofAddr); err != nil {
+		return err
+	}
 	if err := c.validateSecurity(); err != nil {
 		return err
 	}
 	return c.validateOIDC()
+}
+
+// validatePprofAddr accepts an empty address (the profiler off) or a
+// host:port whose host is a loopback IP address or localhost.
+func validatePprofAddr(addr string) error {
+	if addr == "" {
+		return nil
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("pprof-addr: %q is not host:port", addr)
+	}
+	if host == "localhost" {
+		return nil
+	}
+	if ip, err := netip.ParseAddr(host); err == nil && ip.IsLoopback() {
+		return nil
+	}
+	return fmt.Errorf("pprof-addr: %q is not a loopback address (use 127.0.0.1:PORT or [::1]:PORT): profiles expose the process's memory", addr)
 }

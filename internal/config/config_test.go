@@ -164,3 +164,30 @@ func TestRegions(t *testing.T) {
 		}
 	}
 }
+
+func TestPprofAddr(t *testing.T) {
+	none := func(string) string { return "" }
+	d, err := Load(nil, none, io.Discard)
+	if err != nil || d.PprofAddr != "" {
+		t.Fatalf("default: %q %v, want off", d.PprofAddr, err)
+	}
+	env := func(k string) string {
+		if k == "SWITCHBOARD_PPROF_ADDR" {
+			return "127.0.0.1:6061"
+		}
+		return ""
+	}
+	if c, err := Load(nil, env, io.Discard); err != nil || c.PprofAddr != "127.0.0.1:6061" {
+		t.Errorf("from the environment: %q %v", c.PprofAddr, err)
+	}
+	for _, good := range []string{"127.0.0.1:6060", "[::1]:0", "localhost:6060", "127.0.0.2:1"} {
+		if c, err := Load([]string{"--pprof-addr", good}, env, io.Discard); err != nil || c.PprofAddr != good {
+			t.Errorf("--pprof-addr %s: %q %v", good, c.PprofAddr, err)
+		}
+	}
+	for _, bad := range []string{"0.0.0.0:6060", ":6060", "192.168.1.10:6060", "[::]:6060", "example.com:6060", "127.0.0.1"} {
+		if _, err := Load([]string{"--pprof-addr", bad}, none, io.Discard); err == nil || !strings.Contains(err.Error(), "pprof-addr") {
+			t.Errorf("--pprof-addr %s: %v, want an error naming pprof-addr", bad, err)
+		}
+	}
+}

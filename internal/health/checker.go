@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/switchboardhq/switchboard"
@@ -133,7 +134,17 @@ type Checker struct {
 
 	mu      sync.Mutex
 	flights map[string]*flight // guarded by mu; the probe in progress per provider
+
+	// gen counts the health records this Checker wrote (see Generation).
+	gen atomic.Uint64
 }
+
+// Generation returns a number that grows after every health record this
+// Checker writes (a probe recorded, a client failure, a refresh), once the
+// write is committed. A reader that notes it before reading a record and
+// finds it unchanged later knows that this Checker wrote nothing since:
+// what caches health in memory uses it to drop what a change made stale.
+func (c *Checker) Generation() uint64 { return c.gen.Load() }
 
 // flight is one probe of one provider and the callers waiting for it.
 type flight struct {
@@ -323,6 +334,7 @@ func (c *Checker) probeAndRecord(ctx context.Context, p switchboard.Provider) (R
 	before, after, err := c.rec.RecordCheck(ctx, p.Name, r, func(h switchboard.Health) switchboard.Health {
 		return Observe(h, r, pol, p.Enabled)
 	})
+	c.gen.Add(1)
 	if err != nil {
 		return Result{}, fmt.Errorf("record check: %w", err)
 	}
@@ -413,6 +425,7 @@ func (c *Checker) update(ctx context.Context, name string, at time.Time, fold fu
 	before, after, err := c.rec.UpdateHealth(ctx, name, at, func(h switchboard.Health) switchboard.Health {
 		return fold(h, rec.Provider)
 	})
+	c.gen.Add(1) // after an error too: the write may have landed
 	if err != nil {
 		return switchboard.Health{}, fmt.Errorf("update health: %w", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"strings"
+	"time"
 
 	sb "github.com/switchboardhq/switchboard"
 	"github.com/switchboardhq/switchboard/internal/auth"
@@ -75,16 +76,25 @@ func (s *Server) authenticate(r *http.Request) (identity, error) {
 		if s.boot != "" && auth.Equal(token, s.boot) {
 			return identity{actor: sb.Actor{Kind: "bootstrap", Name: "bootstrap", Role: sb.RoleSuperadmin}}, nil
 		}
-		t, err := s.store.APITokenByHash(r.Context(), auth.HashToken(token))
-		if sb.IsCode(err, sb.ENotFound) {
-			return identity{}, unauthorized
-		}
-		if err != nil {
-			return identity{}, err
+		hash := auth.HashToken(token)
+		t, ok := s.tokens.get(hash, time.Now())
+		if !ok {
+			read := time.Now()
+			var err error
+			t, err = s.store.APITokenByHash(r.Context(), hash)
+			if sb.IsCode(err, sb.ENotFound) {
+				return identity{}, unauthorized
+			}
+			if err != nil {
+				return identity{}, err
+			}
+			s.tokens.put(hash, t, read)
 		}
 		now := s.clock.Now()
 		if t.LastUsedAt == nil || now.Sub(*t.LastUsedAt) > timeTouchEvery {
-			_ = s.store.TouchAPIToken(r.Context(), t.ID, now)
+			if s.store.TouchAPIToken(r.Context(), t.ID, now) == nil {
+				s.tokens.touched(hash, now)
+			}
 		}
 		return identity{actor: sb.Actor{Kind: "token", ID: t.ID, Name: t.Name, Role: t.Role}}, nil
 	}

@@ -62,28 +62,53 @@ func (s *Server) providerHealth(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	// The health record alone: an anonymous endpoint has no use for the
-	// provider's settings, still less for decrypting its credentials.
-	h, err := s.store.GetHealth(r.Context(), name)
+	d, err := s.publicHealthDoc(r.Context(), name)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
+	}
+	w.Header().Set("Cache-Control", publicHealthCacheControl)
+	w.Header().Set("ETag", d.etag)
+	if match := r.Header.Get("If-None-Match"); match != "" && match == d.etag {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(d.body)
+}
+
+// publicHealthCacheControl is the Cache-Control of the public health.
+var publicHealthCacheControl = "public, max-age=" + strconv.Itoa(int(publicHealthMaxAge.Seconds()))
+
+// publicHealthDoc returns the public health document of the provider name:
+// from the snapshot while it is current, else built from the store and kept.
+func (s *Server) publicHealthDoc(ctx context.Context, name string) (publicDoc, error) {
+	gens, cached := s.health.(generationer)
+	var checkerGen uint64
+	now := time.Now()
+	if cached {
+		checkerGen = gens.Generation()
+		if d, ok := s.pub.get(name, checkerGen, now); ok {
+			return d, nil
+		}
+	}
+	gen := s.pub.generation()
+	// The health record alone: an anonymous endpoint has no use for the
+	// provider's settings, still less for decrypting its credentials.
+	h, err := s.store.GetHealth(ctx, name)
+	if err != nil {
+		return publicDoc{}, err
 	}
 	body, _ := json.Marshal(publicHealth{
 		Name: name, Usable: h.Status.Usable(), Healthy: h.Status.Usable(), Status: h.Status, State: health.StateOf(h.Status), Latency: h.LatencyMs,
 		Uptime: sb.Round2(h.RecentUptime()), ErrorRate: sb.Round2(h.RecentErrorRate()), LastCheck: h.LastCheck,
 		Window: spanOf(h),
 	})
-	sum := sha256.Sum256(body)
-	etag := `"` + hex.EncodeToString(sum[:12]) + `"`
-	w.Header().Set("Cache-Control", "public, max-age="+strconv.Itoa(int(publicHealthMaxAge.Seconds())))
-	w.Header().Set("ETag", etag)
-	if match := r.Header.Get("If-None-Match"); match != "" && match == etag {
-		w.WriteHeader(http.StatusNotModified)
-		return
+	if !cached {
+		sum := sha256.Sum256(body)
+		return publicDoc{body: append(body, '\n'), etag: `"` + hex.EncodeToString(sum[:12]) + `"`}, nil
 	}
-	w.Header().Set("Content-Type", "application/json")
-	_, _ = w.Write(append(body, '\n'))
+	return s.pub.put(name, body, gen, checkerGen, now), nil
 }
 
 // checkResult is the answer of a manual check. Healthy is the outcome of this

@@ -63,6 +63,7 @@ func (s *Server) EndPrincipal(ps ...Principal) int {
 	if len(ps) == 0 {
 		return 0
 	}
+	s.tokens.clear() // before the streams end: a new one is authenticated afresh
 	n := s.open.end(ps...)
 	s.publish(EventPrincipalsEnded, audienceInternal, principalsEnded{Principals: ps})
 	return n
@@ -84,6 +85,7 @@ func (s *Server) PrincipalsEnded(e sb.Event) int {
 		s.logger.Warn("malformed principals.ended event", "id", e.ID)
 		return 0
 	}
+	s.tokens.clear()
 	return s.open.end(pe.Principals...)
 }
 

@@ -130,6 +130,10 @@ type Server struct {
 	reserved []string
 	// setCache holds the effective settings (settings_handlers.go).
 	setCache *settingsCache
+	// pub holds the public health documents (health_snapshot.go).
+	pub *publicSnapshot
+	// tokens holds the API tokens that authenticated recently (token_cache.go).
+	tokens *tokenCache
 	// open are the open event streams by principal (principals.go); ssePer
 	// bounds them per token or session (≤ 0: no limit).
 	open   *streamSet
@@ -165,8 +169,8 @@ func New(o Options) *Server {
 	s := &Server{
 		store: o.Store, bus: o.Bus, clock: o.Clock, logger: o.Logger,
 		boot: o.BootstrapToken, changed: o.ProvidersChanged, ttl: o.SessionTTL,
-		setCache: newSettingsCache(o.Settings),
-		open:     newStreamSet(), ssePer: o.SSEPerToken,
+		setCache: newSettingsCache(o.Settings), pub: newPublicSnapshot(), tokens: newTokenCache(),
+		open: newStreamSet(), ssePer: o.SSEPerToken,
 		onSessionsEnded: o.OnUserSessionsEnded, oidc: o.OIDC, alerts: o.Alerts, maint: o.Maintenance,
 		predictions: o.Predictions, geoHeader: o.GeoHeader, geoMap: o.GeoMap,
 	}
@@ -188,6 +192,9 @@ func New(o Options) *Server {
 	if s.changed == nil {
 		s.changed = func() {}
 	}
+	// A change to the registry also makes what is kept of it stale.
+	notify := s.changed
+	s.changed = func() { s.pub.invalidate(); notify() }
 	if s.ttl <= 0 {
 		s.ttl = 12 * time.Hour
 	}

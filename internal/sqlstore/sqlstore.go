@@ -39,6 +39,9 @@ type Store struct {
 	// health that this Store committed (see RegistryVersion).
 	registry atomic.Uint64
 	stmts    stmtCache
+	// starts groups concurrent stream starts into shared transactions
+	// (SQLite; startgroup.go).
+	starts startGroup
 }
 
 var _ switchboard.Store = (*Store)(nil)

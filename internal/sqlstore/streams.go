@@ -244,26 +244,18 @@ func (s *Store) StartStream(ctx context.Context, st switchboard.Stream, first sw
 		got     switchboard.Stream
 		created bool
 	)
-	err = s.write(ctx, func(tx *sql.Tx) error {
-		got, created = switchboard.Stream{}, false // write may run fn again
-		if st.IdempotencyKey != "" {
-			// Starts with the same key queue here, so that the later one finds
-			// the earlier (a no-op on SQLite, whose one writer queues them all).
-			if err := s.lockKey(ctx, tx, "switchboard.stream-key:"+st.Owner+"\n"+st.IdempotencyKey); err != nil {
-				return err
-			}
-			existing, found, err := s.streamByKey(ctx, tx, st.Owner, st.IdempotencyKey)
-			if found || err != nil {
-				got = existing
-				return err
-			}
-		}
-		if err := s.insertStream(ctx, tx, st, first, maxActive); err != nil {
+	if s.d == sqliteDialect {
+		// Concurrent starts share a transaction (see startGroup).
+		op := &startOp{st: st, first: first, max: maxActive}
+		s.starts.start(ctx, s, op)
+		got, created, err = op.got, op.created, op.err
+	} else {
+		err = s.write(ctx, func(tx *sql.Tx) error {
+			var err error
+			got, created, err = s.startInTx(ctx, tx, st, first, maxActive) // write may run fn again
 			return err
-		}
-		got, created = st, true
-		return nil
-	})
+		})
+	}
 	if errors.Is(err, errDuplicateStream) {
 		// Another start won the race (a backstop: the lookup above, under the
 		// key's lock, normally finds it). The failed transaction is gone, so
@@ -283,6 +275,26 @@ func (s *Store) StartStream(ctx context.Context, st switchboard.Stream, first sw
 		return switchboard.Stream{}, false, wrap("start stream", err)
 	}
 	return got, created, nil
+}
+
+// startInTx inserts st with its first trail entry in tx, or returns the
+// stream started earlier with st's idempotency key (created false).
+func (s *Store) startInTx(ctx context.Context, tx *sql.Tx, st switchboard.Stream, first switchboard.TrailEntry, maxActive int) (switchboard.Stream, bool, error) {
+	if st.IdempotencyKey != "" {
+		// Starts with the same key queue here, so that the later one finds
+		// the earlier (a no-op on SQLite, whose one writer queues them all).
+		if err := s.lockKey(ctx, tx, "switchboard.stream-key:"+st.Owner+"\n"+st.IdempotencyKey); err != nil {
+			return switchboard.Stream{}, false, err
+		}
+		existing, found, err := s.streamByKey(ctx, tx, st.Owner, st.IdempotencyKey)
+		if found || err != nil {
+			return existing, false, err
+		}
+	}
+	if err := s.insertStream(ctx, tx, st, first, maxActive); err != nil {
+		return switchboard.Stream{}, false, err
+	}
+	return st, true, nil
 }
 
 // newStream checks the stream that StartStream is given and fills in what it
@@ -519,6 +531,29 @@ func (s *Store) Heartbeat(ctx context.Context, id string, at time.Time) (switchb
 		return switchboard.Stream{}, wrap("heartbeat", err)
 	}
 	return st, nil
+}
+
+const qHeartbeatBatch = `UPDATE streams SET last_heartbeat = ?
+	WHERE id = ? AND status = 'active' AND last_heartbeat < ?`
+
+// RecordHeartbeats records, in one transaction, that each stream of beats is
+// alive at its time, as Heartbeat does for one: the last heartbeat never
+// moves back, and ended or unknown streams are left as they are (no error:
+// a heartbeat acknowledged from memory may race the stream's end).
+func (s *Store) RecordHeartbeats(ctx context.Context, beats map[string]time.Time) error {
+	if len(beats) == 0 {
+		return nil
+	}
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		for id, at := range beats {
+			t := dbTime(s.nowOr(at))
+			if _, err := s.txExec(ctx, tx, qHeartbeatBatch, t, id, t); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return wrap("record heartbeats", err)
 }
 
 // AppendTrail adds e to the trail of the active stream e.StreamID. A zero e.At

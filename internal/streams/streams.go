@@ -91,6 +91,12 @@ type Config struct {
 	// provider that is not usable in a stream's region takes no new stream
 	// of it while another can (routing.Candidate.Regional).
 	Regional RegionalReader
+	// HeartbeatFlush, when positive and the Store is a HeartbeatRecorder,
+	// has heartbeats acknowledged from memory and written every
+	// HeartbeatFlush in one transaction (by Run, which must be running): a
+	// crash loses at most that much of the streams' last-seen times. Zero
+	// writes each heartbeat before it is acknowledged.
+	HeartbeatFlush time.Duration
 }
 
 // Service is the stream lifecycle. Run must be running for reported failures
@@ -130,6 +136,8 @@ type Service struct {
 	// (regional.go).
 	regionalReader RegionalReader
 	regionalCache  regionalCache
+	// beats takes heartbeats in batches; nil: each is written at once.
+	beats *beatBatch
 }
 
 // registry is a snapshot of the providers with their health.
@@ -188,6 +196,9 @@ func New(c Config) *Service {
 	}
 	if s.countsEvery <= 0 {
 		s.countsEvery = 2 * time.Second
+	}
+	if rec, ok := c.Store.(HeartbeatRecorder); ok && c.HeartbeatFlush > 0 {
+		s.beats = newBeatBatch(rec, c.HeartbeatFlush)
 	}
 	return s
 }
@@ -341,6 +352,9 @@ func (s *Service) moveLoad(from, to string) {
 func (s *Service) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	if s.beats != nil {
+		wg.Go(func() { s.runBeats(ctx) })
+	}
 	wg.Go(func() {
 		t := time.NewTicker(time.Second)
 		defer t.Stop()
@@ -814,6 +828,14 @@ func (s *Service) own(ctx context.Context, id, owner string, admin bool) (sb.Str
 	return st, nil
 }
 
+// forgetBeats drops what the heartbeats keep of the stream id, which moved or
+// ended: its next heartbeat reads it again.
+func (s *Service) forgetBeats(id string) {
+	if s.beats != nil {
+		s.beats.forget(id)
+	}
+}
+
 // HeartbeatRequest is the optional body of POST /api/streams/{id}/heartbeat.
 type HeartbeatRequest struct {
 	// Exclude lists providers the client cannot use (no media engine for
@@ -849,12 +871,24 @@ func (s *Service) Heartbeat(ctx context.Context, id, owner string, admin bool, r
 	if err := req.Validate(); err != nil {
 		return HeartbeatAnswer{}, err
 	}
-	if _, err := s.own(ctx, id, owner, admin); err != nil {
-		return HeartbeatAnswer{}, err
-	}
-	st, err := s.store.Heartbeat(ctx, id, s.clock.Now())
-	if err != nil {
-		return HeartbeatAnswer{}, err
+	var st sb.Stream
+	if s.beats != nil {
+		var err error
+		if st, err = s.beatStream(ctx, id, owner, admin); err != nil {
+			return HeartbeatAnswer{}, err
+		}
+		if now := s.clock.Now(); now.After(st.LastHeartbeat) {
+			st.LastHeartbeat = now
+			s.beats.beat(id, now)
+		}
+	} else {
+		if _, err := s.own(ctx, id, owner, admin); err != nil {
+			return HeartbeatAnswer{}, err
+		}
+		var err error
+		if st, err = s.store.Heartbeat(ctx, id, s.clock.Now()); err != nil {
+			return HeartbeatAnswer{}, err
+		}
 	}
 	ans := HeartbeatAnswer{Stream: st}
 	cands, byName, err := s.candidates(ctx)
@@ -1054,6 +1088,7 @@ func (s *Service) Migrate(ctx context.Context, id, owner string, admin bool, req
 		entry := sb.TrailEntry{StreamID: id, At: now, Kind: sb.TrailMigrate, Provider: name, From: st.Provider,
 			Reason: req.Reason, Statuses: d.Statuses, LeastBad: d.LeastBad}
 		moved, err := s.store.MigrateStream(ctx, id, entry, rec.MaxActiveStreams)
+		s.forgetBeats(id)
 		if sb.IsCode(err, sb.EUnavailable) {
 			failed[name] = errText(err)
 			continue
@@ -1110,6 +1145,7 @@ func (s *Service) moved(ctx context.Context, st sb.Stream, req MigrateRequest) (
 	entry := sb.TrailEntry{StreamID: st.ID, At: at, ReportedAt: &now, Kind: sb.TrailMigrate, Provider: req.To,
 		From: st.Provider, Reason: req.Reason, Statuses: statuses}
 	moved, err := s.store.MigrateStream(ctx, st.ID, entry, 0)
+	s.forgetBeats(st.ID)
 	if err != nil {
 		return Assignment{}, err
 	}
@@ -1131,6 +1167,7 @@ func (s *Service) End(ctx context.Context, id, owner string, admin bool) (sb.Str
 	// Only the call that ended the stream tells of it: the abandoned-stream
 	// sweep, or another End, may have ended it since it was read.
 	st, ended, err := s.store.EndStream(ctx, id, s.clock.Now(), sb.EndClient)
+	s.forgetBeats(id)
 	if err == nil && ended {
 		s.moveLoad(st.Provider, "")
 		s.bus.Publish(sb.Event{Type: sb.EventStreamEnded, At: s.clock.Now(), Audience: sb.RoleAdmin, Data: Lifecycle(st, st.EndReason)})

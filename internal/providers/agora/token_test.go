@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"maps"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -279,4 +280,26 @@ func FuzzParse(f *testing.F) {
 		}
 		_ = at.Verify(vecCert)
 	})
+}
+
+// TestBuildReusesCompressor: tokens built one after another, and at once,
+// with the pooled compressors are the same as the first.
+func TestBuildReusesCompressor(t *testing.T) {
+	first, err := BuildRTCToken(vecAppID, vecCert, vecChannel, vecUID, false, vecExpire, vecExpire, vecIssueTs, vecSalt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 20 {
+				got, err := BuildRTCToken(vecAppID, vecCert, vecChannel, vecUID, false, vecExpire, vecExpire, vecIssueTs, vecSalt)
+				if err != nil || got != first {
+					t.Errorf("rebuilt token differs: %v\n got %s\nwant %s", err, got, first)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 }

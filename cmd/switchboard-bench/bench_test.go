@@ -1,0 +1,62 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os/exec"
+	"path/filepath"
+	"testing"
+)
+
+// TestTinyRun builds Switchboard and this command and runs the benchmark in
+// its smallest mode, so that the tool keeps working as the server changes:
+// every section of the report is there, and nothing failed on either side.
+// It asserts no speed.
+func TestTinyRun(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds two binaries and starts servers")
+	}
+	dir := t.TempDir()
+	sbBin, benchBin := filepath.Join(dir, "switchboard"), filepath.Join(dir, "switchboard-bench")
+	for bin, pkg := range map[string]string{sbBin: "../switchboard", benchBin: "."} {
+		if out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput(); err != nil {
+			t.Fatalf("go build %s: %v\n%s", pkg, err, out)
+		}
+	}
+	var stdout, stderr bytes.Buffer
+	if err := run(context.Background(), []string{"run", "--tiny", "--switchboard", sbBin, "--baseline", benchBin}, &stdout, &stderr); err != nil {
+		t.Fatalf("run: %v\n%s", err, stderr.String())
+	}
+	var r report
+	if err := json.Unmarshal(stdout.Bytes(), &r); err != nil {
+		t.Fatalf("the output is not one JSON report: %v\n%s", err, stdout.String())
+	}
+	for name, c := range map[string]comparison{"publicHealth": r.PublicHealth, "streamingConfig": r.Config, "starts": r.Starts, "heartbeats": r.Heartbeats} {
+		for side, s := range map[string]stats{"switchboard": c.Switchboard, "baseline": c.Baseline} {
+			if s.Requests == 0 || s.Errors != 0 || s.P99Ms <= 0 || s.RSSMiB <= 0 {
+				t.Errorf("%s, %s: %+v", name, side, s)
+			}
+		}
+		if c.ThroughputRatio <= 0 || c.Target == "" {
+			t.Errorf("%s: ratio %v, target %q", name, c.ThroughputRatio, c.Target)
+		}
+	}
+	for side, s := range map[string]sseSide{"switchboard": r.SSE.Switchboard, "baseline": r.SSE.Baseline} {
+		if s.Subscribers == 0 || s.Missed != 0 || s.DeliveryP99Ms <= 0 {
+			t.Errorf("sse, %s: %+v", side, s)
+		}
+	}
+	if len(r.ColdStart.SwitchboardMs) == 0 || r.ColdStart.SwitchboardMedianMs <= 0 || r.ColdStart.BaselineMedianMs <= 0 {
+		t.Errorf("cold start: %+v", r.ColdStart)
+	}
+	if r.Postgres == nil || r.Postgres.Skipped == "" {
+		t.Errorf("postgres in --tiny: %+v, want skipped", r.Postgres)
+	}
+	for _, k := range []string{"1_publicHealthThroughput", "1_publicHealthCPU", "1_configThroughput", "2_startsThroughputVsBare",
+		"3_heartbeatsThroughputVsBare", "4_postgresThreeOverOne", "5_sseMemoryPerSubscriber", "5_sseDeliveryP99", "6_coldStartVsBare"} {
+		if _, ok := r.Ratios[k]; !ok {
+			t.Errorf("ratio %s missing", k)
+		}
+	}
+}

@@ -1,0 +1,209 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// request builds the i-th request of a load run.
+type request func(i int64) (*http.Request, error)
+
+// loadResult is what one closed-loop run measured of one server.
+type loadResult struct {
+	Requests int64           `json:"requests"`
+	Errors   int64           `json:"errors"`
+	Elapsed  time.Duration   `json:"-"`
+	CPU      time.Duration   `json:"-"` // the server process's user + system time
+	RSS      int64           `json:"-"` // the server process's resident set at the end
+	lat      []time.Duration // of the successful requests
+	firstErr string
+}
+
+// closedLoop runs conc workers, each sending its next request as soon as the
+// previous one is answered, for d; a request answered with another status
+// than want counts as an error. pids are the server processes whose CPU time
+// and memory are read before and after.
+func closedLoop(ctx context.Context, client *http.Client, conc int, d time.Duration, want int, next request, pids ...int) loadResult {
+	var n atomic.Int64
+	var res loadResult
+	var mu sync.Mutex
+	cpu0 := cpuOf(pids)
+	start := time.Now()
+	deadline := start.Add(d)
+	var wg sync.WaitGroup
+	for range conc {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			lat := make([]time.Duration, 0, 4096)
+			var errs int64
+			var first string
+			for time.Now().Before(deadline) && ctx.Err() == nil {
+				req, err := next(n.Add(1))
+				if err != nil {
+					errs++
+					first = err.Error()
+					continue
+				}
+				t0 := time.Now()
+				resp, err := client.Do(req.WithContext(ctx))
+				if err != nil {
+					errs++
+					if first == "" {
+						first = err.Error()
+					}
+					continue
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != want {
+					errs++
+					if first == "" {
+						first = fmt.Sprintf("%s %s: status %d", req.Method, req.URL.Path, resp.StatusCode)
+					}
+					continue
+				}
+				lat = append(lat, time.Since(t0))
+			}
+			mu.Lock()
+			res.lat = append(res.lat, lat...)
+			res.Errors += errs
+			if res.firstErr == "" {
+				res.firstErr = first
+			}
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	res.Elapsed = time.Since(start)
+	res.CPU = cpuOf(pids) - cpu0
+	res.RSS = rssOf(pids)
+	res.Requests = int64(len(res.lat))
+	return res
+}
+
+// stats sums the rounds of one side of a comparison.
+type stats struct {
+	Rounds        int       `json:"rounds"`
+	Requests      int64     `json:"requests"`
+	Errors        int64     `json:"errors"`
+	FirstError    string    `json:"firstError,omitempty"`
+	Throughput    float64   `json:"throughputPerSec"` // all requests over all rounds' time
+	RoundRates    []float64 `json:"roundThroughputs"` // each round's
+	P50Ms         float64   `json:"p50Ms"`
+	P95Ms         float64   `json:"p95Ms"`
+	P99Ms         float64   `json:"p99Ms"`
+	CPUPerRequest float64   `json:"cpuMicrosPerRequest"` // server CPU time per request, µs
+	RSSMiB        float64   `json:"rssMiB"`              // server resident memory at the end, MiB
+}
+
+// summarise folds the rounds into one figure per measure.
+func summarise(rounds []loadResult) stats {
+	var s stats
+	var lat []time.Duration
+	var elapsed, cpu time.Duration
+	for _, r := range rounds {
+		s.Rounds++
+		s.Requests += r.Requests
+		s.Errors += r.Errors
+		if s.FirstError == "" {
+			s.FirstError = r.firstErr
+		}
+		elapsed += r.Elapsed
+		cpu += r.CPU
+		lat = append(lat, r.lat...)
+		s.RoundRates = append(s.RoundRates, round1(float64(r.Requests)/r.Elapsed.Seconds()))
+		s.RSSMiB = round1(float64(r.RSS) / (1 << 20))
+	}
+	slices.Sort(lat)
+	if elapsed > 0 {
+		s.Throughput = round1(float64(s.Requests) / elapsed.Seconds())
+	}
+	s.P50Ms, s.P95Ms, s.P99Ms = pctMs(lat, 50), pctMs(lat, 95), pctMs(lat, 99)
+	if s.Requests > 0 {
+		s.CPUPerRequest = round1(float64(cpu.Microseconds()) / float64(s.Requests))
+	}
+	return s
+}
+
+// pctMs returns the p-th percentile of sorted, in milliseconds.
+func pctMs(sorted []time.Duration, p int) float64 {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := (len(sorted)*p + 99) / 100
+	i = min(max(i-1, 0), len(sorted)-1)
+	return round3(float64(sorted[i].Nanoseconds()) / 1e6)
+}
+
+func round1(f float64) float64 { return float64(int64(f*10+0.5)) / 10 }
+func round3(f float64) float64 { return float64(int64(f*1000+0.5)) / 1000 }
+
+// ratio returns a / b rounded to three places, or 0 when b is 0.
+func ratio(a, b float64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return round3(a / b)
+}
+
+// clockTicks is the unit of the CPU times in /proc/PID/stat (USER_HZ), 100
+// on every Linux architecture Go supports.
+const clockTicks = 100
+
+// cpuOf returns the user + system CPU time the processes used so far, read
+// from /proc/PID/stat (0 where it cannot be read).
+func cpuOf(pids []int) time.Duration {
+	var total time.Duration
+	for _, pid := range pids {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+		if err != nil {
+			continue
+		}
+		// The command name, in parentheses, may hold spaces: the fields
+		// counted from 1 start after its closing parenthesis.
+		s := string(b)
+		if i := strings.LastIndexByte(s, ')'); i >= 0 {
+			s = s[i+1:]
+		}
+		f := strings.Fields(s) // f[0] is field 3 (state)
+		if len(f) < 13 {
+			continue
+		}
+		ut, _ := strconv.ParseInt(f[11], 10, 64) // field 14, utime
+		st, _ := strconv.ParseInt(f[12], 10, 64) // field 15, stime
+		total += time.Duration(ut+st) * time.Second / clockTicks
+	}
+	return total
+}
+
+// rssOf returns the resident memory of the processes in bytes, from
+// /proc/PID/status (VmRSS).
+func rssOf(pids []int) int64 {
+	var total int64
+	for _, pid := range pids {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+		if err != nil {
+			continue
+		}
+		for line := range strings.SplitSeq(string(b), "\n") {
+			if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+				f := strings.Fields(rest)
+				if len(f) > 0 {
+					kb, _ := strconv.ParseInt(f[0], 10, 64)
+					total += kb << 10
+				}
+			}
+		}
+	}
+	return total
+}

@@ -1,0 +1,94 @@
+package httpapi
+
+import (
+	"sync"
+	"time"
+
+	sb "github.com/switchboardhq/switchboard"
+)
+
+// tokenCache keeps the API tokens that authenticated recently, by the hash of
+// their secret, so that a client's every request does not read the store.
+// An entry lives tokenCacheTTL at most; every EndPrincipal here and every
+// principals.ended event from another replica (a token revoked, a logout)
+// empties the cache first, so that a revoked token is refused at once where
+// it was revoked and, at the latest, tokenCacheTTL later elsewhere should
+// the event be lost. Unknown secrets are never kept.
+type tokenCache struct {
+	mu      sync.Mutex
+	entries map[[32]byte]tokenEntry // guarded by mu
+}
+
+// tokenEntry is one cached token and when it was read from the store.
+type tokenEntry struct {
+	tok  sb.APIToken
+	read time.Time // on the monotonic clock
+}
+
+const (
+	// tokenCacheTTL bounds how long a token read from the store is trusted.
+	tokenCacheTTL = time.Second
+	// tokenCacheMax bounds the entries; beyond it the cache starts afresh.
+	tokenCacheMax = 10000
+)
+
+func newTokenCache() *tokenCache { return &tokenCache{entries: map[[32]byte]tokenEntry{}} }
+
+// get returns the token whose secret hashes to hash, if it was read from the
+// store less than tokenCacheTTL before now.
+func (c *tokenCache) get(hash []byte, now time.Time) (sb.APIToken, bool) {
+	k, ok := cacheKey(hash)
+	if !ok {
+		return sb.APIToken{}, false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.entries[k]
+	if !ok || now.Sub(e.read) >= tokenCacheTTL {
+		return sb.APIToken{}, false
+	}
+	return e.tok, true
+}
+
+// put keeps t, read from the store at read.
+func (c *tokenCache) put(hash []byte, t sb.APIToken, read time.Time) {
+	k, ok := cacheKey(hash)
+	if !ok {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.entries) >= tokenCacheMax {
+		clear(c.entries)
+	}
+	c.entries[k] = tokenEntry{tok: t, read: read}
+}
+
+// touched records that the token of hash was used at (as the store now says).
+func (c *tokenCache) touched(hash []byte, at time.Time) {
+	k, ok := cacheKey(hash)
+	if !ok {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.entries[k]; ok {
+		e.tok.LastUsedAt = &at
+		c.entries[k] = e
+	}
+}
+
+// clear forgets every token.
+func (c *tokenCache) clear() {
+	c.mu.Lock()
+	clear(c.entries)
+	c.mu.Unlock()
+}
+
+func cacheKey(hash []byte) (k [32]byte, ok bool) {
+	if len(hash) != len(k) {
+		return k, false
+	}
+	copy(k[:], hash)
+	return k, true
+}

@@ -1,0 +1,110 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"sync"
+
+	"github.com/switchboardhq/switchboard"
+)
+
+// startGroup commits the stream starts that arrive while a transaction of
+// starts is being written together, in the next transaction (group commit,
+// SQLite only: its one writer takes one transaction at a time). Each start
+// runs under a savepoint of its own, so that one refused (a full provider, a
+// duplicate id) leaves the others in; every caller returns once the
+// transaction holding its start is committed, so an acknowledged start is as
+// durable as before. The first caller to find no transaction running writes
+// one with everything queued; when it is done it hands the writing to the
+// first caller that queued meanwhile, so that no caller writes for others
+// longer than one transaction.
+type startGroup struct {
+	mu      sync.Mutex
+	queue   []*startOp // guarded by mu
+	running bool       // guarded by mu; a caller is writing a transaction
+}
+
+// startOp is one start in a group.
+type startOp struct {
+	st      switchboard.Stream
+	first   switchboard.TrailEntry
+	max     int
+	got     switchboard.Stream
+	created bool
+	err     error
+	done    chan struct{} // closed once its transaction ended
+	lead    chan struct{} // closed when this caller is to write the next one
+}
+
+// maxStartGroup bounds the starts in one transaction.
+const maxStartGroup = 256
+
+// start runs op in a group transaction and returns once it is committed or
+// failed.
+func (g *startGroup) start(ctx context.Context, s *Store, op *startOp) {
+	op.done, op.lead = make(chan struct{}), make(chan struct{})
+	g.mu.Lock()
+	g.queue = append(g.queue, op)
+	if g.running {
+		g.mu.Unlock()
+		select {
+		case <-op.done:
+			return
+		case <-op.lead:
+		}
+		g.mu.Lock()
+	}
+	g.running = true
+	n := min(len(g.queue), maxStartGroup)
+	batch := g.queue[:n:n]
+	g.queue = g.queue[n:]
+	g.mu.Unlock()
+
+	// The transaction is everyone's: it does not end with this caller's
+	// context (the busy timeout bounds it).
+	s.writeStarts(context.WithoutCancel(ctx), batch)
+	for _, b := range batch {
+		close(b.done)
+	}
+	g.mu.Lock()
+	if len(g.queue) > 0 {
+		close(g.queue[0].lead) // still queued: it takes the queue with it
+	} else {
+		g.running = false
+	}
+	g.mu.Unlock()
+}
+
+// writeStarts inserts the starts of batch in one write transaction.
+func (s *Store) writeStarts(ctx context.Context, batch []*startOp) {
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		for _, op := range batch {
+			op.got, op.created, op.err = switchboard.Stream{}, false, nil // write may run fn again
+			if len(batch) == 1 {
+				op.got, op.created, op.err = s.startInTx(ctx, tx, op.st, op.first, op.max)
+				return op.err
+			}
+			if _, err := tx.ExecContext(ctx, "SAVEPOINT start_stream"); err != nil {
+				return err
+			}
+			op.got, op.created, op.err = s.startInTx(ctx, tx, op.st, op.first, op.max)
+			if op.err != nil {
+				if _, err := tx.ExecContext(ctx, "ROLLBACK TO start_stream"); err != nil {
+					return err
+				}
+			}
+			if _, err := tx.ExecContext(ctx, "RELEASE start_stream"); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		// Nothing of the transaction is committed.
+		for _, op := range batch {
+			if op.err == nil {
+				op.got, op.created, op.err = switchboard.Stream{}, false, err
+			}
+		}
+	}
+}
