@@ -320,6 +320,7 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		{"Percentiles", reflect.TypeFor[sb.Percentiles]()},
 		{"QualityRegion", reflect.TypeFor[qualityView]()},
 		{"RoutingConfig", reflect.TypeFor[sb.RoutingConfig]()},
+		{"RoutingView", reflect.TypeFor[routingView]()},
 		{"RoutingUpdate", reflect.TypeFor[sb.RoutingInput]()},
 		{"RegionRouting", reflect.TypeFor[sb.RegionRouting]()},
 		{"RoutingWeights", reflect.TypeFor[sb.RoutingWeights]()},
