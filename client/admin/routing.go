@@ -14,6 +14,9 @@ const routingPath = "/api/routing"
 // usable providers.
 type Routing struct {
 	switchboard.RoutingConfig
+	// Starts are the streams started over the last day by policy scope (""
+	// for the global policy, else a region) and provider; GetRouting only.
+	Starts switchboard.RoutingStarts `json:"starts,omitempty"`
 
 	// JSON is the server's answer as received.
 	JSON json.RawMessage `json:"-"`

@@ -44,7 +44,36 @@ func routingGet(ctx context.Context, v verbCall[routingFlags]) error {
 	if v.json {
 		return printJSON(v.stdout, r.JSON)
 	}
-	return printRouting(v.stdout, r.RoutingConfig)
+	if err := printRouting(v.stdout, r.RoutingConfig); err != nil {
+		return err
+	}
+	return printStarts(v.stdout, r.Starts)
+}
+
+// printStarts lists the starts of the last day per scope and provider, with
+// each provider's share of its scope.
+func printStarts(w io.Writer, starts switchboard.RoutingStarts) error {
+	if len(starts) == 0 {
+		return nil
+	}
+	fmt.Fprintln(w)
+	tw := newTable(w)
+	row(tw, "SCOPE", "PROVIDER", "STARTS (24H)", "SHARE")
+	for _, scope := range slices.Sorted(maps.Keys(starts)) {
+		var total int64
+		for _, n := range starts[scope] {
+			total += n
+		}
+		name := "global"
+		if scope != "" {
+			name = "region " + scope
+		}
+		for _, p := range slices.Sorted(maps.Keys(starts[scope])) {
+			n := starts[scope][p]
+			row(tw, name, p, strconv.FormatInt(n, 10), fmt.Sprintf("%.1f %%", 100*float64(n)/float64(max(total, 1))))
+		}
+	}
+	return tw.Flush()
 }
 
 func checkRoutingSet(v verbCall[routingFlags]) error {

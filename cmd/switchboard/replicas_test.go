@@ -148,6 +148,33 @@ func TestReplicas(t *testing.T) {
 		t.Fatalf("event stream ended without provider.created: %v", sc.Err())
 	})
 
+	t.Run("RoutingAcrossReplicas", func(t *testing.T) {
+		// A routing change made at one replica reaches the SDKs subscribed
+		// at another (and that replica, which reads the routing again).
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		req, _ := http.NewRequestWithContext(ctx, "GET", reps[1].url+"/api/events", nil)
+		req.Header.Set("Authorization", "Bearer "+serveToken)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		sc := bufio.NewScanner(resp.Body)
+		if !sc.Scan() || !strings.HasPrefix(sc.Text(), "retry:") {
+			t.Fatalf("event stream did not open with a retry line: %q %v", sc.Text(), sc.Err())
+		}
+		if st, b, err := callErr("PUT", reps[2].url+"/api/routing", serveToken, map[string]any{"margin": 7}); err != nil || st != 200 {
+			t.Fatalf("PUT /api/routing at replica 3: %d %s %v", st, b, err)
+		}
+		for sc.Scan() {
+			if sc.Text() == "event: routing.updated" {
+				return
+			}
+		}
+		t.Fatalf("event stream ended without routing.updated: %v", sc.Err())
+	})
+
 	t.Run("OneScheduler", func(t *testing.T) {
 		// With one scheduler, the provider (1 s interval, jittered by at
 		// most half of it) is probed at least half a second apart; three

@@ -333,6 +333,7 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		{"CostFigures", reflect.TypeFor[reports.CostFigures]()},
 		{"QualityPeriodReport", reflect.TypeFor[reports.QualityReport]()},
 		{"RoutingConfig", reflect.TypeFor[sb.RoutingConfig]()},
+		{"RoutingView", reflect.TypeFor[routingView]()},
 		{"RoutingUpdate", reflect.TypeFor[sb.RoutingInput]()},
 		{"RegionRouting", reflect.TypeFor[sb.RegionRouting]()},
 		{"RoutingWeights", reflect.TypeFor[sb.RoutingWeights]()},

@@ -6,15 +6,31 @@ import (
 	sb "github.com/switchboardhq/switchboard"
 )
 
+// routingView is the body of GET /api/routing: the configuration, and the
+// streams started over the last day per policy scope and provider, from
+// which commit's shares can be checked.
+type routingView struct {
+	sb.RoutingConfig
+	// Starts are the streams started over sb.CommitWindow, by scope ("" for
+	// the global policy, else the region of an override) and provider.
+	Starts sb.RoutingStarts `json:"starts"`
+}
+
 // getRouting answers the routing configuration: the policy, the shares commit
-// holds, the weights and margin of optimized and the per-region overrides.
+// holds, the weights and margin of optimized and the per-region overrides,
+// with the starts of the last day.
 func (s *Server) getRouting(w http.ResponseWriter, r *http.Request) {
 	c, err := s.store.GetRouting(r.Context())
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, c)
+	starts, err := s.store.RoutingStarts(r.Context(), s.clock.Now().Add(-sb.CommitWindow))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, routingView{RoutingConfig: c, Starts: starts})
 }
 
 // putRouting changes the fields of the routing configuration named in the

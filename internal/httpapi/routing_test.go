@@ -112,6 +112,14 @@ func TestRoutingStartFollowsPolicy(t *testing.T) {
 	if n["agora"] != 2 || n["zegocloud"] != 6 {
 		t.Fatalf("commit 0.25/0.75 over 8 starts: %v", n)
 	}
+	var v struct {
+		Policy string                      `json:"policy"`
+		Starts map[string]map[string]int64 `json:"starts"`
+	}
+	e.mustDo("GET", "/api/routing", e.tokens[sb.RoleAdmin], nil, 200, &v)
+	if v.Policy != "commit" || v.Starts[""]["agora"] != 2 || v.Starts[""]["zegocloud"] != 6 {
+		t.Fatalf("GET /api/routing = %+v, want the starts counted", v)
+	}
 	var d struct {
 		Trail []sb.TrailEntry `json:"trail"`
 	}

@@ -33,7 +33,8 @@ const maxLeaders = 1024
 // reads of the store, the starts this replica made since it last read the
 // counts, and optimized's current first choice per region.
 type policyState struct {
-	mu        sync.Mutex
+	mu sync.Mutex
+	// The fields below are guarded by mu.
 	config    sb.RoutingConfig
 	configAt  time.Time
 	quality   map[sb.QualityKey]sb.QualityTotals

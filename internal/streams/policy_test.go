@@ -79,3 +79,31 @@ func TestStartRoutingPolicy(t *testing.T) {
 		t.Fatalf("cost: %+v, %v", a, err)
 	}
 }
+
+// A region's override applies to that region's streams only, and commit
+// counts its starts under the region's scope.
+func TestStartRoutingRegionOverride(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t, filepath.Join(t.TempDir(), "sb.db"))
+	s := newService(t, st)
+	s.routes = st
+	healthy(t, st, "a", "b")
+	setRouting(t, st, `{"regions":{"eu-west":{"policy":"commit","shares":{"a":0.5,"b":0.5}}}}`)
+	got := map[string]map[string]int{"eu-west": {}, "us-east": {}}
+	for i := range 10 {
+		for _, region := range []string{"eu-west", "us-east"} {
+			a, _, err := s.Start(ctx, "o", StartRequest{Room: "r", UserID: "u", Role: "publisher", Region: region})
+			if err != nil {
+				t.Fatalf("start %d in %s: %v", i, region, err)
+			}
+			got[region][a.Provider.Name]++
+		}
+	}
+	if got["eu-west"]["a"] != 5 || got["eu-west"]["b"] != 5 || got["us-east"]["a"] != 10 {
+		t.Fatalf("starts by region: %v", got)
+	}
+	counts, err := st.RoutingStarts(ctx, time.Now().Add(-sb.CommitWindow))
+	if err != nil || counts["eu-west"]["a"] != 5 || counts[""]["a"] != 10 {
+		t.Fatalf("counts by scope: %v, %v", counts, err)
+	}
+}

@@ -28,6 +28,18 @@ export function parseShares(text) {
   return { shares };
 }
 
+/** startsText says how the starts of the last day were shared, per scope. */
+export function startsText(starts) {
+  const scopes = Object.keys(starts || {}).sort();
+  if (!scopes.length) return '';
+  return 'Starts over the last day: ' + scopes.map((scope) => {
+    const byProv = starts[scope];
+    const total = Object.values(byProv).reduce((a, b) => a + b, 0) || 1;
+    const parts = Object.keys(byProv).sort().map((p) => `${p} ${(100 * byProv[p] / total).toFixed(1)} % (${byProv[p]})`);
+    return `${scope || 'global'}: ${parts.join(', ')}`;
+  }).join('; ') + '.';
+}
+
 export class RoutingPanel {
   constructor(api) {
     this.api = api;
@@ -56,6 +68,7 @@ export class RoutingPanel {
     const c = this.config;
     if (!c) return;
     $('#routing-current').textContent = this.summary(c);
+    show($('#routing-starts'), startsText(c.starts));
     $('#routing-regions tbody').replaceChildren(...Object.keys(c.regions || {}).sort().map((r) => {
       const o = c.regions[r];
       return h('tr', { dataset: { region: r } },
