@@ -6,7 +6,7 @@ import { Api } from './api.js';
 import { $, show } from './dom.js';
 import { ProviderForm } from './form.js';
 import { AlertsPanel } from './alerts.js';
-import { describeAudit, eventItems, maintenanceRows, providerCard, streamRows } from './views.js';
+import { describeAudit, eventItems, maintenanceRows, providerCard, regionMatrix, streamRows } from './views.js';
 
 const DEFAULT_REFRESH_SECONDS = 30;
 const LIVE_TYPES = ['provider.status', 'provider.created', 'provider.updated', 'provider.deleted',
@@ -324,6 +324,7 @@ function render() {
   if (dragging || !state.me) return;
   const focused = document.activeElement && document.activeElement.dataset ? document.activeElement.dataset.focus : undefined;
   renderProviders();
+  renderRegions();
   renderMaintenance();
   renderStreams();
   alertsPanel.render();
@@ -351,6 +352,13 @@ function renderProviders() {
     list.append(li);
   }
   $('#no-healthy-banner').hidden = count === 0 || state.providers.some((p) => p.usable);
+}
+
+/** renderRegions shows the provider × region matrix, when any provider has regional health. */
+function renderRegions() {
+  const { regions, nodes } = regionMatrix(state.providers);
+  $('#regions-section').hidden = regions.length === 0;
+  $('#regions-matrix').replaceChildren(...nodes);
 }
 
 /** blockingWindow is the window that keeps a provider from new streams now, if any. */
