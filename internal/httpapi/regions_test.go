@@ -234,7 +234,22 @@ func TestAgentRegionalHealth(t *testing.T) {
 	if eu.Status != sb.StatusUnknown || !eu.Stale || eu.Usable || !strings.HasPrefix(eu.Reason, "stale") {
 		t.Errorf("after the agent stopped, eu-west = %+v; want stale and UNKNOWN", eu)
 	}
+	// And /metrics says so, for alerts.
+	_, metrics := e.do("GET", "/metrics", "", nil)
+	for _, want := range []string{
+		`switchboard_provider_regional_stale{provider="agora",region="eu-west"} 1`,
+		`switchboard_provider_regional_usable{provider="agora",region="eu-west"} 0`,
+		`switchboard_provider_regional_usable{provider="agora",region="ap-east"} 0`,
+	} {
+		if !strings.Contains(string(metrics), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
 	report("eu-west", true, "")
+	_, metrics = e.do("GET", "/metrics", "", nil)
+	if want := `switchboard_provider_regional_usable{provider="agora",region="eu-west"} 1`; !strings.Contains(string(metrics), want) {
+		t.Errorf("/metrics lacks %s once the agent came back", want)
+	}
 	if eu = e.regionalOf("agora")["eu-west"]; eu.Stale || !eu.Usable {
 		t.Errorf("after the agent came back, eu-west = %+v; want fresh and usable", eu)
 	}
