@@ -3,10 +3,11 @@
 // fallback) and runs the operator's actions.
 import { Accounts } from './accounts.js';
 import { Api } from './api.js';
+import { regionMatrix } from './views.js';
 import { $, show } from './dom.js';
 import { ProviderForm } from './form.js';
 import { AlertsPanel } from './alerts.js';
-import { describeAudit, eventItems, maintenanceRows, providerCard, regionMatrix, streamRows } from './views.js';
+import { describeAudit, eventItems, maintenanceRows, providerCard, streamRows } from './views.js';
 
 const DEFAULT_REFRESH_SECONDS = 30;
 const LIVE_TYPES = ['provider.status', 'provider.created', 'provider.updated', 'provider.deleted',
