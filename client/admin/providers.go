@@ -33,10 +33,32 @@ type Provider struct {
 	TotalRequests        int64                   `json:"totalRequests"`
 	FailedRequests       int64                   `json:"failedRequests"`
 	LastError            *switchboard.ProbeError `json:"lastError"`
+	// RegionalHealth is the provider's health in each region where the
+	// server's own probes or probe agents probe it.
+	RegionalHealth map[string]RegionalHealth `json:"regionalHealth"`
 
 	// JSON is the server's answer as received, for callers that print it. It
 	// is set by the methods that return a single provider.
 	JSON json.RawMessage `json:"-"`
+}
+
+// RegionalHealth is a provider's health in one region. A region whose
+// reports stopped for 3 of the provider's intervals (at least a minute) is
+// Stale and UNKNOWN.
+type RegionalHealth struct {
+	Status    switchboard.Status `json:"status"`
+	Usable    bool               `json:"usable"`
+	Stale     bool               `json:"stale"`
+	Reason    string             `json:"reason"`
+	Uptime    float64            `json:"uptime"`    // percent of successful checks from the region
+	ErrorRate float64            `json:"errorRate"` // percent of failed checks from the region
+	Latency   int64              `json:"latency"`   // ms, of the last check from the region
+	LastCheck *time.Time         `json:"lastCheck"`
+	// Quality is the quality score (0–100) clients measured in the region
+	// over the last hour; nil without samples.
+	Quality *float64 `json:"quality"`
+	// Source is "server", or "agent:" and the name of the agent's token.
+	Source string `json:"source"`
 }
 
 // ProviderList is a list of providers, highest priority first.

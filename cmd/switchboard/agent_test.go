@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"testing"
@@ -102,6 +103,22 @@ func TestAgentReportsRegionalHealth(t *testing.T) {
 	}
 	if rh["eu-west"].Source != "agent:fra-agent" || rh["eu-central"].Source != "server" {
 		t.Errorf("sources = %q, %q; want agent:fra-agent and server", rh["eu-west"].Source, rh["eu-central"].Source)
+	}
+
+	// The CLI shows the regions.
+	out.Reset()
+	if err := run(context.Background(), []string{"providers", "list"}, func(k string) string { return cliEnv[k] }, &out, &errOut); err != nil {
+		t.Fatalf("providers list: %v", err)
+	}
+	if !strings.Contains(out.String(), "REGIONS") || !regexp.MustCompile(`eu-central=(EXCELLENT|HEALTHY) eu-west=(EXCELLENT|HEALTHY)`).MatchString(out.String()) {
+		t.Errorf("providers list does not show the regions:\n%s", out.String())
+	}
+	out.Reset()
+	if err := run(context.Background(), []string{"providers", "get", "agora"}, func(k string) string { return cliEnv[k] }, &out, &errOut); err != nil {
+		t.Fatalf("providers get: %v", err)
+	}
+	if !regexp.MustCompile(`Region eu-west:\s+(EXCELLENT|HEALTHY), uptime 100.00%, latency \d+ms, last check .*, from agent:fra-agent`).MatchString(out.String()) {
+		t.Errorf("providers get does not show the agent's region:\n%s", out.String())
 	}
 
 	stopAgent()

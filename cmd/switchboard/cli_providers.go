@@ -8,7 +8,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -254,7 +256,7 @@ func printProviders(v verbCall[providerFlags], l admin.ProviderList) error {
 	}
 	now := time.Now()
 	tw := newTable(v.stdout)
-	row(tw, "PRIORITY", "NAME", "KIND", "ENABLED", "STATUS", "UPTIME", "ERROR%", "LATENCY", "LAST CHECK")
+	row(tw, "PRIORITY", "NAME", "KIND", "ENABLED", "STATUS", "UPTIME", "ERROR%", "LATENCY", "LAST CHECK", "REGIONS")
 	for _, pr := range l.Providers {
 		uptime, errRate, latency := "-", "-", "-"
 		if pr.TotalChecks > 0 {
@@ -265,9 +267,27 @@ func printProviders(v verbCall[providerFlags], l admin.ProviderList) error {
 			errRate = strconv.FormatFloat(pr.ErrorRate, 'f', 2, 64)
 		}
 		row(tw, strconv.Itoa(pr.Priority), pr.Name, string(pr.Kind), yesNo(pr.Enabled), string(pr.Status),
-			uptime, errRate, latency, ago(pr.LastCheck, now))
+			uptime, errRate, latency, ago(pr.LastCheck, now), regionsSummary(pr.RegionalHealth))
 	}
 	return tw.Flush()
+}
+
+// regionsSummary is a provider's status in each region, by region, such as
+// "ap-east=CRITICAL eu-west=HEALTHY us-east=stale"; "-" without regional
+// health.
+func regionsSummary(rh map[string]admin.RegionalHealth) string {
+	if len(rh) == 0 {
+		return "-"
+	}
+	parts := make([]string, 0, len(rh))
+	for _, region := range slices.Sorted(maps.Keys(rh)) {
+		st := string(rh[region].Status)
+		if rh[region].Stale {
+			st = "stale"
+		}
+		parts = append(parts, region+"="+st)
+	}
+	return strings.Join(parts, " ")
 }
 
 // describeProvider prints one provider as aligned "Key: value" lines.
@@ -320,6 +340,17 @@ func describeProvider(w io.Writer, p admin.Provider, now time.Time) error {
 	kv("Last check", ago(p.LastCheck, now))
 	if e := p.LastError; e != nil {
 		kv("Last error", fmt.Sprintf("%s: %s (%s)", e.Stage, e.Message, ago(&e.At, now)))
+	}
+	for _, region := range slices.Sorted(maps.Keys(p.RegionalHealth)) {
+		h := p.RegionalHealth[region]
+		line := fmt.Sprintf("%s, uptime %.2f%%, latency %dms, last check %s, from %s", h.Status, h.Uptime, h.Latency, ago(h.LastCheck, now), h.Source)
+		if h.Stale {
+			line = fmt.Sprintf("%s (stale: no report since %s), from %s", h.Status, ago(h.LastCheck, now), h.Source)
+		}
+		if h.Quality != nil {
+			line += fmt.Sprintf(", quality %.0f", *h.Quality)
+		}
+		kv("Region "+region, line)
 	}
 	return tw.Flush()
 }

@@ -1,6 +1,8 @@
 package health
 
 import (
+	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -80,5 +82,52 @@ func TestObserveRegionalWindow(t *testing.T) {
 	}
 	if h.Status != switchboard.StatusCritical {
 		t.Errorf("after 3 failures: %s; want CRITICAL", h.Status)
+	}
+}
+
+// regionalRecorder is a RegionalRecorder in memory.
+type regionalRecorder struct {
+	mu      sync.Mutex
+	records map[string]switchboard.Health // by provider/region/source
+}
+
+func (r *regionalRecorder) RecordRegionalCheck(_ context.Context, provider, region, source string, fold func(switchboard.Health) switchboard.Health) (before, after switchboard.Health, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	k := provider + "/" + region + "/" + source
+	before = r.records[k]
+	after = fold(before)
+	r.records[k] = after
+	return before, after, nil
+}
+
+// The Checker's probes also fold into the health of its region, when it has
+// one, by the regional rules; the provider's own health is recorded as ever.
+func TestCheckerRecordsItsRegion(t *testing.T) {
+	store := newFakeStore(testProvider("a"))
+	prober := newFakeProber()
+	rec := &regionalRecorder{records: map[string]switchboard.Health{}}
+	c := newTestChecker(t, store, prober, nil, func(cfg *Config) { cfg.Region, cfg.Regional = "eu-central", rec })
+	for range 2 {
+		if _, err := c.Check(t.Context(), "a"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h, ok := rec.records["a/eu-central/"+switchboard.SourceServer]
+	if !ok || h.TotalChecks != 2 || h.Window.Span <= 0 || h.Status == "" {
+		t.Errorf("regional records = %+v; want a/eu-central/server with 2 checks in a window", rec.records)
+	}
+	if got := store.recordCount(); got != 2 {
+		t.Errorf("the provider's own records = %d, want 2", got)
+	}
+
+	// Without a region, nothing is recorded per region.
+	none := &regionalRecorder{records: map[string]switchboard.Health{}}
+	c = newTestChecker(t, store, prober, nil, func(cfg *Config) { cfg.Regional = none })
+	if _, err := c.Check(t.Context(), "a"); err != nil {
+		t.Fatal(err)
+	}
+	if len(none.records) != 0 {
+		t.Errorf("without a region: %+v; want nothing", none.records)
 	}
 }

@@ -461,6 +461,10 @@ func (unreachableStore) QualityTotals(context.Context, time.Time, time.Duration)
 	return nil, sb.Errorf(sb.EUnavailable, "unreachable")
 }
 
+func (unreachableStore) ListRegionalHealth(context.Context) ([]sb.RegionalHealth, error) {
+	return nil, sb.Errorf(sb.EUnavailable, "unreachable")
+}
+
 // TestAdmissionMetricsLint checks the new metric names against the
 // Prometheus naming rules promtool applies.
 func TestAdmissionMetricsLint(t *testing.T) {

@@ -146,6 +146,7 @@ func (rep agentReport) validate(recs map[string]sb.ProviderRecord, now time.Time
 		for _, v := range recs[res.Provider].Credentials.Values() {
 			msg = strings.ReplaceAll(msg, v, "[REDACTED]")
 		}
+		msg = sb.Truncate(msg, maxAgentMessage)
 		out[i] = sb.ProbeResult{OK: *res.OK, Latency: time.Duration(*res.LatencyMs) * time.Millisecond, Stage: stage, Message: msg, At: res.At.UTC()}
 	}
 	return out, nil
@@ -215,8 +216,9 @@ type regionalView struct {
 }
 
 // regionalHealth returns the regional views of every provider of recs that
-// has regional health, by provider then region, as of now.
-func (s *Server) regionalHealth(ctx context.Context, recs []sb.ProviderRecord) (map[string]map[string]regionalView, error) {
+// has regional health, by provider then region, as of now, with the quality
+// score of each provider and region in quality (by provider, then region).
+func (s *Server) regionalHealth(ctx context.Context, recs []sb.ProviderRecord, quality map[string]map[string]qualityView) (map[string]map[string]regionalView, error) {
 	rows, err := s.store.ListRegionalHealth(ctx)
 	if err != nil {
 		return nil, err
@@ -230,10 +232,6 @@ func (s *Server) regionalHealth(ctx context.Context, recs []sb.ProviderRecord) (
 		byName[rec.Name] = rec
 	}
 	now := s.clock.Now()
-	q, err := qualityByProvider(ctx, s.store, now)
-	if err != nil {
-		return nil, err
-	}
 	for _, row := range rows {
 		rec, ok := byName[row.Provider]
 		if !ok {
@@ -243,7 +241,7 @@ func (s *Server) regionalHealth(ctx context.Context, recs []sb.ProviderRecord) (
 		v := regionalView{Status: status, Usable: status.Usable(), Stale: stale, Reason: reason,
 			Uptime: sb.Round2(row.Health.RecentUptime()), ErrorRate: sb.Round2(row.Health.RecentErrorRate()),
 			Latency: row.Health.LatencyMs, LastCheck: row.Health.LastCheck, Source: row.Source}
-		if qv, ok := q[row.Provider][row.Region]; ok {
+		if qv, ok := quality[row.Provider][row.Region]; ok {
 			v.Quality = qv.Score
 		}
 		if out[row.Provider] == nil {
@@ -254,9 +252,14 @@ func (s *Server) regionalHealth(ctx context.Context, recs []sb.ProviderRecord) (
 	return out, nil
 }
 
-// withRegional fills the regional health of views.
+// withRegional fills the regional health of views, whose quality is
+// filled already (withQuality).
 func (s *Server) withRegional(ctx context.Context, recs []sb.ProviderRecord, views []providerView) error {
-	rh, err := s.regionalHealth(ctx, recs)
+	quality := make(map[string]map[string]qualityView, len(views))
+	for _, v := range views {
+		quality[v.Name] = v.Quality
+	}
+	rh, err := s.regionalHealth(ctx, recs, quality)
 	if err != nil {
 		return err
 	}

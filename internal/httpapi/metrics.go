@@ -80,7 +80,7 @@ func NewMetrics(reg *prometheus.Registry, store sb.Store) *Metrics {
 	reg.MustRegister(m.requests, m.latency, m.inFlight, m.waiting, m.shed, m.cancelled, m.probes, m.probeLatency, m.transitions, &registryCollector{store: store},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.quality = &qualityCollector{store: store}
-	reg.MustRegister(m.quality)
+	reg.MustRegister(m.quality, &regionalCollector{store: store, now: m.quality.clock})
 	m.security = newSecurity(reg)
 	m.handler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	return m

@@ -153,16 +153,22 @@ var qualityScoreDesc = prometheus.NewDesc("switchboard_provider_quality_score",
 
 func (c *qualityCollector) Describe(ch chan<- *prometheus.Desc) { ch <- qualityScoreDesc }
 
+// clock returns the time of the Server's clock, or the system's until a
+// Server sets its own.
+func (c *qualityCollector) clock() time.Time {
+	if f, ok := c.now.Load().(func() time.Time); ok {
+		return f()
+	}
+	return time.Now()
+}
+
 func (c *qualityCollector) Collect(ch chan<- prometheus.Metric) {
 	if c.store == nil {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	now := time.Now()
-	if f, ok := c.now.Load().(func() time.Time); ok {
-		now = f()
-	}
+	now := c.clock()
 	totals, err := c.store.QualityTotals(ctx, now, time.Hour)
 	if err != nil {
 		return

@@ -234,7 +234,22 @@ func TestAgentRegionalHealth(t *testing.T) {
 	if eu.Status != sb.StatusUnknown || !eu.Stale || eu.Usable || !strings.HasPrefix(eu.Reason, "stale") {
 		t.Errorf("after the agent stopped, eu-west = %+v; want stale and UNKNOWN", eu)
 	}
+	// And /metrics says so, for alerts.
+	_, metrics := e.do("GET", "/metrics", "", nil)
+	for _, want := range []string{
+		`switchboard_provider_regional_stale{provider="agora",region="eu-west"} 1`,
+		`switchboard_provider_regional_usable{provider="agora",region="eu-west"} 0`,
+		`switchboard_provider_regional_usable{provider="agora",region="ap-east"} 0`,
+	} {
+		if !strings.Contains(string(metrics), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
 	report("eu-west", true, "")
+	_, metrics = e.do("GET", "/metrics", "", nil)
+	if want := `switchboard_provider_regional_usable{provider="agora",region="eu-west"} 1`; !strings.Contains(string(metrics), want) {
+		t.Errorf("/metrics lacks %s once the agent came back", want)
+	}
 	if eu = e.regionalOf("agora")["eu-west"]; eu.Stale || !eu.Usable {
 		t.Errorf("after the agent came back, eu-west = %+v; want fresh and usable", eu)
 	}
@@ -326,4 +341,41 @@ func TestStreamingConfigRegion(t *testing.T) {
 	if st != 400 || eb.Error.Field != "region" {
 		t.Errorf("bad region: %d %s; want 400 naming region", st, b)
 	}
+}
+
+// The agent role is for tokens only: no user may hold it.
+func TestAgentRoleNotForUsers(t *testing.T) {
+	e := newTestEnv(t)
+	st, b := e.do("POST", "/api/users", e.tokens[sb.RoleSuperadmin], map[string]any{"username": "probe", "role": "agent", "password": "a long enough password 123"})
+	var eb errorBody
+	_ = json.Unmarshal(b, &eb)
+	if st != 400 || eb.Error.Field != "role" {
+		t.Errorf("user with role agent: %d %s; want 400 naming role", st, b)
+	}
+}
+
+// FuzzAgentReport feeds arbitrary bodies to the validation of agent
+// reports: it never panics, and what it accepts is within the limits.
+func FuzzAgentReport(f *testing.F) {
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	f.Add(`{"region":"eu-west","results":[{"provider":"agora","ok":true,"latencyMs":12,"at":"2026-01-01T11:59:00Z"}]}`)
+	f.Add(`{"region":"eu-west","results":[{"provider":"agora","ok":false,"stage":"auth","message":"401","latencyMs":0,"at":"2026-01-01T12:00:30Z"}]}`)
+	f.Add(`{"region":"","results":null}`)
+	recs := map[string]sb.ProviderRecord{"agora": {Provider: sb.Provider{Name: "agora", Credentials: sb.Credentials{APISecret: "s3cret"}}}}
+	f.Fuzz(func(t *testing.T, body string) {
+		var rep agentReport
+		if err := decodeJSON([]byte(body), &rep); err != nil {
+			return
+		}
+		results, err := rep.validate(recs, now)
+		if err != nil {
+			return
+		}
+		for _, r := range results {
+			if r.Latency < 0 || r.Latency > maxAgentLatency || len(r.Message) > maxAgentMessage || strings.Contains(r.Message, "s3cret") ||
+				r.At.After(now.Add(agentSkew)) || r.At.Before(now.Add(-agentResultAge)) {
+				t.Fatalf("accepted %+v", r)
+			}
+		}
+	})
 }

@@ -3,6 +3,7 @@
 // fallback) and runs the operator's actions.
 import { Accounts } from './accounts.js';
 import { Api } from './api.js';
+import { regionMatrix } from './views.js';
 import { $, show } from './dom.js';
 import { ProviderForm } from './form.js';
 import { AlertsPanel } from './alerts.js';
@@ -331,6 +332,7 @@ function render() {
   if (dragging || !state.me) return;
   const focused = document.activeElement && document.activeElement.dataset ? document.activeElement.dataset.focus : undefined;
   renderProviders();
+  renderRegions();
   renderMaintenance();
   renderStreams();
   alertsPanel.render();
@@ -359,6 +361,13 @@ function renderProviders() {
     list.append(li);
   }
   $('#no-healthy-banner').hidden = count === 0 || state.providers.some((p) => p.usable);
+}
+
+/** renderRegions shows the provider × region matrix, when any provider has regional health. */
+function renderRegions() {
+  const { regions, nodes } = regionMatrix(state.providers);
+  $('#regions-section').hidden = regions.length === 0;
+  $('#regions-matrix').replaceChildren(...nodes);
 }
 
 /** blockingWindow is the window that keeps a provider from new streams now, if any. */

@@ -288,3 +288,32 @@ export function describeAudit(en) {
   }
   return en.action === 'provider.reorder' ? `${who} ${what}` : `${who} ${what} ${en.target}`;
 }
+
+/**
+ * regionMatrix builds the provider × region table of regional health: a row
+ * per provider, in priority order, a column per region that any provider has
+ * health in. A cell shows the status (or "stale", never the status it had),
+ * the latency and the source of the last report, and says it in its title;
+ * an empty cell means no probe from that region.
+ */
+export function regionMatrix(providers) {
+  const regions = [...new Set(providers.flatMap((p) => Object.keys(p.regionalHealth || {})))].sort();
+  const head = h('thead', {}, h('tr', {},
+    h('th', { scope: 'col' }, 'Provider'),
+    ...regions.map((r) => h('th', { scope: 'col' }, r))));
+  const rows = providers.map((p) => h('tr', { dataset: { provider: p.name } },
+    h('th', { scope: 'row' }, p.displayName || p.name),
+    ...regions.map((r) => regionCell(p, r, (p.regionalHealth || {})[r]))));
+  return { regions, nodes: [head, h('tbody', {}, ...rows)] };
+}
+
+function regionCell(p, region, rh) {
+  if (!rh) return h('td', { class: 'muted', dataset: { region }, title: `No probe of ${p.name} from ${region}` }, '—');
+  const word = rh.stale ? 'stale' : rh.status;
+  const cls = rh.stale ? 'off' : (STATUS_CLASS[rh.status] || 'off');
+  const quality = rh.quality == null ? '' : `, quality ${Math.round(rh.quality)}`;
+  const title = `${p.name} in ${region}: ${rh.status}${rh.stale ? ' (stale)' : ''} — ${rh.reason}; from ${rh.source}${quality}`;
+  return h('td', { dataset: { region, status: rh.status, stale: String(rh.stale) }, title },
+    h('span', { class: `badge ${cls}` }, word),
+    h('span', { class: 'muted region-detail' }, rh.stale || !rh.lastCheck ? '' : ` ${ms(rh.latency)}`));
+}
