@@ -9,14 +9,26 @@ import (
 	"time"
 
 	sb "github.com/switchboardhq/switchboard"
+	"github.com/switchboardhq/switchboard/internal/pgtest"
 	"github.com/switchboardhq/switchboard/internal/reports"
 )
 
 // TestReports reads the three reports of a server that ran a stream, as
-// JSON and CSV, and checks that bad parameters are 400 naming the field and
-// that the reports are for admins.
+// JSON and CSV, on each store, and checks that bad parameters are 400
+// naming the field and that the reports are for admins.
 func TestReports(t *testing.T) {
-	e := newTestEnv(t)
+	for _, store := range []struct {
+		name string
+		dsn  func(t *testing.T) string
+	}{
+		{"sqlite", func(*testing.T) string { return "" }},
+		{"postgres", func(t *testing.T) string { return pgtest.DSN(t) }},
+	} {
+		t.Run(store.name, func(t *testing.T) { testReports(t, newTestEnvOn(t, store.dsn(t))) })
+	}
+}
+
+func testReports(t *testing.T, e *testEnv) {
 	e.createProvider(e.agoraProvider("agora", 1))
 	e.createProvider(e.zegoProvider("zegocloud", 2))
 	client, admin := e.tokens[sb.RoleClient], e.tokens[sb.RoleAdmin]

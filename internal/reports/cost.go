@@ -31,7 +31,7 @@ type Period struct {
 }
 
 // CostGroup is one group's figures and the same group's in the previous
-// period.
+// period (for a day, the day one period earlier).
 type CostGroup struct {
 	// Key is the provider, the region ("" for streams without one), the
 	// quality tier or the UTC day (YYYY-MM-DD).
@@ -138,8 +138,9 @@ func BuildCost(ctx context.Context, st Store, groupBy string, from, to time.Time
 	if err != nil {
 		return rep, err
 	}
-	curG, curT := group(cur, groupBy)
-	prevG, prevT := group(prev, groupBy)
+	curG, curT := group(cur, groupBy, 0)
+	// A day is compared with the day one period earlier.
+	prevG, prevT := group(prev, groupBy, to.Sub(from))
 	keys := make([]string, 0, len(curG))
 	for k := range curG {
 		keys = append(keys, k)
@@ -214,8 +215,9 @@ func usageCells(ctx context.Context, st Store, pricing map[string]sb.Pricing, fr
 	return cells, nil
 }
 
-// group sums cells by the dimension, and in all.
-func group(cells map[cellKey]*cell, by string) (map[string]*tally, *tally) {
+// group sums cells by the dimension, and in all; days are keyed shift
+// later.
+func group(cells map[cellKey]*cell, by string, shift time.Duration) (map[string]*tally, *tally) {
 	out := map[string]*tally{}
 	total := &tally{}
 	for k, c := range cells {
@@ -228,7 +230,7 @@ func group(cells map[cellKey]*cell, by string) (map[string]*tally, *tally) {
 		case ByQuality:
 			key = string(k.quality)
 		default:
-			key = k.day.Format(time.DateOnly)
+			key = k.day.Add(shift).UTC().Format(time.DateOnly)
 		}
 		t := out[key]
 		if t == nil {

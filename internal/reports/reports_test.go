@@ -217,7 +217,9 @@ func TestBuildCost(t *testing.T) {
 	if byProv[0].Cost != 4.03 || byProv[0].Previous.Cost != 2 || *byProv[0].CostChangePercent != 101.5 {
 		t.Errorf("agora = %+v, previous %+v", byProv[0].CostFigures, byProv[0].Previous)
 	}
-	if g := reps[ByDay].Groups; len(g) != 3 || g[0].Key != "2026-10-30" || g[1].Key != "2026-11-01" || g[1].Streams != 11 || g[2].Streams != 4 {
+	// The previous period's day is compared with the day two days later.
+	if g := reps[ByDay].Groups; len(g) != 2 || g[0].Key != "2026-11-01" || g[0].Streams != 11 || g[1].Streams != 4 ||
+		g[0].Previous.Streams != 5 || g[1].Previous.Streams != 0 {
 		t.Errorf("by day = %+v", g)
 	}
 	var buf bytes.Buffer

@@ -149,7 +149,7 @@ export class ReportsPanel {
     const chart = barChart({
       title: `Cost by ${rep.groupBy}, against the previous period`, categories: gs.map((g) => keyLabel(g.key)),
       series: [{ name: 'this period', cls: 'cost', values: gs.map((g) => g.cost) },
-        ...(rep.groupBy === 'day' ? [] : [{ name: 'previous period', cls: 'previous', values: gs.map((g) => g.previous.cost) }])],
+        { name: rep.groupBy === 'day' ? 'one period earlier' : 'previous period', cls: 'previous', values: gs.map((g) => g.previous.cost) }],
       format: (v) => m(v),
     });
     const rows = gs.map((g) => [keyLabel(g.key), num(g.minutes, 0), String(g.streams), m(g.cost), num(g.costPerStream, 4),
