@@ -79,7 +79,7 @@ func Decide(cands []Candidate, req Request, in PolicyInput, rnd func() float64) 
 	var group []Candidate
 	for _, n := range d.Order {
 		c := byName[n]
-		if c.Degrading != "" || !c.Health.Status.Usable() {
+		if c.Degrading != "" || !statusIn(c, req.Region).Usable() {
 			break
 		}
 		group = append(group, c)
@@ -94,7 +94,7 @@ func Decide(cands []Candidate, req Request, in PolicyInput, rnd func() float64) 
 	case sb.PolicyBalanced:
 		ranked, why = balanced(group, &d, rnd)
 	case sb.PolicyOptimized:
-		ranked, why = optimized(group, in, &d)
+		ranked, why = optimized(group, req.Region, in, &d)
 	case sb.PolicyCommit:
 		ranked, why = commit(group, in, &d)
 	case sb.PolicyCost:
@@ -163,6 +163,16 @@ func balanced(group []Candidate, d *Decision, rnd func() float64) ([]string, str
 		group[k].Provider.Name, ws[k]/total, ws[k], total)
 }
 
+// statusIn is the candidate's status in the stream's region: its regional
+// status where the server's probes or probe agents report it there, else its
+// own. Select has already excluded a provider that is not usable there.
+func statusIn(c Candidate, region string) sb.Status {
+	if st := c.Regional[region]; region != "" && st != "" {
+		return st
+	}
+	return c.Health.Status
+}
+
 // healthScore is the health part of the optimized score.
 var healthScore = map[sb.Status]float64{sb.StatusExcellent: 100, sb.StatusHealthy: 80, sb.StatusWarning: 40}
 
@@ -173,11 +183,12 @@ const latencyScale = 1000.0 // ms
 // quality (the measured score in the stream's region when every provider of
 // the group has enough data there, else by priority: 100 for the first
 // priority rank down to 100/n for the last), latency (100·(1 − probe
-// latency/1 s), at least 0), health (EXCELLENT 100, HEALTHY 80, WARNING 40)
+// latency/1 s), at least 0), health in the stream's region where it is
+// known there, else overall (EXCELLENT 100, HEALTHY 80, WARNING 40)
 // and cost (100 × the cheapest price for the tier / the provider's price).
 // The current leader keeps the first place unless a challenger beats it by
 // the margin.
-func optimized(group []Candidate, in PolicyInput, d *Decision) ([]string, string) {
+func optimized(group []Candidate, region string, in PolicyInput, d *Decision) ([]string, string) {
 	w := in.Routing.Weights
 	wsum := w.Quality + w.Latency + w.Health + w.Cost
 	if wsum <= 0 {
@@ -210,7 +221,7 @@ func optimized(group []Candidate, in PolicyInput, d *Decision) ([]string, string
 				q.Samples, q.Streams, sb.MinQualitySamples, sb.MinQualityStreams)
 		}
 		parts["latency"] = max(0, 100*(1-float64(c.Health.LatencyMs)/latencyScale))
-		parts["health"] = healthScore[c.Health.Status]
+		parts["health"] = healthScore[statusIn(c, region)]
 		parts["cost"] = 100
 		if p, ok := price(c, in.Tier); ok && p > 0 && !math.IsInf(cheapestPrice, 1) {
 			parts["cost"] = 100 * cheapestPrice / p

@@ -165,6 +165,39 @@ func TestDecideOptimizedParts(t *testing.T) {
 	}
 }
 
+// TestDecideOptimizedRegionalHealth checks that the health part is the
+// provider's health in the stream's region where it is known there: a
+// provider EXCELLENT overall but only WARNING in eu-west loses eu-west to
+// one that is EXCELLENT there, and keeps us-east, where nothing regional is
+// known.
+func TestDecideOptimizedRegionalHealth(t *testing.T) {
+	cands := func() []Candidate {
+		a := cand("a", 1, sb.StatusExcellent, latency(100))
+		a.Regional = map[string]sb.Status{"eu-west": sb.StatusWarning}
+		b := cand("b", 2, sb.StatusHealthy, latency(100))
+		b.Regional = map[string]sb.Status{"eu-west": sb.StatusExcellent}
+		return []Candidate{a, b}
+	}
+	qual := map[string]Quality{"a": q(80, 40, 3), "b": q(80, 40, 3)}
+	in := PolicyInput{Routing: policy(sb.PolicyOptimized), Quality: qual}
+	// The weights put health at 0.2 and the margin at 5: in eu-west a has
+	// 40 and b 100 (12 points apart); in us-east a has 100 and b 80.
+	eu := Decide(cands(), Request{Region: "eu-west"}, in, zero)
+	if eu.Order[0] != "b" {
+		t.Fatalf("eu-west: %v (%s)", eu.Order, eu.Reason)
+	}
+	for _, s := range eu.Scores {
+		want := map[string]float64{"a": 40, "b": 100}[s.Provider]
+		if s.Parts["health"] != want {
+			t.Errorf("eu-west health part of %s = %g, want %g", s.Provider, s.Parts["health"], want)
+		}
+	}
+	us := Decide(cands(), Request{Region: "us-east"}, in, zero)
+	if us.Order[0] != "a" {
+		t.Fatalf("us-east: %v (%s)", us.Order, us.Reason)
+	}
+}
+
 // TestDecideCommitHolds checks that commit, fed its own starts, holds the
 // shares within the tolerance from the first hundred starts on.
 func TestDecideCommitHolds(t *testing.T) {
