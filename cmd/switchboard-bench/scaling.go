@@ -36,8 +36,8 @@ type scalingReport struct {
 // on 100 providers.
 func (b *bench) scaling(ctx context.Context, maxActive int) (*scalingReport, error) {
 	r := &scalingReport{Target: "p99 flat (ratio near 1) from 1,000 to " + strconv.Itoa(maxActive) + " live streams and from 2 to 100 providers"}
-	for _, c := range []struct{ active, providers int }{{1000, 2}, {maxActive, 2}, {1000, 100}} {
-		sc, err := b.scalingCase(ctx, c.active, c.providers)
+	for i, c := range []struct{ active, providers int }{{1000, 2}, {maxActive, 2}, {1000, 100}} {
+		sc, err := b.scalingCase(ctx, i, c.active, c.providers)
 		if err != nil {
 			return nil, fmt.Errorf("starts with %d live streams on %d providers: %w", c.active, c.providers, err)
 		}
@@ -49,9 +49,9 @@ func (b *bench) scaling(ctx context.Context, maxActive int) (*scalingReport, err
 	return r, nil
 }
 
-func (b *bench) scalingCase(ctx context.Context, active, providers int) (scalingCase, error) {
+func (b *bench) scalingCase(ctx context.Context, i, active, providers int) (scalingCase, error) {
 	sc := scalingCase{Active: active, Providers: providers}
-	dir := filepath.Join(b.dir, fmt.Sprintf("scale-%d-%d", active, providers))
+	dir := filepath.Join(b.dir, fmt.Sprintf("scale-%d", i))
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return sc, err
 	}
