@@ -34,13 +34,14 @@ type options struct {
 	events, coldRounds    int
 	dur                   time.Duration
 	postgres              string
+	scaleActive           int // the most live streams of the scaling cases; 0: skipped
 	pprof                 string
 }
 
 // modes are the sizes of a run: full (what the README quotes), quick (a
 // minute or so) and tiny (the test that keeps the tool working).
 var modes = map[string]options{
-	"full":  {rounds: 3, conc: 64, dur: 3 * time.Second, subs: 10000, events: 3, coldRounds: 3},
+	"full":  {rounds: 3, conc: 64, dur: 3 * time.Second, subs: 10000, events: 3, coldRounds: 3, scaleActive: 100000},
 	"quick": {rounds: 3, conc: 64, dur: time.Second, subs: 2000, events: 2, coldRounds: 3},
 	"tiny":  {rounds: 1, conc: 8, dur: 200 * time.Millisecond, subs: 20, events: 1, coldRounds: 1},
 }
@@ -68,6 +69,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	conc := fs.Int("concurrency", 0, "concurrent clients (default 64)")
 	dur := fs.Duration("duration", 0, "length of each round of each side (default by mode)")
 	subs := fs.Int("subscribers", 0, "event subscribers (default by mode, 10,000 in full)")
+	scale := fs.Int("scale-active", -1, "live streams of the largest start-scaling case (default 100,000 in full; 0: skipped; off in --quick)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -91,6 +93,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if *dur > 0 {
 		m.dur = *dur
+	}
+	if *scale >= 0 {
+		m.scaleActive = *scale
 	}
 	if *subs > 0 {
 		m.subs = min(*subs, 10000) // the most --sse-per-token allows
@@ -178,6 +183,7 @@ type report struct {
 	PublicHealth   comparison     `json:"publicHealth"`
 	Config         comparison     `json:"streamingConfig"`
 	Starts         comparison     `json:"starts"`
+	StartsScaling  *scalingReport `json:"startsScaling,omitempty"`
 	Heartbeats     comparison     `json:"heartbeats"`
 	Postgres       *pgReport      `json:"postgres"`
 	SSE            sseReport      `json:"sse"`
@@ -289,6 +295,11 @@ func (b *bench) run(ctx context.Context) (*report, error) {
 	r.Heartbeats.Target = "switchboard >= 20000/s with p99 < 10 ms"
 	r.Heartbeats.Met = r.Heartbeats.Switchboard.Throughput >= 20000 && r.Heartbeats.Switchboard.P99Ms < 10 && r.Heartbeats.Switchboard.Errors == 0
 
+	if b.o.scaleActive > 0 {
+		if r.StartsScaling, err = b.scaling(ctx, b.o.scaleActive); err != nil {
+			return nil, err
+		}
+	}
 	if r.SSE, err = b.sse(ctx); err != nil {
 		return nil, err
 	}
@@ -316,6 +327,17 @@ func (b *bench) run(ctx context.Context) (*report, error) {
 	}
 	r.ElapsedSeconds = round1(time.Since(t0).Seconds())
 	return r, nil
+}
+
+// scalingRatio returns a ratio of the scaling report, 0 when it was skipped.
+func scalingRatio(r *scalingReport, active bool) float64 {
+	switch {
+	case r == nil:
+		return 0
+	case active:
+		return r.P99ActiveRatio
+	}
+	return r.P99ProvidersRatio
 }
 
 // loadClient is an HTTP client that keeps a connection per concurrent client.
