@@ -634,7 +634,7 @@ export class Client {
         reason = messageOf(err);
         if (err instanceof SubscriptionError && err.unsupported) {
           this.#sseUp = false;
-          this.log("warn", "no event stream with this fetch: polling provider health", {});
+          this.log("warn", "event stream unsupported by this fetch: polling", {});
           return;
         }
       }
