@@ -1,9 +1,6 @@
 package httpapi
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -11,7 +8,6 @@ import (
 	"time"
 
 	sb "github.com/switchboardhq/switchboard"
-	"github.com/switchboardhq/switchboard/internal/health"
 	"github.com/switchboardhq/switchboard/internal/routing"
 	"github.com/switchboardhq/switchboard/internal/streams"
 )
@@ -53,25 +49,20 @@ func (s *Server) streamingConfig(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	cfg := clientConfig{Providers: []configProvider{}, ClientSettings: s.settings(r.Context()).Client()}
+	client := s.settings(r.Context()).Client()
 	var blocked map[string]routing.Maintenance
 	if s.maint != nil {
 		blocked = s.maint.Blocked(s.clock.Now())
 	}
-	for _, rec := range recs {
-		if !rec.Enabled {
-			continue
-		}
-		cp := configProvider{ProviderInfo: streams.PublicInfo(rec),
-			Usable: rec.Health.Status.Usable(), Healthy: rec.Health.Status.Usable(), State: health.StateOf(rec.Health.Status), Regions: rec.Regions}
-		if m, ok := blocked[rec.Name]; ok {
-			cp.Maintenance = &configMaintenance{Until: m.Until, Reason: m.Reason}
-		}
-		cfg.Providers = append(cfg.Providers, cp)
+	key := configKey{client: client, blocked: blockedKey(blocked), n: len(recs)}
+	if len(recs) > 0 {
+		key.recs = &recs[0]
 	}
-	body, _ := json.Marshal(cfg)
-	sum := sha256.Sum256(body)
-	etag := `"` + hex.EncodeToString(sum[:12]) + `"`
+	body, etag, ok := s.config.get(key)
+	if !ok {
+		body, etag = s.configBody(recs, client, blocked)
+		s.config.put(key, body, etag)
+	}
 	w.Header().Set("ETag", etag)
 	w.Header().Set("Cache-Control", "no-cache")
 	if r.Header.Get("If-None-Match") == etag {
@@ -79,7 +70,7 @@ func (s *Server) streamingConfig(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
-	_, _ = w.Write(append(body, '\n'))
+	_, _ = w.Write(body)
 }
 
 func (s *Server) startStream(w http.ResponseWriter, r *http.Request) {
