@@ -134,6 +134,8 @@ type Server struct {
 	pub *publicSnapshot
 	// tokens holds the API tokens that authenticated recently (token_cache.go).
 	tokens *tokenCache
+	// config holds the last body of the streaming config (config_cache.go).
+	config configCache
 	// open are the open event streams by principal (principals.go); ssePer
 	// bounds them per token or session (≤ 0: no limit).
 	open   *streamSet

@@ -1,9 +1,6 @@
 package httpapi
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -11,7 +8,6 @@ import (
 	"time"
 
 	sb "github.com/switchboardhq/switchboard"
-	"github.com/switchboardhq/switchboard/internal/health"
 	"github.com/switchboardhq/switchboard/internal/routing"
 	"github.com/switchboardhq/switchboard/internal/streams"
 )
@@ -68,37 +64,33 @@ func (s *Server) streamingConfig(w http.ResponseWriter, r *http.Request) {
 	} else {
 		region = s.edgeRegion(r)
 	}
-	var regional map[string]map[string]sb.Status
-	if region != "" {
-		if regional, err = s.streams.RegionalStatuses(r.Context()); err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-	}
-	cfg := clientConfig{Providers: []configProvider{}, Region: region, ClientSettings: s.settings(r.Context()).Client()}
+	client := s.settings(r.Context()).Client()
 	var blocked map[string]routing.Maintenance
 	if s.maint != nil {
 		blocked = s.maint.Blocked(s.clock.Now())
 	}
-	for _, rec := range recs {
-		if !rec.Enabled {
-			continue
+	var body []byte
+	var etag string
+	if region != "" {
+		// A caller's region: its regional statuses change apart from the
+		// snapshot, so this body is built each time, not cached.
+		regional, err := s.streams.RegionalStatuses(r.Context())
+		if err != nil {
+			s.writeError(w, r, err)
+			return
 		}
-		usable := rec.Health.Status.Usable()
-		cp := configProvider{ProviderInfo: streams.PublicInfo(rec), State: health.StateOf(rec.Health.Status), Regions: rec.Regions}
-		if st, ok := regional[rec.Name][region]; ok {
-			cp.RegionalStatus = st
-			usable = usable && st.Usable()
+		body, etag = s.configBody(recs, client, blocked, region, regional)
+	} else {
+		key := configKey{client: client, blocked: blockedKey(blocked), n: len(recs)}
+		if len(recs) > 0 {
+			key.recs = &recs[0]
 		}
-		cp.Usable, cp.Healthy = usable, usable
-		if m, ok := blocked[rec.Name]; ok {
-			cp.Maintenance = &configMaintenance{Until: m.Until, Reason: m.Reason}
+		var ok bool
+		if body, etag, ok = s.config.get(key); !ok {
+			body, etag = s.configBody(recs, client, blocked, "", nil)
+			s.config.put(key, body, etag)
 		}
-		cfg.Providers = append(cfg.Providers, cp)
 	}
-	body, _ := json.Marshal(cfg)
-	sum := sha256.Sum256(body)
-	etag := `"` + hex.EncodeToString(sum[:12]) + `"`
 	w.Header().Set("ETag", etag)
 	w.Header().Set("Cache-Control", "no-cache")
 	if r.Header.Get("If-None-Match") == etag {
@@ -106,7 +98,7 @@ func (s *Server) streamingConfig(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
-	_, _ = w.Write(append(body, '\n'))
+	_, _ = w.Write(body)
 }
 
 func (s *Server) startStream(w http.ResponseWriter, r *http.Request) {
