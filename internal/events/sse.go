@@ -23,6 +23,9 @@ const lastEventIDParam = "lastEventId"
 // maxBatch bounds how many queued events are written between two flushes.
 const maxBatch = 64
 
+// maxSpare is the largest queue a stream keeps for reuse between wake-ups.
+const maxSpare = 16
+
 // ServeSSE streams events to an HTTP client as Server-Sent Events, until the
 // request's context ends, the client is dropped for not keeping up, or the hub
 // closes. Only events whose Audience is at most role are sent.
@@ -32,7 +35,8 @@ const maxBatch = 64
 // longer all buffered, or the id is unknown or malformed, it receives a resync
 // event instead, whose id is the latest event's so that a later reconnection
 // resumes from there; it should then refetch its state. The stream continues
-// live in both cases. A comment line is sent every Options.Heartbeat.
+// live in both cases. A comment line is sent every Options.Heartbeat, by a
+// sweep over all the streams rather than a timer per stream.
 //
 // A client dropped for not keeping up first receives what was already queued
 // for it, then its stream ends; it resumes when it reconnects.
@@ -86,39 +90,36 @@ func (h *Hub) ServeSSEAs(w http.ResponseWriter, r *http.Request, role switchboar
 	}
 
 	ctx := r.Context()
-	ping := time.NewTicker(h.heartbeat)
-	defer ping.Stop()
+	var recs, spare []*record
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-ping.C:
+		case <-s.wake:
+		}
+		var ping, done bool
+		recs, ping, done = s.take(spare)
+		if ping {
 			st.write([]byte(": ping\n\n"))
-		case rec, ok := <-s.frames:
-			if !ok {
-				return // dropped as slow, or the hub closed
+		}
+		for i, rec := range recs {
+			if rec.id > sent { // the backlog may overlap the queue
+				st.write(rec.frame)
+				sent = rec.id
 			}
-			// Write what is already queued before flushing once.
-			for n := 0; ; n++ {
-				if rec.id > sent { // the backlog may overlap the queue
-					st.write(rec.frame)
-					sent = rec.id
-				}
-				if n == maxBatch {
-					break
-				}
-				select {
-				case rec, ok = <-s.frames:
-				default:
-					ok = false
-				}
-				if !ok {
-					break
-				}
+			if (i+1)%maxBatch == 0 && !st.flush() {
+				return
 			}
 		}
-		if !st.flush() {
-			return
+		if !st.flush() || done {
+			return // done: dropped as slow, or the hub closed
+		}
+		// Keep the emptied slice for the next wake-up, unless a burst made
+		// it large: an idle stream should hold next to nothing.
+		clear(recs)
+		spare = nil
+		if cap(recs) <= maxSpare {
+			spare = recs
 		}
 	}
 }
