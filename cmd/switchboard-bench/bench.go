@@ -36,6 +36,7 @@ type options struct {
 	postgres              string
 	scaleActive           int // the most live streams of the scaling cases; 0: skipped
 	pprof                 string
+	sseOnly               bool // measure the event fan-out (item 5) alone
 }
 
 // modes are the sizes of a run: full (what the README quotes), quick (a
@@ -69,6 +70,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	conc := fs.Int("concurrency", 0, "concurrent clients (default 64)")
 	dur := fs.Duration("duration", 0, "length of each round of each side (default by mode)")
 	subs := fs.Int("subscribers", 0, "event subscribers (default by mode, 10,000 in full)")
+	fs.BoolVar(&o.sseOnly, "sse-only", false, "measure the event fan-out (item 5) alone, skipping the other items")
 	scale := fs.Int("scale-active", -1, "live streams of the largest start-scaling case (default 100,000 in full; 0: skipped; off in --quick)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -85,6 +87,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	m := modes[mode]
 	m.switchboard, m.baseline, m.postgres, m.pprof, m.mode = o.switchboard, o.baseline, o.postgres, o.pprof, mode
+	m.sseOnly = o.sseOnly
 	if *rounds > 0 {
 		m.rounds = *rounds
 	}
@@ -209,6 +212,21 @@ func (b *bench) run(ctx context.Context) (*report, error) {
 
 	r := &report{Mode: b.o.mode, CPUs: runtime.NumCPU(), GoVersion: runtime.Version(), Concurrency: b.o.conc,
 		Rounds: b.o.rounds, RoundSeconds: b.o.dur.Seconds()}
+
+	if b.o.sseOnly {
+		b.logf("starting switchboard and the baseline")
+		if err := b.startServers(ctx); err != nil {
+			return nil, err
+		}
+		defer b.base.stop()
+		defer b.sb.stop()
+		if r.SSE, err = b.sse(ctx); err != nil {
+			return nil, err
+		}
+		r.Ratios = map[string]any{"5_sseMemoryPerSubscriber": r.SSE.MemoryRatio, "5_sseDeliveryP99": r.SSE.P99Ratio}
+		r.ElapsedSeconds = round1(time.Since(t0).Seconds())
+		return r, nil
+	}
 
 	// Cold starts first, on a quiet machine: exec to /healthz on an empty
 	// directory, the two sides in turn.

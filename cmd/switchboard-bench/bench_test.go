@@ -60,3 +60,38 @@ func TestTinyRun(t *testing.T) {
 		}
 	}
 }
+
+// TestSSEOnlyRun runs the smallest benchmark with --sse-only: the report
+// holds the event fan-out of both sides and its ratios, and no other item
+// was measured.
+func TestSSEOnlyRun(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds two binaries and starts servers")
+	}
+	dir := t.TempDir()
+	sbBin, benchBin := filepath.Join(dir, "switchboard"), filepath.Join(dir, "switchboard-bench")
+	for bin, pkg := range map[string]string{sbBin: "../switchboard", benchBin: "."} {
+		if out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput(); err != nil {
+			t.Fatalf("go build %s: %v\n%s", pkg, err, out)
+		}
+	}
+	var stdout, stderr bytes.Buffer
+	if err := run(context.Background(), []string{"run", "--tiny", "--sse-only", "--switchboard", sbBin, "--baseline", benchBin}, &stdout, &stderr); err != nil {
+		t.Fatalf("run: %v\n%s", err, stderr.String())
+	}
+	var r report
+	if err := json.Unmarshal(stdout.Bytes(), &r); err != nil {
+		t.Fatalf("the output is not one JSON report: %v\n%s", err, stdout.String())
+	}
+	for side, s := range map[string]sseSide{"switchboard": r.SSE.Switchboard, "baseline": r.SSE.Baseline} {
+		if s.Subscribers == 0 || s.Missed != 0 || s.DeliveryP99Ms <= 0 {
+			t.Errorf("sse, %s: %+v", side, s)
+		}
+	}
+	if r.SSE.Target == "" || len(r.Ratios) != 2 {
+		t.Errorf("sse target %q, ratios %v: want the target and the two ratios of item 5", r.SSE.Target, r.Ratios)
+	}
+	if r.PublicHealth.Switchboard.Requests != 0 || len(r.ColdStart.SwitchboardMs) != 0 {
+		t.Errorf("--sse-only measured other items: public health %+v, cold start %+v", r.PublicHealth.Switchboard, r.ColdStart)
+	}
+}

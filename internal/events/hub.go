@@ -80,12 +80,24 @@ type record struct {
 	frame    []byte // "id: N\nevent: T\ndata: {...}\n\n"
 }
 
-// subscriber is one SSE stream (frames != nil) or one in-process subscriber
+// subscriber is one SSE stream (wake != nil) or one in-process subscriber
 // (events != nil).
+//
+// An SSE subscriber holds no buffer while it is idle: the delivery goroutine
+// appends the records due to it to queued, which grows only while its handler
+// has not yet written them, and wakes the handler through wake, a channel with
+// room for one signal. The keep-alive sweep sets ping the same way, so a stream
+// needs no timer of its own.
 type subscriber struct {
-	role   switchboard.Role // SSE: the caller's role
-	owner  string           // SSE: the caller's owner key (switchboard.Actor.Key)
-	frames chan *record
+	role  switchboard.Role // SSE: the caller's role
+	owner string           // SSE: the caller's owner key (switchboard.Actor.Key)
+	limit int              // SSE: the most records queued before s is dropped
+	wake  chan struct{}    // SSE: signalled when queued, ping or closed changes
+
+	mu     sync.Mutex // guards the three fields below
+	queued []*record  // SSE: records due to s, not yet taken by its handler
+	ping   bool       // SSE: a keep-alive comment is due
+	done   bool       // SSE: no more records will be queued
 
 	filter func(switchboard.Event) bool // in-process: nil accepts everything
 	events chan switchboard.Event
@@ -101,16 +113,21 @@ func (s *subscriber) offer(rec *record) bool {
 	if rec.id <= s.from {
 		return true
 	}
-	if s.frames != nil {
+	if s.wake != nil {
 		if !rec.visible(s.role, s.owner) {
 			return true
 		}
-		select {
-		case s.frames <- rec:
-			return true
-		default:
+		s.mu.Lock()
+		full := len(s.queued) >= s.limit
+		if !full {
+			s.queued = append(s.queued, rec)
+		}
+		s.mu.Unlock()
+		if full {
 			return false
 		}
+		s.signal()
+		return true
 	}
 	if s.filter != nil && !s.filter(rec.event) {
 		return true
@@ -121,6 +138,27 @@ func (s *subscriber) offer(rec *record) bool {
 	default:
 		return false
 	}
+}
+
+// signal wakes the handler of an SSE subscriber. It never blocks: a signal
+// already pending covers this one.
+func (s *subscriber) signal() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// take returns the records queued for an SSE subscriber, oldest first, in
+// place of which it leaves spare (emptied), whether a keep-alive is due, and
+// whether the subscriber has ended (the records returned are still to be
+// written).
+func (s *subscriber) take(spare []*record) (recs []*record, ping, done bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	recs, s.queued = s.queued, spare[:0]
+	ping, s.ping = s.ping, false
+	return recs, ping, s.done
 }
 
 // visible reports whether a subscriber of role and owner key may receive rec:
@@ -135,8 +173,11 @@ func (rec *record) visible(role switchboard.Role, owner string) bool {
 
 // close ends s's queue. The hub calls it once, when it removes s.
 func (s *subscriber) close() {
-	if s.frames != nil {
-		close(s.frames)
+	if s.wake != nil {
+		s.mu.Lock()
+		s.done = true
+		s.mu.Unlock()
+		s.signal()
 		return
 	}
 	close(s.events)
@@ -160,6 +201,11 @@ type Hub struct {
 	// before mu.
 	subMu sync.Mutex
 	subs  []*subscriber // a slice: each delivery round walks it
+	nsse  int           // SSE subscribers among subs
+	// keepAlive runs sweep once per heartbeat while there are SSE
+	// subscribers; nil otherwise. A timer rather than a goroutine: between
+	// sweeps the hub runs nothing.
+	keepAlive *time.Timer
 
 	mu sync.Mutex
 	// The fields below are guarded by mu. Publish holds it only to number an
@@ -439,7 +485,7 @@ func (h *Hub) Subscribe(ctx context.Context, filter func(switchboard.Event) bool
 // buffered events after lastID (when resume is set), atomically, so that no
 // event falls between the backlog and the live queue.
 func (h *Hub) subscribeSSE(role switchboard.Role, owner string, resume bool, lastID uint64) (s *subscriber, backlog []*record, resync errResync, newest uint64, ok bool) {
-	s = &subscriber{role: role, owner: owner, frames: make(chan *record, h.queue)}
+	s = &subscriber{role: role, owner: owner, limit: h.queue, wake: make(chan struct{}, 1)}
 	h.subMu.Lock()
 	defer h.subMu.Unlock()
 	h.mu.Lock()
@@ -461,6 +507,38 @@ func (h *Hub) addLocked(s *subscriber) {
 	s.idx = len(h.subs)
 	h.subs = append(h.subs, s)
 	h.nsubs.Add(1)
+	if s.wake != nil {
+		h.nsse++
+		if h.keepAlive == nil {
+			h.keepAlive = time.AfterFunc(h.heartbeat, h.sweep)
+		}
+	}
+}
+
+// sweep asks every SSE stream to send a keep-alive comment, and schedules
+// the next sweep while there are SSE subscribers left. One shared sweep
+// replaces a ticker per stream: streams wake once per heartbeat all the
+// same, and an idle stream holds no timer.
+func (h *Hub) sweep() {
+	h.subMu.Lock()
+	defer h.subMu.Unlock()
+	h.mu.Lock()
+	closed := h.closed
+	h.mu.Unlock()
+	if closed || h.nsse == 0 {
+		h.keepAlive = nil
+		return
+	}
+	for _, s := range h.subs {
+		if s.wake == nil {
+			continue
+		}
+		s.mu.Lock()
+		s.ping = true
+		s.mu.Unlock()
+		s.signal()
+	}
+	h.keepAlive.Reset(h.heartbeat)
 }
 
 // remove unregisters s and closes its queue, if it is still registered.
@@ -483,6 +561,13 @@ func (h *Hub) removeLocked(s *subscriber) {
 	h.subs = h.subs[:last]
 	s.idx = -1
 	h.nsubs.Add(-1)
+	if s.wake != nil {
+		h.nsse--
+		if h.nsse == 0 && h.keepAlive != nil {
+			h.keepAlive.Stop()
+			h.keepAlive = nil
+		}
+	}
 	if s.stop != nil {
 		s.stop()
 	}

@@ -1,6 +1,7 @@
 package events
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -23,6 +24,9 @@ const lastEventIDParam = "lastEventId"
 // maxBatch bounds how many queued events are written between two flushes.
 const maxBatch = 64
 
+// maxSpare is the largest queue a stream keeps for reuse between wake-ups.
+const maxSpare = 16
+
 // ServeSSE streams events to an HTTP client as Server-Sent Events, until the
 // request's context ends, the client is dropped for not keeping up, or the hub
 // closes. Only events whose Audience is at most role are sent.
@@ -32,7 +36,8 @@ const maxBatch = 64
 // longer all buffered, or the id is unknown or malformed, it receives a resync
 // event instead, whose id is the latest event's so that a later reconnection
 // resumes from there; it should then refetch its state. The stream continues
-// live in both cases. A comment line is sent every Options.Heartbeat.
+// live in both cases. A comment line is sent every Options.Heartbeat, by a
+// sweep over all the streams rather than a timer per stream.
 //
 // A client dropped for not keeping up first receives what was already queued
 // for it, then its stream ends; it resumes when it reconnects.
@@ -48,28 +53,59 @@ func (h *Hub) ServeSSE(w http.ResponseWriter, r *http.Request, role switchboard.
 // is owner: an event meant for one owner (Event.Owner) is sent to that owner
 // and to admins only.
 func (h *Hub) ServeSSEAs(w http.ResponseWriter, r *http.Request, role switchboard.Role, owner string) {
+	// The stream lives in the request's goroutine, whose stack it keeps for
+	// as long as it is open: the work is split so that no frame on the way
+	// is large, and the goroutine stays on its first stack size (8 KiB)
+	// rather than doubling it for the whole life of the stream.
+	st := &stream{w: w, rc: http.NewResponseController(w), timeout: h.writeTO}
+	// The first flush writes the response's headers through net/http's
+	// deepest frames (about 3 KiB for the header alone): on a goroutine of
+	// its own, whose stack is freed as it returns, so that this one, which
+	// lives as long as the stream, does not keep a doubled stack.
+	var (
+		s    *subscriber
+		sent uint64
+		ok   bool
+	)
+	opened := make(chan struct{})
+	go func() {
+		defer close(opened)
+		s, sent, ok = h.openSSE(st, r, role, owner)
+	}()
+	<-opened
+	if s == nil {
+		return
+	}
+	defer h.closeSSE(s, st)
+	if ok {
+		h.streamSSE(r.Context(), s, st, sent)
+	}
+}
+
+// openSSE subscribes the client of r, writes the response's headers and the
+// events it resumes from, and flushes them. It returns the subscriber (nil
+// when the hub is closed, after answering 503), the id of the last event
+// written, and whether the stream is still writable.
+//
+//go:noinline
+func (h *Hub) openSSE(st *stream, r *http.Request, role switchboard.Role, owner string) (s *subscriber, sent uint64, ok bool) {
 	lastID, resume, malformed := lastEventID(r)
 	s, backlog, resync, newest, ok := h.subscribeSSE(role, owner, resume && !malformed, lastID)
 	if !ok {
-		w.Header().Set("Retry-After", "1")
-		http.Error(w, "event stream closed", http.StatusServiceUnavailable)
-		return
+		st.w.Header().Set("Retry-After", "1")
+		http.Error(st.w, "event stream closed", http.StatusServiceUnavailable)
+		return nil, 0, false
 	}
-	defer h.remove(s)
 	if malformed {
 		resync = "malformed last event id"
 	}
-
-	st := &stream{w: w, rc: http.NewResponseController(w), timeout: h.writeTO}
-	// Leave no deadline behind on a connection that serves other requests next.
-	defer func() { _ = st.rc.SetWriteDeadline(time.Time{}) }()
-	hdr := w.Header()
+	hdr := st.w.Header()
 	hdr.Set("Content-Type", "text/event-stream")
 	hdr.Set("Cache-Control", "no-cache")
 	hdr.Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
+	st.w.WriteHeader(http.StatusOK)
 	st.write([]byte("retry: 1000\n\n"))
-	sent := lastID
+	sent = lastID
 	if resync != "" {
 		st.write(resyncFrame(newest, string(resync)))
 		sent = newest
@@ -82,45 +118,65 @@ func (h *Hub) ServeSSEAs(w http.ResponseWriter, r *http.Request, role switchboar
 		if errors.Is(st.err, http.ErrNotSupported) {
 			h.logger.Error("event stream cannot flush: the response writer does not support it")
 		}
-		return
+		return s, sent, false
 	}
+	return s, sent, true
+}
 
-	ctx := r.Context()
-	ping := time.NewTicker(h.heartbeat)
-	defer ping.Stop()
+// closeSSE unregisters s and leaves no write deadline behind on a connection
+// that serves other requests next.
+//
+//go:noinline
+func (h *Hub) closeSSE(s *subscriber, st *stream) {
+	h.remove(s)
+	_ = st.rc.SetWriteDeadline(time.Time{})
+}
+
+// streamSSE writes the events queued for s and the keep-alive comments as
+// they come, until ctx ends, s ends (dropped as slow, or the hub closed) or a
+// write fails. sent is the id of the last event already written.
+func (h *Hub) streamSSE(ctx context.Context, s *subscriber, st *stream, sent uint64) {
+	var recs, spare []*record
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-ping.C:
-			st.write([]byte(": ping\n\n"))
-		case rec, ok := <-s.frames:
-			if !ok {
-				return // dropped as slow, or the hub closed
-			}
-			// Write what is already queued before flushing once.
-			for n := 0; ; n++ {
-				if rec.id > sent { // the backlog may overlap the queue
-					st.write(rec.frame)
-					sent = rec.id
-				}
-				if n == maxBatch {
-					break
-				}
-				select {
-				case rec, ok = <-s.frames:
-				default:
-					ok = false
-				}
-				if !ok {
-					break
-				}
-			}
+		case <-s.wake:
 		}
-		if !st.flush() {
+		var ping, done bool
+		recs, ping, done = s.take(spare)
+		if !st.writeQueued(recs, ping, &sent) || done {
 			return
 		}
+		// Keep the emptied slice for the next wake-up, unless a burst made
+		// it large: an idle stream should hold next to nothing.
+		clear(recs)
+		spare = nil
+		if cap(recs) <= maxSpare {
+			spare = recs
+		}
 	}
+}
+
+// writeQueued writes a keep-alive comment when ping is set, then the records
+// after *sent, flushing every maxBatch records and at the end. It reports
+// whether the stream is still writable.
+//
+//go:noinline
+func (st *stream) writeQueued(recs []*record, ping bool, sent *uint64) bool {
+	if ping {
+		st.write([]byte(": ping\n\n"))
+	}
+	for i, rec := range recs {
+		if rec.id > *sent { // the backlog may overlap the queue
+			st.write(rec.frame)
+			*sent = rec.id
+		}
+		if (i+1)%maxBatch == 0 && !st.flush() {
+			return false
+		}
+	}
+	return st.flush()
 }
 
 // lastEventID reads the id a reconnecting client last received. resume reports

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -330,14 +331,36 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	// is bounded per token or session.
 	ctx, release, err := s.open.open(r.Context(), s.ssePer, principalsOf(identityFrom(r.Context()))...)
 	if err != nil {
-		s.metrics.sseRefused.Inc()
-		s.writeRateLimited(w, r, 5*time.Second, fmt.Sprintf("at most %d event streams may be open per token or session: close one first", s.ssePer))
+		s.refuseEvents(w, r)
 		return
 	}
 	defer release()
-	// The request has arrived: the server's read timeout, meant for slow
-	// request bodies, must not cut the stream.
-	_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
+	// The stream keeps this goroutine's stack for as long as it is open, so
+	// this frame stays small: the goroutine then keeps its first stack size
+	// (see events.Hub.ServeSSEAs).
+	s.serveEvents(ctx, w, r)
+}
+
+// refuseEvents answers an event stream over the per-token bound.
+//
+//go:noinline
+func (s *Server) refuseEvents(w http.ResponseWriter, r *http.Request) {
+	s.metrics.sseRefused.Inc()
+	s.writeRateLimited(w, r, 5*time.Second, fmt.Sprintf("at most %d event streams may be open per token or session: close one first", s.ssePer))
+}
+
+// serveEvents streams the events to the caller of r under ctx.
+func (s *Server) serveEvents(ctx context.Context, w http.ResponseWriter, r *http.Request) {
 	a := sb.ActorFrom(r.Context())
-	s.hub.ServeSSEAs(w, r.WithContext(ctx), a.Role, a.Key())
+	s.hub.ServeSSEAs(w, eventsRequest(ctx, w, r), a.Role, a.Key())
+}
+
+// eventsRequest lifts the server's read deadline from the connection (the
+// request has arrived, and that timeout, meant for slow request bodies, must
+// not cut the stream) and returns r under ctx.
+//
+//go:noinline
+func eventsRequest(ctx context.Context, w http.ResponseWriter, r *http.Request) *http.Request {
+	_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
+	return r.WithContext(ctx)
 }
