@@ -4,9 +4,10 @@ package httpapi
 
 import (
 	"context"
-	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -134,6 +135,8 @@ type Server struct {
 	pub *publicSnapshot
 	// tokens holds the API tokens that authenticated recently (token_cache.go).
 	tokens *tokenCache
+	// cfgDocs holds the /api/streaming/config documents (config_snapshot.go).
+	cfgDocs *configSnapshot
 	// open are the open event streams by principal (principals.go); ssePer
 	// bounds them per token or session (≤ 0: no limit).
 	open   *streamSet
@@ -169,7 +172,7 @@ func New(o Options) *Server {
 	s := &Server{
 		store: o.Store, bus: o.Bus, clock: o.Clock, logger: o.Logger,
 		boot: o.BootstrapToken, changed: o.ProvidersChanged, ttl: o.SessionTTL,
-		setCache: newSettingsCache(o.Settings), pub: newPublicSnapshot(), tokens: newTokenCache(),
+		setCache: newSettingsCache(o.Settings), pub: newPublicSnapshot(), tokens: newTokenCache(), cfgDocs: newConfigSnapshot(),
 		open: newStreamSet(), ssePer: o.SSEPerToken,
 		onSessionsEnded: o.OnUserSessionsEnded, oidc: o.OIDC, alerts: o.Alerts, maint: o.Maintenance,
 		predictions: o.Predictions, geoHeader: o.GeoHeader, geoMap: o.GeoMap,
@@ -332,8 +335,11 @@ func requestID(ctx context.Context) string {
 	return id
 }
 
+// newRequestID returns 16 random hex digits. They only tell requests apart
+// in logs, so they come from the runtime's fast generator rather than the
+// operating system's.
 func newRequestID() string {
 	var b [8]byte
-	_, _ = rand.Read(b[:])
+	binary.LittleEndian.PutUint64(b[:], rand.Uint64())
 	return hex.EncodeToString(b[:])
 }
