@@ -19,6 +19,7 @@ type adminGate struct {
 	started chan struct{} // closed when bootstrap has been started
 	done    chan struct{} // closed when bootstrap has finished
 	err     error         // bootstrap's error, once done is closed
+	stopped bool          // whether err came from the server stopping, once done is closed
 }
 
 func newAdminGate(store switchboard.Store) *adminGate {
@@ -32,6 +33,9 @@ func (g *adminGate) bootstrap(ctx context.Context, password string, clock switch
 	defer close(g.done)
 	t0 := time.Now()
 	g.err = bootstrapAdmin(ctx, g.Store, password, clock, log)
+	// A stop asked for meanwhile is no failure of the server: the admin is
+	// created at the next start.
+	g.stopped = g.err != nil && ctx.Err() != nil
 	log.Debug("bootstrap admin done", "took", time.Since(t0).String())
 }
 
@@ -40,6 +44,9 @@ func (g *adminGate) bootstrap(ctx context.Context, password string, clock switch
 func (g *adminGate) wait(ctx context.Context) error {
 	select {
 	case <-g.done:
+		if g.stopped {
+			return nil
+		}
 		return g.err
 	case <-ctx.Done():
 		return nil

@@ -86,3 +86,27 @@ func TestAdminGateWaitsForBootstrap(t *testing.T) {
 	}
 	gate.settled()
 }
+
+// TestAdminGateStopDuringBootstrap: a server stopped while the admin is
+// being created does not report that as a failure of its background work.
+func TestAdminGateStopDuringBootstrap(t *testing.T) {
+	sealer, err := secrets.NewAESGCM(bytes.Repeat([]byte{3}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := sqlstore.Open(context.Background(), "sqlite:"+filepath.Join(t.TempDir(), "sb.db"), sealer, switchboard.SystemClock{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	gate := newAdminGate(store)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	gate.bootstrap(ctx, "", switchboard.SystemClock{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err := gate.wait(context.Background()); err != nil {
+		t.Fatalf("wait after a stop during the bootstrap: %v", err)
+	}
+	if _, err := gate.GetUser(context.Background(), "admin"); !switchboard.IsCode(err, switchboard.EUnavailable) {
+		t.Fatalf("GetUser: %v, want unavailable", err)
+	}
+}
