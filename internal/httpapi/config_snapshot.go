@@ -27,10 +27,11 @@ const configSnapshotRegions = 64
 
 // configDoc is one region's configuration document.
 type configDoc struct {
-	recs   []sb.ProviderRecord // the provider snapshot it was built from
-	client sb.ClientSettings
-	body   []byte // the JSON with its newline
-	etag   string
+	recs       []sb.ProviderRecord // the provider snapshot it was built from
+	client     sb.ClientSettings
+	body       []byte // the JSON with its newline
+	etag       string
+	etagHeader []string // etag as a header value
 }
 
 func newConfigSnapshot() *configSnapshot {
@@ -59,7 +60,8 @@ func (c *configSnapshot) get(region string, recs []sb.ProviderRecord, client sb.
 // put makes the document of region from body (the JSON without its newline)
 // and keeps it.
 func (c *configSnapshot) put(region string, recs []sb.ProviderRecord, client sb.ClientSettings, body []byte) configDoc {
-	d := configDoc{recs: recs, client: client, body: append(body, '\n'), etag: configETag(body)}
+	d := newConfigDoc(body)
+	d.recs, d.client = recs, client
 	c.mu.Lock()
 	if _, ok := c.docs[region]; !ok && len(c.docs) >= configSnapshotRegions {
 		clear(c.docs)
@@ -67,6 +69,12 @@ func (c *configSnapshot) put(region string, recs []sb.ProviderRecord, client sb.
 	c.docs[region] = d
 	c.mu.Unlock()
 	return d
+}
+
+// newConfigDoc makes the document of body (the JSON without its newline).
+func newConfigDoc(body []byte) configDoc {
+	etag := configETag(body)
+	return configDoc{body: append(body, '\n'), etag: etag, etagHeader: []string{etag}}
 }
 
 // configETag is the entity tag of a configuration document body.

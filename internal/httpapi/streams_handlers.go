@@ -51,6 +51,9 @@ type configMaintenance struct {
 	Reason string    `json:"reason"`
 }
 
+// noCache is the Cache-Control header value of the configuration.
+var noCache = []string{"no-cache"}
+
 func (s *Server) streamingConfig(w http.ResponseWriter, r *http.Request) {
 	recs, err := s.streams.Providers(r.Context()) // the snapshot streams are routed with
 	if err != nil {
@@ -107,16 +110,17 @@ func (s *Server) streamingConfig(w http.ResponseWriter, r *http.Request) {
 		if kept {
 			d = s.cfgDocs.put(region, recs, client, body)
 		} else {
-			d = configDoc{body: append(body, '\n'), etag: configETag(body)}
+			d = newConfigDoc(body)
 		}
 	}
-	w.Header().Set("ETag", d.etag)
-	w.Header().Set("Cache-Control", "no-cache")
+	h := w.Header()
+	h["Etag"] = d.etagHeader
+	h["Cache-Control"] = noCache
 	if r.Header.Get("If-None-Match") == d.etag {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
-	w.Header().Set("Content-Type", "application/json")
+	h["Content-Type"] = jsonContentType
 	_, _ = w.Write(d.body)
 }
 
