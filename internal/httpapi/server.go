@@ -135,8 +135,6 @@ type Server struct {
 	pub *publicSnapshot
 	// tokens holds the API tokens that authenticated recently (token_cache.go).
 	tokens *tokenCache
-	// cfgDocs holds the /api/streaming/config documents (config_snapshot.go).
-	cfgDocs *configSnapshot
 	// open are the open event streams by principal (principals.go); ssePer
 	// bounds them per token or session (≤ 0: no limit).
 	open   *streamSet
@@ -172,7 +170,7 @@ func New(o Options) *Server {
 	s := &Server{
 		store: o.Store, bus: o.Bus, clock: o.Clock, logger: o.Logger,
 		boot: o.BootstrapToken, changed: o.ProvidersChanged, ttl: o.SessionTTL,
-		setCache: newSettingsCache(o.Settings), pub: newPublicSnapshot(), tokens: newTokenCache(), cfgDocs: newConfigSnapshot(),
+		setCache: newSettingsCache(o.Settings), pub: newPublicSnapshot(), tokens: newTokenCache(),
 		open: newStreamSet(), ssePer: o.SSEPerToken,
 		onSessionsEnded: o.OnUserSessionsEnded, oidc: o.OIDC, alerts: o.Alerts, maint: o.Maintenance,
 		predictions: o.Predictions, geoHeader: o.GeoHeader, geoMap: o.GeoMap,

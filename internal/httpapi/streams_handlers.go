@@ -1,6 +1,8 @@
 package httpapi
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -51,9 +53,6 @@ type configMaintenance struct {
 	Reason string    `json:"reason"`
 }
 
-// noCache is the Cache-Control header value of the configuration.
-var noCache = []string{"no-cache"}
-
 func (s *Server) streamingConfig(w http.ResponseWriter, r *http.Request) {
 	recs, err := s.streams.Providers(r.Context()) // the snapshot streams are routed with
 	if err != nil {
@@ -79,52 +78,38 @@ func (s *Server) streamingConfig(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	client := s.settings(r.Context()).Client()
+	cfg := clientConfig{Providers: []configProvider{}, Region: region, ClientSettings: s.settings(r.Context()).Client()}
 	var blocked map[string]routing.Maintenance
 	if s.maint != nil {
 		blocked = s.maint.Blocked(s.clock.Now())
 	}
-	// Without regional health or maintenance, the document depends only on
-	// the provider snapshot and the settings: it is kept until they change.
-	kept := regional == nil && len(blocked) == 0
-	d, ok := configDoc{}, false
-	if kept {
-		d, ok = s.cfgDocs.get(region, recs, client)
-	}
-	if !ok {
-		cfg := clientConfig{Providers: []configProvider{}, Region: region, ClientSettings: client}
-		for _, rec := range recs {
-			if !rec.Enabled {
-				continue
-			}
-			usable := rec.Health.Status.Usable()
-			cp := configProvider{ProviderInfo: streams.PublicInfo(rec), State: health.StateOf(rec.Health.Status), Regions: rec.Regions}
-			if st, ok := regional[rec.Name][region]; ok {
-				cp.RegionalStatus = st
-				usable = usable && st.Usable()
-			}
-			cp.Usable, cp.Healthy = usable, usable
-			if m, ok := blocked[rec.Name]; ok {
-				cp.Maintenance = &configMaintenance{Until: m.Until, Reason: m.Reason}
-			}
-			cfg.Providers = append(cfg.Providers, cp)
+	for _, rec := range recs {
+		if !rec.Enabled {
+			continue
 		}
-		body, _ := json.Marshal(cfg)
-		if kept {
-			d = s.cfgDocs.put(region, recs, client, body)
-		} else {
-			d = newConfigDoc(body)
+		usable := rec.Health.Status.Usable()
+		cp := configProvider{ProviderInfo: streams.PublicInfo(rec), State: health.StateOf(rec.Health.Status), Regions: rec.Regions}
+		if st, ok := regional[rec.Name][region]; ok {
+			cp.RegionalStatus = st
+			usable = usable && st.Usable()
 		}
+		cp.Usable, cp.Healthy = usable, usable
+		if m, ok := blocked[rec.Name]; ok {
+			cp.Maintenance = &configMaintenance{Until: m.Until, Reason: m.Reason}
+		}
+		cfg.Providers = append(cfg.Providers, cp)
 	}
-	h := w.Header()
-	h["Etag"] = d.etagHeader
-	h["Cache-Control"] = noCache
-	if r.Header.Get("If-None-Match") == d.etag {
+	body, _ := json.Marshal(cfg)
+	sum := sha256.Sum256(body)
+	etag := `"` + hex.EncodeToString(sum[:12]) + `"`
+	w.Header().Set("ETag", etag)
+	w.Header().Set("Cache-Control", "no-cache")
+	if r.Header.Get("If-None-Match") == etag {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
-	h["Content-Type"] = jsonContentType
-	_, _ = w.Write(d.body)
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(append(body, '\n'))
 }
 
 func (s *Server) startStream(w http.ResponseWriter, r *http.Request) {
