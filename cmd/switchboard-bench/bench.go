@@ -36,7 +36,29 @@ type options struct {
 	postgres              string
 	scaleActive           int // the most live streams of the scaling cases; 0: skipped
 	pprof                 string
-	sseOnly               bool // measure the event fan-out (item 5) alone
+	sseOnly               bool         // measure the event fan-out (item 5) alone
+	items                 map[int]bool // the items to measure (1 to 6); nil: all
+}
+
+// want reports whether item n of the list is to be measured.
+func (o options) want(n int) bool {
+	return o.items == nil || o.items[n]
+}
+
+// parseItems reads --items: item numbers from 1 to 6, separated by commas.
+func parseItems(v string) (map[int]bool, error) {
+	if v == "" {
+		return nil, nil
+	}
+	items := map[int]bool{}
+	for _, f := range strings.Split(v, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 || n > 6 {
+			return nil, fmt.Errorf("--items: %q is not an item number from 1 to 6", f)
+		}
+		items[n] = true
+	}
+	return items, nil
 }
 
 // modes are the sizes of a run: full (what the README quotes), quick (a
@@ -72,7 +94,13 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	subs := fs.Int("subscribers", 0, "event subscribers (default by mode, 10,000 in full)")
 	fs.BoolVar(&o.sseOnly, "sse-only", false, "measure the event fan-out (item 5) alone, skipping the other items")
 	scale := fs.Int("scale-active", -1, "live streams of the largest start-scaling case (default 100,000 in full; 0: skipped; off in --quick)")
+	coldRounds := fs.Int("cold-rounds", 0, "cold starts per side (default by mode)")
+	items := fs.String("items", "", "measure only these items, e.g. 1,6 (default: all)")
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var err error
+	if o.items, err = parseItems(*items); err != nil {
 		return err
 	}
 	if o.switchboard == "" {
@@ -86,10 +114,13 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		mode = "tiny"
 	}
 	m := modes[mode]
-	m.switchboard, m.baseline, m.postgres, m.pprof, m.mode = o.switchboard, o.baseline, o.postgres, o.pprof, mode
+	m.switchboard, m.baseline, m.postgres, m.pprof, m.mode, m.items = o.switchboard, o.baseline, o.postgres, o.pprof, mode, o.items
 	m.sseOnly = o.sseOnly
 	if *rounds > 0 {
 		m.rounds = *rounds
+	}
+	if *coldRounds > 0 {
+		m.coldRounds = *coldRounds
 	}
 	if *conc > 0 {
 		m.conc = *conc
@@ -230,8 +261,16 @@ func (b *bench) run(ctx context.Context) (*report, error) {
 
 	// Cold starts first, on a quiet machine: exec to /healthz on an empty
 	// directory, the two sides in turn.
-	if r.ColdStart, err = b.coldStarts(ctx); err != nil {
-		return nil, err
+	if b.o.want(6) {
+		if r.ColdStart, err = b.coldStarts(ctx); err != nil {
+			return nil, err
+		}
+	}
+	if !b.o.want(1) && !b.o.want(2) && !b.o.want(3) && !b.o.want(4) && !b.o.want(5) {
+		r.Postgres = &pgReport{Skipped: "not in --items"}
+		r.Ratios = map[string]any{"6_coldStartVsBare": r.ColdStart.Ratio}
+		r.ElapsedSeconds = round1(time.Since(t0).Seconds())
+		return r, nil
 	}
 
 	b.logf("starting switchboard and the baseline")
@@ -265,9 +304,11 @@ func (b *bench) run(ctx context.Context) (*report, error) {
 			return req, err
 		}
 	}
-	ids, err := b.startSome(ctx, b.sb.url, b.sbEnv.client, 256)
-	if err != nil {
-		return nil, err
+	var ids []string
+	if b.o.want(3) {
+		if ids, err = b.startSome(ctx, b.sb.url, b.sbEnv.client, 256); err != nil {
+			return nil, err
+		}
 	}
 	heartbeat := func(base, token string) request {
 		return func(i int64) (*http.Request, error) {
@@ -284,14 +325,18 @@ func (b *bench) run(ctx context.Context) (*report, error) {
 		sb, base request
 		into     *comparison
 		pattern  string
+		item     int
 	}
 	paths := []path{
-		{"public health", 200, get(b.sb.url, "/api/streaming/providers/agora/health", ""), get(b.base.url, "/api/streaming/providers/agora/health", ""), &r.PublicHealth, "GET /api/streaming/providers/{name}/health"},
-		{"streaming config", 200, get(b.sb.url, "/api/streaming/config", b.sbEnv.client), get(b.base.url, "/api/streaming/config", b.sbEnv.client), &r.Config, "GET /api/streaming/config"},
-		{"starts", 201, start(b.sb.url, b.sbEnv.client), start(b.base.url, b.sbEnv.client), &r.Starts, "POST /api/streams"},
-		{"heartbeats", 200, heartbeat(b.sb.url, b.sbEnv.client), heartbeat(b.base.url, b.sbEnv.client), &r.Heartbeats, "POST /api/streams/{id}/heartbeat"},
+		{"public health", 200, get(b.sb.url, "/api/streaming/providers/agora/health", ""), get(b.base.url, "/api/streaming/providers/agora/health", ""), &r.PublicHealth, "GET /api/streaming/providers/{name}/health", 1},
+		{"streaming config", 200, get(b.sb.url, "/api/streaming/config", b.sbEnv.client), get(b.base.url, "/api/streaming/config", b.sbEnv.client), &r.Config, "GET /api/streaming/config", 1},
+		{"starts", 201, start(b.sb.url, b.sbEnv.client), start(b.base.url, b.sbEnv.client), &r.Starts, "POST /api/streams", 2},
+		{"heartbeats", 200, heartbeat(b.sb.url, b.sbEnv.client), heartbeat(b.base.url, b.sbEnv.client), &r.Heartbeats, "POST /api/streams/{id}/heartbeat", 3},
 	}
 	for _, p := range paths {
+		if !b.o.want(p.item) {
+			continue
+		}
 		var sbR, baseR []loadResult
 		for round := range b.o.rounds {
 			if err := ctx.Err(); err != nil {
@@ -313,15 +358,17 @@ func (b *bench) run(ctx context.Context) (*report, error) {
 	r.Heartbeats.Target = "switchboard >= 20000/s with p99 < 10 ms"
 	r.Heartbeats.Met = r.Heartbeats.Switchboard.Throughput >= 20000 && r.Heartbeats.Switchboard.P99Ms < 10 && r.Heartbeats.Switchboard.Errors == 0
 
-	if b.o.scaleActive > 0 {
+	if b.o.scaleActive > 0 && b.o.want(2) {
 		if r.StartsScaling, err = b.scaling(ctx, b.o.scaleActive); err != nil {
 			return nil, err
 		}
 	}
-	if r.SSE, err = b.sse(ctx); err != nil {
-		return nil, err
+	if b.o.want(5) {
+		if r.SSE, err = b.sse(ctx); err != nil {
+			return nil, err
+		}
 	}
-	if b.o.postgres != "" && b.o.mode != "tiny" {
+	if b.o.postgres != "" && b.o.mode != "tiny" && b.o.want(4) {
 		if r.Postgres, err = b.postgresStarts(ctx); err != nil {
 			return nil, err
 		}
@@ -329,6 +376,8 @@ func (b *bench) run(ctx context.Context) (*report, error) {
 		r.Postgres = &pgReport{Skipped: "no PostgreSQL: set SWITCHBOARD_TEST_POSTGRES or --postgres"}
 		if b.o.mode == "tiny" {
 			r.Postgres.Skipped = "not in --tiny"
+		} else if !b.o.want(4) {
+			r.Postgres.Skipped = "not in --items"
 		}
 	}
 	r.Ratios = map[string]any{

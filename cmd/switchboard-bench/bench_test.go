@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -93,5 +94,25 @@ func TestSSEOnlyRun(t *testing.T) {
 	}
 	if r.PublicHealth.Switchboard.Requests != 0 || len(r.ColdStart.SwitchboardMs) != 0 {
 		t.Errorf("--sse-only measured other items: public health %+v, cold start %+v", r.PublicHealth.Switchboard, r.ColdStart)
+	}
+}
+
+// TestParseItems: --items takes item numbers from 1 to 6 and refuses
+// anything else, naming the flag.
+func TestParseItems(t *testing.T) {
+	got, err := parseItems("1, 6")
+	if err != nil || len(got) != 2 || !got[1] || !got[6] {
+		t.Fatalf("parseItems(1, 6) = %v, %v", got, err)
+	}
+	if o := (options{items: got}); !o.want(6) || o.want(2) {
+		t.Errorf("want with items %v", got)
+	}
+	if all, err := parseItems(""); err != nil || all != nil || !(options{}).want(4) {
+		t.Errorf("parseItems(\"\") = %v, %v; want all", all, err)
+	}
+	for _, bad := range []string{"0", "7", "x", "1,,2"} {
+		if _, err := parseItems(bad); err == nil || !strings.Contains(err.Error(), "--items") {
+			t.Errorf("parseItems(%q) = %v, want an error naming --items", bad, err)
+		}
 	}
 }

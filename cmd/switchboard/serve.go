@@ -228,6 +228,9 @@ type app struct {
 	// alerts sends the alert notifications; a Silencer may be set on it
 	// before run.
 	alerts *alerts.Dispatcher
+	// gate creates the first admin in the background; the store closes
+	// after it is done.
+	gate *adminGate
 }
 
 func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, error) {
@@ -261,11 +264,12 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, err
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
-	if err := bootstrapAdmin(ctx, store, cfg.AdminPassword, clock, log); err != nil {
-		_ = store.Close()
-		return nil, err
-	}
-	a := &app{store: store, log: log}
+	// The first admin's password hash (Argon2id, about a quarter of a second
+	// of CPU) is made beside the rest of the start and off the path to
+	// readiness: the API sees the users through gate, which holds every
+	// user and session lookup until the admin exists.
+	gate := newAdminGate(store)
+	a := &app{store: store, log: log, gate: gate}
 	hub := events.New(events.Options{Clock: clock, Logger: log})
 	a.hub = hub
 	// One node (SQLite) publishes to its hub and always leads. Replicas on
@@ -363,7 +367,7 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, err
 	}
 	api = httpapi.New(httpapi.Options{
 		OIDC:  sso,
-		Store: store, Clock: clock, Logger: log, BootstrapToken: cfg.BootstrapToken, Bus: bus, Settings: defaults,
+		Store: gate, Clock: clock, Logger: log, BootstrapToken: cfg.BootstrapToken, Bus: bus, Settings: defaults,
 		Health: checker, Metrics: metrics, ProvidersChanged: scheduler.Notify, Streams: svc, Events: hub, Alerts: dispatcher,
 		Maintenance: maint, Predictions: tracker, GeoHeader: cfg.GeoHeader, GeoMap: geoMap,
 		PublicRate: cfg.PublicRateLimit, PublicBurst: cfg.PublicBurst,
@@ -375,6 +379,10 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, err
 		},
 	})
 	a.handler = api
+	go gate.bootstrap(ctx, cfg.AdminPassword, clock, log)
+	// A failed creation of the admin stops the server, as it did when it
+	// was made before listening.
+	a.runners = append(a.runners, gate.wait)
 	return a, nil
 }
 
@@ -450,6 +458,7 @@ func (a *app) run(ctx context.Context) error {
 }
 
 func (a *app) close() {
+	a.gate.settled()
 	if err := a.store.Close(); err != nil {
 		a.log.Error("close store", "err", err.Error())
 	}

@@ -58,27 +58,47 @@ func (s *Server) providerHealth(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	name, ok := s.pathName(w, r)
+	// A name with a document kept is a provider's, valid when it was kept.
+	d, ok := s.keptPublicHealth(r.PathValue("name"))
 	if !ok {
-		return
+		name, ok := s.pathName(w, r)
+		if !ok {
+			return
+		}
+		var err error
+		if d, err = s.publicHealthDoc(r.Context(), name); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
 	}
-	d, err := s.publicHealthDoc(r.Context(), name)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	w.Header().Set("Cache-Control", publicHealthCacheControl)
-	w.Header().Set("ETag", d.etag)
+	// The header values are set as prepared slices: the same bytes on
+	// every answer, without a copy or a canonicalisation each time.
+	h := w.Header()
+	h["Cache-Control"] = publicHealthCacheControl
+	h["Etag"] = d.etagHeader
 	if match := r.Header.Get("If-None-Match"); match != "" && match == d.etag {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
-	w.Header().Set("Content-Type", "application/json")
+	h["Content-Type"] = jsonContentType
 	_, _ = w.Write(d.body)
 }
 
 // publicHealthCacheControl is the Cache-Control of the public health.
-var publicHealthCacheControl = "public, max-age=" + strconv.Itoa(int(publicHealthMaxAge.Seconds()))
+var publicHealthCacheControl = []string{"public, max-age=" + strconv.Itoa(int(publicHealthMaxAge.Seconds()))}
+
+// jsonContentType is the Content-Type header value of a JSON answer.
+var jsonContentType = []string{"application/json"}
+
+// keptPublicHealth returns the document of name kept in memory, if it is
+// still current.
+func (s *Server) keptPublicHealth(name string) (publicDoc, bool) {
+	gens, cached := s.health.(generationer)
+	if !cached {
+		return publicDoc{}, false
+	}
+	return s.pub.get(name, gens.Generation(), time.Now())
+}
 
 // publicHealthDoc returns the public health document of the provider name:
 // from the snapshot while it is current, else built from the store and kept.
@@ -106,7 +126,8 @@ func (s *Server) publicHealthDoc(ctx context.Context, name string) (publicDoc, e
 	})
 	if !cached {
 		sum := sha256.Sum256(body)
-		return publicDoc{body: append(body, '\n'), etag: `"` + hex.EncodeToString(sum[:12]) + `"`}, nil
+		etag := `"` + hex.EncodeToString(sum[:12]) + `"`
+		return publicDoc{body: append(body, '\n'), etag: etag, etagHeader: []string{etag}}, nil
 	}
 	return s.pub.put(name, body, gen, checkerGen, now), nil
 }

@@ -30,6 +30,7 @@ const publicSnapshotMaxAge = time.Second
 type publicDoc struct {
 	body       []byte // the JSON with its newline
 	etag       string
+	etagHeader []string  // etag as a header value
 	gen        uint64    // publicSnapshot.gen when it was read
 	checkerGen uint64    // the Checker's Generation when it was read
 	read       time.Time // when it was read, on the monotonic clock
@@ -72,7 +73,8 @@ func (p *publicSnapshot) get(name string, checkerGen uint64, now time.Time) (pub
 // returns it with its ETag.
 func (p *publicSnapshot) put(name string, body []byte, gen, checkerGen uint64, read time.Time) publicDoc {
 	sum := sha256.Sum256(body)
-	d := publicDoc{body: append(body, '\n'), etag: `"` + hex.EncodeToString(sum[:12]) + `"`, gen: gen, checkerGen: checkerGen, read: read}
+	etag := `"` + hex.EncodeToString(sum[:12]) + `"`
+	d := publicDoc{body: append(body, '\n'), etag: etag, etagHeader: []string{etag}, gen: gen, checkerGen: checkerGen, read: read}
 	p.mu.Lock()
 	if p.gen == gen {
 		p.docs[name] = d

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -116,13 +117,40 @@ func (m *Metrics) serve(w http.ResponseWriter, r *http.Request) { m.handler.Serv
 
 // instrument counts and times requests to one route.
 func (m *Metrics) instrument(route string, next http.Handler) http.Handler {
+	rm := &routeMetrics{m: m, route: route}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		next.ServeHTTP(sw, r)
-		m.requests.WithLabelValues(route, strconv.Itoa(sw.status)).Inc()
-		m.latency.WithLabelValues(route).Observe(time.Since(start).Seconds())
+		rm.count(sw.status).Inc()
+		rm.observer().Observe(time.Since(start).Seconds())
 	})
+}
+
+// routeMetrics holds one route's series once they are first used, so that
+// a request does not look its labels up again.
+type routeMetrics struct {
+	m       *Metrics
+	route   string
+	once    sync.Once
+	latency prometheus.Observer // set by once
+	counts  sync.Map            // status code → prometheus.Counter
+}
+
+// observer returns the route's latency histogram.
+func (rm *routeMetrics) observer() prometheus.Observer {
+	rm.once.Do(func() { rm.latency = rm.m.latency.WithLabelValues(rm.route) })
+	return rm.latency
+}
+
+// count returns the route's request counter for status.
+func (rm *routeMetrics) count(status int) prometheus.Counter {
+	if c, ok := rm.counts.Load(status); ok {
+		return c.(prometheus.Counter)
+	}
+	c := rm.m.requests.WithLabelValues(rm.route, strconv.Itoa(status))
+	rm.counts.Store(status, c)
+	return c
 }
 
 type statusWriter struct {

@@ -20,9 +20,9 @@ const settingsMaxAge = 5 * time.Second
 type settingsCache struct {
 	defaults sb.Settings
 
-	mu   sync.Mutex
-	cur  sb.Settings // guarded by mu: the last settings read or written
-	read time.Time   // guarded by mu: when cur was read; zero = read again
+	mu   sync.RWMutex // read-locked while cur is fresh, the path of every request
+	cur  sb.Settings  // guarded by mu: the last settings read or written
+	read time.Time    // guarded by mu: when cur was read; zero = read again
 }
 
 func newSettingsCache(defaults sb.Settings) *settingsCache {
@@ -35,10 +35,17 @@ func newSettingsCache(defaults sb.Settings) *settingsCache {
 func (s *Server) settings(ctx context.Context) sb.Settings {
 	c := s.setCache
 	now := s.clock.Now()
+	fresh := func() bool { return !c.read.IsZero() && now.Sub(c.read) < settingsMaxAge && !now.Before(c.read) }
+	c.mu.RLock()
+	if fresh() {
+		defer c.mu.RUnlock()
+		return c.cur
+	}
+	c.mu.RUnlock()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !c.read.IsZero() && now.Sub(c.read) < settingsMaxAge && !now.Before(c.read) {
-		return c.cur
+	if fresh() {
+		return c.cur // read by another request meanwhile
 	}
 	set, err := s.store.GetSettings(ctx)
 	if err != nil {

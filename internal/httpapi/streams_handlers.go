@@ -56,7 +56,10 @@ func (s *Server) streamingConfig(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	region := r.URL.Query().Get("region")
+	var region string
+	if r.URL.RawQuery != "" { // parsing an empty query still makes a map
+		region = r.URL.Query().Get("region")
+	}
 	if region != "" {
 		if err := sb.ValidateRegion("region", region); err != nil {
 			s.writeError(w, r, err)

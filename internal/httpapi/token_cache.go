@@ -15,7 +15,7 @@ import (
 // it was revoked and, at the latest, tokenCacheTTL later elsewhere should
 // the event be lost. Unknown secrets are never kept.
 type tokenCache struct {
-	mu      sync.Mutex
+	mu      sync.RWMutex            // read-locked by get, the path of every request
 	entries map[[32]byte]tokenEntry // guarded by mu
 }
 
@@ -41,9 +41,9 @@ func (c *tokenCache) get(hash []byte, now time.Time) (sb.APIToken, bool) {
 	if !ok {
 		return sb.APIToken{}, false
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.mu.RLock()
 	e, ok := c.entries[k]
+	c.mu.RUnlock()
 	if !ok || now.Sub(e.read) >= tokenCacheTTL {
 		return sb.APIToken{}, false
 	}
