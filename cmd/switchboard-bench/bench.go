@@ -36,6 +36,30 @@ type options struct {
 	postgres              string
 	scaleActive           int // the most live streams of the scaling cases; 0: skipped
 	pprof                 string
+	// pprofCase is the scaling case (1 to 3) the profiler is on instead of
+	// the main server; 0: the main server.
+	pprofCase int
+	// items are the items of the issue to measure (1 to 6); nil: all.
+	items map[int]bool
+}
+
+// want reports whether item n (1 to 6) is to be measured.
+func (o options) want(n int) bool { return o.items == nil || o.items[n] }
+
+// parseItems reads a comma-separated list of item numbers, 1 to 6.
+func parseItems(s string) (map[int]bool, error) {
+	if s == "" {
+		return nil, nil
+	}
+	items := map[int]bool{}
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 || n > 6 {
+			return nil, fmt.Errorf("--items: %q is not an item number from 1 to 6", f)
+		}
+		items[n] = true
+	}
+	return items, nil
 }
 
 // modes are the sizes of a run: full (what the README quotes), quick (a
@@ -69,6 +93,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	conc := fs.Int("concurrency", 0, "concurrent clients (default 64)")
 	dur := fs.Duration("duration", 0, "length of each round of each side (default by mode)")
 	subs := fs.Int("subscribers", 0, "event subscribers (default by mode, 10,000 in full)")
+	items := fs.String("items", "", "comma-separated items to measure, as 2,3,4 (default all): 1 health and config, 2 starts and their scaling, 3 heartbeats, 4 PostgreSQL, 5 events, 6 cold start")
+	fs.IntVar(&o.pprofCase, "pprof-case", 0, "put the profiler on start-scaling case 1, 2 or 3 (1,000 live streams on 2 providers, the most on 2, 1,000 on 100) instead of the main server")
 	scale := fs.Int("scale-active", -1, "live streams of the largest start-scaling case (default 100,000 in full; 0: skipped; off in --quick)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -85,6 +111,14 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	m := modes[mode]
 	m.switchboard, m.baseline, m.postgres, m.pprof, m.mode = o.switchboard, o.baseline, o.postgres, o.pprof, mode
+	if o.pprofCase < 0 || o.pprofCase > 3 {
+		return fmt.Errorf("--pprof-case: %d is not a scaling case (1, 2 or 3)", o.pprofCase)
+	}
+	m.pprofCase = o.pprofCase
+	var err error
+	if m.items, err = parseItems(*items); err != nil {
+		return err
+	}
 	if *rounds > 0 {
 		m.rounds = *rounds
 	}
@@ -212,8 +246,10 @@ func (b *bench) run(ctx context.Context) (*report, error) {
 
 	// Cold starts first, on a quiet machine: exec to /healthz on an empty
 	// directory, the two sides in turn.
-	if r.ColdStart, err = b.coldStarts(ctx); err != nil {
-		return nil, err
+	if b.o.want(6) {
+		if r.ColdStart, err = b.coldStarts(ctx); err != nil {
+			return nil, err
+		}
 	}
 
 	b.logf("starting switchboard and the baseline")
@@ -266,14 +302,18 @@ func (b *bench) run(ctx context.Context) (*report, error) {
 		sb, base request
 		into     *comparison
 		pattern  string
+		item     int
 	}
 	paths := []path{
-		{"public health", 200, get(b.sb.url, "/api/streaming/providers/agora/health", ""), get(b.base.url, "/api/streaming/providers/agora/health", ""), &r.PublicHealth, "GET /api/streaming/providers/{name}/health"},
-		{"streaming config", 200, get(b.sb.url, "/api/streaming/config", b.sbEnv.client), get(b.base.url, "/api/streaming/config", b.sbEnv.client), &r.Config, "GET /api/streaming/config"},
-		{"starts", 201, start(b.sb.url, b.sbEnv.client), start(b.base.url, b.sbEnv.client), &r.Starts, "POST /api/streams"},
-		{"heartbeats", 200, heartbeat(b.sb.url, b.sbEnv.client), heartbeat(b.base.url, b.sbEnv.client), &r.Heartbeats, "POST /api/streams/{id}/heartbeat"},
+		{"public health", 200, get(b.sb.url, "/api/streaming/providers/agora/health", ""), get(b.base.url, "/api/streaming/providers/agora/health", ""), &r.PublicHealth, "GET /api/streaming/providers/{name}/health", 1},
+		{"streaming config", 200, get(b.sb.url, "/api/streaming/config", b.sbEnv.client), get(b.base.url, "/api/streaming/config", b.sbEnv.client), &r.Config, "GET /api/streaming/config", 1},
+		{"starts", 201, start(b.sb.url, b.sbEnv.client), start(b.base.url, b.sbEnv.client), &r.Starts, "POST /api/streams", 2},
+		{"heartbeats", 200, heartbeat(b.sb.url, b.sbEnv.client), heartbeat(b.base.url, b.sbEnv.client), &r.Heartbeats, "POST /api/streams/{id}/heartbeat", 3},
 	}
 	for _, p := range paths {
+		if !b.o.want(p.item) {
+			continue
+		}
 		var sbR, baseR []loadResult
 		for round := range b.o.rounds {
 			if err := ctx.Err(); err != nil {
@@ -295,15 +335,17 @@ func (b *bench) run(ctx context.Context) (*report, error) {
 	r.Heartbeats.Target = "switchboard >= 20000/s with p99 < 10 ms"
 	r.Heartbeats.Met = r.Heartbeats.Switchboard.Throughput >= 20000 && r.Heartbeats.Switchboard.P99Ms < 10 && r.Heartbeats.Switchboard.Errors == 0
 
-	if b.o.scaleActive > 0 {
+	if b.o.scaleActive > 0 && b.o.want(2) {
 		if r.StartsScaling, err = b.scaling(ctx, b.o.scaleActive); err != nil {
 			return nil, err
 		}
 	}
-	if r.SSE, err = b.sse(ctx); err != nil {
-		return nil, err
+	if b.o.want(5) {
+		if r.SSE, err = b.sse(ctx); err != nil {
+			return nil, err
+		}
 	}
-	if b.o.postgres != "" && b.o.mode != "tiny" {
+	if b.o.postgres != "" && b.o.mode != "tiny" && b.o.want(4) {
 		if r.Postgres, err = b.postgresStarts(ctx); err != nil {
 			return nil, err
 		}
@@ -311,6 +353,9 @@ func (b *bench) run(ctx context.Context) (*report, error) {
 		r.Postgres = &pgReport{Skipped: "no PostgreSQL: set SWITCHBOARD_TEST_POSTGRES or --postgres"}
 		if b.o.mode == "tiny" {
 			r.Postgres.Skipped = "not in --tiny"
+		}
+		if !b.o.want(4) {
+			r.Postgres.Skipped = "not among --items"
 		}
 	}
 	r.Ratios = map[string]any{
@@ -349,7 +394,8 @@ func loadClient(conc int) *http.Client {
 // sbArgs are the flags Switchboard is measured with: the public rate limit
 // off (it would measure the limiter), enough event streams per token for the
 // fan-out, and warnings only in the log. The profiler, when asked for, is on
-// the main SQLite server only (profiled is true), whose address it takes.
+// the main SQLite server only (profiled is true), whose address it takes,
+// unless --pprof-case puts it on a scaling case.
 func (b *bench) sbArgs(db string, profiled bool) []string {
 	args := []string{"serve", "--addr", "127.0.0.1:0", "--db", db, "--public-rate-limit", "0", "--sse-per-token", "10000", "--log-level", "warn"}
 	if b.o.pprof != "" && profiled {
@@ -367,7 +413,7 @@ func (b *bench) sbEnvVars() []string {
 // the measured requests, and starts the baseline answering the same bodies.
 func (b *bench) startServers(ctx context.Context) error {
 	var err error
-	b.sb, err = startServer(ctx, b.o.switchboard, b.sbArgs("sqlite:"+filepath.Join(b.dir, "sb.db"), true), b.sbEnvVars(), b.dir)
+	b.sb, err = startServer(ctx, b.o.switchboard, b.sbArgs("sqlite:"+filepath.Join(b.dir, "sb.db"), b.o.pprofCase == 0), b.sbEnvVars(), b.dir)
 	if err != nil {
 		return err
 	}
