@@ -95,7 +95,9 @@ type Config struct {
 	// has heartbeats acknowledged from memory and written every
 	// HeartbeatFlush in one transaction (by Run, which must be running): a
 	// crash loses at most that much of the streams' last-seen times. Zero
-	// writes each heartbeat before it is acknowledged.
+	// writes each heartbeat before it is acknowledged. When the Routing
+	// store is a RoutingStartRecorder, the starts counted for commit are
+	// written with the same period, in one transaction.
 	HeartbeatFlush time.Duration
 }
 
@@ -138,6 +140,10 @@ type Service struct {
 	regionalCache  regionalCache
 	// beats takes heartbeats in batches; nil: each is written at once.
 	beats *beatBatch
+	// startRec takes the starts counted for commit in batches, every
+	// startFlush; nil: each is written as the stream starts.
+	startRec   RoutingStartRecorder
+	startFlush time.Duration
 }
 
 // registry is a snapshot of the providers with their health.
@@ -199,6 +205,9 @@ func New(c Config) *Service {
 	}
 	if rec, ok := c.Store.(HeartbeatRecorder); ok && c.HeartbeatFlush > 0 {
 		s.beats = newBeatBatch(rec, c.HeartbeatFlush)
+	}
+	if rec, ok := c.Routing.(RoutingStartRecorder); ok && c.HeartbeatFlush > 0 {
+		s.startRec, s.startFlush = rec, c.HeartbeatFlush
 	}
 	return s
 }
@@ -354,6 +363,9 @@ func (s *Service) Run(ctx context.Context) error {
 	defer wg.Wait()
 	if s.beats != nil {
 		wg.Go(func() { s.runBeats(ctx) })
+	}
+	if s.startRec != nil {
+		wg.Go(func() { s.runStarts(ctx) })
 	}
 	wg.Go(func() {
 		t := time.NewTicker(time.Second)
