@@ -128,7 +128,7 @@ func Storm(cands []Candidate) bool {
 // can: it joins the CRITICAL ones, for the least-bad fallback only. Without
 // regional data for the region the provider's own status alone decides.
 func Select(cands []Candidate, req Request, rnd func() float64) Decision {
-	d := Decision{Statuses: map[string]sb.Status{}, Skipped: map[string]string{}}
+	d := Decision{Statuses: make(map[string]sb.Status, len(cands)), Skipped: map[string]string{}}
 	// The groups hold pointers into cands: a candidate carries the whole
 	// provider, and copying them made a decision among 100 providers cost
 	// more than the rest of a start.
