@@ -38,6 +38,9 @@ type options struct {
 	pprof                 string
 	sseOnly               bool         // measure the event fan-out (item 5) alone
 	items                 map[int]bool // the items to measure (1 to 6); nil: all
+	// pprofCase is the start-scaling case (1 to 3) the profiler is on
+	// instead of the main server; 0: the main server.
+	pprofCase int
 }
 
 // want reports whether item n of the list is to be measured.
@@ -93,9 +96,10 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	dur := fs.Duration("duration", 0, "length of each round of each side (default by mode)")
 	subs := fs.Int("subscribers", 0, "event subscribers (default by mode, 10,000 in full)")
 	fs.BoolVar(&o.sseOnly, "sse-only", false, "measure the event fan-out (item 5) alone, skipping the other items")
+	fs.IntVar(&o.pprofCase, "pprof-case", 0, "put the profiler on start-scaling case 1, 2 or 3 (1,000 live streams on 2 providers, the most on 2, 1,000 on 100) instead of the main server")
 	scale := fs.Int("scale-active", -1, "live streams of the largest start-scaling case (default 100,000 in full; 0: skipped; off in --quick)")
 	coldRounds := fs.Int("cold-rounds", 0, "cold starts per side (default by mode)")
-	items := fs.String("items", "", "measure only these items, e.g. 1,6 (default: all)")
+	items := fs.String("items", "", "comma-separated items to measure, as 2,3,4 (default all): 1 health and config, 2 starts and their scaling, 3 heartbeats, 4 PostgreSQL, 5 events, 6 cold start")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -116,6 +120,10 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	m := modes[mode]
 	m.switchboard, m.baseline, m.postgres, m.pprof, m.mode, m.items = o.switchboard, o.baseline, o.postgres, o.pprof, mode, o.items
 	m.sseOnly = o.sseOnly
+	if o.pprofCase < 0 || o.pprofCase > 3 {
+		return fmt.Errorf("--pprof-case: %d is not a scaling case (1, 2 or 3)", o.pprofCase)
+	}
+	m.pprofCase = o.pprofCase
 	if *rounds > 0 {
 		m.rounds = *rounds
 	}
@@ -416,7 +424,8 @@ func loadClient(conc int) *http.Client {
 // sbArgs are the flags Switchboard is measured with: the public rate limit
 // off (it would measure the limiter), enough event streams per token for the
 // fan-out, and warnings only in the log. The profiler, when asked for, is on
-// the main SQLite server only (profiled is true), whose address it takes.
+// the main SQLite server only (profiled is true), whose address it takes,
+// unless --pprof-case puts it on a scaling case.
 func (b *bench) sbArgs(db string, profiled bool) []string {
 	args := []string{"serve", "--addr", "127.0.0.1:0", "--db", db, "--public-rate-limit", "0", "--sse-per-token", "10000", "--log-level", "warn"}
 	if b.o.pprof != "" && profiled {
@@ -434,7 +443,7 @@ func (b *bench) sbEnvVars() []string {
 // the measured requests, and starts the baseline answering the same bodies.
 func (b *bench) startServers(ctx context.Context) error {
 	var err error
-	b.sb, err = startServer(ctx, b.o.switchboard, b.sbArgs("sqlite:"+filepath.Join(b.dir, "sb.db"), true), b.sbEnvVars(), b.dir)
+	b.sb, err = startServer(ctx, b.o.switchboard, b.sbArgs("sqlite:"+filepath.Join(b.dir, "sb.db"), b.o.pprofCase == 0), b.sbEnvVars(), b.dir)
 	if err != nil {
 		return err
 	}

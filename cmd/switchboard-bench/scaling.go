@@ -56,7 +56,7 @@ func (b *bench) scalingCase(ctx context.Context, i, active, providers int) (scal
 		return sc, err
 	}
 	db := "sqlite:" + filepath.Join(dir, "sb.db")
-	s, err := startServer(ctx, b.o.switchboard, b.sbArgs(db, false), b.sbEnvVars(), dir)
+	s, err := startServer(ctx, b.o.switchboard, b.sbArgs(db, i+1 == b.o.pprofCase), b.sbEnvVars(), dir)
 	if err != nil {
 		return sc, err
 	}

@@ -33,3 +33,22 @@ func BenchmarkDecide(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkDecideProviders measures one decision under the priority policy
+// (the default) among 2 and among 100 usable providers of equal priority, as
+// a stream start makes it: its cost should barely grow with the providers.
+func BenchmarkDecideProviders(b *testing.B) {
+	for _, n := range []int{2, 100} {
+		var cands []Candidate
+		for i := range n {
+			cands = append(cands, cand(fmt.Sprintf("p%d", i), 1, sb.StatusHealthy))
+		}
+		r := rand.New(rand.NewPCG(1, 2))
+		in := PolicyInput{Routing: policy(sb.PolicyPriority)}
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			for b.Loop() {
+				Decide(slices.Clone(cands), Request{}, in, r.Float64)
+			}
+		})
+	}
+}

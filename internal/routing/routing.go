@@ -128,10 +128,17 @@ func Storm(cands []Candidate) bool {
 // can: it joins the CRITICAL ones, for the least-bad fallback only. Without
 // regional data for the region the provider's own status alone decides.
 func Select(cands []Candidate, req Request, rnd func() float64) Decision {
-	d := Decision{Statuses: map[string]sb.Status{}, Skipped: map[string]string{}}
-	var ok, unverified, critical []Candidate
+	d := Decision{Statuses: make(map[string]sb.Status, len(cands)), Skipped: map[string]string{}}
+	// The groups hold pointers into cands: a candidate carries the whole
+	// provider, and copying them made a decision among 100 providers cost
+	// more than the rest of a start.
+	var ok, unverified, critical []*Candidate
 	var inMaintenance []string
-	for _, c := range cands {
+	if len(cands) > 0 {
+		ok = make([]*Candidate, 0, len(cands))
+	}
+	for i := range cands {
+		c := &cands[i]
 		p := c.Provider
 		d.Statuses[p.Name] = c.Health.Status
 		switch {
@@ -160,7 +167,7 @@ func Select(cands []Candidate, req Request, rnd func() float64) Decision {
 		}
 	}
 	if len(ok) > 0 {
-		var fine, degrading []Candidate
+		var fine, degrading []*Candidate
 		for _, c := range ok {
 			if c.Degrading != "" {
 				degrading = append(degrading, c)
@@ -192,7 +199,7 @@ func Select(cands []Candidate, req Request, rnd func() float64) Decision {
 		return d
 	}
 	if len(critical) > 0 {
-		slices.SortStableFunc(critical, func(a, b Candidate) int {
+		slices.SortStableFunc(critical, func(a, b *Candidate) int {
 			if c := cmp.Compare(unix(b.Health.LastSuccess), unix(a.Health.LastSuccess)); c != 0 {
 				return c // most recent success first
 			}
@@ -216,7 +223,7 @@ func Select(cands []Candidate, req Request, rnd func() float64) Decision {
 
 // degradingNote names the providers flagged as degrading, with what was made
 // of the flag.
-func degradingNote(degrading []Candidate, storm, none bool) string {
+func degradingNote(degrading []*Candidate, storm, none bool) string {
 	var b strings.Builder
 	for _, c := range degrading {
 		switch {
@@ -248,7 +255,7 @@ func unix(t *time.Time) int64 {
 	return t.UnixNano()
 }
 
-func priorityOf(cs []Candidate, name string) int {
+func priorityOf(cs []*Candidate, name string) int {
 	for _, c := range cs {
 		if c.Provider.Name == name {
 			return c.Provider.Priority
@@ -257,46 +264,63 @@ func priorityOf(cs []Candidate, name string) int {
 	return 0
 }
 
+// ranked is what order needs of a candidate: its name, priority and weight
+// (at least 1). Sorting and drawing these rather than the candidates, which
+// carry the whole provider, keeps a decision among many providers cheap.
+type ranked struct {
+	name     string
+	priority int
+	weight   int
+}
+
 // order sorts candidates by priority and, within a priority, by a weighted
-// random draw without replacement.
-func order(cs []Candidate, rnd func() float64) []string {
-	slices.SortStableFunc(cs, func(a, b Candidate) int {
-		if c := cmp.Compare(a.Provider.Priority, b.Provider.Priority); c != 0 {
+// random draw without replacement. It leaves cs as it was.
+func order(cs []*Candidate, rnd func() float64) []string {
+	rs := make([]ranked, len(cs))
+	for i, c := range cs {
+		rs[i] = ranked{name: c.Provider.Name, priority: c.Provider.Priority, weight: max(c.Provider.Weight, 1)}
+	}
+	slices.SortStableFunc(rs, func(a, b ranked) int {
+		if c := cmp.Compare(a.priority, b.priority); c != 0 {
 			return c
 		}
-		return strings.Compare(a.Provider.Name, b.Provider.Name)
+		return strings.Compare(a.name, b.name)
 	})
-	out := make([]string, 0, len(cs))
-	for i := 0; i < len(cs); {
+	out := make([]string, 0, len(rs))
+	for i := 0; i < len(rs); {
 		j := i
-		for j < len(cs) && cs[j].Provider.Priority == cs[i].Provider.Priority {
+		for j < len(rs) && rs[j].priority == rs[i].priority {
 			j++
 		}
-		out = append(out, weighted(cs[i:j], rnd)...)
+		out = weighted(rs[i:j], rnd, out)
 		i = j
 	}
 	return out
 }
 
-func weighted(group []Candidate, rnd func() float64) []string {
-	rest := slices.Clone(group)
-	out := make([]string, 0, len(rest))
+// weighted appends the names of group to out in a weighted random draw
+// without replacement; it reorders group.
+func weighted(group []ranked, rnd func() float64, out []string) []string {
+	rest := group
+	total := 0
+	for _, r := range rest {
+		total += r.weight
+	}
 	for len(rest) > 0 {
-		total := 0
-		for _, c := range rest {
-			total += max(c.Provider.Weight, 1)
-		}
 		x := rnd() * float64(total)
 		k := len(rest) - 1
-		for i, c := range rest {
-			x -= float64(max(c.Provider.Weight, 1))
+		for i, r := range rest {
+			x -= float64(r.weight)
 			if x < 0 {
 				k = i
 				break
 			}
 		}
-		out = append(out, rest[k].Provider.Name)
-		rest = slices.Delete(rest, k, k+1)
+		out = append(out, rest[k].name)
+		total -= rest[k].weight
+		// Keep the others in their order, as the draw walks them in order.
+		copy(rest[k:], rest[k+1:])
+		rest = rest[:len(rest)-1]
 	}
 	return out
 }

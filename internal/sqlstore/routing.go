@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/switchboardhq/switchboard"
@@ -97,13 +99,53 @@ func (s *Store) UpdateRouting(ctx context.Context, fn func(switchboard.RoutingCo
 // CountRoutingStart counts one stream started on provider under the policy
 // of scope at at, in the bucket of at's hour.
 func (s *Store) CountRoutingStart(ctx context.Context, scope, provider string, at time.Time) error {
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO routing_starts (bucket, scope, provider, n) VALUES (?, ?, ?, 1)
-			ON CONFLICT (bucket, scope, provider) DO UPDATE SET n = routing_starts.n + 1`),
-			dbTime(at.Truncate(time.Hour)), scope, provider)
-		return err
+	return s.CountRoutingStarts(ctx, map[time.Time]switchboard.RoutingStarts{
+		at.Truncate(time.Hour): {scope: {provider: 1}}})
+}
+
+// CountRoutingStarts adds, in one transaction, the starts counted in memory,
+// by bucket (truncated to its hour), scope and provider. The rows are
+// written in one order (bucket, scope, provider), so that replicas writing
+// theirs at once on PostgreSQL wait for each other rather than deadlock.
+func (s *Store) CountRoutingStarts(ctx context.Context, starts map[time.Time]switchboard.RoutingStarts) error {
+	type row struct {
+		bucket          time.Time
+		scope, provider string
+		n               int64
+	}
+	var rows []row
+	for bucket, byScope := range starts {
+		for scope, byProvider := range byScope {
+			for provider, n := range byProvider {
+				if n != 0 {
+					rows = append(rows, row{bucket.Truncate(time.Hour), scope, provider, n})
+				}
+			}
+		}
+	}
+	if len(rows) == 0 {
+		return nil
+	}
+	slices.SortFunc(rows, func(a, b row) int {
+		if c := a.bucket.Compare(b.bucket); c != 0 {
+			return c
+		}
+		if c := strings.Compare(a.scope, b.scope); c != 0 {
+			return c
+		}
+		return strings.Compare(a.provider, b.provider)
 	})
-	return wrap("count routing start", err)
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		for _, r := range rows {
+			if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO routing_starts (bucket, scope, provider, n) VALUES (?, ?, ?, ?)
+				ON CONFLICT (bucket, scope, provider) DO UPDATE SET n = routing_starts.n + excluded.n`),
+				dbTime(r.bucket), r.scope, r.provider, r.n); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return wrap("count routing starts", err)
 }
 
 // RoutingStarts returns the starts counted in the buckets from since's hour

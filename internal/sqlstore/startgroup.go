@@ -36,6 +36,14 @@ type startOp struct {
 	lead    chan struct{} // closed when this caller is to write the next one
 }
 
+// The savepoint of each start in a group, prepared with the hot writes
+// (stmts.go) rather than parsed again for every start.
+const (
+	qSavepoint  = "SAVEPOINT start_stream"
+	qRollbackTo = "ROLLBACK TO start_stream"
+	qRelease    = "RELEASE start_stream"
+)
+
 // maxStartGroup bounds the starts in one transaction.
 const maxStartGroup = 256
 
@@ -84,16 +92,16 @@ func (s *Store) writeStarts(ctx context.Context, batch []*startOp) {
 				op.got, op.created, op.err = s.startInTx(ctx, tx, op.st, op.first, op.max)
 				return op.err
 			}
-			if _, err := tx.ExecContext(ctx, "SAVEPOINT start_stream"); err != nil {
+			if _, err := s.txExec(ctx, tx, qSavepoint); err != nil {
 				return err
 			}
 			op.got, op.created, op.err = s.startInTx(ctx, tx, op.st, op.first, op.max)
 			if op.err != nil {
-				if _, err := tx.ExecContext(ctx, "ROLLBACK TO start_stream"); err != nil {
+				if _, err := s.txExec(ctx, tx, qRollbackTo); err != nil {
 					return err
 				}
 			}
-			if _, err := tx.ExecContext(ctx, "RELEASE start_stream"); err != nil {
+			if _, err := s.txExec(ctx, tx, qRelease); err != nil {
 				return err
 			}
 		}

@@ -28,7 +28,8 @@ type stmtKey struct {
 var (
 	hotReads  = []string{qStreamByID, qStreamWasOn, qTokenByHash}
 	hotWrites = []string{qStreamByID, selectByKey, qInsertStream, qInsertSegment, qInsertTrail, qCapacity, qAddCounts,
-		qHeartbeat, qHeartbeatBatch, closeSegmentSQL, qCloseSegmentReturning, qMoveStream, qEndStream, qHealthOf, qWriteHealth, qPolicyOf, qLastDaily, qWindow}
+		qHeartbeat, qHeartbeatBatch, closeSegmentSQL, qCloseSegmentReturning, qMoveStream, qEndStream, qHealthOf, qWriteHealth, qPolicyOf, qLastDaily, qWindow,
+		qSavepoint, qRollbackTo, qRelease}
 )
 
 // prepareHot prepares hotReads and hotWrites (SQLite only). A query that

@@ -17,6 +17,13 @@ type RoutingStore interface {
 	QualityTotals(ctx context.Context, now time.Time, window time.Duration) (map[sb.QualityKey]sb.QualityTotals, error)
 }
 
+// RoutingStartRecorder is what a RoutingStore implements to take the starts
+// counted for commit in batches (*sqlstore.Store does): by hourly bucket,
+// scope and provider, added to what is there.
+type RoutingStartRecorder interface {
+	CountRoutingStarts(ctx context.Context, starts map[time.Time]sb.RoutingStarts) error
+}
+
 // How long what the policies read is kept in memory: the configuration
 // (RoutingChanged reloads it at once), the quality aggregates (which move by
 // the minute) and the starts counted by other replicas.
@@ -42,6 +49,40 @@ type policyState struct {
 	starts    sb.RoutingStarts
 	startsAt  time.Time
 	leaders   map[string]string // by region: optimized's first choice
+	// unsaved are the starts counted since the last flush, by hourly
+	// bucket; saving those the flush under way is writing. A read of the
+	// counts from the store adds both, since it cannot see them yet.
+	unsaved map[time.Time]sb.RoutingStarts
+	saving  map[time.Time]sb.RoutingStarts
+}
+
+// addStarts adds n starts of provider in scope to the bucket of batch.
+func addStarts(batch map[time.Time]sb.RoutingStarts, bucket time.Time, scope, provider string, n int64) {
+	if batch[bucket] == nil {
+		batch[bucket] = sb.RoutingStarts{}
+	}
+	if batch[bucket][scope] == nil {
+		batch[bucket][scope] = map[string]int64{}
+	}
+	batch[bucket][scope][provider] += n
+}
+
+// addUnwritten adds to the counts the starts not yet in the store, of the
+// buckets from since's hour on. p.mu must be held.
+func (p *policyState) addUnwritten(since time.Time) {
+	from := since.Truncate(time.Hour)
+	for _, batch := range []map[time.Time]sb.RoutingStarts{p.unsaved, p.saving} {
+		for bucket, byScope := range batch {
+			if bucket.Before(from) {
+				continue
+			}
+			for scope, byProvider := range byScope {
+				for provider, n := range byProvider {
+					p.count(scope, provider, n)
+				}
+			}
+		}
+	}
 }
 
 // RoutingChanged makes the next start read the routing configuration again:
@@ -103,6 +144,7 @@ func (s *Service) policyInput(ctx context.Context, region string, tier sb.Qualit
 				s.log.Warn("read the starts for routing", "err", err.Error())
 			} else {
 				p.starts, p.startsAt = st, now
+				p.addUnwritten(now.Add(-sb.CommitWindow))
 			}
 		}
 		in.Starts = map[string]int64{}
@@ -184,8 +226,73 @@ func (s *Service) started(ctx context.Context, region, provider string, d routin
 		}
 		p.count(scope, provider, 1)
 	}
+	if s.startRec != nil {
+		// Written by the next flush: one write per start, on the store's
+		// one writer, cost a third of the store's time per start.
+		if p.unsaved == nil {
+			p.unsaved = map[time.Time]sb.RoutingStarts{}
+		}
+		addStarts(p.unsaved, s.clock.Now().Truncate(time.Hour), scope, provider, 1)
+		p.mu.Unlock()
+		return
+	}
 	p.mu.Unlock()
 	if err := s.routes.CountRoutingStart(ctx, scope, provider, s.clock.Now()); err != nil {
 		s.log.Warn("count the start for routing", "provider", provider, "err", err.Error())
+	}
+}
+
+// flushStarts writes the starts counted since the last flush in one
+// transaction. On failure it keeps them for the next flush and returns the
+// error.
+func (s *Service) flushStarts(ctx context.Context) error {
+	p := &s.pol
+	p.mu.Lock()
+	batch := p.unsaved
+	p.unsaved, p.saving = nil, batch
+	p.mu.Unlock()
+	if len(batch) == 0 {
+		return nil
+	}
+	err := s.startRec.CountRoutingStarts(ctx, batch)
+	p.mu.Lock()
+	p.saving = nil
+	if err != nil {
+		if p.unsaved == nil {
+			p.unsaved = map[time.Time]sb.RoutingStarts{}
+		}
+		for bucket, byScope := range batch {
+			for scope, byProvider := range byScope {
+				for provider, n := range byProvider {
+					addStarts(p.unsaved, bucket, scope, provider, n)
+				}
+			}
+		}
+	}
+	p.mu.Unlock()
+	return err
+}
+
+// runStarts flushes the counted starts every startFlush until ctx ends, then
+// once more, with a deadline of its own, so that a shutdown loses none. A
+// crash loses at most the last period's counts: commit's shares then lean
+// by that much, for a window of a day.
+func (s *Service) runStarts(ctx context.Context) {
+	t := time.NewTicker(s.startFlush)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			if err := s.flushStarts(fctx); err != nil {
+				s.log.Error("write the starts counted for routing at shutdown", "err", err.Error())
+			}
+			cancel()
+			return
+		case <-t.C:
+			if err := s.flushStarts(ctx); err != nil && ctx.Err() == nil {
+				s.log.Warn("write the starts counted for routing: kept for the next attempt", "err", err.Error())
+			}
+		}
 	}
 }

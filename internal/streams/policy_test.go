@@ -107,3 +107,73 @@ func TestStartRoutingRegionOverride(t *testing.T) {
 		t.Fatalf("counts by scope: %v, %v", counts, err)
 	}
 }
+
+// With a flush period the starts counted for commit are written in batches:
+// none is in the store before the flush, the service's own reads of the
+// counts still see them, the flush writes each once, and Run writes what is
+// left when it stops.
+func TestStartRoutingCountsInBatches(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t, filepath.Join(t.TempDir(), "sb.db"))
+	newService(t, st) // the providers
+	s := New(Config{Store: st, Checker: fakeChecker{}, Minters: map[sb.Kind]sb.TokenMinter{sb.KindAgora: fakeMinter{}},
+		Routing: st, HeartbeatFlush: time.Hour})
+	if s.startRec == nil {
+		t.Fatal("the store takes counted starts in batches, but the service writes them one by one")
+	}
+	healthy(t, st, "a", "b")
+	setRouting(t, st, `{"policy":"commit","shares":{"a":0.5,"b":0.5}}`)
+	stored := func() sb.RoutingStarts {
+		t.Helper()
+		c, err := st.RoutingStarts(ctx, time.Now().Add(-sb.CommitWindow))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	for range 4 {
+		start(t, s, "r")
+	}
+	if c := stored(); c[""]["a"]+c[""]["b"] != 0 {
+		t.Fatalf("counts in the store before a flush: %v", c)
+	}
+	// A read of the counts from the store adds the ones not written yet.
+	s.pol.mu.Lock()
+	s.pol.startsAt = time.Time{}
+	s.pol.mu.Unlock()
+	if in := s.policyInput(ctx, "", ""); in.Starts["a"] != 2 || in.Starts["b"] != 2 {
+		t.Fatalf("counts the policy reads before a flush: %v", in.Starts)
+	}
+	if err := s.flushStarts(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if c := stored(); c[""]["a"] != 2 || c[""]["b"] != 2 {
+		t.Fatalf("counts in the store after a flush: %v", c)
+	}
+	if err := s.flushStarts(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if c := stored(); c[""]["a"] != 2 || c[""]["b"] != 2 {
+		t.Fatalf("counts after a second flush with nothing new: %v", c)
+	}
+	s.pol.mu.Lock()
+	s.pol.startsAt = time.Time{}
+	s.pol.mu.Unlock()
+	if in := s.policyInput(ctx, "", ""); in.Starts["a"] != 2 || in.Starts["b"] != 2 {
+		t.Fatalf("counts the policy reads after a flush: %v", in.Starts)
+	}
+
+	// Run writes the last ones as it stops.
+	start(t, s, "r")
+	start(t, s, "r")
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- s.Run(rctx) }()
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if c := stored(); c[""]["a"]+c[""]["b"] != 6 {
+		t.Fatalf("counts after Run stopped: %v", c)
+	}
+}
