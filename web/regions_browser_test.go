@@ -65,6 +65,7 @@ func TestDashboardRegionMatrix(t *testing.T) {
 			t.Errorf("%s in %s = %q; want %q", tc.provider, tc.region, got, tc.want)
 		}
 	}
+	p.screenshot("regions-matrix")
 	if title := eval[string](p, `document.querySelector('#regions-matrix tr[data-provider="zegocloud"] td[data-region="eu-west"]').title`); title == "" {
 		t.Error("the stale cell has no title saying why")
 	}

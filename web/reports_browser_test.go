@@ -47,6 +47,7 @@ func TestDashboardReports(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	p.screenshot("reports-cost-by-region")
 	if csv != "text/csv; charset=utf-8|region,minutes,streams,cost,currency,cost_per_stream,cost_per_stream_hour,previous_minutes,previous_streams,previous_cost,cost_change_percent" {
 		t.Errorf("CSV link answers %q", csv)
 	}

@@ -52,6 +52,7 @@ func TestDashboardRouting(t *testing.T) {
 		chromedp.SetValue(chromedp.CSS(`#rrf-policy`), "optimized"),
 		chromedp.Click(chromedp.CSS(`#routing-region-save`)))
 	p.waitFor("the override", textOf(`#routing-regions [data-region="eu-west"] [data-stat="policy"]`)+` === 'optimized'`)
+	p.screenshot("routing-with-override")
 	p.click("remove the override", `#routing-regions [data-region="eu-west"] button[data-action="remove-region"]`)
 	p.waitFor("the override removed", `!document.querySelector('#routing-regions [data-region="eu-west"]')`)
 
