@@ -36,11 +36,15 @@ const (
 	// AlertProviderDegrading is open while the degradation detector flags a
 	// provider (EventProviderDegrading), a warning before provider.critical.
 	AlertProviderDegrading = "provider.degrading"
+	// AlertProviderRegional is a notice for each change of a provider's
+	// status in one region (EventProviderRegional), including a region
+	// turning stale because its probe agent stopped reporting.
+	AlertProviderRegional = "provider.regional"
 )
 
 // AlertEvents lists every event a rule may name.
 var AlertEvents = []string{AlertProviderCritical, AlertProviderRecovered, AlertAuthFailed,
-	AlertNoUsableProvider, AlertBudgetThreshold, AlertFailoverStorm, AlertProviderDegrading}
+	AlertNoUsableProvider, AlertBudgetThreshold, AlertFailoverStorm, AlertProviderDegrading, AlertProviderRegional}
 
 // Severity ranks incidents; a rule's minSeverity drops those below it.
 type Severity string

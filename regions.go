@@ -12,6 +12,10 @@ const (
 	SourceAgentPrefix = "agent:"
 )
 
+// EventProviderRegional is published when a provider's status in one region
+// changes, including when the region goes stale because its reports stopped.
+const EventProviderRegional = "provider.regional"
+
 // RegionalHealth is the health of one provider as probed from one region, by
 // the server's own probes (Source SourceServer) or by a probe agent (Source
 // SourceAgentPrefix and the agent's token name).

@@ -93,6 +93,7 @@ type server struct {
 	agora   *agorafake.Fake
 	zego    *zegocloudfake.Fake
 	checker *health.Checker
+	hub     *events.Hub
 }
 
 func newServer(t *testing.T) *server {
@@ -163,7 +164,7 @@ func newServerWith(t *testing.T, opts func(*httpapi.Options)) *server {
 	// The hub closes first, ending the event streams, so that srv.Close does
 	// not wait for them.
 	t.Cleanup(hub.Close)
-	return &server{t: t, store: store, clock: clock, url: srv.URL, client: srv.Client(), agora: af, zego: zf, checker: checker}
+	return &server{t: t, store: store, clock: clock, url: srv.URL, client: srv.Client(), agora: af, zego: zf, checker: checker, hub: hub}
 }
 
 // call sends an API request as the bootstrap superadmin and decodes the answer.

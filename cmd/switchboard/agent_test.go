@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"path/filepath"
 	"regexp"
 	"runtime"
@@ -66,6 +67,7 @@ func TestAgentReportsRegionalHealth(t *testing.T) {
 	})
 	url := announcedURL(t, logs, done)
 	waitHealthy(t, url, done)
+	evs := subscribe(t, url)
 	fake := agoraFake(t)
 
 	body := agoraBody("agora", fake.URL())
@@ -150,5 +152,47 @@ func TestAgentReportsRegionalHealth(t *testing.T) {
 	}
 	if c := rh["eu-central"]; !c.Usable || c.Stale {
 		t.Errorf("eu-central = %+v; want the server's own probes still fresh", c)
+	}
+
+	// The leader told each change of eu-west once: its first report, and
+	// its going stale, from the agent's last report.
+	type change struct{ Provider, Region, From, To, Source string }
+	var west []change
+	for end := time.After(5 * time.Second); ; {
+		var e sseEvent
+		select {
+		case e = <-evs:
+		case <-end:
+		}
+		if e.typ == "" {
+			break
+		}
+		if e.typ != "provider.regional" {
+			continue
+		}
+		for _, secret := range []string{serveSecret, serveCustID, agentToken} {
+			if strings.Contains(string(e.data), secret) {
+				t.Errorf("a provider.regional event holds a secret: %s", e.data)
+			}
+		}
+		var c change
+		if err := json.Unmarshal(e.data, &c); err != nil {
+			t.Fatal(err)
+		}
+		if c.Region == "eu-west" {
+			west = append(west, c)
+		}
+	}
+	var stale int
+	for _, c := range west {
+		if c.To == "stale" {
+			stale++
+			if c.Provider != "agora" || c.From == "stale" || c.Source != "agent:fra-agent" {
+				t.Errorf("stale change = %+v", c)
+			}
+		}
+	}
+	if stale != 1 || len(west) < 2 || west[0].From != "UNKNOWN" {
+		t.Errorf("eu-west changes = %+v; want one from UNKNOWN at the first report, and one to stale", west)
 	}
 }

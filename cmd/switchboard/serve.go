@@ -355,6 +355,7 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, err
 		func(ctx context.Context) error { return lead.RunWhileLeader(ctx, dispatcher.Run) },
 		maint.Run, func(ctx context.Context) error { return lead.RunWhileLeader(ctx, maint.Lead) },
 		func(ctx context.Context) error { return lead.RunWhileLeader(ctx, svc.RunPreemptive) },
+		func(ctx context.Context) error { return lead.RunWhileLeader(ctx, svc.RunRegionalEvents) },
 		func(ctx context.Context) error {
 			return lead.RunWhileLeader(ctx, func(ctx context.Context) error {
 				return reports.RecordDegradations(ctx, hub, store, log)

@@ -186,13 +186,18 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	}
 }
 
-// event handles an event Run received: budget alerts open their notice.
+// event handles an event Run received: budget alerts and regional status
+// changes open their notice.
 func (d *Dispatcher) event(ctx context.Context, e sb.Event) {
-	if e.Type != sb.EventBudgetAlert {
-		return
-	}
-	if err := d.budget(ctx, e); err != nil && ctx.Err() == nil {
-		d.log.Warn("budget alert", "err", err.Error())
+	switch e.Type {
+	case sb.EventBudgetAlert:
+		if err := d.budget(ctx, e); err != nil && ctx.Err() == nil {
+			d.log.Warn("budget alert", "err", err.Error())
+		}
+	case sb.EventProviderRegional:
+		if err := d.regional(ctx, e); err != nil && ctx.Err() == nil {
+			d.log.Warn("regional status alert", "err", err.Error())
+		}
 	}
 }
 
@@ -480,6 +485,83 @@ func (d *Dispatcher) budget(ctx context.Context, e sb.Event) error {
 		return err
 	}
 	d.log.Info("budget notice", "incident", got.ID, "key", got.Key)
+	err = d.queue(ctx, got, slices.DeleteFunc(rules, func(r sb.AlertRule) bool { return !r.Enabled }), now)
+	d.Wake()
+	return err
+}
+
+// regionalChange is the Data of a provider.regional event
+// (internal/streams.RegionalChange).
+type regionalChange struct {
+	Provider string    `json:"provider"`
+	Region   string    `json:"region"`
+	From     string    `json:"from"`
+	To       string    `json:"to"`
+	Reason   string    `json:"reason"`
+	Source   string    `json:"source"`
+	At       time.Time `json:"at"`
+}
+
+// regionalStale is the state of a region whose reports stopped.
+const regionalStale = "stale"
+
+// regionalSeverity is the severity of a change to the regional state to:
+// critical for CRITICAL, warning for a status that is not usable or a stale
+// region, info for the others (a recovery).
+func regionalSeverity(to string) sb.Severity {
+	switch {
+	case to == string(sb.StatusCritical):
+		return sb.SeverityCritical
+	case to == regionalStale || !sb.Status(to).Usable() || to == string(sb.StatusWarning):
+		return sb.SeverityWarning
+	}
+	return sb.SeverityInfo
+}
+
+// regionalStatus is the status an incident records for a regional state: a
+// stale region is UNKNOWN.
+func regionalStatus(state string) sb.Status {
+	if state == regionalStale {
+		return sb.StatusUnknown
+	}
+	return sb.Status(state)
+}
+
+// regional opens the notice of a change of a provider's status in a region
+// and queues its triggers: one notice per change, never reminded.
+func (d *Dispatcher) regional(ctx context.Context, e sb.Event) error {
+	var c regionalChange
+	raw, err := json.Marshal(e.Data)
+	if err == nil {
+		err = json.Unmarshal(raw, &c)
+	}
+	if err != nil || c.Provider == "" || c.Region == "" || c.To == "" {
+		return fmt.Errorf("malformed regional status change")
+	}
+	rules, err := d.cfg.Store.ListAlertRules(ctx)
+	if err != nil {
+		return err
+	}
+	if !slices.ContainsFunc(rules, func(r sb.AlertRule) bool { return r.Enabled && slices.Contains(r.Events, sb.AlertProviderRegional) }) {
+		return nil // no rule asks: no incident to keep
+	}
+	now := d.cfg.Clock.Now()
+	at := c.At
+	if at.IsZero() {
+		at = e.At
+	}
+	inc := sb.Incident{Key: fmt.Sprintf("%s:%s:%s:%s:%d", sb.AlertProviderRegional, c.Provider, c.Region, c.To, at.UnixNano()),
+		Cause: sb.AlertProviderRegional, Provider: c.Provider, Severity: regionalSeverity(c.To), Notice: true, OpenedAt: now,
+		StatusFrom: regionalStatus(c.From), StatusTo: regionalStatus(c.To), Reason: c.Reason,
+		Summary: fmt.Sprintf("Provider %s in region %s: %s → %s (reported by %s)", c.Provider, c.Region, c.From, c.To, c.Source)}
+	if d.silenced(c.Provider, now, inc.Key) {
+		return nil
+	}
+	got, opened, err := d.cfg.Store.OpenIncident(ctx, inc)
+	if err != nil || !opened {
+		return err
+	}
+	d.log.Info("regional status notice", "incident", got.ID, "key", got.Key)
 	err = d.queue(ctx, got, slices.DeleteFunc(rules, func(r sb.AlertRule) bool { return !r.Enabled }), now)
 	d.Wake()
 	return err

@@ -308,6 +308,7 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		{"Event", reflect.TypeFor[sb.Event]()},
 		{"PublicProvider", reflect.TypeFor[publicProvider]()},
 		{"StatusChange", reflect.TypeFor[health.StatusChange]()},
+		{"RegionalChange", reflect.TypeFor[streams.RegionalChange]()},
 		{"BudgetAlert", reflect.TypeFor[jobs.BudgetAlert]()},
 		{"MaintenanceCreate", reflect.TypeFor[sb.MaintenanceInput]()},
 		{"MaintenanceWindow", reflect.TypeFor[maintenanceView]()},

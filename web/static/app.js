@@ -9,13 +9,13 @@ import { ProviderForm } from './form.js';
 import { AlertsPanel } from './alerts.js';
 import { ReportsPanel } from './reports.js';
 import { RoutingPanel } from './routing.js';
-import { describeAudit, eventItems, maintenanceRows, providerCard, streamRows } from './views.js';
+import { describeAudit, eventItems, maintenanceRows, providerCard, regionalItem, streamRows } from './views.js';
 
 const DEFAULT_REFRESH_SECONDS = 30;
 const LIVE_TYPES = ['provider.status', 'provider.created', 'provider.updated', 'provider.deleted',
   'providers.reordered', 'stream.started', 'stream.ended', 'stream.failover', 'budget.alert',
   'maintenance.scheduled', 'maintenance.started', 'maintenance.ended', 'provider.degrading', 'provider.recovered',
-  'routing.updated'];
+  'routing.updated', 'provider.regional'];
 const MAX_EVENTS = 50;
 
 /** refreshSeconds is the auto-refresh interval: ?refresh=<seconds> (at least 1), or 30. */
@@ -250,6 +250,8 @@ function liveItem(type, d, at) {
       return { at, kind: 'degrading', label: 'degrading', body: `${d.provider} is degrading: ${(d.evidence || []).map((e) => e.summary).join('; ')}` };
     case 'provider.recovered':
       return { at, kind: 'degrading', label: 'recovered', body: `${d.provider} is no longer degrading` };
+    case 'provider.regional':
+      return regionalItem(d, at);
     default:
       return null; // registry changes arrive through the audit log
   }

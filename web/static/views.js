@@ -274,6 +274,20 @@ export function eventItems(items) {
     e.body));
 }
 
+/**
+ * regionalItem describes a provider.regional event for the live event list:
+ * which provider changed status in which region, from what to what, why and
+ * who reported it. A region whose reports stopped reads "stale". It is a
+ * warning unless the provider is usable there again.
+ */
+export function regionalItem(d, at) {
+  const usable = ['EXCELLENT', 'HEALTHY', 'WARNING'].includes(d.to);
+  return {
+    at, kind: usable ? 'regional' : 'regional degrading', label: 'region',
+    body: `${d.provider} in ${d.region}: ${d.from} → ${d.to}${d.reason ? ` (${d.reason})` : ''}${d.source ? `, reported by ${d.source}` : ''}`,
+  };
+}
+
 /** describeAudit turns an audit entry into words. */
 export function describeAudit(en) {
   const who = en.actor ? en.actor.name : 'someone';
