@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -657,6 +658,14 @@ func TestReplicasSendOnce(t *testing.T) {
 		}()
 	}
 	testutil.Eventually(t, "the trigger", func() bool { return len(w.rc.requests()) >= 1 })
+	// The receiver has it; wait until the sender has also recorded it as
+	// sent, or stopping now would leave the delivery claimed until its
+	// claim runs out, and agora's resolve waiting behind it below.
+	inc := w.bodies()[0].IncidentID
+	testutil.Eventually(t, "the trigger recorded as sent", func() bool {
+		ds, err := w.store.ListDeliveries(ctx, inc)
+		return err == nil && len(ds) > 0 && !slices.ContainsFunc(ds, func(d sb.Delivery) bool { return d.Status != sb.DeliverySent })
+	})
 	stop()
 	wg.Wait()
 	mu.Lock()
