@@ -288,28 +288,18 @@ func (b *bench) run(ctx context.Context) (*report, error) {
 	defer b.base.stop()
 	defer b.sb.stop()
 
-	hc := loadClient(b.o.conc)
 	get := func(base, path, token string) request {
-		u := base + path
-		return func(int64) (*http.Request, error) {
-			req, err := http.NewRequest("GET", u, nil)
-			if token != "" && err == nil {
-				req.Header.Set("Authorization", "Bearer "+token)
-			}
-			return req, err
+		host := hostOf(base)
+		return func(dst []byte, _ int64) (string, []byte) {
+			return host, appendRequest(dst, "GET", host, path, token, nil)
 		}
 	}
 	prefix := randomHex(4)
 	start := func(base, token string) request {
-		u := base + "/api/streams"
-		return func(i int64) (*http.Request, error) {
-			body := fmt.Sprintf(`{"room":"bench-%s-%d","userId":"u%d","role":"publisher"}`, prefix, i, i)
-			req, err := http.NewRequest("POST", u, strings.NewReader(body))
-			if err == nil {
-				req.Header.Set("Content-Type", "application/json")
-				req.Header.Set("Authorization", "Bearer "+token)
-			}
-			return req, err
+		host := hostOf(base)
+		return func(dst []byte, i int64) (string, []byte) {
+			body := fmt.Appendf(nil, `{"room":"bench-%s-%d","userId":"u%d","role":"publisher"}`, prefix, i, i)
+			return host, appendRequest(dst, "POST", host, "/api/streams", token, body)
 		}
 	}
 	var ids []string
@@ -319,12 +309,9 @@ func (b *bench) run(ctx context.Context) (*report, error) {
 		}
 	}
 	heartbeat := func(base, token string) request {
-		return func(i int64) (*http.Request, error) {
-			req, err := http.NewRequest("POST", base+"/api/streams/"+ids[int(i)%len(ids)]+"/heartbeat", nil)
-			if err == nil {
-				req.Header.Set("Authorization", "Bearer "+token)
-			}
-			return req, err
+		host := hostOf(base)
+		return func(dst []byte, i int64) (string, []byte) {
+			return host, appendRequest(dst, "POST", host, "/api/streams/"+ids[int(i)%len(ids)]+"/heartbeat", token, nil)
 		}
 	}
 	type path struct {
@@ -350,8 +337,8 @@ func (b *bench) run(ctx context.Context) (*report, error) {
 			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
-			sbR = append(sbR, closedLoop(ctx, hc, b.o.conc, b.o.dur, p.want, p.sb, b.sb.pid()))
-			baseR = append(baseR, closedLoop(ctx, hc, b.o.conc, b.o.dur, p.want, p.base, b.base.pid()))
+			sbR = append(sbR, closedLoop(ctx, b.o.conc, b.o.dur, p.want, p.sb, b.sb.pid()))
+			baseR = append(baseR, closedLoop(ctx, b.o.conc, b.o.dur, p.want, p.base, b.base.pid()))
 			b.logf("%s round %d: switchboard %.0f/s, baseline %.0f/s", p.name, round+1,
 				float64(sbR[round].Requests)/sbR[round].Elapsed.Seconds(), float64(baseR[round].Requests)/baseR[round].Elapsed.Seconds())
 		}
@@ -413,12 +400,6 @@ func scalingRatio(r *scalingReport, active bool) float64 {
 		return r.P99ActiveRatio
 	}
 	return r.P99ProvidersRatio
-}
-
-// loadClient is an HTTP client that keeps a connection per concurrent client.
-func loadClient(conc int) *http.Client {
-	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
-		MaxIdleConns: conc * 4, MaxIdleConnsPerHost: conc * 2, IdleConnTimeout: time.Minute}}
 }
 
 // sbArgs are the flags Switchboard is measured with: the public rate limit
@@ -668,7 +649,6 @@ func (b *bench) postgresStarts(ctx context.Context) (*pgReport, error) {
 			return nil, err
 		}
 	}
-	hc := loadClient(b.o.conc)
 	prefix := randomHex(4)
 	var results [2][]loadResult
 	for round := range b.o.rounds {
@@ -677,17 +657,17 @@ func (b *bench) postgresStarts(ctx context.Context) (*pgReport, error) {
 			for _, s := range st.servers {
 				pids = append(pids, s.pid())
 			}
-			next := func(n int64) (*http.Request, error) {
-				s := st.servers[int(n)%len(st.servers)]
-				body := fmt.Sprintf(`{"room":"pg-%s-%d","userId":"u","role":"publisher"}`, prefix, n)
-				req, err := http.NewRequest("POST", s.url+"/api/streams", strings.NewReader(body))
-				if err == nil {
-					req.Header.Set("Content-Type", "application/json")
-					req.Header.Set("Authorization", "Bearer "+st.tokens.client)
-				}
-				return req, err
+			hosts := make([]string, len(st.servers))
+			for i, s := range st.servers {
+				hosts[i] = hostOf(s.url)
 			}
-			res := closedLoop(ctx, hc, b.o.conc, b.o.dur, 201, next, pids...)
+			token := st.tokens.client
+			next := func(dst []byte, n int64) (string, []byte) {
+				host := hosts[int(n)%len(hosts)]
+				body := fmt.Appendf(nil, `{"room":"pg-%s-%d","userId":"u","role":"publisher"}`, prefix, n)
+				return host, appendRequest(dst, "POST", host, "/api/streams", token, body)
+			}
+			res := closedLoop(ctx, b.o.conc, b.o.dur, 201, next, pids...)
 			results[i] = append(results[i], res)
 			b.logf("postgres starts round %d, %d replica(s): %.0f/s", round+1, len(st.servers), float64(res.Requests)/res.Elapsed.Seconds())
 		}

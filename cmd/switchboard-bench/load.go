@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"slices"
 	"strconv"
@@ -14,29 +12,27 @@ import (
 	"time"
 )
 
-// request builds the i-th request of a load run.
-type request func(i int64) (*http.Request, error)
-
 // loadResult is what one closed-loop run measured of one server.
 type loadResult struct {
-	Requests int64           `json:"requests"`
-	Errors   int64           `json:"errors"`
-	Elapsed  time.Duration   `json:"-"`
-	CPU      time.Duration   `json:"-"` // the server process's user + system time
-	RSS      int64           `json:"-"` // the server process's resident set at the end
-	lat      []time.Duration // of the successful requests
-	firstErr string
+	Requests  int64           `json:"requests"`
+	Errors    int64           `json:"errors"`
+	Elapsed   time.Duration   `json:"-"`
+	CPU       time.Duration   `json:"-"` // the server process's user + system time
+	ClientCPU time.Duration   `json:"-"` // the load generator's own
+	RSS       int64           `json:"-"` // the server process's resident set at the end
+	lat       []time.Duration // of the successful requests
+	firstErr  string
 }
 
 // closedLoop runs conc workers, each sending its next request as soon as the
 // previous one is answered, for d; a request answered with another status
 // than want counts as an error. pids are the server processes whose CPU time
 // and memory are read before and after.
-func closedLoop(ctx context.Context, client *http.Client, conc int, d time.Duration, want int, next request, pids ...int) loadResult {
+func closedLoop(ctx context.Context, conc int, d time.Duration, want int, next request, pids ...int) loadResult {
 	var n atomic.Int64
 	var res loadResult
 	var mu sync.Mutex
-	cpu0 := cpuOf(pids)
+	cpu0, self0 := cpuOf(pids), cpuOf([]int{os.Getpid()})
 	start := time.Now()
 	deadline := start.Add(d)
 	var wg sync.WaitGroup
@@ -44,18 +40,17 @@ func closedLoop(ctx context.Context, client *http.Client, conc int, d time.Durat
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			rc := newRawClient(deadline.Add(30 * time.Second))
+			defer rc.close()
 			lat := make([]time.Duration, 0, 4096)
 			var errs int64
 			var first string
+			buf := make([]byte, 0, 1024)
 			for time.Now().Before(deadline) && ctx.Err() == nil {
-				req, err := next(n.Add(1))
-				if err != nil {
-					errs++
-					first = err.Error()
-					continue
-				}
+				addr, raw := next(buf[:0], n.Add(1))
+				buf = raw
 				t0 := time.Now()
-				resp, err := client.Do(req.WithContext(ctx))
+				status, err := rc.do(addr, raw)
 				if err != nil {
 					errs++
 					if first == "" {
@@ -63,12 +58,10 @@ func closedLoop(ctx context.Context, client *http.Client, conc int, d time.Durat
 					}
 					continue
 				}
-				_, _ = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != want {
+				if status != want {
 					errs++
 					if first == "" {
-						first = fmt.Sprintf("%s %s: status %d", req.Method, req.URL.Path, resp.StatusCode)
+						first = fmt.Sprintf("%s: status %d", requestLine(raw), status)
 					}
 					continue
 				}
@@ -86,9 +79,18 @@ func closedLoop(ctx context.Context, client *http.Client, conc int, d time.Durat
 	wg.Wait()
 	res.Elapsed = time.Since(start)
 	res.CPU = cpuOf(pids) - cpu0
+	res.ClientCPU = cpuOf([]int{os.Getpid()}) - self0
 	res.RSS = rssOf(pids)
 	res.Requests = int64(len(res.lat))
 	return res
+}
+
+// requestLine returns the first line of a raw request, for error messages
+// (the method and path; never a header, which may hold a token).
+func requestLine(raw []byte) string {
+	line, _, _ := strings.Cut(string(raw), "\r\n")
+	line, _ = strings.CutSuffix(line, " HTTP/1.1")
+	return line
 }
 
 // stats sums the rounds of one side of a comparison.
@@ -103,6 +105,7 @@ type stats struct {
 	P95Ms         float64   `json:"p95Ms"`
 	P99Ms         float64   `json:"p99Ms"`
 	CPUPerRequest float64   `json:"cpuMicrosPerRequest"` // server CPU time per request, µs
+	ClientCPU     float64   `json:"loadGeneratorCpuMicrosPerRequest"` // the load generator's, µs
 	RSSMiB        float64   `json:"rssMiB"`              // server resident memory at the end, MiB
 }
 
@@ -110,7 +113,7 @@ type stats struct {
 func summarise(rounds []loadResult) stats {
 	var s stats
 	var lat []time.Duration
-	var elapsed, cpu time.Duration
+	var elapsed, cpu, client time.Duration
 	for _, r := range rounds {
 		s.Rounds++
 		s.Requests += r.Requests
@@ -120,6 +123,7 @@ func summarise(rounds []loadResult) stats {
 		}
 		elapsed += r.Elapsed
 		cpu += r.CPU
+		client += r.ClientCPU
 		lat = append(lat, r.lat...)
 		s.RoundRates = append(s.RoundRates, round1(float64(r.Requests)/r.Elapsed.Seconds()))
 		s.RSSMiB = round1(float64(r.RSS) / (1 << 20))
@@ -131,6 +135,7 @@ func summarise(rounds []loadResult) stats {
 	s.P50Ms, s.P95Ms, s.P99Ms = pctMs(lat, 50), pctMs(lat, 95), pctMs(lat, 99)
 	if s.Requests > 0 {
 		s.CPUPerRequest = round1(float64(cpu.Microseconds()) / float64(s.Requests))
+		s.ClientCPU = round1(float64(client.Microseconds()) / float64(s.Requests))
 	}
 	return s
 }

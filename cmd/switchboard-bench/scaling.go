@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -85,19 +84,14 @@ func (b *bench) scalingCase(ctx context.Context, i, active, providers int) (scal
 	}
 	time.Sleep(3 * time.Second)
 	prefix := randomHex(4)
-	next := func(i int64) (*http.Request, error) {
-		body := fmt.Sprintf(`{"room":"scale-%s-%d","userId":"u","role":"publisher"}`, prefix, i)
-		req, err := http.NewRequest("POST", s.url+"/api/streams", strings.NewReader(body))
-		if err == nil {
-			req.Header.Set("Content-Type", "application/json")
-			req.Header.Set("Authorization", "Bearer "+tokens.client)
-		}
-		return req, err
+	host, token := hostOf(s.url), tokens.client
+	next := func(dst []byte, i int64) (string, []byte) {
+		body := fmt.Appendf(nil, `{"room":"scale-%s-%d","userId":"u","role":"publisher"}`, prefix, i)
+		return host, appendRequest(dst, "POST", host, "/api/streams", token, body)
 	}
-	hc := loadClient(b.o.conc)
 	var rounds []loadResult
 	for range b.o.rounds {
-		rounds = append(rounds, closedLoop(ctx, hc, b.o.conc, b.o.dur, 201, next, s.pid()))
+		rounds = append(rounds, closedLoop(ctx, b.o.conc, b.o.dur, 201, next, s.pid()))
 	}
 	sc.Starts = summarise(rounds)
 	return sc, nil
