@@ -104,9 +104,9 @@ type stats struct {
 	P50Ms         float64   `json:"p50Ms"`
 	P95Ms         float64   `json:"p95Ms"`
 	P99Ms         float64   `json:"p99Ms"`
-	CPUPerRequest float64   `json:"cpuMicrosPerRequest"` // server CPU time per request, µs
+	CPUPerRequest float64   `json:"cpuMicrosPerRequest"`              // server CPU time per request, µs
 	ClientCPU     float64   `json:"loadGeneratorCpuMicrosPerRequest"` // the load generator's, µs
-	RSSMiB        float64   `json:"rssMiB"`              // server resident memory at the end, MiB
+	RSSMiB        float64   `json:"rssMiB"`                           // server resident memory at the end, MiB
 }
 
 // summarise folds the rounds into one figure per measure.
