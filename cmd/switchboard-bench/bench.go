@@ -216,22 +216,25 @@ func compare(path string, sb, base []loadResult) comparison {
 
 // report is the JSON object the benchmark prints.
 type report struct {
-	Mode           string         `json:"mode"`
-	CPUs           int            `json:"cpus"`
-	GoVersion      string         `json:"goVersion"`
-	Concurrency    int            `json:"concurrency"`
-	Rounds         int            `json:"rounds"`
-	RoundSeconds   float64        `json:"roundSeconds"`
-	PublicHealth   comparison     `json:"publicHealth"`
-	Config         comparison     `json:"streamingConfig"`
-	Starts         comparison     `json:"starts"`
-	StartsScaling  *scalingReport `json:"startsScaling,omitempty"`
-	Heartbeats     comparison     `json:"heartbeats"`
-	Postgres       *pgReport      `json:"postgres"`
-	SSE            sseReport      `json:"sse"`
-	ColdStart      coldReport     `json:"coldStart"`
-	Ratios         map[string]any `json:"ratios"`
-	ElapsedSeconds float64        `json:"elapsedSeconds"`
+	Mode          string         `json:"mode"`
+	CPUs          int            `json:"cpus"`
+	GoVersion     string         `json:"goVersion"`
+	Concurrency   int            `json:"concurrency"`
+	Rounds        int            `json:"rounds"`
+	RoundSeconds  float64        `json:"roundSeconds"`
+	PublicHealth  comparison     `json:"publicHealth"`
+	Config        comparison     `json:"streamingConfig"`
+	Starts        comparison     `json:"starts"`
+	StartsScaling *scalingReport `json:"startsScaling,omitempty"`
+	Heartbeats    comparison     `json:"heartbeats"`
+	Postgres      *pgReport      `json:"postgres"`
+	SSE           sseReport      `json:"sse"`
+	ColdStart     coldReport     `json:"coldStart"`
+	Ratios        map[string]any `json:"ratios"`
+	// Met says, for each target measured in this run, whether it was met;
+	// a target not measured (skipped, or not in --items) is absent.
+	Met            map[string]bool `json:"met"`
+	ElapsedSeconds float64         `json:"elapsedSeconds"`
 }
 
 func (b *bench) run(ctx context.Context) (*report, error) {
@@ -263,6 +266,7 @@ func (b *bench) run(ctx context.Context) (*report, error) {
 			return nil, err
 		}
 		r.Ratios = map[string]any{"5_sseMemoryPerSubscriber": r.SSE.MemoryRatio, "5_sseDeliveryP99": r.SSE.P99Ratio}
+		r.Met = map[string]bool{"5_sse": r.SSE.Met}
 		r.ElapsedSeconds = round1(time.Since(t0).Seconds())
 		return r, nil
 	}
@@ -277,6 +281,7 @@ func (b *bench) run(ctx context.Context) (*report, error) {
 	if !b.o.want(1) && !b.o.want(2) && !b.o.want(3) && !b.o.want(4) && !b.o.want(5) {
 		r.Postgres = &pgReport{Skipped: "not in --items"}
 		r.Ratios = map[string]any{"6_coldStartVsBare": r.ColdStart.Ratio}
+		r.Met = map[string]bool{"6_coldStart": r.ColdStart.Met}
 		r.ElapsedSeconds = round1(time.Since(t0).Seconds())
 		return r, nil
 	}
@@ -386,9 +391,39 @@ func (b *bench) run(ctx context.Context) (*report, error) {
 		"5_sseMemoryPerSubscriber":     r.SSE.MemoryRatio,
 		"5_sseDeliveryP99":             r.SSE.P99Ratio,
 		"6_coldStartVsBare":            r.ColdStart.Ratio,
+		"2_startsP99ActiveScaling":     scalingRatio(r.StartsScaling, true),
+		"2_startsP99ProvidersScaling":  scalingRatio(r.StartsScaling, false),
 	}
+	r.Met = b.met(r)
 	r.ElapsedSeconds = round1(time.Since(t0).Seconds())
 	return r, nil
+}
+
+// met gathers the verdicts of the targets this run measured.
+func (b *bench) met(r *report) map[string]bool {
+	m := map[string]bool{}
+	if b.o.want(1) {
+		m["1_publicHealth"], m["1_streamingConfig"] = r.PublicHealth.Met, r.Config.Met
+	}
+	if b.o.want(2) {
+		m["2_starts"] = r.Starts.Met
+		if r.StartsScaling != nil {
+			m["2_startsFlat"] = r.StartsScaling.Met
+		}
+	}
+	if b.o.want(3) {
+		m["3_heartbeats"] = r.Heartbeats.Met
+	}
+	if r.Postgres != nil && r.Postgres.Skipped == "" {
+		m["4_postgres"] = r.Postgres.Met
+	}
+	if b.o.want(5) {
+		m["5_sse"] = r.SSE.Met
+	}
+	if b.o.want(6) {
+		m["6_coldStart"] = r.ColdStart.Met
+	}
+	return m
 }
 
 // scalingRatio returns a ratio of the scaling report, 0 when it was skipped.

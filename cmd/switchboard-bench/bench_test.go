@@ -60,6 +60,14 @@ func TestTinyRun(t *testing.T) {
 			t.Errorf("ratio %s missing", k)
 		}
 	}
+	for _, k := range []string{"1_publicHealth", "1_streamingConfig", "2_starts", "3_heartbeats", "5_sse", "6_coldStart"} {
+		if _, ok := r.Met[k]; !ok {
+			t.Errorf("verdict %s missing from met: %v", k, r.Met)
+		}
+	}
+	if _, ok := r.Met["4_postgres"]; ok {
+		t.Errorf("met holds a verdict on PostgreSQL, which --tiny skips: %v", r.Met)
+	}
 }
 
 // TestSSEOnlyRun runs the smallest benchmark with --sse-only: the report
