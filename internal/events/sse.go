@@ -75,6 +75,13 @@ type Stream struct {
 	// was refused, served by the handler or on a connection taken over, in
 	// which case ServeStream has long returned.
 	Done func()
+	// TakenOver, if set, is called when the connection is taken over, with
+	// a function that tells at once, without waiting, whether the client has
+	// closed or reset its connection, and if so ends the stream (Done
+	// follows). A stream on a connection taken over finds that out by
+	// itself at the next keep-alive; this is for a caller that needs to
+	// know sooner, such as a bound on the streams open.
+	TakenOver func(gone func() bool)
 }
 
 // ServeStream is ServeSSE for the caller st.
@@ -224,6 +231,18 @@ func (h *Hub) takeOver(out *stream, s *subscriber, first []byte, backlog []*reco
 			})
 		}
 		h.subMu.Unlock()
+	}
+	if st.TakenOver != nil {
+		st.TakenOver(func() bool {
+			if !peerGone(conn) {
+				return false
+			}
+			s.mu.Lock()
+			s.cut = true // nothing more to write to a client gone
+			s.mu.Unlock()
+			h.remove(s)
+			return true
+		})
 	}
 	// From now on the records are written by c; those queued meanwhile, and
 	// the end of s if it was removed meanwhile, are written at once.

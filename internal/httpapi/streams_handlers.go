@@ -335,7 +335,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	// is bounded per token or session. It outlives this handler when the hub
 	// takes its connection over, so its context does not end with the
 	// request's, and the hub releases it when the stream ends.
-	ctx, release, err := s.open.open(context.WithoutCancel(r.Context()), s.ssePer, principalsOf(identityFrom(r.Context()))...)
+	ctx, release, gone, err := s.open.open(context.WithoutCancel(r.Context()), s.ssePer, principalsOf(identityFrom(r.Context()))...)
 	if err != nil {
 		s.refuseEvents(w, r)
 		return
@@ -343,7 +343,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	// A stream served by this handler keeps the goroutine's stack for as
 	// long as it is open, so this frame stays small: the goroutine then
 	// keeps its first stack size (see events.Hub.ServeStream).
-	s.serveEvents(ctx, release, w, r)
+	s.serveEvents(w, r, events.Stream{Context: ctx, Done: release, TakenOver: gone})
 }
 
 // refuseEvents answers an event stream over the per-token bound.
@@ -354,11 +354,12 @@ func (s *Server) refuseEvents(w http.ResponseWriter, r *http.Request) {
 	s.writeRateLimited(w, r, 5*time.Second, fmt.Sprintf("at most %d event streams may be open per token or session: close one first", s.ssePer))
 }
 
-// serveEvents streams the events to the caller of r until ctx ends (or the
-// client goes, or the hub closes), then calls release.
-func (s *Server) serveEvents(ctx context.Context, release func(), w http.ResponseWriter, r *http.Request) {
+// serveEvents streams the events to the caller of r, as st (whose role and
+// owner it sets) tells.
+func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request, st events.Stream) {
 	a := sb.ActorFrom(r.Context())
-	s.hub.ServeStream(w, eventsRequest(w, r), events.Stream{Role: a.Role, Owner: a.Key(), Context: ctx, Done: release})
+	st.Role, st.Owner = a.Role, a.Key()
+	s.hub.ServeStream(w, eventsRequest(w, r), st)
 }
 
 // eventsRequest lifts the server's read deadline from the connection (the
