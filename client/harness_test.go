@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -62,6 +63,9 @@ type env struct {
 	// hits counts the requests that reached the server, by "METHOD path",
 	// whatever the mode: tests wait on them as signals of the SDK's work.
 	hits sync.Map // string → *atomic.Int64
+	// taken holds the connections handed over by net/http (the event
+	// streams'), which CloseClientConnections does not close.
+	taken sync.Map // net.Conn → struct{}
 }
 
 // settings are quick client settings for tests.
@@ -140,6 +144,11 @@ func newEnvWith(t testing.TB, cs sb.ClientSettings, ttl time.Duration) *env {
 		api.ServeHTTP(w, r)
 	}))
 	e.srv.Config.RegisterOnShutdown(hub.Close)
+	e.srv.Config.ConnState = func(c net.Conn, st http.ConnState) {
+		if st == http.StateHijacked {
+			e.taken.Store(c, struct{}{})
+		}
+	}
 	e.srv.Start()
 	e.url = e.srv.URL
 
@@ -194,6 +203,11 @@ func (e *env) admin(method, path string, in, out any) {
 func (e *env) setMode(m int32) {
 	e.mode.Store(m)
 	e.srv.CloseClientConnections()
+	e.taken.Range(func(c, _ any) bool {
+		_ = c.(net.Conn).Close()
+		e.taken.Delete(c)
+		return true
+	})
 	http.DefaultClient.CloseIdleConnections() // the admin's, cut above
 }
 

@@ -100,6 +100,8 @@ func runServer(ctx context.Context, cfg config.Config, log *slog.Logger, announc
 		srv.ReadHeaderTimeout = min(srv.ReadHeaderTimeout, cfg.ReadTimeout)
 	}
 	// Shutdown does not wait for event streams: end them so it can finish.
+	// Those on connections the hub took over from the server are waited for
+	// (or cut) by the hub's own Shutdown, below.
 	srv.RegisterOnShutdown(app.hub.Close)
 	url := "http://" + ln.Addr().String()
 	if tlsConf != nil {
@@ -162,11 +164,20 @@ func runServer(ctx context.Context, cfg config.Config, log *slog.Logger, announc
 		defer stopRunners()
 		sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 		defer cancel()
-		if err := srv.Shutdown(sctx); err != nil {
+		err := srv.Shutdown(sctx)
+		if err != nil {
 			// Time is up: cut the connections still open rather than leave
 			// their handlers running against a closing store.
 			log.Warn("shutdown timed out: closing the remaining connections", "timeout", cfg.ShutdownTimeout.String())
 			_ = srv.Close()
+		}
+		// The event streams on connections taken over from the server write
+		// what was queued for them and close, or are cut once time is up.
+		if herr := app.hub.Shutdown(sctx); herr != nil && err == nil {
+			log.Warn("shutdown timed out: closing the remaining event streams", "timeout", cfg.ShutdownTimeout.String())
+			err = herr
+		}
+		if err != nil {
 			return fmt.Errorf("shutdown: %w", err)
 		}
 		return nil

@@ -84,20 +84,29 @@ type record struct {
 // (events != nil).
 //
 // An SSE subscriber holds no buffer while it is idle: the delivery goroutine
-// appends the records due to it to queued, which grows only while its handler
-// has not yet written them, and wakes the handler through wake, a channel with
-// room for one signal. The keep-alive sweep sets ping the same way, so a stream
-// needs no timer of its own.
+// appends the records due to it to queued, which grows only while they wait
+// to be written. The keep-alive sweep sets ping the same way, so a stream
+// needs no timer of its own. Who writes them depends on the stream:
+//
+//   - served by its handler (HTTP/2, or a ResponseWriter that cannot hand its
+//     connection over), the handler waits on wake, a channel with room for
+//     one signal;
+//   - on a connection taken over from net/http (conn != nil), no goroutine
+//     waits: one is started to write while records or a keep-alive are due
+//     (writing), and returns once they are written.
 type subscriber struct {
 	role  switchboard.Role // SSE: the caller's role
 	owner string           // SSE: the caller's owner key (switchboard.Actor.Key)
 	limit int              // SSE: the most records queued before s is dropped
-	wake  chan struct{}    // SSE: signalled when queued, ping or closed changes
+	wake  chan struct{}    // SSE: signalled when queued, ping or done changes, while conn is nil
 
-	mu     sync.Mutex // guards the three fields below
-	queued []*record  // SSE: records due to s, not yet taken by its handler
-	ping   bool       // SSE: a keep-alive comment is due
-	done   bool       // SSE: no more records will be queued
+	mu      sync.Mutex // guards the fields below
+	queued  []*record  // SSE: records due to s, not yet taken by its writer
+	ping    bool       // SSE: a keep-alive comment is due
+	done    bool       // SSE: no more records will be queued
+	cut     bool       // SSE: end without writing what is queued (the stream's context ended)
+	conn    *sseConn   // SSE: the connection taken over, once it is
+	writing bool       // SSE on conn: a writer goroutine runs
 
 	filter func(switchboard.Event) bool // in-process: nil accepts everything
 	events chan switchboard.Event
@@ -118,15 +127,12 @@ func (s *subscriber) offer(rec *record) bool {
 			return true
 		}
 		s.mu.Lock()
-		full := len(s.queued) >= s.limit
-		if !full {
-			s.queued = append(s.queued, rec)
-		}
-		s.mu.Unlock()
-		if full {
+		if len(s.queued) >= s.limit {
+			s.mu.Unlock()
 			return false
 		}
-		s.signal()
+		s.queued = append(s.queued, rec)
+		s.notifyLocked()
 		return true
 	}
 	if s.filter != nil && !s.filter(rec.event) {
@@ -140,11 +146,23 @@ func (s *subscriber) offer(rec *record) bool {
 	}
 }
 
-// signal wakes the handler of an SSE subscriber. It never blocks: a signal
-// already pending covers this one.
-func (s *subscriber) signal() {
+// notifyLocked tells whoever writes an SSE subscriber's stream that queued,
+// ping or done changed, and unlocks s.mu: it starts a writer goroutine for a
+// connection taken over when none runs, or wakes the handler. It never
+// blocks.
+func (s *subscriber) notifyLocked() {
+	if c := s.conn; c != nil {
+		start := !s.writing
+		s.writing = true
+		s.mu.Unlock()
+		if start {
+			go c.run(s)
+		}
+		return
+	}
+	s.mu.Unlock()
 	select {
-	case s.wake <- struct{}{}:
+	case s.wake <- struct{}{}: // a signal already pending covers this one
 	default:
 	}
 }
@@ -176,8 +194,7 @@ func (s *subscriber) close() {
 	if s.wake != nil {
 		s.mu.Lock()
 		s.done = true
-		s.mu.Unlock()
-		s.signal()
+		s.notifyLocked()
 		return
 	}
 	close(s.events)
@@ -221,6 +238,13 @@ type Hub struct {
 
 	deliverer sync.WaitGroup // the delivery goroutine, for Close
 	closeOnce sync.Once
+
+	// connMu guards the connections taken over from net/http, which its
+	// Shutdown no longer knows of: Shutdown waits for them, or closes them.
+	connMu    sync.Mutex
+	conns     map[*sseConn]struct{}
+	connsGone chan struct{} // closed when conns empties, while Shutdown waits
+	cutConns  bool          // Shutdown's time is up: close every connection at once
 }
 
 // New returns a Hub configured by opts.
@@ -535,8 +559,7 @@ func (h *Hub) sweep() {
 		}
 		s.mu.Lock()
 		s.ping = true
-		s.mu.Unlock()
-		s.signal()
+		s.notifyLocked()
 	}
 	h.keepAlive.Reset(h.heartbeat)
 }
@@ -578,7 +601,9 @@ func (h *Hub) removeLocked(s *subscriber) {
 // delivered: in-process channels are closed and ServeSSE calls return. Later
 // Publish calls do nothing and later ServeSSE calls answer 503. Close is
 // idempotent and stops the hub's goroutine; it does not wait for the streams'
-// handlers to return, http.Server.Shutdown does that.
+// handlers to return, http.Server.Shutdown does that, nor for the streams on
+// connections taken over from net/http to write what was queued for them and
+// close, Shutdown does that.
 func (h *Hub) Close() {
 	h.closeOnce.Do(func() {
 		h.mu.Lock()

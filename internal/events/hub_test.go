@@ -268,7 +268,9 @@ func TestCloseEndsStreams(t *testing.T) {
 
 func TestDisconnectUnsubscribes(t *testing.T) {
 	checkGoroutines(t)
-	h := New(Options{})
+	// A stream on a connection taken over finds its client gone at the
+	// next keep-alive.
+	h := New(Options{Heartbeat: 50 * time.Millisecond})
 	defer h.Close()
 	srv := newServer(t, h)
 	c := connect(t, srv.URL, nil)

@@ -209,6 +209,8 @@ func TestFanoutLoad(t *testing.T) {
 	if err := cmd.Wait(); err != nil {
 		t.Errorf("client process: %v", err)
 	}
+	// The streams find their clients gone at the next keep-alive: one now.
+	h.sweep()
 	eventually(t, "no subscriber", func() bool { return h.Stats().Subscribers == 0 })
 }
 

@@ -105,6 +105,7 @@ type streamSet struct {
 type openStream struct {
 	cancel context.CancelFunc
 	keys   []Principal
+	gone   func() bool // whether its client has gone, ending it then; nil until known (guarded by streamSet.mu)
 }
 
 func newStreamSet() *streamSet {
@@ -112,13 +113,18 @@ func newStreamSet() *streamSet {
 }
 
 // open registers a stream held by keys, unless keys[0] already holds limit
-// streams (limit ≤ 0: no limit). The stream runs under the returned context,
-// which end cancels; release unregisters it and must be called when it ends.
-func (ss *streamSet) open(parent context.Context, limit int, keys ...Principal) (context.Context, func(), error) {
+// streams (limit ≤ 0: no limit) whose clients are all still there. The stream
+// runs under the returned context, which end cancels; release unregisters it
+// and must be called when it ends; gone, once called, tells how to find out
+// whether its client has gone.
+func (ss *streamSet) open(parent context.Context, limit int, keys ...Principal) (ctx context.Context, release func(), gone func(func() bool), err error) {
+	if !ss.room(limit, keys[0]) {
+		return nil, nil, nil, errTooManyStreams
+	}
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
-	if limit > 0 && len(ss.by[keys[0]]) >= limit {
-		return nil, nil, errTooManyStreams
+	if limit > 0 && len(ss.by[keys[0]]) >= limit { // taken meanwhile
+		return nil, nil, nil, errTooManyStreams
 	}
 	ctx, cancel := context.WithCancel(parent)
 	st := &openStream{cancel: cancel, keys: keys}
@@ -130,18 +136,57 @@ func (ss *streamSet) open(parent context.Context, limit int, keys ...Principal) 
 		}
 		m[st] = struct{}{}
 	}
-	release := func() {
+	release = func() {
 		cancel()
+		ss.release(st)
+	}
+	gone = func(f func() bool) {
 		ss.mu.Lock()
-		defer ss.mu.Unlock()
-		for _, k := range st.keys {
-			delete(ss.by[k], st)
-			if len(ss.by[k]) == 0 {
-				delete(ss.by, k)
-			}
+		st.gone = f
+		ss.mu.Unlock()
+	}
+	return ctx, release, gone, nil
+}
+
+// room reports whether key holds fewer than limit streams. When it holds
+// limit, the streams whose client went away since their last keep-alive
+// (a page reloaded, say) are ended and released first.
+func (ss *streamSet) room(limit int, key Principal) bool {
+	if limit <= 0 {
+		return true
+	}
+	ss.mu.Lock()
+	if len(ss.by[key]) < limit {
+		ss.mu.Unlock()
+		return true
+	}
+	var checks []*openStream
+	for st := range ss.by[key] {
+		if st.gone != nil {
+			checks = append(checks, st)
 		}
 	}
-	return ctx, release, nil
+	ss.mu.Unlock()
+	freed := false
+	for _, st := range checks { // without the lock: each reads a connection
+		if st.gone() {
+			ss.release(st) // the stream's own release follows, and finds nothing left
+			freed = true
+		}
+	}
+	return freed
+}
+
+// release unregisters st, if it is still registered.
+func (ss *streamSet) release(st *openStream) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	for _, k := range st.keys {
+		delete(ss.by[k], st)
+		if len(ss.by[k]) == 0 {
+			delete(ss.by, k)
+		}
+	}
 }
 
 // end cancels every stream held by any of ps.

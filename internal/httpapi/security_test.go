@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -205,14 +206,24 @@ func TestEventStreamsPerToken(t *testing.T) {
 	}
 	resp, _ := e.openStream(ctx, map[string]string{"Authorization": bearer(e.tokens[sb.RoleAdmin])})
 	open = append(open, resp)
+	// A client that goes frees its place for the next stream at once, not
+	// at its stream's next keep-alive.
 	open[0].Body.Close()
 	testutil.Eventually(t, "a place to free up", func() bool {
-		st, _ := e.doQuiet("GET", "/api/auth/me", e.tokens[sb.RoleClient], nil)
-		return st == 200 && e.api.OpenStreams(TokenPrincipal(idOfToken(t, e, e.tokens[sb.RoleClient]))) < DefaultSSEPerToken
+		req, _ := http.NewRequestWithContext(ctx, "GET", e.srv.URL+"/api/events", nil)
+		req.Header.Set("Authorization", client["Authorization"])
+		resp, err := e.srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode != http.StatusOK {
+			resp.Body.Close()
+			return false
+		}
+		open = append(open, resp)
+		return true
 	})
-	resp, _ = e.openStream(ctx, client)
-	open = append(open, resp)
-	if !strings.Contains(e.metricsText(), "switchboard_event_streams_refused_total 1") {
+	if !regexp.MustCompile(`switchboard_event_streams_refused_total [1-9]`).MatchString(e.metricsText()) { // 1, more if the client's close came late
 		t.Error("the refusal is not counted")
 	}
 }
@@ -441,5 +452,46 @@ func TestDisabledUserEndsEventStream(t *testing.T) {
 	testutil.Eventually(t, "dana's stream to be forgotten", func() bool { return e.api.OpenStreams(UserPrincipal("dana")) == 0 })
 	if n := e.api.OpenStreams(UserPrincipal("admin")); n != 1 {
 		t.Errorf("admin's streams: %d, want 1 (untouched)", n)
+	}
+}
+
+// TestStreamSetFreesGoneClients checks that a principal at its bound of
+// streams gets a place as soon as the client of one of them has gone, rather
+// than at that stream's next keep-alive, and only then.
+func TestStreamSetFreesGoneClients(t *testing.T) {
+	ss := newStreamSet()
+	p := TokenPrincipal("t1")
+	var gone [3]bool
+	var released [3]func()
+	for i := range gone {
+		_, release, setGone, err := ss.open(context.Background(), 3, p)
+		if err != nil {
+			t.Fatalf("stream %d: %v", i, err)
+		}
+		released[i] = release
+		if i > 0 { // the first is served by its handler: it cannot tell
+			setGone(func() bool { return gone[i] })
+		}
+	}
+	if _, _, _, err := ss.open(context.Background(), 3, p); !errors.Is(err, errTooManyStreams) {
+		t.Fatalf("a fourth stream while all clients are there: %v, want refused", err)
+	}
+	gone[2] = true
+	_, release, _, err := ss.open(context.Background(), 3, p)
+	if err != nil {
+		t.Fatalf("a fourth stream once a client has gone: %v", err)
+	}
+	if n := ss.count(p); n != 3 {
+		t.Errorf("%d streams counted, want 3", n)
+	}
+	released[2]() // the stream gone ends after it was released: nothing changes
+	if n := ss.count(p); n != 3 {
+		t.Errorf("%d streams counted after a late release, want 3", n)
+	}
+	release()
+	released[0]()
+	released[1]()
+	if n := ss.count(p); n != 0 {
+		t.Errorf("%d streams counted once all are released, want 0", n)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	sb "github.com/switchboardhq/switchboard"
+	"github.com/switchboardhq/switchboard/internal/events"
 	"github.com/switchboardhq/switchboard/internal/routing"
 	"github.com/switchboardhq/switchboard/internal/streams"
 )
@@ -331,17 +332,18 @@ func (s *Server) streamingStats(w http.ResponseWriter, r *http.Request) {
 func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	// Each stream is registered under its token or session (and user), so
 	// that revoking or logging out ends it (EndPrincipal), and their number
-	// is bounded per token or session.
-	ctx, release, err := s.open.open(r.Context(), s.ssePer, principalsOf(identityFrom(r.Context()))...)
+	// is bounded per token or session. It outlives this handler when the hub
+	// takes its connection over, so its context does not end with the
+	// request's, and the hub releases it when the stream ends.
+	ctx, release, gone, err := s.open.open(context.WithoutCancel(r.Context()), s.ssePer, principalsOf(identityFrom(r.Context()))...)
 	if err != nil {
 		s.refuseEvents(w, r)
 		return
 	}
-	defer release()
-	// The stream keeps this goroutine's stack for as long as it is open, so
-	// this frame stays small: the goroutine then keeps its first stack size
-	// (see events.Hub.ServeSSEAs).
-	s.serveEvents(ctx, w, r)
+	// A stream served by this handler keeps the goroutine's stack for as
+	// long as it is open, so this frame stays small: the goroutine then
+	// keeps its first stack size (see events.Hub.ServeStream).
+	s.serveEvents(w, r, events.Stream{Context: ctx, Done: release, TakenOver: gone})
 }
 
 // refuseEvents answers an event stream over the per-token bound.
@@ -352,18 +354,20 @@ func (s *Server) refuseEvents(w http.ResponseWriter, r *http.Request) {
 	s.writeRateLimited(w, r, 5*time.Second, fmt.Sprintf("at most %d event streams may be open per token or session: close one first", s.ssePer))
 }
 
-// serveEvents streams the events to the caller of r under ctx.
-func (s *Server) serveEvents(ctx context.Context, w http.ResponseWriter, r *http.Request) {
+// serveEvents streams the events to the caller of r, as st (whose role and
+// owner it sets) tells.
+func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request, st events.Stream) {
 	a := sb.ActorFrom(r.Context())
-	s.hub.ServeSSEAs(w, eventsRequest(ctx, w, r), a.Role, a.Key())
+	st.Role, st.Owner = a.Role, a.Key()
+	s.hub.ServeStream(w, eventsRequest(w, r), st)
 }
 
 // eventsRequest lifts the server's read deadline from the connection (the
 // request has arrived, and that timeout, meant for slow request bodies, must
-// not cut the stream) and returns r under ctx.
+// not cut a stream that its handler serves).
 //
 //go:noinline
-func eventsRequest(ctx context.Context, w http.ResponseWriter, r *http.Request) *http.Request {
+func eventsRequest(w http.ResponseWriter, r *http.Request) *http.Request {
 	_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
-	return r.WithContext(ctx)
+	return r
 }
