@@ -54,7 +54,7 @@ func TestHeartbeatAnswerJSONIsMarshal(t *testing.T) {
 		"zero values":       {},
 		"zero standby":      {Standby: &Standby{}},
 		"text to escape":    {Stream: sb.Stream{ID: "a\"b\\c\n\r\t\b\f\x00\x1f\x7f<>&", Room: "é€😀\u2028\u2029", UserID: "bad\xff\xfeutf8\xe2\x82", Owner: "tail\xc3"}},
-		"times far and odd": {Stream: sb.Stream{StartedAt: time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.FixedZone("", -(23*3600 + 59*60))), LastHeartbeat: time.Date(0, 1, 1, 0, 0, 0, 1, time.UTC)}},
+		"times far and odd": {Stream: sb.Stream{StartedAt: time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.FixedZone("", -(23*3600+59*60))), LastHeartbeat: time.Date(0, 1, 1, 0, 0, 0, 1, time.UTC)}},
 		"year past 9999":    {Stream: sb.Stream{StartedAt: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)}},
 		"year before 0":     {Stream: sb.Stream{LastHeartbeat: time.Date(-1, 1, 1, 0, 0, 0, 0, time.UTC)}},
 		"offset of a day":   {Stream: sb.Stream{StartedAt: time.Date(2026, 1, 1, 0, 0, 0, 0, time.FixedZone("", 24*3600))}},
