@@ -939,6 +939,11 @@ func (s *Service) Heartbeat(ctx context.Context, id, owner string, admin bool, r
 		}
 	}
 	ans := HeartbeatAnswer{Stream: st}
+	if reg, err := s.registry(ctx); err == nil && !anyOther(reg, st.Provider, req.Exclude) {
+		// No provider but the stream's own and those excluded: no standby,
+		// whatever their health and load, so none is looked for.
+		return ans, nil
+	}
 	cands, byName, err := s.candidates(ctx)
 	if err != nil {
 		// The heartbeat is recorded; the standby the client has stays valid
@@ -948,6 +953,17 @@ func (s *Service) Heartbeat(ctx context.Context, id, owner string, admin bool, r
 	}
 	_, ans.Standby = s.fallbacks(st, cands, byName, req.Exclude)
 	return ans, nil
+}
+
+// anyOther reports whether reg holds a provider other than current and
+// those in exclude: the only ones a standby can be on.
+func anyOther(reg *registry, current string, exclude []string) bool {
+	for i := range reg.recs {
+		if n := reg.recs[i].Name; n != current && !slices.Contains(exclude, n) {
+			return true
+		}
+	}
+	return false
 }
 
 // FailureReport is the body of POST /api/streams/{id}/failures.
