@@ -94,10 +94,21 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 		status = http.StatusInternalServerError
 		b = []byte(`{"error":{"code":"internal","message":"internal error"}}`)
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
+	writeJSONBytes(w, status, append(b, '\n'))
+}
+
+// noSniff is the X-Content-Type-Options header value of a JSON answer,
+// shared like jsonContentType: net/http copies the values when it writes the
+// header.
+var noSniff = []string{"nosniff"}
+
+// writeJSONBytes writes body, a JSON document and its newline, with status.
+func writeJSONBytes(w http.ResponseWriter, status int, body []byte) {
+	h := w.Header()
+	h["Content-Type"] = jsonContentType
+	h["X-Content-Type-Options"] = noSniff
 	w.WriteHeader(status)
-	_, _ = w.Write(append(b, '\n'))
+	_, _ = w.Write(body)
 }
 
 // maxBody is the largest request body accepted.

@@ -85,6 +85,13 @@ func newTestEnv(t testing.TB) *testEnv {
 // in a temporary directory.
 func newTestEnvOn(t testing.TB, dsn string) *testEnv {
 	t.Helper()
+	return newTestEnvWith(t, dsn, nil)
+}
+
+// newTestEnvWith is newTestEnvOn with the streams service's configuration
+// changed by tune (when not nil) before the service is made.
+func newTestEnvWith(t testing.TB, dsn string, tune func(*streams.Config)) *testEnv {
+	t.Helper()
 	dir := t.TempDir()
 	if dsn == "" {
 		dsn = "sqlite:" + filepath.Join(dir, "sb.db")
@@ -126,7 +133,11 @@ func newTestEnvOn(t testing.TB, dsn string) *testEnv {
 		minters[k] = a
 	}
 	maint := maintenance.New(maintenance.Config{Store: store, Bus: bus, Clock: clock, Logger: logger})
-	svc := streams.New(streams.Config{Store: store, Checker: checker, Minters: minters, Bus: bus, Clock: clock, Logger: logger, Maintenance: maint, Routing: store, Regional: store})
+	cfg := streams.Config{Store: store, Checker: checker, Minters: minters, Bus: bus, Clock: clock, Logger: logger, Maintenance: maint, Routing: store, Regional: store}
+	if tune != nil {
+		tune(&cfg)
+	}
+	svc := streams.New(cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = svc.Run(ctx) })

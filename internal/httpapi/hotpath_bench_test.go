@@ -19,6 +19,7 @@ import (
 	"github.com/switchboardhq/switchboard/internal/secrets"
 	"github.com/switchboardhq/switchboard/internal/seed"
 	"github.com/switchboardhq/switchboard/internal/sqlstore"
+	"github.com/switchboardhq/switchboard/internal/streams"
 )
 
 // The benchmarks of the stream hot paths (start, heartbeat, failure report,
@@ -301,4 +302,81 @@ func BenchmarkMigrateMovedAt(b *testing.B) {
 		return "POST", "/api/streams/" + ids[k] + "/migrate", map[string]any{"to": to, "reason": "standby: media error",
 			"movedAt": time.Now().UTC().Format(time.RFC3339Nano)}
 	})
+}
+
+// discardWriter is a ResponseWriter that keeps the status and drops the
+// body, so that a benchmark of a handler counts the server's work only.
+type discardWriter struct {
+	h      http.Header
+	status int
+	n      int
+}
+
+func (w *discardWriter) Header() http.Header { return w.h }
+func (w *discardWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+}
+func (w *discardWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	w.n += len(b)
+	return len(b), nil
+}
+
+// BenchmarkHeartbeatServed is POST /api/streams/{id}/heartbeat as the server
+// runs it (heartbeats answered from memory and written every second), called
+// in the process without a connection: its allocations are the server's
+// alone. On "one provider" the stream has no standby, as in scripts/bench;
+// on "two providers" each answer carries one, with a token minted for it.
+func BenchmarkHeartbeatServed(b *testing.B) {
+	for _, c := range []struct {
+		name string
+		zego bool
+	}{{"one provider", false}, {"two providers", true}} {
+		b.Run(c.name, func(b *testing.B) {
+			e := newTestEnvWith(b, "", func(c *streams.Config) { c.HeartbeatFlush = time.Second })
+			e.createProvider(e.agoraProvider("agora", 1))
+			if c.zego {
+				e.createProvider(e.zegoProvider("zegocloud", 2))
+			}
+			for _, name := range []string{"agora", "zegocloud"} {
+				if c.zego || name == "agora" {
+					e.mustDo("POST", "/api/streaming/providers/"+name+"/health-check", e.tokens[sb.RoleSuperadmin], nil, 200, nil)
+				}
+			}
+			token := e.tokens[sb.RoleClient]
+			var ids []string
+			for i := range 64 {
+				a := e.start(token, map[string]any{"room": fmt.Sprintf("bench-%d", i), "userId": "u", "role": "publisher"})
+				if a.Provider.Name != "agora" {
+					b.Fatalf("stream on %s, want agora", a.Provider.Name)
+				}
+				ids = append(ids, a.ID)
+			}
+			reqs := make([]*http.Request, len(ids))
+			for i, id := range ids {
+				r, err := http.NewRequest("POST", "/api/streams/"+id+"/heartbeat", nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				r.Header.Set("Authorization", "Bearer "+token)
+				r.RemoteAddr = "127.0.0.1:40000"
+				reqs[i] = r
+			}
+			w := &discardWriter{h: http.Header{}}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; b.Loop(); i++ {
+				clear(w.h)
+				w.status, w.n = 0, 0
+				e.api.ServeHTTP(w, reqs[i%len(reqs)])
+				if w.status != http.StatusOK {
+					b.Fatalf("status %d", w.status)
+				}
+			}
+		})
+	}
 }

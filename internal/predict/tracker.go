@@ -198,9 +198,12 @@ func (t *Tracker) Get(name string) sb.Degradation {
 func (t *Tracker) Degrading() map[string]sb.Degradation {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	out := map[string]sb.Degradation{}
+	var out map[string]sb.Degradation // nil while none is: asked on every heartbeat
 	for n, v := range t.known {
 		if v.Degrading {
+			if out == nil {
+				out = map[string]sb.Degradation{}
+			}
 			out[n] = v
 		}
 	}

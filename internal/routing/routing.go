@@ -48,6 +48,11 @@ func (m Maintenance) Skipped() string {
 type Request struct {
 	Region  string
 	Exclude []string
+	// OrderOnly asks for the order alone (Order, LeastBad, Unverified and
+	// Storm), as for a standby or a list of fallbacks: Statuses, Skipped and
+	// Reason are left empty, which spares making them on every heartbeat.
+	// The order, and the random draws that make it, are the same.
+	OrderOnly bool
 }
 
 // Decision is the outcome of Select.
@@ -128,7 +133,11 @@ func Storm(cands []Candidate) bool {
 // can: it joins the CRITICAL ones, for the least-bad fallback only. Without
 // regional data for the region the provider's own status alone decides.
 func Select(cands []Candidate, req Request, rnd func() float64) Decision {
-	d := Decision{Statuses: make(map[string]sb.Status, len(cands)), Skipped: map[string]string{}}
+	var d Decision
+	full := !req.OrderOnly // Statuses, Skipped and Reason are wanted
+	if full {
+		d.Statuses, d.Skipped = make(map[string]sb.Status, len(cands)), map[string]string{}
+	}
 	// The groups hold pointers into cands: a candidate carries the whole
 	// provider, and copying them made a decision among 100 providers cost
 	// more than the rest of a start.
@@ -140,27 +149,45 @@ func Select(cands []Candidate, req Request, rnd func() float64) Decision {
 	for i := range cands {
 		c := &cands[i]
 		p := c.Provider
-		d.Statuses[p.Name] = c.Health.Status
+		if full {
+			d.Statuses[p.Name] = c.Health.Status
+		}
 		switch {
 		case slices.Contains(req.Exclude, p.Name):
-			d.Skipped[p.Name] = "excluded by the client"
+			if full {
+				d.Skipped[p.Name] = "excluded by the client"
+			}
 		case !p.Enabled || c.Health.Status == sb.StatusDisabled:
-			d.Skipped[p.Name] = "disabled"
+			if full {
+				d.Skipped[p.Name] = "disabled"
+			}
 		case c.Maintenance != nil:
-			d.Skipped[p.Name] = c.Maintenance.Skipped()
-			inMaintenance = append(inMaintenance, p.Name)
+			if full {
+				d.Skipped[p.Name] = c.Maintenance.Skipped()
+				inMaintenance = append(inMaintenance, p.Name)
+			}
 		case req.Region != "" && len(p.Regions) > 0 && !slices.Contains(p.Regions, req.Region):
-			d.Skipped[p.Name] = "does not serve region " + req.Region
+			if full {
+				d.Skipped[p.Name] = "does not serve region " + req.Region
+			}
 		case p.MaxActiveStreams > 0 && c.Active >= int64(p.MaxActiveStreams):
-			d.Skipped[p.Name] = fmt.Sprintf("at capacity (%d active streams)", c.Active)
+			if full {
+				d.Skipped[p.Name] = fmt.Sprintf("at capacity (%d active streams)", c.Active)
+			}
 		case c.Health.Status == sb.StatusCritical:
-			d.Skipped[p.Name] = "CRITICAL"
+			if full {
+				d.Skipped[p.Name] = "CRITICAL"
+			}
 			critical = append(critical, c)
 		case req.Region != "" && c.Regional[req.Region] != "" && !c.Regional[req.Region].Usable():
-			d.Skipped[p.Name] = fmt.Sprintf("%s in region %s", c.Regional[req.Region], req.Region)
+			if full {
+				d.Skipped[p.Name] = fmt.Sprintf("%s in region %s", c.Regional[req.Region], req.Region)
+			}
 			critical = append(critical, c)
 		case !c.Health.Status.Usable():
-			d.Skipped[p.Name] = "UNKNOWN: not verified by a successful check yet"
+			if full {
+				d.Skipped[p.Name] = "UNKNOWN: not verified by a successful check yet"
+			}
 			unverified = append(unverified, c)
 		default:
 			ok = append(ok, c)
@@ -171,19 +198,30 @@ func Select(cands []Candidate, req Request, rnd func() float64) Decision {
 		for _, c := range ok {
 			if c.Degrading != "" {
 				degrading = append(degrading, c)
-			} else {
-				fine = append(fine, c)
+			}
+		}
+		if len(degrading) > 0 { // else fine would be ok
+			for _, c := range ok {
+				if c.Degrading == "" {
+					fine = append(fine, c)
+				}
 			}
 		}
 		storm := len(degrading) > 0 && Storm(cands)
 		if storm || len(fine) == 0 || len(degrading) == 0 {
 			d.Order = order(ok, rnd)
 			d.Storm = storm
+			if !full {
+				return d
+			}
 			d.Reason = fmt.Sprintf("%s is the highest-priority usable provider (%s, priority %d)", d.Order[0], d.Statuses[d.Order[0]], priorityOf(ok, d.Order[0])) +
 				degradingNote(degrading, storm, len(fine) == 0) + maintenanceNote(d, inMaintenance)
 			return d
 		}
 		d.Order = append(order(fine, rnd), order(degrading, rnd)...)
+		if !full {
+			return d
+		}
 		d.Reason = fmt.Sprintf("%s is the highest-priority usable provider that is not degrading (%s, priority %d)", d.Order[0], d.Statuses[d.Order[0]], priorityOf(ok, d.Order[0])) +
 			degradingNote(degrading, false, false) + maintenanceNote(d, inMaintenance)
 		return d
@@ -194,6 +232,9 @@ func Select(cands []Candidate, req Request, rnd func() float64) Decision {
 			delete(d.Skipped, n)
 		}
 		d.Unverified = true
+		if !full {
+			return d
+		}
 		d.Reason = fmt.Sprintf("unverified: no provider has passed a check yet; chose %s by priority (%d)", d.Order[0], priorityOf(unverified, d.Order[0])) +
 			maintenanceNote(d, inMaintenance)
 		return d
@@ -213,11 +254,16 @@ func Select(cands []Candidate, req Request, rnd func() float64) Decision {
 			delete(d.Skipped, c.Provider.Name)
 		}
 		d.LeastBad = true
+		if !full {
+			return d
+		}
 		d.Reason = fmt.Sprintf("every usable provider is CRITICAL: chose %s, the least bad (most recent success)", d.Order[0]) +
 			maintenanceNote(d, inMaintenance)
 		return d
 	}
-	d.Reason = "no provider can take the stream"
+	if full {
+		d.Reason = "no provider can take the stream"
+	}
 	return d
 }
 

@@ -234,3 +234,72 @@ func TestSelectRegional(t *testing.T) {
 		})
 	}
 }
+
+// TestSelectOrderOnly checks that OrderOnly changes nothing of the order:
+// on random candidates (every status, maintenance, capacity, regions,
+// regional statuses, degrading flags, weights and ties) and requests, the
+// decision with OrderOnly has the same Order, LeastBad, Unverified and Storm,
+// from the same random draws, and no statuses, skips or reason.
+func TestSelectOrderOnly(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(3, 4))
+	statuses := []sb.Status{sb.StatusExcellent, sb.StatusHealthy, sb.StatusWarning, sb.StatusCritical, sb.StatusDisabled, sb.StatusUnknown}
+	names := []string{"a", "b", "c", "d", "e", "f"}
+	regions := []string{"", "eu", "us"}
+	ordered := 0
+	for range 20000 {
+		var cands []Candidate
+		for _, n := range names[:rnd.IntN(len(names)+1)] {
+			c := cand(n, rnd.IntN(3), statuses[rnd.IntN(len(statuses))])
+			c.Provider.Enabled = rnd.IntN(8) > 0
+			c.Provider.Weight = rnd.IntN(4)
+			if rnd.IntN(6) == 0 {
+				c.Maintenance = &Maintenance{Until: time.Unix(2_000_000, 0), Reason: "upgrade"}
+			}
+			if rnd.IntN(4) == 0 {
+				c.Provider.MaxActiveStreams, c.Active = 10, int64(rnd.IntN(20))
+			}
+			if rnd.IntN(3) == 0 {
+				c.Provider.Regions = []string{regions[1+rnd.IntN(2)]}
+			}
+			if rnd.IntN(3) == 0 {
+				c.Regional = map[string]sb.Status{regions[1+rnd.IntN(2)]: statuses[rnd.IntN(len(statuses))]}
+			}
+			if rnd.IntN(4) == 0 {
+				c.Degrading = "latency rising"
+			}
+			if rnd.IntN(2) == 0 {
+				ts := time.Unix(int64(rnd.IntN(1000)), 0)
+				c.Health.LastSuccess = &ts
+			}
+			cands = append(cands, c)
+		}
+		req := Request{Region: regions[rnd.IntN(len(regions))]}
+		for _, n := range names {
+			if rnd.IntN(5) == 0 {
+				req.Exclude = append(req.Exclude, n)
+			}
+		}
+		seed := rnd.Uint64()
+		draws := func() func() float64 { r := rand.New(rand.NewPCG(seed, 0)); return r.Float64 }
+		want := Select(cands, req, draws())
+		brief := req
+		brief.OrderOnly = true
+		got := Select(cands, brief, draws())
+		if !slices.Equal(got.Order, want.Order) || got.LeastBad != want.LeastBad || got.Unverified != want.Unverified || got.Storm != want.Storm {
+			t.Fatalf("OrderOnly: %v leastBad %v unverified %v storm %v; in full: %v leastBad %v unverified %v storm %v\ncandidates %+v\nrequest %+v",
+				got.Order, got.LeastBad, got.Unverified, got.Storm, want.Order, want.LeastBad, want.Unverified, want.Storm, cands, req)
+		}
+		if got.Statuses != nil || got.Skipped != nil || got.Reason != "" {
+			t.Fatalf("OrderOnly made statuses %v, skips %v, reason %q", got.Statuses, got.Skipped, got.Reason)
+		}
+		if want.Reason == "" || want.Statuses == nil {
+			t.Fatalf("in full: no reason or statuses: %+v", want)
+		}
+		if len(want.Order) > 1 {
+			ordered++
+		}
+	}
+	if ordered < 1000 {
+		t.Fatalf("only %d of the random cases ordered more than one provider: the test draws too few usable ones", ordered)
+	}
+}

@@ -372,7 +372,12 @@ func (s *Store) insertStream(ctx context.Context, tx *sql.Tx, st switchboard.Str
 
 // GetStream returns a stream. Errors: ENotFound.
 func (s *Store) GetStream(ctx context.Context, id string) (switchboard.Stream, error) {
-	st, err := s.getStream(ctx, s.r, id)
+	// Prepared (readRow): a heartbeat whose stream is not in memory reads it
+	// here, and SQLite parsing the query was most of the read.
+	st, err := scanStream(s.readRow(ctx, qStreamByID, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		err = streamNotFound(id)
+	}
 	if err != nil {
 		return switchboard.Stream{}, wrap("get stream", err)
 	}

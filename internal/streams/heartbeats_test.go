@@ -84,3 +84,28 @@ func TestHeartbeatBatch(t *testing.T) {
 type fixedClock time.Time
 
 func (c fixedClock) Now() time.Time { return time.Time(c) }
+
+// TestAnyOther checks when a heartbeat skips looking for a standby: only
+// when every provider is the stream's own or excluded.
+func TestAnyOther(t *testing.T) {
+	reg := &registry{recs: []sb.ProviderRecord{{Provider: sb.Provider{Name: "a"}}, {Provider: sb.Provider{Name: "b"}}}}
+	for _, c := range []struct {
+		current string
+		exclude []string
+		want    bool
+	}{
+		{"a", nil, true},
+		{"a", []string{"b"}, false},
+		{"a", []string{"c"}, true},
+		{"c", []string{"a"}, true},
+		{"c", []string{"a", "b"}, false},
+		{"", nil, true},
+	} {
+		if got := anyOther(reg, c.current, c.exclude); got != c.want {
+			t.Errorf("anyOther(%q, %q) = %v, want %v", c.current, c.exclude, got, c.want)
+		}
+	}
+	if anyOther(&registry{}, "a", nil) {
+		t.Error("anyOther on an empty registry")
+	}
+}

@@ -325,13 +325,8 @@ func (s *Service) reconcile(ctx context.Context) error {
 // store if it never did (or fresh, with force) or if they are older than twice
 // CountsEvery (Run reconciles them at CountsEvery).
 func (s *Service) activeCounts(ctx context.Context, force bool) (map[string]int64, error) {
-	s.load.mu.Lock()
-	stale := force || s.load.n == nil || time.Since(s.load.read) >= 2*s.countsEvery
-	s.load.mu.Unlock()
-	if stale {
-		if err := s.reconcile(ctx); err != nil {
-			return nil, err
-		}
+	if err := s.freshCounts(ctx, force); err != nil {
+		return nil, err
 	}
 	s.load.mu.Lock()
 	defer s.load.mu.Unlock()
@@ -340,6 +335,28 @@ func (s *Service) activeCounts(ctx context.Context, force bool) (map[string]int6
 		out[p] = c
 	}
 	return out, nil
+}
+
+// freshCounts reads the active counts from the store if it never did (or
+// with force) or if they are older than twice CountsEvery.
+func (s *Service) freshCounts(ctx context.Context, force bool) error {
+	s.load.mu.Lock()
+	stale := force || s.load.n == nil || time.Since(s.load.read) >= 2*s.countsEvery
+	s.load.mu.Unlock()
+	if stale {
+		return s.reconcile(ctx)
+	}
+	return nil
+}
+
+// fillActive sets the Active count of each candidate from the counts in
+// memory (see freshCounts), without copying them.
+func (s *Service) fillActive(cands []routing.Candidate) {
+	s.load.mu.Lock()
+	defer s.load.mu.Unlock()
+	for i := range cands {
+		cands[i].Active = s.load.n[cands[i].Provider.Name]
+	}
 }
 
 // moveLoad records that a stream of this process left from (if not "") and
@@ -513,25 +530,32 @@ func (s *Service) candidates(ctx context.Context) ([]routing.Candidate, map[stri
 	if err != nil {
 		return nil, nil, err
 	}
-	active, err := s.activeCounts(ctx, false)
-	if err != nil {
+	if err := s.freshCounts(ctx, false); err != nil {
 		return nil, nil, err
 	}
 	var blocked map[string]routing.Maintenance
 	if s.maint != nil {
 		blocked = s.maint.Blocked(s.clock.Now())
 	}
-	return candidatesOf(reg, active, blocked, s.degrading(ctx), s.regional(ctx, reg.byName)), reg.byName, nil
+	cands := candidatesOf(reg, blocked, s.degrading(ctx), s.regional(ctx, reg.byName))
+	s.fillActive(cands)
+	return cands, reg.byName, nil
 }
 
 // degrading returns the evidence of each provider the detector flags, when
 // the operator acts on predictions (preemptive is not off); nil otherwise.
 func (s *Service) degrading(ctx context.Context) map[string]string {
-	if s.predict == nil || s.setting == nil || s.setting(ctx).Preemptive == sb.PreemptiveOff {
+	if s.predict == nil || s.setting == nil {
+		return nil
+	}
+	// The flags first: there are seldom any, and then the settings need
+	// no look.
+	deg := s.predict.Degrading()
+	if len(deg) == 0 || s.setting(ctx).Preemptive == sb.PreemptiveOff {
 		return nil
 	}
 	var out map[string]string
-	for n, v := range s.predict.Degrading() {
+	for n, v := range deg {
 		if out == nil {
 			out = map[string]string{}
 		}
@@ -552,12 +576,15 @@ func predictSummary(v sb.Degradation) string {
 	return strings.Join(parts, "; ")
 }
 
-func candidatesOf(reg *registry, active map[string]int64, blocked map[string]routing.Maintenance, degrading map[string]string, regional map[string]map[string]sb.Status) []routing.Candidate {
+// candidatesOf returns the candidates of reg with their maintenance,
+// degradation and regional statuses; their Active counts are the caller's
+// to set (fillActive).
+func candidatesOf(reg *registry, blocked map[string]routing.Maintenance, degrading map[string]string, regional map[string]map[string]sb.Status) []routing.Candidate {
 	cands := slices.Clone(reg.base)
 	for i := range cands {
 		c := &cands[i]
 		name := c.Provider.Name
-		c.Active, c.Degrading, c.Regional = active[name], degrading[name], regional[name]
+		c.Degrading, c.Regional = degrading[name], regional[name]
 		if m, ok := blocked[name]; ok {
 			c.Maintenance = &m
 		}
@@ -736,7 +763,7 @@ func (s *Service) current(st sb.Stream, cands []routing.Candidate, byName map[st
 // provider known to work).
 func (s *Service) fallbacks(st sb.Stream, cands []routing.Candidate, byName map[string]sb.ProviderRecord, exclude []string) ([]string, *Standby) {
 	ex := append([]string{st.Provider}, exclude...)
-	d := routing.Select(cands, routing.Request{Region: st.Region, Exclude: ex}, s.rand)
+	d := routing.Select(cands, routing.Request{Region: st.Region, Exclude: ex, OrderOnly: true}, s.rand)
 	if d.LeastBad || d.Unverified {
 		return d.Order, nil
 	}
@@ -912,6 +939,11 @@ func (s *Service) Heartbeat(ctx context.Context, id, owner string, admin bool, r
 		}
 	}
 	ans := HeartbeatAnswer{Stream: st}
+	if reg, err := s.registry(ctx); err == nil && !anyOther(reg, st.Provider, req.Exclude) {
+		// No provider but the stream's own and those excluded: no standby,
+		// whatever their health and load, so none is looked for.
+		return ans, nil
+	}
 	cands, byName, err := s.candidates(ctx)
 	if err != nil {
 		// The heartbeat is recorded; the standby the client has stays valid
@@ -921,6 +953,17 @@ func (s *Service) Heartbeat(ctx context.Context, id, owner string, admin bool, r
 	}
 	_, ans.Standby = s.fallbacks(st, cands, byName, req.Exclude)
 	return ans, nil
+}
+
+// anyOther reports whether reg holds a provider other than current and
+// those in exclude: the only ones a standby can be on.
+func anyOther(reg *registry, current string, exclude []string) bool {
+	for i := range reg.recs {
+		if n := reg.recs[i].Name; n != current && !slices.Contains(exclude, n) {
+			return true
+		}
+	}
+	return false
 }
 
 // FailureReport is the body of POST /api/streams/{id}/failures.
