@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"sync"
+	"sync/atomic"
 
 	"github.com/switchboardhq/switchboard"
 )
@@ -20,8 +21,9 @@ import (
 // longer than one transaction.
 type startGroup struct {
 	mu      sync.Mutex
-	queue   []*startOp // guarded by mu
-	running bool       // guarded by mu; a caller is writing a transaction
+	queue   []*startOp   // guarded by mu
+	running bool         // guarded by mu; a caller is writing a transaction
+	groups  atomic.Int64 // transactions written, for the benchmarks' mean group size
 }
 
 // startOp is one start in a group.
@@ -71,6 +73,7 @@ func (g *startGroup) start(ctx context.Context, s *Store, op *startOp) {
 	// The transaction is everyone's: it does not end with this caller's
 	// context (the busy timeout bounds it).
 	s.writeStarts(context.WithoutCancel(ctx), batch)
+	g.groups.Add(1)
 	for _, b := range batch {
 		close(b.done)
 	}
