@@ -3,6 +3,7 @@ package switchboard_test
 import (
 	"errors"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -57,6 +58,39 @@ func TestFormats(t *testing.T) {
 				t.Fatalf("%s matches %q: %v, want %v", tt.pattern, tt.in, got, tt.want)
 			}
 		})
+	}
+}
+
+// TestStreamIDOrder: a stream id starts with its time in milliseconds, so
+// that the ids of later streams sort after those of earlier ones (the store's
+// indexes on stream ids grow at their end), and the rest is random.
+func TestStreamIDOrder(t *testing.T) {
+	before := time.Now().UnixMilli()
+	id := sb.NewStreamID()
+	after := time.Now().UnixMilli()
+	ms, err := strconv.ParseInt(id[3:15], 16, 64)
+	if err != nil {
+		t.Fatalf("id %s: time part: %v", id, err)
+	}
+	if ms < before || ms > after {
+		t.Fatalf("id %s holds %d ms, want between %d and %d", id, ms, before, after)
+	}
+	prev := id
+	time.Sleep(2 * time.Millisecond)
+	seen := map[string]bool{}
+	for range 1000 {
+		next := sb.NewStreamID()
+		if next[:15] < prev[:15] {
+			t.Fatalf("id %s made after %s sorts before it", next, prev)
+		}
+		if next[:15] == id[:15] {
+			t.Fatalf("id %s made 2 ms after %s has its time", next, id)
+		}
+		if seen[next[15:]] {
+			t.Fatalf("random part of %s made twice in 1000 ids", next)
+		}
+		seen[next[15:]] = true
+		prev = next
 	}
 }
 

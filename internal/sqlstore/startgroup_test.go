@@ -75,3 +75,102 @@ func TestStartGroup(t *testing.T) {
 		t.Fatalf("active counts %v %v, want %d", got, err, capacity)
 	}
 }
+
+// TestStartGroupFailsAfterWriting: in one group, a start refused before it
+// wrote (its id taken) and one that fails after it wrote its stream (its
+// first segment's key taken by a stray row) fail alone; the group's other
+// starts are stored with their segment, trail and counts, and nothing of the
+// failed ones is.
+func TestStartGroupFailsAfterWriting(t *testing.T) {
+	dsn, _ := tempDSN(t)
+	s := mustOpen(t, dsn, newSealer(t))
+	ctx := context.Background()
+	if err := s.CreateProvider(ctx, storetest.AgoraProvider(t, "agora"), switchboard.AuditEntry{}); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	stream := func(id string) (switchboard.Stream, switchboard.TrailEntry) {
+		return switchboard.Stream{ID: id, Room: "r", UserID: "u", Role: switchboard.RolePublisher, Quality: switchboard.QualityHD,
+				Provider: "agora", Owner: "o", StartedAt: at},
+			switchboard.TrailEntry{Kind: switchboard.TrailAssign, Provider: "agora", Reason: "test"}
+	}
+	st, e := stream("taken")
+	if _, _, err := s.StartStream(ctx, st, e, 0); err != nil {
+		t.Fatal(err)
+	}
+	// A segment of a stream that does not exist, written with the foreign
+	// keys off on the writer's one connection.
+	for _, q := range []string{`PRAGMA foreign_keys = OFF`,
+		`INSERT INTO stream_segments (stream_id, seq, provider, quality, started_at) VALUES ('stray', 0, 'agora', 'hd', 0)`,
+		`PRAGMA foreign_keys = ON`} {
+		if _, err := s.w.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// Hold the group while every start queues, then let them go as one.
+	g := &s.starts
+	g.mu.Lock()
+	g.running = true
+	g.mu.Unlock()
+	ids := []string{"a", "b", "taken", "c", "stray", "d"}
+	errs := make([]error, len(ids))
+	var wg sync.WaitGroup
+	for i, id := range ids {
+		wg.Go(func() {
+			st, e := stream(id)
+			_, _, errs[i] = s.StartStream(ctx, st, e, 0)
+		})
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		g.mu.Lock()
+		n := len(g.queue)
+		if n == len(ids) {
+			close(g.queue[0].lead)
+			g.mu.Unlock()
+			break
+		}
+		g.mu.Unlock()
+		if time.Now().After(deadline) {
+			t.Fatalf("%d starts queued, want %d", n, len(ids))
+		}
+		time.Sleep(time.Millisecond)
+	}
+	wg.Wait()
+
+	for i, id := range ids {
+		switch id {
+		case "taken":
+			if !switchboard.IsCode(errs[i], switchboard.EConflict) {
+				t.Fatalf("start of a taken id: %v, want a conflict", errs[i])
+			}
+		case "stray":
+			if errs[i] == nil {
+				t.Fatal("start whose segment cannot be written succeeded")
+			}
+			if _, err := s.GetStream(ctx, id); !switchboard.IsCode(err, switchboard.ENotFound) {
+				t.Fatalf("failed start %s is stored: %v", id, err)
+			}
+		default:
+			if errs[i] != nil {
+				t.Fatalf("start %s: %v", id, errs[i])
+			}
+			if tr, err := s.StreamTrail(ctx, id); err != nil || len(tr) != 1 {
+				t.Fatalf("trail of %s: %v %v", id, tr, err)
+			}
+			var segs int
+			if err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM stream_segments WHERE stream_id = ?`, id).Scan(&segs); err != nil || segs != 1 {
+				t.Fatalf("segments of %s: %d %v", id, segs, err)
+			}
+		}
+	}
+	var trails int
+	if err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM stream_trail WHERE stream_id = 'stray'`).Scan(&trails); err != nil || trails != 0 {
+		t.Fatalf("trail of the failed start: %d %v", trails, err)
+	}
+	// The first start and the four of the group.
+	if got, err := s.ActiveCounts(ctx); err != nil || got["agora"] != 5 {
+		t.Fatalf("active counts %v %v, want 5", got, err)
+	}
+}

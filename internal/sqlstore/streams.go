@@ -280,21 +280,31 @@ func (s *Store) StartStream(ctx context.Context, st switchboard.Stream, first sw
 // startInTx inserts st with its first trail entry in tx, or returns the
 // stream started earlier with st's idempotency key (created false).
 func (s *Store) startInTx(ctx context.Context, tx *sql.Tx, st switchboard.Stream, first switchboard.TrailEntry, maxActive int) (switchboard.Stream, bool, error) {
+	got, created, _, err := s.startOne(ctx, tx, st, first, maxActive)
+	return got, created, err
+}
+
+// startOne is startInTx, and says whether a failure left tx as it was: clean
+// is true when the start wrote nothing before it was refused (its provider
+// at capacity, its id or key taken: SQLite undoes the one failed insert, and
+// such a failure leaves the transaction open), so that the other starts of
+// its group can go on in tx without a savepoint.
+func (s *Store) startOne(ctx context.Context, tx *sql.Tx, st switchboard.Stream, first switchboard.TrailEntry, maxActive int) (got switchboard.Stream, created, clean bool, err error) {
 	if st.IdempotencyKey != "" {
 		// Starts with the same key queue here, so that the later one finds
 		// the earlier (a no-op on SQLite, whose one writer queues them all).
 		if err := s.lockKey(ctx, tx, "switchboard.stream-key:"+st.Owner+"\n"+st.IdempotencyKey); err != nil {
-			return switchboard.Stream{}, false, err
+			return switchboard.Stream{}, false, false, err
 		}
 		existing, found, err := s.streamByKey(ctx, tx, st.Owner, st.IdempotencyKey)
 		if found || err != nil {
-			return existing, false, err
+			return existing, false, false, err
 		}
 	}
-	if err := s.insertStream(ctx, tx, st, first, maxActive); err != nil {
-		return switchboard.Stream{}, false, err
+	if clean, err := s.insertStream(ctx, tx, st, first, maxActive); err != nil {
+		return switchboard.Stream{}, false, clean, err
 	}
-	return st, true, nil
+	return st, true, false, nil
 }
 
 // newStream checks the stream that StartStream is given and fills in what it
@@ -348,26 +358,29 @@ func (s *Store) streamByKey(ctx context.Context, tx *sql.Tx, owner, key string) 
 // insertStream stores st, checked by newStream, with its first segment and
 // first trail entry, in tx: errDuplicateStream when its id or its owner's
 // idempotency key exists, EUnavailable when its provider is at maxActive.
-func (s *Store) insertStream(ctx context.Context, tx *sql.Tx, st switchboard.Stream, first switchboard.TrailEntry, maxActive int) error {
+// clean is true when it failed for one of those two reasons, having changed
+// nothing.
+func (s *Store) insertStream(ctx context.Context, tx *sql.Tx, st switchboard.Stream, first switchboard.TrailEntry, maxActive int) (clean bool, err error) {
 	if err := s.checkCapacity(ctx, tx, st.Provider, maxActive); err != nil {
-		return err
+		return switchboard.IsCode(err, switchboard.EUnavailable), err
 	}
-	_, err := s.txExec(ctx, tx, qInsertStream,
+	_, err = s.txExec(ctx, tx, qInsertStream,
 		st.ID, st.Room, st.UserID, string(st.Role), st.Region, string(st.Quality), st.Provider,
 		string(st.Status), st.Owner, st.IdempotencyKey, dbTime(st.StartedAt), dbTime(st.LastHeartbeat))
 	if s.d.isUnique(err) {
-		return errDuplicateStream
+		// A single-row insert checks every unique index before it writes.
+		return true, errDuplicateStream
 	}
 	if err != nil {
-		return err
+		return false, err
 	}
 	if err := s.insertSegment(ctx, tx, st.ID, 0, st.Provider, st.Quality, st.StartedAt); err != nil {
-		return err
+		return false, err
 	}
 	if err := s.insertTrail(ctx, tx, first); err != nil {
-		return err
+		return false, err
 	}
-	return s.addCounts(ctx, tx, countChange{provider: st.Provider, active: 1, total: 1})
+	return false, s.addCounts(ctx, tx, countChange{provider: st.Provider, active: 1, total: 1})
 }
 
 // GetStream returns a stream. Errors: ENotFound.

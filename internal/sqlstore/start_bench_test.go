@@ -1,0 +1,80 @@
+package sqlstore
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/switchboardhq/switchboard"
+	"github.com/switchboardhq/switchboard/internal/storetest"
+)
+
+// BenchmarkStartStreamGroup measures StartStream on an SQLite file from 64
+// goroutines at once, as the 64 clients of the benchmark's starts send them
+// (their starts share transactions), each with the trail entry of a start
+// among two providers. It reports the process's CPU time per start, which
+// hardly moves with the load of other processes, and the p99 latency.
+func BenchmarkStartStreamGroup(b *testing.B) {
+	dsn, _ := tempDSN(b)
+	s := mustOpen(b, dsn, newSealer(b))
+	ctx := context.Background()
+	for _, name := range []string{"agora", "zegocloud"} {
+		if err := s.CreateProvider(ctx, storetest.AgoraProvider(b, name), switchboard.AuditEntry{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	statuses := map[string]switchboard.Status{"agora": switchboard.StatusHealthy, "zegocloud": switchboard.StatusHealthy}
+	const workers = 64
+	var (
+		next atomic.Int64
+		mu   sync.Mutex
+		lats []time.Duration
+		wg   sync.WaitGroup
+	)
+	b.ResetTimer()
+	start, cpu, groups := time.Now(), processCPU(), s.starts.groups.Load()
+	for range workers {
+		wg.Go(func() {
+			var mine []time.Duration
+			for next.Add(1) <= int64(b.N) {
+				now := time.Now()
+				st := switchboard.Stream{ID: switchboard.NewStreamID(), Room: "bench-room", UserID: "u1", Role: switchboard.RolePublisher,
+					Quality: switchboard.QualityHD, Provider: "agora", Status: switchboard.StreamActive, Owner: "token:bench", StartedAt: now, LastHeartbeat: now}
+				e := switchboard.TrailEntry{StreamID: st.ID, At: now, Kind: switchboard.TrailAssign, Provider: "agora",
+					Reason: "agora: healthy, priority 1", Statuses: statuses}
+				if _, _, err := s.StartStream(ctx, st, e, 0); err != nil {
+					b.Error(err)
+					return
+				}
+				mine = append(mine, time.Since(now))
+			}
+			mu.Lock()
+			lats = append(lats, mine...)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	elapsed, used, groups := time.Since(start), processCPU()-cpu, s.starts.groups.Load()-groups
+	b.StopTimer()
+	if len(lats) == 0 {
+		return
+	}
+	slices.Sort(lats)
+	b.ReportMetric(float64(used.Microseconds())/float64(len(lats)), "cpu-µs/op")
+	b.ReportMetric(float64(len(lats))/elapsed.Seconds(), "starts/s")
+	b.ReportMetric(float64(lats[len(lats)*99/100].Microseconds())/1000, "p99-ms")
+	b.ReportMetric(float64(len(lats))/float64(max(groups, 1)), "starts/group")
+}
+
+// processCPU is the CPU time (user and system) the process has used.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
