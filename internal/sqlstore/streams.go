@@ -249,6 +249,9 @@ func (s *Store) StartStream(ctx context.Context, st switchboard.Stream, first sw
 		op := &startOp{st: st, first: first, max: maxActive}
 		s.starts.start(ctx, s, op)
 		got, created, err = op.got, op.created, op.err
+	} else if maxActive <= 0 {
+		// Nothing to count first: one statement (see qStartPG).
+		got, created, err = s.startOnPool(ctx, st, first)
 	} else {
 		err = s.write(ctx, func(tx *sql.Tx) error {
 			var err error
@@ -350,6 +353,15 @@ func (s *Store) streamByKey(ctx context.Context, tx *sql.Tx, owner, key string) 
 // idempotency key exists, EUnavailable when its provider is at maxActive.
 func (s *Store) insertStream(ctx context.Context, tx *sql.Tx, st switchboard.Stream, first switchboard.TrailEntry, maxActive int) error {
 	if err := s.checkCapacity(ctx, tx, st.Provider, maxActive); err != nil {
+		return err
+	}
+	if s.d == postgresDialect {
+		// The four inserts in one round trip. The key was looked up under
+		// its lock: a stream found now is a duplicate all the same.
+		_, found, err := s.startPG(ctx, tx, st, first)
+		if err == nil && found {
+			err = errDuplicateStream
+		}
 		return err
 	}
 	_, err := s.txExec(ctx, tx, qInsertStream,
