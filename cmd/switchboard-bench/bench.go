@@ -689,14 +689,16 @@ func (b *bench) postgresStarts(ctx context.Context) (*pgReport, error) {
 				}
 				return req, err
 			}
+			db0 := cpuNamed("postgres")
 			res := closedLoop(ctx, hc, b.o.conc, b.o.dur, 201, next, pids...)
+			res.DBCPU = cpuSince(db0, cpuNamed("postgres"))
 			results[i] = append(results[i], res)
 			b.logf("postgres starts round %d, %d replica(s): %.0f/s", round+1, len(st.servers), float64(res.Requests)/res.Elapsed.Seconds())
 		}
 	}
 	one, three := summarise(results[0]), summarise(results[1])
 	r := &pgReport{OneReplica: &one, ThreeReplicas: &three, ThreeOverOne: ratio(three.Throughput, one.Throughput),
-		Target: "threeOverOne >= 1 (CPU figures are the replicas' only, not PostgreSQL's)"}
+		Target: "threeOverOne >= 1 (cpuMicrosPerRequest is the replicas', dbCpuMicrosPerRequest every local postgres process's)"}
 	r.Met = r.ThreeOverOne >= 1 && one.Errors == 0 && three.Errors == 0
 	return r, nil
 }

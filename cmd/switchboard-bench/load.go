@@ -23,6 +23,7 @@ type loadResult struct {
 	Errors   int64           `json:"errors"`
 	Elapsed  time.Duration   `json:"-"`
 	CPU      time.Duration   `json:"-"` // the server process's user + system time
+	DBCPU    time.Duration   `json:"-"` // the local PostgreSQL processes' (item 4 only)
 	RSS      int64           `json:"-"` // the server process's resident set at the end
 	lat      []time.Duration // of the successful requests
 	firstErr string
@@ -103,6 +104,10 @@ type stats struct {
 	P95Ms         float64   `json:"p95Ms"`
 	P99Ms         float64   `json:"p99Ms"`
 	CPUPerRequest float64   `json:"cpuMicrosPerRequest"` // server CPU time per request, µs
+	// DBCPUPerRequest is the CPU time per request of every process named
+	// postgres on this machine (item 4, with PostgreSQL on the same host;
+	// other sessions' work counts too), µs.
+	DBCPUPerRequest float64 `json:"dbCpuMicrosPerRequest,omitempty"`
 	RSSMiB        float64   `json:"rssMiB"`              // server resident memory at the end, MiB
 }
 
@@ -110,7 +115,7 @@ type stats struct {
 func summarise(rounds []loadResult) stats {
 	var s stats
 	var lat []time.Duration
-	var elapsed, cpu time.Duration
+	var elapsed, cpu, dbCPU time.Duration
 	for _, r := range rounds {
 		s.Rounds++
 		s.Requests += r.Requests
@@ -120,6 +125,7 @@ func summarise(rounds []loadResult) stats {
 		}
 		elapsed += r.Elapsed
 		cpu += r.CPU
+		dbCPU += r.DBCPU
 		lat = append(lat, r.lat...)
 		s.RoundRates = append(s.RoundRates, round1(float64(r.Requests)/r.Elapsed.Seconds()))
 		s.RSSMiB = round1(float64(r.RSS) / (1 << 20))
@@ -131,6 +137,7 @@ func summarise(rounds []loadResult) stats {
 	s.P50Ms, s.P95Ms, s.P99Ms = pctMs(lat, 50), pctMs(lat, 95), pctMs(lat, 99)
 	if s.Requests > 0 {
 		s.CPUPerRequest = round1(float64(cpu.Microseconds()) / float64(s.Requests))
+		s.DBCPUPerRequest = round1(float64(dbCPU.Microseconds()) / float64(s.Requests))
 	}
 	return s
 }
@@ -184,6 +191,33 @@ func cpuOf(pids []int) time.Duration {
 		total += time.Duration(ut+st) * time.Second / clockTicks
 	}
 	return total
+}
+
+// cpuNamed returns the user + system CPU time used so far by each process
+// whose command name is comm.
+func cpuNamed(comm string) map[int]time.Duration {
+	ents, _ := os.ReadDir("/proc")
+	cpu := map[int]time.Duration{}
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if b, err := os.ReadFile("/proc/" + e.Name() + "/comm"); err == nil && strings.TrimSpace(string(b)) == comm {
+			cpu[pid] = cpuOf([]int{pid})
+		}
+	}
+	return cpu
+}
+
+// cpuSince returns the CPU time that the processes of now used since then:
+// all of it for those started since (those that ended meanwhile are missed).
+func cpuSince(then, now map[int]time.Duration) time.Duration {
+	var d time.Duration
+	for pid, c := range now {
+		d += c - then[pid]
+	}
+	return d
 }
 
 // rssOf returns the resident memory of the processes in bytes, from
