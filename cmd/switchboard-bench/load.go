@@ -108,7 +108,7 @@ type stats struct {
 	// postgres on this machine (item 4, with PostgreSQL on the same host;
 	// other sessions' work counts too), µs.
 	DBCPUPerRequest float64 `json:"dbCpuMicrosPerRequest,omitempty"`
-	RSSMiB        float64   `json:"rssMiB"`              // server resident memory at the end, MiB
+	RSSMiB          float64 `json:"rssMiB"` // server resident memory at the end, MiB
 }
 
 // summarise folds the rounds into one figure per measure.
