@@ -17,13 +17,9 @@ import (
 
 // Connection pool of a PostgreSQL store. Several replicas share one server
 // (max_connections is 100 by default), so each keeps a modest pool; requests
-// beyond it queue in database/sql. A start is one round trip, so 8 keep up
-// with 64 concurrent starts; three replicas with 16 each measured slower on 2
-// cores (more backends than cores take turns on them). Every connection
-// opened stays open while it is used: closing those beyond a smaller idle
-// bound after each burst opened a backend anew for the next.
+// beyond it queue in database/sql.
 const (
-	pgMaxOpenConns    = 8
+	pgMaxOpenConns    = 16
 	pgMaxIdleConns    = pgMaxOpenConns
 	pgConnMaxIdleTime = 5 * time.Minute
 	pgConnMaxLifetime = 30 * time.Minute
