@@ -22,6 +22,7 @@ type loadResult struct {
 	RSS       int64           `json:"-"` // the server process's resident set at the end
 	lat       []time.Duration // of the successful requests
 	firstErr  string
+	DBCPU     time.Duration `json:"-"` // the local PostgreSQL processes' (item 4 only)
 }
 
 // closedLoop runs conc workers, each sending its next request as soon as the
@@ -107,13 +108,17 @@ type stats struct {
 	CPUPerRequest float64   `json:"cpuMicrosPerRequest"`              // server CPU time per request, µs
 	ClientCPU     float64   `json:"loadGeneratorCpuMicrosPerRequest"` // the load generator's, µs
 	RSSMiB        float64   `json:"rssMiB"`                           // server resident memory at the end, MiB
+	// DBCPUPerRequest is the CPU time per request of every process named
+	// postgres on this machine (item 4, with PostgreSQL on the same host;
+	// other sessions' work counts too), µs.
+	DBCPUPerRequest float64 `json:"dbCpuMicrosPerRequest,omitempty"`
 }
 
 // summarise folds the rounds into one figure per measure.
 func summarise(rounds []loadResult) stats {
 	var s stats
 	var lat []time.Duration
-	var elapsed, cpu, client time.Duration
+	var elapsed, cpu, client, dbCPU time.Duration
 	for _, r := range rounds {
 		s.Rounds++
 		s.Requests += r.Requests
@@ -124,6 +129,7 @@ func summarise(rounds []loadResult) stats {
 		elapsed += r.Elapsed
 		cpu += r.CPU
 		client += r.ClientCPU
+		dbCPU += r.DBCPU
 		lat = append(lat, r.lat...)
 		s.RoundRates = append(s.RoundRates, round1(float64(r.Requests)/r.Elapsed.Seconds()))
 		s.RSSMiB = round1(float64(r.RSS) / (1 << 20))
@@ -136,6 +142,7 @@ func summarise(rounds []loadResult) stats {
 	if s.Requests > 0 {
 		s.CPUPerRequest = round1(float64(cpu.Microseconds()) / float64(s.Requests))
 		s.ClientCPU = round1(float64(client.Microseconds()) / float64(s.Requests))
+		s.DBCPUPerRequest = round1(float64(dbCPU.Microseconds()) / float64(s.Requests))
 	}
 	return s
 }
@@ -189,6 +196,33 @@ func cpuOf(pids []int) time.Duration {
 		total += time.Duration(ut+st) * time.Second / clockTicks
 	}
 	return total
+}
+
+// cpuNamed returns the user + system CPU time used so far by each process
+// whose command name is comm.
+func cpuNamed(comm string) map[int]time.Duration {
+	ents, _ := os.ReadDir("/proc")
+	cpu := map[int]time.Duration{}
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if b, err := os.ReadFile("/proc/" + e.Name() + "/comm"); err == nil && strings.TrimSpace(string(b)) == comm {
+			cpu[pid] = cpuOf([]int{pid})
+		}
+	}
+	return cpu
+}
+
+// cpuSince returns the CPU time that the processes of now used since then:
+// all of it for those started since (those that ended meanwhile are missed).
+func cpuSince(then, now map[int]time.Duration) time.Duration {
+	var d time.Duration
+	for pid, c := range now {
+		d += c - then[pid]
+	}
+	return d
 }
 
 // rssOf returns the resident memory of the processes in bytes, from

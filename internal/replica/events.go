@@ -20,6 +20,9 @@ const (
 	// the database is out of reach for instance.
 	QueueSize = 4096
 	readBatch = 500
+	// appendBatch bounds the queued events appended together, in one
+	// transaction.
+	appendBatch = 256
 	// appendRetryMin and appendRetryMax bound the backoff between attempts
 	// to append an event while the log is unavailable.
 	appendRetryMin = 100 * time.Millisecond
@@ -29,11 +32,11 @@ const (
 // EventLog is the log through which Events shares events: the store of a
 // database that replicas share (sqlstore.Store on PostgreSQL).
 type EventLog interface {
-	// AppendEvent appends e, published by replica, and returns its id in the
-	// log, the same on every replica. Appends are serialised, so ids become
-	// visible in increasing order, and each is announced to ListenEvents when
-	// it commits.
-	AppendEvent(ctx context.Context, replica string, e switchboard.Event) (uint64, error)
+	// AppendEvents appends evs, published by replica, in their order and in
+	// one transaction, and returns their ids in the log, the same on every
+	// replica. Appends are serialised, so ids become visible in increasing
+	// order, and each append is announced to ListenEvents when it commits.
+	AppendEvents(ctx context.Context, replica string, evs []switchboard.Event) ([]uint64, error)
 	// EventsAfter returns at most limit events whose id is greater than
 	// after, in id order.
 	EventsAfter(ctx context.Context, after uint64, limit int) ([]switchboard.Event, error)
@@ -170,26 +173,27 @@ func (e *Events) signal() {
 // events still queued.
 const drainTimeout = 5 * time.Second
 
-// write appends queued events to the log, in order. While the log is
-// unavailable it retries the event at the head of the queue, with backoff,
-// and the others wait behind it. When ctx ends it appends those still
-// queued, so that what the server did while it shut down (the last requests it
-// drained) reaches the other replicas.
+// write appends queued events to the log, in order: those queued together
+// (up to appendBatch) in one transaction, so that a burst of events costs
+// a few appends rather than one each, and the queue keeps up with it. While
+// the log is unavailable it retries the batch at the head of the queue, with
+// backoff, and the others wait behind it. When ctx ends it appends those
+// still queued, so that what the server did while it shut down (the last
+// requests it drained) reaches the other replicas.
 func (e *Events) write(ctx context.Context) {
+	batch := make([]switchboard.Event, 0, appendBatch)
 	for {
 		select {
 		case <-ctx.Done():
 			e.drain(ctx)
 			return
 		case ev := <-e.queue:
-			if _, err := json.Marshal(ev.Data); err != nil {
-				// No database would take it: retrying would hold the rest.
-				e.log.Warn("event published locally only", "type", ev.Type, "reason", "data cannot be encoded", "err", err.Error())
-				e.local.Publish(ev)
+			batch = e.take(append(batch[:0], ev))
+			if len(batch) == 0 {
 				continue
 			}
-			if !e.append(ctx, ev) {
-				e.drain(ctx, ev)
+			if !e.append(ctx, batch) {
+				e.drain(ctx, batch...)
 				return
 			}
 			e.signal()
@@ -197,15 +201,41 @@ func (e *Events) write(ctx context.Context) {
 	}
 }
 
-// append appends ev to the log, retrying while the log is unavailable, and
-// reports false when ctx ended first.
-func (e *Events) append(ctx context.Context, ev switchboard.Event) bool {
+// take adds to batch the events queued now, up to appendBatch, and returns
+// those of batch that the log can take: an event whose data cannot be
+// encoded, which no database would take and whose retries would hold the
+// rest, goes to the local bus only.
+func (e *Events) take(batch []switchboard.Event) []switchboard.Event {
+	for len(batch) < appendBatch {
+		select {
+		case ev := <-e.queue:
+			batch = append(batch, ev)
+			continue
+		default:
+		}
+		break
+	}
+	kept := batch[:0]
+	for _, ev := range batch {
+		if _, err := json.Marshal(ev.Data); err != nil {
+			e.log.Warn("event published locally only", "type", ev.Type, "reason", "data cannot be encoded", "err", err.Error())
+			e.local.Publish(ev)
+			continue
+		}
+		kept = append(kept, ev)
+	}
+	return kept
+}
+
+// append appends batch to the log, retrying while the log is unavailable,
+// and reports false when ctx ended first.
+func (e *Events) append(ctx context.Context, batch []switchboard.Event) bool {
 	failing := false
 	for delay := appendRetryMin; ; delay = min(2*delay, appendRetryMax) {
-		err := e.insert(ctx, ev)
+		err := e.insert(ctx, batch)
 		if err == nil {
 			if failing {
-				e.log.Info("event log available again: appending the held events", "held", len(e.queue)+1)
+				e.log.Info("event log available again: appending the held events", "held", len(e.queue)+len(batch))
 			}
 			return true
 		}
@@ -214,8 +244,8 @@ func (e *Events) append(ctx context.Context, ev switchboard.Event) bool {
 		}
 		if !failing {
 			failing = true
-			e.log.Warn("event log unavailable: holding events until it is back", "type", ev.Type,
-				"held", len(e.queue)+1, "bound", QueueSize, "err", err.Error())
+			e.log.Warn("event log unavailable: holding events until it is back", "type", batch[0].Type,
+				"held", len(e.queue)+len(batch), "bound", QueueSize, "err", err.Error())
 		}
 		if !sleep(ctx, delay) {
 			return false
@@ -228,32 +258,42 @@ func (e *Events) append(ctx context.Context, ev switchboard.Event) bool {
 func (e *Events) drain(ctx context.Context, pending ...switchboard.Event) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), drainTimeout)
 	defer cancel()
-	put := func(ev switchboard.Event) {
-		if err := e.insert(ctx, ev); err != nil {
-			e.log.Warn("event published locally only", "type", ev.Type, "reason", "event log unavailable", "err", err.Error())
-			e.local.Publish(ev)
+	put := func(batch []switchboard.Event) {
+		if err := e.insert(ctx, batch); err != nil {
+			for _, ev := range batch {
+				e.log.Warn("event published locally only", "type", ev.Type, "reason", "event log unavailable", "err", err.Error())
+				e.local.Publish(ev)
+			}
 		}
 	}
-	for _, ev := range pending {
-		put(ev)
+	if len(pending) > 0 {
+		put(pending)
 	}
 	for {
 		select {
 		case ev := <-e.queue:
-			put(ev)
+			if batch := e.take([]switchboard.Event{ev}); len(batch) > 0 {
+				put(batch)
+			}
 		default:
 			return
 		}
 	}
 }
 
-func (e *Events) insert(ctx context.Context, ev switchboard.Event) error {
-	if ev.At.IsZero() {
-		ev.At = time.Now()
+// insert appends batch to the log in one transaction.
+func (e *Events) insert(ctx context.Context, batch []switchboard.Event) error {
+	now := time.Now()
+	evs := make([]switchboard.Event, len(batch))
+	for i, ev := range batch {
+		if ev.At.IsZero() {
+			ev.At = now
+		}
+		evs[i] = ev
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	_, err := e.store.AppendEvent(ctx, e.opts.ReplicaID, ev)
+	_, err := e.store.AppendEvents(ctx, e.opts.ReplicaID, evs)
 	return err
 }
 

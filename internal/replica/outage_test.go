@@ -19,12 +19,12 @@ type flakyLog struct {
 	failed chan struct{}
 }
 
-func (f *flakyLog) AppendEvent(ctx context.Context, replica string, e switchboard.Event) (uint64, error) {
+func (f *flakyLog) AppendEvents(ctx context.Context, replica string, evs []switchboard.Event) ([]uint64, error) {
 	if f.down.Load() {
 		notify(f.failed)
-		return 0, errBroken
+		return nil, errBroken
 	}
-	return f.EventLog.AppendEvent(ctx, replica, e)
+	return f.EventLog.AppendEvents(ctx, replica, evs)
 }
 
 func (f *flakyLog) EventsAfter(ctx context.Context, after uint64, limit int) ([]switchboard.Event, error) {

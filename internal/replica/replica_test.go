@@ -3,6 +3,7 @@ package replica
 import (
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"sync"
 	"sync/atomic"
@@ -343,5 +344,57 @@ func TestEventsWrittenAtStop(t *testing.T) {
 	}
 	if got := len(logged); got != n {
 		t.Fatalf("%d events in the log after Run returned, want %d", got, n)
+	}
+}
+
+// A sustained burst of events, faster than one transaction per event could
+// append them, reaches the other replica whole and in order: what is queued
+// is appended together, so the queue does not fill and no event stays local.
+func TestEventsBurstReachesEveryReplica(t *testing.T) {
+	st := openStore(t)
+	testutil.LeakCheck(t)
+	ctx, wg := running(t)
+
+	const n = 10_000 // over 2 s: more than QueueSize
+	listening := make(chan struct{}, 2)
+	var counts [2]atomic.Int64
+	done := make(chan struct{}, 2)
+	buses := []*testutil.Bus{{}, {}}
+	evs := make([]*Events, 2)
+	for i := range evs {
+		opts := EventsOptions{OnEvent: func(switchboard.Event) {
+			if counts[i].Add(1) == n {
+				done <- struct{}{}
+			}
+		}}
+		evs[i] = NewEvents(signalling{EventLog: st, listening: listening}, buses[i], opts)
+		wg.Go(func() { evs[i].Run(ctx) })
+	}
+	for range evs {
+		receive(t, listening, "listeners", 10*time.Second)
+	}
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	for i := 0; i < n; i += 5 {
+		<-tick.C
+		for j := i; j < i+5; j++ {
+			evs[0].Publish(switchboard.Event{Type: "stream.started", Audience: switchboard.RoleAdmin, Data: map[string]int{"i": j}})
+		}
+	}
+	for range evs {
+		receive(t, done, "every event on both replicas", 30*time.Second)
+	}
+	a, b := buses[0].Events(), buses[1].Events()
+	if len(a) != n || len(b) != n {
+		t.Fatalf("replicas got %d and %d events, want %d each", len(a), len(b), n)
+	}
+	for j := range b {
+		var d struct{ I int }
+		if err := json.Unmarshal(b[j].Data.(json.RawMessage), &d); err != nil || d.I != j {
+			t.Fatalf("event %d on the other replica is %s (%v)", j, b[j].Data, err)
+		}
+		if b[j].ID != a[j].ID || (j > 0 && b[j].ID <= b[j-1].ID) {
+			t.Fatalf("event %d: ids %d here, %d on the publisher", j, b[j].ID, a[j].ID)
+		}
 	}
 }

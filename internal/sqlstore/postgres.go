@@ -20,7 +20,7 @@ import (
 // beyond it queue in database/sql.
 const (
 	pgMaxOpenConns    = 16
-	pgMaxIdleConns    = 8
+	pgMaxIdleConns    = pgMaxOpenConns
 	pgConnMaxIdleTime = 5 * time.Minute
 	pgConnMaxLifetime = 30 * time.Minute
 )

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -102,35 +101,86 @@ func (s *Store) Lease(ctx context.Context, name string) (holder string, expires 
 }
 
 // AppendEvent appends e, published by replica, to the event log and returns
-// its id there, which is the event's id on every replica; e's own ID is
-// ignored, and a zero e.At is the clock's time. Appends are serialised, and
-// the id is announced to ListenEvents when the append commits.
+// its id there (see AppendEvents).
 func (s *Store) AppendEvent(ctx context.Context, replica string, e switchboard.Event) (uint64, error) {
-	if err := s.replicated("append event"); err != nil {
+	ids, err := s.AppendEvents(ctx, replica, []switchboard.Event{e})
+	if err != nil {
 		return 0, err
 	}
-	data, err := json.Marshal(e.Data)
-	if err != nil {
-		return 0, fmt.Errorf("sqlstore: append event: encode data: %w", err)
+	return ids[0], nil
+}
+
+// qAppendEvents appends a batch of events in one statement, and so in one
+// transaction and one round trip: it takes the log's lock (held until the
+// transaction ends), inserts the events in the order of the arrays, and
+// announces the newest id at commit (the same payload for every row, which
+// PostgreSQL sends once). The ids are drawn after the lock is taken: the
+// rows reach the sort below only through the join with it.
+const qAppendEvents = `WITH locked AS (SELECT pg_advisory_xact_lock($1::bigint)),
+	ins AS (
+		INSERT INTO switchboard_events (replica, type, audience, at, data, owner)
+		SELECT $2::text, e.type, e.audience, e.at, e.data, e.owner
+		FROM locked CROSS JOIN unnest($3::text[], $4::integer[], $5::timestamptz[], $6::text[], $7::text[])
+			WITH ORDINALITY AS e(type, audience, at, data, owner, n)
+		ORDER BY e.n
+		RETURNING id)
+	SELECT ins.id FROM ins CROSS JOIN (SELECT pg_notify($8::text, max(id)::text) FROM ins) AS announced
+	ORDER BY ins.id`
+
+// AppendEvents appends evs, published by replica, to the event log, in their
+// order and in one transaction, and returns their ids there, which are the
+// events' ids on every replica; the events' own IDs are ignored, and a zero
+// At is the clock's time. Appends are serialised, so ids become visible in
+// increasing order, and the newest id is announced to ListenEvents when the
+// append commits.
+func (s *Store) AppendEvents(ctx context.Context, replica string, evs []switchboard.Event) ([]uint64, error) {
+	if err := s.replicated("append event"); err != nil {
+		return nil, err
 	}
-	var id int64
-	err = s.write(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, eventsLockKey); err != nil {
+	if len(evs) == 0 {
+		return nil, nil
+	}
+	var (
+		types     = make([]string, len(evs))
+		audiences = make([]int32, len(evs))
+		ats       = make([]time.Time, len(evs))
+		datas     = make([]string, len(evs))
+		owners    = make([]string, len(evs))
+	)
+	for i, e := range evs {
+		data, err := json.Marshal(e.Data)
+		if err != nil {
+			return nil, fmt.Errorf("sqlstore: append event: encode data: %w", err)
+		}
+		types[i], audiences[i], ats[i], datas[i], owners[i] = e.Type, int32(e.Audience), s.nowOr(e.At), string(data), e.Owner
+	}
+	ids := make([]uint64, 0, len(evs))
+	err := func() error {
+		rows, err := s.w.QueryContext(ctx, qAppendEvents, eventsLockKey, replica, types, audiences, ats, datas, owners, eventsChannel)
+		if err != nil {
 			return err
 		}
-		if err := tx.QueryRowContext(ctx, `INSERT INTO switchboard_events (replica, type, audience, at, data, owner)
-			VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
-			replica, e.Type, int(e.Audience), s.nowOr(e.At), string(data), e.Owner).Scan(&id); err != nil {
+		defer rows.Close()
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				return err
+			}
+			ids = append(ids, uint64(id))
+		}
+		// Committed once the rows are read to the end without an error.
+		if err := rows.Err(); err != nil {
 			return err
 		}
-		// Delivered at commit.
-		_, err := tx.ExecContext(ctx, `SELECT pg_notify($1, $2)`, eventsChannel, strconv.FormatInt(id, 10))
-		return err
-	})
+		return rows.Close()
+	}()
 	if err != nil {
-		return 0, wrap("append event", err)
+		return nil, wrap("append event", err)
 	}
-	return uint64(id), nil
+	if len(ids) != len(evs) {
+		return nil, fmt.Errorf("sqlstore: append event: %d ids for %d events", len(ids), len(evs))
+	}
+	return ids, nil
 }
 
 // EventsAfter returns at most limit events of the log whose id is greater than

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strconv"
 	"testing"
 	"time"
@@ -169,4 +170,87 @@ func TestDSNKinds(t *testing.T) {
 			t.Errorf("SQLiteFile(%s) = %q, %v", c.dsn, got, ok)
 		}
 	}
+}
+
+// Batches appended together from several sessions each get consecutive ids
+// in their own order (the lock holds the others off), the log reads them back
+// in that order, and each batch is announced.
+func TestPostgresAppendEventsBatches(t *testing.T) {
+	s := mustOpen(t, pgtest.DSN(t), newSealer(t))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	listening, notified := make(chan struct{}), make(chan struct{}, 100)
+	stopped := make(chan error, 1)
+	go func() {
+		stopped <- s.ListenEvents(ctx, func() { close(listening) }, func() { notified <- struct{}{} })
+	}()
+	<-listening
+
+	const writers, batches, size = 4, 5, 40
+	errs := make(chan error, writers)
+	for w := range writers {
+		go func() {
+			for b := range batches {
+				evs := make([]switchboard.Event, size)
+				for i := range evs {
+					evs[i] = switchboard.Event{Type: "stream.started", Audience: switchboard.RoleAdmin,
+						Data: map[string]int{"w": w, "b": b, "i": i}}
+				}
+				ids, err := s.AppendEvents(ctx, "r"+strconv.Itoa(w), evs)
+				if err == nil && len(ids) != size {
+					err = fmt.Errorf("%d ids for %d events", len(ids), size)
+				}
+				for i := 1; err == nil && i < len(ids); i++ {
+					if ids[i] != ids[i-1]+1 {
+						err = fmt.Errorf("batch ids %v are not consecutive", ids)
+					}
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range writers {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	evs, err := s.EventsAfter(ctx, 0, writers*batches*size+1)
+	if err != nil || len(evs) != writers*batches*size {
+		t.Fatalf("EventsAfter = %d events, %v; want %d", len(evs), err, writers*batches*size)
+	}
+	type pos struct{ W, B, I int }
+	for k := 0; k < len(evs); k += size {
+		var first pos
+		for i, e := range evs[k : k+size] {
+			var p pos
+			if err := json.Unmarshal(e.Data.(json.RawMessage), &p); err != nil {
+				t.Fatal(err)
+			}
+			if i == 0 {
+				first = p
+			}
+			if p.W != first.W || p.B != first.B || p.I != i {
+				t.Fatalf("event %d of the log is %+v: batches interleaved or out of order", k+i, p)
+			}
+			if i > 0 && e.ID != evs[k+i-1].ID+1 {
+				t.Fatalf("event %d of the log has id %d after %d", k+i, e.ID, evs[k+i-1].ID)
+			}
+		}
+	}
+	for range writers * batches {
+		select {
+		case <-notified:
+		case <-time.After(10 * time.Second):
+			t.Fatal("fewer announcements than batches")
+		}
+	}
+	if ids, err := s.AppendEvents(ctx, "r", nil); err != nil || ids != nil {
+		t.Errorf("AppendEvents of none = %v, %v", ids, err)
+	}
+	cancel()
+	<-stopped
 }

@@ -249,6 +249,9 @@ func (s *Store) StartStream(ctx context.Context, st switchboard.Stream, first sw
 		op := &startOp{st: st, first: first, max: maxActive}
 		s.starts.start(ctx, s, op)
 		got, created, err = op.got, op.created, op.err
+	} else if maxActive <= 0 {
+		// Nothing to count first: one statement (see qStartPG).
+		got, created, err = s.startOnPool(ctx, st, first)
 	} else {
 		err = s.write(ctx, func(tx *sql.Tx) error {
 			var err error
@@ -363,6 +366,15 @@ func (s *Store) streamByKey(ctx context.Context, tx *sql.Tx, owner, key string) 
 func (s *Store) insertStream(ctx context.Context, tx *sql.Tx, st switchboard.Stream, first switchboard.TrailEntry, maxActive int) (clean bool, err error) {
 	if err := s.checkCapacity(ctx, tx, st.Provider, maxActive); err != nil {
 		return switchboard.IsCode(err, switchboard.EUnavailable), err
+	}
+	if s.d == postgresDialect {
+		// The four inserts in one round trip. The key was looked up under
+		// its lock: a stream found now is a duplicate all the same.
+		_, found, err := s.startPG(ctx, tx, st, first)
+		if err == nil && found {
+			return true, errDuplicateStream
+		}
+		return false, err
 	}
 	_, err = s.txExec(ctx, tx, qInsertStream,
 		st.ID, st.Room, st.UserID, string(st.Role), st.Region, string(st.Quality), st.Provider,
