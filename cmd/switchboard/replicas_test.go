@@ -139,8 +139,11 @@ func TestReplicas(t *testing.T) {
 			if sc.Text() == "event: provider.created" {
 				d := time.Since(start)
 				t.Logf("provider.created made at replica 1 reached an SSE subscriber of replica 3 in %s", d)
-				if d > time.Second {
-					t.Errorf("took %s, want at most 1s", d)
+				// Tens of milliseconds on a quiet machine (the README's figure,
+				// logged above); the bound only says that the event arrives, since
+				// a loaded test machine can hold it for more than a second.
+				if d > 5*time.Second {
+					t.Errorf("took %s, want at most 5s", d)
 				}
 				return
 			}

@@ -50,7 +50,11 @@ func TestRevokeEndsStreamsOnOtherReplicas(t *testing.T) {
 		_, err := io.Copy(io.Discard, br)
 		done <- err
 	}()
-	timer := time.NewTimer(time.Second)
+	// The revocation reaches the other replica through the shared event log,
+	// in tens of milliseconds on a quiet machine (the figure is logged); the
+	// bound only says that it arrives, since a test machine under load can
+	// hold an event for more than a second.
+	timer := time.NewTimer(5 * time.Second)
 	defer timer.Stop()
 	select {
 	case <-done:
@@ -58,6 +62,6 @@ func TestRevokeEndsStreamsOnOtherReplicas(t *testing.T) {
 	case <-timer.C:
 		resp.Body.Close()
 		<-done
-		t.Fatal("the stream at the other replica was still open 1 s after the token was revoked")
+		t.Fatal("the stream at the other replica was still open 5 s after the token was revoked")
 	}
 }
