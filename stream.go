@@ -143,7 +143,10 @@ type StreamStore interface {
 	// entry. When s.IdempotencyKey is set and a stream of the same owner has that
 	// key, it returns that stream and created false, changing nothing. When
 	// maxActive > 0 and the provider already has maxActive active streams, it
-	// fails with EUnavailable and changes nothing.
+	// fails with EUnavailable and changes nothing. The maps of the entries
+	// handed to the store (first.Statuses here, and those of the other
+	// methods) are read only, and must not change once handed over: many
+	// starts share one, and the store may reuse its encoding.
 	StartStream(ctx context.Context, s Stream, first TrailEntry, maxActive int) (st Stream, created bool, err error)
 	GetStream(ctx context.Context, id string) (Stream, error)
 	StreamTrail(ctx context.Context, id string) ([]TrailEntry, error)

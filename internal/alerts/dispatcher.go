@@ -276,8 +276,8 @@ func (d *Dispatcher) Reconcile(ctx context.Context) error {
 	}
 	if len(recs) > 0 {
 		cands := make([]routing.Candidate, len(recs))
-		for i, rec := range recs {
-			cands[i] = routing.Candidate{Provider: rec.Provider, Health: rec.Health}
+		for i := range recs {
+			cands[i] = routing.Candidate{Provider: &recs[i].Provider, Health: &recs[i].Health}
 		}
 		if dec := routing.Select(cands, routing.Request{}, func() float64 { return 0 }); len(dec.Order) == 0 || dec.LeastBad || dec.Unverified {
 			want[sb.AlertNoUsableProvider] = sb.Incident{Cause: sb.AlertNoUsableProvider, Severity: sb.SeverityCritical,

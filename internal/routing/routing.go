@@ -15,8 +15,12 @@ import (
 
 // Candidate is a provider with what the policy needs to know of it now.
 type Candidate struct {
-	Provider sb.Provider
-	Health   sb.Health
+	// Provider and Health point at the registry's snapshot, which many
+	// decisions share: neither is ever written through a candidate. (A
+	// candidate that held them by value weighed 648 bytes, and copying 100
+	// of them for every start cost more than the decision.)
+	Provider *sb.Provider
+	Health   *sb.Health
 	// Active is the number of active streams on the provider.
 	Active int64
 	// Maintenance is the maintenance window the provider is in, nil when
@@ -53,6 +57,11 @@ type Request struct {
 	// Reason are left empty, which spares making them on every heartbeat.
 	// The order, and the random draws that make it, are the same.
 	OrderOnly bool
+	// Statuses, when set, are the statuses of the candidates by name
+	// (Candidate.Health.Status), made once by the caller for the many
+	// decisions on one snapshot of the registry: the decision's Statuses are
+	// then this map, which neither the policy nor the caller may write.
+	Statuses map[string]sb.Status
 }
 
 // Decision is the outcome of Select.
@@ -135,8 +144,12 @@ func Storm(cands []Candidate) bool {
 func Select(cands []Candidate, req Request, rnd func() float64) Decision {
 	var d Decision
 	full := !req.OrderOnly // Statuses, Skipped and Reason are wanted
+	fill := full && req.Statuses == nil // Statuses to make here
 	if full {
-		d.Statuses, d.Skipped = make(map[string]sb.Status, len(cands)), map[string]string{}
+		d.Statuses, d.Skipped = req.Statuses, map[string]string{}
+		if fill {
+			d.Statuses = make(map[string]sb.Status, len(cands))
+		}
 	}
 	// The groups hold pointers into cands: a candidate carries the whole
 	// provider, and copying them made a decision among 100 providers cost
@@ -149,7 +162,7 @@ func Select(cands []Candidate, req Request, rnd func() float64) Decision {
 	for i := range cands {
 		c := &cands[i]
 		p := c.Provider
-		if full {
+		if fill {
 			d.Statuses[p.Name] = c.Health.Status
 		}
 		switch {
@@ -344,9 +357,25 @@ func order(cs []*Candidate, rnd func() float64) []string {
 	return out
 }
 
+// treeAbove is the size of a group from which weighted draws with a
+// Fenwick tree rather than by walking the group: a walk and a removal per
+// draw are quadratic, and with 100 providers of one priority the draw was
+// the costliest part of a start's decision.
+const treeAbove = 16
+
 // weighted appends the names of group to out in a weighted random draw
-// without replacement; it reorders group.
+// without replacement; it reorders group. Each draw takes, among the names
+// not drawn yet and in their order, the first whose running sum of weights
+// exceeds rnd() times the weights left.
 func weighted(group []ranked, rnd func() float64, out []string) []string {
+	if len(group) > treeAbove {
+		return weightedTree(group, rnd, out)
+	}
+	return weightedWalk(group, rnd, out)
+}
+
+// weightedWalk draws by walking the names left at each draw.
+func weightedWalk(group []ranked, rnd func() float64, out []string) []string {
 	rest := group
 	total := 0
 	for _, r := range rest {
@@ -367,6 +396,57 @@ func weighted(group []ranked, rnd func() float64, out []string) []string {
 		// Keep the others in their order, as the draw walks them in order.
 		copy(rest[k:], rest[k+1:])
 		rest = rest[:len(rest)-1]
+	}
+	return out
+}
+
+// weightedTree draws as weighted does, and makes the same order from the same
+// draws, in O(n log n): a Fenwick tree over the group's positions holds the
+// weights not drawn yet (a drawn one weighs 0), and each draw descends it to
+// the first position whose prefix sum exceeds the draw. The sums are
+// integers, and the draw minus a partial sum is exact while it is not
+// negative, so the comparisons are those of weighted's walk.
+func weightedTree(group []ranked, rnd func() float64, out []string) []string {
+	n := len(group)
+	tree := make([]int, n+1)
+	total := 0
+	for i, r := range group {
+		total += r.weight
+		k := i + 1
+		tree[k] += r.weight
+		if up := k + k&-k; up <= n {
+			tree[up] += tree[k]
+		}
+	}
+	top := 1
+	for top*2 <= n {
+		top *= 2
+	}
+	drawn := make([]bool, n)
+	for range n {
+		x := rnd() * float64(total)
+		pos := 0
+		for step := top; step > 0; step /= 2 {
+			if next := pos + step; next <= n && float64(tree[next]) <= x {
+				pos = next
+				x -= float64(tree[next])
+			}
+		}
+		// pos is the last position whose prefix sum is at most the draw; the
+		// next one is drawn. Past the end (the draw rounded up to the
+		// total), weighted takes the last one left.
+		k := pos
+		if k >= n || drawn[k] {
+			for k = n - 1; drawn[k]; k-- {
+			}
+		}
+		drawn[k] = true
+		out = append(out, group[k].name)
+		w := group[k].weight
+		total -= w
+		for i := k + 1; i <= n; i += i & -i {
+			tree[i] -= w
+		}
 	}
 	return out
 }

@@ -1,7 +1,11 @@
 package routing
 
 import (
+	"fmt"
+	"maps"
+	"math"
 	"math/rand/v2"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -11,7 +15,7 @@ import (
 )
 
 func cand(name string, prio int, st sb.Status, mods ...func(*Candidate)) Candidate {
-	c := Candidate{Provider: sb.Provider{Name: name, Priority: prio, Enabled: true, Weight: 1}, Health: sb.Health{Status: st}}
+	c := Candidate{Provider: &sb.Provider{Name: name, Priority: prio, Enabled: true, Weight: 1}, Health: &sb.Health{Status: st}}
 	for _, m := range mods {
 		m(&c)
 	}
@@ -301,5 +305,63 @@ func TestSelectOrderOnly(t *testing.T) {
 	}
 	if ordered < 1000 {
 		t.Fatalf("only %d of the random cases ordered more than one provider: the test draws too few usable ones", ordered)
+	}
+}
+
+// TestWeightedTreeDrawsAsTheWalk holds the tree to the walk: the same order
+// from the same draws, for groups of every size up to 300, weights from 1 to
+// 1,000 and draws that include 0 and the largest below 1.
+func TestWeightedTreeDrawsAsTheWalk(t *testing.T) {
+	src := rand.New(rand.NewPCG(1, 2))
+	for n := 1; n <= 300; n += 1 + n/10 {
+		for trial := range 20 {
+			group := make([]ranked, n)
+			for i := range group {
+				w := 1 + src.IntN(1000)
+				if trial%3 == 0 {
+					w = 1 + src.IntN(3)
+				}
+				group[i] = ranked{name: fmt.Sprintf("p%03d", i), weight: w}
+			}
+			draws := make([]float64, n)
+			for i := range draws {
+				switch src.IntN(8) {
+				case 0:
+					draws[i] = 0
+				case 1:
+					draws[i] = math.Nextafter(1, 0)
+				default:
+					draws[i] = src.Float64()
+				}
+			}
+			feed := func() func() float64 {
+				i := 0
+				return func() float64 { i++; return draws[i-1] }
+			}
+			want := weightedWalk(slices.Clone(group), feed(), nil)
+			got := weightedTree(slices.Clone(group), feed(), nil)
+			if !slices.Equal(got, want) {
+				t.Fatalf("n=%d trial %d: tree drew %v, the walk %v", n, trial, got, want)
+			}
+		}
+	}
+}
+
+// TestSharedStatuses: statuses the caller made once are the decision's, and
+// the decision is the same as with statuses made by Select.
+func TestSharedStatuses(t *testing.T) {
+	cands := []Candidate{cand("a", 1, sb.StatusCritical), cand("b", 2, sb.StatusHealthy), cand("c", 2, sb.StatusWarning)}
+	shared := map[string]sb.Status{"a": sb.StatusCritical, "b": sb.StatusHealthy, "c": sb.StatusWarning}
+	zero := func() float64 { return 0 }
+	own := Select(cands, Request{}, zero)
+	d := Select(cands, Request{Statuses: shared}, zero)
+	if reflect.ValueOf(d.Statuses).UnsafePointer() != reflect.ValueOf(shared).UnsafePointer() {
+		t.Fatal("the decision made its own statuses")
+	}
+	if !reflect.DeepEqual(d.Statuses, own.Statuses) || !slices.Equal(d.Order, own.Order) || d.Reason != own.Reason || !reflect.DeepEqual(d.Skipped, own.Skipped) {
+		t.Fatalf("with shared statuses %+v, without %+v", d, own)
+	}
+	if !maps.Equal(shared, map[string]sb.Status{"a": sb.StatusCritical, "b": sb.StatusHealthy, "c": sb.StatusWarning}) {
+		t.Fatalf("the shared statuses were written: %v", shared)
 	}
 }

@@ -42,6 +42,9 @@ type Store struct {
 	// starts groups concurrent stream starts into shared transactions
 	// (SQLite; startgroup.go).
 	starts startGroup
+	// statuses is the last trail statuses map encoded, with its encoding
+	// (trail.go).
+	statuses atomic.Pointer[encodedStatuses]
 }
 
 var _ switchboard.Store = (*Store)(nil)

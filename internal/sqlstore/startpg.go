@@ -3,9 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"math/rand/v2"
 
 	"github.com/switchboardhq/switchboard"
@@ -59,13 +57,9 @@ const qStartPG = `WITH existing AS (
 func (s *Store) startPG(ctx context.Context, q interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 }, st switchboard.Stream, first switchboard.TrailEntry) (switchboard.Stream, bool, error) {
-	var statuses any
-	if len(first.Statuses) > 0 {
-		b, err := json.Marshal(first.Statuses)
-		if err != nil {
-			return switchboard.Stream{}, false, fmt.Errorf("encode statuses: %w", err)
-		}
-		statuses = string(b)
+	statuses, err := s.statusesText(first.Statuses)
+	if err != nil {
+		return switchboard.Stream{}, false, err
 	}
 	var reported any
 	if first.ReportedAt != nil {

@@ -174,19 +174,15 @@ const qInsertTrail = `INSERT INTO stream_trail
 	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 func (s *Store) insertTrail(ctx context.Context, tx *sql.Tx, e switchboard.TrailEntry) error {
-	var statuses any
-	if len(e.Statuses) > 0 {
-		b, err := json.Marshal(e.Statuses)
-		if err != nil {
-			return fmt.Errorf("encode statuses: %w", err)
-		}
-		statuses = string(b)
+	statuses, err := s.statusesText(e.Statuses)
+	if err != nil {
+		return err
 	}
 	var reported any
 	if e.ReportedAt != nil {
 		reported = dbTime(*e.ReportedAt)
 	}
-	_, err := s.txExec(ctx, tx, qInsertTrail,
+	_, err = s.txExec(ctx, tx, qInsertTrail,
 		e.StreamID, dbTime(e.At), e.Kind, e.Provider, e.From, e.Reason, statuses, e.LeastBad, string(e.Stage), e.Code, reported)
 	return err
 }

@@ -158,6 +158,10 @@ type registry struct {
 	// than field by field: building them was 7 % of a start's CPU with 100
 	// providers.
 	base []routing.Candidate
+	// statuses are every provider's status in the snapshot, the same for
+	// every decision made on it: the trail of each start records them, and
+	// sharing one map (never written) lets the store encode it once.
+	statuses map[string]sb.Status
 }
 
 // load is the number of active streams per provider, kept in memory: the
@@ -269,9 +273,12 @@ func (s *Service) readRegistry(ctx context.Context) (*registry, error) {
 	r.recs = recs
 	r.byName = make(map[string]sb.ProviderRecord, len(recs))
 	r.base = make([]routing.Candidate, len(recs))
-	for i, rec := range recs {
-		r.byName[rec.Name] = rec
-		r.base[i] = routing.Candidate{Provider: rec.Provider, Health: rec.Health}
+	r.statuses = make(map[string]sb.Status, len(recs))
+	for i := range recs {
+		rec := &r.recs[i]
+		r.byName[rec.Name] = *rec
+		r.base[i] = routing.Candidate{Provider: &rec.Provider, Health: &rec.Health}
+		r.statuses[rec.Name] = rec.Health.Status
 	}
 	s.reg.Store(r)
 	return r, nil
@@ -525,7 +532,7 @@ func PublicInfo(rec sb.ProviderRecord) ProviderInfo {
 }
 
 // candidates returns the registry and the load for the policy, from memory.
-func (s *Service) candidates(ctx context.Context) ([]routing.Candidate, map[string]sb.ProviderRecord, error) {
+func (s *Service) candidates(ctx context.Context) ([]routing.Candidate, *registry, error) {
 	reg, err := s.registry(ctx)
 	if err != nil {
 		return nil, nil, err
@@ -539,7 +546,7 @@ func (s *Service) candidates(ctx context.Context) ([]routing.Candidate, map[stri
 	}
 	cands := candidatesOf(reg, blocked, s.degrading(ctx), s.regional(ctx, reg.byName))
 	s.fillActive(cands)
-	return cands, reg.byName, nil
+	return cands, reg, nil
 }
 
 // degrading returns the evidence of each provider the detector flags, when
@@ -629,11 +636,12 @@ func (s *Service) Start(ctx context.Context, owner string, req StartRequest) (As
 	if err := req.Validate(); err != nil {
 		return Assignment{}, false, err
 	}
-	cands, byName, err := s.candidates(ctx)
+	cands, reg, err := s.candidates(ctx)
 	if err != nil {
 		return Assignment{}, false, err
 	}
-	rreq := routing.Request{Region: req.Region, Exclude: req.Exclude}
+	byName := reg.byName
+	rreq := routing.Request{Region: req.Region, Exclude: req.Exclude, Statuses: reg.statuses}
 	in := s.policyInput(ctx, req.Region, req.Quality)
 	cands, d, err := s.selectFor(ctx, cands, rreq, func(cs []routing.Candidate) routing.Decision {
 		return routing.Decide(cs, rreq, in, s.rand)
@@ -944,14 +952,14 @@ func (s *Service) Heartbeat(ctx context.Context, id, owner string, admin bool, r
 		// whatever their health and load, so none is looked for.
 		return ans, nil
 	}
-	cands, byName, err := s.candidates(ctx)
+	cands, creg, err := s.candidates(ctx)
 	if err != nil {
 		// The heartbeat is recorded; the standby the client has stays valid
 		// until it expires.
 		s.log.Warn("standby for heartbeat", "stream_id", id, "err", err.Error())
 		return ans, nil
 	}
-	_, ans.Standby = s.fallbacks(st, cands, byName, req.Exclude)
+	_, ans.Standby = s.fallbacks(st, cands, creg.byName, req.Exclude)
 	return ans, nil
 }
 
@@ -1115,10 +1123,11 @@ func (s *Service) Migrate(ctx context.Context, id, owner string, admin bool, req
 	if req.To == st.Provider {
 		return Assignment{}, sb.Invalid("to", "the stream is already on %s", req.To)
 	}
-	cands, byName, err := s.candidates(ctx)
+	cands, reg, err := s.candidates(ctx)
 	if err != nil {
 		return Assignment{}, err
 	}
+	byName := reg.byName
 	exclude := append([]string{st.Provider}, req.Exclude...)
 	if req.To != "" {
 		exclude = slices.DeleteFunc(exclude, func(n string) bool { return n == req.To }) // asked for by name
@@ -1191,10 +1200,11 @@ func (s *Service) moved(ctx context.Context, st sb.Stream, req MigrateRequest) (
 	if at.After(now) {
 		at = now // within the skew allowed: nothing is recorded later than it was learnt
 	}
-	cands, byName, err := s.candidates(ctx)
+	cands, reg, err := s.candidates(ctx)
 	if err != nil {
 		return Assignment{}, err
 	}
+	byName := reg.byName
 	if _, ok := byName[req.To]; !ok {
 		return Assignment{}, sb.Invalid("to", "no provider named %s", req.To)
 	}
