@@ -143,7 +143,7 @@ func Storm(cands []Candidate) bool {
 // regional data for the region the provider's own status alone decides.
 func Select(cands []Candidate, req Request, rnd func() float64) Decision {
 	var d Decision
-	full := !req.OrderOnly // Statuses, Skipped and Reason are wanted
+	full := !req.OrderOnly              // Statuses, Skipped and Reason are wanted
 	fill := full && req.Statuses == nil // Statuses to make here
 	if full {
 		d.Statuses, d.Skipped = req.Statuses, map[string]string{}
