@@ -88,3 +88,33 @@ func reportLatencies(b *testing.B, lat chan []time.Duration, elapsed time.Durati
 	}
 	return len(all)
 }
+
+// BenchmarkStartStreamProviders measures POST /api/streams as
+// BenchmarkStartStream does, with 2 and with 100 Agora providers of equal
+// priority: the start's cost should barely grow with the providers (compare
+// the CPU profiles of the two with -cpuprofile).
+func BenchmarkStartStreamProviders(b *testing.B) {
+	for _, n := range []int{2, 100} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			e := newTestEnv(b)
+			for i := range n {
+				e.createProvider(e.agoraProvider(fmt.Sprintf("agora-%d", i), 1))
+			}
+			token := e.tokens[sb.RoleClient]
+			client := e.srv.Client()
+			client.Transport.(*http.Transport).MaxIdleConnsPerHost = 64
+			var next atomic.Int64
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					i := next.Add(1)
+					st, body := e.doQuiet("POST", "/api/streams", token, map[string]any{"room": fmt.Sprintf("bench-%d", i), "userId": "u", "role": "publisher"})
+					if st != 201 {
+						b.Errorf("status %d %s", st, body)
+						return
+					}
+				}
+			})
+		})
+	}
+}
