@@ -9,6 +9,7 @@ import (
 	"time"
 
 	sb "github.com/switchboardhq/switchboard"
+	"github.com/switchboardhq/switchboard/internal/streams"
 )
 
 // BenchmarkPublicHealth measures GET /api/streaming/providers/{name}/health
@@ -96,7 +97,9 @@ func reportLatencies(b *testing.B, lat chan []time.Duration, elapsed time.Durati
 func BenchmarkStartStreamProviders(b *testing.B) {
 	for _, n := range []int{2, 100} {
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
-			e := newTestEnv(b)
+			// As serve runs it: heartbeats and routing counts written in
+			// batches every second, not one write per start.
+			e := newTestEnvWith(b, "", func(c *streams.Config) { c.HeartbeatFlush = time.Second })
 			for i := range n {
 				e.createProvider(e.agoraProvider(fmt.Sprintf("agora-%d", i), 1))
 			}

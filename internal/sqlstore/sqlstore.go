@@ -42,9 +42,9 @@ type Store struct {
 	// starts groups concurrent stream starts into shared transactions
 	// (SQLite; startgroup.go).
 	starts startGroup
-	// statuses is the last trail statuses map encoded, with its encoding
-	// (trail.go).
-	statuses atomic.Pointer[encodedStatuses]
+	// statuses is the trail statuses map whose set was last stored, with
+	// its digest (trail.go).
+	statuses atomic.Pointer[storedStatuses]
 }
 
 var _ switchboard.Store = (*Store)(nil)

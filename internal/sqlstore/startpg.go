@@ -24,7 +24,8 @@ import (
 // are checked at the end of the statement, when the stream is there.
 //
 // Arguments: the stream's 12 columns of qInsertStream, then the trail entry's
-// 10 of qInsertTrail after stream_id, then the count's shard.
+// 10 of qInsertTrail after stream_id, then the count's shard, then the trail
+// entry's statuses digest.
 const qStartPG = `WITH existing AS (
 		SELECT ` + streamColumns + ` FROM streams s
 		WHERE $10::text <> '' AND s.owner = $9::text AND s.idempotency_key = $10::text AND s.idempotency_key <> ''),
@@ -40,8 +41,8 @@ const qStartPG = `WITH existing AS (
 		SELECT id, 0, $7::text, $6::text, $11::bigint FROM st),
 	trail AS (
 		INSERT INTO stream_trail
-			(stream_id, at, kind, provider, from_provider, reason, statuses, least_bad, stage, code, reported_at)
-		SELECT id, $13::bigint, $14::text, $15::text, $16::text, $17::text, $18::text, $19::boolean, $20::text, $21::text, $22::bigint FROM st),
+			(stream_id, at, kind, provider, from_provider, reason, statuses, least_bad, stage, code, reported_at, statuses_digest)
+		SELECT id, $13::bigint, $14::text, $15::text, $16::text, $17::text, $18::text, $19::boolean, $20::text, $21::text, $22::bigint, $24::bytea FROM st),
 	counts AS (
 		INSERT INTO provider_stream_counts (provider, shard, active, total)
 		SELECT $7::text, $23::integer, 1, 1 FROM st
@@ -57,7 +58,7 @@ const qStartPG = `WITH existing AS (
 func (s *Store) startPG(ctx context.Context, q interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 }, st switchboard.Stream, first switchboard.TrailEntry) (switchboard.Stream, bool, error) {
-	statuses, err := s.statusesText(first.Statuses)
+	statuses, digest, err := s.trailStatuses(first.Statuses)
 	if err != nil {
 		return switchboard.Stream{}, false, err
 	}
@@ -70,7 +71,7 @@ func (s *Store) startPG(ctx context.Context, q interface {
 		string(st.Status), st.Owner, st.IdempotencyKey, dbTime(st.StartedAt), dbTime(st.LastHeartbeat),
 		dbTime(first.At), first.Kind, first.Provider, first.From, first.Reason, statuses, first.LeastBad,
 		string(first.Stage), first.Code, reported,
-		rand.IntN(s.d.countShards))
+		rand.IntN(s.d.countShards), digest)
 	if err != nil {
 		return switchboard.Stream{}, false, startPGErr(s, err)
 	}

@@ -170,11 +170,11 @@ const qAddCounts = `INSERT INTO provider_stream_counts (provider, shard, active,
 		total = provider_stream_counts.total + excluded.total`
 
 const qInsertTrail = `INSERT INTO stream_trail
-	(stream_id, at, kind, provider, from_provider, reason, statuses, least_bad, stage, code, reported_at)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	(stream_id, at, kind, provider, from_provider, reason, statuses, least_bad, stage, code, reported_at, statuses_digest)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 func (s *Store) insertTrail(ctx context.Context, tx *sql.Tx, e switchboard.TrailEntry) error {
-	statuses, err := s.statusesText(e.Statuses)
+	statuses, digest, err := s.trailStatuses(e.Statuses)
 	if err != nil {
 		return err
 	}
@@ -183,7 +183,7 @@ func (s *Store) insertTrail(ctx context.Context, tx *sql.Tx, e switchboard.Trail
 		reported = dbTime(*e.ReportedAt)
 	}
 	_, err = s.txExec(ctx, tx, qInsertTrail,
-		e.StreamID, dbTime(e.At), e.Kind, e.Provider, e.From, e.Reason, statuses, e.LeastBad, string(e.Stage), e.Code, reported)
+		e.StreamID, dbTime(e.At), e.Kind, e.Provider, e.From, e.Reason, statuses, e.LeastBad, string(e.Stage), e.Code, reported, digest)
 	return err
 }
 
@@ -235,6 +235,9 @@ func (s *Store) StartStream(ctx context.Context, st switchboard.Stream, first sw
 	st, first, err := s.newStream(st, first)
 	if err != nil {
 		return switchboard.Stream{}, false, err
+	}
+	if err := s.storeStatuses(ctx, first.Statuses); err != nil {
+		return switchboard.Stream{}, false, wrap("start stream", err)
 	}
 	var (
 		got     switchboard.Stream
@@ -413,8 +416,10 @@ func (s *Store) StreamTrail(ctx context.Context, id string) ([]switchboard.Trail
 		if _, err := s.getStream(ctx, tx, id); err != nil {
 			return err
 		}
-		rows, err := tx.QueryContext(ctx, s.q(`SELECT id, stream_id, at, kind, provider, from_provider, reason,
-			statuses, least_bad, stage, code, reported_at FROM stream_trail WHERE stream_id = ? ORDER BY id`), id)
+		rows, err := tx.QueryContext(ctx, s.q(`SELECT t.id, t.stream_id, t.at, t.kind, t.provider, t.from_provider, t.reason,
+			COALESCE(t.statuses, ss.statuses), t.least_bad, t.stage, t.code, t.reported_at
+			FROM stream_trail t LEFT JOIN status_sets ss ON ss.digest = t.statuses_digest
+			WHERE t.stream_id = ? ORDER BY t.id`), id)
 		if err != nil {
 			return err
 		}
