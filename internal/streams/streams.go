@@ -588,6 +588,10 @@ func predictSummary(v sb.Degradation) string {
 // to set (fillActive).
 func candidatesOf(reg *registry, blocked map[string]routing.Maintenance, degrading map[string]string, regional map[string]map[string]sb.Status) []routing.Candidate {
 	cands := slices.Clone(reg.base)
+	if len(blocked) == 0 && len(degrading) == 0 && len(regional) == 0 {
+		// The usual case: nothing to look up for each provider.
+		return cands
+	}
 	for i := range cands {
 		c := &cands[i]
 		name := c.Provider.Name
