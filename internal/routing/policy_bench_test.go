@@ -41,13 +41,19 @@ func BenchmarkDecideProviders(b *testing.B) {
 	for _, n := range []int{2, 100} {
 		var cands []Candidate
 		for i := range n {
-			cands = append(cands, cand(fmt.Sprintf("p%d", i), 1, sb.StatusHealthy))
+			cands = append(cands, cand(fmt.Sprintf("p%03d", i), 1, sb.StatusHealthy)) // in the registry's order
 		}
 		r := rand.New(rand.NewPCG(1, 2))
 		in := PolicyInput{Routing: policy(sb.PolicyPriority)}
+		// As the streams service decides: on the registry snapshot's
+		// statuses, shared by every decision.
+		statuses := map[string]sb.Status{}
+		for _, c := range cands {
+			statuses[c.Provider.Name] = c.Health.Status
+		}
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
 			for b.Loop() {
-				Decide(slices.Clone(cands), Request{}, in, r.Float64)
+				Decide(slices.Clone(cands), Request{Statuses: statuses}, in, r.Float64)
 			}
 		})
 	}
