@@ -45,6 +45,9 @@ type Store struct {
 	// statuses is the trail statuses map whose set was last stored, with
 	// its digest (trail.go).
 	statuses atomic.Pointer[storedStatuses]
+	// ckpt runs SQLite's checkpoints beside the writer (a file database
+	// only; checkpoint.go).
+	ckpt *checkpointer
 }
 
 var _ switchboard.Store = (*Store)(nil)
@@ -167,7 +170,14 @@ func openSQLite(ctx context.Context, path string) (*Store, error) {
 	// pages it changed otherwise spills to a file past 64 KiB, and writing
 	// it was a third of the time of a group. It holds the pages one
 	// transaction changes, as the page cache does.
-	w, err := sql.Open("sqlite", params("_txlock", "immediate", "_pragma", "temp_store(MEMORY)"))
+	//
+	// It checkpoints the log itself only far past the default of 1,000
+	// pages: the checkpointer does it beside it (checkpoint.go).
+	writer := []string{"_txlock", "immediate", "_pragma", "temp_store(MEMORY)"}
+	if !memory {
+		writer = append(writer, "_pragma", fmt.Sprintf("wal_autocheckpoint(%d)", writerCheckpointPages))
+	}
+	w, err := sql.Open("sqlite", params(writer...))
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: open %s: %w", path, err)
 	}
@@ -198,6 +208,15 @@ func openSQLite(ctx context.Context, path string) (*Store, error) {
 		return nil, fmt.Errorf("sqlstore: open %s: %w", path, err)
 	}
 	s.r = r
+	ckpt, err := sql.Open("sqlite", params())
+	if err != nil {
+		w.Close()
+		r.Close()
+		return nil, fmt.Errorf("sqlstore: open %s: %w", path, err)
+	}
+	ckpt.SetMaxOpenConns(1)
+	ckpt.SetMaxIdleConns(1)
+	s.ckpt = startCheckpointer(ckpt, checkpointEvery)
 	return s, nil
 }
 
@@ -264,12 +283,16 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // Close closes the database. Calls in flight may fail.
 func (s *Store) Close() error {
+	var errC error
+	if s.ckpt != nil {
+		errC = s.ckpt.stop()
+	}
 	s.closeStmts()
 	var errR error
 	if s.r != s.w {
 		errR = s.r.Close()
 	}
-	if err := errors.Join(s.w.Close(), errR); err != nil {
+	if err := errors.Join(s.w.Close(), errR, errC); err != nil {
 		return fmt.Errorf("sqlstore: close: %w", err)
 	}
 	return nil

@@ -18,10 +18,27 @@ import (
 // (their starts share transactions), each with the trail entry of a start
 // among two providers. It reports the process's CPU time per start, which
 // hardly moves with the load of other processes, and the p99 latency.
+//
+// "writer-checkpoints" runs it as it ran before the checkpointer
+// (checkpoint.go): the writer checkpointing the log itself every 1,000 pages.
 func BenchmarkStartStreamGroup(b *testing.B) {
+	b.Run("checkpointer", func(b *testing.B) { benchmarkStartStreamGroup(b, false) })
+	b.Run("writer-checkpoints", func(b *testing.B) { benchmarkStartStreamGroup(b, true) })
+}
+
+func benchmarkStartStreamGroup(b *testing.B, writerCheckpoints bool) {
 	dsn, _ := tempDSN(b)
 	s := mustOpen(b, dsn, newSealer(b))
 	ctx := context.Background()
+	if writerCheckpoints {
+		if err := s.ckpt.stop(); err != nil {
+			b.Fatal(err)
+		}
+		s.ckpt = nil
+		if _, err := s.w.ExecContext(ctx, `PRAGMA wal_autocheckpoint(1000)`); err != nil {
+			b.Fatal(err)
+		}
+	}
 	for _, name := range []string{"agora", "zegocloud"} {
 		if err := s.CreateProvider(ctx, storetest.AgoraProvider(b, name), switchboard.AuditEntry{}); err != nil {
 			b.Fatal(err)
