@@ -45,6 +45,9 @@ type Store struct {
 	// statuses is the last trail statuses map encoded, with its encoding
 	// (trail.go).
 	statuses atomic.Pointer[encodedStatuses]
+	// eventsChannel is the NOTIFY channel of the event log (PostgreSQL;
+	// replica.go).
+	eventsChannel string
 }
 
 var _ switchboard.Store = (*Store)(nil)
@@ -112,6 +115,12 @@ func Open(ctx context.Context, dsn string, sealer secrets.BoundSealer, clock swi
 	if err := s.resealLegacy(ctx); err != nil {
 		s.Close()
 		return nil, wrap("open", err)
+	}
+	if s.d.replicas {
+		if err := s.resolveEventsChannel(ctx); err != nil {
+			s.Close()
+			return nil, wrap("open", err)
+		}
 	}
 	s.prepareHot(ctx)
 	return s, nil
