@@ -110,7 +110,10 @@ func startPGErr(s *Store, err error) error {
 // one transaction and one commit: each argument is an array with an element
 // per start, in the order of qStartPG's. It returns, with its number in the
 // arrays (from 1), each stream started earlier with the key of a start of the
-// group, which it then does not insert. The counts of a provider's shard are
+// group, which it then does not insert (looked up by key, start by start: a
+// join could scan every stream). The segments and trail entries of the
+// inserted streams are checked against them at the end of the statement, as
+// in qStartPG. The counts of a provider's shard are
 // added up before they are written, and written in order, so that groups that
 // run together take their locks in the same order. Should any insert fail (a
 // duplicate id or key, within the group or with a start that ran meanwhile),
@@ -124,17 +127,18 @@ const qStartsPG = `WITH input AS (
 			started_at, last_heartbeat, t_at, t_kind, t_provider, t_from, t_reason, t_statuses, t_least_bad,
 			t_stage, t_code, t_reported, shard, n)),
 	existing AS (
-		SELECT i.n, ` + streamColumns + ` FROM input i JOIN streams s
-			ON i.idempotency_key <> '' AND s.owner = i.owner AND s.idempotency_key = i.idempotency_key AND s.idempotency_key <> ''),
+		SELECT i.n, s.* FROM input i CROSS JOIN LATERAL (
+			SELECT ` + streamColumns + ` FROM streams s
+			WHERE s.owner = i.owner AND s.idempotency_key = i.idempotency_key AND s.idempotency_key <> ''
+			LIMIT 1) AS s
+		WHERE i.idempotency_key <> ''),
+	started AS (SELECT i.* FROM input i WHERE NOT EXISTS (SELECT 1 FROM existing e WHERE e.n = i.n)),
 	st AS (
 		INSERT INTO streams (id, room, user_id, role, region, quality, provider,
 			status, owner, idempotency_key, started_at, last_heartbeat, ended_at, end_reason, migrations)
-		SELECT i.id, i.room, i.user_id, i.role, i.region, i.quality, i.provider,
-			i.status, i.owner, i.idempotency_key, i.started_at, i.last_heartbeat, NULL, '', 0
-		FROM input i WHERE NOT EXISTS (SELECT 1 FROM existing e WHERE e.n = i.n)
-		ORDER BY i.n
-		RETURNING id),
-	started AS (SELECT i.* FROM input i JOIN st ON st.id = i.id),
+		SELECT id, room, user_id, role, region, quality, provider,
+			status, owner, idempotency_key, started_at, last_heartbeat, NULL, '', 0
+		FROM started ORDER BY n),
 	seg AS (
 		INSERT INTO stream_segments (stream_id, seq, provider, quality, started_at)
 		SELECT id, 0, provider, quality, started_at FROM started),
