@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -151,5 +152,91 @@ func TestEventsDeliveredFromAnnouncements(t *testing.T) {
 	}
 	if want := []uint64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 13, 14}; !slices.Equal(ids, want) {
 		t.Fatalf("bus got %v, want %v", ids, want)
+	}
+}
+
+// countingLog counts the reads of a log.
+type countingLog struct {
+	EventLog
+	reads atomic.Int64
+}
+
+func (c *countingLog) EventsAfter(ctx context.Context, after uint64, limit int) ([]switchboard.Event, error) {
+	c.reads.Add(1)
+	return c.EventLog.EventsAfter(ctx, after, limit)
+}
+
+// On PostgreSQL, events reach the other replica from the announcements,
+// without reading the log, but for an event too large for an announcement;
+// and appends to another schema's log wake neither replica.
+func TestEventsAnnouncedOnPostgres(t *testing.T) {
+	st, other := openStore(t), openStore(t)
+	testutil.LeakCheck(t)
+	ctx, wg := running(t)
+	listening := make(chan struct{}, 2)
+	logs := []*countingLog{{EventLog: st}, {EventLog: st}}
+	buses := []*testutil.Bus{{}, {}}
+	delivered := make(chan switchboard.Event, 100)
+	evs := make([]*Events, 2)
+	for i := range evs {
+		opts := EventsOptions{SafetyInterval: time.Hour}
+		if i == 1 {
+			opts.OnEvent = func(e switchboard.Event) { delivered <- e }
+		}
+		evs[i] = NewEvents(signalling{EventLog: logs[i], listening: listening}, buses[i], opts)
+		wg.Go(func() { evs[i].Run(ctx) })
+	}
+	for range evs {
+		receive(t, listening, "listeners", 10*time.Second)
+	}
+	time.Sleep(100 * time.Millisecond) // the reads of the log at start
+	reads := logs[1].reads.Load()
+
+	const n = 50
+	for i := range n {
+		evs[0].Publish(switchboard.Event{Type: "provider.updated", Data: map[string]int{"i": i}})
+	}
+	for i := range n {
+		e := receive(t, delivered, "announced events", 10*time.Second)
+		var d struct{ I int }
+		if err := json.Unmarshal(e.Data.(json.RawMessage), &d); err != nil || d.I != i {
+			t.Fatalf("event %d delivered as %s (%v)", i, e.Data, err)
+		}
+	}
+	if got := logs[1].reads.Load() - reads; got != 0 {
+		t.Errorf("%d reads of the log for announced events, want 0", got)
+	}
+
+	// Appends to another schema: no announcement reaches these replicas.
+	for i := range 5 {
+		if _, err := other.AppendEvent(ctx, "elsewhere", switchboard.Event{Type: "other.schema", Data: i}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(200 * time.Millisecond)
+	if got := logs[1].reads.Load() - reads; got != 0 {
+		t.Errorf("%d reads of the log after appends to another schema, want 0", got)
+	}
+
+	// Too large for an announcement: announced by id, read from the log.
+	evs[0].Publish(switchboard.Event{Type: "large", Data: strings.Repeat("x", 10_000)})
+	if e := receive(t, delivered, "the large event", 10*time.Second); e.Type != "large" || len(e.Data.(json.RawMessage)) != 10_002 {
+		t.Fatalf("large event delivered as %s of %d bytes", e.Type, len(e.Data.(json.RawMessage)))
+	}
+	if got := logs[1].reads.Load() - reads; got != 1 {
+		t.Errorf("%d reads of the log for an event announced by id, want 1", got)
+	}
+	// The publisher receives its own large event the same way.
+	for deadline := time.Now().Add(10 * time.Second); len(buses[0].Events()) < n+1 && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
+	if a, b := buses[0].Events(), buses[1].Events(); len(a) != n+1 || len(b) != n+1 {
+		t.Fatalf("replicas got %d and %d events, want %d", len(a), len(b), n+1)
+	} else {
+		for i := range a {
+			if a[i].ID != b[i].ID {
+				t.Fatalf("event %d: id %d on one replica, %d on the other", i, a[i].ID, b[i].ID)
+			}
+		}
 	}
 }
