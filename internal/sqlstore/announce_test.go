@@ -280,3 +280,97 @@ func TestPostgresEventsChannelPerSchema(t *testing.T) {
 	cancel()
 	<-stopped
 }
+
+// The decoder of announcements reads what encoding/json reads from them, for
+// any text and data, and refuses what it does not expect (encoding/json then
+// decodes it, or nothing does).
+func TestDecodeAnnounced(t *testing.T) {
+	strs := []string{"", "stream.started", `"quoted"`, `back\slash`, "<é>&\u2028\t\n\x01", "日本語", `{"not":"data"}`, `\u0041`}
+	datas := []any{nil, true, 12.5, -3, "text", `"}]{[`, map[string]any{"a": []any{1, "}", map[string]string{"b": `\"`}}, "c": nil},
+		[]any{}, map[string]any{}, strings.Repeat("x", 300)}
+	var types, owners, datasJSON []string
+	var audiences []int32
+	var ats []time.Time
+	at := time.Date(2026, 12, 6, 20, 0, 0, 0, time.UTC)
+	for i := range 40 {
+		data, _ := json.Marshal(datas[i%len(datas)])
+		types, owners, datasJSON = append(types, strs[i%len(strs)]), append(owners, strs[(i+3)%len(strs)]), append(datasJSON, string(data))
+		audiences, ats = append(audiences, int32(i%3)), append(ats, at.Add(time.Duration(i)*time.Microsecond*123457))
+	}
+	bodies, chunks := eventsPayload(types, audiences, ats, datasJSON, owners)
+	ids := make([]uint64, len(types))
+	for i := range ids {
+		ids[i] = uint64(1000 + i)
+	}
+	for _, p := range assemble(ids, bodies, chunks) {
+		got, ok := decodeAnnounced(p)
+		want, wok := decodeAnnouncedJSON(p)
+		if !ok || !wok || len(got) != len(want) {
+			t.Fatalf("decoded %d events (%v), encoding/json %d (%v): %.200s", len(got), ok, len(want), wok, p)
+		}
+		for i := range got {
+			g, w := got[i], want[i]
+			if g.ID != w.ID || g.Type != w.Type || g.Audience != w.Audience || g.At != w.At || g.Owner != w.Owner ||
+				string(g.Data.(json.RawMessage)) != string(w.Data.(json.RawMessage)) {
+				t.Fatalf("decoded %+v, encoding/json %+v", g, w)
+			}
+		}
+		if evs := parseEventsPayload(p); len(evs) != len(got) {
+			t.Fatalf("parseEventsPayload: %d events, want %d", len(evs), len(got))
+		}
+	}
+
+	// Announcements of another shape.
+	for _, p := range []string{
+		eventsPayloadHead + eventsPayloadTail,
+		eventsPayloadHead + `{"id":1,"type":"t","audience":0,"at":"2026-12-06T20:00:00Z","data":{"a":1},"owner":"o"}`,
+		eventsPayloadHead + `{"id":1,"type":"t","audience":0,"at":"2026-12-06T20:00:00Z","data":{"a":1,"owner":"o"}` + eventsPayloadTail,
+		eventsPayloadHead + `{"id":1,"type":"t","audience":0,"at":"yesterday","data":1,"owner":"o"}` + eventsPayloadTail,
+		eventsPayloadHead + `{"id":1,"type":"t","audience":0,"at":"2026-12-06T20:00:00Z","data":tru,"owner":"o"}` + eventsPayloadTail,
+		eventsPayloadHead + `{"id":1,"type":"t","audience":0,"at":"2026-12-06T20:00:00Z","data":{"a":},"owner":"o"}` + eventsPayloadTail,
+		eventsPayloadHead + `{"id":-1,"type":"t","audience":0,"at":"2026-12-06T20:00:00Z","data":1,"owner":"o"}` + eventsPayloadTail,
+		eventsPayloadHead + `{"type":"t","id":1,"audience":0,"at":"2026-12-06T20:00:00Z","data":1,"owner":"o"}` + eventsPayloadTail,
+		eventsPayloadHead + `{"id":1,"type":"t","audience":0,"at":"2026-12-06T20:00:00Z","data":1,"owner":"o"}` + eventsPayloadTail + " ",
+	} {
+		if evs, ok := decodeAnnounced(p); ok {
+			t.Errorf("decodeAnnounced(%s) = %+v, want a refusal", p, evs)
+		}
+	}
+	// Another order of the fields: encoding/json reads it.
+	p := eventsPayloadHead + `{"type":"t","id":7,"audience":2,"at":"2026-12-06T20:00:00Z","data":[1],"owner":"o"}` + eventsPayloadTail
+	if evs := parseEventsPayload(p); len(evs) != 1 || evs[0].ID != 7 || evs[0].Audience != 2 || string(evs[0].Data.(json.RawMessage)) != "[1]" {
+		t.Errorf("parseEventsPayload(%s) = %+v", p, evs)
+	}
+}
+
+func BenchmarkParseEventsPayload(b *testing.B) {
+	const n = 20
+	var types, owners, datas []string
+	var audiences []int32
+	var ats []time.Time
+	for i := range n {
+		data, _ := json.Marshal(map[string]any{"id": fmt.Sprintf("st_%032d", i), "room": "room-1", "provider": "agora", "region": "eu"})
+		types, owners, datas = append(types, "stream.started"), append(owners, "token:abc"), append(datas, string(data))
+		audiences, ats = append(audiences, 1), append(ats, time.Now())
+	}
+	bodies, chunks := eventsPayload(types, audiences, ats, datas, owners)
+	ids := make([]uint64, n)
+	for i := range ids {
+		ids[i] = uint64(123456 + i)
+	}
+	p := assemble(ids, bodies, chunks)[0]
+	b.Run("decoder", func(b *testing.B) {
+		for b.Loop() {
+			if _, ok := decodeAnnounced(p); !ok {
+				b.Fatal("refused")
+			}
+		}
+	})
+	b.Run("encoding/json", func(b *testing.B) {
+		for b.Loop() {
+			if _, ok := decodeAnnouncedJSON(p); !ok {
+				b.Fatal("refused")
+			}
+		}
+	})
+}

@@ -248,6 +248,22 @@ func parseEventsPayload(payload string) []switchboard.Event {
 	if !strings.HasPrefix(payload, eventsPayloadHead) {
 		return nil
 	}
+	evs, ok := decodeAnnounced(payload)
+	if !ok {
+		if evs, ok = decodeAnnouncedJSON(payload); !ok {
+			return nil
+		}
+	}
+	for i, e := range evs {
+		if e.ID == 0 || len(e.Data.(json.RawMessage)) == 0 || (i > 0 && e.ID <= evs[i-1].ID) {
+			return nil
+		}
+	}
+	return evs
+}
+
+// decodeAnnouncedJSON decodes an announcement with encoding/json.
+func decodeAnnouncedJSON(payload string) ([]switchboard.Event, bool) {
 	var msg struct {
 		V      int `json:"v"`
 		Events []struct {
@@ -260,17 +276,14 @@ func parseEventsPayload(payload string) []switchboard.Event {
 		} `json:"events"`
 	}
 	if err := json.Unmarshal([]byte(payload), &msg); err != nil || msg.V != 1 {
-		return nil
+		return nil, false
 	}
 	evs := make([]switchboard.Event, len(msg.Events))
 	for i, e := range msg.Events {
-		if e.ID == 0 || len(e.Data) == 0 || (i > 0 && e.ID <= evs[i-1].ID) {
-			return nil
-		}
 		evs[i] = switchboard.Event{ID: e.ID, Type: e.Type, Audience: switchboard.Role(e.Audience), At: e.At.UTC(),
 			Data: e.Data, Owner: e.Owner}
 	}
-	return evs
+	return evs, true
 }
 
 // AppendEvents appends evs, published by replica, to the event log, in their
