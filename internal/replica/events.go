@@ -20,6 +20,9 @@ const (
 	// the database is out of reach for instance.
 	QueueSize = 4096
 	readBatch = 500
+	// announcedQueue bounds the announcements waiting for the reader; when
+	// it is full, the reader reads the log instead.
+	announcedQueue = 256
 	// appendBatch bounds the queued events appended together, in one
 	// transaction.
 	appendBatch = 256
@@ -45,9 +48,11 @@ type EventLog interface {
 	// PruneEvents deletes the events from before t.
 	PruneEvents(ctx context.Context, before time.Time) error
 	// ListenEvents calls listening once it listens for announcements on a
-	// connection of its own, then notified on every announcement, until ctx
+	// connection of its own, then notified on every announcement with the
+	// events it carries (committed, in id order, as EventsAfter returns
+	// them), or with none when it carries only news of an append, until ctx
 	// ends or the connection fails, and returns why it stopped.
-	ListenEvents(ctx context.Context, listening, notified func()) error
+	ListenEvents(ctx context.Context, listening func(), notified func([]switchboard.Event)) error
 }
 
 // EventsOptions configures Events. Zero fields take their defaults.
@@ -76,9 +81,16 @@ type EventsOptions struct {
 // replica. Appends are serialised, so ids become visible in increasing order
 // and reading "after the last id" never skips one.
 //
-// Announcements carry only the id: the log, not the announcement, is the
-// source of truth. While the LISTEN connection is down, the log
-// is polled every PollInterval, so a replica lags by at most about that much.
+// Announcements carry the appended events, so that a replica need not read
+// the log for each append: it delivers the events of an announcement when
+// they follow, id after id, the last event it delivered. Otherwise (an id
+// skipped, which may be an append that failed or an announcement that was
+// missed, an announcement that carries no event, or a reconnection of the
+// LISTEN connection) it reads the log, which is the source of truth, and
+// skips what it already delivered. It also reads the log every
+// SafetyInterval, in case an announcement was lost. While the LISTEN
+// connection is down, the log is polled every PollInterval, so a replica lags
+// by at most about that much.
 // While the database cannot take events, they are held, in order, and
 // appended once it is back, so that every replica receives them, with the
 // same ids; up to QueueSize events wait, and those published when the queue
@@ -93,6 +105,7 @@ type Events struct {
 
 	queue     chan switchboard.Event
 	wake      chan struct{} // buffered 1: a read of the log is due
+	announced chan []switchboard.Event
 	listening atomic.Bool
 	started   atomic.Bool
 }
@@ -111,8 +124,9 @@ func NewEvents(store EventLog, local switchboard.Bus, opts EventsOptions) *Event
 	}
 	return &Events{
 		store: store, local: local, opts: opts, log: logger(opts.Logger),
-		queue: make(chan switchboard.Event, QueueSize),
-		wake:  make(chan struct{}, 1),
+		queue:     make(chan switchboard.Event, QueueSize),
+		wake:      make(chan struct{}, 1),
+		announced: make(chan []switchboard.Event, announcedQueue),
 	}
 }
 
@@ -196,7 +210,11 @@ func (e *Events) write(ctx context.Context) {
 				e.drain(ctx, batch...)
 				return
 			}
-			e.signal()
+			// The append's announcement brings the events back, to this
+			// replica as to the others; without LISTEN, read them at once.
+			if !e.listening.Load() {
+				e.signal()
+			}
 		}
 	}
 }
@@ -297,7 +315,9 @@ func (e *Events) insert(ctx context.Context, batch []switchboard.Event) error {
 	return err
 }
 
-// read publishes the log to the local bus, after every wake-up and at least
+// read publishes the events to the local bus, in id order: those that
+// announcements carry when they follow the last one delivered, and otherwise
+// those of the log, which it reads on a gap, on every wake-up and at least
 // every PollInterval (LISTEN down) or SafetyInterval (LISTEN up).
 func (e *Events) read(ctx context.Context, last uint64) {
 	timer := time.NewTimer(0)
@@ -307,6 +327,11 @@ func (e *Events) read(ctx context.Context, last uint64) {
 		select {
 		case <-ctx.Done():
 			return
+		case evs := <-e.announced:
+			if e.deliverAnnounced(evs, &last) {
+				continue
+			}
+			// A gap: read the log.
 		case <-e.wake:
 		case <-timer.C:
 		}
@@ -342,22 +367,52 @@ func (e *Events) read(ctx context.Context, last uint64) {
 	}
 }
 
+// deliverAnnounced publishes the events of an announcement that follow last,
+// skipping those already delivered, and reports false, having stopped, at the
+// first that does not follow last by one (or when there are none): the log
+// must be read then. Only an event whose id is last+1 is published, so no
+// event is skipped, even one of an append that commits later than another of
+// greater ids.
+func (e *Events) deliverAnnounced(evs []switchboard.Event, last *uint64) bool {
+	if len(evs) == 0 {
+		return false
+	}
+	for _, ev := range evs {
+		switch {
+		case ev.ID <= *last:
+			continue
+		case ev.ID != *last+1:
+			return false
+		}
+		*last = ev.ID
+		e.deliver(ev)
+	}
+	return true
+}
+
 func (e *Events) readBatch(ctx context.Context, last *uint64) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	evs, err := e.store.EventsAfter(ctx, *last, readBatch)
 	for _, ev := range evs {
 		*last = ev.ID
-		e.local.Publish(ev)
-		if e.opts.OnEvent != nil {
-			e.opts.OnEvent(ev)
-		}
+		e.deliver(ev)
 	}
 	return len(evs), err
 }
 
-// listen keeps a LISTEN connection and wakes the reader on every notification
-// and after every reconnection (to catch up on what was missed meanwhile).
+// deliver publishes ev to the local bus.
+func (e *Events) deliver(ev switchboard.Event) {
+	e.local.Publish(ev)
+	if e.opts.OnEvent != nil {
+		e.opts.OnEvent(ev)
+	}
+}
+
+// listen keeps a LISTEN connection, hands the reader the events of every
+// notification (or wakes it to read the log, for a notification without
+// events or when too many wait) and wakes it after every reconnection (to
+// catch up on what was missed meanwhile).
 func (e *Events) listen(ctx context.Context) {
 	for delay := 250 * time.Millisecond; ; delay = min(2*delay, 5*time.Second) {
 		err := e.listenOnce(ctx, func() { delay = 250 * time.Millisecond })
@@ -378,7 +433,21 @@ func (e *Events) listenOnce(ctx context.Context, connected func()) error {
 		e.listening.Store(true)
 		connected()
 		e.signal()
-	}, e.signal)
+	}, e.announce)
+}
+
+// announce hands the events of a notification to the reader, or wakes it to
+// read the log.
+func (e *Events) announce(evs []switchboard.Event) {
+	if len(evs) == 0 {
+		e.signal()
+		return
+	}
+	select {
+	case e.announced <- evs:
+	default:
+		e.signal()
+	}
 }
 
 // sleep waits for d or ctx, reporting false when ctx ended.

@@ -74,7 +74,7 @@ func (s signalling) LastEventID(ctx context.Context) (uint64, error) {
 	return id, err
 }
 
-func (s signalling) ListenEvents(ctx context.Context, listening, notified func()) error {
+func (s signalling) ListenEvents(ctx context.Context, listening func(), notified func([]switchboard.Event)) error {
 	if s.noListen {
 		return errors.New("no LISTEN connection")
 	}

@@ -2,10 +2,14 @@ package sqlstore
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -19,9 +23,44 @@ import (
 // The tables are those of migration 0005_replicas. A SQLite database serves
 // one node, so these methods fail on it: SupportsReplicas tells.
 
-// eventsChannel is the PostgreSQL NOTIFY channel on which an appended event's
-// id is announced.
-const eventsChannel = "switchboard_events"
+// publicEventsChannel is the PostgreSQL NOTIFY channel on which the appends to
+// the event log of the public schema are announced: the one channel that all
+// schemas shared before each got its own, kept for public so that replicas of
+// both versions hear each other during a rolling upgrade.
+const publicEventsChannel = "switchboard_events"
+
+// eventsChannelFor returns the NOTIFY channel of the event log of schema:
+// replicas of one schema listen to their own channel only, so that appends in
+// another schema of the same server (another deployment, tests) do not wake
+// them. A channel name is an identifier, at most 63 bytes: a schema whose
+// derived name would be longer is named by a hash.
+func eventsChannelFor(schema string) string {
+	if schema == "" || schema == "public" {
+		return publicEventsChannel
+	}
+	if ch := publicEventsChannel + ":" + schema; len(ch) <= maxIdentifier {
+		return ch
+	}
+	sum := sha256.Sum256([]byte(schema))
+	return publicEventsChannel + "#" + hex.EncodeToString(sum[:20])
+}
+
+// maxIdentifier is the longest PostgreSQL identifier, in bytes (NAMEDATALEN-1).
+const maxIdentifier = 63
+
+// resolveEventsChannel sets the NOTIFY channel of the store's event log from
+// the schema that holds the log (the first of search_path that has it).
+func (s *Store) resolveEventsChannel(ctx context.Context) error {
+	var schema sql.NullString
+	err := s.r.QueryRowContext(ctx, `SELECT n.nspname FROM pg_catalog.pg_class c
+		JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+		WHERE c.oid = to_regclass('switchboard_events')`).Scan(&schema)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("sqlstore: the event log's schema: %w", err)
+	}
+	s.eventsChannel = eventsChannelFor(schema.String)
+	return nil
+}
 
 // eventsLockKey is the advisory lock that serialises appends to the event log,
 // so that ids become visible in increasing order and reading "after the last
@@ -113,9 +152,14 @@ func (s *Store) AppendEvent(ctx context.Context, replica string, e switchboard.E
 // qAppendEvents appends a batch of events in one statement, and so in one
 // transaction and one round trip: it takes the log's lock (held until the
 // transaction ends), inserts the events in the order of the arrays, and
-// announces the newest id at commit (the same payload for every row, which
-// PostgreSQL sends once). The ids are drawn after the lock is taken: the
-// rows reach the sort below only through the join with it.
+// announces them at commit, in notifications that carry them (see
+// eventsPayload). The ids are drawn after the lock is taken: the rows reach
+// the sort below only through the join with it. An event's id is the n-th
+// smallest of the batch when it is the n-th of the arrays; $9 holds each
+// event's announcement without its id, or "" for an event announced by id
+// only, and $10 the notification that announces it. The notifications are
+// sent in the order of the batch, and PostgreSQL delivers those of one
+// transaction in the order they were sent.
 const qAppendEvents = `WITH locked AS (SELECT pg_advisory_xact_lock($1::bigint)),
 	ins AS (
 		INSERT INTO switchboard_events (replica, type, audience, at, data, owner)
@@ -123,16 +167,131 @@ const qAppendEvents = `WITH locked AS (SELECT pg_advisory_xact_lock($1::bigint))
 		FROM locked CROSS JOIN unnest($3::text[], $4::integer[], $5::timestamptz[], $6::text[], $7::text[])
 			WITH ORDINALITY AS e(type, audience, at, data, owner, n)
 		ORDER BY e.n
-		RETURNING id)
-	SELECT ins.id FROM ins CROSS JOIN (SELECT pg_notify($8::text, max(id)::text) FROM ins) AS announced
+		RETURNING id),
+	numbered AS (SELECT id, row_number() OVER (ORDER BY id) AS n FROM ins),
+	payloads AS (
+		SELECT a.chunk, CASE WHEN bool_or(a.body = '') THEN max(x.id)::text
+			ELSE '` + eventsPayloadHead + `' || string_agg('{"id":' || x.id::text || a.body, ',' ORDER BY x.id) || '` + eventsPayloadTail + `'
+			END AS payload
+		FROM numbered x JOIN unnest($9::text[], $10::integer[]) WITH ORDINALITY AS a(body, chunk, n) ON a.n = x.n
+		GROUP BY a.chunk ORDER BY a.chunk),
+	announced AS (SELECT count(pg_notify($8::text, p.payload)) AS sent FROM (SELECT payload FROM payloads ORDER BY chunk) AS p)
+	SELECT ins.id FROM ins CROSS JOIN announced
 	ORDER BY ins.id`
+
+// Announcements of appended events. PostgreSQL takes payloads shorter than
+// 8,000 bytes: the events of an append are announced in as many notifications
+// as they need, each at most maxEventsPayload bytes, of the form
+//
+//	{"v":1,"events":[{"id":1,"type":"...","audience":2,"at":"...","data":{...},"owner":"..."},...]}
+//
+// with the events in id order, their fields as the log holds them. An event
+// too large for a notification of its own is announced by its id alone, as
+// earlier versions announced every append: a listener reads the log then.
+const (
+	eventsPayloadHead = `{"v":1,"events":[`
+	eventsPayloadTail = `]}`
+	maxEventsPayload  = 7900
+	// eventsPayloadIDRoom is what an entry takes besides its body: {"id":
+	// and the digits of the largest id.
+	eventsPayloadIDRoom = len(`{"id":`) + 20
+)
+
+// eventsPayload encodes the announcement of the events of a batch: the
+// entry of each without its id (its body), "" for one announced by id only,
+// and the notification that carries it, numbered from 0 in batch order.
+func eventsPayload(types []string, audiences []int32, ats []time.Time, datas, owners []string) (bodies []string, chunks []int32) {
+	bodies, chunks = make([]string, len(types)), make([]int32, len(types))
+	chunk, size := int32(-1), 0 // size of the open notification, 0 when none is open
+	var b strings.Builder
+	for i := range types {
+		b.Reset()
+		b.WriteString(`,"type":`)
+		writeJSONString(&b, types[i])
+		b.WriteString(`,"audience":`)
+		b.WriteString(strconv.Itoa(int(audiences[i])))
+		b.WriteString(`,"at":"`)
+		b.WriteString(ats[i].UTC().Format(time.RFC3339Nano))
+		b.WriteString(`","data":`)
+		b.WriteString(datas[i])
+		b.WriteString(`,"owner":`)
+		writeJSONString(&b, owners[i])
+		b.WriteString(`}`)
+		entry := eventsPayloadIDRoom + b.Len()
+		switch {
+		case len(eventsPayloadHead)+entry+len(eventsPayloadTail) > maxEventsPayload:
+			chunk++ // a notification of its own, by id
+			chunks[i], size = chunk, 0
+			continue
+		case size > 0 && size+1+entry <= maxEventsPayload:
+			size += 1 + entry
+		default:
+			chunk++
+			size = len(eventsPayloadHead) + entry + len(eventsPayloadTail)
+		}
+		bodies[i], chunks[i] = b.String(), chunk
+	}
+	return bodies, chunks
+}
+
+// writeJSONString writes s to b as a JSON string.
+func writeJSONString(b *strings.Builder, s string) {
+	enc, _ := json.Marshal(s) // a string always encodes
+	b.Write(enc)
+}
+
+// parseEventsPayload returns the events that a notification carries, in id
+// order, with their Data as JSON (a json.RawMessage), as EventsAfter would
+// return them; none when it announces an id only or is not a form this
+// version knows.
+func parseEventsPayload(payload string) []switchboard.Event {
+	if !strings.HasPrefix(payload, eventsPayloadHead) {
+		return nil
+	}
+	evs, ok := decodeAnnounced(payload)
+	if !ok {
+		if evs, ok = decodeAnnouncedJSON(payload); !ok {
+			return nil
+		}
+	}
+	for i, e := range evs {
+		if e.ID == 0 || len(e.Data.(json.RawMessage)) == 0 || (i > 0 && e.ID <= evs[i-1].ID) {
+			return nil
+		}
+	}
+	return evs
+}
+
+// decodeAnnouncedJSON decodes an announcement with encoding/json.
+func decodeAnnouncedJSON(payload string) ([]switchboard.Event, bool) {
+	var msg struct {
+		V      int `json:"v"`
+		Events []struct {
+			ID       uint64          `json:"id"`
+			Type     string          `json:"type"`
+			Audience int             `json:"audience"`
+			At       time.Time       `json:"at"`
+			Data     json.RawMessage `json:"data"`
+			Owner    string          `json:"owner"`
+		} `json:"events"`
+	}
+	if err := json.Unmarshal([]byte(payload), &msg); err != nil || msg.V != 1 {
+		return nil, false
+	}
+	evs := make([]switchboard.Event, len(msg.Events))
+	for i, e := range msg.Events {
+		evs[i] = switchboard.Event{ID: e.ID, Type: e.Type, Audience: switchboard.Role(e.Audience), At: e.At.UTC(),
+			Data: e.Data, Owner: e.Owner}
+	}
+	return evs, true
+}
 
 // AppendEvents appends evs, published by replica, to the event log, in their
 // order and in one transaction, and returns their ids there, which are the
 // events' ids on every replica; the events' own IDs are ignored, and a zero
-// At is the clock's time. Appends are serialised, so ids become visible in
-// increasing order, and the newest id is announced to ListenEvents when the
-// append commits.
+// At is the clock's time (kept to the microsecond, as the log keeps it).
+// Appends are serialised, so ids become visible in increasing order, and the
+// events are announced to ListenEvents when the append commits.
 func (s *Store) AppendEvents(ctx context.Context, replica string, evs []switchboard.Event) ([]uint64, error) {
 	if err := s.replicated("append event"); err != nil {
 		return nil, err
@@ -152,11 +311,14 @@ func (s *Store) AppendEvents(ctx context.Context, replica string, evs []switchbo
 		if err != nil {
 			return nil, fmt.Errorf("sqlstore: append event: encode data: %w", err)
 		}
-		types[i], audiences[i], ats[i], datas[i], owners[i] = e.Type, int32(e.Audience), s.nowOr(e.At), string(data), e.Owner
+		at := s.nowOr(e.At).UTC().Truncate(time.Microsecond)
+		types[i], audiences[i], ats[i], datas[i], owners[i] = e.Type, int32(e.Audience), at, string(data), e.Owner
 	}
+	bodies, chunks := eventsPayload(types, audiences, ats, datas, owners)
 	ids := make([]uint64, 0, len(evs))
 	err := func() error {
-		rows, err := s.w.QueryContext(ctx, qAppendEvents, eventsLockKey, replica, types, audiences, ats, datas, owners, eventsChannel)
+		rows, err := s.w.QueryContext(ctx, qAppendEvents, eventsLockKey, replica, types, audiences, ats, datas, owners,
+			s.eventsChannel, bodies, chunks)
 		if err != nil {
 			return err
 		}
@@ -239,10 +401,13 @@ func (s *Store) PruneEvents(ctx context.Context, before time.Time) error {
 }
 
 // ListenEvents opens a connection of its own, outside the pool, that listens
-// for the events AppendEvent announces. It calls listening once it listens,
-// then notified on every announcement, until ctx ends or the connection fails,
-// and returns why it stopped. Announcements carry no event: read the log.
-func (s *Store) ListenEvents(ctx context.Context, listening, notified func()) error {
+// for the announcements of AppendEvents on the channel of the store's schema.
+// It calls listening once it listens, then notified on every announcement with
+// the events it carries, in id order, until ctx ends or the connection fails,
+// and returns why it stopped. An announcement may carry no event (an event too
+// large, or an announcement from an earlier version): the listener reads the
+// log then, which is the source of truth in any case.
+func (s *Store) ListenEvents(ctx context.Context, listening func(), notified func([]switchboard.Event)) error {
 	if err := s.replicated("listen for events"); err != nil {
 		return err
 	}
@@ -257,14 +422,15 @@ func (s *Store) ListenEvents(ctx context.Context, listening, notified func()) er
 		defer cancel()
 		conn.Close(cctx)
 	}()
-	if _, err := conn.Exec(ctx, `LISTEN `+eventsChannel); err != nil {
+	if _, err := conn.Exec(ctx, `LISTEN `+pgx.Identifier{s.eventsChannel}.Sanitize()); err != nil {
 		return fmt.Errorf("sqlstore: listen for events: %w", err)
 	}
 	listening()
 	for {
-		if _, err := conn.WaitForNotification(ctx); err != nil {
+		n, err := conn.WaitForNotification(ctx)
+		if err != nil {
 			return fmt.Errorf("sqlstore: listen for events: %w", err)
 		}
-		notified()
+		notified(parseEventsPayload(n.Payload))
 	}
 }

@@ -57,7 +57,7 @@ func TestPostgresEventLog(t *testing.T) {
 	listening, notified := make(chan struct{}), make(chan struct{}, 10)
 	stopped := make(chan error, 1)
 	go func() {
-		stopped <- s.ListenEvents(ctx, func() { close(listening) }, func() { notified <- struct{}{} })
+		stopped <- s.ListenEvents(ctx, func() { close(listening) }, func([]switchboard.Event) { notified <- struct{}{} })
 	}()
 	<-listening
 
@@ -182,7 +182,7 @@ func TestPostgresAppendEventsBatches(t *testing.T) {
 	listening, notified := make(chan struct{}), make(chan struct{}, 100)
 	stopped := make(chan error, 1)
 	go func() {
-		stopped <- s.ListenEvents(ctx, func() { close(listening) }, func() { notified <- struct{}{} })
+		stopped <- s.ListenEvents(ctx, func() { close(listening) }, func([]switchboard.Event) { notified <- struct{}{} })
 	}()
 	<-listening
 

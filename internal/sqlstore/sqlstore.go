@@ -17,6 +17,7 @@ import (
 	"net/url"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -44,10 +45,14 @@ type Store struct {
 	starts startGroup
 	// statuses is the trail statuses map whose set was last stored, with
 	// its digest (trail.go).
-	statuses atomic.Pointer[storedStatuses]
+	statuses   atomic.Pointer[storedStatuses]
+	statusesMu sync.Mutex // held while a set is stored
 	// ckpt runs SQLite's checkpoints beside the writer (a file database
 	// only; checkpoint.go).
 	ckpt *checkpointer
+	// eventsChannel is the NOTIFY channel of the event log (PostgreSQL;
+	// replica.go).
+	eventsChannel string
 }
 
 var _ switchboard.Store = (*Store)(nil)
@@ -115,6 +120,12 @@ func Open(ctx context.Context, dsn string, sealer secrets.BoundSealer, clock swi
 	if err := s.resealLegacy(ctx); err != nil {
 		s.Close()
 		return nil, wrap("open", err)
+	}
+	if s.d.replicas {
+		if err := s.resolveEventsChannel(ctx); err != nil {
+			s.Close()
+			return nil, wrap("open", err)
+		}
 	}
 	s.prepareHot(ctx)
 	return s, nil

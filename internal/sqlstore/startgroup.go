@@ -12,8 +12,10 @@ import (
 )
 
 // startGroup commits the stream starts that arrive while a transaction of
-// starts is being written together, in the next transaction (group commit,
-// SQLite only: its one writer takes one transaction at a time). One start
+// starts is being written together, in the next transaction (group commit:
+// on SQLite, whose one writer takes one transaction at a time, and on
+// PostgreSQL for the starts without a capacity limit, in one statement; see
+// writeStartsPG). One start
 // refused (a full provider, a duplicate id) leaves the others in (see
 // writeStarts); every caller returns once the transaction holding its start
 // is committed, so an acknowledged start is as durable as before. The first caller to find no transaction running writes
@@ -32,9 +34,11 @@ type startOp struct {
 	st      switchboard.Stream
 	first   switchboard.TrailEntry
 	max     int
+	shard   int // of the provider's count (PostgreSQL)
 	got     switchboard.Stream
 	created bool
 	err     error
+	retry   bool          // the group failed: run the start on its own (PostgreSQL)
 	done    chan struct{} // closed once its transaction ended
 	lead    chan struct{} // closed when this caller is to write the next one
 }
@@ -90,8 +94,12 @@ func (g *startGroup) start(ctx context.Context, s *Store, op *startOp) {
 	g.mu.Unlock()
 
 	// The transaction is everyone's: it does not end with this caller's
-	// context (the busy timeout bounds it).
-	batch = s.writeStarts(context.WithoutCancel(ctx), batch, g.more)
+	// context (the busy timeout bounds it; on PostgreSQL, pgStartTimeout).
+	if s.d == postgresDialect {
+		batch = s.writeStartsPG(context.WithoutCancel(ctx), batch)
+	} else {
+		batch = s.writeStarts(context.WithoutCancel(ctx), batch, g.more)
+	}
 	g.groups.Add(1)
 	for _, b := range batch {
 		close(b.done)

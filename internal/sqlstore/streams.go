@@ -249,8 +249,14 @@ func (s *Store) StartStream(ctx context.Context, st switchboard.Stream, first sw
 		s.starts.start(ctx, s, op)
 		got, created, err = op.got, op.created, op.err
 	} else if maxActive <= 0 {
-		// Nothing to count first: one statement (see qStartPG).
-		got, created, err = s.startOnPool(ctx, st, first)
+		// Nothing to count first: concurrent starts share one statement (see
+		// qStartsPG), a start on its own is one statement (see qStartPG).
+		op := &startOp{st: st, first: first}
+		s.starts.start(ctx, s, op)
+		got, created, err = op.got, op.created, op.err
+		if op.retry {
+			got, created, err = s.startOnPool(ctx, st, first)
+		}
 	} else {
 		err = s.write(ctx, func(tx *sql.Tx) error {
 			var err error

@@ -47,6 +47,13 @@ func (s *Store) storeStatuses(ctx context.Context, m map[string]switchboard.Stat
 	if last := s.statuses.Load(); last != nil && sameMap(last.m, m) {
 		return nil
 	}
+	// Every start that comes with a new snapshot's map misses at once: one
+	// of them stores it, and the others find it stored.
+	s.statusesMu.Lock()
+	defer s.statusesMu.Unlock()
+	if last := s.statuses.Load(); last != nil && sameMap(last.m, m) {
+		return nil
+	}
 	text, err := json.Marshal(m)
 	if err != nil {
 		return fmt.Errorf("encode statuses: %w", err)
