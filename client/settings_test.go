@@ -36,9 +36,10 @@ func TestSettingsEventAppliedAtOnce(t *testing.T) {
 	if got := e.counter("GET /api/streaming/config").Load(); got != fetches {
 		t.Errorf("the configuration was fetched %d more times; the event alone should apply the settings", got-fetches)
 	}
-	if !strings.Contains(e.logs.String(), "settings applied") {
-		t.Error("the client did not log the settings it applied")
-	}
+	// The settings are in use before the line that logs them is written.
+	waitFor(t, "the client's log of the settings it applied", func() bool {
+		return strings.Contains(e.logs.String(), "settings applied")
+	})
 
 	for _, p := range []string{primary, backup, fakes.LiveKit} {
 		e.eng.Down(p, true)
