@@ -41,6 +41,27 @@ type Tracker struct {
 	mu        sync.Mutex
 	detectors map[string]*Detector      // guarded by mu
 	known     map[string]sb.Degradation // guarded by mu: the last verdict per provider
+	// degrading counts the verdicts of known that are degrading (guarded by
+	// mu): Degrading, asked by every start and heartbeat, answers at once
+	// while it is 0 rather than looking at every provider.
+	degrading int
+}
+
+// setKnown records v as the verdict on name; t.mu must be held.
+func (t *Tracker) setKnown(name string, v sb.Degradation) {
+	t.forgetKnown(name)
+	t.known[name] = v
+	if v.Degrading {
+		t.degrading++
+	}
+}
+
+// forgetKnown drops the verdict on name; t.mu must be held.
+func (t *Tracker) forgetKnown(name string) {
+	if was, ok := t.known[name]; ok && was.Degrading {
+		t.degrading--
+	}
+	delete(t.known, name)
 }
 
 // NewTracker returns a Tracker wired by c.
@@ -77,12 +98,12 @@ func (t *Tracker) ObserveProbe(r health.Result) {
 	prev, seen := t.known[r.Name]
 	switch {
 	case changed:
-		t.known[r.Name] = v
+		t.setKnown(r.Name, v)
 	case st.Degrading: // fresher evidence; the verdict dates from the raise
 		v.At = prev.At
-		t.known[r.Name] = v
+		t.setKnown(r.Name, v)
 	case !seen:
-		t.known[r.Name] = v
+		t.setKnown(r.Name, v)
 	}
 	// Otherwise the last verdict stands: it may be the leader's, from its
 	// event, while this replica's detector saw only a few manual checks.
@@ -123,7 +144,7 @@ func (t *Tracker) Forget(name string) {
 	t.mu.Lock()
 	was := t.known[name]
 	delete(t.detectors, name)
-	delete(t.known, name)
+	t.forgetKnown(name)
 	t.mu.Unlock()
 	if was.Degrading {
 		t.publish(sb.Degradation{Provider: name, At: was.At})
@@ -149,7 +170,7 @@ func (t *Tracker) Run(ctx context.Context, events Subscriber) error {
 			if b, err := json.Marshal(e.Data); err == nil && json.Unmarshal(b, &d) == nil && d.Name != "" {
 				t.mu.Lock()
 				delete(t.detectors, d.Name)
-				delete(t.known, d.Name)
+				t.forgetKnown(d.Name)
 				t.mu.Unlock()
 			}
 		}
@@ -180,7 +201,7 @@ func (t *Tracker) Apply(e sb.Event) {
 	}
 	v.Degrading = e.Type == sb.EventProviderDegrading
 	t.mu.Lock()
-	t.known[v.Provider] = v
+	t.setKnown(v.Provider, v)
 	t.mu.Unlock()
 }
 
@@ -198,7 +219,10 @@ func (t *Tracker) Get(name string) sb.Degradation {
 func (t *Tracker) Degrading() map[string]sb.Degradation {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	var out map[string]sb.Degradation // nil while none is: asked on every heartbeat
+	if t.degrading == 0 {
+		return nil // asked on every start and heartbeat
+	}
+	var out map[string]sb.Degradation
 	for n, v := range t.known {
 		if v.Degrading {
 			if out == nil {

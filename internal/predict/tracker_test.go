@@ -81,6 +81,9 @@ func TestTracker(t *testing.T) {
 	if got := strings.Join(bus.types(), ","); got != "provider.degrading:agora,provider.recovered:agora" {
 		t.Fatalf("events %s, want degrading then recovered", got)
 	}
+	if d := tr.Degrading(); d != nil {
+		t.Fatalf("Degrading() after recovery = %v, want none", d)
+	}
 
 	// Another replica's verdict, as its event arrives (JSON data).
 	other := NewTracker(TrackerConfig{})
@@ -88,6 +91,9 @@ func TestTracker(t *testing.T) {
 	other.Apply(sb.Event{Type: sb.EventProviderDegrading, Data: json.RawMessage(raw)})
 	if !other.Get("agora").Degrading || len(other.Get("agora").Evidence) == 0 {
 		t.Fatalf("applied %+v, want degrading with evidence", other.Get("agora"))
+	}
+	if d := other.Degrading(); len(d) != 1 || !d["agora"].Degrading {
+		t.Fatalf("Degrading() after an applied verdict = %v", d)
 	}
 	// A few local successes do not overrule the leader's verdict.
 	other.ObserveProbe(probe("agora", i, true))
@@ -97,6 +103,15 @@ func TestTracker(t *testing.T) {
 	other.Apply(sb.Event{Type: sb.EventProviderRecovered, Data: sb.Degradation{Provider: "agora"}})
 	if other.Get("agora").Degrading {
 		t.Fatal("recovered event not applied")
+	}
+	if d := other.Degrading(); d != nil {
+		t.Fatalf("Degrading() after an applied recovery = %v, want none", d)
+	}
+	// Degrading again, then forgotten (disabled or deleted): none left.
+	other.Apply(sb.Event{Type: sb.EventProviderDegrading, Data: json.RawMessage(raw)})
+	other.Forget("agora")
+	if d := other.Degrading(); d != nil {
+		t.Fatalf("Degrading() after Forget = %v, want none", d)
 	}
 
 	// Disabling forgets, and says so if it was degrading.
