@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/switchboardhq/switchboard"
 )
@@ -107,10 +108,11 @@ func (d *announceDecoder) str() (string, bool) {
 	if !ok {
 		return "", false
 	}
-	if !escaped {
+	if v := raw[1 : len(raw)-1]; !escaped && utf8.ValidString(v) {
 		// A copy: the event must not hold the whole announcement.
-		return strings.Clone(raw[1 : len(raw)-1]), true
+		return strings.Clone(v), true
 	}
+	// Escapes, or bytes that are not UTF-8, which encoding/json replaces.
 	var v string
 	if json.Unmarshal([]byte(raw), &v) != nil {
 		return "", false
@@ -141,7 +143,7 @@ func (d *announceDecoder) skipString() (raw string, escaped, ok bool) {
 }
 
 // value consumes a JSON value and returns it as it is written, checked by
-// json.Valid when it is an object or an array.
+// json.Valid unless it is a string without escapes.
 func (d *announceDecoder) value() (string, bool) {
 	start := d.i
 	if d.i >= len(d.s) {
@@ -149,8 +151,8 @@ func (d *announceDecoder) value() (string, bool) {
 	}
 	switch d.s[d.i] {
 	case '"':
-		raw, _, ok := d.skipString()
-		return raw, ok
+		raw, escaped, ok := d.skipString()
+		return raw, ok && (!escaped || json.Valid([]byte(raw)))
 	case '{', '[':
 		depth := 0
 		for d.i < len(d.s) {

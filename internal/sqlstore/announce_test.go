@@ -374,3 +374,33 @@ func BenchmarkParseEventsPayload(b *testing.B) {
 		}
 	})
 }
+
+// FuzzDecodeAnnounced: whatever a notification holds, the decoder does not
+// panic, and what it accepts encoding/json reads the same.
+func FuzzDecodeAnnounced(f *testing.F) {
+	at := time.Date(2026, 12, 6, 20, 0, 0, 0, time.UTC)
+	bodies, chunks := eventsPayload([]string{"stream.started", `a"b`}, []int32{1, 2}, []time.Time{at, at},
+		[]string{`{"id":"st_1","n":[1,2,{"x":"}"}]}`, `"s"`}, []string{"token:o", `\u00e9`})
+	for _, p := range assemble([]uint64{1, 2}, bodies, chunks) {
+		f.Add(p)
+	}
+	f.Add(eventsPayloadHead + `{"id":1,"type":"t","audience":0,"at":"2026-12-06T20:00:00Z","data":"\q","owner":"o"}` + eventsPayloadTail)
+	f.Add(eventsPayloadHead + `{"id":1,"type":"t","audience":0,"at":"2026-12-06T20:00:00Z","data":-,"owner":"o"}` + eventsPayloadTail)
+	f.Fuzz(func(t *testing.T, p string) {
+		got, ok := decodeAnnounced(p)
+		if !ok {
+			return
+		}
+		want, wok := decodeAnnouncedJSON(p)
+		if !wok || len(got) != len(want) {
+			t.Fatalf("decoded %d events, encoding/json %d (%v): %q", len(got), len(want), wok, p)
+		}
+		for i := range got {
+			g, w := got[i], want[i]
+			if g.ID != w.ID || g.Type != w.Type || g.Audience != w.Audience || !g.At.Equal(w.At) || g.Owner != w.Owner ||
+				string(g.Data.(json.RawMessage)) != string(w.Data.(json.RawMessage)) {
+				t.Fatalf("decoded %+v, encoding/json %+v: %q", g, w, p)
+			}
+		}
+	})
+}
