@@ -34,7 +34,6 @@ type startOp struct {
 	st      switchboard.Stream
 	first   switchboard.TrailEntry
 	max     int
-	shard   int // of the provider's count (PostgreSQL)
 	got     switchboard.Stream
 	created bool
 	err     error

@@ -1,6 +1,7 @@
 package sqlstore
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"database/sql"
@@ -37,7 +38,7 @@ func statusesDigest(text []byte) []byte {
 
 // storeStatuses makes sure that m's set is committed in status_sets and
 // remembers that it is, so that trail entries with m name it. It writes (in
-// a transaction of its own) only when m is not the map it last stored.
+// a transaction of its own) only when m's set is not the one it last stored.
 // Storing a set twice changes nothing, so replicas and concurrent starts may
 // race to do it.
 func (s *Store) storeStatuses(ctx context.Context, m map[string]switchboard.Status) error {
@@ -59,6 +60,12 @@ func (s *Store) storeStatuses(ctx context.Context, m map[string]switchboard.Stat
 		return fmt.Errorf("encode statuses: %w", err)
 	}
 	digest := statusesDigest(text)
+	if last := s.statuses.Load(); last != nil && bytes.Equal(last.digest, digest) {
+		// The registry is read again every few seconds, into a new map
+		// that usually holds the same set: stored already.
+		s.statuses.Store(&storedStatuses{m: m, digest: digest})
+		return nil
+	}
 	if err := s.write(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO status_sets (digest, statuses) VALUES (?, ?) ON CONFLICT (digest) DO NOTHING`),
 			digest, string(text))

@@ -34,7 +34,7 @@ func testTrailStatusesShared(t *testing.T, s *Store) {
 	at := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 	shared := map[string]switchboard.Status{"agora": switchboard.StatusHealthy, "zego": switchboard.StatusCritical}
 	other := map[string]switchboard.Status{"agora": switchboard.StatusWarning, "zego": switchboard.StatusExcellent}
-	steps := []map[string]switchboard.Status{shared, shared, other, shared, maps.Clone(other), nil, shared}
+	steps := []map[string]switchboard.Status{shared, shared, other, shared, maps.Clone(shared), maps.Clone(other), nil, shared}
 	for i, m := range steps {
 		id := fmt.Sprintf("s-%d", i)
 		st := switchboard.Stream{ID: id, Room: "r", UserID: "u", Role: switchboard.RolePublisher, Quality: switchboard.QualityHD,
