@@ -381,6 +381,14 @@ func TestNoDuplicateAcrossRestart(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- d.Run(runCtx) }()
 	testutil.Eventually(t, "the trigger", func() bool { return len(w.rc.requests()) == 1 })
+	// The receiver has it; stop only once the sender has recorded it as
+	// sent, or the delivery stays due for a retry (at least once) and the
+	// resolve waits behind it.
+	inc := w.bodies()[0].IncidentID
+	testutil.Eventually(t, "the trigger recorded as sent", func() bool {
+		ds, err := w.store.ListDeliveries(ctx, inc)
+		return err == nil && len(ds) > 0 && !slices.ContainsFunc(ds, func(d sb.Delivery) bool { return d.Status != sb.DeliverySent })
+	})
 	stop()
 	if err := <-done; err != nil {
 		t.Fatal(err)
