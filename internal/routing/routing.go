@@ -332,32 +332,74 @@ type ranked struct {
 	weight   int
 }
 
+func (r ranked) rankName() string { return r.name }
+func (r ranked) rankWeight() int  { return r.weight }
+
+// A candidate is drawn as it is when the candidates need no sorting.
+func (c *Candidate) rankName() string { return c.Provider.Name }
+func (c *Candidate) rankWeight() int  { return max(c.Provider.Weight, 1) }
+
+// drawable is what a weighted draw reads of what it draws.
+type drawable interface {
+	rankName() string
+	rankWeight() int
+}
+
+// byPriority orders by priority, then by name: the registry's order.
+func byPriority(pa int, na string, pb int, nb string) int {
+	if c := cmp.Compare(pa, pb); c != 0 {
+		return c
+	}
+	return strings.Compare(na, nb)
+}
+
 // order sorts candidates by priority and, within a priority, by a weighted
 // random draw without replacement. It leaves cs as it was.
 func order(cs []*Candidate, rnd func() float64) []string {
+	out := make([]string, 0, len(cs))
+	// The registry lists providers in this order already: checking it is
+	// one comparison per provider, where sorting 100 of them was a quarter
+	// of a decision among them; and then the draw reads the candidates
+	// themselves, where copying what it needs of 100 of them was 4 KB a
+	// start.
+	sorted := true
+	for i := 1; i < len(cs) && sorted; i++ {
+		a, b := cs[i-1].Provider, cs[i].Provider
+		sorted = byPriority(a.Priority, a.Name, b.Priority, b.Name) <= 0
+	}
+	if sorted {
+		for i := 0; i < len(cs); {
+			j := i
+			for j < len(cs) && cs[j].Provider.Priority == cs[i].Provider.Priority {
+				j++
+			}
+			if group := cs[i:j]; len(group) <= treeAbove {
+				// The walk reorders its group: a copy of the pointers,
+				// which are few.
+				var buf [treeAbove]*Candidate
+				out = weightedWalk(append(buf[:0], group...), rnd, out)
+			} else {
+				out = weightedTree(group, rnd, out)
+			}
+			i = j
+		}
+		return out
+	}
 	rs := make([]ranked, len(cs))
 	for i, c := range cs {
 		rs[i] = ranked{name: c.Provider.Name, priority: c.Provider.Priority, weight: max(c.Provider.Weight, 1)}
 	}
-	byPriority := func(a, b ranked) int {
-		if c := cmp.Compare(a.priority, b.priority); c != 0 {
-			return c
-		}
-		return strings.Compare(a.name, b.name)
-	}
-	// The registry lists providers in this order already: checking it is
-	// one comparison per provider, where sorting 100 of them was a quarter
-	// of a decision among them.
-	if !slices.IsSortedFunc(rs, byPriority) {
-		slices.SortStableFunc(rs, byPriority)
-	}
-	out := make([]string, 0, len(rs))
+	slices.SortStableFunc(rs, func(a, b ranked) int { return byPriority(a.priority, a.name, b.priority, b.name) })
 	for i := 0; i < len(rs); {
 		j := i
 		for j < len(rs) && rs[j].priority == rs[i].priority {
 			j++
 		}
-		out = weighted(rs[i:j], rnd, out)
+		if j-i <= treeAbove {
+			out = weightedWalk(rs[i:j], rnd, out)
+		} else {
+			out = weightedTree(rs[i:j], rnd, out)
+		}
 		i = j
 	}
 	return out
@@ -369,36 +411,29 @@ func order(cs []*Candidate, rnd func() float64) []string {
 // the costliest part of a start's decision.
 const treeAbove = 16
 
-// weighted appends the names of group to out in a weighted random draw
-// without replacement; it reorders group. Each draw takes, among the names
-// not drawn yet and in their order, the first whose running sum of weights
-// exceeds rnd() times the weights left.
-func weighted(group []ranked, rnd func() float64, out []string) []string {
-	if len(group) > treeAbove {
-		return weightedTree(group, rnd, out)
-	}
-	return weightedWalk(group, rnd, out)
-}
-
-// weightedWalk draws by walking the names left at each draw.
-func weightedWalk(group []ranked, rnd func() float64, out []string) []string {
+// weightedWalk appends the names of group to out in a weighted random draw
+// without replacement, walking the names left at each draw; it reorders
+// group. Each draw takes, among the names not drawn yet and in their order,
+// the first whose running sum of weights exceeds rnd() times the weights
+// left.
+func weightedWalk[T drawable](group []T, rnd func() float64, out []string) []string {
 	rest := group
 	total := 0
 	for _, r := range rest {
-		total += r.weight
+		total += r.rankWeight()
 	}
 	for len(rest) > 0 {
 		x := rnd() * float64(total)
 		k := len(rest) - 1
 		for i, r := range rest {
-			x -= float64(r.weight)
+			x -= float64(r.rankWeight())
 			if x < 0 {
 				k = i
 				break
 			}
 		}
-		out = append(out, rest[k].name)
-		total -= rest[k].weight
+		out = append(out, rest[k].rankName())
+		total -= rest[k].rankWeight()
 		// Keep the others in their order, as the draw walks them in order.
 		copy(rest[k:], rest[k+1:])
 		rest = rest[:len(rest)-1]
@@ -406,20 +441,32 @@ func weightedWalk(group []ranked, rnd func() float64, out []string) []string {
 	return out
 }
 
-// weightedTree draws as weighted does, and makes the same order from the same
-// draws, in O(n log n): a Fenwick tree over the group's positions holds the
-// weights not drawn yet (a drawn one weighs 0), and each draw descends it to
-// the first position whose prefix sum exceeds the draw. The sums are
-// integers, and the draw minus a partial sum is exact while it is not
-// negative, so the comparisons are those of weighted's walk.
-func weightedTree(group []ranked, rnd func() float64, out []string) []string {
+// treeOnStack is the largest group whose tree weightedTree keeps on the
+// stack.
+const treeOnStack = 128
+
+// weightedTree draws as weightedWalk does, and makes the same order from the
+// same draws, in O(n log n), leaving group as it was: a Fenwick tree over the
+// group's positions holds the weights not drawn yet (a drawn one weighs 0),
+// and each draw descends it to the first position whose prefix sum exceeds
+// the draw. The sums are integers, and the draw minus a partial sum is exact
+// while it is not negative, so the comparisons are those of the walk.
+func weightedTree[T drawable](group []T, rnd func() float64, out []string) []string {
 	n := len(group)
-	tree := make([]int, n+1)
+	var treeBuf [treeOnStack + 1]int
+	var drawnBuf [treeOnStack]bool
+	tree, drawn := treeBuf[:0], drawnBuf[:0]
+	if n <= treeOnStack {
+		tree, drawn = treeBuf[:n+1], drawnBuf[:n]
+	} else {
+		tree, drawn = make([]int, n+1), make([]bool, n)
+	}
 	total := 0
-	for i, r := range group {
-		total += r.weight
+	for i, e := range group {
+		w := e.rankWeight()
+		total += w
 		k := i + 1
-		tree[k] += r.weight
+		tree[k] += w
 		if up := k + k&-k; up <= n {
 			tree[up] += tree[k]
 		}
@@ -428,7 +475,6 @@ func weightedTree(group []ranked, rnd func() float64, out []string) []string {
 	for top*2 <= n {
 		top *= 2
 	}
-	drawn := make([]bool, n)
 	for range n {
 		x := rnd() * float64(total)
 		pos := 0
@@ -440,15 +486,15 @@ func weightedTree(group []ranked, rnd func() float64, out []string) []string {
 		}
 		// pos is the last position whose prefix sum is at most the draw; the
 		// next one is drawn. Past the end (the draw rounded up to the
-		// total), weighted takes the last one left.
+		// total), the walk takes the last one left.
 		k := pos
 		if k >= n || drawn[k] {
 			for k = n - 1; drawn[k]; k-- {
 			}
 		}
 		drawn[k] = true
-		out = append(out, group[k].name)
-		w := group[k].weight
+		out = append(out, group[k].rankName())
+		w := group[k].rankWeight()
 		total -= w
 		for i := k + 1; i <= n; i += i & -i {
 			tree[i] -= w

@@ -347,6 +347,50 @@ func TestWeightedTreeDrawsAsTheWalk(t *testing.T) {
 	}
 }
 
+// TestOrderInPlaceAsSorted holds the draw on candidates already in registry
+// order (read in place) to the draw after sorting a copy: the same order from
+// the same draws, with groups below and above the tree's threshold, and cs
+// left as it was.
+func TestOrderInPlaceAsSorted(t *testing.T) {
+	src := rand.New(rand.NewPCG(3, 4))
+	for trial := range 300 {
+		n := 1 + src.IntN(120)
+		provs := make([]sb.Provider, n)
+		for i := range provs {
+			provs[i] = sb.Provider{Name: fmt.Sprintf("p%03d", i), Priority: src.IntN(1 + trial%4), Weight: src.IntN(5)}
+		}
+		sorted := make([]*Candidate, n)
+		for i := range provs {
+			sorted[i] = &Candidate{Provider: &provs[i]}
+		}
+		slices.SortStableFunc(sorted, func(a, b *Candidate) int {
+			return byPriority(a.Provider.Priority, a.Provider.Name, b.Provider.Priority, b.Provider.Name)
+		})
+		shuffled := slices.Clone(sorted)
+		src.Shuffle(n, func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
+		if slices.Equal(shuffled, sorted) && n > 1 {
+			shuffled[0], shuffled[n-1] = shuffled[n-1], shuffled[0]
+		}
+		draws := make([]float64, n)
+		for i := range draws {
+			draws[i] = src.Float64()
+		}
+		feed := func() func() float64 {
+			i := 0
+			return func() float64 { i++; return draws[i-1] }
+		}
+		before := slices.Clone(sorted)
+		got := order(sorted, feed())
+		want := order(shuffled, feed())
+		if !slices.Equal(got, want) {
+			t.Fatalf("trial %d (n=%d): in place %v, sorted %v", trial, n, got, want)
+		}
+		if !slices.Equal(sorted, before) {
+			t.Fatalf("trial %d: order reordered its candidates", trial)
+		}
+	}
+}
+
 // TestSharedStatuses: statuses the caller made once are the decision's, and
 // the decision is the same as with statuses made by Select.
 func TestSharedStatuses(t *testing.T) {
