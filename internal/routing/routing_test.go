@@ -308,9 +308,10 @@ func TestSelectOrderOnly(t *testing.T) {
 	}
 }
 
-// TestWeightedTreeDrawsAsTheWalk holds the tree to the walk: the same order
-// from the same draws, for groups of every size up to 300, weights from 1 to
-// 1,000 and draws that include 0 and the largest below 1.
+// TestWeightedTreeDrawsAsTheWalk holds the tree, and the draw by index of
+// equal weights, to the walk: the same order from the same draws, for groups
+// of every size up to 300, weights from 1 to 1,000 and draws that include 0
+// and the largest below 1.
 func TestWeightedTreeDrawsAsTheWalk(t *testing.T) {
 	src := rand.New(rand.NewPCG(1, 2))
 	for n := 1; n <= 300; n += 1 + n/10 {
@@ -342,6 +343,23 @@ func TestWeightedTreeDrawsAsTheWalk(t *testing.T) {
 			got := weightedTree(slices.Clone(group), feed(), nil)
 			if !slices.Equal(got, want) {
 				t.Fatalf("n=%d trial %d: tree drew %v, the walk %v", n, trial, got, want)
+			}
+			if n > equalAtMost {
+				continue
+			}
+			// Every weight the same: the draw by index.
+			w := group[0].weight
+			for i := range group {
+				group[i].weight = w
+			}
+			want = weightedWalk(slices.Clone(group), feed(), nil)
+			before := slices.Clone(group)
+			got = weightedEqual(group, w, feed(), nil)
+			if !slices.Equal(got, want) {
+				t.Fatalf("n=%d trial %d, weights %d: the draw by index drew %v, the walk %v", n, trial, w, got, want)
+			}
+			if !slices.Equal(group, before) {
+				t.Fatalf("n=%d trial %d: the draw by index reordered its group", n, trial)
 			}
 		}
 	}
