@@ -161,6 +161,19 @@ func (s *Stream) sampleQuality(at time.Time) bool {
 	}})
 }
 
+// moveUnreported reports whether a move of the stream to provider is
+// waiting to be reported to the server (or is being reported).
+func (s *Stream) moveUnreported(provider string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, r := range s.unreported {
+		if r.to == provider {
+			return true
+		}
+	}
+	return false
+}
+
 // finalFlush bounds the sending of the last samples when a stream ends, so
 // that an unreachable control plane delays the end by little.
 const finalFlush = 2 * time.Second
@@ -174,13 +187,22 @@ func (s *Stream) flushQuality(ctx context.Context) {
 
 // sendQuality sends the pending samples, one request per run of samples on
 // one provider. Samples the server could not take for now (unreachable,
-// rate limited, overloaded) are kept for the next batch; samples it refused
-// are dropped, since sending them again would not help.
+// rate limited, overloaded), and those measured on a provider the stream
+// moved to without it while the move is not reported yet, are kept for the
+// next batch; samples it refused are dropped, since sending them again would
+// not help.
 func (s *Stream) sendQuality(ctx context.Context) {
 	s.quality.sending.Lock()
 	defer s.quality.sending.Unlock()
 	ps := s.quality.take()
 	for len(ps) > 0 {
+		if s.moveUnreported(ps[0].provider) {
+			// The server does not know the stream is on this provider yet
+			// (a move to the standby, made without it, not reported yet):
+			// it would refuse the samples. They wait for the report.
+			s.quality.putBack(ps)
+			return
+		}
 		n := 1
 		for n < len(ps) && ps[n].provider == ps[0].provider {
 			n++

@@ -2,6 +2,8 @@ package client_test
 
 import (
 	"context"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -63,5 +65,49 @@ func TestQualityOff(t *testing.T) {
 	}
 	if got := e.counter("POST /api/streams/" + s.ID() + "/quality").Load(); got != 0 {
 		t.Errorf("%d quality requests with telemetry off", got)
+	}
+}
+
+// TestQualityWaitsForTheMoveReport: after a move to the standby, made
+// without the control plane, the samples measured on the standby's provider
+// wait until the server has the move: before, it would refuse them (the
+// stream was never on that provider as far as it knows) and they would be
+// lost, with a warning for every stream of a mass failover.
+func TestQualityWaitsForTheMoveReport(t *testing.T) {
+	e := newEnv(t, settings())
+	c := e.newClient(client.WithQualityInterval(10 * time.Millisecond))
+	s := mustStart(t, c, "room-qr")
+	nextState[client.Live](t, s)
+	on := func(p string) int64 {
+		got, err := e.store.QualityTotals(context.Background(), time.Now(), time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got[sb.QualityKey{Provider: p}].Samples
+	}
+	waitFor(t, "samples on the primary", func() bool { return on(primary) >= 3 })
+
+	// The move report is held at the server's door until released.
+	release := make(chan struct{})
+	held := func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/migrate") {
+			<-release
+		}
+		return false
+	}
+	e.intercept.Store(&held)
+	e.eng.Down(primary, true)
+	e.eng.Fail(primary)
+	nextState[client.Migrated](t, s)
+	waitFor(t, "the move report at the door", func() bool { return e.counter("POST /api/streams/"+s.ID()+"/migrate").Load() > 0 })
+	// Many quality periods pass on the standby's provider meanwhile.
+	time.Sleep(300 * time.Millisecond)
+	close(release)
+	waitFor(t, "samples on the backup", func() bool { return on(backup) >= 3 })
+	if err := s.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if logs := e.logs.String(); strings.Contains(logs, "quality samples refused") {
+		t.Fatalf("samples refused:\n%s", logs)
 	}
 }

@@ -86,8 +86,9 @@ export class QualityTelemetry {
   /**
    * Sends the pending samples, one request per run of samples on one
    * provider, after any send in progress. Samples the server could not take
-   * for now (unreachable, 429, 5xx) are kept for the next batch; refused ones
-   * are dropped.
+   * for now (unreachable, 429, 5xx), and those measured on a provider the
+   * stream moved to without it while the move is not reported yet, are kept
+   * for the next batch; refused ones are dropped.
    */
   flush(signal?: AbortSignal): Promise<void> {
     this.#sending = this.#sending.then(() => this.#send(signal));
@@ -110,6 +111,13 @@ export class QualityTelemetry {
     const s = this.#s;
     while (ps.length > 0) {
       const provider = ps[0]!.provider;
+      if (s.moveUnreported(provider)) {
+        // The server does not know the stream is on this provider yet (a
+        // move to the standby, made without it, not reported yet): it would
+        // refuse the samples. They wait for the report.
+        this.#pending = [...ps, ...this.#pending].slice(-keepMax);
+        return;
+      }
       let n = 1;
       while (n < ps.length && ps[n]!.provider === provider) n++;
       const sc = scope(signal, s.c.opts.requestTimeoutMs);

@@ -598,6 +598,11 @@ export class Stream {
   }
 
   // Queues a move to a standby for reporting to the control plane.
+  /** @internal whether a move of this stream to provider waits to be reported to the server (or is being reported). */
+  moveUnreported(provider: string): boolean {
+    return this.#unreported.some((r) => r.to === provider);
+  }
+
   #reportMove(r: MoveReport): void {
     if (this.#unreported.length >= maxUnreported) this.#unreported.shift();
     this.#unreported.push(r);

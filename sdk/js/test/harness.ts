@@ -255,16 +255,21 @@ function withLimit<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 
 /**
  * A loopback HTTP proxy in front of the control plane that can block the
- * event stream (answering 503) while everything else goes through.
+ * event stream (answering 503) while everything else goes through, and hold
+ * requests at its door (gate: what it returns is awaited before the request
+ * goes on).
  */
 export class Proxy {
   url = "";
   blockEvents = false;
+  gate: ((method: string, url: string) => Promise<void> | undefined) | undefined;
   private server: Server | undefined;
   constructor(readonly target: () => string) {}
 
   async start(): Promise<void> {
-    const server = createServer((req, res) => {
+    const server = createServer(async (req, res) => {
+      const held = this.gate?.(req.method ?? "", req.url ?? "");
+      if (held) await held;
       if (this.blockEvents && (req.url ?? "").startsWith("/api/events")) {
         res.writeHead(503, { "Content-Type": "application/json" });
         res.end(JSON.stringify({ error: { code: "unavailable", message: "event stream blocked by the test", field: "" } }));

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { Client, FakeEngine } from "../src/index.js";
 import { wireSample } from "../src/quality.js";
-import { buildSwitchboard, ControlPlane, eventually, HealthEndpoint, LogCapture, tempDir, waitState } from "./harness.js";
+import { buildSwitchboard, ControlPlane, eventually, HealthEndpoint, LogCapture, Proxy, tempDir, waitState } from "./harness.js";
 
 let cp: ControlPlane;
 let health: HealthEndpoint;
@@ -78,6 +78,50 @@ test("a stream sends its connection's quality in batches, under the provider it 
     assert.equal(log.lines.filter((l) => l.message === "quality samples refused").length, 0);
   } finally {
     await client.close();
+  }
+});
+
+// Providers of kind livekit here: the server mints join tokens for them, so
+// the stream holds a standby and moves to it without the control plane.
+test("samples on the standby's provider wait until the server has the move", async () => {
+  for (const name of ["q-a", "q-b"]) await cp.api("PUT", "/api/streaming/providers/" + name, { enabled: false });
+  await cp.addLiveKit("q-c", 1, health);
+  await cp.addLiveKit("q-d", 2, health);
+  assert.match(await cp.check("q-c"), /EXCELLENT|HEALTHY/);
+  assert.match(await cp.check("q-d"), /EXCELLENT|HEALTHY/);
+  const proxy = new Proxy(() => cp.url);
+  await proxy.start();
+  const engine = new FakeEngine();
+  const log = new LogCapture();
+  const client = new Client({ serverUrl: proxy.url, token, engines: { livekit: engine }, logger: log, failoverTimeoutMs: 5000, qualityMs: 20 });
+  try {
+    const stream = await client.start({ room: "quality-report", userId: "u", role: "publisher" });
+    assert.equal(stream.provider, "q-c");
+    assert.equal(stream.standby?.provider.name, "q-d", "the standby is on the first fallback");
+    await eventually(async () => ((await windowOf("q-c"))?.samples ?? 0) >= 3, "samples on q-c");
+    // The move report is held at the door until released.
+    let release: () => void = () => undefined;
+    const door = new Promise<void>((res) => (release = res));
+    let reports = 0;
+    proxy.gate = (method, url) => {
+      if (method !== "POST" || !/\/api\/streams\/[^/]+\/migrate$/.test(url)) return undefined;
+      reports++;
+      return door;
+    };
+    engine.fail("q-c");
+    await waitState(stream, (st) => st.type === "migrated", "migrated to the standby");
+    assert.equal(stream.provider, "q-d");
+    await eventually(() => reports > 0, "the move report at the door");
+    // Many quality periods pass on q-d meanwhile.
+    await new Promise((res) => setTimeout(res, 300));
+    release();
+    await eventually(async () => ((await windowOf("q-d"))?.samples ?? 0) >= 3, "samples on q-d");
+    await stream.end();
+    assert.deepEqual(log.lines.filter((l) => l.message === "quality samples refused"), []);
+  } finally {
+    await client.close();
+    await proxy.close();
+    for (const name of ["q-c", "q-d"]) await cp.api("PUT", "/api/streaming/providers/" + name, { enabled: false });
   }
 });
 
