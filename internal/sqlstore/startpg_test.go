@@ -229,3 +229,43 @@ func TestPostgresConcurrentStarts(t *testing.T) {
 	}
 	t.Logf("%d starts in %d statements", workers*each, s.starts.groups.Load()-groups)
 }
+
+// A group of starts adds its counts to one shard: a row per provider, so
+// that the groups of other replicas running at the same time seldom wait for
+// its commit on a row of the counts.
+func TestPostgresStartGroupOneShard(t *testing.T) {
+	s := mustOpen(t, pgtest.DSN(t), newSealer(t))
+	ctx := context.Background()
+	for _, p := range []string{"agora", "other"} {
+		if err := s.CreateProvider(ctx, storetest.AgoraProvider(t, p), switchboard.AuditEntry{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const n = 16
+	errs := make([]error, n)
+	holdStarts(t, s, n, func(i int) {
+		p := "agora"
+		if i%2 == 1 {
+			p = "other"
+		}
+		id := fmt.Sprintf("one-shard-%d", i)
+		_, _, errs[i] = s.StartStream(ctx, switchboard.Stream{ID: id, Room: "r", UserID: "u", Role: switchboard.RolePublisher,
+			Quality: switchboard.QualityHD, Provider: p, Owner: "o", StartedAt: time.Now()},
+			switchboard.TrailEntry{Kind: switchboard.TrailAssign, Provider: p, Reason: "test"}, 0)
+	})
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("start %d: %v", i, err)
+		}
+	}
+	var rows, shards int
+	if err := s.r.QueryRowContext(ctx, `SELECT COUNT(*), COUNT(DISTINCT shard) FROM provider_stream_counts WHERE active > 0`).Scan(&rows, &shards); err != nil {
+		t.Fatal(err)
+	}
+	if rows != 2 || shards != 1 {
+		t.Errorf("the group wrote %d rows of counts over %d shards, want a row per provider in one shard", rows, shards)
+	}
+	if got, err := s.ActiveCounts(ctx); err != nil || got["agora"] != n/2 || got["other"] != n/2 {
+		t.Errorf("active counts %v %v, want %d each", got, err, n/2)
+	}
+}
