@@ -52,12 +52,15 @@ export function wireSample(q: QualitySample): WireQualitySample {
  */
 export class QualityTelemetry {
   readonly #s: Stream;
+  /** The stream's moves not reported to the server yet, oldest first (the stream's own array). */
+  readonly #unreported: readonly { to: string }[];
   #timer: ReturnType<typeof setInterval> | undefined;
   #pending: Array<{ provider: string; s: WireQualitySample }> = [];
   #sending: Promise<void> = Promise.resolve();
 
-  constructor(s: Stream) {
+  constructor(s: Stream, unreported: readonly { to: string }[]) {
     this.#s = s;
+    this.#unreported = unreported;
   }
 
   /** Starts sampling, unless the client's qualityMs is 0. */
@@ -76,11 +79,10 @@ export class QualityTelemetry {
     const provider = this.#s.provider;
     const q = await this.#s.quality();
     if (!q || !provider || this.#timer === undefined) return;
-    const last = this.#pending[this.#pending.length - 1];
-    const moved = last !== undefined && last.provider !== provider;
-    this.#pending.push({ provider, s: wireSample(q) });
-    if (this.#pending.length > keepMax) this.#pending.splice(0, this.#pending.length - keepMax);
-    if (moved || this.#pending.length >= batchSize) this.#s.task(this.flush(this.#s.ac.signal));
+    const last = this.#pending[this.#pending.length - 1]?.provider;
+    this.#pending = [...this.#pending, { provider, s: wireSample(q) }].slice(-keepMax);
+    // A batch is due with batchSize samples, or when the stream moved to another provider.
+    if ((last !== undefined && last !== provider) || this.#pending.length >= batchSize) this.#s.task(this.flush(this.#s.ac.signal));
   }
 
   /**
@@ -109,31 +111,26 @@ export class QualityTelemetry {
     let ps = this.#pending;
     this.#pending = [];
     const s = this.#s;
-    while (ps.length > 0) {
-      const provider = ps[0]!.provider;
-      if (s.moveUnreported(provider)) {
-        // The server does not know the stream is on this provider yet (a
-        // move to the standby, made without it, not reported yet): it would
-        // refuse the samples. They wait for the report.
-        this.#pending = [...ps, ...this.#pending].slice(-keepMax);
-        return;
-      }
+    // Samples on a provider the stream moved to without the server, while
+    // the move is not reported yet, wait for the report: the server does not
+    // know the stream is there yet and would refuse them.
+    let provider: string | undefined;
+    while ((provider = ps[0]?.provider) !== undefined && !this.#unreported.some((m) => m.to === provider)) {
       let n = 1;
       while (n < ps.length && ps[n]!.provider === provider) n++;
       const sc = scope(signal, s.c.opts.requestTimeoutMs);
       try {
         await s.c.api.quality(s.id, { provider, samples: ps.slice(0, n).map((p) => p.s) }, sc.signal);
       } catch (err) {
-        if (retryable(err) || signal?.aborted) {
-          // Kept for the next batch, or for the last flush when the stream ends.
-          this.#pending = [...ps, ...this.#pending].slice(-keepMax);
-          return;
-        }
+        // Kept for the next batch, or for the last flush when the stream ends.
+        if (retryable(err) || signal?.aborted) break;
         s.c.log("warn", "quality samples refused", { stream_id: s.id, provider, err: messageOf(err) });
       } finally {
         sc.dispose();
       }
       ps = ps.slice(n);
     }
+    // What was not sent, in front of what was sampled meanwhile.
+    this.#pending = [...ps, ...this.#pending].slice(-keepMax);
   }
 }

@@ -83,12 +83,13 @@ export class Stream {
   #err: Error | undefined;
   #migrationCount = 0;
   #stuckTo = "";
-  #unreported: MoveReport[] = [];
+  readonly #unreported: MoveReport[] = []; // never replaced: the telemetry holds it
   #reporting = false;
   #reportChain: Promise<unknown> = Promise.resolve();
   #hbTimer: ReturnType<typeof setTimeout> | undefined;
   #wdTimer: ReturnType<typeof setInterval> | undefined;
-  readonly #telemetry = new QualityTelemetry(this);
+  // The telemetry reads the moves not reported yet: their providers' samples wait for the reports.
+  readonly #telemetry = new QualityTelemetry(this, this.#unreported);
   readonly #tasks = new Set<Promise<unknown>>();
   readonly #listeners = new Set<StateListener>();
   readonly #endListeners = new Set<() => void>();
@@ -598,11 +599,6 @@ export class Stream {
   }
 
   // Queues a move to a standby for reporting to the control plane.
-  /** @internal whether a move of this stream to provider waits to be reported to the server (or is being reported). */
-  moveUnreported(provider: string): boolean {
-    return this.#unreported.some((r) => r.to === provider);
-  }
-
   #reportMove(r: MoveReport): void {
     if (this.#unreported.length >= maxUnreported) this.#unreported.shift();
     this.#unreported.push(r);
