@@ -183,6 +183,9 @@ type bench struct {
 	sb    *server
 	base  *server
 	sbEnv *sbTokens
+	// openRate is the fixed rate of the start-scaling cases' open-loop
+	// round: half the closed-loop throughput of the first case.
+	openRate float64
 }
 
 // sbTokens are the tokens the load uses on one Switchboard (or one set of

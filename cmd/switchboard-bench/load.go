@@ -86,6 +86,82 @@ func closedLoop(ctx context.Context, conc int, d time.Duration, want int, next r
 	return res
 }
 
+// openLoop sends requests at a fixed rate for d, whatever the answers' pace:
+// request i is due at start + i/rate, and its latency counts from when it was
+// due, not from when it went out, so that a server falling behind shows in
+// the latencies rather than in fewer requests (a closed loop waits for each
+// answer and so measures a server at its limit). conc connections carry the
+// requests; when all are busy the next due requests wait, and their wait
+// counts. The other arguments are closedLoop's.
+func openLoop(ctx context.Context, rate float64, conc int, d time.Duration, want int, next request, pids ...int) loadResult {
+	var n atomic.Int64
+	var res loadResult
+	var mu sync.Mutex
+	interval := time.Duration(float64(time.Second) / rate)
+	cpu0, self0 := cpuOf(pids), cpuOf([]int{os.Getpid()})
+	start := time.Now()
+	deadline := start.Add(d)
+	var wg sync.WaitGroup
+	for range conc {
+		wg.Go(func() {
+			rc := newRawClient(deadline.Add(30 * time.Second))
+			defer rc.close()
+			lat := make([]time.Duration, 0, 1024)
+			var errs int64
+			var first string
+			buf := make([]byte, 0, 1024)
+			timer := time.NewTimer(0)
+			defer timer.Stop()
+			<-timer.C
+			for ctx.Err() == nil {
+				i := n.Add(1) - 1
+				due := start.Add(time.Duration(i) * interval)
+				if !due.Before(deadline) {
+					break
+				}
+				if wait := time.Until(due); wait > 0 {
+					timer.Reset(wait)
+					select {
+					case <-ctx.Done():
+					case <-timer.C:
+					}
+				}
+				addr, raw := next(buf[:0], i+1)
+				buf = raw
+				status, err := rc.do(addr, raw)
+				switch {
+				case err != nil:
+					errs++
+					if first == "" {
+						first = err.Error()
+					}
+				case status != want:
+					errs++
+					if first == "" {
+						first = fmt.Sprintf("%s: status %d", requestLine(raw), status)
+					}
+				default:
+					lat = append(lat, time.Since(due))
+				}
+			}
+			mu.Lock()
+			res.lat = append(res.lat, lat...)
+			res.Errors += errs
+			if res.firstErr == "" {
+				res.firstErr = first
+			}
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	res.Elapsed = time.Since(start)
+	res.CPU = cpuOf(pids) - cpu0
+	res.ClientCPU = cpuOf([]int{os.Getpid()}) - self0
+	res.RSS = rssOf(pids)
+	res.Requests = int64(len(res.lat))
+	return res
+}
+
 // requestLine returns the first line of a raw request, for error messages
 // (the method and path; never a header, which may hold a token).
 func requestLine(raw []byte) string {
