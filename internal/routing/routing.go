@@ -323,82 +323,42 @@ func priorityOf(cs []*Candidate, name string) int {
 	return 0
 }
 
-// ranked is what order needs of a candidate: its name, priority and weight
-// (at least 1). Sorting and drawing these rather than the candidates, which
-// carry the whole provider, keeps a decision among many providers cheap.
-type ranked struct {
-	name     string
-	priority int
-	weight   int
-}
+// weightOf is a candidate's weight in a draw: at least 1.
+func weightOf(c *Candidate) int { return max(c.Provider.Weight, 1) }
 
-func (r ranked) rankName() string { return r.name }
-func (r ranked) rankWeight() int  { return r.weight }
-
-// A candidate is drawn as it is when the candidates need no sorting.
-func (c *Candidate) rankName() string { return c.Provider.Name }
-func (c *Candidate) rankWeight() int  { return max(c.Provider.Weight, 1) }
-
-// drawable is what a weighted draw reads of what it draws.
-type drawable interface {
-	rankName() string
-	rankWeight() int
-}
-
-// byPriority orders by priority, then by name: the registry's order.
-func byPriority(pa int, na string, pb int, nb string) int {
-	if c := cmp.Compare(pa, pb); c != 0 {
+// byPriority orders candidates by priority, then by name: the registry's
+// order.
+func byPriority(a, b *Candidate) int {
+	if c := cmp.Compare(a.Provider.Priority, b.Provider.Priority); c != 0 {
 		return c
 	}
-	return strings.Compare(na, nb)
+	return strings.Compare(a.Provider.Name, b.Provider.Name)
 }
 
 // order sorts candidates by priority and, within a priority, by a weighted
 // random draw without replacement. It leaves cs as it was.
 func order(cs []*Candidate, rnd func() float64) []string {
-	out := make([]string, 0, len(cs))
 	// The registry lists providers in this order already: checking it is
 	// one comparison per provider, where sorting 100 of them was a quarter
-	// of a decision among them; and then the draw reads the candidates
-	// themselves, where copying what it needs of 100 of them was 4 KB a
-	// start.
-	sorted := true
-	for i := 1; i < len(cs) && sorted; i++ {
-		a, b := cs[i-1].Provider, cs[i].Provider
-		sorted = byPriority(a.Priority, a.Name, b.Priority, b.Name) <= 0
+	// of a decision among them. Otherwise the pointers are sorted, never
+	// the candidates, which carry the whole provider.
+	if !slices.IsSortedFunc(cs, byPriority) {
+		cs = slices.Clone(cs)
+		slices.SortStableFunc(cs, byPriority)
 	}
-	if sorted {
-		for i := 0; i < len(cs); {
-			j := i
-			for j < len(cs) && cs[j].Provider.Priority == cs[i].Provider.Priority {
-				j++
-			}
-			if group := cs[i:j]; len(group) <= treeAbove {
-				// The walk reorders its group: a copy of the pointers,
-				// which are few.
-				var buf [treeAbove]*Candidate
-				out = weightedWalk(append(buf[:0], group...), rnd, out)
-			} else {
-				out = drawMany(group, rnd, out)
-			}
-			i = j
-		}
-		return out
-	}
-	rs := make([]ranked, len(cs))
-	for i, c := range cs {
-		rs[i] = ranked{name: c.Provider.Name, priority: c.Provider.Priority, weight: max(c.Provider.Weight, 1)}
-	}
-	slices.SortStableFunc(rs, func(a, b ranked) int { return byPriority(a.priority, a.name, b.priority, b.name) })
-	for i := 0; i < len(rs); {
+	out := make([]string, 0, len(cs))
+	for i := 0; i < len(cs); {
 		j := i
-		for j < len(rs) && rs[j].priority == rs[i].priority {
+		for j < len(cs) && cs[j].Provider.Priority == cs[i].Provider.Priority {
 			j++
 		}
-		if j-i <= treeAbove {
-			out = weightedWalk(rs[i:j], rnd, out)
+		if group := cs[i:j]; len(group) <= treeAbove {
+			// The walk reorders its group: a copy of the pointers, which
+			// are few.
+			var buf [treeAbove]*Candidate
+			out = weightedWalk(append(buf[:0], group...), rnd, out)
 		} else {
-			out = drawMany(rs[i:j], rnd, out)
+			out = drawMany(group, rnd, out)
 		}
 		i = j
 	}
@@ -416,24 +376,24 @@ const treeAbove = 16
 // group. Each draw takes, among the names not drawn yet and in their order,
 // the first whose running sum of weights exceeds rnd() times the weights
 // left.
-func weightedWalk[T drawable](group []T, rnd func() float64, out []string) []string {
+func weightedWalk(group []*Candidate, rnd func() float64, out []string) []string {
 	rest := group
 	total := 0
 	for _, r := range rest {
-		total += r.rankWeight()
+		total += weightOf(r)
 	}
 	for len(rest) > 0 {
 		x := rnd() * float64(total)
 		k := len(rest) - 1
 		for i, r := range rest {
-			x -= float64(r.rankWeight())
+			x -= float64(weightOf(r))
 			if x < 0 {
 				k = i
 				break
 			}
 		}
-		out = append(out, rest[k].rankName())
-		total -= rest[k].rankWeight()
+		out = append(out, rest[k].Provider.Name)
+		total -= weightOf(rest[k])
 		// Keep the others in their order, as the draw walks them in order.
 		copy(rest[k:], rest[k+1:])
 		rest = rest[:len(rest)-1]
@@ -444,12 +404,12 @@ func weightedWalk[T drawable](group []T, rnd func() float64, out []string) []str
 // drawMany draws a group larger than treeAbove as weightedWalk would, from
 // the same draws, leaving group as it was: by index when every weight is the
 // same (the usual case: weights left at their default), else with the tree.
-func drawMany[T drawable](group []T, rnd func() float64, out []string) []string {
+func drawMany(group []*Candidate, rnd func() float64, out []string) []string {
 	if len(group) <= equalAtMost {
-		w := group[0].rankWeight()
+		w := weightOf(group[0])
 		same := true
 		for _, e := range group[1:] {
-			if e.rankWeight() != w {
+			if weightOf(e) != w {
 				same = false
 				break
 			}
@@ -472,7 +432,7 @@ const equalAtMost = 256
 // rounded up to the total. It removes the drawn index from a list of bytes,
 // where the tree's descent of 100 providers, one unpredictable branch per
 // level and draw, was 6 % of a start.
-func weightedEqual[T drawable](group []T, w int, rnd func() float64, out []string) []string {
+func weightedEqual(group []*Candidate, w int, rnd func() float64, out []string) []string {
 	var buf [equalAtMost]uint8
 	left := buf[:len(group)]
 	for i := range left {
@@ -480,7 +440,7 @@ func weightedEqual[T drawable](group []T, w int, rnd func() float64, out []strin
 	}
 	for m := len(left); m > 0; m-- {
 		k := min(int(rnd()*float64(m*w))/w, m-1)
-		out = append(out, group[left[k]].rankName())
+		out = append(out, group[left[k]].Provider.Name)
 		copy(left[k:m], left[k+1:m])
 	}
 	return out
@@ -496,7 +456,7 @@ const treeOnStack = 128
 // and each draw descends it to the first position whose prefix sum exceeds
 // the draw. The sums are integers, and the draw minus a partial sum is exact
 // while it is not negative, so the comparisons are those of the walk.
-func weightedTree[T drawable](group []T, rnd func() float64, out []string) []string {
+func weightedTree(group []*Candidate, rnd func() float64, out []string) []string {
 	n := len(group)
 	var treeBuf [treeOnStack + 1]int
 	var drawnBuf [treeOnStack]bool
@@ -508,7 +468,7 @@ func weightedTree[T drawable](group []T, rnd func() float64, out []string) []str
 	}
 	total := 0
 	for i, e := range group {
-		w := e.rankWeight()
+		w := weightOf(e)
 		total += w
 		k := i + 1
 		tree[k] += w
@@ -538,8 +498,8 @@ func weightedTree[T drawable](group []T, rnd func() float64, out []string) []str
 			}
 		}
 		drawn[k] = true
-		out = append(out, group[k].rankName())
-		w := group[k].rankWeight()
+		out = append(out, group[k].Provider.Name)
+		w := weightOf(group[k])
 		total -= w
 		for i := k + 1; i <= n; i += i & -i {
 			tree[i] -= w

@@ -316,13 +316,13 @@ func TestWeightedTreeDrawsAsTheWalk(t *testing.T) {
 	src := rand.New(rand.NewPCG(1, 2))
 	for n := 1; n <= 300; n += 1 + n/10 {
 		for trial := range 20 {
-			group := make([]ranked, n)
+			group := make([]*Candidate, n)
 			for i := range group {
 				w := 1 + src.IntN(1000)
 				if trial%3 == 0 {
 					w = 1 + src.IntN(3)
 				}
-				group[i] = ranked{name: fmt.Sprintf("p%03d", i), weight: w}
+				group[i] = &Candidate{Provider: &sb.Provider{Name: fmt.Sprintf("p%03d", i), Weight: w}}
 			}
 			draws := make([]float64, n)
 			for i := range draws {
@@ -348,9 +348,9 @@ func TestWeightedTreeDrawsAsTheWalk(t *testing.T) {
 				continue
 			}
 			// Every weight the same: the draw by index.
-			w := group[0].weight
+			w := group[0].Provider.Weight
 			for i := range group {
-				group[i].weight = w
+				group[i].Provider.Weight = w
 			}
 			want = weightedWalk(slices.Clone(group), feed(), nil)
 			before := slices.Clone(group)
@@ -382,7 +382,7 @@ func TestOrderInPlaceAsSorted(t *testing.T) {
 			sorted[i] = &Candidate{Provider: &provs[i]}
 		}
 		slices.SortStableFunc(sorted, func(a, b *Candidate) int {
-			return byPriority(a.Provider.Priority, a.Provider.Name, b.Provider.Priority, b.Provider.Name)
+			return byPriority(a, b)
 		})
 		shuffled := slices.Clone(sorted)
 		src.Shuffle(n, func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
