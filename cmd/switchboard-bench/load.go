@@ -25,130 +25,53 @@ type loadResult struct {
 	DBCPU     time.Duration `json:"-"` // the local PostgreSQL processes' (item 4 only)
 }
 
-// closedLoop runs conc workers, each sending its next request as soon as the
-// previous one is answered, for d; a request answered with another status
-// than want counts as an error. pids are the server processes whose CPU time
-// and memory are read before and after.
-func closedLoop(ctx context.Context, conc int, d time.Duration, want int, next request, pids ...int) loadResult {
-	var n atomic.Int64
-	var res loadResult
-	var mu sync.Mutex
-	cpu0, self0 := cpuOf(pids), cpuOf([]int{os.Getpid()})
-	start := time.Now()
-	deadline := start.Add(d)
-	var wg sync.WaitGroup
-	for range conc {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			rc := newRawClient(deadline.Add(30 * time.Second))
-			defer rc.close()
-			lat := make([]time.Duration, 0, 4096)
-			var errs int64
-			var first string
-			buf := make([]byte, 0, 1024)
-			for time.Now().Before(deadline) && ctx.Err() == nil {
-				addr, raw := next(buf[:0], n.Add(1))
-				buf = raw
-				t0 := time.Now()
-				status, err := rc.do(addr, raw)
-				if err != nil {
-					errs++
-					if first == "" {
-						first = err.Error()
-					}
-					continue
-				}
-				if status != want {
-					errs++
-					if first == "" {
-						first = fmt.Sprintf("%s: status %d", requestLine(raw), status)
-					}
-					continue
-				}
-				lat = append(lat, time.Since(t0))
-			}
-			mu.Lock()
-			res.lat = append(res.lat, lat...)
-			res.Errors += errs
-			if res.firstErr == "" {
-				res.firstErr = first
-			}
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
-	res.Elapsed = time.Since(start)
-	res.CPU = cpuOf(pids) - cpu0
-	res.ClientCPU = cpuOf([]int{os.Getpid()}) - self0
-	res.RSS = rssOf(pids)
-	res.Requests = int64(len(res.lat))
-	return res
+// tally is what one worker of a run counted.
+type tally struct {
+	lat   []time.Duration // of the successful requests
+	errs  int64
+	first string
 }
 
-// openLoop sends requests at a fixed rate for d, whatever the answers' pace:
-// request i is due at start + i/rate, and its latency counts from when it was
-// due, not from when it went out, so that a server falling behind shows in
-// the latencies rather than in fewer requests (a closed loop waits for each
-// answer and so measures a server at its limit). conc connections carry the
-// requests; when all are busy the next due requests wait, and their wait
-// counts. The other arguments are closedLoop's.
-func openLoop(ctx context.Context, rate float64, conc int, d time.Duration, want int, next request, pids ...int) loadResult {
-	var n atomic.Int64
+// send sends raw on rc and counts its answer, its latency from since; a status
+// other than want is an error.
+func (t *tally) send(rc *rawClient, addr string, raw []byte, want int, since time.Time) {
+	status, err := rc.do(addr, raw)
+	switch {
+	case err != nil:
+		t.errs++
+		if t.first == "" {
+			t.first = err.Error()
+		}
+	case status != want:
+		t.errs++
+		if t.first == "" {
+			t.first = fmt.Sprintf("%s: status %d", requestLine(raw), status)
+		}
+	default:
+		t.lat = append(t.lat, time.Since(since))
+	}
+}
+
+// drive runs conc workers until each returns, each with a connection of its
+// own and a tally, and reads the CPU time and memory of the server processes
+// pids and of the load generator around them.
+func drive(conc int, deadline time.Time, pids []int, work func(rc *rawClient, t *tally)) loadResult {
 	var res loadResult
 	var mu sync.Mutex
-	interval := time.Duration(float64(time.Second) / rate)
 	cpu0, self0 := cpuOf(pids), cpuOf([]int{os.Getpid()})
 	start := time.Now()
-	deadline := start.Add(d)
 	var wg sync.WaitGroup
 	for range conc {
 		wg.Go(func() {
 			rc := newRawClient(deadline.Add(30 * time.Second))
 			defer rc.close()
-			lat := make([]time.Duration, 0, 1024)
-			var errs int64
-			var first string
-			buf := make([]byte, 0, 1024)
-			timer := time.NewTimer(0)
-			defer timer.Stop()
-			<-timer.C
-			for ctx.Err() == nil {
-				i := n.Add(1) - 1
-				due := start.Add(time.Duration(i) * interval)
-				if !due.Before(deadline) {
-					break
-				}
-				if wait := time.Until(due); wait > 0 {
-					timer.Reset(wait)
-					select {
-					case <-ctx.Done():
-					case <-timer.C:
-					}
-				}
-				addr, raw := next(buf[:0], i+1)
-				buf = raw
-				status, err := rc.do(addr, raw)
-				switch {
-				case err != nil:
-					errs++
-					if first == "" {
-						first = err.Error()
-					}
-				case status != want:
-					errs++
-					if first == "" {
-						first = fmt.Sprintf("%s: status %d", requestLine(raw), status)
-					}
-				default:
-					lat = append(lat, time.Since(due))
-				}
-			}
+			t := &tally{lat: make([]time.Duration, 0, 4096)}
+			work(rc, t)
 			mu.Lock()
-			res.lat = append(res.lat, lat...)
-			res.Errors += errs
+			res.lat = append(res.lat, t.lat...)
+			res.Errors += t.errs
 			if res.firstErr == "" {
-				res.firstErr = first
+				res.firstErr = t.first
 			}
 			mu.Unlock()
 		})
@@ -160,6 +83,60 @@ func openLoop(ctx context.Context, rate float64, conc int, d time.Duration, want
 	res.RSS = rssOf(pids)
 	res.Requests = int64(len(res.lat))
 	return res
+}
+
+// closedLoop runs conc workers, each sending its next request as soon as the
+// previous one is answered, for d; a request answered with another status
+// than want counts as an error. pids are the server processes whose CPU time
+// and memory are read before and after.
+func closedLoop(ctx context.Context, conc int, d time.Duration, want int, next request, pids ...int) loadResult {
+	var n atomic.Int64
+	deadline := time.Now().Add(d)
+	return drive(conc, deadline, pids, func(rc *rawClient, t *tally) {
+		buf := make([]byte, 0, 1024)
+		for time.Now().Before(deadline) && ctx.Err() == nil {
+			addr, raw := next(buf[:0], n.Add(1))
+			buf = raw
+			t.send(rc, addr, raw, want, time.Now())
+		}
+	})
+}
+
+// openLoop sends requests at a fixed rate for d, whatever the answers' pace:
+// request i is due at start + i/rate, and its latency counts from when it was
+// due, not from when it went out, so that a server falling behind shows in
+// the latencies rather than in fewer requests (a closed loop waits for each
+// answer and so measures a server at its limit). conc connections carry the
+// requests; when all are busy the next due requests wait, and their wait
+// counts. The other arguments are closedLoop's.
+func openLoop(ctx context.Context, rate float64, conc int, d time.Duration, want int, next request, pids ...int) loadResult {
+	var n atomic.Int64
+	interval := time.Duration(float64(time.Second) / rate)
+	start := time.Now()
+	deadline := start.Add(d)
+	return drive(conc, deadline, pids, func(rc *rawClient, t *tally) {
+		buf := make([]byte, 0, 1024)
+		timer := time.NewTimer(0)
+		defer timer.Stop()
+		<-timer.C
+		for ctx.Err() == nil {
+			i := n.Add(1) - 1
+			due := start.Add(time.Duration(i) * interval)
+			if !due.Before(deadline) {
+				return
+			}
+			if wait := time.Until(due); wait > 0 {
+				timer.Reset(wait)
+				select {
+				case <-ctx.Done():
+				case <-timer.C:
+				}
+			}
+			addr, raw := next(buf[:0], i+1)
+			buf = raw
+			t.send(rc, addr, raw, want, due)
+		}
+	})
 }
 
 // requestLine returns the first line of a raw request, for error messages
