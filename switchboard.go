@@ -136,6 +136,11 @@ type ctxKey int
 
 const actorKey ctxKey = iota
 
+// ActorKey is the key under which a context carries the actor of its
+// request (see WithActor), for a context type that holds the actor itself
+// and answers Value(ActorKey) with it.
+var ActorKey any = actorKey
+
 // WithActor returns a context carrying the actor of the request.
 func WithActor(ctx context.Context, a Actor) context.Context {
 	return context.WithValue(ctx, actorKey, a)

@@ -48,6 +48,13 @@ func (s *Server) guard(rt route) http.Handler {
 			s.writeError(w, r, sb.Errorf(sb.EForbidden, "this endpoint needs role %s", rt.Role))
 			return
 		}
+		// The request's own context holds the caller (see reqCtx); a
+		// request that did not come through withRequestID gets one.
+		if c, ok := r.Context().Value(ridKey{}).(*reqCtx); ok && !c.authed {
+			c.id, c.authed = id, true
+			rt.Handler(w, r)
+			return
+		}
 		ctx := sb.WithActor(r.Context(), id.actor)
 		ctx = context.WithValue(ctx, identityKey{}, id)
 		rt.Handler(w, r.WithContext(ctx))

@@ -6,7 +6,7 @@ import (
 	"encoding/json"
 	"slices"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	sb "github.com/switchboardhq/switchboard"
@@ -20,10 +20,15 @@ import (
 // snapshot of the providers (a new one is a new slice), the client settings
 // and the maintenance windows in force.
 type configCache struct {
-	mu   sync.Mutex
-	key  configKey // guarded by mu
-	body []byte    // guarded by mu; with its newline; nil: none yet
-	etag string    // guarded by mu
+	last atomic.Pointer[configEntry] // nil: none yet
+}
+
+// configEntry is a config body, with its newline, its ETag header's value
+// (never written to) and what it was made of.
+type configEntry struct {
+	key  configKey
+	body []byte
+	etag []string
 }
 
 // configKey is what a config body is made of. recs points at the first
@@ -36,19 +41,16 @@ type configKey struct {
 	blocked string
 }
 
-func (c *configCache) get(k configKey) ([]byte, string, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.body == nil || c.key != k {
-		return nil, "", false
+func (c *configCache) get(k configKey) ([]byte, []string, bool) {
+	e := c.last.Load()
+	if e == nil || e.key != k {
+		return nil, nil, false
 	}
-	return c.body, c.etag, true
+	return e.body, e.etag, true
 }
 
-func (c *configCache) put(k configKey, body []byte, etag string) {
-	c.mu.Lock()
-	c.key, c.body, c.etag = k, body, etag
-	c.mu.Unlock()
+func (c *configCache) put(k configKey, body []byte, etag []string) {
+	c.last.Store(&configEntry{key: k, body: body, etag: etag})
 }
 
 // blockedKey writes the maintenance windows in force as a string, the same
@@ -71,10 +73,10 @@ func blockedKey(blocked map[string]routing.Maintenance) string {
 }
 
 // configBody builds the body of GET /api/streaming/config, with its newline,
-// and its ETag. For a caller's region (region not empty), a provider with
+// and its ETag header's value. For a caller's region (region not empty), a provider with
 // regional health there is usable only if it is usable there too.
 func (s *Server) configBody(recs []sb.ProviderRecord, client sb.ClientSettings, blocked map[string]routing.Maintenance,
-	region string, regional map[string]map[string]sb.Status) ([]byte, string) {
+	region string, regional map[string]map[string]sb.Status) ([]byte, []string) {
 	cfg := clientConfig{Providers: []configProvider{}, Region: region, ClientSettings: client}
 	for _, rec := range recs {
 		if !rec.Enabled {
@@ -94,5 +96,6 @@ func (s *Server) configBody(recs []sb.ProviderRecord, client sb.ClientSettings, 
 	}
 	body, _ := json.Marshal(cfg)
 	sum := sha256.Sum256(body)
-	return append(body, '\n'), `"` + hex.EncodeToString(sum[:12]) + `"`
+	// A full slice: an append to the header's value cannot write into it.
+	return append(body, '\n'), []string{`"` + hex.EncodeToString(sum[:12]) + `"`}[:1:1]
 }

@@ -17,9 +17,9 @@ func TestStreamingConfigCache(t *testing.T) {
 		Providers []struct{ Name string }
 	}
 	e.mustDo("GET", "/api/streaming/config", client, nil, 200, &first)
-	body := e.api.config.body
+	body := e.api.config.last.Load().body
 	e.mustDo("GET", "/api/streaming/config", client, nil, 200, nil)
-	if &e.api.config.body[0] != &body[0] {
+	if &e.api.config.last.Load().body[0] != &body[0] {
 		t.Fatal("the unchanged config was built again")
 	}
 	e.mustDo("PUT", "/api/settings", e.tokens[sb.RoleSuperadmin], map[string]any{"maxRetries": first.ClientSettings.MaxRetries + 1}, 200, nil)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	sb "github.com/switchboardhq/switchboard"
@@ -20,13 +21,27 @@ const settingsMaxAge = 5 * time.Second
 type settingsCache struct {
 	defaults sb.Settings
 
-	mu   sync.RWMutex // read-locked while cur is fresh, the path of every request
-	cur  sb.Settings  // guarded by mu: the last settings read or written
-	read time.Time    // guarded by mu: when cur was read; zero = read again
+	// last is the last settings read or written and when; read without a
+	// lock on the path of every request.
+	last atomic.Pointer[settingsRead]
+	mu   sync.Mutex // held to read the store or replace last
+}
+
+// settingsRead is settings and when they were read; zero: read again.
+type settingsRead struct {
+	cur  sb.Settings
+	read time.Time
 }
 
 func newSettingsCache(defaults sb.Settings) *settingsCache {
-	return &settingsCache{defaults: defaults.Or(sb.DefaultSettings()), cur: defaults.Or(sb.DefaultSettings())}
+	c := &settingsCache{defaults: defaults.Or(sb.DefaultSettings())}
+	c.last.Store(&settingsRead{cur: c.defaults})
+	return c
+}
+
+// set replaces the settings, read at read (zero: to be read again).
+func (c *settingsCache) set(cur sb.Settings, read time.Time) {
+	c.last.Store(&settingsRead{cur: cur, read: read})
 }
 
 // settings returns the effective settings. When the store cannot be read it
@@ -35,25 +50,26 @@ func newSettingsCache(defaults sb.Settings) *settingsCache {
 func (s *Server) settings(ctx context.Context) sb.Settings {
 	c := s.setCache
 	now := s.clock.Now()
-	fresh := func() bool { return !c.read.IsZero() && now.Sub(c.read) < settingsMaxAge && !now.Before(c.read) }
-	c.mu.RLock()
-	if fresh() {
-		defer c.mu.RUnlock()
-		return c.cur
+	fresh := func(l *settingsRead) bool {
+		return !l.read.IsZero() && now.Sub(l.read) < settingsMaxAge && !now.Before(l.read)
 	}
-	c.mu.RUnlock()
+	if l := c.last.Load(); fresh(l) {
+		return l.cur
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if fresh() {
-		return c.cur // read by another request meanwhile
+	l := c.last.Load()
+	if fresh(l) {
+		return l.cur // read by another request meanwhile
 	}
 	set, err := s.store.GetSettings(ctx)
 	if err != nil {
 		s.logger.WarnContext(ctx, "read settings", "err", err.Error())
-		return c.cur
+		return l.cur
 	}
-	c.cur, c.read = set.Or(c.defaults), now
-	return c.cur
+	cur := set.Or(c.defaults)
+	c.set(cur, now)
+	return cur
 }
 
 // Settings returns the settings in force, from a cache at most a few
@@ -63,9 +79,10 @@ func (s *Server) Settings(ctx context.Context) sb.Settings { return s.settings(c
 // SettingsChanged tells the server that the settings changed elsewhere
 // (another replica's settings.updated event): they are read again on next use.
 func (s *Server) SettingsChanged() {
-	s.setCache.mu.Lock()
-	s.setCache.read = time.Time{}
-	s.setCache.mu.Unlock()
+	c := s.setCache
+	c.mu.Lock()
+	c.set(c.last.Load().cur, time.Time{})
+	c.mu.Unlock()
 }
 
 // getSettings answers the settings as stored (an operator asking sees the
@@ -79,7 +96,7 @@ func (s *Server) getSettings(w http.ResponseWriter, r *http.Request) {
 	c := s.setCache
 	cur := set.Or(c.defaults)
 	c.mu.Lock()
-	c.cur, c.read = cur, s.clock.Now()
+	c.set(cur, s.clock.Now())
 	c.mu.Unlock()
 	writeJSON(w, http.StatusOK, cur)
 }
@@ -107,7 +124,7 @@ func (s *Server) putSettings(w http.ResponseWriter, r *http.Request) {
 	}
 	c := s.setCache
 	c.mu.Lock()
-	c.cur, c.read = after, s.clock.Now()
+	c.set(after, s.clock.Now())
 	c.mu.Unlock()
 	if after != before {
 		s.logger.InfoContext(r.Context(), "settings updated", "actor", audit.Actor.Name,

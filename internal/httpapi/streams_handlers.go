@@ -75,7 +75,7 @@ func (s *Server) streamingConfig(w http.ResponseWriter, r *http.Request) {
 		blocked = s.maint.Blocked(s.clock.Now())
 	}
 	var body []byte
-	var etag string
+	var etag []string
 	if region != "" {
 		// A caller's region: its regional statuses change apart from the
 		// snapshot, so this body is built each time, not cached.
@@ -96,15 +96,20 @@ func (s *Server) streamingConfig(w http.ResponseWriter, r *http.Request) {
 			s.config.put(key, body, etag)
 		}
 	}
-	w.Header().Set("ETag", etag)
-	w.Header().Set("Cache-Control", "no-cache")
-	if r.Header.Get("If-None-Match") == etag {
+	// Prepared header values, as the public health sets them.
+	h := w.Header()
+	h["Etag"] = etag
+	h["Cache-Control"] = noCache
+	if match := r.Header.Get("If-None-Match"); match != "" && match == etag[0] {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
-	w.Header().Set("Content-Type", "application/json")
+	h["Content-Type"] = jsonContentType
 	_, _ = w.Write(body)
 }
+
+// noCache is the Cache-Control header value of the client config.
+var noCache = []string{"no-cache"}
 
 func (s *Server) startStream(w http.ResponseWriter, r *http.Request) {
 	var req streams.StartRequest

@@ -66,8 +66,11 @@ type Service struct {
 
 	mu      sync.Mutex
 	windows []sb.MaintenanceWindow // guarded by mu: the windows not over when read, soonest first
-	read    time.Time              // guarded by mu: when they were read (wall time); zero: never
-	readGen uint64                 // guarded by mu: changed before they were read
+	// none is set while windows is empty, so that Blocked, asked on every
+	// start and client config, answers without the lock in the usual case.
+	none    atomic.Bool
+	read    time.Time // guarded by mu: when they were read (wall time); zero: never
+	readGen uint64    // guarded by mu: changed before they were read
 }
 
 // New returns a Service.
@@ -119,6 +122,7 @@ func (s *Service) Refresh(ctx context.Context) error {
 	}
 	s.mu.Lock()
 	s.windows, s.read, s.readGen = all, time.Now(), gen
+	s.none.Store(len(all) == 0)
 	s.mu.Unlock()
 	return nil
 }
@@ -148,6 +152,9 @@ func (s *Service) Silenced(provider string, at time.Time) (bool, string) {
 // window (active, or draining before its start), each with when the last of
 // its blocking windows ends and the reason of that window.
 func (s *Service) Blocked(at time.Time) map[string]routing.Maintenance {
+	if s.none.Load() {
+		return nil
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out map[string]routing.Maintenance
