@@ -31,3 +31,23 @@ func BenchmarkConfigHandler(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkPublicHealthHandler serves the public health of a provider
+// straight to the handler, as BenchmarkConfigHandler does the config.
+func BenchmarkPublicHealthHandler(b *testing.B) {
+	e := newTestEnv(b)
+	e.createProvider(e.agoraProvider("agora", 1))
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		r := httptest.NewRequest("GET", "/api/streaming/providers/agora/health", nil)
+		for pb.Next() {
+			w := httptest.NewRecorder()
+			e.api.ServeHTTP(w, r)
+			if w.Code != http.StatusOK {
+				b.Errorf("status %d", w.Code)
+				return
+			}
+		}
+	})
+}

@@ -59,7 +59,7 @@ func (s *Server) providerHealth(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	// A name with a document kept is a provider's, valid when it was kept.
-	d, ok := s.keptPublicHealth(r.PathValue("name"))
+	d, ok := s.keptPublicHealth(nameParam(r))
 	if !ok {
 		name, ok := s.pathName(w, r)
 		if !ok {

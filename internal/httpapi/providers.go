@@ -210,7 +210,7 @@ func (s *Server) writeProvider(w http.ResponseWriter, r *http.Request, status in
 
 // pathName reads and checks the {name} path value.
 func (s *Server) pathName(w http.ResponseWriter, r *http.Request) (string, bool) {
-	name := r.PathValue("name")
+	name := nameParam(r)
 	if !sb.ValidSlug(name) {
 		s.writeError(w, r, sb.Errorf(sb.ENotFound, "no provider named %s", strconv.Quote(sb.Truncate(name, 64))))
 		return "", false
