@@ -33,6 +33,7 @@ type options struct {
 	rounds, conc, subs    int
 	events, coldRounds    int
 	dur                   time.Duration
+	warm                  time.Duration // the uncounted load on each side before a path's rounds
 	postgres              string
 	scaleActive           int // the most live streams of the scaling cases; 0: skipped
 	pprof                 string
@@ -68,8 +69,8 @@ func parseItems(v string) (map[int]bool, error) {
 // modes are the sizes of a run: full (what the README quotes), quick (a
 // minute or so) and tiny (the test that keeps the tool working).
 var modes = map[string]options{
-	"full":  {rounds: 3, conc: 64, dur: 3 * time.Second, subs: 10000, events: 3, coldRounds: 3, scaleActive: 100000},
-	"quick": {rounds: 3, conc: 64, dur: time.Second, subs: 2000, events: 2, coldRounds: 3},
+	"full":  {rounds: 3, conc: 64, dur: 3 * time.Second, warm: time.Second, subs: 10000, events: 3, coldRounds: 3, scaleActive: 100000},
+	"quick": {rounds: 3, conc: 64, dur: time.Second, warm: 500 * time.Millisecond, subs: 2000, events: 2, coldRounds: 3},
 	"tiny":  {rounds: 1, conc: 8, dur: 200 * time.Millisecond, subs: 20, events: 1, coldRounds: 1},
 }
 
@@ -341,6 +342,13 @@ func (b *bench) run(ctx context.Context) (*report, error) {
 		if !b.o.want(p.item) {
 			continue
 		}
+		// A warm-up of each side first, not counted: a server's first
+		// second of load on a path grows its goroutine stacks, its heap
+		// (with a collection every few megabytes until it has grown) and
+		// its caches, and that first round measured a tenth slower than
+		// the next ones for Switchboard.
+		closedLoop(ctx, b.o.conc, b.o.warm, p.want, p.sb, b.sb.pid())
+		closedLoop(ctx, b.o.conc, b.o.warm, p.want, p.base, b.base.pid())
 		var sbR, baseR []loadResult
 		for round := range b.o.rounds {
 			if err := ctx.Err(); err != nil {
