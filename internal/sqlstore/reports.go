@@ -127,9 +127,11 @@ func (s *Store) StatusHistory(ctx context.Context, from, to time.Time) ([]switch
 
 // StreamsDuring implements switchboard.ReportStore. It reads the
 // provider's segments that overlap the span of all the periods once, the
-// ended ones through the index on (provider, ended_at) without touching the
-// streams, the open ones with their stream's last heartbeat, and counts per
-// period here.
+// ended ones through the index on (provider, ended_at), which holds ended
+// segments only, without touching the streams, the open ones through the
+// provider's active streams (an active stream's open segment is the one
+// numbered by its moves, on its provider) with their last heartbeat, and
+// counts per period here.
 func (s *Store) StreamsDuring(ctx context.Context, provider string, periods []switchboard.TimeRange) ([]int64, error) {
 	out := make([]int64, len(periods))
 	if len(periods) == 0 {
@@ -148,8 +150,10 @@ func (s *Store) StreamsDuring(ctx context.Context, provider string, periods []sw
 		rows, err := tx.QueryContext(ctx, s.q(`SELECT stream_id, started_at, ended_at FROM stream_segments
 				WHERE provider = ? AND ended_at > ? AND started_at < ?
 			UNION ALL
-			SELECT g.stream_id, g.started_at, st.last_heartbeat FROM stream_segments g JOIN streams st ON st.id = g.stream_id
-				WHERE g.provider = ? AND g.ended_at IS NULL AND g.started_at < ? AND st.last_heartbeat > ?`),
+			SELECT g.stream_id, g.started_at, st.last_heartbeat FROM streams st
+				JOIN stream_segments g ON g.stream_id = st.id AND g.seq = st.migrations
+				WHERE st.status = 'active' AND st.provider = ? AND g.provider = st.provider AND g.ended_at IS NULL
+					AND g.started_at < ? AND st.last_heartbeat > ?`),
 			provider, f, t, provider, t, f)
 		if err != nil {
 			return err
