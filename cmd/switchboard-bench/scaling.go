@@ -112,6 +112,7 @@ func (b *bench) scalingCase(ctx context.Context, i, active, providers int) (scal
 		body := fmt.Appendf(nil, `{"room":"scale-%s-%d","userId":"u","role":"publisher"}`, prefix, i)
 		return host, appendRequest(dst, "POST", host, "/api/streams", token, body)
 	}
+	closedLoop(ctx, b.o.conc, b.o.warm, 201, next, s.pid()) // the warm-up, as for the paths of items 1 to 3
 	var rounds []loadResult
 	for range b.o.rounds {
 		rounds = append(rounds, closedLoop(ctx, b.o.conc, b.o.dur, 201, next, s.pid()))
