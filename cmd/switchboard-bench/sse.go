@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -220,9 +221,22 @@ func (b *bench) sse(ctx context.Context) (sseReport, error) {
 			return err
 		}},
 	}
+	// Switchboard counts an SSE subscriber until its handler has seen the
+	// connection close; the next round's subscribers, under the same token
+	// and its limit, wait until the last round's are gone (one run was
+	// refused a subscriber with 429 when they did not).
+	idle, err := b.eventSubscribers(ctx)
+	if err != nil {
+		return r, err
+	}
 	seq := 0
 	for round := range b.o.rounds {
 		for _, sd := range sides {
+			if sd.srv == b.sb {
+				if err := b.waitSubscribers(ctx, idle); err != nil {
+					return r, err
+				}
+			}
 			runtime.GC()
 			before := rssOf([]int{sd.srv.pid()})
 			subs, err := openSubscribers(ctx, sd.srv.url, sd.token, b.o.subs)
@@ -260,4 +274,43 @@ func (b *bench) sse(ctx context.Context) (sseReport, error) {
 	r.Target = "switchboard memoryPerSubscriberKiB <= 16 and deliveryP99Ratio <= 1.2"
 	r.Met = r.Switchboard.MemoryPerSubscriberK <= 16 && r.P99Ratio <= 1.2 && r.Switchboard.Missed == 0
 	return r, nil
+}
+
+// eventSubscribers reads switchboard_events_subscribers from Switchboard's
+// metrics.
+func (b *bench) eventSubscribers(ctx context.Context) (int, error) {
+	body, err := b.body(ctx, "GET", b.sb.url+"/metrics", "", "", 200)
+	if err != nil {
+		return 0, err
+	}
+	for line := range strings.Lines(string(body)) {
+		if v, ok := strings.CutPrefix(line, "switchboard_events_subscribers "); ok {
+			n, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			return int(n), err
+		}
+	}
+	return 0, fmt.Errorf("no switchboard_events_subscribers in the metrics")
+}
+
+// waitSubscribers waits, at most 60 s, until Switchboard has at most n event
+// subscribers.
+func (b *bench) waitSubscribers(ctx context.Context, n int) error {
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		got, err := b.eventSubscribers(ctx)
+		if err != nil {
+			return err
+		}
+		if got <= n {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("switchboard still has %d event subscribers 60 s after a round closed them (%d before the first)", got, n)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
