@@ -174,3 +174,74 @@ func TestStartGroupFailsAfterWriting(t *testing.T) {
 		t.Fatalf("active counts %v %v, want 5", got, err)
 	}
 }
+
+// TestGroupFill: on PostgreSQL the writer of a group waits for the starts
+// still arriving, step by step, until enough are queued or two steps in a
+// row bring none, and not at all on a quiet server.
+func TestGroupFill(t *testing.T) {
+	op := func() *startOp { return &startOp{} }
+	t.Run("quiet", func(t *testing.T) {
+		g := &startGroup{last: 1, queue: []*startOp{op()}}
+		steps := 0
+		g.sleep = func(time.Duration) { steps++ }
+		g.mu.Lock()
+		g.fill()
+		g.mu.Unlock()
+		if steps != 0 {
+			t.Fatalf("waited %d steps after a group of one", steps)
+		}
+	})
+	t.Run("arriving", func(t *testing.T) {
+		g := &startGroup{last: 10, queue: []*startOp{op()}}
+		steps := 0
+		// Each step brings three starts (the lock is not held meanwhile).
+		g.sleep = func(time.Duration) {
+			steps++
+			g.mu.Lock()
+			g.queue = append(g.queue, op(), op(), op())
+			g.mu.Unlock()
+		}
+		g.mu.Lock()
+		g.fill()
+		n := len(g.queue)
+		g.mu.Unlock()
+		if n != 16 || steps != 5 {
+			t.Fatalf("%d queued after %d steps; want %d after 5", n, steps, pgFillTarget)
+		}
+	})
+	t.Run("dried up", func(t *testing.T) {
+		g := &startGroup{last: 10, queue: []*startOp{op()}}
+		steps := 0
+		g.sleep = func(time.Duration) {
+			steps++
+			if steps == 2 { // one start comes in the second step, then none
+				g.mu.Lock()
+				g.queue = append(g.queue, op())
+				g.mu.Unlock()
+			}
+		}
+		g.mu.Lock()
+		g.fill()
+		n := len(g.queue)
+		g.mu.Unlock()
+		if n != 2 || steps != 4 {
+			t.Fatalf("%d queued after %d steps; want 2 after 4 (empty, one, empty, empty)", n, steps)
+		}
+	})
+	t.Run("bounded", func(t *testing.T) {
+		g := &startGroup{last: 10, queue: []*startOp{op()}}
+		steps := 0
+		g.sleep = func(time.Duration) { // one start a step: never the target
+			steps++
+			g.mu.Lock()
+			g.queue = append(g.queue, op())
+			g.mu.Unlock()
+		}
+		g.mu.Lock()
+		g.fill()
+		g.mu.Unlock()
+		if steps != pgFillSteps {
+			t.Fatalf("%d steps; want at most %d", steps, pgFillSteps)
+		}
+	})
+}
