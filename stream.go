@@ -169,7 +169,9 @@ type StreamStore interface {
 	// and AbandonStale, exactly one ends the stream.
 	EndStream(ctx context.Context, id string, at time.Time, reason string) (st Stream, ended bool, err error)
 	// AbandonStale ends every active stream whose last heartbeat is before
-	// cutoff, at its last heartbeat, with reason EndAbandoned.
+	// cutoff, at its last heartbeat, with reason EndAbandoned, and returns
+	// them. It may end them in several transactions: on an error it returns
+	// those it ended with the error.
 	AbandonStale(ctx context.Context, cutoff time.Time) ([]Stream, error)
 	// ActiveCounts returns the number of active streams per provider (providers
 	// with none may be missing). Its cost does not grow with the number of

@@ -355,7 +355,8 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, err
 	svc = streams.New(streams.Config{Store: store, Checker: checker, Minters: minters, Bus: bus, Clock: clock, Logger: log, Maintenance: maint,
 		Predictions: tracker, Settings: func(ctx context.Context) switchboard.Settings { return api.Settings(ctx) }, Routing: store, Regional: store,
 		HeartbeatFlush: time.Second})
-	runner := jobs.New(jobs.Config{Store: store, Bus: bus, Clock: clock, Logger: log, SweepGrace: jobs.DefaultAbandonAfter})
+	runner := jobs.New(jobs.Config{Store: store, Bus: bus, Clock: clock, Logger: log,
+		AbandonAfter: cfg.AbandonAfter, SweepGrace: cfg.AbandonAfter})
 	// Alerts go out from the leader only; every replica serves test sends.
 	dispatcher := alerts.New(alerts.Config{Store: store, Senders: alerts.Senders(nil, nil, nil), Clock: clock, Logger: log,
 		Metrics: alerts.NewMetrics(reg), Events: hub, DashboardURL: cfg.PublicURL, Silencer: maint, Predictions: tracker})

@@ -51,6 +51,10 @@ type Config struct {
 	// alert notifications; empty: no link.
 	PublicURL string `yaml:"publicUrl"`
 
+	// AbandonAfter is how long a live stream may go without a heartbeat
+	// before the leader ends it as abandoned, at its last heartbeat.
+	AbandonAfter time.Duration `yaml:"abandonAfter"`
+
 	// ReadTimeout bounds the time a request, headers and body, may take to
 	// arrive; a slower one has its connection closed. Event streams are not
 	// bound by it once their request has arrived.
@@ -120,7 +124,7 @@ func Default() Config {
 		// the most room, new starts less, and the rest of the API least.
 		MaxInflightFailover: 256, MaxInflightStart: 128, MaxInflightOther: 64,
 		LeaderLease: switchboard.DefaultLeaderLease, OIDCRoleClaim: "groups",
-		ReadTimeout: 10 * time.Second, SSEPerToken: 20,
+		ReadTimeout: 10 * time.Second, SSEPerToken: 20, AbandonAfter: 2 * time.Minute,
 	}
 }
 
@@ -185,6 +189,7 @@ func flagSet(c *Config, file *string, out io.Writer) *flag.FlagSet {
 	fs.IntVar(&c.MaxInflightStart, "max-inflight-start", c.MaxInflightStart, "stream starts served at once; 0 = no limit (env SWITCHBOARD_MAX_INFLIGHT_START)")
 	fs.IntVar(&c.MaxInflightOther, "max-inflight-other", c.MaxInflightOther, "other API requests served at once; 0 = no limit (env SWITCHBOARD_MAX_INFLIGHT_OTHER)")
 	fs.DurationVar(&c.LeaderLease, "leader-lease", c.LeaderLease, "lease of the leading replica, renewed every third of it, unless the setting leaderLease is set (env SWITCHBOARD_LEADER_LEASE)")
+	fs.DurationVar(&c.AbandonAfter, "abandon-after", c.AbandonAfter, "time a live stream may go without a heartbeat before it is ended as abandoned, at its last heartbeat (env SWITCHBOARD_ABANDON_AFTER)")
 	fs.DurationVar(&c.ReadTimeout, "read-timeout", c.ReadTimeout, "time a request, body included, may take to arrive; slower ones are cut off (env SWITCHBOARD_READ_TIMEOUT)")
 	fs.IntVar(&c.SSEPerToken, "sse-per-token", c.SSEPerToken, "event streams open at once per token or session (env SWITCHBOARD_SSE_PER_TOKEN)")
 	fs.StringVar(&c.TrustedProxies, "trusted-proxies", c.TrustedProxies, "comma-separated addresses or CIDR prefixes of reverse proxies whose X-Forwarded-For is believed (env SWITCHBOARD_TRUSTED_PROXIES)")
@@ -255,6 +260,13 @@ func applyEnv(c *Config, getenv func(string) string) error {
 		}
 		c.LeaderLease = d
 	}
+	if v := getenv("SWITCHBOARD_ABANDON_AFTER"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return fmt.Errorf("SWITCHBOARD_ABANDON_AFTER: not a duration")
+		}
+		c.AbandonAfter = d
+	}
 	if v := getenv("SWITCHBOARD_READ_TIMEOUT"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil {
@@ -299,6 +311,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxInflightFailover < 0 || c.MaxInflightStart < 0 || c.MaxInflightOther < 0 {
 		return errors.New("max-inflight-failover, max-inflight-start and max-inflight-other: must be ≥ 0 (0: no limit)")
+	}
+	if c.AbandonAfter < 10*time.Second || c.AbandonAfter > 24*time.Hour {
+		return errors.New("abandon-after: must be from 10s to 24h")
 	}
 	if c.LeaderLease < switchboard.MinLeaderLease || c.LeaderLease > switchboard.MaxLeaderLease {
 		return fmt.Errorf("leader-lease: must be from %s to %s", switchboard.MinLeaderLease, switchboard.MaxLeaderLease)

@@ -191,3 +191,47 @@ func TestPprofAddr(t *testing.T) {
 		}
 	}
 }
+
+// TestAbandonAfter: two minutes by default, from the file, the environment
+// or the flag in that order of precedence, and refused outside 10 s to 24 h
+// or when not a duration, naming the option.
+func TestAbandonAfter(t *testing.T) {
+	none := func(string) string { return "" }
+	d, err := Load(nil, none, io.Discard)
+	if err != nil || d.AbandonAfter != 2*time.Minute {
+		t.Fatalf("default %v, %v", d.AbandonAfter, err)
+	}
+	file := filepath.Join(t.TempDir(), "sb.yaml")
+	if err := os.WriteFile(file, []byte("abandonAfter: 3m\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := Load([]string{"--config", file}, none, io.Discard); err != nil || c.AbandonAfter != 3*time.Minute {
+		t.Fatalf("from the file: %v, %v", c.AbandonAfter, err)
+	}
+	env := func(k string) string {
+		if k == "SWITCHBOARD_ABANDON_AFTER" {
+			return "4m"
+		}
+		return ""
+	}
+	if c, err := Load([]string{"--config", file}, env, io.Discard); err != nil || c.AbandonAfter != 4*time.Minute {
+		t.Fatalf("from the environment: %v, %v", c.AbandonAfter, err)
+	}
+	if c, err := Load([]string{"--config", file, "--abandon-after", "1h"}, env, io.Discard); err != nil || c.AbandonAfter != time.Hour {
+		t.Fatalf("from the flag: %v, %v", c.AbandonAfter, err)
+	}
+	for _, v := range []string{"5s", "25h", "soon"} {
+		if _, err := Load([]string{"--abandon-after", v}, none, io.Discard); err == nil || !strings.Contains(err.Error(), "abandon-after") {
+			t.Errorf("--abandon-after %s: %v", v, err)
+		}
+	}
+	bad := func(k string) string {
+		if k == "SWITCHBOARD_ABANDON_AFTER" {
+			return "later"
+		}
+		return ""
+	}
+	if _, err := Load(nil, bad, io.Discard); err == nil || !strings.Contains(err.Error(), "SWITCHBOARD_ABANDON_AFTER") {
+		t.Errorf("a bad SWITCHBOARD_ABANDON_AFTER: %v", err)
+	}
+}

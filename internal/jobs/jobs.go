@@ -231,16 +231,14 @@ func (r *Runner) sweepAbandoned(ctx context.Context, now time.Time) error {
 	if now.Sub(r.first) < r.sweepGrace {
 		return nil
 	}
+	// The store may have ended some before an error: those are announced.
 	ended, err := r.store.AbandonStale(ctx, now.Add(-r.abandonAfter))
-	if err != nil {
-		return err
-	}
 	for _, s := range ended {
 		r.log.Info("stream abandoned", "stream_id", s.ID, "provider", s.Provider,
 			"last_heartbeat", s.LastHeartbeat)
 		r.bus.Publish(sb.Event{Type: sb.EventStreamEnded, At: now, Audience: sb.RoleAdmin, Data: streams.Lifecycle(s, sb.EndAbandoned)})
 	}
-	return nil
+	return err
 }
 
 // dailyRollup compacts the health history once the UTC day has changed. The

@@ -8,12 +8,14 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
 
 	"github.com/switchboardhq/switchboard"
+	"github.com/switchboardhq/switchboard/internal/pgtest"
 	"github.com/switchboardhq/switchboard/internal/secrets"
 	"github.com/switchboardhq/switchboard/internal/storetest"
 )
@@ -461,5 +463,66 @@ func TestDBTimeClamps(t *testing.T) {
 		if err != nil || len(rs) != 1 {
 			t.Errorf("%s rollups over all time = %v, %v; want 1", name, rs, err)
 		}
+	}
+}
+
+// TestAbandonStaleInBatches: a sweep ends every stale stream, oldest
+// heartbeat first, in transactions of a few streams each, and a stream that
+// sent a heartbeat after the sweep found it stale stays active.
+func TestAbandonStaleInBatches(t *testing.T) {
+	for _, name := range []string{"sqlite", "postgres"} {
+		t.Run(name, func(t *testing.T) {
+			dsn, _ := tempDSN(t)
+			if name == "postgres" {
+				dsn = pgtest.DSN(t)
+			}
+			s := mustOpen(t, dsn, newSealer(t))
+			s.abandonBatch = 2
+			ctx := context.Background()
+			if err := s.CreateProvider(ctx, storetest.AgoraProvider(t, "agora"), switchboard.AuditEntry{}); err != nil {
+				t.Fatal(err)
+			}
+			t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+			var want []string
+			for i := range 7 {
+				at := t0.Add(time.Duration(i) * time.Second)
+				st := switchboard.Stream{ID: switchboard.NewStreamID(), Room: "r", UserID: "u", Role: switchboard.RolePublisher,
+					Quality: switchboard.QualityHD, Provider: "agora", Status: switchboard.StreamActive, Owner: "token:t",
+					StartedAt: at, LastHeartbeat: at}
+				if _, _, err := s.StartStream(ctx, st, switchboard.TrailEntry{StreamID: st.ID, At: at, Kind: switchboard.TrailAssign, Provider: "agora"}, 0); err != nil {
+					t.Fatal(err)
+				}
+				want = append(want, st.ID)
+			}
+			// The third one's heartbeat arrives between the read and its batch.
+			late := want[2]
+			s.abandonHook = func() {
+				if _, err := s.Heartbeat(ctx, late, t0.Add(time.Hour)); err != nil {
+					t.Error(err)
+				}
+				s.abandonHook = nil
+			}
+			got, err := s.AbandonStale(ctx, t0.Add(time.Minute))
+			if err != nil {
+				t.Fatal(err)
+			}
+			want = slices.Delete(want, 2, 3)
+			var ids []string
+			for _, st := range got {
+				ids = append(ids, st.ID)
+				if st.Status != switchboard.StreamEnded || st.EndReason != switchboard.EndAbandoned {
+					t.Errorf("%s: %s %s", st.ID, st.Status, st.EndReason)
+				}
+			}
+			if !slices.Equal(ids, want) {
+				t.Fatalf("ended %v, want %v", ids, want)
+			}
+			if st, err := s.GetStream(ctx, late); err != nil || st.Status != switchboard.StreamActive {
+				t.Fatalf("the stream with a late heartbeat: %+v, %v", st, err)
+			}
+			if n, err := s.ActiveCounts(ctx); err != nil || n["agora"] != 1 {
+				t.Fatalf("active counts %v, %v; want agora 1", n, err)
+			}
+		})
 	}
 }

@@ -36,6 +36,10 @@ type Store struct {
 	r      *sql.DB // readers; the same as w for an in-memory database
 	sealer secrets.BoundSealer
 	clock  switchboard.Clock
+	// abandonBatch, when set (tests), replaces abandonBatch; abandonHook,
+	// when set (tests), runs between AbandonStale's read and its batches.
+	abandonBatch int
+	abandonHook  func()
 	// registry counts the changes to providers and to their routing-relevant
 	// health that this Store committed (see RegistryVersion).
 	registry atomic.Uint64

@@ -728,15 +728,73 @@ func (s *Store) EndStream(ctx context.Context, id string, at time.Time, reason s
 	return st, ended, nil
 }
 
-// AbandonStale ends, in one transaction, every active stream whose last
-// heartbeat is before cutoff, at its last heartbeat with reason EndAbandoned,
-// and returns them as ended, oldest heartbeat first.
+// abandonBatch bounds the streams one transaction of AbandonStale ends.
+const abandonBatch = 500
+
+// AbandonStale ends every active stream whose last heartbeat is before
+// cutoff, at its last heartbeat with reason EndAbandoned, and returns them as
+// ended, oldest heartbeat first. It finds them in one read, then ends them
+// in transactions of at most abandonBatch streams (s.abandonBatch in tests),
+// each reading its streams again so that one that sent a heartbeat meanwhile
+// stays active: ending them all in one transaction held the one SQLite
+// writer for as long as 200,000 streams took to end (the benchmark's starts,
+// abandoned two minutes later), and every start waited. On an error it
+// returns the streams already ended with it.
 func (s *Store) AbandonStale(ctx context.Context, cutoff time.Time) ([]switchboard.Stream, error) {
+	var ids []string
+	err := s.read(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, s.q(`SELECT s.id FROM streams s WHERE s.status = 'active' AND s.last_heartbeat < ?
+			ORDER BY s.last_heartbeat, s.id`), dbTime(cutoff))
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				return err
+			}
+			ids = append(ids, id)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, wrap("abandon stale streams", err)
+	}
+	if s.abandonHook != nil {
+		s.abandonHook()
+	}
+	batch := abandonBatch
+	if s.abandonBatch > 0 {
+		batch = s.abandonBatch
+	}
 	ended := []switchboard.Stream{}
+	for len(ids) > 0 {
+		n := min(len(ids), batch)
+		got, err := s.abandon(ctx, ids[:n], cutoff)
+		if err != nil {
+			return ended, wrap("abandon stale streams", err)
+		}
+		ended = append(ended, got...)
+		ids = ids[n:]
+	}
+	return ended, nil
+}
+
+// abandon ends, in one transaction, those of the streams ids that are still
+// active with a last heartbeat before cutoff, in the order of ids.
+func (s *Store) abandon(ctx context.Context, ids []string, cutoff time.Time) ([]switchboard.Stream, error) {
+	var ended []switchboard.Stream
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		ended = ended[:0] // write may run fn again
+		args := make([]any, 0, len(ids)+1)
+		args = append(args, dbTime(cutoff))
+		for _, id := range ids {
+			args = append(args, id)
+		}
 		rows, err := tx.QueryContext(ctx, s.q(selectStream+` WHERE s.status = 'active' AND s.last_heartbeat < ?
-			ORDER BY s.last_heartbeat, s.id`+s.d.lockRow), dbTime(cutoff))
+			AND s.id IN (?`+strings.Repeat(", ?", len(ids)-1)+`)
+			ORDER BY s.last_heartbeat, s.id`+s.d.lockRow), args...)
 		if err != nil {
 			return err
 		}
@@ -769,7 +827,7 @@ func (s *Store) AbandonStale(ctx context.Context, cutoff time.Time) ([]switchboa
 		return s.addCounts(ctx, tx, changes...)
 	})
 	if err != nil {
-		return nil, wrap("abandon stale streams", err)
+		return nil, err
 	}
 	return ended, nil
 }
