@@ -455,7 +455,12 @@ func scalingRatio(r *scalingReport, active bool) float64 {
 // the main SQLite server only (profiled is true), whose address it takes,
 // unless --pprof-case puts it on a scaling case.
 func (b *bench) sbArgs(db string, profiled bool) []string {
-	args := []string{"serve", "--addr", "127.0.0.1:0", "--db", db, "--public-rate-limit", "0", "--sse-per-token", "10000", "--log-level", "warn"}
+	// The benchmark's streams never send a heartbeat: with the default
+	// abandon-after, the leader ended the starts' 200,000 streams two minutes
+	// later, in the middle of later items, and announced each to the event
+	// subscribers of item 5 (a round of them missed its events behind that).
+	args := []string{"serve", "--addr", "127.0.0.1:0", "--db", db, "--public-rate-limit", "0", "--sse-per-token", "10000",
+		"--log-level", "warn", "--abandon-after", "1h"}
 	if b.o.pprof != "" && profiled {
 		args = append(args, "--pprof-addr", b.o.pprof)
 	}

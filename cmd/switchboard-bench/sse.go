@@ -248,6 +248,7 @@ func (b *bench) sse(ctx context.Context) (sseReport, error) {
 			perSub := float64(after-before) / 1024 / float64(b.o.subs)
 			sd.out.Subscribers = b.o.subs
 			sd.out.MemoryPerSubscriberK = max(sd.out.MemoryPerSubscriberK, round1(perSub))
+			missedBefore := sd.out.Missed
 			for range b.o.events {
 				seq++
 				mark := "sse-mark-" + strconv.Itoa(seq)
@@ -262,7 +263,7 @@ func (b *bench) sse(ctx context.Context) (sseReport, error) {
 				sd.out.Missed += missed
 			}
 			subs.close()
-			b.logf("sse round %d, %s: %.1f KiB per subscriber", round+1, sd.name, perSub)
+			b.logf("sse round %d, %s: %.1f KiB per subscriber, %d deliveries missed", round+1, sd.name, perSub, sd.out.Missed-missedBefore)
 		}
 	}
 	for _, sd := range sides {
