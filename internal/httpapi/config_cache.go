@@ -73,8 +73,9 @@ func blockedKey(blocked map[string]routing.Maintenance) string {
 }
 
 // configBody builds the body of GET /api/streaming/config, with its newline,
-// and its ETag header's value. For a caller's region (region not empty), a provider with
-// regional health there is usable only if it is usable there too.
+// and its ETag header's value. For a caller's region (region not empty), a
+// provider with regional health there is usable only if it is usable there
+// too.
 func (s *Server) configBody(recs []sb.ProviderRecord, client sb.ClientSettings, blocked map[string]routing.Maintenance,
 	region string, regional map[string]map[string]sb.Status) ([]byte, []string) {
 	cfg := clientConfig{Providers: []configProvider{}, Region: region, ClientSettings: client}

@@ -259,10 +259,11 @@ func New(o Options) *Server {
 
 // The routes every app calls most, which dispatch finds without the mux.
 const (
-	hotConfigPattern = "GET /api/streaming/config"
-	hotHealthPattern = "GET /api/streaming/providers/{name}/health"
+	hotConfigPath    = "/api/streaming/config"
 	hotHealthPrefix  = "/api/streaming/providers/"
 	hotHealthSuffix  = "/health"
+	hotConfigPattern = "GET " + hotConfigPath
+	hotHealthPattern = "GET " + hotHealthPrefix + "{name}" + hotHealthSuffix
 )
 
 // dispatch routes a request as the mux would, finding the client config and
@@ -275,10 +276,12 @@ const (
 func (s *Server) dispatch(w http.ResponseWriter, r *http.Request) {
 	if h, pattern, name := s.hot(r); h != nil {
 		r.Pattern = pattern
-		if c, ok := r.Context().(*reqCtx); ok && name != "" {
-			c.name = name // see nameParam
-		} else if name != "" {
-			r.SetPathValue("name", name)
+		if name != "" {
+			if c, ok := r.Context().(*reqCtx); ok {
+				c.name = name // see nameParam
+			} else {
+				r.SetPathValue("name", name)
+			}
 		}
 		h.ServeHTTP(w, r)
 		return
@@ -293,15 +296,14 @@ func (s *Server) hot(r *http.Request) (http.Handler, string, string) {
 		return nil, "", ""
 	}
 	p := r.URL.Path
-	if p == "/api/streaming/config" {
+	if p == hotConfigPath {
 		return s.hotConfig, hotConfigPattern, ""
 	}
 	name, ok := strings.CutPrefix(p, hotHealthPrefix)
 	if !ok {
 		return nil, "", ""
 	}
-	if name, ok = strings.CutSuffix(name, hotHealthSuffix); !ok || name == "" || name == "." || name == ".." ||
-		strings.ContainsAny(name, "/") {
+	if name, ok = strings.CutSuffix(name, hotHealthSuffix); !ok || name == "" || name == "." || name == ".." || strings.Contains(name, "/") {
 		return nil, "", ""
 	}
 	return s.hotHealth, hotHealthPattern, name

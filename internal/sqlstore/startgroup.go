@@ -39,9 +39,9 @@ type startGroup struct {
 // held 10 starts against 35 with one replica, and PostgreSQL spent 109 µs
 // per start against 58. So while starts keep arriving, the writer waits a
 // little for them before it takes the queue (as commit_delay does in
-// PostgreSQL): pgFillStep at a time, until two steps in a row brought none, at most
-// pgFillSteps, and only up to pgFillTarget queued. A start on a quiet server
-// (the last group held one start) does not wait.
+// PostgreSQL): pgFillStep at a time, until two steps in a row brought none,
+// at most pgFillSteps, and only up to pgFillTarget queued. A start on a
+// quiet server (the last group held one start) does not wait.
 const (
 	pgFillTarget = 16
 	pgFillStep   = 100 * time.Microsecond

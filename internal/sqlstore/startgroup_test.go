@@ -179,69 +179,39 @@ func TestStartGroupFailsAfterWriting(t *testing.T) {
 // still arriving, step by step, until enough are queued or two steps in a
 // row bring none, and not at all on a quiet server.
 func TestGroupFill(t *testing.T) {
-	op := func() *startOp { return &startOp{} }
-	t.Run("quiet", func(t *testing.T) {
-		g := &startGroup{last: 1, queue: []*startOp{op()}}
-		steps := 0
-		g.sleep = func(time.Duration) { steps++ }
-		g.mu.Lock()
-		g.fill()
-		g.mu.Unlock()
-		if steps != 0 {
-			t.Fatalf("waited %d steps after a group of one", steps)
-		}
-	})
-	t.Run("arriving", func(t *testing.T) {
-		g := &startGroup{last: 10, queue: []*startOp{op()}}
-		steps := 0
-		// Each step brings three starts (the lock is not held meanwhile).
+	// fill runs fill on a group whose last group held last starts and with
+	// one start queued, arrive(step) more starts coming during each step
+	// (the lock is not held meanwhile), and returns the starts queued and
+	// the steps waited.
+	fill := func(last int, arrive func(step int) int) (queued, steps int) {
+		g := &startGroup{last: last, queue: []*startOp{{}}}
 		g.sleep = func(time.Duration) {
 			steps++
 			g.mu.Lock()
-			g.queue = append(g.queue, op(), op(), op())
-			g.mu.Unlock()
-		}
-		g.mu.Lock()
-		g.fill()
-		n := len(g.queue)
-		g.mu.Unlock()
-		if n != 16 || steps != 5 {
-			t.Fatalf("%d queued after %d steps; want %d after 5", n, steps, pgFillTarget)
-		}
-	})
-	t.Run("dried up", func(t *testing.T) {
-		g := &startGroup{last: 10, queue: []*startOp{op()}}
-		steps := 0
-		g.sleep = func(time.Duration) {
-			steps++
-			if steps == 2 { // one start comes in the second step, then none
-				g.mu.Lock()
-				g.queue = append(g.queue, op())
-				g.mu.Unlock()
+			for range arrive(steps) {
+				g.queue = append(g.queue, &startOp{})
 			}
-		}
-		g.mu.Lock()
-		g.fill()
-		n := len(g.queue)
-		g.mu.Unlock()
-		if n != 2 || steps != 4 {
-			t.Fatalf("%d queued after %d steps; want 2 after 4 (empty, one, empty, empty)", n, steps)
-		}
-	})
-	t.Run("bounded", func(t *testing.T) {
-		g := &startGroup{last: 10, queue: []*startOp{op()}}
-		steps := 0
-		g.sleep = func(time.Duration) { // one start a step: never the target
-			steps++
-			g.mu.Lock()
-			g.queue = append(g.queue, op())
 			g.mu.Unlock()
 		}
 		g.mu.Lock()
+		defer g.mu.Unlock()
 		g.fill()
-		g.mu.Unlock()
-		if steps != pgFillSteps {
-			t.Fatalf("%d steps; want at most %d", steps, pgFillSteps)
+		return len(g.queue), steps
+	}
+	for _, c := range []struct {
+		name          string
+		last          int
+		arrive        func(step int) int
+		queued, steps int
+	}{
+		{"after a group of one, no wait", 1, func(int) int { return 3 }, 1, 0},
+		{"three a step, up to the target", 10, func(int) int { return 3 }, pgFillTarget, 5},
+		// Empty, one, empty, empty.
+		{"dried up", 10, func(step int) int { return map[int]int{2: 1}[step] }, 2, 4},
+		{"one a step, bounded", 10, func(int) int { return 1 }, 1 + pgFillSteps, pgFillSteps},
+	} {
+		if queued, steps := fill(c.last, c.arrive); queued != c.queued || steps != c.steps {
+			t.Errorf("%s: %d queued after %d steps; want %d after %d", c.name, queued, steps, c.queued, c.steps)
 		}
-	})
+	}
 }
