@@ -131,7 +131,7 @@ func (s *Server) startStream(w http.ResponseWriter, r *http.Request) {
 		status = http.StatusOK
 	}
 	w.Header().Set("Location", "/api/streams/"+a.ID)
-	writeJSON(w, status, a)
+	writeAppended(w, status, a, assignmentSize(&a))
 }
 
 func (s *Server) streamID(w http.ResponseWriter, r *http.Request) (string, bool) {
@@ -161,22 +161,48 @@ func (s *Server) heartbeat(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	// The answer is written without reflection (the same bytes as
-	// writeJSON's): heartbeats are the busiest path of the API.
-	size := heartbeatAnswerSize
+	// The answer is written without reflection: heartbeats are the busiest
+	// path of the API.
+	size := answerSize
 	if st.Standby != nil {
-		size += 256 + len(st.Standby.Token)
+		size += answerSize/2 + len(st.Standby.Token)
 	}
-	b, err := st.AppendJSON(make([]byte, 0, size))
-	if err != nil {
-		writeJSON(w, http.StatusOK, st) // what it refused, answered as before
-		return
-	}
-	writeJSONBytes(w, http.StatusOK, append(b, '\n'))
+	writeAppended(w, http.StatusOK, st, size)
 }
 
-// heartbeatAnswerSize is room for a heartbeat's answer without a standby.
-const heartbeatAnswerSize = 512
+// answerSize is room for a stream's or an assignment's answer without its
+// tokens, its standby or its fallbacks.
+const answerSize = 512
+
+// assignmentSize is room for a's answer.
+func assignmentSize(a *streams.Assignment) int {
+	size := answerSize + len(a.Token)
+	if a.Standby != nil {
+		size += answerSize/2 + len(a.Standby.Token)
+	}
+	for _, f := range a.Fallbacks {
+		size += len(f) + 3
+	}
+	return size
+}
+
+// jsonAppender is an answer that writes its own JSON, the bytes json.Marshal
+// would write.
+type jsonAppender interface {
+	AppendJSON([]byte) ([]byte, error)
+}
+
+// writeAppended writes v's JSON with status, made without reflection in a
+// buffer of size bytes; what AppendJSON refuses is answered by writeJSON, as
+// it was before.
+func writeAppended(w http.ResponseWriter, status int, v jsonAppender, size int) {
+	b, err := v.AppendJSON(make([]byte, 0, size))
+	if err != nil {
+		writeJSON(w, status, v)
+		return
+	}
+	writeJSONBytes(w, status, append(b, '\n'))
+}
 
 func (s *Server) reportFailure(w http.ResponseWriter, r *http.Request) {
 	id, ok := s.streamID(w, r)
@@ -212,7 +238,7 @@ func (s *Server) migrateStream(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, a)
+	writeAppended(w, http.StatusOK, a, assignmentSize(&a))
 }
 
 func (s *Server) endStream(w http.ResponseWriter, r *http.Request) {

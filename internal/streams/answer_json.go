@@ -81,10 +81,72 @@ func appendStream(b []byte, st sb.Stream) ([]byte, error) {
 	return b, nil
 }
 
+// AppendJSON appends the JSON encoding of a to b, byte for byte what
+// json.Marshal(a) makes, as HeartbeatAnswer's does: every start answers one,
+// and with many providers its fallbacks were most of the reflection's walk.
+func (a Assignment) AppendJSON(b []byte) ([]byte, error) {
+	b = append(b, `{"id":`...)
+	b = appendString(b, a.ID)
+	b = append(b, `,"room":`...)
+	b = appendString(b, a.Room)
+	b = append(b, `,"userId":`...)
+	b = appendString(b, a.UserID)
+	b = append(b, `,"role":`...)
+	b = appendString(b, string(a.Role))
+	b = append(b, `,"provider":`...)
+	b = appendProvider(b, &a.Provider)
+	b = append(b, `,"token":`...)
+	b = appendString(b, a.Token)
+	b = append(b, `,"tokenExpiresAt":`...)
+	b, err := appendTimePtr(b, a.TokenExpiresAt)
+	if err != nil {
+		return nil, err
+	}
+	b = append(b, `,"fallbacks":`...)
+	if a.Fallbacks == nil {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, '[')
+		for i, f := range a.Fallbacks {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendString(b, f)
+		}
+		b = append(b, ']')
+	}
+	if a.LeastBad {
+		b = append(b, `,"leastBad":true`...)
+	}
+	b = append(b, `,"status":`...)
+	b = appendString(b, string(a.Status))
+	b = append(b, `,"standby":`...)
+	if a.Standby == nil {
+		return append(b, "null}"...), nil
+	}
+	if b, err = appendStandby(b, a.Standby); err != nil {
+		return nil, err
+	}
+	return append(b, '}'), nil
+}
+
 // appendStandby appends s as json.Marshal writes it.
 func appendStandby(b []byte, s *Standby) ([]byte, error) {
-	p := &s.Provider
-	b = append(b, `{"provider":{"name":`...)
+	b = append(b, `{"provider":`...)
+	b = appendProvider(b, &s.Provider)
+	b = append(b, `,"token":`...)
+	b = appendString(b, s.Token)
+	b = append(b, `,"tokenExpiresAt":`...)
+	b, err := appendTimePtr(b, s.TokenExpiresAt)
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '}'), nil
+}
+
+// appendProvider appends p as json.Marshal writes it.
+func appendProvider(b []byte, p *ProviderInfo) []byte {
+	b = append(b, `{"name":`...)
 	b = appendString(b, p.Name)
 	b = append(b, `,"kind":`...)
 	b = appendString(b, string(p.Kind))
@@ -100,14 +162,7 @@ func appendStandby(b []byte, s *Standby) ([]byte, error) {
 		b = append(b, `,"url":`...)
 		b = appendString(b, p.URL)
 	}
-	b = append(b, `},"token":`...)
-	b = appendString(b, s.Token)
-	b = append(b, `,"tokenExpiresAt":`...)
-	b, err := appendTimePtr(b, s.TokenExpiresAt)
-	if err != nil {
-		return nil, err
-	}
-	return append(b, '}'), nil
+	return append(b, '}')
 }
 
 // appendTime appends t as time.Time's MarshalJSON does: AppendText is the

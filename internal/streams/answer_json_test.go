@@ -13,7 +13,9 @@ import (
 
 // sameAsMarshal fails unless a.AppendJSON writes exactly what json.Marshal
 // writes for a, or both refuse it.
-func sameAsMarshal(t *testing.T, a HeartbeatAnswer) {
+func sameAsMarshal[A interface {
+	AppendJSON([]byte) ([]byte, error)
+}](t *testing.T, a A) {
 	t.Helper()
 	want, wantErr := json.Marshal(a)
 	prefix := []byte("prefix")
@@ -135,6 +137,52 @@ func FuzzHeartbeatAnswerJSON(f *testing.F) {
 		if standby {
 			a.Standby = &Standby{Provider: ProviderInfo{Name: name, Kind: sb.KindLiveKit, Priority: migrations, Status: sb.StatusHealthy, URL: url},
 				Token: token, TokenExpiresAt: &at}
+		}
+		sameAsMarshal(t, a)
+	})
+}
+
+func TestAssignmentJSONIsMarshal(t *testing.T) {
+	expires := time.Date(2026, 3, 4, 6, 7, 8, 120000000, time.UTC)
+	far := time.Date(12000, 1, 1, 0, 0, 0, 0, time.UTC)
+	provider := ProviderInfo{Name: "agora-main", Kind: sb.KindAgora, Priority: 1, Status: sb.StatusHealthy, AppID: "0123456789abcdef"}
+	standby := &Standby{Provider: ProviderInfo{Name: "lk", Kind: sb.KindLiveKit, Priority: 2, Status: sb.StatusWarning, URL: "wss://lk.example/?a=1&b=<2>"},
+		Token: "eyJ...", TokenExpiresAt: &expires}
+	a := Assignment{ID: "st_0123456789abcdefghijklmn", Room: "room-1", UserID: "user-1", Role: sb.RolePublisher, Provider: provider,
+		Token: "007eJxT...", TokenExpiresAt: &expires, Fallbacks: []string{"lk", "zego"}, Status: sb.StreamActive, Standby: standby}
+	cases := map[string]Assignment{
+		"standby":             a,
+		"no standby":          func() Assignment { c := a; c.Standby = nil; return c }(),
+		"least bad":           func() Assignment { c := a; c.LeastBad, c.Standby = true, nil; return c }(),
+		"no fallbacks":        func() Assignment { c := a; c.Fallbacks = []string{}; return c }(),
+		"nil fallbacks":       func() Assignment { c := a; c.Fallbacks = nil; return c }(),
+		"no expiry":           func() Assignment { c := a; c.TokenExpiresAt = nil; return c }(),
+		"zero values":         {},
+		"text to escape":      {ID: "a\"b\\c\n<>&", Room: "é€😀\u2028", UserID: "bad\xff", Fallbacks: []string{"\x00", "<&>", "\u2029"}},
+		"bad expiry":          func() Assignment { c := a; c.TokenExpiresAt = &far; return c }(),
+		"bad standby expiry":  func() Assignment { c := a; c.Standby = &Standby{TokenExpiresAt: &far}; return c }(),
+		"a hundred fallbacks": func() Assignment { c := a; c.Fallbacks = make([]string, 100); return c }(),
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) { sameAsMarshal(t, c) })
+	}
+	for _, name := range []string{"bad expiry", "bad standby expiry"} {
+		if _, err := cases[name].AppendJSON(nil); err == nil {
+			t.Errorf("%s: AppendJSON wrote a time json.Marshal refuses", name)
+		}
+	}
+}
+
+func FuzzAssignmentJSON(f *testing.F) {
+	f.Add("st_1", "room", "u\"<1>", "agora", "tok", int64(1767225600), int64(5), 3600, 2, "zego,lk", true, false)
+	f.Add("", "\xff", "\x00", "", "", int64(-62135596800), int64(0), 0, 0, "", false, true)
+	f.Fuzz(func(t *testing.T, id, room, user, name, token string, sec, nsec int64, offset, priority int, fallbacks string, standby, leastBad bool) {
+		at := time.Unix(sec, nsec).In(time.FixedZone("", offset))
+		a := Assignment{ID: id, Room: room, UserID: user, Role: sb.RoleSubscriber,
+			Provider: ProviderInfo{Name: name, Kind: sb.KindAgora, Priority: priority, Status: sb.StatusHealthy, AppID: token},
+			Token:    token, TokenExpiresAt: &at, Fallbacks: strings.Split(fallbacks, ","), LeastBad: leastBad, Status: sb.StreamActive}
+		if standby {
+			a.Standby = &Standby{Provider: ProviderInfo{Name: user, Kind: sb.KindLiveKit, Status: sb.StatusWarning, URL: room}, Token: token, TokenExpiresAt: &at}
 		}
 		sameAsMarshal(t, a)
 	})
