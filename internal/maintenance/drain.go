@@ -82,13 +82,17 @@ func (s *Service) drain(ctx context.Context, w sb.MaintenanceWindow) {
 // look reads the live streams on w's provider, updates the progress p and
 // returns the streams to ask now, in start order.
 func (s *Service) look(ctx context.Context, w sb.MaintenanceWindow, p *sb.MaintenanceDrain, asked map[string]time.Time) ([]sb.Stream, error) {
-	live, err := s.store.ListStreams(ctx, sb.StreamFilter{Status: sb.StreamActive, Provider: w.Provider, Limit: listBatch})
-	if err != nil {
-		return nil, err
-	}
 	counts, err := s.store.ActiveCounts(ctx)
 	if err != nil {
 		return nil, err
+	}
+	var live []sb.Stream
+	if counts[w.Provider] > 0 {
+		// Reading a provider's live streams walks the index of all live
+		// streams: not once a second for the rest of a drained window.
+		if live, err = s.store.ListStreams(ctx, sb.StreamFilter{Status: sb.StreamActive, Provider: w.Provider, Limit: listBatch}); err != nil {
+			return nil, err
+		}
 	}
 	now := s.clock.Now()
 	on := make(map[string]bool, len(live))

@@ -56,6 +56,13 @@ type dialect struct {
 	// replicas is whether several replicas may share the database: it has
 	// the leases and the event log of replica.go.
 	replicas bool
+	// liveByProvider follows "FROM streams s" in a query for a provider's
+	// live streams, newest first: SQLite, planning without statistics,
+	// would walk every stream newest first (streams_started) to find them,
+	// all of them once the provider has none left; the partial index of
+	// live streams holds their providers. Empty for PostgreSQL, which
+	// plans from statistics.
+	liveByProvider string
 }
 
 var sqliteDialect = &dialect{
@@ -70,9 +77,10 @@ var sqliteDialect = &dialect{
 		c := sqliteCode(err)
 		return c == sqlite3.SQLITE_CONSTRAINT_UNIQUE || c == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
 	},
-	isForeignKey: func(err error) bool { return sqliteCode(err) == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY },
-	retryable:    func(error) bool { return false },
-	countShards:  1,
+	isForeignKey:   func(err error) bool { return sqliteCode(err) == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY },
+	retryable:      func(error) bool { return false },
+	countShards:    1,
+	liveByProvider: " INDEXED BY streams_heartbeat_active",
 }
 
 var postgresDialect = &dialect{

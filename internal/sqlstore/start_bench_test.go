@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -21,12 +22,15 @@ import (
 //
 // "writer-checkpoints" runs it as it ran before the checkpointer
 // (checkpoint.go): the writer checkpointing the log itself every 1,000 pages.
+// "providers-100" spreads the starts over 100 providers, in turn: a start
+// should cost what it costs with 2.
 func BenchmarkStartStreamGroup(b *testing.B) {
-	b.Run("checkpointer", func(b *testing.B) { benchmarkStartStreamGroup(b, false) })
-	b.Run("writer-checkpoints", func(b *testing.B) { benchmarkStartStreamGroup(b, true) })
+	b.Run("checkpointer", func(b *testing.B) { benchmarkStartStreamGroup(b, false, 2) })
+	b.Run("writer-checkpoints", func(b *testing.B) { benchmarkStartStreamGroup(b, true, 2) })
+	b.Run("providers-100", func(b *testing.B) { benchmarkStartStreamGroup(b, false, 100) })
 }
 
-func benchmarkStartStreamGroup(b *testing.B, writerCheckpoints bool) {
+func benchmarkStartStreamGroup(b *testing.B, writerCheckpoints bool, providers int) {
 	dsn, _ := tempDSN(b)
 	s := mustOpen(b, dsn, newSealer(b))
 	ctx := context.Background()
@@ -39,12 +43,15 @@ func benchmarkStartStreamGroup(b *testing.B, writerCheckpoints bool) {
 			b.Fatal(err)
 		}
 	}
-	for _, name := range []string{"agora", "zegocloud"} {
-		if err := s.CreateProvider(ctx, storetest.AgoraProvider(b, name), switchboard.AuditEntry{}); err != nil {
+	names := make([]string, providers)
+	statuses := map[string]switchboard.Status{}
+	for i := range names {
+		names[i] = fmt.Sprintf("agora-%d", i)
+		if err := s.CreateProvider(ctx, storetest.AgoraProvider(b, names[i]), switchboard.AuditEntry{}); err != nil {
 			b.Fatal(err)
 		}
+		statuses[names[i]] = switchboard.StatusHealthy
 	}
-	statuses := map[string]switchboard.Status{"agora": switchboard.StatusHealthy, "zegocloud": switchboard.StatusHealthy}
 	const workers = 64
 	var (
 		next atomic.Int64
@@ -57,12 +64,16 @@ func benchmarkStartStreamGroup(b *testing.B, writerCheckpoints bool) {
 	for range workers {
 		wg.Go(func() {
 			var mine []time.Duration
-			for next.Add(1) <= int64(b.N) {
-				now := time.Now()
+			for {
+				n := next.Add(1)
+				if n > int64(b.N) {
+					break
+				}
+				now, provider := time.Now(), names[n%int64(len(names))]
 				st := switchboard.Stream{ID: switchboard.NewStreamID(), Room: "bench-room", UserID: "u1", Role: switchboard.RolePublisher,
-					Quality: switchboard.QualityHD, Provider: "agora", Status: switchboard.StreamActive, Owner: "token:bench", StartedAt: now, LastHeartbeat: now}
-				e := switchboard.TrailEntry{StreamID: st.ID, At: now, Kind: switchboard.TrailAssign, Provider: "agora",
-					Reason: "agora: healthy, priority 1", Statuses: statuses}
+					Quality: switchboard.QualityHD, Provider: provider, Status: switchboard.StreamActive, Owner: "token:bench", StartedAt: now, LastHeartbeat: now}
+				e := switchboard.TrailEntry{StreamID: st.ID, At: now, Kind: switchboard.TrailAssign, Provider: provider,
+					Reason: provider + ": healthy, priority 1", Statuses: statuses}
 				if _, _, err := s.StartStream(ctx, st, e, 0); err != nil {
 					b.Error(err)
 					return

@@ -490,11 +490,40 @@ func (s *Store) ListStreams(ctx context.Context, f switchboard.StreamFilter) ([]
 		limit = defaultStreamsLimit
 	}
 	limit = min(limit, maxStreamsLimit)
-	query := selectStream + ` WHERE 1 = 1`
+	query, args := listStreamsSQL(s.d, f)
+	rows, err := s.r.QueryContext(ctx, s.q(query), append(args, limit)...)
+	if err != nil {
+		return nil, wrap("list streams", err)
+	}
+	defer rows.Close()
+	sts := []switchboard.Stream{}
+	for rows.Next() {
+		st, err := scanStream(rows)
+		if err != nil {
+			return nil, wrap("list streams", err)
+		}
+		sts = append(sts, st)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrap("list streams", err)
+	}
+	return sts, nil
+}
+
+// listStreamsSQL is ListStreams' query for f (f.Status checked) and its
+// arguments but the last, the limit.
+func listStreamsSQL(d *dialect, f switchboard.StreamFilter) (string, []any) {
+	query := selectStream
+	if f.Status == switchboard.StreamActive && f.Provider != "" {
+		query += d.liveByProvider
+	}
+	query += ` WHERE 1 = 1`
 	var args []any
 	if f.Status != "" {
-		query += ` AND s.status = ?`
-		args = append(args, string(f.Status))
+		// Written out, not bound: only then may the planners walk the
+		// partial index of live streams (streams_heartbeat_active), which
+		// holds their providers.
+		query += ` AND s.status = '` + string(f.Status) + `'`
 	}
 	if f.Provider != "" {
 		query += ` AND s.provider = ?`
@@ -513,24 +542,7 @@ func (s *Store) ListStreams(ctx context.Context, f switchboard.StreamFilter) ([]
 		query += ` AND (s.started_at < ? OR (s.started_at = ? AND s.id < ?))`
 		args = append(args, t, t, c.ID)
 	}
-	query += ` ORDER BY s.started_at DESC, s.id DESC LIMIT ?`
-	rows, err := s.r.QueryContext(ctx, s.q(query), append(args, limit)...)
-	if err != nil {
-		return nil, wrap("list streams", err)
-	}
-	defer rows.Close()
-	sts := []switchboard.Stream{}
-	for rows.Next() {
-		st, err := scanStream(rows)
-		if err != nil {
-			return nil, wrap("list streams", err)
-		}
-		sts = append(sts, st)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, wrap("list streams", err)
-	}
-	return sts, nil
+	return query + ` ORDER BY s.started_at DESC, s.id DESC LIMIT ?`, args
 }
 
 // qHeartbeat moves the last heartbeat of an active stream. The status is
