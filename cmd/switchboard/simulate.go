@@ -50,6 +50,7 @@ func (c simConfig) spec(n, first int) simSpec {
 		// not mean more load on the server (whose admission control would
 		// shed the excess).
 		StartConcurrency: max(c.startConcurrency/c.procs, 1),
+		StrandedAfter:    c.strandedAfter,
 	}
 }
 
@@ -71,7 +72,20 @@ type simResult struct {
 	GapMs          gapStats `json:"gapMs"`          // Migrated.Gap of the moves after the failure
 	RecoveryMs     gapStats `json:"recoveryMs"`     // from the failure to Live elsewhere, of the streams it hit
 	MovesPerSecond float64  `json:"movesPerSecond"` // streams moved / time from the failure to the last of them reaching Live elsewhere
+	// StrandedTrails are the last states of the first few stranded streams,
+	// their times in seconds from the failure (from the stream going live
+	// in a run without one).
+	StrandedTrails []strandedTrail `json:"strandedTrails,omitempty"`
 }
+
+// strandedTrail is the last states of one stranded stream.
+type strandedTrail struct {
+	Room   string   `json:"room"`
+	States []string `json:"states"` // "+3.012 s live on agora-main", oldest first
+}
+
+// maxStrandedTrails is how many stranded streams the summary describes.
+const maxStrandedTrails = 5
 
 // gapStats are durations in milliseconds (nearest-rank percentiles).
 type gapStats struct {
@@ -298,6 +312,12 @@ func printSummary(w io.Writer, cfg simConfig, res simResult) {
 	}
 	fmt.Fprintf(w, "streams lost      %d\n", res.Lost)
 	fmt.Fprintf(w, "streams stranded  %d (longest in FailingOver/Reconnecting: %.1f ms)\n", res.Stranded, res.StrandedMaxMs)
+	for _, t := range res.StrandedTrails {
+		fmt.Fprintf(w, "  stranded %s, its last states:\n", t.Room)
+		for _, st := range t.States {
+			fmt.Fprintf(w, "    %s\n", st)
+		}
+	}
 	fmt.Fprintf(w, "failover gap      p50 %.1f ms  p95 %.1f ms  p99 %.1f ms  max %.1f ms\n", res.GapMs.P50, res.GapMs.P95, res.GapMs.P99, res.GapMs.Max)
 	if cfg.failProvider != "" {
 		fmt.Fprintf(w, "recovery          p50 %.1f ms  p95 %.1f ms  p99 %.1f ms  max %.1f ms (failure to Live elsewhere)\n",
@@ -402,6 +422,9 @@ func summarize(cfg simConfig, plan simPlan, reports []simReport) simResult {
 			}
 			if s.LimboAtEnd || time.Duration(s.LimboMaxNs) > cfg.strandedAfter {
 				res.Stranded++
+				if len(res.StrandedTrails) < maxStrandedTrails && len(s.Trail) > 0 {
+					res.StrandedTrails = append(res.StrandedTrails, trailOf(s, plan))
+				}
 			}
 			res.StrandedMaxMs = max(res.StrandedMaxMs, msRound(time.Duration(s.LimboMaxNs)))
 		}
@@ -412,6 +435,20 @@ func summarize(cfg simConfig, plan simPlan, reports []simReport) simResult {
 		res.MovesPerSecond = math.Round(float64(res.Moved)/time.Duration(lastMove-plan.FailAt).Seconds()*10) / 10
 	}
 	return res
+}
+
+// trailOf is s's trail, its times in seconds from the failure (from the
+// stream going live in a run without one).
+func trailOf(s simStream, plan simPlan) strandedTrail {
+	zero := plan.FailAt
+	if zero == 0 {
+		zero = s.LiveAt
+	}
+	t := strandedTrail{Room: s.Room}
+	for _, st := range s.Trail {
+		t.States = append(t.States, fmt.Sprintf("%+.3f s %s", time.Duration(st.At-zero).Seconds(), st.State))
+	}
+	return t
 }
 
 // sleepUntil waits until t or until ctx ends, and reports whether t came.

@@ -35,6 +35,9 @@ type simSpec struct {
 	StartConcurrency int           `json:"startConcurrency"`
 	LogLevel         string        `json:"logLevel"`
 	Worker           int           `json:"worker"` // the worker process's number, for its progress lines
+	// StrandedAfter is how long in FailingOver/Reconnecting makes a stream
+	// stranded: the report gives such a stream's last states.
+	StrandedAfter time.Duration `json:"strandedAfter"`
 }
 
 // simLive is how a process's start phase went.
@@ -85,7 +88,19 @@ type simStream struct {
 	FailedAt   int64     `json:"failedAt,omitempty"`
 	LimboMaxNs int64     `json:"limboMaxNs,omitempty"` // longest stretch in FailingOver/Reconnecting
 	LimboAtEnd bool      `json:"limboAtEnd,omitempty"` // in FailingOver/Reconnecting when the run ended
+	// Trail is a stranded stream's last states (at most simTrailLen), to
+	// tell where it waited; empty for the others.
+	Trail []simState `json:"trail,omitempty"`
 }
+
+// simState is one state a stream reached, as the SDK describes it.
+type simState struct {
+	At    int64  `json:"at"`
+	State string `json:"state"`
+}
+
+// simTrailLen is how many of its last states a stream keeps.
+const simTrailLen = 12
 
 // simMove is one Migrated state.
 type simMove struct {
@@ -125,7 +140,8 @@ type simTrack struct {
 	limboSince time.Time // zero when not in FailingOver/Reconnecting
 	limboMax   time.Duration
 	limboAtEnd bool
-	ended      bool // the run ended: later states are not counted
+	trail      []simState // the last simTrailLen states since live
+	ended      bool       // the run ended: later states are not counted
 }
 
 func newSimRunner(spec simSpec, log *slog.Logger, progress io.Writer) (*simRunner, error) {
@@ -228,6 +244,12 @@ func (t *simTrack) collect(s *client.Stream) {
 
 // record notes st, which reached the app at now. t.mu must be held.
 func (t *simTrack) record(st client.State, now time.Time) {
+	if _, live := st.(client.Live); live || !t.liveAt.IsZero() {
+		if len(t.trail) == simTrailLen {
+			t.trail = append(t.trail[:0], t.trail[1:]...)
+		}
+		t.trail = append(t.trail, simState{At: now.UnixNano(), State: st.String()})
+	}
 	switch st := st.(type) {
 	case client.Live:
 		if t.liveAt.IsZero() {
@@ -306,6 +328,9 @@ func (r *simRunner) run(ctx context.Context, plan simPlan, end <-chan struct{}) 
 		t.mu.Lock()
 		s := simStream{Room: t.room, LiveAt: unixNano(t.liveAt), Hit: t.hit, Moves: t.moves, FailedAt: unixNano(t.failedAt),
 			LimboMaxNs: int64(t.limboMax), LimboAtEnd: t.limboAtEnd}
+		if t.limboAtEnd || t.limboMax > r.spec.StrandedAfter {
+			s.Trail = t.trail
+		}
 		t.mu.Unlock()
 		rep.Streams = append(rep.Streams, s)
 	}

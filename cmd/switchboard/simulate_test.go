@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"reflect"
 	"runtime"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/switchboardhq/switchboard/client"
 	"github.com/switchboardhq/switchboard/internal/testutil"
 )
 
@@ -165,8 +168,9 @@ func TestSummarize(t *testing.T) {
 		}},
 		{Dropped: 1, Streams: []simStream{
 			// A second move does not make the mass failover last longer.
-			{Room: "e", Hit: true, Moves: []simMove{move(500, 40, "p3"), move(9_000, 20, "p2")}, LimboMaxNs: 11_000 * ms},
-			{Room: "f", LimboAtEnd: true, LimboMaxNs: 200 * ms},
+			{Room: "e", Hit: true, Moves: []simMove{move(500, 40, "p3"), move(9_000, 20, "p2")}, LimboMaxNs: 11_000 * ms,
+				Trail: []simState{{At: fail + 500*ms, State: "live on p3"}, {At: fail + 1_000*ms, State: "failing over from p3: x"}}},
+			{Room: "f", LimboAtEnd: true, LimboMaxNs: 200 * ms, Trail: []simState{{At: fail - 1_500*ms, State: "live on p2"}}},
 			// A move before the failure counts as a failover, not as one of its moves.
 			{Room: "g", Moves: []simMove{move(-2_000, 30, "p2")}},
 		}},
@@ -178,9 +182,29 @@ func TestSummarize(t *testing.T) {
 		GapMs:          gapStats{P50: 40, P95: 250, P99: 250, Max: 250},
 		RecoveryMs:     gapStats{P50: 300, P95: 500, P99: 500, Max: 500},
 		MovesPerSecond: 6, // 3 streams moved in the 500 ms from the failure to the last of them
+		StrandedTrails: []strandedTrail{{Room: "e", States: []string{"+0.500 s live on p3", "+1.000 s failing over from p3: x"}},
+			{Room: "f", States: []string{"-1.500 s live on p2"}}},
 	}
-	if got != want {
+	if !reflect.DeepEqual(got, want) {
 		t.Errorf("summarize =\n%+v, want\n%+v", got, want)
+	}
+}
+
+// A stream keeps its last states from the moment it went live, no more than
+// simTrailLen of them.
+func TestSimTrackTrail(t *testing.T) {
+	var tr simTrack
+	at := time.Unix(1000, 0)
+	tr.record(client.Connecting{Provider: "p1", Attempt: 1}, at)
+	tr.record(client.Live{Provider: "p1"}, at)
+	for i := range simTrailLen + 3 {
+		tr.record(client.Reconnecting{Provider: "p1", Attempt: i + 1, Err: errors.New("refused")}, at.Add(time.Duration(i+1)*time.Second))
+	}
+	if len(tr.trail) != simTrailLen {
+		t.Fatalf("%d states kept, want %d", len(tr.trail), simTrailLen)
+	}
+	if first, last := tr.trail[0], tr.trail[simTrailLen-1]; first.At != at.Add(4*time.Second).UnixNano() || !strings.Contains(last.State, "attempt 15 on p1") {
+		t.Errorf("kept from %v (%s) to %s: want the last %d states", time.Unix(0, first.At), first.State, last.State, simTrailLen)
 	}
 }
 
