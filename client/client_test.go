@@ -288,6 +288,64 @@ func TestWatchdog(t *testing.T) {
 	}
 }
 
+// The watchdog does not take a pause of its own for the connection's silence:
+// a connection whose every answer of LastMedia is "a packet just now", but
+// which keeps the asking goroutine a watchdog's length and more (as a busy
+// process's scheduler may, between reading the time of the last packet and
+// comparing it with the clock), is never moved.
+func TestWatchdogCountsNotItsOwnPause(t *testing.T) {
+	e := newEnv(t, settings())
+	const watchdog = 50 * time.Millisecond
+	slowEng := pausingEngine{Engine: e.eng, pause: 3 * watchdog}
+	c := e.newClient(client.WithWatchdog(watchdog), client.WithEngine(client.KindAgora, slowEng),
+		client.WithEngine(client.KindZegocloud, slowEng), client.WithEngine(client.KindLiveKit, slowEng))
+	s := mustStart(t, c, "room-paused")
+	// Several checks, each paused three times the watchdog.
+	for deadline := time.After(20 * watchdog); ; {
+		var st client.State
+		select {
+		case st = <-s.States():
+		case <-deadline:
+		}
+		if st == nil {
+			break
+		}
+		switch st.(type) {
+		case client.FailingOver, client.Migrated:
+			t.Fatalf("the watchdog moved a stream whose media flows: %v", st)
+		}
+	}
+	if err := s.Close(context.Background()); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+}
+
+// pausingEngine's connections answer LastMedia with the time of the call and
+// return it only after pause.
+type pausingEngine struct {
+	*clienttest.Engine
+	pause time.Duration
+}
+
+func (p pausingEngine) Connect(ctx context.Context, a client.Assignment, report func(client.MediaError)) (client.Connection, error) {
+	conn, err := p.Engine.Connect(ctx, a, report)
+	if err != nil {
+		return nil, err
+	}
+	return pausingConn{Connection: conn, pause: p.pause}, nil
+}
+
+type pausingConn struct {
+	client.Connection
+	pause time.Duration
+}
+
+func (c pausingConn) LastMedia() time.Time {
+	now := time.Now()
+	time.Sleep(c.pause)
+	return now
+}
+
 // Close ends every stream and leaves no goroutine behind.
 func TestCloseLeavesNoGoroutine(t *testing.T) {
 	e := newEnv(t, settings())

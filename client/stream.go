@@ -685,11 +685,16 @@ func (s *Stream) checkMedia() {
 	if ma == nil {
 		return
 	}
+	// The time is taken before the connection is asked: a goroutine paused
+	// between the two (a busy process: a mass failover ran 10,000 streams
+	// in 4 processes on 2 cores) would count its own pause as the
+	// connection's silence, and move a stream whose media flows.
+	now := time.Now()
 	last := ma.LastMedia()
 	if last.IsZero() {
 		return // no media yet: the watchdog arms with the first packet
 	}
-	if idle := time.Since(last); idle > s.c.watchdog {
+	if idle := now.Sub(last); idle > s.c.watchdog {
 		s.mediaError(cur, MediaError{Kind: MediaStalled, Err: fmt.Errorf("no media for %s", idle.Round(time.Millisecond))})
 	}
 }
