@@ -74,7 +74,8 @@ type Connection interface {
 // MediaActivity is implemented by connections that can tell when media last
 // flowed; the SDK's watchdog uses it to catch a provider that hangs without
 // closing its sockets. LastMedia returns the zero time until media has
-// flowed: the watchdog arms with the first packet.
+// flowed: the watchdog arms with the first packet. It must answer at once
+// (an atomic read): one goroutine of the Client asks every connection.
 type MediaActivity interface {
 	LastMedia() time.Time
 }

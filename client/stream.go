@@ -635,21 +635,13 @@ func isStatus(err error, codes ...int) bool {
 }
 
 // run is the stream's loop: it moves the stream when asked, one move at a
-// time, and runs the media watchdog.
+// time (the Client's watchMedia and the engine's reports ask).
 func (s *Stream) run() {
 	defer s.wg.Done()
-	var wd <-chan time.Time
-	if s.c.watchdog > 0 {
-		t := time.NewTicker(max(s.c.watchdog/4, 10*time.Millisecond))
-		defer t.Stop()
-		wd = t.C
-	}
 	for {
 		select {
 		case <-s.ctx.Done():
 			return
-		case <-wd:
-			s.checkMedia()
 		case <-s.kick:
 			t, ok := s.takePending()
 			if !ok {
@@ -673,7 +665,7 @@ func (s *Stream) run() {
 }
 
 // checkMedia fails the stream over when its connection has carried no media
-// for longer than the watchdog allows.
+// for longer than the watchdog allows. The Client's watchMedia calls it.
 func (s *Stream) checkMedia() {
 	s.mu.Lock()
 	cur := s.cur
