@@ -2,6 +2,7 @@ package client_test
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -64,6 +65,34 @@ func TestFailoverToStandbyWithoutControlPlane(t *testing.T) {
 	waitFor(t, "a new standby", func() bool { _, ok := s.Standby(); return ok })
 	if sa, _ := s.Standby(); sa.Provider.Name == primary || sa.Provider.Name == backup {
 		t.Errorf("new standby on %s", sa.Provider.Name)
+	}
+}
+
+// A stream closed before its move to the standby was reported (the report
+// waits a random part of a second) reports it before it ends: the server ends
+// it on the provider it was on, after the move.
+func TestCloseReportsTheMoveFirst(t *testing.T) {
+	e := newEnv(t, settings())
+	c := e.newClient()
+	s := mustStart(t, c, "room-close-after-move")
+	e.eng.Down(primary, true)
+	e.eng.Fail(primary)
+	if m := nextState[client.Migrated](t, s); m.To != backup {
+		t.Fatalf("Migrated = %+v, want to %s", m, backup)
+	}
+	if err := s.Close(t.Context()); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	st := e.stream(s.ID())
+	if st.Status != "ended" || st.Provider != backup || st.Migrations != 1 {
+		t.Fatalf("the server ended the stream on %s (%s, %d moves), want on %s after the move", st.Provider, st.Status, st.Migrations, backup)
+	}
+	var kinds []string
+	for _, e := range st.Trail {
+		kinds = append(kinds, e.Kind)
+	}
+	if i, j := slices.Index(kinds, "migrate"), slices.Index(kinds, "end"); i < 0 || j < i {
+		t.Errorf("trail %v: want the move before the end", kinds)
 	}
 }
 

@@ -267,6 +267,12 @@ func (s *Stream) finish(ctx context.Context, final State) error {
 				s.c.log.Warn("disconnect", "stream_id", s.id, "provider", cur.provider, "err", derr.Error())
 			}
 		}
+		// A move to a standby not reported yet is reported before the end,
+		// so that the server ends the stream where it was (its minutes there
+		// counted to that provider) and takes the samples measured there.
+		if ferr := s.flushReports(ctx); ferr != nil && ctx.Err() == nil {
+			s.c.log.Warn("report of a move before the end failed", "stream_id", s.id, "err", ferr.Error())
+		}
 		s.flushQuality(ctx) // the last samples, while the stream is still active
 		if err = s.c.endStream(ctx, s.id); err != nil {
 			err = fmt.Errorf("end stream %s: %w", s.id, err)
@@ -723,12 +729,11 @@ func (s *Stream) move(t trigger) error {
 			sl, err := s.connect(sctx, *sa)
 			scancel()
 			if err == nil {
-				s.swap(t, from, old, sl, grant{a: *sa, fallbacks: without(fallbacks, sa.Provider.Name)}, false)
 				r := moveReport{from: from, to: sa.Provider.Name, at: time.Now(), reason: t.reason}
 				if t.kind == triggerMedia {
 					r.media = &t.media
 				}
-				s.reportMove(r)
+				s.swap(t, from, old, sl, grant{a: *sa, fallbacks: without(fallbacks, sa.Provider.Name)}, false, &r)
 				return nil
 			}
 			// The provider is not marked failed: the control plane may still
@@ -802,7 +807,7 @@ func (s *Stream) move(t trigger) error {
 			}
 			continue
 		}
-		s.swap(t, from, old, sl, ng, true)
+		s.swap(t, from, old, sl, ng, true, nil)
 		return nil
 	}
 	if s.ctx.Err() != nil {
@@ -850,19 +855,16 @@ func (s *Stream) takeStandby(failed map[string]bool) *Assignment {
 	return sa
 }
 
-// reportMove queues a move to a standby for reporting to the control plane.
-func (s *Stream) reportMove(r moveReport) {
-	s.mu.Lock()
+// queueReportLocked queues a move to a standby for reporting to the control
+// plane, and reports whether reportMoves must be started. s.mu must be held.
+func (s *Stream) queueReportLocked(r moveReport) (start bool) {
 	if len(s.unreported) >= maxUnreported {
 		s.unreported = s.unreported[1:]
 	}
 	s.unreported = append(s.unreported, r)
-	start := !s.reporting
+	start = !s.reporting
 	s.reporting = true
-	s.mu.Unlock()
-	if start {
-		s.wg.Go(s.reportMoves)
-	}
+	return start
 }
 
 // reportMoves reports the queued moves, oldest first, until none is left or
@@ -933,8 +935,8 @@ func (s *Stream) reportNext(ctx context.Context) (more bool, err error) {
 	r := s.unreported[0]
 	s.mu.Unlock()
 	err = s.sendReport(ctx, r)
-	if err != nil && retryable(err) {
-		return true, err
+	if err != nil && (retryable(err) || ctx.Err() != nil) {
+		return true, err // kept: a stream closing reports it before its end
 	}
 	s.mu.Lock()
 	s.unreported = s.unreported[1:]
@@ -960,7 +962,7 @@ func (s *Stream) flushReports(ctx context.Context) error {
 		}
 		r := s.unreported[0]
 		s.mu.Unlock()
-		if err := s.sendReport(ctx, r); err != nil && retryable(err) {
+		if err := s.sendReport(ctx, r); err != nil && (retryable(err) || ctx.Err() != nil) {
 			return err
 		}
 		s.mu.Lock()
@@ -1020,12 +1022,19 @@ func (s *Stream) stay(provider, reason string) {
 
 // swap makes sl the stream's connection, then disconnects old. reportMedia
 // reports the media failure that caused the move (a move to a standby reports
-// it after the move itself).
-func (s *Stream) swap(t trigger, from string, old, sl *slot, g grant, reportMedia bool) {
+// it after the move itself); report, when not nil, is a move the control plane
+// has not made (to a standby), queued for reporting.
+func (s *Stream) swap(t trigger, from string, old, sl *slot, g grant, reportMedia bool, report *moveReport) {
 	c := s.c
 	to := g.a.Provider.Name
 	s.mu.Lock()
 	s.cur, s.a, s.fallbacks, s.standby = sl, g.a, g.fallbacks, c.usableStandby(g.standby)
+	// A move the control plane has not seen is queued with the swap, under
+	// the same lock: from the moment the stream is on its new connection,
+	// its quality samples there wait for the report (the server refuses
+	// samples of a provider it does not know the stream is on). Queued
+	// after the swap, a few samples of a mass failover went out first.
+	startReporting := report != nil && s.queueReportLocked(*report)
 	s.migrations++
 	gap := time.Since(t.at)
 	s.emitLocked(Migrated{From: from, To: to, Reason: t.reason, Gap: gap})
@@ -1035,6 +1044,9 @@ func (s *Stream) swap(t trigger, from string, old, sl *slot, g grant, reportMedi
 	}
 	oldConn := old.conn
 	s.mu.Unlock()
+	if startReporting {
+		s.wg.Go(s.reportMoves)
+	}
 	if t.kind == triggerRebalance {
 		c.log.Info("stream migrated", "stream_id", s.id, "from", from, "to", to, "reason", t.reason, "gap_ms", gap.Milliseconds())
 	} else {
