@@ -257,8 +257,11 @@ export class Stream {
     }
     let endErr: unknown;
     if (this.id) {
-      await this.#telemetry.finalFlush(); // the last samples, while the stream is still active
+      // One request timeout bounds the end: a move to the standby not reported yet is reported first (the
+      // server ends the stream where it is), then the last samples, then the end itself.
       const sc = scope(undefined, this.c.opts.requestTimeoutMs);
+      await this.#flushReports(sc.signal).catch(() => undefined);
+      await this.#telemetry.finalFlush(); // the last samples, while the stream is still active
       try {
         await this.c.api.end(this.id, sc.signal);
       } catch (err) {
@@ -657,7 +660,7 @@ export class Stream {
     try {
       await this.#sendReport(r, signal);
     } catch (err) {
-      if (retryable(err)) throw err;
+      if (retryable(err) || signal.aborted) throw err; // cut short by the end: reported before it
     }
     this.#unreported.shift();
     return this.#unreported.length > 0;
@@ -666,16 +669,7 @@ export class Stream {
   // Reports, now and in order, the moves not reported yet.
   #flushReports(signal: AbortSignal): Promise<void> {
     return this.#locked(async () => {
-      while (this.#unreported.length > 0) {
-        const r = this.#unreported[0];
-        if (!r) return;
-        try {
-          await this.#sendReport(r, signal);
-        } catch (err) {
-          if (retryable(err)) throw err;
-        }
-        this.#unreported.shift();
-      }
+      while (await this.#reportNext(signal));
     });
   }
 

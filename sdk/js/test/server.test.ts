@@ -347,6 +347,25 @@ test("a media error moves the stream to its standby first, and the move is repor
   }
 });
 
+test("a stream ended before its move to the standby was reported reports it first: the server ends it where it is", async () => {
+  const [a, b] = await liveKitPair();
+  const engine = new FakeEngine();
+  const client = newClient(engine, new LogCapture());
+  try {
+    const stream = await client.start({ room: "sb-end", userId: "u", role: "publisher" });
+    engine.fail(a);
+    await waitState(stream, (s) => s.type === "migrated", "migrated to the standby");
+    await stream.end(); // the report waits a random part of a second: it has not gone out yet
+    const s = await cp.stream(stream.id);
+    assert.equal(s.status, "ended");
+    assert.equal(s.provider, b, "ended on the standby's provider");
+    const kinds = (s.trail ?? []).map((e) => e.kind);
+    assert.ok(kinds.indexOf("migrate") >= 0 && kinds.indexOf("migrate") < kinds.indexOf("end"), `trail ${kinds.join(", ")}: the move before the end`);
+  } finally {
+    await client.close();
+  }
+});
+
 test("with the control plane down, a media error moves the stream to its standby; the move reaches the server when it is back", async () => {
   const [a, b] = await liveKitPair();
   const engine = new FakeEngine();
