@@ -147,14 +147,7 @@ func (s *Store) StreamsDuring(ctx context.Context, provider string, periods []sw
 		sets[i] = map[string]struct{}{}
 	}
 	err := s.read(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, s.q(`SELECT stream_id, started_at, ended_at FROM stream_segments
-				WHERE provider = ? AND ended_at > ? AND started_at < ?
-			UNION ALL
-			SELECT g.stream_id, g.started_at, st.last_heartbeat FROM streams st
-				JOIN stream_segments g ON g.stream_id = st.id AND g.seq = st.migrations
-				WHERE st.status = 'active' AND st.provider = ? AND g.provider = st.provider AND g.ended_at IS NULL
-					AND g.started_at < ? AND st.last_heartbeat > ?`),
-			provider, f, t, provider, t, f)
+		rows, err := tx.QueryContext(ctx, s.q(streamsDuringSQL(s.d)), provider, f, t, provider, t, f)
 		if err != nil {
 			return err
 		}
@@ -182,6 +175,20 @@ func (s *Store) StreamsDuring(ctx context.Context, provider string, periods []sw
 		out[i] = int64(len(set))
 	}
 	return out, nil
+}
+
+// streamsDuringSQL is StreamsDuring's query (arguments: provider, from, to,
+// provider, to, from): a provider's ended segments that overlap [from, to),
+// then the open segments of its live streams, found in the index of live
+// streams.
+func streamsDuringSQL(d *dialect) string {
+	return `SELECT stream_id, started_at, ended_at FROM stream_segments
+				WHERE provider = ? AND ended_at > ? AND started_at < ?
+			UNION ALL
+			SELECT g.stream_id, g.started_at, st.last_heartbeat FROM streams st` + d.liveByProvider + `
+				JOIN stream_segments g ON g.stream_id = st.id AND g.seq = st.migrations
+				WHERE st.status = 'active' AND st.provider = ? AND g.provider = st.provider AND g.ended_at IS NULL
+					AND g.started_at < ? AND st.last_heartbeat > ?`
 }
 
 func minOf(a, b time.Time) time.Time {
