@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"slices"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -95,7 +94,7 @@ func reportLatencies(b *testing.B, lat chan []time.Duration, elapsed time.Durati
 // BenchmarkStartStream does, from 32 clients per core, with 2 and with 100
 // Agora providers of equal priority: the start's cost should barely grow
 // with the providers (compare the CPU profiles of the two with -cpuprofile).
-// cpu-us/op is the process's CPU time (the server's and the clients') per
+// cpu-µs/op is the process's CPU time (the server's and the clients') per
 // start: on a shared machine it moves less than ns/op, which counts the
 // time other tenants took.
 func BenchmarkStartStreamProviders(b *testing.B) {
@@ -112,7 +111,7 @@ func BenchmarkStartStreamProviders(b *testing.B) {
 			client.Transport.(*http.Transport).MaxIdleConnsPerHost = 64
 			var next atomic.Int64
 			b.SetParallelism(32)
-			cpu0 := processCPU(b)
+			cpu0 := cpuTime()
 			b.ResetTimer()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
@@ -125,16 +124,7 @@ func BenchmarkStartStreamProviders(b *testing.B) {
 				}
 			})
 			b.StopTimer()
-			b.ReportMetric(float64((processCPU(b)-cpu0).Microseconds())/float64(b.N), "cpu-µs/op")
+			b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(b.N), "cpu-µs/op")
 		})
 	}
-}
-
-// processCPU is the CPU time the process has used, user and system.
-func processCPU(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
