@@ -84,6 +84,9 @@ func TestDispatchAsTheMux(t *testing.T) {
 	e.createProvider(e.agoraProvider("agora", 1))
 	var h struct{ Name string }
 	e.mustDo("GET", "/api/streaming/providers/agora/health", "", nil, 200, &h)
+	if h.Name != "agora" {
+		t.Errorf("the public health of agora names %q", h.Name)
+	}
 	e.mustDo("GET", "/api/streaming/providers/nope/health", "", nil, 404, nil)
 }
 
