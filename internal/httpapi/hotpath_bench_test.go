@@ -165,12 +165,19 @@ func copyFile(from, to string) error {
 // second, the p99 latency and the CPU time per request.
 func benchRequests(b *testing.B, e *testEnv, want int, req func(i int) (method, path string, body any)) {
 	b.Helper()
+	benchRequestsFrom(b, e, want, 1, req)
+}
+
+// benchRequestsFrom is benchRequests from par clients a core.
+func benchRequestsFrom(b *testing.B, e *testEnv, want, par int, req func(i int) (method, path string, body any)) {
+	b.Helper()
 	client := e.srv.Client()
 	client.Transport.(*http.Transport).MaxIdleConnsPerHost = 64
 	var n atomic.Int64
 	lat := make(chan []time.Duration, 64)
 	b.ResetTimer()
 	start, cpu := time.Now(), cpuTime()
+	b.SetParallelism(par)
 	b.RunParallel(func(pb *testing.PB) {
 		var mine []time.Duration
 		for pb.Next() {
@@ -215,7 +222,9 @@ func BenchmarkHeartbeat(b *testing.B) {
 
 // BenchmarkReportFailure is POST /api/streams/{id}/failures on the provider
 // each live stream is on.
-func BenchmarkReportFailure(b *testing.B) {
+func BenchmarkReportFailure(b *testing.B) { benchFailures(b, 1) }
+
+func benchFailures(b *testing.B, par int) {
 	e, ids := benchEnv(b)
 	on := make(map[string]string, len(ids))
 	for _, id := range ids {
@@ -225,7 +234,7 @@ func BenchmarkReportFailure(b *testing.B) {
 		}
 		on[id] = st.Provider
 	}
-	benchRequests(b, e, 202, func(i int) (string, string, any) {
+	benchRequestsFrom(b, e, 202, par, func(i int) (string, string, any) {
 		id := ids[i%len(ids)]
 		return "POST", "/api/streams/" + id + "/failures", map[string]any{"provider": on[id], "stage": "media",
 			"code": "connection_lost", "message": "media connection lost"}
@@ -284,7 +293,18 @@ func BenchmarkEndStream(b *testing.B) {
 // BenchmarkMigrateMovedAt is POST /api/streams/{id}/migrate as the SDK sends
 // it after failing over to its standby: the move has happened (movedAt), to
 // the other provider.
-func BenchmarkMigrateMovedAt(b *testing.B) {
+func BenchmarkMigrateMovedAt(b *testing.B) { benchMovedAt(b, 1) }
+
+// BenchmarkMigrateMovedAtStorm is BenchmarkMigrateMovedAt from 16 clients a
+// core, as when a provider's streams fail over together and report their
+// moves at once.
+func BenchmarkMigrateMovedAtStorm(b *testing.B) { benchMovedAt(b, 16) }
+
+// BenchmarkReportFailureStorm is BenchmarkReportFailure from 16 clients a
+// core.
+func BenchmarkReportFailureStorm(b *testing.B) { benchFailures(b, 16) }
+
+func benchMovedAt(b *testing.B, par int) {
 	e, ids := benchEnv(b)
 	on := make([]atomic.Value, len(ids))
 	for k, id := range ids {
@@ -295,7 +315,7 @@ func BenchmarkMigrateMovedAt(b *testing.B) {
 		on[k].Store(st.Provider)
 	}
 	other := map[string]string{"agora": "zegocloud", "zegocloud": "agora"}
-	benchRequests(b, e, 200, func(i int) (string, string, any) {
+	benchRequestsFrom(b, e, 200, par, func(i int) (string, string, any) {
 		k := i % len(ids)
 		to := other[on[k].Load().(string)]
 		on[k].Store(to)

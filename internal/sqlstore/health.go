@@ -100,13 +100,14 @@ func (s *Store) writeHealth(ctx context.Context, tx *sql.Tx, name string, h swit
 }
 
 // foldHealth is the part RecordCheck and UpdateHealth share: read, fold, write,
-// and record a transition when the status changed.
-func (s *Store) foldHealth(ctx context.Context, tx *sql.Tx, name string, at time.Time, fold func(switchboard.Health) switchboard.Health) (before, after switchboard.Health, err error) {
+// and record a transition when the status changed; clean says whether a
+// failure left tx as it was (see groupOp.fn).
+func (s *Store) foldHealth(ctx context.Context, tx *sql.Tx, name string, at time.Time, fold func(switchboard.Health) switchboard.Health) (before, after switchboard.Health, clean bool, err error) {
 	if before, err = s.readHealth(ctx, tx, name); err != nil {
-		return before, after, err
+		return before, after, true, err
 	}
 	if before.Window, err = s.window(ctx, tx, name, at); err != nil {
-		return before, after, err
+		return before, after, true, err
 	}
 	after = before
 	if fold != nil {
@@ -114,16 +115,16 @@ func (s *Store) foldHealth(ctx context.Context, tx *sql.Tx, name string, at time
 		after = fold(cloneHealth(before))
 	}
 	if err := s.writeHealth(ctx, tx, name, after); err != nil {
-		return before, after, err
+		return before, after, false, err
 	}
 	if before.Status != after.Status {
 		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO transitions (provider, from_status, to_status, reason, at)
 			VALUES (?, ?, ?, ?, ?)`), name, string(before.Status), string(after.Status), after.StatusReason, dbTime(at))
 		if err != nil {
-			return before, after, err
+			return before, after, false, err
 		}
 	}
-	return before, after, nil
+	return before, after, false, nil
 }
 
 // healthChanged moves RegistryVersion when a health change matters to the
@@ -174,7 +175,7 @@ func (s *Store) RecordCheck(ctx context.Context, name string, r switchboard.Prob
 		ok = 1
 	}
 	err = s.write(ctx, func(tx *sql.Tx) error {
-		if before, after, err = s.foldHealth(ctx, tx, name, at, fold); err != nil {
+		if before, after, _, err = s.foldHealth(ctx, tx, name, at, fold); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO probe_results (provider, at, ok, latency_ms, stage, message)
@@ -205,12 +206,14 @@ func (s *Store) RecordCheck(ctx context.Context, name string, r switchboard.Prob
 // use the store. Errors: ENotFound.
 func (s *Store) UpdateHealth(ctx context.Context, name string, at time.Time, fold func(switchboard.Health) switchboard.Health) (before, after switchboard.Health, err error) {
 	at = s.nowOr(at)
-	err = s.write(ctx, func(tx *sql.Tx) error {
-		if before, after, err = s.foldHealth(ctx, tx, name, at, fold); err != nil {
-			return err
+	// Client-reported failures come in storms (every stream of a failing
+	// provider reports): on SQLite the updates share transactions.
+	err = s.grouped(ctx, func(ctx context.Context, tx *sql.Tx) (clean bool, err error) {
+		if before, after, clean, err = s.foldHealth(ctx, tx, name, at, fold); err != nil {
+			return clean, err
 		}
 		reported := (after.TotalRequests - before.TotalRequests) - (after.TotalChecks - before.TotalChecks)
-		return s.recordClientFailures(ctx, tx, name, at, reported)
+		return false, s.recordClientFailures(ctx, tx, name, at, reported)
 	})
 	if err != nil {
 		return switchboard.Health{}, switchboard.Health{}, wrap("update health", err)

@@ -228,9 +228,15 @@ func (s *Store) ListProviders(ctx context.Context) ([]switchboard.ProviderRecord
 // GetProvider returns one provider with its health and opened credentials.
 // Errors: ENotFound.
 func (s *Store) GetProvider(ctx context.Context, name string) (switchboard.ProviderRecord, error) {
-	rec, err := s.getProvider(ctx, s.r, name, "")
+	// Prepared: every client-reported failure reads its provider.
+	rec, err := s.scanRecord(s.readRow(ctx, qProviderByName, name))
+	if errors.Is(err, sql.ErrNoRows) {
+		err = notFound(name)
+	}
 	return rec, wrap("get provider", err)
 }
+
+const qProviderByName = selectRecord + ` WHERE p.name = ?`
 
 // queryer is a *sql.DB or *sql.Tx.
 type queryer interface {
@@ -245,7 +251,7 @@ func (s *Store) getProvider(ctx context.Context, q queryer, name, lock string) (
 	if lock != "" {
 		lock += " OF p" // the provider row only; its health is not changed
 	}
-	rec, err := s.scanRecord(q.QueryRowContext(ctx, s.q(selectRecord+` WHERE p.name = ?`+lock), name))
+	rec, err := s.scanRecord(q.QueryRowContext(ctx, s.q(qProviderByName+lock), name))
 	if errors.Is(err, sql.ErrNoRows) {
 		return rec, notFound(name)
 	}

@@ -44,9 +44,10 @@ type Store struct {
 	// health that this Store committed (see RegistryVersion).
 	registry atomic.Uint64
 	stmts    stmtCache
-	// starts groups concurrent stream starts into shared transactions
-	// (SQLite; startgroup.go).
-	starts startGroup
+	// group writes concurrent stream starts and moves in shared
+	// transactions (writegroup.go): on SQLite every start and move, on
+	// PostgreSQL the starts without a capacity limit.
+	group writeGroup
 	// statuses is the trail statuses map whose set was last stored, with
 	// its digest (trail.go).
 	statuses   atomic.Pointer[storedStatuses]
@@ -181,7 +182,7 @@ func openSQLite(ctx context.Context, path string) (*Store, error) {
 	}
 
 	// The writer keeps its temporary files in memory: a group of starts
-	// (startgroup.go) runs each start under a savepoint, whose journal of the
+	// (writegroup.go) runs each start under a savepoint, whose journal of the
 	// pages it changed otherwise spills to a file past 64 KiB, and writing
 	// it was a third of the time of a group. It holds the pages one
 	// transaction changes, as the page cache does.

@@ -60,7 +60,7 @@ func benchmarkStartStreamGroup(b *testing.B, writerCheckpoints bool, providers i
 		wg   sync.WaitGroup
 	)
 	b.ResetTimer()
-	start, cpu, groups := time.Now(), processCPU(), s.starts.groups.Load()
+	start, cpu, groups := time.Now(), processCPU(), s.group.groups.Load()
 	for range workers {
 		wg.Go(func() {
 			var mine []time.Duration
@@ -86,7 +86,7 @@ func benchmarkStartStreamGroup(b *testing.B, writerCheckpoints bool, providers i
 		})
 	}
 	wg.Wait()
-	elapsed, used, groups := time.Since(start), processCPU()-cpu, s.starts.groups.Load()-groups
+	elapsed, used, groups := time.Since(start), processCPU()-cpu, s.group.groups.Load()-groups
 	b.StopTimer()
 	if len(lats) == 0 {
 		return

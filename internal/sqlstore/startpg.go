@@ -167,7 +167,7 @@ const pgStartTimeout = 10 * time.Second
 // (startOnPool), which tells a duplicate from a failure of the database. Each
 // start's caller returns once the statement has committed: an acknowledged
 // start is as durable as one that ran alone.
-func (s *Store) writeStartsPG(ctx context.Context, batch []*startOp) []*startOp {
+func (s *Store) writeStartsPG(ctx context.Context, batch []*groupOp) []*groupOp {
 	ctx, cancel := context.WithTimeout(ctx, pgStartTimeout)
 	defer cancel()
 	if len(batch) == 1 {
@@ -184,7 +184,7 @@ func (s *Store) writeStartsPG(ctx context.Context, batch []*startOp) []*startOp 
 }
 
 // startsPG runs qStartsPG for batch and sets the outcome of each start.
-func (s *Store) startsPG(ctx context.Context, batch []*startOp) error {
+func (s *Store) startsPG(ctx context.Context, batch []*groupOp) error {
 	n := len(batch)
 	var (
 		ids, rooms, users, roles, regions, qualities = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)

@@ -17,7 +17,7 @@ import (
 // lets them go together, in one statement, and waits for them.
 func holdStarts(t *testing.T, s *Store, n int, run func(i int)) {
 	t.Helper()
-	g := &s.starts
+	g := &s.group
 	g.mu.Lock()
 	g.running = true
 	g.mu.Unlock()
@@ -80,7 +80,7 @@ func TestPostgresStartGroup(t *testing.T) {
 	if o := start("taken", "agora", "k0", nil); o.err != nil || !o.created {
 		t.Fatalf("first start: %+v", o)
 	}
-	groups := s.starts.groups.Load()
+	groups := s.group.groups.Load()
 
 	// A clean group: every start but one (an earlier key) is inserted.
 	ids := []string{"a", "b", "c", "again", "d"}
@@ -97,7 +97,7 @@ func TestPostgresStartGroup(t *testing.T) {
 			outs[i] = start(id, "agora", "", nil)
 		}
 	})
-	if got := s.starts.groups.Load() - groups; got != 1 {
+	if got := s.group.groups.Load() - groups; got != 1 {
 		t.Errorf("the group took %d statements, want 1", got)
 	}
 	for i, id := range ids {
@@ -174,7 +174,7 @@ func TestPostgresConcurrentStarts(t *testing.T) {
 	}
 	const workers, each = 24, 25
 	at := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
-	groups := s.starts.groups.Load()
+	groups := s.group.groups.Load()
 	var created atomic.Int64
 	var mu sync.Mutex
 	byKey := map[string]map[string]bool{}
@@ -227,7 +227,7 @@ func TestPostgresConcurrentStarts(t *testing.T) {
 		AND (SELECT COUNT(*) FROM stream_trail r WHERE r.stream_id = s.id) = 1`).Scan(&n); err != nil || n != created.Load() {
 		t.Errorf("%d streams with one segment and one trail entry, %v; want %d", n, err, created.Load())
 	}
-	t.Logf("%d starts in %d statements", workers*each, s.starts.groups.Load()-groups)
+	t.Logf("%d starts in %d statements", workers*each, s.group.groups.Load()-groups)
 }
 
 // A group of starts adds its counts to one shard: a row per provider, so

@@ -7,7 +7,7 @@ import (
 )
 
 // stmtCache holds the prepared statements of the hot paths (stream starts,
-// heartbeats, moves, failure reports, ends, token lookups), so that SQLite
+// heartbeats, moves, failure reports, ends, token and provider lookups), so that SQLite
 // parses each once per connection instead of once per call: parsing was a
 // tenth to a sixth of the CPU of those requests. PostgreSQL's driver caches
 // the statements it prepares by itself, so the cache is not used there.
@@ -26,7 +26,7 @@ type stmtKey struct {
 // write transaction holds the writer's one connection, so a statement could
 // not be prepared on the pool from inside one.
 var (
-	hotReads  = []string{qStreamByID, qStreamWasOn, qTokenByHash}
+	hotReads  = []string{qStreamByID, qStreamWasOn, qTokenByHash, qProviderByName}
 	hotWrites = []string{qStreamByID, selectByKey, qInsertStream, qInsertSegment, qInsertTrail, qCapacity, qAddCounts,
 		qHeartbeat, qHeartbeatBatch, closeSegmentSQL, qCloseSegmentReturning, qMoveStream, qEndStream, qHealthOf, qWriteHealth, qPolicyOf, qLastDaily, qWindow,
 		qSavepoint, qRollbackTo, qRelease}

@@ -244,15 +244,15 @@ func (s *Store) StartStream(ctx context.Context, st switchboard.Stream, first sw
 		created bool
 	)
 	if s.d == sqliteDialect {
-		// Concurrent starts share a transaction (see startGroup).
-		op := &startOp{st: st, first: first, max: maxActive}
-		s.starts.start(ctx, s, op)
+		// Concurrent starts share a transaction (see writeGroup).
+		op := &groupOp{st: st, first: first, max: maxActive}
+		s.group.run(ctx, s, op)
 		got, created, err = op.got, op.created, op.err
 	} else if maxActive <= 0 {
 		// Nothing to count first: concurrent starts share one statement (see
 		// qStartsPG), a start on its own is one statement (see qStartPG).
-		op := &startOp{st: st, first: first}
-		s.starts.start(ctx, s, op)
+		op := &groupOp{st: st, first: first}
+		s.group.run(ctx, s, op)
 		got, created, err = op.got, op.created, op.err
 		if op.retry {
 			got, created, err = s.startOnPool(ctx, st, first)
@@ -613,11 +613,12 @@ func (s *Store) AppendTrail(ctx context.Context, e switchboard.TrailEntry) error
 		return switchboard.Invalid("kind", "is required")
 	}
 	e.At = s.nowOr(e.At)
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	// Failure reports come in storms too: on SQLite they share transactions.
+	err := s.grouped(ctx, func(ctx context.Context, tx *sql.Tx) (clean bool, err error) {
 		if _, err := s.activeStream(ctx, tx, e.StreamID); err != nil {
-			return err
+			return true, err
 		}
-		return s.insertTrail(ctx, tx, e)
+		return false, s.insertTrail(ctx, tx, e)
 	})
 	return wrap("append trail", err)
 }
@@ -645,16 +646,18 @@ func (s *Store) MigrateStream(ctx context.Context, id string, e switchboard.Trai
 		e.Kind = switchboard.TrailMigrate
 	}
 	var moved switchboard.Stream
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	// Moves come in storms (a provider's streams failing over to their
+	// standbys together): on SQLite they share transactions, with the starts.
+	err := s.grouped(ctx, func(ctx context.Context, tx *sql.Tx) (clean bool, err error) {
 		st, err := s.activeStream(ctx, tx, id)
 		if err != nil {
-			return err
+			return true, err
 		}
 		if st.Provider == e.Provider {
-			return switchboard.Invalid("provider", "the stream is already on %s", e.Provider)
+			return true, switchboard.Invalid("provider", "the stream is already on %s", e.Provider)
 		}
 		if err := s.checkCapacity(ctx, tx, e.Provider, maxActive); err != nil {
-			return err
+			return true, err
 		}
 		// The open segment ends at e.At, never before it started, and the
 		// new one starts where it ended.
@@ -662,19 +665,19 @@ func (s *Store) MigrateStream(ctx context.Context, id string, e switchboard.Trai
 		var ended int64
 		t := dbTime(e.At)
 		if err := s.txRow(ctx, tx, qCloseSegmentReturning, t, t, segmentMigrated, id, st.Migrations).Scan(&seq, &ended); err != nil {
-			return fmt.Errorf("open segment of stream %s: %w", id, err)
+			return false, fmt.Errorf("open segment of stream %s: %w", id, err)
 		}
 		if err := s.insertSegment(ctx, tx, id, seq+1, e.Provider, st.Quality, goTime(ended)); err != nil {
-			return err
+			return false, err
 		}
 		if moved, err = scanStream(s.txRow(ctx, tx, qMoveStream, e.Provider, ended, ended, id)); err != nil {
-			return err
+			return false, err
 		}
 		e.From = st.Provider
 		if err := s.insertTrail(ctx, tx, e); err != nil {
-			return err
+			return false, err
 		}
-		return s.addCounts(ctx, tx, countChange{provider: st.Provider, active: -1},
+		return false, s.addCounts(ctx, tx, countChange{provider: st.Provider, active: -1},
 			countChange{provider: e.Provider, active: 1, total: 1})
 	})
 	if err != nil {

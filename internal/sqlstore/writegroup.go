@@ -12,20 +12,23 @@ import (
 	"github.com/switchboardhq/switchboard"
 )
 
-// startGroup commits the stream starts that arrive while a transaction of
-// starts is being written together, in the next transaction (group commit:
-// on SQLite, whose one writer takes one transaction at a time, and on
-// PostgreSQL for the starts without a capacity limit, in one statement; see
-// writeStartsPG). One start
-// refused (a full provider, a duplicate id) leaves the others in (see
-// writeStarts); every caller returns once the transaction holding its start
-// is committed, so an acknowledged start is as durable as before. The first caller to find no transaction running writes
-// one with everything queued; when it is done it hands the writing to the
-// first caller that queued meanwhile, so that no caller writes for others
-// longer than one transaction.
-type startGroup struct {
+// writeGroup commits the writes that arrive while a transaction is being
+// written together, in the next transaction (group commit). On SQLite, whose
+// one writer takes one transaction at a time, these are stream starts and
+// the other writes of a stream's life that come in storms, such as a move to
+// a standby (see Store.grouped): a commit writes every page it changed to the
+// log, about as many for one start or move as for fifty. On PostgreSQL they
+// are the starts without a capacity limit, in one statement (see
+// writeStartsPG). One write refused (a full provider, a duplicate id, a
+// stream that has ended) leaves the others in (see writeStarts); every caller
+// returns once the transaction holding its write is committed, so an
+// acknowledged write is as durable as one that ran alone. The first caller
+// to find no transaction running writes one with everything queued; when it
+// is done it hands the writing to the first caller that queued meanwhile, so
+// that no caller writes for others longer than one transaction.
+type writeGroup struct {
 	mu      sync.Mutex
-	queue   []*startOp   // guarded by mu
+	queue   []*groupOp   // guarded by mu
 	running bool         // guarded by mu; a caller is writing a transaction
 	groups  atomic.Int64 // transactions written, for the benchmarks' mean group size
 	last    int          // guarded by mu; the starts of the last group taken
@@ -49,7 +52,7 @@ const (
 )
 
 // fill waits for more starts to queue, as above; g.mu is held.
-func (g *startGroup) fill() {
+func (g *writeGroup) fill() {
 	if g.last <= 1 {
 		return
 	}
@@ -74,8 +77,14 @@ func (g *startGroup) fill() {
 	}
 }
 
-// startOp is one start in a group.
-type startOp struct {
+// groupOp is one write in a group: a start (st, first, max), or fn.
+type groupOp struct {
+	// fn, when set, is the write (SQLite only): it runs in the group's
+	// transaction with the group's context and reports clean when it failed
+	// before it wrote anything, so that the others can go on without a
+	// savepoint. It may run again (a transaction that failed and runs
+	// again), and must set its results afresh each time.
+	fn      func(ctx context.Context, tx *sql.Tx) (clean bool, err error)
 	st      switchboard.Stream
 	first   switchboard.TrailEntry
 	max     int
@@ -102,9 +111,9 @@ const maxStartGroup = 256
 // before it takes the queue.
 const maxYields = 4
 
-// start runs op in a group transaction and returns once it is committed or
+// run runs op in a group transaction and returns once it is committed or
 // failed.
-func (g *startGroup) start(ctx context.Context, s *Store, op *startOp) {
+func (g *writeGroup) run(ctx context.Context, s *Store, op *groupOp) {
 	op.done, op.lead = make(chan struct{}), make(chan struct{})
 	g.mu.Lock()
 	g.queue = append(g.queue, op)
@@ -163,7 +172,7 @@ func (g *startGroup) start(ctx context.Context, s *Store, op *startOp) {
 
 // more takes up to n of the starts queued since the running transaction
 // began, for it to write them too.
-func (g *startGroup) more(n int) []*startOp {
+func (g *writeGroup) more(n int) []*groupOp {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	n = min(n, len(g.queue))
@@ -172,16 +181,16 @@ func (g *startGroup) more(n int) []*startOp {
 	return taken
 }
 
-// writeStarts inserts the starts of batch in one write transaction, and those
-// that more gives meanwhile, up to maxStartGroup in all: the starts queued
-// while the transaction's inserts ran join it before it commits, so that a
-// commit, whose writes to the log cost as much whether it holds one start or
-// fifty, holds as many as came. It returns the starts it wrote. A start
-// refused before it wrote anything (see startOne) leaves the others in; the
-// transaction runs again with a savepoint around each start only when one
+// writeStarts runs the writes of batch in one write transaction, and those
+// that more gives meanwhile, up to maxStartGroup in all: the writes queued
+// while the transaction's ran join it before it commits, so that a commit,
+// whose writes to the log cost as much whether it holds one start or fifty,
+// holds as many as came. It returns the writes it ran. A write refused
+// before it wrote anything (see startOne) leaves the others in; the
+// transaction runs again with a savepoint around each write only when one
 // failed after it wrote, which is rare (an I/O error): a savepoint copies
-// every page its start changes, which made a fifth of a large group's CPU.
-func (s *Store) writeStarts(ctx context.Context, batch []*startOp, more func(n int) []*startOp) []*startOp {
+// every page its write changes, which made a fifth of a large group's CPU.
+func (s *Store) writeStarts(ctx context.Context, batch []*groupOp, more func(n int) []*groupOp) []*groupOp {
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		if err := s.startsInTx(ctx, tx, batch, false); err != nil {
 			return err
@@ -212,33 +221,33 @@ func (s *Store) writeStarts(ctx context.Context, batch []*startOp, more func(n i
 	return batch
 }
 
-// errStartNotClean ends a transaction of starts without savepoints in which
-// one start failed after it wrote.
+// errStartNotClean ends a group's transaction without savepoints in which
+// one write failed after it wrote.
 var errStartNotClean = errors.New("a start of the group failed after it wrote")
 
-// startsInTx runs the starts of batch in tx, each under a savepoint of its own
-// when savepoints is true.
-func (s *Store) startsInTx(ctx context.Context, tx *sql.Tx, batch []*startOp, savepoints bool) error {
+// startsInTx runs the writes of batch in tx, each under a savepoint of its
+// own when savepoints is true.
+func (s *Store) startsInTx(ctx context.Context, tx *sql.Tx, batch []*groupOp, savepoints bool) error {
 	for _, op := range batch {
 		op.got, op.created, op.err = switchboard.Stream{}, false, nil // write may run fn again
 	}
 	for _, op := range batch {
 		if !savepoints {
 			var clean bool
-			op.got, op.created, clean, op.err = s.startOne(ctx, tx, op.st, op.first, op.max)
+			clean, op.err = s.runOp(ctx, tx, op)
 			if op.err != nil && !clean {
 				return errStartNotClean
 			}
 			continue
 		}
 		if len(batch) == 1 {
-			op.got, op.created, op.err = s.startInTx(ctx, tx, op.st, op.first, op.max)
+			_, op.err = s.runOp(ctx, tx, op)
 			return op.err
 		}
 		if _, err := s.txExec(ctx, tx, qSavepoint); err != nil {
 			return err
 		}
-		op.got, op.created, op.err = s.startInTx(ctx, tx, op.st, op.first, op.max)
+		_, op.err = s.runOp(ctx, tx, op)
 		if op.err != nil {
 			if _, err := s.txExec(ctx, tx, qRollbackTo); err != nil {
 				return err
@@ -249,4 +258,29 @@ func (s *Store) startsInTx(ctx context.Context, tx *sql.Tx, batch []*startOp, sa
 		}
 	}
 	return nil
+}
+
+// runOp runs op in tx and says whether a failure left tx as it was.
+func (s *Store) runOp(ctx context.Context, tx *sql.Tx, op *groupOp) (clean bool, err error) {
+	if op.fn != nil {
+		return op.fn(ctx, tx)
+	}
+	op.got, op.created, clean, err = s.startOne(ctx, tx, op.st, op.first, op.max)
+	return clean, err
+}
+
+// grouped runs fn in a write transaction: on SQLite in the group's, with the
+// starts and other writes queued meanwhile (see writeGroup), where fn must
+// say whether a failure left the transaction as it was (see groupOp.fn);
+// on PostgreSQL, where transactions run side by side, in one of its own.
+func (s *Store) grouped(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) (clean bool, err error)) error {
+	if s.d != sqliteDialect {
+		return s.write(ctx, func(tx *sql.Tx) error {
+			_, err := fn(ctx, tx)
+			return err
+		})
+	}
+	op := &groupOp{fn: fn}
+	s.group.run(ctx, s, op)
+	return op.err
 }

@@ -109,7 +109,7 @@ func TestStartGroupFailsAfterWriting(t *testing.T) {
 	}
 
 	// Hold the group while every start queues, then let them go as one.
-	g := &s.starts
+	g := &s.group
 	g.mu.Lock()
 	g.running = true
 	g.mu.Unlock()
@@ -184,12 +184,12 @@ func TestGroupFill(t *testing.T) {
 	// (the lock is not held meanwhile), and returns the starts queued and
 	// the steps waited.
 	fill := func(last int, arrive func(step int) int) (queued, steps int) {
-		g := &startGroup{last: last, queue: []*startOp{{}}}
+		g := &writeGroup{last: last, queue: []*groupOp{{}}}
 		g.sleep = func(time.Duration) {
 			steps++
 			g.mu.Lock()
 			for range arrive(steps) {
-				g.queue = append(g.queue, &startOp{})
+				g.queue = append(g.queue, &groupOp{})
 			}
 			g.mu.Unlock()
 		}
@@ -213,5 +213,146 @@ func TestGroupFill(t *testing.T) {
 		if queued, steps := fill(c.last, c.arrive); queued != c.queued || steps != c.steps {
 			t.Errorf("%s: %d queued after %d steps; want %d after %d", c.name, queued, steps, c.queued, c.steps)
 		}
+	}
+}
+
+// TestWriteGroupMoves: on SQLite, moves and failure reports queued together
+// share one transaction with starts; each has the outcome it would have had
+// alone: a move to the provider the stream is on, a move or report of an
+// ended stream, and a move that fails after it wrote (its new segment's key
+// taken by a stray row) fail alone, and the others are stored with their
+// segments, trail entries and counts.
+func TestWriteGroupMoves(t *testing.T) {
+	dsn, _ := tempDSN(t)
+	s := mustOpen(t, dsn, newSealer(t))
+	ctx := context.Background()
+	for _, p := range []string{"agora", "zego"} {
+		if err := s.CreateProvider(ctx, storetest.AgoraProvider(t, p), switchboard.AuditEntry{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	at := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	start := func(id string) error {
+		st := switchboard.Stream{ID: id, Room: "r", UserID: "u", Role: switchboard.RolePublisher, Quality: switchboard.QualityHD,
+			Provider: "agora", Owner: "o", StartedAt: at}
+		_, _, err := s.StartStream(ctx, st, switchboard.TrailEntry{Kind: switchboard.TrailAssign, Provider: "agora", Reason: "test"}, 0)
+		return err
+	}
+	for _, id := range []string{"m1", "m2", "m3", "m4", "m5", "e1"} {
+		if err := start(id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := s.EndStream(ctx, "e1", at.Add(time.Second), ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.w.ExecContext(ctx, `INSERT INTO stream_segments (stream_id, seq, provider, quality, started_at, ended_at)
+		VALUES ('m5', 1, 'zego', 'hd', 0, 0)`); err != nil {
+		t.Fatal(err)
+	}
+	moveAt := at.Add(time.Minute)
+	move := func(id, to string) error {
+		_, err := s.MigrateStream(ctx, id, switchboard.TrailEntry{At: moveAt, Provider: to, Reason: "standby"}, 0)
+		return err
+	}
+	report := func(id string) error {
+		return s.AppendTrail(ctx, switchboard.TrailEntry{StreamID: id, At: moveAt, Kind: switchboard.TrailFailure, Provider: "agora",
+			Reason: "media lost", Stage: "media", Code: "connection_lost"})
+	}
+	ops := []struct {
+		name string
+		run  func() error
+		want func(error) bool
+	}{
+		{"start n1", func() error { return start("n1") }, nil},
+		{"move m1", func() error { return move("m1", "zego") }, nil},
+		{"move m2 where it is", func() error { return move("m2", "agora") }, func(err error) bool { return switchboard.IsCode(err, switchboard.EInvalid) }},
+		{"move e1 ended", func() error { return move("e1", "zego") }, func(err error) bool { return switchboard.IsCode(err, switchboard.EConflict) }},
+		{"report m3", func() error { return report("m3") }, nil},
+		{"report e1 ended", func() error { return report("e1") }, func(err error) bool { return switchboard.IsCode(err, switchboard.EConflict) }},
+		{"move m5 fails after writing", func() error { return move("m5", "zego") }, func(err error) bool { return err != nil }},
+		{"move m4", func() error { return move("m4", "zego") }, nil},
+		{"start n2", func() error { return start("n2") }, nil},
+	}
+	errs := make([]error, len(ops))
+	groups := s.group.groups.Load()
+	holdStarts(t, s, len(ops), func(i int) { errs[i] = ops[i].run() })
+	if got := s.group.groups.Load() - groups; got != 1 {
+		t.Errorf("the writes took %d transactions, want 1", got)
+	}
+	for i, op := range ops {
+		ok := errs[i] == nil
+		if op.want != nil {
+			ok = op.want(errs[i])
+		}
+		if !ok {
+			t.Errorf("%s: %v", op.name, errs[i])
+		}
+	}
+	check := func(id, provider string, segments, trail int) {
+		t.Helper()
+		st, err := s.GetStream(ctx, id)
+		if err != nil || st.Provider != provider {
+			t.Fatalf("%s: %+v %v, want it on %s", id, st, err, provider)
+		}
+		var n int
+		if err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM stream_segments WHERE stream_id = ?`, id).Scan(&n); err != nil || n != segments {
+			t.Fatalf("segments of %s: %d %v, want %d", id, n, err, segments)
+		}
+		if tr, err := s.StreamTrail(ctx, id); err != nil || len(tr) != trail {
+			t.Fatalf("trail of %s: %v %v, want %d entries", id, tr, err, trail)
+		}
+	}
+	check("n1", "agora", 1, 1)
+	check("n2", "agora", 1, 1)
+	check("m1", "zego", 2, 2)
+	check("m4", "zego", 2, 2)
+	check("m2", "agora", 1, 1)
+	check("m3", "agora", 1, 2)
+	check("m5", "agora", 2, 1) // its first segment and the stray row
+	if st, err := s.GetStream(ctx, "m5"); err != nil || st.Migrations != 0 {
+		t.Fatalf("m5 after its failed move: %+v %v", st, err)
+	}
+	var open int
+	if err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM stream_segments WHERE stream_id = 'm5' AND seq = 0 AND ended_at IS NULL`).Scan(&open); err != nil || open != 1 {
+		t.Fatalf("m5's segment on agora is not open after its failed move: %d %v", open, err)
+	}
+	if got, err := s.ActiveCounts(ctx); err != nil || got["agora"] != 5 || got["zego"] != 2 {
+		t.Fatalf("active counts %v %v, want agora 5, zego 2", got, err)
+	}
+}
+
+// TestWriteGroupHealthUpdates: client-reported failures of one provider
+// from many goroutines share transactions on SQLite, and none is lost: each
+// update folds the health the one before it wrote.
+func TestWriteGroupHealthUpdates(t *testing.T) {
+	dsn, _ := tempDSN(t)
+	s := mustOpen(t, dsn, newSealer(t))
+	ctx := context.Background()
+	if err := s.CreateProvider(ctx, storetest.AgoraProvider(t, "agora"), switchboard.AuditEntry{}); err != nil {
+		t.Fatal(err)
+	}
+	const workers, each = 32, 10
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for range each {
+				if _, _, err := s.UpdateHealth(ctx, "agora", time.Time{}, func(h switchboard.Health) switchboard.Health {
+					h.TotalRequests++
+					h.FailedRequests++
+					return h
+				}); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	rec, err := s.GetProvider(ctx, "agora")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.Health.TotalRequests != workers*each || rec.Health.FailedRequests != workers*each {
+		t.Fatalf("requests %d, failed %d, want %d each", rec.Health.TotalRequests, rec.Health.FailedRequests, workers*each)
 	}
 }
