@@ -276,7 +276,13 @@ func BenchmarkMigrateStream(b *testing.B) {
 
 // BenchmarkEndStream is POST /api/streams/{id}/end on live streams, each
 // ended once (more live streams are seeded when b.N needs them).
-func BenchmarkEndStream(b *testing.B) {
+func BenchmarkEndStream(b *testing.B) { benchEnds(b, 1) }
+
+// BenchmarkEndStreamStorm is BenchmarkEndStream from 16 clients a core, as
+// when an event's audience leaves together.
+func BenchmarkEndStreamStorm(b *testing.B) { benchEnds(b, 16) }
+
+func benchEnds(b *testing.B, par int) {
 	e, ids := benchEnv(b)
 	if b.N > len(ids) {
 		if _, err := seed.Run(context.Background(), e.store, seed.Options{Active: b.N - len(ids),
@@ -285,7 +291,7 @@ func BenchmarkEndStream(b *testing.B) {
 		}
 		ids = liveIDs(b, e)
 	}
-	benchRequests(b, e, 200, func(i int) (string, string, any) {
+	benchRequestsFrom(b, e, 200, par, func(i int) (string, string, any) {
 		return "POST", "/api/streams/" + ids[i] + "/end", nil
 	})
 }

@@ -722,20 +722,21 @@ func (s *Store) EndStream(ctx context.Context, id string, at time.Time, reason s
 		st    switchboard.Stream
 		ended bool
 	)
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		ended = false // write may run fn again
-		var err error
+	// Ends come in storms too (an event's audience leaving together): on
+	// SQLite they share transactions.
+	err := s.grouped(ctx, func(ctx context.Context, tx *sql.Tx) (clean bool, err error) {
+		ended = false // the group may run fn again
 		if st, err = s.lockStream(ctx, tx, id); err != nil || st.Status != switchboard.StreamActive {
-			return err
+			return true, err
 		}
 		if st, err = s.endStream(ctx, tx, st, at, reason); err != nil {
-			return err
+			return false, err
 		}
 		if err := s.addCounts(ctx, tx, countChange{provider: st.Provider, active: -1}); err != nil {
-			return err
+			return false, err
 		}
 		ended = true
-		return nil
+		return false, nil
 	})
 	if err != nil {
 		return switchboard.Stream{}, false, wrap("end stream", err)

@@ -216,12 +216,13 @@ func TestGroupFill(t *testing.T) {
 	}
 }
 
-// TestWriteGroupMoves: on SQLite, moves and failure reports queued together
-// share one transaction with starts; each has the outcome it would have had
-// alone: a move to the provider the stream is on, a move or report of an
-// ended stream, and a move that fails after it wrote (its new segment's key
-// taken by a stray row) fail alone, and the others are stored with their
-// segments, trail entries and counts.
+// TestWriteGroupMoves: on SQLite, moves, failure reports and ends queued
+// together share one transaction with starts; each has the outcome it would
+// have had alone: a move to the provider the stream is on, a move or report
+// of an ended stream, and a move that fails after it wrote (its new
+// segment's key taken by a stray row) fail alone, of two ends of one stream
+// one ends it, and the others are stored with their segments, trail entries
+// and counts.
 func TestWriteGroupMoves(t *testing.T) {
 	dsn, _ := tempDSN(t)
 	s := mustOpen(t, dsn, newSealer(t))
@@ -238,7 +239,7 @@ func TestWriteGroupMoves(t *testing.T) {
 		_, _, err := s.StartStream(ctx, st, switchboard.TrailEntry{Kind: switchboard.TrailAssign, Provider: "agora", Reason: "test"}, 0)
 		return err
 	}
-	for _, id := range []string{"m1", "m2", "m3", "m4", "m5", "e1"} {
+	for _, id := range []string{"m1", "m2", "m3", "m4", "m5", "m6", "e1"} {
 		if err := start(id); err != nil {
 			t.Fatal(err)
 		}
@@ -259,6 +260,14 @@ func TestWriteGroupMoves(t *testing.T) {
 		return s.AppendTrail(ctx, switchboard.TrailEntry{StreamID: id, At: moveAt, Kind: switchboard.TrailFailure, Provider: "agora",
 			Reason: "media lost", Stage: "media", Code: "connection_lost"})
 	}
+	var ends atomic.Int32
+	end := func(id string) error {
+		_, ended, err := s.EndStream(ctx, id, moveAt, "")
+		if ended {
+			ends.Add(1)
+		}
+		return err
+	}
 	ops := []struct {
 		name string
 		run  func() error
@@ -273,6 +282,8 @@ func TestWriteGroupMoves(t *testing.T) {
 		{"move m5 fails after writing", func() error { return move("m5", "zego") }, func(err error) bool { return err != nil }},
 		{"move m4", func() error { return move("m4", "zego") }, nil},
 		{"start n2", func() error { return start("n2") }, nil},
+		{"end m6", func() error { return end("m6") }, nil},
+		{"end m6 again", func() error { return end("m6") }, nil},
 	}
 	errs := make([]error, len(ops))
 	groups := s.group.groups.Load()
@@ -310,6 +321,10 @@ func TestWriteGroupMoves(t *testing.T) {
 	check("m2", "agora", 1, 1)
 	check("m3", "agora", 1, 2)
 	check("m5", "agora", 2, 1) // its first segment and the stray row
+	check("m6", "agora", 1, 2)
+	if st, err := s.GetStream(ctx, "m6"); err != nil || st.Status != switchboard.StreamEnded || ends.Load() != 1 {
+		t.Fatalf("m6 after two ends: %+v %v, ended by %d of them", st, err, ends.Load())
+	}
 	if st, err := s.GetStream(ctx, "m5"); err != nil || st.Migrations != 0 {
 		t.Fatalf("m5 after its failed move: %+v %v", st, err)
 	}
