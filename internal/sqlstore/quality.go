@@ -31,6 +31,27 @@ type qualityBinKey struct {
 	bin    int
 }
 
+// The writes of RecordQuality, prepared with the hot writes (stmts.go).
+const (
+	qQualityRollup = `INSERT INTO quality_rollups
+			(provider, region, span, bucket, samples, video_samples, loss_sum, freeze_count, freeze_ms, bitrate_sum, fps_sum)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (provider, region, span, bucket) DO UPDATE SET
+			samples = quality_rollups.samples + excluded.samples,
+			video_samples = quality_rollups.video_samples + excluded.video_samples,
+			loss_sum = quality_rollups.loss_sum + excluded.loss_sum,
+			freeze_count = quality_rollups.freeze_count + excluded.freeze_count,
+			freeze_ms = quality_rollups.freeze_ms + excluded.freeze_ms,
+			bitrate_sum = quality_rollups.bitrate_sum + excluded.bitrate_sum,
+			fps_sum = quality_rollups.fps_sum + excluded.fps_sum`
+	qQualityBin = `INSERT INTO quality_histograms (provider, region, span, bucket, metric, bin, n)
+		VALUES (?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (provider, region, span, bucket, metric, bin) DO UPDATE SET n = quality_histograms.n + excluded.n`
+	qQualityStream = `INSERT INTO quality_streams (provider, region, stream_id, last_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (provider, region, stream_id) DO UPDATE SET
+			last_at = CASE WHEN excluded.last_at > quality_streams.last_at THEN excluded.last_at ELSE quality_streams.last_at END`
+)
+
 // RecordQuality implements switchboard.QualityStore. The samples are summed
 // per bucket first, then each rollup row and histogram bin is upserted once,
 // in a fixed order, so that concurrent writers on PostgreSQL take their row
@@ -82,41 +103,27 @@ func (s *Store) RecordQuality(ctx context.Context, streamID, provider, region st
 		return cmp.Or(cmp.Compare(a.span, b.span), cmp.Compare(a.bucket, b.bucket),
 			cmp.Compare(a.metric, b.metric), cmp.Compare(a.bin, b.bin))
 	})
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	// Every live stream reports its samples, 10,000 streams about a
+	// thousand reports a second: on SQLite they share transactions (and
+	// their rows: the same provider, region and minute), with the starts.
+	err := s.grouped(ctx, func(ctx context.Context, tx *sql.Tx) (clean bool, err error) {
 		if err := s.checkProvider(ctx, tx, provider); err != nil {
-			return err
+			return true, err
 		}
 		for _, k := range rowKeys {
 			t := rows[k]
-			if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO quality_rollups
-					(provider, region, span, bucket, samples, video_samples, loss_sum, freeze_count, freeze_ms, bitrate_sum, fps_sum)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-				ON CONFLICT (provider, region, span, bucket) DO UPDATE SET
-					samples = quality_rollups.samples + excluded.samples,
-					video_samples = quality_rollups.video_samples + excluded.video_samples,
-					loss_sum = quality_rollups.loss_sum + excluded.loss_sum,
-					freeze_count = quality_rollups.freeze_count + excluded.freeze_count,
-					freeze_ms = quality_rollups.freeze_ms + excluded.freeze_ms,
-					bitrate_sum = quality_rollups.bitrate_sum + excluded.bitrate_sum,
-					fps_sum = quality_rollups.fps_sum + excluded.fps_sum`),
-				provider, region, int64(k.span), k.bucket, t.Samples, t.VideoSamples, t.LossSum,
-				t.FreezeCount, t.FreezeMs, t.BitrateSum, t.FPSSum); err != nil {
-				return err
+			if _, err := s.txExec(ctx, tx, qQualityRollup, provider, region, int64(k.span), k.bucket, t.Samples, t.VideoSamples,
+				t.LossSum, t.FreezeCount, t.FreezeMs, t.BitrateSum, t.FPSSum); err != nil {
+				return false, err
 			}
 		}
 		for _, k := range binKeys {
-			if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO quality_histograms (provider, region, span, bucket, metric, bin, n)
-				VALUES (?, ?, ?, ?, ?, ?, ?)
-				ON CONFLICT (provider, region, span, bucket, metric, bin) DO UPDATE SET n = quality_histograms.n + excluded.n`),
-				provider, region, int64(k.span), k.bucket, k.metric, k.bin, bins[k]); err != nil {
-				return err
+			if _, err := s.txExec(ctx, tx, qQualityBin, provider, region, int64(k.span), k.bucket, k.metric, k.bin, bins[k]); err != nil {
+				return false, err
 			}
 		}
-		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO quality_streams (provider, region, stream_id, last_at) VALUES (?, ?, ?, ?)
-			ON CONFLICT (provider, region, stream_id) DO UPDATE SET
-				last_at = CASE WHEN excluded.last_at > quality_streams.last_at THEN excluded.last_at ELSE quality_streams.last_at END`),
-			provider, region, streamID, dbTime(last))
-		return err
+		_, err = s.txExec(ctx, tx, qQualityStream, provider, region, streamID, dbTime(last))
+		return false, err
 	})
 	return wrap("record quality", err)
 }

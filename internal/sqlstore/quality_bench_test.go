@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -71,4 +72,25 @@ func BenchmarkQualityRead(b *testing.B) {
 			}
 		}
 	}
+}
+
+// BenchmarkQualityRecordConcurrent is BenchmarkQualityRecord from 16
+// goroutines a core, as the reports of many live streams arrive.
+func BenchmarkQualityRecordConcurrent(b *testing.B) {
+	now := time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
+	s := qualityBenchStore(b, now)
+	batch := []switchboard.QualitySample{{At: now, RTTMs: 40, PacketLoss: 0.01, JitterMs: 4, BitrateKbps: 900, FPS: 30}}
+	batch = append(batch, batch[0], batch[0])
+	var n atomic.Int64
+	b.SetParallelism(16)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			i := n.Add(1)
+			if err := s.RecordQuality(context.Background(), fmt.Sprintf("b%d", i%100), fmt.Sprintf("p%d", i%4), "r0", batch); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
 }

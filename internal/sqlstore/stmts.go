@@ -7,9 +7,10 @@ import (
 )
 
 // stmtCache holds the prepared statements of the hot paths (stream starts,
-// heartbeats, moves, failure reports, ends, token and provider lookups), so that SQLite
-// parses each once per connection instead of once per call: parsing was a
-// tenth to a sixth of the CPU of those requests. PostgreSQL's driver caches
+// heartbeats, moves, failure reports, ends, quality samples, token and
+// provider lookups), so that SQLite parses each once per connection instead
+// of once per call: parsing was a tenth to a sixth of the CPU of those
+// requests. PostgreSQL's driver caches
 // the statements it prepares by itself, so the cache is not used there.
 type stmtCache struct {
 	mu    sync.Mutex
@@ -29,7 +30,7 @@ var (
 	hotReads  = []string{qStreamByID, qStreamWasOn, qTokenByHash, qProviderByName}
 	hotWrites = []string{qStreamByID, selectByKey, qInsertStream, qInsertSegment, qInsertTrail, qCapacity, qAddCounts,
 		qHeartbeat, qHeartbeatBatch, closeSegmentSQL, qCloseSegmentReturning, qMoveStream, qEndStream, qHealthOf, qWriteHealth, qPolicyOf, qLastDaily, qWindow,
-		qSavepoint, qRollbackTo, qRelease}
+		qQualityRollup, qQualityBin, qQualityStream, qSavepoint, qRollbackTo, qRelease}
 )
 
 // prepareHot prepares hotReads and hotWrites (SQLite only). A query that

@@ -216,13 +216,13 @@ func TestGroupFill(t *testing.T) {
 	}
 }
 
-// TestWriteGroupMoves: on SQLite, moves, failure reports and ends queued
-// together share one transaction with starts; each has the outcome it would
-// have had alone: a move to the provider the stream is on, a move or report
-// of an ended stream, and a move that fails after it wrote (its new
-// segment's key taken by a stray row) fail alone, of two ends of one stream
-// one ends it, and the others are stored with their segments, trail entries
-// and counts.
+// TestWriteGroupMoves: on SQLite, moves, failure reports, ends and quality
+// samples queued together share one transaction with starts; each has the
+// outcome it would have had alone: a move to the provider the stream is on,
+// a move or report of an ended stream, samples on an unknown provider and a
+// move that fails after it wrote (its new segment's key taken by a stray
+// row) fail alone, of two ends of one stream one ends it, and the others
+// are stored with their segments, trail entries, samples and counts.
 func TestWriteGroupMoves(t *testing.T) {
 	dsn, _ := tempDSN(t)
 	s := mustOpen(t, dsn, newSealer(t))
@@ -260,6 +260,7 @@ func TestWriteGroupMoves(t *testing.T) {
 		return s.AppendTrail(ctx, switchboard.TrailEntry{StreamID: id, At: moveAt, Kind: switchboard.TrailFailure, Provider: "agora",
 			Reason: "media lost", Stage: "media", Code: "connection_lost"})
 	}
+	samples := []switchboard.QualitySample{{At: moveAt, RTTMs: 40, BitrateKbps: 900, FPS: 30}}
 	var ends atomic.Int32
 	end := func(id string) error {
 		_, ended, err := s.EndStream(ctx, id, moveAt, "")
@@ -283,6 +284,9 @@ func TestWriteGroupMoves(t *testing.T) {
 		{"move m4", func() error { return move("m4", "zego") }, nil},
 		{"start n2", func() error { return start("n2") }, nil},
 		{"end m6", func() error { return end("m6") }, nil},
+		{"quality of m2", func() error { return s.RecordQuality(ctx, "m2", "agora", "eu", samples) }, nil},
+		{"quality on no provider", func() error { return s.RecordQuality(ctx, "m3", "nope", "eu", samples) },
+			func(err error) bool { return switchboard.IsCode(err, switchboard.ENotFound) }},
 		{"end m6 again", func() error { return end("m6") }, nil},
 	}
 	errs := make([]error, len(ops))
@@ -331,6 +335,10 @@ func TestWriteGroupMoves(t *testing.T) {
 	var open int
 	if err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM stream_segments WHERE stream_id = 'm5' AND seq = 0 AND ended_at IS NULL`).Scan(&open); err != nil || open != 1 {
 		t.Fatalf("m5's segment on agora is not open after its failed move: %d %v", open, err)
+	}
+	var quality int
+	if err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM quality_streams WHERE stream_id = 'm2' AND provider = 'agora'`).Scan(&quality); err != nil || quality != 1 {
+		t.Fatalf("quality of m2: %d rows %v", quality, err)
 	}
 	if got, err := s.ActiveCounts(ctx); err != nil || got["agora"] != 5 || got["zego"] != 2 {
 		t.Fatalf("active counts %v %v, want agora 5, zego 2", got, err)
