@@ -235,11 +235,13 @@ func (e *Events) take(batch []switchboard.Event) []switchboard.Event {
 	}
 	kept := batch[:0]
 	for _, ev := range batch {
-		if _, err := json.Marshal(ev.Data); err != nil {
+		data, err := json.Marshal(ev.Data)
+		if err != nil {
 			e.log.Warn("event published locally only", "type", ev.Type, "reason", "data cannot be encoded", "err", err.Error())
 			e.local.Publish(ev)
 			continue
 		}
+		ev.Data = json.RawMessage(data) // encoded once: the append copies it as it is
 		kept = append(kept, ev)
 	}
 	return kept
