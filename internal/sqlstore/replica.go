@@ -391,12 +391,21 @@ func (s *Store) LastEventID(ctx context.Context) (uint64, error) {
 	return uint64(last), nil
 }
 
-// PruneEvents deletes the events of the log from before t.
+// PruneEvents deletes the events of the log from before t: those whose id is
+// below the first event at or after t (all of them when there is none). The
+// log has no index on the time, and every replica prunes every minute: a
+// condition on the time alone read the whole log each time (an hour of a
+// launch's events), where this reads the primary key from its start, over
+// the events it deletes. An event appended late with an older time (held
+// while the database was out of reach) stays until the events before it
+// have gone; no event from t on is deleted.
 func (s *Store) PruneEvents(ctx context.Context, before time.Time) error {
 	if err := s.replicated("prune events"); err != nil {
 		return err
 	}
-	_, err := s.w.ExecContext(ctx, `DELETE FROM switchboard_events WHERE at < $1`, before)
+	_, err := s.w.ExecContext(ctx, `DELETE FROM switchboard_events WHERE id < COALESCE(
+		(SELECT id FROM switchboard_events WHERE at >= $1 ORDER BY id LIMIT 1),
+		(SELECT MAX(id) + 1 FROM switchboard_events))`, before)
 	return wrap("prune events", err)
 }
 

@@ -96,6 +96,25 @@ func TestPostgresEventLog(t *testing.T) {
 	if evs, _ := s.EventsAfter(ctx, 0, 10); len(evs) != 1 || evs[0].ID != ids[2] {
 		t.Errorf("after pruning: %+v, want the last event only", evs)
 	}
+	// An event appended late with an older time stays while a newer one is
+	// before it; with none newer than the time, every event goes.
+	late, err := s.AppendEvent(ctx, "r1", switchboard.Event{Type: "stream.ended", At: at, Data: map[string]int{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-notified
+	if err := s.PruneEvents(ctx, at.Add(90*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if evs, _ := s.EventsAfter(ctx, 0, 10); len(evs) != 2 || evs[0].ID != ids[2] || evs[1].ID != late {
+		t.Errorf("after pruning with a late event: %+v, want the last two", evs)
+	}
+	if err := s.PruneEvents(ctx, at.Add(3*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if evs, _ := s.EventsAfter(ctx, 0, 10); len(evs) != 0 {
+		t.Errorf("after pruning past the newest: %+v, want none", evs)
+	}
 	cancel()
 	if err := <-stopped; !errors.Is(err, context.Canceled) {
 		t.Errorf("ListenEvents after its context ended: %v", err)
