@@ -99,9 +99,11 @@ func (s *Server) authenticate(r *http.Request) (identity, error) {
 			s.tokens.put(hash, t, read)
 		}
 		now := s.clock.Now()
-		if t.LastUsedAt == nil || now.Sub(*t.LastUsedAt) > timeTouchEvery {
+		if (t.LastUsedAt == nil || now.Sub(*t.LastUsedAt) > timeTouchEvery) && s.tokens.claimTouch(hash, now) {
 			if s.store.TouchAPIToken(r.Context(), t.ID, now) == nil {
 				s.tokens.touched(hash, now)
+			} else {
+				s.tokens.releaseTouch(hash)
 			}
 		}
 		return identity{actor: sb.Actor{Kind: "token", ID: t.ID, Name: t.Name, Role: t.Role}}, nil

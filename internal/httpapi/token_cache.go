@@ -17,6 +17,10 @@ import (
 type tokenCache struct {
 	mu      sync.RWMutex            // read-locked by get, the path of every request
 	entries map[[32]byte]tokenEntry // guarded by mu
+	// touches holds when a request last took on writing a token's last-used
+	// time (claimTouch), so that one request writes it, not every request in
+	// flight when it falls due. Guarded by mu.
+	touches map[[32]byte]time.Time
 }
 
 // tokenEntry is one cached token and when it was read from the store.
@@ -32,7 +36,9 @@ const (
 	tokenCacheMax = 10000
 )
 
-func newTokenCache() *tokenCache { return &tokenCache{entries: map[[32]byte]tokenEntry{}} }
+func newTokenCache() *tokenCache {
+	return &tokenCache{entries: map[[32]byte]tokenEntry{}, touches: map[[32]byte]time.Time{}}
+}
 
 // get returns the token whose secret hashes to hash, if it was read from the
 // store less than tokenCacheTTL before now.
@@ -76,6 +82,41 @@ func (c *tokenCache) touched(hash []byte, at time.Time) {
 		e.tok.LastUsedAt = &at
 		c.entries[k] = e
 	}
+}
+
+// claimTouch reports whether the caller is to write the last-used time of the
+// token of hash, due at now: true for the first caller, false for every other
+// until timeTouchEvery has passed or the claim is released. Without it, every
+// request in flight when the time falls due wrote it (64 concurrent clients of
+// one token: 64 writes of one row at once, each waiting for the other's
+// commit on PostgreSQL, and for SQLite's writer), once a minute.
+func (c *tokenCache) claimTouch(hash []byte, now time.Time) bool {
+	k, ok := cacheKey(hash)
+	if !ok {
+		return true
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if at, ok := c.touches[k]; ok && now.Sub(at) < timeTouchEvery && !now.Before(at) {
+		return false
+	}
+	if len(c.touches) >= tokenCacheMax {
+		clear(c.touches)
+	}
+	c.touches[k] = now
+	return true
+}
+
+// releaseTouch gives up the claim of claimTouch after a failed write, so that
+// the next request tries again.
+func (c *tokenCache) releaseTouch(hash []byte) {
+	k, ok := cacheKey(hash)
+	if !ok {
+		return
+	}
+	c.mu.Lock()
+	delete(c.touches, k)
+	c.mu.Unlock()
 }
 
 // clear forgets every token.

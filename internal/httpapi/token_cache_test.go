@@ -2,6 +2,8 @@ package httpapi
 
 import (
 	"context"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -72,5 +74,78 @@ func TestTokenCacheRevocation(t *testing.T) {
 	// An unknown secret is never kept.
 	if st := me("sbt_unknown-secret-0000000000000000"); st != 401 || len(e.api.tokens.entries) > 3 {
 		t.Fatalf("unknown: %d, %d entries", st, len(e.api.tokens.entries))
+	}
+}
+
+// touchGate counts the writes of a token's last-used time and holds each until
+// the requests that are not writing it have been answered (or a deadline
+// passes), so that the requests of a wave all reach the point where the time
+// falls due while the first write is still under way.
+type touchGate struct {
+	sb.Store
+	touches  atomic.Int64
+	answered *atomic.Int64
+	others   int64
+}
+
+func (g *touchGate) TouchAPIToken(ctx context.Context, id string, at time.Time) error {
+	g.touches.Add(1)
+	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline) && g.answered.Load() < g.others; {
+		time.Sleep(time.Millisecond)
+	}
+	return g.Store.TouchAPIToken(ctx, id, at)
+}
+
+// TestTokenTouchOnce checks that when a token's last-used time falls due, one
+// request writes it, not every request in flight, and that the next write
+// comes a timeTouchEvery later; a failed write is retried by a later request.
+func TestTokenTouchOnce(t *testing.T) {
+	e := newTestEnv(t)
+	var out struct{ Token string }
+	e.mustDo("POST", "/api/auth/tokens", e.tokens[sb.RoleSuperadmin], map[string]any{"name": "busy", "role": "client"}, 201, &out)
+	const n = 32
+	answered := &atomic.Int64{}
+	gate := &touchGate{Store: e.store, answered: answered, others: n - 1}
+	e.api.store = gate
+	wave := func() {
+		t.Helper()
+		answered.Store(0)
+		var wg sync.WaitGroup
+		for range n {
+			wg.Go(func() {
+				if st, body := e.do("GET", "/api/auth/me", out.Token, nil); st != 200 {
+					t.Errorf("me: %d %s", st, body)
+				}
+				answered.Add(1)
+			})
+		}
+		wg.Wait()
+	}
+	wave()
+	if got := gate.touches.Load(); got != 1 {
+		t.Fatalf("first wave: %d writes of the last-used time, want 1", got)
+	}
+	wave()
+	if got := gate.touches.Load(); got != 1 {
+		t.Fatalf("second wave within a minute: %d writes, want 1", got)
+	}
+	e.clock.Advance(timeTouchEvery + time.Second)
+	wave()
+	if got := gate.touches.Load(); got != 2 {
+		t.Fatalf("a minute later: %d writes, want 2", got)
+	}
+
+	// A failed write releases the claim: the next request writes it.
+	hash := auth.HashToken(out.Token)
+	now := e.clock.Now().Add(2 * timeTouchEvery)
+	if !e.api.tokens.claimTouch(hash, now) {
+		t.Fatal("claim after a minute refused")
+	}
+	if e.api.tokens.claimTouch(hash, now) {
+		t.Fatal("second claim granted")
+	}
+	e.api.tokens.releaseTouch(hash)
+	if !e.api.tokens.claimTouch(hash, now) {
+		t.Fatal("claim after a release refused")
 	}
 }
