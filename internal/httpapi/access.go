@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -87,16 +88,14 @@ func (s *Server) authenticate(r *http.Request) (identity, error) {
 		hash := auth.HashToken(token)
 		t, ok := s.tokens.get(hash, time.Now())
 		if !ok {
-			read := time.Now()
 			var err error
-			t, err = s.store.APITokenByHash(r.Context(), hash)
+			t, err = s.readToken(r.Context(), hash)
 			if sb.IsCode(err, sb.ENotFound) {
 				return identity{}, unauthorized()
 			}
 			if err != nil {
 				return identity{}, err
 			}
-			s.tokens.put(hash, t, read)
 		}
 		now := s.clock.Now()
 		if (t.LastUsedAt == nil || now.Sub(*t.LastUsedAt) > timeTouchEvery) && s.tokens.claimTouch(hash, now) {
@@ -123,6 +122,40 @@ func (s *Server) authenticate(r *http.Request) (identity, error) {
 		return identity{}, sb.Errorf(sb.EForbidden, "missing or invalid %s header", csrfHeader)
 	}
 	return identity{actor: sb.Actor{Kind: "user", Name: sess.Username, Role: sess.Role}, session: &sess}, nil
+}
+
+// tokenReadTimeout bounds a read of a token from the store, which does not end
+// with the request that began it.
+const tokenReadTimeout = 5 * time.Second
+
+// readToken reads the token whose secret hashes to hash from the store and
+// keeps it in the cache. The requests that miss the cache together share one
+// read: when an entry expires (every tokenCacheTTL) every request of that
+// token in flight missed it at once, and each read the store. The read runs
+// on a context of its own, so that the request that began it may end first;
+// a request whose context ends stops waiting for it.
+func (s *Server) readToken(ctx context.Context, hash []byte) (sb.APIToken, error) {
+	gen := s.tokens.generation()
+	key := strconv.FormatUint(gen, 10) + ":" + string(hash)
+	ch := s.tokenReads.DoChan(key, func() (any, error) {
+		read := time.Now()
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), tokenReadTimeout)
+		defer cancel()
+		t, err := s.store.APITokenByHash(ctx, hash)
+		if err == nil {
+			s.tokens.put(hash, t, read, gen)
+		}
+		return t, err
+	})
+	select {
+	case res := <-ch:
+		if res.Err != nil {
+			return sb.APIToken{}, res.Err
+		}
+		return res.Val.(sb.APIToken), nil
+	case <-ctx.Done():
+		return sb.APIToken{}, context.Cause(ctx)
+	}
 }
 
 func safeMethod(m string) bool {

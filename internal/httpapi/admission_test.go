@@ -57,6 +57,7 @@ type admissionEnv struct {
 	reg     *prometheus.Registry
 	logs    *testutil.Buffer
 	done    chan string
+	holds   int // requests held so far (holdOne)
 }
 
 func newAdmissionEnv(t *testing.T, a Admission) *admissionEnv {
@@ -132,8 +133,13 @@ func (a *admissionEnv) send(ctx context.Context, method, path, token, body strin
 // channel once it is let go or cancelled.
 func (a *admissionEnv) holdOne(ctx context.Context, method, path, body string, headers ...string) <-chan answer {
 	a.t.Helper()
+	// Each held request has a token of its own: the requests of one token
+	// that miss the cache together share one read of it (readToken), which
+	// holds them all.
+	token := a.tokens[[]sb.Role{sb.RoleClient, sb.RoleAdmin, sb.RoleSuperadmin}[a.holds%3]]
+	a.holds++
 	out := make(chan answer, 1)
-	go func() { out <- a.send(ctx, method, path, a.tokens[sb.RoleClient], body, headers...) }()
+	go func() { out <- a.send(ctx, method, path, token, body, headers...) }()
 	select {
 	case <-a.hold.held:
 	case ans := <-out:

@@ -21,6 +21,7 @@ import (
 	"github.com/switchboardhq/switchboard/internal/geo"
 	"github.com/switchboardhq/switchboard/internal/maintenance"
 	"github.com/switchboardhq/switchboard/internal/streams"
+	"golang.org/x/sync/singleflight"
 )
 
 // Options wires a Server.
@@ -138,6 +139,9 @@ type Server struct {
 	pub *publicSnapshot
 	// tokens holds the API tokens that authenticated recently (token_cache.go).
 	tokens *tokenCache
+	// tokenReads shares a read of a token from the store among the requests
+	// that miss the cache together (readToken).
+	tokenReads singleflight.Group
 	// config holds the last body of the streaming config (config_cache.go).
 	config configCache
 	// open are the open event streams by principal (principals.go); ssePer

@@ -13,7 +13,8 @@ import (
 // principals.ended event from another replica (a token revoked, a logout)
 // empties the cache first, so that a revoked token is refused at once where
 // it was revoked and, at the latest, tokenCacheTTL later elsewhere should
-// the event be lost. Unknown secrets are never kept.
+// the event be lost; a read of the store that began before it empties the
+// cache keeps nothing (gen). Unknown secrets are never kept.
 type tokenCache struct {
 	mu      sync.RWMutex            // read-locked by get, the path of every request
 	entries map[[32]byte]tokenEntry // guarded by mu
@@ -21,6 +22,10 @@ type tokenCache struct {
 	// time (claimTouch), so that one request writes it, not every request in
 	// flight when it falls due. Guarded by mu.
 	touches map[[32]byte]time.Time
+	// gen counts the times the cache was emptied: a token read from the
+	// store is kept only if none came between the read's start and its end,
+	// as the read may predate the revocation that emptied it. Guarded by mu.
+	gen uint64
 }
 
 // tokenEntry is one cached token and when it was read from the store.
@@ -56,14 +61,26 @@ func (c *tokenCache) get(hash []byte, now time.Time) (sb.APIToken, bool) {
 	return e.tok, true
 }
 
-// put keeps t, read from the store at read.
-func (c *tokenCache) put(hash []byte, t sb.APIToken, read time.Time) {
+// generation is the cache's generation, to pass to put for a read of the
+// store that begins now.
+func (c *tokenCache) generation() uint64 {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.gen
+}
+
+// put keeps t, read from the store at read by a read that began in
+// generation gen; it keeps nothing if the cache was emptied since.
+func (c *tokenCache) put(hash []byte, t sb.APIToken, read time.Time, gen uint64) {
 	k, ok := cacheKey(hash)
 	if !ok {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.gen != gen {
+		return
+	}
 	if len(c.entries) >= tokenCacheMax {
 		clear(c.entries)
 	}
@@ -123,6 +140,7 @@ func (c *tokenCache) releaseTouch(hash []byte) {
 func (c *tokenCache) clear() {
 	c.mu.Lock()
 	clear(c.entries)
+	c.gen++
 	c.mu.Unlock()
 }
 

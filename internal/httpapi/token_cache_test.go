@@ -149,3 +149,71 @@ func TestTokenTouchOnce(t *testing.T) {
 		t.Fatal("claim after a release refused")
 	}
 }
+
+// readGate counts the reads of tokens from the store and makes each take hold.
+type readGate struct {
+	sb.Store
+	reads atomic.Int64
+	hold  time.Duration
+}
+
+func (g *readGate) APITokenByHash(ctx context.Context, hash []byte) (sb.APIToken, error) {
+	g.reads.Add(1)
+	time.Sleep(g.hold)
+	return g.Store.APITokenByHash(ctx, hash)
+}
+
+// TestTokenReadOnce checks that the requests that miss the cache together
+// share one read of the token from the store, and that a read that began
+// before the cache was emptied (a revocation) keeps nothing.
+func TestTokenReadOnce(t *testing.T) {
+	e := newTestEnv(t)
+	var out struct{ Token string }
+	e.mustDo("POST", "/api/auth/tokens", e.tokens[sb.RoleSuperadmin], map[string]any{"name": "busy", "role": "client"}, 201, &out)
+	gate := &readGate{Store: e.store, hold: 100 * time.Millisecond}
+	e.api.store = gate
+	e.api.tokens.clear()
+	var wg sync.WaitGroup
+	for range 32 {
+		wg.Go(func() {
+			if st, body := e.do("GET", "/api/auth/me", out.Token, nil); st != 200 {
+				t.Errorf("me: %d %s", st, body)
+			}
+		})
+	}
+	wg.Wait()
+	if got := gate.reads.Load(); got != 1 {
+		t.Fatalf("32 requests missing the cache together: %d reads of the token, want 1", got)
+	}
+	// An unknown secret is refused to every request that shares its read.
+	gate.reads.Store(0)
+	for range 8 {
+		wg.Go(func() {
+			if st, _ := e.do("GET", "/api/auth/me", "sbt_unknown-secret-0000000000000000", nil); st != 401 {
+				t.Errorf("unknown secret: %d, want 401", st)
+			}
+		})
+	}
+	wg.Wait()
+	if got := gate.reads.Load(); got < 1 || got > 8 {
+		t.Fatalf("unknown secret: %d reads", got)
+	}
+
+	// A read that began before a revocation emptied the cache keeps nothing.
+	hash := auth.HashToken(out.Token)
+	tok, err := e.store.APITokenByHash(context.Background(), hash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newTokenCache()
+	gen := c.generation()
+	c.clear()
+	c.put(hash, tok, time.Now(), gen)
+	if _, ok := c.get(hash, time.Now()); ok {
+		t.Fatal("a read from before the cache was emptied was kept")
+	}
+	c.put(hash, tok, time.Now(), c.generation())
+	if _, ok := c.get(hash, time.Now()); !ok {
+		t.Fatal("a read of this generation was not kept")
+	}
+}
