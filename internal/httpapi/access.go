@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -137,7 +138,14 @@ const tokenReadTimeout = 5 * time.Second
 func (s *Server) readToken(ctx context.Context, hash []byte) (sb.APIToken, error) {
 	gen := s.tokens.generation()
 	key := strconv.FormatUint(gen, 10) + ":" + string(hash)
-	ch := s.tokenReads.DoChan(key, func() (any, error) {
+	ch := s.tokenReads.DoChan(key, func() (_ any, err error) {
+		// DoChan would re-panic out of reach of the recoverer and end the
+		// process: a panic of the read answers its requests with an error.
+		defer func() {
+			if p := recover(); p != nil {
+				err = fmt.Errorf("read token: panic: %v", p)
+			}
+		}()
 		read := time.Now()
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), tokenReadTimeout)
 		defer cancel()
