@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -142,13 +141,4 @@ func (s *server) stop() {
 		_ = s.cmd.Process.Kill()
 		<-s.done
 	}
-}
-
-// exitErr reports an exit other than the one SIGTERM asked for.
-func (s *server) exitErr() error {
-	var ee *exec.ExitError
-	if s.err == nil || (errors.As(s.err, &ee) && ee.ExitCode() == -1) {
-		return nil
-	}
-	return s.err
 }

@@ -146,9 +146,8 @@ func (s *subscribers) read(i int, c net.Conn, req string, ready chan<- error, se
 		for end < len(line) && line[end] >= '0' && line[end] <= '9' {
 			end++
 		}
-		mark := string(line[j:end])
 		s.mu.Lock()
-		if got, ok := s.seen[mark]; ok && got[i].IsZero() {
+		if got, ok := s.seen[string(line[j:end])]; ok && got[i].IsZero() {
 			got[i] = at
 		}
 		s.mu.Unlock()

@@ -4,10 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -294,13 +292,6 @@ func callFresh(method, url, token string) (int, []byte, error) {
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	return resp.StatusCode, b, err
-}
-
-// isRefused reports whether a request never reached the server: refused, or
-// reset while still in the listener's backlog when it closed.
-func isRefused(err error) bool {
-	var op *net.OpError
-	return errors.Is(err, syscall.ECONNREFUSED) || (errors.Is(err, syscall.ECONNRESET) && errors.As(err, &op) && op.Op == "dial")
 }
 
 var (

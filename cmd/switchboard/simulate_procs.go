@@ -108,9 +108,7 @@ type simWorkerProc struct {
 	cmd  *exec.Cmd
 	in   io.WriteCloser
 	dec  *json.Decoder
-	done chan struct{} // closed once Wait returned
-	err  error         // of Wait, once done
-	tail *tailWriter   // the end of its stderr, for errors
+	tail *tailWriter // the end of its stderr, for errors
 }
 
 func (f *procFleet) start(ctx context.Context) ([]simLive, error) {
@@ -178,7 +176,7 @@ func (f *procFleet) spawn(exe string, i int, spec simSpec) (*simWorkerProc, erro
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("simulate: start worker %d: %w", i, err)
 	}
-	w := &simWorkerProc{n: i, cmd: cmd, in: in, dec: json.NewDecoder(out), done: make(chan struct{}), tail: tail}
+	w := &simWorkerProc{n: i, cmd: cmd, in: in, dec: json.NewDecoder(out), tail: tail}
 	if err := json.NewEncoder(in).Encode(spec); err != nil {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()

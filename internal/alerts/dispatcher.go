@@ -216,11 +216,6 @@ func (d *Dispatcher) RunOnce(ctx context.Context) error {
 	return errors.Join(err, derr)
 }
 
-// desired is an incident the state calls for.
-type desired struct {
-	inc sb.Incident
-}
-
 // Reconcile opens the incidents the state calls for, resolves those it no
 // longer does, and queues the triggers and due reminders of the open ones.
 func (d *Dispatcher) Reconcile(ctx context.Context) error {

@@ -293,7 +293,7 @@ func (c Config) Validate() error {
 		return errors.New("addr: must not be empty")
 	}
 	if !strings.HasPrefix(c.DB, "sqlite:") && !strings.HasPrefix(c.DB, "postgres://") && !strings.HasPrefix(c.DB, "postgresql://") {
-		return errors.New("db: must be sqlite:PATH or postgres://...")
+		return errors.New("db: must be sqlite:PATH or a postgres:// URL")
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		return errors.New("log-format: must be text or json")

@@ -460,7 +460,10 @@ func weightedTree(group []*Candidate, rnd func() float64, out []string) []string
 	n := len(group)
 	var treeBuf [treeOnStack + 1]int
 	var drawnBuf [treeOnStack]bool
-	tree, drawn := treeBuf[:0], drawnBuf[:0]
+	var (
+		tree  []int
+		drawn []bool
+	)
 	if n <= treeOnStack {
 		tree, drawn = treeBuf[:n+1], drawnBuf[:n]
 	} else {

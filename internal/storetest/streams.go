@@ -570,10 +570,10 @@ func testAbandonStale(t *testing.T, s switchboard.Store) {
 	mustHeartbeat(t, s, "old", s0.Add(time.Minute))
 	fresh := mustStart(t, s, newStream("fresh", "agora", "o", s0), 0)
 	mustHeartbeat(t, s, "fresh", s0.Add(10*time.Minute))
-	moved := mustStart(t, s, newStream("moved", "agora", "o", s0), 0)
-	moved = mustMigrate(t, s, "moved", "zego", s0.Add(2*time.Minute))
-	done := mustStart(t, s, newStream("done", "agora", "o", s0), 0)
-	done = mustEnd(t, s, "done", s0.Add(30*time.Second))
+	mustStart(t, s, newStream("moved", "agora", "o", s0), 0)
+	moved := mustMigrate(t, s, "moved", "zego", s0.Add(2*time.Minute))
+	mustStart(t, s, newStream("done", "agora", "o", s0), 0)
+	done := mustEnd(t, s, "done", s0.Add(30*time.Second))
 
 	got, err := s.AbandonStale(ctx, s0.Add(5*time.Minute))
 	if err != nil {

@@ -1150,7 +1150,7 @@ func (s *Service) Migrate(ctx context.Context, id, owner string, admin bool, req
 	if req.To == st.Provider {
 		return Assignment{}, sb.Invalid("to", "the stream is already on %s", req.To)
 	}
-	cands, reg, err := s.candidates(ctx)
+	all, reg, err := s.candidates(ctx)
 	if err != nil {
 		return Assignment{}, err
 	}
@@ -1159,7 +1159,7 @@ func (s *Service) Migrate(ctx context.Context, id, owner string, admin bool, req
 	if req.To != "" {
 		exclude = slices.DeleteFunc(exclude, func(n string) bool { return n == req.To }) // asked for by name
 	}
-	cands, d, err := s.selectFor(ctx, cands, routing.Request{Region: st.Region, Exclude: exclude}, nil)
+	_, d, err := s.selectFor(ctx, all, routing.Request{Region: st.Region, Exclude: exclude}, nil)
 	if err != nil {
 		return Assignment{}, err
 	}
