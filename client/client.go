@@ -94,6 +94,7 @@ type Client struct {
 	qualityEvery    time.Duration // 0: the default; < 0: no quality telemetry (quality.go)
 
 	budget    *budget
+	moves     *moveGate     // the streams moving now, which reports wait for
 	refresh   chan struct{} // asks the control loop to refetch the configuration
 	rebalance chan struct{} // tells the control loop that priorities changed
 	// configured tells the control loop that the first configuration arrived
@@ -141,7 +142,7 @@ func New(serverURL, token string, opts ...Option) (*Client, error) {
 	c := &Client{
 		engines: map[Kind]MediaEngine{},
 		policy:  KeepLive{}, heartbeat: 30 * time.Second, connectTimeout: 15 * time.Second,
-		requestTimeout: 10 * time.Second, failoverTimeout: 10 * time.Second, budget: newBudget(), avoidUntil: map[string]time.Time{},
+		requestTimeout: 10 * time.Second, failoverTimeout: 10 * time.Second, budget: newBudget(), moves: newMoveGate(), avoidUntil: map[string]time.Time{},
 		refresh: make(chan struct{}, 1), rebalance: make(chan struct{}, 1), configured: make(chan struct{}, 1), streams: map[*Stream]struct{}{},
 	}
 	for _, o := range opts {

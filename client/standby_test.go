@@ -234,3 +234,29 @@ func TestRecentlyFailedProviderStillTakesAStreamWithNowhereElseToGo(t *testing.T
 		t.Fatalf("second move to %s, want back to %s", m.To, primary)
 	}
 }
+
+// The reports of a move to the standby, and of the failure that caused it,
+// wait while another stream of the same Client is still moving: in a mass
+// failover the moves come first. Once no stream moves, they go out.
+func TestMoveReportsWaitForTheClientsOtherMoves(t *testing.T) {
+	e := newEnv(t, settings())
+	c := e.newClient()
+	s := mustStart(t, c, "room-reports-wait")
+	settled := c.HoldMove() // another stream of c, still moving
+	defer settled()
+	e.eng.Down(primary, true)
+	e.eng.Fail(primary)
+	if m := nextState[client.Migrated](t, s); m.To != backup {
+		t.Fatalf("Migrated = %+v, want to %s", m, backup)
+	}
+	// Unheld, both reports go out within a second (reportSpread).
+	time.Sleep(2 * time.Second)
+	if st := e.stream(s.ID()); st.Provider != primary || st.Migrations != 0 || len(st.Trail) != 1 {
+		t.Fatalf("reported while another move was in progress: on %s, %d moves, %d trail entries", st.Provider, st.Migrations, len(st.Trail))
+	}
+	settled()
+	waitFor(t, "the move and its failure to be reported", func() bool {
+		st := e.stream(s.ID())
+		return st.Provider == backup && st.Migrations == 1 && len(st.Trail) > 0 && st.Trail[len(st.Trail)-1].Kind == "failure"
+	})
+}

@@ -17,10 +17,6 @@ import (
 // ErrClosed is returned by Start after the Client was closed.
 var ErrClosed = errors.New("client: closed")
 
-// reportSpread is the window over which the failure reports of a mass
-// failover are spread.
-const reportSpread = time.Second
-
 // Standby timing. A standby whose token expires within standbyMinLife is not
 // used; heartbeats come early enough to renew a standby standbyRenewBefore its
 // expiry; a change of the registry or of health that makes a standby stale
@@ -711,6 +707,9 @@ func (s *Stream) move(t trigger) error {
 	s.mu.Unlock()
 	planned := t.kind == triggerRebalance
 	ctx := s.ctx
+	// Reports of this Client's moves wait for this one (moves.go).
+	settled := c.moves.enter()
+	defer settled()
 	failed := map[string]bool{}
 	if !planned {
 		s.emit(FailingOver{From: from, Reason: t.reason})
@@ -733,7 +732,7 @@ func (s *Stream) move(t trigger) error {
 				if t.kind == triggerMedia {
 					r.media = &t.media
 				}
-				s.swap(t, from, old, sl, grant{a: *sa, fallbacks: without(fallbacks, sa.Provider.Name)}, false, &r)
+				s.swap(t, from, old, sl, grant{a: *sa, fallbacks: without(fallbacks, sa.Provider.Name)}, false, &r, settled)
 				return nil
 			}
 			// The provider is not marked failed: the control plane may still
@@ -807,7 +806,7 @@ func (s *Stream) move(t trigger) error {
 			}
 			continue
 		}
-		s.swap(t, from, old, sl, ng, true, nil)
+		s.swap(t, from, old, sl, ng, true, nil, settled)
 		return nil
 	}
 	if s.ctx.Err() != nil {
@@ -871,9 +870,9 @@ func (s *Stream) queueReportLocked(r moveReport) (start bool) {
 // the stream ends.
 func (s *Stream) reportMoves() {
 	c := s.c
-	// The first attempt waits a random part of a second, so that the reports
-	// of a mass failover come spread out.
-	if !sleep(s.ctx, time.Duration(rand.Int64N(int64(reportSpread)))) {
+	// The first attempt waits for the Client's other moves, then a random
+	// part of a second (moves.go).
+	if !c.moves.holdReport(s.ctx, time.Now()) {
 		s.stopReporting()
 		return
 	}
@@ -1023,8 +1022,9 @@ func (s *Stream) stay(provider, reason string) {
 // swap makes sl the stream's connection, then disconnects old. reportMedia
 // reports the media failure that caused the move (a move to a standby reports
 // it after the move itself); report, when not nil, is a move the control plane
-// has not made (to a standby), queued for reporting.
-func (s *Stream) swap(t trigger, from string, old, sl *slot, g grant, reportMedia bool, report *moveReport) {
+// has not made (to a standby), queued for reporting. settled ends the move
+// for the Client's reports (moves.go) once the stream is live on sl.
+func (s *Stream) swap(t trigger, from string, old, sl *slot, g grant, reportMedia bool, report *moveReport, settled func()) {
 	c := s.c
 	to := g.a.Provider.Name
 	s.mu.Lock()
@@ -1044,6 +1044,7 @@ func (s *Stream) swap(t trigger, from string, old, sl *slot, g grant, reportMedi
 	}
 	oldConn := old.conn
 	s.mu.Unlock()
+	settled()
 	if startReporting {
 		s.wg.Go(s.reportMoves)
 	}
@@ -1060,12 +1061,11 @@ func (s *Stream) swap(t trigger, from string, old, sl *slot, g grant, reportMedi
 		cancel()
 	}
 	if reportMedia && t.kind == triggerMedia {
-		// Reported after the move, off the failover's path, and spread over a
-		// second: when a provider drops every stream at once, the reports do
-		// not compete with the migrations of the other streams.
-		delay := time.Duration(rand.Int64N(int64(reportSpread)))
+		// Reported after the move, off the failover's path, once the
+		// Client's other moves are done (moves.go).
+		moved := time.Now()
 		s.wg.Go(func() {
-			if sleep(s.ctx, delay) {
+			if c.moves.holdReport(s.ctx, moved) {
 				s.report(s.ctx, s.id, from, t.media)
 			}
 		})

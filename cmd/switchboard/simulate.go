@@ -37,6 +37,7 @@ type simConfig struct {
 	connectDelay     time.Duration
 	startConcurrency int
 	logLevel         string
+	cpuProfile       string
 }
 
 // spec is the part of the run that n streams, from the stream numbered
@@ -51,6 +52,7 @@ func (c simConfig) spec(n, first int) simSpec {
 		// shed the excess).
 		StartConcurrency: max(c.startConcurrency/c.procs, 1),
 		StrandedAfter:    c.strandedAfter,
+		CPUProfile:       c.cpuProfile,
 	}
 }
 
@@ -174,6 +176,7 @@ func simulate(ctx context.Context, args []string, getenv func(string) string, st
 	fs.DurationVar(&cfg.strandedAfter, "stranded-after", 10*time.Second, "a stream longer than this in FailingOver/Reconnecting counts as stranded")
 	fs.DurationVar(&cfg.connectDelay, "connect-delay", 20*time.Millisecond, "time a simulated connect takes")
 	fs.IntVar(&cfg.startConcurrency, "start-concurrency", 64, "stream starts in flight at once, shared out among the processes (at least 1 each)")
+	fs.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write a CPU profile of the SDK side over the failure's first 3 s to this file (with --procs above 1, one per worker: FILE.1, FILE.2, ...)")
 	fs.BoolVar(&asJSON, "json", false, "print the summary as one JSON object on the last line")
 	fs.StringVar(&cfg.logLevel, "log-level", "warn", "SDK log level: debug, info, warn, error")
 	var rs simRouting

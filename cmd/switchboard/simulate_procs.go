@@ -121,6 +121,9 @@ func (f *procFleet) start(ctx context.Context) ([]simLive, error) {
 		n := simShare(f.cfg.streams, f.cfg.procs, i)
 		spec := f.cfg.spec(n, first)
 		spec.Worker = i + 1
+		if spec.CPUProfile != "" && f.cfg.procs > 1 {
+			spec.CPUProfile = fmt.Sprintf("%s.%d", spec.CPUProfile, i+1)
+		}
 		w, err := f.spawn(exe, i+1, spec)
 		if err != nil {
 			return nil, err

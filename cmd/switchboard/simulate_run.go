@@ -6,6 +6,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
+	"runtime/pprof"
 	"sync"
 	"time"
 
@@ -14,6 +16,23 @@ import (
 	"github.com/switchboardhq/switchboard/client"
 	"github.com/switchboardhq/switchboard/client/clienttest"
 )
+
+// startProfile starts a CPU profile written to path, and returns what ends
+// it, which may be called more than once and from any goroutine.
+func startProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("simulate: cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("simulate: cpu profile: %w", err)
+	}
+	return sync.OnceFunc(func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}), nil
+}
 
 // simProgressEvery is the interval of the start phase's progress lines.
 const simProgressEvery = 5 * time.Second
@@ -38,7 +57,13 @@ type simSpec struct {
 	// StrandedAfter is how long in FailingOver/Reconnecting makes a stream
 	// stranded: the report gives such a stream's last states.
 	StrandedAfter time.Duration `json:"strandedAfter"`
+	// CPUProfile, when set, is the file this process writes a CPU profile
+	// of the failure's first simProfileWindow to.
+	CPUProfile string `json:"cpuProfile,omitempty"`
 }
+
+// simProfileWindow is how much of the failure --cpuprofile profiles.
+const simProfileWindow = 3 * time.Second
 
 // simLive is how a process's start phase went.
 type simLive struct {
@@ -285,6 +310,14 @@ func (r *simRunner) run(ctx context.Context, plan simPlan, end <-chan struct{}) 
 	failed := false
 	if r.spec.FailProvider != "" && plan.FailAt != 0 {
 		if waitUntil(ctx, time.Unix(0, plan.FailAt), end) {
+			if r.spec.CPUProfile != "" {
+				stop, err := startProfile(r.spec.CPUProfile)
+				if err != nil {
+					return rep, err
+				}
+				defer stop()
+				defer time.AfterFunc(simProfileWindow, stop).Stop()
+			}
 			hit := r.inject()
 			rep.Dropped = len(hit)
 			r.mu.Lock()
