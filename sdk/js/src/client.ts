@@ -1,7 +1,6 @@
 import { Api, type FetchFn, type Grant, type StartBody } from "./api.js";
 import { byPriority, parseSettings, priorities, usableOf, usableStatus, type Config, type ProviderConfig } from "./config.js";
 import { ApiError, asError, ClosedError, isAbort, isStatus, messageOf, NetworkError, NoProviderError, RetryBudgetError, retryable } from "./errors.js";
-import { MoveGate } from "./moves.js";
 import { backoff, Budget, retryDelay, RetrySlot, scope, sleep } from "./retry.js";
 import { SSEParser } from "./sse.js";
 import { Stream, type Slot, type StateListener } from "./stream.js";
@@ -85,7 +84,6 @@ export class Client {
   /** @internal */ readonly api: Api;
   /** @internal */ readonly opts: ResolvedOptions;
   /** @internal */ readonly budget = new Budget();
-  /** @internal the streams moving now, which reports wait for */ readonly moves = new MoveGate();
   readonly #engines: Partial<Record<Kind, MediaEngine>>;
   readonly #logger: Logger | undefined;
   readonly #policy: Policy;

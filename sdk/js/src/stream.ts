@@ -7,6 +7,8 @@ import { MediaError, type Assignment, type Connection, type MediaEngine, type Qu
 
 /** How many states a stream keeps in its history. */
 const historySize = 64;
+/** The window over which the failure reports of a mass failover are spread. */
+const reportSpreadMs = 1000;
 /** A standby whose token expires within this is not used. */
 const standbyMinLifeMs = 5000;
 /** Heartbeats come early enough to renew a standby this long before its token expires. */
@@ -426,8 +428,6 @@ export class Stream {
     const slot = new RetrySlot();
     // The media error to blame the provider for: none when a viewer follows its publisher.
     const media = t.media?.kind === "publisher_moved" ? undefined : t.media;
-    // Reports of this client's moves wait for this one (moves.ts).
-    const settled = c.moves.enter();
     try {
       if (!planned) {
         this.emit({ type: "failingOver", from, reason: t.reason });
@@ -441,7 +441,7 @@ export class Stream {
           const ssc = scope(signal, Math.min(c.opts.connectTimeoutMs, c.opts.failoverTimeoutMs / 2));
           try {
             const sl = await this.connect(sa, ssc.signal);
-            await this.#swap(t, from, old, sl, { a: sa, fallbacks: fallbacks.filter((n) => n !== sa.provider.name), standby: undefined }, settled);
+            await this.#swap(t, from, old, sl, { a: sa, fallbacks: fallbacks.filter((n) => n !== sa.provider.name), standby: undefined });
             this.#reportMove({ from, to: sa.provider.name, at: Date.now(), reason: t.reason, media });
             return;
           } catch (err) {
@@ -500,7 +500,7 @@ export class Stream {
           }
           continue;
         }
-        await this.#swap(t, from, old, sl, ng, settled, media);
+        await this.#swap(t, from, old, sl, ng, media);
         return;
       }
       if (this.ac.signal.aborted) return;
@@ -514,7 +514,6 @@ export class Stream {
       }
       throw new FailoverError(`fail over from ${from}: gave up after ${attempts} attempts: ${messageOf(lastErr)}`, { cause: lastErr });
     } finally {
-      settled();
       slot.free();
       sc.dispose();
     }
@@ -552,8 +551,7 @@ export class Stream {
   }
 
   // Makes sl the stream's connection, then disconnects old (make-before-break).
-  // settled ends the move for the client's reports (moves.ts) once the stream is live on sl.
-  async #swap(t: Trigger, from: string, old: Slot | undefined, sl: Slot, g: Grant, settled: () => void, media?: MediaError): Promise<void> {
+  async #swap(t: Trigger, from: string, old: Slot | undefined, sl: Slot, g: Grant, media?: MediaError): Promise<void> {
     const c = this.c;
     const to = g.a.provider.name;
     this.cur = sl;
@@ -565,7 +563,6 @@ export class Stream {
     this.emit({ type: "migrated", from, to, reason: t.reason, gapMs });
     this.emit({ type: "live", provider: to });
     if (sl.err) this.#setPending(this.#mediaTrigger(sl));
-    settled();
     if (t.kind === "rebalance") c.log("info", "stream migrated", { stream_id: this.id, from, to, reason: t.reason, gap_ms: gapMs });
     else c.log("info", "Successfully failed over to " + to, { stream_id: this.id, from, to, reason: t.reason, gap_ms: gapMs });
     if (old?.conn) {
@@ -576,11 +573,10 @@ export class Stream {
       }
     }
     if (media) {
-      // Reported after the move, off the failover's path, once the client's other moves are done (moves.ts).
-      const moved = Date.now();
+      // Reported after the move, off the failover's path, spread over a second.
       this.task(
         (async () => {
-          if (await c.moves.holdReport(moved, this.ac.signal)) await this.report(from, media, this.ac.signal);
+          if (await sleep(Math.random() * reportSpreadMs, this.ac.signal)) await this.report(from, media, this.ac.signal);
         })(),
       );
     }
@@ -621,8 +617,8 @@ export class Stream {
     const signal = this.ac.signal;
     const slot = new RetrySlot();
     try {
-      // The first attempt waits for the client's other moves, then a random part of a second (moves.ts).
-      if (!(await c.moves.holdReport(Date.now(), signal))) return;
+      // The first attempt waits a random part of a second: the reports of a mass failover come spread out.
+      if (!(await sleep(Math.random() * reportSpreadMs, signal))) return;
       let lastErr: unknown;
       for (let n = 0; ; ) {
         if (n > 0) {

@@ -347,31 +347,6 @@ test("a media error moves the stream to its standby first, and the move is repor
   }
 });
 
-test("the reports of a move to the standby wait while another stream of the client is still moving", async () => {
-  const [a, b] = await liveKitPair();
-  const engine = new FakeEngine();
-  const client = newClient(engine, new LogCapture());
-  const settled = client.moves.enter(); // another stream of the client, still moving
-  try {
-    const stream = await client.start({ room: "sb-hold", userId: "u", role: "publisher" });
-    engine.fail(a);
-    await waitState(stream, (s) => s.type === "migrated", "migrated to the standby");
-    // Unheld, the reports go out within a second.
-    await new Promise((r) => setTimeout(r, 2000));
-    const held = await cp.stream(stream.id);
-    assert.equal(held.provider, a, "the server learnt of the move while another move was in progress");
-    assert.ok(!held.trail?.some((e) => e.kind === "migrate" || e.kind === "failure"), "no move or failure reported yet");
-    settled();
-    await eventually(async () => {
-      const s = await cp.stream(stream.id);
-      return s.provider === b && !!s.trail?.some((e) => e.kind === "migrate" && !!e.reportedAt) && !!s.trail?.some((e) => e.kind === "failure");
-    }, "the move and its failure reported once no move is in progress");
-  } finally {
-    settled();
-    await client.close();
-  }
-});
-
 test("a stream ended before its move to the standby was reported reports it first: the server ends it where it is", async () => {
   const [a, b] = await liveKitPair();
   const engine = new FakeEngine();

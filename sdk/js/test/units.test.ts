@@ -6,7 +6,6 @@ import { ApiError } from "../src/errors.js";
 import { retryAfter } from "../src/api.js";
 import { parseConfig, parseDuration, usableOf, usableStatus } from "../src/config.js";
 import { Client, FakeEngine } from "../src/index.js";
-import { MoveGate, reportHoldMaxMs } from "../src/moves.js";
 import { backoff, Budget, maxBackoffMs, retryDelay, RetrySlot, scope, sleep } from "../src/retry.js";
 
 test("backoff is fully jittered under an exponential ceiling capped at 30 s", () => {
@@ -176,33 +175,4 @@ test("a fetch that cannot stream bodies (React Native's) leaves the client on po
   assert.equal(c.eventsConnected, false);
   assert.equal(calls.filter((p) => p === "/api/events").length, 1, "not retried");
   await c.close();
-});
-
-test("the move gate is calm only once every move has ended; its wait ends at its deadline or abort", async () => {
-  const g = new MoveGate();
-  assert.equal(g.moving, false);
-  const ac = new AbortController();
-  const [a, b] = [g.enter(), g.enter()];
-  let calm = false;
-  const waiting = g.waitCalm(Date.now() + 60_000, ac.signal).then((ok) => (calm = ok));
-  a();
-  a(); // a second call of the same end changes nothing
-  await sleep(20, ac.signal);
-  assert.equal(calm, false, "calm with a move still in progress");
-  assert.equal(g.moving, true);
-  b();
-  await waiting;
-  assert.equal(calm, true);
-  assert.equal(g.moving, false);
-
-  const c = g.enter();
-  const t0 = Date.now();
-  assert.equal(await g.waitCalm(t0 + 50, ac.signal), true, "the wait ends at its deadline");
-  assert.ok(Date.now() - t0 >= 45, "ended before its deadline");
-  assert.equal(await g.holdReport(Date.now() - reportHoldMaxMs, ac.signal), true, "no hold past reportHoldMaxMs");
-  const aborted = new AbortController();
-  const w = g.waitCalm(Date.now() + 60_000, aborted.signal);
-  aborted.abort();
-  assert.equal(await w, false);
-  c();
 });
