@@ -137,6 +137,9 @@ type Checker struct {
 
 	// gen counts the health records this Checker wrote (see Generation).
 	gen atomic.Uint64
+
+	fmu     sync.Mutex
+	failing map[string]*failureState // guarded by fmu; client-reported failures per provider (failures.go)
 }
 
 // Generation returns a number that grows after every health record this
@@ -182,6 +185,7 @@ func NewChecker(cfg Config) (*Checker, error) {
 		regional:     cfg.Regional,
 		source:       cfg.Source,
 		flights:      make(map[string]*flight),
+		failing:      make(map[string]*failureState),
 	}
 	if c.bus == nil {
 		c.bus = switchboard.NopBus{}
@@ -375,20 +379,6 @@ func normalize(r switchboard.ProbeResult, p switchboard.Provider, start time.Tim
 	}
 	r.Message = truncate(redact(r.Message, p.Credentials), maxMessageLen)
 	return r
-}
-
-// ReportClientFailure records a failure that a client reported for the
-// provider name at the given time: it counts toward the error rate (see
-// ObserveClientFailure). It returns the provider's health after the failure so
-// that the caller can decide, for example, to Check the provider now.
-func (c *Checker) ReportClientFailure(ctx context.Context, name string, at time.Time) (switchboard.Health, error) {
-	h, err := c.update(ctx, name, at, func(h switchboard.Health, p switchboard.Provider) switchboard.Health {
-		return ObserveClientFailure(h, at, p.HealthCheck, p.Enabled)
-	})
-	if err != nil {
-		return h, fmt.Errorf("report client failure of %s: %w", name, err)
-	}
-	return h, nil
 }
 
 // Refresh re-derives the stored status of the provider name from its current

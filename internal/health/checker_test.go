@@ -454,3 +454,140 @@ func TestResultsHoldNoSecret(t *testing.T) {
 		}
 	}
 }
+
+// TestReportClientFailureBatches checks that the failures reported while an
+// update of a provider's health is being written are written together by the
+// next update, every one counted, each caller answered with the health after
+// its own; and that a caller that leaves while waiting still has its failure
+// counted.
+func TestReportClientFailureBatches(t *testing.T) {
+	testutil.LeakCheck(t)
+	store := newFakeStore(testProvider("a"))
+	c := newTestChecker(t, store, newFakeProber(), &testutil.Bus{})
+	if _, err := c.Check(t.Context(), "a"); err != nil {
+		t.Fatal(err)
+	}
+	held, release := make(chan struct{}, 1), make(chan struct{})
+	var once sync.Once
+	store.mu.Lock()
+	store.holdUpdate = func() { once.Do(func() { held <- struct{}{}; <-release }) }
+	updatesBefore := store.updates
+	store.mu.Unlock()
+	pending := func() int {
+		c.fmu.Lock()
+		defer c.fmu.Unlock()
+		if st := c.failing["a"]; st != nil && st.next != nil {
+			return st.next.n
+		}
+		return 0
+	}
+
+	const n = 50
+	type answer struct {
+		h   switchboard.Health
+		err error
+	}
+	answers := make(chan answer, n)
+	report := func() {
+		h, err := c.ReportClientFailure(t.Context(), "a", t0.Add(time.Minute))
+		answers <- answer{h, err}
+	}
+	go report()
+	<-held // the first failure's update is being written
+	for range n - 1 {
+		go report()
+	}
+	// One more caller, who leaves before its batch is written.
+	leaving, leave := context.WithCancel(t.Context())
+	left := make(chan error, 1)
+	go func() { _, err := c.ReportClientFailure(leaving, "a", t0.Add(time.Minute)); left <- err }()
+	for pending() < n {
+		time.Sleep(time.Millisecond)
+	}
+	leave()
+	if err := <-left; err == nil {
+		t.Error("a caller whose context ended got no error")
+	}
+	close(release)
+	var maxFailed int64
+	for range n {
+		a := <-answers
+		if a.err != nil {
+			t.Fatal(a.err)
+		}
+		maxFailed = max(maxFailed, a.h.FailedRequests)
+	}
+	store.mu.Lock()
+	updates := store.updates - updatesBefore
+	h := store.health["a"]
+	store.mu.Unlock()
+	if updates != 2 {
+		t.Errorf("%d updates for %d failures reported while one was written, want 2", updates, n+1)
+	}
+	if h.FailedRequests != n+1 || h.TotalRequests != n+2 || maxFailed != n+1 {
+		t.Errorf("after %d failures: failed %d, total %d, answered at most %d", n+1, h.FailedRequests, h.TotalRequests, maxFailed)
+	}
+	c.fmu.Lock()
+	left2 := len(c.failing)
+	c.fmu.Unlock()
+	if left2 != 0 {
+		t.Errorf("%d providers' batches kept after the last update", left2)
+	}
+}
+
+// TestReportClientFailureLastCallerWrites checks that the failure of a caller
+// whose context ends while it is the only one waiting for its batch is still
+// written, with no later report to carry it.
+func TestReportClientFailureLastCallerWrites(t *testing.T) {
+	testutil.LeakCheck(t)
+	store := newFakeStore(testProvider("a"))
+	c := newTestChecker(t, store, newFakeProber(), &testutil.Bus{})
+	if _, err := c.Check(t.Context(), "a"); err != nil {
+		t.Fatal(err)
+	}
+	held, release := make(chan struct{}, 1), make(chan struct{})
+	var once sync.Once
+	store.mu.Lock()
+	store.holdUpdate = func() { once.Do(func() { held <- struct{}{}; <-release }) }
+	store.mu.Unlock()
+	first := make(chan error, 1)
+	go func() { _, err := c.ReportClientFailure(t.Context(), "a", t0.Add(time.Minute)); first <- err }()
+	<-held // the first failure's update is being written
+	leaving, leave := context.WithCancel(t.Context())
+	second := make(chan error, 1)
+	go func() { _, err := c.ReportClientFailure(leaving, "a", t0.Add(time.Minute)); second <- err }()
+	for {
+		c.fmu.Lock()
+		st := c.failing["a"]
+		waiting := st != nil && st.next != nil && st.next.waiters == 1
+		c.fmu.Unlock()
+		if waiting {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	leave()
+	select {
+	case err := <-second:
+		t.Fatalf("the only caller of a batch left before writing it (err %v): its failure is lost", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(release)
+	for _, ch := range []chan error{first, second} {
+		if err := <-ch; err != nil {
+			t.Fatal(err)
+		}
+	}
+	store.mu.Lock()
+	h := store.health["a"]
+	store.mu.Unlock()
+	if h.FailedRequests != 2 {
+		t.Errorf("failed requests %d after 2 failures reported, want 2", h.FailedRequests)
+	}
+	c.fmu.Lock()
+	kept := len(c.failing)
+	c.fmu.Unlock()
+	if kept != 0 {
+		t.Errorf("%d providers' batches kept after the last update", kept)
+	}
+}

@@ -20,6 +20,8 @@ type fakeStore struct {
 	health      map[string]switchboard.Health
 	records     int // RecordCheck calls that stored something
 	transitions []switchboard.Transition
+	updates     int    // UpdateHealth calls, RecordCheck's included
+	holdUpdate  func() // when set, called by UpdateHealth before it writes
 }
 
 func newFakeStore(ps ...switchboard.Provider) *fakeStore {
@@ -82,6 +84,13 @@ func (s *fakeStore) RecordCheck(ctx context.Context, name string, r switchboard.
 func (s *fakeStore) UpdateHealth(ctx context.Context, name string, at time.Time, fold func(switchboard.Health) switchboard.Health) (before, after switchboard.Health, err error) {
 	if err := ctx.Err(); err != nil {
 		return before, after, err
+	}
+	s.mu.Lock()
+	hold := s.holdUpdate
+	s.updates++
+	s.mu.Unlock()
+	if hold != nil {
+		hold()
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
