@@ -116,7 +116,10 @@ func TestOriginalAcceptance(t *testing.T) {
 			t.Fatalf("agora status %s after three failed checks", rec.Health.Status)
 		}
 		if b := e.start(client, streamBody("room5", "u5")); b.Provider.Name != "zegocloud" {
-			t.Fatalf("a new stream went to CRITICAL %s", b.Provider.Name)
+			z, _ := e.store.GetProvider(t.Context(), "zegocloud")
+			a, _ := e.store.GetProvider(t.Context(), "agora")
+			t.Fatalf("a new stream went to CRITICAL %s (least bad %v, fallbacks %v); store: agora %s, zegocloud %s (%s)",
+				b.Provider.Name, b.LeastBad, b.Fallbacks, a.Health.Status, z.Health.Status, z.Health.StatusReason)
 		}
 		// The failures count toward agora's error rate.
 		if st := e.stats()["agora"]; st.ErrorRate <= 0 {
