@@ -117,6 +117,11 @@ func (s *Store) foldHealth(ctx context.Context, tx *sql.Tx, name string, at time
 	if err := s.writeHealth(ctx, tx, name, after); err != nil {
 		return before, after, false, err
 	}
+	// The version moves before the commit too (healthChanged moves it again
+	// after): a snapshot of the registry read before this write is stale from
+	// now on, so that a reader that sees the commit never routes on the old
+	// status in the moment before the caller moves the version after it.
+	s.healthChanged(before, after)
 	if before.Status != after.Status {
 		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO transitions (provider, from_status, to_status, reason, at)
 			VALUES (?, ?, ?, ?, ?)`), name, string(before.Status), string(after.Status), after.StatusReason, dbTime(at))
