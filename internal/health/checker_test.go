@@ -455,12 +455,10 @@ func TestResultsHoldNoSecret(t *testing.T) {
 	}
 }
 
-// TestReportClientFailureBatches checks that the failures reported while an
-// update of a provider's health is being written are written together by the
-// next update, every one counted, each caller answered with the health after
-// its own; and that a caller that leaves while waiting still has its failure
-// counted.
-func TestReportClientFailureBatches(t *testing.T) {
+// heldUpdateChecker returns a Checker of provider "a", checked once, whose
+// next health update signals held and then waits until release is closed.
+func heldUpdateChecker(t *testing.T) (*fakeStore, *Checker, chan struct{}, chan struct{}) {
+	t.Helper()
 	testutil.LeakCheck(t)
 	store := newFakeStore(testProvider("a"))
 	c := newTestChecker(t, store, newFakeProber(), &testutil.Bus{})
@@ -471,6 +469,18 @@ func TestReportClientFailureBatches(t *testing.T) {
 	var once sync.Once
 	store.mu.Lock()
 	store.holdUpdate = func() { once.Do(func() { held <- struct{}{}; <-release }) }
+	store.mu.Unlock()
+	return store, c, held, release
+}
+
+// TestReportClientFailureBatches checks that the failures reported while an
+// update of a provider's health is being written are written together by the
+// next update, every one counted, each caller answered with the health after
+// its own; and that a caller that leaves while waiting still has its failure
+// counted.
+func TestReportClientFailureBatches(t *testing.T) {
+	store, c, held, release := heldUpdateChecker(t)
+	store.mu.Lock()
 	updatesBefore := store.updates
 	store.mu.Unlock()
 	pending := func() int {
@@ -539,17 +549,7 @@ func TestReportClientFailureBatches(t *testing.T) {
 // whose context ends while it is the only one waiting for its batch is still
 // written, with no later report to carry it.
 func TestReportClientFailureLastCallerWrites(t *testing.T) {
-	testutil.LeakCheck(t)
-	store := newFakeStore(testProvider("a"))
-	c := newTestChecker(t, store, newFakeProber(), &testutil.Bus{})
-	if _, err := c.Check(t.Context(), "a"); err != nil {
-		t.Fatal(err)
-	}
-	held, release := make(chan struct{}, 1), make(chan struct{})
-	var once sync.Once
-	store.mu.Lock()
-	store.holdUpdate = func() { once.Do(func() { held <- struct{}{}; <-release }) }
-	store.mu.Unlock()
+	store, c, held, release := heldUpdateChecker(t)
 	first := make(chan error, 1)
 	go func() { _, err := c.ReportClientFailure(t.Context(), "a", t0.Add(time.Minute)); first <- err }()
 	<-held // the first failure's update is being written
