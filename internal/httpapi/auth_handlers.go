@@ -1,7 +1,9 @@
 package httpapi
 
 import (
+	"context"
 	"errors"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"regexp"
@@ -61,33 +63,18 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		s.refuseLogin(w, r, req.Username, addr, wait)
 		return
 	}
-	bad := sb.Errorf(sb.EUnauthorized, "invalid username or password")
-	u, err := s.store.GetUser(r.Context(), req.Username)
-	if sb.IsCode(err, sb.ENotFound) {
-		// Spend the same time as a real check so that timing does not reveal users.
-		_ = auth.VerifyPassword(dummyHash(), req.Password)
+	u, err := s.checkLogin(r.Context(), req.Username, req.Password)
+	switch {
+	case errors.Is(err, errBadLogin):
 		s.loginFailed(r, req.Username, addr, key)
-		s.writeError(w, r, bad)
+		s.writeError(w, r, sb.Errorf(sb.EUnauthorized, "invalid username or password"))
 		return
-	}
-	if err != nil {
+	case errors.Is(err, auth.ErrBusy):
+		s.metrics.loginRefused.WithLabelValues(loginBusy).Inc()
+		s.passwordsBusy(w, r)
+		return
+	case err != nil:
 		s.writeError(w, r, err)
-		return
-	}
-	if u.PasswordHash == "" || u.Disabled {
-		// A user of single sign-on has no password; a disabled one may not
-		// log in. Both answer as a wrong password, in the same time.
-		_ = auth.VerifyPassword(dummyHash(), req.Password)
-		s.loginFailed(r, req.Username, addr, key)
-		s.writeError(w, r, bad)
-		return
-	}
-	if err := auth.VerifyPassword(u.PasswordHash, req.Password); err != nil {
-		if !errors.Is(err, auth.ErrMismatch) {
-			s.logger.ErrorContext(r.Context(), "verify password", "username", u.Username, "err", err.Error())
-		}
-		s.loginFailed(r, req.Username, addr, key)
-		s.writeError(w, r, bad)
 		return
 	}
 	s.failures.succeeded(key)
@@ -99,6 +86,70 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	s.logger.InfoContext(r.Context(), "login", "username", u.Username, "role", u.Role.String(), "must_change_password", u.MustChangePassword)
 	writeJSON(w, http.StatusOK, meResponse{Name: u.Username, Kind: "user", Role: u.Role, CSRFToken: sess.CSRFToken,
 		ExpiresAt: &sess.ExpiresAt, MustChangePassword: u.MustChangePassword})
+}
+
+// errBadLogin is checkLogin's answer to a wrong username or password.
+var errBadLogin = errors.New("invalid username or password")
+
+// checkLogin returns the user whose username and password these are, or
+// errBadLogin, in about the same time whether the user exists or not. It
+// holds one of the server's password hashing slots while it looks, so that
+// a burst of logins waits in line rather than hashing all at once; it
+// returns auth.ErrBusy when no slot came free in time (before it looked).
+func (s *Server) checkLogin(ctx context.Context, username, password string) (sb.User, error) {
+	release, err := s.passwords.Acquire(ctx)
+	if err != nil {
+		return sb.User{}, err
+	}
+	defer release()
+	u, err := s.store.GetUser(ctx, username)
+	if sb.IsCode(err, sb.ENotFound) {
+		// Spend the same time as a real check so that timing does not reveal users.
+		_ = auth.VerifyPassword(dummyHash(), password)
+		return sb.User{}, errBadLogin
+	}
+	if err != nil {
+		return sb.User{}, err
+	}
+	if u.PasswordHash == "" || u.Disabled {
+		// A user of single sign-on has no password; a disabled one may not
+		// log in. Both answer as a wrong password, in the same time.
+		_ = auth.VerifyPassword(dummyHash(), password)
+		return sb.User{}, errBadLogin
+	}
+	if err := auth.VerifyPassword(u.PasswordHash, password); err != nil {
+		if !errors.Is(err, auth.ErrMismatch) {
+			s.logger.ErrorContext(ctx, "verify password", "username", u.Username, "err", err.Error())
+		}
+		return sb.User{}, errBadLogin
+	}
+	return u, nil
+}
+
+// passwordsBusy answers a request that found no password hashing slot in
+// time: 503 with Retry-After, as a request shed by admission control, and
+// without a log line above debug, since a burst may bring thousands.
+func (s *Server) passwordsBusy(w http.ResponseWriter, r *http.Request) {
+	s.logger.DebugContext(r.Context(), "password check shed", "request_id", requestID(r.Context()), "route", r.Pattern)
+	w.Header().Set("Retry-After", strconv.Itoa(1+rand.IntN(2)))
+	writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: errorDetail{
+		Code: sb.EUnavailable, Message: "server busy checking passwords; retry after Retry-After seconds",
+	}})
+}
+
+// hashSlot takes a password hashing slot for a request that hashes a
+// password, or answers it (busy, or its client went away) and returns false.
+func (s *Server) hashSlot(w http.ResponseWriter, r *http.Request) (release func(), ok bool) {
+	release, err := s.passwords.Acquire(r.Context())
+	if errors.Is(err, auth.ErrBusy) {
+		s.passwordsBusy(w, r)
+		return nil, false
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return nil, false
+	}
+	return release, true
 }
 
 // anonymous is the actor of the audit entries of refused logins.

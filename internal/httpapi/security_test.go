@@ -2,19 +2,23 @@ package httpapi
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	sb "github.com/switchboardhq/switchboard"
+	"github.com/switchboardhq/switchboard/internal/auth"
 	"github.com/switchboardhq/switchboard/internal/testutil"
 )
 
@@ -493,5 +497,86 @@ func TestStreamSetFreesGoneClients(t *testing.T) {
 	released[1]()
 	if n := ss.count(p); n != 0 {
 		t.Errorf("%d streams counted once all are released, want 0", n)
+	}
+}
+
+// TestPasswordHashingIsBounded: 200 logins at once from 40 addresses, each
+// within its own rate limit, made a server hash 64 passwords together (4 GiB
+// of Argon2 memory) and shed the rest of the API meanwhile. Now the logins
+// wait in a short line for the server's hashing slots, those beyond it are
+// answered 503 with Retry-After at once, without looking the user up, and
+// so is a request that would hash a new password; nothing is changed by a
+// refused request, and the line moves on once a slot is free.
+func TestPasswordHashingIsBounded(t *testing.T) {
+	e := newTestEnv(t)
+	e.api.passwords = auth.NewHashing(1, time.Hour)
+	hold, err := e.api.passwords.Acquire(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(hold) // should the test fail before it lets the line move
+	// Four logins wait for the one slot (the line is four per slot).
+	codes := make(chan int, 4)
+	var wg sync.WaitGroup
+	for i := range 4 {
+		c := clientFrom(fmt.Sprintf("127.0.0.%d", 10+i))
+		defer c.CloseIdleConnections()
+		wg.Go(func() {
+			st, _ := loginFrom(t, e, c, "wrong password")
+			codes <- st
+		})
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for _, waiting := e.api.passwords.InUse(); waiting < 4; _, waiting = e.api.passwords.InUse() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d logins waiting, want 4", waiting)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	// The next login, with the right password, is refused at once.
+	other := clientFrom("127.0.0.20")
+	defer other.CloseIdleConnections()
+	body, _ := json.Marshal(map[string]string{"username": "admin", "password": adminPassword})
+	resp, err := other.Post(e.srv.URL+"/api/auth/login", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var eb errorBody
+	err = json.NewDecoder(resp.Body).Decode(&eb)
+	resp.Body.Close()
+	if resp.StatusCode != 503 || err != nil || eb.Error.Code != sb.EUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("a login past the line: %d %+v (Retry-After %q), want 503 unavailable with Retry-After", resp.StatusCode, eb, resp.Header.Get("Retry-After"))
+	}
+	if resp.Header.Get("Set-Cookie") != "" {
+		t.Fatal("a refused login set a cookie")
+	}
+	// A new user's password is not hashed either, and no user is created.
+	st, b := e.do("POST", "/api/users", e.tokens[sb.RoleSuperadmin], map[string]string{"username": "newcomer", "password": "a long enough password 1", "role": "admin"})
+	if st != 503 || strings.Contains(string(b), "a long enough password 1") {
+		t.Fatalf("a new user while hashing is busy: %d %s, want 503", st, b)
+	}
+	if _, err := e.store.GetUser(context.Background(), "newcomer"); !sb.IsCode(err, sb.ENotFound) {
+		t.Fatalf("the refused request created the user: %v", err)
+	}
+	// Once the slot is free, the waiting logins are checked, one at a time.
+	hold()
+	wg.Wait()
+	close(codes)
+	for st := range codes {
+		if st != 401 {
+			t.Fatalf("a waiting login with a wrong password: %d, want 401", st)
+		}
+	}
+	if hashing, waiting := e.api.passwords.InUse(); hashing != 0 || waiting != 0 {
+		t.Fatalf("after the logins: %d hashing, %d waiting", hashing, waiting)
+	}
+	if st, _ := loginFrom(t, e, other, adminPassword); st != 200 {
+		t.Fatalf("the right password once the line is gone: %d, want 200", st)
+	}
+	m := e.metricsText()
+	for _, want := range []string{`switchboard_login_refusals_total{reason="busy"} 1`, `switchboard_login_refusals_total{reason="invalid"} 4`} {
+		if !strings.Contains(m, want) {
+			t.Errorf("metrics lack %s", want)
+		}
 	}
 }

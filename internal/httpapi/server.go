@@ -17,6 +17,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/switchboardhq/switchboard"
+	"github.com/switchboardhq/switchboard/internal/auth"
 	"github.com/switchboardhq/switchboard/internal/events"
 	"github.com/switchboardhq/switchboard/internal/geo"
 	"github.com/switchboardhq/switchboard/internal/maintenance"
@@ -61,6 +62,9 @@ type Options struct {
 	// LoginThrottle slows down the addresses whose logins fail (see
 	// LoginThrottle); the zero value takes its defaults.
 	LoginThrottle LoginThrottle
+	// Passwords bounds the password hashes run at once (logins, password
+	// changes, new users); nil takes auth.NewHashing's defaults.
+	Passwords *auth.Hashing
 	// TrustedProxies are the addresses of reverse proxies whose
 	// X-Forwarded-For names the client (see clientAddr); none by default:
 	// the client is the remote address of the connection.
@@ -151,8 +155,10 @@ type Server struct {
 
 	// failures slows down the addresses whose logins fail.
 	failures *failureThrottle
-	proxies  []netip.Prefix
-	tls      bool
+	// passwords bounds the password hashes run at once.
+	passwords *auth.Hashing
+	proxies   []netip.Prefix
+	tls       bool
 	// onSessionsEnded is Options.OnUserSessionsEnded.
 	onSessionsEnded func(username string)
 	// oidc is the single sign-on of the dashboard; nil when off.
@@ -217,6 +223,9 @@ func New(o Options) *Server {
 	}
 	s.logins = newLimiterSet(every, burst)
 	s.failures = newFailureThrottle(o.LoginThrottle)
+	if s.passwords = o.Passwords; s.passwords == nil {
+		s.passwords = auth.NewHashing(0, 0)
+	}
 	s.proxies, s.tls = o.TrustedProxies, o.TLS
 	s.health, s.streams, s.hub = o.Health, o.Streams, o.Events
 	if o.PublicRate > 0 {

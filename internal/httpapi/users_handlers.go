@@ -183,7 +183,13 @@ func (s *Server) createUser(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	if u.PasswordHash, err = auth.HashPassword(req.Password); err != nil {
+	release, ok := s.hashSlot(w, r)
+	if !ok {
+		return
+	}
+	u.PasswordHash, err = auth.HashPassword(req.Password)
+	release()
+	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -215,7 +221,13 @@ func (s *Server) updateUser(w http.ResponseWriter, r *http.Request) {
 	}
 	var hash string
 	if req.Password != nil {
-		if hash, err = auth.HashPassword(*req.Password); err != nil {
+		release, ok := s.hashSlot(w, r)
+		if !ok {
+			return
+		}
+		hash, err = auth.HashPassword(*req.Password)
+		release()
+		if err != nil {
 			s.writeError(w, r, err)
 			return
 		}
@@ -300,7 +312,12 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, sb.Errorf(sb.EForbidden, "a user of single sign-on changes its password at its identity provider"))
 		return
 	}
+	release, ok := s.hashSlot(w, r)
+	if !ok {
+		return
+	}
 	if err := auth.VerifyPassword(u.PasswordHash, req.CurrentPassword); err != nil {
+		release()
 		if !errors.Is(err, auth.ErrMismatch) {
 			s.logger.ErrorContext(r.Context(), "verify password", "username", username, "err", err.Error())
 		}
@@ -308,6 +325,7 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	hash, err := auth.HashPassword(req.NewPassword)
+	release()
 	if err != nil {
 		s.writeError(w, r, err)
 		return
