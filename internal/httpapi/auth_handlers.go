@@ -133,7 +133,7 @@ func (s *Server) passwordsBusy(w http.ResponseWriter, r *http.Request) {
 	s.logger.DebugContext(r.Context(), "password check shed", "request_id", requestID(r.Context()), "route", r.Pattern)
 	w.Header().Set("Retry-After", strconv.Itoa(1+rand.IntN(2)))
 	writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: errorDetail{
-		Code: sb.EUnavailable, Message: "server busy checking passwords; retry after Retry-After seconds",
+		Code: sb.EUnavailable, Message: "server busy checking passwords: retry in a few seconds",
 	}})
 }
 

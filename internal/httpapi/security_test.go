@@ -544,7 +544,7 @@ func TestPasswordHashingIsBounded(t *testing.T) {
 	var eb errorBody
 	err = json.NewDecoder(resp.Body).Decode(&eb)
 	resp.Body.Close()
-	if resp.StatusCode != 503 || err != nil || eb.Error.Code != sb.EUnavailable || resp.Header.Get("Retry-After") == "" {
+	if resp.StatusCode != 503 || err != nil || eb.Error.Code != sb.EUnavailable || !strings.Contains(eb.Error.Message, "retry in a few seconds") || resp.Header.Get("Retry-After") == "" {
 		t.Fatalf("a login past the line: %d %+v (Retry-After %q), want 503 unavailable with Retry-After", resp.StatusCode, eb, resp.Header.Get("Retry-After"))
 	}
 	if resp.Header.Get("Set-Cookie") != "" {
