@@ -29,7 +29,7 @@ type Config struct {
 	DB        string `yaml:"db"`
 	LogFormat string `yaml:"logFormat"`
 	LogLevel  string `yaml:"logLevel"`
-	// PublicRateLimit is the requests per second allowed per client IP on the
+	// PublicRateLimit is the requests per second allowed per client IP (IPv6: per /64) on the
 	// public health endpoint; 0 switches the limit off (for benchmarks).
 	PublicRateLimit float64 `yaml:"publicRateLimit"`
 	PublicBurst     int     `yaml:"publicBurst"`
@@ -182,7 +182,7 @@ func flagSet(c *Config, file *string, out io.Writer) *flag.FlagSet {
 	fs.StringVar(&c.DB, "db", c.DB, "database: sqlite:PATH or postgres://... (env SWITCHBOARD_DB)")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log format: text or json (env SWITCHBOARD_LOG_FORMAT)")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn, error (env SWITCHBOARD_LOG_LEVEL)")
-	fs.Float64Var(&c.PublicRateLimit, "public-rate-limit", c.PublicRateLimit, "requests/s per client IP on public endpoints; 0 = off (env SWITCHBOARD_PUBLIC_RATE_LIMIT)")
+	fs.Float64Var(&c.PublicRateLimit, "public-rate-limit", c.PublicRateLimit, "requests/s per client IP (IPv6: per /64) on public endpoints; 0 = off (env SWITCHBOARD_PUBLIC_RATE_LIMIT)")
 	fs.IntVar(&c.PublicBurst, "public-burst", c.PublicBurst, "burst of the public rate limit (env SWITCHBOARD_PUBLIC_BURST)")
 	fs.IntVar(&c.HealthConcurrency, "health-concurrency", c.HealthConcurrency, "probes run at once at most (env SWITCHBOARD_HEALTH_CONCURRENCY)")
 	fs.IntVar(&c.MaxInflightFailover, "max-inflight-failover", c.MaxInflightFailover, "failover requests (migrate, heartbeat, failures, end) served at once; 0 = no limit (env SWITCHBOARD_MAX_INFLIGHT_FAILOVER)")

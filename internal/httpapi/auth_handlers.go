@@ -308,7 +308,9 @@ func clientIP(r *http.Request) string {
 	return host
 }
 
-// limiterSet keeps a token bucket per key, forgetting idle ones.
+// limiterSet keeps a token bucket per key, forgetting idle ones: every
+// minute, and as soon as a second has passed when it holds maxLimiterKeys,
+// so that a client with many addresses cannot fill memory between sweeps.
 type limiterSet struct {
 	every time.Duration
 	burst int
@@ -327,6 +329,10 @@ func newLimiterSet(every time.Duration, burst int) *limiterSet {
 	return &limiterSet{every: every, burst: burst, m: map[string]*limiterEntry{}}
 }
 
+// maxLimiterKeys is how many buckets a limiterSet holds before it forgets
+// the idle ones ahead of its minute.
+const maxLimiterKeys = 1 << 16
+
 // writeRateLimited answers 429 with msg, and Retry-After: wait in whole
 // seconds, rounded up.
 func (s *Server) writeRateLimited(w http.ResponseWriter, r *http.Request, wait time.Duration, msg string) {
@@ -340,7 +346,7 @@ func (l *limiterSet) allow(keys ...string) (time.Duration, bool) {
 	now := time.Now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if now.Sub(l.last) > time.Minute {
+	if since := now.Sub(l.last); since > time.Minute || (len(l.m) >= maxLimiterKeys && since > time.Second) {
 		for k, e := range l.m {
 			if now.Sub(e.seen) > time.Duration(l.burst)*l.every {
 				delete(l.m, k)

@@ -53,7 +53,10 @@ const publicHealthMaxAge = 5 * time.Second
 
 func (s *Server) providerHealth(w http.ResponseWriter, r *http.Request) {
 	if s.public != nil {
-		if wait, ok := s.public.allow(s.clientAddr(r)); !ok {
+		// Per address, IPv6 per /64 (throttleKey): one host holds a whole
+		// /64, and keyed by address each of its requests found a fresh
+		// bucket, so the limit held nothing back.
+		if wait, ok := s.public.allow(throttleKey(s.clientAddr(r))); !ok {
 			s.writeRateLimited(w, r, wait, "rate limit exceeded: retry later")
 			return
 		}

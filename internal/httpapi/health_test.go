@@ -2,7 +2,10 @@ package httpapi
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -223,5 +226,69 @@ func TestDeletedProviderLeavesMetrics(t *testing.T) {
 	_, m = e.do("GET", "/metrics", "", nil)
 	if strings.Contains(string(m), `provider="agora"`) {
 		t.Fatal("series of a deleted provider remain in /metrics")
+	}
+}
+
+// TestPublicHealthLimitPerIPv6Prefix: the public health's limit was kept per
+// address, so a client with an IPv6 /64 (one host's usual share) met a fresh
+// bucket with every address it chose and was never limited. Now IPv6
+// addresses share their /64's bucket, as login attempts do; another /64 and
+// IPv4 addresses keep buckets of their own.
+func TestPublicHealthLimitPerIPv6Prefix(t *testing.T) {
+	e := newTestEnv(t)
+	e.createProvider(e.agoraProvider("agora", 1))
+	e.api.public = newLimiterSet(time.Hour, 3)
+	proxies, err := ParseTrustedProxies("127.0.0.0/8, ::1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.api.proxies = proxies
+	get := func(from string) int {
+		r, _ := http.NewRequest("GET", e.srv.URL+"/api/streaming/providers/agora/health", nil)
+		r.Header.Set("X-Forwarded-For", from)
+		resp, err := http.DefaultClient.Do(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	var got []int
+	for i := range 6 {
+		got = append(got, get(fmt.Sprintf("2001:db8:1:2::%x", i+1)))
+	}
+	if want := []int{200, 200, 200, 429, 429, 429}; !slices.Equal(got, want) {
+		t.Fatalf("six addresses of one /64: %v, want %v", got, want)
+	}
+	if st := get("2001:db8:1:3::1"); st != 200 {
+		t.Fatalf("another /64: %d, want 200", st)
+	}
+	for i := range 3 {
+		if st := get(fmt.Sprintf("192.0.2.%d", i+1)); st != 200 {
+			t.Fatalf("IPv4 address %d: %d, want 200 (a bucket each)", i+1, st)
+		}
+	}
+}
+
+// TestLimiterSetForgetsIdleKeysWhenFull: past maxLimiterKeys buckets the
+// idle ones are forgotten after a second rather than a minute.
+func TestLimiterSetForgetsIdleKeysWhenFull(t *testing.T) {
+	l := newLimiterSet(time.Millisecond, 1)
+	l.last = time.Now() // the minute's sweep is not due
+	for i := range maxLimiterKeys {
+		l.allow(strconv.Itoa(i))
+	}
+	if n := len(l.m); n != maxLimiterKeys {
+		t.Fatalf("%d buckets, want %d", n, maxLimiterKeys)
+	}
+	l.mu.Lock()
+	l.last = time.Now().Add(-2 * time.Second)
+	for _, en := range l.m {
+		en.seen = en.seen.Add(-time.Second) // idle for longer than burst × every
+	}
+	l.mu.Unlock()
+	l.allow("new")
+	if n := len(l.m); n != 1 {
+		t.Fatalf("%d buckets after the sweep, want 1 (the new key's)", n)
 	}
 }
