@@ -59,7 +59,8 @@ type Config struct {
 	// arrive; a slower one has its connection closed. Event streams are not
 	// bound by it once their request has arrived.
 	ReadTimeout time.Duration `yaml:"readTimeout"`
-	// SSEPerToken is the most event streams a token or session may hold open.
+	// SSEPerToken is the most event streams a token or session may hold open;
+	// a client token (shared by every instance of an app) per client address.
 	SSEPerToken int `yaml:"ssePerToken"`
 	// TrustedProxies lists the addresses (and CIDR prefixes) of reverse
 	// proxies whose X-Forwarded-For header names the client, comma-separated.
@@ -191,7 +192,7 @@ func flagSet(c *Config, file *string, out io.Writer) *flag.FlagSet {
 	fs.DurationVar(&c.LeaderLease, "leader-lease", c.LeaderLease, "lease of the leading replica, renewed every third of it, unless the setting leaderLease is set (env SWITCHBOARD_LEADER_LEASE)")
 	fs.DurationVar(&c.AbandonAfter, "abandon-after", c.AbandonAfter, "time a live stream may go without a heartbeat before it is ended as abandoned, at its last heartbeat (env SWITCHBOARD_ABANDON_AFTER)")
 	fs.DurationVar(&c.ReadTimeout, "read-timeout", c.ReadTimeout, "time a request, body included, may take to arrive; slower ones are cut off (env SWITCHBOARD_READ_TIMEOUT)")
-	fs.IntVar(&c.SSEPerToken, "sse-per-token", c.SSEPerToken, "event streams open at once per token or session (env SWITCHBOARD_SSE_PER_TOKEN)")
+	fs.IntVar(&c.SSEPerToken, "sse-per-token", c.SSEPerToken, "event streams open at once per token or session; per token and client address for a client token (env SWITCHBOARD_SSE_PER_TOKEN)")
 	fs.StringVar(&c.TrustedProxies, "trusted-proxies", c.TrustedProxies, "comma-separated addresses or CIDR prefixes of reverse proxies whose X-Forwarded-For is believed (env SWITCHBOARD_TRUSTED_PROXIES)")
 	fs.StringVar(&c.CORSOrigins, "cors-origins", c.CORSOrigins, "comma-separated origins (scheme://host[:port]; * alone for any) whose web pages may call the API with a bearer token; empty = no CORS (env SWITCHBOARD_CORS_ORIGINS)")
 	fs.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "PEM certificate file (with its chain) to serve HTTPS; read again on SIGHUP (env SWITCHBOARD_TLS_CERT)")

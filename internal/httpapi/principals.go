@@ -35,6 +35,13 @@ type principalsEnded struct {
 // TokenPrincipal is the holder of the streams opened with the API token of id.
 func TokenPrincipal(id string) Principal { return Principal{Kind: "token", ID: id} }
 
+// clientAddressPrincipal holds the streams opened with the client token of
+// id from the client address addr (a throttleKey). It bounds them only: it
+// is never ended, nor sent to the other replicas (the token is).
+func clientAddressPrincipal(id, addr string) Principal {
+	return Principal{Kind: "token-address", ID: id + " " + addr}
+}
+
 // SessionPrincipal is the holder of the streams opened with the session whose
 // cookie hashes to hash (auth.HashToken).
 func SessionPrincipal(hash []byte) Principal {

@@ -258,6 +258,70 @@ func loginFrom(t *testing.T, e *testEnv, c *http.Client, password string) (int, 
 	return resp.StatusCode, resp.Header
 }
 
+// TestClientTokenStreamsPerAddress: every instance of an app shares its
+// client token, and the bound of event streams per token let the first 20
+// instances subscribe and refused the rest (100 instances from 100
+// addresses against a real server: 19 streams and 81 refusals, the demo's
+// own client holding one), which then polled for what a stream tells at
+// once. A client token's streams are now bounded per client address; other
+// tokens and sessions are bounded as a whole, and revoking the client token
+// still ends its streams from every address.
+func TestClientTokenStreamsPerAddress(t *testing.T) {
+	e := newTestEnv(t)
+	e.api.ssePer = 2
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	open := func(from, token string) (int, *http.Response) {
+		c := clientFrom(from)
+		req, _ := http.NewRequestWithContext(ctx, "GET", e.srv.URL+"/api/events", nil)
+		req.Header.Set("Authorization", bearer(token))
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode != 200 {
+			resp.Body.Close()
+			return resp.StatusCode, nil
+		}
+		t.Cleanup(func() { resp.Body.Close(); c.CloseIdleConnections() })
+		return 200, resp
+	}
+	client := e.tokens[sb.RoleClient]
+	var streams []*http.Response
+	for _, from := range []string{"127.0.0.1", "127.0.0.1", "127.0.0.2", "127.0.0.2", "127.0.0.3"} {
+		st, resp := open(from, client)
+		if st != 200 {
+			t.Fatalf("client stream %d from %s: %d, want 200", len(streams)+1, from, st)
+		}
+		streams = append(streams, resp)
+	}
+	if st, _ := open("127.0.0.2", client); st != http.StatusTooManyRequests {
+		t.Fatalf("a third client stream from one address: %d, want 429", st)
+	}
+	id := idOfToken(t, e, client)
+	if n := e.api.OpenStreams(TokenPrincipal(id)); n != 5 {
+		t.Fatalf("streams of the client token: %d, want 5", n)
+	}
+	// An admin token is bounded as a whole, from any address.
+	admin := e.tokens[sb.RoleAdmin]
+	for _, from := range []string{"127.0.0.4", "127.0.0.5"} {
+		if st, _ := open(from, admin); st != 200 {
+			t.Fatalf("admin stream from %s: %d, want 200", from, st)
+		}
+	}
+	if st, _ := open("127.0.0.6", admin); st != http.StatusTooManyRequests {
+		t.Fatalf("a third admin stream from a third address: %d, want 429", st)
+	}
+	// Revoking the client token ends its streams from every address.
+	e.mustDo("DELETE", "/api/auth/tokens/"+id, e.tokens[sb.RoleSuperadmin], nil, 204, nil)
+	for i, resp := range streams {
+		if _, err := io.Copy(io.Discard, resp.Body); err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
+			t.Fatalf("stream %d after the revocation: %v", i+1, err)
+		}
+	}
+	testutil.Eventually(t, "no stream of the revoked token", func() bool { return e.api.OpenStreams(TokenPrincipal(id)) == 0 })
+}
+
 // TestLoginFailuresDoNotLockOutOtherAddresses: ten wrong passwords from
 // anyone locked the real admin out from every address. Now only the address
 // that failed is slowed down; the right password from another address

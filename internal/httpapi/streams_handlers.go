@@ -380,7 +380,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	// is bounded per token or session. It outlives this handler when the hub
 	// takes its connection over, so its context does not end with the
 	// request's, and the hub releases it when the stream ends.
-	ctx, release, gone, err := s.open.open(context.WithoutCancel(r.Context()), s.ssePer, principalsOf(identityFrom(r.Context()))...)
+	ctx, release, gone, err := s.open.open(context.WithoutCancel(r.Context()), s.ssePer, s.eventsHolders(r)...)
 	if err != nil {
 		s.refuseEvents(w, r)
 		return
@@ -391,12 +391,28 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	s.serveEvents(w, r, events.Stream{Context: ctx, Done: release, TakenOver: gone})
 }
 
+// eventsHolders returns who holds an event stream of r, the first being the
+// one whose streams are bounded (see streamSet.open). Every instance of an
+// app shares the app's client token, whose bound of streams would have let
+// only the first --sse-per-token instances hear of a provider's failure (the
+// rest polled), so a client token's streams are bounded per client address
+// (IPv6 per /64), and still end with the token. Other tokens and sessions,
+// each held by one operator or tool, are bounded as a whole.
+func (s *Server) eventsHolders(r *http.Request) []Principal {
+	id := identityFrom(r.Context())
+	held := principalsOf(id)
+	if id.session == nil && id.actor.Role == sb.RoleClient {
+		return append([]Principal{clientAddressPrincipal(id.actor.ID, throttleKey(s.clientAddr(r)))}, held...)
+	}
+	return held
+}
+
 // refuseEvents answers an event stream over the per-token bound.
 //
 //go:noinline
 func (s *Server) refuseEvents(w http.ResponseWriter, r *http.Request) {
 	s.metrics.sseRefused.Inc()
-	s.writeRateLimited(w, r, 5*time.Second, fmt.Sprintf("at most %d event streams may be open per token or session: close one first", s.ssePer))
+	s.writeRateLimited(w, r, 5*time.Second, fmt.Sprintf("at most %d event streams may be open per token or session (per client address for a client token): close one first", s.ssePer))
 }
 
 // serveEvents streams the events to the caller of r, as st (whose role and
