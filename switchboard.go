@@ -118,13 +118,23 @@ type Actor struct {
 	ID   string `json:"id,omitempty"` // the token id, for tokens
 	Name string `json:"name"`
 	Role Role   `json:"role"`
+	// Instance is, for a client token, the digest of the SDK instance that
+	// called (its X-Switchboard-Instance header), empty without one. Every
+	// instance of an app shares the app's client token: the streams of an
+	// instance are its own (Key), and their events go to it alone. It is
+	// never written out.
+	Instance string `json:"-"`
 }
 
-// Key identifies the actor as the owner of streams: "token:<id>",
+// Key identifies the actor as the owner of streams: "token:<id>", or
+// "token:<id>/<instance digest>" for a client token's SDK instance,
 // "user:<name>" or the kind.
 func (a Actor) Key() string {
 	switch a.Kind {
 	case "token":
+		if a.Instance != "" {
+			return "token:" + a.ID + "/" + a.Instance
+		}
 		return "token:" + a.ID
 	case "user":
 		return "user:" + a.Name

@@ -2,6 +2,8 @@ package httpapi
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -106,7 +108,14 @@ func (s *Server) authenticate(r *http.Request) (identity, error) {
 				s.tokens.releaseTouch(hash)
 			}
 		}
-		return identity{actor: sb.Actor{Kind: "token", ID: t.ID, Name: t.Name, Role: t.Role}}, nil
+		a := sb.Actor{Kind: "token", ID: t.ID, Name: t.Name, Role: t.Role}
+		if t.Role == sb.RoleClient {
+			var err error
+			if a.Instance, err = instanceOf(r); err != nil {
+				return identity{}, err
+			}
+		}
+		return identity{actor: a}, nil
 	}
 	c, err := r.Cookie(sessionCookie)
 	if err != nil || c.Value == "" {
@@ -123,6 +132,33 @@ func (s *Server) authenticate(r *http.Request) (identity, error) {
 		return identity{}, sb.Errorf(sb.EForbidden, "missing or invalid %s header", csrfHeader)
 	}
 	return identity{actor: sb.Actor{Kind: "user", Name: sess.Username, Role: sess.Role}, session: &sess}, nil
+}
+
+// InstanceHeader names the SDK instance that calls with a client token: a
+// random value that the SDK draws once (16 to 128 letters, digits, '-' or
+// '_'). Every instance of an app shares the app's client token; with the
+// header, the streams an instance starts are its own (no other instance may
+// act on them, even knowing their ids) and their events (stream.migrate) go
+// to its event stream alone, rather than to every instance of the app.
+// Without it, a client token's streams belong to the token, as before.
+const InstanceHeader = "X-Switchboard-Instance"
+
+// instanceOf returns the digest of r's InstanceHeader (the first 12 bytes of
+// its SHA-256, in hex), which stands for the instance in stream owners, so
+// that the value itself, which acts as a key, is never stored, logged or
+// shown; "" without the header.
+func instanceOf(r *http.Request) (string, error) {
+	v := r.Header.Get(InstanceHeader)
+	if v == "" {
+		return "", nil
+	}
+	if len(v) < 16 || len(v) > 128 || strings.IndexFunc(v, func(c rune) bool {
+		return !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_')
+	}) >= 0 {
+		return "", sb.Invalid(InstanceHeader, "must be 16 to 128 letters, digits, '-' or '_'")
+	}
+	sum := sha256.Sum256([]byte(v))
+	return hex.EncodeToString(sum[:12]), nil
 }
 
 // tokenReadTimeout bounds a read of a token from the store, which does not end

@@ -16,7 +16,7 @@ import (
 
 // corsAllowHeaders are the request headers a cross-origin caller may send:
 // those the SDKs send beside the CORS-safelisted ones.
-const corsAllowHeaders = "Authorization, Content-Type, Accept, Cache-Control, Last-Event-ID, If-None-Match"
+const corsAllowHeaders = "Authorization, Content-Type, Accept, Cache-Control, Last-Event-ID, If-None-Match, X-Switchboard-Instance"
 
 // corsExposeHeaders are the response headers a cross-origin caller may read
 // beside the CORS-safelisted ones: the configuration's ETag, the Retry-After
