@@ -156,8 +156,13 @@ func New(serverURL, token string, opts ...Option) (*Client, error) {
 	}
 	sse := *c.hc
 	sse.Timeout = 0 // the event stream lives as long as the Client
-	c.api = transport.Client{Base: base, Token: token, HTTP: c.hc, MaxAnswer: maxResponse}
-	c.events = transport.Client{Base: base, Token: token, HTTP: &sse, MaxAnswer: maxResponse}
+	// The Client names itself to the server with a random value drawn
+	// here: the streams it starts are then its own, and their events come
+	// to its event stream alone, although every instance of an app shares
+	// the app's client token.
+	instance := newInstance()
+	c.api = transport.Client{Base: base, Token: token, Instance: instance, HTTP: c.hc, MaxAnswer: maxResponse}
+	c.events = transport.Client{Base: base, Token: token, Instance: instance, HTTP: &sse, MaxAnswer: maxResponse}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}

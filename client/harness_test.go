@@ -245,6 +245,7 @@ func (e *env) newClient(opts ...client.Option) *client.Client {
 
 // serverStream reads a stream and its trail as the admin API shows them.
 type serverStream struct {
+	Owner      string `json:"owner"`
 	Provider   string `json:"provider"`
 	Status     string `json:"status"`
 	Migrations int    `json:"migrations"`

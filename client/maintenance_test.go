@@ -3,6 +3,7 @@ package client_test
 import (
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -94,5 +95,36 @@ func TestMaintenanceWithoutDrainKeepsStreams(t *testing.T) {
 	e.waitRequests(t, 2, heartbeatKey(n))
 	if n.Provider() == primary {
 		t.Errorf("stream moved onto %s during its maintenance", primary)
+	}
+}
+
+// Two Clients of one app share its client token, and each owns the streams
+// it starts: the server records them under different owners, and a drain's
+// stream.migrate events, each sent to its stream's owner alone, move every
+// stream of both.
+func TestDrainReachesEachClientsOwnStreams(t *testing.T) {
+	e := newEnv(t, settings())
+	a, b := e.newClient(), e.newClient()
+	var live []*client.Stream
+	owners := map[*client.Client]string{}
+	for i, c := range []*client.Client{a, b, a, b} {
+		s := mustStart(t, c, fmt.Sprintf("owned-%d", i))
+		live = append(live, s)
+		owner := e.stream(s.ID()).Owner
+		if prev, ok := owners[c]; ok && prev != owner {
+			t.Fatalf("one Client's streams have owners %q and %q", prev, owner)
+		}
+		owners[c] = owner
+	}
+	if owners[a] == owners[b] || !strings.HasPrefix(owners[a], "token:") || !strings.Contains(owners[a], "/") {
+		t.Fatalf("owners %q and %q: want the token and each Client's own instance", owners[a], owners[b])
+	}
+	waitFor(t, "the event streams", func() bool { return a.EventsConnected() && b.EventsConnected() })
+	now := time.Now()
+	e.maintenance(primary, now.Add(time.Minute), now.Add(time.Hour), true)
+	for _, s := range live {
+		if m := nextState[client.Migrated](t, s); m.From != primary {
+			t.Errorf("stream migrated from %s, want %s", m.From, primary)
+		}
 	}
 }

@@ -1164,3 +1164,7 @@ func randomHex(n int) string {
 	_, _ = crand.Read(b)
 	return hex.EncodeToString(b)
 }
+
+// newInstance draws the value by which a Client names itself to the server
+// (128 random bits): it acts as a key to the Client's streams.
+func newInstance() string { return randomHex(16) }

@@ -91,6 +91,7 @@ func CheckToken(token string) error {
 type Client struct {
 	Base      string       // scheme://host[/prefix], without a trailing slash (see BaseURL)
 	Token     string       // the bearer token; empty sends no Authorization header
+	Instance  string       // sent as X-Switchboard-Instance when set: the SDK instance, owner of the streams it starts
 	HTTP      *http.Client // nil means http.DefaultClient
 	UserAgent string       // empty leaves Go's default
 	MaxAnswer int64        // how much of an answer is read at most; 0 means 4 MiB
@@ -143,6 +144,9 @@ func (c *Client) Open(ctx context.Context, r Request) (*http.Response, error) {
 	}
 	if c.Token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
+	if c.Instance != "" {
+		req.Header.Set("X-Switchboard-Instance", c.Instance)
 	}
 	for k, v := range r.Header {
 		req.Header[http.CanonicalHeaderKey(k)] = v
