@@ -1,4 +1,4 @@
-import { parseConfig, parseProvider, type Config } from "./config.js";
+import { parseConfig, parseProvider, str, type Config } from "./config.js";
 import { ApiError, messageOf, NetworkError } from "./errors.js";
 import { abortError, scope, throwIfAborted } from "./retry.js";
 import type { QualityBody } from "./quality.js";
@@ -55,6 +55,12 @@ export class Api {
   readonly #token: string;
   readonly #fetchFn: FetchFn;
   readonly #timeoutMs: number;
+  /**
+   * Names this SDK instance to the server with a random value: every
+   * instance of an app shares its client token, and this makes the streams
+   * it starts its own, and their events come to it alone.
+   */
+  readonly #instance = randomHex(16);
 
   constructor(base: string, token: string, fetchFn: FetchFn, timeoutMs: number) {
     this.base = base;
@@ -71,7 +77,7 @@ export class Api {
    */
   async open(method: string, path: string, signal: AbortSignal, opts: { body?: unknown; headers?: Record<string, string>; stream?: boolean } = {}): Promise<Response> {
     throwIfAborted(signal);
-    const headers: Record<string, string> = { Authorization: "Bearer " + this.#token, Accept: "application/json", ...opts.headers };
+    const headers: Record<string, string> = { Authorization: "Bearer " + this.#token, "X-Switchboard-Instance": this.#instance, Accept: "application/json", ...opts.headers };
     let body: string | undefined;
     if (opts.body !== undefined) {
       headers["Content-Type"] = "application/json";
@@ -134,9 +140,9 @@ export class Api {
     try {
       const env = (JSON.parse(text) as { error?: { code?: unknown; message?: unknown; field?: unknown } }).error;
       if (env) {
-        code = typeof env.code === "string" ? env.code : "";
+        code = str(env.code);
         message = typeof env.message === "string" ? env.message : message;
-        field = typeof env.field === "string" ? env.field : "";
+        field = str(env.field);
       }
     } catch {
       // not an envelope: keep the status text
@@ -174,7 +180,7 @@ export class Api {
 
   async heartbeat(id: string, exclude: string[], signal: AbortSignal): Promise<HeartbeatAnswer> {
     const o = (await this.call("POST", streamPath(id, "heartbeat"), signal, exclude.length ? { exclude } : {})) as Record<string, unknown> | undefined;
-    return { provider: typeof o?.provider === "string" ? o.provider : "", standby: o?.standby };
+    return { provider: str(o?.provider), standby: o?.standby };
   }
 
   async failure(id: string, f: FailureBody, signal: AbortSignal): Promise<void> {
@@ -222,16 +228,16 @@ export function tokenOn(w: unknown, a: Omit<Assignment, "provider" | "token" | "
   const provider = parseProvider(o.provider);
   if (!provider.name) return undefined;
   const exp = typeof o.tokenExpiresAt === "string" ? Date.parse(o.tokenExpiresAt) : NaN;
-  return { ...a, provider, token: typeof o.token === "string" ? o.token : "", tokenExpiresAt: Number.isNaN(exp) ? 0 : exp };
+  return { ...a, provider, token: str(o.token), tokenExpiresAt: Number.isNaN(exp) ? 0 : exp };
 }
 
 /** The grant of a start or migrate answer. */
 export function grantOf(v: unknown): Grant {
   const o = (v ?? {}) as Record<string, unknown>;
   const base = {
-    streamId: typeof o.id === "string" ? o.id : "",
-    room: typeof o.room === "string" ? o.room : "",
-    userId: typeof o.userId === "string" ? o.userId : "",
+    streamId: str(o.id),
+    room: str(o.room),
+    userId: str(o.userId),
     role: (o.role === "subscriber" ? "subscriber" : "publisher") as Role,
   };
   const a = tokenOn(o, base);
@@ -242,4 +248,15 @@ export function grantOf(v: unknown): Grant {
     fallbacks: Array.isArray(o.fallbacks) ? o.fallbacks.filter((x): x is string => typeof x === "string") : [],
     standby: sb && sb.token !== "" ? sb : undefined,
   };
+}
+
+/** Returns n random bytes in hex, from the platform's secure generator when it has one. */
+export function randomHex(n: number): string {
+  const b = new Uint8Array(n);
+  const c = (globalThis as { crypto?: { getRandomValues?(a: Uint8Array): Uint8Array } }).crypto;
+  if (c?.getRandomValues) c.getRandomValues(b);
+  else for (let i = 0; i < n; i++) b[i] = Math.floor(Math.random() * 256);
+  let s = "";
+  for (const x of b) s += x.toString(16).padStart(2, "0");
+  return s;
 }

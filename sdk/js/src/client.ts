@@ -1,5 +1,5 @@
-import { Api, type FetchFn, type Grant, type StartBody } from "./api.js";
-import { byPriority, parseSettings, priorities, usableOf, usableStatus, type Config, type ProviderConfig } from "./config.js";
+import { Api, randomHex, type FetchFn, type Grant, type StartBody } from "./api.js";
+import { byPriority, parseSettings, priorities, str, usableOf, usableStatus, type Config, type ProviderConfig } from "./config.js";
 import { ApiError, asError, ClosedError, isAbort, isStatus, messageOf, NetworkError, NoProviderError, RetryBudgetError, retryable } from "./errors.js";
 import { backoff, Budget, retryDelay, RetrySlot, scope, sleep } from "./retry.js";
 import { SSEParser } from "./sse.js";
@@ -729,7 +729,7 @@ export class Client {
       return;
     }
     const d = (env && typeof env === "object" && env.data && typeof env.data === "object" ? env.data : {}) as Record<string, unknown>;
-    const name = typeof d.name === "string" ? d.name : "";
+    const name = str(d.name);
     switch (type) {
       case "provider.status": {
         if (!name) return;
@@ -808,14 +808,4 @@ class SubscriptionError extends Error {
     this.connected = connected;
     this.unsupported = unsupported;
   }
-}
-
-function randomHex(n: number): string {
-  const b = new Uint8Array(n);
-  const c = (globalThis as { crypto?: { getRandomValues?(a: Uint8Array): Uint8Array } }).crypto;
-  if (c?.getRandomValues) c.getRandomValues(b);
-  else for (let i = 0; i < n; i++) b[i] = Math.floor(Math.random() * 256);
-  let s = "";
-  for (const x of b) s += x.toString(16).padStart(2, "0");
-  return s;
 }

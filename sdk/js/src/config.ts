@@ -72,7 +72,8 @@ function obj(v: unknown): Record<string, unknown> {
   return v !== null && typeof v === "object" && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
 }
 
-function str(v: unknown): string {
+/** v when it is a string, else "". */
+export function str(v: unknown): string {
   return typeof v === "string" ? v : "";
 }
 

@@ -469,3 +469,31 @@ test("no token reaches a log line, a state or the server's trail", async () => {
     await client.close();
   }
 });
+
+test("each client owns the streams it starts: another instance of the app, sharing its token, may not act on them", async () => {
+  const engine = new FakeEngine();
+  const a = newClient(engine, new LogCapture());
+  const b = newClient(engine, new LogCapture());
+  try {
+    const sa = await a.start({ room: "owned-a", userId: "ua", role: "publisher" });
+    const sb = await b.start({ room: "owned-b", userId: "ub", role: "publisher" });
+    const ownerOf = async (id: string): Promise<string> => ((await cp.stream(id)) as unknown as { owner: string }).owner;
+    const [oa, ob] = [await ownerOf(sa.id), await ownerOf(sb.id)];
+    assert.match(oa, /^token:[^/]+\/[0-9a-f]+$/, "the owner is the token and a digest of the instance");
+    assert.notEqual(oa, ob, "two clients of one token own their streams apart");
+    // The bare token, or another instance, is answered 404 for a's stream.
+    for (const instance of [undefined, "another-instance-0123456789"]) {
+      const res = await fetch(cp.url + "/api/streams/" + sa.id + "/end", {
+        method: "POST",
+        headers: { Authorization: "Bearer " + token, ...(instance ? { "X-Switchboard-Instance": instance } : {}) },
+      });
+      assert.equal(res.status, 404, `end by ${instance ?? "the bare token"}`);
+    }
+    assert.equal((await cp.stream(sa.id)).status, "active");
+    await sa.end();
+    assert.notEqual((await cp.stream(sa.id)).status, "active", "its own client ends it");
+  } finally {
+    await a.close();
+    await b.close();
+  }
+});
