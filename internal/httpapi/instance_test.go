@@ -121,4 +121,10 @@ func TestClientInstancesOwnTheirStreams(t *testing.T) {
 			t.Fatalf("%s received %s, want only the marker", who, ev)
 		}
 	}
+	// The instance acts as a key: no log line holds it.
+	for _, inst := range []string{instA, instB} {
+		if strings.Contains(e.logs.String(), inst) {
+			t.Fatalf("a log line holds the instance %s", inst)
+		}
+	}
 }
