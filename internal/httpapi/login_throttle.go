@@ -168,10 +168,12 @@ func ParseTrustedProxies(s string) ([]netip.Prefix, error) {
 func (s *Server) clientAddr(r *http.Request) string {
 	remote := clientIP(r)
 	if len(s.proxies) == 0 {
+		s.untrustedForward(r, remote)
 		return remote
 	}
 	ip, err := netip.ParseAddr(remote)
 	if err != nil || !s.trusted(ip) {
+		s.untrustedForward(r, remote)
 		return remote
 	}
 	hops := r.Header.Values("X-Forwarded-For")
@@ -192,6 +194,21 @@ func (s *Server) clientAddr(r *http.Request) string {
 		remote = a.Unmap().String()
 	}
 	return remote
+}
+
+// untrustedForward warns, once per process, of a request whose
+// X-Forwarded-For came from remote, which is not a trusted proxy: behind a
+// reverse proxy left out of --trusted-proxies, every client shares the
+// proxy's address, and with it the per-address limits (the public health's
+// rate, a client token's event streams, the login throttle). A client may
+// send the header itself, so it is only a hint, and it changes nothing.
+func (s *Server) untrustedForward(r *http.Request, remote string) {
+	if s.forwardWarned.Load() || r.Header.Get("X-Forwarded-For") == "" || s.forwardWarned.Swap(true) {
+		return
+	}
+	s.logger.WarnContext(r.Context(), "a request came with X-Forwarded-For from an address that is not a trusted proxy: "+
+		"if Switchboard runs behind a reverse proxy, list it in --trusted-proxies, or every client behind it shares its address in the per-address limits",
+		"remote", remote)
 }
 
 func (s *Server) trusted(a netip.Addr) bool {

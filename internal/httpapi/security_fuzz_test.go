@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"log/slog"
 	"net/http"
 	"net/netip"
 	"slices"
@@ -61,7 +62,7 @@ func FuzzClientAddr(f *testing.F) {
 		f.Add(s)
 	}
 	proxies, _ := ParseTrustedProxies("10.0.0.0/8")
-	s := &Server{proxies: proxies}
+	s := &Server{proxies: proxies, logger: slog.New(slog.DiscardHandler)}
 	f.Fuzz(func(t *testing.T, xff string) {
 		r, _ := http.NewRequest("GET", "/", nil)
 		r.RemoteAddr = "10.9.9.9:1234"

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"regexp"
@@ -421,7 +422,7 @@ func TestClientAddr(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &Server{proxies: proxies}
+	s := &Server{proxies: proxies, logger: slog.New(slog.DiscardHandler)}
 	cases := []struct {
 		remote, xff, want string
 	}{
@@ -642,5 +643,28 @@ func TestPasswordHashingIsBounded(t *testing.T) {
 		if !strings.Contains(m, want) {
 			t.Errorf("metrics lack %s", want)
 		}
+	}
+}
+
+// TestUntrustedForwardWarnsOnce: behind a reverse proxy left out of
+// --trusted-proxies every client shares the proxy's address, and with it
+// the per-address limits, which nothing told the operator. A request whose
+// X-Forwarded-For comes from an untrusted address now logs a warning, once
+// per process, and changes nothing else.
+func TestUntrustedForwardWarnsOnce(t *testing.T) {
+	e := newTestEnv(t)
+	count := func() int { return strings.Count(e.logs.String(), "not a trusted proxy") }
+	login := map[string]string{"username": "admin", "password": "a wrong password"}
+	e.doHeaders("POST", "/api/auth/login", login, nil)
+	if n := count(); n != 0 {
+		t.Fatalf("a request without X-Forwarded-For warned %d times", n)
+	}
+	for range 3 {
+		if st, _ := e.doHeaders("POST", "/api/auth/login", login, map[string]string{"X-Forwarded-For": "203.0.113.9"}); st != 401 {
+			t.Fatalf("status %d, want 401 (the header changes nothing)", st)
+		}
+	}
+	if n := count(); n != 1 {
+		t.Fatalf("%d warnings for three forwarded requests, want 1", n)
 	}
 }

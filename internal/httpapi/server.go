@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -158,7 +159,9 @@ type Server struct {
 	// passwords bounds the password hashes run at once.
 	passwords *auth.Hashing
 	proxies   []netip.Prefix
-	tls       bool
+	// forwardWarned is set once untrustedForward has warned.
+	forwardWarned atomic.Bool
+	tls           bool
 	// onSessionsEnded is Options.OnUserSessionsEnded.
 	onSessionsEnded func(username string)
 	// oidc is the single sign-on of the dashboard; nil when off.
