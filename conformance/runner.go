@@ -34,6 +34,10 @@ const bootstrapToken = "sbt_conformance-kit-bootstrap-8e21a4"
 // hang, and is no assertion on speed.
 const waitLimit = 30 * time.Second
 
+// instanceOwner is the owner of a stream started by an SDK that names its
+// instance: the token and a digest of the instance.
+var instanceOwner = regexp.MustCompile(`^token:[^/]+/[0-9a-f]{24}$`)
+
 // Run plays sc against the SDK whose test service listens at serviceURL,
 // with a control plane run from the switchboard binary bin.
 func Run(t *testing.T, bin, serviceURL string, sc Scenario) {
@@ -152,11 +156,15 @@ func Run(t *testing.T, bin, serviceURL string, sc Scenario) {
 				var v struct {
 					Provider string `json:"provider"`
 					Status   string `json:"status"`
+					Owner    string `json:"owner"`
 					Trail    []struct {
 						Kind, Provider, Stage string
 					} `json:"trail"`
 				}
 				env.must(t, "GET", "/api/streams/"+ref.StreamID, nil, &v)
+				if want.Owned && !instanceOwner.MatchString(v.Owner) {
+					t.Fatalf("%s: the stream's owner is %q: the SDK does not name its instance (X-Switchboard-Instance)", step, v.Owner)
+				}
 				if (want.Provider != "" && v.Provider != want.Provider) || (want.Status != "" && v.Status != want.Status) {
 					return false
 				}

@@ -107,11 +107,14 @@ type StateStep struct {
 	To     string `json:"to,omitempty"`
 }
 
-// ServerStep expects the control plane's view of a stream.
+// ServerStep expects the control plane's view of a stream. Owned expects
+// its owner to name the SDK's instance (the client sent
+// X-Switchboard-Instance: the server records "token:<id>/<digest>").
 type ServerStep struct {
 	Stream   string `json:"stream"`
 	Provider string `json:"provider,omitempty"`
 	Status   string `json:"status,omitempty"`
+	Owned    bool   `json:"owned,omitempty"`
 	Failure  *struct {
 		Provider string `json:"provider"`
 		Stage    string `json:"stage"`
