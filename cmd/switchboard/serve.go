@@ -281,7 +281,15 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, err
 	// user and session lookup until the admin exists.
 	gate := newAdminGate(store)
 	a := &app{store: store, log: log, gate: gate}
-	hub := events.New(events.Options{Clock: clock, Logger: log})
+	hubOpts := events.Options{Clock: clock, Logger: log}
+	if !store.SupportsReplicas() {
+		// A single node numbers its own events: after the wall clock's
+		// microseconds at start, so that the ids of this run follow those of
+		// the run before, and a client that resumes with an id of that run
+		// is told to resync. (Replicas take their ids from the shared log.)
+		hubOpts.FirstID = uint64(time.Now().UnixMicro())
+	}
+	hub := events.New(hubOpts)
 	a.hub = hub
 	// One node (SQLite) publishes to its hub and always leads. Replicas on
 	// PostgreSQL share events through the database and elect a leader for

@@ -54,6 +54,14 @@ type Options struct {
 	Clock switchboard.Clock
 	// Logger receives drops and encoding failures (default discards).
 	Logger *slog.Logger
+	// FirstID is the id after which the hub numbers the events it is given
+	// without a larger one (default 0: from 1). A hub that numbers its own
+	// events (a single node) starts it from the clock, so that the ids of
+	// one run of the server follow those of the run before: a client that
+	// resumes with the Last-Event-ID of an earlier run is told to resync,
+	// rather than taken for a client of this run (and given the events after
+	// that id of this run, missing the earlier ones).
+	FirstID uint64
 }
 
 // Stats are counters of a Hub, for metrics.
@@ -66,7 +74,7 @@ type Stats struct {
 	Dropped uint64
 	// Published counts events published.
 	Published uint64
-	// LastID is the id of the most recent event (0 before the first).
+	// LastID is the id of the most recent event (Options.FirstID before the first).
 	LastID uint64
 }
 
@@ -227,6 +235,7 @@ type Hub struct {
 	mu sync.Mutex
 	// The fields below are guarded by mu. Publish holds it only to number an
 	// event and append it to the ring.
+	first      uint64 // Options.FirstID: ids up to it are from before this hub
 	lastID     uint64
 	evicted    uint64    // largest id that fell out of the ring (0 if none)
 	ring       []*record // circular buffer of the most recent events, oldest at head
@@ -274,6 +283,9 @@ func New(opts Options) *Hub {
 		clock:     opts.Clock,
 		logger:    opts.Logger,
 		ring:      make([]*record, opts.BufferSize),
+		first:     opts.FirstID,
+		lastID:    opts.FirstID,
+		delivered: opts.FirstID,
 	}
 }
 
@@ -462,6 +474,8 @@ func (h *Hub) since(id uint64, role switchboard.Role, owner string) ([]*record, 
 	switch {
 	case id > h.lastID:
 		return nil, "unknown event id: the server may have restarted"
+	case id < h.first:
+		return nil, "unknown event id: from before the server restarted"
 	case id < h.evicted:
 		return nil, "events after this id are no longer buffered"
 	}

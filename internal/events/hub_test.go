@@ -159,6 +159,40 @@ func TestSSEResume(t *testing.T) {
 	}
 }
 
+// TestSSEResumeAcrossRestarts: a single node's hub numbered its events from
+// 1 at every start, so a client resuming with the Last-Event-ID of the run
+// before was taken for a client of this run once this run had published as
+// many events: it was given the events after that id and missed the earlier
+// ones, without a resync. A hub that starts its ids after FirstID tells such
+// a client to resync, and numbers its events after FirstID.
+func TestSSEResumeAcrossRestarts(t *testing.T) {
+	checkGoroutines(t)
+	before := New(Options{FirstID: 1000})
+	publishN(before, 3, switchboard.EventProviderStatus, switchboard.RoleClient) // 1001..1003
+	if last := before.Stats().LastID; last != 1003 {
+		t.Fatalf("the first run's last id %d, want 1003", last)
+	}
+	before.Close()
+	h := New(Options{FirstID: 5000}) // the next run, started later
+	defer h.Close()
+	srv := newServer(t, h)
+	publishN(h, 4, switchboard.EventProviderStatus, switchboard.RoleClient) // 5001..5004
+	for _, last := range []string{"1003", "5000"} {
+		c := connect(t, srv.URL, http.Header{"Last-Event-ID": {last}})
+		e := c.next()
+		switch last {
+		case "1003": // from the run before
+			if e.Type != Resync || e.ID != "5004" {
+				t.Fatalf("resuming from %s of the run before: %+v, want a resync with id 5004", last, e)
+			}
+		case "5000": // a client of this run that saw none of its events yet
+			if e.ID != "5001" {
+				t.Fatalf("resuming from %s: first event %+v, want 5001", last, e)
+			}
+		}
+	}
+}
+
 // TestSSEResumeRace publishes while clients connect with Last-Event-ID: each
 // must see every event exactly once, in order, whatever the interleaving of
 // its backlog and live queue.
