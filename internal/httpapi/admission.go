@@ -191,10 +191,13 @@ func readBody(r *http.Request) (*http.Request, error) {
 // add a log line for each (switchboard_http_requests_shed_total counts them).
 func (s *Server) shed(w http.ResponseWriter, r *http.Request, class string) {
 	s.logger.DebugContext(r.Context(), "request shed", "request_id", requestID(r.Context()), "route", r.Pattern, "class", class)
-	// One or two seconds, at random, so that the clients shed in one burst
-	// do not all come back in the same instant.
+	writeShed(w, "server overloaded: too many "+class+" requests in flight; retry after Retry-After seconds")
+}
+
+// writeShed answers 503 unavailable with message and a Retry-After of one
+// or two seconds, at random, so that the clients shed in one burst do not
+// all come back in the same instant.
+func writeShed(w http.ResponseWriter, message string) {
 	w.Header().Set("Retry-After", strconv.Itoa(1+rand.IntN(2)))
-	writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: errorDetail{
-		Code: sb.EUnavailable, Message: "server overloaded: too many " + class + " requests in flight; retry after Retry-After seconds",
-	}})
+	writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: errorDetail{Code: sb.EUnavailable, Message: message}})
 }

@@ -3,7 +3,6 @@ package httpapi
 import (
 	"context"
 	"errors"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"regexp"
@@ -131,10 +130,7 @@ func (s *Server) checkLogin(ctx context.Context, username, password string) (sb.
 // without a log line above debug, since a burst may bring thousands.
 func (s *Server) passwordsBusy(w http.ResponseWriter, r *http.Request) {
 	s.logger.DebugContext(r.Context(), "password check shed", "request_id", requestID(r.Context()), "route", r.Pattern)
-	w.Header().Set("Retry-After", strconv.Itoa(1+rand.IntN(2)))
-	writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: errorDetail{
-		Code: sb.EUnavailable, Message: "server busy checking passwords: retry in a few seconds",
-	}})
+	writeShed(w, "server busy checking passwords: retry in a few seconds")
 }
 
 // hashSlot takes a password hashing slot for a request that hashes a
