@@ -23,6 +23,7 @@ import (
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
 
+	"github.com/switchboardhq/switchboard/internal/benchbase"
 	"github.com/switchboardhq/switchboard/internal/providers/agora/agorafake"
 )
 
@@ -380,16 +381,19 @@ func (b *bench) run(ctx context.Context) (*report, error) {
 			return nil, err
 		}
 	}
-	if b.o.postgres != "" && b.o.mode != "tiny" && b.o.want(4) {
+	// --tiny measures it only when --items names it: the test of the tool
+	// on PostgreSQL.
+	if b.o.postgres != "" && b.o.want(4) && (b.o.mode != "tiny" || b.o.items[4]) {
 		if r.Postgres, err = b.postgresStarts(ctx); err != nil {
 			return nil, err
 		}
 	} else {
 		r.Postgres = &pgReport{Skipped: "no PostgreSQL: set SWITCHBOARD_TEST_POSTGRES or --postgres"}
-		if b.o.mode == "tiny" {
-			r.Postgres.Skipped = "not in --tiny"
-		} else if !b.o.want(4) {
+		switch {
+		case !b.o.want(4):
 			r.Postgres.Skipped = "not in --items"
+		case b.o.postgres != "":
+			r.Postgres.Skipped = "not in --tiny, unless --items names it"
 		}
 	}
 	r.Ratios = map[string]any{
@@ -651,19 +655,27 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-// pgReport is stream starts on PostgreSQL with one replica and with three.
+// pgReport is stream starts on PostgreSQL with one replica and with three,
+// and the same for the bare baseline (each start a committed row, and
+// nothing else), so that what three processes cost on this machine whatever
+// they serve can be told from what they cost Switchboard.
 type pgReport struct {
 	Skipped       string  `json:"skipped,omitempty"`
 	OneReplica    *stats  `json:"oneReplica,omitempty"`
 	ThreeReplicas *stats  `json:"threeReplicas,omitempty"`
 	ThreeOverOne  float64 `json:"threeOverOne"`
-	Target        string  `json:"target,omitempty"`
-	Met           bool    `json:"met"`
+	// BareOneReplica and BareThreeReplicas are the baseline's, as one
+	// process and as three.
+	BareOneReplica    *stats  `json:"bareOneReplica,omitempty"`
+	BareThreeReplicas *stats  `json:"bareThreeReplicas,omitempty"`
+	BareThreeOverOne  float64 `json:"bareThreeOverOne"`
+	Target            string  `json:"target,omitempty"`
+	Met               bool    `json:"met"`
 }
 
-// postgresStarts measures starts on two fresh schemas of the PostgreSQL
-// server, one served by one replica and the other by three (the clients
-// spread over them), in turns.
+// postgresStarts measures starts on fresh schemas of the PostgreSQL server:
+// Switchboard served by one replica and by three (the clients spread over
+// them), and the baseline run as one process and as three, all in turns.
 func (b *bench) postgresStarts(ctx context.Context) (*pgReport, error) {
 	db, err := sql.Open("pgx", b.o.postgres)
 	if err != nil {
@@ -672,38 +684,59 @@ func (b *bench) postgresStarts(ctx context.Context) (*pgReport, error) {
 	defer db.Close()
 	key := randomHex(32)
 	type set struct {
+		name    string
 		servers []*server
-		tokens  *sbTokens
+		token   string
 	}
-	var sets [2]set
-	for i, n := range []int{1, 3} {
-		schema := "sbbench_" + randomHex(6)
-		if _, err := db.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
-			return nil, fmt.Errorf("postgres: create schema: %w", err)
-		}
-		defer db.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
-		u, err := url.Parse(b.o.postgres)
-		if err != nil {
-			return nil, fmt.Errorf("postgres: not a URL")
-		}
-		q := u.Query()
-		q.Set("search_path", schema)
-		u.RawQuery = q.Encode()
-		for j := range n {
-			profiled := (n == 1 && b.o.pprofCase == 4) || (n == 3 && j == 0 && b.o.pprofCase == 5)
-			s, err := startServer(ctx, b.o.switchboard, b.sbArgs(u.String(), profiled), append(b.sbEnvVars(), "SWITCHBOARD_SECRET_KEY="+key), b.dir)
-			if err != nil {
-				return nil, err
+	var sets []*set
+	for _, bare := range []bool{false, true} {
+		for _, n := range []int{1, 3} {
+			schema := "sbbench_" + randomHex(6)
+			if _, err := db.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
+				return nil, fmt.Errorf("postgres: create schema: %w", err)
 			}
-			defer s.stop()
-			sets[i].servers = append(sets[i].servers, s)
-		}
-		if sets[i].tokens, err = b.setup(ctx, sets[i].servers[0].url); err != nil {
-			return nil, err
+			defer db.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
+			u, err := url.Parse(b.o.postgres)
+			if err != nil {
+				return nil, fmt.Errorf("postgres: not a URL")
+			}
+			q := u.Query()
+			q.Set("search_path", schema)
+			u.RawQuery = q.Encode()
+			st := &set{name: fmt.Sprintf("%d replica(s)", n), token: b.sbEnv.client} // the baseline takes any token
+			if bare {
+				st.name = fmt.Sprintf("%d baseline(s)", n)
+				if _, err := db.ExecContext(ctx, strings.Replace(benchbase.StartsTable, "bench_starts", schema+".bench_starts", 1)); err != nil {
+					return nil, fmt.Errorf("postgres: create the baseline's table: %w", err)
+				}
+			}
+			for j := range n {
+				var s *server
+				if bare {
+					s, err = startServer(ctx, b.o.baseline, []string{"baseline", "--addr", "127.0.0.1:0",
+						"--docs", filepath.Join(b.dir, "docs.json"), "--postgres", u.String()}, nil, b.dir)
+				} else {
+					profiled := (n == 1 && b.o.pprofCase == 4) || (n == 3 && j == 0 && b.o.pprofCase == 5)
+					s, err = startServer(ctx, b.o.switchboard, b.sbArgs(u.String(), profiled), append(b.sbEnvVars(), "SWITCHBOARD_SECRET_KEY="+key), b.dir)
+				}
+				if err != nil {
+					return nil, err
+				}
+				defer s.stop()
+				st.servers = append(st.servers, s)
+			}
+			if !bare {
+				tokens, err := b.setup(ctx, st.servers[0].url)
+				if err != nil {
+					return nil, err
+				}
+				st.token = tokens.client
+			}
+			sets = append(sets, st)
 		}
 	}
 	prefix := randomHex(4)
-	var results [2][]loadResult
+	results := make([][]loadResult, len(sets))
 	for round := range b.o.rounds {
 		for i, st := range sets {
 			var pids []int
@@ -714,7 +747,7 @@ func (b *bench) postgresStarts(ctx context.Context) (*pgReport, error) {
 			for i, s := range st.servers {
 				hosts[i] = hostOf(s.url)
 			}
-			token := st.tokens.client
+			token := st.token
 			next := func(dst []byte, n int64) (string, []byte) {
 				host := hosts[int(n)%len(hosts)]
 				body := fmt.Appendf(nil, `{"room":"pg-%s-%d","userId":"u","role":"publisher"}`, prefix, n)
@@ -724,12 +757,14 @@ func (b *bench) postgresStarts(ctx context.Context) (*pgReport, error) {
 			res := closedLoop(ctx, b.o.conc, b.o.dur, 201, next, pids...)
 			res.DBCPU = cpuSince(db0, cpuNamed("postgres"))
 			results[i] = append(results[i], res)
-			b.logf("postgres starts round %d, %d replica(s): %.0f/s", round+1, len(st.servers), float64(res.Requests)/res.Elapsed.Seconds())
+			b.logf("postgres starts round %d, %s: %.0f/s", round+1, st.name, float64(res.Requests)/res.Elapsed.Seconds())
 		}
 	}
 	one, three := summarise(results[0]), summarise(results[1])
+	bareOne, bareThree := summarise(results[2]), summarise(results[3])
 	r := &pgReport{OneReplica: &one, ThreeReplicas: &three, ThreeOverOne: ratio(three.Throughput, one.Throughput),
-		Target: "threeOverOne >= 1 (cpuMicrosPerRequest is the replicas', dbCpuMicrosPerRequest every local postgres process's)"}
+		BareOneReplica: &bareOne, BareThreeReplicas: &bareThree, BareThreeOverOne: ratio(bareThree.Throughput, bareOne.Throughput),
+		Target: "threeOverOne >= 1 (cpuMicrosPerRequest is the replicas', dbCpuMicrosPerRequest every local postgres process's; bare: the baseline, a committed row a start)"}
 	r.Met = r.ThreeOverOne >= 1 && one.Errors == 0 && three.Errors == 0
 	return r, nil
 }

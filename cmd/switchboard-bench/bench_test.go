@@ -4,11 +4,27 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/switchboardhq/switchboard/internal/pgtest"
 )
+
+// buildBins builds Switchboard and this command in a temporary directory.
+func buildBins(t *testing.T) (sbBin, benchBin string) {
+	t.Helper()
+	dir := t.TempDir()
+	sbBin, benchBin = filepath.Join(dir, "switchboard"), filepath.Join(dir, "switchboard-bench")
+	for bin, pkg := range map[string]string{sbBin: "../switchboard", benchBin: "."} {
+		if out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput(); err != nil {
+			t.Fatalf("go build %s: %v\n%s", pkg, err, out)
+		}
+	}
+	return sbBin, benchBin
+}
 
 // TestTinyRun builds Switchboard and this command and runs the benchmark in
 // its smallest mode, so that the tool keeps working as the server changes:
@@ -18,13 +34,7 @@ func TestTinyRun(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds two binaries and starts servers")
 	}
-	dir := t.TempDir()
-	sbBin, benchBin := filepath.Join(dir, "switchboard"), filepath.Join(dir, "switchboard-bench")
-	for bin, pkg := range map[string]string{sbBin: "../switchboard", benchBin: "."} {
-		if out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput(); err != nil {
-			t.Fatalf("go build %s: %v\n%s", pkg, err, out)
-		}
-	}
+	sbBin, benchBin := buildBins(t)
 	var stdout, stderr bytes.Buffer
 	if err := run(context.Background(), []string{"run", "--tiny", "--switchboard", sbBin, "--baseline", benchBin}, &stdout, &stderr); err != nil {
 		t.Fatalf("run: %v\n%s", err, stderr.String())
@@ -70,6 +80,46 @@ func TestTinyRun(t *testing.T) {
 	}
 }
 
+// TestTinyRunPostgres runs item 4 alone in the smallest mode on the test
+// PostgreSQL server: Switchboard as one replica and as three, and the
+// baseline as one process and as three, each answered every start it was
+// sent, and the report holds both ratios and the verdict.
+func TestTinyRunPostgres(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds two binaries and starts servers")
+	}
+	pg := os.Getenv(pgtest.EnvVar)
+	if pg == "" {
+		t.Skipf("set %s to run item 4", pgtest.EnvVar)
+	}
+	sbBin, benchBin := buildBins(t)
+	var stdout, stderr bytes.Buffer
+	if err := run(context.Background(), []string{"run", "--tiny", "--items", "4", "--postgres", pg,
+		"--switchboard", sbBin, "--baseline", benchBin}, &stdout, &stderr); err != nil {
+		t.Fatalf("run: %v\n%s", err, stderr.String())
+	}
+	var r report
+	if err := json.Unmarshal(stdout.Bytes(), &r); err != nil {
+		t.Fatalf("the output is not one JSON report: %v\n%s", err, stdout.String())
+	}
+	p := r.Postgres
+	if p == nil || p.Skipped != "" {
+		t.Fatalf("postgres: %+v, want measured", p)
+	}
+	for name, s := range map[string]*stats{"one replica": p.OneReplica, "three replicas": p.ThreeReplicas,
+		"one baseline": p.BareOneReplica, "three baselines": p.BareThreeReplicas} {
+		if s == nil || s.Requests == 0 || s.Errors != 0 || s.P99Ms <= 0 {
+			t.Errorf("%s: %+v", name, s)
+		}
+	}
+	if p.ThreeOverOne <= 0 || p.BareThreeOverOne <= 0 {
+		t.Errorf("ratios: three over one %v, the baseline's %v", p.ThreeOverOne, p.BareThreeOverOne)
+	}
+	if _, ok := r.Met["4_postgres"]; !ok || len(r.Met) != 1 {
+		t.Errorf("met %v: want the verdict of item 4 alone", r.Met)
+	}
+}
+
 // TestSSEOnlyRun runs the smallest benchmark with --sse-only: the report
 // holds the event fan-out of both sides and its ratios, and no other item
 // was measured.
@@ -77,13 +127,7 @@ func TestSSEOnlyRun(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds two binaries and starts servers")
 	}
-	dir := t.TempDir()
-	sbBin, benchBin := filepath.Join(dir, "switchboard"), filepath.Join(dir, "switchboard-bench")
-	for bin, pkg := range map[string]string{sbBin: "../switchboard", benchBin: "."} {
-		if out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput(); err != nil {
-			t.Fatalf("go build %s: %v\n%s", pkg, err, out)
-		}
-	}
+	sbBin, benchBin := buildBins(t)
 	var stdout, stderr bytes.Buffer
 	if err := run(context.Background(), []string{"run", "--tiny", "--sse-only", "--switchboard", sbBin, "--baseline", benchBin}, &stdout, &stderr); err != nil {
 		t.Fatalf("run: %v\n%s", err, stderr.String())

@@ -4,7 +4,7 @@
 // their ratios. scripts/bench builds it and Switchboard and runs it.
 //
 //	switchboard-bench run --switchboard ./switchboard [--quick] [--postgres URL]
-//	switchboard-bench baseline --addr 127.0.0.1:0 --docs docs.json
+//	switchboard-bench baseline --addr 127.0.0.1:0 --docs docs.json [--postgres URL]
 //
 // The load generator is closed-loop: each of --concurrency clients sends its
 // next request as soon as the previous one is answered. Every request's
@@ -16,6 +16,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -60,8 +61,23 @@ func serveBaseline(ctx context.Context, args []string, stdout, stderr io.Writer)
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", "127.0.0.1:0", "listen address")
 	docsFile := fs.String("docs", "", "JSON file of the documents to answer (health, config, start, heartbeat)")
+	pg := fs.String("postgres", "", "record each start in the bench_starts table of this PostgreSQL URL (its search_path) before answering it")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	var db *sql.DB
+	if *pg != "" {
+		var err error
+		if db, err = sql.Open("pgx", *pg); err != nil {
+			return fmt.Errorf("postgres: %w", err)
+		}
+		defer db.Close()
+		// As many connections as a Switchboard replica keeps.
+		db.SetMaxOpenConns(16)
+		db.SetMaxIdleConns(16)
+		if err := db.PingContext(ctx); err != nil {
+			return fmt.Errorf("postgres: %w", err)
+		}
 	}
 	var docs benchbase.Docs
 	if *docsFile != "" {
@@ -77,7 +93,7 @@ func serveBaseline(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	srv := &http.Server{Handler: benchbase.Handler(docs, benchbase.NewHub()), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: benchbase.Handler(docs, benchbase.NewHub(), db), ReadHeaderTimeout: 10 * time.Second}
 	fmt.Fprintf(stdout, "baseline listening on http://%s\n", ln.Addr())
 	go func() {
 		<-ctx.Done()

@@ -8,6 +8,7 @@
 package benchbase
 
 import (
+	"database/sql"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -39,10 +40,22 @@ type heartbeatRequest struct {
 	State    string `json:"state"`
 }
 
+// StartsTable is the table a baseline on PostgreSQL records its starts in:
+// the least a durable start can write, a row under a key the database draws.
+// The benchmark creates it before it starts the baselines that share it.
+const StartsTable = `CREATE TABLE bench_starts (
+	id bigserial PRIMARY KEY,
+	room text NOT NULL,
+	user_id text NOT NULL,
+	role text NOT NULL,
+	started_at timestamptz NOT NULL DEFAULT now())`
+
 // Handler serves docs on Switchboard's paths, and hub's event stream on
 // GET /api/events with POST /bench/publish sending its body to every
-// subscriber.
-func Handler(docs Docs, hub *Hub) http.Handler {
+// subscriber. With db, a start is answered once its row is committed in
+// bench_starts (see StartsTable), a transaction of its own: the baseline of
+// starts on PostgreSQL, where a replica is any number of such processes.
+func Handler(docs Docs, hub *Hub, db *sql.DB) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		write(w, http.StatusOK, []byte(`{"status":"ok"}`))
@@ -58,6 +71,13 @@ func Handler(docs Docs, hub *Hub) http.Handler {
 		if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&req); err != nil || req.Room == "" {
 			write(w, http.StatusBadRequest, []byte(`{"error":{"code":"invalid","field":"room"}}`))
 			return
+		}
+		if db != nil {
+			if _, err := db.ExecContext(r.Context(), `INSERT INTO bench_starts (room, user_id, role) VALUES ($1, $2, $3)`,
+				req.Room, req.UserID, req.Role); err != nil {
+				write(w, http.StatusServiceUnavailable, []byte(`{"error":{"code":"unavailable"}}`))
+				return
+			}
 		}
 		write(w, http.StatusCreated, docs.Start)
 	})

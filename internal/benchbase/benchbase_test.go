@@ -3,12 +3,15 @@ package benchbase
 import (
 	"bufio"
 	"context"
+	"database/sql"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/switchboardhq/switchboard/internal/pgtest"
 )
 
 // TestHandler checks that the baseline answers the documents it was given on
@@ -17,7 +20,7 @@ import (
 func TestHandler(t *testing.T) {
 	docs := Docs{Health: []byte(`{"name":"agora"}`), Config: []byte(`{"providers":[]}`), Start: []byte(`{"id":"s"}`), Heartbeat: []byte(`{"stream":{}}`)}
 	hub := NewHub()
-	srv := httptest.NewServer(Handler(docs, hub))
+	srv := httptest.NewServer(Handler(docs, hub, nil))
 	defer srv.Close()
 	for _, c := range []struct {
 		method, path, body string
@@ -75,5 +78,44 @@ func TestHandler(t *testing.T) {
 	}
 	if strings.Join(got, "") != "\nevent: bench\ndata: {\"room\":\"m-1\"}\n" {
 		t.Fatalf("event lines %q", got)
+	}
+}
+
+// TestHandlerRecordsStarts: on PostgreSQL the baseline answers a start once
+// its row is committed, and a start it cannot record is an error, not a 201.
+func TestHandlerRecordsStarts(t *testing.T) {
+	db, err := sql.Open("pgx", pgtest.DSN(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	srv := httptest.NewServer(Handler(Docs{Start: []byte(`{"id":"s"}`)}, NewHub(), db))
+	defer srv.Close()
+	post := func() int {
+		resp, err := http.Post(srv.URL+"/api/streams", "application/json", strings.NewReader(`{"room":"r-1","userId":"u","role":"publisher"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := post(); code != http.StatusServiceUnavailable {
+		t.Fatalf("start without the table: %d, want 503", code)
+	}
+	if _, err := db.Exec(StartsTable); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if code := post(); code != http.StatusCreated {
+			t.Fatalf("start: %d, want 201", code)
+		}
+	}
+	var n int
+	var room, user, role string
+	if err := db.QueryRow(`SELECT count(*), min(room), min(user_id), min(role) FROM bench_starts`).Scan(&n, &room, &user, &role); err != nil {
+		t.Fatal(err)
+	}
+	if n != 3 || room != "r-1" || user != "u" || role != "publisher" {
+		t.Errorf("bench_starts holds %d rows (%s, %s, %s), want 3 of r-1, u, publisher", n, room, user, role)
 	}
 }
