@@ -333,6 +333,10 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, err
 				}
 				tracker.Apply(e) // the leader's degradation verdicts
 			}})
+		// Where this replica's reading of the event log begins, before it
+		// serves: an event stream opened at once gets every event appended
+		// after it opened, at any replica.
+		evs.Begin(ctx)
 		bus, lead = evs, leader
 		a.runners = append(a.runners, leader.Run, evs.Run, watch.run)
 		ttl, renew := leader.Lease()

@@ -108,6 +108,10 @@ type Events struct {
 	announced chan []switchboard.Event
 	listening atomic.Bool
 	started   atomic.Bool
+
+	// from is where reading the log begins, once Begin has read it.
+	from  uint64
+	begun bool
 }
 
 var _ switchboard.Bus = (*Events)(nil)
@@ -144,13 +148,27 @@ func (e *Events) Publish(ev switchboard.Event) {
 // Listening reports whether the LISTEN connection is up.
 func (e *Events) Listening() bool { return e.listening.Load() }
 
+// Begin reads where this replica's reading of the log begins: the events
+// appended before it are not delivered here, every one appended after it is.
+// A server calls it before it serves anything that subscribes to the local
+// bus (event streams), so that an event appended after a subscription cannot
+// fall before that position; without it, Run reads the position when it
+// starts, which may be after a subscriber came. It retries while the
+// database is unreachable, until ctx ends, and must be called before Run.
+func (e *Events) Begin(ctx context.Context) {
+	e.from, e.begun = e.lastID(ctx), true
+}
+
 // Run moves events between the log and the local bus until ctx ends. It may
 // be called once.
 func (e *Events) Run(ctx context.Context) error {
 	if e.started.Swap(true) {
 		return errors.New("replica: events: Run called twice")
 	}
-	last := e.lastID(ctx)
+	last := e.from
+	if !e.begun {
+		last = e.lastID(ctx)
+	}
 	done := make(chan struct{}, 2)
 	go func() { e.listen(ctx); done <- struct{}{} }()
 	go func() { e.write(ctx); done <- struct{}{} }()
