@@ -309,9 +309,7 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, err
 	defaults.LeaderLease = switchboard.Duration(cfg.LeaderLease)
 	if store.SupportsReplicas() {
 		id := replica.NewID()
-		lease := leaderLease(ctx, store, defaults, log)
-		leader := replica.NewLeader(store, replica.LeaderOptions{ID: id, Logger: log, TTL: lease})
-		watch := newSettingsWatch(store, defaults, leader, func() { api.SettingsChanged() }, log)
+		var watch *settingsWatch // set below, before the runners start
 		evs := replica.NewEvents(store, hub, replica.EventsOptions{ReplicaID: id, Logger: log,
 			OnEvent: func(e switchboard.Event) {
 				if strings.HasPrefix(e.Type, "provider") {
@@ -333,10 +331,15 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, err
 				}
 				tracker.Apply(e) // the leader's degradation verdicts
 			}})
-		// Where this replica's reading of the event log begins, before it
-		// serves: an event stream opened at once gets every event appended
-		// after it opened, at any replica.
+		// Where this replica's reading of the event log begins: before it
+		// reads the state that events keep fresh (settings, providers,
+		// routing) and before it serves, so that a change made at another
+		// replica from now on, and every event an event stream opened at
+		// once should get, reaches it.
 		evs.Begin(ctx)
+		lease := leaderLease(ctx, store, defaults, log)
+		leader := replica.NewLeader(store, replica.LeaderOptions{ID: id, Logger: log, TTL: lease})
+		watch = newSettingsWatch(store, defaults, leader, func() { api.SettingsChanged() }, log)
 		bus, lead = evs, leader
 		a.runners = append(a.runners, leader.Run, evs.Run, watch.run)
 		ttl, renew := leader.Lease()

@@ -156,7 +156,11 @@ func (e *Events) Listening() bool { return e.listening.Load() }
 // starts, which may be after a subscriber came. It retries while the
 // database is unreachable, until ctx ends, and must be called before Run.
 func (e *Events) Begin(ctx context.Context) {
-	e.from, e.begun = e.lastID(ctx), true
+	from := e.lastID(ctx)
+	if ctx.Err() != nil {
+		return // ending before the position was read: Run reads it, if it runs
+	}
+	e.from, e.begun = from, true
 }
 
 // Run moves events between the log and the local bus until ctx ends. It may
