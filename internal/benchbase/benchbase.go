@@ -2,8 +2,9 @@
 // (cmd/switchboard-bench, run by scripts/bench) measures Switchboard
 // against: the same paths, answering documents of the same size that
 // Switchboard answered, with the standard library alone and nothing else to
-// do (no store, no authentication, no routing), and a minimal event hub for
-// the fan-out comparison. What the baseline costs is the floor of what the
+// do (no authentication, no routing, and no store but, for the starts on
+// PostgreSQL, a committed row each), and a minimal event hub for the fan-out
+// comparison. What the baseline costs is the floor of what the
 // machine, the HTTP stack and the load generator cost.
 package benchbase
 
