@@ -16,6 +16,7 @@ import (
 // sseEvent is one event read from GET /api/events.
 type sseEvent struct {
 	typ  string
+	id   string
 	data json.RawMessage
 }
 
@@ -23,9 +24,19 @@ type sseEvent struct {
 // ends.
 func subscribe(t *testing.T, url string) <-chan sseEvent {
 	t.Helper()
+	return subscribeFrom(t, url, "")
+}
+
+// subscribeFrom is subscribe resuming after the event lastID (none when
+// empty), as an EventSource that reconnects does.
+func subscribeFrom(t *testing.T, url, lastID string) <-chan sseEvent {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	req, _ := http.NewRequestWithContext(ctx, "GET", url+"/api/events", nil)
 	req.Header.Set("Authorization", "Bearer "+serveToken)
+	if lastID != "" {
+		req.Header.Set("Last-Event-ID", lastID)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		cancel()
@@ -46,10 +57,12 @@ func subscribe(t *testing.T, url string) <-chan sseEvent {
 	go func() {
 		defer close(done)
 		defer close(ch)
-		var typ string
+		var typ, id string
 		for sc.Scan() {
 			line := sc.Text()
 			switch {
+			case strings.HasPrefix(line, "id: "):
+				id = strings.TrimPrefix(line, "id: ")
 			case strings.HasPrefix(line, "event: "):
 				typ = strings.TrimPrefix(line, "event: ")
 			case strings.HasPrefix(line, "data: "):
@@ -58,7 +71,7 @@ func subscribe(t *testing.T, url string) <-chan sseEvent {
 				}
 				if json.Unmarshal([]byte(strings.TrimPrefix(line, "data: ")), &env) == nil {
 					select {
-					case ch <- sseEvent{typ: typ, data: env.Data}:
+					case ch <- sseEvent{typ: typ, id: id, data: env.Data}:
 					default: // the test stopped reading
 					}
 				}

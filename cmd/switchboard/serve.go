@@ -282,7 +282,21 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, err
 	gate := newAdminGate(store)
 	a := &app{store: store, log: log, gate: gate}
 	hubOpts := events.Options{Clock: clock, Logger: log}
-	if !store.SupportsReplicas() {
+	var logFrom uint64
+	if store.SupportsReplicas() {
+		// Replicas take their events' ids from the shared log, and this one
+		// reads the log from its end as it is now: before it reads the state
+		// that events keep fresh (settings, providers, routing) and before
+		// it serves, so that every change made at another replica from now
+		// on reaches it, and so does every event that an event stream opened
+		// at once should get. Its hub knows the events after that position
+		// only: a client resuming from an earlier id is told to resync.
+		if logFrom, err = replica.LogPosition(ctx, store, log); err != nil {
+			_ = store.Close()
+			return nil, fmt.Errorf("event log: %w", err)
+		}
+		hubOpts.FirstID = logFrom
+	} else {
 		// A single node numbers its own events: after the wall clock's
 		// microseconds at start, so that the ids of this run follow those of
 		// the run before, and a client that resumes with an id of that run
@@ -331,12 +345,7 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, err
 				}
 				tracker.Apply(e) // the leader's degradation verdicts
 			}})
-		// Where this replica's reading of the event log begins: before it
-		// reads the state that events keep fresh (settings, providers,
-		// routing) and before it serves, so that a change made at another
-		// replica from now on, and every event an event stream opened at
-		// once should get, reaches it.
-		evs.Begin(ctx)
+		evs.BeginAfter(logFrom)
 		lease := leaderLease(ctx, store, defaults, log)
 		leader := replica.NewLeader(store, replica.LeaderOptions{ID: id, Logger: log, TTL: lease})
 		watch = newSettingsWatch(store, defaults, leader, func() { api.SettingsChanged() }, log)

@@ -55,12 +55,13 @@ type Options struct {
 	// Logger receives drops and encoding failures (default discards).
 	Logger *slog.Logger
 	// FirstID is the id after which the hub numbers the events it is given
-	// without a larger one (default 0: from 1). A hub that numbers its own
-	// events (a single node) starts it from the clock, so that the ids of
-	// one run of the server follow those of the run before: a client that
-	// resumes with the Last-Event-ID of an earlier run is told to resync,
-	// rather than taken for a client of this run (and given the events after
-	// that id of this run, missing the earlier ones).
+	// without a larger one (default 0: from 1), and before which it knows
+	// none: a client that resumes with an earlier id is told to resync,
+	// rather than given the events after it that the hub has (and missing
+	// those it never had). A hub that numbers its own events (a single node)
+	// starts it from the clock, so that the ids of one run of the server
+	// follow those of the run before; a replica's hub, given the shared
+	// log's events, at the log's last id when the replica started.
 	FirstID uint64
 }
 
@@ -475,7 +476,7 @@ func (h *Hub) since(id uint64, role switchboard.Role, owner string) ([]*record, 
 	case id > h.lastID:
 		return nil, "unknown event id: the server may have restarted"
 	case id < h.first:
-		return nil, "unknown event id: from before the server restarted"
+		return nil, "unknown event id: from before this server started"
 	case id < h.evicted:
 		return nil, "events after this id are no longer buffered"
 	}

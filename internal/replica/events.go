@@ -109,7 +109,7 @@ type Events struct {
 	listening atomic.Bool
 	started   atomic.Bool
 
-	// from is where reading the log begins, once Begin has read it.
+	// from is where reading the log begins, once BeginAfter has set it.
 	from  uint64
 	begun bool
 }
@@ -148,19 +148,14 @@ func (e *Events) Publish(ev switchboard.Event) {
 // Listening reports whether the LISTEN connection is up.
 func (e *Events) Listening() bool { return e.listening.Load() }
 
-// Begin reads where this replica's reading of the log begins: the events
-// appended before it are not delivered here, every one appended after it is.
-// A server calls it before it serves anything that subscribes to the local
-// bus (event streams), so that an event appended after a subscription cannot
-// fall before that position; without it, Run reads the position when it
-// starts, which may be after a subscriber came. It retries while the
-// database is unreachable, until ctx ends, and must be called before Run.
-func (e *Events) Begin(ctx context.Context) {
-	from := e.lastID(ctx)
-	if ctx.Err() != nil {
-		return // ending before the position was read: Run reads it, if it runs
-	}
-	e.from, e.begun = from, true
+// BeginAfter sets where Run begins reading the log: after id, the log's
+// last id as LogPosition read it before the server served anything that
+// subscribes to the local bus, so that an event appended after a
+// subscription cannot fall before it. Without it, Run reads the position
+// when it starts, which may be after a subscriber came. It must be called
+// before Run.
+func (e *Events) BeginAfter(id uint64) {
+	e.from, e.begun = id, true
 }
 
 // Run moves events between the log and the local bus until ctx ends. It may
@@ -183,17 +178,25 @@ func (e *Events) Run(ctx context.Context) error {
 }
 
 // lastID is where reading starts: events older than this replica are not
-// replayed to it. It retries while the database is unreachable, until ctx
-// ends.
+// replayed to it (see LogPosition).
 func (e *Events) lastID(ctx context.Context) uint64 {
+	last, _ := LogPosition(ctx, e.store, e.log)
+	return last
+}
+
+// LogPosition returns the id of the last event in store's log: where a
+// replica that starts now begins reading it. It retries while the database
+// is unreachable, and returns ctx's error when ctx ends first.
+func LogPosition(ctx context.Context, store EventLog, log *slog.Logger) (uint64, error) {
+	log = logger(log)
 	for delay := 100 * time.Millisecond; ; delay = min(2*delay, 2*time.Second) {
-		last, err := e.store.LastEventID(ctx)
+		last, err := store.LastEventID(ctx)
 		if err == nil {
-			return last
+			return last, nil
 		}
-		e.log.Warn("read event log position", "err", err.Error())
+		log.Warn("read event log position", "err", err.Error())
 		if !sleep(ctx, delay) {
-			return 0
+			return 0, ctx.Err()
 		}
 	}
 }

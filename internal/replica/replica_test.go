@@ -148,10 +148,11 @@ func TestEventsAcrossReplicas(t *testing.T) {
 	}
 }
 
-// An event appended after Begin, while the replica has not started reading
-// (a server that serves its first event stream before its runners are
-// scheduled), is delivered once it reads; one appended before Begin is not.
-func TestEventsBeginHoldsThePosition(t *testing.T) {
+// An event appended after the position a replica read at its start, while
+// it has not started reading (a server that serves its first event stream
+// before its runners are scheduled), is delivered once it reads; one
+// appended before is not.
+func TestEventsBeginAfterThePosition(t *testing.T) {
 	st := openStore(t)
 	testutil.LeakCheck(t)
 	ctx, wg := running(t)
@@ -161,16 +162,20 @@ func TestEventsBeginHoldsThePosition(t *testing.T) {
 	bus := &testutil.Bus{}
 	opts, delivered := applied(2)
 	ev := NewEvents(st, bus, opts)
-	ev.Begin(ctx)
+	from, err := LogPosition(ctx, st, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev.BeginAfter(from)
 	id, err := st.AppendEvent(ctx, "other", switchboard.Event{Type: "provider.updated", Data: map[string]string{"n": "after"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	wg.Go(func() { ev.Run(ctx) })
-	receive(t, delivered, "the event appended after Begin", 10*time.Second)
+	receive(t, delivered, "the event appended after the position", 10*time.Second)
 	got := bus.Events()
 	if len(got) != 1 || got[0].ID != id || got[0].Type != "provider.updated" {
-		t.Fatalf("delivered %+v, want only the event %d appended after Begin", got, id)
+		t.Fatalf("delivered %+v, want only the event %d appended after the position", got, id)
 	}
 }
 
