@@ -58,6 +58,8 @@ type Store struct {
 	// eventsChannel is the NOTIFY channel of the event log (PostgreSQL;
 	// replica.go).
 	eventsChannel string
+	// rewrites counts the write transactions run again after a deadlock.
+	rewrites atomic.Int64
 }
 
 var _ switchboard.Store = (*Store)(nil)
@@ -328,6 +330,7 @@ func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 		if err == nil || attempt == maxWriteAttempts || !s.d.retryable(err) || ctx.Err() != nil {
 			return err
 		}
+		s.rewrites.Add(1)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -588,13 +589,20 @@ const qHeartbeatBatch = `UPDATE streams SET last_heartbeat = ?
 // RecordHeartbeats records, in one transaction, that each stream of beats is
 // alive at its time, as Heartbeat does for one: the last heartbeat never
 // moves back, and ended or unknown streams are left as they are (no error:
-// a heartbeat acknowledged from memory may race the stream's end).
+// a heartbeat acknowledged from memory may race the stream's end). The
+// streams are written in the order of their ids: replicas flush their
+// batches together, a stream's heartbeats may reach several of them, and
+// batches that took the same rows in different orders would wait for each
+// other until PostgreSQL ended one as a deadlock (a second each, holding
+// those rows from every other writer meanwhile).
 func (s *Store) RecordHeartbeats(ctx context.Context, beats map[string]time.Time) error {
 	if len(beats) == 0 {
 		return nil
 	}
+	ids := slices.Sorted(maps.Keys(beats))
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		for id, at := range beats {
+		for _, id := range ids {
+			at := beats[id]
 			t := dbTime(s.nowOr(at))
 			if _, err := s.txExec(ctx, tx, qHeartbeatBatch, t, id, t); err != nil {
 				return err
