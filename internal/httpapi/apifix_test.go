@@ -388,6 +388,11 @@ func TestMetricsRatiosAndStatusSeries(t *testing.T) {
 		t.Errorf("zegocloud status series %v, want DISABLED 1", series["zegocloud"])
 	}
 
+	// The store's deadlock retries (none on SQLite, which has one writer).
+	if !bytes.Contains(body, []byte("\nswitchboard_store_write_retries_total 0\n")) {
+		t.Error("no switchboard_store_write_retries_total 0 in the exposition")
+	}
+
 	// Prometheus' own lint of the exposition: names, units, help. Problems
 	// in the Go and process collectors are theirs, not ours.
 	problems, err := promlint.New(bytes.NewReader(body)).Lint()

@@ -83,6 +83,11 @@ func NewMetrics(reg *prometheus.Registry, store sb.Store) *Metrics {
 	m.quality = &qualityCollector{store: store}
 	reg.MustRegister(m.quality, &regionalCollector{store: store, now: m.quality.clock})
 	m.security = newSecurity(reg)
+	if w, ok := store.(interface{ WriteRetries() int64 }); ok {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "switchboard_store_write_retries_total",
+			Help: "Write transactions run again after losing a deadlock to another writer (PostgreSQL: replicas writing the same rows in different orders)."},
+			func() float64 { return float64(w.WriteRetries()) }))
+	}
 	m.handler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	return m
 }

@@ -334,6 +334,10 @@ func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	}
 }
 
+// WriteRetries returns how many write transactions were run again after
+// losing a deadlock to another writer (PostgreSQL; always 0 on SQLite).
+func (s *Store) WriteRetries() int64 { return s.rewrites.Load() }
+
 func (s *Store) writeOnce(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
