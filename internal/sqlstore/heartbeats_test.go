@@ -98,7 +98,7 @@ func TestPostgresRecordHeartbeatsTogether(t *testing.T) {
 			}
 		}
 	}
-	if n := stores[0].rewrites.Load() + stores[1].rewrites.Load(); n != 0 {
+	if n := stores[0].WriteRetries() + stores[1].WriteRetries(); n != 0 {
 		t.Errorf("%d batches lost a deadlock and were written again, want none", n)
 	}
 }
