@@ -300,6 +300,13 @@ var QualityWindows = []struct {
 	Span time.Duration
 }{{"5m", 5 * time.Minute}, {"1h", time.Hour}, {"24h", 24 * time.Hour}}
 
+// QualityReport is samples that stream StreamID measured on Provider in
+// Region ("" when it has none).
+type QualityReport struct {
+	StreamID, Provider, Region string
+	Samples                    []QualitySample
+}
+
 // QualityKey is a provider and a region ("" when the stream had none).
 type QualityKey struct {
 	Provider string
@@ -312,6 +319,11 @@ type QualityStore interface {
 	// region to the per-minute and per-hour rollups, in one transaction.
 	// Errors: ENotFound for an unknown provider.
 	RecordQuality(ctx context.Context, streamID, provider, region string, samples []QualitySample) error
+	// RecordQualityReports adds the samples of many reports at once, summed
+	// per rollup row across all of them first; the reports on a provider
+	// that no longer exists are left out. A batch may be written in several
+	// transactions.
+	RecordQualityReports(ctx context.Context, reports []QualityReport) error
 	// QualityTotals returns, per provider and region that has any, the totals
 	// of the last window before now: from the minute rollups for windows of
 	// up to two hours, else from the hourly ones, counting the bucket now is

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
+	"maps"
 	"slices"
 	"time"
 
@@ -21,14 +22,104 @@ const (
 var qualityMetrics = []string{switchboard.MetricRTT, switchboard.MetricLoss, switchboard.MetricJitter}
 
 type qualityRowKey struct {
-	span   time.Duration
-	bucket int64
+	provider, region string
+	span             time.Duration
+	bucket           int64
 }
 
 type qualityBinKey struct {
 	qualityRowKey
 	metric string
 	bin    int
+}
+
+type qualityStreamKey struct {
+	provider, region, stream string
+}
+
+// qualityAgg is reports summed per row before they are written: each rollup
+// row, histogram bin and per-stream record once, however many samples and
+// reports fall in it.
+type qualityAgg struct {
+	rows    map[qualityRowKey]*switchboard.QualityTotals
+	bins    map[qualityBinKey]int64
+	streams map[qualityStreamKey]time.Time // the last sample's time
+}
+
+func newQualityAgg() *qualityAgg {
+	return &qualityAgg{rows: map[qualityRowKey]*switchboard.QualityTotals{}, bins: map[qualityBinKey]int64{},
+		streams: map[qualityStreamKey]time.Time{}}
+}
+
+// add sums the samples of r.
+func (a *qualityAgg) add(r switchboard.QualityReport) {
+	if len(r.Samples) == 0 {
+		return
+	}
+	sk := qualityStreamKey{r.Provider, r.Region, r.StreamID}
+	last := a.streams[sk]
+	for _, smp := range r.Samples {
+		if smp.At.After(last) {
+			last = smp.At
+		}
+		for _, span := range []time.Duration{qualityMinute, qualityHour} {
+			k := qualityRowKey{r.Provider, r.Region, span, dbTime(smp.At.UTC().Truncate(span))}
+			t := a.rows[k]
+			if t == nil {
+				t = &switchboard.QualityTotals{}
+				a.rows[k] = t
+			}
+			t.Samples++
+			t.LossSum += smp.PacketLoss
+			t.FreezeCount += smp.FreezeCount
+			t.FreezeMs += smp.FreezeMs
+			if smp.FPS > 0 {
+				t.VideoSamples++
+				t.BitrateSum += smp.BitrateKbps
+				t.FPSSum += smp.FPS
+			}
+			for _, m := range qualityMetrics {
+				a.bins[qualityBinKey{k, m, switchboard.QualityBinOf(m, smp)}]++
+			}
+		}
+	}
+	a.streams[sk] = last
+}
+
+func compareRowKeys(a, b qualityRowKey) int {
+	return cmp.Or(cmp.Compare(a.provider, b.provider), cmp.Compare(a.region, b.region),
+		cmp.Compare(a.span, b.span), cmp.Compare(a.bucket, b.bucket))
+}
+
+// write upserts the sums in tx, rows, bins and streams each in a fixed
+// order, so that concurrent writers on PostgreSQL take their row locks in
+// the same order.
+func (a *qualityAgg) write(ctx context.Context, s *Store, tx *sql.Tx) error {
+	rowKeys := slices.SortedFunc(maps.Keys(a.rows), compareRowKeys)
+	for _, k := range rowKeys {
+		t := a.rows[k]
+		if _, err := s.txExec(ctx, tx, qQualityRollup, k.provider, k.region, int64(k.span), k.bucket, t.Samples, t.VideoSamples,
+			t.LossSum, t.FreezeCount, t.FreezeMs, t.BitrateSum, t.FPSSum); err != nil {
+			return err
+		}
+	}
+	binKeys := slices.SortedFunc(maps.Keys(a.bins), func(x, y qualityBinKey) int {
+		return cmp.Or(compareRowKeys(x.qualityRowKey, y.qualityRowKey), cmp.Compare(x.metric, y.metric), cmp.Compare(x.bin, y.bin))
+	})
+	for _, k := range binKeys {
+		if _, err := s.txExec(ctx, tx, qQualityBin, k.provider, k.region, int64(k.span), k.bucket, k.metric, k.bin, a.bins[k]); err != nil {
+			return err
+		}
+	}
+	streamKeys := slices.SortedFunc(maps.Keys(a.streams), func(x, y qualityStreamKey) int {
+		return cmp.Or(cmp.Compare(x.provider, y.provider), cmp.Compare(x.region, y.region), cmp.Compare(x.stream, y.stream))
+	})
+	for _, k := range streamKeys {
+		if _, err := s.txExec(ctx, tx, qQualityStream, k.provider, k.region, k.stream, dbTime(a.streams[k])); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // The writes of RecordQuality, prepared with the hot writes (stmts.go).
@@ -53,79 +144,74 @@ const (
 )
 
 // RecordQuality implements switchboard.QualityStore. The samples are summed
-// per bucket first, then each rollup row and histogram bin is upserted once,
-// in a fixed order, so that concurrent writers on PostgreSQL take their row
-// locks in the same order.
+// per row first (qualityAgg), then each row is upserted once.
 func (s *Store) RecordQuality(ctx context.Context, streamID, provider, region string, samples []switchboard.QualitySample) error {
 	if len(samples) == 0 {
 		return nil
 	}
-	rows := map[qualityRowKey]*switchboard.QualityTotals{}
-	bins := map[qualityBinKey]int64{}
-	var last time.Time
-	for _, smp := range samples {
-		if smp.At.After(last) {
-			last = smp.At
-		}
-		for _, span := range []time.Duration{qualityMinute, qualityHour} {
-			k := qualityRowKey{span, dbTime(smp.At.UTC().Truncate(span))}
-			t := rows[k]
-			if t == nil {
-				t = &switchboard.QualityTotals{}
-				rows[k] = t
-			}
-			t.Samples++
-			t.LossSum += smp.PacketLoss
-			t.FreezeCount += smp.FreezeCount
-			t.FreezeMs += smp.FreezeMs
-			if smp.FPS > 0 {
-				t.VideoSamples++
-				t.BitrateSum += smp.BitrateKbps
-				t.FPSSum += smp.FPS
-			}
-			for _, m := range qualityMetrics {
-				bins[qualityBinKey{k, m, switchboard.QualityBinOf(m, smp)}]++
-			}
-		}
-	}
-	rowKeys := make([]qualityRowKey, 0, len(rows))
-	for k := range rows {
-		rowKeys = append(rowKeys, k)
-	}
-	slices.SortFunc(rowKeys, func(a, b qualityRowKey) int {
-		return cmp.Or(cmp.Compare(a.span, b.span), cmp.Compare(a.bucket, b.bucket))
-	})
-	binKeys := make([]qualityBinKey, 0, len(bins))
-	for k := range bins {
-		binKeys = append(binKeys, k)
-	}
-	slices.SortFunc(binKeys, func(a, b qualityBinKey) int {
-		return cmp.Or(cmp.Compare(a.span, b.span), cmp.Compare(a.bucket, b.bucket),
-			cmp.Compare(a.metric, b.metric), cmp.Compare(a.bin, b.bin))
-	})
-	// Every live stream reports its samples, 10,000 streams about a
-	// thousand reports a second: on SQLite they share transactions (and
-	// their rows: the same provider, region and minute), with the starts.
+	agg := newQualityAgg()
+	agg.add(switchboard.QualityReport{StreamID: streamID, Provider: provider, Region: region, Samples: samples})
+	// Every live stream reports its samples: on SQLite they share
+	// transactions (and their rows: the same provider, region and minute)
+	// with the starts.
 	err := s.grouped(ctx, func(ctx context.Context, tx *sql.Tx) (clean bool, err error) {
 		if err := s.checkProvider(ctx, tx, provider); err != nil {
 			return true, err
 		}
-		for _, k := range rowKeys {
-			t := rows[k]
-			if _, err := s.txExec(ctx, tx, qQualityRollup, provider, region, int64(k.span), k.bucket, t.Samples, t.VideoSamples,
-				t.LossSum, t.FreezeCount, t.FreezeMs, t.BitrateSum, t.FPSSum); err != nil {
-				return false, err
-			}
-		}
-		for _, k := range binKeys {
-			if _, err := s.txExec(ctx, tx, qQualityBin, provider, region, int64(k.span), k.bucket, k.metric, k.bin, bins[k]); err != nil {
-				return false, err
-			}
-		}
-		_, err = s.txExec(ctx, tx, qQualityStream, provider, region, streamID, dbTime(last))
-		return false, err
+		return false, agg.write(ctx, s, tx)
 	})
 	return wrap("record quality", err)
+}
+
+// qualityReportsPerTx bounds the streams of one transaction of
+// RecordQualityReports, so that a large batch does not hold SQLite's one
+// writer from the starts for long.
+const qualityReportsPerTx = 500
+
+// RecordQualityReports implements switchboard.QualityStore: the reports,
+// summed per row across all of them, in transactions of at most
+// qualityReportsPerTx streams. The reports on a provider that no longer
+// exists are left out (its rollups went with it).
+func (s *Store) RecordQualityReports(ctx context.Context, reports []switchboard.QualityReport) error {
+	if len(reports) == 0 {
+		return nil
+	}
+	known := map[string]bool{}
+	for _, r := range reports {
+		known[r.Provider] = false
+	}
+	ps, err := s.ListProviders(ctx)
+	if err != nil {
+		return wrap("record quality", err)
+	}
+	for _, p := range ps {
+		if _, ok := known[p.Name]; ok {
+			known[p.Name] = true
+		}
+	}
+	agg, streams := newQualityAgg(), 0
+	flush := func() error {
+		if len(agg.rows) == 0 && len(agg.streams) == 0 {
+			return nil
+		}
+		err := s.write(ctx, func(tx *sql.Tx) error { return agg.write(ctx, s, tx) })
+		agg, streams = newQualityAgg(), 0
+		return err
+	}
+	for _, r := range reports {
+		if !known[r.Provider] {
+			continue
+		}
+		if streams >= qualityReportsPerTx {
+			if err := flush(); err != nil {
+				return wrap("record quality", err)
+			}
+		}
+		n := len(agg.streams)
+		agg.add(r)
+		streams += len(agg.streams) - n
+	}
+	return wrap("record quality", flush())
 }
 
 // QualityTotals implements switchboard.QualityStore.

@@ -3,6 +3,9 @@ package storetest
 import (
 	"context"
 	"fmt"
+	"math"
+	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -151,4 +154,78 @@ func testConcurrentQuality(t *testing.T, s switchboard.Store) {
 		t.Errorf("samples %d, streams %d, rtt bin 20 %d; want %d, %d, %d", got.Samples, got.Streams,
 			got.Histograms[switchboard.MetricRTT][20], writers*each, writers, writers)
 	}
+}
+
+// testQualityReportsBatched records the same reports twice, one by one on
+// agora and zego and as one batch on their copies agora-b and zego-b: more
+// streams than a transaction of the batch takes, over several regions,
+// minutes and hours, the same stream in several reports. The totals of each
+// provider and its copy must be the same in every window, and the report on
+// a provider that does not exist is left out of the batch without an error.
+func testQualityReportsBatched(t *testing.T, s switchboard.Store) {
+	ctx := context.Background()
+	for _, name := range []string{"agora", "agora-b"} {
+		mustCreate(t, s, AgoraProvider(t, name))
+	}
+	for _, name := range []string{"zego", "zego-b"} {
+		mustCreate(t, s, HTTPProvider(t, name, "https://status.example/health"))
+	}
+	now := s0.Add(3 * time.Hour)
+	var batch []switchboard.QualityReport
+	for i := range 700 {
+		provider, region := "agora", []string{"eu-west", "us-east", ""}[i%3]
+		if i%4 == 0 {
+			provider = "zego"
+		}
+		var samples []switchboard.QualitySample
+		for j := range 1 + i%3 {
+			at := now.Add(-time.Duration(i*13+j*7) * time.Second)
+			smp := qualitySample(at, float64(5+(i*7+j)%400))
+			smp.PacketLoss, smp.JitterMs = float64(i%10)/100, float64(i%50)
+			if i%5 == 0 {
+				smp.FPS, smp.BitrateKbps = 0, 48 // audio only
+			}
+			if i%11 == 0 {
+				smp.FreezeCount, smp.FreezeMs = 1, 400
+			}
+			samples = append(samples, smp)
+		}
+		stream := fmt.Sprintf("s-%d", i%650) // some streams report twice
+		mustQuality(t, s, stream, provider, region, samples...)
+		batch = append(batch, switchboard.QualityReport{StreamID: stream, Provider: provider + "-b", Region: region, Samples: samples})
+	}
+	batch = append(batch, switchboard.QualityReport{StreamID: "x", Provider: "missing", Samples: []switchboard.QualitySample{qualitySample(now, 10)}})
+	if err := s.RecordQualityReports(ctx, batch); err != nil {
+		t.Fatalf("RecordQualityReports: %v", err)
+	}
+	for _, window := range []time.Duration{5 * time.Minute, time.Hour, 24 * time.Hour} {
+		got := qualityTotals(t, s, now, window)
+		if _, ok := got[switchboard.QualityKey{Provider: "missing"}]; ok {
+			t.Errorf("%v: totals of a provider that does not exist", window)
+		}
+		n := 0
+		for k, one := range got {
+			if strings.HasSuffix(k.Provider, "-b") {
+				continue
+			}
+			n++
+			copyKey := switchboard.QualityKey{Provider: k.Provider + "-b", Region: k.Region}
+			if batched := got[copyKey]; !sameTotals(batched, one) {
+				t.Errorf("%v, %s in %q: batched %+v, one by one %+v", window, k.Provider, k.Region, batched, one)
+			}
+		}
+		if n == 0 || len(got) != 2*n {
+			t.Errorf("%v: %d keys, %d of them one by one: want as many batched", window, len(got), n)
+		}
+	}
+}
+
+// sameTotals compares totals, their sums of fractions to a rounding error
+// (added in another order).
+func sameTotals(a, b switchboard.QualityTotals) bool {
+	near := func(x, y float64) bool { return math.Abs(x-y) <= 1e-9*math.Max(1, math.Abs(y)) }
+	return a.Samples == b.Samples && a.VideoSamples == b.VideoSamples && a.Streams == b.Streams &&
+		a.FreezeCount == b.FreezeCount && a.FreezeMs == b.FreezeMs &&
+		near(a.LossSum, b.LossSum) && near(a.BitrateSum, b.BitrateSum) && near(a.FPSSum, b.FPSSum) &&
+		reflect.DeepEqual(a.Histograms, b.Histograms)
 }

@@ -108,6 +108,7 @@ func Run(t *testing.T, open func(t *testing.T) switchboard.Store) {
 		// Quality telemetry.
 		{"QualityAggregates", testQualityAggregates},
 		{"ConcurrentQuality", testConcurrentQuality},
+		{"QualityReportsBatched", testQualityReportsBatched},
 
 		// Regional health.
 		{"RegionalHealth", testRegionalHealth},
