@@ -59,7 +59,7 @@ func (s *Server) reportQuality(w http.ResponseWriter, r *http.Request) {
 		s.writeRateLimited(w, r, wait, "too many quality reports for this stream: retry later")
 		return
 	}
-	if err := s.store.RecordQuality(r.Context(), id, provider, region, rep.Samples); err != nil {
+	if err := s.streams.RecordQuality(r.Context(), id, provider, region, rep.Samples); err != nil {
 		s.writeError(w, r, err)
 		return
 	}

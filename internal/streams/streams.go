@@ -97,7 +97,9 @@ type Config struct {
 	// crash loses at most that much of the streams' last-seen times. Zero
 	// writes each heartbeat before it is acknowledged. When the Routing
 	// store is a RoutingStartRecorder, the starts counted for commit are
-	// written with the same period, in one transaction.
+	// written with the same period, in one transaction; when the Store is a
+	// QualityRecorder, so are the quality reports (a crash loses at most
+	// that much of the samples).
 	HeartbeatFlush time.Duration
 }
 
@@ -140,6 +142,8 @@ type Service struct {
 	regionalCache  regionalCache
 	// beats takes heartbeats in batches; nil: each is written at once.
 	beats *beatBatch
+	// quality takes quality reports in batches; nil: each is written at once.
+	quality *qualityBatch
 	// startRec takes the starts counted for commit in batches, every
 	// startFlush; nil: each is written as the stream starts.
 	startRec   RoutingStartRecorder
@@ -218,6 +222,9 @@ func New(c Config) *Service {
 	}
 	if rec, ok := c.Store.(HeartbeatRecorder); ok && c.HeartbeatFlush > 0 {
 		s.beats = newBeatBatch(rec, c.HeartbeatFlush)
+	}
+	if rec, ok := c.Store.(QualityRecorder); ok && c.HeartbeatFlush > 0 {
+		s.quality = &qualityBatch{rec: rec, every: c.HeartbeatFlush}
 	}
 	if rec, ok := c.Routing.(RoutingStartRecorder); ok && c.HeartbeatFlush > 0 {
 		s.startRec, s.startFlush = rec, c.HeartbeatFlush
@@ -402,6 +409,9 @@ func (s *Service) Run(ctx context.Context) error {
 	defer wg.Wait()
 	if s.beats != nil {
 		wg.Go(func() { s.runBeats(ctx) })
+	}
+	if s.quality != nil {
+		wg.Go(func() { s.runQuality(ctx) })
 	}
 	if s.startRec != nil {
 		wg.Go(func() { s.runStarts(ctx) })
