@@ -109,23 +109,25 @@ func (b *beatBatch) flush(ctx context.Context, now time.Time) (int, error) {
 	return len(batch), nil
 }
 
-// runBeats flushes the heartbeats every interval until ctx ends, then once
-// more, with a deadline of its own, so that a shutdown loses none.
-func (s *Service) runBeats(ctx context.Context) {
-	t := time.NewTicker(s.beats.every)
+// flushEvery runs flush every interval until ctx ends, then once more, with
+// a deadline of its own, so that a shutdown loses nothing of what it holds.
+// A failed flush keeps what it held for the next; what is logged names it as
+// what.
+func (s *Service) flushEvery(ctx context.Context, every time.Duration, what string, flush func(context.Context) error) {
+	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			if _, err := s.beats.flush(fctx, time.Now()); err != nil {
-				s.log.Error("write heartbeats at shutdown", "err", err.Error())
+			if err := flush(fctx); err != nil {
+				s.log.Error("write "+what+" at shutdown", "err", err.Error())
 			}
 			cancel()
 			return
 		case <-t.C:
-			if _, err := s.beats.flush(ctx, time.Now()); err != nil && ctx.Err() == nil {
-				s.log.Warn("write heartbeats: kept for the next attempt", "err", err.Error())
+			if err := flush(ctx); err != nil && ctx.Err() == nil {
+				s.log.Warn("write "+what+": kept for the next attempt", "err", err.Error())
 			}
 		}
 	}

@@ -244,7 +244,9 @@ func (s *Service) started(ctx context.Context, region, provider string, d routin
 
 // flushStarts writes the starts counted since the last flush in one
 // transaction. On failure it keeps them for the next flush and returns the
-// error.
+// error. Run calls it every startFlush: a crash loses at most the last
+// period's counts, and commit's shares then lean by that much, for a window
+// of a day.
 func (s *Service) flushStarts(ctx context.Context) error {
 	p := &s.pol
 	p.mu.Lock()
@@ -271,28 +273,4 @@ func (s *Service) flushStarts(ctx context.Context) error {
 	}
 	p.mu.Unlock()
 	return err
-}
-
-// runStarts flushes the counted starts every startFlush until ctx ends, then
-// once more, with a deadline of its own, so that a shutdown loses none. A
-// crash loses at most the last period's counts: commit's shares then lean
-// by that much, for a window of a day.
-func (s *Service) runStarts(ctx context.Context) {
-	t := time.NewTicker(s.startFlush)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			if err := s.flushStarts(fctx); err != nil {
-				s.log.Error("write the starts counted for routing at shutdown", "err", err.Error())
-			}
-			cancel()
-			return
-		case <-t.C:
-			if err := s.flushStarts(ctx); err != nil && ctx.Err() == nil {
-				s.log.Warn("write the starts counted for routing: kept for the next attempt", "err", err.Error())
-			}
-		}
-	}
 }

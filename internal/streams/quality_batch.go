@@ -66,28 +66,6 @@ func (b *qualityBatch) flush(ctx context.Context) (int, error) {
 	return len(batch), nil
 }
 
-// runQuality flushes the quality reports every interval until ctx ends, then
-// once more, with a deadline of its own, so that a shutdown loses none.
-func (s *Service) runQuality(ctx context.Context) {
-	t := time.NewTicker(s.quality.every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			if _, err := s.quality.flush(fctx); err != nil {
-				s.log.Error("write quality reports at shutdown", "err", err.Error())
-			}
-			cancel()
-			return
-		case <-t.C:
-			if _, err := s.quality.flush(ctx); err != nil && ctx.Err() == nil {
-				s.log.Warn("write quality reports: kept for the next attempt", "err", err.Error())
-			}
-		}
-	}
-}
-
 // RecordQuality records samples that stream id measured on provider in
 // region (as QualityTarget answered them): held in memory and written by Run
 // with the next batch when the service batches (Config.HeartbeatFlush), else

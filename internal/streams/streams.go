@@ -407,14 +407,26 @@ func (s *Service) moveLoad(from, to string) {
 func (s *Service) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	// What is acknowledged from memory is written in batches, and once more
+	// when ctx ends.
 	if s.beats != nil {
-		wg.Go(func() { s.runBeats(ctx) })
+		wg.Go(func() {
+			s.flushEvery(ctx, s.beats.every, "heartbeats", func(ctx context.Context) error {
+				_, err := s.beats.flush(ctx, time.Now())
+				return err
+			})
+		})
 	}
 	if s.quality != nil {
-		wg.Go(func() { s.runQuality(ctx) })
+		wg.Go(func() {
+			s.flushEvery(ctx, s.quality.every, "quality reports", func(ctx context.Context) error {
+				_, err := s.quality.flush(ctx)
+				return err
+			})
+		})
 	}
 	if s.startRec != nil {
-		wg.Go(func() { s.runStarts(ctx) })
+		wg.Go(func() { s.flushEvery(ctx, s.startFlush, "the starts counted for routing", s.flushStarts) })
 	}
 	wg.Go(func() {
 		t := time.NewTicker(time.Second)
