@@ -68,15 +68,22 @@ func TestHeartbeatBatch(t *testing.T) {
 	if _, err := s.Heartbeat(ctx, b.ID, "o", false, HeartbeatRequest{}); err != nil {
 		t.Fatal(err)
 	}
-	rctx, stop := context.WithCancel(ctx)
+	runAndStop(t, s)
+	if got, _ := st.GetStream(ctx, b.ID); !got.LastHeartbeat.Equal(later) {
+		t.Fatalf("after Run stopped: %v, want %v", got.LastHeartbeat, later)
+	}
+}
+
+// runAndStop starts s.Run and stops it at once, so that what Run writes as
+// it stops is written.
+func runAndStop(t *testing.T, s *Service) {
+	t.Helper()
+	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- s.Run(rctx) }()
+	go func() { done <- s.Run(ctx) }()
 	stop()
 	if err := <-done; err != nil {
 		t.Fatal(err)
-	}
-	if got, _ := st.GetStream(ctx, b.ID); !got.LastHeartbeat.Equal(later) {
-		t.Fatalf("after Run stopped: %v, want %v", got.LastHeartbeat, later)
 	}
 }
 

@@ -166,13 +166,7 @@ func TestStartRoutingCountsInBatches(t *testing.T) {
 	// Run writes the last ones as it stops.
 	start(t, s, "r")
 	start(t, s, "r")
-	rctx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- s.Run(rctx) }()
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	runAndStop(t, s)
 	if c := stored(); c[""]["a"]+c[""]["b"] != 6 {
 		t.Fatalf("counts after Run stopped: %v", c)
 	}

@@ -89,12 +89,6 @@ func TestQualityBatch(t *testing.T) {
 
 	// Run writes what is pending when it stops.
 	report(now)
-	rctx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- s.Run(rctx) }()
-	stop()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	runAndStop(t, s)
 	samples(4)
 }
